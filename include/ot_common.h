@@ -1,0 +1,39 @@
+/* ot_common.h - status codes, error reporting and aligned memory shared by every module. */
+#ifndef OT_COMMON_H
+#define OT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OT_VERSION "0.1.0"
+
+/* Status codes: library functions return 0 on success or one of these (negative). */
+enum {
+    OT_OK = 0,
+    OT_ENOMEM = -1,  /* allocation failed or a size overflowed */
+    OT_EIO = -2,     /* a file could not be opened, read or written */
+    OT_EFORMAT = -3, /* a file's contents are malformed */
+    OT_ECONFIG = -4, /* a configuration value is invalid (exit status 2) */
+    OT_EINVAL = -5,  /* an argument is invalid */
+    OT_ENUM = -6,    /* a numerical fault (NaN or Inf) */
+};
+
+/* Alignment of every float block: one cache line, also the AVX-512 vector width. */
+#define OT_ALIGN 64
+
+/* Print "omptrain: <message>\n" to stderr. Every module reports its errors through this, once,
+ * with the context (file, line, key, value, what was expected). */
+void ot_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Allocate n bytes aligned to OT_ALIGN (rounded up to a multiple of it), zero-filled.
+ * Returns NULL on failure. Free with ot_free(). */
+void *ot_alloc(size_t n);
+void ot_free(void *p);
+
+/* a * b with overflow check: returns 0 and sets *out, or OT_ENOMEM on overflow. */
+int ot_mul_size(size_t a, size_t b, size_t *out);
+
+/* Wall-clock seconds from a monotonic clock. */
+double ot_now(void);
+
+#endif
