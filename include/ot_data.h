@@ -1,0 +1,45 @@
+/* ot_data.h - IDX files (MNIST format, raw or gzip) and in-memory data sets.
+ * Images stay uint8 in memory; a batch is converted to [0,1] floats when it is used. */
+#ifndef OT_DATA_H
+#define OT_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest IDX file accepted, decompressed (guards against absurd headers). */
+#define OT_IDX_MAX_BYTES ((size_t)1 << 32)
+
+typedef struct {
+    uint8_t *images; /* n * dim pixels, row-major, one image after another */
+    uint8_t *labels; /* n labels, each < n_classes */
+    size_t n;        /* number of samples */
+    size_t rows;     /* image height */
+    size_t cols;     /* image width */
+    size_t dim;      /* rows * cols: floats per sample */
+    int n_classes;   /* labels lie in [0, n_classes) */
+} ot_dataset_t;
+
+/* Read an IDX image file (magic 0x00000803: n, rows, cols, big-endian) into *images
+ * (malloc'd, owned by the caller). Raw and gzip files are both accepted (zlib detects which).
+ * Returns 0, OT_EIO (cannot open or read), OT_EFORMAT (wrong magic, truncated header or body,
+ * zero images, trailing bytes) or OT_ENOMEM; on error prints one line naming the file. */
+int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *rows, size_t *cols);
+
+/* Read an IDX label file (magic 0x00000801: n, big-endian) into *labels (malloc'd).
+ * Same return codes as ot_idx_read_images. */
+int ot_idx_read_labels(const char *path, uint8_t **labels, size_t *n);
+
+/* Load an image file and its label file into ds. Checks that the counts agree and that every
+ * label is < n_classes. limit > 0 keeps only the first limit samples. Returns 0 or an OT_E*
+ * code after printing one line; ds is left empty on error. Free with ot_dataset_free(). */
+int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *labels_path,
+                    int n_classes, size_t limit);
+
+/* Release ds's memory and zero it. Safe on a zeroed ds. */
+void ot_dataset_free(ot_dataset_t *ds);
+
+/* Gather samples idx[0..n) into x (n, dim) as floats in [0,1] and y (n) as class indices.
+ * x and y are caller-owned. Pure function: no allocation. */
+void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y);
+
+#endif

@@ -1,0 +1,309 @@
+/* data.c - IDX files (MNIST format) read through zlib, which handles raw and gzip files alike,
+ * and the in-memory data set: uint8 images and labels, converted to floats per batch. */
+#include "ot_data.h"
+
+#include "ot_common.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#define IDX_MAGIC_LABELS 0x00000801u /* unsigned bytes, 1 dimension (n) */
+#define IDX_MAGIC_IMAGES 0x00000803u /* unsigned bytes, 3 dimensions (n, rows, cols) */
+#define IDX_GZ_BUFFER (256u * 1024u) /* zlib's input buffer; its 8 KiB default is slow */
+#define IDX_GZ_CHUNK (1u << 30)      /* gzread takes an unsigned and returns an int */
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* zlib's messages start with "path: "; drop that so the path is printed once. */
+static const char *gz_message(gzFile gz, const char *path, int *errnum)
+{
+    const char *msg = gzerror(gz, errnum);
+    size_t len = strlen(path);
+    if (msg && strncmp(msg, path, len) == 0 && strncmp(msg + len, ": ", 2) == 0)
+        msg += len + 2;
+    return msg ? msg : "unknown zlib error";
+}
+
+/* Read up to len bytes into buf; *got is how many arrived before end of file. A short read
+ * is not an error here (the caller knows what it expected), but a gzip stream that is corrupt
+ * or ends early is: report it and return OT_EFORMAT (OT_EIO for a system read error). */
+static int gz_read_all(gzFile gz, const char *path, unsigned char *buf, size_t len, size_t *got)
+{
+    int errnum = Z_OK;
+    const char *msg;
+
+    *got = 0;
+    while (*got < len) {
+        size_t want = len - *got;
+        unsigned chunk = want < IDX_GZ_CHUNK ? (unsigned)want : IDX_GZ_CHUNK;
+        int r = gzread(gz, buf + *got, chunk);
+        if (r <= 0) /* end of file, or an error gzerror() reports below */
+            break;
+        *got += (size_t)r;
+    }
+    /* At end of file zlib reports a gzip stream cut short as Z_BUF_ERROR, not as -1. */
+    msg = gz_message(gz, path, &errnum);
+    if (errnum == Z_OK || errnum == Z_STREAM_END)
+        return OT_OK;
+    if (errnum == Z_ERRNO) {
+        ot_error("%s: read error: %s", path, msg);
+        return OT_EIO;
+    }
+    if (errnum == Z_MEM_ERROR) {
+        ot_error("%s: zlib out of memory", path);
+        return OT_ENOMEM;
+    }
+    if (errnum == Z_BUF_ERROR)
+        ot_error("%s: truncated gzip stream (%s) after %zu decompressed bytes", path, msg,
+                 (size_t)gztell(gz));
+    else
+        ot_error("%s: corrupt gzip data (%s) after %zu decompressed bytes", path, msg,
+                 (size_t)gztell(gz));
+    return OT_EFORMAT;
+}
+
+/* Read one IDX file of unsigned bytes with ndim (1 or 3) dimensions. On success *data holds
+ * dims[0] * ... * dims[ndim-1] bytes (malloc'd, owned by the caller). what names the items
+ * ("images" or "labels"), unit what the body holds ("pixels" or "labels"). */
+static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char *what,
+                    const char *unit, uint32_t dims[3], uint8_t **data)
+{
+    unsigned char hdr[16];
+    unsigned char extra[4096];
+    size_t hdr_len = 4 + 4 * (size_t)ndim;
+    size_t got = 0, nbytes = 1;
+    uint8_t *buf = NULL;
+    gzFile gz = NULL;
+    int rc;
+
+    *data = NULL;
+    errno = 0;
+    gz = gzopen(path, "rb");
+    if (!gz) {
+        /* gzopen fails with errno set by open(), or with errno 0 when zlib's malloc failed */
+        int e = errno;
+        ot_error("cannot open '%s': %s", path, e ? strerror(e) : "zlib could not allocate");
+        rc = (e == 0 || e == ENOMEM) ? OT_ENOMEM : OT_EIO;
+        goto fail;
+    }
+    if (gzbuffer(gz, IDX_GZ_BUFFER) != 0) {
+        ot_error("%s: cannot set the zlib buffer size", path);
+        rc = OT_EIO;
+        goto fail;
+    }
+
+    rc = gz_read_all(gz, path, hdr, hdr_len, &got);
+    if (rc)
+        goto fail;
+    if (got >= 4 && be32(hdr) != magic) {
+        uint32_t m = be32(hdr);
+        const char *hint = "";
+        if (m == IDX_MAGIC_LABELS)
+            hint = "; this is an IDX label file";
+        else if (m == IDX_MAGIC_IMAGES)
+            hint = "; this is an IDX image file";
+        ot_error("%s: wrong magic 0x%08x, expected 0x%08x (IDX %s%s)", path, (unsigned)m,
+                 (unsigned)magic, what, hint);
+        rc = OT_EFORMAT;
+        goto fail;
+    }
+    if (got < hdr_len) {
+        ot_error("%s: truncated header (read %zu of %zu bytes)", path, got, hdr_len);
+        rc = OT_EFORMAT;
+        goto fail;
+    }
+
+    for (unsigned d = 0; d < ndim; d++)
+        dims[d] = be32(hdr + 4 + 4 * d);
+    if (dims[0] == 0) {
+        ot_error("%s: zero %s", path, what);
+        rc = OT_EFORMAT;
+        goto fail;
+    }
+    if (ndim == 3 && (dims[1] == 0 || dims[2] == 0)) {
+        ot_error("%s: zero-sized images (%u x %u)", path, (unsigned)dims[1], (unsigned)dims[2]);
+        rc = OT_EFORMAT;
+        goto fail;
+    }
+    for (unsigned d = 0; d < ndim; d++) {
+        if (ot_mul_size(nbytes, dims[d], &nbytes) != OT_OK || nbytes > OT_IDX_MAX_BYTES) {
+            nbytes = 0;
+            break;
+        }
+    }
+    if (nbytes == 0) {
+        if (ndim == 3)
+            ot_error("%s: header claims %u images of %u x %u pixels, more than the limit of "
+                     "%zu bytes",
+                     path, (unsigned)dims[0], (unsigned)dims[1], (unsigned)dims[2],
+                     OT_IDX_MAX_BYTES);
+        else
+            ot_error("%s: header claims %u labels, more than the limit of %zu bytes", path,
+                     (unsigned)dims[0], OT_IDX_MAX_BYTES);
+        rc = OT_EFORMAT;
+        goto fail;
+    }
+
+    buf = malloc(nbytes);
+    if (!buf) {
+        ot_error("%s: out of memory allocating %zu bytes for %u %s", path, nbytes,
+                 (unsigned)dims[0], what);
+        rc = OT_ENOMEM;
+        goto fail;
+    }
+    rc = gz_read_all(gz, path, buf, nbytes, &got);
+    if (rc)
+        goto fail;
+    if (got < nbytes) {
+        if (ndim == 3)
+            ot_error("%s: truncated body: expected %zu bytes of %s (%u images of %u x %u), "
+                     "got %zu",
+                     path, nbytes, unit, (unsigned)dims[0], (unsigned)dims[1],
+                     (unsigned)dims[2], got);
+        else
+            ot_error("%s: truncated body: expected %zu bytes of %s, got %zu", path, nbytes, unit,
+                     got);
+        rc = OT_EFORMAT;
+        goto fail;
+    }
+
+    /* Trailing bytes mean the header and the body disagree: refuse rather than guess. This
+     * read also makes zlib verify the gzip trailer (CRC and length). */
+    rc = gz_read_all(gz, path, extra, sizeof extra, &got);
+    if (rc)
+        goto fail;
+    if (got > 0) {
+        ot_error("%s: trailing data after %u %s (%s%zu extra bytes)", path, (unsigned)dims[0],
+                 what, got == sizeof extra ? "at least " : "", got);
+        rc = OT_EFORMAT;
+        goto fail;
+    }
+
+    rc = gzclose(gz);
+    gz = NULL;
+    if (rc != Z_OK) {
+        ot_error("%s: error closing the file (zlib status %d)", path, rc);
+        rc = OT_EIO;
+        goto fail;
+    }
+    *data = buf;
+    return OT_OK;
+
+fail:
+    if (gz)
+        gzclose(gz);
+    free(buf);
+    return rc;
+}
+
+int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *rows, size_t *cols)
+{
+    uint32_t dims[3] = {0, 0, 0};
+    int rc = idx_read(path, IDX_MAGIC_IMAGES, 3, "images", "pixels", dims, images);
+    if (rc)
+        return rc;
+    *n = dims[0];
+    *rows = dims[1];
+    *cols = dims[2];
+    return OT_OK;
+}
+
+int ot_idx_read_labels(const char *path, uint8_t **labels, size_t *n)
+{
+    uint32_t dims[3] = {0, 0, 0};
+    int rc = idx_read(path, IDX_MAGIC_LABELS, 1, "labels", "labels", dims, labels);
+    if (rc)
+        return rc;
+    *n = dims[0];
+    return OT_OK;
+}
+
+int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *labels_path,
+                    int n_classes, size_t limit)
+{
+    size_t n_labels = 0;
+    int rc;
+
+    memset(ds, 0, sizeof *ds);
+    if (n_classes < 2 || n_classes > 256) {
+        ot_error("n_classes %d is out of range for labels in %s, expected 2..256", n_classes,
+                 labels_path);
+        return OT_EINVAL;
+    }
+    rc = ot_idx_read_images(images_path, &ds->images, &ds->n, &ds->rows, &ds->cols);
+    if (rc)
+        goto fail;
+    rc = ot_idx_read_labels(labels_path, &ds->labels, &n_labels);
+    if (rc)
+        goto fail;
+    if (n_labels != ds->n) {
+        ot_error("%s has %zu images but %s has %zu labels", images_path, ds->n, labels_path,
+                 n_labels);
+        rc = OT_EFORMAT;
+        goto fail;
+    }
+    /* every label in the file is checked, also those a limit drops: the file is wrong */
+    for (size_t i = 0; i < n_labels; i++) {
+        if (ds->labels[i] >= n_classes) {
+            ot_error("%s: label %u at index %zu is out of range, expected < %d", labels_path,
+                     (unsigned)ds->labels[i], i, n_classes);
+            rc = OT_EFORMAT;
+            goto fail;
+        }
+    }
+    ds->dim = ds->rows * ds->cols; /* cannot overflow: idx_read bounded n * rows * cols */
+    ds->n_classes = n_classes;
+
+    if (limit > 0 && limit < ds->n) {
+        /* shrink in place; if realloc cannot, the larger blocks are still valid */
+        uint8_t *p = realloc(ds->images, limit * ds->dim);
+        if (p)
+            ds->images = p;
+        p = realloc(ds->labels, limit);
+        if (p)
+            ds->labels = p;
+        ds->n = limit;
+    }
+    return OT_OK;
+
+fail:
+    ot_dataset_free(ds);
+    return rc;
+}
+
+void ot_dataset_free(ot_dataset_t *ds)
+{
+    if (!ds)
+        return;
+    free(ds->images);
+    free(ds->labels);
+    memset(ds, 0, sizeof *ds);
+}
+
+/* src (dim) uint8 -> dst (dim) floats in [0,1]. restrict on the parameters (GCC ignores it on
+ * block-scope pointers) lets the widening multiply vectorize without an aliasing check. */
+static void u8_to_unit(const uint8_t *restrict src, float *restrict dst, size_t dim)
+{
+    const float scale = 1.0f / 255.0f;
+    for (size_t j = 0; j < dim; j++)
+        dst[j] = (float)src[j] * scale;
+}
+
+/* images (ds->n, dim) uint8, idx (n) -> x (n, dim) in [0,1], y (n) */
+void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y)
+{
+    const size_t dim = ds->dim;
+
+    for (size_t i = 0; i < n; i++) {
+        assert(idx[i] < ds->n);
+        u8_to_unit(ds->images + (size_t)idx[i] * dim, x + i * dim, dim);
+        y[i] = ds->labels[idx[i]];
+    }
+}
