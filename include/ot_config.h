@@ -1,0 +1,74 @@
+/* ot_config.h - the run's configuration: INI file (parsed with inih) plus --set overrides.
+ * Every key has a default (see configs/reference.ini); unknown sections or keys, malformed or
+ * out-of-range values are errors reported as "file:line: ..." and returned as OT_ECONFIG. */
+#ifndef OT_CONFIG_H
+#define OT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OT_MAX_LAYERS 32       /* most Affine layers in a model */
+#define OT_MAX_UNITS (1 << 20) /* most units in one layer */
+#define OT_MAX_PARAMS ((size_t)1 << 30) /* most parameters in a model (4 GiB of floats) */
+#define OT_PATH_MAX 1024
+#define OT_MAX_SHARDS 1024
+
+typedef enum { OT_ACT_RELU, OT_ACT_SIGMOID } ot_act_t;
+typedef enum { OT_INIT_STD, OT_INIT_HE, OT_INIT_XAVIER } ot_init_t;
+
+typedef struct {
+    /* [data] */
+    char train_images[OT_PATH_MAX]; /* IDX image file (raw or .gz) */
+    char train_labels[OT_PATH_MAX]; /* IDX label file */
+    char test_images[OT_PATH_MAX];
+    char test_labels[OT_PATH_MAX];
+    int n_classes;                  /* data.classes: labels lie in [0, classes) */
+    size_t train_limit;             /* use only the first N training samples; 0 = all */
+    size_t test_limit;              /* same for the test set */
+
+    /* [model] */
+    size_t n_layers;                 /* number of Affine layers = entries in layers - 1 */
+    size_t sizes[OT_MAX_LAYERS + 1]; /* model.layers: input, hidden..., output widths */
+    ot_act_t act[OT_MAX_LAYERS];     /* model.activation: one per hidden layer */
+    ot_init_t init;                  /* model.init: std, he or xavier */
+    double init_std;                 /* model.init_std: stddev for init = std */
+
+    /* [training] */
+    int epochs;          /* training.epochs */
+    size_t batch_size;   /* training.batch_size */
+    double lr;           /* training.learning_rate */
+    uint64_t seed;       /* training.seed */
+    int shards;          /* training.shards: fixed split of every batch; 0 = one per thread */
+
+    /* [output] */
+    char out_dir[OT_PATH_MAX]; /* output.dir; "" = runs/<config file name without .ini> */
+    int checkpoint_every;      /* output.checkpoint_every: epochs between checkpoints; 0 = end only */
+    int keep;                  /* output.keep: checkpoints kept besides the latest */
+
+    char path[OT_PATH_MAX];    /* the config file this came from, for messages */
+} ot_config_t;
+
+/* Fill c with every key's documented default. */
+void ot_config_defaults(ot_config_t *c);
+
+/* Parse the INI file at path into c (call ot_config_defaults first). Returns 0, OT_EIO when the
+ * file cannot be opened, or OT_ECONFIG after printing "path:line: ..." for the first bad line. */
+int ot_config_load(ot_config_t *c, const char *path);
+
+/* Apply one override "section.key=value", validated exactly like a file line. Returns 0 or
+ * OT_ECONFIG after printing "--set section.key=value: ...". */
+int ot_config_set(ot_config_t *c, const char *assignment);
+
+/* Cross-key checks that no single line can make (e.g. activations vs. layers). Returns 0 or
+ * OT_ECONFIG after printing "path: key: ...". */
+int ot_config_check(const ot_config_t *c);
+
+/* Write the effective configuration as INI text (every key, comments-free) into a malloc'd,
+ * NUL-terminated string owned by the caller. Returns NULL on allocation failure. */
+char *ot_config_to_ini(const ot_config_t *c);
+
+/* Names, for messages and the INI writer. */
+const char *ot_act_name(ot_act_t a);
+const char *ot_init_name(ot_init_t i);
+
+#endif

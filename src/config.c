@@ -1,0 +1,910 @@
+/* config.c - the run's configuration: INI files parsed with inih, "--set section.key=value"
+ * overrides, cross-key checks and the INI writer.
+ *
+ * One table (keys[]) drives everything: which sections and keys exist, how each value is
+ * parsed and range-checked, what an error says is expected, and how the writer prints it.
+ * File lines and --set overrides go through the same handler, on_key().
+ *
+ * inih is driven through ini_parse_stream() with our own line reader (read_line) because the
+ * packaged libinih is built without INI_HANDLER_LINENO, so its handler never learns the line
+ * number, which every message and the duplicate-key check need. The reader also
+ *   - counts lines (inih calls it once per line, so the counts agree),
+ *   - strips leading whitespace, so an indented line is never taken as a multi-line
+ *     continuation of the previous value,
+ *   - rejects lines longer than inih's line buffer (inih would silently split them),
+ *   - checks every [section] header, so an empty misspelled section is an error too,
+ *   - reports syntax errors with the offending text (inih only returns a line number),
+ *   - stops the parse at the first error. */
+#include "ot_config.h"
+#include "ot_common.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest line (without its line break) that inih's line buffer holds: it needs room for
+ * "\r\n\0" (see INI_MAX_LINE in ini.h). Values longer than what fits in "key = value" are
+ * rejected, so that ot_config_to_ini always writes a file ot_config_load can read back. */
+#define LINE_CHARS ((size_t)INI_MAX_LINE - 3)
+
+/* Marks the unused tail of act[] when model.activation is a list; a single name fills all
+ * OT_MAX_LAYERS slots instead. A list has at most OT_MAX_LAYERS - 1 names (the most hidden
+ * layers a model can have), so "all slots set" always means "one name for every layer". */
+#define ACT_UNSET ((ot_act_t)-1)
+#define MAX_ACT_LIST (OT_MAX_LAYERS - 1)
+
+#define SIZE_LIMIT ((long long)(SIZE_MAX > (unsigned long long)LLONG_MAX ? LLONG_MAX : SIZE_MAX))
+
+/* ---------------------------------------------------------------- the key table */
+
+typedef enum {
+    K_PATH,   /* char[OT_PATH_MAX] */
+    K_INT,    /* int in [min, max] */
+    K_SIZE,   /* size_t in [min, max] */
+    K_U64,    /* uint64_t, any decimal value */
+    K_DOUBLE, /* double in (0, dmax] */
+    K_LAYERS, /* n_layers + sizes[] */
+    K_ACT,    /* act[] */
+    K_INIT,   /* init */
+} cfg_kind_t;
+
+typedef struct {
+    const char *section; /* "data", "model", "training" or "output" */
+    const char *name;    /* key within the section */
+    cfg_kind_t kind;
+    size_t off;          /* offsetof the field in ot_config_t (scalar and path kinds) */
+    long long min, max;  /* K_INT, K_SIZE: inclusive range */
+    double dmax;         /* K_DOUBLE: values lie in (0, dmax] */
+} cfg_key_t;
+
+#define OFF(f) offsetof(ot_config_t, f)
+
+static const char *const sections[] = {"data", "model", "training", "output"};
+#define N_SECTIONS (sizeof sections / sizeof sections[0])
+#define SECTION_LIST "[data] [model] [training] [output]"
+
+static const cfg_key_t keys[] = {
+    {"data", "train_images", K_PATH, OFF(train_images), 0, 0, 0},
+    {"data", "train_labels", K_PATH, OFF(train_labels), 0, 0, 0},
+    {"data", "test_images", K_PATH, OFF(test_images), 0, 0, 0},
+    {"data", "test_labels", K_PATH, OFF(test_labels), 0, 0, 0},
+    {"data", "classes", K_INT, OFF(n_classes), 2, 256, 0},
+    {"data", "train_limit", K_SIZE, OFF(train_limit), 0, SIZE_LIMIT, 0},
+    {"data", "test_limit", K_SIZE, OFF(test_limit), 0, SIZE_LIMIT, 0},
+    {"model", "layers", K_LAYERS, 0, 0, 0, 0},
+    {"model", "activation", K_ACT, 0, 0, 0, 0},
+    {"model", "init", K_INIT, 0, 0, 0, 0},
+    {"model", "init_std", K_DOUBLE, OFF(init_std), 0, 0, 10.0},
+    {"training", "epochs", K_INT, OFF(epochs), 1, 1000000, 0},
+    {"training", "batch_size", K_SIZE, OFF(batch_size), 1, 1048576, 0},
+    {"training", "learning_rate", K_DOUBLE, OFF(lr), 0, 0, 1e6},
+    {"training", "seed", K_U64, OFF(seed), 0, 0, 0},
+    {"training", "shards", K_INT, OFF(shards), 0, OT_MAX_SHARDS, 0},
+    {"output", "dir", K_PATH, OFF(out_dir), 0, 0, 0},
+    {"output", "checkpoint_every", K_INT, OFF(checkpoint_every), 0, INT_MAX, 0},
+    {"output", "keep", K_INT, OFF(keep), 0, 1000, 0},
+};
+#define N_KEYS (sizeof keys / sizeof keys[0])
+
+static const struct {
+    const char *name;
+    ot_act_t act;
+} act_names[] = {{"relu", OT_ACT_RELU}, {"sigmoid", OT_ACT_SIGMOID}};
+
+static const struct {
+    const char *name;
+    ot_init_t init;
+} init_names[] = {{"std", OT_INIT_STD}, {"he", OT_INIT_HE}, {"xavier", OT_INIT_XAVIER}};
+
+const char *ot_act_name(ot_act_t a)
+{
+    switch (a) {
+    case OT_ACT_RELU:
+        return "relu";
+    case OT_ACT_SIGMOID:
+        return "sigmoid";
+    }
+    return "unknown";
+}
+
+const char *ot_init_name(ot_init_t i)
+{
+    switch (i) {
+    case OT_INIT_STD:
+        return "std";
+    case OT_INIT_HE:
+        return "he";
+    case OT_INIT_XAVIER:
+        return "xavier";
+    }
+    return "unknown";
+}
+
+/* What a valid value of k looks like, for "expected ..." in messages. */
+static void describe(const cfg_key_t *k, char *buf, size_t n)
+{
+    switch (k->kind) {
+    case K_PATH:
+        snprintf(buf, n, "a path");
+        break;
+    case K_INT:
+    case K_SIZE:
+        snprintf(buf, n, "an integer in [%lld, %lld]", k->min, k->max);
+        break;
+    case K_U64:
+        snprintf(buf, n, "a decimal integer in [0, %llu]", (unsigned long long)UINT64_MAX);
+        break;
+    case K_DOUBLE:
+        snprintf(buf, n, "a number in (0, %g]", k->dmax);
+        break;
+    case K_LAYERS:
+        snprintf(buf, n, "2 to %d comma-separated integers in [1, %d]", OT_MAX_LAYERS + 1,
+                 OT_MAX_UNITS);
+        break;
+    case K_ACT:
+        snprintf(buf, n, "relu or sigmoid, or a comma-separated list of one per hidden layer");
+        break;
+    case K_INIT:
+        snprintf(buf, n, "std, he or xavier");
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- parse state and errors */
+
+typedef struct {
+    ot_config_t *c;         /* where values go */
+    const char *where;      /* file path, or the "--set ..." text */
+    const char *where_pre;  /* "" for files, "--set " for overrides */
+    int lineno;             /* current line; 0 when there is none */
+    int track;              /* record lines in seen[] and reject duplicates (files only) */
+    int seen[N_KEYS];       /* line each key was set on; 0 = not yet */
+    int failed;             /* an error has been reported; stop */
+    int rc;                 /* its status code */
+    FILE *f;                /* file being read (files only) */
+    char *buf;              /* getline() buffer */
+    size_t cap;
+} parse_t;
+
+/* Report the first error of a parse as "<where>[:<line>]: <message>" and remember rc.
+ * Returns 0, which is also inih's "handler failed". */
+__attribute__((format(printf, 3, 4))) static int fail(parse_t *p, int rc, const char *fmt, ...)
+{
+    char msg[4096];
+    va_list ap;
+    if (p->failed)
+        return 0;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (p->lineno > 0)
+        ot_error("%s%s:%d: %s", p->where_pre, p->where, p->lineno, msg);
+    else
+        ot_error("%s%s: %s", p->where_pre, p->where, msg);
+    p->failed = 1;
+    p->rc = rc;
+    return 0;
+}
+
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\f' || ch == '\v' || ch == '\r' || ch == '\n';
+}
+
+static const char *skip_space(const char *s)
+{
+    while (is_space(*s))
+        s++;
+    return s;
+}
+
+/* Copy s[0..len) into buf (size n) without surrounding whitespace. Returns 0, or -1 if it
+ * does not fit. */
+static int trim_copy(const char *s, size_t len, char *buf, size_t n)
+{
+    while (len > 0 && is_space(*s))
+        s++, len--;
+    while (len > 0 && is_space(s[len - 1]))
+        len--;
+    if (len >= n)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return 0;
+}
+
+/* ---------------------------------------------------------------- value parsers
+ * Each stores the value, or reports the error through fail() (the caller then sees
+ * p->failed). None writes a field before the whole value has been validated, so a rejected
+ * --set leaves the config as it was. */
+
+static int parse_ll(const char *v, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || errno == ERANGE)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static void set_integer(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    char want[256];
+    long long x;
+    if (parse_ll(v, &x) < 0 || x < k->min || x > k->max) {
+        describe(k, want, sizeof want);
+        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s", k->section, k->name, v,
+             want);
+        return;
+    }
+    char *field = (char *)p->c + k->off;
+    if (k->kind == K_INT)
+        *(int *)field = (int)x;
+    else
+        *(size_t *)field = (size_t)x;
+}
+
+static void set_u64(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    char want[256], *end;
+    /* strtoull accepts "-1" (and wraps it) and leading blanks: insist on a digit first */
+    unsigned long long x = 0;
+    int ok = *v >= '0' && *v <= '9';
+    if (ok) {
+        errno = 0;
+        x = strtoull(v, &end, 10);
+        ok = *end == '\0' && errno != ERANGE;
+#if ULLONG_MAX > UINT64_MAX
+        ok = ok && x <= UINT64_MAX;
+#endif
+    }
+    if (!ok) {
+        describe(k, want, sizeof want);
+        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s", k->section, k->name, v,
+             want);
+        return;
+    }
+    *(uint64_t *)((char *)p->c + k->off) = (uint64_t)x;
+}
+
+static void set_double(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    char want[256], *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    /* ERANGE: overflow, or underflow to a denormal or zero; neither is a sensible setting */
+    if (end == v || *end != '\0' || errno == ERANGE || !isfinite(x) || !(x > 0.0) ||
+        x > k->dmax) {
+        describe(k, want, sizeof want);
+        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s", k->section, k->name, v,
+             want);
+        return;
+    }
+    *(double *)((char *)p->c + k->off) = x;
+}
+
+static void set_path(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    char *field = (char *)p->c + k->off;
+    size_t len = strlen(v);
+    if (len >= OT_PATH_MAX) { /* unreachable while LINE_CHARS < OT_PATH_MAX; kept for safety */
+        fail(p, OT_ECONFIG, "%s.%s: value too long (%zu characters), expected at most %d",
+             k->section, k->name, len, OT_PATH_MAX - 1);
+        return;
+    }
+    memcpy(field, v, len + 1);
+}
+
+/* Split v at commas into trimmed items, storing the first max_items. Returns the number of
+ * items; *too_long is the index of the first stored item that did not fit in 32 characters
+ * (it cannot be valid), or -1. */
+static int split_list(const char *v, char items[][32], int max_items, int *too_long)
+{
+    int n = 0;
+    *too_long = -1;
+    for (const char *s = v;; n++) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (n < max_items && trim_copy(s, len, items[n], sizeof items[n]) < 0 && *too_long < 0)
+            *too_long = n;
+        if (!comma)
+            return n + 1;
+        s = comma + 1;
+    }
+}
+
+static void set_layers(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    enum { MAX_ITEMS = OT_MAX_LAYERS + 1 };
+    char items[MAX_ITEMS][32], want[256];
+    size_t sizes[MAX_ITEMS];
+    int too_long;
+    int n = split_list(v, items, MAX_ITEMS, &too_long);
+    if (n < 2 || n > MAX_ITEMS) {
+        describe(k, want, sizeof want);
+        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s' (%d %s), expected %s", k->section, k->name,
+             v, n, n == 1 ? "entry" : "entries", want);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        long long x;
+        if (i == too_long) {
+            fail(p, OT_ECONFIG, "%s.%s: invalid layer size (entry %d) in '%s', expected an "
+                 "integer in [1, %d]", k->section, k->name, i + 1, v, OT_MAX_UNITS);
+            return;
+        }
+        if (parse_ll(items[i], &x) < 0 || x < 1 || x > OT_MAX_UNITS) {
+            fail(p, OT_ECONFIG, "%s.%s: invalid layer size '%s' in '%s', expected an integer in "
+                 "[1, %d]", k->section, k->name, items[i], v, OT_MAX_UNITS);
+            return;
+        }
+        sizes[i] = (size_t)x;
+    }
+    ot_config_t *c = p->c;
+    memset(c->sizes, 0, sizeof c->sizes);
+    memcpy(c->sizes, sizes, (size_t)n * sizeof sizes[0]);
+    c->n_layers = (size_t)n - 1;
+}
+
+static int find_act(const char *name, ot_act_t *out)
+{
+    for (size_t i = 0; i < sizeof act_names / sizeof act_names[0]; i++)
+        if (strcmp(name, act_names[i].name) == 0) {
+            *out = act_names[i].act;
+            return 0;
+        }
+    return -1;
+}
+
+static void set_act(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    char items[MAX_ACT_LIST][32];
+    ot_act_t act[MAX_ACT_LIST];
+    int too_long;
+    int n = split_list(v, items, MAX_ACT_LIST, &too_long);
+    if (n > MAX_ACT_LIST) {
+        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s' (%d names), expected at most %d names, "
+             "one per hidden layer", k->section, k->name, v, n, MAX_ACT_LIST);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (i != too_long && find_act(items[i], &act[i]) == 0)
+            continue;
+        if (n == 1)
+            fail(p, OT_ECONFIG, "%s.%s: unknown activation '%s', expected relu or sigmoid",
+                 k->section, k->name, v);
+        else if (i == too_long)
+            fail(p, OT_ECONFIG, "%s.%s: unknown activation (entry %d) in '%s', expected relu or "
+                 "sigmoid", k->section, k->name, i + 1, v);
+        else
+            fail(p, OT_ECONFIG, "%s.%s: unknown activation '%s' in '%s', expected relu or "
+                 "sigmoid", k->section, k->name, items[i], v);
+        return;
+    }
+    /* one name: every layer; a list: one per hidden layer, counted by ot_config_check */
+    ot_config_t *c = p->c;
+    for (int i = 0; i < OT_MAX_LAYERS; i++)
+        c->act[i] = n == 1 ? act[0] : i < n ? act[i] : ACT_UNSET;
+}
+
+static void set_init(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    for (size_t i = 0; i < sizeof init_names / sizeof init_names[0]; i++)
+        if (strcmp(v, init_names[i].name) == 0) {
+            p->c->init = init_names[i].init;
+            return;
+        }
+    fail(p, OT_ECONFIG, "%s.%s: unknown init '%s', expected std, he or xavier", k->section,
+         k->name, v);
+}
+
+/* ---------------------------------------------------------------- the handler */
+
+static int find_section(const char *name)
+{
+    for (size_t i = 0; i < N_SECTIONS; i++)
+        if (strcmp(name, sections[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* "a, b, c" for the keys of a section */
+static void key_list(const char *section, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", keys[i].name);
+        if (w < 0 || (size_t)w >= n - used)
+            return;
+        used += (size_t)w;
+    }
+}
+
+/* ';' at the start of a value or after a blank starts an inline comment, and a value cannot
+ * span lines: such values (possible only through --set) could not be written back. */
+static int ini_safe(const char *v)
+{
+    for (const char *s = v; *s; s++) {
+        if (*s == '\n' || *s == '\r')
+            return 0;
+        if (*s == ';' && (s == v || is_space(s[-1])))
+            return 0;
+    }
+    return 1;
+}
+
+/* inih handler, also called directly by ot_config_set. Returns 1 if the value was stored,
+ * 0 after reporting an error. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    parse_t *p = user;
+    char buf[256];
+    if (p->failed)
+        return 0;
+    if (section[0] == '\0')
+        return fail(p, OT_ECONFIG, "%s: key before any section, expected a [section] header "
+                    "first, one of " SECTION_LIST, name);
+    if (find_section(section) < 0)
+        return fail(p, OT_ECONFIG, "unknown section [%s], expected one of " SECTION_LIST,
+                    section);
+
+    size_t ki = 0;
+    while (ki < N_KEYS && !(strcmp(keys[ki].section, section) == 0 &&
+                            strcmp(keys[ki].name, name) == 0))
+        ki++;
+    if (ki == N_KEYS) {
+        key_list(section, buf, sizeof buf);
+        return fail(p, OT_ECONFIG, "unknown key %s.%s in [%s], expected one of %s", section,
+                    name, section, buf);
+    }
+    const cfg_key_t *k = &keys[ki];
+    if (p->track && p->seen[ki])
+        return fail(p, OT_ECONFIG, "duplicate key %s.%s (first set on line %d)", section, name,
+                    p->seen[ki]);
+
+    size_t len = strlen(value), room = LINE_CHARS - strlen(k->name) - 3; /* "key = value" */
+    if (len == 0) {
+        describe(k, buf, sizeof buf);
+        return fail(p, OT_ECONFIG, "%s.%s: empty value '', expected %s", section, name, buf);
+    }
+    if (len > room)
+        return fail(p, OT_ECONFIG, "%s.%s: value too long (%zu characters), expected at most "
+                    "%zu", section, name, len, room);
+    if (!ini_safe(value))
+        return fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected no line break and no ';' "
+                    "at the start or after a blank (it starts an INI comment)", section, name,
+                    value);
+
+    switch (k->kind) {
+    case K_PATH:
+        set_path(p, k, value);
+        break;
+    case K_INT:
+    case K_SIZE:
+        set_integer(p, k, value);
+        break;
+    case K_U64:
+        set_u64(p, k, value);
+        break;
+    case K_DOUBLE:
+        set_double(p, k, value);
+        break;
+    case K_LAYERS:
+        set_layers(p, k, value);
+        break;
+    case K_ACT:
+        set_act(p, k, value);
+        break;
+    case K_INIT:
+        set_init(p, k, value);
+        break;
+    }
+    if (p->failed)
+        return 0;
+    if (p->track)
+        p->seen[ki] = p->lineno;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- the line reader */
+
+#define SYNTAX_EXPECTED "expected a [section] header, key = value or a ; comment"
+
+/* A [section] header line s (leading blanks removed): 0 if fine, else reports and -1. */
+static int check_header(parse_t *p, const char *s)
+{
+    const char *end = strchr(s, ']');
+    char name[64];
+    if (!end) {
+        fail(p, OT_ECONFIG, "syntax error '%s', %s", s, SYNTAX_EXPECTED);
+        return -1;
+    }
+    const char *rest = skip_space(end + 1);
+    if (*rest && *rest != ';' && *rest != '#') {
+        fail(p, OT_ECONFIG, "syntax error '%s', expected nothing but a ; comment after the "
+             "section header", s);
+        return -1;
+    }
+    /* inih keeps the name exactly as written between the brackets; so do we */
+    int len = (int)(end - (s + 1));
+    if (trim_copy(s + 1, (size_t)len, name, sizeof name) < 0 || strlen(name) != (size_t)len ||
+        find_section(name) < 0) {
+        fail(p, OT_ECONFIG, "unknown section [%.*s], expected one of " SECTION_LIST, len, s + 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* A key line s: inih needs '=' or ':' (before any inline comment) after a non-empty name. */
+static int check_key_line(parse_t *p, const char *s)
+{
+    const char *q = s;
+    int was_space = 0;
+    while (*q && *q != '=' && *q != ':' && !(was_space && *q == ';')) {
+        was_space = is_space(*q);
+        q++;
+    }
+    if ((*q != '=' && *q != ':') || q == s) {
+        fail(p, OT_ECONFIG, "syntax error '%s', %s", s, SYNTAX_EXPECTED);
+        return -1;
+    }
+    return 0;
+}
+
+/* inih's fgets-style reader: hands inih one line at a time (see the file comment). */
+static char *read_line(char *str, int num, void *stream)
+{
+    parse_t *p = stream;
+    if (p->failed)
+        return NULL; /* stop at the first error */
+    errno = 0;
+    ssize_t got = getline(&p->buf, &p->cap, p->f);
+    if (got < 0) {
+        if (ferror(p->f) || errno == ENOMEM) { /* e.g. EISDIR: fopen() accepts a directory */
+            int err = errno ? errno : EIO;
+            ot_error("cannot read config '%s': %s", p->where, strerror(err));
+            p->failed = 1;
+            p->rc = err == ENOMEM ? OT_ENOMEM : OT_EIO;
+        }
+        return NULL;
+    }
+    p->lineno++;
+    char *s = p->buf;
+    size_t len = (size_t)got;
+    if (strlen(s) != len) {
+        fail(p, OT_ECONFIG, "syntax error: line contains a NUL byte, expected text");
+        return NULL;
+    }
+    if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0) /* UTF-8 byte order mark */
+        s += 3, len -= 3;
+    while (len > 0 && is_space(s[len - 1]))
+        s[--len] = '\0';
+    while (is_space(*s))
+        s++, len--;
+    size_t room = num > 3 ? (size_t)num - 3 : 0;
+    if (len > room) {
+        fail(p, OT_ECONFIG, "line too long (%zu characters), expected at most %zu", len, room);
+        return NULL;
+    }
+    if (*s == '[') {
+        if (check_header(p, s) < 0)
+            return NULL;
+    } else if (*s && *s != ';' && *s != '#') {
+        if (check_key_line(p, s) < 0)
+            return NULL;
+    }
+    memcpy(str, s, len + 1);
+    return str;
+}
+
+/* ---------------------------------------------------------------- public API */
+
+void ot_config_defaults(ot_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->train_images, sizeof c->train_images, "data/mnist/train-images-idx3-ubyte.gz");
+    snprintf(c->train_labels, sizeof c->train_labels, "data/mnist/train-labels-idx1-ubyte.gz");
+    snprintf(c->test_images, sizeof c->test_images, "data/mnist/t10k-images-idx3-ubyte.gz");
+    snprintf(c->test_labels, sizeof c->test_labels, "data/mnist/t10k-labels-idx1-ubyte.gz");
+    c->n_classes = 10;
+    c->train_limit = 0;
+    c->test_limit = 0;
+
+    c->n_layers = 2;
+    c->sizes[0] = 784;
+    c->sizes[1] = 50;
+    c->sizes[2] = 10;
+    for (int i = 0; i < OT_MAX_LAYERS; i++)
+        c->act[i] = OT_ACT_RELU;
+    c->init = OT_INIT_STD;
+    c->init_std = 0.01;
+
+    c->epochs = 17;
+    c->batch_size = 100;
+    c->lr = 0.1;
+    c->seed = 42;
+    c->shards = 8;
+
+    c->out_dir[0] = '\0';
+    c->checkpoint_every = 1;
+    c->keep = 3;
+    c->path[0] = '\0';
+}
+
+/* "runs/<base name of path without .ini>" into buf; "runs/omptrain" without a path. */
+static void default_out_dir(const char *path, char *buf, size_t n)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len > 4 && strcmp(base + len - 4, ".ini") == 0)
+        len -= 4;
+    if (len == 0)
+        snprintf(buf, n, "runs/omptrain");
+    else
+        snprintf(buf, n, "runs/%.*s", (int)len, base);
+}
+
+int ot_config_load(ot_config_t *c, const char *path)
+{
+    ot_config_t tmp = *c; /* parse into a copy: c is left unchanged on error */
+    parse_t p = {.c = &tmp, .where = path, .where_pre = "", .track = 1};
+    int rc = OT_OK;
+
+    if (strlen(path) >= sizeof tmp.path) {
+        ot_error("cannot open config '%s': %s", path, strerror(ENAMETOOLONG));
+        return OT_EIO;
+    }
+    p.f = fopen(path, "r");
+    if (!p.f) {
+        ot_error("cannot open config '%s': %s", path, strerror(errno));
+        return OT_EIO;
+    }
+    snprintf(tmp.path, sizeof tmp.path, "%s", path);
+
+    int ret = ini_parse_stream(read_line, &p, on_key, &p);
+    if (!p.failed && ret > 0) { /* an error read_line did not foresee; no text to show */
+        p.lineno = ret;
+        fail(&p, OT_ECONFIG, "syntax error, %s", SYNTAX_EXPECTED);
+    } else if (!p.failed && ret < 0) {
+        p.lineno = 0;
+        fail(&p, OT_ENOMEM, "out of memory while parsing");
+    }
+    if (p.failed) {
+        rc = p.rc;
+        goto fail;
+    }
+
+    /* output.dir = "" means runs/<config name>: fix it now, through the same checks as a
+     * file line, so that the written config names the same directory wherever it is saved */
+    if (tmp.out_dir[0] == '\0') {
+        char dir[OT_PATH_MAX + 8];
+        default_out_dir(path, dir, sizeof dir);
+        p.lineno = 0;
+        if (!on_key(&p, "output", "dir", dir)) {
+            rc = p.rc;
+            goto fail;
+        }
+    }
+    *c = tmp;
+fail:
+    free(p.buf);
+    if (fclose(p.f) != 0 && rc == OT_OK) {
+        ot_error("cannot read config '%s': %s", path, strerror(errno));
+        rc = OT_EIO;
+    }
+    return rc;
+}
+
+int ot_config_set(ot_config_t *c, const char *assignment)
+{
+    char text[1024], section[64], key[64], value[1024];
+    parse_t p = {.c = c, .where = assignment, .where_pre = "--set ", .track = 0};
+
+    if (!assignment || !*skip_space(assignment)) {
+        ot_error("--set: empty assignment, expected section.key=value, e.g. training.epochs=5");
+        return OT_ECONFIG;
+    }
+    size_t len = strlen(assignment);
+    if (len >= sizeof text) {
+        ot_error("--set %.40s...: assignment too long (%zu characters), expected at most %zu",
+                 assignment, len, sizeof text - 1);
+        return OT_ECONFIG;
+    }
+    memcpy(text, assignment, len + 1);
+    char *eq = strchr(text, '=');
+    char *dot = eq ? memchr(text, '.', (size_t)(eq - text)) : NULL;
+    if (!eq)
+        fail(&p, OT_ECONFIG, "missing '=', expected section.key=value, e.g. training.epochs=5");
+    else if (!dot)
+        fail(&p, OT_ECONFIG, "missing section in '%.*s', expected section.key=value, e.g. "
+             "training.epochs=5", (int)(eq - text), text);
+    else if (trim_copy(text, (size_t)(dot - text), section, sizeof section) < 0 ||
+             trim_copy(dot + 1, (size_t)(eq - dot - 1), key, sizeof key) < 0 || !section[0] ||
+             !key[0])
+        fail(&p, OT_ECONFIG, "malformed key '%.*s', expected section.key=value, e.g. "
+             "training.epochs=5", (int)(eq - text), text);
+    else if (trim_copy(eq + 1, strlen(eq + 1), value, sizeof value) == 0)
+        on_key(&p, section, key, value);
+    return p.failed ? p.rc : OT_OK;
+}
+
+/* Number of leading act[] slots that hold a real activation (OT_MAX_LAYERS: one name for
+ * every layer, or per-layer values set directly in the struct). */
+static size_t act_count(const ot_config_t *c)
+{
+    size_t n = 0;
+    while (n < OT_MAX_LAYERS && (c->act[n] == OT_ACT_RELU || c->act[n] == OT_ACT_SIGMOID))
+        n++;
+    return n;
+}
+
+/* sizes[] as "784, 50, 10" (sep ", ") or "784,50,10" */
+static void format_layers(const ot_config_t *c, const char *sep, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i <= c->n_layers && i <= OT_MAX_LAYERS; i++) {
+        int w = snprintf(buf + used, n - used, "%s%zu", i ? sep : "", c->sizes[i]);
+        if (w < 0 || (size_t)w >= n - used)
+            return;
+        used += (size_t)w;
+    }
+}
+
+int ot_config_check(const ot_config_t *c)
+{
+    const char *where = c->path[0] ? c->path : "(defaults)";
+    char layers[512];
+    format_layers(c, ", ", layers, sizeof layers);
+
+    if (c->n_layers < 1 || c->n_layers > OT_MAX_LAYERS) {
+        ot_error("%s: model.layers: %zu layers in '%s', expected 1 to %d", where, c->n_layers,
+                 layers, OT_MAX_LAYERS);
+        return OT_ECONFIG;
+    }
+    size_t params = 0;
+    int overflow = 0;
+    for (size_t i = 0; i < c->n_layers; i++) {
+        size_t w;
+        if (c->sizes[i] < 1 || c->sizes[i + 1] < 1 || c->sizes[i] > OT_MAX_UNITS ||
+            c->sizes[i + 1] > OT_MAX_UNITS) {
+            ot_error("%s: model.layers: invalid layer size in '%s', expected integers in "
+                     "[1, %d]", where, layers, OT_MAX_UNITS);
+            return OT_ECONFIG;
+        }
+        /* W (in, out) + b (out) */
+        if (ot_mul_size(c->sizes[i], c->sizes[i + 1], &w) < 0 || w > SIZE_MAX - c->sizes[i + 1] ||
+            w + c->sizes[i + 1] > SIZE_MAX - params) {
+            overflow = 1;
+            break;
+        }
+        params += w + c->sizes[i + 1];
+    }
+    if (overflow || params > OT_MAX_PARAMS) {
+        if (overflow)
+            ot_error("%s: model.layers: more than %zu parameters in '%s', expected at most %zu",
+                     where, (size_t)SIZE_MAX, layers, OT_MAX_PARAMS);
+        else
+            ot_error("%s: model.layers: %zu parameters in '%s', expected at most %zu", where,
+                     params, layers, OT_MAX_PARAMS);
+        return OT_ECONFIG;
+    }
+    if (c->sizes[c->n_layers] != (size_t)c->n_classes) {
+        ot_error("%s: model.layers: output layer of %zu units in '%s', expected data.classes = "
+                 "%d units", where, c->sizes[c->n_layers], layers, c->n_classes);
+        return OT_ECONFIG;
+    }
+    size_t hidden = c->n_layers - 1, names = act_count(c);
+    if (names != OT_MAX_LAYERS && names != hidden) {
+        if (hidden <= 1)
+            ot_error("%s: model.activation: %zu names for %zu hidden layer%s, expected 1", where,
+                     names, hidden, hidden == 1 ? "" : "s");
+        else
+            ot_error("%s: model.activation: %zu names for %zu hidden layers, expected 1 or %zu",
+                     where, names, hidden, hidden);
+        return OT_ECONFIG;
+    }
+    return OT_OK;
+}
+
+/* Shortest of %.15g, %.16g, %.17g that reads back as exactly x. */
+static void format_double(double x, char *buf, size_t n)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            return;
+    }
+}
+
+/* Value of k in c as the INI text that parses back to it; sep separates list items. */
+static void format_value(const ot_config_t *c, const cfg_key_t *k, const char *sep, char *buf,
+                         size_t n)
+{
+    const char *field = (const char *)c + k->off;
+    switch (k->kind) {
+    case K_PATH:
+        if (field == c->out_dir && !c->out_dir[0])
+            default_out_dir(c->path, buf, n); /* never loaded: what load would have set */
+        else
+            snprintf(buf, n, "%s", field);
+        break;
+    case K_INT:
+        snprintf(buf, n, "%d", *(const int *)field);
+        break;
+    case K_SIZE:
+        snprintf(buf, n, "%zu", *(const size_t *)field);
+        break;
+    case K_U64:
+        snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case K_DOUBLE:
+        format_double(*(const double *)field, buf, n);
+        break;
+    case K_LAYERS:
+        format_layers(c, sep, buf, n);
+        break;
+    case K_ACT: {
+        size_t names = act_count(c), used = 0, hidden = c->n_layers > 0 ? c->n_layers - 1 : 0;
+        int same = 1;
+        for (size_t i = 1; i < names; i++)
+            same &= c->act[i] == c->act[0];
+        if (names == OT_MAX_LAYERS)
+            names = same || hidden == 0 ? 1 : hidden; /* the effective per-layer list */
+        buf[0] = '\0';
+        for (size_t i = 0; i < names; i++) {
+            int w = snprintf(buf + used, n - used, "%s%s", i ? sep : "", ot_act_name(c->act[i]));
+            if (w < 0 || (size_t)w >= n - used)
+                break;
+            used += (size_t)w;
+        }
+        break;
+    }
+    case K_INIT:
+        snprintf(buf, n, "%s", ot_init_name(c->init));
+        break;
+    }
+}
+
+char *ot_config_to_ini(const ot_config_t *c)
+{
+    char *text = NULL, value[2048];
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f)
+        return NULL;
+    const char *section = NULL;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const cfg_key_t *k = &keys[i];
+        if (!section || strcmp(section, k->section) != 0) {
+            fprintf(f, "%s[%s]\n", section ? "\n" : "", k->section);
+            section = k->section;
+        }
+        format_value(c, k, ", ", value, sizeof value);
+        if (strlen(k->name) + 3 + strlen(value) > LINE_CHARS) /* lists: drop the blanks */
+            format_value(c, k, ",", value, sizeof value);
+        fprintf(f, "%s = %s\n", k->name, value);
+    }
+    if (ferror(f)) {
+        fclose(f);
+        free(text);
+        return NULL;
+    }
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}

@@ -1,0 +1,780 @@
+/* test_config.c - the config module: golden good and bad INI files, --set overrides, the
+ * INI writer's round trip, and every shipped file in configs/. */
+#include <CUnit/CUnit.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ot_common.h"
+#include "ot_config.h"
+#include "ot_test.h"
+
+#define GOOD_DIR OT_TEST_DIR "/config/good"
+#define BAD_DIR OT_TEST_DIR "/config/bad"
+#define CONFIGS_DIR OT_TEST_DIR "/../configs"
+
+/* Every key the module must know, as the spec lists them. */
+static const char *const all_keys[] = {
+    "train_images", "train_labels", "test_images", "test_labels", "classes", "train_limit",
+    "test_limit", "layers", "activation", "init", "init_std", "epochs", "batch_size",
+    "learning_rate", "seed", "shards", "dir", "checkpoint_every", "keep",
+};
+#define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
+
+/* ---------------------------------------------------------------- helpers */
+
+/* stderr is redirected into a temporary file between capture_begin() and capture_end(). */
+static FILE *cap_file;
+static int cap_saved = -1;
+
+static int capture_begin(void)
+{
+    fflush(stderr);
+    cap_file = tmpfile();
+    if (!cap_file)
+        return -1;
+    cap_saved = dup(STDERR_FILENO);
+    if (cap_saved < 0 || dup2(fileno(cap_file), STDERR_FILENO) < 0) {
+        fclose(cap_file);
+        return -1;
+    }
+    return 0;
+}
+
+/* Restore stderr; returns what was written, malloc'd (never NULL unless out of memory). */
+static char *capture_end(void)
+{
+    fflush(stderr);
+    dup2(cap_saved, STDERR_FILENO);
+    close(cap_saved);
+    cap_saved = -1;
+    long n = ftell(cap_file);
+    char *text = malloc(n > 0 ? (size_t)n + 1 : 1);
+    if (text) {
+        rewind(cap_file);
+        size_t got = n > 0 ? fread(text, 1, (size_t)n, cap_file) : 0;
+        text[got] = '\0';
+    }
+    fclose(cap_file);
+    return text;
+}
+
+/* Whole file as a malloc'd string, or NULL. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && (text = malloc((size_t)n + 1)) != NULL) {
+            rewind(f);
+            size_t got = fread(text, 1, (size_t)n, f);
+            text[got] = '\0';
+        }
+    }
+    fclose(f);
+    return text;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* s with the first occurrence of from replaced by to, malloc'd; NULL if out of memory. */
+static char *replace_first(const char *s, const char *from, const char *to)
+{
+    const char *at = strstr(s, from);
+    size_t len = strlen(s), nf = strlen(from), nt = strlen(to);
+    char *out = malloc(len + nt + 1);
+    if (!out)
+        return NULL;
+    if (!at) {
+        memcpy(out, s, len + 1);
+        return out;
+    }
+    size_t head = (size_t)(at - s);
+    memcpy(out, s, head);
+    memcpy(out + head, to, nt);
+    memcpy(out + head + nt, at + nf, len - head - nf + 1);
+    return out;
+}
+
+/* Name of the first field where a and b differ (path not compared), or NULL. */
+static const char *config_diff(const ot_config_t *a, const ot_config_t *b)
+{
+#define STR(f) if (strcmp(a->f, b->f) != 0) return #f
+#define NUM(f) if (a->f != b->f) return #f
+    STR(train_images);
+    STR(train_labels);
+    STR(test_images);
+    STR(test_labels);
+    NUM(n_classes);
+    NUM(train_limit);
+    NUM(test_limit);
+    NUM(n_layers);
+    if (memcmp(a->sizes, b->sizes, sizeof a->sizes) != 0)
+        return "sizes";
+    if (memcmp(a->act, b->act, sizeof a->act) != 0)
+        return "act";
+    NUM(init);
+    if (memcmp(&a->init_std, &b->init_std, sizeof a->init_std) != 0) /* bit-exact */
+        return "init_std";
+    NUM(epochs);
+    NUM(batch_size);
+    if (memcmp(&a->lr, &b->lr, sizeof a->lr) != 0)
+        return "lr";
+    NUM(seed);
+    NUM(shards);
+    STR(out_dir);
+    NUM(checkpoint_every);
+    NUM(keep);
+    return NULL;
+#undef STR
+#undef NUM
+}
+
+static void assert_same(const ot_config_t *a, const ot_config_t *b, const char *what)
+{
+    const char *d = config_diff(a, b);
+    if (d)
+        fprintf(stderr, "\n  %s: field %s differs\n", what, d);
+    CU_ASSERT_PTR_NULL(d);
+}
+
+/* Load path into a fresh default config; returns the status, stderr must stay silent on
+ * success. */
+static int load(ot_config_t *c, const char *path)
+{
+    ot_config_defaults(c);
+    return ot_config_load(c, path);
+}
+
+/* dir + "/" + name into out (size n); CUnit-fails on truncation. */
+static void join_path(char *out, size_t n, const char *dir, const char *name)
+{
+    int w = snprintf(out, n, "%s/%s", dir, name);
+    CU_ASSERT_FATAL(w > 0 && (size_t)w < n);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Names of the *.ini files in dir, sorted; returns how many (at most max). */
+static int list_ini(const char *dir, char names[][256], int max)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && len < 256 && strcmp(e->d_name + len - 4, ".ini") == 0 && n < max)
+            snprintf(names[n++], 256, "%s", e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, 256, compare_names);
+    return n;
+}
+
+/* ot_config_to_ini -> temp file -> ot_config_load must give back c exactly, and writing that
+ * again must give the same text. */
+static void assert_round_trip(const ot_config_t *c, const char *what)
+{
+    char path[] = "/tmp/ot_config_rtXXXXXX";
+    ot_config_t back, want = *c;
+    /* output.dir "" (never loaded) is written as the directory a load would have chosen */
+    if (!want.out_dir[0])
+        snprintf(want.out_dir, sizeof want.out_dir, "runs/omptrain");
+    char *text = ot_config_to_ini(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    CU_ASSERT_EQUAL(write_text(path, text), 0);
+    CU_ASSERT_EQUAL(load(&back, path), OT_OK);
+    assert_same(&want, &back, what);
+    char *again = ot_config_to_ini(&back);
+    CU_ASSERT_PTR_NOT_NULL(again);
+    if (again)
+        CU_ASSERT_STRING_EQUAL(again, text);
+    /* every key is written, once */
+    for (size_t i = 0; i < N_ALL_KEYS; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "\n%s = ", all_keys[i]);
+        const char *at = strstr(text, line);
+        CU_ASSERT_PTR_NOT_NULL(at);
+        if (at)
+            CU_ASSERT_PTR_NULL(strstr(at + 1, line));
+    }
+    free(again);
+    free(text);
+    remove(path);
+}
+
+/* ---------------------------------------------------------------- defaults and good files */
+
+static void test_defaults(void)
+{
+    ot_config_t c;
+    memset(&c, 0xAB, sizeof c);
+    ot_config_defaults(&c);
+    CU_ASSERT_STRING_EQUAL(c.train_images, "data/mnist/train-images-idx3-ubyte.gz");
+    CU_ASSERT_STRING_EQUAL(c.train_labels, "data/mnist/train-labels-idx1-ubyte.gz");
+    CU_ASSERT_STRING_EQUAL(c.test_images, "data/mnist/t10k-images-idx3-ubyte.gz");
+    CU_ASSERT_STRING_EQUAL(c.test_labels, "data/mnist/t10k-labels-idx1-ubyte.gz");
+    CU_ASSERT_EQUAL(c.n_classes, 10);
+    CU_ASSERT_EQUAL(c.train_limit, 0);
+    CU_ASSERT_EQUAL(c.test_limit, 0);
+    CU_ASSERT_EQUAL(c.n_layers, 2);
+    CU_ASSERT_EQUAL(c.sizes[0], 784);
+    CU_ASSERT_EQUAL(c.sizes[1], 50);
+    CU_ASSERT_EQUAL(c.sizes[2], 10);
+    CU_ASSERT_EQUAL(c.act[0], OT_ACT_RELU);
+    CU_ASSERT_EQUAL(c.init, OT_INIT_STD);
+    CU_ASSERT_DOUBLE_EQUAL(c.init_std, 0.01, 0);
+    CU_ASSERT_EQUAL(c.epochs, 17);
+    CU_ASSERT_EQUAL(c.batch_size, 100);
+    CU_ASSERT_DOUBLE_EQUAL(c.lr, 0.1, 0);
+    CU_ASSERT_EQUAL(c.seed, 42);
+    CU_ASSERT_EQUAL(c.shards, 8);
+    CU_ASSERT_STRING_EQUAL(c.out_dir, "");
+    CU_ASSERT_EQUAL(c.checkpoint_every, 1);
+    CU_ASSERT_EQUAL(c.keep, 3);
+    CU_ASSERT_STRING_EQUAL(c.path, "");
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+}
+
+static void test_names(void)
+{
+    CU_ASSERT_STRING_EQUAL(ot_act_name(OT_ACT_RELU), "relu");
+    CU_ASSERT_STRING_EQUAL(ot_act_name(OT_ACT_SIGMOID), "sigmoid");
+    CU_ASSERT_STRING_EQUAL(ot_init_name(OT_INIT_STD), "std");
+    CU_ASSERT_STRING_EQUAL(ot_init_name(OT_INIT_HE), "he");
+    CU_ASSERT_STRING_EQUAL(ot_init_name(OT_INIT_XAVIER), "xavier");
+}
+
+static void test_good_minimal(void)
+{
+    ot_config_t c, d;
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/minimal.ini"), OT_OK);
+    ot_config_defaults(&d);
+    CU_ASSERT_EQUAL(c.epochs, 5);
+    d.epochs = 5;
+    CU_ASSERT_STRING_EQUAL(c.path, GOOD_DIR "/minimal.ini");
+    /* output.dir left unset: runs/<file name without .ini> */
+    CU_ASSERT_STRING_EQUAL(c.out_dir, "runs/minimal");
+    snprintf(d.out_dir, sizeof d.out_dir, "runs/minimal");
+    assert_same(&c, &d, "minimal.ini vs defaults");
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+}
+
+static void test_good_full(void)
+{
+    ot_config_t c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/full.ini"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(c.train_images, "/tmp/omptrain test/train images.gz");
+    CU_ASSERT_STRING_EQUAL(c.train_labels, "train-labels");
+    CU_ASSERT_STRING_EQUAL(c.test_images, "test-images");
+    CU_ASSERT_STRING_EQUAL(c.test_labels, "test-labels");
+    CU_ASSERT_EQUAL(c.n_classes, 20);
+    CU_ASSERT_EQUAL(c.train_limit, 1000);
+    CU_ASSERT_EQUAL(c.test_limit, 500);
+    CU_ASSERT_EQUAL(c.n_layers, 3);
+    CU_ASSERT_EQUAL(c.sizes[0], 100);
+    CU_ASSERT_EQUAL(c.sizes[1], 64);
+    CU_ASSERT_EQUAL(c.sizes[2], 32);
+    CU_ASSERT_EQUAL(c.sizes[3], 20);
+    CU_ASSERT_EQUAL(c.act[0], OT_ACT_SIGMOID);
+    CU_ASSERT_EQUAL(c.act[1], OT_ACT_RELU);
+    CU_ASSERT_EQUAL(c.init, OT_INIT_XAVIER);
+    CU_ASSERT_DOUBLE_EQUAL(c.init_std, 0.5, 0);
+    CU_ASSERT_EQUAL(c.epochs, 3);
+    CU_ASSERT_EQUAL(c.batch_size, 32);
+    CU_ASSERT_DOUBLE_EQUAL(c.lr, 0.025, 0);
+    CU_ASSERT_EQUAL(c.seed, UINT64_MAX);
+    CU_ASSERT_EQUAL(c.shards, 0);
+    CU_ASSERT_STRING_EQUAL(c.out_dir, "runs/full-test");
+    CU_ASSERT_EQUAL(c.checkpoint_every, 0);
+    CU_ASSERT_EQUAL(c.keep, 0);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+}
+
+static void test_good_no_hidden(void)
+{
+    ot_config_t c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/no_hidden.ini"), OT_OK);
+    CU_ASSERT_EQUAL(c.n_layers, 1);
+    CU_ASSERT_EQUAL(c.sizes[0], 784);
+    CU_ASSERT_EQUAL(c.sizes[1], 10);
+    CU_ASSERT_EQUAL(c.sizes[2], 0);
+    CU_ASSERT_EQUAL(c.init, OT_INIT_XAVIER);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+}
+
+static void test_good_layout(void)
+{
+    ot_config_t c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/layout.ini"), OT_OK);
+    CU_ASSERT_EQUAL(c.n_layers, 3);
+    CU_ASSERT_EQUAL(c.sizes[0], 784);
+    CU_ASSERT_EQUAL(c.sizes[1], 300);
+    CU_ASSERT_EQUAL(c.sizes[2], 100);
+    CU_ASSERT_EQUAL(c.sizes[3], 10);
+    CU_ASSERT_EQUAL(c.act[0], OT_ACT_RELU);
+    CU_ASSERT_EQUAL(c.act[1], OT_ACT_SIGMOID);
+    CU_ASSERT_EQUAL(c.init, OT_INIT_HE);
+    CU_ASSERT_DOUBLE_EQUAL(c.init_std, 0.25, 0);
+    CU_ASSERT_EQUAL(c.epochs, 2);
+    CU_ASSERT_DOUBLE_EQUAL(c.lr, 0.01, 0);
+    CU_ASSERT_EQUAL(c.batch_size, 64);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+}
+
+static void test_good_extremes(void)
+{
+    ot_config_t c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/extremes.ini"), OT_OK);
+    CU_ASSERT_EQUAL(c.n_classes, 256);
+    CU_ASSERT_EQUAL(c.train_limit, (size_t)9223372036854775807ULL);
+    CU_ASSERT_EQUAL(c.n_layers, 2);
+    CU_ASSERT_EQUAL(c.sizes[1], OT_MAX_UNITS);
+    CU_ASSERT_DOUBLE_EQUAL(c.init_std, 10.0, 0);
+    CU_ASSERT_EQUAL(c.epochs, 1000000);
+    CU_ASSERT_EQUAL(c.batch_size, 1048576);
+    CU_ASSERT_DOUBLE_EQUAL(c.lr, 1e6, 0);
+    CU_ASSERT_EQUAL(c.seed, 0);
+    CU_ASSERT_EQUAL(c.shards, OT_MAX_SHARDS);
+    CU_ASSERT_EQUAL(c.checkpoint_every, 2147483647);
+    CU_ASSERT_EQUAL(c.keep, 1000);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+}
+
+/* Every good file loads and checks silently, and round-trips through the writer. */
+static void test_good_all(void)
+{
+    char names[64][256], path[600];
+    int n = list_ini(GOOD_DIR, names, 64);
+    CU_ASSERT_FATAL(n >= 5);
+    for (int i = 0; i < n; i++) {
+        ot_config_t c;
+        join_path(path, sizeof path, GOOD_DIR, names[i]);
+        CU_ASSERT_FATAL(capture_begin() == 0);
+        int rc = load(&c, path);
+        int rc_check = rc == OT_OK ? ot_config_check(&c) : rc;
+        char *err = capture_end();
+        if (rc != OT_OK || rc_check != OT_OK)
+            fprintf(stderr, "\n  %s: %s", names[i], err ? err : "?");
+        CU_ASSERT_EQUAL(rc, OT_OK);
+        CU_ASSERT_EQUAL(rc_check, OT_OK);
+        CU_ASSERT(err && err[0] == '\0');
+        free(err);
+        if (rc == OT_OK)
+            assert_round_trip(&c, names[i]);
+    }
+}
+
+/* ---------------------------------------------------------------- bad files */
+
+/* Each bad/NAME.ini fails ot_config_load (or, when it parses, ot_config_check) with
+ * OT_ECONFIG, printing exactly the one line in bad/NAME.expected, and a failed load leaves
+ * the config untouched. The .expected files name the fixtures as tests/config/bad/NAME.ini. */
+static void test_bad_golden(void)
+{
+    char names[128][256], path[600], expected_path[600];
+    int n = list_ini(BAD_DIR, names, 128);
+    CU_ASSERT_FATAL(n >= 40);
+    for (int i = 0; i < n; i++) {
+        ot_config_t c, d;
+        join_path(path, sizeof path, BAD_DIR, names[i]);
+        join_path(expected_path, sizeof expected_path - 5, BAD_DIR, names[i]);
+        strcpy(expected_path + strlen(expected_path) - 4, ".expected"); /* room kept above */
+        char *expected = read_text(expected_path);
+        if (!expected)
+            fprintf(stderr, "\n  missing %s", expected_path);
+        CU_ASSERT_PTR_NOT_NULL(expected);
+        if (!expected)
+            continue;
+
+        ot_config_defaults(&d);
+        ot_config_defaults(&c);
+        CU_ASSERT_FATAL(capture_begin() == 0);
+        int rc = ot_config_load(&c, path);
+        int loaded = rc == OT_OK;
+        if (loaded)
+            rc = ot_config_check(&c);
+        char *got = capture_end();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+
+        /* the messages name the file as given; the goldens as tests/config/bad/NAME.ini */
+        char *shown = replace_first(got, BAD_DIR "/", "tests/config/bad/");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(shown);
+        if (rc != OT_ECONFIG || strcmp(shown, expected) != 0)
+            fprintf(stderr, "\n  %s: rc %d\n  got:      %s  expected: %s", names[i], rc, shown,
+                    expected);
+        CU_ASSERT_EQUAL(rc, OT_ECONFIG);
+        CU_ASSERT_STRING_EQUAL(shown, expected);
+        /* one line, ending in a newline */
+        char *nl = strchr(got, '\n');
+        CU_ASSERT(nl && nl[1] == '\0');
+        if (!loaded)
+            assert_same(&c, &d, names[i]);
+        free(shown);
+        free(got);
+        free(expected);
+    }
+}
+
+static void test_bad_open(void)
+{
+    ot_config_t c;
+    CU_ASSERT_FATAL(capture_begin() == 0);
+    int rc = load(&c, BAD_DIR "/no-such-file.ini");
+    char *got = capture_end();
+    CU_ASSERT_EQUAL(rc, OT_EIO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got, "omptrain: cannot open config '" BAD_DIR
+                                "/no-such-file.ini': No such file or directory\n");
+    free(got);
+
+    /* fopen() opens a directory; reading it fails */
+    CU_ASSERT_FATAL(capture_begin() == 0);
+    rc = load(&c, BAD_DIR);
+    got = capture_end();
+    CU_ASSERT_EQUAL(rc, OT_EIO);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got, "omptrain: cannot read config '" BAD_DIR "': Is a directory\n");
+    free(got);
+}
+
+/* ---------------------------------------------------------------- --set */
+
+static void test_set_good(void)
+{
+    ot_config_t c, d;
+    ot_config_defaults(&c);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.epochs=5"), OT_OK);
+    CU_ASSERT_EQUAL(c.epochs, 5);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "  model.layers =  784, 10  "), OT_OK);
+    CU_ASSERT_EQUAL(c.n_layers, 1);
+    CU_ASSERT_EQUAL(c.sizes[1], 10);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model . activation=sigmoid"), OT_OK);
+    CU_ASSERT_EQUAL(c.act[0], OT_ACT_SIGMOID);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.learning_rate=1e-3"), OT_OK);
+    CU_ASSERT_DOUBLE_EQUAL(c.lr, 1e-3, 0);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.seed=18446744073709551615"), OT_OK);
+    CU_ASSERT_EQUAL(c.seed, UINT64_MAX);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "data.train_images=a=b:c.gz"), OT_OK); /* first '=' */
+    CU_ASSERT_STRING_EQUAL(c.train_images, "a=b:c.gz");
+    /* the same key twice is an override, not a duplicate */
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.epochs=7"), OT_OK);
+    CU_ASSERT_EQUAL(c.epochs, 7);
+
+    /* override keys the file set */
+    CU_ASSERT_EQUAL_FATAL(load(&d, GOOD_DIR "/full.ini"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&d, "training.epochs=9"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&d, "output.dir=elsewhere"), OT_OK);
+    CU_ASSERT_EQUAL(d.epochs, 9);
+    CU_ASSERT_STRING_EQUAL(d.out_dir, "elsewhere");
+
+    /* activation list first, layers later: only ot_config_check counts them */
+    ot_config_defaults(&c);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.activation=relu, sigmoid, relu"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=784, 30, 20, 10, 10"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+    CU_ASSERT_EQUAL(c.act[2], OT_ACT_RELU);
+    CU_ASSERT_EQUAL(c.act[1], OT_ACT_SIGMOID);
+}
+
+/* assignment -> exact stderr line (without "omptrain: " and the newline) */
+static const struct {
+    const char *assignment;
+    const char *message;
+} bad_sets[] = {
+    {"training.epochs=abc", "--set training.epochs=abc: training.epochs: invalid value 'abc', "
+                            "expected an integer in [1, 1000000]"},
+    {"training.epochs=0", "--set training.epochs=0: training.epochs: invalid value '0', "
+                          "expected an integer in [1, 1000000]"},
+    {"training.epochs=", "--set training.epochs=: training.epochs: empty value '', expected an "
+                         "integer in [1, 1000000]"},
+    {"training.batch_size=12x", "--set training.batch_size=12x: training.batch_size: invalid "
+                                "value '12x', expected an integer in [1, 1048576]"},
+    {"training.learning_rate=inf", "--set training.learning_rate=inf: training.learning_rate: "
+                                   "invalid value 'inf', expected a number in (0, 1e+06]"},
+    {"model.layers=784, 1000000000000, 10",
+     "--set model.layers=784, 1000000000000, 10: model.layers: invalid layer size "
+     "'1000000000000' in '784, 1000000000000, 10', expected an integer in [1, 1048576]"},
+    {"model.init=he2", "--set model.init=he2: model.init: unknown init 'he2', expected std, he or "
+                       "xavier"},
+    {"", "--set: empty assignment, expected section.key=value, e.g. training.epochs=5"},
+    {"   ", "--set: empty assignment, expected section.key=value, e.g. training.epochs=5"},
+    {"epochs", "--set epochs: missing '=', expected section.key=value, e.g. training.epochs=5"},
+    {"epochs=5", "--set epochs=5: missing section in 'epochs', expected section.key=value, e.g. "
+                 "training.epochs=5"},
+    {".epochs=5", "--set .epochs=5: malformed key '.epochs', expected section.key=value, e.g. "
+                  "training.epochs=5"},
+    {"training.=5", "--set training.=5: malformed key 'training.', expected section.key=value, "
+                    "e.g. training.epochs=5"},
+    {"=5", "--set =5: missing section in '', expected section.key=value, e.g. "
+           "training.epochs=5"},
+    {"train.epochs=5", "--set train.epochs=5: unknown section [train], expected one of [data] "
+                       "[model] [training] [output]"},
+    {"training.epoch=5", "--set training.epoch=5: unknown key training.epoch in [training], "
+                         "expected one of epochs, batch_size, learning_rate, seed, shards"},
+    {"data.train_images=a ;b", "--set data.train_images=a ;b: data.train_images: invalid value "
+                               "'a ;b', expected no line break and no ';' at the start or after "
+                               "a blank (it starts an INI comment)"},
+};
+
+static void test_set_bad(void)
+{
+    for (size_t i = 0; i < sizeof bad_sets / sizeof bad_sets[0]; i++) {
+        ot_config_t c, d;
+        char expected[1024];
+        ot_config_defaults(&c);
+        ot_config_defaults(&d);
+        snprintf(expected, sizeof expected, "omptrain: %s\n", bad_sets[i].message);
+        CU_ASSERT_FATAL(capture_begin() == 0);
+        int rc = ot_config_set(&c, bad_sets[i].assignment);
+        char *got = capture_end();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+        if (rc != OT_ECONFIG || strcmp(got, expected) != 0)
+            fprintf(stderr, "\n  '%s': rc %d\n  got:      %s  expected: %s",
+                    bad_sets[i].assignment, rc, got, expected);
+        CU_ASSERT_EQUAL(rc, OT_ECONFIG);
+        CU_ASSERT_STRING_EQUAL(got, expected);
+        assert_same(&c, &d, bad_sets[i].assignment); /* nothing changed */
+        free(got);
+    }
+
+    /* a value too long to be written back as one INI line */
+    ot_config_t c;
+    char long_set[400];
+    ot_config_defaults(&c);
+    memset(long_set, 'x', sizeof long_set - 1);
+    long_set[sizeof long_set - 1] = '\0';
+    memcpy(long_set, "output.dir=", 11);
+    CU_ASSERT_FATAL(capture_begin() == 0);
+    int rc = ot_config_set(&c, long_set);
+    char *got = capture_end();
+    CU_ASSERT_EQUAL(rc, OT_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(got ? strstr(got, ": output.dir: value too long (388 characters), "
+                                             "expected at most 191\n") : NULL);
+    CU_ASSERT_STRING_EQUAL(c.out_dir, "");
+    free(got);
+}
+
+/* ---------------------------------------------------------------- writer and round trip */
+
+static void test_round_trip(void)
+{
+    ot_config_t c;
+    ot_config_defaults(&c);
+    assert_round_trip(&c, "defaults"); /* out_dir "" is written as runs/omptrain */
+
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/full.ini"), OT_OK);
+    assert_round_trip(&c, "full.ini");
+
+    /* values no file line produced: doubles that need 17 digits, every list form */
+    c.lr = 1.0 / 3.0;
+    c.init_std = 0.1 + 0.2;
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=784, 512, 256, 128, 64, 10"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.activation=sigmoid,relu,relu,sigmoid"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "data.classes=10"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+    assert_round_trip(&c, "lists and 17-digit doubles");
+
+    /* the longest layer list the file format holds: written without blanks */
+    ot_config_defaults(&c);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=9999,9999,9999,9999,9999,9999,9999,9999,9999,"
+                                      "9999,9999,9999,9999,9999,9999,9999,9999,9999,9999,9999,"
+                                      "9999,9999,9999,9999,9999,9999,9999,9999,9999,9999,9999,"
+                                      "9999,10"), OT_OK);
+    CU_ASSERT_EQUAL(c.n_layers, OT_MAX_LAYERS);
+    assert_round_trip(&c, "33 layer sizes");
+
+    /* per-layer activations written into the struct directly: the effective list is kept */
+    ot_config_defaults(&c);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=784, 40, 30, 10"), OT_OK);
+    c.act[1] = OT_ACT_SIGMOID;
+    char *text = ot_config_to_ini(&c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nactivation = relu, sigmoid\n"));
+    free(text);
+}
+
+static void test_to_ini_text(void)
+{
+    ot_config_t c;
+    ot_config_defaults(&c);
+    snprintf(c.path, sizeof c.path, "configs/mnist.ini");
+    char *text = ot_config_to_ini(&c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_STRING_EQUAL(text,
+                           "[data]\n"
+                           "train_images = data/mnist/train-images-idx3-ubyte.gz\n"
+                           "train_labels = data/mnist/train-labels-idx1-ubyte.gz\n"
+                           "test_images = data/mnist/t10k-images-idx3-ubyte.gz\n"
+                           "test_labels = data/mnist/t10k-labels-idx1-ubyte.gz\n"
+                           "classes = 10\n"
+                           "train_limit = 0\n"
+                           "test_limit = 0\n"
+                           "\n[model]\n"
+                           "layers = 784, 50, 10\n"
+                           "activation = relu\n"
+                           "init = std\n"
+                           "init_std = 0.01\n"
+                           "\n[training]\n"
+                           "epochs = 17\n"
+                           "batch_size = 100\n"
+                           "learning_rate = 0.1\n"
+                           "seed = 42\n"
+                           "shards = 8\n"
+                           "\n[output]\n"
+                           "dir = runs/mnist\n"
+                           "checkpoint_every = 1\n"
+                           "keep = 3\n");
+    free(text);
+}
+
+/* ---------------------------------------------------------------- check */
+
+static void test_check(void)
+{
+    ot_config_t c;
+    char *got;
+
+    /* parameters: sum of in*out + out; 1060109335 passes, 1085276170 > 2^30 fails */
+    ot_config_defaults(&c);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=1000, 1048575, 10"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=1024, 1048576, 10"), OT_OK);
+    CU_ASSERT_FATAL(capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_ECONFIG);
+    got = capture_end();
+    CU_ASSERT_STRING_EQUAL(got, "omptrain: (defaults): model.layers: 1085276170 parameters in "
+                                "'1024, 1048576, 10', expected at most 1073741824\n");
+    free(got);
+
+    /* activations counted against hidden layers after both keys are set */
+    ot_config_defaults(&c);
+    snprintf(c.path, sizeof c.path, "x.ini");
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=784, 10"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.activation=relu, relu"), OT_OK);
+    CU_ASSERT_FATAL(capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_ECONFIG);
+    got = capture_end();
+    CU_ASSERT_STRING_EQUAL(got, "omptrain: x.ini: model.activation: 2 names for 0 hidden "
+                                "layers, expected 1\n");
+    free(got);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=784, 20, 20, 10"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+}
+
+/* ---------------------------------------------------------------- shipped configs */
+
+static void test_configs_dir(void)
+{
+    char names[64][256], path[600];
+    int n = list_ini(CONFIGS_DIR, names, 64), seen = 0;
+    CU_ASSERT_FATAL(n >= 4);
+    for (int i = 0; i < n; i++) {
+        ot_config_t c;
+        join_path(path, sizeof path, CONFIGS_DIR, names[i]);
+        CU_ASSERT_FATAL(capture_begin() == 0);
+        int rc = load(&c, path);
+        int rc_check = rc == OT_OK ? ot_config_check(&c) : rc;
+        char *err = capture_end();
+        if (rc != OT_OK || rc_check != OT_OK)
+            fprintf(stderr, "\n  %s: %s", names[i], err ? err : "?");
+        CU_ASSERT_EQUAL(rc, OT_OK);
+        CU_ASSERT_EQUAL(rc_check, OT_OK);
+        free(err);
+        if (rc != OT_OK)
+            continue;
+        assert_round_trip(&c, names[i]);
+        if (strcmp(names[i], "mnist.ini") == 0) {
+            seen++;
+            CU_ASSERT_EQUAL(c.n_layers, 2);
+            CU_ASSERT(c.sizes[0] == 784 && c.sizes[1] == 50 && c.sizes[2] == 10);
+            CU_ASSERT_EQUAL(c.act[0], OT_ACT_RELU);
+            CU_ASSERT_EQUAL(c.init, OT_INIT_STD);
+            CU_ASSERT_DOUBLE_EQUAL(c.init_std, 0.01, 0);
+            CU_ASSERT_DOUBLE_EQUAL(c.lr, 0.1, 0);
+            CU_ASSERT_EQUAL(c.batch_size, 100);
+            CU_ASSERT_EQUAL(c.epochs, 17);
+            CU_ASSERT_EQUAL(c.seed, 42);
+            CU_ASSERT_STRING_EQUAL(c.out_dir, "runs/mnist");
+        } else if (strcmp(names[i], "mnist-mlp.ini") == 0) {
+            seen++;
+            CU_ASSERT_EQUAL(c.n_layers, 3);
+            CU_ASSERT(c.sizes[0] == 784 && c.sizes[1] == 512 && c.sizes[2] == 512 &&
+                      c.sizes[3] == 10);
+            CU_ASSERT_EQUAL(c.init, OT_INIT_HE);
+        } else if (strcmp(names[i], "fashion-mnist.ini") == 0) {
+            seen++;
+            CU_ASSERT_STRING_EQUAL(c.train_images,
+                                   "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz");
+            CU_ASSERT_STRING_EQUAL(c.test_labels,
+                                   "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+            CU_ASSERT(c.sizes[0] == 784 && c.sizes[1] == 100 && c.sizes[2] == 10);
+            CU_ASSERT_EQUAL(c.epochs, 10);
+        } else if (strcmp(names[i], "reference.ini") == 0) {
+            /* the reference documents the defaults: loading it changes nothing */
+            ot_config_t d;
+            seen++;
+            ot_config_defaults(&d);
+            snprintf(d.out_dir, sizeof d.out_dir, "runs/reference");
+            assert_same(&c, &d, "reference.ini vs defaults");
+        }
+    }
+    CU_ASSERT_EQUAL(seen, 4);
+}
+
+/* reference.ini names every key (output.dir only in a comment: its default is unset). */
+static void test_reference_lists_every_key(void)
+{
+    char *text = read_text(CONFIGS_DIR "/reference.ini");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    for (size_t i = 0; i < N_ALL_KEYS; i++) {
+        char line[64], commented[64];
+        snprintf(line, sizeof line, "\n%s = ", all_keys[i]);
+        snprintf(commented, sizeof commented, "\n; %s = ", all_keys[i]);
+        int found = strstr(text, line) || strstr(text, commented);
+        if (!found)
+            fprintf(stderr, "\n  reference.ini lacks %s", all_keys[i]);
+        CU_ASSERT(found);
+    }
+    free(text);
+}
+
+OT_TEST_SUITE(config, NULL, NULL,
+              {"defaults", test_defaults},
+              {"names", test_names},
+              {"good minimal", test_good_minimal},
+              {"good full", test_good_full},
+              {"good no hidden layer", test_good_no_hidden},
+              {"good layout (BOM, CRLF, comments, indentation)", test_good_layout},
+              {"good extremes", test_good_extremes},
+              {"good all load, check and round-trip", test_good_all},
+              {"bad golden files", test_bad_golden},
+              {"bad open and read", test_bad_open},
+              {"set good", test_set_good},
+              {"set bad and malformed", test_set_bad},
+              {"to_ini round trip", test_round_trip},
+              {"to_ini text", test_to_ini_text},
+              {"check", test_check},
+              {"configs/ all load and check", test_configs_dir},
+              {"reference.ini lists every key", test_reference_lists_every_key})
