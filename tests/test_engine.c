@@ -1,0 +1,181 @@
+/* test_engine.c - the data-parallel step: the sharded gradient equals the one-shard gradient at
+ * 1, 2, 3 and 7 threads (batches the thread count does not divide, more shards than rows); with
+ * a fixed shard count the result is bit-identical at any thread count; the full-network
+ * gradient matches central differences. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_common.h"
+#include "ot_engine.h"
+#include "ot_gemm.h"
+#include "ot_test.h"
+
+enum { NS = 64, DIM = 12, CLASSES = 4 };
+
+static ot_dataset_t ds;
+static uint32_t idx[NS];
+
+static int setup(void)
+{
+    ot_gemm_init();
+    for (size_t i = 0; i < NS; i++)
+        idx[i] = (uint32_t)((i * 37) % NS); /* a permutation: 37 is coprime with 64 */
+    return ot_test_dataset(&ds, NS, 3, 4, CLASSES, 11);
+}
+
+static int teardown(void)
+{
+    ot_dataset_free(&ds);
+    return 0;
+}
+
+/* 12-16-8-4 with a ReLU and a Sigmoid hidden layer, He init. */
+static void make_config(ot_config_t *c)
+{
+    ot_config_defaults(c);
+    c->n_layers = 3;
+    c->sizes[0] = DIM;
+    c->sizes[1] = 16;
+    c->sizes[2] = 8;
+    c->sizes[3] = CLASSES;
+    c->act[0] = OT_ACT_RELU;
+    c->act[1] = OT_ACT_SIGMOID;
+    c->init = OT_INIT_HE;
+    c->n_classes = CLASSES;
+}
+
+static void make_net(ot_net_t *net)
+{
+    ot_config_t c;
+    make_config(&c);
+    CU_ASSERT_FATAL(ot_net_init(net, &c) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 3);
+    ot_net_init_params(net, &c, &r);
+}
+
+/* Mean gradient and summed loss of rows idx[0..n) with `shards` shards on `threads` threads. */
+static double gradient(ot_net_t *net, size_t n, size_t shards, int threads, float *g)
+{
+    ot_engine_t e;
+    CU_ASSERT_FATAL(ot_engine_init(&e, net, NS, shards) == OT_OK);
+    omp_set_num_threads(threads);
+    ot_batch_result_t r = ot_engine_gradient(&e, &ds, idx, n);
+    memcpy(g, e.grad, net->n_params * sizeof(float));
+    ot_engine_free(&e);
+    return r.loss;
+}
+
+static void test_sharded_equals_single(void)
+{
+    ot_net_t net;
+    make_net(&net);
+    float *ref = malloc(net.n_params * sizeof(float)), *g = malloc(net.n_params * sizeof(float));
+    CU_ASSERT_FATAL(ref && g);
+    const size_t sizes[] = {NS, 13, 5}; /* 13 and 5: not divisible; 5 rows < 7 threads */
+    const int threads[] = {1, 2, 3, 7};
+    for (size_t k = 0; k < 3; k++) {
+        size_t n = sizes[k];
+        double lref = gradient(&net, n, 1, 1, ref);
+        double gmax = 0;
+        for (size_t i = 0; i < net.n_params; i++)
+            gmax = fmax(gmax, fabs(ref[i]));
+        CU_ASSERT(gmax > 1e-3);
+        for (size_t j = 0; j < 4; j++) {
+            /* one shard per thread: the design's per-thread slices */
+            double l = gradient(&net, n, (size_t)threads[j], threads[j], g);
+            CU_ASSERT_DOUBLE_EQUAL(l, lref, 1e-4 * fabs(lref));
+            double worst = 0;
+            for (size_t i = 0; i < net.n_params; i++)
+                worst = fmax(worst, fabs(g[i] - ref[i]));
+            CU_ASSERT(worst < 1e-5 * gmax + 1e-7);
+        }
+    }
+    free(ref);
+    free(g);
+    ot_net_free(&net);
+}
+
+static void test_fixed_shards_bit_identical(void)
+{
+    ot_net_t net;
+    make_net(&net);
+    float *ref = malloc(net.n_params * sizeof(float)), *g = malloc(net.n_params * sizeof(float));
+    CU_ASSERT_FATAL(ref && g);
+    const int threads[] = {2, 3, 4, 7, 16};
+    for (size_t n = 1; n <= NS; n += 21) { /* 1, 22, 43, 64 rows over 16 shards */
+        double lref = gradient(&net, n, 16, 1, ref);
+        for (size_t j = 0; j < 5; j++) {
+            double l = gradient(&net, n, 16, threads[j], g);
+            CU_ASSERT(l == lref);
+            CU_ASSERT(memcmp(g, ref, net.n_params * sizeof(float)) == 0);
+        }
+    }
+    free(ref);
+    free(g);
+    ot_net_free(&net);
+}
+
+static void test_network_numerical_gradient(void)
+{
+    ot_net_t net;
+    make_net(&net);
+    ot_engine_t e, probe;
+    CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 3) == OT_OK);
+    CU_ASSERT_FATAL(ot_engine_init(&probe, &net, NS, 1) == OT_OK);
+    omp_set_num_threads(2);
+    const size_t n = 10;
+    ot_engine_gradient(&e, &ds, idx, n);
+    /* a sample of entries from every tensor, against the central difference of the mean loss */
+    double worst = 0, gmax = 0;
+    for (size_t t = 0; t < net.n_tensors; t++) {
+        const ot_tensor_t *T = &net.tensors[t];
+        for (size_t i = 0; i < T->size; i += 1 + T->size / 6) {
+            float *p = net.params + T->off + i, keep = *p, h = 1e-2f;
+            *p = keep + h;
+            double up = ot_engine_gradient(&probe, &ds, idx, n).loss;
+            *p = keep - h;
+            double down = ot_engine_gradient(&probe, &ds, idx, n).loss;
+            *p = keep;
+            double num = (up - down) / (2.0 * h * (double)n);
+            double an = e.grad[T->off + i];
+            worst = fmax(worst, fabs(num - an) / fmax(1e-2, fabs(num) + fabs(an)));
+            gmax = fmax(gmax, fabs(an));
+        }
+    }
+    CU_ASSERT(gmax > 1e-3);
+    CU_ASSERT(worst < 5e-3);
+    ot_engine_free(&probe);
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
+static void test_sgd_update(void)
+{
+    ot_net_t net;
+    make_net(&net);
+    ot_engine_t e;
+    CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 4) == OT_OK);
+    ot_engine_gradient(&e, &ds, idx, NS);
+    float *before = malloc(net.n_params * sizeof(float));
+    CU_ASSERT_FATAL(before != NULL);
+    memcpy(before, net.params, net.n_params * sizeof(float));
+    ot_engine_sgd(&e, 0.5f);
+    size_t changed = 0;
+    for (size_t i = 0; i < net.n_params; i++) {
+        CU_ASSERT(net.params[i] == before[i] - 0.5f * e.grad[i]);
+        changed += net.params[i] != before[i];
+    }
+    CU_ASSERT(changed > net.n_params / 2);
+    free(before);
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
+OT_TEST_SUITE(engine, setup, teardown,
+              {"sharded gradient equals one shard at 1, 2, 3, 7 threads", test_sharded_equals_single},
+              {"fixed shards: bit-identical at 1..16 threads", test_fixed_shards_bit_identical},
+              {"network gradient vs numerical gradient", test_network_numerical_gradient},
+              {"SGD update", test_sgd_update})
