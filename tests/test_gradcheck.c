@@ -1,0 +1,111 @@
+/* test_gradcheck.c - gradcheck passes on correct networks and fails, naming the tensor, when a
+ * layer's backward is wrong (sign flipped through the engine's test hook). */
+#include <string.h>
+
+#include "ot_common.h"
+#include "ot_gemm.h"
+#include "ot_gradcheck.h"
+#include "ot_test.h"
+
+enum { NS = 40, CLASSES = 5 };
+
+static ot_dataset_t ds;
+
+static int setup(void)
+{
+    ot_gemm_init();
+    return ot_test_dataset(&ds, NS, 4, 5, CLASSES, 21);
+}
+
+static int teardown(void)
+{
+    ot_dataset_free(&ds);
+    return 0;
+}
+
+/* 20-16-12-5: ReLU then Sigmoid, std init 0.1; stack: affine1 relu1 affine2 sigmoid2 affine3
+ * softmax_loss (layer indices 0..5). */
+static void build(ot_net_t *net, ot_engine_t *e, size_t shards)
+{
+    ot_config_t c;
+    ot_config_defaults(&c);
+    c.n_layers = 3;
+    c.sizes[0] = 20;
+    c.sizes[1] = 16;
+    c.sizes[2] = 12;
+    c.sizes[3] = CLASSES;
+    c.act[0] = OT_ACT_RELU;
+    c.act[1] = OT_ACT_SIGMOID;
+    c.init_std = 0.1;
+    c.n_classes = CLASSES;
+    CU_ASSERT_FATAL(ot_net_init(net, &c) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 5);
+    ot_net_init_params(net, &c, &r);
+    CU_ASSERT_FATAL(ot_engine_init(e, net, 8, shards) == OT_OK);
+}
+
+static int run(ot_engine_t *e, ot_gradcheck_row_t *rows)
+{
+    ot_gradcheck_opts_t o;
+    ot_gradcheck_defaults(&o);
+    o.samples = 6;
+    o.max_entries = 0;
+    return ot_gradcheck(e, &ds, &o, NULL, rows);
+}
+
+static void test_correct_network_passes(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build(&net, &e, 4);
+    ot_gradcheck_row_t rows[6];
+    CU_ASSERT_EQUAL(run(&e, rows), 1);
+    for (size_t t = 0; t < net.n_tensors; t++) {
+        CU_ASSERT(rows[t].pass);
+        CU_ASSERT_EQUAL(rows[t].checked, net.tensors[t].size);
+        /* with margin: two orders of magnitude below the tolerance */
+        CU_ASSERT(rows[t].max_rel_err < 1e-4);
+    }
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
+static void test_flipped_affine_fails_naming_it(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build(&net, &e, 3);
+    e.fault_layer = 2; /* affine2: its dW and db come out negated */
+    ot_gradcheck_row_t rows[6];
+    CU_ASSERT_EQUAL(run(&e, rows), 0);
+    for (size_t t = 0; t < net.n_tensors; t++) {
+        int bad = strncmp(rows[t].tensor->name, "affine2/", 8) == 0;
+        CU_ASSERT_EQUAL(rows[t].pass, !bad);
+        if (bad)
+            CU_ASSERT(rows[t].max_rel_err > 0.5);
+    }
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
+static void test_flipped_activation_fails_upstream(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build(&net, &e, 2);
+    e.fault_layer = 3; /* sigmoid2: the gradient into affine2 and everything before is negated */
+    ot_gradcheck_row_t rows[6];
+    CU_ASSERT_EQUAL(run(&e, rows), 0);
+    for (size_t t = 0; t < net.n_tensors; t++) {
+        int upstream = strncmp(rows[t].tensor->name, "affine3/", 8) != 0;
+        CU_ASSERT_EQUAL(rows[t].pass, !upstream);
+    }
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
+OT_TEST_SUITE(gradcheck, setup, teardown,
+              {"a correct network passes with margin", test_correct_network_passes},
+              {"a sign-flipped Affine backward fails, naming it", test_flipped_affine_fails_naming_it},
+              {"a sign-flipped Sigmoid backward fails upstream", test_flipped_activation_fails_upstream})
