@@ -1,0 +1,69 @@
+/* ot_train.h - the training loop: data, network, engine and the run's position, in one state
+ * that checkpoints save and resume restores. */
+#ifndef OT_TRAIN_H
+#define OT_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ot_config.h"
+#include "ot_data.h"
+#include "ot_engine.h"
+#include "ot_net.h"
+#include "ot_rng.h"
+
+typedef struct {
+    int epoch;            /* 1-based epoch number */
+    double train_loss;    /* mean loss over the epoch's training batches (running) */
+    double train_acc;     /* accuracy over the epoch's training batches (running) */
+    double test_loss;     /* mean loss on the test set after the epoch */
+    double test_acc;      /* accuracy on the test set after the epoch */
+    double seconds;       /* wall time of the epoch's training steps and test pass */
+    double samples_per_s; /* training samples per second of training-step time */
+    int threads;          /* OpenMP threads used */
+} ot_epoch_stats_t;
+
+typedef struct {
+    ot_config_t cfg;        /* effective configuration */
+    ot_dataset_t train;     /* training set */
+    ot_dataset_t test;      /* test set */
+    ot_net_t net;           /* network and its parameters */
+    ot_engine_t eng;        /* data-parallel step */
+    ot_rng_t rng;           /* shuffle stream, advanced once per epoch */
+    uint32_t *order;        /* (train.n) data order of the current epoch */
+    int threads;            /* OpenMP threads */
+    int epoch;              /* epochs completed */
+    size_t batch_in_epoch;  /* batches done in the current epoch; 0 at an epoch boundary */
+    uint64_t step;          /* optimizer steps done */
+    uint64_t samples_seen;  /* training samples processed */
+    double epoch_loss;      /* summed loss of the current epoch so far */
+    uint64_t epoch_correct; /* correct predictions of the current epoch so far */
+    float *step_loss;       /* (batches per epoch) mean loss of each step of this epoch */
+} ot_trainer_t;
+
+/* Stream seeds derived from the config seed, one per purpose. */
+#define OT_SEED_INIT(seed) ((seed) ^ 0x1417ull)
+#define OT_SEED_SHUFFLE(seed) ((seed) ^ 0x5a4ffull)
+
+/* Load the data sets, check them against the model (input width, classes, batch size), build
+ * the network, initialise the parameters and the data order. threads is the OpenMP thread
+ * count (shards = 0 in the config means one shard per thread). Returns 0, OT_ECONFIG (data do
+ * not fit the config), OT_EIO/OT_EFORMAT (data files) or OT_ENOMEM; message printed. */
+int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads);
+
+/* Release everything; safe on a zeroed trainer. */
+void ot_trainer_free(ot_trainer_t *t);
+
+/* Batches in one epoch (the last one may be short). */
+size_t ot_trainer_batches(const ot_trainer_t *t);
+
+/* Called after every step with the steps done in this epoch, for progress reports. */
+typedef void (*ot_progress_fn)(const ot_trainer_t *t, size_t done, size_t total, void *arg);
+
+/* Run (the rest of) one epoch: shuffle at its start (unless resuming mid-epoch), SGD over every
+ * batch, then evaluate on the test set and fill st. progress may be NULL. Returns 0, or OT_ENUM
+ * when the loss stops being finite (the message names the epoch and step). */
+int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progress, void *arg);
+
+#endif

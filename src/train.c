@@ -1,0 +1,138 @@
+/* train.c - the training loop: data order, SGD over the epoch's batches, test evaluation. */
+#include "ot_train.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "ot_common.h"
+
+/* The data must fit the model: input width, classes, and at least one full batch. */
+static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_dataset_t *test)
+{
+    size_t last = c->sizes[c->n_layers];
+    if (c->sizes[0] != train->dim) {
+        ot_error("%s: model.layers: input width %zu, expected %zu (the %zux%zu images of %s)",
+                 c->path, c->sizes[0], train->dim, train->rows, train->cols, c->train_images);
+        return OT_ECONFIG;
+    }
+    if (test->dim != train->dim) {
+        ot_error("%s: test images are %zux%zu but training images are %zux%zu", c->test_images,
+                 test->rows, test->cols, train->rows, train->cols);
+        return OT_ECONFIG;
+    }
+    if (last != (size_t)c->n_classes) {
+        ot_error("%s: model.layers: output width %zu, expected %d (data.classes)", c->path, last,
+                 c->n_classes);
+        return OT_ECONFIG;
+    }
+    if (c->batch_size > train->n) {
+        ot_error("%s: training.batch_size: %zu is larger than the %zu training samples", c->path,
+                 c->batch_size, train->n);
+        return OT_ECONFIG;
+    }
+    return OT_OK;
+}
+
+int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
+{
+    memset(t, 0, sizeof *t);
+    t->cfg = *c;
+    t->threads = threads;
+    int rc = ot_dataset_load(&t->train, c->train_images, c->train_labels, c->n_classes,
+                             c->train_limit);
+    if (!rc)
+        rc = ot_dataset_load(&t->test, c->test_images, c->test_labels, c->n_classes,
+                             c->test_limit);
+    if (!rc)
+        rc = check_data(c, &t->train, &t->test);
+    if (!rc)
+        rc = ot_net_init(&t->net, c);
+    if (rc)
+        goto fail;
+    size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)threads;
+    if ((rc = ot_engine_init(&t->eng, &t->net, c->batch_size, shards)))
+        goto fail;
+    t->order = ot_alloc(t->train.n * sizeof *t->order);
+    t->step_loss = ot_alloc(ot_trainer_batches(t) * sizeof *t->step_loss);
+    if (!t->order || !t->step_loss) {
+        ot_error("cannot allocate the data order for %zu samples", t->train.n);
+        rc = OT_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < t->train.n; i++)
+        t->order[i] = (uint32_t)i;
+    ot_rng_t init;
+    ot_rng_seed(&init, OT_SEED_INIT(c->seed));
+    ot_net_init_params(&t->net, c, &init);
+    ot_rng_seed(&t->rng, OT_SEED_SHUFFLE(c->seed));
+    return OT_OK;
+fail:
+    ot_trainer_free(t);
+    return rc;
+}
+
+void ot_trainer_free(ot_trainer_t *t)
+{
+    ot_engine_free(&t->eng);
+    ot_net_free(&t->net);
+    ot_dataset_free(&t->train);
+    ot_dataset_free(&t->test);
+    ot_free(t->order);
+    ot_free(t->step_loss);
+    memset(t, 0, sizeof *t);
+}
+
+size_t ot_trainer_batches(const ot_trainer_t *t)
+{
+    return (t->train.n + t->cfg.batch_size - 1) / t->cfg.batch_size;
+}
+
+int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progress, void *arg)
+{
+    const size_t N = t->train.n, B = t->cfg.batch_size, n_batches = ot_trainer_batches(t);
+    const float lr = (float)t->cfg.lr;
+    if (t->batch_in_epoch == 0) {
+        ot_rng_shuffle(&t->rng, t->order, N);
+        t->epoch_loss = 0.0;
+        t->epoch_correct = 0;
+    }
+    double t0 = ot_now();
+    size_t first = t->batch_in_epoch;
+    for (size_t b = first; b < n_batches; b++) {
+        size_t lo = b * B, n = N - lo < B ? N - lo : B;
+        ot_batch_result_t r = ot_engine_gradient(&t->eng, &t->train, t->order + lo, n);
+        double loss = r.loss / (double)n;
+        if (!isfinite(loss)) {
+            ot_error("epoch %d, step %llu: the training loss is %g; stopping (try a smaller "
+                     "training.learning_rate than %g)",
+                     t->epoch + 1, (unsigned long long)t->step + 1, loss, t->cfg.lr);
+            return OT_ENUM;
+        }
+        ot_engine_sgd(&t->eng, lr);
+        t->step_loss[b] = (float)loss;
+        t->step++;
+        t->samples_seen += n;
+        t->epoch_loss += r.loss;
+        t->epoch_correct += r.correct;
+        t->batch_in_epoch = b + 1;
+        if (progress)
+            progress(t, b + 1, n_batches, arg);
+    }
+    double t1 = ot_now();
+    ot_batch_result_t ev = ot_engine_evaluate(&t->eng, &t->test, 0, NULL);
+    double t2 = ot_now();
+    t->epoch++;
+    t->batch_in_epoch = 0;
+    st->epoch = t->epoch;
+    st->train_loss = t->epoch_loss / (double)N;
+    st->train_acc = (double)t->epoch_correct / (double)N;
+    st->test_loss = ev.loss / (double)t->test.n;
+    st->test_acc = (double)ev.correct / (double)t->test.n;
+    st->seconds = t2 - t0;
+    size_t done = (n_batches - first) * B;
+    if (done > N - first * B)
+        done = N - first * B;
+    st->samples_per_s = t1 > t0 ? (double)done / (t1 - t0) : 0.0;
+    st->threads = t->threads;
+    return OT_OK;
+}
