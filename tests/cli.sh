@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The command line: exit statuses (0 ok, 1 runtime, 2 usage/config) and one-line messages.
+set -u
+fails=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# expect STATUS FRAGMENT -- ARGS...: run ./omptrain ARGS, check the exit status, and that
+# stderr is exactly one line containing FRAGMENT (or empty when FRAGMENT is).
+expect() {
+    local want=$1 frag=$2; shift 3
+    ./omptrain "$@" >"$tmp/out" 2>"$tmp/err"
+    local got=$? lines
+    lines=$(wc -l <"$tmp/err")
+    local ok=1
+    [ "$got" -eq "$want" ] || ok=0
+    if [ -n "$frag" ]; then
+        grep -qF -- "$frag" "$tmp/err" && [ "$lines" -eq 1 ] || ok=0
+    else
+        [ ! -s "$tmp/err" ] || ok=0
+    fi
+    if [ $ok -eq 0 ]; then
+        echo "FAIL omptrain $*: exit $got (want $want), stderr:"; sed 's/^/    /' "$tmp/err"
+        fails=$((fails + 1))
+    else
+        echo "ok   omptrain $* -> $got${frag:+: $frag}"
+    fi
+}
+
+small=(--set data.train_limit=300 --set data.test_limit=100 --output "$tmp/run")
+expect 0 "" -- --help
+grep -q "usage: omptrain" "$tmp/out" || { echo "FAIL --help prints no usage"; fails=$((fails + 1)); }
+expect 0 "" -- --version
+grep -qx "omptrain [0-9.]*" "$tmp/out" || { echo "FAIL --version prints '$(cat "$tmp/out")'"; fails=$((fails + 1)); }
+expect 2 "unknown option '--bogus'" -- --bogus configs/mnist.ini
+expect 2 "--threads: invalid value '0'" -- --threads 0 configs/mnist.ini
+expect 2 "--threads: invalid value '-3'" -- --threads -3 configs/mnist.ini
+expect 2 "--threads: invalid value 'abc'" -- --threads abc configs/mnist.ini
+expect 2 "option --threads needs a value" -- configs/mnist.ini --threads
+expect 2 "missing CONFIG" --
+expect 2 "expected one CONFIG" -- configs/mnist.ini configs/mnist.ini
+expect 2 "cannot open config 'nope.ini'" -- nope.ini
+expect 2 "--set training.epochs=abc: training.epochs: invalid value 'abc'" -- --set training.epochs=abc configs/mnist.ini
+expect 2 "--set epochs: " -- --set epochs configs/mnist.ini
+expect 2 "--set model.nope=1: " -- --set model.nope=1 configs/mnist.ini
+expect 2 "training.epochs: invalid value '0'" -- --epochs 0 configs/mnist.ini
+expect 2 "eval needs --checkpoint" -- eval configs/mnist.ini
+
+printf '[model]\nlayers = 784, 50, 10\nactivation = tanh\n' >"$tmp/bad.ini"
+expect 2 "$tmp/bad.ini:3: model.activation: " -- "$tmp/bad.ini"
+printf '[model]\nlayers = 100, 10\n' >"$tmp/width.ini"
+expect 2 "model.layers: input width 100, expected 784" -- "${small[@]}" "$tmp/width.ini"
+printf '[training]\nbatch_size = 5000\n' >"$tmp/batch.ini"
+expect 2 "training.batch_size: 5000 is larger than the 300 training samples" -- "${small[@]}" "$tmp/batch.ini"
+printf '[data]\ntrain_images = %s/none.gz\n' "$tmp" >"$tmp/data.ini"
+expect 1 "cannot open '$tmp/none.gz'" -- "${small[@]}" "$tmp/data.ini"
+
+# a short real run: one line per epoch on stdout, nothing on stderr when it is not a terminal
+expect 0 "" -- "${small[@]}" --epochs 2 --threads 2 configs/mnist.ini
+[ "$(grep -c '^epoch' "$tmp/out")" -eq 2 ] && [ ! -s "$tmp/err" ] ||
+    { echo "FAIL a 2-epoch run printed:"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1)); }
+
+[ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
+exit $((fails > 0))
