@@ -15,6 +15,16 @@
 
 typedef enum { OT_ACT_RELU, OT_ACT_SIGMOID } ot_act_t;
 typedef enum { OT_INIT_STD, OT_INIT_HE, OT_INIT_XAVIER } ot_init_t;
+typedef enum {
+    OT_OPT_SGD,
+    OT_OPT_MOMENTUM,
+    OT_OPT_NESTEROV,
+    OT_OPT_ADAGRAD,
+    OT_OPT_RMSPROP,
+    OT_OPT_ADAM,
+    OT_OPT_ADAMW,
+} ot_optimizer_t;
+typedef enum { OT_SCHED_CONSTANT, OT_SCHED_STEP, OT_SCHED_COSINE } ot_schedule_t;
 
 typedef struct {
     /* [data] */
@@ -32,13 +42,32 @@ typedef struct {
     ot_act_t act[OT_MAX_LAYERS];     /* model.activation: one per hidden layer */
     ot_init_t init;                  /* model.init: std, he or xavier */
     double init_std;                 /* model.init_std: stddev for init = std */
+    double dropout;                  /* model.dropout: drop rate after each hidden activation */
+    int batchnorm;                   /* model.batchnorm: batch norm after each hidden Affine */
+    double bn_momentum;              /* model.bn_momentum: running statistics' decay */
 
     /* [training] */
     int epochs;          /* training.epochs */
     size_t batch_size;   /* training.batch_size */
-    double lr;           /* training.learning_rate */
+    double lr;           /* training.learning_rate (default: the optimizer's) */
+    int lr_set;          /* learning_rate was given, so changing the optimizer keeps it */
     uint64_t seed;       /* training.seed */
     int shards;          /* training.shards: fixed split of every batch; 0 = one per thread */
+    ot_optimizer_t optimizer; /* training.optimizer */
+    double momentum;     /* training.momentum (momentum, nesterov) */
+    double rmsprop_decay; /* training.rmsprop_decay: decay of the squared-gradient average */
+    double beta1, beta2; /* training.beta1, beta2 (adam, adamw) */
+    double epsilon;      /* training.epsilon (adagrad, rmsprop, adam, adamw) */
+    double weight_decay; /* training.weight_decay: L2 on weights (decoupled for adamw) */
+    double clip_norm;    /* training.clip_norm: global gradient norm limit; 0 = off */
+    ot_schedule_t schedule; /* training.schedule */
+    int step_epochs;     /* training.step_epochs: epochs between step-schedule drops */
+    double step_factor;  /* training.step_factor: the step schedule's factor */
+    int warmup_epochs;   /* training.warmup_epochs: linear warm-up length; 0 = none */
+    int patience;        /* training.patience: early stopping after N epochs without a better
+                            validation loss; 0 = off */
+    size_t validation;   /* training.validation: samples held out from the end of the
+                            training set for early stopping; 0 = none */
 
     /* [output] */
     char out_dir[OT_PATH_MAX]; /* output.dir; "" = runs/<config file name without .ini> */
@@ -70,5 +99,10 @@ char *ot_config_to_ini(const ot_config_t *c);
 /* Names, for messages and the INI writer. */
 const char *ot_act_name(ot_act_t a);
 const char *ot_init_name(ot_init_t i);
+const char *ot_optimizer_name(ot_optimizer_t o);
+const char *ot_schedule_name(ot_schedule_t s);
+
+/* The textbook's learning rate for an optimizer: 0.001 for adam and adamw, else 0.01. */
+double ot_optimizer_default_lr(ot_optimizer_t o);
 
 #endif

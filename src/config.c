@@ -52,6 +52,10 @@ typedef enum {
     K_LAYERS, /* n_layers + sizes[] */
     K_ACT,    /* act[] */
     K_INIT,   /* init */
+    K_ENUM,   /* int index into names[] */
+    K_FRAC,   /* double in [0, 1) */
+    K_NONNEG, /* double in [0, dmax] */
+    K_BOOL,   /* int 0 or 1: true/false, yes/no, on/off, 1/0 */
 } cfg_kind_t;
 
 typedef struct {
@@ -60,8 +64,13 @@ typedef struct {
     cfg_kind_t kind;
     size_t off;          /* offsetof the field in ot_config_t (scalar and path kinds) */
     long long min, max;  /* K_INT, K_SIZE: inclusive range */
-    double dmax;         /* K_DOUBLE: values lie in (0, dmax] */
+    double dmax;         /* K_DOUBLE: values lie in (0, dmax]; K_NONNEG: [0, dmax] */
+    const char *const *names; /* K_ENUM: the accepted names, NULL-terminated */
 } cfg_key_t;
+
+static const char *const optimizer_names[] = {"sgd",     "momentum", "nesterov", "adagrad",
+                                              "rmsprop", "adam",     "adamw",    NULL};
+static const char *const schedule_names[] = {"constant", "step", "cosine", NULL};
 
 #define OFF(f) offsetof(ot_config_t, f)
 
@@ -70,25 +79,42 @@ static const char *const sections[] = {"data", "model", "training", "output"};
 #define SECTION_LIST "[data] [model] [training] [output]"
 
 static const cfg_key_t keys[] = {
-    {"data", "train_images", K_PATH, OFF(train_images), 0, 0, 0},
-    {"data", "train_labels", K_PATH, OFF(train_labels), 0, 0, 0},
-    {"data", "test_images", K_PATH, OFF(test_images), 0, 0, 0},
-    {"data", "test_labels", K_PATH, OFF(test_labels), 0, 0, 0},
-    {"data", "classes", K_INT, OFF(n_classes), 2, 256, 0},
-    {"data", "train_limit", K_SIZE, OFF(train_limit), 0, SIZE_LIMIT, 0},
-    {"data", "test_limit", K_SIZE, OFF(test_limit), 0, SIZE_LIMIT, 0},
-    {"model", "layers", K_LAYERS, 0, 0, 0, 0},
-    {"model", "activation", K_ACT, 0, 0, 0, 0},
-    {"model", "init", K_INIT, 0, 0, 0, 0},
-    {"model", "init_std", K_DOUBLE, OFF(init_std), 0, 0, 10.0},
-    {"training", "epochs", K_INT, OFF(epochs), 1, 1000000, 0},
-    {"training", "batch_size", K_SIZE, OFF(batch_size), 1, 1048576, 0},
-    {"training", "learning_rate", K_DOUBLE, OFF(lr), 0, 0, 1e6},
-    {"training", "seed", K_U64, OFF(seed), 0, 0, 0},
-    {"training", "shards", K_INT, OFF(shards), 0, OT_MAX_SHARDS, 0},
-    {"output", "dir", K_PATH, OFF(out_dir), 0, 0, 0},
-    {"output", "checkpoint_every", K_INT, OFF(checkpoint_every), 0, INT_MAX, 0},
-    {"output", "keep", K_INT, OFF(keep), 0, 1000, 0},
+    {"data", "train_images", K_PATH, OFF(train_images), 0, 0, 0, NULL},
+    {"data", "train_labels", K_PATH, OFF(train_labels), 0, 0, 0, NULL},
+    {"data", "test_images", K_PATH, OFF(test_images), 0, 0, 0, NULL},
+    {"data", "test_labels", K_PATH, OFF(test_labels), 0, 0, 0, NULL},
+    {"data", "classes", K_INT, OFF(n_classes), 2, 256, 0, NULL},
+    {"data", "train_limit", K_SIZE, OFF(train_limit), 0, SIZE_LIMIT, 0, NULL},
+    {"data", "test_limit", K_SIZE, OFF(test_limit), 0, SIZE_LIMIT, 0, NULL},
+    {"model", "layers", K_LAYERS, 0, 0, 0, 0, NULL},
+    {"model", "activation", K_ACT, 0, 0, 0, 0, NULL},
+    {"model", "init", K_INIT, 0, 0, 0, 0, NULL},
+    {"model", "init_std", K_DOUBLE, OFF(init_std), 0, 0, 10.0, NULL},
+    {"model", "dropout", K_FRAC, OFF(dropout), 0, 0, 0, NULL},
+    {"model", "batchnorm", K_BOOL, OFF(batchnorm), 0, 0, 0, NULL},
+    {"model", "bn_momentum", K_FRAC, OFF(bn_momentum), 0, 0, 0, NULL},
+    {"training", "epochs", K_INT, OFF(epochs), 1, 1000000, 0, NULL},
+    {"training", "batch_size", K_SIZE, OFF(batch_size), 1, 1048576, 0, NULL},
+    {"training", "learning_rate", K_DOUBLE, OFF(lr), 0, 0, 1e6, NULL},
+    {"training", "seed", K_U64, OFF(seed), 0, 0, 0, NULL},
+    {"training", "shards", K_INT, OFF(shards), 0, OT_MAX_SHARDS, 0, NULL},
+    {"training", "optimizer", K_ENUM, OFF(optimizer), 0, 0, 0, optimizer_names},
+    {"training", "momentum", K_FRAC, OFF(momentum), 0, 0, 0, NULL},
+    {"training", "rmsprop_decay", K_FRAC, OFF(rmsprop_decay), 0, 0, 0, NULL},
+    {"training", "beta1", K_FRAC, OFF(beta1), 0, 0, 0, NULL},
+    {"training", "beta2", K_FRAC, OFF(beta2), 0, 0, 0, NULL},
+    {"training", "epsilon", K_DOUBLE, OFF(epsilon), 0, 0, 1.0, NULL},
+    {"training", "weight_decay", K_NONNEG, OFF(weight_decay), 0, 0, 1e3, NULL},
+    {"training", "clip_norm", K_NONNEG, OFF(clip_norm), 0, 0, 1e9, NULL},
+    {"training", "schedule", K_ENUM, OFF(schedule), 0, 0, 0, schedule_names},
+    {"training", "step_epochs", K_INT, OFF(step_epochs), 1, 1000000, 0, NULL},
+    {"training", "step_factor", K_DOUBLE, OFF(step_factor), 0, 0, 1.0, NULL},
+    {"training", "warmup_epochs", K_INT, OFF(warmup_epochs), 0, 1000000, 0, NULL},
+    {"training", "patience", K_INT, OFF(patience), 0, 1000000, 0, NULL},
+    {"training", "validation", K_SIZE, OFF(validation), 0, SIZE_LIMIT, 0, NULL},
+    {"output", "dir", K_PATH, OFF(out_dir), 0, 0, 0, NULL},
+    {"output", "checkpoint_every", K_INT, OFF(checkpoint_every), 0, INT_MAX, 0, NULL},
+    {"output", "keep", K_INT, OFF(keep), 0, 1000, 0, NULL},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -126,6 +152,38 @@ const char *ot_init_name(ot_init_t i)
     return "unknown";
 }
 
+const char *ot_optimizer_name(ot_optimizer_t o)
+{
+    return (unsigned)o < sizeof optimizer_names / sizeof optimizer_names[0] - 1
+               ? optimizer_names[o]
+               : "unknown";
+}
+
+const char *ot_schedule_name(ot_schedule_t s)
+{
+    return (unsigned)s < sizeof schedule_names / sizeof schedule_names[0] - 1 ? schedule_names[s]
+                                                                             : "unknown";
+}
+
+double ot_optimizer_default_lr(ot_optimizer_t o)
+{
+    return o == OT_OPT_ADAM || o == OT_OPT_ADAMW ? 0.001 : 0.01;
+}
+
+/* "a, b or c" for an enum's names */
+static void enum_list(const char *const *names, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; names[i]; i++) {
+        const char *sep = i == 0 ? "" : names[i + 1] ? ", " : " or ";
+        int w = snprintf(buf + used, n - used, "%s%s", sep, names[i]);
+        if (w < 0 || (size_t)w >= n - used)
+            return;
+        used += (size_t)w;
+    }
+}
+
 /* What a valid value of k looks like, for "expected ..." in messages. */
 static void describe(const cfg_key_t *k, char *buf, size_t n)
 {
@@ -152,6 +210,18 @@ static void describe(const cfg_key_t *k, char *buf, size_t n)
         break;
     case K_INIT:
         snprintf(buf, n, "std, he or xavier");
+        break;
+    case K_ENUM:
+        enum_list(k->names, buf, n);
+        break;
+    case K_FRAC:
+        snprintf(buf, n, "a number in [0, 1)");
+        break;
+    case K_NONNEG:
+        snprintf(buf, n, "a number in [0, %g]", k->dmax);
+        break;
+    case K_BOOL:
+        snprintf(buf, n, "true or false");
         break;
     }
 }
@@ -289,6 +359,49 @@ static void set_double(parse_t *p, const cfg_key_t *k, const char *v)
         return;
     }
     *(double *)((char *)p->c + k->off) = x;
+}
+
+/* K_FRAC [0, 1) and K_NONNEG [0, dmax] */
+static void set_real(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    char want[256], *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    int ok = end != v && *end == '\0' && isfinite(x) && x >= 0.0 &&
+             (k->kind == K_FRAC ? x < 1.0 : x <= k->dmax);
+    /* ERANGE on underflow to a denormal is only harmless for an exact zero */
+    if (!ok || (errno == ERANGE && x != 0.0)) {
+        describe(k, want, sizeof want);
+        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s", k->section, k->name, v,
+             want);
+        return;
+    }
+    *(double *)((char *)p->c + k->off) = x;
+}
+
+static void set_enum(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    char want[256];
+    for (int i = 0; k->names[i]; i++)
+        if (strcmp(v, k->names[i]) == 0) {
+            *(int *)((char *)p->c + k->off) = i;
+            return;
+        }
+    describe(k, want, sizeof want);
+    fail(p, OT_ECONFIG, "%s.%s: unknown value '%s', expected %s", k->section, k->name, v, want);
+}
+
+static void set_bool(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
+                                                                                  "off", "0"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+            *(int *)((char *)p->c + k->off) = strcmp(v, yes[i]) == 0;
+            return;
+        }
+    fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected true or false", k->section, k->name,
+         v);
 }
 
 static void set_path(parse_t *p, const cfg_key_t *k, const char *v)
@@ -449,7 +562,7 @@ static int ini_safe(const char *v)
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     parse_t *p = user;
-    char buf[256];
+    char buf[1024];
     if (p->failed)
         return 0;
     if (section[0] == '\0')
@@ -509,9 +622,24 @@ static int on_key(void *user, const char *section, const char *name, const char 
     case K_INIT:
         set_init(p, k, value);
         break;
+    case K_ENUM:
+        set_enum(p, k, value);
+        break;
+    case K_FRAC:
+    case K_NONNEG:
+        set_real(p, k, value);
+        break;
+    case K_BOOL:
+        set_bool(p, k, value);
+        break;
     }
     if (p->failed)
         return 0;
+    /* the learning rate follows the optimizer until it is given explicitly */
+    if (k->off == OFF(lr) && k->kind == K_DOUBLE)
+        p->c->lr_set = 1;
+    else if (k->off == OFF(optimizer) && k->kind == K_ENUM && !p->c->lr_set)
+        p->c->lr = ot_optimizer_default_lr(p->c->optimizer);
     if (p->track)
         p->seen[ki] = p->lineno;
     return 1;
@@ -632,9 +760,27 @@ void ot_config_defaults(ot_config_t *c)
 
     c->epochs = 17;
     c->batch_size = 100;
-    c->lr = 0.1;
+    c->optimizer = OT_OPT_SGD;
+    c->lr = ot_optimizer_default_lr(OT_OPT_SGD);
+    c->lr_set = 0;
     c->seed = 42;
     c->shards = 8;
+    c->momentum = 0.9;
+    c->rmsprop_decay = 0.99;
+    c->beta1 = 0.9;
+    c->beta2 = 0.999;
+    c->epsilon = 1e-8;
+    c->weight_decay = 0.0;
+    c->clip_norm = 0.0;
+    c->schedule = OT_SCHED_CONSTANT;
+    c->step_epochs = 10;
+    c->step_factor = 0.1;
+    c->warmup_epochs = 0;
+    c->patience = 0;
+    c->validation = 0;
+    c->dropout = 0.0;
+    c->batchnorm = 0;
+    c->bn_momentum = 0.9;
 
     c->out_dir[0] = '\0';
     c->checkpoint_every = 1;
@@ -816,6 +962,16 @@ int ot_config_check(const ot_config_t *c)
                      where, names, hidden, hidden);
         return OT_ECONFIG;
     }
+    if (c->patience > 0 && c->validation == 0) {
+        ot_error("%s: training.patience: early stopping after %d epochs needs a validation "
+                 "split, expected training.validation > 0", where, c->patience);
+        return OT_ECONFIG;
+    }
+    if (c->warmup_epochs > c->epochs) {
+        ot_error("%s: training.warmup_epochs: %d is longer than the %d epochs of training",
+                 where, c->warmup_epochs, c->epochs);
+        return OT_ECONFIG;
+    }
     return OT_OK;
 }
 
@@ -874,6 +1030,16 @@ static void format_value(const ot_config_t *c, const cfg_key_t *k, const char *s
     }
     case K_INIT:
         snprintf(buf, n, "%s", ot_init_name(c->init));
+        break;
+    case K_ENUM:
+        snprintf(buf, n, "%s", k->names[*(const int *)field]);
+        break;
+    case K_FRAC:
+    case K_NONNEG:
+        format_double(*(const double *)field, buf, n);
+        break;
+    case K_BOOL:
+        snprintf(buf, n, "%s", *(const int *)field ? "true" : "false");
         break;
     }
 }

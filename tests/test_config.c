@@ -18,8 +18,11 @@
 /* Every key the module must know, as the spec lists them. */
 static const char *const all_keys[] = {
     "train_images", "train_labels", "test_images", "test_labels", "classes", "train_limit",
-    "test_limit", "layers", "activation", "init", "init_std", "epochs", "batch_size",
-    "learning_rate", "seed", "shards", "dir", "checkpoint_every", "keep",
+    "test_limit", "layers", "activation", "init", "init_std", "dropout", "batchnorm",
+    "bn_momentum", "epochs", "batch_size", "learning_rate", "seed", "shards", "optimizer",
+    "momentum", "rmsprop_decay", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm",
+    "schedule", "step_epochs", "step_factor", "warmup_epochs", "patience", "validation", "dir",
+    "checkpoint_every", "keep",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -135,6 +138,23 @@ static const char *config_diff(const ot_config_t *a, const ot_config_t *b)
         return "lr";
     NUM(seed);
     NUM(shards);
+    NUM(dropout);
+    NUM(batchnorm);
+    NUM(bn_momentum);
+    NUM(optimizer);
+    NUM(momentum);
+    NUM(rmsprop_decay);
+    NUM(beta1);
+    NUM(beta2);
+    NUM(epsilon);
+    NUM(weight_decay);
+    NUM(clip_norm);
+    NUM(schedule);
+    NUM(step_epochs);
+    NUM(step_factor);
+    NUM(warmup_epochs);
+    NUM(patience);
+    NUM(validation);
     STR(out_dir);
     NUM(checkpoint_every);
     NUM(keep);
@@ -247,9 +267,18 @@ static void test_defaults(void)
     CU_ASSERT_DOUBLE_EQUAL(c.init_std, 0.01, 0);
     CU_ASSERT_EQUAL(c.epochs, 17);
     CU_ASSERT_EQUAL(c.batch_size, 100);
-    CU_ASSERT_DOUBLE_EQUAL(c.lr, 0.1, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c.lr, 0.01, 0); /* the textbook's SGD default */
     CU_ASSERT_EQUAL(c.seed, 42);
     CU_ASSERT_EQUAL(c.shards, 8);
+    CU_ASSERT_EQUAL(c.optimizer, OT_OPT_SGD);
+    CU_ASSERT_DOUBLE_EQUAL(c.momentum, 0.9, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c.rmsprop_decay, 0.99, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c.beta1, 0.9, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c.beta2, 0.999, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c.epsilon, 1e-8, 0);
+    CU_ASSERT_EQUAL(c.schedule, OT_SCHED_CONSTANT);
+    CU_ASSERT_EQUAL(c.batchnorm, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c.dropout, 0.0, 0);
     CU_ASSERT_STRING_EQUAL(c.out_dir, "");
     CU_ASSERT_EQUAL(c.checkpoint_every, 1);
     CU_ASSERT_EQUAL(c.keep, 3);
@@ -532,7 +561,10 @@ static const struct {
     {"train.epochs=5", "--set train.epochs=5: unknown section [train], expected one of [data] "
                        "[model] [training] [output]"},
     {"training.epoch=5", "--set training.epoch=5: unknown key training.epoch in [training], "
-                         "expected one of epochs, batch_size, learning_rate, seed, shards"},
+                         "expected one of epochs, batch_size, learning_rate, seed, shards, "
+                         "optimizer, momentum, rmsprop_decay, beta1, beta2, epsilon, "
+                         "weight_decay, clip_norm, schedule, step_epochs, step_factor, "
+                         "warmup_epochs, patience, validation"},
     {"data.train_images=a ;b", "--set data.train_images=a ;b: data.train_images: invalid value "
                                "'a ;b', expected no line break and no ';' at the start or after "
                                "a blank (it starts an INI comment)"},
@@ -636,12 +668,29 @@ static void test_to_ini_text(void)
                            "activation = relu\n"
                            "init = std\n"
                            "init_std = 0.01\n"
+                           "dropout = 0\n"
+                           "batchnorm = false\n"
+                           "bn_momentum = 0.9\n"
                            "\n[training]\n"
                            "epochs = 17\n"
                            "batch_size = 100\n"
-                           "learning_rate = 0.1\n"
+                           "learning_rate = 0.01\n"
                            "seed = 42\n"
                            "shards = 8\n"
+                           "optimizer = sgd\n"
+                           "momentum = 0.9\n"
+                           "rmsprop_decay = 0.99\n"
+                           "beta1 = 0.9\n"
+                           "beta2 = 0.999\n"
+                           "epsilon = 1e-08\n"
+                           "weight_decay = 0\n"
+                           "clip_norm = 0\n"
+                           "schedule = constant\n"
+                           "step_epochs = 10\n"
+                           "step_factor = 0.1\n"
+                           "warmup_epochs = 0\n"
+                           "patience = 0\n"
+                           "validation = 0\n"
                            "\n[output]\n"
                            "dir = runs/mnist\n"
                            "checkpoint_every = 1\n"
@@ -730,7 +779,7 @@ static void test_configs_dir(void)
             CU_ASSERT_STRING_EQUAL(c.test_labels,
                                    "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
             CU_ASSERT(c.sizes[0] == 784 && c.sizes[1] == 100 && c.sizes[2] == 10);
-            CU_ASSERT_EQUAL(c.epochs, 10);
+            CU_ASSERT_EQUAL(c.epochs, 15);
         } else if (strcmp(names[i], "reference.ini") == 0) {
             /* the reference documents the defaults: loading it changes nothing */
             ot_config_t d;
