@@ -11,6 +11,7 @@
 #include "ot_data.h"
 #include "ot_engine.h"
 #include "ot_net.h"
+#include "ot_optim.h"
 #include "ot_rng.h"
 
 typedef struct {
@@ -19,6 +20,9 @@ typedef struct {
     double train_acc;     /* accuracy over the epoch's training batches (running) */
     double test_loss;     /* mean loss on the test set after the epoch */
     double test_acc;      /* accuracy on the test set after the epoch */
+    double val_loss;      /* mean loss on the validation split (NAN without one) */
+    double val_acc;       /* accuracy on the validation split (NAN without one) */
+    double lr;            /* learning rate of the epoch's last step */
     double seconds;       /* wall time of the epoch's training steps and test pass */
     double samples_per_s; /* training samples per second of training-step time */
     int threads;          /* OpenMP threads used */
@@ -28,8 +32,10 @@ typedef struct {
     ot_config_t cfg;        /* effective configuration */
     ot_dataset_t train;     /* training set */
     ot_dataset_t test;      /* test set */
+    ot_dataset_t val;       /* validation split: a view of train's last samples (not owned) */
     ot_net_t net;           /* network and its parameters */
     ot_engine_t eng;        /* data-parallel step */
+    ot_optim_t optim;       /* optimizer and its state */
     ot_rng_t rng;           /* shuffle stream, advanced once per epoch */
     uint32_t *order;        /* (train.n) data order of the current epoch */
     int threads;            /* OpenMP threads */
@@ -40,14 +46,19 @@ typedef struct {
     double epoch_loss;      /* summed loss of the current epoch so far */
     uint64_t epoch_correct; /* correct predictions of the current epoch so far */
     float *step_loss;       /* (batches per epoch) mean loss of each step of this epoch */
+    double best_val_loss;   /* early stopping: best validation loss so far (INFINITY: none) */
+    int best_epoch;         /* early stopping: epoch that reached it (0: none) */
+    float *best_params;     /* early stopping: parameters at best_epoch (n_params), or NULL */
+    int stopped;            /* early stopping ended the run; the best parameters are restored */
 } ot_trainer_t;
 
 /* Stream seeds derived from the config seed, one per purpose. */
 #define OT_SEED_INIT(seed) ((seed) ^ 0x1417ull)
 #define OT_SEED_SHUFFLE(seed) ((seed) ^ 0x5a4ffull)
 
-/* Load the data sets, check them against the model (input width, classes, batch size), build
- * the network, initialise the parameters and the data order. threads is the OpenMP thread
+/* Load the data sets, hold out the validation split, check them against the model (input
+ * width, classes, batch size), build the network and the optimizer, initialise the parameters
+ * and the data order. threads is the OpenMP thread
  * count (shards = 0 in the config means one shard per thread). Returns 0, OT_ECONFIG (data do
  * not fit the config), OT_EIO/OT_EFORMAT (data files) or OT_ENOMEM; message printed. */
 int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads);
@@ -61,9 +72,12 @@ size_t ot_trainer_batches(const ot_trainer_t *t);
 /* Called after every step with the steps done in this epoch, for progress reports. */
 typedef void (*ot_progress_fn)(const ot_trainer_t *t, size_t done, size_t total, void *arg);
 
-/* Run (the rest of) one epoch: shuffle at its start (unless resuming mid-epoch), SGD over every
- * batch, then evaluate on the test set and fill st. progress may be NULL. Returns 0, or OT_ENUM
- * when the loss stops being finite (the message names the epoch and step). */
+/* Run (the rest of) one epoch: shuffle at its start (unless resuming mid-epoch), one optimizer
+ * step per batch (gradient, clipping, scheduled learning rate), then evaluate on the validation
+ * split and the test set and fill st. With early stopping, keeps the best parameters and sets
+ * t->stopped (restoring them) once training.patience epochs brought no better validation loss.
+ * progress may be NULL. Returns 0, or OT_ENUM when the loss stops being finite (the message
+ * names the epoch and step). */
 int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progress, void *arg);
 
 #endif

@@ -25,6 +25,11 @@ static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_
                  c->n_classes);
         return OT_ECONFIG;
     }
+    if (c->validation > 0 && c->validation + c->batch_size > train->n) {
+        ot_error("%s: training.validation: %zu held-out samples leave fewer than a batch (%zu) "
+                 "of the %zu training samples", c->path, c->validation, c->batch_size, train->n);
+        return OT_ECONFIG;
+    }
     if (c->batch_size > train->n) {
         ot_error("%s: training.batch_size: %zu is larger than the %zu training samples", c->path,
                  c->batch_size, train->n);
@@ -47,8 +52,22 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
         rc = check_data(c, &t->train, &t->test);
     if (!rc)
         rc = ot_net_init(&t->net, c);
+    if (!rc)
+        rc = ot_optim_init(&t->optim, c, &t->net);
     if (rc)
         goto fail;
+    /* the validation split: the training file's last samples, never shuffled into training */
+    t->val = t->train;
+    t->val.n = c->validation;
+    t->val.images += (t->train.n - c->validation) * t->train.dim;
+    t->val.labels += t->train.n - c->validation;
+    t->train.n -= c->validation;
+    t->best_val_loss = INFINITY;
+    if (c->patience > 0 && !(t->best_params = ot_alloc(t->net.n_params * sizeof(float)))) {
+        ot_error("cannot allocate the early-stopping copy of %zu parameters", t->net.n_params);
+        rc = OT_ENOMEM;
+        goto fail;
+    }
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)threads;
     if ((rc = ot_engine_init(&t->eng, &t->net, c->batch_size, shards)))
         goto fail;
@@ -73,6 +92,8 @@ fail:
 
 void ot_trainer_free(ot_trainer_t *t)
 {
+    ot_free(t->best_params);
+    ot_optim_free(&t->optim);
     ot_engine_free(&t->eng);
     ot_net_free(&t->net);
     ot_dataset_free(&t->train);
@@ -80,6 +101,21 @@ void ot_trainer_free(ot_trainer_t *t)
     ot_free(t->order);
     ot_free(t->step_loss);
     memset(t, 0, sizeof *t);
+}
+
+/* After epoch t->epoch: remember the best parameters; after `patience` epochs without a better
+ * validation loss, restore them and stop. */
+static void early_stopping(ot_trainer_t *t, double val_loss)
+{
+    size_t bytes = t->net.n_params * sizeof(float);
+    if (val_loss < t->best_val_loss) {
+        t->best_val_loss = val_loss;
+        t->best_epoch = t->epoch;
+        memcpy(t->best_params, t->net.params, bytes);
+    } else if (t->epoch - t->best_epoch >= t->cfg.patience) {
+        memcpy(t->net.params, t->best_params, bytes);
+        t->stopped = 1;
+    }
 }
 
 size_t ot_trainer_batches(const ot_trainer_t *t)
@@ -90,7 +126,7 @@ size_t ot_trainer_batches(const ot_trainer_t *t)
 int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progress, void *arg)
 {
     const size_t N = t->train.n, B = t->cfg.batch_size, n_batches = ot_trainer_batches(t);
-    const float lr = (float)t->cfg.lr;
+    double lr = t->cfg.lr;
     if (t->batch_in_epoch == 0) {
         ot_rng_shuffle(&t->rng, t->order, N);
         t->epoch_loss = 0.0;
@@ -108,7 +144,10 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
                      t->epoch + 1, (unsigned long long)t->step + 1, loss, t->cfg.lr);
             return OT_ENUM;
         }
-        ot_engine_sgd(&t->eng, lr);
+        if (t->cfg.clip_norm > 0.0)
+            ot_grad_clip(t->eng.grad, t->net.n_params, t->cfg.clip_norm);
+        lr = ot_schedule_lr(&t->cfg, t->step, n_batches);
+        ot_optim_step(&t->optim, t->net.params, t->eng.grad, lr);
         t->step_loss[b] = (float)loss;
         t->step++;
         t->samples_seen += n;
@@ -119,6 +158,12 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
             progress(t, b + 1, n_batches, arg);
     }
     double t1 = ot_now();
+    st->val_loss = st->val_acc = NAN;
+    if (t->val.n > 0) {
+        ot_batch_result_t vr = ot_engine_evaluate(&t->eng, &t->val, 0, NULL);
+        st->val_loss = vr.loss / (double)t->val.n;
+        st->val_acc = (double)vr.correct / (double)t->val.n;
+    }
     ot_batch_result_t ev = ot_engine_evaluate(&t->eng, &t->test, 0, NULL);
     double t2 = ot_now();
     t->epoch++;
@@ -134,5 +179,8 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
         done = N - first * B;
     st->samples_per_s = t1 > t0 ? (double)done / (t1 - t0) : 0.0;
     st->threads = t->threads;
+    st->lr = lr;
+    if (t->best_params)
+        early_stopping(t, st->val_loss);
     return OT_OK;
 }
