@@ -192,8 +192,8 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
     int rc = ot_trainer_init(&t, &cc, threads);
     if (rc)
         return rc;
-    unsigned char check[2 * OT_MAX_LAYERS];
-    ot_gradcheck_row_t rows[2 * OT_MAX_LAYERS];
+    unsigned char check[OT_MAX_TENSORS];
+    ot_gradcheck_row_t rows[OT_MAX_TENSORS];
     if ((rc = select_tensors(&t.net, tensors, check)))
         goto done;
     printf("gradcheck %s: %zu samples, step %g, tolerance %g, %d threads, %zu shards\n", c->path,

@@ -14,13 +14,13 @@ static size_t align_floats(size_t n)
     return (n + per_line - 1) / per_line * per_line;
 }
 
-/* Tensor "affine<layer_no>/<what>": the name is built from the number, not copied from the
- * layer, so it never aliases the struct it is written into. */
-static void add_tensor(ot_net_t *net, size_t layer_no, const char *what, size_t off,
-                       size_t rank, size_t rows, size_t cols)
+/* Tensor "<kind><layer_no>/<what>" in list (tensors or state_tensors): the name is built from
+ * the number, not copied from the layer, so it never aliases the struct it is written into. */
+static void add_tensor(ot_tensor_t *list, size_t *count, const char *kind, size_t layer_no,
+                       const char *what, size_t off, size_t rank, size_t rows, size_t cols)
 {
-    ot_tensor_t *t = &net->tensors[net->n_tensors++];
-    snprintf(t->name, sizeof t->name, "affine%zu/%s", layer_no, what);
+    ot_tensor_t *t = &list[(*count)++];
+    snprintf(t->name, sizeof t->name, "%s%zu/%s", kind, layer_no, what);
     t->off = off;
     t->rank = rank;
     t->shape[0] = rows;
@@ -34,7 +34,8 @@ int ot_net_init(ot_net_t *net, const ot_config_t *c)
     net->in_dim = c->sizes[0];
     net->n_classes = c->sizes[c->n_layers];
     net->max_width = net->in_dim;
-    size_t off = 0;
+    net->bn_momentum = (float)c->bn_momentum;
+    size_t off = 0, soff = 0;
     for (size_t l = 0; l < c->n_layers; l++) {
         size_t in = c->sizes[l], out = c->sizes[l + 1];
         ot_layer_t *a = &net->layers[net->n_layers++];
@@ -44,18 +45,43 @@ int ot_net_init(ot_net_t *net, const ot_config_t *c)
         a->out = out;
         /* sizes are bounded by ot_config_check (OT_MAX_UNITS, OT_MAX_PARAMS): no overflow */
         a->w_off = off;
-        add_tensor(net, l + 1, "W", off, 2, in, out);
+        add_tensor(net->tensors, &net->n_tensors, "affine", l + 1, "W", off, 2, in, out);
         off += align_floats(in * out);
         a->b_off = off;
-        add_tensor(net, l + 1, "b", off, 1, out, 0);
+        add_tensor(net->tensors, &net->n_tensors, "affine", l + 1, "b", off, 1, out, 0);
         off += align_floats(out);
         if (out > net->max_width)
             net->max_width = out;
-        if (l + 1 < c->n_layers) {
-            ot_layer_t *f = &net->layers[net->n_layers++];
-            f->kind = c->act[l] == OT_ACT_RELU ? OT_LAYER_RELU : OT_LAYER_SIGMOID;
-            snprintf(f->name, sizeof f->name, "%s%zu", ot_act_name(c->act[l]), l + 1);
-            f->in = f->out = out;
+        if (l + 1 == c->n_layers)
+            break;
+        if (c->batchnorm) {
+            ot_layer_t *bn = &net->layers[net->n_layers++];
+            bn->kind = OT_LAYER_BATCHNORM;
+            snprintf(bn->name, sizeof bn->name, "bn%zu", l + 1);
+            bn->in = bn->out = out;
+            bn->w_off = off;
+            add_tensor(net->tensors, &net->n_tensors, "bn", l + 1, "gamma", off, 1, out, 0);
+            off += align_floats(out);
+            bn->b_off = off;
+            add_tensor(net->tensors, &net->n_tensors, "bn", l + 1, "beta", off, 1, out, 0);
+            off += align_floats(out);
+            bn->s_off = soff;
+            add_tensor(net->state_tensors, &net->n_state_tensors, "bn", l + 1, "running_mean",
+                       soff, 1, out, 0);
+            add_tensor(net->state_tensors, &net->n_state_tensors, "bn", l + 1, "running_var",
+                       soff + out, 1, out, 0);
+            soff += align_floats(2 * out);
+        }
+        ot_layer_t *f = &net->layers[net->n_layers++];
+        f->kind = c->act[l] == OT_ACT_RELU ? OT_LAYER_RELU : OT_LAYER_SIGMOID;
+        snprintf(f->name, sizeof f->name, "%s%zu", ot_act_name(c->act[l]), l + 1);
+        f->in = f->out = out;
+        if (c->dropout > 0.0) {
+            ot_layer_t *d = &net->layers[net->n_layers++];
+            d->kind = OT_LAYER_DROPOUT;
+            snprintf(d->name, sizeof d->name, "dropout%zu", l + 1);
+            d->in = d->out = out;
+            d->rate = (float)c->dropout;
         }
     }
     ot_layer_t *s = &net->layers[net->n_layers++];
@@ -64,9 +90,12 @@ int ot_net_init(ot_net_t *net, const ot_config_t *c)
     s->in = s->out = net->n_classes;
 
     net->n_params = off;
+    net->n_state = soff;
     size_t bytes;
-    if (ot_mul_size(off, sizeof(float), &bytes) || !(net->params = ot_alloc(bytes))) {
+    if (ot_mul_size(off, sizeof(float), &bytes) || !(net->params = ot_alloc(bytes)) ||
+        !(net->state = ot_alloc(soff * sizeof(float)))) {
         ot_error("cannot allocate %zu parameters (%.1f MiB)", off, off * 4.0 / 1048576.0);
+        ot_net_free(net);
         return OT_ENOMEM;
     }
     return OT_OK;
@@ -75,8 +104,16 @@ int ot_net_init(ot_net_t *net, const ot_config_t *c)
 void ot_net_init_params(ot_net_t *net, const ot_config_t *c, ot_rng_t *rng)
 {
     memset(net->params, 0, net->n_params * sizeof(float));
+    memset(net->state, 0, net->n_state * sizeof(float));
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *a = &net->layers[l];
+        if (a->kind == OT_LAYER_BATCHNORM) {
+            for (size_t i = 0; i < a->out; i++) {
+                net->params[a->w_off + i] = 1.0f;                          /* gamma */
+                net->state[a->s_off + a->out + i] = 1.0f;                  /* running var */
+            }
+            continue;
+        }
         if (a->kind != OT_LAYER_AFFINE)
             continue;
         double std = c->init == OT_INIT_HE       ? sqrt(2.0 / (double)a->in)
@@ -91,7 +128,8 @@ void ot_net_init_params(ot_net_t *net, const ot_config_t *c, ot_rng_t *rng)
 void ot_net_free(ot_net_t *net)
 {
     ot_free(net->params);
-    net->params = NULL;
+    ot_free(net->state);
+    net->params = net->state = NULL;
 }
 
 const ot_tensor_t *ot_net_tensor(const ot_net_t *net, const char *name)
