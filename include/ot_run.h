@@ -1,0 +1,22 @@
+/* ot_run.h - the commands: a training run (with its output directory, checkpoints and history),
+ * evaluation of a checkpoint. main() parses the command line and calls these. */
+#ifndef OT_RUN_H
+#define OT_RUN_H
+
+#include "ot_config.h"
+
+typedef struct {
+    int threads;         /* OpenMP threads in use */
+    const char *resume;  /* checkpoint to resume from, or NULL */
+} ot_run_opts_t;
+
+/* Train as c says, printing one line per epoch (and a progress bar when stderr is a terminal).
+ * Returns 0, OT_ECONFIG (the config does not fit the data or checkpoint), or another OT_E*
+ * code; every failure has printed one line. */
+int ot_run_train(const ot_config_t *c, const ot_run_opts_t *o);
+
+/* Load the checkpoint at path into the network that c describes and print its loss, accuracy
+ * and confusion matrix on c's test set. Returns 0 or an OT_E* code (message printed). */
+int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o);
+
+#endif

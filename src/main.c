@@ -1,0 +1,267 @@
+/* main.c - the command line. Only this file exits.
+ *   omptrain [options] CONFIG                       train
+ *   omptrain eval --checkpoint PATH [options] CONFIG
+ *   omptrain gradcheck [gradcheck options] [options] CONFIG
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_bench.h"
+#include "ot_common.h"
+#include "ot_config.h"
+#include "ot_gemm.h"
+#include "ot_gradcheck.h"
+#include "ot_run.h"
+
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, DONE = 1 };
+
+static const char usage[] =
+    "usage: omptrain [options] CONFIG                  train\n"
+    "       omptrain eval --checkpoint PATH [options] CONFIG\n"
+    "                                                  loss, accuracy and confusion matrix\n"
+    "                                                  of a checkpoint on the test set\n"
+    "       omptrain gradcheck [gradcheck options] [options] CONFIG\n"
+    "                                                  backprop vs numerical gradient\n"
+    "       omptrain bench [--threads LIST] [options] CONFIG\n"
+    "                                                  samples/s, speed-up, efficiency and\n"
+    "                                                  share of the GEMM ceiling per thread\n"
+    "                                                  count (LIST: e.g. 1,2,4; default powers\n"
+    "                                                  of two up to the cores)\n"
+    "CONFIG is an INI file (every key is documented in configs/reference.ini).\n"
+    "\n"
+    "options:\n"
+    "  -t, --threads N        OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  -e, --epochs N         same as --set training.epochs=N\n"
+    "  -s, --seed N           same as --set training.seed=N\n"
+    "  -o, --output DIR       same as --set output.dir=DIR\n"
+    "  -S, --set SEC.KEY=VAL  override one config key (repeatable, validated like the file)\n"
+    "  -r, --resume PATH      continue the run saved in checkpoint PATH\n"
+    "  -c, --checkpoint PATH  (eval) the checkpoint to evaluate\n"
+    "gradcheck options:\n"
+    "      --samples N        training samples in the check (default 3)\n"
+    "      --step H           central-difference step (default 1e-5)\n"
+    "      --entries N        entries checked per tensor, 0 = all (default 1000)\n"
+    "      --tolerance T      largest max relative error that passes (default 1e-2)\n"
+    "      --tensors LIST     comma list of tensors, e.g. affine1/W,affine2/b (default all)\n"
+    "  -h, --help             show this help\n"
+    "  -V, --version          show the version\n"
+    "\n"
+    "exit status: 0 success, 1 runtime failure, 2 usage or config error\n";
+
+typedef enum { CMD_TRAIN, CMD_EVAL, CMD_GRADCHECK, CMD_BENCH } command_t;
+
+typedef struct {
+    command_t cmd;
+    int threads;            /* 0 = OpenMP's default */
+    const char *config;     /* CONFIG path */
+    const char *resume;     /* --resume */
+    const char *checkpoint; /* --checkpoint (eval) */
+    const char **overrides; /* "section.key=value" in command-line order */
+    int n_overrides;
+    char *owned[3];         /* the strings built for --epochs, --seed, --output */
+    ot_gradcheck_opts_t gc; /* gradcheck options */
+    const char *tensors;    /* --tensors */
+    int gc_given;           /* a gradcheck option was given */
+    const char *thread_list; /* bench: --threads LIST */
+} cli_t;
+
+static int exit_code(int rc)
+{
+    return rc == OT_OK ? 0 : rc == OT_ECONFIG ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
+/* Parse an int in [1, max] for a flag, or print why not. */
+static int parse_count(const char *flag, const char *s, int max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < 1 || v > max) {
+        ot_error("%s: invalid value '%s', expected an integer in [1, %d]", flag, s, max);
+        return OT_ECONFIG;
+    }
+    *out = (int)v;
+    return OT_OK;
+}
+
+/* Parse a double in (0, max] for a flag, or print why not. */
+static int parse_positive(const char *flag, const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !(v > 0.0) || v > max) {
+        ot_error("%s: invalid value '%s', expected a number in (0, %g]", flag, s, max);
+        return OT_ECONFIG;
+    }
+    *out = v;
+    return OT_OK;
+}
+
+/* --epochs N and friends are spelled as the --set they stand for. */
+static int add_alias(cli_t *cli, int slot, const char *key, const char *value)
+{
+    size_t n = strlen(key) + strlen(value) + 2;
+    free(cli->owned[slot]);
+    if (!(cli->owned[slot] = malloc(n)))
+        return OT_ENOMEM;
+    snprintf(cli->owned[slot], n, "%s=%s", key, value);
+    cli->overrides[cli->n_overrides++] = cli->owned[slot];
+    return OT_OK;
+}
+
+static void cli_free(cli_t *cli)
+{
+    free(cli->overrides);
+    for (int i = 0; i < 3; i++)
+        free(cli->owned[i]);
+}
+
+/* The gradcheck options, by their getopt codes 1..5. */
+static int parse_gradcheck_opt(ot_gradcheck_opts_t *gc, const char **tensors, int ch,
+                               const char *arg)
+{
+    int n, rc = OT_OK;
+    switch (ch) {
+    case 1:
+        if (!(rc = parse_count("--samples", arg, 100000, &n)))
+            gc->samples = (size_t)n;
+        break;
+    case 2: rc = parse_positive("--step", arg, 1.0, &gc->step); break;
+    case 3:
+        if (strcmp(arg, "0") == 0)
+            gc->max_entries = 0;
+        else if (!(rc = parse_count("--entries", arg, 1 << 30, &n)))
+            gc->max_entries = (size_t)n;
+        break;
+    case 4: rc = parse_positive("--tolerance", arg, 1.0, &gc->tolerance); break;
+    default: *tensors = arg; break;
+    }
+    return rc;
+}
+
+/* Returns OT_OK, DONE (help or version printed) or OT_ECONFIG (message printed). */
+static int parse_cli(int argc, char **argv, cli_t *cli)
+{
+    static const struct option opts[] = {
+        {"threads", required_argument, 0, 't'}, {"epochs", required_argument, 0, 'e'},
+        {"seed", required_argument, 0, 's'},    {"output", required_argument, 0, 'o'},
+        {"set", required_argument, 0, 'S'},     {"resume", required_argument, 0, 'r'},
+        {"checkpoint", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},       {"samples", required_argument, 0, 1},
+        {"step", required_argument, 0, 2},      {"entries", required_argument, 0, 3},
+        {"tolerance", required_argument, 0, 4}, {"tensors", required_argument, 0, 5},
+        {0, 0, 0, 0},
+    };
+    memset(cli, 0, sizeof *cli);
+    if (!(cli->overrides = calloc((size_t)argc, sizeof *cli->overrides)))
+        return OT_ENOMEM;
+    ot_gradcheck_defaults(&cli->gc);
+    static const struct {
+        const char *name;
+        command_t cmd;
+    } commands[] = {{"eval", CMD_EVAL}, {"gradcheck", CMD_GRADCHECK}, {"bench", CMD_BENCH}};
+    for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            cli->cmd = commands[i].cmd;
+            argv++;
+            argc--;
+            break;
+        }
+    opterr = 0;
+    int ch, rc = OT_OK;
+    while (!rc && (ch = getopt_long(argc, argv, ":t:e:s:o:S:r:c:hV", opts, NULL)) != -1) {
+        switch (ch) {
+        case 't':
+            if (cli->cmd == CMD_BENCH)
+                cli->thread_list = optarg;
+            else
+                rc = parse_count("--threads", optarg, 4096, &cli->threads);
+            break;
+        case 'e': rc = add_alias(cli, 0, "training.epochs", optarg); break;
+        case 's': rc = add_alias(cli, 1, "training.seed", optarg); break;
+        case 'o': rc = add_alias(cli, 2, "output.dir", optarg); break;
+        case 'S': cli->overrides[cli->n_overrides++] = optarg; break;
+        case 'r': cli->resume = optarg; break;
+        case 'c': cli->checkpoint = optarg; break;
+        case 'h': fputs(usage, stdout); return DONE;
+        case 'V': printf("omptrain %s\n", OT_VERSION); return DONE;
+        case 1: case 2: case 3: case 4: case 5:
+            cli->gc_given = 1;
+            rc = parse_gradcheck_opt(&cli->gc, &cli->tensors, ch, optarg);
+            break;
+        case ':':
+            ot_error("option %s needs a value (see omptrain --help)", argv[optind - 1]);
+            return OT_ECONFIG;
+        default:
+            ot_error("unknown option '%s' (see omptrain --help)", argv[optind - 1]);
+            return OT_ECONFIG;
+        }
+    }
+    if (rc)
+        return rc;
+    if (optind != argc - 1) {
+        if (optind == argc)
+            ot_error("missing CONFIG (see omptrain --help)");
+        else
+            ot_error("expected one CONFIG, got %d arguments: '%s' ... (see omptrain --help)",
+                     argc - optind, argv[optind]);
+        return OT_ECONFIG;
+    }
+    if (cli->cmd == CMD_EVAL && !cli->checkpoint) {
+        ot_error("eval needs --checkpoint PATH (see omptrain --help)");
+        return OT_ECONFIG;
+    }
+    if (cli->cmd != CMD_GRADCHECK && cli->gc_given) {
+        ot_error("--samples, --step, --entries, --tolerance and --tensors are gradcheck options "
+                 "(see omptrain --help)");
+        return OT_ECONFIG;
+    }
+    if (cli->cmd == CMD_TRAIN && cli->checkpoint) {
+        ot_error("--checkpoint is for eval; to continue training use --resume PATH");
+        return OT_ECONFIG;
+    }
+    cli->config = argv[optind];
+    return OT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    cli_t cli;
+    int rc = parse_cli(argc, argv, &cli);
+    if (rc) {
+        cli_free(&cli);
+        return rc == DONE ? 0 : exit_code(rc);
+    }
+    ot_config_t c;
+    ot_config_defaults(&c);
+    rc = ot_config_load(&c, cli.config);
+    for (int i = 0; !rc && i < cli.n_overrides; i++)
+        rc = ot_config_set(&c, cli.overrides[i]);
+    if (!rc)
+        rc = ot_config_check(&c);
+    if (rc) {
+        /* a config that cannot be read is a usage error as much as a malformed one */
+        cli_free(&cli);
+        return EXIT_USAGE;
+    }
+    if (cli.threads)
+        omp_set_num_threads(cli.threads);
+    ot_gemm_init();
+    ot_run_opts_t ro = {.threads = omp_get_max_threads(), .resume = cli.resume};
+    cli.gc.seed = c.seed;
+    if (cli.cmd == CMD_EVAL)
+        rc = ot_run_eval(&c, cli.checkpoint, &ro);
+    else if (cli.cmd == CMD_BENCH)
+        rc = ot_bench_command(&c, cli.thread_list);
+    else if (cli.cmd == CMD_GRADCHECK)
+        rc = ot_gradcheck_command(&c, &cli.gc, cli.tensors, ro.threads);
+    else
+        rc = ot_run_train(&c, &ro);
+    cli_free(&cli);
+    return exit_code(rc);
+}
