@@ -1,0 +1,354 @@
+/* history.c - RUN_DIR/history.h5: the run's loss curves, growing as training goes.
+ *
+ *   /                     attributes format_version, omptrain_version, created
+ *   /steps/step           u64 (n_steps)   step number, 1-based (step k = the k-th SGD update)
+ *   /steps/loss           f32 (n_steps)   mean training loss of that step's batch
+ *   /epochs/epoch         u32 (n_epochs)  epoch number, 1-based
+ *   /epochs/train_loss, train_acc, test_loss, test_acc, val_loss, val_acc, lr, seconds,
+ *           samples_per_s f64             (val_*: NaN without a validation split)
+ *   /epochs/threads       u32
+ *
+ * Every dataset is 1-D, chunked, with an unlimited maximum size. The file is opened once per
+ * run and flushed after every epoch's append; between appends nothing is written, so a crash
+ * or Ctrl-C during training leaves the curve of the epochs done. File locking is off for this
+ * file (HDF5 >= 1.10.7), so h5dump or the plot script can read it while training runs. */
+#include "ot_checkpoint.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ot_common.h"
+
+const char *const ot_history_metrics[OT_HISTORY_METRICS] = {
+    "epoch",  "train_loss", "train_acc", "test_loss",     "test_acc", "val_loss",
+    "val_acc", "lr",        "seconds",   "samples_per_s", "threads",
+};
+#define N_METRICS OT_HISTORY_METRICS
+
+enum { STEP_CHUNK = 4096, EPOCH_CHUNK = 256 };
+
+/* Integer metrics (epoch, threads) are u32, the others f64. */
+static int metric_is_int(size_t i)
+{
+    return i == 0 || i == N_METRICS - 1;
+}
+
+/* Our fapl: the default driver, file locking off so that readers can look during the run. */
+static hid_t make_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if H5_VERSION_GE(1, 10, 7)
+    if (fapl >= 0 && H5Pset_file_locking(fapl, 0, 1) < 0) {
+        H5Pclose(fapl);
+        return H5I_INVALID_HID;
+    }
+#endif
+    return fapl;
+}
+
+/* A growing 1-D dataset of file type ftype under loc. */
+static hid_t create_growing(hid_t loc, const char *name, hid_t ftype, hsize_t chunk)
+{
+    hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED};
+    hid_t space = H5Screate_simple(1, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t d = H5I_INVALID_HID;
+    if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, &chunk) >= 0)
+        d = H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (space >= 0)
+        H5Sclose(space);
+    return d;
+}
+
+static int create_file(ot_history_t *h)
+{
+    hid_t fapl = make_fapl(), g = H5I_INVALID_HID;
+    int rc = OT_EIO, format = OT_HISTORY_FORMAT;
+    char created[32], reason[128] = "";
+    ot_h5_utc_now(created, sizeof created);
+    if (fapl < 0 || (h->file = H5Fcreate(h->path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
+        goto fail;
+    if (ot_h5_attr_scalar(h->file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &format) ||
+        ot_h5_attr_str(h->file, "omptrain_version", OT_VERSION) ||
+        ot_h5_attr_str(h->file, "created", created))
+        goto fail;
+    if ((g = H5Gcreate2(h->file, "steps", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        (h->step = create_growing(g, "step", H5T_STD_U64LE, STEP_CHUNK)) < 0 ||
+        (h->loss = create_growing(g, "loss", H5T_IEEE_F32LE, STEP_CHUNK)) < 0)
+        goto fail;
+    H5Gclose(g);
+    if ((g = H5Gcreate2(h->file, "epochs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+        goto fail;
+    for (size_t i = 0; i < N_METRICS; i++)
+        if ((h->epochs[i] = create_growing(g, ot_history_metrics[i],
+                                           metric_is_int(i) ? H5T_STD_U32LE : H5T_IEEE_F64LE,
+                                           EPOCH_CHUNK)) < 0)
+            goto fail;
+    if (H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0)
+        goto fail;
+    rc = OT_OK;
+fail:
+    if (rc) {
+        ot_h5_reason(reason);
+        ot_error("%s: cannot create the history file: %s", h->path, reason);
+        h->failed = 1;
+    }
+    if (g >= 0)
+        H5Gclose(g);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    return rc;
+}
+
+/* Open dataset p of an existing history: 1-D, growable; its length goes to *n. */
+static int open_growing(ot_history_t *h, const char *p, hid_t *d, hsize_t *n)
+{
+    hsize_t dims[1], maxdims[1];
+    hid_t space = H5I_INVALID_HID;
+    char parent[16];
+    size_t plen = (size_t)(strrchr(p, '/') - p);
+    snprintf(parent, sizeof parent, "%.*s", (int)plen, p);
+    if (H5Lexists(h->file, parent, H5P_DEFAULT) <= 0 || H5Lexists(h->file, p, H5P_DEFAULT) <= 0) {
+        ot_error("%s: %s is missing (not an omptrain history; move it away to start a new one)",
+                 h->path, p);
+        return OT_EFORMAT;
+    }
+    int ok = (*d = H5Dopen2(h->file, p, H5P_DEFAULT)) >= 0 && (space = H5Dget_space(*d)) >= 0 &&
+             H5Sget_simple_extent_ndims(space) == 1 &&
+             H5Sget_simple_extent_dims(space, dims, maxdims) == 1 &&
+             maxdims[0] == H5S_UNLIMITED;
+    if (space >= 0)
+        H5Sclose(space);
+    if (!ok) {
+        ot_error("%s: %s is not a growing 1-D dataset (not an omptrain history; move it away to "
+                 "start a new one)", h->path, p);
+        return OT_EFORMAT;
+    }
+    *n = dims[0];
+    return OT_OK;
+}
+
+/* Rows of a sorted column to keep: those <= limit; *last is the last one kept (0: none). */
+static int count_upto(ot_history_t *h, hid_t d, const char *p, hsize_t n, uint64_t limit,
+                      hsize_t *keep, uint64_t *last)
+{
+    *keep = 0;
+    *last = 0;
+    if (n == 0)
+        return OT_OK;
+    uint64_t *v = malloc(n * sizeof *v);
+    if (!v) {
+        ot_error("%s: cannot allocate %llu rows of %s", h->path, (unsigned long long)n, p);
+        return OT_ENOMEM;
+    }
+    if (H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+        free(v);
+        ot_error("%s: %s cannot be read (damaged file? move it away to start a new one)",
+                 h->path, p);
+        return OT_EFORMAT;
+    }
+    hsize_t k = 0;
+    while (k < n && v[k] <= limit)
+        k++;
+    if (k > 0)
+        *last = v[k - 1];
+    free(v);
+    *keep = k;
+    return OT_OK;
+}
+
+static int open_existing(ot_history_t *h, uint64_t step, int epoch)
+{
+    hid_t fapl = make_fapl();
+    int rc = OT_EFORMAT;
+    hsize_t n_step, n_loss, n[N_METRICS], keep_steps, keep_epochs;
+    uint64_t last_epoch;
+    char p[64];
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t is = H5Fis_accessible(h->path, fapl);
+#else
+    htri_t is = H5Fis_hdf5(h->path);
+#endif
+    if (fapl < 0 || is <= 0 || (h->file = H5Fopen(h->path, H5F_ACC_RDWR, fapl)) < 0) {
+        ot_error("%s: cannot open the run's history (%s; move it away to start a new one)",
+                 h->path, is == 0 ? "not an HDF5 file" : "truncated, damaged or read-only");
+        goto out;
+    }
+    if ((rc = open_growing(h, "/steps/step", &h->step, &n_step)) ||
+        (rc = open_growing(h, "/steps/loss", &h->loss, &n_loss)))
+        goto out;
+    for (size_t i = 0; i < N_METRICS; i++) {
+        snprintf(p, sizeof p, "/epochs/%s", ot_history_metrics[i]);
+        if ((rc = open_growing(h, p, &h->epochs[i], &n[i])))
+            goto out;
+        if (n[i] != n[0]) {
+            ot_error("%s: %s has %llu rows but /epochs/epoch has %llu", h->path, p,
+                     (unsigned long long)n[i], (unsigned long long)n[0]);
+            rc = OT_EFORMAT;
+            goto out;
+        }
+    }
+    if (n_loss != n_step) {
+        ot_error("%s: /steps/loss has %llu rows but /steps/step has %llu", h->path,
+                 (unsigned long long)n_loss, (unsigned long long)n_step);
+        rc = OT_EFORMAT;
+        goto out;
+    }
+    /* cut back to the checkpoint: what came after it is redone by this run */
+    if ((rc = count_upto(h, h->step, "/steps/step", n_step, step, &keep_steps,
+                         &h->last_step)) ||
+        (rc = count_upto(h, h->epochs[0], "/epochs/epoch", n[0], (uint64_t)epoch, &keep_epochs,
+                         &last_epoch)))
+        goto out;
+    rc = OT_EIO;
+    if (H5Dset_extent(h->step, &keep_steps) < 0 || H5Dset_extent(h->loss, &keep_steps) < 0)
+        goto trunc_fail;
+    for (size_t i = 0; i < N_METRICS; i++)
+        if (H5Dset_extent(h->epochs[i], &keep_epochs) < 0)
+            goto trunc_fail;
+    if (H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0)
+        goto trunc_fail;
+    h->n_steps = keep_steps;
+    h->n_epochs = keep_epochs;
+    rc = OT_OK;
+    goto out;
+trunc_fail:
+    ot_error("%s: cannot cut the history back to step %llu, epoch %d", h->path,
+             (unsigned long long)step, epoch);
+out:
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    return rc;
+}
+
+int ot_history_open(ot_history_t *h, const char *dir, int resume, uint64_t step, int epoch,
+                    int *created)
+{
+    ot_h5_quiet_t q;
+    memset(h, 0, sizeof *h);
+    h->file = h->step = h->loss = H5I_INVALID_HID;
+    for (size_t i = 0; i < N_METRICS; i++)
+        h->epochs[i] = H5I_INVALID_HID;
+    if (created)
+        *created = 0;
+    int len = snprintf(h->path, sizeof h->path, "%s/history.h5", dir);
+    if (len < 0 || (size_t)len >= sizeof h->path) {
+        ot_error("%s: the output directory name is too long", dir);
+        return OT_EIO;
+    }
+    ot_h5_quiet(&q);
+    struct stat st;
+    int rc;
+    if (resume && stat(h->path, &st) == 0) {
+        rc = open_existing(h, step, epoch);
+    } else {
+        rc = create_file(h);
+        if (!rc && resume && created)
+            *created = 1;
+    }
+    ot_h5_restore(&q);
+    return rc;
+}
+
+/* Append k values of memory type mtype at row `at` of the 1-D dataset d; on failure the
+ * reason goes to reason[128]. */
+static int append(hid_t d, hsize_t at, hsize_t k, hid_t mtype, const void *buf, char *reason)
+{
+    hsize_t size = at + k, start = at;
+    hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+    int rc = -1;
+    if (H5Dset_extent(d, &size) < 0 || (fs = H5Dget_space(d)) < 0 ||
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &k, NULL) < 0 ||
+        (ms = H5Screate_simple(1, &k, NULL)) < 0 ||
+        H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf) < 0)
+        goto fail;
+    rc = 0;
+fail:
+    if (rc)
+        ot_h5_reason(reason);
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    return rc;
+}
+
+int ot_history_append(ot_history_t *h, uint64_t first_step, const float *loss, size_t n,
+                      const ot_epoch_stats_t *st)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    int rc = OT_EIO;
+    uint64_t *steps = NULL;
+    char reason[128] = "";
+    /* steps already in the file (a resumed epoch's first part) are not written twice */
+    size_t skip = h->last_step > first_step ? (size_t)(h->last_step - first_step) : 0;
+    if (skip > n)
+        skip = n;
+    size_t k = n - skip;
+    if (k > 0) {
+        if (!(steps = malloc(k * sizeof *steps))) {
+            ot_error("%s: cannot allocate %zu step numbers", h->path, k);
+            rc = OT_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < k; i++)
+            steps[i] = first_step + 1 + skip + i;
+        if (append(h->step, h->n_steps, k, H5T_NATIVE_UINT64, steps, reason) ||
+            append(h->loss, h->n_steps, k, H5T_NATIVE_FLOAT, loss + skip, reason))
+            goto fail;
+        h->n_steps += k;
+        h->last_step = steps[k - 1];
+    }
+    const double real[N_METRICS] = {0,           st->train_loss, st->train_acc, st->test_loss,
+                                    st->test_acc, st->val_loss,   st->val_acc,   st->lr,
+                                    st->seconds,  st->samples_per_s, 0};
+    const uint32_t ints[N_METRICS] = {[0] = (uint32_t)st->epoch,
+                                      [N_METRICS - 1] = (uint32_t)st->threads};
+    for (size_t i = 0; i < N_METRICS; i++)
+        if (metric_is_int(i)
+                ? append(h->epochs[i], h->n_epochs, 1, H5T_NATIVE_UINT32, &ints[i], reason)
+                : append(h->epochs[i], h->n_epochs, 1, H5T_NATIVE_DOUBLE, &real[i], reason))
+            goto fail;
+    h->n_epochs++;
+    if (H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0) {
+        ot_h5_reason(reason);
+        goto fail;
+    }
+    rc = OT_OK;
+    goto out;
+fail:
+    ot_error("%s: cannot append epoch %d to the history: %s", h->path, st->epoch,
+             reason[0] ? reason : "HDF5 error");
+    h->failed = 1;
+out:
+    free(steps);
+    ot_h5_restore(&q);
+    return rc;
+}
+
+int ot_history_close(ot_history_t *h)
+{
+    ot_h5_quiet_t q;
+    int rc = OT_OK;
+    ot_h5_quiet(&q);
+    hid_t *ids[2 + N_METRICS] = {&h->step, &h->loss};
+    for (size_t i = 0; i < N_METRICS; i++)
+        ids[2 + i] = &h->epochs[i];
+    for (size_t i = 0; i < 2 + N_METRICS; i++) {
+        if (*ids[i] > 0)
+            H5Dclose(*ids[i]);
+        *ids[i] = H5I_INVALID_HID;
+    }
+    /* after a failed append the close fails too: that error was reported already */
+    if (h->file > 0 && H5Fclose(h->file) < 0 && !h->failed) {
+        ot_error("%s: cannot close the history file (disk full?)", h->path);
+        rc = OT_EIO;
+    }
+    h->file = H5I_INVALID_HID;
+    ot_h5_restore(&q);
+    return rc;
+}

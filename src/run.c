@@ -1,0 +1,215 @@
+/* run.c - the commands: training (header line, epochs with progress, per-epoch report,
+ * checkpoints and history in the output directory, resume) and eval of a checkpoint. */
+#include "ot_run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "ot_checkpoint.h"
+#include "ot_common.h"
+#include "ot_train.h"
+
+/* Progress bar on stderr, only when it is a terminal; redrawn at most ten times a second. */
+typedef struct {
+    double last, start;
+    int epochs;
+} progress_t;
+
+static void show_progress(const ot_trainer_t *t, size_t done, size_t total, void *arg)
+{
+    progress_t *p = arg;
+    double now = ot_now();
+    if (done < total && now - p->last < 0.1)
+        return;
+    p->last = now;
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1];
+    size_t fill = done * WIDTH / total;
+    for (size_t i = 0; i < WIDTH; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[WIDTH] = 0;
+    double rate = (double)(done * t->cfg.batch_size) / (now - p->start + 1e-9);
+    fprintf(stderr, "\r  epoch %d/%d [%s] %zu/%zu  %.0f samples/s  loss %.4f\033[K",
+            t->epoch + 1, p->epochs, bar, done, total, rate, t->step_loss[done - 1]);
+    if (done == total)
+        fputs("\r\033[K", stderr);
+}
+
+/* A checkpoint is due every checkpoint_every epochs (0: never in between) and at the end. */
+static int checkpoint_due(const ot_config_t *c, int epoch)
+{
+    return epoch == c->epochs || (c->checkpoint_every > 0 && epoch % c->checkpoint_every == 0);
+}
+
+int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
+{
+    int threads = o->threads;
+    ot_config_t c = *c0;
+    ot_trainer_t t = {0};
+    ot_history_t h = {0};
+    ot_ckpt_info_t info = {0};
+    char dir[OT_PATH_MAX];
+    int rc, history_open = 0;
+
+    /* every HDF5 file is closed explicitly; HDF5's own exit handler would crash on a history
+     * whose flush failed (a full disk), turning a clean error into a segfault */
+    H5dont_atexit();
+
+    /* a finished run is said before anything is written */
+    if (o->resume) {
+        if ((rc = ot_ckpt_info(o->resume, &info)))
+            return rc;
+        if (info.stopped) {
+            printf("omptrain: %s: the run stopped early at epoch %d (early stopping restored the "
+                   "parameters of epoch %d); start a new run to train further\n",
+                   o->resume, info.epoch, info.best_epoch);
+            return OT_OK;
+        }
+        if (info.epoch >= c.epochs) {
+            printf("omptrain: %s: the run already finished its %d epochs; raise training.epochs "
+                   "(e.g. --epochs %d) to train further\n",
+                   o->resume, info.epoch, info.epoch + 3);
+            return OT_OK;
+        }
+        /* one shard per thread: keep the checkpoint's split, so the run continues exactly */
+        if (c.shards == 0)
+            c.shards = (int)info.shards;
+    }
+    /* the output directory must take files before any training time is spent */
+    if ((rc = ot_output_dir(&c, dir, sizeof dir)) || (rc = ot_output_dir_prepare(dir)))
+        return rc;
+    if ((rc = ot_trainer_init(&t, &c, threads)))
+        return rc;
+    if (o->resume && (rc = ot_ckpt_load(o->resume, &t)))
+        goto out;
+    int created = 0;
+    rc = ot_history_open(&h, dir, o->resume != NULL, t.step, t.epoch, &created);
+    history_open = 1; /* closed also after a failed open */
+    if (rc)
+        goto out;
+
+    printf("omptrain %s: %s: model", OT_VERSION, c.path);
+    for (size_t l = 0; l <= c.n_layers; l++)
+        printf("%s%zu", l ? "-" : " ", c.sizes[l]);
+    printf(" (%zu parameters), %zu train / %zu test samples, batch %zu, %zu shards, %d threads\n",
+           t.net.n_params, t.train.n, t.test.n, c.batch_size, t.eng.n_shards, threads);
+    if (o->resume) {
+        printf("resumed from %s: epoch %d, step %llu (written %s by omptrain %s, %u shards, "
+               "%d threads)\n",
+               o->resume, t.epoch, (unsigned long long)t.step, info.created, info.version,
+               info.shards, info.threads);
+        if (t.eng.n_shards != info.shards)
+            printf("note: the checkpoint split batches into %u shards and this run into %zu: "
+                   "the result will differ in the last bits from an uninterrupted run\n",
+                   info.shards, t.eng.n_shards);
+        if (created)
+            printf("note: %s was not there; the new one starts at epoch %d\n", h.path,
+                   t.epoch + 1);
+    }
+    fflush(stdout);
+    int tty = isatty(STDERR_FILENO);
+    const size_t n_batches = ot_trainer_batches(&t);
+    for (int e = t.epoch; e < c.epochs; e++) {
+        progress_t p = {0.0, ot_now(), c.epochs};
+        ot_epoch_stats_t st;
+        if ((rc = ot_trainer_epoch(&t, &st, tty ? show_progress : NULL, &p)))
+            break;
+        printf("epoch %3d/%d  train loss %.4f acc %6.2f%%  ", st.epoch, c.epochs, st.train_loss,
+               100.0 * st.train_acc);
+        if (t.val.n > 0)
+            printf("val loss %.4f acc %6.2f%%  ", st.val_loss, 100.0 * st.val_acc);
+        printf("test loss %.4f acc %6.2f%%  %6.2f s  %8.0f samples/s\n", st.test_loss,
+               100.0 * st.test_acc, st.seconds, st.samples_per_s);
+        if (t.stopped)
+            printf("early stopping: no better validation loss for %d epochs; the parameters of "
+                   "epoch %d (val loss %.4f) are restored\n",
+                   c.patience, t.best_epoch, t.best_val_loss);
+        fflush(stdout);
+        /* the curve first: a crash between the two leaves a history one epoch ahead of the
+         * checkpoint, which a resume cuts back */
+        if ((rc = ot_history_append(&h, t.step - n_batches, t.step_loss, n_batches, &st)))
+            break;
+        if (t.stopped || checkpoint_due(&c, t.epoch)) {
+            ot_ckpt_saved_t sv;
+            if ((rc = ot_ckpt_save(&t, dir, c.keep, &sv)))
+                break;
+            printf("checkpoint %s  %.1f KiB  %.3f s\n", sv.path, (double)sv.bytes / 1024.0,
+                   sv.seconds);
+            fflush(stdout);
+        }
+        if (t.stopped)
+            break;
+    }
+out:
+    if (history_open) {
+        int rc2 = ot_history_close(&h);
+        if (!rc)
+            rc = rc2;
+    }
+    ot_trainer_free(&t);
+    return rc;
+}
+
+int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
+{
+    ot_dataset_t test = {0};
+    ot_net_t net = {0};
+    ot_engine_t eng = {0};
+    ot_ckpt_info_t info;
+    uint64_t *confusion = NULL;
+    int rc;
+    if ((rc = ot_ckpt_info(path, &info)) || (rc = ot_net_init(&net, c)) ||
+        (rc = ot_ckpt_load_params(path, &net)))
+        goto out;
+    if ((rc = ot_dataset_load(&test, c->test_images, c->test_labels, c->n_classes,
+                              c->test_limit)))
+        goto out;
+    if (test.dim != net.in_dim) {
+        ot_error("%s: model.layers: input width %zu, but the test images of %s are %zux%zu",
+                 c->path, net.in_dim, c->test_images, test.rows, test.cols);
+        rc = OT_ECONFIG;
+        goto out;
+    }
+    size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)o->threads;
+    size_t K = net.n_classes, cells;
+    if ((rc = ot_engine_init(&eng, &net, c->batch_size, shards)))
+        goto out;
+    if (ot_mul_size(K, K, &cells) || !(confusion = calloc(cells, sizeof *confusion))) {
+        ot_error("cannot allocate a %zux%zu confusion matrix", K, K);
+        rc = OT_ENOMEM;
+        goto out;
+    }
+    double t0 = ot_now();
+    ot_batch_result_t r = ot_engine_evaluate(&eng, &test, 0, confusion);
+    double secs = ot_now() - t0;
+
+    printf("omptrain %s: eval %s (epoch %d, step %llu, written %s) on %s: %zu test samples\n",
+           OT_VERSION, path, info.epoch, (unsigned long long)info.step, info.created,
+           c->test_images, test.n);
+    printf("test loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss / (double)test.n,
+           100.0 * (double)r.correct / (double)test.n, r.correct, test.n, secs);
+    printf("confusion matrix (rows: true class, columns: predicted class)\n      ");
+    for (size_t j = 0; j < K; j++)
+        printf(" %6zu", j);
+    printf("   recall\n");
+    for (size_t i = 0; i < K; i++) {
+        uint64_t row = 0;
+        printf("%6zu", i);
+        for (size_t j = 0; j < K; j++) {
+            printf(" %6llu", (unsigned long long)confusion[i * K + j]);
+            row += confusion[i * K + j];
+        }
+        if (row)
+            printf("  %6.2f%%\n", 100.0 * (double)confusion[i * K + i] / (double)row);
+        else
+            printf("       -\n");
+    }
+    rc = OT_OK;
+out:
+    free(confusion);
+    ot_engine_free(&eng);
+    ot_net_free(&net);
+    ot_dataset_free(&test);
+    return rc;
+}

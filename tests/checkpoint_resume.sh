@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# checkpoint_resume.sh - a run of 3 epochs interrupted after 1 and resumed ends with the same
+# parameters, bit for bit, as an uninterrupted one (h5diff of /model), also at another thread
+# count; its history holds exactly 3 epochs and 60 steps, equal to the uninterrupted curve;
+# the keep rule and latest.h5; eval of the result; resuming a finished run writes nothing.
+# Run from the repository root (make check). OMPTRAIN overrides the binary.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+bin=${OMPTRAIN:-./omptrain}
+cfg=tests/configs/ckpt-small.ini
+tmp=$(mktemp -d /tmp/omptrain-resume.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "checkpoint_resume.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+run() { # run NAME ARGS...: must exit 0; output in $tmp/NAME.out / .err
+    local name=$1; shift
+    if ! "$bin" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"; then
+        fail "$name: '$bin $*' exited $?: $(cat "$tmp/$name.err")"
+        return 1
+    fi
+}
+# dataspace length of a 1-D dataset, from h5dump's header
+rows() { h5dump -H -d "$2" "$1" 2>/dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\) ).*/\1/p'; }
+
+run full -t 2 --epochs 3 -o "$tmp/full" "$cfg" || exit 1
+run part -t 2 --epochs 1 -o "$tmp/part" "$cfg" || exit 1
+run resumed -t 2 --resume "$tmp/part/latest.h5" --epochs 3 -o "$tmp/part" "$cfg" || exit 1
+grep -q "^resumed from $tmp/part/latest.h5: epoch 1, step 20" "$tmp/resumed.out" ||
+    fail "resume did not report its starting point: $(head -3 "$tmp/resumed.out")"
+[ "$(grep -c '^epoch ' "$tmp/resumed.out")" -eq 2 ] ||
+    fail "the resumed run trained $(grep -c '^epoch ' "$tmp/resumed.out") epochs, expected 2"
+
+# the parameters: identical; and h5diff does see a difference where there is one
+if ! out=$(h5diff "$tmp/full/latest.h5" "$tmp/part/latest.h5" /model /model 2>&1); then
+    fail "resumed and uninterrupted /model differ: $out"
+fi
+if h5diff -q "$tmp/full/latest.h5" "$tmp/part/checkpoint-e0002.h5" /model /model >/dev/null 2>&1; then
+    fail "h5diff finds no difference between epochs 3 and 2: the comparison proves nothing"
+fi
+
+# the curve continues: 3 epochs, 3 x 20 steps, numbered 1..60, equal to the uninterrupted one
+[ "$(rows "$tmp/part/history.h5" /epochs/epoch)" = 3 ] ||
+    fail "history has $(rows "$tmp/part/history.h5" /epochs/epoch) epochs, expected 3"
+[ "$(rows "$tmp/part/history.h5" /steps/step)" = 60 ] ||
+    fail "history has $(rows "$tmp/part/history.h5" /steps/step) steps, expected 60"
+for d in /steps/step /steps/loss /epochs/epoch /epochs/train_loss /epochs/test_acc; do
+    h5diff -q "$tmp/full/history.h5" "$tmp/part/history.h5" "$d" "$d" >/dev/null 2>&1 ||
+        fail "history $d of the resumed run differs from the uninterrupted one"
+done
+
+# threads do not matter with a fixed shard count: 1 epoch on 3 threads, the rest on 1
+run part3 -t 3 --epochs 1 -o "$tmp/t3" "$cfg" || exit 1
+run resumed1 -t 1 --resume "$tmp/t3/latest.h5" --epochs 3 -o "$tmp/t3" "$cfg" || exit 1
+h5diff -q "$tmp/full/latest.h5" "$tmp/t3/latest.h5" /model /model >/dev/null 2>&1 ||
+    fail "3 threads then 1 thread differs from 2 threads"
+[ "$(h5dump -a /threads "$tmp/t3/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')" = 1 ] ||
+    fail "the checkpoint does not record the 1 thread that wrote it"
+
+# the same with adam (its m and v buffers), a step schedule with warm-up, weight decay,
+# clipping and early stopping's validation split: all of that state has to come back
+adam=tests/configs/ckpt-adam.ini
+run adam_full -t 2 --epochs 3 -o "$tmp/adam_full" "$adam" || exit 1
+run adam_part -t 2 --epochs 1 -o "$tmp/adam_part" "$adam" || exit 1
+run adam_resumed -t 1 --resume "$tmp/adam_part/latest.h5" --epochs 3 -o "$tmp/adam_part" "$adam" || exit 1
+for g in /model /optimizer/m /optimizer/v /state/best_params; do
+    out=$(h5diff "$tmp/adam_full/latest.h5" "$tmp/adam_part/latest.h5" "$g" "$g" 2>&1) ||
+        fail "adam: resumed and uninterrupted $g differ: $out"
+done
+[ "$(h5dump -d /optimizer/t "$tmp/adam_part/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')" = 54 ] ||
+    fail "adam: /optimizer/t is not 3 epochs x 18 steps"
+h5diff -q "$tmp/adam_full/history.h5" "$tmp/adam_part/history.h5" /epochs/val_loss /epochs/val_loss \
+    >/dev/null 2>&1 || fail "adam: the resumed validation curve differs"
+run adam_eval eval --checkpoint "$tmp/adam_part/latest.h5" "$adam"
+"$bin" --resume "$tmp/adam_part/checkpoint-e0003.h5" --epochs 4 --set training.optimizer=sgd \
+    -o "$tmp/adam_part" "$adam" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "trained with the adam optimizer but the config's training.optimizer is sgd" "$tmp/err" ||
+    fail "adam checkpoint into an sgd config: $(cat "$tmp/err")"
+
+# early stopping (patience 1 at a high learning rate stops at epoch 4 for this seed): the last
+# checkpoint holds the best epoch's parameters, and resuming it says the run is over
+es=(--epochs 15 --set training.patience=1 --set training.learning_rate=0.03 --set training.schedule=constant)
+run es "${es[@]}" -o "$tmp/es" "$adam" || exit 1
+grep -q '^early stopping: no better validation loss for 1 epochs; the parameters of epoch [0-9]* ' "$tmp/es.out" ||
+    fail "early stopping did not stop the run: $(cat "$tmp/es.out")"
+best=$(h5dump -d /state/best_epoch "$tmp/es/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
+[ "$(h5dump -d /state/stopped "$tmp/es/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')" = 1 ] ||
+    fail "the early-stopped checkpoint does not say stopped"
+run es_eval eval --checkpoint "$tmp/es/latest.h5" "$adam" || exit 1
+want=$(grep "^epoch  *$best/" "$tmp/es.out" | sed 's/.*test loss [0-9.]* acc *\([0-9.]*\)%.*/\1/')
+got=$(sed -n 's/^test loss [0-9.]*  acc \([0-9.]*\)%.*/\1/p' "$tmp/es_eval.out")
+[ -n "$want" ] && [ "$want" = "$got" ] ||
+    fail "eval of the early-stopped checkpoint: $got% test accuracy, epoch $best had $want%"
+"$bin" --resume "$tmp/es/latest.h5" "${es[@]}" -o "$tmp/es" "$adam" >"$tmp/es2.out" 2>&1 &&
+    grep -q "the run stopped early at epoch [0-9]* (early stopping restored the parameters of epoch $best)" "$tmp/es2.out" ||
+    fail "resuming an early-stopped run: $(cat "$tmp/es2.out")"
+
+# keep = 1: the newest two checkpoints, latest.h5 a symlink to the newest
+(cd "$tmp/part" && ls checkpoint-e*.h5 | tr '\n' ' ') >"$tmp/ls"
+[ "$(cat "$tmp/ls")" = "checkpoint-e0002.h5 checkpoint-e0003.h5 " ] ||
+    fail "keep = 1 left: $(cat "$tmp/ls")"
+[ "$(readlink "$tmp/part/latest.h5")" = checkpoint-e0003.h5 ] ||
+    fail "latest.h5 -> $(readlink "$tmp/part/latest.h5"), expected checkpoint-e0003.h5"
+ls -a "$tmp/part" | grep -q '\.tmp$' && fail "temporary files left: $(ls -a "$tmp/part")"
+
+# eval: loss, accuracy and a 10x10 confusion matrix, the same for both runs
+run eval_full eval --checkpoint "$tmp/full/latest.h5" "$cfg" || exit 1
+run eval_part eval --checkpoint "$tmp/part/latest.h5" "$cfg" || exit 1
+n=$(grep -cE '^ +[0-9]+( +[0-9]+){10} +[0-9.]+%$' "$tmp/eval_part.out")
+[ "$n" -eq 10 ] || fail "eval printed $n confusion matrix rows, expected 10: $(cat "$tmp/eval_part.out")"
+grep -q '^test loss [0-9.]*  acc [0-9.]*%' "$tmp/eval_part.out" || fail "eval printed no loss/accuracy"
+[ "$(grep '^test loss' "$tmp/eval_full.out" | cut -d'(' -f1)" = \
+  "$(grep '^test loss' "$tmp/eval_part.out" | cut -d'(' -f1)" ] || fail "eval results differ"
+# the matrix holds every test sample: 1000
+sum=$(grep -E '^ +[0-9]+( +[0-9]+){10} ' "$tmp/eval_part.out" |
+      awk '{for (i = 2; i <= 11; i++) s += $i} END {print s}')
+[ "$sum" = 1000 ] || fail "the confusion matrix counts $sum samples, expected 1000"
+
+# the plot of the resumed run's curve
+if out=$(scripts/plot_history.py "$tmp/part" 2>&1); then
+    [ "$(head -c 8 "$tmp/part/history.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+        fail "scripts/plot_history.py wrote no PNG: $out"
+else
+    fail "scripts/plot_history.py failed: $out"
+fi
+rm -f "$tmp/part/history.png"
+
+# a finished run: says so, exits 0, writes nothing
+touch "$tmp/marker"
+sleep 0.01
+before=$(ls -lA --time-style=full-iso "$tmp/part")
+if ! "$bin" --resume "$tmp/part/latest.h5" --epochs 3 -o "$tmp/part" "$cfg" >"$tmp/done.out" 2>"$tmp/done.err"; then
+    fail "resuming a finished run exited $?"
+fi
+grep -q "the run already finished its 3 epochs; raise training.epochs (e.g. --epochs [0-9]*) to train further" \
+    "$tmp/done.out" || fail "resuming a finished run said: $(cat "$tmp/done.out" "$tmp/done.err")"
+[ "$(ls -lA --time-style=full-iso "$tmp/part")" = "$before" ] && [ -z "$(find "$tmp/part" -newer "$tmp/marker")" ] ||
+    fail "resuming a finished run changed $tmp/part"
+
+[ "$fails" -eq 0 ] || exit 1
+echo "checkpoint_resume.sh: ok (resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run)"
