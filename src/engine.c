@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ot_common.h"
+#include "ot_gemm.h"
 #include "ot_layers.h"
 
 /* Floats per reduction chunk: large enough to stream, small enough to stay in L1/L2 while the
@@ -127,15 +128,39 @@ static void inject_fault(const ot_layer_t *L, float *G, float *dx, size_t n)
         v[i] = -v[i];
 }
 
-/* Backward through the stack, accumulating into the worker's (zeroed) gradient block. */
+/* The Affine backward of one shard, WRITING (not accumulating) dW and db: every Affine runs
+ * once per shard and every parameter belongs to one Affine, so the whole gradient block is
+ * written exactly once per step and needs no memset (that saves one pass over the block per
+ * shard and a read in the dW GEMM). Same arithmetic as ot_affine_backward on a zeroed block
+ * except that nothing is added to a zeroed buffer, which changes no bit but the sign of an
+ * exactly zero sum (-0 instead of +0).
+ * x (n, in), W (in, out), dy (n, out) -> dW (in, out) = x^T dy, db (out) = sum_rows dy,
+ * dx (n, in) = dy W^T unless dx is NULL; n >= 1. */
+static void affine_backward_set(const float *x, const float *W, const float *dy, float *dx,
+                                float *dW, float *restrict db, size_t n, size_t in, size_t out)
+{
+    ot_gemm(true, false, in, out, n, 1.0f, x, in, dy, out, 0.0f, dW, out);
+    memcpy(db, dy, out * sizeof(float));
+    for (size_t r = 1; r < n; r++) {
+        const float *restrict row = dy + r * out;
+        for (size_t j = 0; j < out; j++)
+            db[j] += row[j];
+    }
+    if (dx)
+        ot_gemm(false, true, n, in, out, 1.0f, dy, out, W, out, 0.0f, dx, in);
+}
+
+/* Backward through the stack, writing the worker's gradient block. */
 static void worker_backward(const ot_net_t *net, ot_worker_t *w, long fault_layer)
 {
     const float *P = net->params;
     float *G = w->grad;
     size_t n = w->rows;
-    memset(G, 0, net->n_params * sizeof(float));
-    if (n == 0)
+    if (n == 0) {
+        /* a shard without rows (more shards than rows) contributes zeros */
+        memset(G, 0, net->n_params * sizeof(float));
         return;
+    }
     size_t last = net->n_layers - 1;
     float *dout = w->dbuf[0], *dnext = w->dbuf[1];
     ot_softmax_loss_backward(w->act[last], w->y, dout, n, net->layers[last].out);
@@ -144,8 +169,8 @@ static void worker_backward(const ot_net_t *net, ot_worker_t *w, long fault_laye
         const float *x = l > 0 ? w->act[l - 1] : w->x;
         switch (L->kind) {
         case OT_LAYER_AFFINE:
-            ot_affine_backward(x, P + L->w_off, dout, l > 0 ? dnext : NULL, G + L->w_off,
-                               G + L->b_off, n, L->in, L->out);
+            affine_backward_set(x, P + L->w_off, dout, l > 0 ? dnext : NULL, G + L->w_off,
+                                G + L->b_off, n, L->in, L->out);
             break;
         case OT_LAYER_RELU:
             ot_relu_backward(w->act[l], dout, dnext, n * L->out);
@@ -164,30 +189,22 @@ static void worker_backward(const ot_net_t *net, ot_worker_t *w, long fault_laye
     }
 }
 
-/* Sum the shard gradient blocks pairwise (stride 1, 2, 4, ...: a fixed tree whatever the
- * thread count) and divide by n into e->grad. Parallel over chunks of the block. */
-static void reduce_gradients(ot_engine_t *e, size_t n)
+/* Sum chunk c of the shard gradient blocks pairwise (stride 1, 2, 4, ...: a fixed tree whatever
+ * the thread count) and divide by n into out. */
+static void reduce_chunk(ot_worker_t *W, size_t S, size_t P, size_t c, float fn, float *out)
 {
-    const size_t S = e->n_shards, P = e->net->n_params;
-    ot_worker_t *W = e->workers;
-    float *out = e->grad;
-    const float fn = (float)n;
-    const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
-#pragma omp parallel for schedule(static) default(none) shared(W, out) firstprivate(S, P, fn, n_chunks)
-    for (size_t c = 0; c < n_chunks; c++) {
-        size_t lo = c * REDUCE_CHUNK, len = P - lo < REDUCE_CHUNK ? P - lo : REDUCE_CHUNK;
-        for (size_t stride = 1; stride < S; stride *= 2)
-            for (size_t s = 0; s + stride < S; s += 2 * stride) {
-                float *restrict a = W[s].grad + lo;
-                const float *restrict b = W[s + stride].grad + lo;
-                for (size_t i = 0; i < len; i++)
-                    a[i] += b[i];
-            }
-        const float *restrict g = W[0].grad + lo;
-        float *restrict o = out + lo;
-        for (size_t i = 0; i < len; i++)
-            o[i] = g[i] / fn;
-    }
+    size_t lo = c * REDUCE_CHUNK, len = P - lo < REDUCE_CHUNK ? P - lo : REDUCE_CHUNK;
+    for (size_t stride = 1; stride < S; stride *= 2)
+        for (size_t s = 0; s + stride < S; s += 2 * stride) {
+            float *restrict a = W[s].grad + lo;
+            const float *restrict b = W[s + stride].grad + lo;
+            for (size_t i = 0; i < len; i++)
+                a[i] += b[i];
+        }
+    const float *restrict g = W[0].grad + lo;
+    float *restrict o = out + lo;
+    for (size_t i = 0; i < len; i++)
+        o[i] = g[i] / fn;
 }
 
 ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
@@ -195,18 +212,29 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
 {
     const ot_net_t *net = e->net;
     ot_worker_t *W = e->workers;
-    const size_t S = e->n_shards;
+    float *out = e->grad;
+    const size_t S = e->n_shards, P = net->n_params;
+    const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
+    const float fn = (float)n;
     const long fault = e->fault_layer;
-#pragma omp parallel for schedule(static) default(none) shared(W, ds, idx, net) firstprivate(S, n, fault)
-    for (size_t s = 0; s < S; s++) {
-        size_t lo, hi;
-        shard_range(n, S, s, &lo, &hi);
-        W[s].rows = hi - lo;
-        ot_dataset_gather(ds, idx + lo, hi - lo, W[s].x, W[s].y);
-        worker_forward(net, &W[s]);
-        worker_backward(net, &W[s], fault);
+    /* one parallel region for the shards and the reduction: one fork/join per step, not two */
+#pragma omp parallel default(none) shared(W, ds, idx, net, out) \
+    firstprivate(S, P, n, n_chunks, fn, fault)
+    {
+#pragma omp for schedule(static)
+        for (size_t s = 0; s < S; s++) {
+            size_t lo, hi;
+            shard_range(n, S, s, &lo, &hi);
+            W[s].rows = hi - lo;
+            ot_dataset_gather(ds, idx + lo, hi - lo, W[s].x, W[s].y);
+            worker_forward(net, &W[s]);
+            worker_backward(net, &W[s], fault);
+        }
+        /* the implied barrier: every shard's block is complete */
+#pragma omp for schedule(static)
+        for (size_t c = 0; c < n_chunks; c++)
+            reduce_chunk(W, S, P, c, fn, out);
     }
-    reduce_gradients(e, n);
     ot_batch_result_t r = {0.0, 0};
     for (size_t s = 0; s < S; s++) {
         r.loss += W[s].loss;

@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""compare_pytorch.py - omptrain against PyTorch (CPU) and the numpy float32 textbook net.
+
+Runs, back to back in one invocation, the benchmark models of configs/bench-{a,b,c,d}.ini:
+  (a) 784-50-10 batch 100   (b) 784-100-10 batch 100
+  (c) 784-1024-1024-10 batch 256   (d) the same, batch 1024
+with plain SGD at the config's learning rate, on MNIST loaded from data/mnist/*.gz, at each
+thread count, in:
+  omptrain      ./omptrain bench CONFIG --threads LIST (its CSV)
+  torch/pth     PyTorch 1.13 (Debian) with OpenBLAS's pthread build (the system default)
+  torch/omp     the same with LD_LIBRARY_PATH pointing at OpenBLAS's OpenMP build
+  numpy         the float32 textbook two-layer net (models a and b only)
+Every peer is timed like omptrain bench: warm-up, then SECONDS split in 5 segments, best
+segment's samples/s. The "best peer" of a row is the fastest of the peers at that thread count;
+ratio = omptrain / best peer. For (c) and (d) the share of the GEMM ceiling (measured by
+omptrain bench in the same run, same thread count) is printed for omptrain and best torch.
+
+usage: /usr/bin/python3 scripts/compare_pytorch.py [--threads 1,2] [--models a,b,c,d]
+           [--seconds 2] [--omptrain ./omptrain] [--csv runs/compare/compare.csv]
+Run from the repository root. Needs python3-torch (apt-get install python3-torch).
+"""
+import argparse
+import configparser
+import csv
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SEGMENTS = 5
+WARMUP = 0.3
+OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+MODELS = "abcd"
+
+
+def model_spec(m):
+    """Layers, batch, lr and shards from configs/bench-M.ini."""
+    cp = configparser.ConfigParser(inline_comment_prefixes=(";",))
+    path = f"configs/bench-{m}.ini"
+    if not cp.read(path):
+        sys.exit(f"compare_pytorch.py: cannot read {path} (run from the repository root)")
+    layers = [int(v) for v in cp["model"]["layers"].split(",")]
+    tr = cp["training"]
+    return {"config": path, "layers": layers, "batch": int(tr["batch_size"]),
+            "lr": float(tr["learning_rate"]), "shards": int(tr.get("shards", "8"))}
+
+
+def flops_per_sample(layers):
+    f = 0
+    for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+        f += 2 * a * b + (2 if i == 0 else 4) * a * b
+    return f
+
+
+def load_mnist():
+    def idx(path, offset):
+        with gzip.open(path, "rb") as f:
+            return np.frombuffer(f.read(), np.uint8, offset=offset)
+    x = idx("data/mnist/train-images-idx3-ubyte.gz", 16).reshape(-1, 784)
+    y = idx("data/mnist/train-labels-idx1-ubyte.gz", 8)
+    return (x.astype(np.float32) / np.float32(255.0)), y.astype(np.int64)
+
+
+def timed(step, n_batches, batch):
+    """Warm up, then SEGMENTS segments; best segment's samples/s."""
+    b = 0
+    best = 0.0
+    seconds = float(os.environ.get("OT_BENCH_SECONDS", "2"))
+    for seg in range(SEGMENTS + 1):
+        target = WARMUP if seg == 0 else seconds / SEGMENTS
+        k = 0
+        t0 = time.perf_counter()
+        while True:
+            step(b)
+            b = (b + 1) % n_batches
+            k += 1
+            dt = time.perf_counter() - t0
+            if dt >= target:
+                break
+        if seg:
+            best = max(best, k * batch / dt)
+    return best
+
+
+# ---- peers (run in a worker process per library variant and thread count) ----
+
+def run_torch(spec, x, y, threads):
+    import torch
+    torch.set_num_threads(threads)
+    torch.manual_seed(42)
+    layers = spec["layers"]
+    mods = []
+    for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+        mods.append(torch.nn.Linear(a, b))
+        if i < len(layers) - 2:
+            mods.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*mods)
+    opt = torch.optim.SGD(model.parameters(), lr=spec["lr"])
+    lossf = torch.nn.CrossEntropyLoss()
+    X, Y = torch.from_numpy(x), torch.from_numpy(y)
+    B = spec["batch"]
+    perm = torch.from_numpy(np.random.default_rng(42).permutation(len(x)))
+    nb = len(x) // B
+
+    def step(b):
+        idx = perm[b * B:(b + 1) * B]
+        xb, yb = X.index_select(0, idx), Y.index_select(0, idx)
+        opt.zero_grad(set_to_none=True)
+        loss = lossf(model(xb), yb)
+        loss.backward()
+        opt.step()
+    return timed(step, nb, B)
+
+
+def run_numpy(spec, x, y, threads):
+    """The float32 textbook two-layer net (affine, relu, affine, softmax-with-loss, SGD)."""
+    layers = spec["layers"]
+    if len(layers) != 3:
+        return None
+    rng = np.random.default_rng(42)
+    n_in, n_h, n_out = layers
+    W1 = (0.01 * rng.standard_normal((n_in, n_h))).astype(np.float32)
+    b1 = np.zeros(n_h, np.float32)
+    W2 = (0.01 * rng.standard_normal((n_h, n_out))).astype(np.float32)
+    b2 = np.zeros(n_out, np.float32)
+    lr = np.float32(spec["lr"])
+    B = spec["batch"]
+    perm = rng.permutation(len(x))
+    nb = len(x) // B
+    eye = np.eye(n_out, dtype=np.float32)
+
+    def step(b):
+        nonlocal W1, b1, W2, b2
+        idx = perm[b * B:(b + 1) * B]
+        xb, t = x[idx], eye[y[idx]]
+        a1 = xb @ W1 + b1
+        z1 = np.maximum(a1, 0)
+        a2 = z1 @ W2 + b2
+        a2 = a2 - a2.max(axis=1, keepdims=True)
+        e = np.exp(a2)
+        p = e / e.sum(axis=1, keepdims=True)
+        loss = -np.sum(t * np.log(p + np.float32(1e-7))) / B  # noqa: F841 (computed, as in training)
+        dy = (p - t) / np.float32(B)
+        gW2 = z1.T @ dy
+        gb2 = dy.sum(axis=0)
+        dz = dy @ W2.T
+        dz[a1 <= 0] = 0
+        gW1 = xb.T @ dz
+        gb1 = dz.sum(axis=0)
+        W1 -= lr * gW1
+        b1 -= lr * gb1
+        W2 -= lr * gW2
+        b2 -= lr * gb2
+    return timed(step, nb, B)
+
+
+def worker(args):
+    x, y = load_mnist()
+    out = {}
+    for m in args.models.split(","):
+        spec = model_spec(m)
+        fn = run_torch if args.worker == "torch" else run_numpy
+        out[m] = fn(spec, x, y, int(args.threads))
+    print(json.dumps(out))
+    return 0
+
+
+def cpu_busy(interval=0.5):
+    """Cores busy over a short sample of /proc/stat (others' jobs make timings meaningless)."""
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = read()
+    time.sleep(interval)
+    t1, i1 = read()
+    return (os.cpu_count() or 1) * (1 - (i1 - i0) / max(t1 - t0, 1))
+
+
+def wait_idle(limit=10.0):
+    """Wait (up to limit s) until under 0.3 cores are busy; say so when it gives up."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        busy = cpu_busy()
+        if busy < 0.3:
+            return
+    print(f"  (machine still busy: {busy:.1f} cores in use; timing anyway)", flush=True)
+
+
+def spawn_peer(kind, variant, threads, models, seconds):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               OT_BENCH_SECONDS=str(seconds))
+    if variant == "omp":
+        env["LD_LIBRARY_PATH"] = OPENMP_BLAS + (":" + env["LD_LIBRARY_PATH"]
+                                                if env.get("LD_LIBRARY_PATH") else "")
+    wait_idle()
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--threads",
+           str(threads), "--models", ",".join(models)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr)
+        sys.exit(f"compare_pytorch.py: {kind}/{variant} at {threads} threads failed")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run_omptrain(exe, m, threads, seconds, outdir):
+    env = dict(os.environ, OT_BENCH_SECONDS=str(seconds))
+    d = os.path.join(outdir, f"omptrain-{m}")
+    cmd = [exe, "bench", "--threads", ",".join(map(str, threads)), "-o", d,
+           f"configs/bench-{m}.ini"]
+    wait_idle()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout + r.stderr)
+        sys.exit(f"compare_pytorch.py: {' '.join(cmd)} failed")
+    with open(os.path.join(d, "bench.csv"), newline="") as f:
+        return {int(row["threads"]): row for row in csv.DictReader(f)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--models", default="a,b,c,d")
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--omptrain", default="./omptrain")
+    ap.add_argument("--csv", default="runs/compare/compare.csv")
+    ap.add_argument("--worker", choices=["torch", "numpy"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    threads = [int(t) for t in args.threads.split(",")]
+    models = args.models.split(",")
+    outdir = os.path.dirname(args.csv) or "."
+    os.makedirs(outdir, exist_ok=True)
+
+    res = {}  # (model, threads) -> {name: samples/s}
+    ceil = {}
+    t_start = time.time()
+    for m in models:
+        rows = run_omptrain(args.omptrain, m, threads, args.seconds, outdir)
+        for t in threads:
+            res[(m, t)] = {"omptrain": float(rows[t]["samples_per_s"])}
+            ceil[(m, t)] = float(rows[t]["gemm_ceiling_gflops"])
+        print(f"omptrain {m}: " + ", ".join(f"{t}t {res[(m, t)]['omptrain']:.0f}/s"
+                                           for t in threads), flush=True)
+    for kind, variant in (("torch", "pth"), ("torch", "omp"), ("numpy", "pth")):
+        ms = models if kind == "torch" else [m for m in models if len(model_spec(m)["layers"]) == 3]
+        if not ms:
+            continue
+        for t in threads:
+            out = spawn_peer(kind, variant, t, ms, args.seconds)
+            name = f"torch/{variant}" if kind == "torch" else "numpy"
+            for m, v in out.items():
+                if v is not None:
+                    res[(m, t)][name] = v
+            print(f"{name} {t}t: " + ", ".join(f"{m} {v:.0f}/s" for m, v in out.items() if v),
+                  flush=True)
+
+    peers = ["torch/pth", "torch/omp", "numpy"]
+    hdr = (f"{'model':<6}{'thr':>4}{'omptrain':>11}{'torch/pth':>11}{'torch/omp':>11}"
+           f"{'numpy':>11}  {'best peer':<10}{'ratio':>7}{'omp %ceil':>10}{'torch %ceil':>12}")
+    print("\nsamples/s (best of 5 segments of %.1f s each run); ratio = omptrain / best peer"
+          % (args.seconds / SEGMENTS))
+    print(hdr)
+    table = []
+    for m in models:
+        spec = model_spec(m)
+        fps = flops_per_sample(spec["layers"])
+        for t in threads:
+            r = res[(m, t)]
+            best = max((p for p in peers if p in r), key=lambda p: r[p])
+            ratio = r["omptrain"] / r[best]
+            best_torch = max(r.get("torch/pth", 0), r.get("torch/omp", 0))
+            oc = r["omptrain"] * fps / 1e9 / ceil[(m, t)]
+            tc = best_torch * fps / 1e9 / ceil[(m, t)]
+            cells = "".join(f"{r[p]:>11.0f}" if p in r else f"{'-':>11}" for p in peers)
+            print(f"{m:<6}{t:>4}{r['omptrain']:>11.0f}{cells}  {best:<10}{ratio:>6.2f}x"
+                  f"{100 * oc:>9.1f}%{100 * tc:>11.1f}%")
+            table.append([m, spec["batch"], t, f"{r['omptrain']:.0f}"]
+                         + [f"{r[p]:.0f}" if p in r else "" for p in peers]
+                         + [best, f"{ratio:.3f}", f"{ceil[(m, t)]:.1f}", f"{oc:.4f}",
+                            f"{tc:.4f}"])
+    with open(args.csv, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["model", "batch", "threads", "omptrain", "torch_pthread", "torch_openmp",
+                    "numpy", "best_peer", "ratio", "gemm_ceiling_gflops", "omptrain_share",
+                    "torch_share"])
+        w.writerows(table)
+    print(f"csv: {args.csv}  ({time.time() - t_start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
