@@ -1,9 +1,12 @@
 /* engine.c - the data-parallel step: shards, per-shard forward/backward, fixed-order reduction. */
 #include "ot_engine.h"
 
+#include <math.h>
 #include <string.h>
 
+#include "ot_batchnorm.h"
 #include "ot_common.h"
+#include "ot_dropout.h"
 #include "ot_gemm.h"
 #include "ot_layers.h"
 
@@ -32,6 +35,8 @@ static size_t worker_bytes(const ot_net_t *net, size_t rows)
     ADD(rows * net->max_width * sizeof(float));
     ADD(rows * net->max_width * sizeof(float));
     ADD(net->n_params * sizeof(float));
+    ADD(net->max_width * sizeof(double));
+    ADD(net->max_width * sizeof(double));
 #undef ADD
     return total;
 }
@@ -46,7 +51,11 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->fault_layer = -1;
     e->workers = ot_alloc(n_shards * sizeof *e->workers);
     e->grad = ot_alloc(net->n_params * sizeof(float));
-    if (!e->workers || !e->grad)
+    e->bn_batch = ot_alloc(net->n_state * sizeof(float));
+    e->bn_eval = ot_alloc(net->n_state * sizeof(float));
+    e->bn_sum[0] = ot_alloc(net->max_width * sizeof(double));
+    e->bn_sum[1] = ot_alloc(net->max_width * sizeof(double));
+    if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] || !e->bn_sum[1])
         goto fail;
     size_t bytes = worker_bytes(net, e->max_rows);
     for (size_t s = 0; s < n_shards; s++) {
@@ -63,6 +72,8 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
         w->dbuf[0] = carve(&cur, e->max_rows * net->max_width * sizeof(float));
         w->dbuf[1] = carve(&cur, e->max_rows * net->max_width * sizeof(float));
         w->grad = carve(&cur, net->n_params * sizeof(float));
+        w->part[0] = carve(&cur, net->max_width * sizeof(double));
+        w->part[1] = carve(&cur, net->max_width * sizeof(double));
     }
     return OT_OK;
 fail:
@@ -78,6 +89,10 @@ void ot_engine_free(ot_engine_t *e)
             ot_free(e->workers[s].mem);
     ot_free(e->workers);
     ot_free(e->grad);
+    ot_free(e->bn_batch);
+    ot_free(e->bn_eval);
+    ot_free(e->bn_sum[0]);
+    ot_free(e->bn_sum[1]);
     memset(e, 0, sizeof *e);
 }
 
@@ -89,16 +104,25 @@ static void shard_range(size_t n, size_t n_shards, size_t s, size_t *lo, size_t 
     *hi = (s + 1) * n / n_shards;
 }
 
-/* Forward through the whole stack for the worker's rows; fills loss, correct and act[]. */
-static void worker_forward(const ot_net_t *net, ot_worker_t *w)
+/* What a pass needs besides the network and the worker. */
+typedef struct {
+    int train;        /* batch statistics and dropout; else running statistics, no dropout */
+    long fault;       /* test hook (see inject_fault); -1 = none */
+    uint64_t seed;    /* dropout key */
+    uint64_t step;
+    const float *bn;  /* batch norm mean and 1/std per layer at its s_off (see ot_engine_t) */
+} pass_t;
+
+/* Forward through layers [lo, hi) for the worker's rows; the softmax layer fills loss and
+ * correct. */
+static void forward_range(const ot_net_t *net, ot_worker_t *w, size_t lo, size_t hi,
+                          const pass_t *p)
 {
     const float *P = net->params;
-    const float *in = w->x;
     size_t n = w->rows;
-    w->loss = 0.0;
-    w->correct = 0;
-    for (size_t l = 0; l < net->n_layers; l++) {
+    for (size_t l = lo; l < hi; l++) {
         const ot_layer_t *L = &net->layers[l];
+        const float *in = l > 0 ? w->act[l - 1] : w->x;
         float *out = w->act[l];
         switch (L->kind) {
         case OT_LAYER_AFFINE:
@@ -110,20 +134,40 @@ static void worker_forward(const ot_net_t *net, ot_worker_t *w)
         case OT_LAYER_SIGMOID:
             ot_sigmoid_forward(in, out, n * L->out);
             break;
+        case OT_LAYER_BATCHNORM:
+            ot_bn_forward(in, p->bn + L->s_off, p->bn + L->s_off + L->out, P + L->w_off,
+                          P + L->b_off, out, n, L->out);
+            break;
+        case OT_LAYER_DROPOUT:
+            if (p->train) {
+                ot_dropout_key_t k = {p->seed, p->step, (uint32_t)l, L->rate};
+                ot_dropout_forward(&k, w->ids, in, out, n, L->out);
+            } else {
+                memcpy(out, in, n * L->out * sizeof(float));
+            }
+            break;
         case OT_LAYER_SOFTMAX_LOSS:
             w->loss = ot_softmax_loss_forward(in, w->y, out, n, L->out, &w->correct);
             break;
         }
-        in = out;
     }
+}
+
+/* The first batch norm layer at or after lo, or n_layers. */
+static size_t next_batchnorm(const ot_net_t *net, size_t lo)
+{
+    while (lo < net->n_layers && net->layers[lo].kind != OT_LAYER_BATCHNORM)
+        lo++;
+    return lo;
 }
 
 /* Test hook: flip the sign of what layer L's backward produced (its dW and db for an Affine,
  * its input gradient otherwise), so that gradcheck can be shown to catch a wrong backward. */
 static void inject_fault(const ot_layer_t *L, float *G, float *dx, size_t n)
 {
-    float *v = L->kind == OT_LAYER_AFFINE ? G + L->w_off : dx;
-    size_t len = L->kind == OT_LAYER_AFFINE ? L->b_off + L->out - L->w_off : n * L->in;
+    int params = L->kind == OT_LAYER_AFFINE || L->kind == OT_LAYER_BATCHNORM;
+    float *v = params ? G + L->w_off : dx;
+    size_t len = params ? L->b_off + L->out - L->w_off : n * L->in;
     for (size_t i = 0; i < len; i++)
         v[i] = -v[i];
 }
@@ -150,42 +194,132 @@ static void affine_backward_set(const float *x, const float *W, const float *dy,
         ot_gemm(false, true, n, in, out, 1.0f, dy, out, W, out, 0.0f, dx, in);
 }
 
-/* Backward through the stack, writing the worker's gradient block. */
-static void worker_backward(const ot_net_t *net, ot_worker_t *w, long fault_layer)
+/* Backward through layers hi-1 down to lo (hi = n_layers starts at the loss), writing the
+ * worker's gradient block; a batch norm layer is left to the caller (it needs batch sums).
+ * w->dout carries the gradient between calls. */
+static void backward_range(const ot_net_t *net, ot_worker_t *w, size_t hi, size_t lo,
+                           const pass_t *p)
 {
     const float *P = net->params;
     float *G = w->grad;
-    size_t n = w->rows;
-    if (n == 0) {
-        /* a shard without rows (more shards than rows) contributes zeros */
-        memset(G, 0, net->n_params * sizeof(float));
-        return;
+    size_t n = w->rows, last = net->n_layers - 1;
+    if (hi == net->n_layers) {
+        w->dout = w->dbuf[0];
+        ot_softmax_loss_backward(w->act[last], w->y, w->dout, n, net->layers[last].out);
+        hi = last;
     }
-    size_t last = net->n_layers - 1;
-    float *dout = w->dbuf[0], *dnext = w->dbuf[1];
-    ot_softmax_loss_backward(w->act[last], w->y, dout, n, net->layers[last].out);
-    for (size_t l = last; l-- > 0;) {
+    for (size_t l = hi; l-- > lo;) {
         const ot_layer_t *L = &net->layers[l];
         const float *x = l > 0 ? w->act[l - 1] : w->x;
+        float *dnext = w->dout == w->dbuf[0] ? w->dbuf[1] : w->dbuf[0];
         switch (L->kind) {
         case OT_LAYER_AFFINE:
-            affine_backward_set(x, P + L->w_off, dout, l > 0 ? dnext : NULL, G + L->w_off,
+            affine_backward_set(x, P + L->w_off, w->dout, l > 0 ? dnext : NULL, G + L->w_off,
                                 G + L->b_off, n, L->in, L->out);
             break;
         case OT_LAYER_RELU:
-            ot_relu_backward(w->act[l], dout, dnext, n * L->out);
+            ot_relu_backward(w->act[l], w->dout, dnext, n * L->out);
             break;
         case OT_LAYER_SIGMOID:
-            ot_sigmoid_backward(w->act[l], dout, dnext, n * L->out);
+            ot_sigmoid_backward(w->act[l], w->dout, dnext, n * L->out);
             break;
-        case OT_LAYER_SOFTMAX_LOSS: /* only ever last */
+        case OT_LAYER_DROPOUT: {
+            ot_dropout_key_t k = {p->seed, p->step, (uint32_t)l, L->rate};
+            ot_dropout_backward(&k, w->ids, w->dout, dnext, n, L->out);
             break;
         }
-        if ((long)l == fault_layer)
+        case OT_LAYER_BATCHNORM:     /* never inside a range */
+        case OT_LAYER_SOFTMAX_LOSS:  /* only ever last */
+            break;
+        }
+        if ((long)l == p->fault)
             inject_fault(L, G, dnext, n);
-        float *t = dout;
-        dout = dnext;
-        dnext = t;
+        w->dout = dnext;
+    }
+}
+
+/* Batch norm layer L (index l) in training mode, forward: the batch's mean and variance from
+ * the shards' partial sums (two passes: mean first, then squared deviations, for accuracy),
+ * combined in shard order by one thread; the running statistics move towards them. Called by
+ * every thread of the team. */
+static void batchnorm_forward_train(ot_engine_t *e, size_t l, size_t n, const pass_t *p)
+{
+    const ot_net_t *net = e->net;
+    const ot_layer_t *L = &net->layers[l];
+    const size_t S = e->n_shards, d = L->out;
+    ot_worker_t *W = e->workers;
+    double *sum = e->bn_sum[0];
+    float *mean = e->bn_batch + L->s_off, *inv_std = mean + d;
+#pragma omp for schedule(static)
+    for (size_t s = 0; s < S; s++)
+        ot_bn_partial_sum(W[s].act[l - 1], W[s].rows, d, W[s].part[0]);
+#pragma omp single
+    for (size_t f = 0; f < d; f++) {
+        sum[f] = 0.0;
+        for (size_t s = 0; s < S; s++)
+            sum[f] += W[s].part[0][f];
+        sum[f] /= (double)n;
+        mean[f] = (float)sum[f];
+    }
+#pragma omp for schedule(static)
+    for (size_t s = 0; s < S; s++)
+        ot_bn_partial_sqdev(W[s].act[l - 1], sum, W[s].rows, d, W[s].part[0]);
+#pragma omp single
+    {
+        float *run_mean = net->state + L->s_off, *run_var = run_mean + d;
+        const float m = net->bn_momentum;
+        for (size_t f = 0; f < d; f++) {
+            double var = 0.0;
+            for (size_t s = 0; s < S; s++)
+                var += W[s].part[0][f];
+            var /= (double)n;
+            inv_std[f] = (float)(1.0 / sqrt(var + OT_BN_EPS));
+            run_mean[f] = m * run_mean[f] + (1.0f - m) * mean[f];
+            run_var[f] = m * run_var[f] + (1.0f - m) * (float)var;
+        }
+    }
+#pragma omp for schedule(static)
+    for (size_t s = 0; s < S; s++)
+        forward_range(net, &W[s], l, l + 1, p);
+}
+
+/* Batch norm layer l, backward: the batch sums of dy and dy * xhat (which are also dbeta and
+ * dgamma) from the shards' partial sums, combined in shard order, then every shard's dx. */
+static void batchnorm_backward(ot_engine_t *e, size_t l, size_t n, const pass_t *p)
+{
+    const ot_net_t *net = e->net;
+    const ot_layer_t *L = &net->layers[l];
+    const size_t S = e->n_shards, d = L->out;
+    ot_worker_t *W = e->workers;
+    const float *mean = e->bn_batch + L->s_off, *inv_std = mean + d;
+    double *sum_dy = e->bn_sum[0], *sum_dy_xhat = e->bn_sum[1];
+#pragma omp for schedule(static)
+    for (size_t s = 0; s < S; s++) {
+        ot_worker_t *w = &W[s];
+        ot_bn_partial_backward(w->act[l - 1], w->dout, mean, inv_std, w->rows, d, w->part[0],
+                               w->part[1]);
+        for (size_t f = 0; f < d; f++) { /* the shard's dgamma and dbeta, written */
+            w->grad[L->w_off + f] = (float)w->part[1][f];
+            w->grad[L->b_off + f] = (float)w->part[0][f];
+        }
+    }
+#pragma omp single
+    for (size_t f = 0; f < d; f++) {
+        sum_dy[f] = sum_dy_xhat[f] = 0.0;
+        for (size_t s = 0; s < S; s++) {
+            sum_dy[f] += W[s].part[0][f];
+            sum_dy_xhat[f] += W[s].part[1][f];
+        }
+    }
+#pragma omp for schedule(static)
+    for (size_t s = 0; s < S; s++) {
+        ot_worker_t *w = &W[s];
+        float *dnext = w->dout == w->dbuf[0] ? w->dbuf[1] : w->dbuf[0];
+        ot_bn_backward(w->act[l - 1], w->dout, mean, inv_std, net->params + L->w_off, sum_dy,
+                       sum_dy_xhat, n, dnext, w->rows, d);
+        if ((long)l == p->fault)
+            inject_fault(L, w->grad, dnext, w->rows);
+        w->dout = dnext;
     }
 }
 
@@ -213,22 +347,54 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     const ot_net_t *net = e->net;
     ot_worker_t *W = e->workers;
     float *out = e->grad;
-    const size_t S = e->n_shards, P = net->n_params;
+    const size_t S = e->n_shards, P = net->n_params, n_layers = net->n_layers;
     const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
     const float fn = (float)n;
-    const long fault = e->fault_layer;
-    /* one parallel region for the shards and the reduction: one fork/join per step, not two */
-#pragma omp parallel default(none) shared(W, ds, idx, net, out) \
-    firstprivate(S, P, n, n_chunks, fn, fault)
+    const pass_t pass = {1, e->fault_layer, e->seed, e->step, e->bn_batch};
+    const pass_t *p = &pass;
+    /* one parallel region for the shards, the batch-norm reductions and the gradient
+     * reduction: one fork/join per step */
+#pragma omp parallel default(none) shared(e, W, ds, idx, net, out, p) \
+    firstprivate(S, P, n, n_chunks, fn, n_layers)
     {
 #pragma omp for schedule(static)
         for (size_t s = 0; s < S; s++) {
             size_t lo, hi;
             shard_range(n, S, s, &lo, &hi);
             W[s].rows = hi - lo;
+            W[s].ids = idx + lo;
+            W[s].loss = 0.0;
+            W[s].correct = 0;
             ot_dataset_gather(ds, idx + lo, hi - lo, W[s].x, W[s].y);
-            worker_forward(net, &W[s]);
-            worker_backward(net, &W[s], fault);
+            if (hi == lo) /* more shards than rows: this one contributes zeros */
+                memset(W[s].grad, 0, P * sizeof(float));
+        }
+        /* forward, segment by segment between batch norm layers */
+        for (size_t lo = 0;;) {
+            size_t bn = next_batchnorm(net, lo);
+#pragma omp for schedule(static)
+            for (size_t s = 0; s < S; s++)
+                forward_range(net, &W[s], lo, bn, p);
+            if (bn == n_layers)
+                break;
+            batchnorm_forward_train(e, bn, n, p);
+            lo = bn + 1;
+        }
+        /* backward, the same segments from the top */
+        for (size_t hi = n_layers;;) {
+            size_t bn = hi, lo = 0;
+            for (size_t l = 0; l < hi; l++)
+                if (net->layers[l].kind == OT_LAYER_BATCHNORM)
+                    bn = l;
+            lo = bn == hi ? 0 : bn + 1;
+#pragma omp for schedule(static)
+            for (size_t s = 0; s < S; s++)
+                if (W[s].rows)
+                    backward_range(net, &W[s], hi, lo, p);
+            if (lo == 0)
+                break;
+            batchnorm_backward(e, bn, n, p);
+            hi = bn;
         }
         /* the implied barrier: every shard's block is complete */
 #pragma omp for schedule(static)
@@ -265,10 +431,24 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
     const size_t S = e->n_shards, total = limit && limit < ds->n ? limit : ds->n;
     const size_t chunk = e->max_batch;
     const int want_pred = confusion != NULL;
+    /* batch norm at evaluation: the running statistics, as mean and 1/std */
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const ot_layer_t *L = &net->layers[l];
+        if (L->kind != OT_LAYER_BATCHNORM)
+            continue;
+        const float *run = net->state + L->s_off;
+        float *ev = e->bn_eval + L->s_off;
+        for (size_t f = 0; f < L->out; f++) {
+            ev[f] = run[f];
+            ev[L->out + f] = (float)(1.0 / sqrt((double)run[L->out + f] + OT_BN_EPS));
+        }
+    }
+    const pass_t pass = {0, -1, 0, 0, e->bn_eval};
+    const pass_t *p = &pass;
     ot_batch_result_t r = {0.0, 0};
     for (size_t base = 0; base < total; base += chunk) {
         size_t n = total - base < chunk ? total - base : chunk;
-#pragma omp parallel for schedule(static) default(none) shared(W, ds, net) firstprivate(S, n, base, want_pred)
+#pragma omp parallel for schedule(static) default(none) shared(W, ds, net, p) firstprivate(S, n, base, want_pred)
         for (size_t s = 0; s < S; s++) {
             size_t lo, hi;
             shard_range(n, S, s, &lo, &hi);
@@ -278,7 +458,9 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
             for (size_t i = 0; i < w->rows; i++)
                 w->pred[i] = (int32_t)(base + lo + i);
             ot_dataset_gather(ds, (const uint32_t *)w->pred, w->rows, w->x, w->y);
-            worker_forward(net, w);
+            w->loss = 0.0;
+            w->correct = 0;
+            forward_range(net, w, 0, net->n_layers, p);
             if (want_pred)
                 worker_predict(net, w);
         }

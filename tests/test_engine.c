@@ -174,7 +174,72 @@ static void test_sgd_update(void)
     ot_net_free(&net);
 }
 
+/* Batch norm after both hidden Affines and dropout after both activations: the batch
+ * statistics span all shards, so outputs, loss and gradient are the same bits at any thread
+ * count, and equal (to float tolerance) to a one-shard run. */
+static void test_batchnorm_dropout_across_threads(void)
+{
+    ot_config_t c;
+    make_config(&c);
+    c.batchnorm = 1;
+    c.dropout = 0.25;
+    ot_net_t net;
+    CU_ASSERT_FATAL(ot_net_init(&net, &c) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 3);
+    ot_net_init_params(&net, &c, &r);
+    /* affine bn relu dropout affine bn sigmoid dropout affine softmax_loss */
+    CU_ASSERT_EQUAL(net.n_layers, 10);
+    CU_ASSERT_EQUAL(net.n_state, 32 + 16);
+    float *ref = malloc(net.n_params * sizeof(float)), *state = malloc(net.n_state * sizeof(float));
+    CU_ASSERT_FATAL(ref && state);
+    memcpy(state, net.state, net.n_state * sizeof(float));
+    const size_t n = 45;
+    double lref = 0;
+    const int threads[] = {1, 2, 3, 7};
+    for (size_t j = 0; j < 4; j++) {
+        memcpy(net.state, state, net.n_state * sizeof(float)); /* same running stats */
+        ot_engine_t e;
+        CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 6) == OT_OK);
+        e.seed = 9;
+        e.step = 4;
+        omp_set_num_threads(threads[j]);
+        double l = ot_engine_gradient(&e, &ds, idx, n).loss;
+        if (j == 0) {
+            lref = l;
+            memcpy(ref, e.grad, net.n_params * sizeof(float));
+        } else {
+            CU_ASSERT(l == lref);
+            CU_ASSERT(memcmp(e.grad, ref, net.n_params * sizeof(float)) == 0);
+        }
+        ot_engine_free(&e);
+    }
+    /* one shard: the same batch statistics summed in another order */
+    ot_engine_t one;
+    CU_ASSERT_FATAL(ot_engine_init(&one, &net, NS, 1) == OT_OK);
+    one.seed = 9;
+    one.step = 4;
+    double l1 = ot_engine_gradient(&one, &ds, idx, n).loss;
+    CU_ASSERT_DOUBLE_EQUAL(l1, lref, 1e-5 * fabs(lref));
+    double worst = 0, gmax = 0;
+    for (size_t i = 0; i < net.n_params; i++) {
+        worst = fmax(worst, fabs(one.grad[i] - ref[i]));
+        gmax = fmax(gmax, fabs(ref[i]));
+    }
+    CU_ASSERT(gmax > 1e-3);
+    CU_ASSERT(worst < 1e-4 * gmax);
+    /* the running statistics moved; evaluation uses them and drops nothing */
+    CU_ASSERT(memcmp(net.state, state, net.n_state * sizeof(float)) != 0);
+    ot_batch_result_t ev = ot_engine_evaluate(&one, &ds, 0, NULL);
+    CU_ASSERT(isfinite(ev.loss) && ev.loss > 0);
+    ot_engine_free(&one);
+    free(ref);
+    free(state);
+    ot_net_free(&net);
+}
+
 OT_TEST_SUITE(engine, setup, teardown,
+              {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},
               {"sharded gradient equals one shard at 1, 2, 3, 7 threads", test_sharded_equals_single},
               {"fixed shards: bit-identical at 1..16 threads", test_fixed_shards_bit_identical},
               {"network gradient vs numerical gradient", test_network_numerical_gradient},
