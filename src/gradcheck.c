@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ot_batchnorm.h"
 #include "ot_common.h"
+#include "ot_dropout.h"
 #include "ot_rng.h"
 #include "ot_train.h"
 
@@ -21,56 +23,84 @@ void ot_gradcheck_defaults(ot_gradcheck_opts_t *o)
 
 /* Mean loss of the n samples x (n, in_dim) with labels y, computed in double with plain loops:
  * the definition of the network, written independently of the float kernels. a and b are
- * scratch vectors of net->max_width doubles.
+ * scratch arrays of n * net->max_width doubles. Batch norm uses the batch's statistics and
+ * dropout the mask of the engine's current key, as the training pass does.
  *
  * ReLU's kink: a perturbation of h can move an input across 0, and then the difference quotient
  * mixes two linear pieces and disagrees with any correct backprop. So the ReLU masks are
  * recorded at the unperturbed point (record = 1) and reused for the perturbed ones (record = 0):
  * the numerical derivative is then taken on the same piece as backprop's chain rule. */
-static double reference_loss(const ot_net_t *net, const double *P, const float *x,
-                             const int32_t *y, size_t n, double *a, double *b,
-                             unsigned char *mask, int record)
+static double reference_loss(const ot_net_t *net, const ot_engine_t *e, const double *P,
+                             const float *x, const int32_t *y, const uint32_t *ids, size_t n,
+                             double *a, double *b, unsigned char *mask, int record)
 {
+    /* the whole batch layer by layer: batch norm needs every row's value of a feature */
+    size_t w = net->in_dim;
+    for (size_t i = 0; i < n * w; i++)
+        a[i] = x[i];
     double total = 0.0;
-    for (size_t r = 0; r < n; r++) {
-        for (size_t k = 0; k < net->in_dim; k++)
-            a[k] = x[r * net->in_dim + k];
-        for (size_t l = 0; l < net->n_layers; l++) {
-            const ot_layer_t *L = &net->layers[l];
-            switch (L->kind) {
-            case OT_LAYER_AFFINE: {
-                const double *W = P + L->w_off, *bias = P + L->b_off;
-                for (size_t j = 0; j < L->out; j++)
-                    b[j] = bias[j];
-                for (size_t k = 0; k < L->in; k++)
-                    for (size_t j = 0; j < L->out; j++)
-                        b[j] += a[k] * W[k * L->out + j];
-                double *t = a;
-                a = b;
-                b = t;
-                break;
-            }
-            case OT_LAYER_RELU:
-                for (size_t j = 0; j < L->out; j++, mask++) {
-                    if (record)
-                        *mask = a[j] > 0.0;
-                    a[j] = *mask ? a[j] : 0.0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const ot_layer_t *L = &net->layers[l];
+        const size_t d = L->out;
+        switch (L->kind) {
+        case OT_LAYER_AFFINE: {
+            const double *W = P + L->w_off, *bias = P + L->b_off;
+            for (size_t r = 0; r < n; r++)
+                for (size_t j = 0; j < d; j++) {
+                    double s = bias[j];
+                    for (size_t k = 0; k < L->in; k++)
+                        s += a[r * L->in + k] * W[k * d + j];
+                    b[r * d + j] = s;
                 }
-                break;
-            case OT_LAYER_SIGMOID:
-                for (size_t j = 0; j < L->out; j++)
-                    a[j] = 1.0 / (1.0 + exp(-a[j]));
-                break;
-            case OT_LAYER_SOFTMAX_LOSS: {
-                double max = a[0], sum = 0.0;
-                for (size_t j = 1; j < L->out; j++)
-                    max = fmax(max, a[j]);
-                for (size_t j = 0; j < L->out; j++)
-                    sum += exp(a[j] - max);
-                total += log(sum) - (a[y[r]] - max);
-                break;
+            double *t = a;
+            a = b;
+            b = t;
+            break;
+        }
+        case OT_LAYER_RELU:
+            for (size_t i = 0; i < n * d; i++, mask++) {
+                if (record)
+                    *mask = a[i] > 0.0;
+                a[i] = *mask ? a[i] : 0.0;
             }
+            break;
+        case OT_LAYER_SIGMOID:
+            for (size_t i = 0; i < n * d; i++)
+                a[i] = 1.0 / (1.0 + exp(-a[i]));
+            break;
+        case OT_LAYER_BATCHNORM: /* batch statistics, as in training */
+            for (size_t j = 0; j < d; j++) {
+                double mean = 0.0, var = 0.0;
+                for (size_t r = 0; r < n; r++)
+                    mean += a[r * d + j];
+                mean /= (double)n;
+                for (size_t r = 0; r < n; r++)
+                    var += (a[r * d + j] - mean) * (a[r * d + j] - mean);
+                var /= (double)n;
+                double inv_std = 1.0 / sqrt(var + OT_BN_EPS);
+                for (size_t r = 0; r < n; r++)
+                    a[r * d + j] = P[L->w_off + j] * (a[r * d + j] - mean) * inv_std +
+                                   P[L->b_off + j];
             }
+            break;
+        case OT_LAYER_DROPOUT: { /* the training pass's mask: the same key */
+            ot_dropout_key_t k = {e->seed, e->step, (uint32_t)l, L->rate};
+            for (size_t r = 0; r < n; r++)
+                for (size_t j = 0; j < d; j++)
+                    a[r * d + j] *= ot_dropout_scale(&k, ids[r], j);
+            break;
+        }
+        case OT_LAYER_SOFTMAX_LOSS:
+            for (size_t r = 0; r < n; r++) {
+                const double *row = a + r * d;
+                double max = row[0], sum = 0.0;
+                for (size_t j = 1; j < d; j++)
+                    max = fmax(max, row[j]);
+                for (size_t j = 0; j < d; j++)
+                    sum += exp(row[j] - max);
+                total += log(sum) - (row[y[r]] - max);
+            }
+            break;
         }
     }
     return total / (double)n;
@@ -86,7 +116,8 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     float *x = malloc(n * net->in_dim * sizeof *x);
     int32_t *y = malloc(n * sizeof *y);
     double *P = malloc(net->n_params * sizeof *P);
-    double *a = malloc(net->max_width * sizeof *a), *b = malloc(net->max_width * sizeof *b);
+    double *a = malloc(n * net->max_width * sizeof *a);
+    double *b = malloc(n * net->max_width * sizeof *b);
     size_t relu_units = 0;
     for (size_t l = 0; l < net->n_layers; l++)
         relu_units += net->layers[l].kind == OT_LAYER_RELU ? net->layers[l].out : 0;
@@ -105,8 +136,13 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     ot_engine_gradient(e, ds, idx, n);
     for (size_t i = 0; i < net->n_params; i++)
         P[i] = net->params[i];
-    reference_loss(net, P, x, y, n, a, b, mask, 1);
+    reference_loss(net, e, P, x, y, idx, n, a, b, mask, 1);
 
+    /* the network's largest gradient sets a scale below which differences are float noise:
+     * e.g. the bias of an Affine followed by batch norm has a true gradient of exactly 0 */
+    double gall = 0.0;
+    for (size_t i = 0; i < net->n_params; i++)
+        gall = fmax(gall, fabs(e->grad[i]));
     for (size_t t = 0; t < net->n_tensors; t++) {
         ot_gradcheck_row_t *row = &rows[t];
         const ot_tensor_t *T = &net->tensors[t];
@@ -118,16 +154,17 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
         double gmax = 0.0;
         for (size_t i = 0; i < T->size; i++)
             gmax = fmax(gmax, fabs(e->grad[T->off + i]));
-        /* relative errors of entries far below the tensor's scale are float noise, not bugs */
-        double floor = fmax(1e-3 * gmax, 1e-12);
+        /* relative errors of entries far below the tensor's or the network's scale are float
+         * noise, not bugs */
+        double floor = fmax(fmax(1e-3 * gmax, 1e-4 * gall), 1e-12);
         double sum_abs = 0.0, worst = 0.0;
         for (size_t k = 0; k < m; k++) {
             size_t i = T->off + (m == T->size ? k : (size_t)ot_rng_below(&rng, T->size));
             double keep = P[i];
             P[i] = keep + o->step;
-            double up = reference_loss(net, P, x, y, n, a, b, mask, 0);
+            double up = reference_loss(net, e, P, x, y, idx, n, a, b, mask, 0);
             P[i] = keep - o->step;
-            double down = reference_loss(net, P, x, y, n, a, b, mask, 0);
+            double down = reference_loss(net, e, P, x, y, idx, n, a, b, mask, 0);
             P[i] = keep;
             double num = (up - down) / (2.0 * o->step), bp = e->grad[i];
             double diff = fabs(bp - num);

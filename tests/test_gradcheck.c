@@ -25,7 +25,7 @@ static int teardown(void)
 
 /* 20-16-12-5: ReLU then Sigmoid, std init 0.1; stack: affine1 relu1 affine2 sigmoid2 affine3
  * softmax_loss (layer indices 0..5). */
-static void build(ot_net_t *net, ot_engine_t *e, size_t shards)
+static void build_with(ot_net_t *net, ot_engine_t *e, size_t shards, int bn, double dropout)
 {
     ot_config_t c;
     ot_config_defaults(&c);
@@ -38,11 +38,20 @@ static void build(ot_net_t *net, ot_engine_t *e, size_t shards)
     c.act[1] = OT_ACT_SIGMOID;
     c.init_std = 0.1;
     c.n_classes = CLASSES;
+    c.batchnorm = bn;
+    c.dropout = dropout;
     CU_ASSERT_FATAL(ot_net_init(net, &c) == OT_OK);
     ot_rng_t r;
     ot_rng_seed(&r, 5);
     ot_net_init_params(net, &c, &r);
     CU_ASSERT_FATAL(ot_engine_init(e, net, 8, shards) == OT_OK);
+    e->seed = 5;
+    e->step = 12;
+}
+
+static void build(ot_net_t *net, ot_engine_t *e, size_t shards)
+{
+    build_with(net, e, shards, 0, 0.0);
 }
 
 static int run(ot_engine_t *e, ot_gradcheck_row_t *rows)
@@ -105,7 +114,26 @@ static void test_flipped_activation_fails_upstream(void)
     ot_net_free(&net);
 }
 
+/* affine1 bn1 relu1 dropout1 affine2 bn2 sigmoid2 dropout2 affine3 softmax_loss */
+static void test_batchnorm_dropout_network(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build_with(&net, &e, 3, 1, 0.3);
+    ot_gradcheck_row_t rows[OT_MAX_TENSORS];
+    CU_ASSERT_EQUAL(run(&e, rows), 1);
+    for (size_t t = 0; t < net.n_tensors; t++)
+        CU_ASSERT(rows[t].pass && rows[t].max_rel_err < 1e-3);
+    e.fault_layer = 5; /* bn2: its dgamma and dbeta come out negated */
+    CU_ASSERT_EQUAL(run(&e, rows), 0);
+    for (size_t t = 0; t < net.n_tensors; t++)
+        CU_ASSERT_EQUAL(rows[t].pass, strncmp(rows[t].tensor->name, "bn2/", 4) != 0);
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
 OT_TEST_SUITE(gradcheck, setup, teardown,
+              {"batch norm and dropout pass; a flipped batch norm fails", test_batchnorm_dropout_network},
               {"a correct network passes with margin", test_correct_network_passes},
               {"a sign-flipped Affine backward fails, naming it", test_flipped_affine_fails_naming_it},
               {"a sign-flipped Sigmoid backward fails upstream", test_flipped_activation_fails_upstream})
