@@ -49,6 +49,7 @@ typedef struct {
     double best_val_loss;   /* early stopping: best validation loss so far (INFINITY: none) */
     int best_epoch;         /* early stopping: epoch that reached it (0: none) */
     float *best_params;     /* early stopping: parameters at best_epoch (n_params), or NULL */
+    float *best_state;      /* early stopping: running statistics at best_epoch (n_state) */
     int stopped;            /* early stopping ended the run; the best parameters are restored */
 } ot_trainer_t;
 

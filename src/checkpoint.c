@@ -402,8 +402,11 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
     H5Gclose(g);
     g = H5I_INVALID_HID;
     /* early stopping: the best parameters so far, when the run keeps them */
-    if (t->best_params && write_block(f, "/state/best_params", net->tensors, net->n_tensors,
-                                      t->best_params, lcpl, what, sizeof what, reason))
+    if (t->best_params &&
+        (write_block(f, "/state/best_params", net->tensors, net->n_tensors, t->best_params, lcpl,
+                     what, sizeof what, reason) ||
+         write_block(f, "/state/best_params", net->state_tensors, net->n_state_tensors,
+                     t->best_state, lcpl, what, sizeof what, reason)))
         goto fail;
     H5Pclose(lcpl);
     lcpl = H5I_INVALID_HID;
@@ -1054,8 +1057,10 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t)
         goto out;
     }
     if (t->best_params && best_epoch > 0 &&
-        (rc = read_block(f, path, "/state/best_params", t->net.tensors, t->net.n_tensors,
-                         t->best_params, OT_EFORMAT)))
+        ((rc = read_block(f, path, "/state/best_params", t->net.tensors, t->net.n_tensors,
+                          t->best_params, OT_EFORMAT)) ||
+         (rc = read_block(f, path, "/state/best_params", t->net.state_tensors,
+                          t->net.n_state_tensors, t->best_state, OT_EFORMAT))))
         goto out;
 
     /* all checked: commit */

@@ -63,7 +63,8 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
     t->val.labels += t->train.n - c->validation;
     t->train.n -= c->validation;
     t->best_val_loss = INFINITY;
-    if (c->patience > 0 && !(t->best_params = ot_alloc(t->net.n_params * sizeof(float)))) {
+    if (c->patience > 0 && (!(t->best_params = ot_alloc(t->net.n_params * sizeof(float))) ||
+                            !(t->best_state = ot_alloc(t->net.n_state * sizeof(float))))) {
         ot_error("cannot allocate the early-stopping copy of %zu parameters", t->net.n_params);
         rc = OT_ENOMEM;
         goto fail;
@@ -71,6 +72,7 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)threads;
     if ((rc = ot_engine_init(&t->eng, &t->net, c->batch_size, shards)))
         goto fail;
+    t->eng.seed = c->seed;
     t->order = ot_alloc(t->train.n * sizeof *t->order);
     t->step_loss = ot_alloc(ot_trainer_batches(t) * sizeof *t->step_loss);
     if (!t->order || !t->step_loss) {
@@ -93,6 +95,7 @@ fail:
 void ot_trainer_free(ot_trainer_t *t)
 {
     ot_free(t->best_params);
+    ot_free(t->best_state);
     ot_optim_free(&t->optim);
     ot_engine_free(&t->eng);
     ot_net_free(&t->net);
@@ -103,17 +106,19 @@ void ot_trainer_free(ot_trainer_t *t)
     memset(t, 0, sizeof *t);
 }
 
-/* After epoch t->epoch: remember the best parameters; after `patience` epochs without a better
- * validation loss, restore them and stop. */
+/* After epoch t->epoch: remember the best parameters (and batch norm's running statistics);
+ * after `patience` epochs without a better validation loss, restore them and stop. */
 static void early_stopping(ot_trainer_t *t, double val_loss)
 {
-    size_t bytes = t->net.n_params * sizeof(float);
+    size_t bytes = t->net.n_params * sizeof(float), sbytes = t->net.n_state * sizeof(float);
     if (val_loss < t->best_val_loss) {
         t->best_val_loss = val_loss;
         t->best_epoch = t->epoch;
         memcpy(t->best_params, t->net.params, bytes);
+        memcpy(t->best_state, t->net.state, sbytes);
     } else if (t->epoch - t->best_epoch >= t->cfg.patience) {
         memcpy(t->net.params, t->best_params, bytes);
+        memcpy(t->net.state, t->best_state, sbytes);
         t->stopped = 1;
     }
 }
@@ -136,6 +141,7 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
     size_t first = t->batch_in_epoch;
     for (size_t b = first; b < n_batches; b++) {
         size_t lo = b * B, n = N - lo < B ? N - lo : B;
+        t->eng.step = t->step; /* dropout's masks are keyed by the step */
         ot_batch_result_t r = ot_engine_gradient(&t->eng, &t->train, t->order + lo, n);
         double loss = r.loss / (double)n;
         if (!isfinite(loss)) {
