@@ -16,6 +16,7 @@ enum {
     OT_ECONFIG = -4, /* a configuration value is invalid (exit status 2) */
     OT_EINVAL = -5,  /* an argument is invalid */
     OT_ENUM = -6,    /* a numerical fault (NaN or Inf) */
+    OT_EINTR = -7,   /* stopped by a signal after saving (exit status 128 + signal) */
 };
 
 /* Alignment of every float block: one cache line, also the AVX-512 vector width. */

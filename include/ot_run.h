@@ -11,9 +11,14 @@ typedef struct {
 } ot_run_opts_t;
 
 /* Train as c says, printing one line per epoch (and a progress bar when stderr is a terminal).
- * Returns 0, OT_ECONFIG (the config does not fit the data or checkpoint), or another OT_E*
- * code; every failure has printed one line. */
+ * SIGINT or SIGTERM finishes the current step, saves a checkpoint (and the history so far) and
+ * returns OT_EINTR; a second SIGINT exits at once. Returns 0, OT_ECONFIG (the config does not
+ * fit the data or checkpoint), OT_EINTR, or another OT_E* code; every failure has printed one
+ * line. */
 int ot_run_train(const ot_config_t *c, const ot_run_opts_t *o);
+
+/* The signal that stopped the last ot_run_train (OT_EINTR), else 0. */
+int ot_run_signal(void);
 
 /* Load the checkpoint at path into the network that c describes and print its loss, accuracy
  * and confusion matrix on c's test set. Returns 0 or an OT_E* code (message printed). */

@@ -3,6 +3,7 @@
 #ifndef OT_TRAIN_H
 #define OT_TRAIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,8 @@ typedef struct {
     float *best_params;     /* early stopping: parameters at best_epoch (n_params), or NULL */
     float *best_state;      /* early stopping: running statistics at best_epoch (n_state) */
     int stopped;            /* early stopping ended the run; the best parameters are restored */
+    volatile sig_atomic_t *interrupt; /* polled between steps: non-zero ends the epoch early
+                                         with OT_EINTR (a signal handler sets it); may be NULL */
 } ot_trainer_t;
 
 /* Stream seeds derived from the config seed, one per purpose. */
@@ -77,8 +80,9 @@ typedef void (*ot_progress_fn)(const ot_trainer_t *t, size_t done, size_t total,
  * step per batch (gradient, clipping, scheduled learning rate), then evaluate on the validation
  * split and the test set and fill st. With early stopping, keeps the best parameters and sets
  * t->stopped (restoring them) once training.patience epochs brought no better validation loss.
- * progress may be NULL. Returns 0, or OT_ENUM when the loss stops being finite (the message
- * names the epoch and step). */
+ * progress may be NULL. Returns 0, OT_ENUM when the loss stops being finite (the message
+ * names the epoch and step; that step is not applied), or OT_EINTR when *t->interrupt was set:
+ * the current step finished and the position (batch_in_epoch) says where to resume. */
 int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progress, void *arg);
 
 #endif

@@ -1211,9 +1211,12 @@ int ot_ckpt_save(const ot_trainer_t *t, const char *dir, int keep, ot_ckpt_saved
         ot_error("%s: the output directory name is too long", dir);
         return OT_EIO;
     }
-    snprintf(name, sizeof name, "checkpoint-e%04d.h5", t->epoch);
+    /* a mid-epoch checkpoint (written on SIGINT/SIGTERM) is named for the epoch in progress;
+     * that epoch's own end-of-epoch checkpoint replaces it */
+    const int epoch = t->epoch + (t->batch_in_epoch > 0);
+    snprintf(name, sizeof name, "checkpoint-e%04d.h5", epoch);
     snprintf(final, sizeof final, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s/.ckpt-%ld-e%04d.tmp", dir, (long)getpid(), t->epoch);
+    snprintf(tmp, sizeof tmp, "%s/.ckpt-%ld-e%04d.tmp", dir, (long)getpid(), epoch);
     snprintf(link_tmp, sizeof link_tmp, "%s/.latest-%ld.tmp", dir, (long)getpid());
     snprintf(latest, sizeof latest, "%s/latest.h5", dir);
 
@@ -1247,7 +1250,7 @@ int ot_ckpt_save(const ot_trainer_t *t, const char *dir, int keep, ot_ckpt_saved
                  strerror(errno));
         goto fail_io;
     }
-    int removed = prune(dir, t->epoch, keep < 0 ? 0 : keep);
+    int removed = prune(dir, epoch, keep < 0 ? 0 : keep);
     if (saved) {
         snprintf(saved->path, sizeof saved->path, "%s", final);
         saved->bytes = (uint64_t)st.st_size;

@@ -263,5 +263,7 @@ int main(int argc, char **argv)
     else
         rc = ot_run_train(&c, &ro);
     cli_free(&cli);
+    if (rc == OT_EINTR) /* the shell's convention: 128 + the signal (130 SIGINT, 143 SIGTERM) */
+        return 128 + ot_run_signal();
     return exit_code(rc);
 }

@@ -2,8 +2,10 @@
  * checkpoints and history in the output directory, resume) and eval of a checkpoint. */
 #include "ot_run.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ot_checkpoint.h"
@@ -36,10 +38,61 @@ static void show_progress(const ot_trainer_t *t, size_t done, size_t total, void
         fputs("\r\033[K", stderr);
 }
 
+/* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none did. A signal
+ * handler can only talk through a static of type volatile sig_atomic_t: this is that one, and
+ * only on_signal() writes it. */
+static volatile sig_atomic_t stop_signal;
+
+/* First SIGINT/SIGTERM: finish the current step, save, exit. A second SIGINT: exit at once;
+ * every file is written atomically (temporary file, fsync, rename), so nothing is corrupted. */
+static void on_signal(int sig)
+{
+    if (stop_signal && sig == SIGINT)
+        _exit(128 + SIGINT);
+    stop_signal = sig;
+}
+
+int ot_run_signal(void)
+{
+    return stop_signal;
+}
+
+static void catch_signals(int on)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_signal : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 /* A checkpoint is due every checkpoint_every epochs (0: never in between) and at the end. */
 static int checkpoint_due(const ot_config_t *c, int epoch)
 {
     return epoch == c->epochs || (c->checkpoint_every > 0 && epoch % c->checkpoint_every == 0);
+}
+
+/* After a stop signal: save the position (unless the epoch's checkpoint just did), say how to
+ * resume, and return OT_EINTR (or the save's error). */
+static int save_on_signal(const ot_trainer_t *t, const char *dir, const ot_config_t *c,
+                          int saved)
+{
+    ot_ckpt_saved_t sv;
+    char latest[OT_PATH_MAX + 16];
+    snprintf(latest, sizeof latest, "%s/latest.h5", dir);
+    if (!saved) {
+        int rc = ot_ckpt_save(t, dir, c->keep, &sv);
+        if (rc)
+            return rc;
+        printf("checkpoint %s  %.1f KiB  %.3f s\n", sv.path, (double)sv.bytes / 1024.0,
+               sv.seconds);
+        fflush(stdout);
+    }
+    ot_error("%s at epoch %d, step %llu: saved; continue with: omptrain --resume %s %s",
+             stop_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
+             t->epoch + (t->batch_in_epoch > 0), (unsigned long long)t->step, latest, c->path);
+    return OT_EINTR;
 }
 
 int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
@@ -110,11 +163,18 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
     fflush(stdout);
     int tty = isatty(STDERR_FILENO);
     const size_t n_batches = ot_trainer_batches(&t);
+    stop_signal = 0;
+    t.interrupt = &stop_signal;
+    catch_signals(1);
     for (int e = t.epoch; e < c.epochs; e++) {
         progress_t p = {0.0, ot_now(), c.epochs};
         ot_epoch_stats_t st;
-        if ((rc = ot_trainer_epoch(&t, &st, tty ? show_progress : NULL, &p)))
+        int saved = 0;
+        if ((rc = ot_trainer_epoch(&t, &st, tty ? show_progress : NULL, &p))) {
+            if (rc == OT_EINTR)
+                rc = save_on_signal(&t, dir, &c, 0);
             break;
+        }
         printf("epoch %3d/%d  train loss %.4f acc %6.2f%%  ", st.epoch, c.epochs, st.train_loss,
                100.0 * st.train_acc);
         if (t.val.n > 0)
@@ -137,10 +197,16 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
             printf("checkpoint %s  %.1f KiB  %.3f s\n", sv.path, (double)sv.bytes / 1024.0,
                    sv.seconds);
             fflush(stdout);
+            saved = 1;
         }
         if (t.stopped)
             break;
+        if (stop_signal) {
+            rc = save_on_signal(&t, dir, &c, saved);
+            break;
+        }
     }
+    catch_signals(0);
 out:
     if (history_open) {
         int rc2 = ot_history_close(&h);

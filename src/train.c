@@ -132,6 +132,10 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
 {
     const size_t N = t->train.n, B = t->cfg.batch_size, n_batches = ot_trainer_batches(t);
     double lr = t->cfg.lr;
+    /* the interrupt is polled where the saved position says exactly what comes next: before
+     * the epoch's shuffle, and after a step that is not the epoch's last */
+    if (t->interrupt && *t->interrupt)
+        return OT_EINTR;
     if (t->batch_in_epoch == 0) {
         ot_rng_shuffle(&t->rng, t->order, N);
         t->epoch_loss = 0.0;
@@ -162,6 +166,8 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
         t->batch_in_epoch = b + 1;
         if (progress)
             progress(t, b + 1, n_batches, arg);
+        if (t->interrupt && *t->interrupt && b + 1 < n_batches)
+            return OT_EINTR;
     }
     double t1 = ot_now();
     st->val_loss = st->val_acc = NAN;
