@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libhdf5-dev hdf5-tools libcunit1-dev libinih-dev zlib1g-dev
-      libopenblas-dev dataset-fashion-mnist python3-numpy python3-h5py python3-matplotlib)
+      libopenblas-dev dataset-fashion-mnist python3-numpy python3-h5py python3-matplotlib
+      clang libclang-rt-14-dev libomp-14-dev valgrind) # the last four: make check-hardening
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -15,6 +15,7 @@
 #define IDX_MAGIC_IMAGES 0x00000803u /* unsigned bytes, 3 dimensions (n, rows, cols) */
 #define IDX_GZ_BUFFER (256u * 1024u) /* zlib's input buffer; its 8 KiB default is slow */
 #define IDX_GZ_CHUNK (1u << 30)      /* gzread takes an unsigned and returns an int */
+#define IDX_FIRST_CHUNK ((size_t)1 << 20) /* first size of the body buffer; it then doubles */
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -151,16 +152,28 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
         goto fail;
     }
 
-    buf = malloc(nbytes);
-    if (!buf) {
-        ot_error("%s: out of memory allocating %zu bytes for %u %s", path, nbytes,
-                 (unsigned)dims[0], what);
-        rc = OT_ENOMEM;
-        goto fail;
+    /* The buffer grows with the body (doubling from IDX_FIRST_CHUNK) instead of taking what
+     * the header claims at once: a corrupt 16-byte file must not reserve 4 GiB before its
+     * truncation is seen (found by tests/fuzz/fuzz_idx.c). */
+    got = 0;
+    for (size_t cap = nbytes < IDX_FIRST_CHUNK ? nbytes : IDX_FIRST_CHUNK;;
+         cap = cap > nbytes / 2 ? nbytes : 2 * cap) {
+        size_t more = 0;
+        uint8_t *grown = realloc(buf, cap);
+        if (!grown) {
+            ot_error("%s: out of memory allocating %zu bytes for %u %s", path, cap,
+                     (unsigned)dims[0], what);
+            rc = OT_ENOMEM;
+            goto fail;
+        }
+        buf = grown;
+        rc = gz_read_all(gz, path, buf + got, cap - got, &more);
+        if (rc)
+            goto fail;
+        got += more;
+        if (got < cap || cap == nbytes)
+            break;
     }
-    rc = gz_read_all(gz, path, buf, nbytes, &got);
-    if (rc)
-        goto fail;
     if (got < nbytes) {
         if (ndim == 3)
             ot_error("%s: truncated body: expected %zu bytes of %s (%u images of %u x %u), "

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The command line: exit statuses (0 ok, 1 runtime, 2 usage/config) and one-line messages.
 set -u
+omptrain=${OMPTRAIN:-./omptrain} # the binary under test; make check-asan points it elsewhere
 fails=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# expect STATUS FRAGMENT -- ARGS...: run ./omptrain ARGS, check the exit status, and that
+# expect STATUS FRAGMENT -- ARGS...: run $omptrain ARGS, check the exit status, and that
 # stderr is exactly one line containing FRAGMENT (or empty when FRAGMENT is).
 expect() {
     local want=$1 frag=$2; shift 3
-    ./omptrain "$@" >"$tmp/out" 2>"$tmp/err"
+    "$omptrain" "$@" >"$tmp/out" 2>"$tmp/err"
     local got=$? lines
     lines=$(wc -l <"$tmp/err")
     local ok=1
