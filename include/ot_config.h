@@ -68,6 +68,8 @@ typedef struct {
                             validation loss; 0 = off */
     size_t validation;   /* training.validation: samples held out from the end of the
                             training set for early stopping; 0 = none */
+    double divergence_loss; /* training.divergence_loss: a batch's mean loss above this stops
+                               training as diverged; 0 = only NaN or Inf stop it */
 
     /* [output] */
     char out_dir[OT_PATH_MAX]; /* output.dir; "" = runs/<config file name without .ini> */

@@ -80,8 +80,8 @@ typedef void (*ot_progress_fn)(const ot_trainer_t *t, size_t done, size_t total,
  * step per batch (gradient, clipping, scheduled learning rate), then evaluate on the validation
  * split and the test set and fill st. With early stopping, keeps the best parameters and sets
  * t->stopped (restoring them) once training.patience epochs brought no better validation loss.
- * progress may be NULL. Returns 0, OT_ENUM when the loss stops being finite (the message
- * names the epoch and step; that step is not applied), or OT_EINTR when *t->interrupt was set:
+ * progress may be NULL. Returns 0, OT_ENUM when the loss stops being finite or exceeds
+ * training.divergence_loss (the message names the epoch and step; that step is not applied), or OT_EINTR when *t->interrupt was set:
  * the current step finished and the position (batch_in_epoch) says where to resume. */
 int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progress, void *arg);
 

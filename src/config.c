@@ -112,6 +112,7 @@ static const cfg_key_t keys[] = {
     {"training", "warmup_epochs", K_INT, OFF(warmup_epochs), 0, 1000000, 0, NULL},
     {"training", "patience", K_INT, OFF(patience), 0, 1000000, 0, NULL},
     {"training", "validation", K_SIZE, OFF(validation), 0, SIZE_LIMIT, 0, NULL},
+    {"training", "divergence_loss", K_NONNEG, OFF(divergence_loss), 0, 0, 1e30, NULL},
     {"output", "dir", K_PATH, OFF(out_dir), 0, 0, 0, NULL},
     {"output", "checkpoint_every", K_INT, OFF(checkpoint_every), 0, INT_MAX, 0, NULL},
     {"output", "keep", K_INT, OFF(keep), 0, 1000, 0, NULL},
@@ -778,6 +779,7 @@ void ot_config_defaults(ot_config_t *c)
     c->warmup_epochs = 0;
     c->patience = 0;
     c->validation = 0;
+    c->divergence_loss = 1000.0;
     c->dropout = 0.0;
     c->batchnorm = 0;
     c->bn_momentum = 0.9;

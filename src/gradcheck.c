@@ -45,13 +45,17 @@ static double reference_loss(const ot_net_t *net, const ot_engine_t *e, const do
         switch (L->kind) {
         case OT_LAYER_AFFINE: {
             const double *W = P + L->w_off, *bias = P + L->b_off;
-            for (size_t r = 0; r < n; r++)
-                for (size_t j = 0; j < d; j++) {
-                    double s = bias[j];
-                    for (size_t k = 0; k < L->in; k++)
-                        s += a[r * L->in + k] * W[k * d + j];
-                    b[r * d + j] = s;
+            /* row by row of W, so the inner loop runs along memory */
+            for (size_t r = 0; r < n; r++) {
+                double *out = b + r * d;
+                for (size_t j = 0; j < d; j++)
+                    out[j] = bias[j];
+                for (size_t k = 0; k < L->in; k++) {
+                    const double ark = a[r * L->in + k], *Wk = W + k * d;
+                    for (size_t j = 0; j < d; j++)
+                        out[j] += ark * Wk[j];
                 }
+            }
             double *t = a;
             a = b;
             b = t;

@@ -148,10 +148,13 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
         t->eng.step = t->step; /* dropout's masks are keyed by the step */
         ot_batch_result_t r = ot_engine_gradient(&t->eng, &t->train, t->order + lo, n);
         double loss = r.loss / (double)n;
-        if (!isfinite(loss)) {
-            ot_error("epoch %d, step %llu: the training loss is %g; stopping (try a smaller "
-                     "training.learning_rate than %g)",
-                     t->epoch + 1, (unsigned long long)t->step + 1, loss, t->cfg.lr);
+        const double limit = t->cfg.divergence_loss;
+        if (!isfinite(loss) || (limit > 0.0 && loss > limit)) {
+            ot_error("epoch %d, step %llu: the training loss is %g%s; stopping without applying "
+                     "this step (try a smaller training.learning_rate than %g)",
+                     t->epoch + 1, (unsigned long long)t->step + 1, loss,
+                     isfinite(loss) ? ", above training.divergence_loss: diverged" : "",
+                     t->cfg.lr);
             return OT_ENUM;
         }
         if (t->cfg.clip_norm > 0.0)

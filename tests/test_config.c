@@ -21,7 +21,8 @@ static const char *const all_keys[] = {
     "test_limit", "layers", "activation", "init", "init_std", "dropout", "batchnorm",
     "bn_momentum", "epochs", "batch_size", "learning_rate", "seed", "shards", "optimizer",
     "momentum", "rmsprop_decay", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm",
-    "schedule", "step_epochs", "step_factor", "warmup_epochs", "patience", "validation", "dir",
+    "schedule", "step_epochs", "step_factor", "warmup_epochs", "patience", "validation",
+    "divergence_loss", "dir",
     "checkpoint_every", "keep",
 };
 #define N_ALL_KEYS (sizeof all_keys / sizeof all_keys[0])
@@ -155,6 +156,7 @@ static const char *config_diff(const ot_config_t *a, const ot_config_t *b)
     NUM(warmup_epochs);
     NUM(patience);
     NUM(validation);
+    NUM(divergence_loss);
     STR(out_dir);
     NUM(checkpoint_every);
     NUM(keep);
@@ -564,7 +566,7 @@ static const struct {
                          "expected one of epochs, batch_size, learning_rate, seed, shards, "
                          "optimizer, momentum, rmsprop_decay, beta1, beta2, epsilon, "
                          "weight_decay, clip_norm, schedule, step_epochs, step_factor, "
-                         "warmup_epochs, patience, validation"},
+                         "warmup_epochs, patience, validation, divergence_loss"},
     {"data.train_images=a ;b", "--set data.train_images=a ;b: data.train_images: invalid value "
                                "'a ;b', expected no line break and no ';' at the start or after "
                                "a blank (it starts an INI comment)"},
@@ -691,6 +693,7 @@ static void test_to_ini_text(void)
                            "warmup_epochs = 0\n"
                            "patience = 0\n"
                            "validation = 0\n"
+                           "divergence_loss = 1000\n"
                            "\n[output]\n"
                            "dir = runs/mnist\n"
                            "checkpoint_every = 1\n"
