@@ -38,6 +38,11 @@ void ot_test_register(ot_test_suite_t *s);
 int ot_test_dataset(ot_dataset_t *ds, size_t n, size_t rows, size_t cols, int classes,
                     uint64_t seed);
 
+/* Redirect stderr into a temporary file (0, or -1 on failure) until ot_test_capture_end(),
+ * which restores it and returns what was written, malloc'd (NULL only when out of memory). */
+int ot_test_capture_begin(void);
+char *ot_test_capture_end(void);
+
 /* Directory holding test fixtures (tests/), set by the Makefile. */
 #ifndef OT_TEST_DIR
 #define OT_TEST_DIR "tests"

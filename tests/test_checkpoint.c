@@ -138,38 +138,15 @@ static int params_equal(const ot_net_t *a, const ot_net_t *b)
     return 1;
 }
 
-/* stderr captured into a file, to count the lines a failure prints. */
-typedef struct {
-    int saved;
-    char path[128];
-} capture_t;
-
-static void capture_begin(capture_t *c)
+/* Restore stderr (captured since ot_test_capture_begin()); return the number of lines printed,
+ * or -1 when HDF5's own error stack ("HDF5-DIAG") or a line without the "omptrain: " prefix
+ * appeared. The text goes to text. */
+static int capture_end(char *text, size_t n)
 {
-    fflush(stderr);
-    snprintf(c->path, sizeof c->path, "%s/stderr.txt", root);
-    int fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    c->saved = dup(STDERR_FILENO);
-    if (fd >= 0) {
-        dup2(fd, STDERR_FILENO);
-        close(fd);
-    }
-}
-
-/* Restore stderr; return the number of lines printed, or -1 when HDF5's own error stack
- * ("HDF5-DIAG") or a line without the "omptrain: " prefix appeared. The text goes to text. */
-static int capture_end(capture_t *c, char *text, size_t n)
-{
-    fflush(stderr);
-    dup2(c->saved, STDERR_FILENO);
-    close(c->saved);
-    text[0] = 0;
-    FILE *f = fopen(c->path, "r");
-    if (!f)
-        return -1;
-    size_t len = fread(text, 1, n - 1, f);
-    fclose(f);
-    text[len] = 0;
+    char *got = ot_test_capture_end();
+    snprintf(text, n, "%s", got ? got : "");
+    free(got);
+    size_t len = strlen(text);
     int lines = 0;
     for (const char *s = text; *s; s++)
         if (*s == '\n')
@@ -182,11 +159,10 @@ static int capture_end(capture_t *c, char *text, size_t n)
 /* Expect fn's failure code and exactly one message line containing `needle`. */
 #define EXPECT_ONE_LINE(call, code, needle)                                                   \
     do {                                                                                      \
-        capture_t cap_;                                                                       \
         char txt_[2048];                                                                      \
-        capture_begin(&cap_);                                                                 \
+        ot_test_capture_begin();                                                              \
         int rc_ = (call);                                                                     \
-        int lines_ = capture_end(&cap_, txt_, sizeof txt_);                                   \
+        int lines_ = capture_end(txt_, sizeof txt_);                                          \
         CU_ASSERT_EQUAL(rc_, code);                                                           \
         CU_ASSERT_EQUAL(lines_, 1);                                                           \
         CU_ASSERT_PTR_NOT_NULL(strstr(txt_, needle));                                         \
@@ -500,13 +476,12 @@ static void test_failed_save(void)
     lim.rlim_cur = 16384; /* the parameters alone take 160 KB */
     void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
     CU_ASSERT_FATAL(setrlimit(RLIMIT_FSIZE, &lim) == 0);
-    capture_t cap;
     char txt[2048];
-    capture_begin(&cap);
+    ot_test_capture_begin();
     int rc = ot_ckpt_save(&t, dir, 3, NULL);
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, old_handler);
-    int lines = capture_end(&cap, txt, sizeof txt);
+    int lines = capture_end(txt, sizeof txt);
     CU_ASSERT_EQUAL(rc, OT_EIO);
     CU_ASSERT_EQUAL(lines, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(txt, "cannot write"));

@@ -29,42 +29,6 @@ static const char *const all_keys[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* stderr is redirected into a temporary file between capture_begin() and capture_end(). */
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static int capture_begin(void)
-{
-    fflush(stderr);
-    cap_file = tmpfile();
-    if (!cap_file)
-        return -1;
-    cap_saved = dup(STDERR_FILENO);
-    if (cap_saved < 0 || dup2(fileno(cap_file), STDERR_FILENO) < 0) {
-        fclose(cap_file);
-        return -1;
-    }
-    return 0;
-}
-
-/* Restore stderr; returns what was written, malloc'd (never NULL unless out of memory). */
-static char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(cap_saved, STDERR_FILENO);
-    close(cap_saved);
-    cap_saved = -1;
-    long n = ftell(cap_file);
-    char *text = malloc(n > 0 ? (size_t)n + 1 : 1);
-    if (text) {
-        rewind(cap_file);
-        size_t got = n > 0 ? fread(text, 1, (size_t)n, cap_file) : 0;
-        text[got] = '\0';
-    }
-    fclose(cap_file);
-    return text;
-}
-
 /* Whole file as a malloc'd string, or NULL. */
 static char *read_text(const char *path)
 {
@@ -402,10 +366,10 @@ static void test_good_all(void)
     for (int i = 0; i < n; i++) {
         ot_config_t c;
         join_path(path, sizeof path, GOOD_DIR, names[i]);
-        CU_ASSERT_FATAL(capture_begin() == 0);
+        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
         int rc = load(&c, path);
         int rc_check = rc == OT_OK ? ot_config_check(&c) : rc;
-        char *err = capture_end();
+        char *err = ot_test_capture_end();
         if (rc != OT_OK || rc_check != OT_OK)
             fprintf(stderr, "\n  %s: %s", names[i], err ? err : "?");
         CU_ASSERT_EQUAL(rc, OT_OK);
@@ -441,12 +405,12 @@ static void test_bad_golden(void)
 
         ot_config_defaults(&d);
         ot_config_defaults(&c);
-        CU_ASSERT_FATAL(capture_begin() == 0);
+        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
         int rc = ot_config_load(&c, path);
         int loaded = rc == OT_OK;
         if (loaded)
             rc = ot_config_check(&c);
-        char *got = capture_end();
+        char *got = ot_test_capture_end();
         CU_ASSERT_PTR_NOT_NULL_FATAL(got);
 
         /* the messages name the file as given; the goldens as tests/config/bad/NAME.ini */
@@ -471,9 +435,9 @@ static void test_bad_golden(void)
 static void test_bad_open(void)
 {
     ot_config_t c;
-    CU_ASSERT_FATAL(capture_begin() == 0);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     int rc = load(&c, BAD_DIR "/no-such-file.ini");
-    char *got = capture_end();
+    char *got = ot_test_capture_end();
     CU_ASSERT_EQUAL(rc, OT_EIO);
     CU_ASSERT_PTR_NOT_NULL_FATAL(got);
     CU_ASSERT_STRING_EQUAL(got, "omptrain: cannot open config '" BAD_DIR
@@ -481,9 +445,9 @@ static void test_bad_open(void)
     free(got);
 
     /* fopen() opens a directory; reading it fails */
-    CU_ASSERT_FATAL(capture_begin() == 0);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     rc = load(&c, BAD_DIR);
-    got = capture_end();
+    got = ot_test_capture_end();
     CU_ASSERT_EQUAL(rc, OT_EIO);
     CU_ASSERT_PTR_NOT_NULL_FATAL(got);
     CU_ASSERT_STRING_EQUAL(got, "omptrain: cannot read config '" BAD_DIR "': Is a directory\n");
@@ -580,9 +544,9 @@ static void test_set_bad(void)
         ot_config_defaults(&c);
         ot_config_defaults(&d);
         snprintf(expected, sizeof expected, "omptrain: %s\n", bad_sets[i].message);
-        CU_ASSERT_FATAL(capture_begin() == 0);
+        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
         int rc = ot_config_set(&c, bad_sets[i].assignment);
-        char *got = capture_end();
+        char *got = ot_test_capture_end();
         CU_ASSERT_PTR_NOT_NULL_FATAL(got);
         if (rc != OT_ECONFIG || strcmp(got, expected) != 0)
             fprintf(stderr, "\n  '%s': rc %d\n  got:      %s  expected: %s",
@@ -600,9 +564,9 @@ static void test_set_bad(void)
     memset(long_set, 'x', sizeof long_set - 1);
     long_set[sizeof long_set - 1] = '\0';
     memcpy(long_set, "output.dir=", 11);
-    CU_ASSERT_FATAL(capture_begin() == 0);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     int rc = ot_config_set(&c, long_set);
-    char *got = capture_end();
+    char *got = ot_test_capture_end();
     CU_ASSERT_EQUAL(rc, OT_ECONFIG);
     CU_ASSERT_PTR_NOT_NULL(got ? strstr(got, ": output.dir: value too long (388 characters), "
                                              "expected at most 191\n") : NULL);
@@ -713,9 +677,9 @@ static void test_check(void)
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=1000, 1048575, 10"), OT_OK);
     CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=1024, 1048576, 10"), OT_OK);
-    CU_ASSERT_FATAL(capture_begin() == 0);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     CU_ASSERT_EQUAL(ot_config_check(&c), OT_ECONFIG);
-    got = capture_end();
+    got = ot_test_capture_end();
     CU_ASSERT_STRING_EQUAL(got, "omptrain: (defaults): model.layers: 1085276170 parameters in "
                                 "'1024, 1048576, 10', expected at most 1073741824\n");
     free(got);
@@ -725,9 +689,9 @@ static void test_check(void)
     snprintf(c.path, sizeof c.path, "x.ini");
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=784, 10"), OT_OK);
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.activation=relu, relu"), OT_OK);
-    CU_ASSERT_FATAL(capture_begin() == 0);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     CU_ASSERT_EQUAL(ot_config_check(&c), OT_ECONFIG);
-    got = capture_end();
+    got = ot_test_capture_end();
     CU_ASSERT_STRING_EQUAL(got, "omptrain: x.ini: model.activation: 2 names for 0 hidden "
                                 "layers, expected 1\n");
     free(got);
@@ -745,10 +709,10 @@ static void test_configs_dir(void)
     for (int i = 0; i < n; i++) {
         ot_config_t c;
         join_path(path, sizeof path, CONFIGS_DIR, names[i]);
-        CU_ASSERT_FATAL(capture_begin() == 0);
+        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
         int rc = load(&c, path);
         int rc_check = rc == OT_OK ? ot_config_check(&c) : rc;
-        char *err = capture_end();
+        char *err = ot_test_capture_end();
         if (rc != OT_OK || rc_check != OT_OK)
             fprintf(stderr, "\n  %s: %s", names[i], err ? err : "?");
         CU_ASSERT_EQUAL(rc, OT_OK);

@@ -143,36 +143,16 @@ static size_t make_labels(unsigned char *buf, uint32_t magic, uint32_t n_header,
 }
 
 /* stderr capture: ot_error writes there, so the tests can check what was said. */
-static int saved_stderr = -1;
-static char capture_path[512];
-
-static void capture_begin(void)
-{
-    fflush(stderr);
-    saved_stderr = dup(STDERR_FILENO);
-    snprintf(capture_path, sizeof capture_path, "%s/stderr.txt", tmpdir);
-    int fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0) {
-        dup2(fd, STDERR_FILENO);
-        close(fd);
-    }
-}
-
 static void capture_end(void)
 {
-    fflush(stderr);
-    if (saved_stderr >= 0) {
-        dup2(saved_stderr, STDERR_FILENO);
-        close(saved_stderr);
-        saved_stderr = -1;
-    }
-    long len = slurp(capture_path, (unsigned char *)errbuf, sizeof errbuf - 1);
-    errbuf[len > 0 ? len : 0] = '\0';
+    char *text = ot_test_capture_end();
+    snprintf(errbuf, sizeof errbuf, "%s", text ? text : "");
+    free(text);
 }
 
 #define CAPTURE(stmt)       \
     do {                    \
-        capture_begin();    \
+        ot_test_capture_begin(); \
         stmt;               \
         capture_end();      \
     } while (0)
