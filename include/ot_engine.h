@@ -79,7 +79,4 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
 ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t limit,
                                      uint64_t *confusion);
 
-/* Plain SGD: params -= lr * grad, parallel over the block. */
-void ot_engine_sgd(ot_engine_t *e, float lr);
-
 #endif

@@ -66,6 +66,7 @@ typedef struct {
  * count (shards = 0 in the config means one shard per thread). Returns 0, OT_ECONFIG (data do
  * not fit the config), OT_EIO/OT_EFORMAT (data files) or OT_ENOMEM; message printed. */
 int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads);
+/* (c must have passed ot_config_check.) */
 
 /* Release everything; safe on a zeroed trainer. */
 void ot_trainer_free(ot_trainer_t *t);

@@ -2,9 +2,10 @@
  * single-precision GEMM ceiling of the same BLAS measured in the same run.
  *
  * For each thread count t: build the engine (shards as the config says; 0 = one per thread),
- * warm up, then time whole SGD steps (gather, forward, backward, reduction, update) for about
- * OT_BENCH_SECONDS (default 2) seconds in SEGMENTS segments; samples/s is the best segment's. The ceiling for t is t threads each running one
- * single-threaded CEIL_N^3 sgemm concurrently, the way workers use BLAS. */
+ * warm up, then time whole training steps (gather, forward, backward, reduction, the config's
+ * optimizer) for about OT_BENCH_SECONDS (default 2) seconds in SEGMENTS segments; samples/s is
+ * the best segment's. The ceiling for t is t threads each running one single-threaded CEIL_N^3
+ * sgemm concurrently, the way workers use BLAS. */
 #include "ot_bench.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "ot_engine.h"
 #include "ot_gemm.h"
 #include "ot_net.h"
+#include "ot_optim.h"
 #include "ot_rng.h"
 #include "ot_train.h"
 
@@ -164,13 +166,18 @@ static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32
     ot_rng_seed(&init, OT_SEED_INIT(c->seed));
     ot_net_init_params(&net, c, &init);
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)t;
+    ot_optim_t opt;
+    if ((rc = ot_optim_init(&opt, c, &net))) {
+        ot_net_free(&net);
+        return rc;
+    }
     if ((rc = ot_engine_init(&eng, &net, c->batch_size, shards))) {
+        ot_optim_free(&opt);
         ot_net_free(&net);
         return rc;
     }
     omp_set_num_threads(t);
     const size_t B = c->batch_size, per_epoch = train->n / B;
-    const float lr = (float)c->lr;
     size_t b = 0, steps = 0;
     const char *env = getenv("OT_BENCH_SECONDS");
     double run_s = env ? strtod(env, NULL) : 2.0;
@@ -187,7 +194,7 @@ static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32
         double t0 = ot_now();
         do {
             ot_engine_gradient(&eng, train, order + b * B, B);
-            ot_engine_sgd(&eng, lr);
+            ot_optim_step(&opt, net.params, eng.grad, c->lr);
             b = (b + 1) % per_epoch;
             k++;
             dt = ot_now() - t0;
@@ -206,6 +213,7 @@ static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32
     r->samples_per_s = best;
     r->gflops = r->samples_per_s * flops_per_sample(&net) / 1e9;
     ot_engine_free(&eng);
+    ot_optim_free(&opt);
     ot_net_free(&net);
     return OT_OK;
 }

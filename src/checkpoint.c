@@ -57,21 +57,12 @@ static hid_t make_space(int rank, const hsize_t *dims)
 
 int ot_h5_attr_str(hid_t obj, const char *name, const char *value)
 {
-    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    /* a scalar attribute whose type is a NUL-terminated UTF-8 string of the value's length */
+    hid_t type = H5Tcopy(H5T_C_S1);
     int rc = -1;
-    if ((type = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(type, strlen(value) + 1) < 0 ||
-        H5Tset_strpad(type, H5T_STR_NULLTERM) < 0 || H5Tset_cset(type, H5T_CSET_UTF8) < 0)
-        goto fail;
-    if ((space = H5Screate(H5S_SCALAR)) < 0 ||
-        (a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(a, type, value) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    if (a >= 0)
-        H5Aclose(a);
-    if (space >= 0)
-        H5Sclose(space);
+    if (type >= 0 && H5Tset_size(type, strlen(value) + 1) >= 0 &&
+        H5Tset_strpad(type, H5T_STR_NULLTERM) >= 0 && H5Tset_cset(type, H5T_CSET_UTF8) >= 0)
+        rc = ot_h5_attr_scalar(obj, name, type, type, value);
     if (type >= 0)
         H5Tclose(type);
     return rc;

@@ -14,31 +14,46 @@
  * tree adds the shards' copies of it. */
 #define REDUCE_CHUNK 2048
 
-/* Bump allocator over a worker's single block: every buffer starts on a cache line. */
-static void *carve(char **cursor, size_t bytes)
+/* Place `bytes` at offset *off of base, rounded up to a cache line; with base NULL only count. */
+static void *carve(char *base, size_t *off, size_t bytes)
 {
-    void *p = *cursor;
-    *cursor += (bytes + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
+    void *p = base ? base + *off : NULL;
+    *off += (bytes + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
     return p;
 }
 
-static size_t worker_bytes(const ot_net_t *net, size_t rows)
+/* Lay a worker's buffers for `rows` rows out in base and return the bytes they take. Called
+ * once with base NULL to size the block, then on the block: one list, so the size and the
+ * layout cannot disagree. */
+static size_t layout_worker(ot_worker_t *w, const ot_net_t *net, size_t rows, char *base)
 {
-    size_t line = OT_ALIGN, total = 0;
-#define ADD(b) (total += ((b) + line - 1) / line * line)
-    ADD(rows * net->in_dim * sizeof(float));
-    ADD(rows * sizeof(int32_t));
-    ADD(rows * sizeof(int32_t));
-    ADD(net->n_layers * sizeof(float *));
-    for (size_t l = 0; l < net->n_layers; l++)
-        ADD(rows * net->layers[l].out * sizeof(float));
-    ADD(rows * net->max_width * sizeof(float));
-    ADD(rows * net->max_width * sizeof(float));
-    ADD(net->n_params * sizeof(float));
-    ADD(net->max_width * sizeof(double));
-    ADD(net->max_width * sizeof(double));
-#undef ADD
-    return total;
+    size_t off = 0;
+    float *x = carve(base, &off, rows * net->in_dim * sizeof(float));
+    int32_t *y = carve(base, &off, rows * sizeof(int32_t));
+    int32_t *pred = carve(base, &off, rows * sizeof(int32_t));
+    float **act = carve(base, &off, net->n_layers * sizeof(float *));
+    for (size_t l = 0; l < net->n_layers; l++) {
+        float *a = carve(base, &off, rows * net->layers[l].out * sizeof(float));
+        if (base)
+            act[l] = a;
+    }
+    float *d0 = carve(base, &off, rows * net->max_width * sizeof(float));
+    float *d1 = carve(base, &off, rows * net->max_width * sizeof(float));
+    float *grad = carve(base, &off, net->n_params * sizeof(float));
+    double *p0 = carve(base, &off, net->max_width * sizeof(double));
+    double *p1 = carve(base, &off, net->max_width * sizeof(double));
+    if (base) {
+        w->x = x;
+        w->y = y;
+        w->pred = pred;
+        w->act = act;
+        w->dbuf[0] = d0;
+        w->dbuf[1] = d1;
+        w->grad = grad;
+        w->part[0] = p0;
+        w->part[1] = p1;
+    }
+    return off;
 }
 
 int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_shards)
@@ -57,23 +72,12 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->bn_sum[1] = ot_alloc(net->max_width * sizeof(double));
     if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] || !e->bn_sum[1])
         goto fail;
-    size_t bytes = worker_bytes(net, e->max_rows);
+    size_t bytes = layout_worker(NULL, net, e->max_rows, NULL);
     for (size_t s = 0; s < n_shards; s++) {
         ot_worker_t *w = &e->workers[s];
         if (!(w->mem = ot_alloc(bytes)))
             goto fail;
-        char *cur = w->mem;
-        w->x = carve(&cur, e->max_rows * net->in_dim * sizeof(float));
-        w->y = carve(&cur, e->max_rows * sizeof(int32_t));
-        w->pred = carve(&cur, e->max_rows * sizeof(int32_t));
-        w->act = carve(&cur, net->n_layers * sizeof(float *));
-        for (size_t l = 0; l < net->n_layers; l++)
-            w->act[l] = carve(&cur, e->max_rows * net->layers[l].out * sizeof(float));
-        w->dbuf[0] = carve(&cur, e->max_rows * net->max_width * sizeof(float));
-        w->dbuf[1] = carve(&cur, e->max_rows * net->max_width * sizeof(float));
-        w->grad = carve(&cur, net->n_params * sizeof(float));
-        w->part[0] = carve(&cur, net->max_width * sizeof(double));
-        w->part[1] = carve(&cur, net->max_width * sizeof(double));
+        layout_worker(w, net, e->max_rows, w->mem);
     }
     return OT_OK;
 fail:
@@ -473,14 +477,4 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
         }
     }
     return r;
-}
-
-void ot_engine_sgd(ot_engine_t *e, float lr)
-{
-    float *restrict p = e->net->params;
-    const float *restrict g = e->grad;
-    const size_t P = e->net->n_params;
-#pragma omp parallel for simd schedule(static) default(none) shared(p, g) firstprivate(P, lr)
-    for (size_t i = 0; i < P; i++)
-        p[i] -= lr * g[i];
 }

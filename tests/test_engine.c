@@ -152,28 +152,6 @@ static void test_network_numerical_gradient(void)
     ot_net_free(&net);
 }
 
-static void test_sgd_update(void)
-{
-    ot_net_t net;
-    make_net(&net);
-    ot_engine_t e;
-    CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 4) == OT_OK);
-    ot_engine_gradient(&e, &ds, idx, NS);
-    float *before = malloc(net.n_params * sizeof(float));
-    CU_ASSERT_FATAL(before != NULL);
-    memcpy(before, net.params, net.n_params * sizeof(float));
-    ot_engine_sgd(&e, 0.5f);
-    size_t changed = 0;
-    for (size_t i = 0; i < net.n_params; i++) {
-        CU_ASSERT(net.params[i] == before[i] - 0.5f * e.grad[i]);
-        changed += net.params[i] != before[i];
-    }
-    CU_ASSERT(changed > net.n_params / 2);
-    free(before);
-    ot_engine_free(&e);
-    ot_net_free(&net);
-}
-
 /* Batch norm after both hidden Affines and dropout after both activations: the batch
  * statistics span all shards, so outputs, loss and gradient are the same bits at any thread
  * count, and equal (to float tolerance) to a one-shard run. */
@@ -242,5 +220,4 @@ OT_TEST_SUITE(engine, setup, teardown,
               {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},
               {"sharded gradient equals one shard at 1, 2, 3, 7 threads", test_sharded_equals_single},
               {"fixed shards: bit-identical at 1..16 threads", test_fixed_shards_bit_identical},
-              {"network gradient vs numerical gradient", test_network_numerical_gradient},
-              {"SGD update", test_sgd_update})
+              {"network gradient vs numerical gradient", test_network_numerical_gradient})

@@ -17,33 +17,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define FUZZ_NAME "fuzz_config"
+#include "fuzz_util.h"
+
 #include "ot_common.h"
 #include "ot_config.h"
 
 static int fd_in = -1, fd_ini = -1;
 static char path_in[64], path_ini[64];
-
-static void die(const char *what)
-{
-    fprintf(stderr, "fuzz_config: %s\n", what);
-    abort();
-}
-
-/* Replace the contents of memfd fd with data[0..n). */
-static void put(int fd, const void *data, size_t n)
-{
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, data, n, 0) != (ssize_t)n)
-        die("cannot write the memfd");
-}
-
-static int open_memfd(const char *name, char *path, size_t len)
-{
-    int fd = memfd_create(name, 0);
-    if (fd < 0)
-        die("memfd_create failed");
-    snprintf(path, len, "/proc/self/fd/%d", fd);
-    return fd;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -19,32 +19,14 @@
 
 #include <zlib.h>
 
+#define FUZZ_NAME "fuzz_idx"
+#include "fuzz_util.h"
+
 #include "ot_common.h"
 #include "ot_data.h"
 
 static int fd_raw = -1, fd_gz = -1, fd_labels = -1;
 static char path_raw[64], path_gz[64], path_labels[64];
-
-static void die(const char *what)
-{
-    fprintf(stderr, "fuzz_idx: %s\n", what);
-    abort();
-}
-
-static void put(int fd, const void *data, size_t n)
-{
-    if (ftruncate(fd, 0) != 0 || (n > 0 && pwrite(fd, data, n, 0) != (ssize_t)n))
-        die("cannot write the memfd");
-}
-
-static int open_memfd(const char *name, char *path, size_t len)
-{
-    int fd = memfd_create(name, 0);
-    if (fd < 0)
-        die("memfd_create failed");
-    snprintf(path, len, "/proc/self/fd/%d", fd);
-    return fd;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
