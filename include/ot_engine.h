@@ -1,14 +1,18 @@
 /* ot_engine.h - the data-parallel step.
  *
  * Every batch of n rows is cut into n_shards contiguous shards, shard s holding rows
- * [s*n/S, (s+1)*n/S). Each shard has its own worker: its input slice, its activation and
- * gradient buffers and its own gradient block, all allocated once. OpenMP threads take shards
- * (static schedule); each runs forward and backward for its shard through the whole stack.
- * The shard gradient blocks are then summed in a fixed pairwise tree and divided by n.
+ * [s*n/S, (s+1)*n/S). Thread t of T takes the contiguous shards [t*S/T, (t+1)*S/T) and runs
+ * forward and backward for their rows through the whole stack, in its own rows of the
+ * batch-wide buffers. Each shard's gradient is a leaf of a fixed pairwise tree: node (s, h)
+ * covers shards [s, min(s + h, S)) (h a power of two, s a multiple of h) and is
+ * (s, h/2) + (s + h/2, h/2), or just (s, h/2) when s + h/2 >= S. A thread forms the nodes
+ * inside its own shards while they are in cache (ot_kgemm_tn_tree); the nodes that span
+ * threads are then added across threads, and the root, divided by n, is the mean gradient.
  *
- * The decomposition depends on n_shards, never on the thread count: with a fixed shard count
- * the loss and the gradient are bit-identical at any number of threads. With n_shards equal to
- * the thread count this is exactly one slice, one gradient block per thread.
+ * The decomposition depends on n_shards, never on the thread count, and every GEMM element is
+ * a fixed chain of FMAs (ot_kgemm.h): with a fixed shard count the loss and the gradient are
+ * bit-identical at any number of threads. With n_shards equal to the thread count this is
+ * exactly one slice, one gradient block per thread.
  *
  * Layers that need the whole batch (batch norm) split the pass: every shard runs up to such a
  * layer, writes its partial sums, one thread adds them in shard order, and every shard goes on
@@ -23,20 +27,16 @@
 #include "ot_data.h"
 #include "ot_net.h"
 
+/* One shard of the current batch. Its activations are rows [lo, lo + rows) of the engine's
+ * batch-wide buffers; its gradient block is its own. */
 typedef struct {
-    size_t rows;      /* rows in this shard for the current batch */
-    float *x;         /* (max_rows, in_dim) input slice as floats */
-    int32_t *y;       /* (max_rows) labels */
-    int32_t *pred;    /* (max_rows) argmax predictions of the last forward */
-    const uint32_t *ids; /* (rows) sample indices of the shard's rows: dropout's key */
-    float **act;      /* act[l] (max_rows, layers[l].out): output of layer l */
-    float *dbuf[2];   /* (max_rows, max_width) ping-pong buffers for activation gradients */
-    float *dout;      /* backward: gradient w.r.t. the output of the layer being processed */
+    size_t lo, rows;  /* the shard's rows of the current batch */
     double *part[2];  /* (max_width) partial sums over the shard's rows (batch norm) */
-    float *grad;      /* (n_params) this shard's gradient sum, same layout as params */
+    float *grad;      /* (n_params) this shard's node of the reduction tree, same layout as
+                         params */
     double loss;      /* summed loss of the last forward */
     size_t correct;   /* correct predictions of the last forward */
-    void *mem;        /* the one allocation behind the buffers above */
+    void *mem;        /* the one allocation behind part and grad */
 } ot_worker_t;
 
 typedef struct {
@@ -45,6 +45,18 @@ typedef struct {
     size_t max_batch;       /* largest batch the buffers hold */
     size_t max_rows;        /* rows per shard at most: ceil(max_batch / n_shards) */
     ot_worker_t *workers;   /* n_shards workers */
+    /* batch-wide buffers, row r belonging to the shard whose range holds it */
+    float *x;               /* (max_batch, in_dim) inputs as floats */
+    int32_t *y;             /* (max_batch) labels */
+    int32_t *pred;          /* (max_batch) argmax predictions of an evaluation */
+    uint32_t *rows_idx;     /* (max_batch) sample indices of an evaluation's rows */
+    const uint32_t *idx;    /* sample indices of the current batch: dropout's key */
+    float **act;            /* act[l] (max_batch, layers[l].out): output of layer l */
+    float *dbuf[2];         /* (max_batch, max_width) ping-pong activation gradients */
+    float **wpack;          /* Affine l: W packed for y = x W (ot_kpack_b); else NULL */
+    float **wtpack;         /* Affine l > 0: W^T packed for dx = dy W^T; else NULL */
+    struct ot_engine_ws *ws; /* ws[t]: workspace of thread t (engine.c) */
+    size_t n_ws;            /* threads that have one */
     float *grad;            /* (n_params) mean gradient of the last batch */
     long fault_layer;       /* test hook: layer whose backward is sign-flipped; -1 = none */
     uint64_t seed;          /* dropout masks are keyed by (seed, step, sample, layer, unit) */

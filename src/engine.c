@@ -1,18 +1,30 @@
-/* engine.c - the data-parallel step: shards, per-shard forward/backward, fixed-order reduction. */
+/* engine.c - the data-parallel step: shards taken by threads in contiguous runs, forward and
+ * backward through the whole stack, the gradient summed in a fixed tree (see ot_engine.h). */
 #include "ot_engine.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "ot_batchnorm.h"
 #include "ot_common.h"
 #include "ot_dropout.h"
-#include "ot_gemm.h"
+#include "ot_kgemm.h"
 #include "ot_layers.h"
 
 /* Floats per reduction chunk: large enough to stream, small enough to stay in L1/L2 while the
  * tree adds the shards' copies of it. */
 #define REDUCE_CHUNK 2048
+
+/* A thread's workspace: GEMM scratch and the plan of its part of the reduction tree. */
+struct ot_engine_ws {
+    float *gemm;     /* ot_kgemm / ot_kgemm_tn_tree scratch */
+    size_t *seg;     /* (n_shards + 1) row offsets of the thread's shards */
+    uint8_t *merges; /* (n_shards) see ot_ktree_t */
+    size_t *roots;   /* (depth) first shard of each node the thread leaves for the others */
+    float **root_p;  /* (depth) where a layer's roots go */
+    void *mem;       /* the one allocation behind the above */
+};
 
 /* Place `bytes` at offset *off of base, rounded up to a cache line; with base NULL only count. */
 static void *carve(char *base, size_t *off, size_t bytes)
@@ -22,38 +34,81 @@ static void *carve(char *base, size_t *off, size_t bytes)
     return p;
 }
 
-/* Lay a worker's buffers for `rows` rows out in base and return the bytes they take. Called
- * once with base NULL to size the block, then on the block: one list, so the size and the
- * layout cannot disagree. */
-static size_t layout_worker(ot_worker_t *w, const ot_net_t *net, size_t rows, char *base)
+static size_t min_sz(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Nodes a thread's stack can hold: one per tree level, plus the one being formed. */
+static size_t tree_depth(size_t S)
+{
+    size_t d = 2;
+    for (size_t h = 1; h < S; h *= 2)
+        d++;
+    return d;
+}
+
+/* ---- buffers ---- */
+
+/* Lay a shard's partial sums and gradient block out in base; returns the bytes they take (one
+ * list for sizing and carving, so the two cannot disagree). */
+static size_t layout_worker(ot_worker_t *w, const ot_net_t *net, char *base)
 {
     size_t off = 0;
-    float *x = carve(base, &off, rows * net->in_dim * sizeof(float));
-    int32_t *y = carve(base, &off, rows * sizeof(int32_t));
-    int32_t *pred = carve(base, &off, rows * sizeof(int32_t));
-    float **act = carve(base, &off, net->n_layers * sizeof(float *));
-    for (size_t l = 0; l < net->n_layers; l++) {
-        float *a = carve(base, &off, rows * net->layers[l].out * sizeof(float));
-        if (base)
-            act[l] = a;
-    }
-    float *d0 = carve(base, &off, rows * net->max_width * sizeof(float));
-    float *d1 = carve(base, &off, rows * net->max_width * sizeof(float));
-    float *grad = carve(base, &off, net->n_params * sizeof(float));
     double *p0 = carve(base, &off, net->max_width * sizeof(double));
     double *p1 = carve(base, &off, net->max_width * sizeof(double));
+    float *grad = carve(base, &off, net->n_params * sizeof(float));
     if (base) {
-        w->x = x;
-        w->y = y;
-        w->pred = pred;
-        w->act = act;
-        w->dbuf[0] = d0;
-        w->dbuf[1] = d1;
-        w->grad = grad;
         w->part[0] = p0;
         w->part[1] = p1;
+        w->grad = grad;
     }
     return off;
+}
+
+/* The same for a thread's workspace, sized for a thread that takes every shard. */
+static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *base)
+{
+    const ot_net_t *net = e->net;
+    const size_t S = e->n_shards, depth = tree_depth(S);
+    size_t floats = ot_kgemm_work_size(net->max_width);
+    for (size_t l = 0; l < net->n_layers; l++)
+        if (net->layers[l].kind == OT_LAYER_AFFINE) {
+            size_t t = ot_kgemm_tree_work_size(e->max_batch, net->layers[l].out, depth);
+            floats = t > floats ? t : floats;
+        }
+    size_t off = 0;
+    float *gemm = carve(base, &off, floats * sizeof(float));
+    size_t *seg = carve(base, &off, (S + 1) * sizeof(size_t));
+    uint8_t *merges = carve(base, &off, S);
+    size_t *roots = carve(base, &off, depth * sizeof(size_t));
+    float **root_p = carve(base, &off, depth * sizeof(float *));
+    if (base)
+        *ws = (struct ot_engine_ws){gemm, seg, merges, roots, root_p, base};
+    return off;
+}
+
+/* Workspaces for up to `threads` threads; returns how many exist (fewer if memory ran out:
+ * the step then runs on fewer threads, with the same result). */
+static size_t grow_ws(ot_engine_t *e, size_t threads)
+{
+    if (threads <= e->n_ws)
+        return e->n_ws;
+    struct ot_engine_ws *ws = ot_alloc(threads * sizeof *ws);
+    if (!ws)
+        return e->n_ws;
+    if (e->n_ws)
+        memcpy(ws, e->ws, e->n_ws * sizeof *ws);
+    ot_free(e->ws);
+    e->ws = ws;
+    size_t bytes = layout_ws(NULL, e, NULL);
+    for (; e->n_ws < threads; e->n_ws++) {
+        char *mem = ot_alloc(bytes);
+        if (!mem)
+            break;
+        layout_ws(&ws[e->n_ws], e, mem);
+    }
+    return e->n_ws;
 }
 
 int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_shards)
@@ -64,24 +119,51 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->max_batch = max_batch;
     e->max_rows = (max_batch + n_shards - 1) / n_shards;
     e->fault_layer = -1;
+    const size_t L = net->n_layers, B = max_batch;
     e->workers = ot_alloc(n_shards * sizeof *e->workers);
     e->grad = ot_alloc(net->n_params * sizeof(float));
     e->bn_batch = ot_alloc(net->n_state * sizeof(float));
     e->bn_eval = ot_alloc(net->n_state * sizeof(float));
     e->bn_sum[0] = ot_alloc(net->max_width * sizeof(double));
     e->bn_sum[1] = ot_alloc(net->max_width * sizeof(double));
-    if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] || !e->bn_sum[1])
+    e->x = ot_alloc(B * net->in_dim * sizeof(float));
+    e->y = ot_alloc(B * sizeof(int32_t));
+    e->pred = ot_alloc(B * sizeof(int32_t));
+    e->rows_idx = ot_alloc(B * sizeof(uint32_t));
+    e->act = ot_alloc(L * sizeof(float *));
+    e->wpack = ot_alloc(L * sizeof(float *));
+    e->wtpack = ot_alloc(L * sizeof(float *));
+    e->dbuf[0] = ot_alloc(B * net->max_width * sizeof(float));
+    e->dbuf[1] = ot_alloc(B * net->max_width * sizeof(float));
+    if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] ||
+        !e->bn_sum[1] || !e->x || !e->y || !e->pred || !e->rows_idx || !e->act || !e->wpack ||
+        !e->wtpack || !e->dbuf[0] || !e->dbuf[1])
         goto fail;
-    size_t bytes = layout_worker(NULL, net, e->max_rows, NULL);
+    for (size_t l = 0; l < L; l++) {
+        const ot_layer_t *Ly = &net->layers[l];
+        if (!(e->act[l] = ot_alloc(B * Ly->out * sizeof(float))))
+            goto fail;
+        if (Ly->kind != OT_LAYER_AFFINE)
+            continue;
+        if (!(e->wpack[l] = ot_alloc(ot_kpack_size(Ly->in, Ly->out) * sizeof(float))))
+            goto fail;
+        if (l > 0 && !(e->wtpack[l] = ot_alloc(ot_kpack_size(Ly->out, Ly->in) * sizeof(float))))
+            goto fail;
+    }
+    size_t bytes = layout_worker(NULL, net, NULL);
     for (size_t s = 0; s < n_shards; s++) {
         ot_worker_t *w = &e->workers[s];
         if (!(w->mem = ot_alloc(bytes)))
             goto fail;
-        layout_worker(w, net, e->max_rows, w->mem);
+        layout_worker(w, net, w->mem);
     }
+    size_t want = (size_t)omp_get_max_threads();
+    if (grow_ws(e, want < 1 ? 1 : want) == 0)
+        goto fail;
     return OT_OK;
 fail:
-    ot_error("cannot allocate buffers for %zu shards of %zu rows", n_shards, e->max_rows);
+    ot_error("cannot allocate buffers for batches of %zu rows in %zu shards", max_batch,
+             n_shards);
     ot_engine_free(e);
     return OT_ENOMEM;
 }
@@ -91,14 +173,23 @@ void ot_engine_free(ot_engine_t *e)
     if (e->workers)
         for (size_t s = 0; s < e->n_shards; s++)
             ot_free(e->workers[s].mem);
-    ot_free(e->workers);
-    ot_free(e->grad);
-    ot_free(e->bn_batch);
-    ot_free(e->bn_eval);
-    ot_free(e->bn_sum[0]);
-    ot_free(e->bn_sum[1]);
+    for (size_t t = 0; t < e->n_ws; t++)
+        ot_free(e->ws[t].mem);
+    if (e->net && e->act)
+        for (size_t l = 0; l < e->net->n_layers; l++) {
+            ot_free(e->act[l]);
+            ot_free(e->wpack[l]);
+            ot_free(e->wtpack[l]);
+        }
+    void *blocks[] = {e->workers, e->ws, e->grad, e->bn_batch, e->bn_eval, e->bn_sum[0],
+                      e->bn_sum[1], e->x, e->y, e->pred, e->rows_idx, e->act, e->wpack,
+                      e->wtpack, e->dbuf[0], e->dbuf[1]};
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+        ot_free(blocks[i]);
     memset(e, 0, sizeof *e);
 }
+
+/* ---- the split: shards, threads, the tree ---- */
 
 /* Rows [lo, hi) of an n-row batch belong to shard s: a balanced split that depends on n and
  * the shard count only. */
@@ -108,50 +199,192 @@ static void shard_range(size_t n, size_t n_shards, size_t s, size_t *lo, size_t 
     *hi = (s + 1) * n / n_shards;
 }
 
-/* What a pass needs besides the network and the worker. */
+/* The thread that takes shard s when T threads take [t*S/T, (t+1)*S/T) each:
+ * s >= floor(t*S/T) exactly when t <= ((s+1)*T - 1) / S. */
+static size_t owner(size_t s, size_t S, size_t T)
+{
+    return ((s + 1) * T - 1) / S;
+}
+
+/* Tree node (s, h) lies inside shards [a, b): one thread forms it on its own. */
+static int inside(size_t s, size_t h, size_t S, size_t a, size_t b)
+{
+    return s >= a && min_sz(s + h, S) <= b;
+}
+
+/* What the calling thread works on: shards [a, b), rows [r0, r1) of the batch. */
+typedef struct {
+    size_t a, b, r0, r1;
+    struct ot_engine_ws *ws;
+    size_t n_roots;  /* nodes of the tree the thread leaves for the cross-thread sum */
+} group_t;
+
+/* The calling thread's shards and its plan of the tree: walking its leaves in order with a
+ * stack, leaf s is merged with the stack top while it is the right child of a node inside
+ * [a, b) (a left child without a right sibling is its parent and moves up for free). What
+ * stays on the stack are the maximal inside nodes, which the cross-thread sum needs. */
+static group_t my_group(ot_engine_t *e)
+{
+    const size_t S = e->n_shards, T = (size_t)omp_get_num_threads();
+    const size_t t = (size_t)omp_get_thread_num();
+    group_t g = {t * S / T, (t + 1) * S / T, 0, 0, &e->ws[t], 0};
+    if (g.a == g.b)
+        return g;
+    const ot_worker_t *W = e->workers;
+    g.r0 = W[g.a].lo;
+    g.r1 = W[g.b - 1].lo + W[g.b - 1].rows;
+    size_t *stack = g.ws->roots;
+    for (size_t s = g.a; s < g.b; s++) {
+        size_t start = s, h = 1;
+        uint8_t m = 0;
+        while (h < S) {
+            if (start & h) { /* right child of (start - h, 2h) */
+                if (!inside(start - h, 2 * h, S, g.a, g.b))
+                    break;
+                start -= h;
+                m++;
+                g.n_roots--;
+            } else if (start + h < S || !inside(start, 2 * h, S, g.a, g.b)) {
+                break; /* a left child waits for its sibling, or its parent spans threads */
+            }
+            h *= 2;
+        }
+        g.ws->seg[s - g.a] = W[s].lo - g.r0;
+        g.ws->merges[s - g.a] = m;
+        stack[g.n_roots++] = start;
+    }
+    g.ws->seg[g.b - g.a] = g.r1 - g.r0;
+    return g;
+}
+
+/* Form the nodes inside the thread's shards of the gradient entries [off, off + len), whose
+ * leaves each shard has written into its block. */
+static void tree_local(ot_worker_t *W, size_t S, const group_t *g, size_t off, size_t len)
+{
+    for (size_t h = 1; h < S; h *= 2)
+        for (size_t s = (g->a + 2 * h - 1) / (2 * h) * (2 * h); s + h < g->b; s += 2 * h)
+            if (inside(s, 2 * h, S, g->a, g->b)) {
+                float *restrict x = W[s].grad + off;
+                const float *restrict y = W[s + h].grad + off;
+                for (size_t i = 0; i < len; i++)
+                    x[i] += y[i];
+            }
+}
+
+/* Sum chunk c of the nodes that span threads, level by level (the nodes inside a thread are
+ * formed already), and divide the root by n into out. */
+static void reduce_chunk(ot_worker_t *W, size_t S, size_t T, size_t P, size_t c, float fn,
+                         float *out)
+{
+    size_t lo = c * REDUCE_CHUNK, len = min_sz(P - lo, REDUCE_CHUNK);
+    for (size_t h = 1; h < S; h *= 2)
+        for (size_t s = 0; s + h < S; s += 2 * h) {
+            if (owner(s, S, T) == owner(min_sz(s + 2 * h, S) - 1, S, T))
+                continue;
+            float *restrict a = W[s].grad + lo;
+            const float *restrict b = W[s + h].grad + lo;
+            for (size_t i = 0; i < len; i++)
+                a[i] += b[i];
+        }
+    const float *restrict g = W[0].grad + lo;
+    float *restrict o = out + lo;
+    for (size_t i = 0; i < len; i++)
+        o[i] = g[i] / fn;
+}
+
+/* The calling thread's part of activation-gradient buffer `which`: rows r0.. of the group at
+ * a fixed stride of max_width floats per row, so that threads working on layers of different
+ * widths at the same time never overlap; inside it the rows are packed at the layer's width. */
+static float *dpart(const ot_engine_t *e, const group_t *g, int which)
+{
+    return e->dbuf[which] + g->r0 * e->net->max_width;
+}
+
+/* Pack every Affine's W (and W^T) for this step's GEMMs; called by every thread of the team. */
+static void pack_weights(ot_engine_t *e)
+{
+    const ot_net_t *net = e->net;
+    const size_t nr = ot_kgemm_nr();
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const ot_layer_t *L = &net->layers[l];
+        if (L->kind != OT_LAYER_AFFINE)
+            continue;
+        const float *Wt = net->params + L->w_off;
+        const size_t np = (L->out + nr - 1) / nr, npt = (L->in + nr - 1) / nr;
+#pragma omp for schedule(static) nowait
+        for (size_t p = 0; p < np; p++)
+            ot_kpack_b(Wt, L->out, false, L->in, L->out, e->wpack[l], p, p + 1);
+        if (e->wtpack[l]) {
+#pragma omp for schedule(static) nowait
+            for (size_t p = 0; p < npt; p++)
+                ot_kpack_b(Wt, L->out, true, L->out, L->in, e->wtpack[l], p, p + 1);
+        }
+    }
+#pragma omp barrier
+}
+
+/* ---- passes ---- */
+
+/* What a pass needs besides the network and the rows. */
 typedef struct {
     int train;        /* batch statistics and dropout; else running statistics, no dropout */
     long fault;       /* test hook (see inject_fault); -1 = none */
     uint64_t seed;    /* dropout key */
     uint64_t step;
     const float *bn;  /* batch norm mean and 1/std per layer at its s_off (see ot_engine_t) */
+    const uint32_t *ids; /* sample index of every row of the batch: dropout's key */
 } pass_t;
 
-/* Forward through layers [lo, hi) for the worker's rows; the softmax layer fills loss and
- * correct. */
-static void forward_range(const ot_net_t *net, ot_worker_t *w, size_t lo, size_t hi,
+/* Width of layer l's input. */
+static size_t in_width(const ot_net_t *net, size_t l)
+{
+    return l > 0 ? net->layers[l - 1].out : net->in_dim;
+}
+
+/* Forward through layers [lo, hi) for the thread's rows; the softmax layer fills every
+ * shard's loss and hits. */
+static void forward_group(ot_engine_t *e, const group_t *g, size_t lo, size_t hi,
                           const pass_t *p)
 {
+    const ot_net_t *net = e->net;
     const float *P = net->params;
-    size_t n = w->rows;
+    const size_t r0 = g->r0, n = g->r1 - g->r0;
+    if (g->a == g->b)
+        return;
     for (size_t l = lo; l < hi; l++) {
         const ot_layer_t *L = &net->layers[l];
-        const float *in = l > 0 ? w->act[l - 1] : w->x;
-        float *out = w->act[l];
+        const size_t wi = in_width(net, l), wo = L->out;
+        const float *in = (l > 0 ? e->act[l - 1] : e->x) + r0 * wi;
+        float *out = e->act[l] + r0 * wo;
         switch (L->kind) {
         case OT_LAYER_AFFINE:
-            ot_affine_forward(in, P + L->w_off, P + L->b_off, out, n, L->in, L->out);
+            ot_kgemm(n, wo, wi, in, wi, e->wpack[l], P + L->b_off, out, wo, g->ws->gemm);
             break;
         case OT_LAYER_RELU:
-            ot_relu_forward(in, out, n * L->out);
+            ot_relu_forward(in, out, n * wo);
             break;
         case OT_LAYER_SIGMOID:
-            ot_sigmoid_forward(in, out, n * L->out);
+            ot_sigmoid_forward(in, out, n * wo);
             break;
         case OT_LAYER_BATCHNORM:
-            ot_bn_forward(in, p->bn + L->s_off, p->bn + L->s_off + L->out, P + L->w_off,
-                          P + L->b_off, out, n, L->out);
+            ot_bn_forward(in, p->bn + L->s_off, p->bn + L->s_off + wo, P + L->w_off,
+                          P + L->b_off, out, n, wo);
             break;
         case OT_LAYER_DROPOUT:
             if (p->train) {
                 ot_dropout_key_t k = {p->seed, p->step, (uint32_t)l, L->rate};
-                ot_dropout_forward(&k, w->ids, in, out, n, L->out);
+                ot_dropout_forward(&k, p->ids + r0, in, out, n, wo);
             } else {
-                memcpy(out, in, n * L->out * sizeof(float));
+                memcpy(out, in, n * wo * sizeof(float));
             }
             break;
-        case OT_LAYER_SOFTMAX_LOSS:
-            w->loss = ot_softmax_loss_forward(in, w->y, out, n, L->out, &w->correct);
+        case OT_LAYER_SOFTMAX_LOSS: /* loss and hits per shard: summed in shard order later */
+            for (size_t s = g->a; s < g->b; s++) {
+                ot_worker_t *w = &e->workers[s];
+                size_t o = w->lo - r0;
+                w->loss = ot_softmax_loss_forward(in + o * wi, e->y + w->lo, out + o * wo,
+                                                  w->rows, wo, &w->correct);
+            }
             break;
         }
     }
@@ -165,98 +398,110 @@ static size_t next_batchnorm(const ot_net_t *net, size_t lo)
     return lo;
 }
 
-/* Test hook: flip the sign of what layer L's backward produced (its dW and db for an Affine,
- * its input gradient otherwise), so that gradcheck can be shown to catch a wrong backward. */
-static void inject_fault(const ot_layer_t *L, float *G, float *dx, size_t n)
+/* Test hook: flip the sign of v[0..len), what a layer's backward produced (the parameter
+ * gradient of an Affine or batch norm layer, the input gradient of any other), so that
+ * gradcheck can be shown to catch a wrong backward. */
+static void flip(float *v, size_t len)
 {
-    int params = L->kind == OT_LAYER_AFFINE || L->kind == OT_LAYER_BATCHNORM;
-    float *v = params ? G + L->w_off : dx;
-    size_t len = params ? L->b_off + L->out - L->w_off : n * L->in;
     for (size_t i = 0; i < len; i++)
         v[i] = -v[i];
 }
 
-/* The Affine backward of one shard, WRITING (not accumulating) dW and db: every Affine runs
- * once per shard and every parameter belongs to one Affine, so the whole gradient block is
- * written exactly once per step and needs no memset (that saves one pass over the block per
- * shard and a read in the dW GEMM). Same arithmetic as ot_affine_backward on a zeroed block
- * except that nothing is added to a zeroed buffer, which changes no bit but the sign of an
- * exactly zero sum (-0 instead of +0).
- * x (n, in), W (in, out), dy (n, out) -> dW (in, out) = x^T dy, db (out) = sum_rows dy,
- * dx (n, in) = dy W^T unless dx is NULL; n >= 1. */
-static void affine_backward_set(const float *x, const float *W, const float *dy, float *dx,
-                                float *dW, float *restrict db, size_t n, size_t in, size_t out)
+/* The Affine backward of the thread's shards (dy and dx: the thread's rows): dW = x^T dy and db = column sums of dy for
+ * every shard, formed through the tree as far as the thread's shards reach (the nodes it
+ * leaves land in their first shard's block, WRITTEN, not accumulated: every parameter belongs
+ * to one layer, so the blocks need no zeroing), and dx = dy W^T unless l is 0. */
+static void affine_backward_group(ot_engine_t *e, const group_t *g, size_t l, const float *dy,
+                                  float *dx, const pass_t *p)
 {
-    ot_gemm(true, false, in, out, n, 1.0f, x, in, dy, out, 0.0f, dW, out);
-    memcpy(db, dy, out * sizeof(float));
-    for (size_t r = 1; r < n; r++) {
-        const float *restrict row = dy + r * out;
-        for (size_t j = 0; j < out; j++)
-            db[j] += row[j];
+    const ot_net_t *net = e->net;
+    const ot_layer_t *L = &net->layers[l];
+    ot_worker_t *W = e->workers;
+    const size_t r0 = g->r0, n = g->r1 - g->r0, in = L->in, out = L->out;
+    const float *x = (l > 0 ? e->act[l - 1] : e->x) + r0 * in;
+    for (size_t r = 0; r < g->n_roots; r++)
+        g->ws->root_p[r] = W[g->ws->roots[r]].grad + L->w_off;
+    ot_ktree_t t = {g->b - g->a, g->ws->seg, g->ws->merges, g->n_roots, g->ws->root_p, out};
+    ot_kgemm_tn_tree(in, out, x, in, dy, out, &t, g->ws->gemm);
+    for (size_t s = g->a; s < g->b; s++) { /* db leaves: a chain over the shard's rows */
+        float *restrict db = W[s].grad + L->b_off;
+        memset(db, 0, out * sizeof(float));
+        for (size_t r = W[s].lo - r0; r < W[s].lo - r0 + W[s].rows; r++)
+            for (size_t j = 0; j < out; j++)
+                db[j] += dy[r * out + j];
     }
+    tree_local(W, e->n_shards, g, L->b_off, out);
+    if ((long)l == p->fault) /* the thread's roots hold its share of the sum */
+        for (size_t r = 0; r < g->n_roots; r++)
+            flip(W[g->ws->roots[r]].grad + L->w_off, L->b_off + out - L->w_off);
     if (dx)
-        ot_gemm(false, true, n, in, out, 1.0f, dy, out, W, out, 0.0f, dx, in);
+        ot_kgemm(n, in, out, dy, out, e->wtpack[l], NULL, dx, in, g->ws->gemm);
 }
 
-/* Backward through layers hi-1 down to lo (hi = n_layers starts at the loss), writing the
- * worker's gradient block; a batch norm layer is left to the caller (it needs batch sums).
- * w->dout carries the gradient between calls. */
-static void backward_range(const ot_net_t *net, ot_worker_t *w, size_t hi, size_t lo,
+/* Backward through layers hi-1 down to lo (hi = n_layers starts at the loss) for the thread's
+ * rows; a batch norm layer is left to the caller. *cur names the dbuf holding the gradient
+ * w.r.t. the output of layer hi-1 on entry and of layer lo-1 on return. */
+static void backward_group(ot_engine_t *e, const group_t *g, size_t hi, size_t lo, int *cur,
                            const pass_t *p)
 {
-    const float *P = net->params;
-    float *G = w->grad;
-    size_t n = w->rows, last = net->n_layers - 1;
+    const ot_net_t *net = e->net;
+    const size_t r0 = g->r0, n = g->r1 - g->r0, last = net->n_layers - 1;
+    const int idle = g->a == g->b; /* a thread without shards only keeps *cur in step */
     if (hi == net->n_layers) {
-        w->dout = w->dbuf[0];
-        ot_softmax_loss_backward(w->act[last], w->y, w->dout, n, net->layers[last].out);
+        const size_t c = net->layers[last].out;
+        *cur = 0;
+        if (!idle)
+            ot_softmax_loss_backward(e->act[last] + r0 * c, e->y + r0, dpart(e, g, 0), n, c);
         hi = last;
     }
-    for (size_t l = hi; l-- > lo;) {
+    for (size_t l = hi; l-- > lo; *cur = !*cur) {
         const ot_layer_t *L = &net->layers[l];
-        const float *x = l > 0 ? w->act[l - 1] : w->x;
-        float *dnext = w->dout == w->dbuf[0] ? w->dbuf[1] : w->dbuf[0];
+        const size_t wo = L->out, wi = in_width(net, l);
+        const float *dy = dpart(e, g, *cur);
+        float *dx = dpart(e, g, !*cur);
+        if (idle)
+            continue;
         switch (L->kind) {
         case OT_LAYER_AFFINE:
-            affine_backward_set(x, P + L->w_off, w->dout, l > 0 ? dnext : NULL, G + L->w_off,
-                                G + L->b_off, n, L->in, L->out);
+            affine_backward_group(e, g, l, dy, l > 0 ? dx : NULL, p);
             break;
         case OT_LAYER_RELU:
-            ot_relu_backward(w->act[l], w->dout, dnext, n * L->out);
+            ot_relu_backward(e->act[l] + r0 * wo, dy, dx, n * wo);
             break;
         case OT_LAYER_SIGMOID:
-            ot_sigmoid_backward(w->act[l], w->dout, dnext, n * L->out);
+            ot_sigmoid_backward(e->act[l] + r0 * wo, dy, dx, n * wo);
             break;
         case OT_LAYER_DROPOUT: {
             ot_dropout_key_t k = {p->seed, p->step, (uint32_t)l, L->rate};
-            ot_dropout_backward(&k, w->ids, w->dout, dnext, n, L->out);
+            ot_dropout_backward(&k, p->ids + r0, dy, dx, n, wo);
             break;
         }
         case OT_LAYER_BATCHNORM:     /* never inside a range */
         case OT_LAYER_SOFTMAX_LOSS:  /* only ever last */
             break;
         }
-        if ((long)l == p->fault)
-            inject_fault(L, G, dnext, n);
-        w->dout = dnext;
+        if ((long)l == p->fault && L->kind != OT_LAYER_AFFINE)
+            flip(dx, n * wi);
     }
 }
 
-/* Batch norm layer L (index l) in training mode, forward: the batch's mean and variance from
- * the shards' partial sums (two passes: mean first, then squared deviations, for accuracy),
+/* Batch norm layer l in training mode, forward: the batch's mean and variance from the
+ * shards' partial sums (two passes: mean first, then squared deviations, for accuracy),
  * combined in shard order by one thread; the running statistics move towards them. Called by
  * every thread of the team. */
-static void batchnorm_forward_train(ot_engine_t *e, size_t l, size_t n, const pass_t *p)
+static void batchnorm_forward_train(ot_engine_t *e, const group_t *g, size_t l, size_t n,
+                                    const pass_t *p)
 {
     const ot_net_t *net = e->net;
     const ot_layer_t *L = &net->layers[l];
     const size_t S = e->n_shards, d = L->out;
     ot_worker_t *W = e->workers;
+    const float *x = e->act[l - 1];
     double *sum = e->bn_sum[0];
     float *mean = e->bn_batch + L->s_off, *inv_std = mean + d;
-#pragma omp for schedule(static)
-    for (size_t s = 0; s < S; s++)
-        ot_bn_partial_sum(W[s].act[l - 1], W[s].rows, d, W[s].part[0]);
+    for (size_t s = g->a; s < g->b; s++)
+        ot_bn_partial_sum(x + W[s].lo * d, W[s].rows, d, W[s].part[0]);
+#pragma omp barrier
 #pragma omp single
     for (size_t f = 0; f < d; f++) {
         sum[f] = 0.0;
@@ -265,9 +510,9 @@ static void batchnorm_forward_train(ot_engine_t *e, size_t l, size_t n, const pa
         sum[f] /= (double)n;
         mean[f] = (float)sum[f];
     }
-#pragma omp for schedule(static)
-    for (size_t s = 0; s < S; s++)
-        ot_bn_partial_sqdev(W[s].act[l - 1], sum, W[s].rows, d, W[s].part[0]);
+    for (size_t s = g->a; s < g->b; s++)
+        ot_bn_partial_sqdev(x + W[s].lo * d, sum, W[s].rows, d, W[s].part[0]);
+#pragma omp barrier
 #pragma omp single
     {
         float *run_mean = net->state + L->s_off, *run_var = run_mean + d;
@@ -282,31 +527,35 @@ static void batchnorm_forward_train(ot_engine_t *e, size_t l, size_t n, const pa
             run_var[f] = m * run_var[f] + (1.0f - m) * (float)var;
         }
     }
-#pragma omp for schedule(static)
-    for (size_t s = 0; s < S; s++)
-        forward_range(net, &W[s], l, l + 1, p);
+    forward_group(e, g, l, l + 1, p);
 }
 
 /* Batch norm layer l, backward: the batch sums of dy and dy * xhat (which are also dbeta and
- * dgamma) from the shards' partial sums, combined in shard order, then every shard's dx. */
-static void batchnorm_backward(ot_engine_t *e, size_t l, size_t n, const pass_t *p)
+ * dgamma) from the shards' partial sums, combined in shard order, then the thread's dx. */
+static void batchnorm_backward(ot_engine_t *e, const group_t *g, size_t l, size_t n, int *cur,
+                               const pass_t *p)
 {
     const ot_net_t *net = e->net;
     const ot_layer_t *L = &net->layers[l];
     const size_t S = e->n_shards, d = L->out;
     ot_worker_t *W = e->workers;
     const float *mean = e->bn_batch + L->s_off, *inv_std = mean + d;
+    const float *x = e->act[l - 1], *dy = dpart(e, g, *cur);
+    float *dx = dpart(e, g, !*cur);
     double *sum_dy = e->bn_sum[0], *sum_dy_xhat = e->bn_sum[1];
-#pragma omp for schedule(static)
-    for (size_t s = 0; s < S; s++) {
+    for (size_t s = g->a; s < g->b; s++) {
         ot_worker_t *w = &W[s];
-        ot_bn_partial_backward(w->act[l - 1], w->dout, mean, inv_std, w->rows, d, w->part[0],
-                               w->part[1]);
-        for (size_t f = 0; f < d; f++) { /* the shard's dgamma and dbeta, written */
+        ot_bn_partial_backward(x + w->lo * d, dy + (w->lo - g->r0) * d, mean, inv_std, w->rows, d,
+                               w->part[0], w->part[1]);
+        for (size_t f = 0; f < d; f++) { /* the shard's dgamma and dbeta: leaves of the tree */
             w->grad[L->w_off + f] = (float)w->part[1][f];
             w->grad[L->b_off + f] = (float)w->part[0][f];
         }
+        if ((long)l == p->fault)
+            flip(w->grad + L->w_off, L->b_off + d - L->w_off);
     }
+    tree_local(W, S, g, L->w_off, L->b_off + d - L->w_off);
+#pragma omp barrier
 #pragma omp single
     for (size_t f = 0; f < d; f++) {
         sum_dy[f] = sum_dy_xhat[f] = 0.0;
@@ -315,34 +564,21 @@ static void batchnorm_backward(ot_engine_t *e, size_t l, size_t n, const pass_t 
             sum_dy_xhat[f] += W[s].part[1][f];
         }
     }
-#pragma omp for schedule(static)
-    for (size_t s = 0; s < S; s++) {
-        ot_worker_t *w = &W[s];
-        float *dnext = w->dout == w->dbuf[0] ? w->dbuf[1] : w->dbuf[0];
-        ot_bn_backward(w->act[l - 1], w->dout, mean, inv_std, net->params + L->w_off, sum_dy,
-                       sum_dy_xhat, n, dnext, w->rows, d);
-        if ((long)l == p->fault)
-            inject_fault(L, w->grad, dnext, w->rows);
-        w->dout = dnext;
+    if (g->a < g->b) {
+        const size_t r0 = g->r0, rows = g->r1 - g->r0;
+        ot_bn_backward(x + r0 * d, dy, mean, inv_std, net->params + L->w_off, sum_dy,
+                       sum_dy_xhat, n, dx, rows, d);
     }
+    *cur = !*cur;
 }
 
-/* Sum chunk c of the shard gradient blocks pairwise (stride 1, 2, 4, ...: a fixed tree whatever
- * the thread count) and divide by n into out. */
-static void reduce_chunk(ot_worker_t *W, size_t S, size_t P, size_t c, float fn, float *out)
+/* Threads for the next parallel region: as many as OpenMP would use, if they have
+ * workspaces. */
+static int team_size(ot_engine_t *e)
 {
-    size_t lo = c * REDUCE_CHUNK, len = P - lo < REDUCE_CHUNK ? P - lo : REDUCE_CHUNK;
-    for (size_t stride = 1; stride < S; stride *= 2)
-        for (size_t s = 0; s + stride < S; s += 2 * stride) {
-            float *restrict a = W[s].grad + lo;
-            const float *restrict b = W[s + stride].grad + lo;
-            for (size_t i = 0; i < len; i++)
-                a[i] += b[i];
-        }
-    const float *restrict g = W[0].grad + lo;
-    float *restrict o = out + lo;
-    for (size_t i = 0; i < len; i++)
-        o[i] = g[i] / fn;
+    size_t want = (size_t)omp_get_max_threads();
+    want = want < 1 ? 1 : want;
+    return (int)min_sz(want, grow_ws(e, want));
 }
 
 ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
@@ -352,58 +588,57 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     ot_worker_t *W = e->workers;
     float *out = e->grad;
     const size_t S = e->n_shards, P = net->n_params, n_layers = net->n_layers;
-    const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
+    const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK, in_dim = net->in_dim;
     const float fn = (float)n;
-    const pass_t pass = {1, e->fault_layer, e->seed, e->step, e->bn_batch};
+    const pass_t pass = {1, e->fault_layer, e->seed, e->step, e->bn_batch, idx};
     const pass_t *p = &pass;
+    const int T = team_size(e);
     /* one parallel region for the shards, the batch-norm reductions and the gradient
      * reduction: one fork/join per step */
-#pragma omp parallel default(none) shared(e, W, ds, idx, net, out, p) \
-    firstprivate(S, P, n, n_chunks, fn, n_layers)
+#pragma omp parallel num_threads(T) default(none) shared(e, W, ds, idx, net, out, p) \
+    firstprivate(S, P, n, n_chunks, fn, n_layers, in_dim)
     {
 #pragma omp for schedule(static)
         for (size_t s = 0; s < S; s++) {
             size_t lo, hi;
             shard_range(n, S, s, &lo, &hi);
+            W[s].lo = lo;
             W[s].rows = hi - lo;
-            W[s].ids = idx + lo;
             W[s].loss = 0.0;
             W[s].correct = 0;
-            ot_dataset_gather(ds, idx + lo, hi - lo, W[s].x, W[s].y);
-            if (hi == lo) /* more shards than rows: this one contributes zeros */
-                memset(W[s].grad, 0, P * sizeof(float));
+            ot_dataset_gather(ds, idx + lo, hi - lo, e->x + lo * in_dim, e->y + lo);
         }
+        pack_weights(e); /* ends with a barrier: every shard's rows are in place */
+        const group_t g = my_group(e);
         /* forward, segment by segment between batch norm layers */
         for (size_t lo = 0;;) {
             size_t bn = next_batchnorm(net, lo);
-#pragma omp for schedule(static)
-            for (size_t s = 0; s < S; s++)
-                forward_range(net, &W[s], lo, bn, p);
+            forward_group(e, &g, lo, bn, p);
             if (bn == n_layers)
                 break;
-            batchnorm_forward_train(e, bn, n, p);
+            batchnorm_forward_train(e, &g, bn, n, p);
             lo = bn + 1;
         }
         /* backward, the same segments from the top */
+        int cur = 0;
         for (size_t hi = n_layers;;) {
-            size_t bn = hi, lo = 0;
+            size_t bn = hi;
             for (size_t l = 0; l < hi; l++)
                 if (net->layers[l].kind == OT_LAYER_BATCHNORM)
                     bn = l;
-            lo = bn == hi ? 0 : bn + 1;
-#pragma omp for schedule(static)
-            for (size_t s = 0; s < S; s++)
-                if (W[s].rows)
-                    backward_range(net, &W[s], hi, lo, p);
+            size_t lo = bn == hi ? 0 : bn + 1;
+            backward_group(e, &g, hi, lo, &cur, p);
             if (lo == 0)
                 break;
-            batchnorm_backward(e, bn, n, p);
+            batchnorm_backward(e, &g, bn, n, &cur, p);
             hi = bn;
         }
-        /* the implied barrier: every shard's block is complete */
+#pragma omp barrier
+        /* every thread's nodes are complete: add the ones that span threads */
+        const size_t team = (size_t)omp_get_num_threads();
 #pragma omp for schedule(static)
         for (size_t c = 0; c < n_chunks; c++)
-            reduce_chunk(W, S, P, c, fn, out);
+            reduce_chunk(W, S, team, P, c, fn, out);
     }
     ot_batch_result_t r = {0.0, 0};
     for (size_t s = 0; s < S; s++) {
@@ -413,17 +648,18 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     return r;
 }
 
-/* argmax of each row of the worker's probabilities into pred. */
-static void worker_predict(const ot_net_t *net, ot_worker_t *w)
+/* argmax of each of the thread's rows of the probabilities into e->pred. */
+static void predict_group(ot_engine_t *e, const group_t *g)
 {
+    const ot_net_t *net = e->net;
     size_t c = net->n_classes;
-    const float *p = w->act[net->n_layers - 1];
-    for (size_t r = 0; r < w->rows; r++) {
+    const float *p = e->act[net->n_layers - 1];
+    for (size_t r = g->r0; r < g->r1; r++) {
         size_t arg = 0;
         for (size_t j = 1; j < c; j++)
             if (p[r * c + j] > p[r * c + arg])
                 arg = j;
-        w->pred[r] = (int32_t)arg;
+        e->pred[r] = (int32_t)arg;
     }
 }
 
@@ -433,7 +669,8 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
     const ot_net_t *net = e->net;
     ot_worker_t *W = e->workers;
     const size_t S = e->n_shards, total = limit && limit < ds->n ? limit : ds->n;
-    const size_t chunk = e->max_batch;
+    const size_t chunk = e->max_batch, in_dim = net->in_dim, n_layers = net->n_layers;
+    const size_t c = net->n_classes;
     const int want_pred = confusion != NULL;
     /* batch norm at evaluation: the running statistics, as mean and 1/std */
     for (size_t l = 0; l < net->n_layers; l++) {
@@ -447,33 +684,41 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
             ev[L->out + f] = (float)(1.0 / sqrt((double)run[L->out + f] + OT_BN_EPS));
         }
     }
-    const pass_t pass = {0, -1, 0, 0, e->bn_eval};
+    const pass_t pass = {0, -1, 0, 0, e->bn_eval, e->rows_idx};
     const pass_t *p = &pass;
     ot_batch_result_t r = {0.0, 0};
-    for (size_t base = 0; base < total; base += chunk) {
-        size_t n = total - base < chunk ? total - base : chunk;
-#pragma omp parallel for schedule(static) default(none) shared(W, ds, net, p) firstprivate(S, n, base, want_pred)
-        for (size_t s = 0; s < S; s++) {
-            size_t lo, hi;
-            shard_range(n, S, s, &lo, &hi);
-            ot_worker_t *w = &W[s];
-            w->rows = hi - lo;
-            /* rows of the evaluation are consecutive samples: use pred as the index list */
-            for (size_t i = 0; i < w->rows; i++)
-                w->pred[i] = (int32_t)(base + lo + i);
-            ot_dataset_gather(ds, (const uint32_t *)w->pred, w->rows, w->x, w->y);
-            w->loss = 0.0;
-            w->correct = 0;
-            forward_range(net, w, 0, net->n_layers, p);
+    const int T = team_size(e);
+#pragma omp parallel num_threads(T) default(none) shared(e, W, ds, p, r, confusion) \
+    firstprivate(S, total, chunk, in_dim, n_layers, c, want_pred)
+    {
+        pack_weights(e);
+        for (size_t base = 0; base < total; base += chunk) {
+            size_t n = min_sz(total - base, chunk);
+#pragma omp for schedule(static)
+            for (size_t s = 0; s < S; s++) {
+                size_t lo, hi;
+                shard_range(n, S, s, &lo, &hi);
+                W[s].lo = lo;
+                W[s].rows = hi - lo;
+                W[s].loss = 0.0;
+                W[s].correct = 0;
+                for (size_t i = lo; i < hi; i++) /* the evaluation's rows: consecutive samples */
+                    e->rows_idx[i] = (uint32_t)(base + i);
+                ot_dataset_gather(ds, e->rows_idx + lo, hi - lo, e->x + lo * in_dim, e->y + lo);
+            }
+            const group_t g = my_group(e);
+            forward_group(e, &g, 0, n_layers, p);
             if (want_pred)
-                worker_predict(net, w);
-        }
-        for (size_t s = 0; s < S; s++) {
-            r.loss += W[s].loss;
-            r.correct += W[s].correct;
-            if (confusion)
-                for (size_t i = 0; i < W[s].rows; i++)
-                    confusion[(size_t)W[s].y[i] * net->n_classes + (size_t)W[s].pred[i]]++;
+                predict_group(e, &g);
+#pragma omp barrier
+#pragma omp single
+            for (size_t s = 0; s < S; s++) { /* in shard order, whatever the thread count */
+                r.loss += W[s].loss;
+                r.correct += W[s].correct;
+                if (confusion)
+                    for (size_t i = W[s].lo; i < W[s].lo + W[s].rows; i++)
+                        confusion[(size_t)e->y[i] * c + (size_t)e->pred[i]]++;
+            }
         }
     }
     return r;

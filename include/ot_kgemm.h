@@ -1,0 +1,71 @@
+/* ot_kgemm.h - omptrain's own GEMM for the training step.
+ *
+ * The arithmetic is defined, not left to a library: every element of C is ONE chain of fused
+ * multiply-adds over k in increasing order, started from zero (or from a bias), whatever the
+ * sizes, the blocking, the alignment or the calling thread. So a forward pass over the rows of
+ * several shards in one call gives the same bits as shard by shard, and a thread can take any
+ * number of shards per call without changing a result.
+ *
+ * B operands are packed once into column panels (ot_kpack_b) and shared read-only by every
+ * thread; A operands are packed by each call into the caller's workspace.
+ *
+ * The weight gradient has its own entry point, ot_kgemm_tn_tree: the product x^T dy summed over
+ * shards in the engine's fixed reduction tree (see ot_engine.h), with every leaf and every
+ * node the thread owns formed in registers and cache, so only the nodes other threads need are
+ * written to memory. */
+#ifndef OT_KGEMM_H
+#define OT_KGEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Floats of a packed (k, n) B operand. */
+size_t ot_kpack_size(size_t k, size_t n);
+
+/* Pack op(B) (k, n) into Bp (ot_kpack_size(k, n) floats, OT_ALIGN-aligned): op(B) = B, stored
+ * (k, n) with row stride ldb, or with trans B^T, B stored (n, k) with row stride ldb. Panels
+ * [p0, p1) of the ceil(n / ot_kgemm_nr()) column panels only, so that threads can share the
+ * work; pass 0 and SIZE_MAX for all. */
+void ot_kpack_b(const float *B, size_t ldb, bool trans, size_t k, size_t n, float *Bp, size_t p0,
+                size_t p1);
+
+/* Columns per packed panel. */
+size_t ot_kgemm_nr(void);
+
+/* Workspace floats ot_kgemm needs for k up to max_k. */
+size_t ot_kgemm_work_size(size_t max_k);
+
+/* C (m, n) = bias (broadcast over rows; zero when NULL) + A (m, k) Bp, C row stride ldc,
+ * A row-major with row stride lda; Bp from ot_kpack_b with the same k and n. work: floats from
+ * ot_kgemm_work_size(k), OT_ALIGN-aligned, private to the calling thread. */
+void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *Bp,
+              const float *bias, float *C, size_t ldc, float *work);
+
+/* The shape of a weight-gradient call: leaf i (0 <= i < n_leaves) is rows [seg[i], seg[i+1])
+ * of x and dy; after leaf i is formed, merges[i] times the node on top of a stack is added to
+ * it (top + current), then it is pushed. When every leaf is done the stack holds n_roots
+ * nodes, written bottom first to roots[0..n_roots) (each (m, n), row stride ldr). */
+typedef struct {
+    size_t n_leaves;
+    const size_t *seg;       /* (n_leaves + 1) row offsets, seg[0] = 0 */
+    const uint8_t *merges;   /* (n_leaves) */
+    size_t n_roots;
+    float *const *roots;     /* (n_roots) destinations */
+    size_t ldr;
+} ot_ktree_t;
+
+/* Workspace floats ot_kgemm_tn_tree needs for up to max_rows rows, n columns and a stack of
+ * up to max_depth nodes. */
+size_t ot_kgemm_tree_work_size(size_t max_rows, size_t n, size_t max_depth);
+
+/* For each leaf, x[seg]^T (m, rows) dy[seg] (rows, n) as in ot_kgemm (a chain over the rows in
+ * order, from zero), combined as t says. x (rows, m) row stride ldx, dy (rows, n) row stride
+ * ldy. work: ot_kgemm_tree_work_size floats, private to the calling thread. */
+void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
+                      const ot_ktree_t *t, float *work);
+
+/* "AVX-512", "AVX2" or "portable": the instruction set the kernel was built for. */
+const char *ot_kgemm_isa(void);
+
+#endif
