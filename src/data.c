@@ -316,6 +316,10 @@ void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, fl
 
     for (size_t i = 0; i < n; i++) {
         assert(idx[i] < ds->n);
+        /* the rows are random samples: ask for the next one while converting this one */
+        if (i + 1 < n)
+            for (size_t o = 0; o < dim; o += 64)
+                __builtin_prefetch(ds->images + (size_t)idx[i + 1] * dim + o);
         u8_to_unit(ds->images + (size_t)idx[i] * dim, x + i * dim, dim);
         y[i] = ds->labels[idx[i]];
     }

@@ -22,6 +22,14 @@ typedef __m512 vf_t;
 #define V_BCAST(x) _mm512_set1_ps(x)
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_ADD(a, b) _mm512_add_ps(a, b)
+typedef __m256 vh_t; /* half vector: the last columns of a narrow panel */
+#define HL 8
+#define H_ZERO() _mm256_setzero_ps()
+#define H_LOAD(p) _mm256_loadu_ps(p)
+#define H_STORE(p, v) _mm256_storeu_ps(p, v)
+#define H_LOW(v) _mm512_castps512_ps256(v) /* the low half of a broadcast: free */
+#define H_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define H_ADD(a, b) _mm256_add_ps(a, b)
 #define ISA "AVX-512"
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -35,6 +43,14 @@ typedef __m256 vf_t;
 #define V_BCAST(x) _mm256_set1_ps(x)
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_ADD(a, b) _mm256_add_ps(a, b)
+typedef __m128 vh_t;
+#define HL 4
+#define H_ZERO() _mm_setzero_ps()
+#define H_LOAD(p) _mm_loadu_ps(p)
+#define H_STORE(p, v) _mm_storeu_ps(p, v)
+#define H_LOW(v) _mm256_castps256_ps128(v)
+#define H_FMA(a, b, c) _mm_fmadd_ps(a, b, c)
+#define H_ADD(a, b) _mm_add_ps(a, b)
 #define ISA "AVX2"
 #else
 typedef float vf_t;
@@ -47,6 +63,14 @@ typedef float vf_t;
 #define V_BCAST(x) (x)
 #define V_FMA(a, b, c) fmaf(a, b, c)
 #define V_ADD(a, b) ((a) + (b))
+typedef float vh_t; /* never used: HL 0 */
+#define HL 0
+#define H_ZERO() 0.0f
+#define H_LOAD(p) (*(p))
+#define H_STORE(p, v) (*(p) = (v))
+#define H_LOW(v) (v)
+#define H_FMA(a, b, c) fmaf(a, b, c)
+#define H_ADD(a, b) ((a) + (b))
 #define ISA "portable"
 #endif
 
@@ -104,49 +128,134 @@ void ot_kpack_b(const float *B, size_t ldb, bool trans, size_t k, size_t n, floa
     }
 }
 
-/* acc += Ap (kc, MR) Bp (kc, NR), k in order: the only place C is computed. */
-static inline __attribute__((always_inline)) void kloop(size_t kc, const float *restrict Ap,
-                                                        const float *restrict Bp,
-                                                        vf_t acc[MR][NV])
+/* A tile's accumulators: nv full vectors and, with half, one half vector per row. A panel
+ * narrower than NR computes only the lanes it needs (a 50-wide layer: 32 + 16 + 8 lanes, not
+ * 64); lanes past the panel's width hold zeros and are never stored. */
+typedef struct {
+    vf_t v[MR][NV];
+    vh_t h[MR];
+} acc_t;
+
+/* The width classes, narrowest first: (0, half), (1, 0), (1, half), (NV, 0) as (full vectors,
+ * half vector); tile() and tree_tile() switch on the class so that each is compiled with
+ * constant widths. The narrowest class that covers nr columns: */
+static int width_class(size_t nr)
+{
+    if (HL > 0 && nr <= HL)
+        return 0;
+    if (nr <= VL)
+        return 1;
+    if (HL > 0 && NV > 1 && nr <= VL + HL)
+        return 2;
+    return 3;
+}
+
+/* acc = rows of T (row stride ldt; NULL: zero; ldt 0: the same row for every row) */
+static inline __attribute__((always_inline)) void acc_load(acc_t *a, int nv, int half,
+                                                           const float *T, size_t ldt)
+{
+    for (int i = 0; i < MR; i++) {
+        const float *r = T ? T + i * ldt : NULL;
+        for (int v = 0; v < nv; v++)
+            a->v[i][v] = r ? V_LOAD(r + v * VL) : V_ZERO();
+        if (half)
+            a->h[i] = r ? H_LOAD(r + nv * VL) : H_ZERO();
+    }
+}
+
+static inline __attribute__((always_inline)) void acc_store(const acc_t *a, int nv, int half,
+                                                            float *T, size_t ldt)
+{
+    for (int i = 0; i < MR; i++) {
+        for (int v = 0; v < nv; v++)
+            V_STORE(T + i * ldt + v * VL, a->v[i][v]);
+        if (half)
+            H_STORE(T + i * ldt + nv * VL, a->h[i]);
+    }
+}
+
+/* acc += T (a tree node on the stack: left + right, the sum's only order) */
+static inline __attribute__((always_inline)) void acc_add(acc_t *a, int nv, int half,
+                                                          const float *T)
+{
+    for (int i = 0; i < MR; i++) {
+        for (int v = 0; v < nv; v++)
+            a->v[i][v] = V_ADD(V_LOAD(T + i * NR + v * VL), a->v[i][v]);
+        if (half)
+            a->h[i] = H_ADD(H_LOAD(T + i * NR + nv * VL), a->h[i]);
+    }
+}
+
+/* acc += A (MR, kc) Bp (kc, NR), k in order: the only place C is computed. A's element
+ * (i, p) is Ap[i * si + p * sp]: a packed panel (si 1, sp MR), MR rows of a row-major matrix
+ * (si its row stride, sp 1) or MR adjacent columns of one (si 1, sp its row stride), the last
+ * two read in place. */
+static inline __attribute__((always_inline)) void kloop(acc_t *a, int nv, int half, size_t kc,
+                                                        const float *restrict Ap, size_t si,
+                                                        size_t sp, const float *restrict Bp)
 {
     for (size_t p = 0; p < kc; p++) {
         vf_t b[NV];
-        for (int v = 0; v < NV; v++)
+        vh_t bh = H_ZERO();
+        for (int v = 0; v < nv; v++)
             b[v] = V_LOAD(Bp + p * NR + v * VL);
+        if (half)
+            bh = H_LOAD(Bp + p * NR + nv * VL);
         for (int i = 0; i < MR; i++) {
-            vf_t a = V_BCAST(Ap[p * MR + i]);
-            for (int v = 0; v < NV; v++)
-                acc[i][v] = V_FMA(a, b[v], acc[i][v]);
+            const vf_t x = V_BCAST(Ap[i * si + p * sp]);
+            for (int v = 0; v < nv; v++)
+                a->v[i][v] = V_FMA(x, b[v], a->v[i][v]);
+            if (half)
+                a->h[i] = H_FMA(H_LOW(x), bh, a->h[i]);
         }
     }
 }
 
 enum { INIT_ZERO, INIT_ROW, INIT_C };
 
-/* One tile: acc = init, acc += Ap Bp, the (mr, nr) corner stored to C. init INIT_ROW seeds
- * every row with row[0..NR) (padded), INIT_C with C itself (the previous k slice). */
-static void tile(size_t kc, const float *restrict Ap, const float *restrict Bp, int init,
-                 const float *row, float *C, size_t ldc, size_t mr, size_t nr)
+/* One tile in width class (nv, half): acc = init, acc += Ap Bp, stored to T (row stride ldt).
+ * init INIT_ROW seeds every row with row[] (padded), INIT_C with T itself. */
+static inline __attribute__((always_inline)) void tile_body(int nv, int half, size_t kc,
+                                                            const float *Ap, size_t si,
+                                                            size_t sp, const float *Bp,
+                                                            int init, const float *row,
+                                                            float *T, size_t ldt)
 {
+    acc_t a;
+    acc_load(&a, nv, half, init == INIT_C ? T : init == INIT_ROW ? row : NULL,
+             init == INIT_C ? ldt : 0);
+    kloop(&a, nv, half, kc, Ap, si, sp, Bp);
+    acc_store(&a, nv, half, T, ldt);
+}
+
+/* One tile: the (mr, nr) corner of the result is stored to C. A as in kloop: packed
+ * (lda 0) or MR rows in place with row stride lda. */
+static void tile(size_t kc, const float *restrict Ap, size_t lda, const float *restrict Bp,
+                 int init, const float *row, float *C, size_t ldc, size_t mr, size_t nr)
+{
+    const size_t si = lda ? lda : 1, sp = lda ? 1 : MR;
     _Alignas(OT_ALIGN) float tmp[MR * NR];
     const int full = mr == MR && nr == NR;
     float *T = full ? C : tmp;
     size_t ldt = full ? ldc : NR;
-    vf_t acc[MR][NV];
-    if (init == INIT_C && !full) {
-        memset(tmp, 0, sizeof tmp);
-        for (size_t i = 0; i < mr; i++)
-            memcpy(tmp + i * NR, C + i * ldc, nr * sizeof(float));
+    if (init == INIT_C && !full)
+        for (size_t i = 0; i < MR; i++)
+            for (size_t j = 0; j < NR; j++)
+                tmp[i * NR + j] = i < mr && j < nr ? C[i * ldc + j] : 0.0f;
+    switch (width_class(nr)) {
+    case 0:
+        tile_body(0, 1, kc, Ap, si, sp, Bp, init, row, T, ldt);
+        break;
+    case 1:
+        tile_body(1, 0, kc, Ap, si, sp, Bp, init, row, T, ldt);
+        break;
+    case 2:
+        tile_body(1, 1, kc, Ap, si, sp, Bp, init, row, T, ldt);
+        break;
+    default:
+        tile_body(NV, 0, kc, Ap, si, sp, Bp, init, row, T, ldt);
+        break;
     }
-    for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++)
-            acc[i][v] = init == INIT_C ? V_LOAD(T + i * ldt + v * VL)
-                        : init == INIT_ROW ? V_LOAD(row + v * VL)
-                                           : V_ZERO();
-    kloop(kc, Ap, Bp, acc);
-    for (int i = 0; i < MR; i++)
-        for (int v = 0; v < NV; v++)
-            V_STORE(T + i * ldt + v * VL, acc[i][v]);
     if (!full)
         for (size_t i = 0; i < mr; i++)
             memcpy(C + i * ldc, tmp + i * NR, nr * sizeof(float));
@@ -171,6 +280,9 @@ static void pack_a(const float *A, size_t lda, size_t i0, size_t mc, size_t k0, 
     }
 }
 
+/* An MC x KC block of A at most this many bytes is read in place, not packed. */
+#define A_IN_PLACE_BYTES (MC * KC * sizeof(float))
+
 size_t ot_kgemm_work_size(size_t max_k)
 {
     return MC * min_sz(max_k, KC) + NR;
@@ -190,7 +302,12 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
         size_t kc = min_sz(KC, k - pc);
         for (size_t ic = 0; ic < m; ic += MC) {
             size_t mc = min_sz(MC, m - ic);
-            pack_a(A, lda, ic, mc, pc, kc, Ap);
+            /* a block that fits L2 is read in place, a ragged last panel always packed */
+            const int in_place = mc * kc * sizeof(float) <= A_IN_PLACE_BYTES;
+            if (!in_place)
+                pack_a(A, lda, ic, mc, pc, kc, Ap);
+            else if (mc % MR)
+                pack_a(A, lda, ic + mc / MR * MR, mc % MR, pc, kc, Ap + mc / MR * MR * kc);
             for (size_t jp = 0; jp < n_panels(n); jp++) {
                 size_t j0 = jp * NR, nr = min_sz(NR, n - j0);
                 int init = pc > 0 ? INIT_C : bias ? INIT_ROW : INIT_ZERO;
@@ -201,9 +318,12 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
                     r = row;
                 }
                 const float *bp = Bp + (jp * k + pc) * NR;
-                for (size_t ip = 0; ip * MR < mc; ip++)
-                    tile(kc, Ap + ip * MR * kc, bp, init, r, C + (ic + ip * MR) * ldc + j0, ldc,
+                for (size_t ip = 0; ip * MR < mc; ip++) {
+                    const int direct = in_place && (ip + 1) * MR <= mc;
+                    tile(kc, direct ? A + (ic + ip * MR) * lda + pc : Ap + ip * MR * kc,
+                         direct ? lda : 0, bp, init, r, C + (ic + ip * MR) * ldc + j0, ldc,
                          min_sz(MR, mc - ip * MR), nr);
+                }
             }
         }
     }
@@ -216,35 +336,65 @@ size_t ot_kgemm_tree_work_size(size_t max_rows, size_t n, size_t max_depth)
     return ot_kpack_size(max_rows, n) + MC * max_rows + max_depth * MR * NR;
 }
 
-/* One MR x NR tile of every leaf, combined through the stack; the roots' (mr, nr) corners are
- * written to t->roots at (i0, j0). */
-static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, const float *restrict Bp,
-                      float *restrict stack, size_t i0, size_t j0, size_t mr, size_t nr)
+/* One MR x NR tile of every leaf in width class (nv, half), combined through the stack. */
+static inline __attribute__((always_inline)) void tree_body(int nv, int half,
+                                                            const ot_ktree_t *t,
+                                                            const float *Ap, size_t sa,
+                                                            const float *Bp, float *stack)
 {
     size_t top = 0;
     for (size_t l = 0; l < t->n_leaves; l++) {
-        size_t k0 = t->seg[l], kc = t->seg[l + 1] - k0;
-        vf_t acc[MR][NV];
-        for (int i = 0; i < MR; i++)
-            for (int v = 0; v < NV; v++)
-                acc[i][v] = V_ZERO();
-        kloop(kc, Ap + k0 * MR, Bp + k0 * NR, acc);
-        for (unsigned m = t->merges[l]; m > 0; m--) {
-            const float *s = stack + --top * MR * NR;
-            for (int i = 0; i < MR; i++)
-                for (int v = 0; v < NV; v++)
-                    acc[i][v] = V_ADD(V_LOAD(s + i * NR + v * VL), acc[i][v]);
-        }
-        float *s = stack + top++ * MR * NR;
-        for (int i = 0; i < MR; i++)
-            for (int v = 0; v < NV; v++)
-                V_STORE(s + i * NR + v * VL, acc[i][v]);
+        size_t k0 = t->seg[l];
+        acc_t a;
+        acc_load(&a, nv, half, NULL, 0);
+        kloop(&a, nv, half, t->seg[l + 1] - k0, Ap + k0 * sa, 1, sa, Bp + k0 * NR);
+        for (unsigned m = t->merges[l]; m > 0; m--)
+            acc_add(&a, nv, half, stack + --top * MR * NR);
+        acc_store(&a, nv, half, stack + top++ * MR * NR, NR);
+    }
+}
+
+/* The tile at (i0, j0) of every leaf, combined; the roots' (mr, nr) corners are written to
+ * t->roots. */
+static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
+                      const float *restrict Bp, float *restrict stack, size_t i0, size_t j0,
+                      size_t mr, size_t nr)
+{
+    switch (width_class(nr)) {
+    case 0:
+        tree_body(0, 1, t, Ap, sa, Bp, stack);
+        break;
+    case 1:
+        tree_body(1, 0, t, Ap, sa, Bp, stack);
+        break;
+    case 2:
+        tree_body(1, 1, t, Ap, sa, Bp, stack);
+        break;
+    default:
+        tree_body(NV, 0, t, Ap, sa, Bp, stack);
+        break;
     }
     for (size_t r = 0; r < t->n_roots; r++)
         for (size_t i = 0; i < mr; i++)
             memcpy(t->roots[r] + (i0 + i) * t->ldr + j0, stack + r * MR * NR + i * NR,
                    nr * sizeof(float));
 }
+
+/* x^T's MR-row panel ip (features [i0, i0 + MR) of every row) packed, zero past m. */
+static void pack_xt(const float *x, size_t ldx, size_t m, size_t rows, size_t i0, float *Ap)
+{
+    size_t h = min_sz(MR, m - i0);
+    for (size_t p = 0; p < rows; p++) {
+        for (size_t ii = 0; ii < h; ii++)
+            Ap[p * MR + ii] = x[p * ldx + i0 + ii];
+        for (size_t ii = h; ii < MR; ii++)
+            Ap[p * MR + ii] = 0.0f;
+    }
+}
+
+/* x at most this many bytes: read in place from L2 instead of packed (a full MR-row panel of
+ * x^T is MR adjacent columns of x). */
+#define XT_IN_PLACE_BYTES (512u * 1024u)
 
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work)
@@ -253,23 +403,27 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
     float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n);
     float *stack = Ap + MC * rows;
     ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
+    if (rows * m * sizeof(float) <= XT_IN_PLACE_BYTES) {
+        /* only a ragged last panel is packed; the B panel stays in L1 while x streams */
+        size_t full = m / MR * MR;
+        if (full < m)
+            pack_xt(x, ldx, m, rows, full, Ap);
+        for (size_t jp = 0; jp < n_panels(n); jp++)
+            for (size_t i0 = 0; i0 < m; i0 += MR)
+                tree_tile(t, i0 < full ? x + i0 : Ap, i0 < full ? ldx : MR,
+                          Bp + jp * rows * NR, stack, i0, jp * NR, min_sz(MR, m - i0),
+                          min_sz(NR, n - jp * NR));
+        return;
+    }
     for (size_t ic = 0; ic < m; ic += MC) {
         size_t mc = min_sz(MC, m - ic);
         /* A = x^T: feature rows [ic, ic + mc), every batch row, in MR-row panels */
-        for (size_t ip = 0; ip * MR < mc; ip++) {
-            float *dst = Ap + ip * MR * rows;
-            size_t h = min_sz(MR, mc - ip * MR);
-            for (size_t p = 0; p < rows; p++) {
-                const float *src = x + p * ldx + ic + ip * MR;
-                for (size_t ii = 0; ii < h; ii++)
-                    dst[p * MR + ii] = src[ii];
-                for (size_t ii = h; ii < MR; ii++)
-                    dst[p * MR + ii] = 0.0f;
-            }
-        }
+        for (size_t ip = 0; ip * MR < mc; ip++)
+            pack_xt(x, ldx, m, rows, ic + ip * MR, Ap + ip * MR * rows);
         for (size_t jp = 0; jp < n_panels(n); jp++)
             for (size_t ip = 0; ip * MR < mc; ip++)
-                tree_tile(t, Ap + ip * MR * rows, Bp + jp * rows * NR, stack, ic + ip * MR,
-                          jp * NR, min_sz(MR, mc - ip * MR), min_sz(NR, n - jp * NR));
+                tree_tile(t, Ap + ip * MR * rows, MR, Bp + jp * rows * NR, stack,
+                          ic + ip * MR, jp * NR, min_sz(MR, mc - ip * MR),
+                          min_sz(NR, n - jp * NR));
     }
 }
