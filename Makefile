@@ -3,6 +3,7 @@
 #   make run      set-up, build, train configs/mnist.ini
 #   make test     set-up, build, run every test: the suite (make check), then sanitizers,
 #                 race detector, fuzzing and valgrind (make check-hardening)
+#   make bench-gemm  omptrain's GEMM kernel vs OpenBLAS on the benchmark models' shapes
 CC       ?= gcc
 PKGS     := hdf5 inih zlib openblas
 TEST_PKGS := cunit
@@ -57,6 +58,15 @@ $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
+# The measurement behind the GEMM choice (docs/benchmarks.md): omptrain's kernel vs OpenBLAS
+# on the benchmark models' layer shapes, one thread.
+.PHONY: bench-gemm
+bench-gemm: $(BUILD)/bench_gemm
+	$(BUILD)/bench_gemm
+
+$(BUILD)/bench_gemm: tests/bench/gemm.c $(BUILD)/libomptrain.a | $(BUILD)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 clean:
 	rm -rf $(BUILD) omptrain
 
@@ -76,8 +86,13 @@ clean:
 # They need clang, libclang-rt-14-dev, libomp-14-dev and valgrind (scripts/setup.sh).
 .PHONY: check-asan check-race fuzz check-valgrind check-hardening
 
-# The project's flags without optimisation or -march=native (valgrind 3.19 cannot run AVX-512).
+# The project's flags at -O1 with debug information. The sanitizers keep the instruction set
+# of the real build, so they check the same GEMM kernel (src/kgemm.c picks it at compile time);
+# valgrind 3.19 cannot run AVX-512, so its build gets AVX2 and FMA where the CPU has them.
 HARD_CFLAGS := $(filter-out -O% -march=% -mtune=%,$(CFLAGS)) -O1 -g -fno-omit-frame-pointer
+HARD_ISA    := $(filter -march=% -mtune=%,$(CFLAGS))
+VG_ISA      := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && \
+                       grep -qw fma /proc/cpuinfo 2>/dev/null && echo -mavx2 -mfma)
 CLANG       ?= clang
 FUZZ_SECONDS ?= 60
 # Archer: the OMPT tool in libomp-14-dev that tells TSan about OpenMP's synchronisation;
@@ -105,9 +120,9 @@ $(1)/tests:
 	mkdir -p $$@
 -include $(wildcard $(1)/*.d $(1)/tests/*.d)
 endef
-$(eval $(call ot_variant,$(BUILD)/asan,$(CC),$(ASAN_FLAGS)))
-$(eval $(call ot_variant,$(BUILD)/tsan,$(CLANG),$(TSAN_FLAGS)))
-$(eval $(call ot_variant,$(BUILD)/vg,$(CC),))
+$(eval $(call ot_variant,$(BUILD)/asan,$(CC),$(ASAN_FLAGS) $(HARD_ISA)))
+$(eval $(call ot_variant,$(BUILD)/tsan,$(CLANG),$(TSAN_FLAGS) $(HARD_ISA)))
+$(eval $(call ot_variant,$(BUILD)/vg,$(CC),$(VG_ISA)))
 
 # ASan/LSan reports go to files (log_path), not stderr: tests that capture stderr cannot hide
 # them, and a report in a test that expects a failure still fails the check. Every sanitizer

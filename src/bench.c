@@ -1,5 +1,5 @@
 /* bench.c - the scaling benchmark: training throughput per thread count, set against the
- * single-precision GEMM ceiling of the same BLAS measured in the same run.
+ * single-precision GEMM ceiling of the machine's BLAS (OpenBLAS) measured in the same run.
  *
  * For each thread count t: build the engine (shards as the config says; 0 = one per thread),
  * warm up, then time whole training steps (gather, forward, backward, reduction, the config's
@@ -22,6 +22,7 @@
 #include "ot_data.h"
 #include "ot_engine.h"
 #include "ot_gemm.h"
+#include "ot_kgemm.h"
 #include "ot_net.h"
 #include "ot_optim.h"
 #include "ot_rng.h"
@@ -321,8 +322,9 @@ int ot_bench_command(const ot_config_t *c, const char *threads)
         printf("%s%zu", l ? "-" : " ", c->sizes[l]);
     printf(", batch %zu, shards %s%d, lr %g\n", c->batch_size, c->shards ? "" : "per thread = ",
            c->shards, c->lr);
-    printf("bench: GEMM backend %s; ceiling = t concurrent single-threaded %dx%dx%d sgemms\n",
-           ot_gemm_backend(), CEIL_N, CEIL_N, CEIL_N);
+    printf("bench: training GEMM: omptrain's kernel (%s); ceiling = t concurrent single-threaded "
+           "%dx%dx%d sgemms of %s\n",
+           ot_kgemm_isa(), CEIL_N, CEIL_N, CEIL_N, ot_gemm_backend());
     printf("%7s %6s %7s %12s %8s %6s %9s %9s %6s %8s\n", "threads", "shards", "steps",
            "samples/s", "speed-up", "eff", "GFLOP/s", "ceiling", "share", "RSS MB");
     int base = 0; /* the 1-thread row if there is one, else the first */

@@ -11,6 +11,7 @@
 #include "ot_dropout.h"
 #include "ot_kgemm.h"
 #include "ot_layers.h"
+#include "ot_tree.h"
 
 /* Floats per reduction chunk: large enough to stream, small enough to stay in L1/L2 while the
  * tree adds the shards' copies of it. */
@@ -39,15 +40,6 @@ static size_t min_sz(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* Nodes a thread's stack can hold: one per tree level, plus the one being formed. */
-static size_t tree_depth(size_t S)
-{
-    size_t d = 2;
-    for (size_t h = 1; h < S; h *= 2)
-        d++;
-    return d;
-}
-
 /* ---- buffers ---- */
 
 /* Lay a shard's partial sums and gradient block out in base; returns the bytes they take (one
@@ -70,7 +62,7 @@ static size_t layout_worker(ot_worker_t *w, const ot_net_t *net, char *base)
 static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *base)
 {
     const ot_net_t *net = e->net;
-    const size_t S = e->n_shards, depth = tree_depth(S);
+    const size_t S = e->n_shards, depth = ot_tree_depth(S);
     size_t floats = ot_kgemm_work_size(net->max_width);
     for (size_t l = 0; l < net->n_layers; l++)
         if (net->layers[l].kind == OT_LAYER_AFFINE) {
@@ -199,19 +191,6 @@ static void shard_range(size_t n, size_t n_shards, size_t s, size_t *lo, size_t 
     *hi = (s + 1) * n / n_shards;
 }
 
-/* The thread that takes shard s when T threads take [t*S/T, (t+1)*S/T) each:
- * s >= floor(t*S/T) exactly when t <= ((s+1)*T - 1) / S. */
-static size_t owner(size_t s, size_t S, size_t T)
-{
-    return ((s + 1) * T - 1) / S;
-}
-
-/* Tree node (s, h) lies inside shards [a, b): one thread forms it on its own. */
-static int inside(size_t s, size_t h, size_t S, size_t a, size_t b)
-{
-    return s >= a && min_sz(s + h, S) <= b;
-}
-
 /* What the calling thread works on: shards [a, b), rows [r0, r1) of the batch. */
 typedef struct {
     size_t a, b, r0, r1;
@@ -219,51 +198,33 @@ typedef struct {
     size_t n_roots;  /* nodes of the tree the thread leaves for the cross-thread sum */
 } group_t;
 
-/* The calling thread's shards and its plan of the tree: walking its leaves in order with a
- * stack, leaf s is merged with the stack top while it is the right child of a node inside
- * [a, b) (a left child without a right sibling is its parent and moves up for free). What
- * stays on the stack are the maximal inside nodes, which the cross-thread sum needs. */
+/* The calling thread's shards, rows and plan of the tree (ot_tree_plan). */
 static group_t my_group(ot_engine_t *e)
 {
     const size_t S = e->n_shards, T = (size_t)omp_get_num_threads();
     const size_t t = (size_t)omp_get_thread_num();
-    group_t g = {t * S / T, (t + 1) * S / T, 0, 0, &e->ws[t], 0};
+    group_t g = {0, 0, 0, 0, &e->ws[t], 0};
+    ot_tree_thread_shards(S, T, t, &g.a, &g.b);
     if (g.a == g.b)
         return g;
     const ot_worker_t *W = e->workers;
     g.r0 = W[g.a].lo;
     g.r1 = W[g.b - 1].lo + W[g.b - 1].rows;
-    size_t *stack = g.ws->roots;
-    for (size_t s = g.a; s < g.b; s++) {
-        size_t start = s, h = 1;
-        uint8_t m = 0;
-        while (h < S) {
-            if (start & h) { /* right child of (start - h, 2h) */
-                if (!inside(start - h, 2 * h, S, g.a, g.b))
-                    break;
-                start -= h;
-                m++;
-                g.n_roots--;
-            } else if (start + h < S || !inside(start, 2 * h, S, g.a, g.b)) {
-                break; /* a left child waits for its sibling, or its parent spans threads */
-            }
-            h *= 2;
-        }
-        g.ws->seg[s - g.a] = W[s].lo - g.r0;
-        g.ws->merges[s - g.a] = m;
-        stack[g.n_roots++] = start;
-    }
-    g.ws->seg[g.b - g.a] = g.r1 - g.r0;
+    g.n_roots = ot_tree_plan(S, g.a, g.b, g.ws->merges, g.ws->roots);
+    for (size_t s = g.a; s <= g.b; s++)
+        g.ws->seg[s - g.a] = (s < g.b ? W[s].lo : g.r1) - g.r0;
     return g;
 }
 
 /* Form the nodes inside the thread's shards of the gradient entries [off, off + len), whose
- * leaves each shard has written into its block. */
+ * leaves each shard has written into its block: the same nodes as the thread's walk, added in
+ * place level by level. */
 static void tree_local(ot_worker_t *W, size_t S, const group_t *g, size_t off, size_t len)
 {
+    const size_t T = (size_t)omp_get_num_threads();
     for (size_t h = 1; h < S; h *= 2)
         for (size_t s = (g->a + 2 * h - 1) / (2 * h) * (2 * h); s + h < g->b; s += 2 * h)
-            if (inside(s, 2 * h, S, g->a, g->b)) {
+            if (!ot_tree_spans_threads(s, h, S, T)) {
                 float *restrict x = W[s].grad + off;
                 const float *restrict y = W[s + h].grad + off;
                 for (size_t i = 0; i < len; i++)
@@ -279,7 +240,7 @@ static void reduce_chunk(ot_worker_t *W, size_t S, size_t T, size_t P, size_t c,
     size_t lo = c * REDUCE_CHUNK, len = min_sz(P - lo, REDUCE_CHUNK);
     for (size_t h = 1; h < S; h *= 2)
         for (size_t s = 0; s + h < S; s += 2 * h) {
-            if (owner(s, S, T) == owner(min_sz(s + 2 * h, S) - 1, S, T))
+            if (!ot_tree_spans_threads(s, h, S, T))
                 continue;
             float *restrict a = W[s].grad + lo;
             const float *restrict b = W[s + h].grad + lo;

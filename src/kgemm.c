@@ -1,8 +1,9 @@
-/* kgemm.c - omptrain's own GEMM: packed panels and a register-tiled FMA kernel with a defined
- * arithmetic (see ot_kgemm.h). The loops follow the usual GotoBLAS/BLIS layering: KC-deep
- * slices of k, MC-row blocks of A packed into MR-row panels, NR-column panels of B packed once
- * per step; an MR x NR tile of C lives in registers while k runs. Splitting k into KC slices
- * stores a tile and reloads it, which keeps the FMA chain of every element intact. */
+/* kgemm.c - omptrain's own GEMM: a register-tiled FMA kernel with a defined arithmetic (see
+ * ot_kgemm.h). The loops follow the GotoBLAS/BLIS layering: KC-deep slices of k, MC-row blocks
+ * of A, NR-column panels of B packed once per step; an MR x NR tile of C lives in registers
+ * while k runs. A is read in place, MR rows at a time (a ragged last panel is packed with zero
+ * rows). Splitting k into KC slices stores a tile and reloads it, which keeps the FMA chain of
+ * every element intact. Measured against OpenBLAS: docs/benchmarks.md. */
 #include "ot_kgemm.h"
 
 #include <math.h>
@@ -75,8 +76,8 @@ typedef float vh_t; /* never used: HL 0 */
 #endif
 
 #define NR (VL * NV) /* columns of a tile and of a packed B panel */
-#define KC 256       /* depth of a k slice: an MR x KC panel of A stays in L1 */
-#define MC (MR * 12) /* rows of A packed per block: MC x KC floats stay in L2 */
+#define KC 256       /* depth of a k slice: a KC x NR panel of B stays in L1/L2 */
+#define MC (MR * 12) /* rows of A per block: MC x KC floats stay in L2 */
 
 static size_t min_sz(size_t a, size_t b)
 {
@@ -280,9 +281,6 @@ static void pack_a(const float *A, size_t lda, size_t i0, size_t mc, size_t k0, 
     }
 }
 
-/* An MC x KC block of A at most this many bytes is read in place, not packed. */
-#define A_IN_PLACE_BYTES (MC * KC * sizeof(float))
-
 size_t ot_kgemm_work_size(size_t max_k)
 {
     return MC * min_sz(max_k, KC) + NR;
@@ -291,7 +289,7 @@ size_t ot_kgemm_work_size(size_t max_k)
 void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *Bp,
               const float *bias, float *C, size_t ldc, float *work)
 {
-    float *Ap = work, *row = work + MC * min_sz(k, KC);
+    float *Ap = work, *row = work + MC * min_sz(k, KC); /* only the ragged panel uses Ap */
     if (k == 0) { /* the empty sum */
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++)
@@ -302,11 +300,9 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
         size_t kc = min_sz(KC, k - pc);
         for (size_t ic = 0; ic < m; ic += MC) {
             size_t mc = min_sz(MC, m - ic);
-            /* a block that fits L2 is read in place, a ragged last panel always packed */
-            const int in_place = mc * kc * sizeof(float) <= A_IN_PLACE_BYTES;
-            if (!in_place)
-                pack_a(A, lda, ic, mc, pc, kc, Ap);
-            else if (mc % MR)
+            /* full MR-row panels are read in place (an MC x KC block stays in L2); a ragged
+             * last one is packed with zero rows */
+            if (mc % MR)
                 pack_a(A, lda, ic + mc / MR * MR, mc % MR, pc, kc, Ap + mc / MR * MR * kc);
             for (size_t jp = 0; jp < n_panels(n); jp++) {
                 size_t j0 = jp * NR, nr = min_sz(NR, n - j0);
@@ -319,7 +315,7 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
                 }
                 const float *bp = Bp + (jp * k + pc) * NR;
                 for (size_t ip = 0; ip * MR < mc; ip++) {
-                    const int direct = in_place && (ip + 1) * MR <= mc;
+                    const int direct = (ip + 1) * MR <= mc;
                     tile(kc, direct ? A + (ic + ip * MR) * lda + pc : Ap + ip * MR * kc,
                          direct ? lda : 0, bp, init, r, C + (ic + ip * MR) * ldc + j0, ldc,
                          min_sz(MR, mc - ip * MR), nr);
