@@ -51,6 +51,12 @@ typedef struct {
     int32_t *pred;          /* (max_batch) argmax predictions of an evaluation */
     uint32_t *rows_idx;     /* (max_batch) sample indices of an evaluation's rows */
     const uint32_t *idx;    /* sample indices of the current batch: dropout's key */
+    int sparse;             /* this call's data is mostly zero (ds->nonzero < 0.5) and layer 0
+                               is an Affine: its products leave the zero pixels out */
+    uint32_t *nz_col;       /* (max_batch, in_dim + OT_KCOMPRESS_SLACK) row r's nonzero
+                               columns, in order */
+    float *nz_val;          /* (same) and their values */
+    uint32_t *nz_n;         /* (max_batch) how many */
     float **act;            /* act[l] (max_batch, layers[l].out): output of layer l */
     float *dbuf[2];         /* (max_batch, max_width) ping-pong activation gradients */
     float **wpack;          /* Affine l: W packed for y = x W (ot_kpack_b); else NULL */

@@ -53,17 +53,41 @@ typedef struct {
     size_t n_roots;
     float *const *roots;     /* (n_roots) destinations */
     size_t ldr;
+    bool skip_zero;          /* leave out, for each block of 8 (AVX2: 6) features, the rows
+                                where x is zero in all of them (mostly-zero images) */
 } ot_ktree_t;
 
-/* Workspace floats ot_kgemm_tn_tree needs for up to max_rows rows, n columns and a stack of
- * up to max_depth nodes. */
-size_t ot_kgemm_tree_work_size(size_t max_rows, size_t n, size_t max_depth);
+/* Workspace floats ot_kgemm_tn_tree needs for up to max_rows rows, m x n products, up to
+ * max_leaves leaves and a stack of up to max_depth nodes. */
+size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_leaves,
+                               size_t max_depth);
 
 /* For each leaf, x[seg]^T (m, rows) dy[seg] (rows, n) as in ot_kgemm (a chain over the rows in
- * order, from zero), combined as t says. x (rows, m) row stride ldx, dy (rows, n) row stride
- * ldy. work: ot_kgemm_tree_work_size floats, private to the calling thread. */
+ * order, from zero; with skip_zero, over the rows that are not zero in the element's block of
+ * features, which depends on the data only), combined as t says. x (rows, m) row stride ldx,
+ * dy (rows, n) row stride ldy. work: ot_kgemm_tree_work_size floats, private to the calling
+ * thread. */
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work);
+
+/* Entries past a compressed row that ot_kcompress may write (and ot_kspmm's callers must
+ * allocate). */
+#define OT_KCOMPRESS_SLACK 16
+
+/* The nonzero entries of x (d): columns into col, values into val, in order; returns how many.
+ * col and val must hold d + OT_KCOMPRESS_SLACK entries. */
+size_t ot_kcompress(const float *x, size_t d, uint32_t *col, float *val);
+
+/* Workspace floats ot_kspmm needs for n columns. */
+size_t ot_kspmm_work_size(size_t n);
+
+/* C (m, n) = bias (zero when NULL) + X Bp for a sparse X (m, k): row i holds nnz[i] entries,
+ * columns col[i*ld ..] in increasing order with values val[i*ld ..]. Every element of C is one
+ * FMA chain over the row's entries in order, from the bias: the dense product with the zero
+ * terms left out. Bp from ot_kpack_b (k, n). work: ot_kspmm_work_size(n) floats. */
+void ot_kspmm(size_t m, size_t n, size_t k, const uint32_t *col, const float *val, size_t ld,
+              const uint32_t *nnz, const float *Bp, const float *bias, float *C, size_t ldc,
+              float *work);
 
 /* "AVX-512", "AVX2" or "portable": the instruction set the kernel was built for. */
 const char *ot_kgemm_isa(void);

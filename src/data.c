@@ -238,6 +238,14 @@ int ot_idx_read_labels(const char *path, uint8_t **labels, size_t *n)
     return OT_OK;
 }
 
+float ot_nonzero_fraction(const uint8_t *p, size_t n)
+{
+    size_t nz = 0;
+    for (size_t i = 0; i < n; i++)
+        nz += p[i] != 0;
+    return n ? (float)((double)nz / (double)n) : 0.0f;
+}
+
 int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *labels_path,
                     int n_classes, size_t limit)
 {
@@ -284,6 +292,7 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
             ds->labels = p;
         ds->n = limit;
     }
+    ds->nonzero = ot_nonzero_fraction(ds->images, ds->n * ds->dim);
     return OT_OK;
 
 fail:
@@ -309,17 +318,24 @@ static void u8_to_unit(const uint8_t *restrict src, float *restrict dst, size_t 
         dst[j] = (float)src[j] * scale;
 }
 
+/* Rows between the one converted and the one prefetched. */
+#define GATHER_AHEAD 4
+
 /* images (ds->n, dim) uint8, idx (n) -> x (n, dim) in [0,1], y (n) */
 void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y)
 {
     const size_t dim = ds->dim;
 
+    for (size_t i = 0; i < GATHER_AHEAD && i < n; i++)
+        for (size_t o = 0; o < dim; o += 64)
+            __builtin_prefetch(ds->images + (size_t)idx[i] * dim + o);
     for (size_t i = 0; i < n; i++) {
         assert(idx[i] < ds->n);
-        /* the rows are random samples: ask for the next one while converting this one */
-        if (i + 1 < n)
+        /* the rows are random samples: ask for one a few rows ahead while converting this
+         * one, so that several misses are in flight */
+        if (i + GATHER_AHEAD < n)
             for (size_t o = 0; o < dim; o += 64)
-                __builtin_prefetch(ds->images + (size_t)idx[i + 1] * dim + o);
+                __builtin_prefetch(ds->images + (size_t)idx[i + GATHER_AHEAD] * dim + o);
         u8_to_unit(ds->images + (size_t)idx[i] * dim, x + i * dim, dim);
         y[i] = ds->labels[idx[i]];
     }

@@ -42,6 +42,13 @@ static size_t min_sz(size_t a, size_t b)
 
 /* ---- buffers ---- */
 
+/* Row stride of the compressed rows: the input width plus ot_kcompress's slack. */
+static size_t nz_ld(const ot_engine_t *e)
+{
+    return e->net->in_dim + OT_KCOMPRESS_SLACK;
+}
+
+
 /* Lay a shard's partial sums and gradient block out in base; returns the bytes they take (one
  * list for sizing and carving, so the two cannot disagree). */
 static size_t layout_worker(ot_worker_t *w, const ot_net_t *net, char *base)
@@ -66,8 +73,11 @@ static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *bas
     size_t floats = ot_kgemm_work_size(net->max_width);
     for (size_t l = 0; l < net->n_layers; l++)
         if (net->layers[l].kind == OT_LAYER_AFFINE) {
-            size_t t = ot_kgemm_tree_work_size(e->max_batch, net->layers[l].out, depth);
+            const ot_layer_t *L = &net->layers[l];
+            size_t t = ot_kgemm_tree_work_size(e->max_batch, L->in, L->out, S, depth);
+            size_t sp = ot_kspmm_work_size(L->out);
             floats = t > floats ? t : floats;
+            floats = sp > floats ? sp : floats;
         }
     size_t off = 0;
     float *gemm = carve(base, &off, floats * sizeof(float));
@@ -122,13 +132,17 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->y = ot_alloc(B * sizeof(int32_t));
     e->pred = ot_alloc(B * sizeof(int32_t));
     e->rows_idx = ot_alloc(B * sizeof(uint32_t));
+    e->nz_col = ot_alloc(B * nz_ld(e) * sizeof(uint32_t));
+    e->nz_val = ot_alloc(B * nz_ld(e) * sizeof(float));
+    e->nz_n = ot_alloc(B * sizeof(uint32_t));
     e->act = ot_alloc(L * sizeof(float *));
     e->wpack = ot_alloc(L * sizeof(float *));
     e->wtpack = ot_alloc(L * sizeof(float *));
     e->dbuf[0] = ot_alloc(B * net->max_width * sizeof(float));
     e->dbuf[1] = ot_alloc(B * net->max_width * sizeof(float));
     if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] ||
-        !e->bn_sum[1] || !e->x || !e->y || !e->pred || !e->rows_idx || !e->act || !e->wpack ||
+        !e->bn_sum[1] || !e->x || !e->y || !e->pred || !e->rows_idx || !e->nz_col ||
+        !e->nz_val || !e->nz_n || !e->act || !e->wpack ||
         !e->wtpack || !e->dbuf[0] || !e->dbuf[1])
         goto fail;
     for (size_t l = 0; l < L; l++) {
@@ -174,7 +188,8 @@ void ot_engine_free(ot_engine_t *e)
             ot_free(e->wtpack[l]);
         }
     void *blocks[] = {e->workers, e->ws, e->grad, e->bn_batch, e->bn_eval, e->bn_sum[0],
-                      e->bn_sum[1], e->x, e->y, e->pred, e->rows_idx, e->act, e->wpack,
+                      e->bn_sum[1], e->x, e->y, e->pred, e->rows_idx, e->nz_col, e->nz_val,
+                      e->nz_n, e->act, e->wpack,
                       e->wtpack, e->dbuf[0], e->dbuf[1]};
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
         ot_free(blocks[i]);
@@ -261,6 +276,27 @@ static float *dpart(const ot_engine_t *e, const group_t *g, int which)
     return e->dbuf[which] + g->r0 * e->net->max_width;
 }
 
+/* Rows [lo, hi) of the batch from ds into e->x and e->y, and, when the first layer leaves
+ * zeros out, each row's nonzero entries into e->nz_*. */
+static void gather_rows(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx, size_t lo,
+                        size_t hi)
+{
+    const size_t d = e->net->in_dim;
+    ot_dataset_gather(ds, idx + lo, hi - lo, e->x + lo * d, e->y + lo);
+    if (!e->sparse)
+        return;
+    for (size_t r = lo; r < hi; r++)
+        e->nz_n[r] = (uint32_t)ot_kcompress(e->x + r * d, d, e->nz_col + r * nz_ld(e),
+                                            e->nz_val + r * nz_ld(e));
+}
+
+/* Whether layer 0 leaves the zero pixels of ds out (decided per data set, so never by the
+ * thread count). */
+static int use_sparse(const ot_engine_t *e, const ot_dataset_t *ds)
+{
+    return ds->nonzero < 0.5f && e->net->layers[0].kind == OT_LAYER_AFFINE;
+}
+
 /* Pack every Affine's W (and W^T) for this step's GEMMs; called by every thread of the team. */
 static void pack_weights(ot_engine_t *e)
 {
@@ -319,7 +355,12 @@ static void forward_group(ot_engine_t *e, const group_t *g, size_t lo, size_t hi
         float *out = e->act[l] + r0 * wo;
         switch (L->kind) {
         case OT_LAYER_AFFINE:
-            ot_kgemm(n, wo, wi, in, wi, e->wpack[l], P + L->b_off, out, wo, g->ws->gemm);
+            if (l == 0 && e->sparse)
+                ot_kspmm(n, wo, wi, e->nz_col + r0 * nz_ld(e), e->nz_val + r0 * nz_ld(e),
+                         nz_ld(e), e->nz_n + r0,
+                         e->wpack[l], P + L->b_off, out, wo, g->ws->gemm);
+            else
+                ot_kgemm(n, wo, wi, in, wi, e->wpack[l], P + L->b_off, out, wo, g->ws->gemm);
             break;
         case OT_LAYER_RELU:
             ot_relu_forward(in, out, n * wo);
@@ -382,7 +423,8 @@ static void affine_backward_group(ot_engine_t *e, const group_t *g, size_t l, co
     const float *x = (l > 0 ? e->act[l - 1] : e->x) + r0 * in;
     for (size_t r = 0; r < g->n_roots; r++)
         g->ws->root_p[r] = W[g->ws->roots[r]].grad + L->w_off;
-    ot_ktree_t t = {g->b - g->a, g->ws->seg, g->ws->merges, g->n_roots, g->ws->root_p, out};
+    ot_ktree_t t = {g->b - g->a, g->ws->seg, g->ws->merges, g->n_roots, g->ws->root_p, out,
+                    l == 0 && e->sparse};
     ot_kgemm_tn_tree(in, out, x, in, dy, out, &t, g->ws->gemm);
     for (size_t s = g->a; s < g->b; s++) { /* db leaves: a chain over the shard's rows */
         float *restrict db = W[s].grad + L->b_off;
@@ -549,15 +591,16 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     ot_worker_t *W = e->workers;
     float *out = e->grad;
     const size_t S = e->n_shards, P = net->n_params, n_layers = net->n_layers;
-    const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK, in_dim = net->in_dim;
+    const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
     const float fn = (float)n;
     const pass_t pass = {1, e->fault_layer, e->seed, e->step, e->bn_batch, idx};
     const pass_t *p = &pass;
     const int T = team_size(e);
+    e->sparse = use_sparse(e, ds);
     /* one parallel region for the shards, the batch-norm reductions and the gradient
      * reduction: one fork/join per step */
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, idx, net, out, p) \
-    firstprivate(S, P, n, n_chunks, fn, n_layers, in_dim)
+    firstprivate(S, P, n, n_chunks, fn, n_layers)
     {
 #pragma omp for schedule(static)
         for (size_t s = 0; s < S; s++) {
@@ -567,7 +610,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
             W[s].rows = hi - lo;
             W[s].loss = 0.0;
             W[s].correct = 0;
-            ot_dataset_gather(ds, idx + lo, hi - lo, e->x + lo * in_dim, e->y + lo);
+            gather_rows(e, ds, idx, lo, hi);
         }
         pack_weights(e); /* ends with a barrier: every shard's rows are in place */
         const group_t g = my_group(e);
@@ -630,7 +673,7 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
     const ot_net_t *net = e->net;
     ot_worker_t *W = e->workers;
     const size_t S = e->n_shards, total = limit && limit < ds->n ? limit : ds->n;
-    const size_t chunk = e->max_batch, in_dim = net->in_dim, n_layers = net->n_layers;
+    const size_t chunk = e->max_batch, n_layers = net->n_layers;
     const size_t c = net->n_classes;
     const int want_pred = confusion != NULL;
     /* batch norm at evaluation: the running statistics, as mean and 1/std */
@@ -649,8 +692,9 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
     const pass_t *p = &pass;
     ot_batch_result_t r = {0.0, 0};
     const int T = team_size(e);
+    e->sparse = use_sparse(e, ds);
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, p, r, confusion) \
-    firstprivate(S, total, chunk, in_dim, n_layers, c, want_pred)
+    firstprivate(S, total, chunk, n_layers, c, want_pred)
     {
         pack_weights(e);
         for (size_t base = 0; base < total; base += chunk) {
@@ -665,7 +709,7 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
                 W[s].correct = 0;
                 for (size_t i = lo; i < hi; i++) /* the evaluation's rows: consecutive samples */
                     e->rows_idx[i] = (uint32_t)(base + i);
-                ot_dataset_gather(ds, e->rows_idx + lo, hi - lo, e->x + lo * in_dim, e->y + lo);
+                gather_rows(e, ds, e->rows_idx, lo, hi);
             }
             const group_t g = my_group(e);
             forward_group(e, &g, 0, n_layers, p);

@@ -212,6 +212,32 @@ static inline __attribute__((always_inline)) void kloop(acc_t *a, int nv, int ha
     }
 }
 
+/* The same over the rows rows[0..nq) of a weight-gradient panel only (the others are zero in
+ * A and are skipped): A's element (i, p) is Ap[i + p * sp], B's row p is Bp + p * NR. */
+static inline __attribute__((always_inline)) void kloop_rows(acc_t *a, int nv, int half,
+                                                             const uint32_t *restrict rows,
+                                                             size_t nq, const float *restrict Ap,
+                                                             size_t sp,
+                                                             const float *restrict Bp)
+{
+    for (size_t q = 0; q < nq; q++) {
+        const size_t p = rows[q];
+        vf_t b[NV];
+        vh_t bh = H_ZERO();
+        for (int v = 0; v < nv; v++)
+            b[v] = V_LOAD(Bp + p * NR + v * VL);
+        if (half)
+            bh = H_LOAD(Bp + p * NR + nv * VL);
+        for (int i = 0; i < MR; i++) {
+            const vf_t x = V_BCAST(Ap[i + p * sp]);
+            for (int v = 0; v < nv; v++)
+                a->v[i][v] = V_FMA(x, b[v], a->v[i][v]);
+            if (half)
+                a->h[i] = H_FMA(H_LOW(x), bh, a->h[i]);
+        }
+    }
+}
+
 enum { INIT_ZERO, INIT_ROW, INIT_C };
 
 /* One tile in width class (nv, half): acc = init, acc += Ap Bp, stored to T (row stride ldt).
@@ -327,25 +353,44 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
 
 /* ---- the weight gradient over a tree of shards ---- */
 
-size_t ot_kgemm_tree_work_size(size_t max_rows, size_t n, size_t max_depth)
+/* Panels of MR features (rows of x^T) for m features. */
+static size_t m_panels(size_t m)
 {
-    return ot_kpack_size(max_rows, n) + MC * max_rows + max_depth * MR * NR;
+    return (m + MR - 1) / MR;
 }
 
-/* One MR x NR tile of every leaf in width class (nv, half), combined through the stack. */
+size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_leaves,
+                               size_t max_depth)
+{
+    /* lists: uint32 rows and size_t prefixes, counted in floats with room for rounding */
+    size_t lists = m_panels(m) * (max_rows + 2 * (max_leaves + 1)) + 4;
+    return ot_kpack_size(max_rows, n) + MC * max_rows + lists + max_depth * MR * NR;
+}
+
+/* One MR x NR tile of every leaf in width class (nv, half), combined through the stack. With
+ * rows, leaf l runs over rows[qseg[l]..qseg[l+1]) only. */
 static inline __attribute__((always_inline)) void tree_body(int nv, int half,
                                                             const ot_ktree_t *t,
                                                             const float *Ap, size_t sa,
-                                                            const float *Bp, float *stack)
+                                                            const float *Bp, float *stack,
+                                                            const uint32_t *rows,
+                                                            const size_t *qseg, float *direct)
 {
     size_t top = 0;
     for (size_t l = 0; l < t->n_leaves; l++) {
         size_t k0 = t->seg[l];
         acc_t a;
         acc_load(&a, nv, half, NULL, 0);
-        kloop(&a, nv, half, t->seg[l + 1] - k0, Ap + k0 * sa, 1, sa, Bp + k0 * NR);
+        if (rows)
+            kloop_rows(&a, nv, half, rows + qseg[l], qseg[l + 1] - qseg[l], Ap, sa, Bp);
+        else
+            kloop(&a, nv, half, t->seg[l + 1] - k0, Ap + k0 * sa, 1, sa, Bp + k0 * NR);
         for (unsigned m = t->merges[l]; m > 0; m--)
             acc_add(&a, nv, half, stack + --top * MR * NR);
+        if (direct && l + 1 == t->n_leaves) { /* the one root of a full tile: to its place */
+            acc_store(&a, nv, half, direct, t->ldr);
+            return;
+        }
         acc_store(&a, nv, half, stack + top++ * MR * NR, NR);
     }
 }
@@ -353,23 +398,28 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
 /* The tile at (i0, j0) of every leaf, combined; the roots' (mr, nr) corners are written to
  * t->roots. */
 static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
-                      const float *restrict Bp, float *restrict stack, size_t i0, size_t j0,
-                      size_t mr, size_t nr)
+                      const float *restrict Bp, float *restrict stack, const uint32_t *rows,
+                      const size_t *qseg, size_t i0, size_t j0, size_t mr, size_t nr)
 {
+    /* a full tile with one root is stored straight to it */
+    float *direct = t->n_roots == 1 && mr == MR && nr == NR ? t->roots[0] + i0 * t->ldr + j0
+                                                            : NULL;
     switch (width_class(nr)) {
     case 0:
-        tree_body(0, 1, t, Ap, sa, Bp, stack);
+        tree_body(0, 1, t, Ap, sa, Bp, stack, rows, qseg, direct);
         break;
     case 1:
-        tree_body(1, 0, t, Ap, sa, Bp, stack);
+        tree_body(1, 0, t, Ap, sa, Bp, stack, rows, qseg, direct);
         break;
     case 2:
-        tree_body(1, 1, t, Ap, sa, Bp, stack);
+        tree_body(1, 1, t, Ap, sa, Bp, stack, rows, qseg, direct);
         break;
     default:
-        tree_body(NV, 0, t, Ap, sa, Bp, stack);
+        tree_body(NV, 0, t, Ap, sa, Bp, stack, rows, qseg, direct);
         break;
     }
+    if (direct)
+        return;
     for (size_t r = 0; r < t->n_roots; r++)
         for (size_t i = 0; i < mr; i++)
             memcpy(t->roots[r] + (i0 + i) * t->ldr + j0, stack + r * MR * NR + i * NR,
@@ -388,6 +438,40 @@ static void pack_xt(const float *x, size_t ldx, size_t m, size_t rows, size_t i0
     }
 }
 
+/* For every panel of MR features: the rows where one of them is not zero (rows + ip * n_rows,
+ * their count-prefix per leaf in qseg + ip * (n_leaves + 1)). */
+static void zero_skip_lists(const float *x, size_t ldx, size_t m, const ot_ktree_t *t,
+                            uint32_t *rows, size_t *qseg)
+{
+    const size_t n_rows = t->seg[t->n_leaves], L = t->n_leaves;
+    for (size_t ip = 0; ip < m_panels(m); ip++) {
+        uint32_t *r = rows + ip * n_rows;
+        size_t *qs = qseg + ip * (L + 1), q = 0, i0 = ip * MR, h = min_sz(MR, m - i0);
+        for (size_t l = 0; l < L; l++) {
+            qs[l] = q;
+            for (size_t p = t->seg[l]; p < t->seg[l + 1]; p++) {
+                /* the values' bits with the signs dropped (-0 counts as zero), two at a time */
+                const uint64_t nosign = 0x7fffffff7fffffffull;
+                uint64_t any = 0;
+                size_t ii = 0;
+                for (; ii + 2 <= h; ii += 2) {
+                    uint64_t u;
+                    memcpy(&u, &x[p * ldx + i0 + ii], sizeof u);
+                    any |= u & nosign;
+                }
+                if (ii < h) {
+                    uint32_t u;
+                    memcpy(&u, &x[p * ldx + i0 + ii], sizeof u);
+                    any |= u & 0x7fffffffu;
+                }
+                r[q] = (uint32_t)p; /* branch-free: the pattern is the data's */
+                q += any != 0;
+            }
+        }
+        qs[L] = q;
+    }
+}
+
 /* x at most this many bytes: read in place from L2 instead of packed (a full MR-row panel of
  * x^T is MR adjacent columns of x). */
 #define XT_IN_PLACE_BYTES (512u * 1024u)
@@ -395,9 +479,17 @@ static void pack_xt(const float *x, size_t ldx, size_t m, size_t rows, size_t i0
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work)
 {
-    const size_t rows = t->seg[t->n_leaves];
+    const size_t rows = t->seg[t->n_leaves], L = t->n_leaves;
+    /* work: packed dy | packed x^T block | skip lists | the stack (see the size above) */
     float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n);
-    float *stack = Ap + MC * rows;
+    size_t *qseg = (size_t *)(void *)(Ap + (MC * rows + 1) / 2 * 2);
+    uint32_t *skip = (uint32_t *)(qseg + m_panels(m) * (L + 1));
+    float *stack = (float *)(skip + (m_panels(m) * rows + 1) / 2 * 2);
+    if (!t->skip_zero)
+        skip = NULL;
+    else
+        zero_skip_lists(x, ldx, m, t, skip, qseg);
+#define PANEL_ROWS(ip) (skip ? skip + (ip) * rows : NULL), (skip ? qseg + (ip) * (L + 1) : NULL)
     ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
     if (rows * m * sizeof(float) <= XT_IN_PLACE_BYTES) {
         /* only a ragged last panel is packed; the B panel stays in L1 while x streams */
@@ -407,8 +499,8 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
         for (size_t jp = 0; jp < n_panels(n); jp++)
             for (size_t i0 = 0; i0 < m; i0 += MR)
                 tree_tile(t, i0 < full ? x + i0 : Ap, i0 < full ? ldx : MR,
-                          Bp + jp * rows * NR, stack, i0, jp * NR, min_sz(MR, m - i0),
-                          min_sz(NR, n - jp * NR));
+                          Bp + jp * rows * NR, stack, PANEL_ROWS(i0 / MR), i0, jp * NR,
+                          min_sz(MR, m - i0), min_sz(NR, n - jp * NR));
         return;
     }
     for (size_t ic = 0; ic < m; ic += MC) {
@@ -419,7 +511,85 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
         for (size_t jp = 0; jp < n_panels(n); jp++)
             for (size_t ip = 0; ip * MR < mc; ip++)
                 tree_tile(t, Ap + ip * MR * rows, MR, Bp + jp * rows * NR, stack,
-                          ic + ip * MR, jp * NR, min_sz(MR, mc - ip * MR),
-                          min_sz(NR, n - jp * NR));
+                          PANEL_ROWS((ic / MR) + ip), ic + ip * MR, jp * NR,
+                          min_sz(MR, mc - ip * MR), min_sz(NR, n - jp * NR));
     }
+#undef PANEL_ROWS
+}
+
+/* ---- a sparse left operand: the first layer on mostly-zero images ---- */
+
+size_t ot_kcompress(const float *x, size_t d, uint32_t *col, float *val)
+{
+    size_t n = 0, j = 0;
+#if defined(__AVX512F__)
+    /* compress in a register, then a plain store (a compressing store to memory is slow on
+     * some cores); the slack of ot_kcompress's contract takes the full-vector stores */
+    const __m512i step = _mm512_set1_epi32(16);
+    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; j + 16 <= d; j += 16, idx = _mm512_add_epi32(idx, step)) {
+        __m512 v = _mm512_loadu_ps(x + j);
+        __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        _mm512_storeu_ps(val + n, _mm512_maskz_compress_ps(m, v));
+        _mm512_storeu_si512(col + n, _mm512_maskz_compress_epi32(m, idx));
+        n += (size_t)__builtin_popcount((unsigned)m);
+    }
+#endif
+    for (; j < d; j++) { /* branch-free: the pattern is the image's */
+        col[n] = (uint32_t)j;
+        val[n] = x[j];
+        n += x[j] != 0.0f;
+    }
+    return n;
+}
+
+size_t ot_kspmm_work_size(size_t n)
+{
+    return n_panels(n) * NR + 2 * NR;
+}
+
+/* Row i's product with np (1 or 2) panels starting at Bp: acc = bias, then one FMA per nonzero
+ * entry in column order; stored to out (np * NR floats). */
+static inline __attribute__((always_inline)) void sp_row(int np, size_t nz,
+                                                         const uint32_t *restrict col,
+                                                         const float *restrict val,
+                                                         const float *restrict Bp, size_t k,
+                                                         const float *brow, float *out)
+{
+    vf_t acc[2][NV];
+    for (int p = 0; p < np; p++)
+        for (int v = 0; v < NV; v++)
+            acc[p][v] = V_LOAD(brow + p * NR + v * VL);
+    for (size_t q = 0; q < nz; q++) {
+        const vf_t x = V_BCAST(val[q]);
+        const float *b = Bp + (size_t)col[q] * NR;
+        for (int p = 0; p < np; p++)
+            for (int v = 0; v < NV; v++)
+                acc[p][v] = V_FMA(x, V_LOAD(b + p * k * NR + v * VL), acc[p][v]);
+    }
+    for (int p = 0; p < np; p++)
+        for (int v = 0; v < NV; v++)
+            V_STORE(out + p * NR + v * VL, acc[p][v]);
+}
+
+void ot_kspmm(size_t m, size_t n, size_t k, const uint32_t *col, const float *val, size_t ld,
+              const uint32_t *nnz, const float *Bp, const float *bias, float *C, size_t ldc,
+              float *work)
+{
+    const size_t np = n_panels(n);
+    float *brow = work, *out = work + np * NR;
+    for (size_t j = 0; j < np * NR; j++)
+        brow[j] = bias && j < n ? bias[j] : 0.0f;
+    for (size_t i = 0; i < m; i++)
+        for (size_t jp = 0; jp < np; jp += 2) {
+            const int two = jp + 1 < np;
+            if (two)
+                sp_row(2, nnz[i], col + i * ld, val + i * ld, Bp + jp * k * NR, k,
+                       brow + jp * NR, out);
+            else
+                sp_row(1, nnz[i], col + i * ld, val + i * ld, Bp + jp * k * NR, k,
+                       brow + jp * NR, out);
+            memcpy(C + i * ldc + jp * NR, out, min_sz((size_t)(two ? 2 : 1) * NR, n - jp * NR) *
+                   sizeof(float));
+        }
 }

@@ -24,6 +24,7 @@ int ot_test_dataset(ot_dataset_t *ds, size_t n, size_t rows, size_t cols, int cl
         ds->images[i] = (uint8_t)ot_rng_below(&r, 256);
     for (size_t i = 0; i < n; i++)
         ds->labels[i] = (uint8_t)ot_rng_below(&r, (uint64_t)classes);
+    ds->nonzero = ot_nonzero_fraction(ds->images, n * ds->dim);
     return 0;
 }
 

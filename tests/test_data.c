@@ -389,7 +389,7 @@ static void test_gather(void)
     labels[0] = 3;
     labels[1] = 1;
     labels[2] = 9;
-    ot_dataset_t ds = {images, labels, N, 16, 16, DIM, 10};
+    ot_dataset_t ds = {images, labels, N, 16, 16, DIM, 10, 1.0f};
 
     static const uint32_t idx[M] = {2, 0, 1, 0};
     float x[M * DIM + 1];

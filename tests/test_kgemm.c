@@ -62,31 +62,48 @@ static void test_gemm_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* Zero about `zero` of the n values: mostly-zero images. */
+static void sparsify(float *x, size_t n, double zero, ot_rng_t *r)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ot_rng_uniform(r) < zero)
+            x[i] = 0.0f;
+}
+
 /* The weight gradient over S shards on one thread (every node inside): the root against the
- * leaves' chains summed in the tree's order. */
-static void check_tree(size_t m, size_t n, size_t rows, size_t S, ot_rng_t *r)
+ * leaves' chains summed in the tree's order; with skip_zero the chains leave out the rows that
+ * are zero in the element's whole block of block features. */
+static void check_tree(size_t m, size_t n, size_t rows, size_t S, double zero, size_t block,
+                       ot_rng_t *r)
 {
     float *x = random_block(rows * m, r), *dy = random_block(rows * n, r);
     float *dW = ot_alloc(m * n * sizeof(float));
     float *leaf = ot_alloc(S * sizeof(float));
     size_t depth = ot_tree_depth(S), seg[65], roots[16];
     uint8_t merges[64];
-    float *work = ot_alloc(ot_kgemm_tree_work_size(rows, n, depth) * sizeof(float));
+    float *work = ot_alloc(ot_kgemm_tree_work_size(rows, m, n, S, depth) * sizeof(float));
     CU_ASSERT_FATAL(dW && leaf && work && S <= 64 && depth <= 16);
+    sparsify(x, rows * m, zero, r);
     for (size_t s = 0; s <= S; s++)
         seg[s] = s * rows / S;
     size_t n_roots = ot_tree_plan(S, 0, S, merges, roots);
     CU_ASSERT_FATAL(n_roots == 1 && roots[0] == 0);
     float *root_p[1] = {dW};
-    ot_ktree_t t = {S, seg, merges, 1, root_p, n};
+    ot_ktree_t t = {S, seg, merges, 1, root_p, n, block > 0};
     ot_kgemm_tn_tree(m, n, x, m, dy, n, &t, work);
     size_t bad = 0;
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++) {
             for (size_t s = 0; s < S; s++) {
                 leaf[s] = 0.0f;
-                for (size_t p = seg[s]; p < seg[s + 1]; p++)
-                    leaf[s] = fmaf(x[p * m + i], dy[p * n + j], leaf[s]);
+                for (size_t p = seg[s]; p < seg[s + 1]; p++) {
+                    int any = block == 0;
+                    for (size_t f = i / (block ? block : 1) * block;
+                         block && f < m && f < (i / block + 1) * block; f++)
+                        any |= x[p * m + f] != 0.0f;
+                    if (any)
+                        leaf[s] = fmaf(x[p * m + i], dy[p * n + j], leaf[s]);
+                }
             }
             for (size_t h = 1; h < S; h *= 2)
                 for (size_t s = 0; s + h < S; s += 2 * h)
@@ -97,14 +114,67 @@ static void check_tree(size_t m, size_t n, size_t rows, size_t S, ot_rng_t *r)
     ot_free(x), ot_free(dy), ot_free(dW), ot_free(leaf), ot_free(work);
 }
 
+/* The kernel's block of features for skip_zero: its tile height (8 with AVX-512, 6 with
+ * AVX2, 4 portable). */
+static size_t tile_rows(void)
+{
+    const char *isa = ot_kgemm_isa();
+    return strcmp(isa, "AVX-512") == 0 ? 8 : strcmp(isa, "AVX2") == 0 ? 6 : 4;
+}
+
 static void test_tree_gemm_bits(void)
 {
     ot_rng_t r;
     ot_rng_seed(&r, 6);
-    check_tree(784, 50, 100, 8, &r);  /* x read in place, narrow panels */
-    check_tree(13, 7, 5, 3, &r);      /* ragged panel, a shard without rows */
-    check_tree(300, 40, 64, 6, &r);   /* truncated tree */
-    check_tree(200, 33, 700, 7, &r);  /* x packed (too large to read in place) */
+    check_tree(784, 50, 100, 8, 0.0, 0, &r);  /* x read in place, narrow panels */
+    check_tree(13, 7, 5, 3, 0.0, 0, &r);      /* ragged panel, a shard without rows */
+    check_tree(300, 40, 64, 6, 0.0, 0, &r);   /* truncated tree */
+    check_tree(200, 33, 700, 7, 0.0, 0, &r);  /* x packed (too large to read in place) */
+    /* rows left out where a block is all zero: in place, ragged, packed */
+    check_tree(784, 50, 100, 8, 0.8, tile_rows(), &r);
+    check_tree(13, 7, 5, 3, 0.7, tile_rows(), &r);
+    check_tree(200, 33, 700, 7, 0.9, tile_rows(), &r);
+}
+
+/* The sparse product against the chain over each row's nonzero entries. */
+static void test_sparse_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 7);
+    const size_t shapes[][3] = {{100, 50, 784}, {7, 100, 30}, {3, 10, 5}, {20, 1024, 300}};
+    size_t bad = 0;
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        size_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
+        float *X = random_block(m * k, &r), *B = random_block(k * n, &r);
+        float *b = random_block(n, &r), *C = ot_alloc(m * n * sizeof(float));
+        float *val = ot_alloc(m * k * sizeof(float));
+        uint32_t *col = ot_alloc(m * k * sizeof(uint32_t)), *nnz = ot_alloc(m * sizeof(uint32_t));
+        float *Bp = ot_alloc(ot_kpack_size(k, n) * sizeof(float));
+        float *work = ot_alloc(ot_kspmm_work_size(n) * sizeof(float));
+        CU_ASSERT_FATAL(C && val && col && nnz && Bp && work);
+        sparsify(X, m * k, 0.8, &r);
+        for (size_t i = 0; i < m; i++) {
+            nnz[i] = 0;
+            for (size_t p = 0; p < k; p++)
+                if (X[i * k + p] != 0.0f) {
+                    col[i * k + nnz[i]] = (uint32_t)p;
+                    val[i * k + nnz[i]++] = X[i * k + p];
+                }
+        }
+        ot_kpack_b(B, n, false, k, n, Bp, 0, SIZE_MAX);
+        ot_kspmm(m, n, k, col, val, k, nnz, Bp, c % 2 ? NULL : b, C, n, work);
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                float acc = c % 2 ? 0.0f : b[j];
+                for (size_t p = 0; p < k; p++)
+                    if (X[i * k + p] != 0.0f)
+                        acc = fmaf(X[i * k + p], B[p * n + j], acc);
+                bad += memcmp(&acc, &C[i * n + j], sizeof acc) != 0;
+            }
+        ot_free(X), ot_free(B), ot_free(b), ot_free(C), ot_free(val), ot_free(col);
+        ot_free(nnz), ot_free(Bp), ot_free(work);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
 }
 
 /* Symbolic check of the tree: every node is a string, "(" left "+" right ")". */
@@ -177,6 +247,8 @@ static void test_tree_plan(void)
 
 OT_TEST_SUITE(kgemm, NULL, NULL,
               {"GEMM: exactly the fmaf chain at every tile edge", test_gemm_bits},
-              {"weight gradient: exactly the tree of leaf chains", test_tree_gemm_bits},
+              {"weight gradient: exactly the tree of leaf chains, zero blocks skipped or not",
+               test_tree_gemm_bits},
+              {"sparse first layer: exactly the chain over the nonzero entries", test_sparse_bits},
               {"tree: walks plus cross-thread pass form the tree, S 1..40, T 1..S+2",
                test_tree_plan})

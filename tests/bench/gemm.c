@@ -44,7 +44,7 @@ static void own(layer_t *L)
     ot_kpack_b(L->W, L->out, false, L->in, L->out, L->Wp, 0, SIZE_MAX);
     ot_kgemm(L->rows, L->out, L->in, L->x, L->in, L->Wp, NULL, L->y, L->out, L->work);
     float *root[1] = {L->part[0]};
-    ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out};
+    ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out, false};
     ot_kgemm_tn_tree(L->in, L->out, L->x, L->in, L->dy, L->out, &t, L->work);
     if (!L->first) {
         ot_kpack_b(L->W, L->out, true, L->out, L->in, L->Wtp, 0, SIZE_MAX);
@@ -123,7 +123,7 @@ int main(void)
             L.Wp = block(ot_kpack_size(L.in, L.out), 0);
             L.Wtp = block(ot_kpack_size(L.out, L.in), 0);
             L.work = block(ot_kgemm_work_size(L.in > L.out ? L.in : L.out) +
-                               ot_kgemm_tree_work_size(L.rows, L.out, ot_tree_depth(L.S)),
+                               ot_kgemm_tree_work_size(L.rows, L.in, L.out, L.S, ot_tree_depth(L.S)),
                            0);
             L.part = malloc(L.S * sizeof *L.part);
             for (size_t s = 0; L.part && s < L.S; s++)
