@@ -472,8 +472,8 @@ static void zero_skip_lists(const float *x, size_t ldx, size_t m, const ot_ktree
     }
 }
 
-/* x at most this many bytes: read in place from L2 instead of packed (a full MR-row panel of
- * x^T is MR adjacent columns of x). */
+/* x at most this many bytes (or dy at most two panels wide): x read in place instead of
+ * packed (a full MR-row panel of x^T is MR adjacent columns of x). */
 #define XT_IN_PLACE_BYTES (512u * 1024u)
 
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
@@ -491,8 +491,9 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
         zero_skip_lists(x, ldx, m, t, skip, qseg);
 #define PANEL_ROWS(ip) (skip ? skip + (ip) * rows : NULL), (skip ? qseg + (ip) * (L + 1) : NULL)
     ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
-    if (rows * m * sizeof(float) <= XT_IN_PLACE_BYTES) {
-        /* only a ragged last panel is packed; the B panel stays in L1 while x streams */
+    if (rows * m * sizeof(float) <= XT_IN_PLACE_BYTES || n_panels(n) <= 2) {
+        /* only a ragged last panel is packed; the B panel stays in L1 while x streams (x is
+         * read once per B panel: from L2 when it fits, and narrow outputs have one or two) */
         size_t full = m / MR * MR;
         if (full < m)
             pack_xt(x, ldx, m, rows, full, Ap);

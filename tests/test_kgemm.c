@@ -129,11 +129,11 @@ static void test_tree_gemm_bits(void)
     check_tree(784, 50, 100, 8, 0.0, 0, &r);  /* x read in place, narrow panels */
     check_tree(13, 7, 5, 3, 0.0, 0, &r);      /* ragged panel, a shard without rows */
     check_tree(300, 40, 64, 6, 0.0, 0, &r);   /* truncated tree */
-    check_tree(200, 33, 700, 7, 0.0, 0, &r);  /* x packed (too large to read in place) */
+    check_tree(200, 100, 700, 7, 0.0, 0, &r); /* x packed (too large, dy four panels wide) */
     /* rows left out where a block is all zero: in place, ragged, packed */
     check_tree(784, 50, 100, 8, 0.8, tile_rows(), &r);
     check_tree(13, 7, 5, 3, 0.7, tile_rows(), &r);
-    check_tree(200, 33, 700, 7, 0.9, tile_rows(), &r);
+    check_tree(200, 100, 700, 7, 0.9, tile_rows(), &r);
 }
 
 /* The sparse product against the chain over each row's nonzero entries. */
