@@ -10,6 +10,7 @@
 #include "ot_common.h"
 #include "ot_engine.h"
 #include "ot_gemm.h"
+#include "ot_rng.h"
 #include "ot_test.h"
 
 enum { NS = 64, DIM = 12, CLASSES = 4 };
@@ -118,6 +119,47 @@ static void test_fixed_shards_bit_identical(void)
     ot_net_free(&net);
 }
 
+/* Mostly-zero images take the sparse first layer (ds.nonzero < 0.5): still bit-identical at
+ * any thread count, and the same bits as the dense path on the same images (leaving out a
+ * zero term of an FMA chain changes nothing). */
+static void test_sparse_input(void)
+{
+    ot_net_t net;
+    make_net(&net);
+    const size_t P = net.n_params, bytes = NS * ds.dim;
+    float *ref = malloc(P * sizeof(float)), *g = malloc(P * sizeof(float));
+    uint8_t *keep = malloc(bytes);
+    CU_ASSERT_FATAL(ref && g && keep);
+    memcpy(keep, ds.images, bytes);
+    ot_rng_t r;
+    ot_rng_seed(&r, 12);
+    for (size_t i = 0; i < bytes; i++)
+        if (ot_rng_uniform(&r) < 0.8)
+            ds.images[i] = 0;
+    ds.nonzero = ot_nonzero_fraction(ds.images, bytes);
+    CU_ASSERT(ds.nonzero < 0.5f);
+    const int threads[] = {2, 3, 7, 16};
+    for (size_t n = 5; n <= NS; n += 59) { /* 5 and 64 rows over 16 shards */
+        double lref = gradient(&net, n, 16, 1, ref);
+        for (size_t j = 0; j < 4; j++) {
+            double l = gradient(&net, n, 16, threads[j], g);
+            CU_ASSERT(l == lref);
+            CU_ASSERT(memcmp(g, ref, P * sizeof(float)) == 0);
+        }
+        ds.nonzero = 1.0f; /* the dense path on the same images */
+        double ld = gradient(&net, n, 16, 2, g);
+        ds.nonzero = ot_nonzero_fraction(ds.images, bytes);
+        CU_ASSERT(ld == lref);
+        CU_ASSERT(memcmp(g, ref, P * sizeof(float)) == 0);
+    }
+    memcpy(ds.images, keep, bytes);
+    ds.nonzero = ot_nonzero_fraction(ds.images, bytes);
+    free(keep);
+    free(ref);
+    free(g);
+    ot_net_free(&net);
+}
+
 static void test_network_numerical_gradient(void)
 {
     ot_net_t net;
@@ -220,4 +262,6 @@ OT_TEST_SUITE(engine, setup, teardown,
               {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},
               {"sharded gradient equals one shard at 1, 2, 3, 7 threads", test_sharded_equals_single},
               {"fixed shards: bit-identical at 1..16 threads", test_fixed_shards_bit_identical},
+              {"mostly-zero images: sparse first layer, same bits at 1..16 threads and as dense",
+               test_sparse_input},
               {"network gradient vs numerical gradient", test_network_numerical_gradient})
