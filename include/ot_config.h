@@ -53,6 +53,8 @@ typedef struct {
     int lr_set;          /* learning_rate was given, so changing the optimizer keeps it */
     uint64_t seed;       /* training.seed */
     int shards;          /* training.shards: fixed split of every batch; 0 = one per thread */
+    int sparse_input;    /* training.sparse_input: the first layer leaves zero pixels out when
+                            the images are mostly zero */
     ot_optimizer_t optimizer; /* training.optimizer */
     double momentum;     /* training.momentum (momentum, nesterov) */
     double rmsprop_decay; /* training.rmsprop_decay: decay of the squared-gradient average */

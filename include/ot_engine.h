@@ -51,6 +51,8 @@ typedef struct {
     int32_t *pred;          /* (max_batch) argmax predictions of an evaluation */
     uint32_t *rows_idx;     /* (max_batch) sample indices of an evaluation's rows */
     const uint32_t *idx;    /* sample indices of the current batch: dropout's key */
+    int sparse_ok;          /* the first layer may leave zero pixels out (training.sparse_input;
+                               1 after ot_engine_init) */
     int sparse;             /* this call's data is mostly zero (ds->nonzero < 0.5) and layer 0
                                is an Affine: its products leave the zero pixels out */
     uint32_t *nz_col;       /* (max_batch, in_dim + OT_KCOMPRESS_SLACK) row r's nonzero

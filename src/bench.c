@@ -177,6 +177,7 @@ static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32
         ot_net_free(&net);
         return rc;
     }
+    eng.sparse_ok = c->sparse_input;
     omp_set_num_threads(t);
     const size_t B = c->batch_size, per_epoch = train->n / B;
     size_t b = 0, steps = 0;

@@ -98,6 +98,7 @@ static const cfg_key_t keys[] = {
     {"training", "learning_rate", K_DOUBLE, OFF(lr), 0, 0, 1e6, NULL},
     {"training", "seed", K_U64, OFF(seed), 0, 0, 0, NULL},
     {"training", "shards", K_INT, OFF(shards), 0, OT_MAX_SHARDS, 0, NULL},
+    {"training", "sparse_input", K_BOOL, OFF(sparse_input), 0, 0, 0, NULL},
     {"training", "optimizer", K_ENUM, OFF(optimizer), 0, 0, 0, optimizer_names},
     {"training", "momentum", K_FRAC, OFF(momentum), 0, 0, 0, NULL},
     {"training", "rmsprop_decay", K_FRAC, OFF(rmsprop_decay), 0, 0, 0, NULL},
@@ -766,6 +767,7 @@ void ot_config_defaults(ot_config_t *c)
     c->lr_set = 0;
     c->seed = 42;
     c->shards = 8;
+    c->sparse_input = 1;
     c->momentum = 0.9;
     c->rmsprop_decay = 0.99;
     c->beta1 = 0.9;

@@ -121,6 +121,7 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->max_batch = max_batch;
     e->max_rows = (max_batch + n_shards - 1) / n_shards;
     e->fault_layer = -1;
+    e->sparse_ok = 1;
     const size_t L = net->n_layers, B = max_batch;
     e->workers = ot_alloc(n_shards * sizeof *e->workers);
     e->grad = ot_alloc(net->n_params * sizeof(float));
@@ -294,7 +295,7 @@ static void gather_rows(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *
  * thread count). */
 static int use_sparse(const ot_engine_t *e, const ot_dataset_t *ds)
 {
-    return ds->nonzero < 0.5f && e->net->layers[0].kind == OT_LAYER_AFFINE;
+    return e->sparse_ok && ds->nonzero < 0.5f && e->net->layers[0].kind == OT_LAYER_AFFINE;
 }
 
 /* Pack every Affine's W (and W^T) for this step's GEMMs; called by every thread of the team. */

@@ -241,6 +241,7 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
     size_t K = net.n_classes, cells;
     if ((rc = ot_engine_init(&eng, &net, c->batch_size, shards)))
         goto out;
+    eng.sparse_ok = c->sparse_input;
     if (ot_mul_size(K, K, &cells) || !(confusion = calloc(cells, sizeof *confusion))) {
         ot_error("cannot allocate a %zux%zu confusion matrix", K, K);
         rc = OT_ENOMEM;
