@@ -82,7 +82,7 @@ clean:
 #   make fuzz              libFuzzer on the config parser and the IDX reader, FUZZ_SECONDS each
 #   make check-valgrind    valgrind memcheck on short runs and the quicker CUnit suites: no leak,
 #                          no bad access
-#   make check-hardening   all four (about 4 minutes on 2 cores with -j2, 60 s per fuzz target)
+#   make check-hardening   all four (about 4-5 minutes on 2 cores with -j2, 60 s per fuzz target)
 # They need clang, libclang-rt-14-dev, libomp-14-dev and valgrind (scripts/setup.sh).
 .PHONY: check-asan check-race fuzz check-valgrind check-hardening
 
