@@ -207,6 +207,17 @@ static void shard_range(size_t n, size_t n_shards, size_t s, size_t *lo, size_t 
     *hi = (s + 1) * n / n_shards;
 }
 
+/* Shard s of an n-row batch before a pass: its rows, no loss or hits yet. */
+static void start_shard(ot_worker_t *w, size_t n, size_t n_shards, size_t s)
+{
+    size_t lo, hi;
+    shard_range(n, n_shards, s, &lo, &hi);
+    w->lo = lo;
+    w->rows = hi - lo;
+    w->loss = 0.0;
+    w->correct = 0;
+}
+
 /* What the calling thread works on: shards [a, b), rows [r0, r1) of the batch. */
 typedef struct {
     size_t a, b, r0, r1;
@@ -605,13 +616,8 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     {
 #pragma omp for schedule(static)
         for (size_t s = 0; s < S; s++) {
-            size_t lo, hi;
-            shard_range(n, S, s, &lo, &hi);
-            W[s].lo = lo;
-            W[s].rows = hi - lo;
-            W[s].loss = 0.0;
-            W[s].correct = 0;
-            gather_rows(e, ds, idx, lo, hi);
+            start_shard(&W[s], n, S, s);
+            gather_rows(e, ds, idx, W[s].lo, W[s].lo + W[s].rows);
         }
         pack_weights(e); /* ends with a barrier: every shard's rows are in place */
         const group_t g = my_group(e);
@@ -702,12 +708,8 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
             size_t n = min_sz(total - base, chunk);
 #pragma omp for schedule(static)
             for (size_t s = 0; s < S; s++) {
-                size_t lo, hi;
-                shard_range(n, S, s, &lo, &hi);
-                W[s].lo = lo;
-                W[s].rows = hi - lo;
-                W[s].loss = 0.0;
-                W[s].correct = 0;
+                start_shard(&W[s], n, S, s);
+                const size_t lo = W[s].lo, hi = lo + W[s].rows;
                 for (size_t i = lo; i < hi; i++) /* the evaluation's rows: consecutive samples */
                     e->rows_idx[i] = (uint32_t)(base + i);
                 gather_rows(e, ds, e->rows_idx, lo, hi);

@@ -187,6 +187,26 @@ static inline __attribute__((always_inline)) void acc_add(acc_t *a, int nv, int 
     }
 }
 
+/* acc += x B for one k: x[i * si] (i < MR) the column of A, B the row of Bp (NR floats). */
+static inline __attribute__((always_inline)) void rank1(acc_t *a, int nv, int half,
+                                                        const float *restrict x, size_t si,
+                                                        const float *restrict B)
+{
+    vf_t b[NV];
+    vh_t bh = H_ZERO();
+    for (int v = 0; v < nv; v++)
+        b[v] = V_LOAD(B + v * VL);
+    if (half)
+        bh = H_LOAD(B + nv * VL);
+    for (int i = 0; i < MR; i++) {
+        const vf_t xi = V_BCAST(x[i * si]);
+        for (int v = 0; v < nv; v++)
+            a->v[i][v] = V_FMA(xi, b[v], a->v[i][v]);
+        if (half)
+            a->h[i] = H_FMA(H_LOW(xi), bh, a->h[i]);
+    }
+}
+
 /* acc += A (MR, kc) Bp (kc, NR), k in order: the only place C is computed. A's element
  * (i, p) is Ap[i * si + p * sp]: a packed panel (si 1, sp MR), MR rows of a row-major matrix
  * (si its row stride, sp 1) or MR adjacent columns of one (si 1, sp its row stride), the last
@@ -195,21 +215,8 @@ static inline __attribute__((always_inline)) void kloop(acc_t *a, int nv, int ha
                                                         const float *restrict Ap, size_t si,
                                                         size_t sp, const float *restrict Bp)
 {
-    for (size_t p = 0; p < kc; p++) {
-        vf_t b[NV];
-        vh_t bh = H_ZERO();
-        for (int v = 0; v < nv; v++)
-            b[v] = V_LOAD(Bp + p * NR + v * VL);
-        if (half)
-            bh = H_LOAD(Bp + p * NR + nv * VL);
-        for (int i = 0; i < MR; i++) {
-            const vf_t x = V_BCAST(Ap[i * si + p * sp]);
-            for (int v = 0; v < nv; v++)
-                a->v[i][v] = V_FMA(x, b[v], a->v[i][v]);
-            if (half)
-                a->h[i] = H_FMA(H_LOW(x), bh, a->h[i]);
-        }
-    }
+    for (size_t p = 0; p < kc; p++)
+        rank1(a, nv, half, Ap + p * sp, si, Bp + p * NR);
 }
 
 /* The same over the rows rows[0..nq) of a weight-gradient panel only (the others are zero in
@@ -220,22 +227,8 @@ static inline __attribute__((always_inline)) void kloop_rows(acc_t *a, int nv, i
                                                              size_t sp,
                                                              const float *restrict Bp)
 {
-    for (size_t q = 0; q < nq; q++) {
-        const size_t p = rows[q];
-        vf_t b[NV];
-        vh_t bh = H_ZERO();
-        for (int v = 0; v < nv; v++)
-            b[v] = V_LOAD(Bp + p * NR + v * VL);
-        if (half)
-            bh = H_LOAD(Bp + p * NR + nv * VL);
-        for (int i = 0; i < MR; i++) {
-            const vf_t x = V_BCAST(Ap[i + p * sp]);
-            for (int v = 0; v < nv; v++)
-                a->v[i][v] = V_FMA(x, b[v], a->v[i][v]);
-            if (half)
-                a->h[i] = H_FMA(H_LOW(x), bh, a->h[i]);
-        }
-    }
+    for (size_t q = 0; q < nq; q++)
+        rank1(a, nv, half, Ap + rows[q] * sp, 1, Bp + rows[q] * NR);
 }
 
 enum { INIT_ZERO, INIT_ROW, INIT_C };
