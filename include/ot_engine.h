@@ -43,7 +43,6 @@ typedef struct {
     ot_net_t *net;          /* the network (not owned) */
     size_t n_shards;        /* fixed split of every batch */
     size_t max_batch;       /* largest batch the buffers hold */
-    size_t max_rows;        /* rows per shard at most: ceil(max_batch / n_shards) */
     ot_worker_t *workers;   /* n_shards workers */
     /* batch-wide buffers, row r belonging to the shard whose range holds it */
     float *x;               /* (max_batch, in_dim) inputs as floats */

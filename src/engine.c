@@ -119,7 +119,6 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->net = net;
     e->n_shards = n_shards;
     e->max_batch = max_batch;
-    e->max_rows = (max_batch + n_shards - 1) / n_shards;
     e->fault_layer = -1;
     e->sparse_ok = 1;
     const size_t L = net->n_layers, B = max_batch;
