@@ -308,8 +308,9 @@ static int use_sparse(const ot_engine_t *e, const ot_dataset_t *ds)
     return e->sparse_ok && ds->nonzero < 0.5f && e->net->layers[0].kind == OT_LAYER_AFFINE;
 }
 
-/* Pack every Affine's W (and W^T) for this step's GEMMs; called by every thread of the team. */
-static void pack_weights(ot_engine_t *e)
+/* Pack every Affine's W, and with backward its W^T, for this pass's GEMMs; called by every
+ * thread of the team. */
+static void pack_weights(ot_engine_t *e, int backward)
 {
     const ot_net_t *net = e->net;
     const size_t nr = ot_kgemm_nr();
@@ -322,7 +323,7 @@ static void pack_weights(ot_engine_t *e)
 #pragma omp for schedule(static) nowait
         for (size_t p = 0; p < np; p++)
             ot_kpack_b(Wt, L->out, false, L->in, L->out, e->wpack[l], p, p + 1);
-        if (e->wtpack[l]) {
+        if (backward && e->wtpack[l]) { /* W^T only serves dx */
 #pragma omp for schedule(static) nowait
             for (size_t p = 0; p < npt; p++)
                 ot_kpack_b(Wt, L->out, true, L->out, L->in, e->wtpack[l], p, p + 1);
@@ -618,7 +619,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
             start_shard(&W[s], n, S, s);
             gather_rows(e, ds, idx, W[s].lo, W[s].lo + W[s].rows);
         }
-        pack_weights(e); /* ends with a barrier: every shard's rows are in place */
+        pack_weights(e, 1); /* ends with a barrier: every shard's rows are in place */
         const group_t g = my_group(e);
         /* forward, segment by segment between batch norm layers */
         for (size_t lo = 0;;) {
@@ -702,7 +703,7 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, p, r, confusion) \
     firstprivate(S, total, chunk, n_layers, c, want_pred)
     {
-        pack_weights(e);
+        pack_weights(e, 0);
         for (size_t base = 0; base < total; base += chunk) {
             size_t n = min_sz(total - base, chunk);
 #pragma omp for schedule(static)
