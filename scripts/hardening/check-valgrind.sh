@@ -23,10 +23,14 @@ status=0
 run() {
     local want=$1 name=$2; shift 2
     "${vg[@]}" --log-file="$tmp/$name.vg" "$dir/omptrain" "$@" >"$tmp/$name.out" 2>&1
-    local rc=$?
-    if [ $rc -ne "$want" ] || ! grep -q "ERROR SUMMARY: 0 errors" "$tmp/$name.vg"; then
+    verdict $? "$want" "$name" "$name"
+}
+# verdict RC WANT NAME WHAT: one line for a memcheck run whose logs are $tmp/NAME.{out,vg}
+verdict() {
+    local rc=$1 want=$2 name=$3 what=$4
+    if [ "$rc" -ne "$want" ] || ! grep -q "ERROR SUMMARY: 0 errors" "$tmp/$name.vg"; then
         cat "$tmp/$name.out" "$tmp/$name.vg"
-        echo "check-valgrind: FAIL: $name (exit $rc, expected $want; 99: memcheck errors)"
+        echo "check-valgrind: FAIL: $what (exit $rc, expected $want; 99: memcheck errors)"
         status=1
     else
         echo "ok   $name: $(grep -o 'ERROR SUMMARY: [0-9]* errors' "$tmp/$name.vg" | head -1);" \
@@ -48,15 +52,7 @@ for suite in $(sed -n 's/^OT_TEST_SUITE(\([a-z_0-9]*\),.*/\1/p' tests/*.c); do
     fi
     name=suite-$suite
     "${vg[@]}" --log-file="$tmp/$name.vg" "$dir/test_omptrain" "$suite" >"$tmp/$name.out" 2>&1
-    rc=$?
-    if [ $rc -ne 0 ] || ! grep -q "ERROR SUMMARY: 0 errors" "$tmp/$name.vg"; then
-        cat "$tmp/$name.out" "$tmp/$name.vg"
-        echo "check-valgrind: FAIL: CUnit suite $suite (exit $rc; 99: memcheck errors)"
-        status=1
-    else
-        echo "ok   $name: $(grep -o 'ERROR SUMMARY: [0-9]* errors' "$tmp/$name.vg" | head -1);" \
-             "$(grep -o 'definitely lost: .*' "$tmp/$name.vg" | head -1 || echo 'no leak')"
-    fi
+    verdict $? 0 "$name" "CUnit suite $suite"
 done
 [ $status -eq 0 ] && echo "check-valgrind: ok, no memcheck error, nothing lost ($(( $(date +%s) - t0 )) s)"
 exit $status
