@@ -47,4 +47,26 @@ void ot_dataset_free(ot_dataset_t *ds);
  * x and y are caller-owned. Pure function: no allocation. */
 void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y);
 
+/* A batch of images as their nonzero pixels: by row (for y = x W) and, when col_n is not
+ * NULL, by column (for dW = x^T dy). The arrays are the caller's. */
+typedef struct {
+    uint32_t *row_n;   /* (n) nonzero pixels of row p */
+    uint32_t *row_col; /* row p's pixel indices, increasing, at p * ld */
+    float *row_val;    /* their values in [0,1], at p * ld */
+    size_t ld;         /* >= dim */
+    uint32_t *col_n;   /* (dim) rows where pixel i is not zero; NULL: no column lists */
+    uint32_t *col_row; /* (n, dim) those rows, increasing: the k-th at k * dim + i (pixels
+                          next to each other share cache lines, both when the lists are
+                          built row by row and when they are read pixel by pixel) */
+    float *col_val;    /* (n, dim) their values, laid out alike */
+} ot_sparse_batch_t;
+
+/* ot_dataset_gather for mostly-zero images: samples idx[0..n) into sb (the same values as
+ * ot_dataset_gather's floats, zero pixels left out) and y. */
+void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_t n,
+                              const ot_sparse_batch_t *sb, int32_t *y);
+
+/* Start fetching samples idx[0..n) into the cache (a hint: no effect on any result). */
+void ot_dataset_prefetch(const ot_dataset_t *ds, const uint32_t *idx, size_t n);
+
 #endif

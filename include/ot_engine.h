@@ -50,6 +50,10 @@ typedef struct {
     int32_t *pred;          /* (max_batch) argmax predictions of an evaluation */
     uint32_t *rows_idx;     /* (max_batch) sample indices of an evaluation's rows */
     const uint32_t *idx;    /* sample indices of the current batch: dropout's key */
+    const uint32_t *next_idx; /* a hint the caller may set before ot_engine_gradient: the
+                               samples of the next batch (next_n of them), fetched into cache
+                               while this one computes; NULL = none */
+    size_t next_n;
     int sparse_ok;          /* the first layer may leave zero pixels out (training.sparse_input;
                                1 after ot_engine_init) */
     int sparse;             /* this call's data is mostly zero (ds->nonzero < 0.5) and layer 0
@@ -58,6 +62,9 @@ typedef struct {
                                columns, in order */
     float *nz_val;          /* (same) and their values */
     uint32_t *nz_n;         /* (max_batch) how many */
+    uint32_t *csc_row;      /* (max_batch, in_dim) the same entries by column for dW, a group's
+                               at its first row r0 * in_dim */
+    float *csc_val;         /* (same) */
     float **act;            /* act[l] (max_batch, layers[l].out): output of layer l */
     float *dbuf[2];         /* (max_batch, max_width) ping-pong activation gradients */
     float **wpack;          /* Affine l: W packed for y = x W (ot_kpack_b); else NULL */

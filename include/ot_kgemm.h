@@ -53,8 +53,6 @@ typedef struct {
     size_t n_roots;
     float *const *roots;     /* (n_roots) destinations */
     size_t ldr;
-    bool skip_zero;          /* leave out, for each block of 8 (AVX2: 6) features, the rows
-                                where x is zero in all of them (mostly-zero images) */
 } ot_ktree_t;
 
 /* Workspace floats ot_kgemm_tn_tree needs for up to max_rows rows, m x n products, up to
@@ -63,31 +61,39 @@ size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_l
                                size_t max_depth);
 
 /* For each leaf, x[seg]^T (m, rows) dy[seg] (rows, n) as in ot_kgemm (a chain over the rows in
- * order, from zero; with skip_zero, over the rows that are not zero in the element's block of
- * features, which depends on the data only), combined as t says. x (rows, m) row stride ldx,
+ * order, from zero), combined as t says. x (rows, m) row stride ldx,
  * dy (rows, n) row stride ldy. work: ot_kgemm_tree_work_size floats, private to the calling
  * thread. */
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work);
 
-/* Entries past a compressed row that ot_kcompress may write (and ot_kspmm's callers must
- * allocate). */
-#define OT_KCOMPRESS_SLACK 16
+/* x (rows, m) stored column by column: feature i has n[i] nonzero entries, rows in increasing
+ * order, the k-th in row[k * m + i] with its value in val[k * m + i] (ot_sparse_batch_t's
+ * column lists). */
+typedef struct {
+    const uint32_t *n; /* (m) */
+    const uint32_t *row;
+    const float *val;
+} ot_kcsc_t;
 
-/* The nonzero entries of x (d): columns into col, values into val, in order; returns how many.
- * col and val must hold d + OT_KCOMPRESS_SLACK entries. */
-size_t ot_kcompress(const float *x, size_t d, uint32_t *col, float *val);
+/* Workspace floats ot_kgemm_tn_tree_sparse needs for up to max_rows rows, n columns and a
+ * stack of up to max_depth nodes. */
+size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t n, size_t max_depth);
 
-/* Workspace floats ot_kspmm needs for n columns. */
-size_t ot_kspmm_work_size(size_t n);
+/* ot_kgemm_tn_tree for a mostly-zero x given by columns (m features): each leaf's element is the FMA chain over the leaf's rows where x is not zero, in
+ * order, from zero (the dense chain with the zero terms left out), combined as t says. Only
+ * the nonzero entries cost FMAs, and each feature's leaves and nodes stay in registers and
+ * L1. dy (rows, n) row stride ldy. */
+void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
+                             size_t ldy, const ot_ktree_t *t, float *work);
 
-/* C (m, n) = bias (zero when NULL) + X Bp for a sparse X (m, k): row i holds nnz[i] entries,
- * columns col[i*ld ..] in increasing order with values val[i*ld ..]. Every element of C is one
- * FMA chain over the row's entries in order, from the bias: the dense product with the zero
- * terms left out. Bp from ot_kpack_b (k, n). work: ot_kspmm_work_size(n) floats. */
-void ot_kspmm(size_t m, size_t n, size_t k, const uint32_t *col, const float *val, size_t ld,
-              const uint32_t *nnz, const float *Bp, const float *bias, float *C, size_t ldc,
-              float *work);
+/* C (m, n) = bias (zero when NULL) + X B for a sparse X (m, k): row i holds nnz[i] entries,
+ * columns col[i*ld ..] in increasing order with values val[i*ld ..]; B (k, n) row-major with
+ * row stride ldb, read in place. Every element of C is one FMA chain over the row's entries in
+ * order, from the bias: the dense product with the zero terms left out. */
+void ot_kspmm(size_t m, size_t n, const uint32_t *col, const float *val, size_t ld,
+              const uint32_t *nnz, const float *B, size_t ldb, const float *bias, float *C,
+              size_t ldc);
 
 /* "AVX-512", "AVX2" or "portable": the instruction set the kernel was built for. */
 const char *ot_kgemm_isa(void);

@@ -195,6 +195,8 @@ static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32
         size_t k = 0;
         double t0 = ot_now();
         do {
+            eng.next_idx = order + (b + 1) % per_epoch * B;
+            eng.next_n = B;
             ot_engine_gradient(&eng, train, order + b * B, B);
             ot_optim_step(&opt, net.params, eng.grad, c->lr);
             b = (b + 1) % per_epoch;

@@ -11,6 +11,10 @@
 
 #include <zlib.h>
 
+#if defined(__AVX2__) || defined(__AVX512BW__)
+#include <immintrin.h>
+#endif
+
 #define IDX_MAGIC_LABELS 0x00000801u /* unsigned bytes, 1 dimension (n) */
 #define IDX_MAGIC_IMAGES 0x00000803u /* unsigned bytes, 3 dimensions (n, rows, cols) */
 #define IDX_GZ_BUFFER (256u * 1024u) /* zlib's input buffer; its 8 KiB default is slow */
@@ -321,22 +325,93 @@ static void u8_to_unit(const uint8_t *restrict src, float *restrict dst, size_t 
 /* Rows between the one converted and the one prefetched. */
 #define GATHER_AHEAD 4
 
+/* Ask for row idx[i] (if i < n) while another is converted, so that several misses are in
+ * flight: the rows are random samples. */
+static void prefetch_row(const ot_dataset_t *ds, const uint32_t *idx, size_t n, size_t i)
+{
+    if (i < n)
+        for (size_t o = 0; o < ds->dim; o += 64)
+            __builtin_prefetch(ds->images + (size_t)idx[i] * ds->dim + o);
+}
+
 /* images (ds->n, dim) uint8, idx (n) -> x (n, dim) in [0,1], y (n) */
 void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y)
 {
     const size_t dim = ds->dim;
-
-    for (size_t i = 0; i < GATHER_AHEAD && i < n; i++)
-        for (size_t o = 0; o < dim; o += 64)
-            __builtin_prefetch(ds->images + (size_t)idx[i] * dim + o);
+    for (size_t i = 0; i < GATHER_AHEAD; i++)
+        prefetch_row(ds, idx, n, i);
     for (size_t i = 0; i < n; i++) {
         assert(idx[i] < ds->n);
-        /* the rows are random samples: ask for one a few rows ahead while converting this
-         * one, so that several misses are in flight */
-        if (i + GATHER_AHEAD < n)
-            for (size_t o = 0; o < dim; o += 64)
-                __builtin_prefetch(ds->images + (size_t)idx[i + GATHER_AHEAD] * dim + o);
+        prefetch_row(ds, idx, n, i + GATHER_AHEAD);
         u8_to_unit(ds->images + (size_t)idx[i] * dim, x + i * dim, dim);
         y[i] = ds->labels[idx[i]];
+    }
+}
+
+/* Bit j set where p[j] is not zero, j < len <= 64. */
+static uint64_t nonzero_bits(const uint8_t *p, size_t len)
+{
+#if defined(__AVX512BW__)
+    __m512i v = _mm512_maskz_loadu_epi8(len == 64 ? ~0ull : (1ull << len) - 1, p);
+    return _mm512_test_epi8_mask(v, v);
+#else
+    uint64_t m = 0;
+#if defined(__AVX2__)
+    if (len == 64) {
+        const __m256i z = _mm256_setzero_si256();
+        uint32_t lo = (uint32_t)_mm256_movemask_epi8(
+            _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(const void *)p), z));
+        uint32_t hi = (uint32_t)_mm256_movemask_epi8(
+            _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(p + 32)), z));
+        return ~((uint64_t)hi << 32 | lo);
+    }
+#endif
+    for (size_t j = 0; j < len; j++)
+        m |= (uint64_t)(p[j] != 0) << j;
+    return m;
+#endif
+}
+
+void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_t n,
+                              const ot_sparse_batch_t *sb, int32_t *y)
+{
+    const size_t dim = ds->dim;
+    const float scale = 1.0f / 255.0f; /* as u8_to_unit */
+    if (sb->col_n)
+        memset(sb->col_n, 0, dim * sizeof *sb->col_n);
+    for (size_t i = 0; i < GATHER_AHEAD; i++)
+        prefetch_row(ds, idx, n, i);
+    for (size_t p = 0; p < n; p++) {
+        assert(idx[p] < ds->n);
+        prefetch_row(ds, idx, n, p + GATHER_AHEAD);
+        const uint8_t *src = ds->images + (size_t)idx[p] * dim;
+        uint32_t *col = sb->row_col + p * sb->ld;
+        float *val = sb->row_val + p * sb->ld;
+        size_t q = 0;
+        for (size_t j0 = 0; j0 < dim; j0 += 64) {
+            for (uint64_t m = nonzero_bits(src + j0, dim - j0 < 64 ? dim - j0 : 64); m;
+                 m &= m - 1) {
+                const size_t i = j0 + (size_t)__builtin_ctzll(m);
+                const float v = (float)src[i] * scale;
+                col[q] = (uint32_t)i;
+                val[q++] = v;
+                if (sb->col_n) {
+                    const size_t k = sb->col_n[i]++ * dim + i;
+                    sb->col_row[k] = (uint32_t)p;
+                    sb->col_val[k] = v;
+                }
+            }
+        }
+        sb->row_n[p] = (uint32_t)q;
+        y[p] = ds->labels[idx[p]];
+    }
+}
+
+void ot_dataset_prefetch(const ot_dataset_t *ds, const uint32_t *idx, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = ds->images + (size_t)idx[i] * ds->dim;
+        for (size_t o = 0; o < ds->dim; o += 64)
+            __builtin_prefetch(p + o, 0, 2); /* to L2: the step's own data keeps L1 */
     }
 }

@@ -19,7 +19,8 @@
 
 /* A thread's workspace: GEMM scratch and the plan of its part of the reduction tree. */
 struct ot_engine_ws {
-    float *gemm;     /* ot_kgemm / ot_kgemm_tn_tree scratch */
+    float *gemm;     /* ot_kgemm / ot_kgemm_tn_tree(_sparse) scratch */
+    uint32_t *col_n; /* (in_dim) entries of each column list of the thread's rows */
     size_t *seg;     /* (n_shards + 1) row offsets of the thread's shards */
     uint8_t *merges; /* (n_shards) see ot_ktree_t */
     size_t *roots;   /* (depth) first shard of each node the thread leaves for the others */
@@ -42,10 +43,10 @@ static size_t min_sz(size_t a, size_t b)
 
 /* ---- buffers ---- */
 
-/* Row stride of the compressed rows: the input width plus ot_kcompress's slack. */
+/* Row stride of the rows' nonzero entries: the input width. */
 static size_t nz_ld(const ot_engine_t *e)
 {
-    return e->net->in_dim + OT_KCOMPRESS_SLACK;
+    return e->net->in_dim;
 }
 
 
@@ -75,18 +76,21 @@ static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *bas
         if (net->layers[l].kind == OT_LAYER_AFFINE) {
             const ot_layer_t *L = &net->layers[l];
             size_t t = ot_kgemm_tree_work_size(e->max_batch, L->in, L->out, S, depth);
-            size_t sp = ot_kspmm_work_size(L->out);
+            if (l == 0) {
+                size_t ts = ot_kgemm_tree_sparse_work_size(e->max_batch, L->out, depth);
+                t = ts > t ? ts : t;
+            }
             floats = t > floats ? t : floats;
-            floats = sp > floats ? sp : floats;
         }
     size_t off = 0;
     float *gemm = carve(base, &off, floats * sizeof(float));
+    uint32_t *col_n = carve(base, &off, net->in_dim * sizeof(uint32_t));
     size_t *seg = carve(base, &off, (S + 1) * sizeof(size_t));
     uint8_t *merges = carve(base, &off, S);
     size_t *roots = carve(base, &off, depth * sizeof(size_t));
     float **root_p = carve(base, &off, depth * sizeof(float *));
     if (base)
-        *ws = (struct ot_engine_ws){gemm, seg, merges, roots, root_p, base};
+        *ws = (struct ot_engine_ws){gemm, col_n, seg, merges, roots, root_p, base};
     return off;
 }
 
@@ -135,6 +139,8 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->nz_col = ot_alloc(B * nz_ld(e) * sizeof(uint32_t));
     e->nz_val = ot_alloc(B * nz_ld(e) * sizeof(float));
     e->nz_n = ot_alloc(B * sizeof(uint32_t));
+    e->csc_row = ot_alloc(B * net->in_dim * sizeof(uint32_t));
+    e->csc_val = ot_alloc(B * net->in_dim * sizeof(float));
     e->act = ot_alloc(L * sizeof(float *));
     e->wpack = ot_alloc(L * sizeof(float *));
     e->wtpack = ot_alloc(L * sizeof(float *));
@@ -142,7 +148,7 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->dbuf[1] = ot_alloc(B * net->max_width * sizeof(float));
     if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] ||
         !e->bn_sum[1] || !e->x || !e->y || !e->pred || !e->rows_idx || !e->nz_col ||
-        !e->nz_val || !e->nz_n || !e->act || !e->wpack ||
+        !e->nz_val || !e->nz_n || !e->csc_row || !e->csc_val || !e->act || !e->wpack ||
         !e->wtpack || !e->dbuf[0] || !e->dbuf[1])
         goto fail;
     for (size_t l = 0; l < L; l++) {
@@ -189,7 +195,7 @@ void ot_engine_free(ot_engine_t *e)
         }
     void *blocks[] = {e->workers, e->ws, e->grad, e->bn_batch, e->bn_eval, e->bn_sum[0],
                       e->bn_sum[1], e->x, e->y, e->pred, e->rows_idx, e->nz_col, e->nz_val,
-                      e->nz_n, e->act, e->wpack,
+                      e->nz_n, e->csc_row, e->csc_val, e->act, e->wpack,
                       e->wtpack, e->dbuf[0], e->dbuf[1]};
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
         ot_free(blocks[i]);
@@ -287,18 +293,24 @@ static float *dpart(const ot_engine_t *e, const group_t *g, int which)
     return e->dbuf[which] + g->r0 * e->net->max_width;
 }
 
-/* Rows [lo, hi) of the batch from ds into e->x and e->y, and, when the first layer leaves
- * zeros out, each row's nonzero entries into e->nz_*. */
-static void gather_rows(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx, size_t lo,
-                        size_t hi)
+/* The thread's rows of the batch from ds: into e->x and e->y, or, when the first layer
+ * leaves zeros out, as each row's nonzero entries (e->nz_*) and, for a training step
+ * (by_column), the same by column for dW (e->csc_* at the group's first row). */
+static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
+                         const group_t *g, int by_column)
 {
-    const size_t d = e->net->in_dim;
-    ot_dataset_gather(ds, idx + lo, hi - lo, e->x + lo * d, e->y + lo);
-    if (!e->sparse)
+    const size_t d = e->net->in_dim, r0 = g->r0, n = g->r1 - g->r0;
+    if (g->a == g->b)
         return;
-    for (size_t r = lo; r < hi; r++)
-        e->nz_n[r] = (uint32_t)ot_kcompress(e->x + r * d, d, e->nz_col + r * nz_ld(e),
-                                            e->nz_val + r * nz_ld(e));
+    if (!e->sparse) {
+        ot_dataset_gather(ds, idx + r0, n, e->x + r0 * d, e->y + r0);
+        return;
+    }
+    const ot_sparse_batch_t sb = {e->nz_n + r0, e->nz_col + r0 * nz_ld(e),
+                                  e->nz_val + r0 * nz_ld(e), nz_ld(e),
+                                  by_column ? g->ws->col_n : NULL, e->csc_row + r0 * d,
+                                  e->csc_val + r0 * d};
+    ot_dataset_gather_sparse(ds, idx + r0, n, &sb, e->y + r0);
 }
 
 /* Whether layer 0 leaves the zero pixels of ds out (decided per data set, so never by the
@@ -319,7 +331,9 @@ static void pack_weights(ot_engine_t *e, int backward)
         if (L->kind != OT_LAYER_AFFINE)
             continue;
         const float *Wt = net->params + L->w_off;
-        const size_t np = (L->out + nr - 1) / nr, npt = (L->in + nr - 1) / nr;
+        /* the sparse first layer reads W in place */
+        const size_t np = l == 0 && e->sparse ? 0 : (L->out + nr - 1) / nr;
+        const size_t npt = (L->in + nr - 1) / nr;
 #pragma omp for schedule(static) nowait
         for (size_t p = 0; p < np; p++)
             ot_kpack_b(Wt, L->out, false, L->in, L->out, e->wpack[l], p, p + 1);
@@ -368,9 +382,8 @@ static void forward_group(ot_engine_t *e, const group_t *g, size_t lo, size_t hi
         switch (L->kind) {
         case OT_LAYER_AFFINE:
             if (l == 0 && e->sparse)
-                ot_kspmm(n, wo, wi, e->nz_col + r0 * nz_ld(e), e->nz_val + r0 * nz_ld(e),
-                         nz_ld(e), e->nz_n + r0,
-                         e->wpack[l], P + L->b_off, out, wo, g->ws->gemm);
+                ot_kspmm(n, wo, e->nz_col + r0 * nz_ld(e), e->nz_val + r0 * nz_ld(e), nz_ld(e),
+                         e->nz_n + r0, P + L->w_off, wo, P + L->b_off, out, wo);
             else
                 ot_kgemm(n, wo, wi, in, wi, e->wpack[l], P + L->b_off, out, wo, g->ws->gemm);
             break;
@@ -435,9 +448,13 @@ static void affine_backward_group(ot_engine_t *e, const group_t *g, size_t l, co
     const float *x = (l > 0 ? e->act[l - 1] : e->x) + r0 * in;
     for (size_t r = 0; r < g->n_roots; r++)
         g->ws->root_p[r] = W[g->ws->roots[r]].grad + L->w_off;
-    ot_ktree_t t = {g->b - g->a, g->ws->seg, g->ws->merges, g->n_roots, g->ws->root_p, out,
-                    l == 0 && e->sparse};
-    ot_kgemm_tn_tree(in, out, x, in, dy, out, &t, g->ws->gemm);
+    ot_ktree_t t = {g->b - g->a, g->ws->seg, g->ws->merges, g->n_roots, g->ws->root_p, out};
+    if (l == 0 && e->sparse) { /* x by columns: only its nonzero pixels cost FMAs */
+        const ot_kcsc_t xs = {g->ws->col_n, e->csc_row + r0 * in, e->csc_val + r0 * in};
+        ot_kgemm_tn_tree_sparse(in, out, &xs, dy, out, &t, g->ws->gemm);
+    } else {
+        ot_kgemm_tn_tree(in, out, x, in, dy, out, &t, g->ws->gemm);
+    }
     for (size_t s = g->a; s < g->b; s++) { /* db leaves: a chain over the shard's rows */
         float *restrict db = W[s].grad + L->b_off;
         memset(db, 0, out * sizeof(float));
@@ -615,12 +632,11 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     firstprivate(S, P, n, n_chunks, fn, n_layers)
     {
 #pragma omp for schedule(static)
-        for (size_t s = 0; s < S; s++) {
+        for (size_t s = 0; s < S; s++)
             start_shard(&W[s], n, S, s);
-            gather_rows(e, ds, idx, W[s].lo, W[s].lo + W[s].rows);
-        }
-        pack_weights(e, 1); /* ends with a barrier: every shard's rows are in place */
         const group_t g = my_group(e);
+        gather_group(e, ds, idx, &g, 1);
+        pack_weights(e, 1); /* ends with a barrier: every shard's rows are in place */
         /* forward, segment by segment between batch norm layers */
         for (size_t lo = 0;;) {
             size_t bn = next_batchnorm(net, lo);
@@ -629,6 +645,11 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
                 break;
             batchnorm_forward_train(e, &g, bn, n, p);
             lo = bn + 1;
+        }
+        if (e->next_idx) { /* the next batch's images, a thread's share each, into cache */
+            const size_t T_ = (size_t)omp_get_num_threads(), t_ = (size_t)omp_get_thread_num();
+            const size_t a = t_ * e->next_n / T_, b = (t_ + 1) * e->next_n / T_;
+            ot_dataset_prefetch(ds, e->next_idx + a, b - a);
         }
         /* backward, the same segments from the top */
         int cur = 0;
@@ -712,9 +733,9 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
                 const size_t lo = W[s].lo, hi = lo + W[s].rows;
                 for (size_t i = lo; i < hi; i++) /* the evaluation's rows: consecutive samples */
                     e->rows_idx[i] = (uint32_t)(base + i);
-                gather_rows(e, ds, e->rows_idx, lo, hi);
             }
             const group_t g = my_group(e);
+            gather_group(e, ds, e->rows_idx, &g, 0);
             forward_group(e, &g, 0, n_layers, p);
             if (want_pred)
                 predict_group(e, &g);

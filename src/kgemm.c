@@ -219,18 +219,6 @@ static inline __attribute__((always_inline)) void kloop(acc_t *a, int nv, int ha
         rank1(a, nv, half, Ap + p * sp, si, Bp + p * NR);
 }
 
-/* The same over the rows rows[0..nq) of a weight-gradient panel only (the others are zero in
- * A and are skipped): A's element (i, p) is Ap[i + p * sp], B's row p is Bp + p * NR. */
-static inline __attribute__((always_inline)) void kloop_rows(acc_t *a, int nv, int half,
-                                                             const uint32_t *restrict rows,
-                                                             size_t nq, const float *restrict Ap,
-                                                             size_t sp,
-                                                             const float *restrict Bp)
-{
-    for (size_t q = 0; q < nq; q++)
-        rank1(a, nv, half, Ap + rows[q] * sp, 1, Bp + rows[q] * NR);
-}
-
 enum { INIT_ZERO, INIT_ROW, INIT_C };
 
 /* One tile in width class (nv, half): acc = init, acc += Ap Bp, stored to T (row stride ldt).
@@ -346,38 +334,26 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
 
 /* ---- the weight gradient over a tree of shards ---- */
 
-/* Panels of MR features (rows of x^T) for m features. */
-static size_t m_panels(size_t m)
-{
-    return (m + MR - 1) / MR;
-}
-
 size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_leaves,
                                size_t max_depth)
 {
-    /* lists: uint32 rows and size_t prefixes, counted in floats with room for rounding */
-    size_t lists = m_panels(m) * (max_rows + 2 * (max_leaves + 1)) + 4;
-    return ot_kpack_size(max_rows, n) + MC * max_rows + lists + max_depth * MR * NR;
+    (void)m, (void)max_leaves;
+    return ot_kpack_size(max_rows, n) + MC * max_rows + max_depth * MR * NR;
 }
 
-/* One MR x NR tile of every leaf in width class (nv, half), combined through the stack. With
- * rows, leaf l runs over rows[qseg[l]..qseg[l+1]) only. */
+/* One MR x NR tile of every leaf in width class (nv, half), combined through the stack. */
 static inline __attribute__((always_inline)) void tree_body(int nv, int half,
                                                             const ot_ktree_t *t,
                                                             const float *Ap, size_t sa,
                                                             const float *Bp, float *stack,
-                                                            const uint32_t *rows,
-                                                            const size_t *qseg, float *direct)
+                                                            float *direct)
 {
     size_t top = 0;
     for (size_t l = 0; l < t->n_leaves; l++) {
         size_t k0 = t->seg[l];
         acc_t a;
         acc_load(&a, nv, half, NULL, 0);
-        if (rows)
-            kloop_rows(&a, nv, half, rows + qseg[l], qseg[l + 1] - qseg[l], Ap, sa, Bp);
-        else
-            kloop(&a, nv, half, t->seg[l + 1] - k0, Ap + k0 * sa, 1, sa, Bp + k0 * NR);
+        kloop(&a, nv, half, t->seg[l + 1] - k0, Ap + k0 * sa, 1, sa, Bp + k0 * NR);
         for (unsigned m = t->merges[l]; m > 0; m--)
             acc_add(&a, nv, half, stack + --top * MR * NR);
         if (direct && l + 1 == t->n_leaves) { /* the one root of a full tile: to its place */
@@ -391,24 +367,24 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
 /* The tile at (i0, j0) of every leaf, combined; the roots' (mr, nr) corners are written to
  * t->roots. */
 static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
-                      const float *restrict Bp, float *restrict stack, const uint32_t *rows,
-                      const size_t *qseg, size_t i0, size_t j0, size_t mr, size_t nr)
+                      const float *restrict Bp, float *restrict stack, size_t i0, size_t j0,
+                      size_t mr, size_t nr)
 {
     /* a full tile with one root is stored straight to it */
     float *direct = t->n_roots == 1 && mr == MR && nr == NR ? t->roots[0] + i0 * t->ldr + j0
                                                             : NULL;
     switch (width_class(nr)) {
     case 0:
-        tree_body(0, 1, t, Ap, sa, Bp, stack, rows, qseg, direct);
+        tree_body(0, 1, t, Ap, sa, Bp, stack, direct);
         break;
     case 1:
-        tree_body(1, 0, t, Ap, sa, Bp, stack, rows, qseg, direct);
+        tree_body(1, 0, t, Ap, sa, Bp, stack, direct);
         break;
     case 2:
-        tree_body(1, 1, t, Ap, sa, Bp, stack, rows, qseg, direct);
+        tree_body(1, 1, t, Ap, sa, Bp, stack, direct);
         break;
     default:
-        tree_body(NV, 0, t, Ap, sa, Bp, stack, rows, qseg, direct);
+        tree_body(NV, 0, t, Ap, sa, Bp, stack, direct);
         break;
     }
     if (direct)
@@ -431,40 +407,6 @@ static void pack_xt(const float *x, size_t ldx, size_t m, size_t rows, size_t i0
     }
 }
 
-/* For every panel of MR features: the rows where one of them is not zero (rows + ip * n_rows,
- * their count-prefix per leaf in qseg + ip * (n_leaves + 1)). */
-static void zero_skip_lists(const float *x, size_t ldx, size_t m, const ot_ktree_t *t,
-                            uint32_t *rows, size_t *qseg)
-{
-    const size_t n_rows = t->seg[t->n_leaves], L = t->n_leaves;
-    for (size_t ip = 0; ip < m_panels(m); ip++) {
-        uint32_t *r = rows + ip * n_rows;
-        size_t *qs = qseg + ip * (L + 1), q = 0, i0 = ip * MR, h = min_sz(MR, m - i0);
-        for (size_t l = 0; l < L; l++) {
-            qs[l] = q;
-            for (size_t p = t->seg[l]; p < t->seg[l + 1]; p++) {
-                /* the values' bits with the signs dropped (-0 counts as zero), two at a time */
-                const uint64_t nosign = 0x7fffffff7fffffffull;
-                uint64_t any = 0;
-                size_t ii = 0;
-                for (; ii + 2 <= h; ii += 2) {
-                    uint64_t u;
-                    memcpy(&u, &x[p * ldx + i0 + ii], sizeof u);
-                    any |= u & nosign;
-                }
-                if (ii < h) {
-                    uint32_t u;
-                    memcpy(&u, &x[p * ldx + i0 + ii], sizeof u);
-                    any |= u & 0x7fffffffu;
-                }
-                r[q] = (uint32_t)p; /* branch-free: the pattern is the data's */
-                q += any != 0;
-            }
-        }
-        qs[L] = q;
-    }
-}
-
 /* x at most this many bytes (or dy at most two panels wide): x read in place instead of
  * packed (a full MR-row panel of x^T is MR adjacent columns of x). */
 #define XT_IN_PLACE_BYTES (512u * 1024u)
@@ -472,17 +414,9 @@ static void zero_skip_lists(const float *x, size_t ldx, size_t m, const ot_ktree
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work)
 {
-    const size_t rows = t->seg[t->n_leaves], L = t->n_leaves;
-    /* work: packed dy | packed x^T block | skip lists | the stack (see the size above) */
-    float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n);
-    size_t *qseg = (size_t *)(void *)(Ap + (MC * rows + 1) / 2 * 2);
-    uint32_t *skip = (uint32_t *)(qseg + m_panels(m) * (L + 1));
-    float *stack = (float *)(skip + (m_panels(m) * rows + 1) / 2 * 2);
-    if (!t->skip_zero)
-        skip = NULL;
-    else
-        zero_skip_lists(x, ldx, m, t, skip, qseg);
-#define PANEL_ROWS(ip) (skip ? skip + (ip) * rows : NULL), (skip ? qseg + (ip) * (L + 1) : NULL)
+    const size_t rows = t->seg[t->n_leaves];
+    /* work: packed dy | packed x^T block | the stack (see the size above) */
+    float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n), *stack = Ap + MC * rows;
     ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
     if (rows * m * sizeof(float) <= XT_IN_PLACE_BYTES || n_panels(n) <= 2) {
         /* only a ragged last panel is packed; the B panel stays in L1 while x streams (x is
@@ -493,7 +427,7 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
         for (size_t jp = 0; jp < n_panels(n); jp++)
             for (size_t i0 = 0; i0 < m; i0 += MR)
                 tree_tile(t, i0 < full ? x + i0 : Ap, i0 < full ? ldx : MR,
-                          Bp + jp * rows * NR, stack, PANEL_ROWS(i0 / MR), i0, jp * NR,
+                          Bp + jp * rows * NR, stack, i0, jp * NR,
                           min_sz(MR, m - i0), min_sz(NR, n - jp * NR));
         return;
     }
@@ -504,86 +438,257 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
             pack_xt(x, ldx, m, rows, ic + ip * MR, Ap + ip * MR * rows);
         for (size_t jp = 0; jp < n_panels(n); jp++)
             for (size_t ip = 0; ip * MR < mc; ip++)
-                tree_tile(t, Ap + ip * MR * rows, MR, Bp + jp * rows * NR, stack,
-                          PANEL_ROWS((ic / MR) + ip), ic + ip * MR, jp * NR,
+                tree_tile(t, Ap + ip * MR * rows, MR, Bp + jp * rows * NR, stack, ic + ip * MR,
+                          jp * NR,
                           min_sz(MR, mc - ip * MR), min_sz(NR, n - jp * NR));
     }
-#undef PANEL_ROWS
+}
+
+/* ---- the weight gradient of a sparse x: the first layer on mostly-zero images ---- */
+
+/* A vector's first `left` lanes (1 <= left <= VL): loads that leave the rest zero and stores
+ * that leave the rest of memory alone, for the last vector of a row. */
+#if defined(__AVX512F__)
+typedef __mmask16 vmask_t;
+#define V_MASK(left) ((__mmask16)((1u << (left)) - 1))
+#define V_LOADN(p, k) _mm512_maskz_loadu_ps(k, p)
+#define V_STOREN(p, v, k) _mm512_mask_storeu_ps(p, k, v)
+#elif defined(__AVX2__) && defined(__FMA__)
+typedef __m256i vmask_t;
+#define V_MASK(left) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left)), \
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_LOADN(p, k) _mm256_maskload_ps(p, k)
+#define V_STOREN(p, v, k) _mm256_maskstore_ps(p, k, v)
+#else
+typedef int vmask_t;
+#define V_MASK(left) ((int)(left))
+#define V_LOADN(p, k) (*(p))
+#define V_STOREN(p, v, k) (*(p) = (v))
+#endif
+
+
+/* Columns of dy one pass of ot_kgemm_tn_tree_sparse covers: SP_NV vectors, kept in registers
+ * with the leaf being formed. */
+#define SP_NV 8
+#define SP_COLS (SP_NV * VL)
+#define SP_REG 3 /* stack nodes kept in registers (the cases of SP_POP and SP_PUSH) */
+
+/* Row stride of dy as ot_kgemm_tn_tree_sparse packs it: n rounded up to whole vectors. */
+static size_t sp_ld(size_t n)
+{
+    return (n + VL - 1) / VL * VL;
+}
+
+size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t n, size_t max_depth)
+{
+    return max_rows * sp_ld(n) + max_depth * SP_COLS;
+}
+
+/* The first w of a node's columns (nv vectors) to row dst. */
+static inline __attribute__((always_inline)) void sp_store(const vf_t *a, int nv, size_t w,
+                                                           float *dst)
+{
+    for (int v = 0; v < nv; v++) {
+        const size_t left = w - (size_t)v * VL;
+        if (left >= VL)
+            V_STORE(dst + v * VL, a[v]);
+        else /* the last, partial vector */
+            V_STOREN(dst + v * VL, a[v], V_MASK(left));
+    }
+}
+
+/* Feature i's row of every root, columns [c0, c0 + w) (nv vectors): for each leaf the chain
+ * over its rows where x is not zero, combined through the stack (t->merges). */
+static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_ktree_t *t,
+                                                             const ot_kcsc_t *xs, size_t m,
+                                                             size_t i,
+                                                             const float *restrict dyp,
+                                                             size_t ldp, float *restrict stack,
+                                                             size_t c0, size_t w)
+{
+    const uint32_t *restrict row = xs->row + i;
+    const float *restrict val = xs->val + i;
+    size_t q = 0;
+    const size_t qe = xs->n[i] * m;
+    vf_t a[SP_NV];
+    if (q == qe) { /* x is zero in every row: every leaf, so every node, is +0 */
+        for (int v = 0; v < nv; v++)
+            a[v] = V_ZERO();
+        for (size_t r = 0; r < t->n_roots; r++)
+            sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0);
+        return;
+    }
+    /* the stack: its first SP_REG nodes in registers (every index below is a constant, so
+     * the compiler keeps them there), deeper ones in memory */
+    vf_t s[SP_REG][SP_NV];
+    for (int j = 0; j < SP_REG; j++)
+        for (int v = 0; v < nv; v++)
+            s[j][v] = V_ZERO();
+    size_t top = 0;
+    for (size_t l = 0; l < t->n_leaves; l++) {
+        const uint32_t lim = (uint32_t)t->seg[l + 1];
+        for (int v = 0; v < nv; v++)
+            a[v] = V_ZERO();
+        for (; q < qe && row[q] < lim; q += m) {
+            const vf_t x = V_BCAST(val[q]);
+            const float *d = dyp + (size_t)row[q] * ldp;
+            for (int v = 0; v < nv; v++)
+                a[v] = V_FMA(x, V_LOAD(d + v * VL), a[v]);
+        }
+        for (unsigned k = t->merges[l]; k > 0; k--) {
+            switch (--top) {
+#define SP_POP(j)                                                                          \
+    case j:                                                                                \
+        for (int v = 0; v < nv; v++)                                                       \
+            a[v] = V_ADD(s[j][v], a[v]);                                                   \
+        break;
+                SP_POP(0)
+                SP_POP(1)
+                SP_POP(2)
+#undef SP_POP
+            default:
+                for (int v = 0; v < nv; v++)
+                    a[v] = V_ADD(V_LOAD(stack + (top - SP_REG) * SP_COLS + v * VL), a[v]);
+            }
+        }
+        if (t->n_roots == 1 && l + 1 == t->n_leaves) { /* the whole tree: to its place */
+            sp_store(a, nv, w, t->roots[0] + i * t->ldr + c0);
+            return;
+        }
+        switch (top++) {
+#define SP_PUSH(j)                                                                         \
+    case j:                                                                                \
+        for (int v = 0; v < nv; v++)                                                       \
+            s[j][v] = a[v];                                                                \
+        break;
+            SP_PUSH(0)
+            SP_PUSH(1)
+            SP_PUSH(2)
+#undef SP_PUSH
+        default:
+            for (int v = 0; v < nv; v++)
+                V_STORE(stack + (top - 1 - SP_REG) * SP_COLS + v * VL, a[v]);
+        }
+    }
+    for (size_t r = 0; r < t->n_roots; r++) { /* the roots: the stack, bottom first */
+        for (int v = 0; v < nv; v++)
+            a[v] = r == 0 ? s[0][v] : r == 1 ? s[1][v] : r == 2 ? s[2][v]
+                 : V_LOAD(stack + (r - SP_REG) * SP_COLS + v * VL);
+        sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0);
+    }
+}
+
+void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
+                             size_t ldy, const ot_ktree_t *t, float *work)
+{
+    const size_t rows = t->seg[t->n_leaves], ldp = sp_ld(n);
+    float *dyp = work, *stack = work + rows * ldp;
+    for (size_t p = 0; p < rows; p++) { /* dy at whole vectors per row, zero past n */
+        memcpy(dyp + p * ldp, dy + p * ldy, n * sizeof(float));
+        memset(dyp + p * ldp + n, 0, (ldp - n) * sizeof(float));
+    }
+    for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
+        const size_t w = min_sz(SP_COLS, n - c0);
+        const int nv = (int)((w + VL - 1) / VL);
+#define SP_CASE(k)                                                                         \
+    case k:                                                                                \
+        for (size_t i = 0; i < m; i++)                                                     \
+            sp_feature(k, t, xs, m, i, dyp + c0, ldp, stack, c0, w);                         \
+        break;
+        switch (nv) {
+            SP_CASE(1)
+            SP_CASE(2)
+            SP_CASE(3)
+            SP_CASE(4)
+            SP_CASE(5)
+            SP_CASE(6)
+            SP_CASE(7)
+            default:
+            SP_CASE(8)
+        }
+#undef SP_CASE
+    }
 }
 
 /* ---- a sparse left operand: the first layer on mostly-zero images ---- */
 
-size_t ot_kcompress(const float *x, size_t d, uint32_t *col, float *val)
+/* acc[0..nv) += x * the nv vectors at b, the last one masked by tail. */
+static inline __attribute__((always_inline)) void sp_axpy(int nv, vf_t *acc, vf_t x,
+                                                          const float *restrict b,
+                                                          vmask_t tail)
 {
-    size_t n = 0, j = 0;
-#if defined(__AVX512F__)
-    /* compress in a register, then a plain store (a compressing store to memory is slow on
-     * some cores); the slack of ot_kcompress's contract takes the full-vector stores */
-    const __m512i step = _mm512_set1_epi32(16);
-    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (; j + 16 <= d; j += 16, idx = _mm512_add_epi32(idx, step)) {
-        __m512 v = _mm512_loadu_ps(x + j);
-        __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        _mm512_storeu_ps(val + n, _mm512_maskz_compress_ps(m, v));
-        _mm512_storeu_si512(col + n, _mm512_maskz_compress_epi32(m, idx));
-        n += (size_t)__builtin_popcount((unsigned)m);
-    }
-#endif
-    for (; j < d; j++) { /* branch-free: the pattern is the image's */
-        col[n] = (uint32_t)j;
-        val[n] = x[j];
-        n += x[j] != 0.0f;
-    }
-    return n;
+    for (int v = 0; v < nv - 1; v++)
+        acc[v] = V_FMA(x, V_LOAD(b + v * VL), acc[v]);
+    acc[nv - 1] = V_FMA(x, V_LOADN(b + (nv - 1) * VL, tail), acc[nv - 1]);
+    (void)tail; /* the portable build has no partial vectors */
 }
 
-size_t ot_kspmm_work_size(size_t n)
+/* Columns [c0, c0 + w) of C (nv vectors, the last one masked by tail) for rows [0, m): two
+ * rows at a time, so that the FMA unit has two rows' independent chains to interleave. */
+static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, const uint32_t *col,
+                                                          const float *val, size_t ld,
+                                                          const uint32_t *nnz, const float *B,
+                                                          size_t ldb, const float *bias,
+                                                          float *C, size_t ldc, size_t c0,
+                                                          vmask_t tail)
 {
-    return n_panels(n) * NR + 2 * NR;
-}
-
-/* Row i's product with np (1 or 2) panels starting at Bp: acc = bias, then one FMA per nonzero
- * entry in column order; stored to out (np * NR floats). */
-static inline __attribute__((always_inline)) void sp_row(int np, size_t nz,
-                                                         const uint32_t *restrict col,
-                                                         const float *restrict val,
-                                                         const float *restrict Bp, size_t k,
-                                                         const float *brow, float *out)
-{
-    vf_t acc[2][NV];
-    for (int p = 0; p < np; p++)
-        for (int v = 0; v < NV; v++)
-            acc[p][v] = V_LOAD(brow + p * NR + v * VL);
-    for (size_t q = 0; q < nz; q++) {
-        const vf_t x = V_BCAST(val[q]);
-        const float *b = Bp + (size_t)col[q] * NR;
-        for (int p = 0; p < np; p++)
-            for (int v = 0; v < NV; v++)
-                acc[p][v] = V_FMA(x, V_LOAD(b + p * k * NR + v * VL), acc[p][v]);
-    }
-    for (int p = 0; p < np; p++)
-        for (int v = 0; v < NV; v++)
-            V_STORE(out + p * NR + v * VL, acc[p][v]);
-}
-
-void ot_kspmm(size_t m, size_t n, size_t k, const uint32_t *col, const float *val, size_t ld,
-              const uint32_t *nnz, const float *Bp, const float *bias, float *C, size_t ldc,
-              float *work)
-{
-    const size_t np = n_panels(n);
-    float *brow = work, *out = work + np * NR;
-    for (size_t j = 0; j < np * NR; j++)
-        brow[j] = bias && j < n ? bias[j] : 0.0f;
-    for (size_t i = 0; i < m; i++)
-        for (size_t jp = 0; jp < np; jp += 2) {
-            const int two = jp + 1 < np;
-            if (two)
-                sp_row(2, nnz[i], col + i * ld, val + i * ld, Bp + jp * k * NR, k,
-                       brow + jp * NR, out);
-            else
-                sp_row(1, nnz[i], col + i * ld, val + i * ld, Bp + jp * k * NR, k,
-                       brow + jp * NR, out);
-            memcpy(C + i * ldc + jp * NR, out, min_sz((size_t)(two ? 2 : 1) * NR, n - jp * NR) *
-                   sizeof(float));
+    vf_t b0[SP_NV];
+    for (int v = 0; v < nv; v++)
+        b0[v] = !bias ? V_ZERO() : v < nv - 1 ? V_LOAD(bias + c0 + v * VL)
+                                              : V_LOADN(bias + c0 + v * VL, tail);
+    B += c0;
+    for (size_t i = 0; i < m; i += 2) {
+        const int two = i + 1 < m;
+        const uint32_t *c1 = col + i * ld, *c2 = c1 + ld;
+        const float *v1 = val + i * ld, *v2 = v1 + ld;
+        const size_t n1 = nnz[i], n2 = two ? nnz[i + 1] : 0, both = n1 < n2 ? n1 : n2;
+        vf_t a1[SP_NV], a2[SP_NV];
+        for (int v = 0; v < nv; v++)
+            a1[v] = a2[v] = b0[v];
+        size_t q = 0;
+        for (; q < both; q++) {
+            sp_axpy(nv, a1, V_BCAST(v1[q]), B + (size_t)c1[q] * ldb, tail);
+            sp_axpy(nv, a2, V_BCAST(v2[q]), B + (size_t)c2[q] * ldb, tail);
         }
+        for (size_t r = q; r < n1; r++)
+            sp_axpy(nv, a1, V_BCAST(v1[r]), B + (size_t)c1[r] * ldb, tail);
+        for (size_t r = q; r < n2; r++)
+            sp_axpy(nv, a2, V_BCAST(v2[r]), B + (size_t)c2[r] * ldb, tail);
+        float *o = C + i * ldc + c0;
+        for (int v = 0; v < nv - 1; v++) {
+            V_STORE(o + v * VL, a1[v]);
+            if (two)
+                V_STORE(o + ldc + v * VL, a2[v]);
+        }
+        V_STOREN(o + (nv - 1) * VL, a1[nv - 1], tail);
+        if (two)
+            V_STOREN(o + ldc + (nv - 1) * VL, a2[nv - 1], tail);
+    }
+}
+
+void ot_kspmm(size_t m, size_t n, const uint32_t *col, const float *val, size_t ld,
+              const uint32_t *nnz, const float *B, size_t ldb, const float *bias, float *C,
+              size_t ldc)
+{
+    for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
+        const size_t w = min_sz(SP_COLS, n - c0);
+        const int nv = (int)((w + VL - 1) / VL);
+        const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
+#define SP_CASE(k)                                                                         \
+    case k:                                                                                \
+        sp_rows(k, m, col, val, ld, nnz, B, ldb, bias, C, ldc, c0, tail);                 \
+        break;
+        switch (nv) {
+            SP_CASE(1)
+            SP_CASE(2)
+            SP_CASE(3)
+            SP_CASE(4)
+            SP_CASE(5)
+            SP_CASE(6)
+            SP_CASE(7)
+            default:
+            SP_CASE(8)
+        }
+#undef SP_CASE
+    }
 }

@@ -142,6 +142,8 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
     for (size_t b = first; b < n_batches; b++) {
         size_t lo = b * B, n = N - lo < B ? N - lo : B;
         t->eng.step = t->step; /* dropout's masks are keyed by the step */
+        t->eng.next_idx = b + 1 < n_batches ? t->order + lo + n : NULL;
+        t->eng.next_n = b + 1 < n_batches ? (N - lo - n < B ? N - lo - n : B) : 0;
         ot_batch_result_t r = ot_engine_gradient(&t->eng, &t->train, t->order + lo, n);
         double loss = r.loss / (double)n;
         const double limit = t->cfg.divergence_loss;

@@ -428,6 +428,68 @@ static void test_gather(void)
     free(labels);
 }
 
+/* The sparse gather holds exactly the dense gather's nonzero floats: by row in column order,
+ * by column in row order; dims that are not a multiple of 64 leave a partial last block. */
+static void test_gather_sparse(void)
+{
+    enum { N = 50, DIM = 150, M = 9 };
+    uint8_t *images = malloc(N * DIM), *labels = malloc(N);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(images);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(labels);
+    uint32_t h = 12345;
+    for (int i = 0; i < N * DIM; i++) {
+        h = h * 1103515245u + 12345u;
+        images[i] = (h >> 16) % 4 == 0 ? (uint8_t)(h >> 24) : 0; /* ~75% zeros */
+    }
+    for (int j = 0; j < DIM; j++)
+        images[3 * DIM + j] = 0; /* a blank image */
+    for (int i = 0; i < N; i++)
+        labels[i] = (uint8_t)(i % 10);
+    ot_dataset_t ds = {images, labels, N, 10, 15, DIM, 10, 0.25f};
+    static const uint32_t idx[M] = {7, 3, 0, 49, 7, 12, 48, 1, 2};
+    static float x[M * DIM], row_val[M * DIM], col_val[M * DIM];
+    static uint32_t row_col[M * DIM], col_row[M * DIM], row_n[M], col_n[DIM];
+    int32_t y[M], ys[M];
+    ot_dataset_gather(&ds, idx, M, x, y);
+    ot_sparse_batch_t sb = {row_n, row_col, row_val, DIM, col_n, col_row, col_val};
+    memset(col_n, 0xff, sizeof col_n); /* the gather clears the counts itself */
+    ot_dataset_gather_sparse(&ds, idx, M, &sb, ys);
+    int bad = 0;
+    size_t total = 0;
+    for (int p = 0; p < M; p++) {
+        size_t q = 0;
+        for (int j = 0; j < DIM; j++)
+            if (x[p * DIM + j] != 0.0f) {
+                bad += q >= row_n[p] || row_col[p * DIM + q] != (uint32_t)j ||
+                       memcmp(&row_val[p * DIM + q], &x[p * DIM + j], sizeof(float)) != 0;
+                q++;
+            }
+        bad += q != row_n[p] || ys[p] != y[p];
+        total += q;
+    }
+    CU_ASSERT_EQUAL(row_n[1], 0); /* the blank image */
+    for (int j = 0; j < DIM; j++) {
+        size_t k = 0;
+        for (int p = 0; p < M; p++)
+            if (x[p * DIM + j] != 0.0f) {
+                bad += k >= col_n[j] || col_row[k * DIM + j] != (uint32_t)p ||
+                       memcmp(&col_val[k * DIM + j], &x[p * DIM + j], sizeof(float)) != 0;
+                k++;
+            }
+        bad += k != col_n[j];
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(total > M * DIM / 8 && total < M * DIM / 2);
+    /* without column lists only the rows are written */
+    sb.col_n = NULL;
+    memset(row_n, 0, sizeof row_n);
+    ot_dataset_gather_sparse(&ds, idx, M, &sb, ys);
+    CU_ASSERT_EQUAL(row_n[0], row_n[4]); /* sample 7 twice */
+    CU_ASSERT(row_n[0] > 0);
+    free(images);
+    free(labels);
+}
+
 /* ---------------------------------------------------------------- broken files */
 
 static void test_wrong_magic(void)
@@ -663,6 +725,7 @@ OT_TEST_SUITE(data, suite_init, suite_cleanup,
               {"raw (uncompressed) files read like gzip ones", test_raw_file},
               {"limit keeps a prefix, a limit above n keeps all", test_limit},
               {"gather converts to [0,1] floats and class indices", test_gather},
+              {"sparse gather: the same nonzero floats by row and by column", test_gather_sparse},
               {"wrong magic -> OT_EFORMAT", test_wrong_magic},
               {"truncated header -> OT_EFORMAT", test_truncated_header},
               {"truncated body -> OT_EFORMAT", test_truncated_body},

@@ -62,19 +62,18 @@ static void test_gemm_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
-/* Zero about `zero` of the n values: mostly-zero images. */
-static void sparsify(float *x, size_t n, double zero, ot_rng_t *r)
+/* The leaves' chains combined in the tree's order, node (0, H): the reference root. */
+static float tree_sum(float *leaf, size_t S)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ot_rng_uniform(r) < zero)
-            x[i] = 0.0f;
+    for (size_t h = 1; h < S; h *= 2)
+        for (size_t s = 0; s + h < S; s += 2 * h)
+            leaf[s] += leaf[s + h];
+    return leaf[0];
 }
 
 /* The weight gradient over S shards on one thread (every node inside): the root against the
- * leaves' chains summed in the tree's order; with skip_zero the chains leave out the rows that
- * are zero in the element's whole block of block features. */
-static void check_tree(size_t m, size_t n, size_t rows, size_t S, double zero, size_t block,
-                       ot_rng_t *r)
+ * leaves' chains summed in the tree's order. */
+static void check_tree(size_t m, size_t n, size_t rows, size_t S, ot_rng_t *r)
 {
     float *x = random_block(rows * m, r), *dy = random_block(rows * n, r);
     float *dW = ot_alloc(m * n * sizeof(float));
@@ -83,57 +82,144 @@ static void check_tree(size_t m, size_t n, size_t rows, size_t S, double zero, s
     uint8_t merges[64];
     float *work = ot_alloc(ot_kgemm_tree_work_size(rows, m, n, S, depth) * sizeof(float));
     CU_ASSERT_FATAL(dW && leaf && work && S <= 64 && depth <= 16);
-    sparsify(x, rows * m, zero, r);
     for (size_t s = 0; s <= S; s++)
         seg[s] = s * rows / S;
     size_t n_roots = ot_tree_plan(S, 0, S, merges, roots);
     CU_ASSERT_FATAL(n_roots == 1 && roots[0] == 0);
     float *root_p[1] = {dW};
-    ot_ktree_t t = {S, seg, merges, 1, root_p, n, block > 0};
+    ot_ktree_t t = {S, seg, merges, 1, root_p, n};
     ot_kgemm_tn_tree(m, n, x, m, dy, n, &t, work);
     size_t bad = 0;
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < n; j++) {
             for (size_t s = 0; s < S; s++) {
                 leaf[s] = 0.0f;
-                for (size_t p = seg[s]; p < seg[s + 1]; p++) {
-                    int any = block == 0;
-                    for (size_t f = i / (block ? block : 1) * block;
-                         block && f < m && f < (i / block + 1) * block; f++)
-                        any |= x[p * m + f] != 0.0f;
-                    if (any)
-                        leaf[s] = fmaf(x[p * m + i], dy[p * n + j], leaf[s]);
-                }
+                for (size_t p = seg[s]; p < seg[s + 1]; p++)
+                    leaf[s] = fmaf(x[p * m + i], dy[p * n + j], leaf[s]);
             }
-            for (size_t h = 1; h < S; h *= 2)
-                for (size_t s = 0; s + h < S; s += 2 * h)
-                    leaf[s] += leaf[s + h];
-            bad += memcmp(&leaf[0], &dW[i * n + j], sizeof(float)) != 0;
+            float root = tree_sum(leaf, S);
+            bad += memcmp(&root, &dW[i * n + j], sizeof(float)) != 0;
         }
     CU_ASSERT_EQUAL(bad, 0);
     ot_free(x), ot_free(dy), ot_free(dW), ot_free(leaf), ot_free(work);
-}
-
-/* The kernel's block of features for skip_zero: its tile height (8 with AVX-512, 6 with
- * AVX2, 4 portable). */
-static size_t tile_rows(void)
-{
-    const char *isa = ot_kgemm_isa();
-    return strcmp(isa, "AVX-512") == 0 ? 8 : strcmp(isa, "AVX2") == 0 ? 6 : 4;
 }
 
 static void test_tree_gemm_bits(void)
 {
     ot_rng_t r;
     ot_rng_seed(&r, 6);
-    check_tree(784, 50, 100, 8, 0.0, 0, &r);  /* x read in place, narrow panels */
-    check_tree(13, 7, 5, 3, 0.0, 0, &r);      /* ragged panel, a shard without rows */
-    check_tree(300, 40, 64, 6, 0.0, 0, &r);   /* truncated tree */
-    check_tree(200, 100, 700, 7, 0.0, 0, &r); /* x packed (too large, dy four panels wide) */
-    /* rows left out where a block is all zero: in place, ragged, packed */
-    check_tree(784, 50, 100, 8, 0.8, tile_rows(), &r);
-    check_tree(13, 7, 5, 3, 0.7, tile_rows(), &r);
-    check_tree(200, 100, 700, 7, 0.9, tile_rows(), &r);
+    check_tree(784, 50, 100, 8, &r);  /* x read in place, narrow panels */
+    check_tree(13, 7, 5, 3, &r);      /* ragged panel, a shard without rows */
+    check_tree(300, 40, 64, 6, &r);   /* truncated tree */
+    check_tree(200, 100, 700, 7, &r); /* x packed (too large, dy four panels wide) */
+}
+
+/* Zero about `zero` of the n values: mostly-zero images. */
+static void sparsify(float *x, size_t n, double zero, ot_rng_t *r)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ot_rng_uniform(r) < zero)
+            x[i] = 0.0f;
+}
+
+/* x (rows, m) by rows and by columns, as ot_dataset_gather_sparse lays a batch out. */
+typedef struct {
+    uint32_t *row_n, *row_col, *col_n, *col_row;
+    float *row_val, *col_val;
+} sparse_t;
+
+static sparse_t to_sparse(const float *x, size_t rows, size_t m)
+{
+    sparse_t s = {ot_alloc(rows * sizeof(uint32_t)), ot_alloc(rows * m * sizeof(uint32_t)),
+                  ot_alloc(m * sizeof(uint32_t)), ot_alloc(rows * m * sizeof(uint32_t)),
+                  ot_alloc(rows * m * sizeof(float)), ot_alloc(rows * m * sizeof(float))};
+    CU_ASSERT_FATAL(s.row_n && s.row_col && s.col_n && s.col_row && s.row_val && s.col_val);
+    for (size_t p = 0; p < rows; p++)
+        for (size_t i = 0; i < m; i++)
+            if (x[p * m + i] != 0.0f) {
+                size_t q = p * m + s.row_n[p]++, k = s.col_n[i]++ * m + i;
+                s.row_col[q] = (uint32_t)i;
+                s.row_val[q] = x[p * m + i];
+                s.col_row[k] = (uint32_t)p;
+                s.col_val[k] = x[p * m + i];
+            }
+    return s;
+}
+
+static void free_sparse(sparse_t *s)
+{
+    ot_free(s->row_n), ot_free(s->row_col), ot_free(s->col_n), ot_free(s->col_row);
+    ot_free(s->row_val), ot_free(s->col_val);
+}
+
+/* The sparse weight gradient of shards [a, b) of S on one thread: each root it leaves against
+ * that node of the tree built from chains over the nonzero entries of each leaf. */
+static size_t check_tree_sparse(size_t m, size_t n, size_t rows, size_t S, size_t a, size_t b,
+                                ot_rng_t *r)
+{
+    float *x = random_block(rows * m, r), *dy = random_block(rows * n, r);
+    float *leaf = ot_alloc(S * sizeof(float));
+    size_t depth = ot_tree_depth(S), seg[65], gseg[65], roots[16];
+    uint8_t merges[64];
+    CU_ASSERT_FATAL(leaf && S <= 64 && depth <= 16 && a < b && b <= S);
+    sparsify(x, rows * m, 0.8, r);
+    for (size_t i = 0; i < m; i += 5) /* some features zero in every row */
+        for (size_t p = 0; p < rows; p++)
+            x[p * m + i] = 0.0f;
+    for (size_t s = 0; s <= S; s++)
+        seg[s] = s * rows / S;
+    for (size_t s = a; s <= b; s++) /* the thread's rows, from its first */
+        gseg[s - a] = seg[s] - seg[a];
+    const size_t g0 = seg[a], grows = seg[b] - seg[a];
+    size_t n_roots = ot_tree_plan(S, a, b, merges, roots);
+    float *root_p[16];
+    for (size_t k = 0; k < n_roots; k++)
+        CU_ASSERT_FATAL((root_p[k] = ot_alloc(m * n * sizeof(float))) != NULL);
+    sparse_t sp = to_sparse(x + g0 * m, grows, m);
+    float *work = ot_alloc(ot_kgemm_tree_sparse_work_size(grows, n, depth) * sizeof(float));
+    CU_ASSERT_FATAL(work != NULL);
+    ot_ktree_t t = {b - a, gseg, merges, n_roots, root_p, n};
+    ot_kcsc_t xs = {sp.col_n, sp.col_row, sp.col_val};
+    ot_kgemm_tn_tree_sparse(m, n, &xs, dy + g0 * n, n, &t, work);
+    size_t bad = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            for (size_t s = a; s < b; s++) {
+                leaf[s] = 0.0f;
+                for (size_t p = seg[s]; p < seg[s + 1]; p++)
+                    if (x[p * m + i] != 0.0f)
+                        leaf[s] = fmaf(x[p * m + i], dy[p * n + j], leaf[s]);
+            }
+            for (size_t k = 0; k < n_roots; k++) { /* root k: node (s0, h) inside [a, b) */
+                size_t s0 = roots[k], end = k + 1 < n_roots ? roots[k + 1] : b;
+                float node = tree_sum(leaf + s0, end - s0);
+                bad += memcmp(&node, &root_p[k][i * n + j], sizeof(float)) != 0;
+            }
+        }
+    for (size_t k = 0; k < n_roots; k++)
+        ot_free(root_p[k]);
+    free_sparse(&sp);
+    ot_free(x), ot_free(dy), ot_free(leaf), ot_free(work);
+    return bad;
+}
+
+static void test_tree_sparse_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 8);
+    size_t bad = 0;
+    /* widths through every vector count, the masked last vector and the column passes */
+    const size_t ns[] = {1, 5, 16, 17, 50, 100, 128, 129, 300};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++)
+        bad += check_tree_sparse(61, ns[c], 40, 8, 0, 8, &r);
+    bad += check_tree_sparse(784, 50, 100, 8, 0, 8, &r); /* the MNIST shape */
+    bad += check_tree_sparse(30, 20, 37, 1, 0, 1, &r);   /* one leaf */
+    bad += check_tree_sparse(30, 20, 5, 7, 0, 7, &r);    /* shards without rows */
+    bad += check_tree_sparse(30, 33, 90, 16, 0, 16, &r); /* a stack deeper than registers */
+    /* a thread's part of the tree: several roots left for the cross-thread pass */
+    bad += check_tree_sparse(30, 20, 64, 8, 3, 8, &r);
+    bad += check_tree_sparse(30, 20, 64, 16, 1, 11, &r);
+    CU_ASSERT_EQUAL(bad, 0);
 }
 
 /* The sparse product against the chain over each row's nonzero entries. */
@@ -141,38 +227,28 @@ static void test_sparse_bits(void)
 {
     ot_rng_t r;
     ot_rng_seed(&r, 7);
-    const size_t shapes[][3] = {{100, 50, 784}, {7, 100, 30}, {3, 10, 5}, {20, 1024, 300}};
+    /* rows (odd counts leave the last row unpaired) x width x depth */
+    const size_t shapes[][3] = {{100, 50, 784}, {7, 100, 30}, {3, 10, 5}, {20, 1024, 300},
+                                {1, 129, 40},   {9, 16, 8},   {4, 1, 9}};
     size_t bad = 0;
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
-        size_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2];
-        float *X = random_block(m * k, &r), *B = random_block(k * n, &r);
+        size_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2], ldb = n + c % 2;
+        float *X = random_block(m * k, &r), *B = random_block(k * ldb, &r);
         float *b = random_block(n, &r), *C = ot_alloc(m * n * sizeof(float));
-        float *val = ot_alloc(m * k * sizeof(float));
-        uint32_t *col = ot_alloc(m * k * sizeof(uint32_t)), *nnz = ot_alloc(m * sizeof(uint32_t));
-        float *Bp = ot_alloc(ot_kpack_size(k, n) * sizeof(float));
-        float *work = ot_alloc(ot_kspmm_work_size(n) * sizeof(float));
-        CU_ASSERT_FATAL(C && val && col && nnz && Bp && work);
+        CU_ASSERT_FATAL(C != NULL);
         sparsify(X, m * k, 0.8, &r);
-        for (size_t i = 0; i < m; i++) {
-            nnz[i] = 0;
-            for (size_t p = 0; p < k; p++)
-                if (X[i * k + p] != 0.0f) {
-                    col[i * k + nnz[i]] = (uint32_t)p;
-                    val[i * k + nnz[i]++] = X[i * k + p];
-                }
-        }
-        ot_kpack_b(B, n, false, k, n, Bp, 0, SIZE_MAX);
-        ot_kspmm(m, n, k, col, val, k, nnz, Bp, c % 2 ? NULL : b, C, n, work);
+        sparse_t sp = to_sparse(X, m, k);
+        ot_kspmm(m, n, sp.row_col, sp.row_val, k, sp.row_n, B, ldb, c % 2 ? NULL : b, C, n);
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) {
                 float acc = c % 2 ? 0.0f : b[j];
                 for (size_t p = 0; p < k; p++)
                     if (X[i * k + p] != 0.0f)
-                        acc = fmaf(X[i * k + p], B[p * n + j], acc);
+                        acc = fmaf(X[i * k + p], B[p * ldb + j], acc);
                 bad += memcmp(&acc, &C[i * n + j], sizeof acc) != 0;
             }
-        ot_free(X), ot_free(B), ot_free(b), ot_free(C), ot_free(val), ot_free(col);
-        ot_free(nnz), ot_free(Bp), ot_free(work);
+        free_sparse(&sp);
+        ot_free(X), ot_free(B), ot_free(b), ot_free(C);
     }
     CU_ASSERT_EQUAL(bad, 0);
 }
@@ -247,8 +323,9 @@ static void test_tree_plan(void)
 
 OT_TEST_SUITE(kgemm, NULL, NULL,
               {"GEMM: exactly the fmaf chain at every tile edge", test_gemm_bits},
-              {"weight gradient: exactly the tree of leaf chains, zero blocks skipped or not",
-               test_tree_gemm_bits},
+              {"weight gradient: exactly the tree of leaf chains", test_tree_gemm_bits},
+              {"sparse weight gradient: the tree of chains over nonzero entries, any part of it",
+               test_tree_sparse_bits},
               {"sparse first layer: exactly the chain over the nonzero entries", test_sparse_bits},
               {"tree: walks plus cross-thread pass form the tree, S 1..40, T 1..S+2",
                test_tree_plan})

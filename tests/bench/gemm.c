@@ -9,8 +9,9 @@
  *   blas/1  OpenBLAS on the whole batch in one call per product: the speed a non-reproducible
  *           trainer (the batch not split) gets.
  * and, for the first layer with the first rows of data/mnist's training images as x:
- *   sparse  omptrain's kernels as the engine runs them on mostly-zero images (forward over the
- *           nonzero pixels, dW skipping all-zero blocks of 8 pixels; the CSR built in the loop);
+ *   sparse  omptrain's kernels as the engine runs them on mostly-zero images (the gather that
+ *           lists the nonzero pixels by row and by column, in the loop; the forward and dW
+ *           over those pixels only, W read in place);
  *   blas/1 and blas/S on the same x, for comparison.
  * GFLOP/s is the layer's dense 2*rows*in*out per product (dx skipped for the first layer), best
  * of 5. */
@@ -28,8 +29,11 @@
 typedef struct {
     size_t rows, in, out, S;
     int first;
-    float *x, *W, *dy, *y, *dx, *Wp, *Wtp, *work, **part, *val;
-    uint32_t *col, *nnz;
+    float *x, *W, *dy, *y, *dx, *Wp, *Wtp, *work, **part;
+    const ot_dataset_t *ds;
+    uint32_t *idx;
+    int32_t *lab;
+    ot_sparse_batch_t sb;
     size_t seg[65], roots[16];
     uint8_t merges[64];
 } layer_t;
@@ -51,7 +55,7 @@ static void own(layer_t *L)
     ot_kpack_b(L->W, L->out, false, L->in, L->out, L->Wp, 0, SIZE_MAX);
     ot_kgemm(L->rows, L->out, L->in, L->x, L->in, L->Wp, NULL, L->y, L->out, L->work);
     float *root[1] = {L->part[0]};
-    ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out, false};
+    ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out};
     ot_kgemm_tn_tree(L->in, L->out, L->x, L->in, L->dy, L->out, &t, L->work);
     if (!L->first) {
         ot_kpack_b(L->W, L->out, true, L->out, L->in, L->Wtp, 0, SIZE_MAX);
@@ -59,20 +63,17 @@ static void own(layer_t *L)
     }
 }
 
-/* The first layer as the engine runs it on mostly-zero images (ds->nonzero < 0.5): the
- * sparse forward and the dW that skips all-zero feature blocks. */
+/* The first layer as the engine runs it on mostly-zero images (ds->nonzero < 0.5): the sparse
+ * gather, forward and dW. */
 static void own_sparse(layer_t *L)
 {
-    ot_kpack_b(L->W, L->out, false, L->in, L->out, L->Wp, 0, SIZE_MAX);
-    size_t ld = L->in + OT_KCOMPRESS_SLACK;
-    for (size_t r = 0; r < L->rows; r++)
-        L->nnz[r] = (uint32_t)ot_kcompress(L->x + r * L->in, L->in, L->col + r * ld,
-                                           L->val + r * ld);
-    ot_kspmm(L->rows, L->out, L->in, L->col, L->val, ld, L->nnz, L->Wp, NULL, L->y, L->out,
-             L->work);
+    ot_dataset_gather_sparse(L->ds, L->idx, L->rows, &L->sb, L->lab);
+    ot_kspmm(L->rows, L->out, L->sb.row_col, L->sb.row_val, L->sb.ld, L->sb.row_n, L->W,
+             L->out, NULL, L->y, L->out);
     float *root[1] = {L->part[0]};
-    ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out, true};
-    ot_kgemm_tn_tree(L->in, L->out, L->x, L->in, L->dy, L->out, &t, L->work);
+    ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out};
+    const ot_kcsc_t xs = {L->sb.col_n, L->sb.col_row, L->sb.col_val};
+    ot_kgemm_tn_tree_sparse(L->in, L->out, &xs, L->dy, L->out, &t, L->work);
 }
 
 static void blas_shards(layer_t *L)
@@ -149,7 +150,8 @@ int main(void)
             L.Wp = block(ot_kpack_size(L.in, L.out), 0);
             L.Wtp = block(ot_kpack_size(L.out, L.in), 0);
             L.work = block(ot_kgemm_work_size(L.in > L.out ? L.in : L.out) +
-                               ot_kgemm_tree_work_size(L.rows, L.in, L.out, L.S, ot_tree_depth(L.S)),
+                               ot_kgemm_tree_work_size(L.rows, L.in, L.out, L.S, ot_tree_depth(L.S)) +
+                               ot_kgemm_tree_sparse_work_size(L.rows, L.out, ot_tree_depth(L.S)),
                            0);
             L.part = malloc(L.S * sizeof *L.part);
             for (size_t s = 0; L.part && s < L.S; s++)
@@ -164,25 +166,31 @@ int main(void)
             printf("%-5s %-15s %6zu %6zu %8.1f %8.1f %8.1f %8.2fx\n", models[m].model, name,
                    L.rows, L.S, g_own, g_s, g_1, g_own / g_s);
             if (l == 0 && have_mnist && mnist.dim == L.in && mnist.n >= L.rows) {
-                size_t ld = L.in + OT_KCOMPRESS_SLACK;
-                uint32_t *idx = malloc(L.rows * sizeof *idx);
-                int32_t *lab = malloc(L.rows * sizeof *lab);
-                L.col = malloc(L.rows * ld * sizeof *L.col);
-                L.val = malloc(L.rows * ld * sizeof *L.val);
-                L.nnz = malloc(L.rows * sizeof *L.nnz);
-                if (!idx || !lab || !L.col || !L.val || !L.nnz) {
+                const size_t R = L.rows, D = L.in;
+                L.ds = &mnist;
+                L.idx = malloc(R * sizeof *L.idx);
+                L.lab = malloc(R * sizeof *L.lab);
+                L.sb = (ot_sparse_batch_t){malloc(R * sizeof(uint32_t)),
+                                           malloc(R * D * sizeof(uint32_t)),
+                                           malloc(R * D * sizeof(float)), D,
+                                           malloc(D * sizeof(uint32_t)),
+                                           malloc(R * D * sizeof(uint32_t)),
+                                           malloc(R * D * sizeof(float))};
+                if (!L.idx || !L.lab || !L.sb.row_n || !L.sb.row_col || !L.sb.row_val ||
+                    !L.sb.col_n || !L.sb.col_row || !L.sb.col_val) {
                     fprintf(stderr, "bench-gemm: out of memory\n");
                     return 1;
                 }
-                for (size_t r = 0; r < L.rows; r++)
-                    idx[r] = (uint32_t)r;
-                ot_dataset_gather(&mnist, idx, L.rows, L.x, lab);
+                for (size_t r = 0; r < R; r++)
+                    L.idx[r] = (uint32_t)r;
+                ot_dataset_gather(&mnist, L.idx, R, L.x, L.lab);
                 double g_sp = gflops(own_sparse, &L), g_s2 = gflops(blas_shards, &L);
                 g_1 = gflops(blas_one, &L);
                 snprintf(name, sizeof name, "%zux%zu MNIST", L.in, L.out);
                 printf("%-5s %-15s %6zu %6zu %8.1f %8.1f %8.1f %8.2fx  (own: sparse)\n",
                        models[m].model, name, L.rows, L.S, g_sp, g_s2, g_1, g_sp / g_s2);
-                free(idx), free(lab), free(L.col), free(L.val), free(L.nnz);
+                free(L.idx), free(L.lab), free(L.sb.row_n), free(L.sb.row_col);
+                free(L.sb.row_val), free(L.sb.col_n), free(L.sb.col_row), free(L.sb.col_val);
             }
             for (size_t s = 0; s < L.S; s++)
                 ot_free(L.part[s]);
