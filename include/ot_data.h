@@ -18,8 +18,19 @@ typedef struct {
     size_t dim;      /* rows * cols: floats per sample */
     int n_classes;   /* labels lie in [0, n_classes) */
     float nonzero;   /* fraction of the pixels that are not zero (MNIST: 0.19); the engine
-                        leaves zero pixels out of the first layer's products below 0.5 */
+                        leaves zero pixels out of the first layer's products below
+                        OT_SPARSE_BELOW */
+    /* each image's nonzero pixels, listed once by ot_dataset_index when the images are mostly
+     * zero: image s's are nz_pix and nz_val [nz_off[s], nz_off[s + 1]), in pixel order;
+     * NULL when not listed (ot_dataset_gather_sparse then scans the images) */
+    uint32_t *nz_off; /* (n + 1) */
+    uint16_t *nz_pix; /* pixel indices (dim <= 65536) */
+    uint8_t *nz_val;  /* pixel values */
 } ot_dataset_t;
+
+/* Images with fewer nonzero pixels than this fraction are "mostly zero": ot_dataset_load
+ * lists their nonzero pixels, and the first layer leaves the zeros out. */
+#define OT_SPARSE_BELOW 0.5f
 
 /* Read an IDX image file (magic 0x00000803: n, rows, cols, big-endian) into *images
  * (malloc'd, owned by the caller). Raw and gzip files are both accepted (zlib detects which).
@@ -32,10 +43,16 @@ int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *ro
 int ot_idx_read_labels(const char *path, uint8_t **labels, size_t *n);
 
 /* Load an image file and its label file into ds. Checks that the counts agree and that every
- * label is < n_classes. limit > 0 keeps only the first limit samples. Returns 0 or an OT_E*
+ * label is < n_classes. limit > 0 keeps only the first limit samples. Mostly-zero images
+ * (ds->nonzero < OT_SPARSE_BELOW) get their nonzero pixels listed (ot_dataset_index). Returns 0 or an OT_E*
  * code after printing one line; ds is left empty on error. Free with ot_dataset_free(). */
 int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *labels_path,
                     int n_classes, size_t limit);
+
+/* List each image's nonzero pixels in ds->nz_* (replacing any earlier list). Returns 0, or
+ * OT_ENOMEM after printing one line (ds is left without a list), or OT_EFORMAT when an image
+ * has more than 65536 pixels (no list; nothing printed). */
+int ot_dataset_index(ot_dataset_t *ds);
 
 /* Fraction of the n bytes at p that are not zero (0 when n is 0): ds->nonzero. */
 float ot_nonzero_fraction(const uint8_t *p, size_t n);

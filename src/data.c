@@ -297,11 +297,56 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
         ds->n = limit;
     }
     ds->nonzero = ot_nonzero_fraction(ds->images, ds->n * ds->dim);
+    if (ds->nonzero < OT_SPARSE_BELOW && ds->dim <= 65536) {
+        rc = ot_dataset_index(ds);
+        if (rc)
+            goto fail;
+    }
     return OT_OK;
 
 fail:
     ot_dataset_free(ds);
     return rc;
+}
+
+static void index_free(ot_dataset_t *ds)
+{
+    free(ds->nz_off);
+    free(ds->nz_pix);
+    free(ds->nz_val);
+    ds->nz_off = NULL;
+    ds->nz_pix = NULL;
+    ds->nz_val = NULL;
+}
+
+int ot_dataset_index(ot_dataset_t *ds)
+{
+    index_free(ds);
+    if (ds->dim > 65536)
+        return OT_EFORMAT;
+    size_t total = 0;
+    for (size_t i = 0; i < ds->n * ds->dim; i++)
+        total += ds->images[i] != 0;
+    ds->nz_off = malloc((ds->n + 1) * sizeof *ds->nz_off);
+    ds->nz_pix = malloc((total ? total : 1) * sizeof *ds->nz_pix);
+    ds->nz_val = malloc(total ? total : 1);
+    if (!ds->nz_off || !ds->nz_pix || !ds->nz_val || total > UINT32_MAX) {
+        index_free(ds);
+        ot_error("cannot list the nonzero pixels of %zu images (%zu bytes)", ds->n, total * 3);
+        return OT_ENOMEM;
+    }
+    size_t q = 0;
+    for (size_t s = 0; s < ds->n; s++) {
+        const uint8_t *img = ds->images + s * ds->dim;
+        ds->nz_off[s] = (uint32_t)q;
+        for (size_t j = 0; j < ds->dim; j++)
+            if (img[j]) {
+                ds->nz_pix[q] = (uint16_t)j;
+                ds->nz_val[q++] = img[j];
+            }
+    }
+    ds->nz_off[ds->n] = (uint32_t)q;
+    return OT_OK;
 }
 
 void ot_dataset_free(ot_dataset_t *ds)
@@ -310,6 +355,7 @@ void ot_dataset_free(ot_dataset_t *ds)
         return;
     free(ds->images);
     free(ds->labels);
+    index_free(ds);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -372,43 +418,80 @@ static uint64_t nonzero_bits(const uint8_t *p, size_t len)
 #endif
 }
 
+/* Image s's nonzero pixels into col/val, found by scanning it; returns how many. */
+static size_t scan_nonzero(const ot_dataset_t *ds, size_t s, uint32_t *col, float *val)
+{
+    const size_t dim = ds->dim;
+    const uint8_t *src = ds->images + s * dim;
+    const float scale = 1.0f / 255.0f; /* as u8_to_unit */
+    size_t q = 0;
+    for (size_t j0 = 0; j0 < dim; j0 += 64)
+        for (uint64_t m = nonzero_bits(src + j0, dim - j0 < 64 ? dim - j0 : 64); m; m &= m - 1) {
+            const size_t i = j0 + (size_t)__builtin_ctzll(m);
+            col[q] = (uint32_t)i;
+            val[q++] = (float)src[i] * scale;
+        }
+    return q;
+}
+
+/* The same from the data set's list (ot_dataset_index). */
+static size_t copy_nonzero(const ot_dataset_t *ds, size_t s, uint32_t *restrict col,
+                           float *restrict val)
+{
+    const size_t o = ds->nz_off[s], c = ds->nz_off[s + 1] - o;
+    const uint16_t *restrict pix = ds->nz_pix + o;
+    const uint8_t *restrict v = ds->nz_val + o;
+    const float scale = 1.0f / 255.0f; /* as u8_to_unit */
+    for (size_t q = 0; q < c; q++) {
+        col[q] = pix[q];
+        val[q] = (float)v[q] * scale;
+    }
+    return c;
+}
+
 void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_t n,
                               const ot_sparse_batch_t *sb, int32_t *y)
 {
     const size_t dim = ds->dim;
-    const float scale = 1.0f / 255.0f; /* as u8_to_unit */
     if (sb->col_n)
         memset(sb->col_n, 0, dim * sizeof *sb->col_n);
-    for (size_t i = 0; i < GATHER_AHEAD; i++)
-        prefetch_row(ds, idx, n, i);
+    if (!ds->nz_off)
+        for (size_t i = 0; i < GATHER_AHEAD; i++)
+            prefetch_row(ds, idx, n, i);
     for (size_t p = 0; p < n; p++) {
         assert(idx[p] < ds->n);
-        prefetch_row(ds, idx, n, p + GATHER_AHEAD);
-        const uint8_t *src = ds->images + (size_t)idx[p] * dim;
         uint32_t *col = sb->row_col + p * sb->ld;
         float *val = sb->row_val + p * sb->ld;
-        size_t q = 0;
-        for (size_t j0 = 0; j0 < dim; j0 += 64) {
-            for (uint64_t m = nonzero_bits(src + j0, dim - j0 < 64 ? dim - j0 : 64); m;
-                 m &= m - 1) {
-                const size_t i = j0 + (size_t)__builtin_ctzll(m);
-                const float v = (float)src[i] * scale;
-                col[q] = (uint32_t)i;
-                val[q++] = v;
-                if (sb->col_n) {
-                    const size_t k = sb->col_n[i]++ * dim + i;
-                    sb->col_row[k] = (uint32_t)p;
-                    sb->col_val[k] = v;
-                }
-            }
+        size_t c;
+        if (ds->nz_off) {
+            c = copy_nonzero(ds, idx[p], col, val);
+        } else {
+            prefetch_row(ds, idx, n, p + GATHER_AHEAD);
+            c = scan_nonzero(ds, idx[p], col, val);
         }
-        sb->row_n[p] = (uint32_t)q;
+        sb->row_n[p] = (uint32_t)c;
         y[p] = ds->labels[idx[p]];
+        if (sb->col_n) /* the same entries by column: row p is the next of each list */
+            for (size_t q = 0; q < c; q++) {
+                const size_t i = col[q], k = sb->col_n[i]++ * dim + i;
+                sb->col_row[k] = (uint32_t)p;
+                sb->col_val[k] = val[q];
+            }
     }
 }
 
 void ot_dataset_prefetch(const ot_dataset_t *ds, const uint32_t *idx, size_t n)
 {
+    if (ds->nz_off) { /* the lists are what the sparse gather reads */
+        for (size_t i = 0; i < n; i++) {
+            const size_t o = ds->nz_off[idx[i]], c = ds->nz_off[idx[i] + 1] - o;
+            for (size_t b = 0; b < c * sizeof *ds->nz_pix; b += 64)
+                __builtin_prefetch((const char *)(ds->nz_pix + o) + b, 0, 2);
+            for (size_t b = 0; b < c; b += 64)
+                __builtin_prefetch(ds->nz_val + o + b, 0, 2);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p = ds->images + (size_t)idx[i] * ds->dim;
         for (size_t o = 0; o < ds->dim; o += 64)

@@ -317,7 +317,8 @@ static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t 
  * thread count). */
 static int use_sparse(const ot_engine_t *e, const ot_dataset_t *ds)
 {
-    return e->sparse_ok && ds->nonzero < 0.5f && e->net->layers[0].kind == OT_LAYER_AFFINE;
+    return e->sparse_ok && ds->nonzero < OT_SPARSE_BELOW &&
+           e->net->layers[0].kind == OT_LAYER_AFFINE;
 }
 
 /* Pack every Affine's W, and with backward its W^T, for this pass's GEMMs; called by every

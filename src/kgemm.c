@@ -473,15 +473,21 @@ typedef int vmask_t;
 #define SP_COLS (SP_NV * VL)
 #define SP_REG 3 /* stack nodes kept in registers (the cases of SP_POP and SP_PUSH) */
 
-/* Row stride of dy as ot_kgemm_tn_tree_sparse packs it: n rounded up to whole vectors. */
-static size_t sp_ld(size_t n)
-{
-    return (n + VL - 1) / VL * VL;
-}
-
 size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t n, size_t max_depth)
 {
-    return max_rows * sp_ld(n) + max_depth * SP_COLS;
+    (void)max_rows, (void)n;
+    return max_depth * SP_COLS;
+}
+
+/* acc[0..nv) += x * the nv vectors at b, the last one masked by tail. */
+static inline __attribute__((always_inline)) void sp_axpy(int nv, vf_t *acc, vf_t x,
+                                                          const float *restrict b,
+                                                          vmask_t tail)
+{
+    for (int v = 0; v < nv - 1; v++)
+        acc[v] = V_FMA(x, V_LOAD(b + v * VL), acc[v]);
+    acc[nv - 1] = V_FMA(x, V_LOADN(b + (nv - 1) * VL, tail), acc[nv - 1]);
+    (void)tail; /* the portable build has no partial vectors */
 }
 
 /* The first w of a node's columns (nv vectors) to row dst. */
@@ -502,9 +508,9 @@ static inline __attribute__((always_inline)) void sp_store(const vf_t *a, int nv
 static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_ktree_t *t,
                                                              const ot_kcsc_t *xs, size_t m,
                                                              size_t i,
-                                                             const float *restrict dyp,
-                                                             size_t ldp, float *restrict stack,
-                                                             size_t c0, size_t w)
+                                                             const float *restrict dy,
+                                                             size_t ldy, float *restrict stack,
+                                                             size_t c0, size_t w, vmask_t tail)
 {
     const uint32_t *restrict row = xs->row + i;
     const float *restrict val = xs->val + i;
@@ -530,10 +536,7 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
         for (int v = 0; v < nv; v++)
             a[v] = V_ZERO();
         for (; q < qe && row[q] < lim; q += m) {
-            const vf_t x = V_BCAST(val[q]);
-            const float *d = dyp + (size_t)row[q] * ldp;
-            for (int v = 0; v < nv; v++)
-                a[v] = V_FMA(x, V_LOAD(d + v * VL), a[v]);
+            sp_axpy(nv, a, V_BCAST(val[q]), dy + (size_t)row[q] * ldy, tail);
         }
         for (unsigned k = t->merges[l]; k > 0; k--) {
             switch (--top) {
@@ -581,19 +584,15 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
 void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
                              size_t ldy, const ot_ktree_t *t, float *work)
 {
-    const size_t rows = t->seg[t->n_leaves], ldp = sp_ld(n);
-    float *dyp = work, *stack = work + rows * ldp;
-    for (size_t p = 0; p < rows; p++) { /* dy at whole vectors per row, zero past n */
-        memcpy(dyp + p * ldp, dy + p * ldy, n * sizeof(float));
-        memset(dyp + p * ldp + n, 0, (ldp - n) * sizeof(float));
-    }
+    float *stack = work;
     for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
         const size_t w = min_sz(SP_COLS, n - c0);
         const int nv = (int)((w + VL - 1) / VL);
+        const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
 #define SP_CASE(k)                                                                         \
     case k:                                                                                \
         for (size_t i = 0; i < m; i++)                                                     \
-            sp_feature(k, t, xs, m, i, dyp + c0, ldp, stack, c0, w);                         \
+            sp_feature(k, t, xs, m, i, dy + c0, ldy, stack, c0, w, tail);                         \
         break;
         switch (nv) {
             SP_CASE(1)
@@ -611,17 +610,6 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
 }
 
 /* ---- a sparse left operand: the first layer on mostly-zero images ---- */
-
-/* acc[0..nv) += x * the nv vectors at b, the last one masked by tail. */
-static inline __attribute__((always_inline)) void sp_axpy(int nv, vf_t *acc, vf_t x,
-                                                          const float *restrict b,
-                                                          vmask_t tail)
-{
-    for (int v = 0; v < nv - 1; v++)
-        acc[v] = V_FMA(x, V_LOAD(b + v * VL), acc[v]);
-    acc[nv - 1] = V_FMA(x, V_LOADN(b + (nv - 1) * VL, tail), acc[nv - 1]);
-    (void)tail; /* the portable build has no partial vectors */
-}
 
 /* Columns [c0, c0 + w) of C (nv vectors, the last one masked by tail) for rows [0, m): two
  * rows at a time, so that the FMA unit has two rows' independent chains to interleave. */

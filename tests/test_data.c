@@ -389,7 +389,7 @@ static void test_gather(void)
     labels[0] = 3;
     labels[1] = 1;
     labels[2] = 9;
-    ot_dataset_t ds = {images, labels, N, 16, 16, DIM, 10, 1.0f};
+    ot_dataset_t ds = {images, labels, N, 16, 16, DIM, 10, 1.0f, NULL, NULL, NULL};
 
     static const uint32_t idx[M] = {2, 0, 1, 0};
     float x[M * DIM + 1];
@@ -445,7 +445,7 @@ static void test_gather_sparse(void)
         images[3 * DIM + j] = 0; /* a blank image */
     for (int i = 0; i < N; i++)
         labels[i] = (uint8_t)(i % 10);
-    ot_dataset_t ds = {images, labels, N, 10, 15, DIM, 10, 0.25f};
+    ot_dataset_t ds = {images, labels, N, 10, 15, DIM, 10, 0.25f, NULL, NULL, NULL};
     static const uint32_t idx[M] = {7, 3, 0, 49, 7, 12, 48, 1, 2};
     static float x[M * DIM], row_val[M * DIM], col_val[M * DIM];
     static uint32_t row_col[M * DIM], col_row[M * DIM], row_n[M], col_n[DIM];
@@ -480,6 +480,29 @@ static void test_gather_sparse(void)
     }
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT(total > M * DIM / 8 && total < M * DIM / 2);
+    /* from the data set's list of nonzero pixels: the same bits */
+    static float row_val2[M * DIM], col_val2[M * DIM];
+    static uint32_t row_col2[M * DIM], col_row2[M * DIM], row_n2[M], col_n2[DIM];
+    ot_sparse_batch_t sb2 = {row_n2, row_col2, row_val2, DIM, col_n2, col_row2, col_val2};
+    CU_ASSERT_FATAL(ot_dataset_index(&ds) == OT_OK);
+    size_t all = 0;
+    for (int i = 0; i < N * DIM; i++)
+        all += images[i] != 0;
+    CU_ASSERT_EQUAL(ds.nz_off[N], all);
+    CU_ASSERT_EQUAL(ds.nz_off[4] - ds.nz_off[3], 0); /* the blank image */
+    ot_dataset_gather_sparse(&ds, idx, M, &sb2, ys);
+    CU_ASSERT(memcmp(row_n, row_n2, sizeof row_n) == 0 && memcmp(col_n, col_n2, sizeof col_n) == 0);
+    for (int p = 0; p < M; p++) {
+        CU_ASSERT(memcmp(row_col + p * DIM, row_col2 + p * DIM, row_n[p] * 4) == 0);
+        CU_ASSERT(memcmp(row_val + p * DIM, row_val2 + p * DIM, row_n[p] * 4) == 0);
+    }
+    for (int j = 0; j < DIM; j++)
+        for (size_t k = 0; k < col_n[j]; k++)
+            bad += col_row[k * DIM + j] != col_row2[k * DIM + j] ||
+                   memcmp(&col_val[k * DIM + j], &col_val2[k * DIM + j], 4) != 0;
+    CU_ASSERT_EQUAL(bad, 0);
+    free(ds.nz_off), free(ds.nz_pix), free(ds.nz_val);
+    ds.nz_off = NULL;
     /* without column lists only the rows are written */
     sb.col_n = NULL;
     memset(row_n, 0, sizeof row_n);
