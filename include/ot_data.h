@@ -28,6 +28,9 @@ typedef struct {
     uint8_t *nz_val;  /* pixel values */
 } ot_dataset_t;
 
+/* A pixel u (0..255) stands for the float (float)u * OT_PIXEL_SCALE, in [0,1]. */
+#define OT_PIXEL_SCALE (1.0f / 255.0f)
+
 /* Images with fewer nonzero pixels than this fraction are "mostly zero": ot_dataset_load
  * lists their nonzero pixels, and the first layer leaves the zeros out. */
 #define OT_SPARSE_BELOW 0.5f
@@ -71,15 +74,19 @@ typedef struct {
     uint32_t *row_col; /* row p's pixel indices, increasing, at p * ld */
     float *row_val;    /* their values in [0,1], at p * ld */
     size_t ld;         /* >= dim */
-    uint32_t *col_n;   /* (dim) rows where pixel i is not zero; NULL: no column lists */
-    uint32_t *col_row; /* (n, dim) those rows, increasing: the k-th at k * dim + i (pixels
-                          next to each other share cache lines, both when the lists are
-                          built row by row and when they are read pixel by pixel) */
-    float *col_val;    /* (n, dim) their values, laid out alike */
+    uint32_t *col_n;   /* (dim) the column lists' lengths so far, which each call extends (the
+                          caller zeroes them before a batch's first call); NULL: no column
+                          lists */
+    uint32_t *col_code; /* (n, dim) those rows, increasing, with the pixel's value: the k-th
+                           at k * dim + i, (row << 8) | value (pixels next to each other share
+                           cache lines, both when the lists are built row by row and when they
+                           are read pixel by pixel); rows < 2^24 */
+    size_t first;      /* the column lists' number for this call's row 0 */
 } ot_sparse_batch_t;
 
 /* ot_dataset_gather for mostly-zero images: samples idx[0..n) into sb (the same values as
- * ot_dataset_gather's floats, zero pixels left out) and y. */
+ * ot_dataset_gather's floats, zero pixels left out; appended to the column lists as rows
+ * first..first + n - 1) and y. */
 void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_t n,
                               const ot_sparse_batch_t *sb, int32_t *y);
 

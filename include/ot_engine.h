@@ -62,9 +62,8 @@ typedef struct {
                                columns, in order */
     float *nz_val;          /* (same) and their values */
     uint32_t *nz_n;         /* (max_batch) how many */
-    uint32_t *csc_row;      /* (max_batch, in_dim) the same entries by column for dW, a group's
-                               at its first row r0 * in_dim */
-    float *csc_val;         /* (same) */
+    uint32_t *csc_code;     /* (max_batch, in_dim) the same entries by column for dW (see
+                               ot_sparse_batch_t), a group's at its first row r0 * in_dim */
     float **act;            /* act[l] (max_batch, layers[l].out): output of layer l */
     float *dbuf[2];         /* (max_batch, max_width) ping-pong activation gradients */
     float **wpack;          /* Affine l: W packed for y = x W (ot_kpack_b); else NULL */

@@ -67,13 +67,14 @@ size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_l
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work);
 
-/* x (rows, m) stored column by column: feature i has n[i] nonzero entries, rows in increasing
- * order, the k-th in row[k * m + i] with its value in val[k * m + i] (ot_sparse_batch_t's
- * column lists). */
+/* x (rows, m) stored column by column, with 8-bit values: feature i's nonzero entries, rows in
+ * increasing order, the k-th in code[k * m + i] as (row << 8) | u, which stands for the value
+ * (float)u * scale (ot_sparse_batch_t's column lists); ends[l * m + i] of them lie in leaves
+ * 0..l of the call's tree. */
 typedef struct {
-    const uint32_t *n; /* (m) */
-    const uint32_t *row;
-    const float *val;
+    const uint32_t *ends; /* (n_leaves, m) */
+    const uint32_t *code;
+    float scale;
 } ot_kcsc_t;
 
 /* Workspace floats ot_kgemm_tn_tree_sparse needs for up to max_rows rows, n columns and a

@@ -363,7 +363,7 @@ void ot_dataset_free(ot_dataset_t *ds)
  * block-scope pointers) lets the widening multiply vectorize without an aliasing check. */
 static void u8_to_unit(const uint8_t *restrict src, float *restrict dst, size_t dim)
 {
-    const float scale = 1.0f / 255.0f;
+    const float scale = OT_PIXEL_SCALE;
     for (size_t j = 0; j < dim; j++)
         dst[j] = (float)src[j] * scale;
 }
@@ -423,7 +423,7 @@ static size_t scan_nonzero(const ot_dataset_t *ds, size_t s, uint32_t *col, floa
 {
     const size_t dim = ds->dim;
     const uint8_t *src = ds->images + s * dim;
-    const float scale = 1.0f / 255.0f; /* as u8_to_unit */
+    const float scale = OT_PIXEL_SCALE;
     size_t q = 0;
     for (size_t j0 = 0; j0 < dim; j0 += 64)
         for (uint64_t m = nonzero_bits(src + j0, dim - j0 < 64 ? dim - j0 : 64); m; m &= m - 1) {
@@ -441,7 +441,7 @@ static size_t copy_nonzero(const ot_dataset_t *ds, size_t s, uint32_t *restrict 
     const size_t o = ds->nz_off[s], c = ds->nz_off[s + 1] - o;
     const uint16_t *restrict pix = ds->nz_pix + o;
     const uint8_t *restrict v = ds->nz_val + o;
-    const float scale = 1.0f / 255.0f; /* as u8_to_unit */
+    const float scale = OT_PIXEL_SCALE;
     for (size_t q = 0; q < c; q++) {
         col[q] = pix[q];
         val[q] = (float)v[q] * scale;
@@ -449,12 +449,22 @@ static size_t copy_nonzero(const ot_dataset_t *ds, size_t s, uint32_t *restrict 
     return c;
 }
 
+/* Row p's c nonzero pixels (col, and their uint8 values at v[q * vs] or, with vs 0, at
+ * v[col[q]]) appended to the column lists. */
+static void append_columns(const ot_sparse_batch_t *sb, size_t dim, size_t p, const uint32_t *col,
+                           size_t c, const uint8_t *v, size_t vs)
+{
+    const uint32_t row = (uint32_t)(sb->first + p) << 8;
+    for (size_t q = 0; q < c; q++) {
+        const size_t i = col[q], k = sb->col_n[i]++ * dim + i;
+        sb->col_code[k] = row | v[vs ? q * vs : i];
+    }
+}
+
 void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_t n,
                               const ot_sparse_batch_t *sb, int32_t *y)
 {
     const size_t dim = ds->dim;
-    if (sb->col_n)
-        memset(sb->col_n, 0, dim * sizeof *sb->col_n);
     if (!ds->nz_off)
         for (size_t i = 0; i < GATHER_AHEAD; i++)
             prefetch_row(ds, idx, n, i);
@@ -465,18 +475,16 @@ void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_
         size_t c;
         if (ds->nz_off) {
             c = copy_nonzero(ds, idx[p], col, val);
+            if (sb->col_n) /* row p is the next of each column list */
+                append_columns(sb, dim, p, col, c, ds->nz_val + ds->nz_off[idx[p]], 1);
         } else {
             prefetch_row(ds, idx, n, p + GATHER_AHEAD);
             c = scan_nonzero(ds, idx[p], col, val);
+            if (sb->col_n)
+                append_columns(sb, dim, p, col, c, ds->images + (size_t)idx[p] * dim, 0);
         }
         sb->row_n[p] = (uint32_t)c;
         y[p] = ds->labels[idx[p]];
-        if (sb->col_n) /* the same entries by column: row p is the next of each list */
-            for (size_t q = 0; q < c; q++) {
-                const size_t i = col[q], k = sb->col_n[i]++ * dim + i;
-                sb->col_row[k] = (uint32_t)p;
-                sb->col_val[k] = val[q];
-            }
     }
 }
 

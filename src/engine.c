@@ -21,6 +21,7 @@
 struct ot_engine_ws {
     float *gemm;     /* ot_kgemm / ot_kgemm_tn_tree(_sparse) scratch */
     uint32_t *col_n; /* (in_dim) entries of each column list of the thread's rows */
+    uint32_t *ends;  /* (n_shards, in_dim) col_n after each of the thread's shards */
     size_t *seg;     /* (n_shards + 1) row offsets of the thread's shards */
     uint8_t *merges; /* (n_shards) see ot_ktree_t */
     size_t *roots;   /* (depth) first shard of each node the thread leaves for the others */
@@ -85,12 +86,13 @@ static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *bas
     size_t off = 0;
     float *gemm = carve(base, &off, floats * sizeof(float));
     uint32_t *col_n = carve(base, &off, net->in_dim * sizeof(uint32_t));
+    uint32_t *ends = carve(base, &off, S * net->in_dim * sizeof(uint32_t));
     size_t *seg = carve(base, &off, (S + 1) * sizeof(size_t));
     uint8_t *merges = carve(base, &off, S);
     size_t *roots = carve(base, &off, depth * sizeof(size_t));
     float **root_p = carve(base, &off, depth * sizeof(float *));
     if (base)
-        *ws = (struct ot_engine_ws){gemm, col_n, seg, merges, roots, root_p, base};
+        *ws = (struct ot_engine_ws){gemm, col_n, ends, seg, merges, roots, root_p, base};
     return off;
 }
 
@@ -139,8 +141,7 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->nz_col = ot_alloc(B * nz_ld(e) * sizeof(uint32_t));
     e->nz_val = ot_alloc(B * nz_ld(e) * sizeof(float));
     e->nz_n = ot_alloc(B * sizeof(uint32_t));
-    e->csc_row = ot_alloc(B * net->in_dim * sizeof(uint32_t));
-    e->csc_val = ot_alloc(B * net->in_dim * sizeof(float));
+    e->csc_code = ot_alloc(B * net->in_dim * sizeof(uint32_t));
     e->act = ot_alloc(L * sizeof(float *));
     e->wpack = ot_alloc(L * sizeof(float *));
     e->wtpack = ot_alloc(L * sizeof(float *));
@@ -148,7 +149,7 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->dbuf[1] = ot_alloc(B * net->max_width * sizeof(float));
     if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] ||
         !e->bn_sum[1] || !e->x || !e->y || !e->pred || !e->rows_idx || !e->nz_col ||
-        !e->nz_val || !e->nz_n || !e->csc_row || !e->csc_val || !e->act || !e->wpack ||
+        !e->nz_val || !e->nz_n || !e->csc_code || !e->act || !e->wpack ||
         !e->wtpack || !e->dbuf[0] || !e->dbuf[1])
         goto fail;
     for (size_t l = 0; l < L; l++) {
@@ -195,7 +196,7 @@ void ot_engine_free(ot_engine_t *e)
         }
     void *blocks[] = {e->workers, e->ws, e->grad, e->bn_batch, e->bn_eval, e->bn_sum[0],
                       e->bn_sum[1], e->x, e->y, e->pred, e->rows_idx, e->nz_col, e->nz_val,
-                      e->nz_n, e->csc_row, e->csc_val, e->act, e->wpack,
+                      e->nz_n, e->csc_code, e->act, e->wpack,
                       e->wtpack, e->dbuf[0], e->dbuf[1]};
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
         ot_free(blocks[i]);
@@ -306,11 +307,24 @@ static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t 
         ot_dataset_gather(ds, idx + r0, n, e->x + r0 * d, e->y + r0);
         return;
     }
-    const ot_sparse_batch_t sb = {e->nz_n + r0, e->nz_col + r0 * nz_ld(e),
-                                  e->nz_val + r0 * nz_ld(e), nz_ld(e),
-                                  by_column ? g->ws->col_n : NULL, e->csc_row + r0 * d,
-                                  e->csc_val + r0 * d};
-    ot_dataset_gather_sparse(ds, idx + r0, n, &sb, e->y + r0);
+    ot_sparse_batch_t sb = {e->nz_n + r0, e->nz_col + r0 * nz_ld(e), e->nz_val + r0 * nz_ld(e),
+                            nz_ld(e), NULL, e->csc_code + r0 * d, 0};
+    if (!by_column) {
+        ot_dataset_gather_sparse(ds, idx + r0, n, &sb, e->y + r0);
+        return;
+    }
+    /* shard by shard, noting where each one's entries end in every column list */
+    sb.col_n = g->ws->col_n;
+    memset(sb.col_n, 0, d * sizeof *sb.col_n);
+    for (size_t s = g->a; s < g->b; s++) {
+        const ot_worker_t *w = &e->workers[s];
+        sb.row_n = e->nz_n + w->lo;
+        sb.row_col = e->nz_col + w->lo * nz_ld(e);
+        sb.row_val = e->nz_val + w->lo * nz_ld(e);
+        sb.first = w->lo - r0;
+        ot_dataset_gather_sparse(ds, idx + w->lo, w->rows, &sb, e->y + w->lo);
+        memcpy(g->ws->ends + (s - g->a) * d, sb.col_n, d * sizeof *sb.col_n);
+    }
 }
 
 /* Whether layer 0 leaves the zero pixels of ds out (decided per data set, so never by the
@@ -451,7 +465,7 @@ static void affine_backward_group(ot_engine_t *e, const group_t *g, size_t l, co
         g->ws->root_p[r] = W[g->ws->roots[r]].grad + L->w_off;
     ot_ktree_t t = {g->b - g->a, g->ws->seg, g->ws->merges, g->n_roots, g->ws->root_p, out};
     if (l == 0 && e->sparse) { /* x by columns: only its nonzero pixels cost FMAs */
-        const ot_kcsc_t xs = {g->ws->col_n, e->csc_row + r0 * in, e->csc_val + r0 * in};
+        const ot_kcsc_t xs = {g->ws->ends, e->csc_code + r0 * in, OT_PIXEL_SCALE};
         ot_kgemm_tn_tree_sparse(in, out, &xs, dy, out, &t, g->ws->gemm);
     } else {
         ot_kgemm_tn_tree(in, out, x, in, dy, out, &t, g->ws->gemm);

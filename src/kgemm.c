@@ -512,12 +512,11 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
                                                              size_t ldy, float *restrict stack,
                                                              size_t c0, size_t w, vmask_t tail)
 {
-    const uint32_t *restrict row = xs->row + i;
-    const float *restrict val = xs->val + i;
-    size_t q = 0;
-    const size_t qe = xs->n[i] * m;
+    const uint32_t *restrict code = xs->code + i;
+    const float scale = xs->scale;
+    const uint32_t *restrict ends = xs->ends + i;
     vf_t a[SP_NV];
-    if (q == qe) { /* x is zero in every row: every leaf, so every node, is +0 */
+    if (ends[(t->n_leaves - 1) * m] == 0) { /* x is zero in every row: every node is +0 */
         for (int v = 0; v < nv; v++)
             a[v] = V_ZERO();
         for (size_t r = 0; r < t->n_roots; r++)
@@ -530,14 +529,15 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
     for (int j = 0; j < SP_REG; j++)
         for (int v = 0; v < nv; v++)
             s[j][v] = V_ZERO();
-    size_t top = 0;
+    size_t top = 0, q = 0;
     for (size_t l = 0; l < t->n_leaves; l++) {
-        const uint32_t lim = (uint32_t)t->seg[l + 1];
+        /* the leaf's end is known before its loop starts: the exit does not wait on a load */
+        const size_t qe = (size_t)ends[l * m] * m;
         for (int v = 0; v < nv; v++)
             a[v] = V_ZERO();
-        for (; q < qe && row[q] < lim; q += m) {
-            sp_axpy(nv, a, V_BCAST(val[q]), dy + (size_t)row[q] * ldy, tail);
-        }
+        for (; q < qe; q += m)
+            sp_axpy(nv, a, V_BCAST((float)(code[q] & 255) * scale),
+                    dy + (size_t)(code[q] >> 8) * ldy, tail);
         for (unsigned k = t->merges[l]; k > 0; k--) {
             switch (--top) {
 #define SP_POP(j)                                                                          \

@@ -122,34 +122,30 @@ static void sparsify(float *x, size_t n, double zero, ot_rng_t *r)
             x[i] = 0.0f;
 }
 
-/* x (rows, m) by rows and by columns, as ot_dataset_gather_sparse lays a batch out. */
+/* x (rows, m) by rows, as ot_dataset_gather_sparse lays a batch out. */
 typedef struct {
-    uint32_t *row_n, *row_col, *col_n, *col_row;
-    float *row_val, *col_val;
+    uint32_t *row_n, *row_col;
+    float *row_val;
 } sparse_t;
 
 static sparse_t to_sparse(const float *x, size_t rows, size_t m)
 {
     sparse_t s = {ot_alloc(rows * sizeof(uint32_t)), ot_alloc(rows * m * sizeof(uint32_t)),
-                  ot_alloc(m * sizeof(uint32_t)), ot_alloc(rows * m * sizeof(uint32_t)),
-                  ot_alloc(rows * m * sizeof(float)), ot_alloc(rows * m * sizeof(float))};
-    CU_ASSERT_FATAL(s.row_n && s.row_col && s.col_n && s.col_row && s.row_val && s.col_val);
+                  ot_alloc(rows * m * sizeof(float))};
+    CU_ASSERT_FATAL(s.row_n && s.row_col && s.row_val);
     for (size_t p = 0; p < rows; p++)
         for (size_t i = 0; i < m; i++)
             if (x[p * m + i] != 0.0f) {
-                size_t q = p * m + s.row_n[p]++, k = s.col_n[i]++ * m + i;
+                size_t q = p * m + s.row_n[p]++;
                 s.row_col[q] = (uint32_t)i;
                 s.row_val[q] = x[p * m + i];
-                s.col_row[k] = (uint32_t)p;
-                s.col_val[k] = x[p * m + i];
             }
     return s;
 }
 
 static void free_sparse(sparse_t *s)
 {
-    ot_free(s->row_n), ot_free(s->row_col), ot_free(s->col_n), ot_free(s->col_row);
-    ot_free(s->row_val), ot_free(s->col_val);
+    ot_free(s->row_n), ot_free(s->row_col), ot_free(s->row_val);
 }
 
 /* The sparse weight gradient of shards [a, b) of S on one thread: each root it leaves against
@@ -157,15 +153,18 @@ static void free_sparse(sparse_t *s)
 static size_t check_tree_sparse(size_t m, size_t n, size_t rows, size_t S, size_t a, size_t b,
                                 ot_rng_t *r)
 {
-    float *x = random_block(rows * m, r), *dy = random_block(rows * n, r);
+    /* 8-bit values: u stands for (float)u * scale */
+    const float scale = S % 2 ? 1.0f / 255.0f : 0.37f;
+    uint8_t *u = ot_alloc(rows * m);
+    float *x = ot_alloc(rows * m * sizeof(float)), *dy = random_block(rows * n, r);
     float *leaf = ot_alloc(S * sizeof(float));
     size_t depth = ot_tree_depth(S), seg[65], gseg[65], roots[16];
     uint8_t merges[64];
-    CU_ASSERT_FATAL(leaf && S <= 64 && depth <= 16 && a < b && b <= S);
-    sparsify(x, rows * m, 0.8, r);
-    for (size_t i = 0; i < m; i += 5) /* some features zero in every row */
-        for (size_t p = 0; p < rows; p++)
-            x[p * m + i] = 0.0f;
+    CU_ASSERT_FATAL(u && x && leaf && S <= 64 && depth <= 16 && a < b && b <= S);
+    for (size_t k = 0; k < rows * m; k++) { /* mostly zero; some features zero in every row */
+        u[k] = ot_rng_uniform(r) < 0.8 || k % m % 5 == 0 ? 0 : (uint8_t)ot_rng_below(r, 256);
+        x[k] = (float)u[k] * scale;
+    }
     for (size_t s = 0; s <= S; s++)
         seg[s] = s * rows / S;
     for (size_t s = a; s <= b; s++) /* the thread's rows, from its first */
@@ -175,11 +174,21 @@ static size_t check_tree_sparse(size_t m, size_t n, size_t rows, size_t S, size_
     float *root_p[16];
     for (size_t k = 0; k < n_roots; k++)
         CU_ASSERT_FATAL((root_p[k] = ot_alloc(m * n * sizeof(float))) != NULL);
-    sparse_t sp = to_sparse(x + g0 * m, grows, m);
+    /* the thread's rows by column, the end of each leaf noted in every list */
+    uint32_t *count = ot_alloc(m * sizeof(uint32_t)), *ends = ot_alloc(S * m * sizeof(uint32_t));
+    uint32_t *code = ot_alloc((grows ? grows : 1) * m * sizeof(uint32_t));
+    CU_ASSERT_FATAL(count && ends && code);
+    for (size_t s = a; s < b; s++) {
+        for (size_t p = seg[s]; p < seg[s + 1]; p++)
+            for (size_t i = 0; i < m; i++)
+                if (u[p * m + i])
+                    code[count[i]++ * m + i] = (uint32_t)(p - g0) << 8 | u[p * m + i];
+        memcpy(ends + (s - a) * m, count, m * sizeof(uint32_t));
+    }
     float *work = ot_alloc(ot_kgemm_tree_sparse_work_size(grows, n, depth) * sizeof(float));
     CU_ASSERT_FATAL(work != NULL);
     ot_ktree_t t = {b - a, gseg, merges, n_roots, root_p, n};
-    ot_kcsc_t xs = {sp.col_n, sp.col_row, sp.col_val};
+    ot_kcsc_t xs = {ends, code, scale};
     ot_kgemm_tn_tree_sparse(m, n, &xs, dy + g0 * n, n, &t, work);
     size_t bad = 0;
     for (size_t i = 0; i < m; i++)
@@ -198,7 +207,7 @@ static size_t check_tree_sparse(size_t m, size_t n, size_t rows, size_t S, size_
         }
     for (size_t k = 0; k < n_roots; k++)
         ot_free(root_p[k]);
-    free_sparse(&sp);
+    ot_free(u), ot_free(count), ot_free(ends), ot_free(code);
     ot_free(x), ot_free(dy), ot_free(leaf), ot_free(work);
     return bad;
 }

@@ -31,7 +31,7 @@ typedef struct {
     int first;
     float *x, *W, *dy, *y, *dx, *Wp, *Wtp, *work, **part;
     const ot_dataset_t *ds;
-    uint32_t *idx;
+    uint32_t *idx, *ends;
     int32_t *lab;
     ot_sparse_batch_t sb;
     size_t seg[65], roots[16];
@@ -67,12 +67,22 @@ static void own(layer_t *L)
  * gather, forward and dW. */
 static void own_sparse(layer_t *L)
 {
-    ot_dataset_gather_sparse(L->ds, L->idx, L->rows, &L->sb, L->lab);
+    ot_sparse_batch_t sb = L->sb;
+    memset(sb.col_n, 0, L->in * sizeof *sb.col_n);
+    for (size_t s = 0; s < L->S; s++) { /* shard by shard: where each leaf ends */
+        const size_t lo = L->seg[s];
+        sb.row_n = L->sb.row_n + lo;
+        sb.row_col = L->sb.row_col + lo * sb.ld;
+        sb.row_val = L->sb.row_val + lo * sb.ld;
+        sb.first = lo;
+        ot_dataset_gather_sparse(L->ds, L->idx + lo, L->seg[s + 1] - lo, &sb, L->lab + lo);
+        memcpy(L->ends + s * L->in, sb.col_n, L->in * sizeof *sb.col_n);
+    }
     ot_kspmm(L->rows, L->out, L->sb.row_col, L->sb.row_val, L->sb.ld, L->sb.row_n, L->W,
              L->out, NULL, L->y, L->out);
     float *root[1] = {L->part[0]};
     ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out};
-    const ot_kcsc_t xs = {L->sb.col_n, L->sb.col_row, L->sb.col_val};
+    const ot_kcsc_t xs = {L->ends, L->sb.col_code, OT_PIXEL_SCALE};
     ot_kgemm_tn_tree_sparse(L->in, L->out, &xs, L->dy, L->out, &t, L->work);
 }
 
@@ -174,10 +184,10 @@ int main(void)
                                            malloc(R * D * sizeof(uint32_t)),
                                            malloc(R * D * sizeof(float)), D,
                                            malloc(D * sizeof(uint32_t)),
-                                           malloc(R * D * sizeof(uint32_t)),
-                                           malloc(R * D * sizeof(float))};
+                                           malloc(R * D * sizeof(uint32_t)), 0};
+                L.ends = malloc(L.S * D * sizeof *L.ends);
                 if (!L.idx || !L.lab || !L.sb.row_n || !L.sb.row_col || !L.sb.row_val ||
-                    !L.sb.col_n || !L.sb.col_row || !L.sb.col_val) {
+                    !L.sb.col_n || !L.sb.col_code || !L.ends) {
                     fprintf(stderr, "bench-gemm: out of memory\n");
                     return 1;
                 }
@@ -190,7 +200,7 @@ int main(void)
                 printf("%-5s %-15s %6zu %6zu %8.1f %8.1f %8.1f %8.2fx  (own: sparse)\n",
                        models[m].model, name, L.rows, L.S, g_sp, g_s2, g_1, g_sp / g_s2);
                 free(L.idx), free(L.lab), free(L.sb.row_n), free(L.sb.row_col);
-                free(L.sb.row_val), free(L.sb.col_n), free(L.sb.col_row), free(L.sb.col_val);
+                free(L.sb.row_val), free(L.sb.col_n), free(L.sb.col_code), free(L.ends);
             }
             for (size_t s = 0; s < L.S; s++)
                 ot_free(L.part[s]);
