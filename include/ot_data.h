@@ -67,25 +67,29 @@ void ot_dataset_free(ot_dataset_t *ds);
  * x and y are caller-owned. Pure function: no allocation. */
 void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y);
 
-/* A batch of images as their nonzero pixels: by row (for y = x W) and, when col_n is not
- * NULL, by column (for dW = x^T dy). The arrays are the caller's. */
+/* A batch of images as their nonzero pixels (a pixel value u stands for (float)u *
+ * OT_PIXEL_SCALE): by row (for y = x W) and, when col_n is not NULL, by column (for
+ * dW = x^T dy). The arrays are the caller's. */
 typedef struct {
-    uint32_t *row_n;   /* (n) nonzero pixels of row p */
-    uint32_t *row_col; /* row p's pixel indices, increasing, at p * ld */
-    float *row_val;    /* their values in [0,1], at p * ld */
-    size_t ld;         /* >= dim */
-    uint32_t *col_n;   /* (dim) the column lists' lengths so far, which each call extends (the
-                          caller zeroes them before a batch's first call); NULL: no column
-                          lists */
+    uint32_t *row_n;          /* (n) nonzero pixels of row p */
+    const uint16_t **row_pix; /* (n) row p's pixel indices, increasing: the data set's own list
+                                 (ot_dataset_index), or pix_buf + p * ld */
+    const uint8_t **row_val;  /* (n) their values, alike */
+    uint16_t *pix_buf;        /* (n, ld) room for rows found by scanning the images, when the */
+    uint8_t *val_buf;         /*         data set has no list; ld >= dim */
+    size_t ld;
+    uint32_t *col_n;    /* (dim) the column lists' lengths so far, which each call extends (the
+                           caller zeroes them before a batch's first call); NULL: no column
+                           lists */
     uint32_t *col_code; /* (n, dim) those rows, increasing, with the pixel's value: the k-th
                            at k * dim + i, (row << 8) | value (pixels next to each other share
                            cache lines, both when the lists are built row by row and when they
                            are read pixel by pixel); rows < 2^24 */
-    size_t first;      /* the column lists' number for this call's row 0 */
+    size_t first;       /* the column lists' number for this call's row 0 */
 } ot_sparse_batch_t;
 
-/* ot_dataset_gather for mostly-zero images: samples idx[0..n) into sb (the same values as
- * ot_dataset_gather's floats, zero pixels left out; appended to the column lists as rows
+/* ot_dataset_gather for mostly-zero images (dim <= 65536): samples idx[0..n) into sb (the
+ * pixels of ot_dataset_gather's floats that are not zero; appended to the column lists as rows
  * first..first + n - 1) and y. */
 void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_t n,
                               const ot_sparse_batch_t *sb, int32_t *y);

@@ -58,10 +58,11 @@ typedef struct {
                                1 after ot_engine_init) */
     int sparse;             /* this call's data is mostly zero (ds->nonzero < 0.5) and layer 0
                                is an Affine: its products leave the zero pixels out */
-    uint32_t *nz_col;       /* (max_batch, in_dim + OT_KCOMPRESS_SLACK) row r's nonzero
-                               columns, in order */
-    float *nz_val;          /* (same) and their values */
-    uint32_t *nz_n;         /* (max_batch) how many */
+    uint32_t *nz_n;         /* (max_batch) row r's nonzero pixels: how many, */
+    const uint16_t **nz_pix; /* (max_batch) where their indices are (the data set's list, or */
+    const uint8_t **nz_val; /*  the buffers below) and their values */
+    uint16_t *nz_pix_buf;   /* (max_batch, in_dim) rows scanned from a data set without a list */
+    uint8_t *nz_val_buf;
     uint32_t *csc_code;     /* (max_batch, in_dim) the same entries by column for dW (see
                                ot_sparse_batch_t), a group's at its first row r0 * in_dim */
     float **act;            /* act[l] (max_batch, layers[l].out): output of layer l */

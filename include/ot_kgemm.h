@@ -88,13 +88,21 @@ size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t n, size_t max_dept
 void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
                              size_t ldy, const ot_ktree_t *t, float *work);
 
-/* C (m, n) = bias (zero when NULL) + X B for a sparse X (m, k): row i holds nnz[i] entries,
- * columns col[i*ld ..] in increasing order with values val[i*ld ..]; B (k, n) row-major with
- * row stride ldb, read in place. Every element of C is one FMA chain over the row's entries in
- * order, from the bias: the dense product with the zero terms left out. */
-void ot_kspmm(size_t m, size_t n, const uint32_t *col, const float *val, size_t ld,
-              const uint32_t *nnz, const float *B, size_t ldb, const float *bias, float *C,
-              size_t ldc);
+/* X (m, k) by rows, with 8-bit values: row i has n[i] nonzero entries, column indices pix[i][..]
+ * in increasing order, values val[i][..], u standing for (float)u * scale (ot_sparse_batch_t's
+ * row lists). */
+typedef struct {
+    const uint32_t *n;
+    const uint16_t *const *pix;
+    const uint8_t *const *val;
+    float scale;
+} ot_krows_t;
+
+/* C (m, n) = bias (zero when NULL) + X B for a sparse X; B (k, n) row-major with row stride
+ * ldb, read in place. Every element of C is one FMA chain over the row's entries in order,
+ * from the bias: the dense product with the zero terms left out. */
+void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ldb,
+              const float *bias, float *C, size_t ldc);
 
 /* "AVX-512", "AVX2" or "portable": the instruction set the kernel was built for. */
 const char *ot_kgemm_isa(void);

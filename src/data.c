@@ -418,73 +418,58 @@ static uint64_t nonzero_bits(const uint8_t *p, size_t len)
 #endif
 }
 
-/* Image s's nonzero pixels into col/val, found by scanning it; returns how many. */
-static size_t scan_nonzero(const ot_dataset_t *ds, size_t s, uint32_t *col, float *val)
+/* Image s's nonzero pixels into pix/val, found by scanning it; returns how many. */
+static size_t scan_nonzero(const ot_dataset_t *ds, size_t s, uint16_t *pix, uint8_t *val)
 {
     const size_t dim = ds->dim;
     const uint8_t *src = ds->images + s * dim;
-    const float scale = OT_PIXEL_SCALE;
     size_t q = 0;
     for (size_t j0 = 0; j0 < dim; j0 += 64)
         for (uint64_t m = nonzero_bits(src + j0, dim - j0 < 64 ? dim - j0 : 64); m; m &= m - 1) {
             const size_t i = j0 + (size_t)__builtin_ctzll(m);
-            col[q] = (uint32_t)i;
-            val[q++] = (float)src[i] * scale;
+            pix[q] = (uint16_t)i;
+            val[q++] = src[i];
         }
     return q;
-}
-
-/* The same from the data set's list (ot_dataset_index). */
-static size_t copy_nonzero(const ot_dataset_t *ds, size_t s, uint32_t *restrict col,
-                           float *restrict val)
-{
-    const size_t o = ds->nz_off[s], c = ds->nz_off[s + 1] - o;
-    const uint16_t *restrict pix = ds->nz_pix + o;
-    const uint8_t *restrict v = ds->nz_val + o;
-    const float scale = OT_PIXEL_SCALE;
-    for (size_t q = 0; q < c; q++) {
-        col[q] = pix[q];
-        val[q] = (float)v[q] * scale;
-    }
-    return c;
-}
-
-/* Row p's c nonzero pixels (col, and their uint8 values at v[q * vs] or, with vs 0, at
- * v[col[q]]) appended to the column lists. */
-static void append_columns(const ot_sparse_batch_t *sb, size_t dim, size_t p, const uint32_t *col,
-                           size_t c, const uint8_t *v, size_t vs)
-{
-    const uint32_t row = (uint32_t)(sb->first + p) << 8;
-    for (size_t q = 0; q < c; q++) {
-        const size_t i = col[q], k = sb->col_n[i]++ * dim + i;
-        sb->col_code[k] = row | v[vs ? q * vs : i];
-    }
 }
 
 void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_t n,
                               const ot_sparse_batch_t *sb, int32_t *y)
 {
     const size_t dim = ds->dim;
+    assert(dim <= 65536);
     if (!ds->nz_off)
         for (size_t i = 0; i < GATHER_AHEAD; i++)
             prefetch_row(ds, idx, n, i);
     for (size_t p = 0; p < n; p++) {
         assert(idx[p] < ds->n);
-        uint32_t *col = sb->row_col + p * sb->ld;
-        float *val = sb->row_val + p * sb->ld;
+        const uint16_t *pix;
+        const uint8_t *val;
         size_t c;
-        if (ds->nz_off) {
-            c = copy_nonzero(ds, idx[p], col, val);
-            if (sb->col_n) /* row p is the next of each column list */
-                append_columns(sb, dim, p, col, c, ds->nz_val + ds->nz_off[idx[p]], 1);
+        if (ds->nz_off) { /* the data set's list: nothing to copy */
+            const size_t o = ds->nz_off[idx[p]];
+            pix = ds->nz_pix + o;
+            val = ds->nz_val + o;
+            c = ds->nz_off[idx[p] + 1] - o;
         } else {
             prefetch_row(ds, idx, n, p + GATHER_AHEAD);
-            c = scan_nonzero(ds, idx[p], col, val);
-            if (sb->col_n)
-                append_columns(sb, dim, p, col, c, ds->images + (size_t)idx[p] * dim, 0);
+            uint16_t *pb = sb->pix_buf + p * sb->ld;
+            uint8_t *vb = sb->val_buf + p * sb->ld;
+            c = scan_nonzero(ds, idx[p], pb, vb);
+            pix = pb;
+            val = vb;
         }
         sb->row_n[p] = (uint32_t)c;
+        sb->row_pix[p] = pix;
+        sb->row_val[p] = val;
         y[p] = ds->labels[idx[p]];
+        if (sb->col_n) { /* row p is the next of each column list */
+            const uint32_t row = (uint32_t)(sb->first + p) << 8;
+            for (size_t q = 0; q < c; q++) {
+                const size_t i = pix[q], k = sb->col_n[i]++ * dim + i;
+                sb->col_code[k] = row | val[q];
+            }
+        }
     }
 }
 

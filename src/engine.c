@@ -44,12 +44,6 @@ static size_t min_sz(size_t a, size_t b)
 
 /* ---- buffers ---- */
 
-/* Row stride of the rows' nonzero entries: the input width. */
-static size_t nz_ld(const ot_engine_t *e)
-{
-    return e->net->in_dim;
-}
-
 
 /* Lay a shard's partial sums and gradient block out in base; returns the bytes they take (one
  * list for sizing and carving, so the two cannot disagree). */
@@ -138,9 +132,11 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->y = ot_alloc(B * sizeof(int32_t));
     e->pred = ot_alloc(B * sizeof(int32_t));
     e->rows_idx = ot_alloc(B * sizeof(uint32_t));
-    e->nz_col = ot_alloc(B * nz_ld(e) * sizeof(uint32_t));
-    e->nz_val = ot_alloc(B * nz_ld(e) * sizeof(float));
     e->nz_n = ot_alloc(B * sizeof(uint32_t));
+    e->nz_pix = ot_alloc(B * sizeof *e->nz_pix);
+    e->nz_val = ot_alloc(B * sizeof *e->nz_val);
+    e->nz_pix_buf = ot_alloc(B * net->in_dim * sizeof(uint16_t));
+    e->nz_val_buf = ot_alloc(B * net->in_dim);
     e->csc_code = ot_alloc(B * net->in_dim * sizeof(uint32_t));
     e->act = ot_alloc(L * sizeof(float *));
     e->wpack = ot_alloc(L * sizeof(float *));
@@ -148,8 +144,8 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->dbuf[0] = ot_alloc(B * net->max_width * sizeof(float));
     e->dbuf[1] = ot_alloc(B * net->max_width * sizeof(float));
     if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] ||
-        !e->bn_sum[1] || !e->x || !e->y || !e->pred || !e->rows_idx || !e->nz_col ||
-        !e->nz_val || !e->nz_n || !e->csc_code || !e->act || !e->wpack ||
+        !e->bn_sum[1] || !e->x || !e->y || !e->pred || !e->rows_idx || !e->nz_pix ||
+        !e->nz_val || !e->nz_n || !e->nz_pix_buf || !e->nz_val_buf || !e->csc_code || !e->act || !e->wpack ||
         !e->wtpack || !e->dbuf[0] || !e->dbuf[1])
         goto fail;
     for (size_t l = 0; l < L; l++) {
@@ -195,9 +191,9 @@ void ot_engine_free(ot_engine_t *e)
             ot_free(e->wtpack[l]);
         }
     void *blocks[] = {e->workers, e->ws, e->grad, e->bn_batch, e->bn_eval, e->bn_sum[0],
-                      e->bn_sum[1], e->x, e->y, e->pred, e->rows_idx, e->nz_col, e->nz_val,
-                      e->nz_n, e->csc_code, e->act, e->wpack,
-                      e->wtpack, e->dbuf[0], e->dbuf[1]};
+                      e->bn_sum[1], e->x, e->y, e->pred, e->rows_idx, (void *)e->nz_pix,
+                      (void *)e->nz_val, e->nz_n, e->nz_pix_buf, e->nz_val_buf, e->csc_code,
+                      e->act, e->wpack, e->wtpack, e->dbuf[0], e->dbuf[1]};
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
         ot_free(blocks[i]);
     memset(e, 0, sizeof *e);
@@ -307,8 +303,9 @@ static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t 
         ot_dataset_gather(ds, idx + r0, n, e->x + r0 * d, e->y + r0);
         return;
     }
-    ot_sparse_batch_t sb = {e->nz_n + r0, e->nz_col + r0 * nz_ld(e), e->nz_val + r0 * nz_ld(e),
-                            nz_ld(e), NULL, e->csc_code + r0 * d, 0};
+    ot_sparse_batch_t sb = {e->nz_n + r0, e->nz_pix + r0, e->nz_val + r0,
+                            e->nz_pix_buf + r0 * d, e->nz_val_buf + r0 * d, d, NULL,
+                            e->csc_code + r0 * d, 0};
     if (!by_column) {
         ot_dataset_gather_sparse(ds, idx + r0, n, &sb, e->y + r0);
         return;
@@ -319,8 +316,10 @@ static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t 
     for (size_t s = g->a; s < g->b; s++) {
         const ot_worker_t *w = &e->workers[s];
         sb.row_n = e->nz_n + w->lo;
-        sb.row_col = e->nz_col + w->lo * nz_ld(e);
-        sb.row_val = e->nz_val + w->lo * nz_ld(e);
+        sb.row_pix = e->nz_pix + w->lo;
+        sb.row_val = e->nz_val + w->lo;
+        sb.pix_buf = e->nz_pix_buf + w->lo * d;
+        sb.val_buf = e->nz_val_buf + w->lo * d;
         sb.first = w->lo - r0;
         ot_dataset_gather_sparse(ds, idx + w->lo, w->rows, &sb, e->y + w->lo);
         memcpy(g->ws->ends + (s - g->a) * d, sb.col_n, d * sizeof *sb.col_n);
@@ -331,7 +330,7 @@ static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t 
  * thread count). */
 static int use_sparse(const ot_engine_t *e, const ot_dataset_t *ds)
 {
-    return e->sparse_ok && ds->nonzero < OT_SPARSE_BELOW &&
+    return e->sparse_ok && ds->nonzero < OT_SPARSE_BELOW && ds->dim <= 65536 &&
            e->net->layers[0].kind == OT_LAYER_AFFINE;
 }
 
@@ -397,8 +396,9 @@ static void forward_group(ot_engine_t *e, const group_t *g, size_t lo, size_t hi
         switch (L->kind) {
         case OT_LAYER_AFFINE:
             if (l == 0 && e->sparse)
-                ot_kspmm(n, wo, e->nz_col + r0 * nz_ld(e), e->nz_val + r0 * nz_ld(e), nz_ld(e),
-                         e->nz_n + r0, P + L->w_off, wo, P + L->b_off, out, wo);
+                ot_kspmm(n, wo, &(ot_krows_t){e->nz_n + r0, e->nz_pix + r0, e->nz_val + r0,
+                                              OT_PIXEL_SCALE},
+                         P + L->w_off, wo, P + L->b_off, out, wo);
             else
                 ot_kgemm(n, wo, wi, in, wi, e->wpack[l], P + L->b_off, out, wo, g->ws->gemm);
             break;

@@ -613,13 +613,12 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
 
 /* Columns [c0, c0 + w) of C (nv vectors, the last one masked by tail) for rows [0, m): two
  * rows at a time, so that the FMA unit has two rows' independent chains to interleave. */
-static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, const uint32_t *col,
-                                                          const float *val, size_t ld,
-                                                          const uint32_t *nnz, const float *B,
-                                                          size_t ldb, const float *bias,
-                                                          float *C, size_t ldc, size_t c0,
-                                                          vmask_t tail)
+static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, const ot_krows_t *x,
+                                                          const float *B, size_t ldb,
+                                                          const float *bias, float *C,
+                                                          size_t ldc, size_t c0, vmask_t tail)
 {
+    const float scale = x->scale;
     vf_t b0[SP_NV];
     for (int v = 0; v < nv; v++)
         b0[v] = !bias ? V_ZERO() : v < nv - 1 ? V_LOAD(bias + c0 + v * VL)
@@ -627,21 +626,21 @@ static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, cons
     B += c0;
     for (size_t i = 0; i < m; i += 2) {
         const int two = i + 1 < m;
-        const uint32_t *c1 = col + i * ld, *c2 = c1 + ld;
-        const float *v1 = val + i * ld, *v2 = v1 + ld;
-        const size_t n1 = nnz[i], n2 = two ? nnz[i + 1] : 0, both = n1 < n2 ? n1 : n2;
+        const uint16_t *c1 = x->pix[i], *c2 = two ? x->pix[i + 1] : c1;
+        const uint8_t *v1 = x->val[i], *v2 = two ? x->val[i + 1] : v1;
+        const size_t n1 = x->n[i], n2 = two ? x->n[i + 1] : 0, both = n1 < n2 ? n1 : n2;
         vf_t a1[SP_NV], a2[SP_NV];
         for (int v = 0; v < nv; v++)
             a1[v] = a2[v] = b0[v];
         size_t q = 0;
         for (; q < both; q++) {
-            sp_axpy(nv, a1, V_BCAST(v1[q]), B + (size_t)c1[q] * ldb, tail);
-            sp_axpy(nv, a2, V_BCAST(v2[q]), B + (size_t)c2[q] * ldb, tail);
+            sp_axpy(nv, a1, V_BCAST((float)v1[q] * scale), B + (size_t)c1[q] * ldb, tail);
+            sp_axpy(nv, a2, V_BCAST((float)v2[q] * scale), B + (size_t)c2[q] * ldb, tail);
         }
         for (size_t r = q; r < n1; r++)
-            sp_axpy(nv, a1, V_BCAST(v1[r]), B + (size_t)c1[r] * ldb, tail);
+            sp_axpy(nv, a1, V_BCAST((float)v1[r] * scale), B + (size_t)c1[r] * ldb, tail);
         for (size_t r = q; r < n2; r++)
-            sp_axpy(nv, a2, V_BCAST(v2[r]), B + (size_t)c2[r] * ldb, tail);
+            sp_axpy(nv, a2, V_BCAST((float)v2[r] * scale), B + (size_t)c2[r] * ldb, tail);
         float *o = C + i * ldc + c0;
         for (int v = 0; v < nv - 1; v++) {
             V_STORE(o + v * VL, a1[v]);
@@ -654,9 +653,8 @@ static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, cons
     }
 }
 
-void ot_kspmm(size_t m, size_t n, const uint32_t *col, const float *val, size_t ld,
-              const uint32_t *nnz, const float *B, size_t ldb, const float *bias, float *C,
-              size_t ldc)
+void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ldb,
+              const float *bias, float *C, size_t ldc)
 {
     for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
         const size_t w = min_sz(SP_COLS, n - c0);
@@ -664,7 +662,7 @@ void ot_kspmm(size_t m, size_t n, const uint32_t *col, const float *val, size_t 
         const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
 #define SP_CASE(k)                                                                         \
     case k:                                                                                \
-        sp_rows(k, m, col, val, ld, nnz, B, ldb, bias, C, ldc, c0, tail);                 \
+        sp_rows(k, m, x, B, ldb, bias, C, ldc, c0, tail);                                 \
         break;
         switch (nv) {
             SP_CASE(1)

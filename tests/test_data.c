@@ -447,24 +447,29 @@ static void test_gather_sparse(void)
         labels[i] = (uint8_t)(i % 10);
     ot_dataset_t ds = {images, labels, N, 10, 15, DIM, 10, 0.25f, NULL, NULL, NULL};
     static const uint32_t idx[M] = {7, 3, 0, 49, 7, 12, 48, 1, 2};
-    static float x[M * DIM], row_val[M * DIM];
-    static uint32_t row_col[M * DIM], col_code[M * DIM], row_n[M], col_n[DIM];
+    static float x[M * DIM];
+    static uint32_t col_code[M * DIM], row_n[M], col_n[DIM];
+    static uint16_t pix_buf[M * DIM];
+    static uint8_t val_buf[M * DIM];
+    static const uint16_t *row_pix[M];
+    static const uint8_t *row_val[M];
     int32_t y[M], ys[M];
     ot_dataset_gather(&ds, idx, M, x, y);
     /* two calls, the second's rows numbered on from the first's */
-    ot_sparse_batch_t sb = {row_n, row_col, row_val, DIM, col_n, col_code, 0};
+    ot_sparse_batch_t sb = {row_n, row_pix, row_val, pix_buf, val_buf, DIM, col_n, col_code, 0};
     ot_dataset_gather_sparse(&ds, idx, 4, &sb, ys);
-    sb.row_n += 4, sb.row_col += 4 * DIM, sb.row_val += 4 * DIM, sb.first = 4;
-    ot_dataset_gather_sparse(&ds, idx + 4, M - 4, &sb, ys + 4);
-    sb.row_n -= 4, sb.row_col -= 4 * DIM, sb.row_val -= 4 * DIM, sb.first = 0;
+    ot_sparse_batch_t sb4 = sb;
+    sb4.row_n += 4, sb4.row_pix += 4, sb4.row_val += 4, sb4.first = 4;
+    sb4.pix_buf += 4 * DIM, sb4.val_buf += 4 * DIM;
+    ot_dataset_gather_sparse(&ds, idx + 4, M - 4, &sb4, ys + 4);
     int bad = 0;
     size_t total = 0;
-    for (int p = 0; p < M; p++) {
+    for (int p = 0; p < M; p++) { /* the rows: the nonzero floats' pixels and bytes, in order */
         size_t q = 0;
         for (int j = 0; j < DIM; j++)
             if (x[p * DIM + j] != 0.0f) {
-                bad += q >= row_n[p] || row_col[p * DIM + q] != (uint32_t)j ||
-                       memcmp(&row_val[p * DIM + q], &x[p * DIM + j], sizeof(float)) != 0;
+                bad += q >= row_n[p] || row_pix[p][q] != j ||
+                       (float)row_val[p][q] * OT_PIXEL_SCALE != x[p * DIM + j];
                 q++;
             }
         bad += q != row_n[p] || ys[p] != y[p];
@@ -483,10 +488,11 @@ static void test_gather_sparse(void)
     }
     CU_ASSERT_EQUAL(bad, 0);
     CU_ASSERT(total > M * DIM / 8 && total < M * DIM / 2);
-    /* from the data set's list of nonzero pixels: the same bits */
-    static float row_val2[M * DIM];
-    static uint32_t row_col2[M * DIM], col_code2[M * DIM], row_n2[M], col_n2[DIM];
-    ot_sparse_batch_t sb2 = {row_n2, row_col2, row_val2, DIM, col_n2, col_code2, 0};
+    /* from the data set's list of nonzero pixels: the same entries, read in place */
+    static uint32_t col_code2[M * DIM], row_n2[M], col_n2[DIM];
+    static const uint16_t *row_pix2[M];
+    static const uint8_t *row_val2[M];
+    ot_sparse_batch_t sb2 = {row_n2, row_pix2, row_val2, NULL, NULL, DIM, col_n2, col_code2, 0};
     CU_ASSERT_FATAL(ot_dataset_index(&ds) == OT_OK);
     size_t all = 0;
     for (int i = 0; i < N * DIM; i++)
@@ -496,8 +502,9 @@ static void test_gather_sparse(void)
     ot_dataset_gather_sparse(&ds, idx, M, &sb2, ys);
     CU_ASSERT(memcmp(row_n, row_n2, sizeof row_n) == 0 && memcmp(col_n, col_n2, sizeof col_n) == 0);
     for (int p = 0; p < M; p++) {
-        CU_ASSERT(memcmp(row_col + p * DIM, row_col2 + p * DIM, row_n[p] * 4) == 0);
-        CU_ASSERT(memcmp(row_val + p * DIM, row_val2 + p * DIM, row_n[p] * 4) == 0);
+        CU_ASSERT(row_pix2[p] == ds.nz_pix + ds.nz_off[idx[p]]);
+        CU_ASSERT(memcmp(row_pix[p], row_pix2[p], row_n[p] * sizeof(uint16_t)) == 0);
+        CU_ASSERT(memcmp(row_val[p], row_val2[p], row_n[p]) == 0);
     }
     for (int j = 0; j < DIM; j++)
         for (size_t k = 0; k < col_n[j]; k++)

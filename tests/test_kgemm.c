@@ -114,40 +114,6 @@ static void test_tree_gemm_bits(void)
     check_tree(200, 100, 700, 7, &r); /* x packed (too large, dy four panels wide) */
 }
 
-/* Zero about `zero` of the n values: mostly-zero images. */
-static void sparsify(float *x, size_t n, double zero, ot_rng_t *r)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ot_rng_uniform(r) < zero)
-            x[i] = 0.0f;
-}
-
-/* x (rows, m) by rows, as ot_dataset_gather_sparse lays a batch out. */
-typedef struct {
-    uint32_t *row_n, *row_col;
-    float *row_val;
-} sparse_t;
-
-static sparse_t to_sparse(const float *x, size_t rows, size_t m)
-{
-    sparse_t s = {ot_alloc(rows * sizeof(uint32_t)), ot_alloc(rows * m * sizeof(uint32_t)),
-                  ot_alloc(rows * m * sizeof(float))};
-    CU_ASSERT_FATAL(s.row_n && s.row_col && s.row_val);
-    for (size_t p = 0; p < rows; p++)
-        for (size_t i = 0; i < m; i++)
-            if (x[p * m + i] != 0.0f) {
-                size_t q = p * m + s.row_n[p]++;
-                s.row_col[q] = (uint32_t)i;
-                s.row_val[q] = x[p * m + i];
-            }
-    return s;
-}
-
-static void free_sparse(sparse_t *s)
-{
-    ot_free(s->row_n), ot_free(s->row_col), ot_free(s->row_val);
-}
-
 /* The sparse weight gradient of shards [a, b) of S on one thread: each root it leaves against
  * that node of the tree built from chains over the nonzero entries of each leaf. */
 static size_t check_tree_sparse(size_t m, size_t n, size_t rows, size_t S, size_t a, size_t b,
@@ -242,22 +208,37 @@ static void test_sparse_bits(void)
     size_t bad = 0;
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         size_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2], ldb = n + c % 2;
-        float *X = random_block(m * k, &r), *B = random_block(k * ldb, &r);
-        float *b = random_block(n, &r), *C = ot_alloc(m * n * sizeof(float));
-        CU_ASSERT_FATAL(C != NULL);
-        sparsify(X, m * k, 0.8, &r);
-        sparse_t sp = to_sparse(X, m, k);
-        ot_kspmm(m, n, sp.row_col, sp.row_val, k, sp.row_n, B, ldb, c % 2 ? NULL : b, C, n);
+        const float scale = c % 2 ? 1.0f / 255.0f : 0.37f; /* u stands for u * scale */
+        float *B = random_block(k * ldb, &r), *b = random_block(n, &r);
+        float *C = ot_alloc(m * n * sizeof(float));
+        uint8_t *U = ot_alloc(m * k), *val = ot_alloc(m * k);
+        uint16_t *pix = ot_alloc(m * k * sizeof(uint16_t));
+        uint32_t *cnt = ot_alloc(m * sizeof(uint32_t));
+        const uint16_t **rp = ot_alloc(m * sizeof *rp);
+        const uint8_t **rv = ot_alloc(m * sizeof *rv);
+        CU_ASSERT_FATAL(C && U && val && pix && cnt && rp && rv);
+        for (size_t i = 0; i < m; i++) { /* mostly zero, by rows */
+            rp[i] = pix + i * k, rv[i] = val + i * k;
+            for (size_t p = 0; p < k; p++) {
+                U[i * k + p] = ot_rng_uniform(&r) < 0.8 ? 0 : (uint8_t)ot_rng_below(&r, 256);
+                if (U[i * k + p]) {
+                    pix[i * k + cnt[i]] = (uint16_t)p;
+                    val[i * k + cnt[i]++] = U[i * k + p];
+                }
+            }
+        }
+        const ot_krows_t x = {cnt, rp, rv, scale};
+        ot_kspmm(m, n, &x, B, ldb, c % 2 ? NULL : b, C, n);
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) {
                 float acc = c % 2 ? 0.0f : b[j];
                 for (size_t p = 0; p < k; p++)
-                    if (X[i * k + p] != 0.0f)
-                        acc = fmaf(X[i * k + p], B[p * ldb + j], acc);
+                    if (U[i * k + p])
+                        acc = fmaf((float)U[i * k + p] * scale, B[p * ldb + j], acc);
                 bad += memcmp(&acc, &C[i * n + j], sizeof acc) != 0;
             }
-        free_sparse(&sp);
-        ot_free(X), ot_free(B), ot_free(b), ot_free(C);
+        ot_free(B), ot_free(b), ot_free(C), ot_free(U), ot_free(val), ot_free(pix);
+        ot_free(cnt), ot_free((void *)rp), ot_free((void *)rv);
     }
     CU_ASSERT_EQUAL(bad, 0);
 }

@@ -72,14 +72,16 @@ static void own_sparse(layer_t *L)
     for (size_t s = 0; s < L->S; s++) { /* shard by shard: where each leaf ends */
         const size_t lo = L->seg[s];
         sb.row_n = L->sb.row_n + lo;
-        sb.row_col = L->sb.row_col + lo * sb.ld;
-        sb.row_val = L->sb.row_val + lo * sb.ld;
+        sb.row_pix = L->sb.row_pix + lo;
+        sb.row_val = L->sb.row_val + lo;
+        sb.pix_buf = L->sb.pix_buf + lo * sb.ld;
+        sb.val_buf = L->sb.val_buf + lo * sb.ld;
         sb.first = lo;
         ot_dataset_gather_sparse(L->ds, L->idx + lo, L->seg[s + 1] - lo, &sb, L->lab + lo);
         memcpy(L->ends + s * L->in, sb.col_n, L->in * sizeof *sb.col_n);
     }
-    ot_kspmm(L->rows, L->out, L->sb.row_col, L->sb.row_val, L->sb.ld, L->sb.row_n, L->W,
-             L->out, NULL, L->y, L->out);
+    const ot_krows_t x = {L->sb.row_n, L->sb.row_pix, L->sb.row_val, OT_PIXEL_SCALE};
+    ot_kspmm(L->rows, L->out, &x, L->W, L->out, NULL, L->y, L->out);
     float *root[1] = {L->part[0]};
     ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out};
     const ot_kcsc_t xs = {L->ends, L->sb.col_code, OT_PIXEL_SCALE};
@@ -181,13 +183,15 @@ int main(void)
                 L.idx = malloc(R * sizeof *L.idx);
                 L.lab = malloc(R * sizeof *L.lab);
                 L.sb = (ot_sparse_batch_t){malloc(R * sizeof(uint32_t)),
-                                           malloc(R * D * sizeof(uint32_t)),
-                                           malloc(R * D * sizeof(float)), D,
+                                           malloc(R * sizeof(uint16_t *)),
+                                           malloc(R * sizeof(uint8_t *)),
+                                           malloc(R * D * sizeof(uint16_t)), malloc(R * D), D,
                                            malloc(D * sizeof(uint32_t)),
                                            malloc(R * D * sizeof(uint32_t)), 0};
                 L.ends = malloc(L.S * D * sizeof *L.ends);
-                if (!L.idx || !L.lab || !L.sb.row_n || !L.sb.row_col || !L.sb.row_val ||
-                    !L.sb.col_n || !L.sb.col_code || !L.ends) {
+                if (!L.idx || !L.lab || !L.sb.row_n || !L.sb.row_pix || !L.sb.row_val ||
+                    !L.sb.pix_buf || !L.sb.val_buf || !L.sb.col_n || !L.sb.col_code ||
+                    !L.ends) {
                     fprintf(stderr, "bench-gemm: out of memory\n");
                     return 1;
                 }
@@ -199,8 +203,9 @@ int main(void)
                 snprintf(name, sizeof name, "%zux%zu MNIST", L.in, L.out);
                 printf("%-5s %-15s %6zu %6zu %8.1f %8.1f %8.1f %8.2fx  (own: sparse)\n",
                        models[m].model, name, L.rows, L.S, g_sp, g_s2, g_1, g_sp / g_s2);
-                free(L.idx), free(L.lab), free(L.sb.row_n), free(L.sb.row_col);
-                free(L.sb.row_val), free(L.sb.col_n), free(L.sb.col_code), free(L.ends);
+                free(L.idx), free(L.lab), free(L.sb.row_n), free((void *)L.sb.row_pix);
+                free((void *)L.sb.row_val), free(L.sb.pix_buf), free(L.sb.val_buf);
+                free(L.sb.col_n), free(L.sb.col_code), free(L.ends);
             }
             for (size_t s = 0; s < L.S; s++)
                 ot_free(L.part[s]);
