@@ -510,10 +510,10 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
                                                              size_t i,
                                                              const float *restrict dy,
                                                              size_t ldy, float *restrict stack,
-                                                             size_t c0, size_t w, vmask_t tail)
+                                                             size_t c0, size_t w, vmask_t tail,
+                                                             const float *restrict lut)
 {
     const uint32_t *restrict code = xs->code + i;
-    const float scale = xs->scale;
     const uint32_t *restrict ends = xs->ends + i;
     vf_t a[SP_NV];
     if (ends[(t->n_leaves - 1) * m] == 0) { /* x is zero in every row: every node is +0 */
@@ -536,7 +536,7 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
         for (int v = 0; v < nv; v++)
             a[v] = V_ZERO();
         for (; q < qe; q += m)
-            sp_axpy(nv, a, V_BCAST((float)(code[q] & 255) * scale),
+            sp_axpy(nv, a, V_BCAST(lut[code[q] & 255]),
                     dy + (size_t)(code[q] >> 8) * ldy, tail);
         for (unsigned k = t->merges[l]; k > 0; k--) {
             switch (--top) {
@@ -584,7 +584,9 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
 void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
                              size_t ldy, const ot_ktree_t *t, float *work)
 {
-    float *stack = work;
+    float *stack = work, lut[256];
+    for (int u = 0; u < 256; u++) /* each byte's value: a load instead of a convert */
+        lut[u] = (float)u * xs->scale;
     for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
         const size_t w = min_sz(SP_COLS, n - c0);
         const int nv = (int)((w + VL - 1) / VL);
@@ -592,7 +594,7 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
 #define SP_CASE(k)                                                                         \
     case k:                                                                                \
         for (size_t i = 0; i < m; i++)                                                     \
-            sp_feature(k, t, xs, m, i, dy + c0, ldy, stack, c0, w, tail);                         \
+            sp_feature(k, t, xs, m, i, dy + c0, ldy, stack, c0, w, tail, lut);                         \
         break;
         switch (nv) {
             SP_CASE(1)
@@ -616,9 +618,9 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
 static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, const ot_krows_t *x,
                                                           const float *B, size_t ldb,
                                                           const float *bias, float *C,
-                                                          size_t ldc, size_t c0, vmask_t tail)
+                                                          size_t ldc, size_t c0, vmask_t tail,
+                                                          const float *restrict lut)
 {
-    const float scale = x->scale;
     vf_t b0[SP_NV];
     for (int v = 0; v < nv; v++)
         b0[v] = !bias ? V_ZERO() : v < nv - 1 ? V_LOAD(bias + c0 + v * VL)
@@ -634,13 +636,13 @@ static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, cons
             a1[v] = a2[v] = b0[v];
         size_t q = 0;
         for (; q < both; q++) {
-            sp_axpy(nv, a1, V_BCAST((float)v1[q] * scale), B + (size_t)c1[q] * ldb, tail);
-            sp_axpy(nv, a2, V_BCAST((float)v2[q] * scale), B + (size_t)c2[q] * ldb, tail);
+            sp_axpy(nv, a1, V_BCAST(lut[v1[q]]), B + (size_t)c1[q] * ldb, tail);
+            sp_axpy(nv, a2, V_BCAST(lut[v2[q]]), B + (size_t)c2[q] * ldb, tail);
         }
         for (size_t r = q; r < n1; r++)
-            sp_axpy(nv, a1, V_BCAST((float)v1[r] * scale), B + (size_t)c1[r] * ldb, tail);
+            sp_axpy(nv, a1, V_BCAST(lut[v1[r]]), B + (size_t)c1[r] * ldb, tail);
         for (size_t r = q; r < n2; r++)
-            sp_axpy(nv, a2, V_BCAST((float)v2[r] * scale), B + (size_t)c2[r] * ldb, tail);
+            sp_axpy(nv, a2, V_BCAST(lut[v2[r]]), B + (size_t)c2[r] * ldb, tail);
         float *o = C + i * ldc + c0;
         for (int v = 0; v < nv - 1; v++) {
             V_STORE(o + v * VL, a1[v]);
@@ -656,13 +658,16 @@ static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, cons
 void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ldb,
               const float *bias, float *C, size_t ldc)
 {
+    float lut[256];
+    for (int u = 0; u < 256; u++) /* each byte's value: a load instead of a convert */
+        lut[u] = (float)u * x->scale;
     for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
         const size_t w = min_sz(SP_COLS, n - c0);
         const int nv = (int)((w + VL - 1) / VL);
         const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
 #define SP_CASE(k)                                                                         \
     case k:                                                                                \
-        sp_rows(k, m, x, B, ldb, bias, C, ldc, c0, tail);                                 \
+        sp_rows(k, m, x, B, ldb, bias, C, ldc, c0, tail, lut);                            \
         break;
         switch (nv) {
             SP_CASE(1)
