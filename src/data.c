@@ -297,7 +297,7 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
         ds->n = limit;
     }
     ds->nonzero = ot_nonzero_fraction(ds->images, ds->n * ds->dim);
-    if (ds->nonzero < OT_SPARSE_BELOW && ds->dim <= 65536) {
+    if (ds->nonzero < OT_INDEX_BELOW && ds->dim <= 65536) {
         rc = ot_dataset_index(ds);
         if (rc)
             goto fail;

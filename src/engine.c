@@ -145,8 +145,8 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->dbuf[1] = ot_alloc(B * net->max_width * sizeof(float));
     if (!e->workers || !e->grad || !e->bn_batch || !e->bn_eval || !e->bn_sum[0] ||
         !e->bn_sum[1] || !e->x || !e->y || !e->pred || !e->rows_idx || !e->nz_pix ||
-        !e->nz_val || !e->nz_n || !e->nz_pix_buf || !e->nz_val_buf || !e->csc_code || !e->act || !e->wpack ||
-        !e->wtpack || !e->dbuf[0] || !e->dbuf[1])
+        !e->nz_val || !e->nz_n || !e->nz_pix_buf || !e->nz_val_buf || !e->csc_code ||
+        !e->act || !e->wpack || !e->wtpack || !e->dbuf[0] || !e->dbuf[1])
         goto fail;
     for (size_t l = 0; l < L; l++) {
         const ot_layer_t *Ly = &net->layers[l];

@@ -594,7 +594,7 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
 #define SP_CASE(k)                                                                         \
     case k:                                                                                \
         for (size_t i = 0; i < m; i++)                                                     \
-            sp_feature(k, t, xs, m, i, dy + c0, ldy, stack, c0, w, tail, lut);                         \
+            sp_feature(k, t, xs, m, i, dy + c0, ldy, stack, c0, w, tail, lut);             \
         break;
         switch (nv) {
             SP_CASE(1)
