@@ -207,11 +207,13 @@ def spawn_peer(kind, variant, threads, models, seconds):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def run_omptrain(exe, m, threads, seconds, outdir):
+def run_omptrain(exe, m, threads, seconds, outdir, shards=None):
     env = dict(os.environ, OT_BENCH_SECONDS=str(seconds))
     d = os.path.join(outdir, f"omptrain-{m}")
-    cmd = [exe, "bench", "--threads", ",".join(map(str, threads)), "-o", d,
-           f"configs/bench-{m}.ini"]
+    cmd = [exe, "bench", "--threads", ",".join(map(str, threads)), "-o", d]
+    if shards is not None:
+        cmd += ["-S", f"training.shards={shards}"]
+    cmd.append(f"configs/bench-{m}.ini")
     wait_idle()
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
@@ -228,6 +230,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--omptrain", default="./omptrain")
     ap.add_argument("--csv", default="runs/compare/compare.csv")
+    ap.add_argument("--shards", type=int,
+                    help="omptrain's shard count instead of the config's (e.g. 16 for 16 threads)")
     ap.add_argument("--worker", choices=["torch", "numpy"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -241,7 +245,7 @@ def main():
     ceil = {}
     t_start = time.time()
     for m in models:
-        rows = run_omptrain(args.omptrain, m, threads, args.seconds, outdir)
+        rows = run_omptrain(args.omptrain, m, threads, args.seconds, outdir, args.shards)
         for t in threads:
             res[(m, t)] = {"omptrain": float(rows[t]["samples_per_s"])}
             ceil[(m, t)] = float(rows[t]["gemm_ceiling_gflops"])

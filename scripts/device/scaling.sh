@@ -1,7 +1,8 @@
 #!/bin/bash
 # scaling.sh - the 1-16 thread measurements of issue 4 on the lent 16-core machine, in one run:
 #   omptrain bench (b) and (d) at 1, 2, 4, 8, 16 threads (speed-up, efficiency, share of the
-#   GEMM ceiling), then scripts/compare_pytorch.py on (b) and (d) at the same thread counts.
+#   GEMM ceiling), then scripts/compare_pytorch.py on (b) and (d) at the same thread counts;
+#   both with 16 shards (bench-b.ini has 8, which would leave threads 9-16 idle).
 # Prepare here with scripts/device/bundle.sh, then on the device, from the repository root:
 #   OUT=$OUT bash scripts/device/scaling.sh        (run with carry: ["build/device"])
 # THREADS (default 1,2,4,8,16) and SECONDS_PER (default 2) change the sweep, PYTHON the
@@ -36,10 +37,10 @@ done
 } > "$OUT/machine.txt" 2>&1
 for m in b d; do
     OT_BENCH_SECONDS=$SECONDS_PER "$bin" bench --threads "$THREADS" -o "$work/bench-$m" \
-        "configs/bench-$m.ini"
+        -S training.shards=16 "configs/bench-$m.ini"
     cp "$work/bench-$m/bench.csv" "$OUT/bench-$m.csv"
 done > "$OUT/bench.txt" 2>&1
 "$py" scripts/compare_pytorch.py --omptrain "$bin" --models b,d --threads "$THREADS" \
-    --seconds "$SECONDS_PER" --csv "$work/compare.csv" > "$OUT/compare.txt" 2>&1
+    --shards 16 --seconds "$SECONDS_PER" --csv "$work/compare.csv" > "$OUT/compare.txt" 2>&1
 cp "$work/compare.csv" "$OUT/compare.csv" 2>/dev/null
 tail -n 30 "$OUT/bench.txt" "$OUT/compare.txt"
