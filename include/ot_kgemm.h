@@ -12,7 +12,11 @@
  * The weight gradient has its own entry point, ot_kgemm_tn_tree: the product x^T dy summed over
  * shards in the engine's fixed reduction tree (see ot_engine.h), with every leaf and every
  * node the thread owns formed in registers and cache, so only the nodes other threads need are
- * written to memory. */
+ * written to memory.
+ *
+ * The first layer on mostly-zero images has sparse versions of both (ot_kspmm,
+ * ot_kgemm_tn_tree_sparse): the same chains with the zero terms left out, x given as lists of
+ * its nonzero 8-bit pixels by row and by column (ot_sparse_batch_t in ot_data.h). */
 #ifndef OT_KGEMM_H
 #define OT_KGEMM_H
 
@@ -73,18 +77,19 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
  * 0..l of the call's tree. */
 typedef struct {
     const uint32_t *ends; /* (n_leaves, m) */
-    const uint32_t *code;
-    float scale;
+    const uint32_t *code; /* (rows, m) */
+    float scale;          /* a byte's float: (float)u * scale */
 } ot_kcsc_t;
 
-/* Workspace floats ot_kgemm_tn_tree_sparse needs for up to max_rows rows, n columns and a
- * stack of up to max_depth nodes. */
-size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t n, size_t max_depth);
+/* Workspace floats ot_kgemm_tn_tree_sparse needs for a stack of up to max_depth nodes (any
+ * row count and width). */
+size_t ot_kgemm_tree_sparse_work_size(size_t max_depth);
 
-/* ot_kgemm_tn_tree for a mostly-zero x given by columns (m features): each leaf's element is the FMA chain over the leaf's rows where x is not zero, in
- * order, from zero (the dense chain with the zero terms left out), combined as t says. Only
- * the nonzero entries cost FMAs, and each feature's leaves and nodes stay in registers and
- * L1. dy (rows, n) row stride ldy. */
+/* ot_kgemm_tn_tree for a mostly-zero x given by columns (m features): each leaf's element is
+ * the FMA chain over the leaf's rows where x is not zero, in order, from zero (the dense chain
+ * with the zero terms left out), combined as t says. Only the nonzero entries cost FMAs, and
+ * each feature's leaves and nodes stay in registers and L1. dy (rows, n) row stride ldy.
+ * work: ot_kgemm_tree_sparse_work_size floats. */
 void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
                              size_t ldy, const ot_ktree_t *t, float *work);
 
@@ -92,10 +97,10 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
  * in increasing order, values val[i][..], u standing for (float)u * scale (ot_sparse_batch_t's
  * row lists). */
 typedef struct {
-    const uint32_t *n;
-    const uint16_t *const *pix;
-    const uint8_t *const *val;
-    float scale;
+    const uint32_t *n;          /* (m) entries per row */
+    const uint16_t *const *pix; /* (m) each row's column indices */
+    const uint8_t *const *val;  /* (m) each row's bytes */
+    float scale;                /* a byte's float: (float)u * scale */
 } ot_krows_t;
 
 /* C (m, n) = bias (zero when NULL) + X B for a sparse X; B (k, n) row-major with row stride

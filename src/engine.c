@@ -72,7 +72,7 @@ static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *bas
             const ot_layer_t *L = &net->layers[l];
             size_t t = ot_kgemm_tree_work_size(e->max_batch, L->in, L->out, S, depth);
             if (l == 0) {
-                size_t ts = ot_kgemm_tree_sparse_work_size(e->max_batch, L->out, depth);
+                size_t ts = ot_kgemm_tree_sparse_work_size(depth);
                 t = ts > t ? ts : t;
             }
             floats = t > floats ? t : floats;

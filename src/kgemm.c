@@ -471,11 +471,37 @@ typedef int vmask_t;
  * with the leaf being formed. */
 #define SP_NV 8
 #define SP_COLS (SP_NV * VL)
+
+/* CALL, an expression in the constant K, compiled for K = 1..SP_NV and run for K = nv: the
+ * sparse kernels' vector count per column chunk, a constant in each copy of their loops. */
+#define SP_K(k, CALL)                                                                      \
+    case k: {                                                                              \
+        enum { K = k };                                                                    \
+        CALL;                                                                              \
+    } break;
+#define SP_DISPATCH(nv, CALL)                                                              \
+    switch (nv) {                                                                          \
+        SP_K(1, CALL)                                                                      \
+        SP_K(2, CALL)                                                                      \
+        SP_K(3, CALL)                                                                      \
+        SP_K(4, CALL)                                                                      \
+        SP_K(5, CALL)                                                                      \
+        SP_K(6, CALL)                                                                      \
+        SP_K(7, CALL)                                                                      \
+    default:                                                                               \
+        SP_K(8, CALL)                                                                      \
+    }
+
+/* lut[u] = u * scale for every byte u: a byte's float as a load, not a convert per entry. */
+static void sp_lut(float lut[256], float scale)
+{
+    for (int u = 0; u < 256; u++)
+        lut[u] = (float)u * scale;
+}
 #define SP_REG 3 /* stack nodes kept in registers (the cases of SP_POP and SP_PUSH) */
 
-size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t n, size_t max_depth)
+size_t ot_kgemm_tree_sparse_work_size(size_t max_depth)
 {
-    (void)max_rows, (void)n;
     return max_depth * SP_COLS;
 }
 
@@ -585,29 +611,13 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
                              size_t ldy, const ot_ktree_t *t, float *work)
 {
     float *stack = work, lut[256];
-    for (int u = 0; u < 256; u++) /* each byte's value: a load instead of a convert */
-        lut[u] = (float)u * xs->scale;
+    sp_lut(lut, xs->scale);
     for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
         const size_t w = min_sz(SP_COLS, n - c0);
         const int nv = (int)((w + VL - 1) / VL);
         const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
-#define SP_CASE(k)                                                                         \
-    case k:                                                                                \
-        for (size_t i = 0; i < m; i++)                                                     \
-            sp_feature(k, t, xs, m, i, dy + c0, ldy, stack, c0, w, tail, lut);             \
-        break;
-        switch (nv) {
-            SP_CASE(1)
-            SP_CASE(2)
-            SP_CASE(3)
-            SP_CASE(4)
-            SP_CASE(5)
-            SP_CASE(6)
-            SP_CASE(7)
-            default:
-            SP_CASE(8)
-        }
-#undef SP_CASE
+        SP_DISPATCH(nv, for (size_t i = 0; i < m; i++)
+                            sp_feature(K, t, xs, m, i, dy + c0, ldy, stack, c0, w, tail, lut))
     }
 }
 
@@ -659,27 +669,11 @@ void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ld
               const float *bias, float *C, size_t ldc)
 {
     float lut[256];
-    for (int u = 0; u < 256; u++) /* each byte's value: a load instead of a convert */
-        lut[u] = (float)u * x->scale;
+    sp_lut(lut, x->scale);
     for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
         const size_t w = min_sz(SP_COLS, n - c0);
         const int nv = (int)((w + VL - 1) / VL);
         const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
-#define SP_CASE(k)                                                                         \
-    case k:                                                                                \
-        sp_rows(k, m, x, B, ldb, bias, C, ldc, c0, tail, lut);                            \
-        break;
-        switch (nv) {
-            SP_CASE(1)
-            SP_CASE(2)
-            SP_CASE(3)
-            SP_CASE(4)
-            SP_CASE(5)
-            SP_CASE(6)
-            SP_CASE(7)
-            default:
-            SP_CASE(8)
-        }
-#undef SP_CASE
+        SP_DISPATCH(nv, sp_rows(K, m, x, B, ldb, bias, C, ldc, c0, tail, lut))
     }
 }

@@ -151,7 +151,7 @@ static size_t check_tree_sparse(size_t m, size_t n, size_t rows, size_t S, size_
                     code[count[i]++ * m + i] = (uint32_t)(p - g0) << 8 | u[p * m + i];
         memcpy(ends + (s - a) * m, count, m * sizeof(uint32_t));
     }
-    float *work = ot_alloc(ot_kgemm_tree_sparse_work_size(grows, n, depth) * sizeof(float));
+    float *work = ot_alloc(ot_kgemm_tree_sparse_work_size(depth) * sizeof(float));
     CU_ASSERT_FATAL(work != NULL);
     ot_ktree_t t = {b - a, gseg, merges, n_roots, root_p, n};
     ot_kcsc_t xs = {ends, code, scale};

@@ -161,9 +161,10 @@ int main(void)
             L.dx = block(L.rows * L.in, 0);
             L.Wp = block(ot_kpack_size(L.in, L.out), 0);
             L.Wtp = block(ot_kpack_size(L.out, L.in), 0);
+            const size_t depth = ot_tree_depth(L.S);
             L.work = block(ot_kgemm_work_size(L.in > L.out ? L.in : L.out) +
-                               ot_kgemm_tree_work_size(L.rows, L.in, L.out, L.S, ot_tree_depth(L.S)) +
-                               ot_kgemm_tree_sparse_work_size(L.rows, L.out, ot_tree_depth(L.S)),
+                               ot_kgemm_tree_work_size(L.rows, L.in, L.out, L.S, depth) +
+                               ot_kgemm_tree_sparse_work_size(depth),
                            0);
             L.part = malloc(L.S * sizeof *L.part);
             for (size_t s = 0; L.part && s < L.S; s++)
