@@ -24,9 +24,13 @@ typedef struct {
      * zero (OT_INDEX_BELOW): image s's are nz_pix and nz_val [nz_off[s], nz_off[s + 1]), in
      * pixel order; NULL when not listed (ot_dataset_gather_sparse then scans the images) */
     uint32_t *nz_off; /* (n + 1) */
-    uint16_t *nz_pix; /* pixel indices (dim <= 65536) */
+    uint16_t *nz_pix; /* pixel indices (dim <= OT_SPARSE_MAX_DIM) */
     uint8_t *nz_val;  /* pixel values */
 } ot_dataset_t;
+
+/* The most pixels an image may have for the lists of nonzero pixels, whose indices are
+ * uint16: ot_dataset_index and ot_dataset_gather_sparse. */
+#define OT_SPARSE_MAX_DIM 65536
 
 /* A pixel u (0..255) stands for the float (float)u * OT_PIXEL_SCALE, in [0,1]. */
 #define OT_PIXEL_SCALE (1.0f / 255.0f)
@@ -59,7 +63,7 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
 
 /* List each image's nonzero pixels in ds->nz_* (replacing any earlier list). Returns 0, or
  * OT_ENOMEM after printing one line (ds is left without a list), or OT_EFORMAT when an image
- * has more than 65536 pixels (no list; nothing printed). */
+ * has more than OT_SPARSE_MAX_DIM pixels (no list; nothing printed). */
 int ot_dataset_index(ot_dataset_t *ds);
 
 /* Fraction of the n bytes at p that are not zero (0 when n is 0): ds->nonzero. */
@@ -93,7 +97,7 @@ typedef struct {
     size_t first;       /* the column lists' number for this call's row 0 */
 } ot_sparse_batch_t;
 
-/* ot_dataset_gather for mostly-zero images (dim <= 65536): samples idx[0..n) into sb (the
+/* ot_dataset_gather for mostly-zero images (dim <= OT_SPARSE_MAX_DIM): samples idx[0..n) into sb (the
  * pixels of ot_dataset_gather's floats that are not zero; appended to the column lists as rows
  * first..first + n - 1) and y. */
 void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_t n,

@@ -297,7 +297,7 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
         ds->n = limit;
     }
     ds->nonzero = ot_nonzero_fraction(ds->images, ds->n * ds->dim);
-    if (ds->nonzero < OT_INDEX_BELOW && ds->dim <= 65536) {
+    if (ds->nonzero < OT_INDEX_BELOW && ds->dim <= OT_SPARSE_MAX_DIM) {
         rc = ot_dataset_index(ds);
         if (rc)
             goto fail;
@@ -322,7 +322,7 @@ static void index_free(ot_dataset_t *ds)
 int ot_dataset_index(ot_dataset_t *ds)
 {
     index_free(ds);
-    if (ds->dim > 65536)
+    if (ds->dim > OT_SPARSE_MAX_DIM)
         return OT_EFORMAT;
     size_t total = 0;
     for (size_t i = 0; i < ds->n * ds->dim; i++)
@@ -437,7 +437,7 @@ void ot_dataset_gather_sparse(const ot_dataset_t *ds, const uint32_t *idx, size_
                               const ot_sparse_batch_t *sb, int32_t *y)
 {
     const size_t dim = ds->dim;
-    assert(dim <= 65536);
+    assert(dim <= OT_SPARSE_MAX_DIM);
     if (!ds->nz_off)
         for (size_t i = 0; i < GATHER_AHEAD; i++)
             prefetch_row(ds, idx, n, i);

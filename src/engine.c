@@ -292,7 +292,7 @@ static float *dpart(const ot_engine_t *e, const group_t *g, int which)
 
 /* The thread's rows of the batch from ds: into e->x and e->y, or, when the first layer
  * leaves zeros out, as each row's nonzero entries (e->nz_*) and, for a training step
- * (by_column), the same by column for dW (e->csc_* at the group's first row). */
+ * (by_column), the same by column for dW (e->csc_code at the group's first row). */
 static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
                          const group_t *g, int by_column)
 {
@@ -303,16 +303,12 @@ static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t 
         ot_dataset_gather(ds, idx + r0, n, e->x + r0 * d, e->y + r0);
         return;
     }
-    ot_sparse_batch_t sb = {e->nz_n + r0, e->nz_pix + r0, e->nz_val + r0,
-                            e->nz_pix_buf + r0 * d, e->nz_val_buf + r0 * d, d, NULL,
-                            e->csc_code + r0 * d, 0};
-    if (!by_column) {
-        ot_dataset_gather_sparse(ds, idx + r0, n, &sb, e->y + r0);
-        return;
-    }
-    /* shard by shard, noting where each one's entries end in every column list */
-    sb.col_n = g->ws->col_n;
-    memset(sb.col_n, 0, d * sizeof *sb.col_n);
+    /* shard by shard; for a training step also by column, noting where each shard's entries
+     * end in every column list */
+    ot_sparse_batch_t sb = {.ld = d, .col_n = by_column ? g->ws->col_n : NULL,
+                            .col_code = e->csc_code + r0 * d};
+    if (by_column)
+        memset(sb.col_n, 0, d * sizeof *sb.col_n);
     for (size_t s = g->a; s < g->b; s++) {
         const ot_worker_t *w = &e->workers[s];
         sb.row_n = e->nz_n + w->lo;
@@ -322,7 +318,8 @@ static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t 
         sb.val_buf = e->nz_val_buf + w->lo * d;
         sb.first = w->lo - r0;
         ot_dataset_gather_sparse(ds, idx + w->lo, w->rows, &sb, e->y + w->lo);
-        memcpy(g->ws->ends + (s - g->a) * d, sb.col_n, d * sizeof *sb.col_n);
+        if (by_column)
+            memcpy(g->ws->ends + (s - g->a) * d, sb.col_n, d * sizeof *sb.col_n);
     }
 }
 
@@ -330,7 +327,7 @@ static void gather_group(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t 
  * thread count). */
 static int use_sparse(const ot_engine_t *e, const ot_dataset_t *ds)
 {
-    return e->sparse_ok && ds->nonzero < OT_SPARSE_BELOW && ds->dim <= 65536 &&
+    return e->sparse_ok && ds->nonzero < OT_SPARSE_BELOW && ds->dim <= OT_SPARSE_MAX_DIM &&
            e->net->layers[0].kind == OT_LAYER_AFFINE;
 }
 
