@@ -14,16 +14,20 @@ fails=0
 fail() { echo "FAIL signals: $*"; fails=$((fails + 1)); }
 
 "$omptrain" --threads 2 -o "$tmp/ref" "$cfg" >/dev/null 2>&1 || fail "the reference run failed"
+# the signalled runs are longer, so that the signal lands mid-run however fast the machine is
+long=(--epochs 12)
+"$omptrain" --threads 2 "${long[@]}" -o "$tmp/ref_long" "$cfg" >/dev/null 2>&1 ||
+    fail "the long reference run failed"
 
 # wait until the run has written its first checkpoint, then a little more (mid-epoch)
 wait_ckpt() { for _ in $(seq 1 300); do [ -e "$1/latest.h5" ] && return 0; sleep 0.05; done; return 1; }
 
 for sig in INT TERM; do
     d="$tmp/$sig"
-    "$omptrain" --threads 2 -o "$d" "$cfg" >"$d.out" 2>"$d.err" &
+    "$omptrain" --threads 2 "${long[@]}" -o "$d" "$cfg" >"$d.out" 2>"$d.err" &
     pid=$!
     wait_ckpt "$d" || fail "no first checkpoint appeared"
-    sleep 0.3
+    sleep 0.1
     kill -s "$sig" "$pid"
     wait "$pid"
     rc=$?
@@ -31,10 +35,10 @@ for sig in INT TERM; do
     [ "$rc" -eq "$want" ] || fail "SIG$sig: exit $rc, expected $want"
     grep -q "saved; continue with: omptrain --resume" "$d.err" || fail "SIG$sig: no resume hint: $(cat "$d.err")"
     [ "$(wc -l <"$d.err")" -eq 1 ] || fail "SIG$sig: stderr is not one line: $(cat "$d.err")"
-    "$omptrain" --threads 1 --resume "$d/latest.h5" -o "$d" "$cfg" >"$d.res" 2>&1 || fail "SIG$sig: resume failed: $(cat "$d.res")"
-    h5diff "$tmp/ref/latest.h5" "$d/latest.h5" /model /model >/dev/null 2>&1 ||
+    "$omptrain" --threads 1 "${long[@]}" --resume "$d/latest.h5" -o "$d" "$cfg" >"$d.res" 2>&1 || fail "SIG$sig: resume failed: $(cat "$d.res")"
+    h5diff "$tmp/ref_long/latest.h5" "$d/latest.h5" /model /model >/dev/null 2>&1 ||
         fail "SIG$sig: the resumed run differs from the uninterrupted one"
-    h5diff "$tmp/ref/history.h5" "$d/history.h5" /steps/loss /steps/loss >/dev/null 2>&1 ||
+    h5diff "$tmp/ref_long/history.h5" "$d/history.h5" /steps/loss /steps/loss >/dev/null 2>&1 ||
         fail "SIG$sig: the resumed loss curve differs"
 done
 echo "ok   signals: SIGINT -> 130 and SIGTERM -> 143 with a checkpoint; resumed runs are bit-identical"
