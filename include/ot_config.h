@@ -12,6 +12,7 @@
 #define OT_MAX_PARAMS ((size_t)1 << 30) /* most parameters in a model (4 GiB of floats) */
 #define OT_PATH_MAX 1024
 #define OT_MAX_SHARDS 1024
+#define OT_STACK_TEXT 4096     /* model.layers as a list of layers, at most this long */
 
 typedef enum { OT_ACT_RELU, OT_ACT_SIGMOID } ot_act_t;
 typedef enum { OT_INIT_STD, OT_INIT_HE, OT_INIT_XAVIER } ot_init_t;
@@ -37,6 +38,9 @@ typedef struct {
     size_t test_limit;              /* same for the test set */
 
     /* [model] */
+    char stack[OT_STACK_TEXT];       /* model.layers as a list of layers ("conv 30 5x5, relu,
+                                        maxpool 2, affine 10"), checked by the layer registry,
+                                        items ", "-joined; "" when it lists widths (sizes) */
     size_t n_layers;                 /* number of Affine layers = entries in layers - 1 */
     size_t sizes[OT_MAX_LAYERS + 1]; /* model.layers: input, hidden..., output widths */
     ot_act_t act[OT_MAX_LAYERS];     /* model.activation: one per hidden layer */
@@ -45,6 +49,8 @@ typedef struct {
     double dropout;                  /* model.dropout: drop rate after each hidden activation */
     int batchnorm;                   /* model.batchnorm: batch norm after each hidden Affine */
     double bn_momentum;              /* model.bn_momentum: running statistics' decay */
+    int width_keys;                  /* model.activation, batchnorm or dropout was set: keys
+                                        of the widths syntax, an error with a stack */
 
     /* [training] */
     int epochs;          /* training.epochs */
@@ -85,7 +91,9 @@ typedef struct {
 void ot_config_defaults(ot_config_t *c);
 
 /* Parse the INI file at path into c (call ot_config_defaults first). Returns 0, OT_EIO when the
- * file cannot be opened, or OT_ECONFIG after printing "path:line: ..." for the first bad line. */
+ * file cannot be opened, or OT_ECONFIG after printing "path:line: ..." for the first bad line.
+ * A value that ends with a comma goes on to the next line (model.layers may be longer than a
+ * line). */
 int ot_config_load(ot_config_t *c, const char *path);
 
 /* Apply one override "section.key=value", validated exactly like a file line. Returns 0 or
@@ -99,6 +107,9 @@ int ot_config_check(const ot_config_t *c);
 /* Write the effective configuration as INI text (every key, comments-free) into a malloc'd,
  * NUL-terminated string owned by the caller. Returns NULL on allocation failure. */
 char *ot_config_to_ini(const ot_config_t *c);
+
+/* model.layers as text: the stack, or the widths joined by '-' ("784-50-10"), into buf. */
+void ot_config_model_str(const ot_config_t *c, char *buf, size_t n);
 
 /* Names, for messages and the INI writer. */
 const char *ot_act_name(ot_act_t a);

@@ -14,10 +14,14 @@
  * bit-identical at any number of threads. With n_shards equal to the thread count this is
  * exactly one slice, one gradient block per thread.
  *
- * Layers that need the whole batch (batch norm) split the pass: every shard runs up to such a
- * layer, writes its partial sums, one thread adds them in shard order, and every shard goes on
- * with the batch's statistics. Forward and backward both work this way, inside one parallel
- * region. A later reduction across machines (MPI) slots into the same place. */
+ * Layers that need the whole batch (batch norm: the batch-statistics hooks of ot_layer.h)
+ * split the pass: every shard runs up to such a layer, writes its partial sums, one thread
+ * adds them in shard order, and every shard goes on with the batch's statistics. Forward and
+ * backward both work this way, inside one parallel region. A later reduction across machines
+ * (MPI) slots into the same place.
+ *
+ * The engine knows no layer kinds: it calls each layer's table (ot_layer.h), hands parameter
+ * gradients to the tree through ot_grad, and owns only the batch-wide activations. */
 #ifndef OT_ENGINE_H
 #define OT_ENGINE_H
 
@@ -25,60 +29,58 @@
 #include <stdint.h>
 
 #include "ot_data.h"
+#include "ot_layer.h"
 #include "ot_net.h"
 
 /* One shard of the current batch. Its activations are rows [lo, lo + rows) of the engine's
  * batch-wide buffers; its gradient block is its own. */
 typedef struct {
     size_t lo, rows;  /* the shard's rows of the current batch */
-    double *part[2];  /* (max_width) partial sums over the shard's rows (batch norm) */
     float *grad;      /* (n_params) this shard's node of the reduction tree, same layout as
                          params */
     double loss;      /* summed loss of the last forward */
     size_t correct;   /* correct predictions of the last forward */
-    void *mem;        /* the one allocation behind part and grad */
 } ot_worker_t;
+
+/* What the test hook flips in the backward of layer fault_layer. */
+typedef enum {
+    OT_FAULT_AUTO,   /* its parameter gradient if it has parameters, else its dx */
+    OT_FAULT_PARAMS, /* the gradient of its parameters */
+    OT_FAULT_DX,     /* the gradient it passes down */
+} ot_fault_t;
 
 typedef struct {
     ot_net_t *net;          /* the network (not owned) */
     size_t n_shards;        /* fixed split of every batch */
     size_t max_batch;       /* largest batch the buffers hold */
     ot_worker_t *workers;   /* n_shards workers */
+    float **blocks;         /* (n_shards) their gradient blocks, for ot_grad */
     /* batch-wide buffers, row r belonging to the shard whose range holds it */
-    float *x;               /* (max_batch, in_dim) inputs as floats */
+    float *x;               /* (max_batch, in_dim) inputs as floats (unless layer 0 gathers
+                               its input itself) */
     int32_t *y;             /* (max_batch) labels */
     int32_t *pred;          /* (max_batch) argmax predictions of an evaluation */
     uint32_t *rows_idx;     /* (max_batch) sample indices of an evaluation's rows */
-    const uint32_t *idx;    /* sample indices of the current batch: dropout's key */
     const uint32_t *next_idx; /* a hint the caller may set before ot_engine_gradient: the
                                samples of the next batch (next_n of them), fetched into cache
                                while this one computes; NULL = none */
     size_t next_n;
-    int sparse_ok;          /* the first layer may leave zero pixels out (training.sparse_input;
-                               1 after ot_engine_init) */
-    int sparse;             /* this call's data is mostly zero (ds->nonzero < 0.5) and layer 0
-                               is an Affine: its products leave the zero pixels out */
-    uint32_t *nz_n;         /* (max_batch) row r's nonzero pixels: how many, */
-    const uint16_t **nz_pix; /* (max_batch) where their indices are (the data set's list, or */
-    const uint8_t **nz_val; /*  the buffers below) and their values */
-    uint16_t *nz_pix_buf;   /* (max_batch, in_dim) rows scanned from a data set without a list */
-    uint8_t *nz_val_buf;
-    uint32_t *csc_code;     /* (max_batch, in_dim) the same entries by column for dW (see
-                               ot_sparse_batch_t), a group's at its first row r0 * in_dim */
-    float **act;            /* act[l] (max_batch, layers[l].out): output of layer l */
+    int sparse_ok;          /* the first layer may take mostly-zero images as lists of their
+                               nonzero pixels (training.sparse_input; 1 after ot_engine_init) */
+    float **act;            /* act[l] (max_batch, layers[l].out_size): output of layer l */
     float *dbuf[2];         /* (max_batch, max_width) ping-pong activation gradients */
-    float **wpack;          /* Affine l: W packed for y = x W (ot_kpack_b); else NULL */
-    float **wtpack;         /* Affine l > 0: W^T packed for dx = dy W^T; else NULL */
+    void **rt;              /* rt[l]: layer l's own buffers (its ops->setup) */
+    double *parts;          /* batch statistics' partial sums: layer l's (n_shards, its
+                               ops->stats) at part_off[l], so that no layer's overwrite
+                               another's while a slower thread still reads them */
+    size_t *part_off;       /* (n_layers) */
     struct ot_engine_ws *ws; /* ws[t]: workspace of thread t (engine.c) */
     size_t n_ws;            /* threads that have one */
     float *grad;            /* (n_params) mean gradient of the last batch */
     long fault_layer;       /* test hook: layer whose backward is sign-flipped; -1 = none */
+    ot_fault_t fault_what;  /* what of it */
     uint64_t seed;          /* dropout masks are keyed by (seed, step, sample, layer, unit) */
     uint64_t step;          /* the current optimizer step; the trainer sets it per batch */
-    float *bn_batch;        /* (n_state) batch norm: the batch's mean and 1/std per layer, laid
-                               out like the running statistics */
-    float *bn_eval;         /* (n_state) the same from the running statistics, for evaluation */
-    double *bn_sum[2];      /* (max_width) batch sums combined across shards */
 } ot_engine_t;
 
 typedef struct {

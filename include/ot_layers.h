@@ -1,24 +1,13 @@
-/* ot_layers.h - layer kernels: each a forward/backward pair over a batch of n rows.
- * Kernels are pure: no allocation, no I/O, no globals. Parameter gradients (dW, db) are
- * ACCUMULATED (+=) so that several slices can add into one buffer; the caller zeroes them once
- * per step. Activation gradients (dx) are WRITTEN (=). All matrices are row-major. */
+/* ot_layers.h - the textbook layers' kernels, each a forward/backward pair over a batch of n
+ * rows, defined in their kinds' files (src/layers/relu.c, sigmoid.c, affine.c,
+ * softmax_loss.c). Kernels are pure: no allocation, no I/O, no globals. In ot_affine_backward
+ * the parameter gradients (dW, db) are ACCUMULATED (+=); activation gradients (dx) are
+ * WRITTEN (=). All matrices are row-major. */
 #ifndef OT_LAYERS_H
 #define OT_LAYERS_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* ---- Computational-graph nodes (element-wise over n values) ---- */
-
-/* out = x * y */
-void ot_mul_forward(const float *x, const float *y, float *out, size_t n);
-/* dx = dout * y, dy = dout * x (the swap of the inputs is the derivative of a product) */
-void ot_mul_backward(const float *x, const float *y, const float *dout, float *dx, float *dy,
-                     size_t n);
-/* out = x + y */
-void ot_add_forward(const float *x, const float *y, float *out, size_t n);
-/* dx = dout, dy = dout */
-void ot_add_backward(const float *dout, float *dx, float *dy, size_t n);
 
 /* ---- Activations (element-wise over n values) ---- */
 

@@ -1,51 +1,28 @@
-/* ot_net.h - a network: an ordered stack of layers over one contiguous parameter block.
- * Named tensors (affine1/W, affine1/b, ...) are views into the block, so the reduction, the
- * optimizer and the checkpoint are flat loops over n_params. */
+/* ot_net.h - a network: an ordered stack of layers (ot_layer.h) over one contiguous parameter
+ * block and one state block. Named tensors (affine1/W, conv1/b, bn1/running_mean, ...) are
+ * views into the blocks, so the reduction, the optimizer and the checkpoint are flat loops over
+ * n_params.
+ *
+ * The stack comes from model.layers: either widths ("784, 50, 10", with model.activation,
+ * model.batchnorm and model.dropout adding a layer after each hidden Affine) or a list of
+ * layers ("conv 30 5x5, relu, maxpool 2, affine 100, relu, affine 10"). Both are read by the
+ * same parser (ot_stack_parse), and SoftmaxWithLoss always closes the stack. */
 #ifndef OT_NET_H
 #define OT_NET_H
 
 #include <stddef.h>
 
 #include "ot_config.h"
+#include "ot_layer.h"
 #include "ot_rng.h"
 
-typedef enum {
-    OT_LAYER_AFFINE,
-    OT_LAYER_RELU,
-    OT_LAYER_SIGMOID,
-    OT_LAYER_SOFTMAX_LOSS,
-    OT_LAYER_BATCHNORM, /* needs batch sums across shards in forward and backward */
-    OT_LAYER_DROPOUT,
-} ot_layer_kind_t;
+#define OT_MAX_STACK 128                 /* layers in a stack, the loss included */
+#define OT_MAX_TENSORS (2 * OT_MAX_STACK) /* parameter (or state) tensors */
 
-#define OT_NAME_MAX 32
-/* Affine, batch norm, activation and dropout per layer, plus the loss */
-#define OT_MAX_STACK (4 * OT_MAX_LAYERS + 1)
-#define OT_MAX_TENSORS (4 * OT_MAX_LAYERS) /* W, b per Affine; gamma, beta per batch norm */
-
-typedef struct {
-    ot_layer_kind_t kind;
-    char name[OT_NAME_MAX]; /* "affine1", "relu1", ..., "softmax_loss" */
-    size_t in, out;         /* input and output widths (equal for element-wise layers) */
-    size_t w_off, b_off;    /* Affine: offsets of W (in, out) and b (out) in the block;
-                               batch norm: offsets of gamma (out) and beta (out) */
-    size_t s_off;           /* batch norm: running mean (out) at s_off, then running variance
-                               (out) at s_off + out, in the state block */
-    float rate;             /* dropout: fraction of units dropped in training */
-} ot_layer_t;
-
-typedef struct {
-    char name[2 * OT_NAME_MAX]; /* "affine1/W" */
-    size_t off;                 /* offset in the parameter block */
-    size_t rank;                /* 1 or 2 */
-    size_t shape[2];            /* rows, cols (rank 2) or length (rank 1) */
-    size_t size;                /* product of the shape */
-} ot_tensor_t;
-
-typedef struct {
+typedef struct ot_net {
     size_t n_layers;                   /* layers in the stack, loss included */
     ot_layer_t layers[OT_MAX_STACK];
-    size_t n_tensors;                  /* parameter tensors: W and b of every Affine, ... */
+    size_t n_tensors;                  /* parameter tensors, in stack order */
     ot_tensor_t tensors[OT_MAX_TENSORS];
     size_t n_params;                   /* floats in the parameter block */
     float *params;                     /* the block, OT_ALIGN-aligned, owned */
@@ -53,26 +30,47 @@ typedef struct {
     ot_tensor_t state_tensors[OT_MAX_TENSORS];
     size_t n_state;                    /* floats in the state block */
     float *state;                      /* the state block (may be NULL when n_state is 0) */
-    float bn_momentum;                 /* decay of the running statistics */
-    size_t in_dim;                     /* input width */
+    ot_shape_t input;                  /* one sample's input */
+    size_t in_dim;                     /* its floats */
     size_t n_classes;                  /* output width */
-    size_t max_width;                  /* widest layer output, input included */
+    size_t max_width;                  /* widest layer input or output, in floats per sample */
 } ot_net_t;
 
-/* Build the layer stack described by c: per hidden layer Affine, [batch norm], activation,
- * [dropout]; then the last Affine and SoftmaxWithLoss. Allocates a zeroed parameter block and
- * the state block. Returns 0 or OT_ENOMEM (message printed). */
-int ot_net_init(ot_net_t *net, const ot_config_t *c);
+/* Parse a stack "kind args, kind args, ..." into layers[0..*n) (kind and arguments only; at
+ * most max of them). Returns 0, or -1 with one line in err naming the item and what was
+ * expected. */
+int ot_stack_parse(const char *text, ot_layer_t *layers, size_t max, size_t *n, char *err,
+                   size_t err_n);
 
-/* Draw the weights from rng as c says (std * randn, He sqrt(2/in), Xavier sqrt(1/in));
- * biases are zero, batch norm starts as the identity (gamma 1, beta 0, running mean 0 and
- * variance 1). The draws go tensor by tensor in stack order. */
+/* Build c's stack on an input of shape in (the data's; NULL: c's first width, flat): layers,
+ * shapes, tensors; allocates the zeroed parameter and state blocks. Returns 0, OT_ECONFIG (a
+ * shape that does not fit, or an output width other than data.classes: one line naming the
+ * layer, its input and what was expected) or OT_ENOMEM. */
+int ot_net_init(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in);
+
+/* Draw the initial parameters layer by layer in stack order (each kind's init: weights from
+ * rng as c says, biases zero, batch norm the identity). */
 void ot_net_init_params(ot_net_t *net, const ot_config_t *c, ot_rng_t *rng);
 
-/* Release the parameter block; safe on a zeroed net. */
+/* Release the blocks; safe on a zeroed net. */
 void ot_net_free(ot_net_t *net);
 
 /* Find a parameter tensor by name ("affine1/W"); NULL when there is none. */
 const ot_tensor_t *ot_net_tensor(const ot_net_t *net, const char *name);
+
+/* Find a layer by name ("conv1"); NULL when there is none. */
+const ot_layer_t *ot_net_layer(const ot_net_t *net, const char *name);
+
+/* For a kind's declare: a parameter (state) tensor "<layer>/<what>" of rank dims, at the next
+ * cache-line-aligned offset of its block; extends the layer's range there. decay: weight
+ * decay applies to it. */
+void ot_net_param(ot_net_t *net, ot_layer_t *L, const char *what, size_t rank,
+                  const size_t *dims, int decay);
+void ot_net_state(ot_net_t *net, ot_layer_t *L, const char *what, size_t rank,
+                  const size_t *dims);
+
+/* "784 > affine1 50 > relu1 > affine2 10 > softmax_loss" style: the input and every layer
+ * with its output shape where it changes, into buf. */
+void ot_net_summary(const ot_net_t *net, char *buf, size_t n);
 
 #endif

@@ -81,19 +81,13 @@ static int parse_threads(const char *list, int *counts)
     }
 }
 
-/* FLOPs of one training sample through the Affine layers: forward 2*in*out, backward 4*in*out
- * (dW and dx), except the first layer, whose input needs no gradient (2*in*out). */
+/* FLOPs of one training sample through the layers' GEMMs (each kind's ops->flops). */
 static double flops_per_sample(const ot_net_t *net)
 {
     double f = 0.0;
-    int first = 1;
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
-        if (L->kind != OT_LAYER_AFFINE)
-            continue;
-        double io = (double)L->in * (double)L->out;
-        f += 2.0 * io + (first ? 2.0 : 4.0) * io;
-        first = 0;
+        f += L->ops->flops ? L->ops->flops(L) : 0.0;
     }
     return f;
 }
@@ -160,7 +154,7 @@ static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32
     ot_net_t net;
     ot_engine_t eng;
     memset(&eng, 0, sizeof eng);
-    int rc = ot_net_init(&net, c);
+    int rc = ot_net_init(&net, c, &(ot_shape_t){1, train->rows, train->cols, 0});
     if (rc)
         return rc;
     ot_rng_t init;
@@ -302,10 +296,11 @@ int ot_bench_command(const ot_config_t *c, const char *threads)
     row_t rows[MAX_COUNTS];
     memset(rows, 0, sizeof rows);
     uint32_t *order = NULL;
-    if (train.n < c->batch_size || train.dim != c->sizes[0]) {
+    if (train.n < c->batch_size || (!c->stack[0] && train.dim != c->sizes[0])) {
         ot_error("%s: the model (input %zu, batch %zu) does not fit the %zu training samples of "
                  "width %zu",
-                 c->path, c->sizes[0], c->batch_size, train.n, train.dim);
+                 c->path, c->stack[0] ? train.dim : c->sizes[0], c->batch_size, train.n,
+                 train.dim);
         rc = OT_ECONFIG;
         goto done;
     }
@@ -320,9 +315,9 @@ int ot_bench_command(const ot_config_t *c, const char *threads)
     ot_rng_seed(&rng, OT_SEED_SHUFFLE(c->seed));
     ot_rng_shuffle(&rng, order, train.n);
 
-    printf("bench: %s, layers", c->path);
-    for (size_t l = 0; l <= c->n_layers; l++)
-        printf("%s%zu", l ? "-" : " ", c->sizes[l]);
+    char model[OT_STACK_TEXT];
+    ot_config_model_str(c, model, sizeof model);
+    printf("bench: %s, layers %s", c->path, model);
     printf(", batch %zu, shards %s%d, lr %g\n", c->batch_size, c->shards ? "" : "per thread = ",
            c->shards, c->lr);
     printf("bench: training GEMM: omptrain's kernel (%s); ceiling = t concurrent single-threaded "

@@ -224,7 +224,7 @@ static int safe_name(const char *name)
     return comp > 0;
 }
 
-/* One dataset, rank 0 (scalar) or 1-2, written from buf (may be NULL for an empty one).
+/* One dataset, rank 0 (scalar) or 1 to OT_MAX_RANK, written from buf (may be NULL for an empty one).
  * On failure the reason goes to reason[128] before the cleanup clears HDF5's error stack. */
 static int write_ds(hid_t loc, const char *name, hid_t lcpl, hid_t ftype, hid_t mtype, int rank,
                     const hsize_t *dims, const void *buf, char *reason)
@@ -261,7 +261,9 @@ static int write_block(hid_t f, const char *group, const ot_tensor_t *tensors, s
 {
     for (size_t i = 0; i < n; i++) {
         const ot_tensor_t *ts = &tensors[i];
-        hsize_t dims[2] = {ts->shape[0], ts->shape[1]};
+        hsize_t dims[OT_MAX_RANK];
+        for (size_t k = 0; k < OT_MAX_RANK; k++)
+            dims[k] = ts->shape[k];
         int len = snprintf(what, what_n, "%s/%s", group, ts->name);
         if (len < 0 || (size_t)len >= what_n) {
             snprintf(reason, 128, "the dataset name is too long");
@@ -747,34 +749,6 @@ int ot_ckpt_info(const char *path, ot_ckpt_info_t *info)
     return rc;
 }
 
-/* "784-100-10" from the checkpoint's /model/affineK/W shapes, for the layer count message. */
-static void ckpt_model_str(hid_t f, size_t n_layers, char *buf, size_t n)
-{
-    size_t used = 0;
-    buf[0] = 0;
-    for (size_t k = 1; k <= n_layers && used < n; k++) {
-        char p[64];
-        snprintf(p, sizeof p, "/model/affine%zu/W", k);
-        hsize_t dims[2] = {0, 0};
-        hid_t d = exists(f, p) ? H5Dopen2(f, p, H5P_DEFAULT) : H5I_INVALID_HID;
-        hid_t s = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
-        int ok = s >= 0 && H5Sget_simple_extent_ndims(s) == 2 &&
-                 H5Sget_simple_extent_dims(s, dims, NULL) == 2;
-        if (s >= 0)
-            H5Sclose(s);
-        if (d >= 0)
-            H5Dclose(d);
-        if (!ok) {
-            buf[0] = 0;
-            return;
-        }
-        if (k == 1)
-            used += (size_t)snprintf(buf + used, n - used, "%llu", (unsigned long long)dims[0]);
-        if (used < n)
-            used += (size_t)snprintf(buf + used, n - used, "-%llu", (unsigned long long)dims[1]);
-    }
-}
-
 /* Read a block in the parameter layout from one dataset per tensor under group (see
  * write_block), every shape checked before any read. A shape that differs from net's is
  * reported with both shapes and returns mismatch_rc (OT_ECONFIG for the model itself: the
@@ -788,12 +762,17 @@ static int read_block(hid_t f, const char *path, const char *group, const ot_ten
     int rc = OT_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         const ot_tensor_t *t = &tensors[i];
-        hsize_t dims[2] = {0, 0}, need[2] = {t->shape[0], t->shape[1]};
+        hsize_t dims[OT_MAX_RANK] = {0}, need[OT_MAX_RANK];
+        int same = 1;
+        for (size_t k = 0; k < OT_MAX_RANK; k++)
+            need[k] = t->shape[k];
         snprintf(p, sizeof p, "%s/%s", group, t->name);
         if ((rc = open_ds(f, path, p, H5T_FLOAT, sizeof(float), (int)t->rank, dims, &d[i])))
             break;
         opened = i + 1;
-        if (dims[0] != need[0] || (t->rank == 2 && dims[1] != need[1])) {
+        for (size_t k = 0; k < t->rank; k++)
+            same &= dims[k] == need[k];
+        if (!same) {
             shape_str(have, sizeof have, (int)t->rank, dims);
             shape_str(want, sizeof want, (int)t->rank, need);
             if (mismatch_rc == OT_ECONFIG)
@@ -815,35 +794,34 @@ static int read_block(hid_t f, const char *path, const char *group, const ot_ten
     return rc;
 }
 
-/* Is `layer` ("affine1", "bn1") the group of one of net's tensors or running statistics? */
+/* Is `layer` ("affine1", "bn1") one of net's layers with tensors or running statistics? */
 static int net_has_layer(const ot_net_t *net, const char *layer)
 {
-    size_t len = strlen(layer);
-    for (size_t i = 0; i < net->n_tensors + net->n_state_tensors; i++) {
-        const char *name = i < net->n_tensors ? net->tensors[i].name
-                                              : net->state_tensors[i - net->n_tensors].name;
-        if (strncmp(name, layer, len) == 0 && name[len] == '/')
-            return 1;
-    }
-    return 0;
+    const ot_layer_t *L = ot_net_layer(net, layer);
+    return L && (L->nt > 0 || L->s_len > 0);
 }
 
-/* "affine<digits>" */
-static int is_affine(const char *name)
+/* The names in list, ", "-joined, into buf. */
+static void join_names(char names[][OT_NAME_MAX], size_t n, char *buf, size_t len)
 {
-    return strncmp(name, "affine", 6) == 0 && name[6] >= '0' && name[6] <= '9' &&
-           strspn(name + 6, "0123456789") == strlen(name + 6);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
 }
 
-/* /model into net's parameters and running statistics. The layers first (a deeper or
- * shallower model, batch norm on one side only: one clear message each), then every tensor's
- * shape, then the data. */
+/* /model into net's parameters and running statistics. The layers first (the checkpoint's
+ * groups against the config's layers with tensors: a deeper or shallower model, a batch norm
+ * on one side only; one message naming both lists), then every tensor's shape, then the
+ * data. */
 static int load_params(hid_t f, const char *path, ot_net_t *net)
 {
-    size_t n_affine = 0, ck_affine = 0;
-    char extra[64] = "", name[64];
-    for (size_t l = 0; l < net->n_layers; l++)
-        n_affine += net->layers[l].kind == OT_LAYER_AFFINE;
+    char ck[OT_MAX_STACK][OT_NAME_MAX], cf[OT_MAX_STACK][OT_NAME_MAX], name[64];
+    size_t n_ck = 0, n_cf = 0;
     if (!exists(f, "/model")) {
         ot_error("%s: /model is missing (not a complete omptrain checkpoint)", path);
         return OT_EFORMAT;
@@ -851,16 +829,14 @@ static int load_params(hid_t f, const char *path, ot_net_t *net)
     H5G_info_t gi;
     hid_t g = H5Gopen2(f, "/model", H5P_DEFAULT);
     herr_t ok = g >= 0 ? H5Gget_info(g, &gi) : -1;
-    for (hsize_t i = 0; ok >= 0 && i < gi.nlinks; i++) {
+    for (hsize_t i = 0; ok >= 0 && i < gi.nlinks && n_ck < OT_MAX_STACK; i++) {
         ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
                                          sizeof name, H5P_DEFAULT);
-        if (len < 0 || (size_t)len >= sizeof name) {
+        if (len < 0 || (size_t)len >= OT_NAME_MAX) {
             ok = -1;
             break;
         }
-        ck_affine += is_affine(name);
-        if (!extra[0] && !net_has_layer(net, name))
-            snprintf(extra, sizeof extra, "%s", name);
+        memcpy(ck[n_ck++], name, (size_t)len + 1);
     }
     if (g >= 0)
         H5Gclose(g);
@@ -868,36 +844,23 @@ static int load_params(hid_t f, const char *path, ot_net_t *net)
         ot_error("%s: /model is not a readable group", path);
         return OT_EFORMAT;
     }
-    if (ck_affine != n_affine) {
-        char ck[256], cf[256];
-        size_t used = 0;
-        ckpt_model_str(f, ck_affine, ck, sizeof ck);
-        cf[0] = 0;
-        for (size_t l = 0; l < net->n_layers && used < sizeof cf; l++)
-            if (net->layers[l].kind == OT_LAYER_AFFINE) {
-                if (used == 0)
-                    used += (size_t)snprintf(cf, sizeof cf, "%zu", net->layers[l].in);
-                if (used < sizeof cf)
-                    used += (size_t)snprintf(cf + used, sizeof cf - used, "-%zu",
-                                             net->layers[l].out);
-            }
-        ot_error("%s: the checkpoint's model has %zu layers%s%s%s but the config's model has "
-                 "%zu (%s)", path, ck_affine, ck[0] ? " (" : "", ck, ck[0] ? ")" : "", n_affine,
-                 cf);
-        return OT_ECONFIG;
-    }
-    if (extra[0]) {
-        ot_error("%s: the checkpoint's model has /model/%s, which the config's model has not%s",
-                 path, extra, strncmp(extra, "bn", 2) == 0 ? " (model.batchnorm is off)" : "");
-        return OT_ECONFIG;
-    }
-    for (size_t i = 0; i < net->n_tensors + net->n_state_tensors; i++) {
-        const char *tn = i < net->n_tensors ? net->tensors[i].name
-                                            : net->state_tensors[i - net->n_tensors].name;
-        snprintf(name, sizeof name, "/model/%.*s", (int)strcspn(tn, "/"), tn);
+    for (size_t l = 0; l < net->n_layers; l++)
+        if (net_has_layer(net, net->layers[l].name))
+            snprintf(cf[n_cf++], OT_NAME_MAX, "%s", net->layers[l].name);
+    char ck_list[1024], cf_list[1024];
+    join_names(ck, n_ck, ck_list, sizeof ck_list);
+    join_names(cf, n_cf, cf_list, sizeof cf_list);
+    for (size_t i = 0; i < n_ck; i++)
+        if (!net_has_layer(net, ck[i])) {
+            ot_error("%s: the checkpoint's model has /model/%s, which the config's model has "
+                     "not (checkpoint: %s; config: %s)", path, ck[i], ck_list, cf_list);
+            return OT_ECONFIG;
+        }
+    for (size_t i = 0; i < n_cf; i++) {
+        snprintf(name, sizeof name, "/model/%s", cf[i]);
         if (!exists(f, name)) {
-            ot_error("%s: the config's model has %s but the checkpoint's has not%s", path,
-                     name + 7, strncmp(name + 7, "bn", 2) == 0 ? " (model.batchnorm is on)" : "");
+            ot_error("%s: the config's model has %s, which the checkpoint's has not "
+                     "(checkpoint: %s; config: %s)", path, cf[i], ck_list, cf_list);
             return OT_ECONFIG;
         }
     }

@@ -17,6 +17,7 @@
  *   - stops the parse at the first error. */
 #include "ot_config.h"
 #include "ot_common.h"
+#include "ot_net.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -204,8 +205,9 @@ static void describe(const cfg_key_t *k, char *buf, size_t n)
         snprintf(buf, n, "a number in (0, %g]", k->dmax);
         break;
     case K_LAYERS:
-        snprintf(buf, n, "2 to %d comma-separated integers in [1, %d]", OT_MAX_LAYERS + 1,
-                 OT_MAX_UNITS);
+        snprintf(buf, n, "2 to %d comma-separated integers in [1, %d] (widths), or a "
+                 "comma-separated list of layers such as 'conv 30 5x5, relu, maxpool 2, "
+                 "affine 10'", OT_MAX_LAYERS + 1, OT_MAX_UNITS);
         break;
     case K_ACT:
         snprintf(buf, n, "relu or sigmoid, or a comma-separated list of one per hidden layer");
@@ -242,6 +244,10 @@ typedef struct {
     FILE *f;                /* file being read (files only) */
     char *buf;              /* getline() buffer */
     size_t cap;
+    char section[32];       /* the section of the lines being read */
+    char *nbuf;             /* the line after buf, when it has been looked at */
+    size_t ncap, next_len;
+    int has_next;
 } parse_t;
 
 /* Report the first error of a parse as "<where>[:<line>]: <message>" and remember rc.
@@ -436,17 +442,56 @@ static int split_list(const char *v, char items[][32], int max_items, int *too_l
     }
 }
 
+/* Whether v is a list of widths ("784, 50, 10"), not of layers: it starts like a number,
+ * where a layer starts with its kind's name. */
+static int is_width_list(const char *v)
+{
+    v = skip_space(v);
+    return (*v >= '0' && *v <= '9') || *v == '-' || *v == '+' || *v == '.' || *v == ',' || !*v;
+}
+
+/* model.layers as a list of layers: checked by the layer registry, kept as its items with
+ * single blanks, ", "-joined. */
+static void set_stack(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    ot_layer_t layers[OT_MAX_STACK];
+    char err[512], text[OT_STACK_TEXT];
+    size_t n, used = 0;
+    if (ot_stack_parse(v, layers, OT_MAX_STACK - 1, &n, err, sizeof err) < 0) {
+        fail(p, OT_ECONFIG, "%s.%s: %s", k->section, k->name, err);
+        return;
+    }
+    text[0] = '\0';
+    for (const char *s = v; *s;) {
+        size_t w = strcspn(s, " \t\f\v\r\n,");
+        const char *sep = *s == ',' ? ", " : w == 0 ? "" : used && text[used - 1] != ' ' ? " " : "";
+        int m = snprintf(text + used, sizeof text - used, "%s%.*s", sep, (int)w, s);
+        if (m < 0 || (size_t)m >= sizeof text - used) {
+            fail(p, OT_ECONFIG, "%s.%s: the list of layers is too long, expected at most %d "
+                 "characters", k->section, k->name, OT_STACK_TEXT - 1);
+            return;
+        }
+        used += (size_t)m;
+        s += w ? w : 1;
+    }
+    snprintf(p->c->stack, sizeof p->c->stack, "%s", text);
+}
+
 static void set_layers(parse_t *p, const cfg_key_t *k, const char *v)
 {
     enum { MAX_ITEMS = OT_MAX_LAYERS + 1 };
-    char items[MAX_ITEMS][32], want[256];
+    char items[MAX_ITEMS][32];
     size_t sizes[MAX_ITEMS];
     int too_long;
+    if (!is_width_list(v)) {
+        set_stack(p, k, v);
+        return;
+    }
     int n = split_list(v, items, MAX_ITEMS, &too_long);
     if (n < 2 || n > MAX_ITEMS) {
-        describe(k, want, sizeof want);
-        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s' (%d %s), expected %s", k->section, k->name,
-             v, n, n == 1 ? "entry" : "entries", want);
+        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s' (%d %s), expected 2 to %d "
+             "comma-separated integers in [1, %d]", k->section, k->name, v, n,
+             n == 1 ? "entry" : "entries", OT_MAX_LAYERS + 1, OT_MAX_UNITS);
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -467,6 +512,7 @@ static void set_layers(parse_t *p, const cfg_key_t *k, const char *v)
     memset(c->sizes, 0, sizeof c->sizes);
     memcpy(c->sizes, sizes, (size_t)n * sizeof sizes[0]);
     c->n_layers = (size_t)n - 1;
+    c->stack[0] = '\0';
 }
 
 static int find_act(const char *name, ot_act_t *out)
@@ -588,7 +634,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
         return fail(p, OT_ECONFIG, "duplicate key %s.%s (first set on line %d)", section, name,
                     p->seen[ki]);
 
-    size_t len = strlen(value), room = LINE_CHARS - strlen(k->name) - 3; /* "key = value" */
+    /* "key = value" on one line; a list of layers may go on over several */
+    size_t len = strlen(value), room = LINE_CHARS - strlen(k->name) - 3;
+    if (k->kind == K_LAYERS)
+        room = OT_STACK_TEXT - 1;
     if (len == 0) {
         describe(k, buf, sizeof buf);
         return fail(p, OT_ECONFIG, "%s.%s: empty value '', expected %s", section, name, buf);
@@ -637,6 +686,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     if (p->failed)
         return 0;
+    /* keys of the widths syntax, which a list of layers replaces */
+    if (k->kind == K_ACT || k->off == OFF(batchnorm) || k->off == OFF(dropout))
+        p->c->width_keys = 1;
     /* the learning rate follows the optimizer until it is given explicitly */
     if (k->off == OFF(lr) && k->kind == K_DOUBLE)
         p->c->lr_set = 1;
@@ -692,6 +744,93 @@ static int check_key_line(parse_t *p, const char *s)
     return 0;
 }
 
+/* The end of s's value: where an inline comment (';' after a blank) starts, or its end. */
+static size_t value_end(const char *s)
+{
+    for (size_t i = 0; s[i]; i++)
+        if (s[i] == ';' && i > 0 && is_space(s[i - 1]))
+            return i;
+    return strlen(s);
+}
+
+/* Whether the value of s, without any inline comment, ends with a comma. */
+static int ends_with_comma(const char *s)
+{
+    size_t e = value_end(s);
+    while (e > 0 && is_space(s[e - 1]))
+        e--;
+    return e > 0 && s[e - 1] == ',';
+}
+
+/* Whether the next line goes on with the value of the current one: it is indented and holds
+ * neither a comment nor a section header (as in Python's configparser). It is read ahead into
+ * nbuf for the reader. */
+static int continuation(parse_t *p)
+{
+    if (!p->has_next) {
+        errno = 0;
+        ssize_t got = getline(&p->nbuf, &p->ncap, p->f);
+        if (got < 0)
+            return 0; /* end of file, or an error the next read reports */
+        p->next_len = (size_t)got;
+        p->has_next = 1;
+    }
+    const char *q = p->nbuf;
+    if (strlen(q) != p->next_len || (*q != ' ' && *q != '\t'))
+        return 0;
+    q = skip_space(q);
+    return *q && *q != ';' && *q != '#' && *q != '[';
+}
+
+/* The next line into p->buf: the one read ahead, or a new one. */
+static ssize_t next_line(parse_t *p)
+{
+    if (!p->has_next)
+        return getline(&p->buf, &p->cap, p->f);
+    char *b = p->buf;
+    size_t c = p->cap;
+    p->buf = p->nbuf, p->cap = p->ncap;
+    p->nbuf = b, p->ncap = c;
+    p->has_next = 0;
+    return (ssize_t)p->next_len;
+}
+
+/* Key line s (leading blanks removed) ends with a comma and the next line goes on with it:
+ * join the value over every such line. inih's line buffer cannot hold the joined line, so
+ * the value goes to on_key from here, and messages name the key's first line. Returns 0, or
+ * -1 after reporting. */
+static int continued(parse_t *p, const char *s)
+{
+    char value[OT_STACK_TEXT], name[64];
+    const int first = p->lineno;
+    size_t eq = strcspn(s, "=:"), used = 0;
+    if (trim_copy(s, eq, name, sizeof name) < 0) {
+        fail(p, OT_ECONFIG, "syntax error '%s', %s", s, SYNTAX_EXPECTED);
+        return -1;
+    }
+    for (const char *part = s + eq + 1;;) {
+        char piece[OT_STACK_TEXT];
+        if (trim_copy(part, value_end(part), piece, sizeof piece) < 0 ||
+            used + strlen(piece) + 2 > sizeof value) {
+            fail(p, OT_ECONFIG, "%s.%s: value too long, expected at most %d characters",
+                 p->section, name, OT_STACK_TEXT - 1);
+            return -1;
+        }
+        used += (size_t)snprintf(value + used, sizeof value - used, "%s%s", used ? " " : "",
+                                 piece);
+        if (!used || value[used - 1] != ',' || !continuation(p))
+            break;
+        next_line(p);
+        p->lineno++;
+        part = p->buf;
+    }
+    const int last = p->lineno;
+    p->lineno = first;
+    int ok = on_key(p, p->section, name, value);
+    p->lineno = last;
+    return ok ? 0 : -1;
+}
+
 /* inih's fgets-style reader: hands inih one line at a time (see the file comment). */
 static char *read_line(char *str, int num, void *stream)
 {
@@ -699,7 +838,7 @@ static char *read_line(char *str, int num, void *stream)
     if (p->failed)
         return NULL; /* stop at the first error */
     errno = 0;
-    ssize_t got = getline(&p->buf, &p->cap, p->f);
+    ssize_t got = next_line(p);
     if (got < 0) {
         if (ferror(p->f) || errno == ENOMEM) { /* e.g. EISDIR: fopen() accepts a directory */
             int err = errno ? errno : EIO;
@@ -730,9 +869,16 @@ static char *read_line(char *str, int num, void *stream)
     if (*s == '[') {
         if (check_header(p, s) < 0)
             return NULL;
+        snprintf(p->section, sizeof p->section, "%.*s", (int)strcspn(s + 1, "]"), s + 1);
     } else if (*s && *s != ';' && *s != '#') {
         if (check_key_line(p, s) < 0)
             return NULL;
+        if (ends_with_comma(s) && continuation(p)) {
+            if (continued(p, s) < 0)
+                return NULL;
+            s = ";"; /* on_key has had the key: inih gets a comment line */
+            len = 1;
+        }
     }
     memcpy(str, s, len + 1);
     return str;
@@ -850,6 +996,7 @@ int ot_config_load(ot_config_t *c, const char *path)
     *c = tmp;
 fail:
     free(p.buf);
+    free(p.nbuf);
     if (fclose(p.f) != 0 && rc == OT_OK) {
         ot_error("cannot read config '%s': %s", path, strerror(errno));
         rc = OT_EIO;
@@ -913,12 +1060,38 @@ static void format_layers(const ot_config_t *c, const char *sep, char *buf, size
     }
 }
 
+void ot_config_model_str(const ot_config_t *c, char *buf, size_t n)
+{
+    if (c->stack[0])
+        snprintf(buf, n, "%s", c->stack);
+    else
+        format_layers(c, "-", buf, n);
+}
+
+/* The checks of a list of layers that need no data (the layers themselves were checked when
+ * they were read; their shapes are checked against the data when the network is built). */
+static int check_stack(const ot_config_t *c, const char *where)
+{
+    if (c->width_keys) {
+        ot_error("%s: model.activation, model.batchnorm and model.dropout go with a list of "
+                 "widths; model.layers lists layers, so write relu, sigmoid, batchnorm or "
+                 "dropout RATE into it instead", where);
+        return OT_ECONFIG;
+    }
+    return OT_OK;
+}
+
 int ot_config_check(const ot_config_t *c)
 {
     const char *where = c->path[0] ? c->path : "(defaults)";
     char layers[512];
     format_layers(c, ", ", layers, sizeof layers);
 
+    if (c->stack[0]) {
+        if (check_stack(c, where))
+            return OT_ECONFIG;
+        goto training;
+    }
     if (c->n_layers < 1 || c->n_layers > OT_MAX_LAYERS) {
         ot_error("%s: model.layers: %zu layers in '%s', expected 1 to %d", where, c->n_layers,
                  layers, OT_MAX_LAYERS);
@@ -966,6 +1139,7 @@ int ot_config_check(const ot_config_t *c)
                      where, names, hidden, hidden);
         return OT_ECONFIG;
     }
+training:
     if (c->patience > 0 && c->validation == 0) {
         ot_error("%s: training.patience: early stopping after %d epochs needs a validation "
                  "split, expected training.validation > 0", where, c->patience);
@@ -1014,7 +1188,10 @@ static void format_value(const ot_config_t *c, const cfg_key_t *k, const char *s
         format_double(*(const double *)field, buf, n);
         break;
     case K_LAYERS:
-        format_layers(c, sep, buf, n);
+        if (c->stack[0])
+            snprintf(buf, n, "%s", c->stack);
+        else
+            format_layers(c, sep, buf, n);
         break;
     case K_ACT: {
         size_t names = act_count(c), used = 0, hidden = c->n_layers > 0 ? c->n_layers - 1 : 0;
@@ -1048,9 +1225,29 @@ static void format_value(const ot_config_t *c, const cfg_key_t *k, const char *s
     }
 }
 
+/* "name = value"; a value longer than a line goes on over more lines, each ending with a
+ * comma (how ot_config_load reads a list of layers). */
+static void write_key(FILE *f, const char *name, const char *value)
+{
+    size_t width = LINE_CHARS - strlen(name) - 3;
+    fprintf(f, "%s = ", name);
+    while (strlen(value) > width) {
+        size_t cut = 0; /* after the last ", " that leaves the line short enough */
+        for (size_t i = 0; i + 1 < width; i++)
+            if (value[i] == ',' && value[i + 1] == ' ')
+                cut = i + 1;
+        if (cut == 0)
+            break;
+        fprintf(f, "%.*s\n    ", (int)cut, value);
+        value += cut + 1;
+        width = LINE_CHARS - 4;
+    }
+    fprintf(f, "%s\n", value);
+}
+
 char *ot_config_to_ini(const ot_config_t *c)
 {
-    char *text = NULL, value[2048];
+    char *text = NULL, value[OT_STACK_TEXT + 64];
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
     if (!f)
@@ -1062,10 +1259,13 @@ char *ot_config_to_ini(const ot_config_t *c)
             fprintf(f, "%s[%s]\n", section ? "\n" : "", k->section);
             section = k->section;
         }
+        if (c->stack[0] && (k->kind == K_ACT || k->off == OFF(batchnorm) ||
+                            k->off == OFF(dropout)))
+            continue; /* the widths syntax's keys: the list of layers holds them */
         format_value(c, k, ", ", value, sizeof value);
-        if (strlen(k->name) + 3 + strlen(value) > LINE_CHARS) /* lists: drop the blanks */
-            format_value(c, k, ",", value, sizeof value);
-        fprintf(f, "%s = %s\n", k->name, value);
+        if (strlen(k->name) + 3 + strlen(value) > LINE_CHARS && !c->stack[0])
+            format_value(c, k, ",", value, sizeof value); /* lists: drop the blanks */
+        write_key(f, k->name, value);
     }
     if (ferror(f)) {
         fclose(f);

@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ot_batchnorm.h"
 #include "ot_common.h"
-#include "ot_dropout.h"
 #include "ot_rng.h"
 #include "ot_train.h"
 
@@ -21,93 +19,29 @@ void ot_gradcheck_defaults(ot_gradcheck_opts_t *o)
     o->seed = 42;
 }
 
-/* Mean loss of the n samples x (n, in_dim) with labels y, computed in double with plain loops:
- * the definition of the network, written independently of the float kernels. a and b are
- * scratch arrays of n * net->max_width doubles. Batch norm uses the batch's statistics and
- * dropout the mask of the engine's current key, as the training pass does.
- *
- * ReLU's kink: a perturbation of h can move an input across 0, and then the difference quotient
- * mixes two linear pieces and disagrees with any correct backprop. So the ReLU masks are
- * recorded at the unperturbed point (record = 1) and reused for the perturbed ones (record = 0):
- * the numerical derivative is then taken on the same piece as backprop's chain rule. */
+/* Mean loss of the n samples x (n, in_dim) with labels y, computed in double by every layer's
+ * reference forward: the definition of the network, written apart from the float kernels.
+ * a and b are scratch arrays of n * net->max_width doubles. Batch norm uses the batch's
+ * statistics and dropout the mask of the engine's current key, as the training pass does.
+ * masks[l] holds the kinks layer l records at the unperturbed point (record = 1) and reuses
+ * at the perturbed ones (record = 0): the numerical derivative is then taken on the same
+ * linear piece as backprop's chain rule. */
 static double reference_loss(const ot_net_t *net, const ot_engine_t *e, const double *P,
                              const float *x, const int32_t *y, const uint32_t *ids, size_t n,
-                             double *a, double *b, unsigned char *mask, int record)
+                             double *a, double *b, unsigned char *const *masks, int record)
 {
-    /* the whole batch layer by layer: batch norm needs every row's value of a feature */
-    size_t w = net->in_dim;
-    for (size_t i = 0; i < n * w; i++)
+    for (size_t i = 0; i < n * net->in_dim; i++)
         a[i] = x[i];
-    double total = 0.0;
+    ot_ref_t r = {n, P, net->state, NULL, record, e->seed, e->step, ids, y, 0.0};
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
-        const size_t d = L->out;
-        switch (L->kind) {
-        case OT_LAYER_AFFINE: {
-            const double *W = P + L->w_off, *bias = P + L->b_off;
-            /* row by row of W, so the inner loop runs along memory */
-            for (size_t r = 0; r < n; r++) {
-                double *out = b + r * d;
-                for (size_t j = 0; j < d; j++)
-                    out[j] = bias[j];
-                for (size_t k = 0; k < L->in; k++) {
-                    const double ark = a[r * L->in + k], *Wk = W + k * d;
-                    for (size_t j = 0; j < d; j++)
-                        out[j] += ark * Wk[j];
-                }
-            }
-            double *t = a;
-            a = b;
-            b = t;
-            break;
-        }
-        case OT_LAYER_RELU:
-            for (size_t i = 0; i < n * d; i++, mask++) {
-                if (record)
-                    *mask = a[i] > 0.0;
-                a[i] = *mask ? a[i] : 0.0;
-            }
-            break;
-        case OT_LAYER_SIGMOID:
-            for (size_t i = 0; i < n * d; i++)
-                a[i] = 1.0 / (1.0 + exp(-a[i]));
-            break;
-        case OT_LAYER_BATCHNORM: /* batch statistics, as in training */
-            for (size_t j = 0; j < d; j++) {
-                double mean = 0.0, var = 0.0;
-                for (size_t r = 0; r < n; r++)
-                    mean += a[r * d + j];
-                mean /= (double)n;
-                for (size_t r = 0; r < n; r++)
-                    var += (a[r * d + j] - mean) * (a[r * d + j] - mean);
-                var /= (double)n;
-                double inv_std = 1.0 / sqrt(var + OT_BN_EPS);
-                for (size_t r = 0; r < n; r++)
-                    a[r * d + j] = P[L->w_off + j] * (a[r * d + j] - mean) * inv_std +
-                                   P[L->b_off + j];
-            }
-            break;
-        case OT_LAYER_DROPOUT: { /* the training pass's mask: the same key */
-            ot_dropout_key_t k = {e->seed, e->step, (uint32_t)l, L->rate};
-            for (size_t r = 0; r < n; r++)
-                for (size_t j = 0; j < d; j++)
-                    a[r * d + j] *= ot_dropout_scale(&k, ids[r], j);
-            break;
-        }
-        case OT_LAYER_SOFTMAX_LOSS:
-            for (size_t r = 0; r < n; r++) {
-                const double *row = a + r * d;
-                double max = row[0], sum = 0.0;
-                for (size_t j = 1; j < d; j++)
-                    max = fmax(max, row[j]);
-                for (size_t j = 0; j < d; j++)
-                    sum += exp(row[j] - max);
-                total += log(sum) - (row[y[r]] - max);
-            }
-            break;
-        }
+        r.mask = masks[l];
+        L->ops->reference(L, &r, a, b);
+        double *t = a;
+        a = b;
+        b = t;
     }
-    return total / (double)n;
+    return r.loss / (double)n;
 }
 
 int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts_t *o,
@@ -122,13 +56,20 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     double *P = malloc(net->n_params * sizeof *P);
     double *a = malloc(n * net->max_width * sizeof *a);
     double *b = malloc(n * net->max_width * sizeof *b);
-    size_t relu_units = 0;
-    for (size_t l = 0; l < net->n_layers; l++)
-        relu_units += net->layers[l].kind == OT_LAYER_RELU ? net->layers[l].out : 0;
-    unsigned char *mask = malloc(n * relu_units + 1);
+    size_t mask_bytes = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const ot_layer_t *L = &net->layers[l];
+        mask_bytes += L->ops->ref_mask ? n * L->ops->ref_mask(L) : 0;
+    }
+    unsigned char *mask = malloc(mask_bytes + 1), *masks[OT_MAX_STACK];
     if (!idx || !x || !y || !P || !a || !b || !mask) {
         ot_error("gradcheck: out of memory for %zu parameters in double", net->n_params);
         goto done;
+    }
+    for (size_t l = 0, off = 0; l < net->n_layers; l++) {
+        const ot_layer_t *L = &net->layers[l];
+        masks[l] = mask + off;
+        off += L->ops->ref_mask ? n * L->ops->ref_mask(L) : 0;
     }
     ot_rng_t rng;
     ot_rng_seed(&rng, o->seed);
@@ -140,7 +81,7 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     ot_engine_gradient(e, ds, idx, n);
     for (size_t i = 0; i < net->n_params; i++)
         P[i] = net->params[i];
-    reference_loss(net, e, P, x, y, idx, n, a, b, mask, 1);
+    reference_loss(net, e, P, x, y, idx, n, a, b, masks, 1);
 
     /* the network's largest gradient sets a scale below which differences are float noise:
      * e.g. the bias of an Affine followed by batch norm has a true gradient of exactly 0 */
@@ -166,9 +107,9 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
             size_t i = T->off + (m == T->size ? k : (size_t)ot_rng_below(&rng, T->size));
             double keep = P[i];
             P[i] = keep + o->step;
-            double up = reference_loss(net, e, P, x, y, idx, n, a, b, mask, 0);
+            double up = reference_loss(net, e, P, x, y, idx, n, a, b, masks, 0);
             P[i] = keep - o->step;
-            double down = reference_loss(net, e, P, x, y, idx, n, a, b, mask, 0);
+            double down = reference_loss(net, e, P, x, y, idx, n, a, b, masks, 0);
             P[i] = keep;
             double num = (up - down) / (2.0 * o->step), bp = e->grad[i];
             double diff = fabs(bp - num);
@@ -248,11 +189,8 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
         const ot_gradcheck_row_t *r = &rows[i];
         if (!check[i])
             continue;
-        char shape[48];
-        if (r->tensor->rank == 2)
-            snprintf(shape, sizeof shape, "%zux%zu", r->tensor->shape[0], r->tensor->shape[1]);
-        else
-            snprintf(shape, sizeof shape, "%zu", r->tensor->shape[0]);
+        char shape[64];
+        ot_tensor_shape_str(r->tensor, shape, sizeof shape);
         printf("%-12s %-11s %8zu %14.3e %14.3e  %s\n", r->tensor->name, shape, r->checked,
                r->mean_abs_diff, r->max_rel_err, r->pass ? "ok" : "FAIL");
     }

@@ -236,12 +236,12 @@ static inline __attribute__((always_inline)) void tile_body(int nv, int half, si
     acc_store(&a, nv, half, T, ldt);
 }
 
-/* One tile: the (mr, nr) corner of the result is stored to C. A as in kloop: packed
- * (lda 0) or MR rows in place with row stride lda. */
-static void tile(size_t kc, const float *restrict Ap, size_t lda, const float *restrict Bp,
-                 int init, const float *row, float *C, size_t ldc, size_t mr, size_t nr)
+/* One tile: the (mr, nr) corner of the result is stored to C. A's element (i, p) is
+ * Ap[i * si + p * sp], as in kloop. */
+static void tile(size_t kc, const float *restrict Ap, size_t si, size_t sp,
+                 const float *restrict Bp, int init, const float *row, float *C, size_t ldc,
+                 size_t mr, size_t nr)
 {
-    const size_t si = lda ? lda : 1, sp = lda ? 1 : MR;
     _Alignas(OT_ALIGN) float tmp[MR * NR];
     const int full = mr == MR && nr == NR;
     float *T = full ? C : tmp;
@@ -323,9 +323,10 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
                 const float *bp = Bp + (jp * k + pc) * NR;
                 for (size_t ip = 0; ip * MR < mc; ip++) {
                     const int direct = (ip + 1) * MR <= mc;
+                    /* packed, or MR rows in place with row stride lda */
                     tile(kc, direct ? A + (ic + ip * MR) * lda + pc : Ap + ip * MR * kc,
-                         direct ? lda : 0, bp, init, r, C + (ic + ip * MR) * ldc + j0, ldc,
-                         min_sz(MR, mc - ip * MR), nr);
+                         direct ? lda : 1, direct ? 1 : MR, bp, init, r,
+                         C + (ic + ip * MR) * ldc + j0, ldc, min_sz(MR, mc - ip * MR), nr);
                 }
             }
         }

@@ -1,8 +1,10 @@
-/* net.c - building the layer stack and laying out its parameter block. */
+/* net.c - building a network from model.layers: the stack parsed through the layer registry,
+ * shapes inferred layer by layer, tensors laid out in the parameter and state blocks. */
 #include "ot_net.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ot_common.h"
@@ -14,87 +16,231 @@ static size_t align_floats(size_t n)
     return (n + per_line - 1) / per_line * per_line;
 }
 
-/* Tensor "<kind><layer_no>/<what>" in list (tensors or state_tensors): the name is built from
- * the number, not copied from the layer, so it never aliases the struct it is written into. */
-static void add_tensor(ot_tensor_t *list, size_t *count, const char *kind, size_t layer_no,
-                       const char *what, size_t off, size_t rank, size_t rows, size_t cols)
+/* ---------------------------------------------------------------- parsing a stack */
+
+#define MAX_WORDS 16
+
+/* Split item (modified) at blanks into words; returns their count, or -1 past MAX_WORDS. */
+static int split_words(char *item, char **words)
 {
-    ot_tensor_t *t = &list[(*count)++];
-    snprintf(t->name, sizeof t->name, "%s%zu/%s", kind, layer_no, what);
-    t->off = off;
-    t->rank = rank;
-    t->shape[0] = rows;
-    t->shape[1] = rank == 2 ? cols : 0;
-    t->size = rank == 2 ? rows * cols : rows;
+    int n = 0;
+    for (char *s = strtok(item, " \t"); s; s = strtok(NULL, " \t")) {
+        if (n == MAX_WORDS)
+            return -1;
+        words[n++] = s;
+    }
+    return n;
 }
 
-int ot_net_init(ot_net_t *net, const ot_config_t *c)
+int ot_stack_parse(const char *text, ot_layer_t *layers, size_t max, size_t *n, char *err,
+                   size_t err_n)
+{
+    *n = 0;
+    const char *s = text;
+    for (size_t item = 1;; item++) {
+        size_t len = strcspn(s, ",");
+        char buf[256], copy[256], *words[MAX_WORDS], why[160] = "";
+        if (len >= sizeof buf) {
+            snprintf(err, err_n, "layer %zu is too long (%zu characters), expected at most %zu",
+                     item, len, sizeof buf - 1);
+            return -1;
+        }
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        memcpy(copy, buf, len + 1);
+        int argc = split_words(buf, words);
+        if (argc == 0) {
+            snprintf(err, err_n, "layer %zu is empty, expected a layer such as 'affine 100' or "
+                     "'relu'", item);
+            return -1;
+        }
+        const ot_layer_ops_t *ops = argc > 0 ? ot_layer_find(words[0]) : NULL;
+        if (!ops) {
+            char kinds[256];
+            ot_layer_kind_list(kinds, sizeof kinds);
+            snprintf(err, err_n, "layer %zu '%s': unknown kind '%s', expected one of %s", item,
+                     copy, argc > 0 ? words[0] : copy, kinds);
+            return -1;
+        }
+        if (ops->is_loss) {
+            snprintf(err, err_n, "layer %zu '%s': %s closes every stack by itself, leave it "
+                     "out of model.layers", item, copy, ops->kind);
+            return -1;
+        }
+        if (*n == max) {
+            snprintf(err, err_n, "more than %zu layers, expected at most %zu", max, max);
+            return -1;
+        }
+        ot_layer_t *L = &layers[(*n)++];
+        memset(L, 0, sizeof *L);
+        L->ops = ops;
+        if (ops->parse(L, argc - 1, words + 1, why, sizeof why) < 0) {
+            snprintf(err, err_n, "layer %zu '%s': %s, expected %s", item, copy, why,
+                     ops->usage);
+            return -1;
+        }
+        s += len;
+        if (!*s)
+            return 0;
+        s++;
+    }
+}
+
+/* ---------------------------------------------------------------- building */
+
+/* The stack of the legacy syntax, as the text of the layer syntax: per hidden layer affine,
+ * [batchnorm], activation, [dropout]; then the last affine. */
+static int legacy_stack(const ot_config_t *c, char *buf, size_t n)
+{
+    size_t used = 0;
+    for (size_t l = 0; l < c->n_layers; l++) {
+        char item[128];
+        int w = snprintf(item, sizeof item, "%saffine %zu", l ? ", " : "", c->sizes[l + 1]);
+        if (l + 1 < c->n_layers) {
+            w += snprintf(item + w, sizeof item - (size_t)w, "%s, %s",
+                          c->batchnorm ? ", batchnorm" : "", ot_act_name(c->act[l]));
+            if (c->dropout > 0.0)
+                snprintf(item + w, sizeof item - (size_t)w, ", dropout %.17g", c->dropout);
+        }
+        int k = snprintf(buf + used, n - used, "%s", item);
+        if (k < 0 || (size_t)k >= n - used)
+            return -1;
+        used += (size_t)k;
+    }
+    return 0;
+}
+
+void ot_net_param(ot_net_t *net, ot_layer_t *L, const char *what, size_t rank,
+                  const size_t *dims, int decay)
+{
+    ot_tensor_t *t = &net->tensors[net->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s/%s", L->name, what);
+    t->off = net->n_params;
+    t->rank = rank;
+    t->size = 1;
+    for (size_t i = 0; i < OT_MAX_RANK; i++) {
+        t->shape[i] = i < rank ? dims[i] : 0;
+        if (i < rank)
+            t->size *= dims[i];
+    }
+    t->decay = decay;
+    if (L->nt == 0) {
+        L->t0 = net->n_tensors - 1;
+        L->p_off = t->off;
+    }
+    L->nt++;
+    net->n_params += align_floats(t->size);
+    L->p_len = t->off + t->size - L->p_off;
+}
+
+void ot_net_state(ot_net_t *net, ot_layer_t *L, const char *what, size_t rank,
+                  const size_t *dims)
+{
+    ot_tensor_t *t = &net->state_tensors[net->n_state_tensors++];
+    snprintf(t->name, sizeof t->name, "%s/%s", L->name, what);
+    t->off = net->n_state;
+    t->rank = rank;
+    t->size = 1;
+    for (size_t i = 0; i < OT_MAX_RANK; i++) {
+        t->shape[i] = i < rank ? dims[i] : 0;
+        if (i < rank)
+            t->size *= dims[i];
+    }
+    t->decay = 0;
+    if (L->s_len == 0)
+        L->s_off = t->off;
+    net->n_state += align_floats(t->size);
+    L->s_len = t->off + t->size - L->s_off;
+}
+
+/* Name every layer "<kind><k>", k counting the layers of its kind. */
+static void name_layers(ot_net_t *net)
+{
+    for (size_t l = 0; l < net->n_layers; l++) {
+        ot_layer_t *L = &net->layers[l];
+        size_t k = 1;
+        for (size_t j = 0; j < l; j++)
+            k += net->layers[j].ops == L->ops;
+        const char *prefix = L->ops->prefix ? L->ops->prefix : L->ops->kind;
+        if (L->ops->is_loss)
+            snprintf(L->name, sizeof L->name, "%s", prefix);
+        else
+            snprintf(L->name, sizeof L->name, "%s%zu", prefix, k);
+        L->index = l;
+    }
+}
+
+int ot_net_init(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
 {
     memset(net, 0, sizeof *net);
-    net->in_dim = c->sizes[0];
-    net->n_classes = c->sizes[c->n_layers];
-    net->max_width = net->in_dim;
-    net->bn_momentum = (float)c->bn_momentum;
-    size_t off = 0, soff = 0;
-    for (size_t l = 0; l < c->n_layers; l++) {
-        size_t in = c->sizes[l], out = c->sizes[l + 1];
-        ot_layer_t *a = &net->layers[net->n_layers++];
-        a->kind = OT_LAYER_AFFINE;
-        snprintf(a->name, sizeof a->name, "affine%zu", l + 1);
-        a->in = in;
-        a->out = out;
-        /* sizes are bounded by ot_config_check (OT_MAX_UNITS, OT_MAX_PARAMS): no overflow */
-        a->w_off = off;
-        add_tensor(net->tensors, &net->n_tensors, "affine", l + 1, "W", off, 2, in, out);
-        off += align_floats(in * out);
-        a->b_off = off;
-        add_tensor(net->tensors, &net->n_tensors, "affine", l + 1, "b", off, 1, out, 0);
-        off += align_floats(out);
-        if (out > net->max_width)
-            net->max_width = out;
-        if (l + 1 == c->n_layers)
-            break;
-        if (c->batchnorm) {
-            ot_layer_t *bn = &net->layers[net->n_layers++];
-            bn->kind = OT_LAYER_BATCHNORM;
-            snprintf(bn->name, sizeof bn->name, "bn%zu", l + 1);
-            bn->in = bn->out = out;
-            bn->w_off = off;
-            add_tensor(net->tensors, &net->n_tensors, "bn", l + 1, "gamma", off, 1, out, 0);
-            off += align_floats(out);
-            bn->b_off = off;
-            add_tensor(net->tensors, &net->n_tensors, "bn", l + 1, "beta", off, 1, out, 0);
-            off += align_floats(out);
-            bn->s_off = soff;
-            add_tensor(net->state_tensors, &net->n_state_tensors, "bn", l + 1, "running_mean",
-                       soff, 1, out, 0);
-            add_tensor(net->state_tensors, &net->n_state_tensors, "bn", l + 1, "running_var",
-                       soff + out, 1, out, 0);
-            soff += align_floats(2 * out);
+    char text[OT_STACK_TEXT], err[512];
+    const char *where = c->path[0] ? c->path : "(config)";
+    if (c->stack[0]) {
+        if (!in) {
+            ot_error("%s: model.layers lists layers: the input shape must come from the data",
+                     where);
+            return OT_ECONFIG;
         }
-        ot_layer_t *f = &net->layers[net->n_layers++];
-        f->kind = c->act[l] == OT_ACT_RELU ? OT_LAYER_RELU : OT_LAYER_SIGMOID;
-        snprintf(f->name, sizeof f->name, "%s%zu", ot_act_name(c->act[l]), l + 1);
-        f->in = f->out = out;
-        if (c->dropout > 0.0) {
-            ot_layer_t *d = &net->layers[net->n_layers++];
-            d->kind = OT_LAYER_DROPOUT;
-            snprintf(d->name, sizeof d->name, "dropout%zu", l + 1);
-            d->in = d->out = out;
-            d->rate = (float)c->dropout;
+        snprintf(text, sizeof text, "%s", c->stack);
+    } else if (legacy_stack(c, text, sizeof text) < 0) {
+        ot_error("%s: model.layers: the stack is too long", where);
+        return OT_ECONFIG;
+    }
+    if (ot_stack_parse(text, net->layers, OT_MAX_STACK - 1, &net->n_layers, err,
+                       sizeof err) < 0) {
+        ot_error("%s: model.layers: %s", where, err);
+        return OT_ECONFIG;
+    }
+    ot_layer_t *loss = &net->layers[net->n_layers++];
+    memset(loss, 0, sizeof *loss);
+    loss->ops = ot_layer_find("softmax_loss");
+    name_layers(net);
+
+    /* shapes, from the data's (the legacy syntax: its first width, flat) */
+    net->input = in ? *in : (ot_shape_t){c->sizes[0], 1, 1, 1};
+    net->in_dim = ot_shape_size(&net->input);
+    net->max_width = net->in_dim;
+    ot_shape_t s = net->input;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        ot_layer_t *L = &net->layers[l];
+        char why[256], shape[64];
+        L->in = s;
+        L->in_size = ot_shape_size(&s);
+        if (L->ops->is_loss && L->in_size != (size_t)c->n_classes) {
+            const ot_layer_t *last = &net->layers[l - 1];
+            ot_error("%s: model.layers: the last layer, %s, gives %zu outputs, expected "
+                     "data.classes = %d", where, last->name, L->in_size, c->n_classes);
+            return OT_ECONFIG;
+        }
+        if (L->ops->shape(L, c, why, sizeof why) < 0) {
+            ot_error("%s: model.layers: %s (%s) on input %s: %s", where, L->name,
+                     L->ops->kind, ot_shape_str(&s, shape, sizeof shape), why);
+            return OT_ECONFIG;
+        }
+        L->out_size = ot_shape_size(&L->out);
+        if (L->out_size == 0) {
+            ot_error("%s: model.layers: %s on input %s has an empty output", where, L->name,
+                     ot_shape_str(&s, shape, sizeof shape));
+            return OT_ECONFIG;
+        }
+        s = L->out;
+        if (L->out_size > net->max_width)
+            net->max_width = L->out_size;
+        if (L->ops->declare)
+            L->ops->declare(L, net);
+        if (net->n_tensors > OT_MAX_TENSORS - 8 || net->n_params > OT_MAX_PARAMS) {
+            ot_error("%s: model.layers: %zu parameters up to %s, expected at most %zu", where,
+                     net->n_params, L->name, (size_t)OT_MAX_PARAMS);
+            return OT_ECONFIG;
         }
     }
-    ot_layer_t *s = &net->layers[net->n_layers++];
-    s->kind = OT_LAYER_SOFTMAX_LOSS;
-    snprintf(s->name, sizeof s->name, "softmax_loss");
-    s->in = s->out = net->n_classes;
+    net->n_classes = (size_t)c->n_classes;
 
-    net->n_params = off;
-    net->n_state = soff;
     size_t bytes;
-    if (ot_mul_size(off, sizeof(float), &bytes) || !(net->params = ot_alloc(bytes)) ||
-        !(net->state = ot_alloc(soff * sizeof(float)))) {
-        ot_error("cannot allocate %zu parameters (%.1f MiB)", off, off * 4.0 / 1048576.0);
+    if (ot_mul_size(net->n_params, sizeof(float), &bytes) || !(net->params = ot_alloc(bytes)) ||
+        !(net->state = ot_alloc(net->n_state * sizeof(float)))) {
+        ot_error("cannot allocate %zu parameters (%.1f MiB)", net->n_params,
+                 net->n_params * 4.0 / 1048576.0);
         ot_net_free(net);
         return OT_ENOMEM;
     }
@@ -106,22 +252,9 @@ void ot_net_init_params(ot_net_t *net, const ot_config_t *c, ot_rng_t *rng)
     memset(net->params, 0, net->n_params * sizeof(float));
     memset(net->state, 0, net->n_state * sizeof(float));
     for (size_t l = 0; l < net->n_layers; l++) {
-        const ot_layer_t *a = &net->layers[l];
-        if (a->kind == OT_LAYER_BATCHNORM) {
-            for (size_t i = 0; i < a->out; i++) {
-                net->params[a->w_off + i] = 1.0f;                          /* gamma */
-                net->state[a->s_off + a->out + i] = 1.0f;                  /* running var */
-            }
-            continue;
-        }
-        if (a->kind != OT_LAYER_AFFINE)
-            continue;
-        double std = c->init == OT_INIT_HE       ? sqrt(2.0 / (double)a->in)
-                     : c->init == OT_INIT_XAVIER ? sqrt(1.0 / (double)a->in)
-                                                 : c->init_std;
-        float *W = net->params + a->w_off;
-        for (size_t i = 0; i < a->in * a->out; i++)
-            W[i] = (float)(std * ot_rng_normal(rng));
+        const ot_layer_t *L = &net->layers[l];
+        if (L->ops->init)
+            L->ops->init(L, c, net->params, net->state, rng);
     }
 }
 
@@ -138,4 +271,26 @@ const ot_tensor_t *ot_net_tensor(const ot_net_t *net, const char *name)
         if (strcmp(net->tensors[i].name, name) == 0)
             return &net->tensors[i];
     return NULL;
+}
+
+const ot_layer_t *ot_net_layer(const ot_net_t *net, const char *name)
+{
+    for (size_t l = 0; l < net->n_layers; l++)
+        if (strcmp(net->layers[l].name, name) == 0)
+            return &net->layers[l];
+    return NULL;
+}
+
+void ot_net_summary(const ot_net_t *net, char *buf, size_t n)
+{
+    char shape[64];
+    size_t used = 0;
+    int w = snprintf(buf, n, "%s", ot_shape_str(&net->input, shape, sizeof shape));
+    for (size_t l = 0; w >= 0 && (size_t)w < n - used && l < net->n_layers; l++) {
+        used += (size_t)w;
+        const ot_layer_t *L = &net->layers[l];
+        int changed = L->in_size != L->out_size || L->in.flat != L->out.flat;
+        w = snprintf(buf + used, n - used, " > %s%s%s", L->name, changed ? " " : "",
+                     changed ? ot_shape_str(&L->out, shape, sizeof shape) : "");
+    }
 }

@@ -52,12 +52,13 @@ size_t ot_optim_n_buffers(const ot_optim_t *o)
     }
 }
 
-/* grad += wd * param over the weight tensors (never biases). */
+/* grad += wd * param over the weight tensors (never biases or batch-norm scales): those its
+ * layer declared with decay. */
 static void add_l2(const ot_net_t *net, const float *params, float *grad, float wd)
 {
     for (size_t t = 0; t < net->n_tensors; t++) {
         const ot_tensor_t *T = &net->tensors[t];
-        if (T->rank != 2)
+        if (!T->decay)
             continue;
         const float *restrict p = params + T->off;
         float *restrict g = grad + T->off;
@@ -144,7 +145,7 @@ void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr)
     /* adamw: tensor by tensor, so that only weights decay */
     for (size_t t = 0; t < net->n_tensors; t++) {
         const ot_tensor_t *T = &net->tensors[t];
-        float wd = T->rank == 2 ? (float)o->weight_decay : 0.0f;
+        float wd = T->decay ? (float)o->weight_decay : 0.0f;
         update_range(o, params, grad, T->off, T->off + T->size, (float)lr, wd);
     }
 }

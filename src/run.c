@@ -142,9 +142,9 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
     if (rc)
         goto out;
 
-    printf("omptrain %s: %s: model", OT_VERSION, c.path);
-    for (size_t l = 0; l <= c.n_layers; l++)
-        printf("%s%zu", l ? "-" : " ", c.sizes[l]);
+    char model[OT_STACK_TEXT];
+    ot_config_model_str(&c, model, sizeof model);
+    printf("omptrain %s: %s: model %s", OT_VERSION, c.path, model);
     printf(" (%zu parameters), %zu train / %zu test samples, batch %zu, %zu shards, %d threads\n",
            t.net.n_params, t.train.n, t.test.n, c.batch_size, t.eng.n_shards, threads);
     if (o->resume) {
@@ -225,18 +225,19 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
     ot_ckpt_info_t info;
     uint64_t *confusion = NULL;
     int rc;
-    if ((rc = ot_ckpt_info(path, &info)) || (rc = ot_net_init(&net, c)) ||
-        (rc = ot_ckpt_load_params(path, &net)))
-        goto out;
-    if ((rc = ot_dataset_load(&test, c->test_images, c->test_labels, c->n_classes,
+    if ((rc = ot_ckpt_info(path, &info)) ||
+        (rc = ot_dataset_load(&test, c->test_images, c->test_labels, c->n_classes,
                               c->test_limit)))
         goto out;
-    if (test.dim != net.in_dim) {
+    if (!c->stack[0] && test.dim != c->sizes[0]) {
         ot_error("%s: model.layers: input width %zu, but the test images of %s are %zux%zu",
-                 c->path, net.in_dim, c->test_images, test.rows, test.cols);
+                 c->path, c->sizes[0], c->test_images, test.rows, test.cols);
         rc = OT_ECONFIG;
         goto out;
     }
+    if ((rc = ot_net_init(&net, c, &(ot_shape_t){1, test.rows, test.cols, 0})) ||
+        (rc = ot_ckpt_load_params(path, &net)))
+        goto out;
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)o->threads;
     size_t K = net.n_classes, cells;
     if ((rc = ot_engine_init(&eng, &net, c->batch_size, shards)))

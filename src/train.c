@@ -10,7 +10,7 @@
  * against data.classes is ot_config_check's, which every caller has passed.) */
 static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_dataset_t *test)
 {
-    if (c->sizes[0] != train->dim) {
+    if (!c->stack[0] && c->sizes[0] != train->dim) {
         ot_error("%s: model.layers: input width %zu, expected %zu (the %zux%zu images of %s)",
                  c->path, c->sizes[0], train->dim, train->rows, train->cols, c->train_images);
         return OT_ECONFIG;
@@ -46,7 +46,7 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
     if (!rc)
         rc = check_data(c, &t->train, &t->test);
     if (!rc)
-        rc = ot_net_init(&t->net, c);
+        rc = ot_net_init(&t->net, c, &(ot_shape_t){1, t->train.rows, t->train.cols, 0});
     if (!rc)
         rc = ot_optim_init(&t->optim, c, &t->net);
     if (rc)

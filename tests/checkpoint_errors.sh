@@ -74,7 +74,7 @@ expect 2 "$good: /model/affine1/W has shape 784x50 but the config's model needs 
     --resume "$good" --epochs 4 --set model.layers=784,100,10 -o "$tmp/good" "$cfg"
 expect 2 "$good: /model/affine1/W has shape 784x50 but the config's model needs 784x100" \
     eval --checkpoint "$good" --set model.layers=784,100,10 "$cfg"
-expect 2 "$good: the checkpoint's model has 2 layers (784-50-10) but the config's model has 3" \
+expect 2 "$good: the config's model has affine3, which the checkpoint's has not (checkpoint: affine1, affine2; config: affine1, affine2, affine3)" \
     --resume "$good" --epochs 4 --set model.layers=784,50,20,10 -o "$tmp/good" "$cfg"
 expect 2 "$good: /state/order is the order of 2000 training samples but the config's training set has 1500" \
     --resume "$good" --epochs 4 --set data.train_limit=1500 -o "$tmp/good" "$cfg"

@@ -40,7 +40,7 @@ static void build_with(ot_net_t *net, ot_engine_t *e, size_t shards, int bn, dou
     c.n_classes = CLASSES;
     c.batchnorm = bn;
     c.dropout = dropout;
-    CU_ASSERT_FATAL(ot_net_init(net, &c) == OT_OK);
+    CU_ASSERT_FATAL(ot_net_init(net, &c, NULL) == OT_OK);
     ot_rng_t r;
     ot_rng_seed(&r, 5);
     ot_net_init_params(net, &c, &r);

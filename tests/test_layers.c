@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ot_graph.h"
 #include "ot_layers.h"
 #include "ot_rng.h"
 #include "ot_test.h"

@@ -22,7 +22,7 @@ static void run(const char *optimizer, double lr, double wd, int steps, double *
     CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
     c.weight_decay = wd;
     ot_net_t net;
-    CU_ASSERT_FATAL(ot_net_init(&net, &c) == OT_OK);
+    CU_ASSERT_FATAL(ot_net_init(&net, &c, NULL) == OT_OK);
     const ot_tensor_t *W = ot_net_tensor(&net, "affine1/W"), *B = ot_net_tensor(&net, "affine1/b");
     CU_ASSERT_FATAL(W && B);
     ot_optim_t o;

@@ -1,5 +1,12 @@
-/* dropout.c - inverted dropout; masks from a counter-based hash (see ot_dropout.h). */
+/* dropout.c - the Dropout layer kind: inverted dropout with masks from a counter-based hash
+ * of (seed, step, sample, layer, unit) (see ot_dropout.h); evaluation passes x through. */
 #include "ot_dropout.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_layer.h"
 
 /* A 64-bit finalizer (splitmix64's): every input bit affects every output bit. */
 static inline uint64_t mix(uint64_t z)
@@ -35,3 +42,70 @@ void ot_dropout_backward(const ot_dropout_key_t *k, const uint32_t *ids, const f
         for (size_t u = 0; u < d; u++)
             dx[r * d + u] = dy[r * d + u] * ot_dropout_scale(k, ids[r], u);
 }
+
+/* ---------------------------------------------------------------- the kind */
+
+typedef struct {
+    float rate; /* fraction of units dropped in training, in [0, 1) */
+} dropout_args_t;
+OT_LAYER_ARGS_FIT(dropout_args_t);
+
+static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
+{
+    char *end;
+    double rate = argc == 1 ? strtod(argv[0], &end) : 0.0;
+    if (argc != 1 || *end || !(rate >= 0.0 && rate < 1.0)) {
+        snprintf(err, n, "%s", argc == 1 ? "a rate in [0, 1)" : "one rate");
+        return -1;
+    }
+    OT_LAYER_ARGS(dropout_args_t, L)->rate = (float)rate;
+    return 0;
+}
+
+static void format(const ot_layer_t *L, char *buf, size_t n)
+{
+    snprintf(buf, n, "%.9g", (double)OT_LAYER_ARGS(dropout_args_t, L)->rate);
+}
+
+static ot_dropout_key_t key(const ot_layer_t *L, uint64_t seed, uint64_t step)
+{
+    return (ot_dropout_key_t){seed, step, (uint32_t)L->index,
+                              OT_LAYER_ARGS(dropout_args_t, L)->rate};
+}
+
+static void forward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    if (c->train) {
+        ot_dropout_key_t k = key(L, c->seed, c->step);
+        ot_dropout_forward(&k, c->ids, c->x, c->y, c->n, L->out_size);
+    } else {
+        memcpy(c->y, c->x, c->n * L->out_size * sizeof(float));
+    }
+}
+
+static void backward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    ot_dropout_key_t k = key(L, c->seed, c->step);
+    ot_dropout_backward(&k, c->ids, c->dy, c->dx, c->n, L->out_size);
+}
+
+/* the training pass's mask: the same key */
+static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
+{
+    const size_t d = L->out_size;
+    ot_dropout_key_t k = key(L, r->seed, r->step);
+    for (size_t i = 0; i < r->n; i++)
+        for (size_t j = 0; j < d; j++)
+            y[i * d + j] = x[i * d + j] * ot_dropout_scale(&k, r->ids[i], j);
+}
+
+const ot_layer_ops_t ot_dropout_ops = {
+    .kind = "dropout",
+    .usage = "dropout RATE (a fraction in [0, 1))",
+    .parse = parse,
+    .format = format,
+    .shape = ot_layer_shape_same,
+    .forward = forward,
+    .backward = backward,
+    .reference = reference,
+};

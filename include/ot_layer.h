@@ -1,0 +1,248 @@
+/* ot_layer.h - what a layer kind is: one table of operations (ot_layer_ops_t), defined in one
+ * file under src/layers/ and listed once in the registry (src/layers/registry.c), the way
+ * KANN lists its operators. The network builder, the engine, gradcheck, the checkpoint, the
+ * optimizer and the bench reach every kind through this table only: none of them asks which
+ * kind a layer is. Adding a kind is one file, one registry line and its tests.
+ *
+ * Layout: every batch-wide buffer holds one row per sample. A sample's activation is its
+ * shape's h * w * c floats in NHWC order (channels innermost); a flat vector of width d is
+ * (c = d, h = w = 1, flat). A conv layer's GEMM then has one row per sample and position.
+ *
+ * The rules every kind keeps:
+ *   - forward WRITES (=) its output rows; backward WRITES its input gradient dx (NULL for the
+ *     first layer: the data need no gradient).
+ *   - backward WRITES (=) each shard's parameter gradient through ot_grad (below), never
+ *     accumulates: every parameter belongs to one layer, so no block is ever zeroed. A kind
+ *     whose kernel forms the shard tree itself takes the tree from ot_grad_tree; one that
+ *     writes per-shard leaves calls ot_grad_leaves_done after them. Element-wise kinds have no
+ *     parameters and never see shards.
+ *   - everything a kind computes depends on the rows it is given and never on how many there
+ *     are per call, so any split of a batch across threads gives the same bits. */
+#ifndef OT_LAYER_H
+#define OT_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ot_config.h"
+#include "ot_data.h"
+#include "ot_grad.h"
+#include "ot_kgemm.h"
+#include "ot_rng.h"
+
+#define OT_NAME_MAX 32       /* a layer's name, "conv1" */
+#define OT_MAX_RANK 4        /* parameter tensors have rank 1 to 4 */
+#define OT_LAYER_ARG_BYTES 64 /* room for a kind's own argument struct */
+
+/* One sample's activation: channels, height, width; flat marks a vector (after an Affine or
+ * a Flatten), which has no spatial layout for a convolution or pooling layer to use. */
+typedef struct {
+    size_t c, h, w;
+    int flat;
+} ot_shape_t;
+
+/* Floats of one sample of shape s. */
+static inline size_t ot_shape_size(const ot_shape_t *s)
+{
+    return s->c * s->h * s->w;
+}
+
+/* "784" for a flat shape, "28x28x1" (HxWxC) for an image, into buf; returns buf. */
+const char *ot_shape_str(const ot_shape_t *s, char *buf, size_t n);
+
+/* "784x50" (a tensor's shape, dimensions joined by x) into buf; returns buf. */
+struct ot_tensor;
+const char *ot_tensor_shape_str(const struct ot_tensor *t, char *buf, size_t n);
+
+struct ot_layer_ops;
+struct ot_net;
+
+/* A layer of a network: its kind, where it sits, its shapes and its share of the parameter
+ * and state blocks. */
+typedef struct {
+    const struct ot_layer_ops *ops; /* the kind */
+    char name[OT_NAME_MAX];         /* kind and number among the layers of its kind: "conv1" */
+    size_t index;                   /* position in the stack (dropout's key uses it) */
+    ot_shape_t in, out;             /* one sample's input and output */
+    size_t in_size, out_size;       /* floats per sample of each */
+    size_t p_off, p_len;            /* its parameters: [p_off, p_off + p_len) of the block */
+    size_t s_off, s_len;            /* its state (running statistics) in the state block */
+    size_t t0, nt;                  /* its parameter tensors: net->tensors[t0, t0 + nt) */
+    _Alignas(8) unsigned char arg[OT_LAYER_ARG_BYTES]; /* the kind's own argument struct */
+} ot_layer_t;
+
+/* A named tensor: a view into the parameter (or state) block. */
+typedef struct ot_tensor {
+    char name[2 * OT_NAME_MAX]; /* "conv1/W" */
+    size_t off;                 /* offset in its block */
+    size_t rank;                /* 1 to OT_MAX_RANK */
+    size_t shape[OT_MAX_RANK];  /* the first `rank` entries count; the rest are 0 */
+    size_t size;                /* product of the shape */
+    int decay;                  /* weight decay applies: weights, not biases or scales */
+} ot_tensor_t;
+
+/* The parameter-gradient interface between a layer's backward and the shard reduction tree
+ * (ot_grad.h). */
+typedef struct ot_grad ot_grad_t;
+
+/* One shard of the thread's rows: rows [lo, lo + rows) of the call's n, plus what the loss
+ * layer's forward reports for it. */
+typedef struct {
+    size_t lo, rows;
+    double loss;    /* loss layer: summed loss over the shard's rows (written) */
+    size_t correct; /* loss layer: rows whose arg-max is the label (written) */
+} ot_leaf_t;
+
+/* What a layer's forward or backward works on: the calling thread's n rows of the batch. */
+typedef struct {
+    size_t n;               /* rows */
+    size_t batch;           /* rows of the whole batch (batch statistics divide by it) */
+    const float *x;         /* (n, in_size) input */
+    float *y;               /* (n, out_size) output: forward writes it; backward reads it */
+    const float *dy;        /* backward: (n, out_size) gradient w.r.t. y; NULL at the loss */
+    float *dx;              /* backward: (n, in_size) gradient w.r.t. x; NULL for layer 0 */
+    const float *params;    /* the whole parameter block (the layer's at L->p_off) */
+    float *state;           /* the whole state block (the layer's at L->s_off) */
+    void *rt;               /* the layer's buffers in this engine (ops->setup), batch-wide */
+    size_t r0;              /* the call's first row in the batch, for rt's batch-wide buffers */
+    void *work;             /* the thread's scratch, ops->workspace bytes, OT_ALIGN-aligned */
+    void *keep;             /* the thread's bytes for this layer that last the whole pass */
+    int train;              /* training pass: batch statistics, dropout */
+    uint64_t seed, step;    /* the run's seed and the optimizer step: dropout's key */
+    const uint32_t *ids;    /* (n) the rows' sample indices */
+    int32_t *labels;        /* (n) the rows' labels (the first layer's gather may write them) */
+    size_t n_leaves;        /* the shards among the rows */
+    ot_leaf_t *leaves;      /* (n_leaves) */
+    size_t first_shard;     /* the batch-wide number of leaves[0] */
+    const double *parts;    /* batch statistics: every shard's partial sums of the last round,
+                               ops->stats doubles each, in shard order (the layer's own) */
+    ot_grad_t *grad;        /* backward: where parameter gradients go */
+} ot_ctx_t;
+
+/* What a pass is about, told to every layer before it starts (ops->begin). */
+typedef struct {
+    const ot_dataset_t *ds; /* the data the pass reads */
+    int train;              /* training pass */
+    int sparse_ok;          /* the first layer may take mostly-zero images as lists */
+} ot_pass_info_t;
+
+/* The double-precision reference forward that gradcheck differentiates numerically. */
+typedef struct {
+    size_t n;               /* rows: the whole checked batch */
+    const double *P;        /* parameters in double, the block's layout */
+    const float *state;     /* the state block */
+    unsigned char *mask;    /* ops->ref_mask(L) bytes per row for this layer */
+    int record;             /* 1: record the kinks (ReLU signs, pooling arg-max) at this point;
+                               0: reuse the recorded ones, so that a perturbation never moves
+                               the difference quotient across a kink */
+    uint64_t seed, step;    /* dropout's key, as in the engine's training pass */
+    const uint32_t *ids;    /* (n) sample indices */
+    const int32_t *labels;  /* (n) labels */
+    double loss;            /* the loss layer adds its summed loss here */
+} ot_ref_t;
+
+/* A kind. Every pointer that is not marked optional is set. */
+typedef struct ot_layer_ops {
+    const char *kind;   /* its name in model.layers: "conv" */
+    const char *prefix; /* its layers' names: prefix and number, "conv1" (optional: kind);
+                           model.layers takes it as well */
+    const char *usage; /* its model.layers syntax, for messages: "conv FILTERS KHxKW ..." */
+
+    /* model.layers: the words after the kind's name (argc may be 0) into L->arg. Returns 0,
+     * or -1 with what is wrong in err. */
+    int (*parse)(ot_layer_t *L, int argc, char **argv, char *err, size_t n);
+    /* L->arg as the words parse reads back ("" when there are none). */
+    void (*format)(const ot_layer_t *L, char *buf, size_t n);
+    /* L->in is set: set L->out (and anything the kind derives from the shapes and c), or
+     * return -1 with what is wrong, in terms of L->in, in err. */
+    int (*shape)(ot_layer_t *L, const ot_config_t *c, char *err, size_t n);
+    /* Declare its parameter and state tensors, in order, with ot_net_param and ot_net_state
+     * (optional: none). */
+    void (*declare)(ot_layer_t *L, struct ot_net *net);
+    /* Initial values of its parameters and state; draws from rng in a fixed order
+     * (optional: all zero). */
+    void (*init)(const ot_layer_t *L, const ot_config_t *c, float *params, float *state,
+                 ot_rng_t *rng);
+    /* Training FLOPs per sample of its GEMMs (forward, dW, and dx unless it is layer 0), for
+     * the bench (optional: 0). */
+    double (*flops)(const ot_layer_t *L);
+
+    /* Its buffers in an engine for batches of up to max_batch rows in n_shards shards: *rt
+     * (optional: none). Returns 0 or OT_ENOMEM. free releases them; safe on NULL. */
+    int (*setup)(const ot_layer_t *L, size_t max_batch, size_t n_shards, void **rt);
+    void (*free)(void *rt);
+    /* Bytes of per-thread scratch its calls need for up to max_rows rows (shared with the
+     * other layers), and in *keep the bytes it keeps per thread for a whole pass (optional:
+     * none). */
+    size_t (*workspace)(const ot_layer_t *L, size_t max_rows, size_t n_shards, size_t *keep);
+
+    /* Before a pass, on one thread (optional). */
+    void (*begin)(const ot_layer_t *L, void *rt, const float *params, const float *state,
+                  const ot_pass_info_t *pi);
+    /* Inside the pass's parallel region, by every thread of the team, before any forward
+     * (optional): shared preparation such as packing weights, split with `omp for nowait`;
+     * the engine adds the barrier. backward: the pass will run backward too. */
+    void (*prepare)(const ot_layer_t *L, void *rt, const float *params, int backward);
+    /* Layer 0 only (optional): take the thread's rows of ds (c->ids) in a form of its own,
+     * writing c->labels; return 1, or 0 to have the engine gather floats into c->x.
+     * by_column: the pass runs backward. */
+    int (*gather)(const ot_layer_t *L, const ot_ctx_t *c, const ot_dataset_t *ds,
+                  int by_column);
+
+    void (*forward)(const ot_layer_t *L, const ot_ctx_t *c);
+    void (*backward)(const ot_layer_t *L, const ot_ctx_t *c);
+    /* The loss kind's forward fills c->leaves' loss and correct; its backward ignores dy. It
+     * is the last layer of every stack, and the only kind with is_loss set. */
+    int is_loss;
+
+    /* Batch statistics (optional: stats NULL; batch norm is the user). Before a training
+     * forward the engine runs fwd_rounds rounds, before a backward bwd_rounds: every shard
+     * writes stats(L) doubles of partial sums over its rows (partial, given a context of
+     * that one shard's rows), then one thread combines every shard's, in shard order
+     * (combine), into rt and state. Backward then finds the last round's partial sums in
+     * c->parts. */
+    size_t (*stats)(const ot_layer_t *L);
+    int fwd_rounds, bwd_rounds;
+    void (*partial)(const ot_layer_t *L, const ot_ctx_t *c, int backward, int round,
+                    double *part);
+    void (*combine)(const ot_layer_t *L, void *rt, float *state, int backward, int round,
+                    const double *parts, size_t n_shards, size_t batch);
+
+    /* The reference forward in double over r->n rows: x (n, in_size) -> y (n, out_size); the
+     * loss kind adds to r->loss instead. Plain loops, written apart from the float kernels. */
+    void (*reference)(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y);
+    /* Bytes per row the reference records at kinks (optional: 0). */
+    size_t (*ref_mask)(const ot_layer_t *L);
+} ot_layer_ops_t;
+
+/* ---- the registry (src/layers/registry.c) ---- */
+
+/* The kind called name, or NULL. */
+const ot_layer_ops_t *ot_layer_find(const char *name);
+
+/* The registered kinds, NULL-terminated, in the registry's order. */
+extern const ot_layer_ops_t *const ot_layer_kinds[];
+
+/* The kind's names as "affine, relu, ..." for messages. */
+void ot_layer_kind_list(char *buf, size_t n);
+
+/* ---- helpers for kinds ---- */
+
+/* Standard deviation of c's weight init for fan-in fan_in: init_std, He sqrt(2/fan_in) or
+ * Xavier sqrt(1/fan_in). */
+double ot_init_std(const ot_config_t *c, size_t fan_in);
+
+/* A kind's argument struct in L->arg. */
+#define OT_LAYER_ARGS(type, L) ((type *)(void *)(L)->arg)
+#define OT_LAYER_ARGS_FIT(type) \
+    _Static_assert(sizeof(type) <= OT_LAYER_ARG_BYTES, #type " does not fit in ot_layer_t.arg")
+
+/* The ops of a kind without arguments whose output has its input's shape. */
+int ot_layer_parse_none(ot_layer_t *L, int argc, char **argv, char *err, size_t n);
+void ot_layer_format_none(const ot_layer_t *L, char *buf, size_t n);
+int ot_layer_shape_same(ot_layer_t *L, const ot_config_t *c, char *err, size_t n);
+
+/* Parse a non-negative integer word in [lo, hi]: 0 or -1. */
+int ot_layer_parse_size(const char *word, size_t lo, size_t hi, size_t *out);
+
+#endif

@@ -1,0 +1,324 @@
+/* affine.c - the Affine layer kind: y = x W + b, x a sample's input seen as a flat vector
+ * (an image in NHWC order), W (in, out), b (out).
+ *
+ * The training step runs on omptrain's own GEMM (ot_kgemm.h): W is packed once per pass into
+ * panels every thread shares (and W^T for dx), dW = x^T dy is formed through the shard tree
+ * inside the kernel, db leaf by leaf. As the first layer on mostly-zero images (MNIST: 81% of
+ * the pixels are 0) it takes the images as lists of their nonzero pixels instead, by row for
+ * the forward (ot_kspmm) and by column for dW (ot_kgemm_tn_tree_sparse): the same FMA chains
+ * with the zero terms left out, so the bits equal the dense path's. The textbook's BLAS
+ * version (ot_affine_forward/backward) is kept as the plain statement of the maths. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ot_common.h"
+#include "ot_gemm.h"
+#include "ot_layers.h"
+#include "ot_net.h"
+#include "ot_tree.h"
+
+/* ---------------------------------------------------------------- the textbook kernels */
+
+void ot_affine_forward(const float *x, const float *W, const float *b, float *y, size_t n,
+                       size_t in, size_t out)
+{
+    /* seed every row with the bias, then y += x W in one GEMM */
+    for (size_t r = 0; r < n; r++)
+        memcpy(y + r * out, b, out * sizeof(float));
+    ot_gemm(false, false, n, out, in, 1.0f, x, in, W, out, 1.0f, y, out);
+}
+
+void ot_affine_backward(const float *x, const float *W, const float *dy, float *dx, float *dW,
+                        float *db, size_t n, size_t in, size_t out)
+{
+    if (n == 0)
+        return;
+    /* dW (in, out) += x^T (in, n) dy (n, out) */
+    ot_gemm(true, false, in, out, n, 1.0f, x, in, dy, out, 1.0f, dW, out);
+    for (size_t r = 0; r < n; r++) {
+        const float *row = dy + r * out;
+        for (size_t j = 0; j < out; j++)
+            db[j] += row[j];
+    }
+    /* dx (n, in) = dy (n, out) W^T (out, in) */
+    if (dx)
+        ot_gemm(false, true, n, in, out, 1.0f, dy, out, W, out, 0.0f, dx, in);
+}
+
+/* ---------------------------------------------------------------- the kind */
+
+typedef struct {
+    size_t units; /* outputs */
+} affine_args_t;
+OT_LAYER_ARGS_FIT(affine_args_t);
+
+/* Its buffers in an engine. */
+typedef struct {
+    float *wpack;  /* W packed for y = x W (ot_kpack_b) */
+    float *wtpack; /* W^T packed for dx = dy W^T; NULL for layer 0 (no dx) */
+    int sparse;    /* this pass: the input rows are lists of nonzero pixels (layer 0 only) */
+    /* layer 0: the batch's rows as lists of nonzero pixels (ot_sparse_batch_t), row r's */
+    uint32_t *nz_n;          /* (max_batch) count, */
+    const uint16_t **nz_pix; /* (max_batch) indices (the data set's list, or nz_pix_buf) */
+    const uint8_t **nz_val;  /* (max_batch) and values */
+    uint16_t *nz_pix_buf;    /* (max_batch, in) rows scanned from a data set without a list */
+    uint8_t *nz_val_buf;
+    uint32_t *csc_code;      /* (max_batch, in) the same by column for dW, a thread's at its
+                                first row */
+} affine_rt_t;
+
+/* A thread's lists by column over a whole pass (layer 0): lengths so far, and after each of
+ * its shards. */
+typedef struct {
+    uint32_t *col_n; /* (in) */
+    uint32_t *ends;  /* (n_shards, in) */
+} affine_keep_t;
+
+static size_t units(const ot_layer_t *L)
+{
+    return OT_LAYER_ARGS(const affine_args_t, L)->units;
+}
+
+/* Layer 0 may take mostly-zero images as lists. */
+static int sparse_capable(const ot_layer_t *L)
+{
+    return L->index == 0 && L->in_size <= OT_SPARSE_MAX_DIM;
+}
+
+static affine_keep_t keep_of(const ot_layer_t *L, void *keep)
+{
+    const size_t col_bytes = (L->in_size * sizeof(uint32_t) + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
+    return (affine_keep_t){keep, (uint32_t *)((char *)keep + col_bytes)};
+}
+
+static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
+{
+    size_t u;
+    if (argc != 1 || ot_layer_parse_size(argv[0], 1, OT_MAX_UNITS, &u) < 0) {
+        snprintf(err, n, "one output width in [1, %d]", OT_MAX_UNITS);
+        return -1;
+    }
+    OT_LAYER_ARGS(affine_args_t, L)->units = u;
+    return 0;
+}
+
+static void format(const ot_layer_t *L, char *buf, size_t n)
+{
+    snprintf(buf, n, "%zu", units(L));
+}
+
+static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
+{
+    (void)c, (void)err, (void)n;
+    L->out = (ot_shape_t){units(L), 1, 1, 1};
+    return 0;
+}
+
+static void declare(ot_layer_t *L, ot_net_t *net)
+{
+    size_t W[2] = {L->in_size, L->out_size}, b[1] = {L->out_size};
+    ot_net_param(net, L, "W", 2, W, 1);
+    ot_net_param(net, L, "b", 1, b, 0);
+}
+
+/* W ~ std * N(0, 1), fan-in = the input width; b = 0 */
+static void init(const ot_layer_t *L, const ot_config_t *c, float *params, float *state,
+                 ot_rng_t *rng)
+{
+    (void)state;
+    double std = ot_init_std(c, L->in_size);
+    float *W = params + L->p_off;
+    for (size_t i = 0; i < L->in_size * L->out_size; i++)
+        W[i] = (float)(std * ot_rng_normal(rng));
+}
+
+/* forward 2 in out, dW 2 in out, dx 2 in out (not for layer 0) */
+static double flops(const ot_layer_t *L)
+{
+    double io = (double)L->in_size * (double)L->out_size;
+    return (L->index > 0 ? 6.0 : 4.0) * io;
+}
+
+static void rt_free(void *p)
+{
+    affine_rt_t *rt = p;
+    if (!rt)
+        return;
+    void *blocks[] = {rt->wpack, rt->wtpack, rt->nz_n, (void *)rt->nz_pix, (void *)rt->nz_val,
+                      rt->nz_pix_buf, rt->nz_val_buf, rt->csc_code};
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+        ot_free(blocks[i]);
+    ot_free(rt);
+}
+
+static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
+{
+    (void)n_shards;
+    const size_t in = L->in_size, o = L->out_size;
+    affine_rt_t *rt = ot_alloc(sizeof *rt);
+    *out = rt;
+    if (!rt || !(rt->wpack = ot_alloc(ot_kpack_size(in, o) * sizeof(float))))
+        return OT_ENOMEM;
+    if (L->index > 0 && !(rt->wtpack = ot_alloc(ot_kpack_size(o, in) * sizeof(float))))
+        return OT_ENOMEM;
+    if (sparse_capable(L) &&
+        (!(rt->nz_n = ot_alloc(B * sizeof(uint32_t))) ||
+         !(rt->nz_pix = ot_alloc(B * sizeof *rt->nz_pix)) ||
+         !(rt->nz_val = ot_alloc(B * sizeof *rt->nz_val)) ||
+         !(rt->nz_pix_buf = ot_alloc(B * in * sizeof(uint16_t))) ||
+         !(rt->nz_val_buf = ot_alloc(B * in)) ||
+         !(rt->csc_code = ot_alloc(B * in * sizeof(uint32_t)))))
+        return OT_ENOMEM;
+    return OT_OK;
+}
+
+static size_t max_sz(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
+{
+    const size_t in = L->in_size, o = L->out_size, depth = ot_tree_depth(n_shards);
+    size_t floats = max_sz(ot_kgemm_work_size(max_sz(in, o)),
+                           ot_kgemm_tree_work_size(rows, in, o, n_shards, depth));
+    *keep = 0;
+    if (sparse_capable(L)) {
+        floats = max_sz(floats, ot_kgemm_tree_sparse_work_size(depth));
+        *keep = (in * sizeof(uint32_t) + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN +
+                n_shards * in * sizeof(uint32_t);
+    }
+    return floats * sizeof(float);
+}
+
+static void begin(const ot_layer_t *L, void *p, const float *params, const float *state,
+                  const ot_pass_info_t *pi)
+{
+    affine_rt_t *rt = p;
+    (void)params, (void)state;
+    rt->sparse = sparse_capable(L) && pi->sparse_ok && pi->ds->nonzero < OT_SPARSE_BELOW &&
+                 pi->ds->dim == L->in_size;
+}
+
+/* W for y = x W (the sparse first layer reads W in place), and W^T for dx */
+static void prepare(const ot_layer_t *L, void *p, const float *params, int backward)
+{
+    affine_rt_t *rt = p;
+    const size_t nr = ot_kgemm_nr(), in = L->in_size, out = L->out_size;
+    const float *W = params + L->p_off;
+    const size_t np = rt->sparse ? 0 : (out + nr - 1) / nr, npt = (in + nr - 1) / nr;
+#pragma omp for schedule(static) nowait
+    for (size_t q = 0; q < np; q++)
+        ot_kpack_b(W, out, false, in, out, rt->wpack, q, q + 1);
+    if (backward && rt->wtpack) {
+#pragma omp for schedule(static) nowait
+        for (size_t q = 0; q < npt; q++)
+            ot_kpack_b(W, out, true, out, in, rt->wtpack, q, q + 1);
+    }
+}
+
+/* The thread's rows as lists of nonzero pixels, shard by shard; for a training step also by
+ * column, noting where each shard's entries end in every column list. */
+static int gather(const ot_layer_t *L, const ot_ctx_t *c, const ot_dataset_t *ds, int by_column)
+{
+    affine_rt_t *rt = c->rt;
+    if (!rt->sparse)
+        return 0;
+    const size_t d = L->in_size, r0 = c->r0;
+    affine_keep_t k = keep_of(L, c->keep);
+    ot_sparse_batch_t sb = {.ld = d, .col_n = by_column ? k.col_n : NULL,
+                            .col_code = rt->csc_code + r0 * d};
+    if (by_column)
+        memset(sb.col_n, 0, d * sizeof *sb.col_n);
+    for (size_t i = 0; i < c->n_leaves; i++) {
+        const ot_leaf_t *f = &c->leaves[i];
+        const size_t row = r0 + f->lo;
+        sb.row_n = rt->nz_n + row;
+        sb.row_pix = rt->nz_pix + row;
+        sb.row_val = rt->nz_val + row;
+        sb.pix_buf = rt->nz_pix_buf + row * d;
+        sb.val_buf = rt->nz_val_buf + row * d;
+        sb.first = f->lo;
+        ot_dataset_gather_sparse(ds, c->ids + f->lo, f->rows, &sb, c->labels + f->lo);
+        if (by_column)
+            memcpy(k.ends + i * d, sb.col_n, d * sizeof *sb.col_n);
+    }
+    return 1;
+}
+
+static void forward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const affine_rt_t *rt = c->rt;
+    const size_t in = L->in_size, out = L->out_size, r0 = c->r0;
+    const float *W = c->params + L->p_off, *b = W + (L->p_len - out);
+    if (rt->sparse)
+        ot_kspmm(c->n, out,
+                 &(ot_krows_t){rt->nz_n + r0, rt->nz_pix + r0, rt->nz_val + r0, OT_PIXEL_SCALE},
+                 W, out, b, c->y, out);
+    else
+        ot_kgemm(c->n, out, in, c->x, in, rt->wpack, b, c->y, out, c->work);
+}
+
+/* dW = x^T dy and db = column sums of dy, per shard through the tree; dx = dy W^T */
+static void backward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const affine_rt_t *rt = c->rt;
+    const size_t in = L->in_size, out = L->out_size, b_off = L->p_off + L->p_len - out;
+    ot_ktree_t t;
+    ot_grad_tree(c->grad, L->p_off, out, 1, &t);
+    if (rt->sparse) { /* x by columns: only its nonzero pixels cost FMAs */
+        const ot_kcsc_t xs = {keep_of(L, c->keep).ends, rt->csc_code + c->r0 * in,
+                              OT_PIXEL_SCALE};
+        ot_kgemm_tn_tree_sparse(in, out, &xs, c->dy, out, &t, c->work);
+    } else {
+        ot_kgemm_tn_tree(in, out, c->x, in, c->dy, out, &t, c->work);
+    }
+    for (size_t i = 0; i < c->n_leaves; i++) { /* db leaves: a chain over the shard's rows */
+        float *restrict db = ot_grad_leaf(c->grad, i, b_off);
+        const ot_leaf_t *f = &c->leaves[i];
+        memset(db, 0, out * sizeof(float));
+        for (size_t r = f->lo; r < f->lo + f->rows; r++)
+            for (size_t j = 0; j < out; j++)
+                db[j] += c->dy[r * out + j];
+    }
+    ot_grad_leaves_done(c->grad, b_off, out);
+    if (c->dx)
+        ot_kgemm(c->n, in, out, c->dy, out, rt->wtpack, NULL, c->dx, in, c->work);
+}
+
+static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
+{
+    const size_t in = L->in_size, d = L->out_size;
+    const double *W = r->P + L->p_off, *bias = W + (L->p_len - d);
+    /* row by row of W, so the inner loop runs along memory */
+    for (size_t i = 0; i < r->n; i++) {
+        double *out = y + i * d;
+        for (size_t j = 0; j < d; j++)
+            out[j] = bias[j];
+        for (size_t k = 0; k < in; k++) {
+            const double xik = x[i * in + k], *Wk = W + k * d;
+            for (size_t j = 0; j < d; j++)
+                out[j] += xik * Wk[j];
+        }
+    }
+}
+
+const ot_layer_ops_t ot_affine_ops = {
+    .kind = "affine",
+    .usage = "affine UNITS",
+    .parse = parse,
+    .format = format,
+    .shape = shape,
+    .declare = declare,
+    .init = init,
+    .flops = flops,
+    .setup = setup,
+    .free = rt_free,
+    .workspace = workspace,
+    .begin = begin,
+    .prepare = prepare,
+    .gather = gather,
+    .forward = forward,
+    .backward = backward,
+    .reference = reference,
+};

@@ -1,0 +1,55 @@
+/* relu.c - the ReLU layer kind: y = max(x, 0), element-wise. */
+#include "ot_layers.h"
+
+#include "ot_layer.h"
+
+void ot_relu_forward(const float *x, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void ot_relu_backward(const float *y, const float *dy, float *dx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static void forward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    ot_relu_forward(c->x, c->y, c->n * L->out_size);
+}
+
+static void backward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    ot_relu_backward(c->y, c->dy, c->dx, c->n * L->out_size);
+}
+
+/* The kink at 0: recorded at the unperturbed point, so that a perturbation of h that moves an
+ * input across 0 does not mix two linear pieces into the difference quotient. */
+static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
+{
+    unsigned char *mask = r->mask;
+    for (size_t i = 0; i < r->n * L->out_size; i++) {
+        if (r->record)
+            mask[i] = x[i] > 0.0;
+        y[i] = mask[i] ? x[i] : 0.0;
+    }
+}
+
+static size_t ref_mask(const ot_layer_t *L)
+{
+    return L->out_size;
+}
+
+const ot_layer_ops_t ot_relu_ops = {
+    .kind = "relu",
+    .usage = "relu",
+    .parse = ot_layer_parse_none,
+    .format = ot_layer_format_none,
+    .shape = ot_layer_shape_same,
+    .forward = forward,
+    .backward = backward,
+    .reference = reference,
+    .ref_mask = ref_mask,
+};

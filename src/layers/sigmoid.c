@@ -1,0 +1,48 @@
+/* sigmoid.c - the Sigmoid layer kind: y = 1 / (1 + exp(-x)), element-wise. */
+#include <math.h>
+
+#include "ot_layers.h"
+
+#include "ot_layer.h"
+
+void ot_sigmoid_forward(const float *x, float *y, size_t n)
+{
+    /* exp of a non-positive argument never overflows */
+    for (size_t i = 0; i < n; i++) {
+        float e = expf(-fabsf(x[i]));
+        y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    }
+}
+
+void ot_sigmoid_backward(const float *y, const float *dy, float *dx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
+static void forward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    ot_sigmoid_forward(c->x, c->y, c->n * L->out_size);
+}
+
+static void backward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    ot_sigmoid_backward(c->y, c->dy, c->dx, c->n * L->out_size);
+}
+
+static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
+{
+    for (size_t i = 0; i < r->n * L->out_size; i++)
+        y[i] = 1.0 / (1.0 + exp(-x[i]));
+}
+
+const ot_layer_ops_t ot_sigmoid_ops = {
+    .kind = "sigmoid",
+    .usage = "sigmoid",
+    .parse = ot_layer_parse_none,
+    .format = ot_layer_format_none,
+    .shape = ot_layer_shape_same,
+    .forward = forward,
+    .backward = backward,
+    .reference = reference,
+};
