@@ -71,6 +71,16 @@ size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_l
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work);
 
+/* Workspace floats ot_kgemm_tn_acc needs for up to max_rows rows and n columns. */
+size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n);
+
+/* C (m, n) = (acc ? C : 0) + x^T dy over `rows` rows: every element one FMA chain over the
+ * rows in order, continued from C when acc, so that a chain over many rows can be formed
+ * block by block with the same bits. x (rows, m) row stride ldx, dy (rows, n) row stride ldy,
+ * C row stride ldc. work: ot_kgemm_tn_acc_work_size floats, private to the calling thread. */
+void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx,
+                     const float *dy, size_t ldy, float *C, size_t ldc, int acc, float *work);
+
 /* x (rows, m) stored column by column, with 8-bit values: feature i's nonzero entries, rows in
  * increasing order, the k-th in code[k * m + i] as (row << 8) | u, which stands for the value
  * (float)u * scale (ot_sparse_batch_t's column lists); ends[l * m + i] of them lie in leaves

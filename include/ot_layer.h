@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "ot_config.h"
+#include "ot_conv.h"
 #include "ot_data.h"
 #include "ot_grad.h"
 #include "ot_kgemm.h"
@@ -244,5 +245,34 @@ int ot_layer_shape_same(ot_layer_t *L, const ot_config_t *c, char *err, size_t n
 
 /* Parse a non-negative integer word in [lo, hi]: 0 or -1. */
 int ot_layer_parse_size(const char *word, size_t lo, size_t hi, size_t *out);
+
+/* ---- helpers for windowed kinds (convolution, pooling) ---- */
+
+#define OT_MAX_SIDE 65536 /* the largest window side, stride or padding accepted */
+
+/* A window "5x5" (height x width) or "5" (square) into kh, kw: 0 or -1. */
+int ot_layer_parse_window(const char *word, size_t *kh, size_t *kw);
+
+/* The words "stride S" and (when pad is not NULL) "pad P", in any order: 0, or -1 with what
+ * is wrong in err. */
+int ot_layer_parse_stride_pad(int argc, char **argv, size_t *stride, size_t *pad, char *err,
+                              size_t n);
+
+/* The arguments and the ops that maxpool and avgpool share: "KIND WINDOW [stride S]", the
+ * stride the window's height unless given, no padding, every window inside the image. */
+typedef struct {
+    size_t kh, kw, stride;
+} ot_pool_args_t;
+OT_LAYER_ARGS_FIT(ot_pool_args_t);
+int ot_pool_parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n);
+void ot_pool_format(const ot_layer_t *L, char *buf, size_t n);
+int ot_pool_shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n);
+ot_conv_geom_t ot_pool_geom(const ot_layer_t *L);
+
+/* One side of a window's output, (in + 2 pad - k) / stride + 1 rounded down, where what the
+ * rounding leaves out may only be padding: 0, or -1 with why (naming axis, "height" or
+ * "width") in err. */
+int ot_layer_out_side(const char *axis, size_t in, size_t k, size_t stride, size_t pad,
+                      size_t *out, char *err, size_t n);
 
 #endif

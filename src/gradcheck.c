@@ -100,8 +100,9 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
         for (size_t i = 0; i < T->size; i++)
             gmax = fmax(gmax, fabs(e->grad[T->off + i]));
         /* relative errors of entries far below the tensor's or the network's scale are float
-         * noise, not bugs */
-        double floor = fmax(fmax(1e-3 * gmax, 1e-4 * gall), 1e-12);
+         * noise, not bugs: e.g. a convolution's bias before batch norm, whose true gradient is
+         * 0 and whose float one is what is left of a sum over every position that cancels */
+        double floor = fmax(fmax(1e-3 * gmax, 1e-3 * gall), 1e-12);
         double sum_abs = 0.0, worst = 0.0;
         for (size_t k = 0; k < m; k++) {
             size_t i = T->off + (m == T->size ? k : (size_t)ot_rng_below(&rng, T->size));

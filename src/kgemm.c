@@ -445,6 +445,35 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
     }
 }
 
+/* ---- the weight gradient of one leaf, in blocks of rows ---- */
+
+size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n)
+{
+    return ot_kpack_size(max_rows, n) + MR * max_rows;
+}
+
+void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx,
+                     const float *dy, size_t ldy, float *C, size_t ldc, int acc, float *work)
+{
+    float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n);
+    if (rows == 0) {
+        for (size_t i = 0; i < m && !acc; i++)
+            memset(C + i * ldc, 0, n * sizeof(float));
+        return;
+    }
+    ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
+    /* x^T's full MR-row panels are MR adjacent columns of x, read in place; a ragged last
+     * one is packed */
+    const size_t full = m / MR * MR;
+    if (full < m)
+        pack_xt(x, ldx, m, rows, full, Ap);
+    for (size_t jp = 0; jp < n_panels(n); jp++)
+        for (size_t i0 = 0; i0 < m; i0 += MR)
+            tile(rows, i0 < full ? x + i0 : Ap, 1, i0 < full ? ldx : MR, Bp + jp * rows * NR,
+                 acc ? INIT_C : INIT_ZERO, NULL, C + i0 * ldc + jp * NR, ldc,
+                 min_sz(MR, m - i0), min_sz(NR, n - jp * NR));
+}
+
 /* ---- the weight gradient of a sparse x: the first layer on mostly-zero images ---- */
 
 /* A vector's first `left` lanes (1 <= left <= VL): loads that leave the rest zero and stores

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *ot_shape_str(const ot_shape_t *s, char *buf, size_t n)
 {
@@ -69,4 +70,106 @@ int ot_layer_shape_same(ot_layer_t *L, const ot_config_t *c, char *err, size_t n
     (void)c, (void)err, (void)n;
     L->out = L->in;
     return 0;
+}
+
+/* "5x5" or "5" into kh, kw */
+int ot_layer_parse_window(const char *w, size_t *kh, size_t *kw)
+{
+    char a[32], *x;
+    if (strlen(w) >= sizeof a)
+        return -1;
+    snprintf(a, sizeof a, "%s", w);
+    if ((x = strchr(a, 'x'))) {
+        *x = '\0';
+        return ot_layer_parse_size(a, 1, OT_MAX_SIDE, kh) < 0 ||
+                       ot_layer_parse_size(x + 1, 1, OT_MAX_SIDE, kw) < 0
+                   ? -1
+                   : 0;
+    }
+    if (ot_layer_parse_size(a, 1, OT_MAX_SIDE, kh) < 0)
+        return -1;
+    *kw = *kh;
+    return 0;
+}
+
+/* "stride S" and "pad P", in any order, after the leading words */
+int ot_layer_parse_stride_pad(int argc, char **argv, size_t *stride, size_t *pad, char *err,
+                              size_t n)
+{
+    for (int i = 0; i < argc; i += 2) {
+        size_t *to = strcmp(argv[i], "stride") == 0 ? stride
+                     : strcmp(argv[i], "pad") == 0 && pad ? pad
+                                                          : NULL;
+        size_t lo = to == stride ? 1 : 0;
+        if (!to || i + 1 == argc || ot_layer_parse_size(argv[i + 1], lo, OT_MAX_SIDE, to) < 0) {
+            snprintf(err, n, "'%s' is not %s", argv[i], pad ? "stride S or pad P" : "stride S");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One side of the output: (in + 2 pad - k) / stride + 1, which must come out whole. Returns
+ * 0, or -1 with why in err. */
+int ot_layer_out_side(const char *axis, size_t in, size_t k, size_t stride, size_t pad,
+                      size_t *out, char *err, size_t n)
+{
+    if (k > in + 2 * pad) {
+        snprintf(err, n, "the window (%zu) is larger than the %s (%zu with padding %zu)", k,
+                 axis, in, pad);
+        return -1;
+    }
+    /* the windows that fit; the input rows after the last one's end must be padding only */
+    size_t o = (in + 2 * pad - k) / stride + 1, end = (o - 1) * stride + k; /* in padded rows */
+    if (end < in + pad) {
+        snprintf(err, n, "stride %zu does not fit the %s: the last %zu of its %zu rows would be "
+                 "left out (%zu + 2 x %zu - %zu should be a multiple of %zu)", stride, axis,
+                 in + pad - end, in, in, pad, k, stride);
+        return -1;
+    }
+    *out = o;
+    return 0;
+}
+
+/* ---- pooling kinds: "KIND WINDOW [stride S]", the stride the window's height by default */
+
+int ot_pool_parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
+{
+    ot_pool_args_t *a = OT_LAYER_ARGS(ot_pool_args_t, L);
+    if (argc < 1 || ot_layer_parse_window(argv[0], &a->kh, &a->kw) < 0) {
+        snprintf(err, n, "a window size");
+        return -1;
+    }
+    a->stride = a->kh;
+    return ot_layer_parse_stride_pad(argc - 1, argv + 1, &a->stride, NULL, err, n);
+}
+
+void ot_pool_format(const ot_layer_t *L, char *buf, size_t n)
+{
+    const ot_pool_args_t *a = OT_LAYER_ARGS(const ot_pool_args_t, L);
+    snprintf(buf, n, "%zux%zu stride %zu", a->kh, a->kw, a->stride);
+}
+
+int ot_pool_shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
+{
+    (void)c;
+    const ot_pool_args_t *a = OT_LAYER_ARGS(const ot_pool_args_t, L);
+    size_t oh, ow;
+    if (L->in.flat) {
+        snprintf(err, n, "expected an image (HxWxC), got a flat vector; put pooling before any "
+                 "affine or flatten");
+        return -1;
+    }
+    if (ot_layer_out_side("height", L->in.h, a->kh, a->stride, 0, &oh, err, n) < 0 ||
+        ot_layer_out_side("width", L->in.w, a->kw, a->stride, 0, &ow, err, n) < 0)
+        return -1;
+    L->out = (ot_shape_t){L->in.c, oh, ow, 0};
+    return 0;
+}
+
+ot_conv_geom_t ot_pool_geom(const ot_layer_t *L)
+{
+    const ot_pool_args_t *a = OT_LAYER_ARGS(const ot_pool_args_t, L);
+    return (ot_conv_geom_t){L->in.h, L->in.w, L->in.c, a->kh, a->kw, a->stride, 0, L->out.h,
+                            L->out.w};
 }

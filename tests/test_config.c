@@ -197,11 +197,17 @@ static void assert_round_trip(const ot_config_t *c, const char *what)
     CU_ASSERT_PTR_NOT_NULL(again);
     if (again)
         CU_ASSERT_STRING_EQUAL(again, text);
-    /* every key is written, once */
+    /* every key is written, once; with a list of layers, the widths syntax's keys not */
     for (size_t i = 0; i < N_ALL_KEYS; i++) {
         char line[64];
         snprintf(line, sizeof line, "\n%s = ", all_keys[i]);
         const char *at = strstr(text, line);
+        if (c->stack[0] && (strcmp(all_keys[i], "activation") == 0 ||
+                            strcmp(all_keys[i], "batchnorm") == 0 ||
+                            strcmp(all_keys[i], "dropout") == 0)) {
+            CU_ASSERT_PTR_NULL(at);
+            continue;
+        }
         CU_ASSERT_PTR_NOT_NULL(at);
         if (at)
             CU_ASSERT_PTR_NULL(strstr(at + 1, line));

@@ -6,7 +6,8 @@
 #include "ot_layer.h"
 
 extern const ot_layer_ops_t ot_affine_ops, ot_relu_ops, ot_sigmoid_ops, ot_batchnorm_ops,
-    ot_dropout_ops, ot_softmax_loss_ops;
+    ot_dropout_ops, ot_softmax_loss_ops, ot_conv2d_ops, ot_maxpool_ops, ot_avgpool_ops,
+    ot_flatten_ops;
 
 const ot_layer_ops_t *const ot_layer_kinds[] = {
     &ot_affine_ops,
@@ -15,6 +16,10 @@ const ot_layer_ops_t *const ot_layer_kinds[] = {
     &ot_batchnorm_ops,
     &ot_dropout_ops,
     &ot_softmax_loss_ops,
+    &ot_conv2d_ops,
+    &ot_maxpool_ops,
+    &ot_avgpool_ops,
+    &ot_flatten_ops,
     NULL,
 };
 

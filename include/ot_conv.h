@@ -1,0 +1,48 @@
+/* ot_conv.h - the kernels of the convolution and pooling kinds (src/layers/conv2d.c,
+ * maxpool.c, avgpool.c), over images stored NHWC: sample, row, column, channel innermost.
+ *
+ * A convolution is a GEMM over its im2col matrix: one row per sample and output position
+ * (q = (sample * oh + oy) * ow + ox), one column per kernel tap and input channel
+ * ((ky * kw + kx) * c + ch, the order of W's rows, HWIO); taps outside the image are zeros
+ * (padding). Kernels are pure: no allocation, no I/O, no globals. */
+#ifndef OT_CONV_H
+#define OT_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The geometry of a convolution or pooling window over an (h, w, c) image. */
+typedef struct {
+    size_t h, w, c;     /* input */
+    size_t kh, kw;      /* window */
+    size_t stride, pad; /* the same along both axes */
+    size_t oh, ow;      /* output positions: (h + 2 pad - kh) / stride + 1, likewise */
+} ot_conv_geom_t;
+
+/* Rows [q0, q0 + m) of the im2col matrix of the images x (n, h, w, c) into col (m, kh kw c),
+ * row stride kh kw c. */
+void ot_im2col(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m, float *col);
+
+/* The adjoint of ot_im2col: rows [q0, q0 + m) of dcol (m, kh kw c) added into the images'
+ * gradient dx (n, h, w, c), row by row, tap by tap (a fixed order). */
+void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t m, float *dx);
+
+/* Max pooling of x (n, h, w, c) into y (n, oh, ow, c); arg (n, oh, ow, c) gets the index
+ * within its sample of the input that gave each maximum: the first of the window's largest
+ * values in window order (row by row, left to right), so ties go to the top-left one. */
+void ot_maxpool_forward(const ot_conv_geom_t *g, const float *x, size_t n, float *y,
+                        uint32_t *arg);
+
+/* dx (n, h, w, c) = the gradient routed to the recorded arg-max of each window: zero, then
+ * dy added output by output. */
+void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint32_t *arg,
+                         size_t n, float *dx);
+
+/* Average pooling (padding counts as zeros, and the divisor is always kh kw). */
+void ot_avgpool_forward(const ot_conv_geom_t *g, const float *x, size_t n, float *y);
+
+/* dx (n, h, w, c) = dy / (kh kw) spread over each window: zero, then added output by
+ * output. */
+void ot_avgpool_backward(const ot_conv_geom_t *g, const float *dy, size_t n, float *dx);
+
+#endif

@@ -1,0 +1,329 @@
+/* conv2d.c - the 2-D convolution kind: y = x * W + b over NHWC images, W (kh, kw, c, filters)
+ * stored as the (kh kw c, filters) matrix of its im2col GEMM (HWIO, as TensorFlow; PyTorch's
+ * Conv2d.weight is W transposed to (filters, c, kh, kw)).
+ *
+ * Every call works through its rows in blocks of im2col rows that stay in L2 (the whole column
+ * matrix is never formed): forward y = col W + b on omptrain's GEMM; backward, shard by shard,
+ * dW += col^T dy continuing one FMA chain per element over the shard's rows (ot_kgemm_tn_acc),
+ * db likewise, and dx by col2im of dy W^T. The blocks depend on the layer's shape alone, and a
+ * shard's chain on its rows alone, so the bits do not depend on the thread count. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ot_common.h"
+#include "ot_conv.h"
+#include "ot_net.h"
+
+/* ---------------------------------------------------------------- the kernels */
+
+void ot_im2col(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m, float *col)
+{
+    const size_t c = g->c, K = g->kh * g->kw * c, P = g->oh * g->ow, run = g->kw * c;
+    for (size_t r = 0; r < m; r++) {
+        const size_t q = q0 + r, s = q / P, p = q % P, oy = p / g->ow, ox = p % g->ow;
+        const float *img = x + s * g->h * g->w * c;
+        float *dst = col + r * K;
+        const long x0 = (long)(ox * g->stride) - (long)g->pad;
+        for (size_t ky = 0; ky < g->kh; ky++, dst += run) {
+            const long iy = (long)(oy * g->stride + ky) - (long)g->pad;
+            if (iy < 0 || iy >= (long)g->h) {
+                memset(dst, 0, run * sizeof(float));
+                continue;
+            }
+            const float *src = img + (size_t)iy * g->w * c;
+            if (x0 >= 0 && x0 + (long)g->kw <= (long)g->w) { /* the whole row of taps inside */
+                memcpy(dst, src + (size_t)x0 * c, run * sizeof(float));
+                continue;
+            }
+            for (size_t kx = 0; kx < g->kw; kx++) {
+                const long ix = x0 + (long)kx;
+                if (ix < 0 || ix >= (long)g->w)
+                    memset(dst + kx * c, 0, c * sizeof(float));
+                else
+                    memcpy(dst + kx * c, src + (size_t)ix * c, c * sizeof(float));
+            }
+        }
+    }
+}
+
+void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t m, float *dx)
+{
+    const size_t c = g->c, K = g->kh * g->kw * c, P = g->oh * g->ow;
+    for (size_t r = 0; r < m; r++) {
+        const size_t q = q0 + r, s = q / P, p = q % P, oy = p / g->ow, ox = p % g->ow;
+        float *img = dx + s * g->h * g->w * c;
+        const float *src = dcol + r * K;
+        for (size_t ky = 0; ky < g->kh; ky++) {
+            const long iy = (long)(oy * g->stride + ky) - (long)g->pad;
+            for (size_t kx = 0; kx < g->kw; kx++, src += c) {
+                const long ix = (long)(ox * g->stride + kx) - (long)g->pad;
+                if (iy < 0 || iy >= (long)g->h || ix < 0 || ix >= (long)g->w)
+                    continue;
+                float *restrict d = img + ((size_t)iy * g->w + (size_t)ix) * c;
+                for (size_t ch = 0; ch < c; ch++)
+                    d[ch] += src[ch];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- the kind */
+
+typedef struct {
+    size_t filters, kh, kw, stride, pad;
+} conv_args_t;
+OT_LAYER_ARGS_FIT(conv_args_t);
+
+/* Its buffers in an engine. */
+typedef struct {
+    float *wpack;  /* W packed for y = col W */
+    float *wtpack; /* W^T packed for dcol = dy W^T; NULL for layer 0 */
+} conv_rt_t;
+
+static const conv_args_t *args(const ot_layer_t *L)
+{
+    return OT_LAYER_ARGS(const conv_args_t, L);
+}
+
+static ot_conv_geom_t geom(const ot_layer_t *L)
+{
+    const conv_args_t *a = args(L);
+    return (ot_conv_geom_t){L->in.h, L->in.w, L->in.c, a->kh, a->kw, a->stride, a->pad,
+                            L->out.h, L->out.w};
+}
+
+/* K, the im2col matrix's width */
+static size_t taps(const ot_layer_t *L)
+{
+    return args(L)->kh * args(L)->kw * L->in.c;
+}
+
+static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
+{
+    conv_args_t *a = OT_LAYER_ARGS(conv_args_t, L);
+    *a = (conv_args_t){0, 0, 0, 1, 0};
+    if (argc < 2 || ot_layer_parse_size(argv[0], 1, OT_MAX_UNITS, &a->filters) < 0 ||
+        ot_layer_parse_window(argv[1], &a->kh, &a->kw) < 0) {
+        snprintf(err, n, "a filter count and a kernel size");
+        return -1;
+    }
+    return ot_layer_parse_stride_pad(argc - 2, argv + 2, &a->stride, &a->pad, err, n);
+}
+
+static void format(const ot_layer_t *L, char *buf, size_t n)
+{
+    const conv_args_t *a = args(L);
+    snprintf(buf, n, "%zu %zux%zu stride %zu pad %zu", a->filters, a->kh, a->kw, a->stride,
+             a->pad);
+}
+
+static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
+{
+    (void)c;
+    const conv_args_t *a = args(L);
+    size_t oh, ow;
+    if (L->in.flat) {
+        snprintf(err, n, "expected an image (HxWxC), got a flat vector; put convolutions "
+                 "before any affine or flatten");
+        return -1;
+    }
+    if (ot_layer_out_side("height", L->in.h, a->kh, a->stride, a->pad, &oh, err, n) < 0 ||
+        ot_layer_out_side("width", L->in.w, a->kw, a->stride, a->pad, &ow, err, n) < 0)
+        return -1;
+    L->out = (ot_shape_t){a->filters, oh, ow, 0};
+    return 0;
+}
+
+static void declare(ot_layer_t *L, ot_net_t *net)
+{
+    const conv_args_t *a = args(L);
+    size_t W[4] = {a->kh, a->kw, L->in.c, a->filters}, b[1] = {a->filters};
+    ot_net_param(net, L, "W", 4, W, 1);
+    ot_net_param(net, L, "b", 1, b, 0);
+}
+
+/* W ~ std * N(0, 1) with fan-in kh kw c; b = 0 */
+static void init(const ot_layer_t *L, const ot_config_t *c, float *params, float *state,
+                 ot_rng_t *rng)
+{
+    (void)state;
+    const size_t K = taps(L);
+    double std = ot_init_std(c, K);
+    float *W = params + L->p_off;
+    for (size_t i = 0; i < K * args(L)->filters; i++)
+        W[i] = (float)(std * ot_rng_normal(rng));
+}
+
+/* forward, dW and (not for layer 0) dx: 2 P K F each */
+static double flops(const ot_layer_t *L)
+{
+    double pkf = (double)(L->out.h * L->out.w) * (double)taps(L) * (double)args(L)->filters;
+    return (L->index > 0 ? 6.0 : 4.0) * pkf;
+}
+
+static void rt_free(void *p)
+{
+    conv_rt_t *rt = p;
+    if (!rt)
+        return;
+    ot_free(rt->wpack);
+    ot_free(rt->wtpack);
+    ot_free(rt);
+}
+
+static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
+{
+    (void)B, (void)n_shards;
+    const size_t K = taps(L), F = args(L)->filters;
+    conv_rt_t *rt = ot_alloc(sizeof *rt);
+    *out = rt;
+    if (!rt || !(rt->wpack = ot_alloc(ot_kpack_size(K, F) * sizeof(float))) ||
+        (L->index > 0 && !(rt->wtpack = ot_alloc(ot_kpack_size(F, K) * sizeof(float)))))
+        return OT_ENOMEM;
+    return OT_OK;
+}
+
+/* im2col rows per block: about 256 KiB of them (in L2 with the GEMM's operands), at least 64
+ * and a multiple of 8. A function of the shape alone. */
+static size_t block_rows(const ot_layer_t *L)
+{
+    size_t m = 65536 / taps(L);
+    m = m < 64 ? 64 : m > 1024 ? 1024 : m;
+    return m / 8 * 8;
+}
+
+static size_t max_sz(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* a block of im2col rows, then the GEMMs' scratch */
+static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
+{
+    (void)rows, (void)n_shards;
+    const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
+    *keep = 0;
+    size_t col = (MB * K * sizeof(float) + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
+    return col + max_sz(ot_kgemm_work_size(max_sz(K, F)), ot_kgemm_tn_acc_work_size(MB, F)) *
+                     sizeof(float);
+}
+
+static void split_work(const ot_layer_t *L, void *work, float **col, float **gw)
+{
+    const size_t bytes = block_rows(L) * taps(L) * sizeof(float);
+    *col = work;
+    *gw = (float *)((char *)work + (bytes + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN);
+}
+
+static void prepare(const ot_layer_t *L, void *p, const float *params, int backward)
+{
+    conv_rt_t *rt = p;
+    const size_t nr = ot_kgemm_nr(), K = taps(L), F = args(L)->filters;
+    const float *W = params + L->p_off;
+    const size_t np = (F + nr - 1) / nr, npt = (K + nr - 1) / nr;
+#pragma omp for schedule(static) nowait
+    for (size_t q = 0; q < np; q++)
+        ot_kpack_b(W, F, false, K, F, rt->wpack, q, q + 1);
+    if (backward && rt->wtpack) {
+#pragma omp for schedule(static) nowait
+        for (size_t q = 0; q < npt; q++)
+            ot_kpack_b(W, F, true, F, K, rt->wtpack, q, q + 1);
+    }
+}
+
+static void forward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const conv_rt_t *rt = c->rt;
+    const ot_conv_geom_t g = geom(L);
+    const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
+    const size_t rows = c->n * g.oh * g.ow;
+    const float *b = c->params + L->p_off + L->p_len - F;
+    float *col, *gw;
+    split_work(L, c->work, &col, &gw);
+    for (size_t q0 = 0; q0 < rows; q0 += MB) {
+        const size_t m = rows - q0 < MB ? rows - q0 : MB;
+        ot_im2col(&g, c->x, q0, m, col);
+        ot_kgemm(m, F, K, col, K, rt->wpack, b, c->y + q0 * F, F, gw);
+    }
+}
+
+/* Shard by shard: dW, db (leaves of the tree), and dx through col2im. */
+static void backward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const conv_rt_t *rt = c->rt;
+    const ot_conv_geom_t g = geom(L);
+    const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L), P = g.oh * g.ow;
+    const size_t b_off = L->p_off + L->p_len - F;
+    float *col, *gw;
+    split_work(L, c->work, &col, &gw);
+    if (c->dx)
+        memset(c->dx, 0, c->n * L->in_size * sizeof(float));
+    for (size_t i = 0; i < c->n_leaves; i++) {
+        const ot_leaf_t *f = &c->leaves[i];
+        const size_t lo = f->lo * P, hi = (f->lo + f->rows) * P;
+        float *dW = ot_grad_leaf(c->grad, i, L->p_off), *db = ot_grad_leaf(c->grad, i, b_off);
+        memset(db, 0, F * sizeof(float));
+        if (lo == hi)
+            memset(dW, 0, K * F * sizeof(float));
+        for (size_t q0 = lo; q0 < hi; q0 += MB) {
+            const size_t m = hi - q0 < MB ? hi - q0 : MB;
+            const float *dy = c->dy + q0 * F;
+            ot_im2col(&g, c->x, q0, m, col);
+            ot_kgemm_tn_acc(K, F, m, col, K, dy, F, dW, F, q0 > lo, gw);
+            for (size_t r = 0; r < m; r++)
+                for (size_t j = 0; j < F; j++)
+                    db[j] += dy[r * F + j];
+            if (c->dx) { /* dcol = dy W^T into the block's room, then back onto the image */
+                ot_kgemm(m, K, F, dy, F, rt->wtpack, NULL, col, K, gw);
+                ot_col2im_add(&g, col, q0, m, c->dx);
+            }
+        }
+    }
+    ot_grad_leaves_done(c->grad, L->p_off, L->p_len);
+}
+
+/* direct convolution in double, tap by tap */
+static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
+{
+    const ot_conv_geom_t g = geom(L);
+    const size_t F = args(L)->filters, C = g.c;
+    const double *W = r->P + L->p_off, *b = W + L->p_len - F;
+    for (size_t s = 0; s < r->n; s++)
+        for (size_t oy = 0; oy < g.oh; oy++)
+            for (size_t ox = 0; ox < g.ow; ox++) {
+                double *out = y + ((s * g.oh + oy) * g.ow + ox) * F;
+                for (size_t f = 0; f < F; f++)
+                    out[f] = b[f];
+                for (size_t ky = 0; ky < g.kh; ky++)
+                    for (size_t kx = 0; kx < g.kw; kx++) {
+                        const long iy = (long)(oy * g.stride + ky) - (long)g.pad;
+                        const long ix = (long)(ox * g.stride + kx) - (long)g.pad;
+                        if (iy < 0 || iy >= (long)g.h || ix < 0 || ix >= (long)g.w)
+                            continue;
+                        const double *in = x + ((s * g.h + (size_t)iy) * g.w + (size_t)ix) * C;
+                        for (size_t ch = 0; ch < C; ch++) {
+                            const double *w = W + ((ky * g.kw + kx) * C + ch) * F;
+                            for (size_t f = 0; f < F; f++)
+                                out[f] += in[ch] * w[f];
+                        }
+                    }
+            }
+}
+
+const ot_layer_ops_t ot_conv2d_ops = {
+    .kind = "conv",
+    .usage = "conv FILTERS KHxKW [stride S] [pad P] (e.g. conv 30 5x5, conv 16 3x3 pad 1)",
+    .parse = parse,
+    .format = format,
+    .shape = shape,
+    .declare = declare,
+    .init = init,
+    .flops = flops,
+    .setup = setup,
+    .free = rt_free,
+    .workspace = workspace,
+    .prepare = prepare,
+    .forward = forward,
+    .backward = backward,
+    .reference = reference,
+};
