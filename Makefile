@@ -54,7 +54,7 @@ $(BUILD)/%.o: src/%.c | $(BUILD)/layers
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests/layers
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -DOT_TEST_DIR='"tests"' -c -o $@ $<
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Itests -DOT_TEST_DIR='"tests"' -c -o $@ $<
 
 $(BUILD) $(BUILD)/layers $(BUILD)/tests $(BUILD)/tests/layers:
 	mkdir -p $@
@@ -110,7 +110,7 @@ define ot_variant
 $(1)/%.o: src/%.c | $(1)/tests
 	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) -c -o $$@ $$<
 $(1)/tests/%.o: tests/%.c | $(1)/tests
-	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) $$(TEST_CFLAGS) -DOT_TEST_DIR='"tests"' -c -o $$@ $$<
+	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) $$(TEST_CFLAGS) -Itests -DOT_TEST_DIR='"tests"' -c -o $$@ $$<
 $(1)/libomptrain.a: $(LIB_SRC:src/%.c=$(1)/%.o)
 	rm -f $$@ && $$(AR) rcs $$@ $$^
 $(1)/omptrain: $(1)/main.o $(1)/libomptrain.a

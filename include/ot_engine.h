@@ -88,6 +88,12 @@ typedef struct {
     size_t correct; /* correctly classified rows */
 } ot_batch_result_t;
 
+/* Test hook: flip the sign of what layer `name` ("conv1") hands on in backward (what:
+ * OT_FAULT_PARAMS its parameters' gradient, OT_FAULT_DX the gradient it passes down,
+ * OT_FAULT_AUTO the first if it has parameters), so that gradcheck can be shown to catch a
+ * wrong backward by name. Returns 0, or OT_EINVAL when the network has no such layer. */
+int ot_engine_set_fault(ot_engine_t *e, const char *name, ot_fault_t what);
+
 /* Allocate workers for batches of up to max_batch rows split into n_shards shards.
  * Returns 0 or OT_ENOMEM (message printed). */
 int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_shards);

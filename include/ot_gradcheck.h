@@ -32,6 +32,16 @@ typedef struct {
     int pass;                  /* max_rel_err < tolerance */
 } ot_gradcheck_row_t;
 
+/* The forward pass itself: the engine's float loss against the reference's double loss on the
+ * same samples, so that a float forward that disagrees with the reference (which the gradient
+ * check alone would not see) fails too. */
+typedef struct {
+    double loss;       /* the engine's mean loss */
+    double ref_loss;   /* the reference's */
+    double rel_err;    /* |loss - ref_loss| / max(|ref_loss|, 1e-12) */
+    int pass;          /* rel_err < 1e-4 */
+} ot_gradcheck_fwd_t;
+
 /* Defaults: 3 samples, h = 1e-5, 1000 entries per tensor, tolerance 1e-2, seed 42.
  * Why 1e-2: float backprop of a correct network measures ~1e-6 to ~5e-4 (the larger where deep
  * sigmoid stacks leave the first layer's gradient as a small difference of larger terms); a
@@ -39,10 +49,11 @@ typedef struct {
 void ot_gradcheck_defaults(ot_gradcheck_opts_t *o);
 
 /* Check every tensor whose row has check[i] != 0 (check may be NULL: all tensors) of e's
- * network on o->samples random samples of ds. rows has net->n_tensors entries. Returns 1 when
- * every checked tensor passes, 0 when one fails, or OT_ENOMEM. */
+ * network on o->samples random samples of ds, and the forward loss (into *fwd, which may be
+ * NULL). rows has net->n_tensors entries. Returns 1 when the forward and every checked tensor
+ * pass, 0 when one fails, or OT_ENOMEM. */
 int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts_t *o,
-                 const unsigned char *check, ot_gradcheck_row_t *rows);
+                 const unsigned char *check, ot_gradcheck_row_t *rows, ot_gradcheck_fwd_t *fwd);
 
 /* The gradcheck command: build c's network (initial parameters), check the tensors in the
  * comma list `tensors` (NULL = all) and print one row per tensor and a verdict. Returns 0 when

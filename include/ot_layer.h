@@ -148,6 +148,9 @@ typedef struct ot_layer_ops {
     const char *prefix; /* its layers' names: prefix and number, "conv1" (optional: kind);
                            model.layers takes it as well */
     const char *usage; /* its model.layers syntax, for messages: "conv FILTERS KHxKW ..." */
+    const char *example; /* a small stack that exercises it on an image (a parameterised
+                            layer first when it has none itself), for the conformance suite
+                            (tests/layers/test_registry.c): the suite adds the output layer */
 
     /* model.layers: the words after the kind's name (argc may be 0) into L->arg. Returns 0,
      * or -1 with what is wrong in err. */

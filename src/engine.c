@@ -178,6 +178,16 @@ void ot_engine_free(ot_engine_t *e)
     memset(e, 0, sizeof *e);
 }
 
+int ot_engine_set_fault(ot_engine_t *e, const char *name, ot_fault_t what)
+{
+    const ot_layer_t *L = ot_net_layer(e->net, name);
+    if (!L)
+        return OT_EINVAL;
+    e->fault_layer = (long)L->index;
+    e->fault_what = what;
+    return OT_OK;
+}
+
 /* ---- the split: shards, threads, the tree ---- */
 
 /* Shard s of an n-row batch before a pass: rows [s*n/S, (s+1)*n/S), a balanced split that

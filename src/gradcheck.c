@@ -45,7 +45,7 @@ static double reference_loss(const ot_net_t *net, const ot_engine_t *e, const do
 }
 
 int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts_t *o,
-                 const unsigned char *check, ot_gradcheck_row_t *rows)
+                 const unsigned char *check, ot_gradcheck_row_t *rows, ot_gradcheck_fwd_t *fwd)
 {
     const ot_net_t *net = e->net;
     const size_t n = o->samples;
@@ -78,10 +78,16 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     ot_dataset_gather(ds, idx, n, x, y);
 
     /* backprop: the data-parallel training path, mean gradient over the n samples */
-    ot_engine_gradient(e, ds, idx, n);
+    ot_gradcheck_fwd_t f;
+    f.loss = ot_engine_gradient(e, ds, idx, n).loss / (double)n;
     for (size_t i = 0; i < net->n_params; i++)
         P[i] = net->params[i];
-    reference_loss(net, e, P, x, y, idx, n, a, b, masks, 1);
+    f.ref_loss = reference_loss(net, e, P, x, y, idx, n, a, b, masks, 1);
+    f.rel_err = fabs(f.loss - f.ref_loss) / fmax(fabs(f.ref_loss), 1e-12);
+    f.pass = f.rel_err < 1e-4;
+    all_pass &= f.pass;
+    if (fwd)
+        *fwd = f;
 
     /* the network's largest gradient sets a scale below which differences are float noise:
      * e.g. the bias of an Affine followed by batch norm has a true gradient of exactly 0 */
@@ -183,9 +189,13 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
            o->samples, o->step, o->tolerance, threads, t.eng.n_shards);
     printf("%-12s %-11s %8s %14s %14s  %s\n", "tensor", "shape", "checked", "mean |diff|",
            "max rel err", "verdict");
-    rc = ot_gradcheck(&t.eng, &t.train, o, check, rows);
+    ot_gradcheck_fwd_t fwd;
+    rc = ot_gradcheck(&t.eng, &t.train, o, check, rows, &fwd);
     if (rc < 0)
         goto done;
+    printf("%-12s %-11s %8s %14.3e %14.3e  %s  (loss %.9g, reference %.9g)\n", "forward", "loss",
+           "", fabs(fwd.loss - fwd.ref_loss), fwd.rel_err, fwd.pass ? "ok" : "FAIL", fwd.loss,
+           fwd.ref_loss);
     for (size_t i = 0; i < t.net.n_tensors; i++) {
         const ot_gradcheck_row_t *r = &rows[i];
         if (!check[i])

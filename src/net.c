@@ -47,7 +47,11 @@ int ot_stack_parse(const char *text, ot_layer_t *layers, size_t max, size_t *n, 
         }
         memcpy(buf, s, len);
         buf[len] = '\0';
-        memcpy(copy, buf, len + 1);
+        /* the item as the messages show it: without surrounding blanks */
+        size_t a = strspn(buf, " \t"), b = len;
+        while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t'))
+            b--;
+        snprintf(copy, sizeof copy, "%.*s", (int)(b - a), buf + a);
         int argc = split_words(buf, words);
         if (argc == 0) {
             snprintf(err, err_n, "layer %zu is empty, expected a layer such as 'affine 100' or "

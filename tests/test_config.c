@@ -345,6 +345,29 @@ static void test_good_layout(void)
     CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
 }
 
+/* A list of layers over three lines: blanks normalized, the comment and the line breaks gone. */
+static void test_good_stack(void)
+{
+    ot_config_t c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/stack.ini"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(c.stack, "conv 16 3x3 pad 1, batchnorm, relu, maxpool 2, conv 32 5x5 "
+                                    "stride 1 pad 2, relu, avgpool 2 stride 2, flatten, dropout "
+                                    "0.25, affine 64, sigmoid, affine 10");
+    CU_ASSERT_EQUAL(c.init, OT_INIT_HE);
+    CU_ASSERT_DOUBLE_EQUAL(c.bn_momentum, 0.8, 0);
+    CU_ASSERT_EQUAL(c.epochs, 3); /* the lines after the list are read as before */
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+    char model[OT_STACK_TEXT];
+    ot_config_model_str(&c, model, sizeof model);
+    CU_ASSERT_STRING_EQUAL(model, c.stack);
+    /* --set takes a list too, and a list of widths replaces it */
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=784, 100, 10"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(c.stack, "");
+    CU_ASSERT_EQUAL(c.sizes[1], 100);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=affine 100,relu ,affine 10"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(c.stack, "affine 100, relu, affine 10");
+}
+
 static void test_good_extremes(void)
 {
     ot_config_t c;
@@ -788,6 +811,7 @@ OT_TEST_SUITE(config, NULL, NULL,
               {"good minimal", test_good_minimal},
               {"good full", test_good_full},
               {"good no hidden layer", test_good_no_hidden},
+              {"good list of layers over three lines", test_good_stack},
               {"good layout (BOM, CRLF, comments, indentation)", test_good_layout},
               {"good extremes", test_good_extremes},
               {"good all load, check and round-trip", test_good_all},

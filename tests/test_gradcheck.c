@@ -1,5 +1,6 @@
 /* test_gradcheck.c - gradcheck passes on correct networks and fails, naming the tensor, when a
- * layer's backward is wrong (sign flipped through the engine's test hook). */
+ * layer's backward is wrong (sign flipped through the engine's test hook): an Affine, an
+ * activation, batch norm, a convolution's dW and dx, and a max pooling's routing. */
 #include <string.h>
 
 #include "ot_common.h"
@@ -9,17 +10,19 @@
 
 enum { NS = 40, CLASSES = 5 };
 
-static ot_dataset_t ds;
+static ot_dataset_t ds, cnn_ds;
 
 static int setup(void)
 {
     ot_gemm_init();
-    return ot_test_dataset(&ds, NS, 4, 5, CLASSES, 21);
+    return ot_test_dataset(&ds, NS, 4, 5, CLASSES, 21) ||
+           ot_test_dataset(&cnn_ds, NS, 8, 8, CLASSES, 22);
 }
 
 static int teardown(void)
 {
     ot_dataset_free(&ds);
+    ot_dataset_free(&cnn_ds);
     return 0;
 }
 
@@ -60,7 +63,7 @@ static int run(ot_engine_t *e, ot_gradcheck_row_t *rows)
     ot_gradcheck_defaults(&o);
     o.samples = 6;
     o.max_entries = 0;
-    return ot_gradcheck(e, &ds, &o, NULL, rows);
+    return ot_gradcheck(e, &ds, &o, NULL, rows, NULL);
 }
 
 static void test_correct_network_passes(void)
@@ -132,7 +135,79 @@ static void test_batchnorm_dropout_network(void)
     ot_net_free(&net);
 }
 
+/* A small CNN on 8x8 images: conv1 relu1 maxpool1 conv2 relu2 affine1 softmax_loss. */
+static void build_cnn(ot_net_t *net, ot_engine_t *e)
+{
+    ot_config_t c;
+    ot_config_defaults(&c);
+    c.n_classes = CLASSES;
+    c.init = OT_INIT_HE;
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 3 3x3 pad 1, relu, maxpool 2, "
+                                      "conv 4 3x3, relu, affine 5") == OT_OK);
+    CU_ASSERT_FATAL(ot_net_init(net, &c, &(ot_shape_t){1, 8, 8, 0}) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 9);
+    ot_net_init_params(net, &c, &r);
+    CU_ASSERT_FATAL(ot_engine_init(e, net, 8, 3) == OT_OK);
+}
+
+/* With a fault at layer `name`, exactly the tensors whose names start with one of `bad` fail. */
+static void expect_fault(const char *name, ot_fault_t what, const char *const *bad)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build_cnn(&net, &e);
+    ot_gradcheck_row_t rows[OT_MAX_TENSORS];
+    ot_gradcheck_opts_t o;
+    ot_gradcheck_defaults(&o);
+    o.samples = 6;
+    CU_ASSERT_EQUAL(ot_gradcheck(&e, &cnn_ds, &o, NULL, rows, NULL), 1); /* correct first */
+    CU_ASSERT_EQUAL(ot_engine_set_fault(&e, name, what), OT_OK);
+    CU_ASSERT_EQUAL(ot_gradcheck(&e, &cnn_ds, &o, NULL, rows, NULL), 0);
+    for (size_t t = 0; t < net.n_tensors; t++) {
+        int is_bad = 0;
+        for (size_t i = 0; bad[i]; i++)
+            is_bad |= strncmp(rows[t].tensor->name, bad[i], strlen(bad[i])) == 0;
+        CU_ASSERT_EQUAL(rows[t].pass, !is_bad);
+        if (is_bad)
+            CU_ASSERT(rows[t].max_rel_err > 0.5);
+    }
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
+static void test_flipped_conv_dw_fails_naming_it(void)
+{
+    expect_fault("conv2", OT_FAULT_PARAMS, (const char *const[]){"conv2/", NULL});
+}
+
+static void test_flipped_conv_dx_fails_upstream(void)
+{
+    expect_fault("conv2", OT_FAULT_DX, (const char *const[]){"conv1/", NULL});
+}
+
+static void test_flipped_pool_routing_fails_upstream(void)
+{
+    expect_fault("maxpool1", OT_FAULT_AUTO, (const char *const[]){"conv1/", NULL});
+}
+
+static void test_fault_needs_a_layer(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build_cnn(&net, &e);
+    CU_ASSERT_EQUAL(ot_engine_set_fault(&e, "conv9", OT_FAULT_DX), OT_EINVAL);
+    CU_ASSERT_EQUAL(e.fault_layer, -1);
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
 OT_TEST_SUITE(gradcheck, setup, teardown,
+              {"a flipped conv dW fails, naming conv2", test_flipped_conv_dw_fails_naming_it},
+              {"a flipped conv dx fails upstream (conv1)", test_flipped_conv_dx_fails_upstream},
+              {"a flipped max-pool routing fails upstream (conv1)",
+               test_flipped_pool_routing_fails_upstream},
+              {"a fault needs a layer of that name", test_fault_needs_a_layer},
               {"batch norm and dropout pass; a flipped batch norm fails", test_batchnorm_dropout_network},
               {"a correct network passes with margin", test_correct_network_passes},
               {"a sign-flipped Affine backward fails, naming it", test_flipped_affine_fails_naming_it},

@@ -306,6 +306,7 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
 const ot_layer_ops_t ot_affine_ops = {
     .kind = "affine",
     .usage = "affine UNITS",
+    .example = "affine 6, relu",
     .parse = parse,
     .format = format,
     .shape = shape,

@@ -80,6 +80,7 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
 const ot_layer_ops_t ot_avgpool_ops = {
     .kind = "avgpool",
     .usage = "avgpool WINDOW [stride S] (e.g. avgpool 2)",
+    .example = "conv 3 3x3 pad 1, avgpool 3 stride 1",
     .parse = ot_pool_parse,
     .format = ot_pool_format,
     .shape = ot_pool_shape,

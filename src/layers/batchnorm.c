@@ -281,6 +281,7 @@ const ot_layer_ops_t ot_batchnorm_ops = {
     .kind = "batchnorm",
     .prefix = "bn",
     .usage = "batchnorm",
+    .example = "conv 3 3x3, batchnorm, relu",
     .parse = ot_layer_parse_none,
     .format = ot_layer_format_none,
     .shape = shape,

@@ -313,6 +313,7 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
 const ot_layer_ops_t ot_conv2d_ops = {
     .kind = "conv",
     .usage = "conv FILTERS KHxKW [stride S] [pad P] (e.g. conv 30 5x5, conv 16 3x3 pad 1)",
+    .example = "conv 3 3x3 stride 2 pad 1, relu, conv 4 2x2",
     .parse = parse,
     .format = format,
     .shape = shape,

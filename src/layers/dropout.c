@@ -102,6 +102,7 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
 const ot_layer_ops_t ot_dropout_ops = {
     .kind = "dropout",
     .usage = "dropout RATE (a fraction in [0, 1))",
+    .example = "affine 8, dropout 0.3",
     .parse = parse,
     .format = format,
     .shape = ot_layer_shape_same,

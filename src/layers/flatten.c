@@ -37,6 +37,7 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
 const ot_layer_ops_t ot_flatten_ops = {
     .kind = "flatten",
     .usage = "flatten",
+    .example = "conv 2 3x3, flatten, relu",
     .parse = ot_layer_parse_none,
     .format = ot_layer_format_none,
     .shape = shape,

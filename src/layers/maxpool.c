@@ -124,6 +124,7 @@ static size_t ref_mask(const ot_layer_t *L)
 const ot_layer_ops_t ot_maxpool_ops = {
     .kind = "maxpool",
     .usage = "maxpool WINDOW [stride S] (e.g. maxpool 2, maxpool 3x3 stride 2)",
+    .example = "conv 3 3x3 pad 1, maxpool 2",
     .parse = ot_pool_parse,
     .format = ot_pool_format,
     .shape = ot_pool_shape,

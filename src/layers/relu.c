@@ -45,6 +45,7 @@ static size_t ref_mask(const ot_layer_t *L)
 const ot_layer_ops_t ot_relu_ops = {
     .kind = "relu",
     .usage = "relu",
+    .example = "conv 3 3x3, relu",
     .parse = ot_layer_parse_none,
     .format = ot_layer_format_none,
     .shape = ot_layer_shape_same,

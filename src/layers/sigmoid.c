@@ -39,6 +39,7 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
 const ot_layer_ops_t ot_sigmoid_ops = {
     .kind = "sigmoid",
     .usage = "sigmoid",
+    .example = "conv 3 3x3, sigmoid",
     .parse = ot_layer_parse_none,
     .format = ot_layer_format_none,
     .shape = ot_layer_shape_same,

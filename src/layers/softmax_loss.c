@@ -82,6 +82,7 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
 const ot_layer_ops_t ot_softmax_loss_ops = {
     .kind = "softmax_loss",
     .usage = "nothing: the loss closes every stack by itself",
+    .example = "",
     .parse = ot_layer_parse_none,
     .format = ot_layer_format_none,
     .shape = ot_layer_shape_same,
