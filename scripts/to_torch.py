@@ -19,7 +19,8 @@ The mapping (omptrain stores images NHWC; torch works NCHW):
                                    flatten order to omptrain's (h, w, c) rows; W is (in, out)
   relu / sigmoid                   ReLU / Sigmoid
   batchnorm                        BatchNorm2d per channel on an image, BatchNorm1d on a vector;
-                                   gamma, beta, running_mean, running_var; eps 1e-5
+                                   gamma, beta, running_mean, running_var; eps 1e-5,
+                                   momentum 1 - model.bn_momentum
   dropout RATE                     left out (inverted dropout: evaluation never drops)
   (softmax loss)                   left out: the model returns logits
 model.layers as widths ("784, 50, 10") means, per hidden layer, affine, [batchnorm if
@@ -187,7 +188,10 @@ def build(f, cfg, image_hw):
             perm, n = None, out
         elif kind == "batchnorm":
             d, bn = (n, nn.BatchNorm1d) if shape is None else (shape[0], nn.BatchNorm2d)
-            m = bn(d, eps=BN_EPS)
+            # torch's momentum is the weight of the batch: 1 - model.bn_momentum (only training
+            # uses it; omptrain's running_var averages the biased batch variance)
+            decay = float(cfg["model"].get("bn_momentum", "0.9"))
+            m = bn(d, eps=BN_EPS, momentum=round(1 - decay, 9))
             for ours, theirs in (("gamma", "weight"), ("beta", "bias"),
                                  ("running_mean", "running_mean"), ("running_var", "running_var")):
                 t = tensor(f"model/{name}/{ours}", (d,))
