@@ -1,0 +1,285 @@
+#!/usr/bin/python3
+"""to_torch.py - an omptrain checkpoint as the equivalent torch.nn.Sequential.
+
+usage: /usr/bin/python3 scripts/to_torch.py CHECKPOINT [--eval] [--omptrain ./omptrain]
+                                            [--save MODEL.pt]
+
+Reads the run's config from the checkpoint's root attribute `config` and its parameters from
+/model, prints the model, and with --eval runs it on the config's test set (data.test_images
+and data.test_labels, IDX raw or gzip, relative to the working directory; data.test_limit
+honoured): pixels u as float32 u * (1/255) like omptrain, images NCHW (N, 1, rows, cols).
+--omptrain BINARY also runs `BINARY eval --checkpoint CHECKPOINT CONFIG` on the stored config
+(implies --eval) and prints both results. --save writes the whole module with torch.save.
+
+The mapping (omptrain stores images NHWC; torch works NCHW):
+  conv F KHxKW [stride S] [pad P]  Conv2d; weight = W.transpose(3, 2, 0, 1): W is (kh, kw, in, F)
+  maxpool / avgpool WIN [stride S] MaxPool2d / AvgPool2d (omptrain pools have no padding)
+  flatten, or affine on an image   Flatten: torch flattens (c, h, w), omptrain (h, w, c)
+  affine N                         Linear; weight = W[perm].T with perm taking the (c, h, w)
+                                   flatten order to omptrain's (h, w, c) rows; W is (in, out)
+  relu / sigmoid                   ReLU / Sigmoid
+  batchnorm                        BatchNorm2d per channel on an image, BatchNorm1d on a vector;
+                                   gamma, beta, running_mean, running_var; eps 1e-5,
+                                   momentum 1 - model.bn_momentum
+  dropout RATE                     left out (inverted dropout: evaluation never drops)
+  (softmax loss)                   left out: the model returns logits
+model.layers as widths ("784, 50, 10") means, per hidden layer, affine, [batchnorm if
+model.batchnorm], model.activation (one name, or one per hidden layer), [dropout]; then the
+last affine. The model takes NCHW images in both syntaxes (a width model starts with Flatten).
+A layer list's input size comes from the data, so the test images' IDX header is read (and must
+be there) even without --eval.
+
+Needs Debian's python3-h5py, python3-numpy and python3-torch (apt-get install python3-torch);
+run from the repository root. Exit status: 0 done, 1 a file cannot be read or does not match,
+2 usage."""
+import argparse
+import configparser
+import gzip
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import h5py
+    import torch
+    from torch import nn
+except ImportError as e:
+    sys.exit(f"to_torch.py: {e.name} is missing: run with /usr/bin/python3 (Debian's "
+             "python3-h5py, python3-numpy, python3-torch: apt-get install python3-torch)")
+
+BN_EPS = 1e-5  # OT_BN_EPS in include/ot_batchnorm.h
+
+
+class Fail(Exception):
+    """One line for stderr, exit status 1."""
+
+
+def read_idx(path, ndim):
+    """An IDX file of unsigned bytes (raw or gzip) as a uint8 array of its ndim dimensions."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except OSError as e:
+        raise Fail(f"{path}: {e.strerror} (the stored config's data paths are relative to the "
+                   "working directory: run from the repository root)")
+    if len(raw) < 4 + 4 * ndim or raw[:3] != b"\0\0\x08" or raw[3] != ndim:
+        raise Fail(f"{path}: not an IDX file of unsigned bytes with {ndim} dimensions")
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != np.prod(dims):
+        raise Fail(f"{path}: {data.size} bytes of data, expected {'x'.join(map(str, dims))}")
+    return data.reshape(dims)
+
+
+def layer_items(model):
+    """model.layers in the layer syntax, the width syntax expanded into it."""
+    items = [s.strip() for s in model["layers"].split(",")]
+    if not all(re.fullmatch(r"\d+", s) for s in items):
+        return items, None
+    widths = [int(s) for s in items]
+    acts = [a.strip() for a in model.get("activation", "relu").split(",")]
+    hidden = len(widths) - 2
+    if len(acts) == 1:
+        acts *= hidden
+    if len(acts) != hidden:
+        raise Fail(f"model.activation lists {len(acts)} names for {hidden} hidden layers")
+    bn = model.get("batchnorm", "false") == "true"
+    out = []
+    for i, n in enumerate(widths[1:]):
+        out.append(f"affine {n}")
+        if i < hidden:
+            out += ["batchnorm"] * bn + [acts[i]]
+    return out, widths[0]
+
+
+def window(word, item):
+    m = re.fullmatch(r"(\d+)(?:x(\d+))?", word)
+    if not m:
+        raise Fail(f"layer '{item}': '{word}' is not a window size such as 5x5 or 2")
+    return int(m[1]), int(m[2] or m[1])
+
+
+def options(words, item, **defaults):
+    """'stride S' and 'pad P' pairs into a dict over the defaults given."""
+    opts = dict(defaults)
+    for k, v in zip(words[::2], words[1::2]):
+        if k not in opts or not v.isdigit():
+            raise Fail(f"layer '{item}': unexpected '{k} {v}'")
+        opts[k] = int(v)
+    if len(words) % 2:
+        raise Fail(f"layer '{item}': '{words[-1]}' has no value")
+    return opts
+
+
+def build(f, cfg, image_hw):
+    """The nn.Sequential of the checkpoint f (an open h5py.File) under config cfg."""
+    items, flat_in = layer_items(cfg["model"])
+    mods, counts = [], {}
+    # the activation: (c, h, w) image, or a vector of n features of which torch's feature j is
+    # omptrain's feature perm[j] (perm None: the same order)
+    if flat_in is not None:
+        mods.append(nn.Flatten())
+        shape, perm = None, None
+        n = flat_in
+    else:
+        shape, perm, n = (1, *image_hw), None, None
+
+    def tensor(name, want):
+        if name not in f:
+            raise Fail(f"{f.filename}: no dataset /{name} (the stored config's "
+                       f"model.layers needs it)")
+        a = f[name][()].astype(np.float32)
+        if a.shape != tuple(want):
+            raise Fail(f"{f.filename}: /{name} has shape {a.shape}, the config needs "
+                       f"{tuple(want)}")
+        return torch.from_numpy(np.ascontiguousarray(a))
+
+    def flatten():
+        nonlocal shape, perm, n
+        c, h, w = shape
+        # torch's flat index j = (ch * h + y) * w + x is omptrain's (y * w + x) * c + ch
+        ch, y, x = np.unravel_index(np.arange(c * h * w), (c, h, w))
+        perm = None if c == 1 else (y * w + x) * c + ch
+        shape, n = None, c * h * w
+        mods.append(nn.Flatten())
+
+    for item in items:
+        words = item.split()
+        kind = words[0]
+        prefix = {"batchnorm": "bn"}.get(kind, kind)
+        counts[prefix] = counts.get(prefix, 0) + 1
+        name = f"{prefix}{counts[prefix]}"
+        if kind in ("conv", "maxpool", "avgpool") and shape is None:
+            raise Fail(f"layer '{item}' needs an image, but its input is a vector")
+        if kind == "conv":
+            filters = int(words[1])
+            kh, kw = window(words[2], item)
+            o = options(words[3:], item, stride=1, pad=0)
+            c, h, w = shape
+            W = tensor(f"model/{name}/W", (kh, kw, c, filters))
+            m = nn.Conv2d(c, filters, (kh, kw), stride=o["stride"], padding=o["pad"])
+            m.weight.data = W.permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
+            m.bias.data = tensor(f"model/{name}/b", (filters,))
+            shape = (filters, (h + 2 * o["pad"] - kh) // o["stride"] + 1,
+                     (w + 2 * o["pad"] - kw) // o["stride"] + 1)
+        elif kind in ("maxpool", "avgpool"):
+            kh, kw = window(words[1], item)
+            o = options(words[2:], item, stride=kh)
+            pool = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
+            m = pool((kh, kw), stride=o["stride"])
+            c, h, w = shape
+            shape = (c, (h - kh) // o["stride"] + 1, (w - kw) // o["stride"] + 1)
+        elif kind == "flatten":
+            flatten()
+            continue
+        elif kind == "affine":
+            if shape is not None:
+                flatten()
+            out = int(words[1])
+            W = tensor(f"model/{name}/W", (n, out))
+            m = nn.Linear(n, out)
+            m.weight.data = (W if perm is None else W[torch.from_numpy(perm)]).T.contiguous()
+            m.bias.data = tensor(f"model/{name}/b", (out,))
+            perm, n = None, out
+        elif kind == "batchnorm":
+            d, bn = (n, nn.BatchNorm1d) if shape is None else (shape[0], nn.BatchNorm2d)
+            # torch's momentum is the weight of the batch: 1 - model.bn_momentum (only training
+            # uses it; omptrain's running_var averages the biased batch variance)
+            decay = float(cfg["model"].get("bn_momentum", "0.9"))
+            m = bn(d, eps=BN_EPS, momentum=round(1 - decay, 9))
+            for ours, theirs in (("gamma", "weight"), ("beta", "bias"),
+                                 ("running_mean", "running_mean"), ("running_var", "running_var")):
+                t = tensor(f"model/{name}/{ours}", (d,))
+                getattr(m, theirs).data = t if perm is None else t[torch.from_numpy(perm)]
+        elif kind in ("relu", "sigmoid"):
+            m = nn.ReLU() if kind == "relu" else nn.Sigmoid()
+        elif kind == "dropout":
+            continue
+        else:
+            raise Fail(f"layer '{item}': unknown kind '{kind}'")
+        mods.append(m)
+    return nn.Sequential(*mods).eval()
+
+
+def omptrain_eval(binary, ckpt, config_text):
+    """(loss, accuracy in %) from `binary eval --checkpoint ckpt` on the stored config."""
+    with tempfile.NamedTemporaryFile("w", suffix=".ini") as t:
+        t.write(config_text)
+        t.flush()
+        r = subprocess.run([binary, "eval", "--checkpoint", ckpt, t.name],
+                           capture_output=True, text=True)
+    m = re.search(r"test loss (\S+)\s+acc\s+(\S+)%", r.stdout)
+    if r.returncode or not m:
+        raise Fail(f"{binary} eval failed (exit status {r.returncode}): {r.stderr.strip()}")
+    return float(m[1]), float(m[2])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--eval", action="store_true", help="evaluate on the config's test set")
+    ap.add_argument("--omptrain", metavar="BINARY", help="also run BINARY eval and compare")
+    ap.add_argument("--save", metavar="PATH", help="torch.save the model to PATH")
+    a = ap.parse_args()
+    torch.set_num_threads(1)  # a shared 2-core machine; 10000 images take seconds
+    try:
+        if not os.path.isfile(a.checkpoint):
+            raise Fail(f"{a.checkpoint}: no such file")
+        try:
+            f = h5py.File(a.checkpoint, "r")
+        except OSError as e:
+            raise Fail(f"{a.checkpoint}: not a readable HDF5 file ({e})")
+        with f:
+            if "config" not in f.attrs:
+                raise Fail(f"{a.checkpoint}: no root attribute 'config' (not an omptrain "
+                           "checkpoint?)")
+            text = f.attrs["config"]
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            cfg = configparser.ConfigParser()
+            cfg.read_string(text)
+            data = cfg["data"]
+            images = labels = None
+            if a.eval or a.omptrain or not re.fullmatch(r"[\d,\s]+", cfg["model"]["layers"]):
+                images = read_idx(data["test_images"], 3)  # its rows and columns: the input
+            model = build(f, cfg, images.shape[1:] if images is not None else None)
+        print(model)
+        if a.save:
+            torch.save(model, a.save)
+            print(f"wrote {a.save}")
+        if not (a.eval or a.omptrain):
+            return 0
+        labels = read_idx(data["test_labels"], 1)
+        limit = int(data.get("test_limit", "0"))
+        if limit:
+            images, labels = images[:limit], labels[:limit]
+        if len(images) != len(labels):
+            raise Fail(f"{len(images)} test images but {len(labels)} labels")
+        x = torch.from_numpy(images.astype(np.float32) * np.float32(1.0 / 255.0))
+        x = x.unsqueeze(1)  # NCHW, one channel
+        y = torch.from_numpy(labels.astype(np.int64))
+        with torch.no_grad():
+            logits = torch.cat([model(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+        loss = nn.functional.cross_entropy(logits, y).item()
+        correct = int((logits.argmax(1) == y).sum())
+        print(f"torch    test loss {loss:.4f}  acc {100.0 * correct / len(y):.2f}%  "
+              f"({correct} of {len(y)} correct)")
+        if a.omptrain:
+            l2, acc2 = omptrain_eval(a.omptrain, a.checkpoint, text)
+            print(f"omptrain test loss {l2:.4f}  acc {acc2:.2f}%")
+        return 0
+    except Fail as e:
+        print(f"to_torch.py: {e}", file=sys.stderr)
+        return 1
+    except (KeyError, ValueError) as e:
+        print(f"to_torch.py: {a.checkpoint}: the stored config lacks or garbles {e}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
