@@ -1,21 +1,30 @@
 #!/usr/bin/python3
 """compare_pytorch.py - omptrain against PyTorch (CPU) and the numpy float32 textbook net.
 
-Runs, back to back in one invocation, the benchmark models of configs/bench-{a,b,c,d}.ini:
+Runs, back to back in one invocation, the benchmark models of configs/bench-{a,...,f}.ini:
   (a) 784-50-10 batch 100   (b) 784-100-10 batch 100
   (c) 784-1024-1024-10 batch 256   (d) the same, batch 1024
+  (e) the textbook's SimpleConvNet (conv 30 5x5, relu, maxpool 2, affine 100, relu, affine 10)
+  (f) the textbook's deep CNN (six 3x3 convolutions, three max poolings, affine 50, dropout)
+      both batch 100
 with plain SGD at the config's learning rate, on MNIST loaded from data/mnist/*.gz, at each
 thread count, in:
   omptrain      ./omptrain bench CONFIG --threads LIST (its CSV)
   torch/pth     PyTorch 1.13 (Debian) with OpenBLAS's pthread build (the system default)
-  torch/omp     the same with LD_LIBRARY_PATH pointing at OpenBLAS's OpenMP build
+  torch/omp     the same with LD_LIBRARY_PATH pointing at OpenBLAS's OpenMP build (left out,
+                with a note, where libopenblas0-openmp is not installed)
   numpy         the float32 textbook two-layer net (models a and b only)
 Every peer is timed like omptrain bench: warm-up, then SECONDS split in 5 segments, best
-segment's samples/s. The "best peer" of a row is the fastest of the peers at that thread count;
-ratio = omptrain / best peer. For (c) and (d) the share of the GEMM ceiling (measured by
-omptrain bench in the same run, same thread count) is printed for omptrain and best torch.
+segment's samples/s. The PyTorch models are the configs' layers in torch.nn (NCHW images); for
+the convolutional models each torch run times both memory formats, NCHW and channels_last
+(NHWC, as omptrain), and keeps the faster (oneDNN's convolutions differ between the two). The
+"best peer" of a row is the fastest of the peers at that thread count; ratio = omptrain / best
+peer. FLOP per sample counts the GEMM work of a training step as omptrain bench does (forward,
+dW and, but for the first layer, dx: 2 in out per Affine, 2 positions taps filters per
+convolution); with it the share of the GEMM ceiling (measured by omptrain bench in the same
+run, same thread count) is printed for omptrain and the best torch.
 
-usage: /usr/bin/python3 scripts/compare_pytorch.py [--threads 1,2] [--models a,b,c,d]
+usage: /usr/bin/python3 scripts/compare_pytorch.py [--threads 1,2] [--models a,b,c,d,e,f]
            [--seconds 2] [--omptrain ./omptrain] [--csv runs/compare/compare.csv]
 Run from the repository root. Needs python3-torch (apt-get install python3-torch).
 """
@@ -34,25 +43,83 @@ import numpy as np
 SEGMENTS = 5
 WARMUP = 0.3
 OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
-MODELS = "abcd"
+MODELS = "a,b,c,d,e,f"
+IMAGE = (1, 28, 28)  # MNIST as (channels, height, width)
 
 
 def model_spec(m):
-    """Layers, batch, lr and shards from configs/bench-M.ini."""
+    """Layers, batch, lr and shards from configs/bench-M.ini. model.layers is either widths
+    ("784, 50, 10": widths, relu between) or a list of layers ("conv 30 5x5, relu, ..."); both
+    become stack, [(kind, words)], the layers after the input."""
     cp = configparser.ConfigParser(inline_comment_prefixes=(";",))
     path = f"configs/bench-{m}.ini"
     if not cp.read(path):
         sys.exit(f"compare_pytorch.py: cannot read {path} (run from the repository root)")
-    layers = [int(v) for v in cp["model"]["layers"].split(",")]
+    items = [v.split() for v in cp["model"]["layers"].split(",") if v.strip()]
+    widths = None
+    if all(len(w) == 1 and w[0].isdigit() for w in items):
+        widths = [int(w[0]) for w in items]
+        stack = []
+        for i, n in enumerate(widths[1:]):
+            stack += [("affine", [str(n)])] + ([("relu", [])] if i < len(widths) - 2 else [])
+        shape = (widths[0],)
+    else:
+        stack, shape = [(w[0], w[1:]) for w in items], IMAGE
     tr = cp["training"]
-    return {"config": path, "layers": layers, "batch": int(tr["batch_size"]),
-            "lr": float(tr["learning_rate"]), "shards": int(tr.get("shards", "8"))}
+    return {"config": path, "widths": widths, "stack": stack, "input": shape,
+            "batch": int(tr["batch_size"]), "lr": float(tr["learning_rate"]),
+            "shards": int(tr.get("shards", "8"))}
 
 
-def flops_per_sample(layers):
+def layer_shapes(spec):
+    """Each layer of the stack as (kind, words, options, input shape, output shape); shapes are
+    (c, h, w) for images, (n,) for vectors, sides as omptrain infers them."""
+    def window(w):
+        kh, _, kw = w.partition("x")
+        return int(kh), int(kw or kh)
+
+    def options(words, **opts):  # "stride S", "pad P"
+        for k, v in zip(words[::2], words[1::2]):
+            opts[k] = int(v)
+        return opts
+
+    out, shape = [], spec["input"]
+    for kind, w in spec["stack"]:
+        o = {}
+        if kind in ("conv", "maxpool", "avgpool"):
+            conv = kind == "conv"
+            kh, kw = window(w[1] if conv else w[0])
+            o = options(w[2:] if conv else w[1:], stride=1 if conv else kh, pad=0, kh=kh, kw=kw)
+            c, h, wd = shape
+            new = (int(w[0]) if conv else c, (h + 2 * o["pad"] - kh) // o["stride"] + 1,
+                   (wd + 2 * o["pad"] - kw) // o["stride"] + 1)
+        elif kind == "affine":
+            new = (int(w[0]),)
+        elif kind == "flatten":
+            new = (int(np.prod(shape)),)
+        elif kind in ("relu", "sigmoid", "dropout"):
+            new = shape
+        else:
+            sys.exit(f"compare_pytorch.py: {spec['config']}: layer kind '{kind}' has no "
+                     "PyTorch equivalent here")
+        out.append((kind, w, o, shape, new))
+        shape = new
+    return out
+
+
+def flops_per_sample(spec):
+    """The GEMM FLOPs of one sample's training step, as omptrain bench counts them (each kind's
+    ops->flops): forward, dW and, but for the stack's first layer, dx, each 2 in out for an
+    Affine and 2 positions taps filters for a convolution."""
     f = 0
-    for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
-        f += 2 * a * b + (2 if i == 0 else 4) * a * b
+    for i, (kind, _, o, a, b) in enumerate(layer_shapes(spec)):
+        if kind == "affine":
+            mnk = int(np.prod(a)) * b[0]
+        elif kind == "conv":
+            mnk = b[1] * b[2] * o["kh"] * o["kw"] * a[0] * b[0]
+        else:
+            continue
+        f += (4 if i == 0 else 6) * mnk
     return f
 
 
@@ -88,39 +155,72 @@ def timed(step, n_batches, batch):
 
 # ---- peers (run in a worker process per library variant and thread count) ----
 
+def torch_model(spec):
+    """The stack in torch.nn, images NCHW; CrossEntropyLoss is the SoftmaxWithLoss."""
+    import torch.nn as nn
+    mods = []
+    for kind, w, o, a, b in layer_shapes(spec):
+        if kind == "conv":
+            mods.append(nn.Conv2d(a[0], b[0], (o["kh"], o["kw"]), o["stride"], o["pad"]))
+        elif kind in ("maxpool", "avgpool"):
+            pool = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
+            mods.append(pool((o["kh"], o["kw"]), o["stride"]))
+        elif kind == "affine":
+            if len(a) > 1:
+                mods.append(nn.Flatten())
+            mods.append(nn.Linear(int(np.prod(a)), b[0]))
+        elif kind == "flatten":
+            mods.append(nn.Flatten())
+        elif kind == "dropout":
+            mods.append(nn.Dropout(float(w[0])))
+        else:
+            mods.append(nn.ReLU() if kind == "relu" else nn.Sigmoid())
+    return nn.Sequential(*mods)
+
+
 def run_torch(spec, x, y, threads):
+    """Best samples/s and the memory format that gave it (None for the dense models)."""
     import torch
     torch.set_num_threads(threads)
-    torch.manual_seed(42)
-    layers = spec["layers"]
-    mods = []
-    for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
-        mods.append(torch.nn.Linear(a, b))
-        if i < len(layers) - 2:
-            mods.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*mods)
-    opt = torch.optim.SGD(model.parameters(), lr=spec["lr"])
-    lossf = torch.nn.CrossEntropyLoss()
+    image = len(spec["input"]) == 3
+    formats = ((("NCHW", torch.contiguous_format), ("NHWC", torch.channels_last)) if image
+               else ((None, torch.contiguous_format),))
     X, Y = torch.from_numpy(x), torch.from_numpy(y)
     B = spec["batch"]
     perm = torch.from_numpy(np.random.default_rng(42).permutation(len(x)))
     nb = len(x) // B
+    best = (0.0, None)
+    for name, fmt in formats:
+        torch.manual_seed(42)
+        model = torch_model(spec)
+        if image:
+            model = model.to(memory_format=fmt)
+        opt = torch.optim.SGD(model.parameters(), lr=spec["lr"])
+        lossf = torch.nn.CrossEntropyLoss()
 
-    def step(b):
-        idx = perm[b * B:(b + 1) * B]
-        xb, yb = X.index_select(0, idx), Y.index_select(0, idx)
-        opt.zero_grad(set_to_none=True)
-        loss = lossf(model(xb), yb)
-        loss.backward()
-        opt.step()
-    return timed(step, nb, B)
+        def step(b):
+            idx = perm[b * B:(b + 1) * B]
+            xb, yb = X.index_select(0, idx), Y.index_select(0, idx)
+            if image:
+                xb = xb.view(B, *spec["input"]).contiguous(memory_format=fmt)
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(model(xb), yb)
+            loss.backward()
+            opt.step()
+        best = max(best, (timed(step, nb, B), name), key=lambda r: r[0])
+    return best
+
+
+def numpy_fits(spec):
+    """Whether the numpy peer has the model: a two-layer net given by widths."""
+    return spec["widths"] is not None and len(spec["widths"]) == 3
 
 
 def run_numpy(spec, x, y, threads):
     """The float32 textbook two-layer net (affine, relu, affine, softmax-with-loss, SGD)."""
-    layers = spec["layers"]
-    if len(layers) != 3:
+    if not numpy_fits(spec):
         return None
+    layers = spec["widths"]
     rng = np.random.default_rng(42)
     n_in, n_h, n_out = layers
     W1 = (0.01 * rng.standard_normal((n_in, n_h))).astype(np.float32)
@@ -155,7 +255,7 @@ def run_numpy(spec, x, y, threads):
         b1 -= lr * gb1
         W2 -= lr * gW2
         b2 -= lr * gb2
-    return timed(step, nb, B)
+    return timed(step, nb, B), None
 
 
 def worker(args):
@@ -164,7 +264,7 @@ def worker(args):
     for m in args.models.split(","):
         spec = model_spec(m)
         fn = run_torch if args.worker == "torch" else run_numpy
-        out[m] = fn(spec, x, y, int(args.threads))
+        out[m] = fn(spec, x, y, int(args.threads))  # (samples/s, torch's format) or None
     print(json.dumps(out))
     return 0
 
@@ -226,7 +326,7 @@ def run_omptrain(exe, m, threads, seconds, outdir, shards=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--models", default="a,b,c,d")
+    ap.add_argument("--models", default=MODELS)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--omptrain", default="./omptrain")
     ap.add_argument("--csv", default="runs/compare/compare.csv")
@@ -243,16 +343,23 @@ def main():
 
     res = {}  # (model, threads) -> {name: samples/s}
     ceil = {}
+    fmt = {}  # (model, threads, torch peer) -> torch's memory format (convolutional models)
+    omp_fps = {}  # model -> FLOP per sample as omptrain bench counted it
     t_start = time.time()
     for m in models:
         rows = run_omptrain(args.omptrain, m, threads, args.seconds, outdir, args.shards)
         for t in threads:
             res[(m, t)] = {"omptrain": float(rows[t]["samples_per_s"])}
             ceil[(m, t)] = float(rows[t]["gemm_ceiling_gflops"])
+            omp_fps[m] = float(rows[t]["gflops"]) * 1e9 / res[(m, t)]["omptrain"]
         print(f"omptrain {m}: " + ", ".join(f"{t}t {res[(m, t)]['omptrain']:.0f}/s"
                                            for t in threads), flush=True)
     for kind, variant in (("torch", "pth"), ("torch", "omp"), ("numpy", "pth")):
-        ms = models if kind == "torch" else [m for m in models if len(model_spec(m)["layers"]) == 3]
+        if variant == "omp" and not os.path.isdir(OPENMP_BLAS):
+            print(f"torch/omp: left out, no {OPENMP_BLAS} (apt-get install libopenblas0-openmp)",
+                  flush=True)
+            continue
+        ms = models if kind == "torch" else [m for m in models if numpy_fits(model_spec(m))]
         if not ms:
             continue
         for t in threads:
@@ -260,25 +367,35 @@ def main():
             name = f"torch/{variant}" if kind == "torch" else "numpy"
             for m, v in out.items():
                 if v is not None:
-                    res[(m, t)][name] = v
-            print(f"{name} {t}t: " + ", ".join(f"{m} {v:.0f}/s" for m, v in out.items() if v),
-                  flush=True)
+                    res[(m, t)][name] = v[0]
+                    if v[1]:
+                        fmt[(m, t, name)] = v[1]
+            print(f"{name} {t}t: " + ", ".join(f"{m} {v[0]:.0f}/s" + (f" ({v[1]})" if v[1] else "")
+                                              for m, v in out.items() if v), flush=True)
 
     peers = ["torch/pth", "torch/omp", "numpy"]
     hdr = (f"{'model':<6}{'thr':>4}{'omptrain':>11}{'torch/pth':>11}{'torch/omp':>11}"
            f"{'numpy':>11}  {'best peer':<10}{'ratio':>7}{'omp %ceil':>10}{'torch %ceil':>12}")
+    print("\nGEMM FLOP per sample (forward, dW, dx; omptrain bench's count):")
+    for m in models:
+        fps = flops_per_sample(model_spec(m))
+        note = ("" if abs(omp_fps[m] - fps) <= 1e-3 * fps
+                else f"  (omptrain bench counted {omp_fps[m] / 1e6:.3f} M: the counts differ)")
+        print(f"  {m}  {fps / 1e6:9.3f} M{note}")
     print("\nsamples/s (best of 5 segments of %.1f s each run); ratio = omptrain / best peer"
           % (args.seconds / SEGMENTS))
     print(hdr)
     table = []
     for m in models:
         spec = model_spec(m)
-        fps = flops_per_sample(spec["layers"])
+        fps = flops_per_sample(spec)
         for t in threads:
             r = res[(m, t)]
             best = max((p for p in peers if p in r), key=lambda p: r[p])
             ratio = r["omptrain"] / r[best]
             best_torch = max(r.get("torch/pth", 0), r.get("torch/omp", 0))
+            torch_fmt = fmt.get((m, t, max(("torch/pth", "torch/omp"),
+                                           key=lambda p: r.get(p, 0))), "")
             oc = r["omptrain"] * fps / 1e9 / ceil[(m, t)]
             tc = best_torch * fps / 1e9 / ceil[(m, t)]
             cells = "".join(f"{r[p]:>11.0f}" if p in r else f"{'-':>11}" for p in peers)
@@ -287,12 +404,15 @@ def main():
             table.append([m, spec["batch"], t, f"{r['omptrain']:.0f}"]
                          + [f"{r[p]:.0f}" if p in r else "" for p in peers]
                          + [best, f"{ratio:.3f}", f"{ceil[(m, t)]:.1f}", f"{oc:.4f}",
-                            f"{tc:.4f}"])
+                            f"{tc:.4f}", f"{fps:.0f}", torch_fmt])
+    layouts = [f"{m} {t}t {p} {v}" for (m, t, p), v in sorted(fmt.items())]
+    if layouts:
+        print("torch's faster memory format: " + ", ".join(layouts))
     with open(args.csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["model", "batch", "threads", "omptrain", "torch_pthread", "torch_openmp",
                     "numpy", "best_peer", "ratio", "gemm_ceiling_gflops", "omptrain_share",
-                    "torch_share"])
+                    "torch_share", "flop_per_sample", "torch_format"])
         w.writerows(table)
     print(f"csv: {args.csv}  ({time.time() - t_start:.0f} s)")
     return 0

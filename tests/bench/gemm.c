@@ -14,7 +14,19 @@
  *           over those pixels only, W read in place);
  *   blas/1 and blas/S on the same x, for comparison.
  * GFLOP/s is the layer's dense 2*rows*in*out per product (dx skipped for the first layer), best
- * of 5. */
+ * of 5.
+ *
+ * Then, for each convolution of the convolutional models (e) and (f) (batch 100, one thread),
+ * the forward product in the two layouts an im2col convolution can take, both on omptrain's
+ * kernel:
+ *   NHWC  as src/layers/conv2d.c issues it: one im2col row per sample and position, C (n P, F)
+ *         = col (n P, K) W (K, F), W packed once, the rows in the layer's blocks;
+ *   NCHW  per sample C (F, P) = W (F, K) col (K, P), the sample's column matrix (as an NCHW
+ *         im2col writes it) packed as the B operand first.
+ * (P output positions, K = kh kw c taps, F filters; block: NHWC's rows per call.) Both read a
+ * column buffer that stays in cache, as after the layer's im2col (which is not timed), and leave
+ * the bias out (NCHW's runs along C's rows, which ot_kgemm's bias does not cover). GFLOP/s is
+ * 2 n P K F, best of 5. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +62,9 @@ static float *block(size_t n, int fill)
     return p;
 }
 
-static void own(layer_t *L)
+static void own(void *p)
 {
+    layer_t *L = p;
     ot_kpack_b(L->W, L->out, false, L->in, L->out, L->Wp, 0, SIZE_MAX);
     ot_kgemm(L->rows, L->out, L->in, L->x, L->in, L->Wp, NULL, L->y, L->out, L->work);
     float *root[1] = {L->part[0]};
@@ -65,8 +78,9 @@ static void own(layer_t *L)
 
 /* The first layer as the engine runs it on mostly-zero images (ds->nonzero < 0.5): the sparse
  * gather, forward and dW. */
-static void own_sparse(layer_t *L)
+static void own_sparse(void *p)
 {
+    layer_t *L = p;
     ot_sparse_batch_t sb = L->sb;
     memset(sb.col_n, 0, L->in * sizeof *sb.col_n);
     for (size_t s = 0; s < L->S; s++) { /* shard by shard: where each leaf ends */
@@ -88,8 +102,9 @@ static void own_sparse(layer_t *L)
     ot_kgemm_tn_tree_sparse(L->in, L->out, &xs, L->dy, L->out, &t, L->work);
 }
 
-static void blas_shards(layer_t *L)
+static void blas_shards(void *p)
 {
+    layer_t *L = p;
     for (size_t s = 0; s < L->S; s++) {
         size_t lo = L->seg[s], n = L->seg[s + 1] - lo;
         ot_gemm(false, false, n, L->out, L->in, 1.0f, L->x + lo * L->in, L->in, L->W, L->out,
@@ -106,8 +121,9 @@ static void blas_shards(layer_t *L)
                 L->part[s][i] += L->part[s + h][i];
 }
 
-static void blas_one(layer_t *L)
+static void blas_one(void *p)
 {
+    layer_t *L = p;
     ot_gemm(false, false, L->rows, L->out, L->in, 1.0f, L->x, L->in, L->W, L->out, 0.0f, L->y,
             L->out);
     ot_gemm(true, false, L->in, L->out, L->rows, 1.0f, L->x, L->in, L->dy, L->out, 0.0f,
@@ -117,21 +133,104 @@ static void blas_one(layer_t *L)
                 L->dx, L->in);
 }
 
-static double gflops(void (*f)(layer_t *), layer_t *L)
+/* Seconds per call of f(arg): the best of 5 rounds of at least 50 ms, after one that warms up. */
+static double best_seconds(void (*f)(void *), void *arg)
 {
-    double best = 1e30, flop = 2.0 * (double)L->rows * L->in * L->out * (L->first ? 2 : 3);
+    double best = 1e30;
     for (int r = 0; r < 6; r++) {
         double t = ot_now();
         int reps = 0;
         do {
-            f(L);
+            f(arg);
             reps++;
         } while (ot_now() - t < 0.05);
         t = (ot_now() - t) / reps;
         if (r > 0 && t < best) /* the first round warms up */
             best = t;
     }
-    return flop / best / 1e9;
+    return best;
+}
+
+static double gflops(void (*f)(void *), layer_t *L)
+{
+    double flop = 2.0 * (double)L->rows * L->in * L->out * (L->first ? 2 : 3);
+    return flop / best_seconds(f, L) / 1e9;
+}
+
+/* ---------------------------------------------------------------- convolutions */
+
+/* One convolution's forward product over a batch, in either layout. */
+typedef struct {
+    size_t n, P, K, F; /* samples, output positions, taps (kh kw c), filters */
+    size_t MB;         /* NHWC: im2col rows per call */
+    float *col;        /* NHWC: a block (MB, K); NCHW: one sample's (K, P) */
+    float *W;          /* (K, F) for NHWC, (F, K) for NCHW */
+    float *Wp;         /* NHWC: W packed */
+    float *colp;       /* NCHW: col packed */
+    float *y;          /* (n P, F) or (n, F, P) */
+    float *work;       /* ot_kgemm's */
+} conv_t;
+
+/* y (n P, F) = col (n P, K) W (K, F): W packed, then the rows block by block (every block
+ * reads the same col, in cache like a block im2col just wrote). */
+static void conv_nhwc(void *p)
+{
+    conv_t *c = p;
+    const size_t rows = c->n * c->P;
+    ot_kpack_b(c->W, c->F, false, c->K, c->F, c->Wp, 0, SIZE_MAX);
+    for (size_t q0 = 0; q0 < rows; q0 += c->MB) {
+        const size_t m = rows - q0 < c->MB ? rows - q0 : c->MB;
+        ot_kgemm(m, c->F, c->K, c->col, c->K, c->Wp, NULL, c->y + q0 * c->F, c->F, c->work);
+    }
+}
+
+/* y_s (F, P) = W (F, K) col_s (K, P) for each sample s: col_s packed as B, then one product. */
+static void conv_nchw(void *p)
+{
+    conv_t *c = p;
+    for (size_t s = 0; s < c->n; s++) {
+        ot_kpack_b(c->col, c->P, false, c->K, c->P, c->colp, 0, SIZE_MAX);
+        ot_kgemm(c->F, c->P, c->K, c->W, c->K, c->colp, NULL, c->y + s * c->F * c->P, c->P,
+                 c->work);
+    }
+}
+
+/* The forward products of (e)'s and (f)'s convolutions (stride 1), NHWC against NCHW. */
+static void conv_table(void)
+{
+    const size_t n = 100;
+    const struct {
+        const char *model;
+        size_t h, w, c, k, pad, filters;
+    } convs[] = {{"e", 28, 28, 1, 5, 0, 30},  {"f", 28, 28, 1, 3, 1, 16},
+                 {"f", 28, 28, 16, 3, 1, 16}, {"f", 14, 14, 16, 3, 1, 32},
+                 {"f", 14, 14, 32, 3, 2, 32}, {"f", 8, 8, 32, 3, 1, 64},
+                 {"f", 8, 8, 64, 3, 1, 64}};
+    printf("\nconvolution forward, batch %zu, one thread, GFLOP/s:\n"
+           "  NHWC  C (n P, F) = col (n P, K) W (K, F), W packed once, `block` rows per call\n"
+           "  NCHW  C (F, P) = W (F, K) col (K, P) per sample, col packed per sample\n", n);
+    printf("%-5s %-9s %-6s %3s %7s %6s %5s %6s %8s %8s %9s\n", "model", "input", "kernel", "pad",
+           "filters", "P", "K", "block", "NHWC", "NCHW", "NHWC/NCHW");
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        const size_t k = convs[i].k, oh = convs[i].h + 2 * convs[i].pad - k + 1,
+                     ow = convs[i].w + 2 * convs[i].pad - k + 1;
+        conv_t c = {.n = n, .P = oh * ow, .K = k * k * convs[i].c, .F = convs[i].filters};
+        c.MB = 65536 / c.K; /* conv2d.c's block: about 256 KiB of rows, 64 to 1024, 8 | MB */
+        c.MB = (c.MB < 64 ? 64 : c.MB > 1024 ? 1024 : c.MB) / 8 * 8;
+        c.col = block((c.MB > c.P ? c.MB : c.P) * c.K, 1), c.W = block(c.K * c.F, 1);
+        c.Wp = block(ot_kpack_size(c.K, c.F), 0), c.colp = block(ot_kpack_size(c.K, c.P), 0);
+        c.y = block(n * c.P * c.F, 0), c.work = block(ot_kgemm_work_size(c.K), 0);
+        const double flop = 2.0 * (double)n * c.P * c.K * c.F;
+        const double nhwc = flop / best_seconds(conv_nhwc, &c) / 1e9;
+        const double nchw = flop / best_seconds(conv_nchw, &c) / 1e9;
+        char input[32], kernel[32];
+        snprintf(input, sizeof input, "%zux%zux%zu", convs[i].h, convs[i].w, convs[i].c);
+        snprintf(kernel, sizeof kernel, "%zux%zu", k, k);
+        printf("%-5s %-9s %-6s %3zu %7zu %6zu %5zu %6zu %8.1f %8.1f %8.2fx\n", convs[i].model,
+               input, kernel, convs[i].pad, c.F, c.P, c.K, c.MB, nhwc, nchw, nhwc / nchw);
+        ot_free(c.col), ot_free(c.W), ot_free(c.Wp), ot_free(c.colp), ot_free(c.y);
+        ot_free(c.work);
+    }
 }
 
 int main(void)
@@ -215,5 +314,6 @@ int main(void)
             ot_free(L.Wp), ot_free(L.Wtp), ot_free(L.work);
         }
     ot_dataset_free(&mnist);
+    conv_table();
     return 0;
 }
