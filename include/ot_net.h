@@ -58,6 +58,10 @@ void ot_net_free(ot_net_t *net);
 /* Find a parameter tensor by name ("affine1/W"); NULL when there is none. */
 const ot_tensor_t *ot_net_tensor(const ot_net_t *net, const char *name);
 
+/* Trainable parameters: the sum of the tensors' sizes (n_params also counts the padding that
+ * aligns each tensor). */
+size_t ot_net_count(const ot_net_t *net);
+
 /* Find a layer by name ("conv1"); NULL when there is none. */
 const ot_layer_t *ot_net_layer(const ot_net_t *net, const char *name);
 

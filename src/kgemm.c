@@ -314,7 +314,7 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
             for (size_t jp = 0; jp < n_panels(n); jp++) {
                 size_t j0 = jp * NR, nr = min_sz(NR, n - j0);
                 int init = pc > 0 ? INIT_C : bias ? INIT_ROW : INIT_ZERO;
-                const float *r = bias + j0;
+                const float *r = bias ? bias + j0 : NULL;
                 if (init == INIT_ROW && nr < NR) { /* pad the last panel's bias */
                     memset(row, 0, NR * sizeof(float));
                     memcpy(row, bias + j0, nr * sizeof(float));

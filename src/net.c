@@ -277,6 +277,14 @@ const ot_tensor_t *ot_net_tensor(const ot_net_t *net, const char *name)
     return NULL;
 }
 
+size_t ot_net_count(const ot_net_t *net)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < net->n_tensors; i++)
+        n += net->tensors[i].size;
+    return n;
+}
+
 const ot_layer_t *ot_net_layer(const ot_net_t *net, const char *name)
 {
     for (size_t l = 0; l < net->n_layers; l++)

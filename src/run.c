@@ -146,7 +146,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
     ot_config_model_str(&c, model, sizeof model);
     printf("omptrain %s: %s: model %s", OT_VERSION, c.path, model);
     printf(" (%zu parameters), %zu train / %zu test samples, batch %zu, %zu shards, %d threads\n",
-           t.net.n_params, t.train.n, t.test.n, c.batch_size, t.eng.n_shards, threads);
+           ot_net_count(&t.net), t.train.n, t.test.n, c.batch_size, t.eng.n_shards, threads);
     if (o->resume) {
         printf("resumed from %s: epoch %d, step %llu (written %s by omptrain %s, %u shards, "
                "%d threads)\n",
