@@ -1,4 +1,6 @@
-/* fixtures.c - shared test helpers: a small random data set held in memory, stderr capture. */
+/* fixtures.c - shared test helpers: a small random data set held in memory, stderr capture,
+ * central-difference gradient checks. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -63,4 +65,71 @@ char *ot_test_capture_end(void)
     }
     fclose(cap_file);
     return text;
+}
+
+/* ---- numerical gradients (see ot_test.h) ---- */
+
+void ot_test_fill(float *a, size_t n, ot_rng_t *r, float scale, float avoid)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v;
+        do
+            v = scale * (float)ot_rng_normal(r);
+        while (fabsf(v) < avoid); /* keep away from kinks (ReLU at 0) */
+        a[i] = v;
+    }
+}
+
+double ot_test_dot(const float *y, const float *R, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)y[i] * R[i];
+    return s;
+}
+
+double ot_test_check_grad(float *p, const float *g, size_t n, ot_test_loss_fn f, void *ctx,
+                          float h)
+{
+    double worst = 0.0, gmax = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = p[i];
+        p[i] = keep + h;
+        double lp = f(ctx);
+        p[i] = keep - h;
+        double lm = f(ctx);
+        p[i] = keep;
+        double num = (lp - lm) / (2.0 * (double)h);
+        double err = fabs(num - g[i]) / fmax(1e-2, fabs(num) + fabs(g[i]));
+        worst = fmax(worst, err);
+        gmax = fmax(gmax, fabs(g[i]));
+    }
+    CU_ASSERT(gmax > 1e-3); /* an all-zero gradient must not pass */
+    return worst;
+}
+
+enum { ACT_N = 20 }; /* values of the element-wise check */
+
+typedef struct {
+    ot_test_act_forward fwd;
+    float x[ACT_N], y[ACT_N], R[ACT_N], dx[ACT_N];
+} act_ctx;
+
+static double act_loss(void *p)
+{
+    act_ctx *c = p;
+    c->fwd(c->x, c->y, ACT_N);
+    return ot_test_dot(c->y, c->R, ACT_N);
+}
+
+double ot_test_act_grad(ot_test_act_forward fwd, ot_test_act_backward bwd, uint64_t seed)
+{
+    act_ctx c = {.fwd = fwd};
+    ot_rng_t r;
+    ot_rng_seed(&r, seed);
+    ot_test_fill(c.x, ACT_N, &r, 2, 0.05f);
+    ot_test_fill(c.R, ACT_N, &r, 1, 0);
+    act_loss(&c);
+    bwd(c.y, c.R, c.dx, ACT_N);
+    return ot_test_check_grad(c.x, c.dx, ACT_N, act_loss, &c, 1e-2f);
 }
