@@ -1,8 +1,11 @@
 /* fixtures.c - shared test helpers: a small random data set held in memory, stderr capture,
- * central-difference gradient checks. */
+ * scratch directories, central-difference gradient checks. */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ot_rng.h"
@@ -65,6 +68,68 @@ char *ot_test_capture_end(void)
     }
     fclose(cap_file);
     return text;
+}
+
+int ot_test_capture_lines(char *text, size_t n)
+{
+    char *got = ot_test_capture_end();
+    snprintf(text, n, "%s", got ? got : "");
+    free(got);
+    size_t len = strlen(text);
+    int lines = 0;
+    for (const char *s = text; *s; s++)
+        if (*s == '\n')
+            lines++;
+    if (strstr(text, "HDF5-DIAG") || (len && strncmp(text, "omptrain: ", 10) != 0))
+        return -1;
+    return lines;
+}
+
+/* ---- scratch directories ---- */
+
+char ot_test_scratch[64];
+
+int ot_test_scratch_init(const char *tag)
+{
+    int w = snprintf(ot_test_scratch, sizeof ot_test_scratch, "/tmp/omptrain-%s-XXXXXX", tag);
+    return w > 0 && (size_t)w < sizeof ot_test_scratch && mkdtemp(ot_test_scratch) ? 0 : 1;
+}
+
+int ot_test_scratch_free(void)
+{
+    if (ot_test_scratch[0])
+        ot_test_rm_rf(ot_test_scratch);
+    ot_test_scratch[0] = '\0';
+    return 0;
+}
+
+const char *ot_test_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", ot_test_scratch, name);
+    return buf;
+}
+
+void ot_test_rm_rf(const char *p)
+{
+    struct stat st;
+    if (lstat(p, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(p);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            char q[512];
+            snprintf(q, sizeof q, "%s/%s", p, de->d_name);
+            ot_test_rm_rf(q);
+        }
+        if (d)
+            closedir(d);
+        rmdir(p);
+    } else {
+        unlink(p);
+    }
 }
 
 /* ---- numerical gradients (see ot_test.h) ---- */

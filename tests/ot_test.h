@@ -45,6 +45,40 @@ int ot_test_dataset(ot_dataset_t *ds, size_t n, size_t rows, size_t cols, int cl
 int ot_test_capture_begin(void);
 char *ot_test_capture_end(void);
 
+/* Restore stderr (captured since ot_test_capture_begin()) and copy what was written into text
+ * (n bytes); return the number of lines, or -1 when HDF5's own error stack ("HDF5-DIAG") or a
+ * text that does not start with "omptrain: " appeared. */
+int ot_test_capture_lines(char *text, size_t n);
+
+/* Expect call to return code and to print exactly one "omptrain: " line containing needle;
+ * prints the call, its status and its text when not. */
+#define OT_EXPECT_ONE_LINE(call, code, needle)                                                \
+    do {                                                                                      \
+        char txt_[2048];                                                                      \
+        ot_test_capture_begin();                                                              \
+        int rc_ = (call);                                                                     \
+        int lines_ = ot_test_capture_lines(txt_, sizeof txt_);                                \
+        CU_ASSERT_EQUAL(rc_, code);                                                           \
+        CU_ASSERT_EQUAL(lines_, 1);                                                           \
+        CU_ASSERT_PTR_NOT_NULL(strstr(txt_, needle));                                         \
+        if (rc_ != (code) || lines_ != 1 || !strstr(txt_, needle))                            \
+            fprintf(stderr, "\n  %s -> %d, %d lines: %s", #call, rc_, lines_, txt_);        \
+    } while (0)
+
+/* The running suite's scratch directory: ot_test_scratch_init (from a suite's init) makes a
+ * fresh /tmp/omptrain-TAG-XXXXXX and returns 0, or 1 when it cannot (CUnit's init failure);
+ * ot_test_scratch_free (a suite's cleanup, or from one) removes it with everything under it and
+ * returns 0. One suite runs at a time, so they share the one directory. */
+int ot_test_scratch_init(const char *tag);
+int ot_test_scratch_free(void);
+extern char ot_test_scratch[64]; /* its path */
+
+/* ot_test_scratch/name into buf (n bytes); returns buf. */
+const char *ot_test_path(char *buf, size_t n, const char *name);
+
+/* Remove path and, for a directory, everything under it (nothing when it does not exist). */
+void ot_test_rm_rf(const char *path);
+
 /* ---- Numerical gradients (the layer and graph-node tests) ----
  * A layer f with output y gets the scalar loss L = sum(y * R) for a fixed random R, so
  * dL/dy = R is what backward receives. Each input is nudged by +-h and the central difference
