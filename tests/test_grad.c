@@ -82,67 +82,86 @@ static int same_bits(float a, float b)
     return memcmp(&a, &b, sizeof a) == 0;
 }
 
-/* ---------------------------------------------------------------- tests */
+/* The blocks of every test: S of them used, blocks[s] at bp[s] (ot_grad_t.blocks). */
+static float blocks[MAX_S][BLOCK];
+static float *bp[MAX_S];
 
-static void test_leaf(void)
+static int setup(void)
 {
-    static float blocks[MAX_S][BLOCK];
-    float *bp[MAX_S];
-    size_t bad = 0;
     for (size_t s = 0; s < MAX_S; s++)
         bp[s] = blocks[s];
+    return 0;
+}
+
+/* A check of one thread's ot_grad_t: returns its mismatches; f->g says which thread. */
+typedef size_t (*thread_check_fn)(fixture_t *f, ot_rng_t *r);
+
+/* check on every thread t of every T up to S + 2 for every S up to MAX_S; the mismatches. */
+static size_t every_thread(thread_check_fn check, uint64_t seed)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, seed);
+    size_t bad = 0;
     for (size_t S = 1; S <= MAX_S; S++)
         for (size_t T = 1; T <= S + 2; T++)
             for (size_t t = 0; t < T; t++) {
                 fixture_t f;
                 fixture(&f, bp, S, T, t);
-                for (size_t i = 0; i < f.g.b - f.g.a; i++)
-                    bad += ot_grad_leaf(&f.g, i, OFF) != blocks[f.g.a + i] + OFF ||
-                           ot_grad_leaf(&f.g, i, 0) != blocks[f.g.a + i];
+                bad += check(&f, &r);
             }
-    CU_ASSERT_EQUAL(bad, 0);
+    return bad;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* ot_grad_leaf: shard a + i's block, at off */
+static size_t check_leaf(fixture_t *f, ot_rng_t *r)
+{
+    (void)r;
+    size_t bad = 0;
+    for (size_t i = 0; i < f->g.b - f->g.a; i++)
+        bad += ot_grad_leaf(&f->g, i, OFF) != blocks[f->g.a + i] + OFF ||
+               ot_grad_leaf(&f->g, i, 0) != blocks[f->g.a + i];
+    return bad;
+}
+
+static void test_leaf(void)
+{
+    CU_ASSERT_EQUAL(every_thread(check_leaf, 0), 0);
 }
 
 /* Each thread alone: after ot_grad_leaves_done its roots hold, bit for bit, the nodes of the
  * tree over its shards; the blocks of other threads' shards and every float outside the
  * tensor are as they were. */
+static size_t check_leaves_done(fixture_t *f, ot_rng_t *r)
+{
+    static float leaf[MAX_S][LEN], before[MAX_S][BLOCK];
+    static size_t shown;
+    const size_t S = f->g.S, a = f->g.a, b = f->g.b;
+    size_t wrong_roots = 0, touched = 0;
+    fill_leaves(leaf, S, r);
+    write_blocks(blocks, leaf, S);
+    memcpy(before, blocks, sizeof blocks);
+    ot_grad_leaves_done(&f->g, OFF, LEN);
+    for (size_t k = 0; k < f->g.n_roots; k++) { /* root k: shards [roots[k], end) */
+        size_t s0 = f->roots[k], end = k + 1 < f->g.n_roots ? f->roots[k + 1] : b;
+        for (size_t i = 0; i < LEN; i++)
+            wrong_roots += !same_bits(blocks[s0][OFF + i], tree_sum(leaf, s0, end, i));
+    }
+    for (size_t s = 0; s < S; s++)
+        for (size_t i = 0; i < BLOCK; i++) {
+            int mine = s >= a && s < b && i >= OFF && i < OFF + LEN;
+            touched += !mine && !same_bits(blocks[s][i], before[s][i]);
+        }
+    if (wrong_roots + touched && shown++ < 3) /* the first few, for the reader */
+        fprintf(stderr, "\n  S %zu T %zu shards %zu..%zu: %zu wrong root floats, %zu touched "
+                "outside", S, f->g.T, a, b, wrong_roots, touched);
+    return wrong_roots + touched;
+}
+
 static void test_leaves_done(void)
 {
-    static float leaf[MAX_S][LEN], blocks[MAX_S][BLOCK], before[MAX_S][BLOCK];
-    float *bp[MAX_S];
-    ot_rng_t r;
-    ot_rng_seed(&r, 31);
-    size_t wrong_roots = 0, touched = 0, shown = 0;
-    for (size_t s = 0; s < MAX_S; s++)
-        bp[s] = blocks[s];
-    for (size_t S = 1; S <= MAX_S; S++)
-        for (size_t T = 1; T <= S + 2; T++)
-            for (size_t t = 0; t < T; t++) {
-                fixture_t f;
-                fixture(&f, bp, S, T, t);
-                const size_t a = f.g.a, b = f.g.b;
-                fill_leaves(leaf, S, &r);
-                write_blocks(blocks, leaf, S);
-                memcpy(before, blocks, sizeof blocks);
-                ot_grad_leaves_done(&f.g, OFF, LEN);
-                const size_t was = wrong_roots + touched;
-                for (size_t k = 0; k < f.g.n_roots; k++) { /* root k: shards [roots[k], end) */
-                    size_t s0 = f.roots[k], end = k + 1 < f.g.n_roots ? f.roots[k + 1] : b;
-                    for (size_t i = 0; i < LEN; i++)
-                        wrong_roots += !same_bits(blocks[s0][OFF + i], tree_sum(leaf, s0, end, i));
-                }
-                for (size_t s = 0; s < S; s++)
-                    for (size_t i = 0; i < BLOCK; i++) {
-                        int mine = s >= a && s < b && i >= OFF && i < OFF + LEN;
-                        touched += !mine && !same_bits(blocks[s][i], before[s][i]);
-                    }
-                if (wrong_roots + touched != was && shown++ < 3) /* the first few, for the reader */
-                    fprintf(stderr, "\n  S %zu T %zu thread %zu (shards %zu..%zu): %zu wrong "
-                            "root floats, %zu touched outside", S, T, t, a, b, wrong_roots,
-                            touched);
-            }
-    CU_ASSERT_EQUAL(wrong_roots, 0);
-    CU_ASSERT_EQUAL(touched, 0);
+    CU_ASSERT_EQUAL(every_thread(check_leaves_done, 31), 0);
 }
 
 /* Every thread's ot_grad_leaves_done, then the engine's cross-thread pass (the nodes that
@@ -150,13 +169,10 @@ static void test_leaves_done(void)
  * leaves' left-to-right sum differs from it, so a sum in another order cannot pass. */
 static void test_whole_tree(void)
 {
-    static float leaf[MAX_S][LEN], blocks[MAX_S][BLOCK];
-    float *bp[MAX_S];
+    static float leaf[MAX_S][LEN];
     ot_rng_t r;
     ot_rng_seed(&r, 32);
     size_t bad = 0, order_blind = 0;
-    for (size_t s = 0; s < MAX_S; s++)
-        bp[s] = blocks[s];
     for (size_t S = 1; S <= MAX_S; S++) {
         fill_leaves(leaf, S, &r);
         size_t differ = 0; /* elements where the left-to-right sum is another float */
@@ -189,43 +205,36 @@ static void test_whole_tree(void)
 
 /* ot_grad_tree: the thread's leaves as row ranges (seg as given, or scaled by rows per sample
  * into seg_rows), its walk, its roots in their first shards' blocks at off, the stride. */
-static void test_grad_tree(void)
+static size_t check_grad_tree(fixture_t *f, ot_rng_t *r)
 {
-    static float blocks[MAX_S][BLOCK];
-    float *bp[MAX_S];
-    size_t bad = 0;
-    for (size_t s = 0; s < MAX_S; s++)
-        bp[s] = blocks[s];
-    for (size_t S = 1; S <= MAX_S; S++)
-        for (size_t T = 1; T <= S + 2; T++)
-            for (size_t t = 0; t < T; t++) {
-                fixture_t f;
-                fixture(&f, bp, S, T, t);
-                const size_t n = f.g.b - f.g.a, rpr = 1 + (S + t) % 4;
-                size_t seg[MAX_S + 1];
-                memcpy(seg, f.seg, sizeof seg);
-                ot_ktree_t k;
-                for (int pass = 0; pass < 2; pass++) { /* 1 row per sample, then rpr */
-                    const size_t rows = pass ? rpr : 1, off = pass ? OFF : 2;
-                    const size_t ld = 7 + (size_t)pass;
-                    memset(&k, 0, sizeof k);
-                    ot_grad_tree(&f.g, off, ld, rows, &k);
-                    bad += k.n_leaves != n || k.merges != f.merges || k.n_roots != f.g.n_roots ||
-                           k.roots != f.root_p || k.ldr != ld;
-                    bad += rows == 1 ? k.seg != f.seg : k.seg != f.seg_rows;
-                    for (size_t i = 0; i <= n; i++)
-                        bad += k.seg[i] != seg[i] * rows || f.seg[i] != seg[i];
-                    for (size_t j = 0; j < f.g.n_roots; j++)
-                        bad += k.roots[j] != blocks[f.roots[j]] + off;
-                }
-                /* and back to one row per sample: the leaves' own segments again */
-                ot_grad_tree(&f.g, OFF, 3, 1, &k);
-                bad += k.seg != f.seg || (n > 0 && k.seg[n] != seg[n]);
-            }
-    CU_ASSERT_EQUAL(bad, 0);
+    const size_t n = f->g.b - f->g.a, rpr = 2 + ot_rng_below(r, 3);
+    size_t seg[MAX_S + 1], bad = 0;
+    memcpy(seg, f->seg, sizeof seg);
+    ot_ktree_t k;
+    for (int pass = 0; pass < 2; pass++) { /* 1 row per sample, then rpr */
+        const size_t rows = pass ? rpr : 1, off = pass ? OFF : 2, ld = 7 + (size_t)pass;
+        memset(&k, 0, sizeof k);
+        ot_grad_tree(&f->g, off, ld, rows, &k);
+        bad += k.n_leaves != n || k.merges != f->merges || k.n_roots != f->g.n_roots ||
+               k.roots != f->root_p || k.ldr != ld;
+        bad += rows == 1 ? k.seg != f->seg : k.seg != f->seg_rows;
+        for (size_t i = 0; i <= n; i++)
+            bad += k.seg[i] != seg[i] * rows || f->seg[i] != seg[i];
+        for (size_t j = 0; j < f->g.n_roots; j++)
+            bad += k.roots[j] != blocks[f->roots[j]] + off;
+    }
+    /* and back to one row per sample: the leaves' own segments again */
+    ot_grad_tree(&f->g, OFF, 3, 1, &k);
+    bad += k.seg != f->seg || k.seg[n] != seg[n];
+    return bad;
 }
 
-OT_TEST_SUITE(grad, NULL, NULL,
+static void test_grad_tree(void)
+{
+    CU_ASSERT_EQUAL(every_thread(check_grad_tree, 33), 0);
+}
+
+OT_TEST_SUITE(grad, setup, NULL,
               {"ot_grad_leaf: shard a + i's block at off", test_leaf},
               {"leaves_done: exactly the thread's nodes, bit for bit, nothing else touched",
                test_leaves_done},
