@@ -5,9 +5,11 @@
 #define OT_TEST_H
 
 #include <CUnit/CUnit.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ot_data.h"
+#include "ot_rng.h"
 
 typedef struct {
     const char *name;
@@ -42,6 +44,69 @@ int ot_test_dataset(ot_dataset_t *ds, size_t n, size_t rows, size_t cols, int cl
  * which restores it and returns what was written, malloc'd (NULL only when out of memory). */
 int ot_test_capture_begin(void);
 char *ot_test_capture_end(void);
+
+/* Restore stderr (captured since ot_test_capture_begin()) and copy what was written into text
+ * (n bytes); return the number of lines, or -1 when HDF5's own error stack ("HDF5-DIAG") or a
+ * text that does not start with "omptrain: " appeared. */
+int ot_test_capture_lines(char *text, size_t n);
+
+/* Expect call to return code and to print exactly one "omptrain: " line containing needle;
+ * prints the call, its status and its text when not. */
+#define OT_EXPECT_ONE_LINE(call, code, needle)                                                \
+    do {                                                                                      \
+        char txt_[2048];                                                                      \
+        ot_test_capture_begin();                                                              \
+        int rc_ = (call);                                                                     \
+        int lines_ = ot_test_capture_lines(txt_, sizeof txt_);                                \
+        CU_ASSERT_EQUAL(rc_, code);                                                           \
+        CU_ASSERT_EQUAL(lines_, 1);                                                           \
+        CU_ASSERT_PTR_NOT_NULL(strstr(txt_, needle));                                         \
+        if (rc_ != (code) || lines_ != 1 || !strstr(txt_, needle))                            \
+            fprintf(stderr, "\n  %s -> %d, %d lines: %s", #call, rc_, lines_, txt_);        \
+    } while (0)
+
+/* The running suite's scratch directory: ot_test_scratch_init (from a suite's init) makes a
+ * fresh /tmp/omptrain-TAG-XXXXXX and returns 0, or 1 when it cannot (CUnit's init failure);
+ * ot_test_scratch_free (a suite's cleanup, or from one) removes it with everything under it and
+ * returns 0. One suite runs at a time, so they share the one directory. */
+int ot_test_scratch_init(const char *tag);
+int ot_test_scratch_free(void);
+extern char ot_test_scratch[64]; /* its path */
+
+/* ot_test_scratch/name into buf (n bytes); returns buf. */
+const char *ot_test_path(char *buf, size_t n, const char *name);
+
+/* Remove path and, for a directory, everything under it (nothing when it does not exist). */
+void ot_test_rm_rf(const char *path);
+
+/* ---- Numerical gradients (the layer and graph-node tests) ----
+ * A layer f with output y gets the scalar loss L = sum(y * R) for a fixed random R, so
+ * dL/dy = R is what backward receives. Each input is nudged by +-h and the central difference
+ * of L (accumulated in double) is compared with the backward's gradient. */
+
+typedef double (*ot_test_loss_fn)(void *ctx); /* forward, then L */
+
+/* a[0..n) = scale * N(0, 1) from r, each value redrawn until |a[i]| >= avoid (to keep away
+ * from kinks, ReLU's at 0). */
+void ot_test_fill(float *a, size_t n, ot_rng_t *r, float scale, float avoid);
+
+/* sum(y * R) over n values, in double. */
+double ot_test_dot(const float *y, const float *R, size_t n);
+
+/* Compare the analytic gradient g[0..n) of parameter p with the central difference of f (step
+ * h); returns the largest relative error and asserts that g is not all zero (an all-zero
+ * gradient must not pass). */
+double ot_test_check_grad(float *p, const float *g, size_t n, ot_test_loss_fn f, void *ctx,
+                          float h);
+
+/* An element-wise kind's kernels: y = f(x); dx from the forward output y and dy. */
+typedef void (*ot_test_act_forward)(const float *x, float *y, size_t n);
+typedef void (*ot_test_act_backward)(const float *y, const float *dy, float *dx, size_t n);
+
+/* The element-wise kind's backward against the numerical gradient on 20 values x drawn with
+ * seed (2 N(0, 1), at least 0.05 from 0); returns ot_test_check_grad's largest relative
+ * error. */
+double ot_test_act_grad(ot_test_act_forward fwd, ot_test_act_backward bwd, uint64_t seed);
 
 /* Directory holding test fixtures (tests/), set by the Makefile. */
 #ifndef OT_TEST_DIR

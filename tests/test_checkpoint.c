@@ -1,8 +1,8 @@
-/* test_checkpoint.c - HDF5 checkpoints and history: a bit-exact save/load round trip, resume
- * equal to an uninterrupted run, the keep rule and latest.h5, a failed save that leaves the
- * previous checkpoint loadable (rename blocked; file size limit hit mid-write), damaged and
- * mismatched files each refused with exactly one message line and no HDF5 error stack, the
- * history's append/truncate/continue, and the output directory check.
+/* test_checkpoint.c - HDF5 checkpoints (src/checkpoint.c): a bit-exact save/load round trip,
+ * resume equal to an uninterrupted run, the keep rule and latest.h5, a failed save that leaves
+ * the previous checkpoint loadable (rename blocked; file size limit hit mid-write), damaged
+ * and mismatched files each refused with exactly one message line and no HDF5 error stack,
+ * and the output directory check. The history file (src/history.c) is tested in test_history.c.
  *
  * Runs from the repository root (make check): the trainers load the first samples of
  * data/mnist. Files go to a fresh directory under /tmp, removed at the end. */
@@ -25,51 +25,12 @@
 #include "ot_test.h"
 #include "ot_train.h"
 
-static char root[64]; /* the suite's scratch directory */
-
 /* ---------------------------------------------------------------- helpers */
-
-static void rm_rf(const char *p)
-{
-    struct stat st;
-    if (lstat(p, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(p);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char q[512];
-            snprintf(q, sizeof q, "%s/%s", p, de->d_name);
-            rm_rf(q);
-        }
-        if (d)
-            closedir(d);
-        rmdir(p);
-    } else {
-        unlink(p);
-    }
-}
 
 static int setup(void)
 {
     ot_gemm_init();
-    snprintf(root, sizeof root, "/tmp/omptrain-ckpt-XXXXXX");
-    return mkdtemp(root) ? 0 : 1;
-}
-
-static int teardown(void)
-{
-    rm_rf(root);
-    return 0;
-}
-
-/* path = root/name */
-static const char *at(char *buf, size_t n, const char *name)
-{
-    snprintf(buf, n, "%s/%s", root, name);
-    return buf;
+    return ot_test_scratch_init("ckpt");
 }
 
 /* Options of the optimizer tests: adam with every feature that carries state or depends on
@@ -138,38 +99,6 @@ static int params_equal(const ot_net_t *a, const ot_net_t *b)
     return 1;
 }
 
-/* Restore stderr (captured since ot_test_capture_begin()); return the number of lines printed,
- * or -1 when HDF5's own error stack ("HDF5-DIAG") or a line without the "omptrain: " prefix
- * appeared. The text goes to text. */
-static int capture_end(char *text, size_t n)
-{
-    char *got = ot_test_capture_end();
-    snprintf(text, n, "%s", got ? got : "");
-    free(got);
-    size_t len = strlen(text);
-    int lines = 0;
-    for (const char *s = text; *s; s++)
-        if (*s == '\n')
-            lines++;
-    if (strstr(text, "HDF5-DIAG") || (len && strncmp(text, "omptrain: ", 10) != 0))
-        return -1;
-    return lines;
-}
-
-/* Expect fn's failure code and exactly one message line containing `needle`. */
-#define EXPECT_ONE_LINE(call, code, needle)                                                   \
-    do {                                                                                      \
-        char txt_[2048];                                                                      \
-        ot_test_capture_begin();                                                              \
-        int rc_ = (call);                                                                     \
-        int lines_ = capture_end(txt_, sizeof txt_);                                          \
-        CU_ASSERT_EQUAL(rc_, code);                                                           \
-        CU_ASSERT_EQUAL(lines_, 1);                                                           \
-        CU_ASSERT_PTR_NOT_NULL(strstr(txt_, needle));                                         \
-        if (rc_ != (code) || lines_ != 1 || !strstr(txt_, needle))                            \
-            fprintf(stderr, "\n  %s -> %d, %d lines: %s", #call, rc_, lines_, txt_);        \
-    } while (0)
-
 static int count_tmp_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -231,7 +160,7 @@ static void test_roundtrip(void)
     a.epoch_correct = 77;
     for (size_t i = 0; i < 3; i++)
         a.step_loss[i] = (float)(0.1 + i / 7.0);
-    at(p, sizeof p, "roundtrip.h5");
+    ot_test_path(p, sizeof p, "roundtrip.h5");
     CU_ASSERT_FATAL(ot_ckpt_write(&a, p) == 0);
 
     CU_ASSERT_FATAL(make_trainer(&b, 2, 50, 600) == 0);
@@ -277,7 +206,7 @@ static void resume_exact(const char *name, const char *const *opts)
 {
     ot_trainer_t a, b, c;
     char dir[256], p[300];
-    at(dir, sizeof dir, name);
+    ot_test_path(dir, sizeof dir, name);
     CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
     CU_ASSERT_FATAL(make_trainer_opts(&a, 7, 50, 600, opts) == 0);
     CU_ASSERT_FATAL(run_epochs(&a, 3) == 0);
@@ -338,7 +267,7 @@ static void test_roundtrip_optim(void)
     CU_ASSERT_FATAL(run_epochs(&a, 2) == 0);
     CU_ASSERT_FATAL(a.optim.m && a.optim.v && a.best_params);
     CU_ASSERT(a.best_epoch >= 1);
-    at(p, sizeof p, "adam.h5");
+    ot_test_path(p, sizeof p, "adam.h5");
     CU_ASSERT_FATAL(ot_ckpt_write(&a, p) == 0);
 
     CU_ASSERT_FATAL(make_trainer_opts(&b, 12, 50, 600, adam_opts) == 0);
@@ -359,13 +288,14 @@ static void test_roundtrip_optim(void)
 
     /* another optimizer in the config */
     CU_ASSERT_FATAL(make_trainer(&b, 12, 50, 600) == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(p, &b), OT_ECONFIG,
-                    "trained with the adam optimizer but the config's training.optimizer is sgd");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(p, &b), OT_ECONFIG,
+                       "trained with the adam optimizer but the config's training.optimizer is "
+                       "sgd");
     ot_trainer_free(&b);
     /* the run's validation split is part of its training set size */
     const char *const no_val[] = {"training.optimizer=adam", NULL};
     CU_ASSERT_FATAL(make_trainer_opts(&b, 12, 50, 600, no_val) == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(p, &b), OT_ECONFIG, "training set has 600");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(p, &b), OT_ECONFIG, "training set has 600");
     ot_trainer_free(&b);
     ot_trainer_free(&a);
 }
@@ -385,7 +315,7 @@ static void test_batchnorm(void)
             a.net.state[a.net.state_tensors[k].off + i] = 0.25f * (float)(i + 7 * k) - 3.0f;
     for (size_t i = 0; i < a.net.n_params; i++)
         a.net.params[i] += 1e-3f * (float)(i % 17);
-    at(p, sizeof p, "bn.h5");
+    ot_test_path(p, sizeof p, "bn.h5");
     CU_ASSERT_FATAL(ot_ckpt_write(&a, p) == 0);
 
     CU_ASSERT_FATAL(make_trainer_opts(&b, 22, 50, 600, bn) == 0);
@@ -395,14 +325,14 @@ static void test_batchnorm(void)
     CU_ASSERT(blocks_equal(a.net.state, b.net.state, a.net.n_state));
 
     CU_ASSERT_FATAL(make_trainer(&plain, 21, 50, 600) == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(p, &plain), OT_ECONFIG,
-                    "has /model/bn1, which the config's model has not (checkpoint: affine1, "
-                    "affine2, bn1; config: affine1, affine2)");
-    at(q, sizeof q, "plain.h5");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(p, &plain), OT_ECONFIG,
+                       "has /model/bn1, which the config's model has not (checkpoint: affine1, "
+                       "affine2, bn1; config: affine1, affine2)");
+    ot_test_path(q, sizeof q, "plain.h5");
     CU_ASSERT_FATAL(ot_ckpt_write(&plain, q) == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load_params(q, &b.net), OT_ECONFIG,
-                    "the config's model has bn1, which the checkpoint's has not (checkpoint: "
-                    "affine1, affine2; config: affine1, bn1, affine2)");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load_params(q, &b.net), OT_ECONFIG,
+                       "the config's model has bn1, which the checkpoint's has not (checkpoint: "
+                       "affine1, affine2; config: affine1, bn1, affine2)");
     ot_trainer_free(&plain);
     ot_trainer_free(&a);
     ot_trainer_free(&b);
@@ -415,7 +345,7 @@ static void test_keep(void)
     ot_trainer_t t;
     char dir[256], p[300], link[64];
     CU_ASSERT_FATAL(make_trainer(&t, 3, 20, 600) == 0);
-    at(dir, sizeof dir, "keep");
+    ot_test_path(dir, sizeof dir, "keep");
     CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
     for (int e = 1; e <= 4; e++) {
         ot_ckpt_saved_t sv;
@@ -454,7 +384,7 @@ static void test_failed_save(void)
     char dir[256], p[300], link[64];
     CU_ASSERT_FATAL(make_trainer(&t, 5, 50, 600) == 0);
     CU_ASSERT_FATAL(make_trainer(&u, 6, 50, 600) == 0);
-    at(dir, sizeof dir, "failed");
+    ot_test_path(dir, sizeof dir, "failed");
     CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
     CU_ASSERT_FATAL(run_epochs(&t, 1) == 0);
     CU_ASSERT_FATAL(ot_ckpt_save(&t, dir, 3, NULL) == 0);
@@ -466,10 +396,10 @@ static void test_failed_save(void)
     /* 1: the rename onto checkpoint-e0002.h5 fails, since that is a non-empty directory */
     snprintf(p, sizeof p, "%s/checkpoint-e0002.h5/blocker", dir);
     CU_ASSERT_FATAL(ot_output_dir_prepare(p) == 0);
-    EXPECT_ONE_LINE(ot_ckpt_save(&t, dir, 3, NULL), OT_EIO, "cannot rename");
+    OT_EXPECT_ONE_LINE(ot_ckpt_save(&t, dir, 3, NULL), OT_EIO, "cannot rename");
     CU_ASSERT_EQUAL(count_tmp_files(dir), 0);
     snprintf(p, sizeof p, "%s/checkpoint-e0002.h5", dir);
-    rm_rf(p);
+    ot_test_rm_rf(p);
 
     /* 2: the file size limit cuts the write short (a full disk, without filling one) */
     struct rlimit old, lim;
@@ -483,7 +413,7 @@ static void test_failed_save(void)
     int rc = ot_ckpt_save(&t, dir, 3, NULL);
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, old_handler);
-    int lines = capture_end(txt, sizeof txt);
+    int lines = ot_test_capture_lines(txt, sizeof txt);
     CU_ASSERT_EQUAL(rc, OT_EIO);
     CU_ASSERT_EQUAL(lines, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(txt, "cannot write"));
@@ -550,156 +480,47 @@ static void test_bad_files(void)
     ot_trainer_t t, other;
     char good[256], bad[256], p[256];
     CU_ASSERT_FATAL(make_trainer(&t, 9, 50, 600) == 0);
-    at(good, sizeof good, "good.h5");
+    ot_test_path(good, sizeof good, "good.h5");
     CU_ASSERT_FATAL(ot_ckpt_write(&t, good) == 0);
-    at(bad, sizeof bad, "bad.h5");
+    ot_test_path(bad, sizeof bad, "bad.h5");
 
-    EXPECT_ONE_LINE(ot_ckpt_load(at(p, sizeof p, "missing.h5"), &t), OT_EIO,
-                    "No such file or directory");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(ot_test_path(p, sizeof p, "missing.h5"), &t), OT_EIO,
+                       "No such file or directory");
     FILE *f = fopen(bad, "w");
     CU_ASSERT_FATAL(f != NULL);
     fputs("epoch,loss\n1,0.5\n", f);
     fclose(f);
-    EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "not an HDF5 file");
-    EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT, "not an HDF5 file");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "not an HDF5 file");
+    OT_EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT, "not an HDF5 file");
     struct stat st;
     CU_ASSERT_FATAL(stat(good, &st) == 0);
     CU_ASSERT_FATAL(copy_file(good, bad, (long)st.st_size / 2) == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "truncated");
-    EXPECT_ONE_LINE(ot_ckpt_load(root, &t), OT_EIO, "is a directory");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "truncated");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(ot_test_scratch, &t), OT_EIO, "is a directory");
 
     CU_ASSERT_FATAL(damage(good, bad, "/state/order") == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "/state/order is missing");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "/state/order is missing");
     CU_ASSERT_FATAL(damage(good, bad, "/model/affine2/b") == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "/model/affine2/b is missing");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "/model/affine2/b is missing");
     CU_ASSERT_FATAL(damage(good, bad, "/state") == 0);
-    EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT, "/state/epoch is missing");
+    OT_EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT,
+                       "/state/epoch is missing");
     CU_ASSERT_FATAL(damage(good, bad, "order-dup") == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "not a permutation");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "not a permutation");
     CU_ASSERT_FATAL(damage(good, bad, "format") == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "format_version 2");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "format_version 2");
 
     /* the config's model or data do not match the checkpoint's */
     CU_ASSERT_FATAL(make_trainer(&other, 9, 30, 600) == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(good, &other), OT_ECONFIG,
-                    "/model/affine1/W has shape 784x50 but the config's model needs 784x30");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(good, &other), OT_ECONFIG,
+                       "/model/affine1/W has shape 784x50 but the config's model needs 784x30");
     ot_trainer_free(&other);
     CU_ASSERT_FATAL(make_trainer(&other, 9, 50, 500) == 0);
-    EXPECT_ONE_LINE(ot_ckpt_load(good, &other), OT_ECONFIG, "training set has 500");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(good, &other), OT_ECONFIG, "training set has 500");
     ot_trainer_free(&other);
     /* and a good file still loads after all that */
     CU_ASSERT_EQUAL(ot_ckpt_load(good, &t), 0);
     ot_trainer_free(&t);
-}
-
-/* Read a whole 1-D u64 or f64 column of a history file; returns its length or -1. */
-static long read_column(const char *file, const char *p, hid_t mtype, void *buf, size_t max)
-{
-    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5I_INVALID_HID,
-          s = H5I_INVALID_HID;
-    long n = -1;
-    hsize_t dims[1];
-    if (f >= 0 && (d = H5Dopen2(f, p, H5P_DEFAULT)) >= 0 && (s = H5Dget_space(d)) >= 0 &&
-        H5Sget_simple_extent_dims(s, dims, NULL) == 1 && dims[0] <= max &&
-        (dims[0] == 0 || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0))
-        n = (long)dims[0];
-    if (s >= 0)
-        H5Sclose(s);
-    if (d >= 0)
-        H5Dclose(d);
-    if (f >= 0)
-        H5Fclose(f);
-    return n;
-}
-
-/* Appends, a resume that cuts the history back (at an epoch boundary and inside an epoch),
- * a continuation without gaps or duplicates, and a fresh run that starts over. */
-static void test_history(void)
-{
-    ot_history_t h;
-    char dir[256], file[300];
-    float loss[12];
-    uint64_t steps[64];
-    double acc[16];
-    at(dir, sizeof dir, "history");
-    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
-    snprintf(file, sizeof file, "%s/history.h5", dir);
-    ot_epoch_stats_t st = {0};
-    st.threads = 2;
-
-    CU_ASSERT_FATAL(ot_history_open(&h, dir, 0, 0, 0, NULL) == 0);
-    for (int e = 1; e <= 3; e++) {
-        for (int i = 0; i < 12; i++)
-            loss[i] = (float)(e * 100 + i);
-        st.epoch = e;
-        st.test_acc = 0.5 + 0.1 * e;
-        CU_ASSERT(ot_history_append(&h, (uint64_t)(e - 1) * 12, loss, 12, &st) == 0);
-    }
-    /* flushed: another process (h5dump) reads the 36 steps while the file is still open */
-    char cmd[400], out[4096];
-    snprintf(cmd, sizeof cmd, "h5dump -H -d /steps/step %s 2>&1", file);
-    FILE *pp = popen(cmd, "r");
-    CU_ASSERT_FATAL(pp != NULL);
-    size_t got = fread(out, 1, sizeof out - 1, pp);
-    out[got] = 0;
-    CU_ASSERT_EQUAL(pclose(pp), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SIMPLE { ( 36 ) / ( H5S_UNLIMITED ) }"));
-    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
-
-    /* resume from the checkpoint of epoch 1 (step 12): the curve goes back to it */
-    int created = -1;
-    CU_ASSERT_FATAL(ot_history_open(&h, dir, 1, 12, 1, &created) == 0);
-    CU_ASSERT_EQUAL(created, 0);
-    CU_ASSERT_EQUAL(h.n_steps, 12);
-    CU_ASSERT_EQUAL(h.n_epochs, 1);
-    for (int i = 0; i < 12; i++)
-        loss[i] = (float)(900 + i);
-    st.epoch = 2;
-    st.test_acc = 0.95;
-    CU_ASSERT(ot_history_append(&h, 12, loss, 12, &st) == 0);
-    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
-    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 24);
-    for (int i = 0; i < 24; i++)
-        CU_ASSERT_EQUAL(steps[i], (uint64_t)i + 1);
-    CU_ASSERT_EQUAL(read_column(file, "/epochs/test_acc", H5T_NATIVE_DOUBLE, acc, 16), 2);
-    CU_ASSERT_DOUBLE_EQUAL(acc[0], 0.6, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(acc[1], 0.95, 1e-12);
-    CU_ASSERT_EQUAL(read_column(file, "/epochs/epoch", H5T_NATIVE_UINT64, steps, 64), 2);
-    CU_ASSERT_EQUAL(steps[1], 2);
-
-    /* resume inside epoch 2 (step 18, 6 steps of it in the history): the epoch's append
-     * writes only the 6 steps after the checkpoint */
-    CU_ASSERT_FATAL(ot_history_open(&h, dir, 1, 18, 1, NULL) == 0);
-    CU_ASSERT_EQUAL(h.n_steps, 18);
-    CU_ASSERT_EQUAL(h.n_epochs, 1);
-    CU_ASSERT(ot_history_append(&h, 12, loss, 12, &st) == 0);
-    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
-    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 24);
-    for (int i = 0; i < 24; i++)
-        CU_ASSERT_EQUAL(steps[i], (uint64_t)i + 1);
-
-    /* a fresh run starts a new history */
-    CU_ASSERT_FATAL(ot_history_open(&h, dir, 0, 0, 0, NULL) == 0);
-    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
-    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 0);
-
-    /* resuming into a directory without history creates one and says so */
-    char dir2[256];
-    at(dir2, sizeof dir2, "history2");
-    CU_ASSERT_FATAL(ot_output_dir_prepare(dir2) == 0);
-    CU_ASSERT_FATAL(ot_history_open(&h, dir2, 1, 12, 1, &created) == 0);
-    CU_ASSERT_EQUAL(created, 1);
-    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
-
-    /* a history that is not one is refused, in one line, and left alone */
-    FILE *f = fopen(file, "w");
-    CU_ASSERT_FATAL(f != NULL);
-    fputs("not hdf5\n", f);
-    fclose(f);
-    EXPECT_ONE_LINE(ot_history_open(&h, dir, 1, 12, 1, NULL), OT_EFORMAT, "history");
-    ot_history_close(&h);
-    struct stat sb;
-    CU_ASSERT(stat(file, &sb) == 0 && sb.st_size == 9);
 }
 
 static void test_output_dir(void)
@@ -718,22 +539,23 @@ static void test_output_dir(void)
     CU_ASSERT_STRING_EQUAL(p, "/tmp/x");
 
     /* parents are made */
-    at(dir, sizeof dir, "out/a/b/c");
+    ot_test_path(dir, sizeof dir, "out/a/b/c");
     CU_ASSERT_EQUAL(ot_output_dir_prepare(dir), 0);
     struct stat st;
     CU_ASSERT(stat(dir, &st) == 0 && S_ISDIR(st.st_mode));
     CU_ASSERT_EQUAL(ot_output_dir_prepare(dir), 0); /* and an existing one is fine */
     /* under a regular file: even root cannot */
-    at(p, sizeof p, "regular");
+    ot_test_path(p, sizeof p, "regular");
     FILE *f = fopen(p, "w");
     CU_ASSERT_FATAL(f != NULL);
     fclose(f);
-    at(dir, sizeof dir, "regular/sub");
-    EXPECT_ONE_LINE(ot_output_dir_prepare(dir), OT_EIO, "Not a directory");
-    EXPECT_ONE_LINE(ot_output_dir_prepare(p), OT_EIO, "Not a directory");
+    ot_test_path(dir, sizeof dir, "regular/sub");
+    OT_EXPECT_ONE_LINE(ot_output_dir_prepare(dir), OT_EIO, "Not a directory");
+    OT_EXPECT_ONE_LINE(ot_output_dir_prepare(p), OT_EIO, "Not a directory");
 }
 
-OT_TEST_SUITE(checkpoint, setup, teardown, {"save then load is bit-exact", test_roundtrip},
+OT_TEST_SUITE(checkpoint, setup, ot_test_scratch_free,
+              {"save then load is bit-exact", test_roundtrip},
               {"resume equals an uninterrupted run", test_resume_exact},
               {"resume equals an uninterrupted run: adam, cosine, early stopping",
                test_resume_exact_adam},
@@ -744,5 +566,4 @@ OT_TEST_SUITE(checkpoint, setup, teardown, {"save then load is bit-exact", test_
               {"keep rule and latest.h5", test_keep},
               {"failed save keeps the previous checkpoint", test_failed_save},
               {"bad files: one line each", test_bad_files},
-              {"history append, truncate, continue", test_history},
               {"output directory", test_output_dir})

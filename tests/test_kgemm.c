@@ -1,10 +1,8 @@
-/* test_kgemm.c - the GEMM kernel computes exactly its defined arithmetic (every element one
- * fmaf chain over k in order, from the bias or zero) at every edge of its tiling, and the
- * reduction tree's walk plus the cross-thread pass form exactly the tree of ot_tree.h for
- * every shard and thread count. */
+/* test_kgemm.c - the GEMM kernels compute exactly their defined arithmetic: every element one
+ * fmaf chain over k in order, from the bias or zero, at every edge of the tiling; the
+ * weight-gradient kernels (dense and sparse) combine the shards' chains into exactly the
+ * nodes of the tree of ot_tree.h. The tree itself is tested in test_tree.c. */
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ot_common.h"
@@ -243,79 +241,9 @@ static void test_sparse_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
-/* Symbolic check of the tree: every node is a string, "(" left "+" right ")". */
-#define EXPR 4096
-
-static void canonical(size_t s, size_t h, size_t S, char *out)
-{
-    if (h == 1) {
-        snprintf(out, EXPR, "%zu", s);
-        return;
-    }
-    if (s + h / 2 >= S) {
-        canonical(s, h / 2, S, out);
-        return;
-    }
-    char *l = malloc(EXPR), *r = malloc(EXPR);
-    CU_ASSERT_FATAL(l && r);
-    canonical(s, h / 2, S, l);
-    canonical(s + h / 2, h / 2, S, r);
-    snprintf(out, EXPR, "(%s+%s)", l, r);
-    free(l);
-    free(r);
-}
-
-static void join(char *dst, const char *left, const char *right)
-{
-    char tmp[2 * EXPR + 4];
-    int w = snprintf(tmp, sizeof tmp, "(%s+%s)", left, right);
-    CU_ASSERT_FATAL(w > 0 && w < EXPR);
-    memcpy(dst, tmp, (size_t)w + 1);
-}
-
-static void test_tree_plan(void)
-{
-    static char buf[40][EXPR], stack[16][EXPR], cur[EXPR], want[EXPR];
-    size_t fails = 0;
-    for (size_t S = 1; S <= 40; S++) {
-        size_t H = 1;
-        while (H < S)
-            H *= 2;
-        canonical(0, H, S, want);
-        for (size_t T = 1; T <= S + 2; T++) {
-            for (size_t s = 0; s < S; s++)
-                buf[s][0] = '\0';
-            for (size_t t = 0; t < T; t++) { /* each thread's walk */
-                size_t a, b, roots[16], top = 0;
-                uint8_t merges[40];
-                ot_tree_thread_shards(S, T, t, &a, &b);
-                size_t n_roots = ot_tree_plan(S, a, b, merges, roots);
-                for (size_t s = a; s < b; s++) {
-                    snprintf(cur, EXPR, "%zu", s);
-                    for (unsigned m = merges[s - a]; m > 0; m--)
-                        join(cur, stack[--top], cur);
-                    memcpy(stack[top++], cur, EXPR);
-                }
-                fails += top != n_roots || top > ot_tree_depth(S);
-                for (size_t i = 0; i < top; i++)
-                    memcpy(buf[roots[i]], stack[i], EXPR);
-            }
-            for (size_t h = 1; h < S; h *= 2) /* the cross-thread pass */
-                for (size_t s = 0; s + h < S; s += 2 * h)
-                    if (ot_tree_spans_threads(s, h, S, T))
-                        join(buf[s], buf[s], buf[s + h]);
-            if (strcmp(buf[0], want) != 0 && fails++ < 3) /* the first few, for the reader */
-                fprintf(stderr, "S %zu T %zu: %s, expected %s\n", S, T, buf[0], want);
-        }
-    }
-    CU_ASSERT_EQUAL(fails, 0);
-}
-
 OT_TEST_SUITE(kgemm, NULL, NULL,
               {"GEMM: exactly the fmaf chain at every tile edge", test_gemm_bits},
               {"weight gradient: exactly the tree of leaf chains", test_tree_gemm_bits},
               {"sparse weight gradient: the tree of chains over nonzero entries, any part of it",
                test_tree_sparse_bits},
-              {"sparse first layer: exactly the chain over the nonzero entries", test_sparse_bits},
-              {"tree: walks plus cross-thread pass form the tree, S 1..40, T 1..S+2",
-               test_tree_plan})
+              {"sparse first layer: exactly the chain over the nonzero entries", test_sparse_bits})

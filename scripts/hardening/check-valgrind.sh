@@ -45,7 +45,7 @@ run 2 bad-config --set training.epochs=0 configs/mnist.ini
 run 1 missing-data --set data.train_images=/nonexistent.gz configs/mnist.ini
 
 skip=" ${VALGRIND_SKIP_SUITES-train checkpoint} "
-for suite in $(sed -n 's/^OT_TEST_SUITE(\([a-z_0-9]*\),.*/\1/p' tests/*.c); do
+for suite in $(sed -n 's/^OT_TEST_SUITE(\([a-z_0-9]*\),.*/\1/p' tests/*.c tests/layers/*.c); do
     if [[ "$skip" == *" $suite "* ]]; then
         echo "skip suite $suite (VALGRIND_SKIP_SUITES)"
         continue

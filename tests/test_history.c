@@ -1,0 +1,134 @@
+/* test_history.c - the run's history file, RUN_DIR/history.h5 (src/history.c): appends,
+ * readable by another process while open; a resume that cuts the curve back to its
+ * checkpoint, at an epoch boundary and inside an epoch, then continues without gaps or
+ * duplicates; a fresh run that starts over; a resume without history that creates one; a file
+ * that is not a history refused in one line and left alone.
+ *
+ * Files go to a fresh directory under /tmp, removed at the end; h5dump must be on the path. */
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ot_checkpoint.h"
+#include "ot_common.h"
+#include "ot_test.h"
+
+static int setup(void)
+{
+    return ot_test_scratch_init("history");
+}
+
+/* Read a whole 1-D u64 or f64 column of a history file; returns its length or -1. */
+static long read_column(const char *file, const char *p, hid_t mtype, void *buf, size_t max)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5I_INVALID_HID,
+          s = H5I_INVALID_HID;
+    long n = -1;
+    hsize_t dims[1];
+    if (f >= 0 && (d = H5Dopen2(f, p, H5P_DEFAULT)) >= 0 && (s = H5Dget_space(d)) >= 0 &&
+        H5Sget_simple_extent_dims(s, dims, NULL) == 1 && dims[0] <= max &&
+        (dims[0] == 0 || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0))
+        n = (long)dims[0];
+    if (s >= 0)
+        H5Sclose(s);
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    return n;
+}
+
+/* Appends, a resume that cuts the history back (at an epoch boundary and inside an epoch),
+ * a continuation without gaps or duplicates, and a fresh run that starts over. */
+static void test_history(void)
+{
+    ot_history_t h;
+    char dir[256], file[300];
+    float loss[12];
+    uint64_t steps[64];
+    double acc[16];
+    ot_test_path(dir, sizeof dir, "history");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
+    snprintf(file, sizeof file, "%s/history.h5", dir);
+    ot_epoch_stats_t st = {0};
+    st.threads = 2;
+
+    CU_ASSERT_FATAL(ot_history_open(&h, dir, 0, 0, 0, NULL) == 0);
+    for (int e = 1; e <= 3; e++) {
+        for (int i = 0; i < 12; i++)
+            loss[i] = (float)(e * 100 + i);
+        st.epoch = e;
+        st.test_acc = 0.5 + 0.1 * e;
+        CU_ASSERT(ot_history_append(&h, (uint64_t)(e - 1) * 12, loss, 12, &st) == 0);
+    }
+    /* flushed: another process (h5dump) reads the 36 steps while the file is still open */
+    char cmd[400], out[4096];
+    snprintf(cmd, sizeof cmd, "h5dump -H -d /steps/step %s 2>&1", file);
+    FILE *pp = popen(cmd, "r");
+    CU_ASSERT_FATAL(pp != NULL);
+    size_t got = fread(out, 1, sizeof out - 1, pp);
+    out[got] = 0;
+    CU_ASSERT_EQUAL(pclose(pp), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "SIMPLE { ( 36 ) / ( H5S_UNLIMITED ) }"));
+    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+
+    /* resume from the checkpoint of epoch 1 (step 12): the curve goes back to it */
+    int created = -1;
+    CU_ASSERT_FATAL(ot_history_open(&h, dir, 1, 12, 1, &created) == 0);
+    CU_ASSERT_EQUAL(created, 0);
+    CU_ASSERT_EQUAL(h.n_steps, 12);
+    CU_ASSERT_EQUAL(h.n_epochs, 1);
+    for (int i = 0; i < 12; i++)
+        loss[i] = (float)(900 + i);
+    st.epoch = 2;
+    st.test_acc = 0.95;
+    CU_ASSERT(ot_history_append(&h, 12, loss, 12, &st) == 0);
+    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 24);
+    for (int i = 0; i < 24; i++)
+        CU_ASSERT_EQUAL(steps[i], (uint64_t)i + 1);
+    CU_ASSERT_EQUAL(read_column(file, "/epochs/test_acc", H5T_NATIVE_DOUBLE, acc, 16), 2);
+    CU_ASSERT_DOUBLE_EQUAL(acc[0], 0.6, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(acc[1], 0.95, 1e-12);
+    CU_ASSERT_EQUAL(read_column(file, "/epochs/epoch", H5T_NATIVE_UINT64, steps, 64), 2);
+    CU_ASSERT_EQUAL(steps[1], 2);
+
+    /* resume inside epoch 2 (step 18, 6 steps of it in the history): the epoch's append
+     * writes only the 6 steps after the checkpoint */
+    CU_ASSERT_FATAL(ot_history_open(&h, dir, 1, 18, 1, NULL) == 0);
+    CU_ASSERT_EQUAL(h.n_steps, 18);
+    CU_ASSERT_EQUAL(h.n_epochs, 1);
+    CU_ASSERT(ot_history_append(&h, 12, loss, 12, &st) == 0);
+    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 24);
+    for (int i = 0; i < 24; i++)
+        CU_ASSERT_EQUAL(steps[i], (uint64_t)i + 1);
+
+    /* a fresh run starts a new history */
+    CU_ASSERT_FATAL(ot_history_open(&h, dir, 0, 0, 0, NULL) == 0);
+    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 0);
+
+    /* resuming into a directory without history creates one and says so */
+    char dir2[256];
+    ot_test_path(dir2, sizeof dir2, "history2");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir2) == 0);
+    CU_ASSERT_FATAL(ot_history_open(&h, dir2, 1, 12, 1, &created) == 0);
+    CU_ASSERT_EQUAL(created, 1);
+    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+
+    /* a history that is not one is refused, in one line, and left alone */
+    FILE *f = fopen(file, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("not hdf5\n", f);
+    fclose(f);
+    OT_EXPECT_ONE_LINE(ot_history_open(&h, dir, 1, 12, 1, NULL), OT_EFORMAT, "history");
+    ot_history_close(&h);
+    struct stat sb;
+    CU_ASSERT(stat(file, &sb) == 0 && sb.st_size == 9);
+}
+
+OT_TEST_SUITE(history, setup, ot_test_scratch_free,
+              {"history append, truncate, continue", test_history})
