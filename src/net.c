@@ -53,17 +53,22 @@ int ot_stack_parse(const char *text, ot_layer_t *layers, size_t max, size_t *n, 
             b--;
         snprintf(copy, sizeof copy, "%.*s", (int)(b - a), buf + a);
         int argc = split_words(buf, words);
+        if (argc < 0) {
+            snprintf(err, err_n, "layer %zu '%s': more than %d words, expected a kind and its "
+                     "arguments", item, copy, MAX_WORDS);
+            return -1;
+        }
         if (argc == 0) {
             snprintf(err, err_n, "layer %zu is empty, expected a layer such as 'affine 100' or "
                      "'relu'", item);
             return -1;
         }
-        const ot_layer_ops_t *ops = argc > 0 ? ot_layer_find(words[0]) : NULL;
+        const ot_layer_ops_t *ops = ot_layer_find(words[0]);
         if (!ops) {
             char kinds[256];
             ot_layer_kind_list(kinds, sizeof kinds);
             snprintf(err, err_n, "layer %zu '%s': unknown kind '%s', expected one of %s", item,
-                     copy, argc > 0 ? words[0] : copy, kinds);
+                     copy, words[0], kinds);
             return -1;
         }
         if (ops->is_loss) {

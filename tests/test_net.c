@@ -112,6 +112,11 @@ static void test_parse_bad(void)
          "tanh': unknown kind 'tanh', expected one of affine, relu, sigmoid, batchnorm, "
          "dropout, conv, maxpool, avgpool, flatten"},
         {"Affine 50", 1, "'Affine 50': unknown kind 'Affine', expected one of affine"},
+        /* the item as written, without its blanks; too many words */
+        {"affine 50,  tanh ", 2, "layer 2 'tanh': unknown kind"},
+        {"conv 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", 1,
+         "'conv 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16': more than 16 words, expected a kind "
+         "and its arguments"},
         /* empty items */
         {"affine 50,, affine 10", 2,
          "is empty, expected a layer such as 'affine 100' or 'relu'"},
