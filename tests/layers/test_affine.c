@@ -6,7 +6,7 @@
 
 #include "ot_layers.h"
 #include "ot_rng.h"
-#include "ot_test.h" /* tests/: the Makefile adds only include/ to the path */
+#include "ot_test.h"
 
 enum { N = 5, IN = 7, OUT = 4 };
 

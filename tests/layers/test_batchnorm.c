@@ -5,7 +5,7 @@
 
 #include "ot_batchnorm.h"
 #include "ot_rng.h"
-#include "ot_test.h" /* tests/: the Makefile adds only include/ to the path */
+#include "ot_test.h"
 
 enum { N = 6, D = 3 };
 

@@ -1,7 +1,7 @@
 /* test_relu.c - the ReLU kind's kernels (src/layers/relu.c): backward against a
  * central-difference numerical gradient. */
 #include "ot_layers.h"
-#include "ot_test.h" /* tests/: the Makefile adds only include/ to the path */
+#include "ot_test.h"
 
 static void test_relu_gradient(void)
 {

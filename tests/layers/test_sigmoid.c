@@ -1,7 +1,7 @@
 /* test_sigmoid.c - the Sigmoid kind's kernels (src/layers/sigmoid.c): backward against a
  * central-difference numerical gradient, and saturation without overflow or NaN. */
 #include "ot_layers.h"
-#include "ot_test.h" /* tests/: the Makefile adds only include/ to the path */
+#include "ot_test.h"
 
 static void test_sigmoid_gradient(void)
 {
