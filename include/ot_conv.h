@@ -27,15 +27,18 @@ void ot_im2col(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m, flo
  * gradient dx (n, h, w, c), row by row, tap by tap (a fixed order). */
 void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t m, float *dx);
 
-/* Max pooling of x (n, h, w, c) into y (n, oh, ow, c); arg (n, oh, ow, c) gets the index
- * within its sample of the input that gave each maximum: the first of the window's largest
- * values in window order (row by row, left to right), so ties go to the top-left one. */
-void ot_maxpool_forward(const ot_conv_geom_t *g, const float *x, size_t n, float *y,
-                        uint32_t *arg);
+/* The most inputs a max-pooling window may have: its taps are recorded in a byte. */
+#define OT_MAXPOOL_TAPS 255
 
-/* dx (n, h, w, c) = the gradient routed to the recorded arg-max of each window: zero, then
- * dy added output by output. */
-void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint32_t *arg,
+/* Max pooling of x (n, h, w, c) into y (n, oh, ow, c); tap (n, oh, ow, c) gets the window
+ * position (ky * kw + kx) of the input that gave each maximum: the first of the window's
+ * largest values in window order (row by row, left to right), so ties go to the top-left
+ * one. */
+void ot_maxpool_forward(const ot_conv_geom_t *g, const float *x, size_t n, float *y,
+                        uint8_t *tap);
+
+/* dx (n, h, w, c) = zero, then dy added output by output to the input its tap names. */
+void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t *tap,
                          size_t n, float *dx);
 
 /* Average pooling (padding counts as zeros, and the divisor is always kh kw). */

@@ -75,6 +75,26 @@ typedef float vh_t; /* never used: HL 0 */
 #define ISA "portable"
 #endif
 
+/* A vector's first `left` lanes (1 <= left <= VL): loads that leave the rest zero and stores
+ * that leave the rest of memory alone, for the last vector of a row. */
+#if defined(__AVX512F__)
+typedef __mmask16 vmask_t;
+#define V_MASK(left) ((__mmask16)((1u << (left)) - 1))
+#define V_LOADN(p, k) _mm512_maskz_loadu_ps(k, p)
+#define V_STOREN(p, v, k) _mm512_mask_storeu_ps(p, k, v)
+#elif defined(__AVX2__) && defined(__FMA__)
+typedef __m256i vmask_t;
+#define V_MASK(left) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left)), \
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_LOADN(p, k) _mm256_maskload_ps(p, k)
+#define V_STOREN(p, v, k) _mm256_maskstore_ps(p, k, v)
+#else
+typedef int vmask_t;
+#define V_MASK(left) ((int)(left))
+#define V_LOADN(p, k) (*(p))
+#define V_STOREN(p, v, k) (*(p) = (v))
+#endif
+
 #define NR (VL * NV) /* columns of a tile and of a packed B panel */
 #define KC 256       /* depth of a k slice: a KC x NR panel of B stays in L1/L2 */
 #define MC (MR * 12) /* rows of A per block: MC x KC floats stay in L2 */
@@ -238,10 +258,49 @@ static inline __attribute__((always_inline)) void tile_body(int nv, int half, si
 
 /* One tile: the (mr, nr) corner of the result is stored to C. A's element (i, p) is
  * Ap[i * si + p * sp], as in kloop. */
+/* A tile of MR rows whose last of nv full vectors holds only the lanes of `last`: loaded
+ * (INIT_C) and stored through the mask, straight to C. */
+static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
+                                                              const float *Ap, size_t si,
+                                                              size_t sp, const float *Bp,
+                                                              int init, const float *row,
+                                                              float *C, size_t ldc,
+                                                              vmask_t last)
+{
+    acc_t a;
+    for (int i = 0; i < MR; i++) {
+        const float *r = init == INIT_C ? C + i * ldc : init == INIT_ROW ? row : NULL;
+        for (int v = 0; v < nv; v++)
+            a.v[i][v] = !r ? V_ZERO() : v < nv - 1 ? V_LOAD(r + v * VL)
+                                                   : V_LOADN(r + v * VL, last);
+    }
+    kloop(&a, nv, 0, kc, Ap, si, sp, Bp);
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < nv; v++) {
+            if (v < nv - 1)
+                V_STORE(C + i * ldc + v * VL, a.v[i][v]);
+            else
+                V_STOREN(C + i * ldc + v * VL, a.v[i][v], last);
+        }
+    (void)last; /* the portable build has no partial vectors */
+}
+
 static void tile(size_t kc, const float *restrict Ap, size_t si, size_t sp,
                  const float *restrict Bp, int init, const float *row, float *C, size_t ldc,
                  size_t mr, size_t nr)
 {
+    /* a full-height tile whose width class has no half vector (nr in (HL, VL] or past
+     * VL + HL): the last vector masked, no copy through tmp */
+    const int cls = width_class(nr);
+    if (mr == MR && nr < NR && (cls == 1 || cls == 3)) {
+        const int nv = cls == 1 ? 1 : NV;
+        const vmask_t last = V_MASK(nr - (size_t)(nv - 1) * VL);
+        if (nv == 1)
+            tile_masked(1, kc, Ap, si, sp, Bp, init, row, C, ldc, last);
+        else
+            tile_masked(NV, kc, Ap, si, sp, Bp, init, row, C, ldc, last);
+        return;
+    }
     _Alignas(OT_ALIGN) float tmp[MR * NR];
     const int full = mr == MR && nr == NR;
     float *T = full ? C : tmp;
@@ -250,7 +309,7 @@ static void tile(size_t kc, const float *restrict Ap, size_t si, size_t sp,
         for (size_t i = 0; i < MR; i++)
             for (size_t j = 0; j < NR; j++)
                 tmp[i * NR + j] = i < mr && j < nr ? C[i * ldc + j] : 0.0f;
-    switch (width_class(nr)) {
+    switch (cls) {
     case 0:
         tile_body(0, 1, kc, Ap, si, sp, Bp, init, row, T, ldt);
         break;
@@ -476,25 +535,6 @@ void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx
 
 /* ---- the weight gradient of a sparse x: the first layer on mostly-zero images ---- */
 
-/* A vector's first `left` lanes (1 <= left <= VL): loads that leave the rest zero and stores
- * that leave the rest of memory alone, for the last vector of a row. */
-#if defined(__AVX512F__)
-typedef __mmask16 vmask_t;
-#define V_MASK(left) ((__mmask16)((1u << (left)) - 1))
-#define V_LOADN(p, k) _mm512_maskz_loadu_ps(k, p)
-#define V_STOREN(p, v, k) _mm512_mask_storeu_ps(p, k, v)
-#elif defined(__AVX2__) && defined(__FMA__)
-typedef __m256i vmask_t;
-#define V_MASK(left) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left)), \
-                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define V_LOADN(p, k) _mm256_maskload_ps(p, k)
-#define V_STOREN(p, v, k) _mm256_maskstore_ps(p, k, v)
-#else
-typedef int vmask_t;
-#define V_MASK(left) ((int)(left))
-#define V_LOADN(p, k) (*(p))
-#define V_STOREN(p, v, k) (*(p) = (v))
-#endif
 
 
 /* Columns of dy one pass of ot_kgemm_tn_tree_sparse covers: SP_NV vectors, kept in registers

@@ -1,68 +1,119 @@
 /* maxpool.c - the max-pooling kind: each output is the largest input of its window, per
  * channel. The gradient goes to the input that gave the maximum; of equal maxima the first in
- * window order (row by row, left to right) takes it, in the forward and in the reference
- * alike. The forward records each window's arg-max for the backward. */
+ * window order (row by row, left to right) takes it, in the kernels and in the reference
+ * alike. The forward records which tap of its window each maximum came from (a byte), the
+ * backward routes the gradient there. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ot_common.h"
+
 #include "ot_conv.h"
 #include "ot_net.h"
 
 /* ---------------------------------------------------------------- the kernels */
 
+/* Each tap's place in the window: (ky w + kx) c. */
+static void tap_offsets(const ot_conv_geom_t *g, size_t *off)
+{
+    for (size_t t = 0; t < g->kh * g->kw; t++)
+        off[t] = ((t / g->kw) * g->w + t % g->kw) * g->c;
+}
+
+/* Channels a general window handles at once: the running maxima and their taps on the stack. */
+#define CH_CHUNK 64
+
+/* The window at img (row stride W floats) into best and at, for c channels. A 2x2 window (the
+ * common one) has its four taps written out; any other runs tap by tap over the channels.
+ * Either way the taps go in window order, strictly greater replacing (a tie keeps the first),
+ * and the tap is kept as a float so that every lane has one width and the loops vectorise. */
+static void window_max(const ot_conv_geom_t *g, const size_t *off, const float *restrict img,
+                       float *restrict best, uint8_t *restrict at)
+{
+    const size_t c = g->c, W = g->w * c;
+    if (g->kh == 2 && g->kw == 2) {
+        for (size_t ch = 0; ch < c; ch++) {
+            float b = img[ch], a = 0.0f, v;
+            v = img[c + ch];
+            a = v > b ? 1.0f : a;
+            b = v > b ? v : b;
+            v = img[W + ch];
+            a = v > b ? 2.0f : a;
+            b = v > b ? v : b;
+            v = img[W + c + ch];
+            a = v > b ? 3.0f : a;
+            b = v > b ? v : b;
+            best[ch] = b;
+            at[ch] = (uint8_t)a;
+        }
+        return;
+    }
+    for (size_t c0 = 0; c0 < c; c0 += CH_CHUNK) {
+        const size_t m = c - c0 < CH_CHUNK ? c - c0 : CH_CHUNK;
+        float b[CH_CHUNK], a[CH_CHUNK];
+        for (size_t ch = 0; ch < m; ch++) {
+            b[ch] = img[c0 + ch];
+            a[ch] = 0.0f;
+        }
+        for (size_t t = 1; t < g->kh * g->kw; t++) {
+            const float *restrict v = img + off[t] + c0, ft = (float)t;
+            for (size_t ch = 0; ch < m; ch++) {
+                const int gt = v[ch] > b[ch];
+                a[ch] = gt ? ft : a[ch];
+                b[ch] = gt ? v[ch] : b[ch];
+            }
+        }
+        for (size_t ch = 0; ch < m; ch++) {
+            best[c0 + ch] = b[ch];
+            at[c0 + ch] = (uint8_t)a[ch];
+        }
+    }
+}
+
 void ot_maxpool_forward(const ot_conv_geom_t *g, const float *x, size_t n, float *y,
-                        uint32_t *arg)
+                        uint8_t *tap)
 {
     const size_t c = g->c, in = g->h * g->w * c, out = g->oh * g->ow * c;
+    size_t off[OT_MAXPOOL_TAPS];
+    tap_offsets(g, off);
     for (size_t s = 0; s < n; s++)
         for (size_t oy = 0; oy < g->oh; oy++)
             for (size_t ox = 0; ox < g->ow; ox++) {
                 const size_t o = s * out + (oy * g->ow + ox) * c;
-                float *best = y + o;
-                uint32_t *at = arg + o;
-                for (size_t ky = 0; ky < g->kh; ky++)
-                    for (size_t kx = 0; kx < g->kw; kx++) {
-                        const size_t iy = oy * g->stride + ky, ix = ox * g->stride + kx;
-                        const size_t i = (iy * g->w + ix) * c;
-                        const float *v = x + s * in + i;
-                        if (ky == 0 && kx == 0) {
-                            for (size_t ch = 0; ch < c; ch++) {
-                                best[ch] = v[ch];
-                                at[ch] = (uint32_t)(i + ch);
-                            }
-                            continue;
-                        }
-                        for (size_t ch = 0; ch < c; ch++)
-                            if (v[ch] > best[ch]) { /* strictly: a tie keeps the first */
-                                best[ch] = v[ch];
-                                at[ch] = (uint32_t)(i + ch);
-                            }
-                    }
+                window_max(g, off, x + s * in + (oy * g->stride * g->w + ox * g->stride) * c,
+                           y + o, tap + o);
             }
 }
 
-void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint32_t *arg,
+void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t *tap,
                          size_t n, float *dx)
 {
-    const size_t in = g->h * g->w * g->c, out = g->oh * g->ow * g->c;
+    const size_t c = g->c, in = g->h * g->w * c, out = g->oh * g->ow * c;
+    size_t off[OT_MAXPOOL_TAPS];
+    tap_offsets(g, off);
     memset(dx, 0, n * in * sizeof(float));
     for (size_t s = 0; s < n; s++)
-        for (size_t o = 0; o < out; o++)
-            dx[s * in + arg[s * out + o]] += dy[s * out + o];
+        for (size_t oy = 0; oy < g->oh; oy++)
+            for (size_t ox = 0; ox < g->ow; ox++) {
+                const size_t o = s * out + (oy * g->ow + ox) * c;
+                float *win = dx + s * in + (oy * g->stride * g->w + ox * g->stride) * c;
+                for (size_t ch = 0; ch < c; ch++)
+                    win[off[tap[o + ch]] + ch] += dy[o + ch];
+            }
 }
 
 /* ---------------------------------------------------------------- the kind */
 
-/* Its buffers in an engine: the arg-max of every output of the batch. */
+/* Its buffers in an engine: the tap of every output of the batch. */
 typedef struct {
-    uint32_t *arg; /* (max_batch, out_size) */
+    uint8_t *tap; /* (max_batch, out_size) */
 } maxpool_rt_t;
 
 static void rt_free(void *p)
 {
     maxpool_rt_t *rt = p;
     if (rt)
-        ot_free(rt->arg);
+        ot_free(rt->tap);
     ot_free(rt);
 }
 
@@ -71,23 +122,35 @@ static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
     (void)n_shards;
     maxpool_rt_t *rt = ot_alloc(sizeof *rt);
     *out = rt;
-    if (!rt || !(rt->arg = ot_alloc(B * L->out_size * sizeof(uint32_t))))
+    if (!rt || !(rt->tap = ot_alloc(B * L->out_size)))
         return OT_ENOMEM;
     return OT_OK;
+}
+
+/* a window's taps must fit the byte that records them */
+static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
+{
+    const ot_pool_args_t *a = OT_LAYER_ARGS(const ot_pool_args_t, L);
+    if (a->kh * a->kw > OT_MAXPOOL_TAPS) {
+        snprintf(err, n, "a %zux%zu window has %zu inputs, expected at most %d", a->kh, a->kw,
+                 a->kh * a->kw, OT_MAXPOOL_TAPS);
+        return -1;
+    }
+    return ot_pool_shape(L, c, err, n);
 }
 
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const maxpool_rt_t *rt = c->rt;
     const ot_conv_geom_t g = ot_pool_geom(L);
-    ot_maxpool_forward(&g, c->x, c->n, c->y, rt->arg + c->r0 * L->out_size);
+    ot_maxpool_forward(&g, c->x, c->n, c->y, rt->tap + c->r0 * L->out_size);
 }
 
 static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const maxpool_rt_t *rt = c->rt;
     const ot_conv_geom_t g = ot_pool_geom(L);
-    ot_maxpool_backward(&g, c->dy, rt->arg + c->r0 * L->out_size, c->n, c->dx);
+    ot_maxpool_backward(&g, c->dy, rt->tap + c->r0 * L->out_size, c->n, c->dx);
 }
 
 /* The arg-max is the kink: recorded at the unperturbed point, then kept, so that a
@@ -127,7 +190,7 @@ const ot_layer_ops_t ot_maxpool_ops = {
     .example = "conv 3 3x3 pad 1, maxpool 2",
     .parse = ot_pool_parse,
     .format = ot_pool_format,
-    .shape = ot_pool_shape,
+    .shape = shape,
     .setup = setup,
     .free = rt_free,
     .forward = forward,
