@@ -122,9 +122,9 @@ int ot_layer_out_side(const char *axis, size_t in, size_t k, size_t stride, size
     /* the windows that fit; the input rows after the last one's end must be padding only */
     size_t o = (in + 2 * pad - k) / stride + 1, end = (o - 1) * stride + k; /* in padded rows */
     if (end < in + pad) {
-        snprintf(err, n, "stride %zu does not fit the %s: the last %zu of its %zu rows would be "
-                 "left out (%zu + 2 x %zu - %zu should be a multiple of %zu)", stride, axis,
-                 in + pad - end, in, in, pad, k, stride);
+        snprintf(err, n, "stride %zu does not fit the %s: windows of %zu at stride %zu (pad "
+                 "%zu) leave out the last %zu of its %zu rows; expected a stride, window or "
+                 "padding that covers them", stride, axis, k, stride, pad, in + pad - end, in);
         return -1;
     }
     *out = o;

@@ -128,15 +128,18 @@ static void test_out_side(void)
     CU_ASSERT_EQUAL(ot_layer_out_side("width", 4, 7, 1, 1, &out, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "the window (7) is larger than the width (4 with padding 1)");
     CU_ASSERT_EQUAL(ot_layer_out_side("width", 8, 3, 2, 0, &out, err, sizeof err), -1);
-    CU_ASSERT_STRING_EQUAL(err, "stride 2 does not fit the width: the last 1 of its 8 rows "
-                                "would be left out (8 + 2 x 0 - 3 should be a multiple of 2)");
+    CU_ASSERT_STRING_EQUAL(err, "stride 2 does not fit the width: windows of 3 at stride 2 (pad "
+                                "0) leave out the last 1 of its 8 rows; expected a stride, "
+                                "window or padding that covers them");
     CU_ASSERT_EQUAL(ot_layer_out_side("height", 11, 2, 4, 0, &out, err, sizeof err), -1);
-    CU_ASSERT_STRING_EQUAL(err, "stride 4 does not fit the height: the last 1 of its 11 rows "
-                                "would be left out (11 + 2 x 0 - 2 should be a multiple of 4)");
+    CU_ASSERT_STRING_EQUAL(err, "stride 4 does not fit the height: windows of 2 at stride 4 "
+                                "(pad 0) leave out the last 1 of its 11 rows; expected a stride, "
+                                "window or padding that covers them");
     /* the last real row left out, where only padding may be */
     CU_ASSERT_EQUAL(ot_layer_out_side("height", 8, 2, 3, 1, &out, err, sizeof err), -1);
-    CU_ASSERT_STRING_EQUAL(err, "stride 3 does not fit the height: the last 1 of its 8 rows "
-                                "would be left out (8 + 2 x 1 - 2 should be a multiple of 3)");
+    CU_ASSERT_STRING_EQUAL(err, "stride 3 does not fit the height: windows of 2 at stride 3 "
+                                "(pad 1) leave out the last 1 of its 8 rows; expected a stride, "
+                                "window or padding that covers them");
     CU_ASSERT_EQUAL(out, 99); /* not written on failure */
 }
 

@@ -490,15 +490,15 @@ static void test_shape_errors(void)
                                        NULL},
                  &img8,
                  "net.ini: model.layers: conv1 (conv) on input 8x8x1: stride 2 does not fit the "
-                 "height: the last 1 of its 8 rows would be left out (8 + 2 x 0 - 3 should be a "
-                 "multiple of 2)\n");
+                 "height: windows of 3 at stride 2 (pad 0) leave out the last 1 of its 8 rows; "
+                 "expected a stride, window or padding that covers them\n");
     expect_error((const char *const[]){"model.layers=conv 4 3x3 pad 1, relu, maxpool 3, "
                                        "flatten, affine 10",
                                        NULL},
                  &img8,
                  "net.ini: model.layers: maxpool1 (maxpool) on input 8x8x4: stride 3 does not "
-                 "fit the height: the last 2 of its 8 rows would be left out (8 + 2 x 0 - 3 "
-                 "should be a multiple of 3)\n");
+                 "fit the height: windows of 3 at stride 3 (pad 0) leave out the last 2 of its 8 "
+                 "rows; expected a stride, window or padding that covers them\n");
     /* a convolution or pooling after flatten or affine */
     expect_error((const char *const[]){"model.layers=flatten, conv 4 3x3, affine 10", NULL},
                  &img8,
