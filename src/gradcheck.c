@@ -19,29 +19,41 @@ void ot_gradcheck_defaults(ot_gradcheck_opts_t *o)
     o->seed = 42;
 }
 
-/* Mean loss of the n samples x (n, in_dim) with labels y, computed in double by every layer's
- * reference forward: the definition of the network, written apart from the float kernels.
- * a and b are scratch arrays of n * net->max_width doubles. Batch norm uses the batch's
- * statistics and dropout the mask of the engine's current key, as the training pass does.
- * masks[l] holds the kinks layer l records at the unperturbed point (record = 1) and reuses
- * at the perturbed ones (record = 0): the numerical derivative is then taken on the same
- * linear piece as backprop's chain rule. */
+/* Mean loss of the n samples x (n, in_dim, in double) with labels y, computed in double by
+ * every layer's reference forward: the definition of the network, written apart from the
+ * float kernels. Batch norm uses the batch's statistics and dropout the mask of the engine's
+ * current key, as the training pass does.
+ *
+ * The unperturbed pass (record = 1, from = 0) keeps every layer's output in base[l] and
+ * records the kinks in masks[l]; a perturbed pass (record = 0) starts at layer `from`, the
+ * perturbed tensor's, from base[from - 1] (the layers before it do not depend on the tensor),
+ * reuses the kinks, so that the numerical derivative is taken on the same linear piece as
+ * backprop's chain rule, and works in a and b (n * max_width doubles each). */
 static double reference_loss(const ot_net_t *net, const ot_engine_t *e, const double *P,
-                             const float *x, const int32_t *y, const uint32_t *ids, size_t n,
-                             double *a, double *b, unsigned char *const *masks, int record)
+                             const double *x, const int32_t *y, const uint32_t *ids, size_t n,
+                             size_t from, double *const *base, double *a, double *b,
+                             unsigned char *const *masks, int record)
 {
-    for (size_t i = 0; i < n * net->in_dim; i++)
-        a[i] = x[i];
+    const double *in = from > 0 ? base[from - 1] : x;
     ot_ref_t r = {n, P, net->state, NULL, record, e->seed, e->step, ids, y, 0.0};
-    for (size_t l = 0; l < net->n_layers; l++) {
+    for (size_t l = from; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
+        double *out = record ? base[l] : in == a ? b : a;
         r.mask = masks[l];
-        L->ops->reference(L, &r, a, b);
-        double *t = a;
-        a = b;
-        b = t;
+        L->ops->reference(L, &r, in, out);
+        in = out;
     }
     return r.loss / (double)n;
+}
+
+/* The layer whose parameters hold entry i of the block. */
+static size_t layer_of(const ot_net_t *net, size_t i)
+{
+    size_t l = 0;
+    while (l + 1 < net->n_layers && !(net->layers[l].p_len > 0 && i >= net->layers[l].p_off &&
+                                       i < net->layers[l].p_off + net->layers[l].p_len))
+        l++;
+    return l;
 }
 
 int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts_t *o,
@@ -56,33 +68,40 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     double *P = malloc(net->n_params * sizeof *P);
     double *a = malloc(n * net->max_width * sizeof *a);
     double *b = malloc(n * net->max_width * sizeof *b);
-    size_t mask_bytes = 0;
+    double *xd = malloc(n * net->in_dim * sizeof *xd), *base[OT_MAX_STACK];
+    size_t mask_bytes = 0, base_n = 0;
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         mask_bytes += L->ops->ref_mask ? n * L->ops->ref_mask(L) : 0;
+        base_n += n * L->out_size;
     }
     unsigned char *mask = malloc(mask_bytes + 1), *masks[OT_MAX_STACK];
-    if (!idx || !x || !y || !P || !a || !b || !mask) {
+    double *base_mem = malloc(base_n * sizeof *base_mem);
+    if (!idx || !x || !y || !P || !a || !b || !xd || !mask || !base_mem) {
         ot_error("gradcheck: out of memory for %zu parameters in double", net->n_params);
         goto done;
     }
-    for (size_t l = 0, off = 0; l < net->n_layers; l++) {
+    for (size_t l = 0, off = 0, boff = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         masks[l] = mask + off;
         off += L->ops->ref_mask ? n * L->ops->ref_mask(L) : 0;
+        base[l] = base_mem + boff;
+        boff += n * L->out_size;
     }
     ot_rng_t rng;
     ot_rng_seed(&rng, o->seed);
     for (size_t i = 0; i < n; i++)
         idx[i] = (uint32_t)ot_rng_below(&rng, ds->n);
     ot_dataset_gather(ds, idx, n, x, y);
+    for (size_t i = 0; i < n * net->in_dim; i++)
+        xd[i] = x[i];
 
     /* backprop: the data-parallel training path, mean gradient over the n samples */
     ot_gradcheck_fwd_t f;
     f.loss = ot_engine_gradient(e, ds, idx, n).loss / (double)n;
     for (size_t i = 0; i < net->n_params; i++)
         P[i] = net->params[i];
-    f.ref_loss = reference_loss(net, e, P, x, y, idx, n, a, b, masks, 1);
+    f.ref_loss = reference_loss(net, e, P, xd, y, idx, n, 0, base, a, b, masks, 1);
     f.rel_err = fabs(f.loss - f.ref_loss) / fmax(fabs(f.ref_loss), 1e-12);
     f.pass = f.rel_err < 1e-4;
     all_pass &= f.pass;
@@ -110,13 +129,14 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
          * 0 and whose float one is what is left of a sum over every position that cancels */
         double floor = fmax(fmax(1e-3 * gmax, 1e-3 * gall), 1e-12);
         double sum_abs = 0.0, worst = 0.0;
+        const size_t from = layer_of(net, T->off);
         for (size_t k = 0; k < m; k++) {
             size_t i = T->off + (m == T->size ? k : (size_t)ot_rng_below(&rng, T->size));
             double keep = P[i];
             P[i] = keep + o->step;
-            double up = reference_loss(net, e, P, x, y, idx, n, a, b, masks, 0);
+            double up = reference_loss(net, e, P, xd, y, idx, n, from, base, a, b, masks, 0);
             P[i] = keep - o->step;
-            double down = reference_loss(net, e, P, x, y, idx, n, a, b, masks, 0);
+            double down = reference_loss(net, e, P, xd, y, idx, n, from, base, a, b, masks, 0);
             P[i] = keep;
             double num = (up - down) / (2.0 * o->step), bp = e->grad[i];
             double diff = fabs(bp - num);
@@ -138,6 +158,8 @@ done:
     free(P);
     free(a);
     free(b);
+    free(xd);
+    free(base_mem);
     free(mask);
     return rc;
 }
