@@ -1,4 +1,6 @@
-/* ot_checkpoint.h - what a run leaves on disk, in HDF5 (docs/hdf5.md has the full layout):
+/* ot_checkpoint.h - a run's checkpoints, in HDF5 (docs/hdf5.md has the full layout), written
+ * by ckpt_write.c, read by ckpt_read.c, saved and rotated by ckpt_save.c. What a run leaves on
+ * disk:
  *
  *   RUN_DIR/checkpoint-eNNNN.h5  the run's parameters and running statistics (/model), the
  *                                optimizer and its buffers (/optimizer) and position (/state:
@@ -6,8 +8,7 @@
  *                                resume bit for bit; written atomically (temp file, fsync,
  *                                rename, fsync of the directory), the last output.keep + 1 kept
  *   RUN_DIR/latest.h5            symlink to the newest checkpoint, replaced atomically
- *   RUN_DIR/history.h5           the loss curves: /steps/{step,loss} and /epochs/<metric>,
- *                                growing 1-D datasets appended and flushed after every epoch
+ *   RUN_DIR/history.h5           the loss curves (ot_history.h)
  *
  * Every function reports its own failures once through ot_error() ("path: what, expected what")
  * with HDF5's error printer silenced, and returns 0 or a negative OT_E* code. HDF5 is called
@@ -23,19 +24,6 @@
 #include "ot_train.h"
 
 #define OT_CKPT_FORMAT 1    /* root attribute format_version of checkpoints */
-#define OT_HISTORY_FORMAT 1 /* root attribute format_version of history.h5 */
-#define OT_HISTORY_METRICS 11 /* datasets under /epochs */
-
-/* ---------------------------------------------------------------- output directory */
-
-/* The run's output directory: c->out_dir, or runs/<config file name without .ini> when it is
- * empty. Returns 0, or OT_ECONFIG when the name does not fit in n bytes (message printed). */
-int ot_output_dir(const ot_config_t *c, char *dir, size_t n);
-
-/* Create dir with its parents (like mkdir -p) and prove that files can be created in it by
- * creating and removing a probe file. Returns 0 or OT_EIO with one line naming the directory
- * and the reason ("Not a directory", "Read-only file system", ...). */
-int ot_output_dir_prepare(const char *dir);
 
 /* ---------------------------------------------------------------- checkpoints */
 
@@ -100,70 +88,5 @@ typedef struct {
  * saved may be NULL. Returns 0 or the codes of ot_ckpt_write (OT_EIO for the file system
  * steps); message printed. */
 int ot_ckpt_save(const ot_trainer_t *t, const char *dir, int keep, ot_ckpt_saved_t *saved);
-
-/* ---------------------------------------------------------------- history */
-
-/* The run's history file, open for the whole run. */
-typedef struct {
-    hid_t file;             /* history.h5, or H5I_INVALID_HID */
-    hid_t step, loss;       /* /steps/step (u64), /steps/loss (f32) */
-    hid_t epochs[OT_HISTORY_METRICS]; /* /epochs/<metric>, in the order of ot_history_metrics */
-    uint64_t n_steps;       /* rows of the /steps datasets */
-    uint64_t n_epochs;      /* rows of the /epochs datasets */
-    uint64_t last_step;     /* largest step number recorded; 0 when none */
-    int failed;             /* an append failed (and said so) */
-    char path[OT_PATH_MAX + 16]; /* DIR/history.h5, for messages */
-} ot_history_t;
-
-/* Names of the /epochs datasets: epoch (u32), train_loss, train_acc, test_loss, test_acc,
- * val_loss, val_acc (NaN without a validation split), lr (of the epoch's last step), seconds,
- * samples_per_s (f64), threads (u32). */
-extern const char *const ot_history_metrics[OT_HISTORY_METRICS];
-
-/* Open DIR/history.h5 for a run. A fresh run (resume = 0) creates it, replacing any old one.
- * A resumed run opens the existing file and truncates it to the rows of steps <= step and
- * epochs <= epoch (the checkpoint's counts), so the curve continues without duplicates; when
- * there is no history yet, a new one is created and *created is set (may be NULL).
- * Returns 0, OT_EIO or OT_EFORMAT (an existing history that is not a valid one); message
- * printed. Close with ot_history_close(), also after a failure. */
-int ot_history_open(ot_history_t *h, const char *dir, int resume, uint64_t step, int epoch,
-                    int *created);
-
-/* Append one epoch: the losses of steps first_step+1 .. first_step+n (loss[i] is step
- * first_step+1+i; steps already recorded are skipped) and the epoch's metrics row, then
- * H5Fflush the file. Returns 0 or OT_EIO (message printed). */
-int ot_history_append(ot_history_t *h, uint64_t first_step, const float *loss, size_t n,
-                      const ot_epoch_stats_t *st);
-
-/* Close every id; safe on a zeroed or failed history. Returns 0 or OT_EIO when the final
- * close fails (message printed, unless an append failed and said so already).
- * A file whose flush failed leaves HDF5 1.10 unable to terminate cleanly (it crashes in its
- * atexit handler), so a program that appends should call H5dont_atexit() first. */
-int ot_history_close(ot_history_t *h);
-
-/* ---------------------------------------------------------------- HDF5 helpers */
-
-/* HDF5's automatic error printer, saved and silenced while omptrain reports errors itself. */
-typedef struct {
-    H5E_auto2_t fn; /* the printer that was installed */
-    void *data;     /* its client data */
-} ot_h5_quiet_t;
-
-void ot_h5_quiet(ot_h5_quiet_t *q);   /* save the printer and silence it */
-void ot_h5_restore(const ot_h5_quiet_t *q); /* put it back */
-
-/* Write attribute name on obj: a fixed-length NUL-terminated string, or one scalar of
- * file type ftype from *value of memory type mtype. Return 0 or -1 (no message). */
-int ot_h5_attr_str(hid_t obj, const char *name, const char *value);
-int ot_h5_attr_scalar(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *value);
-
-/* Why the last HDF5 call failed, from the innermost entry of HDF5's error stack: for a file
- * driver error the system's reason ("No space left on device"), else HDF5's description.
- * Call right after the failing call, before another HDF5 call clears the stack. buf holds
- * 128 bytes; returns buf. */
-const char *ot_h5_reason(char *buf);
-
-/* The current UTC time as "YYYY-MM-DDTHH:MM:SSZ" (buf holds at least 21 bytes). */
-void ot_h5_utc_now(char *buf, size_t n);
 
 #endif

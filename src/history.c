@@ -12,7 +12,7 @@
  * run and flushed after every epoch's append; between appends nothing is written, so a crash
  * or Ctrl-C during training leaves the curve of the epochs done. File locking is off for this
  * file (HDF5 >= 1.10.7), so h5dump or the plot script can read it while training runs. */
-#include "ot_checkpoint.h"
+#include "ot_history.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "ot_common.h"
+#include "ot_h5.h"
 
 const char *const ot_history_metrics[OT_HISTORY_METRICS] = {
     "epoch",  "train_loss", "train_acc", "test_loss",     "test_acc", "val_loss",

@@ -10,6 +10,8 @@
 
 #include "ot_checkpoint.h"
 #include "ot_common.h"
+#include "ot_history.h"
+#include "ot_outdir.h"
 #include "ot_train.h"
 
 /* Progress bar on stderr, only when it is a terminal; redrawn at most ten times a second. */

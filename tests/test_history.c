@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ot_checkpoint.h"
+#include "ot_history.h"
 #include "ot_common.h"
 #include "ot_test.h"
 

@@ -3,8 +3,9 @@
 # and two failing runs) and on the CUnit suites of DIR/test_omptrain, both built -O1 -g without
 # -march=native (valgrind 3.19 cannot execute AVX-512). Fails on any invalid read or write, use
 # of uninitialised memory, bad free, or a definitely or indirectly lost block.
-# Every suite runs except those in VALGRIND_SKIP_SUITES (default: train and checkpoint, 2 minutes
-# or more each under memcheck; their code runs in the omptrain runs above).
+# Every suite runs except those in VALGRIND_SKIP_SUITES (default: train, ckpt_read and
+# registry, 2 minutes or more each under memcheck; their code runs in the omptrain runs above,
+# a CNN's included).
 # "Possibly lost" and "still reachable" blocks are not errors: libgomp keeps its thread pool
 # and per-thread data until exit, and OpenBLAS and HDF5 keep their global state; none of that
 # is memory omptrain owns. tests/valgrind.supp names any suppression, with its reason.
@@ -41,10 +42,13 @@ small=(--set data.train_limit=500 --set data.test_limit=100 configs/mnist.ini)
 run 0 train --epochs 2 --threads 2 --output "$tmp/run" "${small[@]}"
 run 0 eval eval --checkpoint "$tmp/run/latest.h5" --threads 2 "${small[@]}"
 run 0 resume --epochs 3 --threads 2 --resume "$tmp/run/latest.h5" --output "$tmp/run" "${small[@]}"
+run 0 train-cnn --epochs 1 --threads 2 --output "$tmp/cnn" --set data.train_limit=200 \
+    --set data.test_limit=50 --set "model.layers=conv 4 3x3 pad 1, batchnorm, relu, maxpool 2, conv 4 3x3 stride 2 pad 1, relu, avgpool 7, flatten, dropout 0.2, affine 10" \
+    configs/mnist-cnn.ini
 run 2 bad-config --set training.epochs=0 configs/mnist.ini
 run 1 missing-data --set data.train_images=/nonexistent.gz configs/mnist.ini
 
-skip=" ${VALGRIND_SKIP_SUITES-train checkpoint} "
+skip=" ${VALGRIND_SKIP_SUITES-train ckpt_read registry} "
 for suite in $(sed -n 's/^OT_TEST_SUITE(\([a-z_0-9]*\),.*/\1/p' tests/*.c tests/layers/*.c); do
     if [[ "$skip" == *" $suite "* ]]; then
         echo "skip suite $suite (VALGRIND_SKIP_SUITES)"

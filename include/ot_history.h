@@ -1,0 +1,55 @@
+/* ot_history.h - RUN_DIR/history.h5, the loss curves: /steps/{step,loss} and
+ * /epochs/<metric>, growing 1-D datasets appended and flushed after every epoch. HDF5 is called
+ * from the master thread only; every function reports its own failures once. */
+#ifndef OT_HISTORY_H
+#define OT_HISTORY_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ot_config.h"
+#include "ot_train.h"
+
+#define OT_HISTORY_FORMAT 1 /* root attribute format_version of history.h5 */
+#define OT_HISTORY_METRICS 11 /* datasets under /epochs */
+
+/* The run's history file, open for the whole run. */
+typedef struct {
+    hid_t file;             /* history.h5, or H5I_INVALID_HID */
+    hid_t step, loss;       /* /steps/step (u64), /steps/loss (f32) */
+    hid_t epochs[OT_HISTORY_METRICS]; /* /epochs/<metric>, in the order of ot_history_metrics */
+    uint64_t n_steps;       /* rows of the /steps datasets */
+    uint64_t n_epochs;      /* rows of the /epochs datasets */
+    uint64_t last_step;     /* largest step number recorded; 0 when none */
+    int failed;             /* an append failed (and said so) */
+    char path[OT_PATH_MAX + 16]; /* DIR/history.h5, for messages */
+} ot_history_t;
+
+/* Names of the /epochs datasets: epoch (u32), train_loss, train_acc, test_loss, test_acc,
+ * val_loss, val_acc (NaN without a validation split), lr (of the epoch's last step), seconds,
+ * samples_per_s (f64), threads (u32). */
+extern const char *const ot_history_metrics[OT_HISTORY_METRICS];
+
+/* Open DIR/history.h5 for a run. A fresh run (resume = 0) creates it, replacing any old one.
+ * A resumed run opens the existing file and truncates it to the rows of steps <= step and
+ * epochs <= epoch (the checkpoint's counts), so the curve continues without duplicates; when
+ * there is no history yet, a new one is created and *created is set (may be NULL).
+ * Returns 0, OT_EIO or OT_EFORMAT (an existing history that is not a valid one); message
+ * printed. Close with ot_history_close(), also after a failure. */
+int ot_history_open(ot_history_t *h, const char *dir, int resume, uint64_t step, int epoch,
+                    int *created);
+
+/* Append one epoch: the losses of steps first_step+1 .. first_step+n (loss[i] is step
+ * first_step+1+i; steps already recorded are skipped) and the epoch's metrics row, then
+ * H5Fflush the file. Returns 0 or OT_EIO (message printed). */
+int ot_history_append(ot_history_t *h, uint64_t first_step, const float *loss, size_t n,
+                      const ot_epoch_stats_t *st);
+
+/* Close every id; safe on a zeroed or failed history. Returns 0 or OT_EIO when the final
+ * close fails (message printed, unless an append failed and said so already).
+ * A file whose flush failed leaves HDF5 1.10 unable to terminate cleanly (it crashes in its
+ * atexit handler), so a program that appends should call H5dont_atexit() first. */
+int ot_history_close(ot_history_t *h);
+
+#endif

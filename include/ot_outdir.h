@@ -1,0 +1,19 @@
+/* ot_outdir.h - a run's output directory (RUN_DIR): its name, and making sure it takes files
+ * before any training time is spent. */
+#ifndef OT_OUTDIR_H
+#define OT_OUTDIR_H
+
+#include <stddef.h>
+
+#include "ot_config.h"
+
+/* The run's output directory: c->out_dir, or runs/<config file name without .ini> when it is
+ * empty. Returns 0, or OT_ECONFIG when the name does not fit in n bytes (message printed). */
+int ot_output_dir(const ot_config_t *c, char *dir, size_t n);
+
+/* Create dir with its parents (like mkdir -p) and prove that files can be created in it by
+ * creating and removing a probe file. Returns 0 or OT_EIO with one line naming the directory
+ * and the reason ("Not a directory", "Read-only file system", ...). */
+int ot_output_dir_prepare(const char *dir);
+
+#endif

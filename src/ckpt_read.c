@@ -1,0 +1,563 @@
+/* ckpt_read.c - reading a checkpoint back: its description (ot_ckpt_info), its parameters
+ * (ot_ckpt_load_params) or the whole run state (ot_ckpt_load), every dataset's type and shape
+ * checked before it is read. File layout: docs/hdf5.md; the API: ot_checkpoint.h. */
+#include "ot_checkpoint.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ot_common.h"
+#include "ot_h5.h"
+#include "ot_optim.h"
+
+/* Open path read-only, telling a missing file, a non-HDF5 file and a damaged one apart. */
+static int open_file(const char *path, hid_t *f)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        ot_error("%s: cannot open the checkpoint: %s", path, strerror(errno));
+        return OT_EIO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ot_error("%s: is a directory, expected a checkpoint file (e.g. %s/latest.h5)", path,
+                 path);
+        return OT_EIO;
+    }
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
+#else
+    htri_t is = H5Fis_hdf5(path);
+#endif
+    if (is == 0) {
+        ot_error("%s: not an HDF5 file (expected an omptrain checkpoint)", path);
+        return OT_EFORMAT;
+    }
+    if (is < 0 || (*f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+        ot_error("%s: cannot open as HDF5: the file is truncated or damaged", path);
+        return OT_EFORMAT;
+    }
+    return OT_OK;
+}
+
+/* Does the object at the absolute path p exist? Checked level by level, since H5Lexists
+ * fails rather than answers when a group on the way is missing. */
+static int exists(hid_t f, const char *p)
+{
+    char buf[256];
+    size_t len = strlen(p);
+    if (len >= sizeof buf)
+        return 0;
+    memcpy(buf, p, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != 0)
+            continue;
+        char c = buf[i];
+        buf[i] = 0;
+        htri_t e = H5Lexists(f, buf, H5P_DEFAULT);
+        buf[i] = c;
+        if (e <= 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* "784x50" or "50" or "scalar". */
+static void shape_str(char *buf, size_t n, int rank, const hsize_t *dims)
+{
+    if (rank == 0) {
+        snprintf(buf, n, "scalar");
+        return;
+    }
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < rank && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%llu", i ? "x" : "",
+                                 (unsigned long long)dims[i]);
+}
+
+/* Open dataset p, which must exist, hold numbers of class cls (and of `bytes` bytes when
+ * bytes > 0) and have the given rank; its dimensions go to dims. */
+static int open_ds(hid_t f, const char *path, const char *p, H5T_class_t cls, size_t bytes,
+                   int rank, hsize_t *dims, hid_t *d)
+{
+    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    int rc = OT_EFORMAT;
+    *d = H5I_INVALID_HID;
+    if (!exists(f, p)) {
+        ot_error("%s: %s is missing (not a complete omptrain checkpoint)", path, p);
+        return OT_EFORMAT;
+    }
+    if ((*d = H5Dopen2(f, p, H5P_DEFAULT)) < 0) {
+        ot_error("%s: %s is not a readable dataset", path, p);
+        return OT_EFORMAT;
+    }
+    if ((type = H5Dget_type(*d)) < 0 || (space = H5Dget_space(*d)) < 0) {
+        ot_error("%s: %s: cannot read its type and shape", path, p);
+        goto fail;
+    }
+    const char *kind = cls == H5T_FLOAT ? "floats" : "integers";
+    if (H5Tget_class(type) != cls || (bytes && H5Tget_size(type) != bytes)) {
+        if (bytes)
+            ot_error("%s: %s must hold %zu-bit %s", path, p, 8 * bytes, kind);
+        else
+            ot_error("%s: %s must hold %s", path, p, kind);
+        goto fail;
+    }
+    int r = H5Sget_simple_extent_ndims(space);
+    if (r != rank || r < 0) {
+        ot_error("%s: %s has rank %d, expected %d", path, p, r, rank);
+        goto fail;
+    }
+    if (rank > 0 && H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
+        ot_error("%s: %s: cannot read its shape", path, p);
+        goto fail;
+    }
+    rc = OT_OK;
+fail:
+    if (type >= 0)
+        H5Tclose(type);
+    if (space >= 0)
+        H5Sclose(space);
+    if (rc && *d >= 0) {
+        H5Dclose(*d);
+        *d = H5I_INVALID_HID;
+    }
+    return rc;
+}
+
+/* Read the whole dataset p (class cls, rank, expected element count n) into buf. */
+static int read_ds(hid_t f, const char *path, const char *p, H5T_class_t cls, int rank,
+                   hsize_t n, hid_t mtype, void *buf)
+{
+    hid_t d;
+    hsize_t dims[2] = {1, 1};
+    int rc = open_ds(f, path, p, cls, 0, rank, dims, &d);
+    if (rc)
+        return rc;
+    hsize_t have = rank == 0 ? 1 : dims[0];
+    if (have != n) {
+        ot_error("%s: %s has %llu entries, expected %llu", path, p, (unsigned long long)have,
+                 (unsigned long long)n);
+        rc = OT_EFORMAT;
+    } else if (n > 0 && H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        ot_error("%s: %s: cannot read it (damaged file?)", path, p);
+        rc = OT_EFORMAT;
+    }
+    H5Dclose(d);
+    return rc;
+}
+
+/* Read attribute name of obj (at path p, for messages): a scalar of class cls read as mtype,
+ * or (mtype < 0) a fixed-length string into str[n]. */
+static int read_attr(hid_t obj, const char *path, const char *p, const char *name,
+                     H5T_class_t cls, hid_t mtype, void *out, size_t n)
+{
+    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    int rc = OT_EFORMAT;
+    if (H5Aexists(obj, name) <= 0) {
+        if (strcmp(name, "format_version") == 0)
+            ot_error("%s: not an omptrain checkpoint (no format_version attribute on /)", path);
+        else
+            ot_error("%s: attribute %s of %s is missing", path, name, p);
+        return OT_EFORMAT;
+    }
+    if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0 || (type = H5Aget_type(a)) < 0 ||
+        (space = H5Aget_space(a)) < 0) {
+        ot_error("%s: attribute %s of %s cannot be read", path, name, p);
+        goto fail;
+    }
+    if (H5Tget_class(type) != cls || H5Sget_simple_extent_npoints(space) != 1 ||
+        (cls == H5T_STRING && H5Tis_variable_str(type) != 0)) {
+        ot_error("%s: attribute %s of %s must be a single %s", path, name, p,
+                 cls == H5T_STRING ? "fixed-length string" : cls == H5T_FLOAT ? "float"
+                                                                             : "integer");
+        goto fail;
+    }
+    if (cls == H5T_STRING) {
+        size_t size = H5Tget_size(type);
+        char *tmp = malloc(size + 1);
+        if (!tmp) {
+            ot_error("%s: cannot allocate attribute %s", path, name);
+            rc = OT_ENOMEM;
+            goto fail;
+        }
+        if (H5Aread(a, type, tmp) < 0) {
+            free(tmp);
+            ot_error("%s: attribute %s of %s cannot be read", path, name, p);
+            goto fail;
+        }
+        tmp[size] = 0;
+        snprintf(out, n, "%s", tmp);
+        free(tmp);
+    } else if (H5Aread(a, mtype, out) < 0) {
+        ot_error("%s: attribute %s of %s cannot be read", path, name, p);
+        goto fail;
+    }
+    rc = OT_OK;
+fail:
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (a >= 0)
+        H5Aclose(a);
+    return rc;
+}
+
+/* Root attributes and /state scalars. */
+static int read_info(hid_t f, const char *path, ot_ckpt_info_t *in)
+{
+    memset(in, 0, sizeof *in);
+    int rc = read_attr(f, path, "/", "format_version", H5T_INTEGER, H5T_NATIVE_INT,
+                       &in->format_version, 0);
+    if (rc)
+        return rc;
+    if (in->format_version != OT_CKPT_FORMAT) {
+        ot_error("%s: checkpoint format_version %d, this omptrain (%s) reads version %d", path,
+                 in->format_version, OT_VERSION, OT_CKPT_FORMAT);
+        return OT_EFORMAT;
+    }
+    uint32_t epoch = 0, stopped = 0, best_epoch = 0;
+    uint64_t bie = 0;
+    if ((rc = read_attr(f, path, "/", "omptrain_version", H5T_STRING, -1, in->version,
+                        sizeof in->version)) ||
+        (rc = read_attr(f, path, "/", "created", H5T_STRING, -1, in->created,
+                        sizeof in->created)) ||
+        (rc = read_attr(f, path, "/", "threads", H5T_INTEGER, H5T_NATIVE_INT, &in->threads, 0)) ||
+        (rc = read_attr(f, path, "/", "shards", H5T_INTEGER, H5T_NATIVE_UINT32, &in->shards,
+                        0)) ||
+        (rc = read_attr(f, path, "/", "seed", H5T_INTEGER, H5T_NATIVE_UINT64, &in->seed, 0)) ||
+        (rc = read_ds(f, path, "/state/epoch", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT32, &epoch)) ||
+        (rc = read_ds(f, path, "/state/batch_in_epoch", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT64,
+                      &bie)) ||
+        (rc = read_ds(f, path, "/state/step", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT64, &in->step)) ||
+        (rc = read_ds(f, path, "/state/best_epoch", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT32,
+                      &best_epoch)) ||
+        (rc = read_ds(f, path, "/state/stopped", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT32,
+                      &stopped)))
+        return rc;
+    if (epoch > (uint32_t)INT_MAX || bie > SIZE_MAX || in->shards == 0 ||
+        in->shards > OT_MAX_SHARDS) {
+        ot_error("%s: /state/epoch %u, /state/batch_in_epoch %llu or the shards attribute %u is "
+                 "out of range", path, epoch, (unsigned long long)bie, in->shards);
+        return OT_EFORMAT;
+    }
+    in->epoch = (int)epoch;
+    in->batch_in_epoch = (size_t)bie;
+    in->best_epoch = best_epoch > epoch ? 0 : (int)best_epoch;
+    in->stopped = stopped != 0;
+    return OT_OK;
+}
+
+int ot_ckpt_info(const char *path, ot_ckpt_info_t *info)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t f = H5I_INVALID_HID;
+    int rc = open_file(path, &f);
+    if (!rc)
+        rc = read_info(f, path, info);
+    if (f >= 0)
+        H5Fclose(f);
+    ot_h5_restore(&q);
+    return rc;
+}
+
+/* Read a block in the parameter layout from one dataset per tensor under group (see
+ * write_block), every shape checked before any read. A shape that differs from net's is
+ * reported with both shapes and returns mismatch_rc (OT_ECONFIG for the model itself: the
+ * config asks for another one; OT_EFORMAT for a buffer that disagrees with its own model). */
+static int read_block(hid_t f, const char *path, const char *group, const ot_tensor_t *tensors,
+                      size_t n, float *block, int mismatch_rc)
+{
+    char want[64], have[64], p[OT_NAME_MAX * 2 + 64];
+    hid_t d[OT_MAX_TENSORS];
+    size_t opened = 0;
+    int rc = OT_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const ot_tensor_t *t = &tensors[i];
+        hsize_t dims[OT_MAX_RANK] = {0}, need[OT_MAX_RANK];
+        int same = 1;
+        for (size_t k = 0; k < OT_MAX_RANK; k++)
+            need[k] = t->shape[k];
+        snprintf(p, sizeof p, "%s/%s", group, t->name);
+        if ((rc = open_ds(f, path, p, H5T_FLOAT, sizeof(float), (int)t->rank, dims, &d[i])))
+            break;
+        opened = i + 1;
+        for (size_t k = 0; k < t->rank; k++)
+            same &= dims[k] == need[k];
+        if (!same) {
+            shape_str(have, sizeof have, (int)t->rank, dims);
+            shape_str(want, sizeof want, (int)t->rank, need);
+            if (mismatch_rc == OT_ECONFIG)
+                ot_error("%s: %s has shape %s but the config's model needs %s", path, p, have,
+                         want);
+            else
+                ot_error("%s: %s has shape %s but the model's tensor is %s", path, p, have, want);
+            rc = mismatch_rc;
+        }
+    }
+    for (size_t i = 0; i < opened; i++) {
+        if (!rc && H5Dread(d[i], H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                           block + tensors[i].off) < 0) {
+            ot_error("%s: %s/%s cannot be read (damaged file?)", path, group, tensors[i].name);
+            rc = OT_EFORMAT;
+        }
+        H5Dclose(d[i]);
+    }
+    return rc;
+}
+
+/* Is `layer` ("affine1", "bn1") one of net's layers with tensors or running statistics? */
+static int net_has_layer(const ot_net_t *net, const char *layer)
+{
+    const ot_layer_t *L = ot_net_layer(net, layer);
+    return L && (L->nt > 0 || L->s_len > 0);
+}
+
+/* The names in list, ", "-joined, into buf. */
+static void join_names(char names[][OT_NAME_MAX], size_t n, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* /model into net's parameters and running statistics. The layers first (the checkpoint's
+ * groups against the config's layers with tensors: a deeper or shallower model, a batch norm
+ * on one side only; one message naming both lists), then every tensor's shape, then the
+ * data. */
+static int load_params(hid_t f, const char *path, ot_net_t *net)
+{
+    char ck[OT_MAX_STACK][OT_NAME_MAX], cf[OT_MAX_STACK][OT_NAME_MAX], name[64];
+    size_t n_ck = 0, n_cf = 0;
+    if (!exists(f, "/model")) {
+        ot_error("%s: /model is missing (not a complete omptrain checkpoint)", path);
+        return OT_EFORMAT;
+    }
+    H5G_info_t gi;
+    hid_t g = H5Gopen2(f, "/model", H5P_DEFAULT);
+    herr_t ok = g >= 0 ? H5Gget_info(g, &gi) : -1;
+    for (hsize_t i = 0; ok >= 0 && i < gi.nlinks && n_ck < OT_MAX_STACK; i++) {
+        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
+                                         sizeof name, H5P_DEFAULT);
+        if (len < 0 || (size_t)len >= OT_NAME_MAX) {
+            ok = -1;
+            break;
+        }
+        memcpy(ck[n_ck++], name, (size_t)len + 1);
+    }
+    if (g >= 0)
+        H5Gclose(g);
+    if (ok < 0) {
+        ot_error("%s: /model is not a readable group", path);
+        return OT_EFORMAT;
+    }
+    for (size_t l = 0; l < net->n_layers; l++)
+        if (net_has_layer(net, net->layers[l].name))
+            snprintf(cf[n_cf++], OT_NAME_MAX, "%s", net->layers[l].name);
+    char ck_list[1024], cf_list[1024];
+    join_names(ck, n_ck, ck_list, sizeof ck_list);
+    join_names(cf, n_cf, cf_list, sizeof cf_list);
+    for (size_t i = 0; i < n_ck; i++)
+        if (!net_has_layer(net, ck[i])) {
+            ot_error("%s: the checkpoint's model has /model/%s, which the config's model has "
+                     "not (checkpoint: %s; config: %s)", path, ck[i], ck_list, cf_list);
+            return OT_ECONFIG;
+        }
+    for (size_t i = 0; i < n_cf; i++) {
+        snprintf(name, sizeof name, "/model/%s", cf[i]);
+        if (!exists(f, name)) {
+            ot_error("%s: the config's model has %s, which the checkpoint's has not "
+                     "(checkpoint: %s; config: %s)", path, cf[i], ck_list, cf_list);
+            return OT_ECONFIG;
+        }
+    }
+    int rc = read_block(f, path, "/model", net->tensors, net->n_tensors, net->params,
+                        OT_ECONFIG);
+    if (!rc)
+        rc = read_block(f, path, "/model", net->state_tensors, net->n_state_tensors, net->state,
+                        OT_ECONFIG);
+    return rc;
+}
+
+int ot_ckpt_load_params(const char *path, ot_net_t *net)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t f = H5I_INVALID_HID;
+    ot_ckpt_info_t info;
+    int rc = open_file(path, &f);
+    if (!rc)
+        rc = read_info(f, path, &info);
+    if (!rc)
+        rc = load_params(f, path, net);
+    if (f >= 0)
+        H5Fclose(f);
+    ot_h5_restore(&q);
+    return rc;
+}
+
+int ot_ckpt_load(const char *path, ot_trainer_t *t)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t f = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    uint32_t *order = NULL;
+    unsigned char *seen = NULL;
+    float *step_loss = NULL;
+    ot_ckpt_info_t in;
+    int rc = open_file(path, &f);
+    if (rc)
+        goto out;
+    if ((rc = read_info(f, path, &in)) || (rc = load_params(f, path, &t->net)))
+        goto out;
+
+    /* the optimizer must be the one this trainer runs; its state continues */
+    char opt[32];
+    hid_t g = exists(f, "/optimizer") ? H5Gopen2(f, "/optimizer", H5P_DEFAULT) : H5I_INVALID_HID;
+    if (g < 0) {
+        ot_error("%s: /optimizer is missing (not a complete omptrain checkpoint)", path);
+        rc = OT_EFORMAT;
+        goto out;
+    }
+    rc = read_attr(g, path, "/optimizer", "name", H5T_STRING, -1, opt, sizeof opt);
+    H5Gclose(g);
+    if (rc)
+        goto out;
+    ot_optim_t *o = &t->optim;
+    if (strcmp(opt, ot_optimizer_name(o->kind)) != 0) {
+        ot_error("%s: the checkpoint was trained with the %s optimizer but the config's "
+                 "training.optimizer is %s", path, opt, ot_optimizer_name(o->kind));
+        rc = OT_ECONFIG;
+        goto out;
+    }
+    uint64_t updates;
+    size_t n_bufs = ot_optim_n_buffers(o);
+    if ((rc = read_ds(f, path, "/optimizer/t", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT64,
+                      &updates)) ||
+        (n_bufs >= 1 && (rc = read_block(f, path, "/optimizer/m", t->net.tensors,
+                                         t->net.n_tensors, o->m, OT_EFORMAT))) ||
+        (n_bufs >= 2 && (rc = read_block(f, path, "/optimizer/v", t->net.tensors,
+                                         t->net.n_tensors, o->v, OT_EFORMAT))))
+        goto out;
+
+    /* the data order: one entry per training sample, a permutation */
+    const size_t N = t->train.n, n_batches = ot_trainer_batches(t);
+    hsize_t dims[1] = {0};
+    if ((rc = open_ds(f, path, "/state/order", H5T_INTEGER, 0, 1, dims, &d)))
+        goto out;
+    if (dims[0] != N) {
+        ot_error("%s: /state/order is the order of %llu training samples but the config's "
+                 "training set has %zu (data.train_limit = %zu, training.validation = %zu)",
+                 path, (unsigned long long)dims[0], N, t->cfg.train_limit, t->cfg.validation);
+        rc = OT_ECONFIG;
+        goto out;
+    }
+    if (in.batch_in_epoch >= n_batches) {
+        ot_error("%s: /state/batch_in_epoch is %zu but an epoch of the config has %zu batches "
+                 "(training.batch_size = %zu)", path, in.batch_in_epoch, n_batches,
+                 t->cfg.batch_size);
+        rc = OT_ECONFIG;
+        goto out;
+    }
+    order = malloc(N * sizeof *order);
+    seen = calloc(N, 1);
+    step_loss = malloc((in.batch_in_epoch + 1) * sizeof *step_loss);
+    if (!order || !seen || !step_loss) {
+        ot_error("%s: cannot allocate the data order of %zu samples", path, N);
+        rc = OT_ENOMEM;
+        goto out;
+    }
+    if (H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, order) < 0) {
+        ot_error("%s: /state/order cannot be read (damaged file?)", path);
+        rc = OT_EFORMAT;
+        goto out;
+    }
+    for (size_t i = 0; i < N; i++) {
+        if (order[i] >= N || seen[order[i]]) {
+            ot_error("%s: /state/order is not a permutation of 0..%zu (entry %zu is %u)", path,
+                     N - 1, i, order[i]);
+            rc = OT_EFORMAT;
+            goto out;
+        }
+        seen[order[i]] = 1;
+    }
+
+    ot_rng_t rng;
+    uint64_t samples_seen, correct;
+    double epoch_loss;
+    if ((rc = read_ds(f, path, "/state/samples_seen", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT64,
+                      &samples_seen)) ||
+        (rc = read_ds(f, path, "/state/epoch_loss", H5T_FLOAT, 0, 1, H5T_NATIVE_DOUBLE,
+                      &epoch_loss)) ||
+        (rc = read_ds(f, path, "/state/epoch_correct", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT64,
+                      &correct)) ||
+        (rc = read_ds(f, path, "/state/step_loss", H5T_FLOAT, 1, in.batch_in_epoch,
+                      H5T_NATIVE_FLOAT, step_loss)) ||
+        (rc = read_ds(f, path, "/state/rng", H5T_INTEGER, 1, 4, H5T_NATIVE_UINT64, rng.s)))
+        goto out;
+    if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3])) {
+        ot_error("%s: /state/rng is all zero, which no generator state can be", path);
+        rc = OT_EFORMAT;
+        goto out;
+    }
+    /* early stopping: the best validation loss, its epoch and (kept by a run with
+     * training.patience) its parameters */
+    double best_val_loss;
+    uint32_t best_epoch, stopped;
+    if ((rc = read_ds(f, path, "/state/best_val_loss", H5T_FLOAT, 0, 1, H5T_NATIVE_DOUBLE,
+                      &best_val_loss)) ||
+        (rc = read_ds(f, path, "/state/best_epoch", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT32,
+                      &best_epoch)) ||
+        (rc = read_ds(f, path, "/state/stopped", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT32,
+                      &stopped)))
+        goto out;
+    if (best_epoch > (uint32_t)in.epoch) {
+        ot_error("%s: /state/best_epoch %u lies after /state/epoch %d", path, best_epoch,
+                 in.epoch);
+        rc = OT_EFORMAT;
+        goto out;
+    }
+    if (t->best_params && best_epoch > 0 &&
+        ((rc = read_block(f, path, "/state/best_params", t->net.tensors, t->net.n_tensors,
+                          t->best_params, OT_EFORMAT)) ||
+         (rc = read_block(f, path, "/state/best_params", t->net.state_tensors,
+                          t->net.n_state_tensors, t->best_state, OT_EFORMAT))))
+        goto out;
+
+    /* all checked: commit */
+    memcpy(t->order, order, N * sizeof *order);
+    memcpy(t->step_loss, step_loss, in.batch_in_epoch * sizeof *step_loss);
+    t->rng = rng;
+    t->epoch = in.epoch;
+    t->batch_in_epoch = in.batch_in_epoch;
+    t->step = in.step;
+    t->samples_seen = samples_seen;
+    t->epoch_loss = epoch_loss;
+    t->epoch_correct = correct;
+    o->t = updates;
+    t->best_val_loss = best_val_loss;
+    t->best_epoch = (int)best_epoch;
+    t->stopped = stopped != 0;
+    rc = OT_OK;
+out:
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    free(order);
+    free(seen);
+    free(step_loss);
+    ot_h5_restore(&q);
+    return rc;
+}

@@ -1,0 +1,92 @@
+/* outdir.c - a run's output directory: its name, making it, and proving it takes files
+ * (ot_outdir.h). */
+#include "ot_outdir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "ot_common.h"
+
+int ot_output_dir(const ot_config_t *c, char *dir, size_t n)
+{
+    int len;
+    if (c->out_dir[0]) {
+        len = snprintf(dir, n, "%s", c->out_dir);
+    } else {
+        const char *base = strrchr(c->path, '/');
+        base = base ? base + 1 : c->path;
+        size_t blen = strlen(base);
+        if (blen > 4 && strcmp(base + blen - 4, ".ini") == 0)
+            blen -= 4;
+        len = snprintf(dir, n, "runs/%.*s", (int)blen, base);
+    }
+    if (len < 0 || (size_t)len >= n) {
+        ot_error("%s: output.dir: the output directory name is longer than %zu bytes", c->path,
+                 n - 1);
+        return OT_ECONFIG;
+    }
+    return OT_OK;
+}
+
+/* mkdir of one level; an existing directory is fine, an existing non-directory is ENOTDIR. */
+static int mkdir_one(const char *p)
+{
+    if (mkdir(p, 0777) == 0)
+        return 0;
+    int err = errno;
+    struct stat st;
+    if (err == EEXIST || err == EROFS || err == EACCES) {
+        if (stat(p, &st) == 0) {
+            if (S_ISDIR(st.st_mode))
+                return 0;
+            errno = ENOTDIR;
+            return -1;
+        }
+    }
+    errno = err;
+    return -1;
+}
+
+int ot_output_dir_prepare(const char *dir)
+{
+    char p[OT_PATH_MAX + 64];
+    if (!dir[0] || strlen(dir) >= OT_PATH_MAX) {
+        ot_error("output directory '%s': expected a path of 1 to %d bytes", dir, OT_PATH_MAX - 1);
+        return OT_EIO;
+    }
+    snprintf(p, sizeof p, "%s", dir);
+    /* create each prefix in turn, like mkdir -p */
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        int r = mkdir_one(p);
+        int err = errno;
+        *s = '/';
+        if (r) {
+            *s = 0;
+            ot_error("cannot create the output directory %s: %s: %s", dir, p, strerror(err));
+            return OT_EIO;
+        }
+    }
+    if (mkdir_one(p)) {
+        ot_error("cannot create the output directory %s: %s", dir, strerror(errno));
+        return OT_EIO;
+    }
+    snprintf(p, sizeof p, "%s/.omptrain-probe-%ld", dir, (long)getpid());
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0 && errno == EEXIST && unlink(p) == 0)
+        fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        ot_error("cannot write in the output directory %s: %s", dir, strerror(errno));
+        return OT_EIO;
+    }
+    close(fd);
+    unlink(p);
+    return OT_OK;
+}

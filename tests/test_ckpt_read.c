@@ -1,0 +1,317 @@
+/* test_ckpt_read.c - reading checkpoints back (src/ckpt_read.c, with src/ckpt_write.c that
+ * writes them): a bit-exact save/load round trip, resume equal to an uninterrupted run, the
+ * optimizer, early-stopping and batch norm state, and damaged and mismatched files each refused
+ * with exactly one message line and no HDF5 error stack. Files go to a fresh directory under
+ * /tmp, removed at the end. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ot_checkpoint.h"
+#include "ot_common.h"
+#include "ot_gemm.h"
+#include "ot_optim.h"
+#include "ot_outdir.h"
+#include "ot_test.h"
+#include "ckpt_test.h"
+#include "ot_train.h"
+
+static int setup(void)
+{
+    ot_gemm_init();
+    return ot_test_scratch_init("ckpt");
+}
+
+/* Save then load: parameters, PRNG, data order and the whole position come back bit for
+ * bit, into a trainer that started from other parameters and another PRNG state. */
+static void test_roundtrip(void)
+{
+    ot_trainer_t a, b;
+    char p[256];
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&a, 1, 50, 600) == 0);
+    CU_ASSERT_FATAL(ot_ck_run_epochs(&a, 1) == 0);
+    /* a position inside an epoch, with values whose bits a text round trip would lose */
+    a.batch_in_epoch = 3;
+    a.step += 3;
+    a.samples_seen += 150;
+    a.epoch_loss = 1.0 / 3.0;
+    a.epoch_correct = 77;
+    for (size_t i = 0; i < 3; i++)
+        a.step_loss[i] = (float)(0.1 + i / 7.0);
+    ot_test_path(p, sizeof p, "roundtrip.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&a, p) == 0);
+
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&b, 2, 50, 600) == 0);
+    CU_ASSERT(!ot_ck_params_equal(&a.net, &b.net)); /* guard: the load has something to do */
+    CU_ASSERT(memcmp(&a.rng, &b.rng, sizeof a.rng) != 0);
+    CU_ASSERT_EQUAL(ot_ckpt_load(p, &b), 0);
+    CU_ASSERT(ot_ck_params_equal(&a.net, &b.net));
+    CU_ASSERT(memcmp(&a.rng, &b.rng, sizeof a.rng) == 0);
+    CU_ASSERT(memcmp(a.order, b.order, a.train.n * sizeof *a.order) == 0);
+    CU_ASSERT_EQUAL(b.epoch, 1);
+    CU_ASSERT_EQUAL(b.batch_in_epoch, 3);
+    CU_ASSERT_EQUAL(b.step, a.step);
+    CU_ASSERT_EQUAL(b.samples_seen, a.samples_seen);
+    CU_ASSERT(memcmp(&a.epoch_loss, &b.epoch_loss, sizeof a.epoch_loss) == 0);
+    CU_ASSERT_EQUAL(b.epoch_correct, 77);
+    CU_ASSERT(memcmp(a.step_loss, b.step_loss, 3 * sizeof *a.step_loss) == 0);
+
+    ot_ckpt_info_t in;
+    CU_ASSERT_EQUAL(ot_ckpt_info(p, &in), 0);
+    CU_ASSERT_EQUAL(in.format_version, OT_CKPT_FORMAT);
+    CU_ASSERT_STRING_EQUAL(in.version, OT_VERSION);
+    CU_ASSERT_EQUAL(in.epoch, 1);
+    CU_ASSERT_EQUAL(in.step, a.step);
+    CU_ASSERT_EQUAL(in.batch_in_epoch, 3);
+    CU_ASSERT_EQUAL(in.shards, 4);
+    CU_ASSERT_EQUAL(in.threads, 2);
+    CU_ASSERT_EQUAL(in.seed, 1);
+    CU_ASSERT_EQUAL(strlen(in.created), 20); /* 2024-01-02T03:04:05Z */
+
+    /* the parameters alone, into a bare network (what eval does) */
+    ot_net_t net;
+    CU_ASSERT_FATAL(ot_net_init(&net, &a.cfg, NULL) == 0);
+    CU_ASSERT_EQUAL(ot_ckpt_load_params(p, &net), 0);
+    CU_ASSERT(ot_ck_params_equal(&a.net, &net));
+    ot_net_free(&net);
+    ot_trainer_free(&a);
+    ot_trainer_free(&b);
+}
+
+/* 3 epochs straight == 1 epoch, save, load into a new trainer, 2 more epochs, with the same
+ * config (3 epochs: a cosine schedule depends on the total). */
+static void resume_exact(const char *name, const char *const *opts)
+{
+    ot_trainer_t a, b, c;
+    char dir[256], p[300];
+    ot_test_path(dir, sizeof dir, name);
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&a, 7, 50, 600, opts) == 0);
+    CU_ASSERT_FATAL(ot_ck_run_epochs(&a, 3) == 0);
+
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&b, 7, 50, 600, opts) == 0);
+    CU_ASSERT_FATAL(ot_ck_run_epochs(&b, 1) == 0);
+    CU_ASSERT_FATAL(ot_ckpt_save(&b, dir, 0, NULL) == 0);
+    ot_trainer_free(&b);
+
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&c, 7, 50, 600, opts) == 0);
+    snprintf(p, sizeof p, "%s/latest.h5", dir);
+    CU_ASSERT_FATAL(ot_ckpt_load(p, &c) == 0);
+    CU_ASSERT_EQUAL(c.epoch, 1);
+    CU_ASSERT(!ot_ck_params_equal(&a.net, &c.net));
+    CU_ASSERT_FATAL(ot_ck_run_epochs(&c, 2) == 0);
+    CU_ASSERT(ot_ck_params_equal(&a.net, &c.net));
+    CU_ASSERT(memcmp(&a.rng, &c.rng, sizeof a.rng) == 0);
+    CU_ASSERT(memcmp(a.order, c.order, a.train.n * sizeof *a.order) == 0);
+    CU_ASSERT_EQUAL(a.step, c.step);
+    CU_ASSERT_EQUAL(a.samples_seen, c.samples_seen);
+    CU_ASSERT_EQUAL(a.optim.t, c.optim.t);
+    size_t bufs = ot_optim_n_buffers(&a.optim);
+    if (bufs >= 1)
+        CU_ASSERT(ot_ck_blocks_equal(a.optim.m, c.optim.m, a.net.n_params));
+    if (bufs >= 2)
+        CU_ASSERT(ot_ck_blocks_equal(a.optim.v, c.optim.v, a.net.n_params));
+    if (a.best_params) {
+        CU_ASSERT(ot_ck_blocks_equal(a.best_params, c.best_params, a.net.n_params));
+        CU_ASSERT_EQUAL(a.best_epoch, c.best_epoch);
+        CU_ASSERT(memcmp(&a.best_val_loss, &c.best_val_loss, sizeof a.best_val_loss) == 0);
+    }
+    ot_trainer_free(&a);
+    ot_trainer_free(&c);
+}
+
+static void test_resume_exact(void)
+{
+    resume_exact("resume-sgd", NULL);
+}
+
+static void test_resume_exact_adam(void)
+{
+    resume_exact("resume-adam", ot_ck_adam_opts);
+}
+
+static void test_resume_exact_nesterov(void)
+{
+    resume_exact("resume-nesterov", ot_ck_momentum_opts);
+}
+
+/* The optimizer's state and the early-stopping state come back bit for bit; a config with
+ * another optimizer is refused. */
+static void test_roundtrip_optim(void)
+{
+    ot_trainer_t a, b;
+    char p[256];
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&a, 11, 50, 600, ot_ck_adam_opts) == 0);
+    CU_ASSERT_FATAL(ot_ck_run_epochs(&a, 2) == 0);
+    CU_ASSERT_FATAL(a.optim.m && a.optim.v && a.best_params);
+    CU_ASSERT(a.best_epoch >= 1);
+    ot_test_path(p, sizeof p, "adam.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&a, p) == 0);
+
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&b, 12, 50, 600, ot_ck_adam_opts) == 0);
+    CU_ASSERT(!ot_ck_blocks_equal(a.optim.m, b.optim.m, a.net.n_params)); /* guard */
+    CU_ASSERT_EQUAL(ot_ckpt_load(p, &b), 0);
+    CU_ASSERT(ot_ck_params_equal(&a.net, &b.net));
+    CU_ASSERT(ot_ck_blocks_equal(a.optim.m, b.optim.m, a.net.n_params));
+    CU_ASSERT(ot_ck_blocks_equal(a.optim.v, b.optim.v, a.net.n_params));
+    CU_ASSERT(ot_ck_blocks_equal(a.best_params, b.best_params, a.net.n_params));
+    CU_ASSERT_EQUAL(b.optim.t, a.optim.t);
+    CU_ASSERT_EQUAL(b.best_epoch, a.best_epoch);
+    CU_ASSERT(memcmp(&a.best_val_loss, &b.best_val_loss, sizeof a.best_val_loss) == 0);
+    CU_ASSERT_EQUAL(b.stopped, 0);
+    ot_ckpt_info_t in;
+    CU_ASSERT_EQUAL(ot_ckpt_info(p, &in), 0);
+    CU_ASSERT_EQUAL(in.best_epoch, a.best_epoch);
+    ot_trainer_free(&b);
+
+    /* another optimizer in the config */
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&b, 12, 50, 600) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(p, &b), OT_ECONFIG,
+                       "trained with the adam optimizer but the config's training.optimizer is "
+                       "sgd");
+    ot_trainer_free(&b);
+    /* the run's validation split is part of its training set size */
+    const char *const no_val[] = {"training.optimizer=adam", NULL};
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&b, 12, 50, 600, no_val) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(p, &b), OT_ECONFIG, "training set has 600");
+    ot_trainer_free(&b);
+    ot_trainer_free(&a);
+}
+
+/* Batch norm: gamma and beta with the parameters, the running statistics (a separate state
+ * block) in /model too; a model with batch norm on one side only is refused. */
+static void test_batchnorm(void)
+{
+    const char *const bn[] = {"model.batchnorm=1", "model.dropout=0.2", NULL};
+    ot_trainer_t a, b, plain;
+    char p[256], q[256];
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&a, 21, 50, 600, bn) == 0);
+    CU_ASSERT_FATAL(a.net.n_state > 0 && a.net.n_state_tensors == 2);
+    CU_ASSERT_PTR_NOT_NULL(ot_net_tensor(&a.net, "bn1/gamma"));
+    for (size_t k = 0; k < a.net.n_state_tensors; k++) /* the tensors, not the padding */
+        for (size_t i = 0; i < a.net.state_tensors[k].size; i++)
+            a.net.state[a.net.state_tensors[k].off + i] = 0.25f * (float)(i + 7 * k) - 3.0f;
+    for (size_t i = 0; i < a.net.n_params; i++)
+        a.net.params[i] += 1e-3f * (float)(i % 17);
+    ot_test_path(p, sizeof p, "bn.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&a, p) == 0);
+
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&b, 22, 50, 600, bn) == 0);
+    CU_ASSERT(!ot_ck_blocks_equal(a.net.state, b.net.state, a.net.n_state)); /* guard */
+    CU_ASSERT_EQUAL(ot_ckpt_load(p, &b), 0);
+    CU_ASSERT(ot_ck_params_equal(&a.net, &b.net));
+    CU_ASSERT(ot_ck_blocks_equal(a.net.state, b.net.state, a.net.n_state));
+
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&plain, 21, 50, 600) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(p, &plain), OT_ECONFIG,
+                       "has /model/bn1, which the config's model has not (checkpoint: affine1, "
+                       "affine2, bn1; config: affine1, affine2)");
+    ot_test_path(q, sizeof q, "plain.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&plain, q) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load_params(q, &b.net), OT_ECONFIG,
+                       "the config's model has bn1, which the checkpoint's has not (checkpoint: "
+                       "affine1, affine2; config: affine1, bn1, affine2)");
+    ot_trainer_free(&plain);
+    ot_trainer_free(&a);
+    ot_trainer_free(&b);
+}
+
+/* Damage one thing of a good checkpoint with the HDF5 API. */
+static int damage(const char *good, const char *bad, const char *what)
+{
+    if (ot_ck_copy_file(good, bad, 0))
+        return -1;
+    hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        return -1;
+    herr_t r = 0;
+    if (strcmp(what, "order-dup") == 0) {
+        hid_t d = H5Dopen2(f, "/state/order", H5P_DEFAULT);
+        uint32_t *o = malloc(600 * sizeof *o);
+        r = d >= 0 && o ? H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, o) : -1;
+        if (r >= 0) {
+            o[5] = o[6];
+            r = H5Dwrite(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, o);
+        }
+        free(o);
+        if (d >= 0)
+            H5Dclose(d);
+    } else if (strcmp(what, "format") == 0) {
+        int v = 2;
+        hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+        r = a >= 0 ? H5Awrite(a, H5T_NATIVE_INT, &v) : -1;
+        if (a >= 0)
+            H5Aclose(a);
+    } else {
+        r = H5Ldelete(f, what, H5P_DEFAULT);
+    }
+    return H5Fclose(f) < 0 || r < 0 ? -1 : 0;
+}
+
+/* Each bad file: the right code and exactly one line, never HDF5's error stack. */
+static void test_bad_files(void)
+{
+    ot_trainer_t t, other;
+    char good[256], bad[256], p[256];
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 9, 50, 600) == 0);
+    ot_test_path(good, sizeof good, "good.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&t, good) == 0);
+    ot_test_path(bad, sizeof bad, "bad.h5");
+
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(ot_test_path(p, sizeof p, "missing.h5"), &t), OT_EIO,
+                       "No such file or directory");
+    FILE *f = fopen(bad, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("epoch,loss\n1,0.5\n", f);
+    fclose(f);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "not an HDF5 file");
+    OT_EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT, "not an HDF5 file");
+    struct stat st;
+    CU_ASSERT_FATAL(stat(good, &st) == 0);
+    CU_ASSERT_FATAL(ot_ck_copy_file(good, bad, (long)st.st_size / 2) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "truncated");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(ot_test_scratch, &t), OT_EIO, "is a directory");
+
+    CU_ASSERT_FATAL(damage(good, bad, "/state/order") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "/state/order is missing");
+    CU_ASSERT_FATAL(damage(good, bad, "/model/affine2/b") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "/model/affine2/b is missing");
+    CU_ASSERT_FATAL(damage(good, bad, "/state") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT,
+                       "/state/epoch is missing");
+    CU_ASSERT_FATAL(damage(good, bad, "order-dup") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "not a permutation");
+    CU_ASSERT_FATAL(damage(good, bad, "format") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "format_version 2");
+
+    /* the config's model or data do not match the checkpoint's */
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&other, 9, 30, 600) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(good, &other), OT_ECONFIG,
+                       "/model/affine1/W has shape 784x50 but the config's model needs 784x30");
+    ot_trainer_free(&other);
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&other, 9, 50, 500) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(good, &other), OT_ECONFIG, "training set has 500");
+    ot_trainer_free(&other);
+    /* and a good file still loads after all that */
+    CU_ASSERT_EQUAL(ot_ckpt_load(good, &t), 0);
+    ot_trainer_free(&t);
+}
+
+OT_TEST_SUITE(ckpt_read, setup, ot_test_scratch_free,
+              {"save then load is bit-exact", test_roundtrip},
+              {"resume equals an uninterrupted run", test_resume_exact},
+              {"resume equals an uninterrupted run: adam, cosine, early stopping",
+               test_resume_exact_adam},
+              {"resume equals an uninterrupted run: nesterov, step schedule",
+               test_resume_exact_nesterov},
+              {"optimizer and early-stopping state round trip", test_roundtrip_optim},
+              {"batch norm state round trip", test_batchnorm},
+              {"bad files: one line each", test_bad_files})
