@@ -23,7 +23,9 @@
 #include "ot_net.h"
 #include "ot_train.h"
 
-#define OT_CKPT_FORMAT 1    /* root attribute format_version of checkpoints */
+#define OT_CKPT_FORMAT 2    /* root attribute format_version of checkpoints: 2 = every dataset
+                               carries a checksum (OT_H5_CRC), verified on load; 1 (read too,
+                               unverified) had none */
 
 /* ---------------------------------------------------------------- checkpoints */
 
@@ -70,6 +72,10 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t);
  * OT_EINVAL (a tensor name is not a safe HDF5 path), OT_ENOMEM or OT_EIO; on failure the
  * file at path may be incomplete. */
 int ot_ckpt_write(const ot_trainer_t *t, const char *path);
+
+/* The epoch of a checkpoint file's name, "checkpoint-eNNNN.h5" exactly as ot_ckpt_save names
+ * it; -1 for any other name. */
+long ot_ckpt_epoch_of(const char *name);
 
 /* What ot_ckpt_save did. */
 typedef struct {

@@ -26,6 +26,8 @@ typedef struct {
     uint32_t *nz_off; /* (n + 1) */
     uint16_t *nz_pix; /* pixel indices (dim <= OT_SPARSE_MAX_DIM) */
     uint8_t *nz_val;  /* pixel values */
+    size_t load_bytes; /* what loading held at its peak: the whole files' images and labels,
+                          before a limit kept a prefix (the memory estimate's) */
 } ot_dataset_t;
 
 /* The most pixels an image may have for the lists of nonzero pixels, whose indices are

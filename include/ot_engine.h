@@ -98,6 +98,10 @@ int ot_engine_set_fault(ot_engine_t *e, const char *name, ot_fault_t what);
  * Returns 0 or OT_ENOMEM (message printed). */
 int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_shards);
 
+/* The bytes ot_engine_init would allocate for net, and its workspaces for `threads` threads, in
+ * double (a size that would not fit size_t is still a size to refuse). */
+double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, size_t threads);
+
 /* Release everything ot_engine_init allocated; safe on a zeroed engine. */
 void ot_engine_free(ot_engine_t *e);
 

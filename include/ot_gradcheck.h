@@ -55,11 +55,12 @@ void ot_gradcheck_defaults(ot_gradcheck_opts_t *o);
 int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts_t *o,
                  const unsigned char *check, ot_gradcheck_row_t *rows, ot_gradcheck_fwd_t *fwd);
 
-/* The gradcheck command: build c's network (initial parameters), check the tensors in the
- * comma list `tensors` (NULL = all) and print one row per tensor and a verdict. Returns 0 when
- * every tensor passes, OT_ENUM when one fails, OT_ECONFIG for an unknown tensor name, or the
- * error of loading the data. */
+/* The gradcheck command: build c's network (initial parameters, or those of checkpoint ck
+ * when it is not NULL, verified as every load is), check the tensors in the comma list
+ * `tensors` (NULL = all) and print one row per tensor and a verdict. Returns 0 when every
+ * tensor passes, OT_ENUM when one fails, OT_ECONFIG for an unknown tensor name, or the error
+ * of loading the data or the checkpoint. */
 int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, const char *tensors,
-                         int threads);
+                         int threads, const char *ck);
 
 #endif

@@ -11,7 +11,9 @@
 #include "ot_config.h"
 #include "ot_train.h"
 
-#define OT_HISTORY_FORMAT 1 /* root attribute format_version of history.h5 */
+#define OT_HISTORY_FORMAT 2 /* root attribute format_version of history.h5: 2 = every dataset
+                               carries a checksum of its rows (OT_H5_CRC), renewed with every
+                               epoch appended */
 #define OT_HISTORY_METRICS 11 /* datasets under /epochs */
 
 /* The run's history file, open for the whole run. */

@@ -175,6 +175,8 @@ typedef struct ot_layer_ops {
      * (optional: none). Returns 0 or OT_ENOMEM. free releases them; safe on NULL. */
     int (*setup)(const ot_layer_t *L, size_t max_batch, size_t n_shards, void **rt);
     void (*free)(void *rt);
+    /* The bytes setup allocates, for the memory estimate before anything is (optional: 0). */
+    size_t (*bytes)(const ot_layer_t *L, size_t max_batch, size_t n_shards);
     /* Bytes of per-thread scratch its calls need for up to max_rows rows (shared with the
      * other layers), and in *keep the bytes it keeps per thread for a whole pass (optional:
      * none). */

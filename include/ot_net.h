@@ -48,6 +48,10 @@ int ot_stack_parse(const char *text, ot_layer_t *layers, size_t max, size_t *n, 
  * layer, its input and what was expected) or OT_ENOMEM. */
 int ot_net_init(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in);
 
+/* ot_net_init without the allocation: layers, shapes and the tensors' layout only (params and
+ * state stay NULL), e.g. to size a run before its memory is spent. Same returns. */
+int ot_net_layout(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in);
+
 /* Draw the initial parameters layer by layer in stack order (each kind's init: weights from
  * rng as c says, biases zero, batch norm the identity). */
 void ot_net_init_params(ot_net_t *net, const ot_config_t *c, ot_rng_t *rng);

@@ -16,4 +16,14 @@ int ot_output_dir(const ot_config_t *c, char *dir, size_t n);
  * and the reason ("Not a directory", "Read-only file system", ...). */
 int ot_output_dir_prepare(const char *dir);
 
+/* The lock file in a run directory while a run writes there. */
+#define OT_LOCK_NAME ".omptrain.lock"
+
+/* One run per output directory: take an exclusive advisory lock (flock) on DIR/.omptrain.lock,
+ * held through *fd until it is closed; the file holds the holder's process id. The kernel
+ * drops the lock when the process ends, however it ends (SIGKILL, a crash), so a dead run's
+ * lock never blocks the next one, and there is no check-then-create race. Returns 0, or OT_EIO
+ * with one line naming the directory and, when it is in use, the other run's process id. */
+int ot_output_dir_lock(const char *dir, int *fd);
+
 #endif

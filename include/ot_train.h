@@ -11,6 +11,7 @@
 #include "ot_config.h"
 #include "ot_data.h"
 #include "ot_engine.h"
+#include "ot_memory.h"
 #include "ot_net.h"
 #include "ot_optim.h"
 #include "ot_rng.h"
@@ -52,6 +53,8 @@ typedef struct {
     float *best_params;     /* early stopping: parameters at best_epoch (n_params), or NULL */
     float *best_state;      /* early stopping: running statistics at best_epoch (n_state) */
     int stopped;            /* early stopping ended the run; the best parameters are restored */
+    ot_mem_t mem;           /* the run's estimated peak memory (ot_memory.h) */
+    double mem_available;   /* what the machine offered when it was checked (0: unknown) */
     volatile sig_atomic_t *interrupt; /* polled between steps: non-zero ends the epoch early
                                          with OT_EINTR (a signal handler sets it); may be NULL */
 } ot_trainer_t;
@@ -61,8 +64,9 @@ typedef struct {
 #define OT_SEED_SHUFFLE(seed) ((seed) ^ 0x5a4ffull)
 
 /* Load the data sets, hold out the validation split, check them against the model (input
- * width, classes, batch size), build the network and the optimizer, initialise the parameters
- * and the data order. threads is the OpenMP thread
+ * width, classes, batch size), estimate the run's memory and check it against what is
+ * available (ot_memory.h: OT_ECONFIG, before the model and the step allocate), build the
+ * network and the optimizer, initialise the parameters and the data order. threads is the OpenMP thread
  * count (shards = 0 in the config means one shard per thread). Returns 0, OT_ECONFIG (data do
  * not fit the config), OT_EIO/OT_EFORMAT (data files) or OT_ENOMEM; message printed. */
 int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads);

@@ -1,6 +1,7 @@
 /* ckpt_read.c - reading a checkpoint back: its description (ot_ckpt_info), its parameters
- * (ot_ckpt_load_params) or the whole run state (ot_ckpt_load), every dataset's type and shape
- * checked before it is read. File layout: docs/hdf5.md; the API: ot_checkpoint.h. */
+ * (ot_ckpt_load_params) or the whole run state (ot_ckpt_load). The whole file is verified
+ * first (ot_verify.h: every dataset and the root attributes against their checksums), then
+ * every dataset's type and shape is checked before it is read. File layout: docs/hdf5.md; the API: ot_checkpoint.h. */
 #include "ot_checkpoint.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include "ot_common.h"
 #include "ot_h5.h"
 #include "ot_optim.h"
+#include "ot_verify.h"
 
 /* Open path read-only, telling a missing file, a non-HDF5 file and a damaged one apart. */
 static int open_file(const char *path, hid_t *f)
@@ -38,6 +40,15 @@ static int open_file(const char *path, hid_t *f)
     }
     if (is < 0 || (*f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
         ot_error("%s: cannot open as HDF5: the file is truncated or damaged", path);
+        return OT_EFORMAT;
+    }
+    /* the whole file against its checksums before anything in it is trusted (a file of
+     * format 1 has none: it is read as it is) */
+    ot_verify_t v;
+    if (ot_verify_file(path, &v) != OT_OK && !v.unchecked) {
+        ot_error("%s: %s", path, v.why);
+        H5Fclose(*f);
+        *f = H5I_INVALID_HID;
         return OT_EFORMAT;
     }
     return OT_OK;
@@ -216,9 +227,9 @@ static int read_info(hid_t f, const char *path, ot_ckpt_info_t *in)
                        &in->format_version, 0);
     if (rc)
         return rc;
-    if (in->format_version != OT_CKPT_FORMAT) {
-        ot_error("%s: checkpoint format_version %d, this omptrain (%s) reads version %d", path,
-                 in->format_version, OT_VERSION, OT_CKPT_FORMAT);
+    if (in->format_version != OT_CKPT_FORMAT && in->format_version != 1) {
+        ot_error("%s: checkpoint format_version %d, this omptrain (%s) reads versions 1 and %d",
+                 path, in->format_version, OT_VERSION, OT_CKPT_FORMAT);
         return OT_EFORMAT;
     }
     uint32_t epoch = 0, stopped = 0, best_epoch = 0;

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static int fsync_dir(const char *p)
 
 /* "checkpoint-eNNNN.h5", exactly as ot_ckpt_save names it -> its epoch; anything else -> -1
  * (so that the name rebuilt from the epoch is the file found). */
-static long ckpt_epoch_of(const char *name)
+long ot_ckpt_epoch_of(const char *name)
 {
     const char *pre = "checkpoint-e";
     size_t np = strlen(pre);
@@ -95,7 +96,7 @@ static int prune(const char *dir, int epoch, int keep)
             unlink(p);
             continue;
         }
-        long e = ckpt_epoch_of(de->d_name);
+        long e = ot_ckpt_epoch_of(de->d_name);
         if (e < 0)
             continue;
         if (n == cap) {

@@ -38,7 +38,7 @@ static int safe_name(const char *name)
     return comp > 0;
 }
 
-/* One dataset, rank 0 (scalar) or 1 to OT_MAX_RANK, written from buf (may be NULL for an empty one).
+/* One dataset, rank 0 (scalar) or 1 to OT_MAX_RANK, with its checksum, written from buf (may be NULL for an empty one).
  * On failure the reason goes to reason[128] before the cleanup clears HDF5's error stack. */
 static int write_ds(hid_t loc, const char *name, hid_t lcpl, hid_t ftype, hid_t mtype, int rank,
                     const hsize_t *dims, const void *buf, char *reason)
@@ -50,6 +50,8 @@ static int write_ds(hid_t loc, const char *name, hid_t lcpl, hid_t ftype, hid_t 
         goto fail;
     if (H5Sget_simple_extent_npoints(space) > 0 &&
         H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        goto fail;
+    if (ot_h5_crc_set(d) < 0) /* of the values as stored (ot_h5.h) */
         goto fail;
     herr_t closed = H5Dclose(d);
     d = H5I_INVALID_HID;
@@ -132,7 +134,7 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
         ot_h5_attr_scalar(f, "threads", H5T_STD_I32LE, H5T_NATIVE_INT, &threads) ||
         ot_h5_attr_scalar(f, "shards", H5T_STD_U32LE, H5T_NATIVE_UINT32, &shards) ||
         ot_h5_attr_scalar(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed) ||
-        ot_h5_attr_str(f, "config", config))
+        ot_h5_attr_str(f, "config", config) || ot_h5_attrs_crc_set(f))
         goto fail;
 
     /* /model/<tensor name>: each tensor with its true shape, groups made on the way */

@@ -285,6 +285,7 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
     }
     ds->dim = ds->rows * ds->cols; /* cannot overflow: idx_read bounded n * rows * cols */
     ds->n_classes = n_classes;
+    ds->load_bytes = ds->n * (ds->dim + 1);
 
     if (limit > 0 && limit < ds->n) {
         /* shrink in place; if realloc cannot, the larger blocks are still valid */

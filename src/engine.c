@@ -81,6 +81,26 @@ static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *bas
     return off;
 }
 
+double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, size_t threads)
+{
+    const ot_engine_t e = {.net = (ot_net_t *)net, .n_shards = n_shards, .max_batch = max_batch};
+    const double B = (double)max_batch, S = (double)n_shards, P = (double)net->n_params;
+    double b = S * (sizeof(ot_worker_t) + sizeof(float *) + P * sizeof(float)) /* shards */
+               + P * sizeof(float)                                           /* the mean */
+               + B * (double)net->in_dim * sizeof(float)                     /* x */
+               + 3.0 * B * sizeof(int32_t)                                   /* y, pred, rows */
+               + 2.0 * B * (double)net->max_width * sizeof(float);           /* dbuf */
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const ot_layer_t *L = &net->layers[l];
+        b += B * (double)L->out_size * sizeof(float) + 3 * sizeof(void *) + sizeof(size_t);
+        if (L->ops->stats)
+            b += S * (double)L->ops->stats(L) * sizeof(double);
+        if (L->ops->bytes)
+            b += (double)L->ops->bytes(L, max_batch, n_shards);
+    }
+    return b + (double)threads * (double)(layout_ws(NULL, &e, NULL) + sizeof(struct ot_engine_ws));
+}
+
 /* Workspaces for up to `threads` threads; returns how many exist (fewer if memory ran out:
  * the step then runs on fewer threads, with the same result). */
 static size_t grow_ws(ot_engine_t *e, size_t threads)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ot_checkpoint.h"
 #include "ot_common.h"
 #include "ot_rng.h"
 #include "ot_train.h"
@@ -195,7 +196,7 @@ static int select_tensors(const ot_net_t *net, const char *list, unsigned char *
 }
 
 int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, const char *tensors,
-                         int threads)
+                         int threads, const char *ck)
 {
     ot_config_t cc = *c;
     cc.batch_size = o->samples; /* the engine holds exactly the checked samples */
@@ -207,8 +208,11 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
     ot_gradcheck_row_t rows[OT_MAX_TENSORS];
     if ((rc = select_tensors(&t.net, tensors, check)))
         goto done;
-    printf("gradcheck %s: %zu samples, step %g, tolerance %g, %d threads, %zu shards\n", c->path,
-           o->samples, o->step, o->tolerance, threads, t.eng.n_shards);
+    if (ck && (rc = ot_ckpt_load_params(ck, &t.net)))
+        goto done;
+    printf("gradcheck %s%s%s: %zu samples, step %g, tolerance %g, %d threads, %zu shards\n",
+           c->path, ck ? " at " : "", ck ? ck : "", o->samples, o->step, o->tolerance, threads,
+           t.eng.n_shards);
     printf("%-12s %-11s %8s %14s %14s  %s\n", "tensor", "shape", "checked", "mean |diff|",
            "max rel err", "verdict");
     ot_gradcheck_fwd_t fwd;

@@ -1,6 +1,7 @@
 /* history.c - RUN_DIR/history.h5: the run's loss curves, growing as training goes.
  *
- *   /                     attributes format_version, omptrain_version, created
+ *   /                     attributes format_version, omptrain_version, created, crc32 (of the
+ *                         others)
  *   /steps/step           u64 (n_steps)   step number, 1-based (step k = the k-th SGD update)
  *   /steps/loss           f32 (n_steps)   mean training loss of that step's batch
  *   /epochs/epoch         u32 (n_epochs)  epoch number, 1-based
@@ -64,6 +65,43 @@ static hid_t create_growing(hid_t loc, const char *name, hid_t ftype, hsize_t ch
     return d;
 }
 
+/* Every dataset's checksum, after the rows that are final now: 0 or -1. */
+static int set_crcs(const ot_history_t *h)
+{
+    if (ot_h5_crc_set(h->step) < 0 || ot_h5_crc_set(h->loss) < 0)
+        return -1;
+    for (size_t i = 0; i < N_METRICS; i++)
+        if (ot_h5_crc_set(h->epochs[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* An existing history's datasets against their checksums (a format 1 history has none):
+ * 0, or OT_EFORMAT after one line naming the dataset. */
+static int check_crcs(const ot_history_t *h)
+{
+    hid_t ds[2 + N_METRICS] = {h->step, h->loss};
+    char names[2 + N_METRICS][32] = {"/steps/step", "/steps/loss"};
+    for (size_t i = 0; i < N_METRICS; i++) {
+        ds[2 + i] = h->epochs[i];
+        snprintf(names[2 + i], sizeof names[2 + i], "/epochs/%s", ot_history_metrics[i]);
+    }
+    for (size_t i = 0; i < 2 + N_METRICS; i++) {
+        uint32_t have = 0, want = 0;
+        int r = ot_h5_crc_check(ds[i], &have, &want);
+        if (r == 0 || r == -1)
+            continue;
+        if (r == 1)
+            ot_error("%s: %s is damaged: its checksum is 0x%08x but its data give 0x%08x (move "
+                     "it away to start a new one)", h->path, names[i], have, want);
+        else
+            ot_error("%s: %s cannot be read (damaged file? move it away to start a new one)",
+                     h->path, names[i]);
+        return OT_EFORMAT;
+    }
+    return OT_OK;
+}
+
 static int create_file(ot_history_t *h)
 {
     hid_t fapl = make_fapl(), g = H5I_INVALID_HID;
@@ -74,7 +112,7 @@ static int create_file(ot_history_t *h)
         goto fail;
     if (ot_h5_attr_scalar(h->file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &format) ||
         ot_h5_attr_str(h->file, "omptrain_version", OT_VERSION) ||
-        ot_h5_attr_str(h->file, "created", created))
+        ot_h5_attr_str(h->file, "created", created) || ot_h5_attrs_crc_set(h->file))
         goto fail;
     if ((g = H5Gcreate2(h->file, "steps", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         (h->step = create_growing(g, "step", H5T_STD_U64LE, STEP_CHUNK)) < 0 ||
@@ -88,7 +126,7 @@ static int create_file(ot_history_t *h)
                                            metric_is_int(i) ? H5T_STD_U32LE : H5T_IEEE_F64LE,
                                            EPOCH_CHUNK)) < 0)
             goto fail;
-    if (H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0)
+    if (set_crcs(h) < 0 || H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0)
         goto fail;
     rc = OT_OK;
 fail:
@@ -198,6 +236,8 @@ static int open_existing(ot_history_t *h, uint64_t step, int epoch)
         rc = OT_EFORMAT;
         goto out;
     }
+    if ((rc = check_crcs(h)))
+        goto out;
     /* cut back to the checkpoint: what came after it is redone by this run */
     if ((rc = count_upto(h, h->step, "/steps/step", n_step, step, &keep_steps,
                          &h->last_step)) ||
@@ -210,7 +250,7 @@ static int open_existing(ot_history_t *h, uint64_t step, int epoch)
     for (size_t i = 0; i < N_METRICS; i++)
         if (H5Dset_extent(h->epochs[i], &keep_epochs) < 0)
             goto trunc_fail;
-    if (H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0)
+    if (set_crcs(h) < 0 || H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0)
         goto trunc_fail;
     h->n_steps = keep_steps;
     h->n_epochs = keep_epochs;
@@ -315,7 +355,7 @@ int ot_history_append(ot_history_t *h, uint64_t first_step, const float *loss, s
                 : append(h->epochs[i], h->n_epochs, 1, H5T_NATIVE_DOUBLE, &real[i], reason))
             goto fail;
     h->n_epochs++;
-    if (H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0) {
+    if (set_crcs(h) < 0 || H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0) {
         ot_h5_reason(reason);
         goto fail;
     }

@@ -2,6 +2,8 @@
  *   omptrain [options] CONFIG                       train
  *   omptrain eval --checkpoint PATH [options] CONFIG
  *   omptrain gradcheck [gradcheck options] [options] CONFIG
+ *   omptrain bench [--threads LIST] [options] CONFIG
+ *   omptrain verify PATH...
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +18,7 @@
 #include "ot_gemm.h"
 #include "ot_gradcheck.h"
 #include "ot_run.h"
+#include "ot_verify.h"
 
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2, DONE = 1 };
 
@@ -31,6 +34,8 @@ static const char usage[] =
     "                                                  share of the GEMM ceiling per thread\n"
     "                                                  count (LIST: e.g. 1,2,4; default powers\n"
     "                                                  of two up to the cores)\n"
+    "       omptrain verify PATH...                    whether checkpoint and history files\n"
+    "                                                  are intact (every checksum)\n"
     "CONFIG is an INI file (every key is documented in configs/reference.ini).\n"
     "\n"
     "options:\n"
@@ -39,8 +44,9 @@ static const char usage[] =
     "  -s, --seed N           same as --set training.seed=N\n"
     "  -o, --output DIR       same as --set output.dir=DIR\n"
     "  -S, --set SEC.KEY=VAL  override one config key (repeatable, validated like the file)\n"
-    "  -r, --resume PATH      continue the run saved in checkpoint PATH\n"
-    "  -c, --checkpoint PATH  (eval) the checkpoint to evaluate\n"
+    "  -r, --resume PATH      continue the run saved in checkpoint PATH, or in the newest\n"
+    "                         checkpoint of run directory PATH that verifies\n"
+    "  -c, --checkpoint PATH  (eval, gradcheck) the checkpoint to evaluate or check at\n"
     "gradcheck options:\n"
     "      --samples N        training samples in the check (default 3)\n"
     "      --step H           central-difference step (default 1e-5)\n"
@@ -231,6 +237,14 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "verify") == 0) { /* no CONFIG: files only */
+        if (argc == 2 || argv[2][0] == '-') {
+            ot_error("verify needs one or more checkpoint or history files (see omptrain "
+                     "--help)");
+            return EXIT_USAGE;
+        }
+        return ot_verify_command(argc - 2, argv + 2) ? EXIT_RUNTIME : 0;
+    }
     cli_t cli;
     int rc = parse_cli(argc, argv, &cli);
     if (rc) {
@@ -259,7 +273,7 @@ int main(int argc, char **argv)
     else if (cli.cmd == CMD_BENCH)
         rc = ot_bench_command(&c, cli.thread_list);
     else if (cli.cmd == CMD_GRADCHECK)
-        rc = ot_gradcheck_command(&c, &cli.gc, cli.tensors, ro.threads);
+        rc = ot_gradcheck_command(&c, &cli.gc, cli.tensors, ro.threads, cli.checkpoint);
     else
         rc = ot_run_train(&c, &ro);
     cli_free(&cli);

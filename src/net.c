@@ -179,7 +179,7 @@ static void name_layers(ot_net_t *net)
     }
 }
 
-int ot_net_init(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
+int ot_net_layout(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
 {
     memset(net, 0, sizeof *net);
     char text[OT_STACK_TEXT], err[512];
@@ -244,7 +244,14 @@ int ot_net_init(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
         }
     }
     net->n_classes = (size_t)c->n_classes;
+    return OT_OK;
+}
 
+int ot_net_init(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
+{
+    int rc = ot_net_layout(net, c, in);
+    if (rc)
+        return rc;
     size_t bytes;
     if (ot_mul_size(net->n_params, sizeof(float), &bytes) || !(net->params = ot_alloc(bytes)) ||
         !(net->state = ot_alloc(net->n_state * sizeof(float)))) {

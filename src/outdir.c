@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -88,5 +89,41 @@ int ot_output_dir_prepare(const char *dir)
     }
     close(fd);
     unlink(p);
+    return OT_OK;
+}
+
+int ot_output_dir_lock(const char *dir, int *fd)
+{
+    char p[OT_PATH_MAX + 32];
+    *fd = -1;
+    snprintf(p, sizeof p, "%s/" OT_LOCK_NAME, dir);
+    int f = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) {
+        ot_error("%s: cannot create the run lock %s: %s", dir, OT_LOCK_NAME, strerror(errno));
+        return OT_EIO;
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        char pid[32] = "";
+        ssize_t got = pread(f, pid, sizeof pid - 1, 0);
+        pid[got > 0 ? got : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(f);
+        if (err == EWOULDBLOCK)
+            ot_error("%s: in use by another run (process %s); wait for it to end, or give this "
+                     "one another output directory (--output DIR)", dir, pid[0] ? pid : "?");
+        else
+            ot_error("%s: cannot lock %s: %s", dir, OT_LOCK_NAME, strerror(err));
+        return OT_EIO;
+    }
+    /* ours: say who holds it (a dead holder's number is overwritten here) */
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)len, 0) != len) {
+        ot_error("%s: cannot write the run lock %s: %s", dir, OT_LOCK_NAME, strerror(errno));
+        close(f);
+        return OT_EIO;
+    }
+    *fd = f;
     return OT_OK;
 }

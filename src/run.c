@@ -3,6 +3,7 @@
 #include "ot_run.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "ot_history.h"
 #include "ot_outdir.h"
 #include "ot_train.h"
+#include "ot_verify.h"
 
 /* Progress bar on stderr, only when it is a terminal; redrawn at most ten times a second. */
 typedef struct {
@@ -97,19 +99,28 @@ static int save_on_signal(const ot_trainer_t *t, const char *dir, const ot_confi
     return OT_EINTR;
 }
 
-int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
+int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
 {
-    int threads = o->threads;
+    int threads = o0->threads;
     ot_config_t c = *c0;
+    ot_run_opts_t opts = *o0, *o = &opts;
     ot_trainer_t t = {0};
     ot_history_t h = {0};
     ot_ckpt_info_t info = {0};
-    char dir[OT_PATH_MAX];
-    int rc, history_open = 0;
+    char dir[OT_PATH_MAX], newest[OT_PATH_MAX + 32];
+    int rc, history_open = 0, lock = -1;
 
     /* every HDF5 file is closed explicitly; HDF5's own exit handler would crash on a history
      * whose flush failed (a full disk), turning a clean error into a segfault */
     H5dont_atexit();
+
+    /* --resume DIR: the newest checkpoint there that verifies */
+    struct stat st;
+    if (o->resume && stat(o->resume, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if ((rc = ot_verify_newest(o->resume, newest, sizeof newest)))
+            return rc;
+        o->resume = newest;
+    }
 
     /* a finished run is said before anything is written */
     if (o->resume) {
@@ -131,11 +142,13 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
         if (c.shards == 0)
             c.shards = (int)info.shards;
     }
-    /* the output directory must take files before any training time is spent */
-    if ((rc = ot_output_dir(&c, dir, sizeof dir)) || (rc = ot_output_dir_prepare(dir)))
+    /* the output directory must take files, and be this run's alone, before any training
+     * time is spent */
+    if ((rc = ot_output_dir(&c, dir, sizeof dir)) || (rc = ot_output_dir_prepare(dir)) ||
+        (rc = ot_output_dir_lock(dir, &lock)))
         return rc;
     if ((rc = ot_trainer_init(&t, &c, threads)))
-        return rc;
+        goto out;
     if (o->resume && (rc = ot_ckpt_load(o->resume, &t)))
         goto out;
     int created = 0;
@@ -147,8 +160,12 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
     char model[OT_STACK_TEXT];
     ot_config_model_str(&c, model, sizeof model);
     printf("omptrain %s: %s: model %s", OT_VERSION, c.path, model);
-    printf(" (%zu parameters), %zu train / %zu test samples, batch %zu, %zu shards, %d threads\n",
-           ot_net_count(&t.net), t.train.n, t.test.n, c.batch_size, t.eng.n_shards, threads);
+    printf(" (%zu parameters), %zu train / %zu test samples, batch %zu, %zu shards, %d threads, "
+           "memory ~%.0f MB", ot_net_count(&t.net), t.train.n, t.test.n, c.batch_size,
+           t.eng.n_shards, threads, t.mem.total / 1048576.0);
+    if (t.mem_available > 0.0)
+        printf(" of %.0f MB", (t.mem_available + t.mem.base + t.mem.data) / 1048576.0);
+    printf("\n");
     if (o->resume) {
         printf("resumed from %s: epoch %d, step %llu (written %s by omptrain %s, %u shards, "
                "%d threads)\n",
@@ -209,6 +226,9 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o)
         }
     }
     catch_signals(0);
+    if (!rc)
+        printf("peak memory %.0f MB (estimated %.0f MB)\n", ot_mem_peak_rss() / 1048576.0,
+               t.mem.total / 1048576.0);
 out:
     if (history_open) {
         int rc2 = ot_history_close(&h);
@@ -216,6 +236,8 @@ out:
             rc = rc2;
     }
     ot_trainer_free(&t);
+    if (lock >= 0)
+        close(lock); /* the directory is free for the next run */
     return rc;
 }
 

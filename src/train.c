@@ -45,8 +45,18 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
                              c->test_limit);
     if (!rc)
         rc = check_data(c, &t->train, &t->test);
+    /* the run's memory, estimated and checked before the model and the step take it */
+    const ot_shape_t in = {1, t->train.rows, t->train.cols, 0};
+    size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)threads;
+    if (!rc && !(rc = ot_net_layout(&t->net, c, &in))) {
+        ot_optim_t kind = {.kind = c->optimizer};
+        ot_mem_estimate(&t->mem, c, &t->net, &t->train, &t->test, ot_optim_n_buffers(&kind),
+                        (size_t)threads, shards);
+        t->mem_available = ot_mem_available();
+        rc = ot_mem_check(&t->mem, t->mem_available, c->path);
+    }
     if (!rc)
-        rc = ot_net_init(&t->net, c, &(ot_shape_t){1, t->train.rows, t->train.cols, 0});
+        rc = ot_net_init(&t->net, c, &in);
     if (!rc)
         rc = ot_optim_init(&t->optim, c, &t->net);
     if (rc)
@@ -64,7 +74,6 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
         rc = OT_ENOMEM;
         goto fail;
     }
-    size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)threads;
     if ((rc = ot_engine_init(&t->eng, &t->net, c->batch_size, shards)))
         goto fail;
     t->eng.seed = c->seed;

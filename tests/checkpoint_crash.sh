@@ -14,7 +14,7 @@ trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "checkpoint_crash.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
 rows() { h5dump -H -d "$2" "$1" 2>/dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\) ).*/\1/p'; }
-scalar() { h5dump -d "$2" "$1" 2>/dev/null | sed -n 's/.*(0): \([0-9]*\).*/\1/p'; }
+scalar() { h5dump -A 0 -d "$2" "$1" 2>/dev/null | sed -n 's/.*(0): \([0-9]*\).*/\1/p'; }
 
 # 10000 samples, 100 steps per epoch, 200 epochs: it is killed long before the end
 long=(--set data.train_limit=10000 --set output.keep=0)

@@ -66,7 +66,7 @@ for g in /model /optimizer/m /optimizer/v /state/best_params; do
     out=$(h5diff "$tmp/adam_full/latest.h5" "$tmp/adam_part/latest.h5" "$g" "$g" 2>&1) ||
         fail "adam: resumed and uninterrupted $g differ: $out"
 done
-[ "$(h5dump -d /optimizer/t "$tmp/adam_part/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')" = 54 ] ||
+[ "$(h5dump -A 0 -d /optimizer/t "$tmp/adam_part/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')" = 54 ] ||
     fail "adam: /optimizer/t is not 3 epochs x 18 steps"
 h5diff -q "$tmp/adam_full/history.h5" "$tmp/adam_part/history.h5" /epochs/val_loss /epochs/val_loss \
     >/dev/null 2>&1 || fail "adam: the resumed validation curve differs"
@@ -82,8 +82,8 @@ es=(--epochs 15 --set training.patience=1 --set training.learning_rate=0.03 --se
 run es "${es[@]}" -o "$tmp/es" "$adam" || exit 1
 grep -q '^early stopping: no better validation loss for 1 epochs; the parameters of epoch [0-9]* ' "$tmp/es.out" ||
     fail "early stopping did not stop the run: $(cat "$tmp/es.out")"
-best=$(h5dump -d /state/best_epoch "$tmp/es/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
-[ "$(h5dump -d /state/stopped "$tmp/es/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')" = 1 ] ||
+best=$(h5dump -A 0 -d /state/best_epoch "$tmp/es/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
+[ "$(h5dump -A 0 -d /state/stopped "$tmp/es/latest.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')" = 1 ] ||
     fail "the early-stopped checkpoint does not say stopped"
 run es_eval eval --checkpoint "$tmp/es/latest.h5" "$adam" || exit 1
 want=$(grep "^epoch  *$best/" "$tmp/es.out" | sed 's/.*test loss [0-9.]* acc *\([0-9.]*\)%.*/\1/')

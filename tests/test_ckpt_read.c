@@ -18,6 +18,7 @@
 #include "ot_checkpoint.h"
 #include "ot_common.h"
 #include "ot_gemm.h"
+#include "ot_h5.h"
 #include "ot_optim.h"
 #include "ot_outdir.h"
 #include "ot_test.h"
@@ -233,7 +234,7 @@ static int damage(const char *good, const char *bad, const char *what)
     if (f < 0)
         return -1;
     herr_t r = 0;
-    if (strcmp(what, "order-dup") == 0) {
+    if (strncmp(what, "order-dup", 9) == 0) { /* "order-dup-stamped": with a new checksum */
         hid_t d = H5Dopen2(f, "/state/order", H5P_DEFAULT);
         uint32_t *o = malloc(600 * sizeof *o);
         r = d >= 0 && o ? H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, o) : -1;
@@ -241,15 +242,19 @@ static int damage(const char *good, const char *bad, const char *what)
             o[5] = o[6];
             r = H5Dwrite(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, o);
         }
+        if (r >= 0 && strcmp(what, "order-dup-stamped") == 0)
+            r = ot_h5_crc_set(d);
         free(o);
         if (d >= 0)
             H5Dclose(d);
-    } else if (strcmp(what, "format") == 0) {
-        int v = 2;
+    } else if (strncmp(what, "format", 6) == 0) { /* "format-stamped": with a new checksum */
+        int v = 9;
         hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
         r = a >= 0 ? H5Awrite(a, H5T_NATIVE_INT, &v) : -1;
         if (a >= 0)
             H5Aclose(a);
+        if (r >= 0 && strcmp(what, "format-stamped") == 0)
+            r = ot_h5_attrs_crc_set(f);
     } else {
         r = H5Ldelete(f, what, H5P_DEFAULT);
     }
@@ -287,10 +292,17 @@ static void test_bad_files(void)
     CU_ASSERT_FATAL(damage(good, bad, "/state") == 0);
     OT_EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT,
                        "/state/epoch is missing");
+    /* a changed value is damage, caught by its checksum; a consistent file with a bad order
+     * (its checksum stamped anew) by the permutation check */
     CU_ASSERT_FATAL(damage(good, bad, "order-dup") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT,
+                       "/state/order is damaged: its checksum is 0x");
+    CU_ASSERT_FATAL(damage(good, bad, "order-dup-stamped") == 0);
     OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "not a permutation");
     CU_ASSERT_FATAL(damage(good, bad, "format") == 0);
-    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "format_version 2");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "the root attributes are damaged");
+    CU_ASSERT_FATAL(damage(good, bad, "format-stamped") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, "format_version 9");
 
     /* the config's model or data do not match the checkpoint's */
     CU_ASSERT_FATAL(ot_ck_make_trainer(&other, 9, 30, 600) == 0);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "ot_history.h"
+#include "ot_outdir.h"
 #include "ot_common.h"
 #include "ot_test.h"
 

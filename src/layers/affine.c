@@ -172,6 +172,19 @@ static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
     return OT_OK;
 }
 
+static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
+{
+    (void)n_shards;
+    const size_t in = L->in_size, o = L->out_size;
+    size_t b = sizeof(affine_rt_t) + ot_kpack_size(in, o) * sizeof(float);
+    if (L->index > 0)
+        b += ot_kpack_size(o, in) * sizeof(float);
+    if (sparse_capable(L)) /* counts, two pointers, scanned rows (2 + 1 bytes), column codes */
+        b += B * (sizeof(uint32_t) + 2 * sizeof(void *) + in * (sizeof(uint16_t) + 1 +
+                                                             sizeof(uint32_t)));
+    return b;
+}
+
 static size_t max_sz(size_t a, size_t b)
 {
     return a > b ? a : b;
@@ -315,6 +328,7 @@ const ot_layer_ops_t ot_affine_ops = {
     .flops = flops,
     .setup = setup,
     .free = rt_free,
+    .bytes = rt_bytes,
     .workspace = workspace,
     .begin = begin,
     .prepare = prepare,

@@ -153,6 +153,12 @@ static int setup(const ot_layer_t *L, size_t max_batch, size_t n_shards, void **
     return OT_OK;
 }
 
+static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
+{
+    (void)B, (void)n_shards;
+    return sizeof(bn_rt_t) + feats(L) * (4 * sizeof(float) + 3 * sizeof(double));
+}
+
 /* an evaluation normalizes with the running statistics, as mean and 1/std */
 static void begin(const ot_layer_t *L, void *p, const float *params, const float *state,
                   const ot_pass_info_t *pi)
@@ -289,6 +295,7 @@ const ot_layer_ops_t ot_batchnorm_ops = {
     .init = init,
     .setup = setup,
     .free = rt_free,
+    .bytes = rt_bytes,
     .begin = begin,
     .forward = forward,
     .backward = backward,

@@ -200,6 +200,14 @@ static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
     return OT_OK;
 }
 
+static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
+{
+    (void)B, (void)n_shards;
+    const size_t K = taps(L), F = args(L)->filters;
+    return sizeof(conv_rt_t) + ot_kpack_size(K, F) * sizeof(float) +
+           (L->index > 0 ? ot_kpack_size(F, K) * sizeof(float) : 0);
+}
+
 /* im2col rows per block: about 256 KiB of them (in L2 with the GEMM's operands), at least 64
  * and a multiple of 8. A function of the shape alone. */
 static size_t block_rows(const ot_layer_t *L)
@@ -339,6 +347,7 @@ const ot_layer_ops_t ot_conv2d_ops = {
     .flops = flops,
     .setup = setup,
     .free = rt_free,
+    .bytes = rt_bytes,
     .workspace = workspace,
     .prepare = prepare,
     .forward = forward,

@@ -127,6 +127,12 @@ static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
     return OT_OK;
 }
 
+static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
+{
+    (void)n_shards;
+    return sizeof(maxpool_rt_t) + B * L->out_size;
+}
+
 /* a window's taps must fit the byte that records them */
 static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
 {
@@ -193,6 +199,7 @@ const ot_layer_ops_t ot_maxpool_ops = {
     .shape = shape,
     .setup = setup,
     .free = rt_free,
+    .bytes = rt_bytes,
     .forward = forward,
     .backward = backward,
     .reference = reference,

@@ -1,0 +1,36 @@
+/* ot_verify.h - how a checkpoint or history file is verified, in one place: the file must
+ * open as HDF5, its root attributes must match their checksum, and so must every dataset
+ * (ot_h5.h's OT_H5_CRC), read in full. `omptrain verify PATH...` and `--resume DIR` use it;
+ * the loaders check each dataset they read the same way. */
+#ifndef OT_VERIFY_H
+#define OT_VERIFY_H
+
+#include <stddef.h>
+
+/* What a verification found. */
+typedef struct {
+    int intact;             /* 1 when every check passed */
+    int unchecked;          /* 1 when the file has no checksums to check (an older format) */
+    char kind[16];          /* "checkpoint", "history" or "HDF5 file" */
+    int format_version;     /* the root attribute format_version (0: none) */
+    size_t datasets;        /* datasets checked */
+    char why[512];          /* what is damaged (or why nothing could be checked), when not
+                               intact: "/model/affine1/W: its checksum is 0x... but ..." */
+} ot_verify_t;
+
+/* Verify the file at path into *v. Returns 0 when it is intact; OT_EIO when it cannot be
+ * opened; OT_EFORMAT when it is damaged, is not HDF5, or has no checksums to check (an older
+ * format). Prints nothing. */
+int ot_verify_file(const char *path, ot_verify_t *v);
+
+/* The newest checkpoint of run directory dir that verifies (by the epoch in its name), into
+ * path (n bytes); each newer one that does not is reported on stderr with why it was skipped.
+ * Returns 0, OT_EIO (dir cannot be read) or OT_EFORMAT (no checkpoint there verifies); message
+ * printed. */
+int ot_verify_newest(const char *dir, char *path, size_t n);
+
+/* The verify command: each path's verdict on stdout, one line a file. Returns 0 when every
+ * file is intact, else the first failure's code. */
+int ot_verify_command(int n_paths, char **paths);
+
+#endif

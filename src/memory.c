@@ -1,0 +1,132 @@
+/* memory.c - memory before it is spent: a run's peak estimated from its config, network and
+ * data, against what the machine and its cgroup offer (ot_memory.h). */
+#include "ot_memory.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "ot_common.h"
+#include "ot_engine.h"
+
+/* The program, HDF5, OpenBLAS, libgomp and the C library, resident before any data: measured
+ * with `omptrain --help` (11.7 MB). */
+#define BASE_BYTES (12.0 * 1048576.0)
+
+static double dataset_bytes(const ot_dataset_t *ds)
+{
+    double b = (double)ds->n * ((double)ds->dim + 1.0); /* images and labels, a byte each */
+    if (ds->nz_off) /* the lists: an offset per image, 3 bytes per nonzero pixel */
+        b += (double)(ds->n + 1) * sizeof(uint32_t) + 3.0 * (double)ds->nz_off[ds->n];
+    return b;
+}
+
+void ot_mem_estimate(ot_mem_t *m, const ot_config_t *c, const ot_net_t *net,
+                     const ot_dataset_t *train, const ot_dataset_t *test, size_t opt_buffers,
+                     size_t threads, size_t shards)
+{
+    const double P = (double)net->n_params * sizeof(float);
+    const double state = (double)net->n_state * sizeof(float);
+    memset(m, 0, sizeof *m);
+    m->base = BASE_BYTES;
+    m->data = dataset_bytes(train) + dataset_bytes(test) +
+              (double)train->n * sizeof(uint32_t); /* the data order */
+    m->model = P + state + (c->patience > 0 ? P + state : 0.0);
+    m->optimizer = (double)opt_buffers * P;
+    m->engine = ot_engine_bytes(net, c->batch_size, shards, threads);
+    /* the file holds the blocks above and the order; HDF5's core driver keeps it in memory
+     * while it is built and the image is copied out of it: twice */
+    m->checkpoint = 2.0 * (m->model + m->optimizer + (double)train->n * sizeof(uint32_t));
+    m->total = m->base + m->data + m->model + m->optimizer + m->engine + m->checkpoint;
+    /* the training file is read whole, then the test file while the training set is held */
+    const double train_load = (double)train->load_bytes;
+    const double test_load = dataset_bytes(train) + (double)test->load_bytes;
+    m->loading = train_load > test_load ? train_load : test_load;
+    if (m->base + m->loading > m->total)
+        m->total = m->base + m->loading;
+}
+
+/* A "Key:  123 kB" line of /proc/meminfo, in bytes; 0 when absent. */
+static double meminfo(const char *key)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double v = 0.0;
+    size_t klen = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            v = strtod(line + klen + 1, NULL) * 1024.0;
+            break;
+        }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* A number in a one-line file; -1 when absent or not a number ("max"). */
+static double read_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[64] = "";
+    if (!f)
+        return -1.0;
+    char *ok = fgets(buf, sizeof buf, f);
+    fclose(f);
+    char *end;
+    double v = ok ? strtod(buf, &end) : -1.0;
+    return ok && end != buf ? v : -1.0;
+}
+
+double ot_mem_available(void)
+{
+    const char *env = getenv("OMPTRAIN_MEMORY_LIMIT");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        if (end != env && v > 0.0)
+            return v;
+    }
+    double avail = meminfo("MemAvailable");
+    /* cgroup v2, then v1: the limit less what the group already uses */
+    double lim = read_number("/sys/fs/cgroup/memory.max");
+    double use = read_number("/sys/fs/cgroup/memory.current");
+    if (lim < 0.0) {
+        lim = read_number("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+        use = read_number("/sys/fs/cgroup/memory/memory.usage_in_bytes");
+    }
+    if (lim > 0.0 && lim < 1e18 && use >= 0.0) {
+        double room = lim > use ? lim - use : 0.0;
+        if (avail <= 0.0 || room < avail)
+            avail = room;
+    }
+    return avail;
+}
+
+int ot_mem_check(const ot_mem_t *m, double available, const char *where)
+{
+    const double MB = 1048576.0;
+    const double needs = m->model + m->optimizer + m->engine + m->checkpoint;
+    if (available <= 0.0)
+        return OT_OK;
+    if (needs > available) {
+        ot_error("%s: the run needs about %.0f MB more (parameters %.0f, optimizer %.0f, "
+                 "training step %.0f, checkpoint %.0f MB; %.0f MB in all with the data) but "
+                 "%.0f MB is available; expected a smaller training.batch_size, "
+                 "training.shards or model", where, needs / MB, m->model / MB,
+                 m->optimizer / MB, m->engine / MB, m->checkpoint / MB, m->total / MB,
+                 available / MB);
+        return OT_ECONFIG;
+    }
+    if (needs > 0.8 * available)
+        fprintf(stderr, "omptrain: warning: %s: the run needs about %.0f MB more, %.0f%% of the "
+                "%.0f MB available\n", where, needs / MB, 100.0 * needs / available,
+                available / MB);
+    return OT_OK;
+}
+
+double ot_mem_peak_rss(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss * 1024.0 : 0.0;
+}

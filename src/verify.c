@@ -1,0 +1,206 @@
+/* verify.c - whether checkpoint and history files are intact (ot_verify.h): the one place that
+ * says how a file of omptrain's is verified. */
+#include "ot_verify.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ot_checkpoint.h"
+#include "ot_common.h"
+#include "ot_h5.h"
+
+/* The walk over a file's objects: every dataset against its checksum, the first failure kept. */
+typedef struct {
+    ot_verify_t *v;
+    int damaged;
+} walk_t;
+
+static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *arg)
+{
+    walk_t *w = arg;
+    if (info->type != H5O_TYPE_DATASET)
+        return 0;
+    hid_t d = H5Dopen2(obj, name, H5P_DEFAULT);
+    uint32_t have = 0, want = 0;
+    int r = d >= 0 ? ot_h5_crc_check(d, &have, &want) : -2;
+    if (d >= 0)
+        H5Dclose(d);
+    w->v->datasets++;
+    if (r == 0)
+        return 0;
+    if (r == 1)
+        snprintf(w->v->why, sizeof w->v->why, "/%s is damaged: its checksum is 0x%08x but its "
+                 "data give 0x%08x", name, have, want);
+    else if (r == -1)
+        snprintf(w->v->why, sizeof w->v->why, "/%s has no checksum (attribute %s)", name,
+                 OT_H5_CRC);
+    else
+        snprintf(w->v->why, sizeof w->v->why, "/%s cannot be read (damaged file?)", name);
+    w->damaged = 1;
+    return 1; /* stop at the first damage */
+}
+
+/* The file's root attribute format_version, 0 when it has none. */
+static int root_format(hid_t f)
+{
+    int v = 0;
+    if (H5Aexists(f, "format_version") > 0) {
+        hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+        if (a < 0 || H5Aread(a, H5T_NATIVE_INT, &v) < 0)
+            v = 0;
+        if (a >= 0)
+            H5Aclose(a);
+    }
+    return v;
+}
+
+static int verify_open(hid_t f, ot_verify_t *v)
+{
+    snprintf(v->kind, sizeof v->kind, "%s",
+             H5Lexists(f, "model", H5P_DEFAULT) > 0   ? "checkpoint"
+             : H5Lexists(f, "steps", H5P_DEFAULT) > 0 ? "history"
+                                                      : "HDF5 file");
+    v->format_version = root_format(f);
+    uint32_t have = 0, want = 0;
+    switch (ot_h5_attrs_crc_check(f, &have, &want)) {
+    case 0:
+        break;
+    case 1:
+        snprintf(v->why, sizeof v->why, "the root attributes are damaged: their checksum is "
+                 "0x%08x but they give 0x%08x", have, want);
+        return OT_EFORMAT;
+    case -1:
+        snprintf(v->why, sizeof v->why, "no checksums to verify (format_version %d; omptrain "
+                 "writes them from format 2 on)", v->format_version);
+        v->unchecked = 1;
+        return OT_EFORMAT;
+    default:
+        snprintf(v->why, sizeof v->why, "the root attributes cannot be read");
+        return OT_EFORMAT;
+    }
+    walk_t w = {v, 0};
+    if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w) < 0 && !w.damaged) {
+        snprintf(v->why, sizeof v->why, "its objects cannot be listed (damaged metadata)");
+        return OT_EFORMAT;
+    }
+    return w.damaged ? OT_EFORMAT : OT_OK;
+}
+
+int ot_verify_file(const char *path, ot_verify_t *v)
+{
+    memset(v, 0, sizeof *v);
+    snprintf(v->kind, sizeof v->kind, "file");
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(v->why, sizeof v->why, "%s", strerror(errno));
+        return OT_EIO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(v->why, sizeof v->why, "is a directory, expected a checkpoint or history file");
+        return OT_EIO;
+    }
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
+#else
+    htri_t is = H5Fis_hdf5(path);
+#endif
+    hid_t f = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
+    int rc;
+    if (is == 0) {
+        snprintf(v->why, sizeof v->why, "not an HDF5 file");
+        rc = OT_EFORMAT;
+    } else if (f < 0) {
+        snprintf(v->why, sizeof v->why, "cannot open as HDF5: truncated or damaged");
+        rc = OT_EFORMAT;
+    } else {
+        rc = verify_open(f, v);
+    }
+    if (f >= 0 && H5Fclose(f) < 0 && rc == OT_OK) {
+        snprintf(v->why, sizeof v->why, "cannot be closed cleanly (damaged metadata)");
+        rc = OT_EFORMAT;
+    }
+    ot_h5_restore(&q);
+    v->intact = rc == OT_OK;
+    return rc;
+}
+
+static int cmp_long_desc(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x < y) - (x > y);
+}
+
+int ot_verify_newest(const char *dir, char *path, size_t n)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        ot_error("%s: cannot read the run directory: %s", dir, strerror(errno));
+        return OT_EIO;
+    }
+    size_t count = 0, cap = 0;
+    long *epochs = NULL;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long e = ot_ckpt_epoch_of(de->d_name);
+        if (e < 0)
+            continue;
+        if (count == cap) {
+            long *grown = realloc(epochs, (cap = cap ? 2 * cap : 16) * sizeof *epochs);
+            if (!grown) {
+                free(epochs);
+                closedir(d);
+                ot_error("%s: cannot list the checkpoints: out of memory", dir);
+                return OT_ENOMEM;
+            }
+            epochs = grown;
+        }
+        epochs[count++] = e;
+    }
+    closedir(d);
+    qsort(epochs, count, sizeof *epochs, cmp_long_desc);
+    int rc = OT_EFORMAT;
+    size_t skipped = 0;
+    for (size_t i = 0; i < count && rc; i++) {
+        ot_verify_t v;
+        int w = snprintf(path, n, "%s/checkpoint-e%04ld.h5", dir, epochs[i]);
+        if (w < 0 || (size_t)w >= n)
+            continue;
+        if (ot_verify_file(path, &v) == OT_OK) {
+            rc = OT_OK;
+            break;
+        }
+        fprintf(stderr, "omptrain: %s: skipped: %s\n", path, v.why);
+        skipped++;
+    }
+    if (rc)
+        ot_error("%s: no checkpoint that verifies (%zu checkpoint-eNNNN.h5 file%s%s)", dir,
+                 count, count == 1 ? "" : "s", skipped ? ", every one damaged" : " found");
+    free(epochs);
+    return rc;
+}
+
+int ot_verify_command(int n_paths, char **paths)
+{
+    int rc = OT_OK;
+    for (int i = 0; i < n_paths; i++) {
+        ot_verify_t v;
+        int r = ot_verify_file(paths[i], &v);
+        if (r == OT_OK)
+            printf("%s: ok (%s, format %d, %zu datasets verified)\n", paths[i], v.kind,
+                   v.format_version, v.datasets);
+        else
+            printf("%s: %s: %s\n", paths[i],
+                   r == OT_EIO ? "CANNOT READ" : v.unchecked ? "UNVERIFIED" : "DAMAGED", v.why);
+        if (r && !rc)
+            rc = r;
+    }
+    fflush(stdout);
+    return rc;
+}

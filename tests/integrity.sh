@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# integrity.sh - checkpoints prove their integrity, one run per output directory:
+# - a bit flipped at the start, middle or end of each kind of tensor of a real checkpoint
+#   (parameters, running statistics, optimizer buffers, the position's arrays and scalars, the
+#   early-stopping copy), a truncated file, and damaged HDF5 metadata (an object header, the
+#   root attributes, the superblock) are each refused by eval, --resume and gradcheck with one
+#   line naming the file and what is damaged, and `omptrain verify` agrees (exit 1); an intact
+#   checkpoint and history verify (exit 0);
+# - --resume DIR skips a damaged newest checkpoint, saying why, and resumes from the one
+#   before; --resume FILE refuses the damaged file;
+# - a second run into a directory in use stops at once naming the other run's process; after
+#   that run is killed with SIGKILL its lock does not block the next run.
+# Run from the repository root (make check). OMPTRAIN overrides the binary.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+bin=${OMPTRAIN:-./omptrain}
+py=/usr/bin/python3
+cfg=tests/configs/ckpt-adam.ini # adam buffers, batch norm, early stopping copies
+tmp=$(mktemp -d /tmp/omptrain-integrity.XXXXXX)
+pid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "integrity.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+
+"$bin" -t 2 --set output.keep=2 -o "$tmp/run" "$cfg" >"$tmp/run.out" 2>&1 || { fail "the run failed: $(cat "$tmp/run.out")"; exit 1; }
+good="$tmp/run/checkpoint-e0003.h5"
+out=$("$bin" verify "$tmp"/run/checkpoint-e000*.h5 "$tmp/run/history.h5") ||
+    fail "verify of intact files exited $?: $out"
+[ "$(grep -c ': ok (' <<<"$out")" = 4 ] || fail "verify did not say ok four times: $out"
+
+# expect_refused FILE WHAT: eval, --resume, gradcheck and verify each refuse FILE with exit 1
+# and one line that names FILE and WHAT
+expect_refused() {
+    local f=$1 what=$2 rc err
+    for cmd in eval resume gradcheck; do
+        case $cmd in
+        eval) "$bin" eval --checkpoint "$f" "$cfg" >/dev/null 2>"$tmp/err" ;;
+        resume) "$bin" --resume "$f" --epochs 5 -o "$tmp/resumed" "$cfg" >/dev/null 2>"$tmp/err" ;;
+        gradcheck) "$bin" gradcheck --entries 5 --checkpoint "$f" "$cfg" >/dev/null 2>"$tmp/err" ;;
+        esac
+        rc=$?
+        err=$(cat "$tmp/err")
+        [ "$rc" = 1 ] || fail "$cmd of $what: exit $rc, expected 1 ($err)"
+        [ "$(wc -l <"$tmp/err")" = 1 ] || fail "$cmd of $what: not one line: $err"
+        grep -qF "$f" "$tmp/err" && grep -qF "$what" "$tmp/err" ||
+            fail "$cmd of $what: the message does not name the file and '$what': $err"
+    done
+    out=$("$bin" verify "$f")
+    rc=$?
+    [ "$rc" = 1 ] || fail "verify of $what: exit $rc, expected 1 ($out)"
+    grep -qF "DAMAGED" <<<"$out" && grep -qF "$what" <<<"$out" ||
+        fail "verify of $what does not say DAMAGED and '$what': $out"
+}
+
+# flip FILE DATASET WHERE: one bit of DATASET's stored bytes, at its start, middle or end
+flip() {
+    cp "$good" "$1"
+    $py - "$1" "$2" "$3" <<'EOF' || fail "cannot flip a bit of $2 ($3)"
+import sys, h5py
+path, name, where = sys.argv[1:]
+with h5py.File(path, "r") as f:
+    d = f[name]
+    off, size = d.id.get_offset(), d.id.get_storage_size()
+at = off + {"start": 0, "middle": size // 2, "end": size - 1}[where]
+with open(path, "r+b") as f:
+    f.seek(at); b = f.read(1); f.seek(at); f.write(bytes([b[0] ^ 0x10]))
+EOF
+}
+
+n=0
+for ds in /model/affine1/W /model/bn1/beta /model/bn1/running_var /optimizer/m/affine1/W \
+          /optimizer/v/affine2/b /state/order /state/rng /state/best_params/affine2/W; do
+    for where in start middle end; do
+        [ "$ds" = /state/rng ] && [ "$where" = middle ] && continue
+        n=$((n + 1))
+        flip "$tmp/bad$n.h5" "$ds" "$where"
+        expect_refused "$tmp/bad$n.h5" "$ds is damaged"
+    done
+done
+# a scalar of the position
+flip "$tmp/scalar.h5" /state/epoch start
+expect_refused "$tmp/scalar.h5" "/state/epoch is damaged"
+
+# a truncated file
+head -c 20000 "$good" >"$tmp/cut.h5"
+expect_refused "$tmp/cut.h5" "truncated or damaged"
+
+# damaged metadata: a byte of the root attributes' values (the config text), the superblock's
+# signature, a dataset's object header
+cp "$good" "$tmp/attrs.h5"
+$py - "$tmp/attrs.h5" <<'EOF' || fail "cannot damage the config attribute"
+import sys
+path = sys.argv[1]
+b = bytearray(open(path, "rb").read())
+at = b.index(b"learning_rate = ")
+b[at + 16] ^= 0x01
+open(path, "wb").write(b)
+EOF
+expect_refused "$tmp/attrs.h5" "the root attributes are damaged"
+cp "$good" "$tmp/sig.h5"
+printf 'X' | dd of="$tmp/sig.h5" bs=1 seek=1 conv=notrunc 2>/dev/null
+"$bin" eval --checkpoint "$tmp/sig.h5" "$cfg" >/dev/null 2>"$tmp/err"
+[ $? = 1 ] && grep -q "not an HDF5 file" "$tmp/err" || fail "a damaged signature: $(cat "$tmp/err")"
+"$bin" verify "$tmp/sig.h5" | grep -q "DAMAGED: not an HDF5 file" || fail "verify of a damaged signature"
+cp "$good" "$tmp/hdr.h5"
+$py - "$tmp/hdr.h5" <<'EOF' || fail "cannot damage an object header"
+import sys, h5py
+path = sys.argv[1]
+with h5py.File(path, "r") as f:
+    addr = h5py.h5o.get_info(f["/model/affine1/W"].id).addr
+b = bytearray(open(path, "rb").read())
+for k in range(16, 64):   # the header's messages: dataspace, type, layout, ...
+    b[addr + k] ^= 0x5a
+open(path, "wb").write(b)
+EOF
+"$bin" eval --checkpoint "$tmp/hdr.h5" "$cfg" >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc = 1 ] || [ $rc = 2 ] || fail "a damaged object header: exit $rc: $(cat "$tmp/err")"
+[ "$(wc -l <"$tmp/err")" = 1 ] && grep -qF "$tmp/hdr.h5" "$tmp/err" ||
+    fail "a damaged object header: not one line naming the file: $(cat "$tmp/err")"
+"$bin" verify "$tmp/hdr.h5" | grep -qE "DAMAGED|CANNOT" || fail "verify of a damaged object header"
+
+# a damaged history: its row of epoch 2 changed
+cp "$tmp/run/history.h5" "$tmp/hist.h5"
+$py - "$tmp/hist.h5" <<'EOF' || fail "cannot damage the history"
+import sys, h5py
+path = sys.argv[1]
+with h5py.File(path, "r") as f:
+    off = f["/epochs/test_loss"].id.get_chunk_info(0).byte_offset  # a growing dataset: chunked
+b = bytearray(open(path, "rb").read())
+b[off + 8 + 3] ^= 0x01
+open(path, "wb").write(b)
+EOF
+"$bin" verify "$tmp/hist.h5" | grep -q "DAMAGED: /epochs/test_loss is damaged: its checksum" ||
+    fail "verify of a damaged history: $("$bin" verify "$tmp/hist.h5")"
+
+# --resume DIR: the newest damaged, the one before used
+mkdir -p "$tmp/dir"
+cp "$tmp/run/checkpoint-e000"[23].h5 "$tmp/dir/"
+flip "$tmp/dir/checkpoint-e0003.h5" /model/affine2/W middle
+"$bin" --resume "$tmp/dir" --epochs 4 -o "$tmp/dir" "$cfg" >"$tmp/dir.out" 2>"$tmp/dir.err" ||
+    fail "--resume DIR exited $?: $(cat "$tmp/dir.err")"
+grep -q "checkpoint-e0003.h5: skipped: /model/affine2/W is damaged: its checksum" "$tmp/dir.err" ||
+    fail "--resume DIR did not say why it skipped the damaged checkpoint: $(cat "$tmp/dir.err")"
+grep -q "resumed from $tmp/dir/checkpoint-e0002.h5" "$tmp/dir.out" ||
+    fail "--resume DIR did not resume from the checkpoint before: $(cat "$tmp/dir.out")"
+mkdir -p "$tmp/empty"
+"$bin" --resume "$tmp/empty" -o "$tmp/e2" "$cfg" >/dev/null 2>"$tmp/err"
+[ $? = 1 ] && grep -q "no checkpoint that verifies" "$tmp/err" || fail "--resume of a directory without checkpoints: $(cat "$tmp/err")"
+
+# one run per directory; a killed run's lock does not block the next
+"$bin" -t 1 --epochs 10000 --set training.patience=0 -o "$tmp/busy" "$cfg" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 500); do [ -s "$tmp/busy/.omptrain.lock" ] && break; sleep 0.01; done
+"$bin" --epochs 1 -o "$tmp/busy" "$cfg" >/dev/null 2>"$tmp/err"
+rc=$?
+[ $rc = 1 ] && grep -q "$tmp/busy: in use by another run (process $pid)" "$tmp/err" ||
+    fail "a second run into a directory in use: exit $rc: $(cat "$tmp/err")"
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+pid=
+"$bin" --epochs 1 -o "$tmp/busy" "$cfg" >/dev/null 2>"$tmp/err" ||
+    fail "a run after the holder was killed is blocked: $(cat "$tmp/err")"
+
+[ "$fails" -eq 0 ] || exit 1
+echo "integrity.sh: ok ($n bit flips in 8 kinds of tensor, a scalar, truncation, root attributes, signature, object header, history: each refused by name; --resume DIR skips the damaged; one run per directory, no stale lock)"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# memory.sh - memory is checked before it is spent:
+# - the estimate on the header line is within 25% of the run's measured peak resident memory
+#   ("peak memory ... (estimated ...)", from getrusage) for one epoch of every shipped config on
+#   its first 3000 training images (the full runs are in the README: within 6%);
+# - a config that cannot fit (a 1M-unit layer with batches of 60000: hundreds of GB) is refused
+#   before anything is allocated, with both figures, exit status 2;
+# - a run that would take over 80% of what is available warns (OMPTRAIN_MEMORY_LIMIT stands in
+#   for the machine's figure).
+# Sanitizer and valgrind builds (OMPTRAIN set) use other amounts of memory: the estimate is only
+# compared with the plain build's peak.
+# Run from the repository root (make check).
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+bin=${OMPTRAIN:-./omptrain}
+tmp=$(mktemp -d /tmp/omptrain-memory.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "memory.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+
+# refused before allocation
+"$bin" --set model.layers=784,1048576,10 --set training.batch_size=60000 -o "$tmp/huge" \
+    configs/mnist.ini >"$tmp/huge.out" 2>"$tmp/huge.err"
+rc=$?
+[ $rc = 2 ] || fail "an over-size run: exit $rc, expected 2: $(cat "$tmp/huge.err")"
+grep -qE "configs/mnist.ini: the run needs about [0-9]+ MB more .* but [0-9]+ MB is available" \
+    "$tmp/huge.err" || fail "an over-size run: no message with both figures: $(cat "$tmp/huge.err")"
+[ "$(wc -l <"$tmp/huge.err")" = 1 ] || fail "an over-size run: not one line: $(cat "$tmp/huge.err")"
+[ ! -e "$tmp/huge/history.h5" ] || fail "an over-size run wrote a history"
+
+# the warning near the limit: the needs from a refusal, then a limit 10% above them
+OMPTRAIN_MEMORY_LIMIT=1 "$bin" --epochs 1 -o "$tmp/w" configs/mnist-cnn.ini >/dev/null 2>"$tmp/err"
+needs=$(sed -n 's/.*needs about \([0-9]*\) MB more.*/\1/p' "$tmp/err")
+if [ -z "$needs" ]; then
+    fail "OMPTRAIN_MEMORY_LIMIT=1 did not refuse: $(cat "$tmp/err")"
+else
+    limit=$(( (needs * 11 / 10 + 1) * 1048576 ))
+    OMPTRAIN_MEMORY_LIMIT=$limit "$bin" --epochs 1 --set data.train_limit=1000 -o "$tmp/w" \
+        configs/mnist-cnn.ini >/dev/null 2>"$tmp/err" || fail "a run near the limit failed: $(cat "$tmp/err")"
+    grep -q "warning: configs/mnist-cnn.ini: the run needs about $needs MB more" "$tmp/err" ||
+        fail "no warning near the limit: $(cat "$tmp/err")"
+fi
+
+if [ -n "${OMPTRAIN:-}" ]; then
+    echo "memory.sh: ok (refusal and warning; estimate vs peak skipped under OMPTRAIN=$OMPTRAIN)"
+    exit $((fails > 0))
+fi
+worst=0
+for c in configs/*.ini; do
+    name=$(basename "$c" .ini)
+    "$bin" --epochs 1 --set data.train_limit=3000 -o "$tmp/$name" "$c" >"$tmp/$name.out" 2>&1 ||
+        { fail "$c: the run failed: $(tail -2 "$tmp/$name.out")"; continue; }
+    line=$(sed -n 's/^peak memory \([0-9]*\) MB (estimated \([0-9]*\) MB)$/\1 \2/p' "$tmp/$name.out")
+    read -r peak est <<<"$line"
+    if [ -z "$line" ]; then
+        fail "$c: no peak memory line: $(tail -2 "$tmp/$name.out")"
+        continue
+    fi
+    off=$(( (est > peak ? est - peak : peak - est) * 100 / peak ))
+    [ $off -le 25 ] || fail "$c: estimated $est MB, peak $peak MB: $off% off"
+    [ $off -gt $worst ] && worst=$off
+    echo "     $c: peak $peak MB, estimated $est MB ($off%)"
+    rm -rf "${tmp:?}/$name"
+done
+[ "$fails" -eq 0 ] || exit 1
+echo "memory.sh: ok (every shipped config within $worst% of its peak; an over-size run refused; the warning near the limit)"
