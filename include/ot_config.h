@@ -61,6 +61,8 @@ typedef struct {
     int shards;          /* training.shards: fixed split of every batch; 0 = one per thread */
     int sparse_input;    /* training.sparse_input: the first layer leaves zero pixels out when
                             the images are mostly zero */
+    int augment_shift;   /* training.augment_shift: each training image moved by up to this
+                            many pixels along each axis, per step; 0 = off */
     ot_optimizer_t optimizer; /* training.optimizer */
     double momentum;     /* training.momentum (momentum, nesterov) */
     double rmsprop_decay; /* training.rmsprop_decay: decay of the squared-gradient average */

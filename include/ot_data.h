@@ -78,6 +78,23 @@ void ot_dataset_free(ot_dataset_t *ds);
  * x and y are caller-owned. Pure function: no allocation. */
 void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y);
 
+/* Training images moved by up to `max` pixels along each axis (data augmentation), by a
+ * counter-based hash of (seed, step, sample) like dropout's masks: the same shift whichever
+ * shard or thread gathers the sample. */
+typedef struct {
+    uint64_t seed; /* the run's seed */
+    uint64_t step; /* the optimizer step */
+    int max;       /* largest shift, pixels; > 0 */
+} ot_shift_key_t;
+
+/* The shift of sample `sample` under k: dy, dx in [-max, max]. */
+void ot_shift_of(const ot_shift_key_t *k, uint32_t sample, int *dy, int *dx);
+
+/* ot_dataset_gather with each image moved by its shift (ot_shift_of): pixel (r, c) comes from
+ * (r - dy, c - dx), zero where that is outside the image. */
+void ot_dataset_gather_shifted(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x,
+                               int32_t *y, const ot_shift_key_t *k);
+
 /* A batch of images as their nonzero pixels (a pixel value u stands for (float)u *
  * OT_PIXEL_SCALE): by row (for y = x W) and, when col_n is not NULL, by column (for
  * dW = x^T dy). The arrays are the caller's. */

@@ -67,6 +67,8 @@ typedef struct {
     size_t next_n;
     int sparse_ok;          /* the first layer may take mostly-zero images as lists of their
                                nonzero pixels (training.sparse_input; 1 after ot_engine_init) */
+    int augment_shift;      /* training passes move each image by up to this many pixels
+                               (training.augment_shift; 0 = off), keyed by (seed, step, sample) */
     float **act;            /* act[l] (max_batch, layers[l].out_size): output of layer l */
     float *dbuf[2];         /* (max_batch, max_width) ping-pong activation gradients */
     void **rt;              /* rt[l]: layer l's own buffers (its ops->setup) */

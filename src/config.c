@@ -100,6 +100,7 @@ static const cfg_key_t keys[] = {
     {"training", "seed", K_U64, OFF(seed), 0, 0, 0, NULL},
     {"training", "shards", K_INT, OFF(shards), 0, OT_MAX_SHARDS, 0, NULL},
     {"training", "sparse_input", K_BOOL, OFF(sparse_input), 0, 0, 0, NULL},
+    {"training", "augment_shift", K_INT, OFF(augment_shift), 0, 8, 0, NULL},
     {"training", "optimizer", K_ENUM, OFF(optimizer), 0, 0, 0, optimizer_names},
     {"training", "momentum", K_FRAC, OFF(momentum), 0, 0, 0, NULL},
     {"training", "rmsprop_decay", K_FRAC, OFF(rmsprop_decay), 0, 0, 0, NULL},

@@ -395,6 +395,51 @@ void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, fl
     }
 }
 
+/* A 64-bit finalizer (splitmix64's): every input bit affects every output bit. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void ot_shift_of(const ot_shift_key_t *k, uint32_t sample, int *dy, int *dx)
+{
+    uint64_t h = mix64(mix64(mix64(k->seed ^ 0x3c6ef372fe94f82bULL) ^ k->step) ^ sample);
+    const uint64_t span = 2 * (uint64_t)k->max + 1;
+    *dy = (int)(h % span) - k->max;
+    *dx = (int)((h >> 32) % span) - k->max;
+}
+
+void ot_dataset_gather_shifted(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x,
+                               int32_t *y, const ot_shift_key_t *k)
+{
+    const long rows = (long)ds->rows, cols = (long)ds->cols;
+    for (size_t i = 0; i < n; i++) {
+        assert(idx[i] < ds->n);
+        const uint8_t *img = ds->images + (size_t)idx[i] * ds->dim;
+        float *out = x + i * ds->dim;
+        int dy, dx;
+        ot_shift_of(k, idx[i], &dy, &dx);
+        /* out(r, c) = image(r - dy, c - dx), zero outside the frame */
+        for (long r = 0; r < rows; r++) {
+            const long sr = r - dy;
+            float *o = out + r * cols;
+            if (sr < 0 || sr >= rows) {
+                for (long c = 0; c < cols; c++)
+                    o[c] = 0.0f;
+                continue;
+            }
+            for (long c = 0; c < cols; c++) {
+                const long sc = c - dx;
+                o[c] = sc < 0 || sc >= cols ? 0.0f
+                                            : (float)img[sr * cols + sc] * OT_PIXEL_SCALE;
+            }
+        }
+        y[i] = ds->labels[idx[i]];
+    }
+}
+
 /* Bit j set where p[j] is not zero, j < len <= 64. */
 static uint64_t nonzero_bits(const uint8_t *p, size_t len)
 {

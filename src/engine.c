@@ -323,7 +323,8 @@ static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p)
 static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train)
 {
     const ot_net_t *net = e->net;
-    const ot_pass_info_t pi = {ds, train, e->sparse_ok};
+    /* moved images are gathered as floats: no lists of nonzero pixels */
+    const ot_pass_info_t pi = {ds, train, e->sparse_ok && !(train && e->augment_shift > 0)};
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         if (L->ops->begin)
@@ -354,7 +355,12 @@ static void gather_group(ot_engine_t *e, group_t *g, const ot_dataset_t *ds, con
     ot_ctx_t c = layer_ctx(e, g, 0, p);
     if (L0->ops->gather && L0->ops->gather(L0, &c, ds, by_column))
         return;
-    ot_dataset_gather(ds, c.ids, c.n, e->x + g->r0 * e->net->in_dim, c.labels);
+    float *x = e->x + g->r0 * e->net->in_dim;
+    if (p->train && e->augment_shift > 0)
+        ot_dataset_gather_shifted(ds, c.ids, c.n, x, c.labels,
+                                  &(ot_shift_key_t){e->seed, e->step, e->augment_shift});
+    else
+        ot_dataset_gather(ds, c.ids, c.n, x, c.labels);
 }
 
 /* The batch statistics of layer l before its forward (backward): rounds of partial sums per

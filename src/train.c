@@ -78,6 +78,7 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
         goto fail;
     t->eng.seed = c->seed;
     t->eng.sparse_ok = c->sparse_input;
+    t->eng.augment_shift = c->augment_shift;
     t->order = ot_alloc(t->train.n * sizeof *t->order);
     t->step_loss = ot_alloc(ot_trainer_batches(t) * sizeof *t->step_loss);
     if (!t->order || !t->step_loss) {

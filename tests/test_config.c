@@ -19,7 +19,8 @@
 static const char *const all_keys[] = {
     "train_images", "train_labels", "test_images", "test_labels", "classes", "train_limit",
     "test_limit", "layers", "activation", "init", "init_std", "dropout", "batchnorm",
-    "bn_momentum", "epochs", "batch_size", "learning_rate", "seed", "shards", "sparse_input", "optimizer",
+    "bn_momentum", "epochs", "batch_size", "learning_rate", "seed", "shards", "sparse_input", "augment_shift",
+    "optimizer",
     "momentum", "rmsprop_decay", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm",
     "schedule", "step_epochs", "step_factor", "warmup_epochs", "patience", "validation",
     "divergence_loss", "dir",
@@ -104,6 +105,7 @@ static const char *config_diff(const ot_config_t *a, const ot_config_t *b)
     NUM(seed);
     NUM(shards);
     NUM(sparse_input);
+    NUM(augment_shift);
     NUM(dropout);
     NUM(batchnorm);
     NUM(bn_momentum);
@@ -566,7 +568,8 @@ static const struct {
                        "[model] [training] [output]"},
     {"training.epoch=5", "--set training.epoch=5: unknown key training.epoch in [training], "
                          "expected one of epochs, batch_size, learning_rate, seed, shards, "
-                         "sparse_input, optimizer, momentum, rmsprop_decay, beta1, beta2, epsilon, "
+                         "sparse_input, augment_shift, optimizer, momentum, rmsprop_decay, beta1, "
+                         "beta2, epsilon, "
                          "weight_decay, clip_norm, schedule, step_epochs, step_factor, "
                          "warmup_epochs, patience, validation, divergence_loss"},
     {"data.train_images=a ;b", "--set data.train_images=a ;b: data.train_images: invalid value "
@@ -682,6 +685,7 @@ static void test_to_ini_text(void)
                            "seed = 42\n"
                            "shards = 8\n"
                            "sparse_input = true\n"
+                           "augment_shift = 0\n"
                            "optimizer = sgd\n"
                            "momentum = 0.9\n"
                            "rmsprop_decay = 0.99\n"

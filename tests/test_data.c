@@ -750,7 +750,59 @@ static void test_load_propagates(void)
     check_message(lp, "truncated header (read 5 of 8 bytes)");
 }
 
+/* Augmentation: shifts stay in [-max, max], cover the range, depend on (seed, step, sample)
+ * only; a shifted image is the image moved, zeros shifted in. */
+static void test_gather_shifted(void)
+{
+    enum { R = 5, C = 6, DIM = R * C };
+    uint8_t images[2 * DIM], labels[2] = {4, 7};
+    for (int j = 0; j < 2 * DIM; j++)
+        images[j] = (uint8_t)(10 + j);
+    ot_dataset_t ds = {images, labels, 2, R, C, DIM, 10, 1.0f, NULL, NULL, NULL, 0};
+    const ot_shift_key_t k = {5, 9, 2};
+    int seen[5][5] = {{0}}, dy, dx, dy2, dx2;
+    for (uint32_t s = 0; s < 2000; s++) {
+        ot_shift_of(&k, s, &dy, &dx);
+        CU_ASSERT_FATAL(dy >= -2 && dy <= 2 && dx >= -2 && dx <= 2);
+        seen[dy + 2][dx + 2]++;
+        ot_shift_of(&k, s, &dy2, &dx2);
+        CU_ASSERT(dy == dy2 && dx == dx2);
+    }
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 5; b++)
+            CU_ASSERT(seen[a][b] > 40); /* every shift, about 80 times each */
+    /* another step, another shift for some sample */
+    int differ = 0;
+    for (uint32_t s = 0; s < 50; s++) {
+        ot_shift_of(&k, s, &dy, &dx);
+        ot_shift_of(&(ot_shift_key_t){5, 10, 2}, s, &dy2, &dx2);
+        differ += dy != dy2 || dx != dx2;
+    }
+    CU_ASSERT(differ > 0);
+    const uint32_t idx[2] = {1, 0};
+    float x[2 * DIM];
+    int32_t y[2];
+    ot_dataset_gather_shifted(&ds, idx, 2, x, y, &k);
+    CU_ASSERT_EQUAL(y[0], 7);
+    CU_ASSERT_EQUAL(y[1], 4);
+    int bad = 0;
+    for (int i = 0; i < 2; i++) {
+        ot_shift_of(&k, idx[i], &dy, &dx);
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) {
+                int sr = r - dy, sc = c - dx;
+                float want = sr < 0 || sr >= R || sc < 0 || sc >= C
+                                 ? 0.0f
+                                 : (float)images[idx[i] * DIM + sr * C + sc] * OT_PIXEL_SCALE;
+                bad += x[i * DIM + r * C + c] != want;
+            }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 OT_TEST_SUITE(data, suite_init, suite_cleanup,
+              {"augmentation: shifts keyed by (seed, step, sample), images moved",
+               test_gather_shifted},
               {"train files: 60000 x 28 x 28, known labels and pixel sums", test_train_files},
               {"t10k files: 10000 x 28 x 28, known labels and pixel sums", test_t10k_files},
               {"ot_dataset_load on MNIST, with and without limit", test_dataset_load_real},
