@@ -48,6 +48,13 @@ static inline size_t ot_shape_size(const ot_shape_t *s)
     return s->c * s->h * s->w;
 }
 
+/* The shape of ds's samples: {chans, rows, cols, flat} (a data set built by hand with chans
+ * 0 has one channel). */
+static inline ot_shape_t ot_data_shape(const ot_dataset_t *ds)
+{
+    return (ot_shape_t){ds->chans ? ds->chans : 1, ds->rows, ds->cols, ds->flat};
+}
+
 /* "784" for a flat shape, "28x28x1" (HxWxC) for an image, into buf; returns buf. */
 const char *ot_shape_str(const ot_shape_t *s, char *buf, size_t n);
 

@@ -12,6 +12,7 @@
  *                           (u64), epoch_loss (f64), step_loss (f32, batch_in_epoch),
  *                           rng (u64, 4), order (u32, training samples), best_val_loss (f64),
  *                           best_epoch, stopped (u32), best_params/... (with early stopping)
+ *   /input                  the sample shape and the standardisation (ot_input.h)
  *
  * Writing builds the file in memory (HDF5's core driver) and writes it with plain write(2),
  * fsync, rename: see build_image for why. */
@@ -31,6 +32,8 @@
 #include <unistd.h>
 
 #include "ot_common.h"
+#include "ot_datasrc.h"
+#include "ot_input.h"
 #include "ot_optim.h"
 
 /* ---------------------------------------------------------------- HDF5 helpers */
@@ -403,6 +406,11 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
         goto fail;
     H5Pclose(lcpl);
     lcpl = H5I_INVALID_HID;
+
+    /* /input: the sample shape and the standardisation's statistics (ot_input.h) */
+    snprintf(what, sizeof what, "/input");
+    if (ot_input_write(f, &t->input, reason))
+        goto fail;
 
     /* the image, then the in-memory file is closed */
     snprintf(what, sizeof what, "the file image");
@@ -1017,7 +1025,27 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t)
                           t->net.n_state_tensors, t->best_state, OT_EFORMAT))))
         goto out;
 
+    /* the standardisation the run was trained with (a checkpoint from before /input has
+     * none), for the rest of the run */
+    ot_input_t input = {0};
+    int has_input;
+    if ((rc = ot_input_read(f, path, &input, &has_input)))
+        goto out;
+    const ot_shape_t in_shape = t->input.shape;
+    if ((rc = ot_input_check(&input, has_input, &t->cfg, &in_shape, path,
+                             ot_data_path(&t->cfg, 0)))) {
+        ot_input_free(&input);
+        goto out;
+    }
+
     /* all checked: commit */
+    if (has_input) {
+        ot_input_free(&t->input);
+        t->input = input;
+        ot_input_apply(&t->input, &t->train);
+        ot_input_apply(&t->input, &t->val);
+        ot_input_apply(&t->input, &t->test);
+    }
     memcpy(t->order, order, N * sizeof *order);
     memcpy(t->step_loss, step_loss, in.batch_in_epoch * sizeof *step_loss);
     t->rng = rng;
