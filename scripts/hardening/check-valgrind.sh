@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# check-valgrind.sh DIR - valgrind memcheck on short runs of DIR/omptrain (train, eval, resume
-# and two failing runs) and on the CUnit suites of DIR/test_omptrain, both built -O1 -g without
+# check-valgrind.sh DIR - valgrind memcheck on short runs of DIR/omptrain (train, eval, resume,
+# predict, export and two failing runs) and on the CUnit suites of DIR/test_omptrain, both built -O1 -g without
 # -march=native (valgrind 3.19 cannot execute AVX-512). Fails on any invalid read or write, use
 # of uninitialised memory, bad free, or a definitely or indirectly lost block.
 # Every suite runs except those in VALGRIND_SKIP_SUITES (default: train and checkpoint, 2 minutes
@@ -41,6 +41,9 @@ small=(--set data.train_limit=500 --set data.test_limit=100 configs/mnist.ini)
 run 0 train --epochs 2 --threads 2 --output "$tmp/run" "${small[@]}"
 run 0 eval eval --checkpoint "$tmp/run/latest.h5" --threads 2 "${small[@]}"
 run 0 resume --epochs 3 --threads 2 --resume "$tmp/run/latest.h5" --output "$tmp/run" "${small[@]}"
+run 0 predict predict --checkpoint "$tmp/run/latest.h5" --predictions "$tmp/p.h5" --csv "$tmp/p.csv" \
+    --threads 2 "${small[@]}" data/mnist/t10k-images-idx3-ubyte.gz
+run 0 export export --checkpoint "$tmp/run/latest.h5" --onnx "$tmp/m.onnx" "${small[@]}"
 run 2 bad-config --set training.epochs=0 configs/mnist.ini
 run 1 missing-data --set data.train_images=/nonexistent.gz configs/mnist.ini
 
