@@ -7,9 +7,10 @@
 # Models: configs/mnist.ini, configs/mnist-mlp-bn-adam.ini and configs/mnist-cnn.ini, briefly
 # trained; two stacks that take every other layer kind and layout path (batch norm after a
 # flatten, avgpool, sigmoid, dropout, classes out of an image, standardisation by feature and
-# by channel); float vectors from an HDF5 file. ONNX Runtime is installed once into build/npm
-# (npm install --ignore-scripts: the package holds the CPU library; its install script only
-# fetches GPU extras, and fails offline). Run from the repository root (make check).
+# by channel); float vectors from an HDF5 file; a checkpoint from before /input. ONNX Runtime
+# is installed once into build/npm (npm install --ignore-scripts: the package holds the CPU
+# library; its install script only fetches GPU extras, and fails offline). Run from the
+# repository root (make check).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
@@ -100,6 +101,22 @@ done
 printf '[data]\ntrain_file = %s/blobs-train.h5\ntest_file = %s/blobs-test.h5\nclasses = 3\nnormalize = mean_std\n[model]\nlayers = 5, 16, 3\ninit = he\n[training]\nbatch_size = 30\nlearning_rate = 0.1\n' \
     "$tmp" "$tmp" >"$tmp/blobs.ini"
 check blobs "$tmp/blobs.ini" "$tmp/blobs-test.h5" "" -- -t 2 --epochs 3
+
+# a checkpoint from before /input (deleted here): not standardised, its shape from the
+# config's test set; eval, predict and export still work and agree
+cp "$tmp/mnist/latest.h5" "$tmp/old.h5"
+"$py" -c "import h5py; del h5py.File('$tmp/old.h5', 'a')['input']" || fail "cannot delete /input"
+run old-export "$bin" export -c "$tmp/old.h5" --onnx "$tmp/old.onnx" configs/mnist.ini &&
+    run old-predict "$bin" predict -c "$tmp/old.h5" --predictions "$tmp/old-pred.h5" $labels \
+        configs/mnist.ini "$images" &&
+    if "$py" tests/onnx/compare.py "$tmp/old.onnx" "$tmp/old-pred.h5" "$images" --work "$tmp" \
+        --node-path "$npm_dir/node_modules" >"$tmp/old-compare.out" 2>&1; then
+        echo "pre-/input checkpoint: $(sed "s|$tmp/||" "$tmp/old-compare.out")"
+    else
+        fail "pre-/input checkpoint: $(cat "$tmp/old-compare.out")"
+    fi
+grep -q "as stored (data.normalize = none)" "$tmp/old-export.out" ||
+    fail "pre-/input export: $(cat "$tmp/old-export.out")"
 
 # bad uses: one line each, nothing written
 expect() { # expect STATUS FRAGMENT ARGS...
