@@ -67,21 +67,21 @@ static void arena_free(ot_onnx_t *g)
     free(g->inits);
 }
 
-/* A formatted string in the arena (names: at most NAME_MAX_LEN characters, else a failure). */
+/* A formatted string in the arena. */
 __attribute__((format(printf, 2, 3))) static char *str(ot_onnx_t *g, const char *fmt, ...)
 {
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof buf) {
+    char *s = n < 0 ? NULL : arena(g, (size_t)n + 1);
+    if (!s) {
         g->failed = 1;
         return NULL;
     }
-    char *s = arena(g, (size_t)n + 1);
-    if (s)
-        memcpy(s, buf, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
     return s;
 }
 
