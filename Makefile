@@ -5,7 +5,7 @@
 #                 race detector, fuzzing and valgrind (make check-hardening)
 #   make bench-gemm  omptrain's GEMM kernel vs OpenBLAS on the benchmark models' shapes
 CC       ?= gcc
-PKGS     := hdf5 inih zlib openblas
+PKGS     := hdf5 inih zlib openblas libprotobuf-c
 TEST_PKGS := cunit
 OPTFLAGS ?= -O3 -march=native
 CFLAGS   ?= $(OPTFLAGS)
@@ -17,9 +17,15 @@ TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 LDLIBS   += $(PKG_LIBS) -lm
 
 BUILD    := build
+# ONNX export: protobuf-c's C code for the ONNX schema that Debian's libonnx-dev ships,
+# generated at build time into $(GEN) (not committed: it follows the installed schema)
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+PROTOC_C   ?= protoc-c
+GEN        := $(BUILD)/gen
+CFLAGS     += -I$(GEN)
 # src/layers/: one file per layer kind (the registry lists them)
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/layers/*.c))
-LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(GEN)/onnx.pb-c.o
 TEST_SRC := $(wildcard tests/*.c tests/layers/*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 
@@ -56,8 +62,17 @@ $(BUILD)/%.o: src/%.c | $(BUILD)/layers
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests/layers
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Itests -DOT_TEST_DIR='"tests"' -c -o $@ $<
 
-$(BUILD) $(BUILD)/layers $(BUILD)/tests $(BUILD)/tests/layers:
+$(BUILD) $(BUILD)/layers $(BUILD)/tests $(BUILD)/tests/layers $(GEN):
 	mkdir -p $@
+
+$(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h &: $(ONNX_PROTO) | $(GEN)
+	$(PROTOC_C) --c_out=$(GEN) --proto_path=$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+$(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+# the exporter and its test include the generated header
+$(BUILD)/onnx.o $(BUILD)/tests/test_onnx.o: $(GEN)/onnx.pb-c.h
 
 # The measurement behind the GEMM choice (docs/benchmarks.md): omptrain's kernel vs OpenBLAS
 # on the benchmark models' layer shapes, one thread.
@@ -71,7 +86,7 @@ $(BUILD)/bench_gemm: tests/bench/gemm.c $(BUILD)/libomptrain.a | $(BUILD)
 clean:
 	rm -rf $(BUILD) omptrain
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/layers/*.d $(BUILD)/tests/*.d $(BUILD)/tests/layers/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/layers/*.d $(BUILD)/tests/*.d $(BUILD)/tests/layers/*.d $(GEN)/*.d)
 
 # ================================================================ hardening
 # Sanitizer, race-detector, fuzzing and memcheck builds. Each lives in its own folder under
@@ -111,14 +126,17 @@ $(1)/%.o: src/%.c | $(1)/tests
 	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) -c -o $$@ $$<
 $(1)/tests/%.o: tests/%.c | $(1)/tests
 	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) $$(TEST_CFLAGS) -Itests -DOT_TEST_DIR='"tests"' -c -o $$@ $$<
-$(1)/libomptrain.a: $(LIB_SRC:src/%.c=$(1)/%.o)
+$(1)/gen/onnx.pb-c.o: $(GEN)/onnx.pb-c.c | $(1)/tests
+	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) -c -o $$@ $$<
+$(1)/onnx.o $(1)/tests/test_onnx.o: $(GEN)/onnx.pb-c.h
+$(1)/libomptrain.a: $(LIB_SRC:src/%.c=$(1)/%.o) $(1)/gen/onnx.pb-c.o
 	rm -f $$@ && $$(AR) rcs $$@ $$^
 $(1)/omptrain: $(1)/main.o $(1)/libomptrain.a
 	$(2) $(HARD_CFLAGS) $(3) -o $$@ $$^ $$(LDFLAGS) $$(LDLIBS)
 $(1)/test_omptrain: $(TEST_SRC:tests/%.c=$(1)/tests/%.o) $(1)/libomptrain.a
 	$(2) $(HARD_CFLAGS) $(3) -o $$@ $$^ $$(LDFLAGS) $$(TEST_LIBS) $$(LDLIBS)
 $(1)/tests:
-	mkdir -p $$@ $(1)/layers $(1)/tests/layers
+	mkdir -p $$@ $(1)/layers $(1)/tests/layers $(1)/gen
 -include $(wildcard $(1)/*.d $(1)/layers/*.d $(1)/tests/*.d $(1)/tests/layers/*.d)
 endef
 $(eval $(call ot_variant,$(BUILD)/asan,$(CC),$(ASAN_FLAGS) $(HARD_ISA)))
@@ -144,18 +162,22 @@ check-valgrind: setup
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_TARGETS := config idx
 # the config reader checks a list of layers through the layer registry: the kinds come along
+# (and the ONNX exporter, which every kind's onnx op calls)
 FUZZ_LIB_SRC := src/common.c src/config.c src/data.c src/net.c src/layer.c src/rng.c \
-                src/kgemm.c src/tree.c src/grad.c src/gemm.c $(wildcard src/layers/*.c)
+                src/kgemm.c src/tree.c src/grad.c src/gemm.c src/onnx.c $(wildcard src/layers/*.c)
 FUZZ_CFLAGS  := $(filter-out -fopenmp,$(HARD_CFLAGS)) $(FUZZ_FLAGS) -Wno-unknown-pragmas
-FUZZ_LIBS    := $(shell pkg-config --libs inih zlib openblas 2>/dev/null) -lm
+FUZZ_LIBS    := $(shell pkg-config --libs inih zlib openblas libprotobuf-c 2>/dev/null) -lm
 
 $(FUZZ_DIR)/lib/%.o: src/%.c | $(FUZZ_DIR)/lib
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC:src/%.c=$(FUZZ_DIR)/lib/%.o) | $(FUZZ_DIR)/lib
+$(FUZZ_DIR)/lib/gen/onnx.pb-c.o: $(GEN)/onnx.pb-c.c | $(FUZZ_DIR)/lib
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+$(FUZZ_DIR)/lib/onnx.o: $(GEN)/onnx.pb-c.h
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC:src/%.c=$(FUZZ_DIR)/lib/%.o) $(FUZZ_DIR)/lib/gen/onnx.pb-c.o | $(FUZZ_DIR)/lib
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $^ $(LDFLAGS) $(FUZZ_LIBS)
 $(FUZZ_DIR)/lib:
-	mkdir -p $@ $@/layers
-.SECONDARY: $(FUZZ_LIB_SRC:src/%.c=$(FUZZ_DIR)/lib/%.o)
+	mkdir -p $@ $@/layers $@/gen
+.SECONDARY: $(FUZZ_LIB_SRC:src/%.c=$(FUZZ_DIR)/lib/%.o) $(FUZZ_DIR)/lib/gen/onnx.pb-c.o
 -include $(wildcard $(FUZZ_DIR)/lib/*.d $(FUZZ_DIR)/lib/layers/*.d)
 
 fuzz: setup

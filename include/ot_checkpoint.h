@@ -4,7 +4,8 @@
  *
  *   RUN_DIR/checkpoint-eNNNN.h5  the run's parameters and running statistics (/model), the
  *                                optimizer and its buffers (/optimizer) and position (/state:
- *                                epoch, step, PRNG, data order, early stopping), enough to
+ *                                epoch, step, PRNG, data order, early stopping), the input's
+ *                                shape and standardisation (/input), enough to
  *                                resume bit for bit; written atomically (temp file, fsync,
  *                                rename, fsync of the directory), the last output.keep + 1 kept
  *   RUN_DIR/latest.h5            symlink to the newest checkpoint, replaced atomically

@@ -26,6 +26,9 @@ typedef enum {
     OT_OPT_ADAMW,
 } ot_optimizer_t;
 typedef enum { OT_SCHED_CONSTANT, OT_SCHED_STEP, OT_SCHED_COSINE } ot_schedule_t;
+typedef enum { OT_LAYOUT_NHWC, OT_LAYOUT_NCHW } ot_layout_t; /* a rank-4 HDF5 features axis order */
+typedef enum { OT_NORM_NONE, OT_NORM_MEAN_STD } ot_normalize_t;
+typedef enum { OT_NORM_BY_CHANNEL, OT_NORM_BY_FEATURE } ot_norm_by_t;
 
 typedef struct {
     /* [data] */
@@ -36,6 +39,15 @@ typedef struct {
     int n_classes;                  /* data.classes: labels lie in [0, classes) */
     size_t train_limit;             /* use only the first N training samples; 0 = all */
     size_t test_limit;              /* same for the test set */
+    char train_file[OT_PATH_MAX];   /* HDF5 training set ("" = the IDX files above) */
+    char test_file[OT_PATH_MAX];    /* HDF5 test set; set together with train_file */
+    char features[OT_PATH_MAX];     /* data.features: the HDF5 features dataset ("data") */
+    char labels[OT_PATH_MAX];       /* data.labels: the HDF5 labels dataset ("label") */
+    ot_layout_t layout;             /* data.layout: axis order of rank-4 features */
+    ot_normalize_t normalize;       /* data.normalize: none or mean_std (standardisation) */
+    ot_norm_by_t normalize_by;      /* data.normalize_by: statistics per channel or feature */
+    int idx_keys;                   /* a train_/test_images or _labels key was set: IDX keys,
+                                       an error together with train_file */
 
     /* [model] */
     char stack[OT_STACK_TEXT];       /* model.layers as a list of layers ("conv 30 5x5, relu,
@@ -118,6 +130,9 @@ const char *ot_act_name(ot_act_t a);
 const char *ot_init_name(ot_init_t i);
 const char *ot_optimizer_name(ot_optimizer_t o);
 const char *ot_schedule_name(ot_schedule_t s);
+const char *ot_layout_name(ot_layout_t l);
+const char *ot_normalize_name(ot_normalize_t n);
+const char *ot_norm_by_name(ot_norm_by_t b);
 
 /* The textbook's learning rate for an optimizer: 0.001 for adam and adamw, else 0.01. */
 double ot_optimizer_default_lr(ot_optimizer_t o);

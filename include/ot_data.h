@@ -1,5 +1,7 @@
 /* ot_data.h - IDX files (MNIST format, raw or gzip) and in-memory data sets.
- * Images stay uint8 in memory; a batch is converted to [0,1] floats when it is used. */
+ * Images stay uint8 in memory (or float32, for float features from HDF5: ot_h5data.h); a batch
+ * is converted to floats when it is used: bytes u to u / 255 in [0,1], floats as they are,
+ * then standardised when the data set has statistics (mean, std). */
 #ifndef OT_DATA_H
 #define OT_DATA_H
 
@@ -10,22 +12,33 @@
 #define OT_IDX_MAX_BYTES ((size_t)1 << 32)
 
 typedef struct {
-    uint8_t *images; /* n * dim pixels, row-major, one image after another */
+    uint8_t *images; /* n * dim pixels, row-major, one image after another (NHWC); NULL when
+                        the samples are floats (features) */
     uint8_t *labels; /* n labels, each < n_classes */
     size_t n;        /* number of samples */
-    size_t rows;     /* image height */
-    size_t cols;     /* image width */
-    size_t dim;      /* rows * cols: floats per sample */
+    size_t rows;     /* image height (1 for vectors) */
+    size_t cols;     /* image width (1 for vectors) */
+    size_t dim;      /* rows * cols * chans: floats per sample */
     int n_classes;   /* labels lie in [0, n_classes) */
     float nonzero;   /* fraction of the pixels that are not zero (MNIST: 0.19); the engine
                         leaves zero pixels out of the first layer's products below
-                        OT_SPARSE_BELOW */
+                        OT_SPARSE_BELOW. 1 when the first layer gets anything but bytes
+                        scaled to [0,1] (float features, standardised data): the lists of
+                        nonzero pixels hold bytes, and a standardised 0 is not 0. */
     /* each image's nonzero pixels, listed once by ot_dataset_index when the images are mostly
      * zero (OT_INDEX_BELOW): image s's are nz_pix and nz_val [nz_off[s], nz_off[s + 1]), in
      * pixel order; NULL when not listed (ot_dataset_gather_sparse then scans the images) */
     uint32_t *nz_off; /* (n + 1) */
     uint16_t *nz_pix; /* pixel indices (dim <= OT_SPARSE_MAX_DIM) */
     uint8_t *nz_val;  /* pixel values */
+    /* data sets that are not MNIST-like images (HDF5, ot_h5data.h) */
+    float *features;  /* n * dim floats, laid out as images, when the samples are not bytes;
+                         else NULL */
+    size_t chans;     /* channels (NHWC: innermost); a vector's width; 0 or 1 for IDX */
+    int flat;         /* the samples are vectors (HDF5 N x D), not images */
+    const float *mean; /* (dim) standardisation x -> (x - mean) / std per feature, applied by
+                          the gathers; NULL = none (not owned: ot_input.h) */
+    const float *std;  /* (dim) */
     size_t load_bytes; /* what loading held at its peak: the whole files' images and labels,
                           before a limit kept a prefix (the memory estimate's) */
 } ot_dataset_t;
@@ -57,7 +70,7 @@ int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *ro
 int ot_idx_read_labels(const char *path, uint8_t **labels, size_t *n);
 
 /* Load an image file and its label file into ds. Checks that the counts agree and that every
- * label is < n_classes. limit > 0 keeps only the first limit samples. Images with fewer than
+ * label is < n_classes; labels_path NULL: no labels (all 0). limit > 0 keeps only the first limit samples. Images with fewer than
  * OT_INDEX_BELOW nonzero pixels get them listed (ot_dataset_index). Returns 0 or an OT_E*
  * code after printing one line; ds is left empty on error. Free with ot_dataset_free(). */
 int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *labels_path,
@@ -71,10 +84,24 @@ int ot_dataset_index(ot_dataset_t *ds);
 /* Fraction of the n bytes at p that are not zero (0 when n is 0): ds->nonzero. */
 float ot_nonzero_fraction(const uint8_t *p, size_t n);
 
+/* Sample s's values (dim of them) as the gather makes them, into x. */
+void ot_dataset_sample(const ot_dataset_t *ds, size_t s, float *x);
+
+/* Standardise ds from now on: the gathers map x to (x - mean[j]) / std[j] (dim entries each,
+ * not owned: they must outlive ds's use); NULL, NULL: no more. With statistics it sets
+ * ds->nonzero to 1 and frees the lists of nonzero pixels (a standardised 0 is not 0), so ds
+ * must own them: standardise a data set before taking views of it (ot_dataset_tail). */
+void ot_dataset_standardise(ot_dataset_t *ds, const float *mean, const float *std);
+
+/* The samples of ds from sample `from` on, as a view (no copy; not to be freed): what the
+ * validation split of a training set is. */
+ot_dataset_t ot_dataset_tail(const ot_dataset_t *ds, size_t from);
+
 /* Release ds's memory and zero it. Safe on a zeroed ds. */
 void ot_dataset_free(ot_dataset_t *ds);
 
-/* Gather samples idx[0..n) into x (n, dim) as floats in [0,1] and y (n) as class indices.
+/* Gather samples idx[0..n) into x (n, dim) as floats (bytes scaled to [0,1], floats as they
+ * are, then standardised when ds->mean is set) and y (n) as class indices.
  * x and y are caller-owned. Pure function: no allocation. */
 void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y);
 

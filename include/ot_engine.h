@@ -119,4 +119,11 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
 ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t limit,
                                      uint64_t *confusion);
 
+/* ot_engine_evaluate over every sample of ds that also keeps, for sample i, the class
+ * probabilities (the softmax of the last layer) in probs[i * n_classes ..] and their arg-max
+ * (the first of equal maxima) in classes[i] (either may be NULL; both caller-owned, ds->n
+ * rows). Each thread copies its own rows. */
+ot_batch_result_t ot_engine_predict(ot_engine_t *e, const ot_dataset_t *ds, float *probs,
+                                    int32_t *classes, uint64_t *confusion);
+
 #endif

@@ -48,6 +48,13 @@ static inline size_t ot_shape_size(const ot_shape_t *s)
     return s->c * s->h * s->w;
 }
 
+/* The shape of ds's samples: {chans, rows, cols, flat} (a data set built by hand with chans
+ * 0 has one channel). */
+static inline ot_shape_t ot_data_shape(const ot_dataset_t *ds)
+{
+    return (ot_shape_t){ds->chans ? ds->chans : 1, ds->rows, ds->cols, ds->flat};
+}
+
 /* "784" for a flat shape, "28x28x1" (HxWxC) for an image, into buf; returns buf. */
 const char *ot_shape_str(const ot_shape_t *s, char *buf, size_t n);
 
@@ -57,6 +64,7 @@ const char *ot_tensor_shape_str(const struct ot_tensor *t, char *buf, size_t n);
 
 struct ot_layer_ops;
 struct ot_net;
+struct ot_onnx;
 
 /* A layer of a network: its kind, where it sits, its shapes and its share of the parameter
  * and state blocks. */
@@ -219,6 +227,13 @@ typedef struct ot_layer_ops {
     void (*reference)(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y);
     /* Bytes per row the reference records at kinks (optional: 0). */
     size_t (*ref_mask)(const ot_layer_t *L);
+
+    /* ONNX export (optional: a stack with a kind without it cannot be exported): emit the
+     * nodes and initializers of what the layer computes in evaluation mode, taking
+     * ot_onnx_value(g), through the exporter interface of ot_onnx.h; params and state are the
+     * whole blocks (the layer's at L->p_off, L->s_off). Returns 0 or -1. */
+    int (*onnx)(const ot_layer_t *L, struct ot_onnx *g, const float *params,
+                const float *state);
 } ot_layer_ops_t;
 
 /* ---- the registry (src/layers/registry.c) ---- */
@@ -273,6 +288,8 @@ int ot_pool_parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n);
 void ot_pool_format(const ot_layer_t *L, char *buf, size_t n);
 int ot_pool_shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n);
 ot_conv_geom_t ot_pool_geom(const ot_layer_t *L);
+/* Their ONNX node: op ("MaxPool", "AveragePool") with the window and stride, no padding. */
+int ot_pool_onnx(const ot_layer_t *L, struct ot_onnx *g, const char *op);
 
 /* One side of a window's output, (in + 2 pad - k) / stride + 1 rounded down, where what the
  * rounding leaves out may only be padding: 0, or -1 with why (naming axis, "height" or

@@ -30,10 +30,12 @@ void ot_mem_estimate(ot_mem_t *m, const ot_config_t *c, const ot_net_t *net,
                      const ot_dataset_t *train, const ot_dataset_t *test, size_t opt_buffers,
                      size_t threads, size_t shards);
 
-/* Bytes the process may still take: MemAvailable of /proc/meminfo, or the cgroup's limit less
- * its usage when that is lower; the environment variable OMPTRAIN_MEMORY_LIMIT (bytes), when
- * set, replaces both (containers without a limit, tests). 0 when nothing can be read. */
-double ot_mem_available(void);
+/* Bytes the process may still take: the smallest of MemAvailable (/proc/meminfo; else the
+ * physical memory), the cgroup's limit less its usage, and the soft RLIMIT_AS and RLIMIT_DATA;
+ * the environment variable OMPTRAIN_MEMORY_LIMIT (bytes), when set, replaces them all
+ * (containers without a limit, tests). *what (may be NULL) names the one that decided. 0 when
+ * nothing can be read. */
+double ot_mem_available(const char **what);
 
 /* Whether the part of m still to be allocated (all but base and data) fits in `available`:
  * 0; a one-line warning on stderr when it takes over 80% of it (still 0); OT_ECONFIG with one

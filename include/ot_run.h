@@ -24,4 +24,24 @@ int ot_run_signal(void);
  * and confusion matrix on c's test set. Returns 0 or an OT_E* code (message printed). */
 int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o);
 
+/* What omptrain predict reads and writes. */
+typedef struct {
+    const char *checkpoint;  /* the model */
+    const char *input;       /* the samples: an IDX image file or an HDF5 file */
+    const char *labels;      /* an IDX label file for IDX input, or NULL (none) */
+    const char *h5_out;      /* the HDF5 file to write; NULL: <output.dir>/predictions.h5 */
+    const char *csv_out;     /* a CSV file to write too, or NULL */
+} ot_predict_opts_t;
+
+/* Run the checkpoint's model (with its standardisation) over every sample of p->input,
+ * batched and on every thread, and write the class probabilities and their arg-max to an
+ * HDF5 file (and a CSV file on request), each atomically; with labels, print the loss and the
+ * accuracy (the numbers of ot_run_eval on the same samples). Returns 0, OT_ECONFIG (the input
+ * or checkpoint does not fit the config) or another OT_E* code (message printed). */
+int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p, const ot_run_opts_t *o);
+
+/* Write the checkpoint's model as an ONNX model at onnx_path (atomically): see ot_onnx.h.
+ * Returns 0 or an OT_E* code (message printed). */
+int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx_path);
+
 #endif

@@ -11,6 +11,7 @@
 #include "ot_config.h"
 #include "ot_data.h"
 #include "ot_engine.h"
+#include "ot_input.h"
 #include "ot_memory.h"
 #include "ot_net.h"
 #include "ot_optim.h"
@@ -35,6 +36,8 @@ typedef struct {
     ot_dataset_t train;     /* training set */
     ot_dataset_t test;      /* test set */
     ot_dataset_t val;       /* validation split: a view of train's last samples (not owned) */
+    ot_input_t input;       /* sample shape and standardisation (fitted on train), applied to
+                               train, val and test */
     ot_net_t net;           /* network and its parameters */
     ot_engine_t eng;        /* data-parallel step */
     ot_optim_t optim;       /* optimizer and its state */
@@ -64,9 +67,8 @@ typedef struct {
 #define OT_SEED_SHUFFLE(seed) ((seed) ^ 0x5a4ffull)
 
 /* Load the data sets, hold out the validation split, check them against the model (input
- * width, classes, batch size), estimate the run's memory and check it against what is
- * available (ot_memory.h: OT_ECONFIG, before the model and the step allocate), build the
- * network and the optimizer, initialise the parameters and the data order. threads is the OpenMP thread
+#include "ot_input.h"
+#include "ot_memory.h"
  * count (shards = 0 in the config means one shard per thread). Returns 0, OT_ECONFIG (data do
  * not fit the config), OT_EIO/OT_EFORMAT (data files) or OT_ENOMEM; message printed. */
 int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads);

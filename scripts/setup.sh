@@ -5,12 +5,18 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config libhdf5-dev hdf5-tools libcunit1-dev libinih-dev zlib1g-dev
       libopenblas-dev dataset-fashion-mnist python3-numpy python3-h5py python3-matplotlib
+      protobuf-c-compiler libprotobuf-c-dev libonnx-dev # ONNX export: protoc-c on onnx.proto
+      python3-onnx python3-pil # tests: onnx.checker; scripts/to_hdf5.py's PNG folders
       clang libclang-rt-14-dev libomp-14-dev valgrind) # the last four: make check-hardening
 
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# tests/onnx.sh runs ONNX Runtime from npm under node: Debian's nodejs and npm, unless a node
+# and an npm are there already (e.g. NodeSource's nodejs, which brings its own npm)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -20,6 +20,7 @@
 
 #include "ot_common.h"
 #include "ot_data.h"
+#include "ot_datasrc.h"
 #include "ot_engine.h"
 #include "ot_gemm.h"
 #include "ot_kgemm.h"
@@ -154,7 +155,8 @@ static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32
     ot_net_t net;
     ot_engine_t eng;
     memset(&eng, 0, sizeof eng);
-    int rc = ot_net_init(&net, c, &(ot_shape_t){1, train->rows, train->cols, 0});
+    const ot_shape_t in = ot_data_shape(train);
+    int rc = ot_net_init(&net, c, &in);
     if (rc)
         return rc;
     ot_rng_t init;
@@ -289,10 +291,12 @@ int ot_bench_command(const ot_config_t *c, const char *threads)
     if (n < 0)
         return n;
     ot_dataset_t train;
-    int rc = ot_dataset_load(&train, c->train_images, c->train_labels, c->n_classes,
-                             c->train_limit);
+    ot_input_t input;
+    int rc = ot_data_load(&train, c, 0);
     if (rc)
         return rc;
+    const ot_shape_t shape = ot_data_shape(&train);
+    ot_input_init(&input, &shape);
     row_t rows[MAX_COUNTS];
     memset(rows, 0, sizeof rows);
     uint32_t *order = NULL;
@@ -304,6 +308,10 @@ int ot_bench_command(const ot_config_t *c, const char *threads)
         rc = OT_ECONFIG;
         goto done;
     }
+    /* the samples as training gets them: standardised when the config says so */
+    if (c->normalize == OT_NORM_MEAN_STD && (rc = ot_input_fit(&input, &train, c->normalize_by)))
+        goto done;
+    ot_input_apply(&input, &train);
     if (!(order = ot_alloc(train.n * sizeof *order))) {
         rc = OT_ENOMEM;
         ot_error("cannot allocate the data order");
@@ -367,5 +375,6 @@ int ot_bench_command(const ot_config_t *c, const char *threads)
 done:
     ot_free(order);
     ot_dataset_free(&train);
+    ot_input_free(&input);
     return rc;
 }

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 
 #include "ot_common.h"
+#include "ot_datasrc.h"
 #include "ot_h5.h"
+#include "ot_input.h"
 #include "ot_optim.h"
 #include "ot_verify.h"
 
@@ -546,7 +548,27 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t)
                           t->net.n_state_tensors, t->best_state, OT_EFORMAT))))
         goto out;
 
+    /* the standardisation the run was trained with (a checkpoint from before /input has
+     * none), for the rest of the run */
+    ot_input_t input = {0};
+    int has_input;
+    if ((rc = ot_input_read(f, path, &input, &has_input)))
+        goto out;
+    const ot_shape_t in_shape = t->input.shape;
+    if ((rc = ot_input_check(&input, has_input, &t->cfg, &in_shape, path,
+                             ot_data_path(&t->cfg, 0)))) {
+        ot_input_free(&input);
+        goto out;
+    }
+
     /* all checked: commit */
+    if (has_input) {
+        ot_input_free(&t->input);
+        t->input = input;
+        ot_input_apply(&t->input, &t->train);
+        ot_input_apply(&t->input, &t->val);
+        ot_input_apply(&t->input, &t->test);
+    }
     memcpy(t->order, order, N * sizeof *order);
     memcpy(t->step_loss, step_loss, in.batch_in_epoch * sizeof *step_loss);
     t->rng = rng;

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "ot_common.h"
+#include "ot_datasrc.h"
 #include "ot_h5.h"
+#include "ot_input.h"
 #include "ot_optim.h"
 
 /* Tensor names become HDF5 paths under /model: one or more components of [A-Za-z0-9_-],
@@ -219,6 +221,11 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
         goto fail;
     H5Pclose(lcpl);
     lcpl = H5I_INVALID_HID;
+
+    /* /input: the sample shape and the standardisation's statistics (ot_input.h) */
+    snprintf(what, sizeof what, "/input");
+    if (ot_input_write(f, &t->input, reason))
+        goto fail;
 
     /* the image, then the in-memory file is closed */
     snprintf(what, sizeof what, "the file image");

@@ -72,6 +72,9 @@ typedef struct {
 static const char *const optimizer_names[] = {"sgd",     "momentum", "nesterov", "adagrad",
                                               "rmsprop", "adam",     "adamw",    NULL};
 static const char *const schedule_names[] = {"constant", "step", "cosine", NULL};
+static const char *const layout_names[] = {"nhwc", "nchw", NULL};
+static const char *const normalize_names[] = {"none", "mean_std", NULL};
+static const char *const norm_by_names[] = {"channel", "feature", NULL};
 
 #define OFF(f) offsetof(ot_config_t, f)
 
@@ -87,6 +90,13 @@ static const cfg_key_t keys[] = {
     {"data", "classes", K_INT, OFF(n_classes), 2, 256, 0, NULL},
     {"data", "train_limit", K_SIZE, OFF(train_limit), 0, SIZE_LIMIT, 0, NULL},
     {"data", "test_limit", K_SIZE, OFF(test_limit), 0, SIZE_LIMIT, 0, NULL},
+    {"data", "train_file", K_PATH, OFF(train_file), 0, 0, 0, NULL},
+    {"data", "test_file", K_PATH, OFF(test_file), 0, 0, 0, NULL},
+    {"data", "features", K_PATH, OFF(features), 0, 0, 0, NULL},
+    {"data", "labels", K_PATH, OFF(labels), 0, 0, 0, NULL},
+    {"data", "layout", K_ENUM, OFF(layout), 0, 0, 0, layout_names},
+    {"data", "normalize", K_ENUM, OFF(normalize), 0, 0, 0, normalize_names},
+    {"data", "normalize_by", K_ENUM, OFF(normalize_by), 0, 0, 0, norm_by_names},
     {"model", "layers", K_LAYERS, 0, 0, 0, 0, NULL},
     {"model", "activation", K_ACT, 0, 0, 0, 0, NULL},
     {"model", "init", K_INIT, 0, 0, 0, 0, NULL},
@@ -167,6 +177,28 @@ const char *ot_schedule_name(ot_schedule_t s)
 {
     return (unsigned)s < sizeof schedule_names / sizeof schedule_names[0] - 1 ? schedule_names[s]
                                                                              : "unknown";
+}
+
+/* names[i] for an enum value i of a NULL-terminated list of count + 1 entries */
+static const char *enum_name(const char *const *names, size_t count, int i)
+{
+    return i >= 0 && (size_t)i < count ? names[i] : "unknown";
+}
+#define ENUM_NAME(names, i) enum_name(names, sizeof names / sizeof names[0] - 1, (int)(i))
+
+const char *ot_layout_name(ot_layout_t l)
+{
+    return ENUM_NAME(layout_names, l);
+}
+
+const char *ot_normalize_name(ot_normalize_t n)
+{
+    return ENUM_NAME(normalize_names, n);
+}
+
+const char *ot_norm_by_name(ot_norm_by_t b)
+{
+    return ENUM_NAME(norm_by_names, b);
 }
 
 double ot_optimizer_default_lr(ot_optimizer_t o)
@@ -606,6 +638,13 @@ static int ini_safe(const char *v)
     return 1;
 }
 
+/* data.train_images, train_labels, test_images or test_labels */
+static int idx_key(const cfg_key_t *k)
+{
+    return k->kind == K_PATH && (k->off == OFF(train_images) || k->off == OFF(train_labels) ||
+                                 k->off == OFF(test_images) || k->off == OFF(test_labels));
+}
+
 /* inih handler, also called directly by ot_config_set. Returns 1 if the value was stored,
  * 0 after reporting an error. */
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -690,6 +729,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
     /* keys of the widths syntax, which a list of layers replaces */
     if (k->kind == K_ACT || k->off == OFF(batchnorm) || k->off == OFF(dropout))
         p->c->width_keys = 1;
+    /* the IDX files' keys, which an HDF5 training and test file replace */
+    if (idx_key(k))
+        p->c->idx_keys = 1;
     /* the learning rate follows the optimizer until it is given explicitly */
     if (k->off == OFF(lr) && k->kind == K_DOUBLE)
         p->c->lr_set = 1;
@@ -897,6 +939,14 @@ void ot_config_defaults(ot_config_t *c)
     c->n_classes = 10;
     c->train_limit = 0;
     c->test_limit = 0;
+    c->train_file[0] = '\0';
+    c->test_file[0] = '\0';
+    snprintf(c->features, sizeof c->features, "data");
+    snprintf(c->labels, sizeof c->labels, "label");
+    c->layout = OT_LAYOUT_NHWC;
+    c->normalize = OT_NORM_NONE;
+    c->normalize_by = OT_NORM_BY_CHANNEL;
+    c->idx_keys = 0;
 
     c->n_layers = 2;
     c->sizes[0] = 784;
@@ -1141,6 +1191,19 @@ int ot_config_check(const ot_config_t *c)
         return OT_ECONFIG;
     }
 training:
+    if (!c->train_file[0] != !c->test_file[0]) {
+        ot_error("%s: data.%s is set but data.%s is not: an HDF5 training set needs an HDF5 "
+                 "test set, expected both keys (or neither, for the IDX files)", where,
+                 c->train_file[0] ? "train_file" : "test_file",
+                 c->train_file[0] ? "test_file" : "train_file");
+        return OT_ECONFIG;
+    }
+    if (c->train_file[0] && c->idx_keys) {
+        ot_error("%s: data.train_images, train_labels, test_images and test_labels name IDX "
+                 "files, which data.train_file and data.test_file (HDF5) replace; expected one "
+                 "or the other", where);
+        return OT_ECONFIG;
+    }
     if (c->patience > 0 && c->validation == 0) {
         ot_error("%s: training.patience: early stopping after %d epochs needs a validation "
                  "split, expected training.validation > 0", where, c->patience);
@@ -1263,6 +1326,9 @@ char *ot_config_to_ini(const ot_config_t *c)
         if (c->stack[0] && (k->kind == K_ACT || k->off == OFF(batchnorm) ||
                             k->off == OFF(dropout)))
             continue; /* the widths syntax's keys: the list of layers holds them */
+        if ((k->off == OFF(train_file) && !c->train_file[0]) ||
+            (k->off == OFF(test_file) && !c->test_file[0]) || (c->train_file[0] && idx_key(k)))
+            continue; /* unset HDF5 files; the IDX keys, which HDF5 files replace */
         format_value(c, k, ", ", value, sizeof value);
         if (strlen(k->name) + 3 + strlen(value) > LINE_CHARS && !c->stack[0])
             format_value(c, k, ",", value, sizeof value); /* lists: drop the blanks */

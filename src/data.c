@@ -259,15 +259,22 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
     memset(ds, 0, sizeof *ds);
     if (n_classes < 2 || n_classes > 256) {
         ot_error("n_classes %d is out of range for labels in %s, expected 2..256", n_classes,
-                 labels_path);
+                 labels_path ? labels_path : images_path);
         return OT_EINVAL;
     }
     rc = ot_idx_read_images(images_path, &ds->images, &ds->n, &ds->rows, &ds->cols);
     if (rc)
         goto fail;
-    rc = ot_idx_read_labels(labels_path, &ds->labels, &n_labels);
-    if (rc)
+    if (!labels_path) { /* unlabelled: every label 0 */
+        n_labels = ds->n;
+        if (!(ds->labels = calloc(ds->n, 1))) {
+            ot_error("%s: cannot allocate %zu labels", images_path, ds->n);
+            rc = OT_ENOMEM;
+            goto fail;
+        }
+    } else if ((rc = ot_idx_read_labels(labels_path, &ds->labels, &n_labels))) {
         goto fail;
+    }
     if (n_labels != ds->n) {
         ot_error("%s has %zu images but %s has %zu labels", images_path, ds->n, labels_path,
                  n_labels);
@@ -283,6 +290,7 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
             goto fail;
         }
     }
+    ds->chans = 1;
     ds->dim = ds->rows * ds->cols; /* cannot overflow: idx_read bounded n * rows * cols */
     ds->n_classes = n_classes;
     ds->load_bytes = ds->n * (ds->dim + 1);
@@ -350,11 +358,37 @@ int ot_dataset_index(ot_dataset_t *ds)
     return OT_OK;
 }
 
+void ot_dataset_standardise(ot_dataset_t *ds, const float *mean, const float *std)
+{
+    ds->mean = mean;
+    ds->std = std;
+    if (mean) {
+        index_free(ds);
+        ds->nonzero = 1.0f;
+    }
+}
+
+ot_dataset_t ot_dataset_tail(const ot_dataset_t *ds, size_t from)
+{
+    ot_dataset_t v = *ds;
+    assert(from <= ds->n);
+    v.n = ds->n - from;
+    if (v.images)
+        v.images += from * ds->dim;
+    if (v.features)
+        v.features += from * ds->dim;
+    v.labels += from;
+    if (v.nz_off) /* the lists' offsets are absolute: the tail's start where its samples do */
+        v.nz_off += from;
+    return v;
+}
+
 void ot_dataset_free(ot_dataset_t *ds)
 {
     if (!ds)
         return;
     free(ds->images);
+    free(ds->features);
     free(ds->labels);
     index_free(ds);
     memset(ds, 0, sizeof *ds);
@@ -381,10 +415,36 @@ static void prefetch_row(const ot_dataset_t *ds, const uint32_t *idx, size_t n, 
             __builtin_prefetch(ds->images + (size_t)idx[i] * ds->dim + o);
 }
 
-/* images (ds->n, dim) uint8, idx (n) -> x (n, dim) in [0,1], y (n) */
+/* x (dim) -> (x - mean) / std, element-wise: a division, as the exported ONNX model's Div */
+static void standardise(float *restrict x, const float *restrict mean, const float *restrict std,
+                        size_t dim)
+{
+    for (size_t j = 0; j < dim; j++)
+        x[j] = (x[j] - mean[j]) / std[j];
+}
+
+void ot_dataset_sample(const ot_dataset_t *ds, size_t s, float *x)
+{
+    assert(s < ds->n);
+    if (ds->images)
+        u8_to_unit(ds->images + s * ds->dim, x, ds->dim);
+    else
+        memcpy(x, ds->features + s * ds->dim, ds->dim * sizeof(float));
+    if (ds->mean)
+        standardise(x, ds->mean, ds->std, ds->dim);
+}
+
+/* samples (ds->n, dim), idx (n) -> x (n, dim) as ot_dataset_sample makes them, y (n) */
 void ot_dataset_gather(const ot_dataset_t *ds, const uint32_t *idx, size_t n, float *x, int32_t *y)
 {
     const size_t dim = ds->dim;
+    if (!ds->images || ds->mean) { /* floats, or standardised bytes */
+        for (size_t i = 0; i < n; i++) {
+            ot_dataset_sample(ds, idx[i], x + i * dim);
+            y[i] = ds->labels[idx[i]];
+        }
+        return;
+    }
     for (size_t i = 0; i < GATHER_AHEAD; i++)
         prefetch_row(ds, idx, n, i);
     for (size_t i = 0; i < n; i++) {
@@ -415,28 +475,29 @@ void ot_dataset_gather_shifted(const ot_dataset_t *ds, const uint32_t *idx, size
                                int32_t *y, const ot_shift_key_t *k)
 {
     const long rows = (long)ds->rows, cols = (long)ds->cols;
+    const size_t C = ds->chans > 1 ? ds->chans : 1; /* NHWC: a pixel's channels together */
     for (size_t i = 0; i < n; i++) {
         assert(idx[i] < ds->n);
-        const uint8_t *img = ds->images + (size_t)idx[i] * ds->dim;
+        const size_t s = idx[i];
         float *out = x + i * ds->dim;
         int dy, dx;
         ot_shift_of(k, idx[i], &dy, &dx);
-        /* out(r, c) = image(r - dy, c - dx), zero outside the frame */
-        for (long r = 0; r < rows; r++) {
-            const long sr = r - dy;
-            float *o = out + r * cols;
-            if (sr < 0 || sr >= rows) {
-                for (long c = 0; c < cols; c++)
-                    o[c] = 0.0f;
-                continue;
-            }
+        /* out(r, c) = sample(r - dy, c - dx), zero outside the frame; then standardised like
+         * every gathered sample */
+        for (long r = 0; r < rows; r++)
             for (long c = 0; c < cols; c++) {
-                const long sc = c - dx;
-                o[c] = sc < 0 || sc >= cols ? 0.0f
-                                            : (float)img[sr * cols + sc] * OT_PIXEL_SCALE;
+                const long sr = r - dy, sc = c - dx;
+                float *o = out + ((size_t)r * (size_t)cols + (size_t)c) * C;
+                const int inside = sr >= 0 && sr < rows && sc >= 0 && sc < cols;
+                const size_t from = s * ds->dim + ((size_t)sr * (size_t)cols + (size_t)sc) * C;
+                for (size_t ch = 0; ch < C; ch++)
+                    o[ch] = !inside     ? 0.0f
+                            : ds->images ? (float)ds->images[from + ch] * OT_PIXEL_SCALE
+                                         : ds->features[from + ch];
             }
-        }
-        y[i] = ds->labels[idx[i]];
+        if (ds->mean)
+            standardise(out, ds->mean, ds->std, ds->dim);
+        y[i] = ds->labels[s];
     }
 }
 
@@ -531,9 +592,11 @@ void ot_dataset_prefetch(const ot_dataset_t *ds, const uint32_t *idx, size_t n)
         }
         return;
     }
+    const size_t bytes = ds->images ? ds->dim : ds->dim * sizeof(float);
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = ds->images + (size_t)idx[i] * ds->dim;
-        for (size_t o = 0; o < ds->dim; o += 64)
+        const char *p = ds->images ? (const char *)(ds->images + (size_t)idx[i] * ds->dim)
+                                   : (const char *)(ds->features + (size_t)idx[i] * ds->dim);
+        for (size_t o = 0; o < bytes; o += 64)
             __builtin_prefetch(p + o, 0, 2); /* to L2: the step's own data keeps L1 */
     }
 }

@@ -520,19 +520,35 @@ static void predict_group(ot_engine_t *e, const group_t *g)
     }
 }
 
-ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t limit,
-                                     uint64_t *confusion)
+/* The thread's rows of the probabilities and predictions into probs and classes (either may
+ * be NULL), at the chunk's first sample base. */
+static void copy_out(const ot_engine_t *e, const group_t *g, size_t base, float *probs,
+                     int32_t *classes)
+{
+    const size_t c = e->net->n_classes;
+    const float *p = e->act[e->net->n_layers - 1];
+    if (probs && g->r1 > g->r0)
+        memcpy(probs + (base + g->r0) * c, p + g->r0 * c, (g->r1 - g->r0) * c * sizeof(float));
+    if (classes)
+        for (size_t r = g->r0; r < g->r1; r++)
+            classes[base + r] = e->pred[r];
+}
+
+/* ot_engine_evaluate and ot_engine_predict: forward over the first total samples of ds in
+ * chunks of max_batch rows. */
+static ot_batch_result_t evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t total,
+                                  uint64_t *confusion, float *probs, int32_t *classes)
 {
     const ot_net_t *net = e->net;
     ot_worker_t *W = e->workers;
-    const size_t S = e->n_shards, total = limit && limit < ds->n ? limit : ds->n;
+    const size_t S = e->n_shards;
     const size_t chunk = e->max_batch;
     const size_t c = net->n_classes;
-    const int want_pred = confusion != NULL;
+    const int want_pred = confusion != NULL || classes != NULL;
     ot_batch_result_t r = {0.0, 0};
     const int T = team_size(e);
     begin_pass(e, ds, 0);
-#pragma omp parallel num_threads(T) default(none) shared(e, W, ds, r, confusion) \
+#pragma omp parallel num_threads(T) default(none) shared(e, W, ds, r, confusion, probs, classes) \
     firstprivate(S, total, chunk, c, want_pred)
     {
         prepare_pass(e, 0);
@@ -551,6 +567,7 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
             forward_group(e, &g, &pass);
             if (want_pred)
                 predict_group(e, &g);
+            copy_out(e, &g, base, probs, classes);
 #pragma omp barrier
 #pragma omp single
             for (size_t s = 0; s < S; s++) { /* in shard order, whatever the thread count */
@@ -563,4 +580,16 @@ ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, siz
         }
     }
     return r;
+}
+
+ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t limit,
+                                     uint64_t *confusion)
+{
+    return evaluate(e, ds, limit && limit < ds->n ? limit : ds->n, confusion, NULL, NULL);
+}
+
+ot_batch_result_t ot_engine_predict(ot_engine_t *e, const ot_dataset_t *ds, float *probs,
+                                    int32_t *classes, uint64_t *confusion)
+{
+    return evaluate(e, ds, ds->n, confusion, probs, classes);
 }

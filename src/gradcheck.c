@@ -93,7 +93,12 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     ot_rng_seed(&rng, o->seed);
     for (size_t i = 0; i < n; i++)
         idx[i] = (uint32_t)ot_rng_below(&rng, ds->n);
-    ot_dataset_gather(ds, idx, n, x, y);
+    /* the samples as the training pass sees them: moved, when the run augments */
+    if (e->augment_shift > 0)
+        ot_dataset_gather_shifted(ds, idx, n, x, y,
+                                  &(ot_shift_key_t){e->seed, e->step, e->augment_shift});
+    else
+        ot_dataset_gather(ds, idx, n, x, y);
     for (size_t i = 0; i < n * net->in_dim; i++)
         xd[i] = x[i];
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ot_onnx.h"
+
 const char *ot_shape_str(const ot_shape_t *s, char *buf, size_t n)
 {
     if (s->flat)
@@ -172,4 +174,15 @@ ot_conv_geom_t ot_pool_geom(const ot_layer_t *L)
     const ot_pool_args_t *a = OT_LAYER_ARGS(const ot_pool_args_t, L);
     return (ot_conv_geom_t){L->in.h, L->in.w, L->in.c, a->kh, a->kw, a->stride, 0, L->out.h,
                             L->out.w};
+}
+
+int ot_pool_onnx(const ot_layer_t *L, ot_onnx_t *g, const char *op)
+{
+    const ot_pool_args_t *a = OT_LAYER_ARGS(const ot_pool_args_t, L);
+    const int64_t k[2] = {(int64_t)a->kh, (int64_t)a->kw},
+                  s[2] = {(int64_t)a->stride, (int64_t)a->stride};
+    const ot_onnx_attr_t attrs[2] = {OT_ONNX_INTS("kernel_shape", k, 2),
+                                     OT_ONNX_INTS("strides", s, 2)};
+    const char *in[1] = {ot_onnx_value(g)};
+    return ot_onnx_node(g, op, NULL, in, 1, attrs, 2, OT_ONNX_IMAGE);
 }

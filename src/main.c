@@ -1,6 +1,8 @@
 /* main.c - the command line. Only this file exits.
  *   omptrain [options] CONFIG                       train
  *   omptrain eval --checkpoint PATH [options] CONFIG
+ *   omptrain predict --checkpoint PATH [predict options] [options] CONFIG INPUT
+ *   omptrain export --checkpoint PATH --onnx MODEL.onnx [options] CONFIG
  *   omptrain gradcheck [gradcheck options] [options] CONFIG
  *   omptrain bench [--threads LIST] [options] CONFIG
  *   omptrain verify PATH...
@@ -27,6 +29,13 @@ static const char usage[] =
     "       omptrain eval --checkpoint PATH [options] CONFIG\n"
     "                                                  loss, accuracy and confusion matrix\n"
     "                                                  of a checkpoint on the test set\n"
+    "       omptrain predict --checkpoint PATH [predict options] [options] CONFIG INPUT\n"
+    "                                                  class probabilities and arg-max of\n"
+    "                                                  every sample of INPUT (IDX images or\n"
+    "                                                  HDF5) to HDF5 (and CSV), the accuracy\n"
+    "                                                  when it has labels\n"
+    "       omptrain export --checkpoint PATH --onnx MODEL.onnx [options] CONFIG\n"
+    "                                                  the model as an ONNX model (opset 13)\n"
     "       omptrain gradcheck [gradcheck options] [options] CONFIG\n"
     "                                                  backprop vs numerical gradient\n"
     "       omptrain bench [--threads LIST] [options] CONFIG\n"
@@ -46,7 +55,13 @@ static const char usage[] =
     "  -S, --set SEC.KEY=VAL  override one config key (repeatable, validated like the file)\n"
     "  -r, --resume PATH      continue the run saved in checkpoint PATH, or in the newest\n"
     "                         checkpoint of run directory PATH that verifies\n"
-    "  -c, --checkpoint PATH  (eval, gradcheck) the checkpoint to evaluate or check at\n"
+    "  -c, --checkpoint PATH  (eval, predict, export, gradcheck) the checkpoint to use\n"
+    "predict options:\n"
+    "      --predictions PATH the HDF5 file to write (default OUTPUT_DIR/predictions.h5)\n"
+    "      --csv PATH         write a CSV file too: index, label, class, p0, p1, ...\n"
+    "      --labels PATH      an IDX label file for IDX images (HDF5 input: data.labels)\n"
+    "export options:\n"
+    "      --onnx PATH        the ONNX file to write\n"
     "gradcheck options:\n"
     "      --samples N        training samples in the check (default 3)\n"
     "      --step H           central-difference step (default 1e-5)\n"
@@ -58,14 +73,19 @@ static const char usage[] =
     "\n"
     "exit status: 0 success, 1 runtime failure, 2 usage or config error\n";
 
-typedef enum { CMD_TRAIN, CMD_EVAL, CMD_GRADCHECK, CMD_BENCH } command_t;
+typedef enum { CMD_TRAIN, CMD_EVAL, CMD_GRADCHECK, CMD_BENCH, CMD_PREDICT, CMD_EXPORT } command_t;
 
 typedef struct {
     command_t cmd;
     int threads;            /* 0 = OpenMP's default */
     const char *config;     /* CONFIG path */
     const char *resume;     /* --resume */
-    const char *checkpoint; /* --checkpoint (eval) */
+    const char *checkpoint; /* --checkpoint (eval, predict, export) */
+    const char *input;      /* predict: INPUT */
+    const char *predictions; /* predict: --predictions */
+    const char *csv;        /* predict: --csv */
+    const char *labels;     /* predict: --labels */
+    const char *onnx;       /* export: --onnx */
     const char **overrides; /* "section.key=value" in command-line order */
     int n_overrides;
     char *owned[3];         /* the strings built for --epochs, --seed, --output */
@@ -161,6 +181,8 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
         {"version", no_argument, 0, 'V'},       {"samples", required_argument, 0, 1},
         {"step", required_argument, 0, 2},      {"entries", required_argument, 0, 3},
         {"tolerance", required_argument, 0, 4}, {"tensors", required_argument, 0, 5},
+        {"predictions", required_argument, 0, 6}, {"csv", required_argument, 0, 7},
+        {"labels", required_argument, 0, 8},    {"onnx", required_argument, 0, 9},
         {0, 0, 0, 0},
     };
     memset(cli, 0, sizeof *cli);
@@ -170,7 +192,9 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
     static const struct {
         const char *name;
         command_t cmd;
-    } commands[] = {{"eval", CMD_EVAL}, {"gradcheck", CMD_GRADCHECK}, {"bench", CMD_BENCH}};
+    } commands[] = {{"eval", CMD_EVAL},       {"gradcheck", CMD_GRADCHECK},
+                    {"bench", CMD_BENCH},     {"predict", CMD_PREDICT},
+                    {"export", CMD_EXPORT}};
     for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
             cli->cmd = commands[i].cmd;
@@ -200,6 +224,21 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
             cli->gc_given = 1;
             rc = parse_gradcheck_opt(&cli->gc, &cli->tensors, ch, optarg);
             break;
+        case 6: case 7: case 8:
+            if (cli->cmd != CMD_PREDICT) {
+                ot_error("--%s is a predict option (see omptrain --help)",
+                         ch == 6 ? "predictions" : ch == 7 ? "csv" : "labels");
+                return OT_ECONFIG;
+            }
+            *(ch == 6 ? &cli->predictions : ch == 7 ? &cli->csv : &cli->labels) = optarg;
+            break;
+        case 9:
+            if (cli->cmd != CMD_EXPORT) {
+                ot_error("--onnx is an export option (see omptrain --help)");
+                return OT_ECONFIG;
+            }
+            cli->onnx = optarg;
+            break;
         case ':':
             ot_error("option %s needs a value (see omptrain --help)", argv[optind - 1]);
             return OT_ECONFIG;
@@ -210,28 +249,44 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
     }
     if (rc)
         return rc;
-    if (optind != argc - 1) {
+    const int positional = cli->cmd == CMD_PREDICT ? 2 : 1;
+    if (argc - optind != positional) {
         if (optind == argc)
             ot_error("missing CONFIG (see omptrain --help)");
+        else if (positional == 2 && argc - optind == 1)
+            ot_error("predict: missing INPUT after CONFIG '%s', expected the IDX or HDF5 file "
+                     "to predict (see omptrain --help)", argv[optind]);
+        else if (positional == 2)
+            ot_error("predict: expected CONFIG INPUT, got %d arguments: '%s' ... (see "
+                     "omptrain --help)", argc - optind, argv[optind]);
         else
             ot_error("expected one CONFIG, got %d arguments: '%s' ... (see omptrain --help)",
                      argc - optind, argv[optind]);
         return OT_ECONFIG;
     }
-    if (cli->cmd == CMD_EVAL && !cli->checkpoint) {
-        ot_error("eval needs --checkpoint PATH (see omptrain --help)");
+    if ((cli->cmd == CMD_EVAL || cli->cmd == CMD_PREDICT || cli->cmd == CMD_EXPORT) &&
+        !cli->checkpoint) {
+        ot_error("%s needs --checkpoint PATH (see omptrain --help)",
+                 cli->cmd == CMD_EVAL ? "eval" : cli->cmd == CMD_PREDICT ? "predict" : "export");
         return OT_ECONFIG;
     }
+    if (cli->cmd == CMD_EXPORT && !cli->onnx) {
+        ot_error("export needs --onnx PATH, the ONNX file to write (see omptrain --help)");
+        return OT_ECONFIG;
+    }
+
     if (cli->cmd != CMD_GRADCHECK && cli->gc_given) {
         ot_error("--samples, --step, --entries, --tolerance and --tensors are gradcheck options "
                  "(see omptrain --help)");
         return OT_ECONFIG;
     }
     if (cli->cmd == CMD_TRAIN && cli->checkpoint) {
-        ot_error("--checkpoint is for eval; to continue training use --resume PATH");
+        ot_error("--checkpoint is for eval, predict and export; to continue training use "
+                 "--resume PATH");
         return OT_ECONFIG;
     }
     cli->config = argv[optind];
+    cli->input = positional == 2 ? argv[optind + 1] : NULL;
     return OT_OK;
 }
 
@@ -270,6 +325,13 @@ int main(int argc, char **argv)
     cli.gc.seed = c.seed;
     if (cli.cmd == CMD_EVAL)
         rc = ot_run_eval(&c, cli.checkpoint, &ro);
+    else if (cli.cmd == CMD_PREDICT)
+        rc = ot_run_predict(&c,
+                            &(ot_predict_opts_t){cli.checkpoint, cli.input, cli.labels,
+                                                 cli.predictions, cli.csv},
+                            &ro);
+    else if (cli.cmd == CMD_EXPORT)
+        rc = ot_run_export(&c, cli.checkpoint, cli.onnx);
     else if (cli.cmd == CMD_BENCH)
         rc = ot_bench_command(&c, cli.thread_list);
     else if (cli.cmd == CMD_GRADCHECK)

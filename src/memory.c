@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "ot_common.h"
 #include "ot_engine.h"
@@ -78,16 +79,26 @@ static double read_number(const char *path)
     return ok && end != buf ? v : -1.0;
 }
 
-double ot_mem_available(void)
+double ot_mem_available(const char **what)
 {
+    const char *dummy;
+    what = what ? what : &dummy;
     const char *env = getenv("OMPTRAIN_MEMORY_LIMIT");
     if (env && *env) {
         char *end;
         double v = strtod(env, &end);
-        if (end != env && v > 0.0)
+        if (end != env && v > 0.0) {
+            *what = "OMPTRAIN_MEMORY_LIMIT";
             return v;
+        }
     }
     double avail = meminfo("MemAvailable");
+    *what = "MemAvailable in /proc/meminfo";
+    if (avail <= 0.0) {
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        avail = pages > 0 && size > 0 ? (double)pages * (double)size : 0.0;
+        *what = "physical memory";
+    }
     /* cgroup v2, then v1: the limit less what the group already uses */
     double lim = read_number("/sys/fs/cgroup/memory.max");
     double use = read_number("/sys/fs/cgroup/memory.current");
@@ -97,8 +108,22 @@ double ot_mem_available(void)
     }
     if (lim > 0.0 && lim < 1e18 && use >= 0.0) {
         double room = lim > use ? lim - use : 0.0;
-        if (avail <= 0.0 || room < avail)
+        if (avail <= 0.0 || room < avail) {
             avail = room;
+            *what = "the cgroup's memory limit";
+        }
+    }
+    static const struct {
+        int resource;
+        const char *name;
+    } limits[] = {{RLIMIT_AS, "ulimit -v"}, {RLIMIT_DATA, "ulimit -d"}};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        struct rlimit rl;
+        if (getrlimit(limits[i].resource, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (avail <= 0.0 || (double)rl.rlim_cur < avail)) {
+            avail = (double)rl.rlim_cur;
+            *what = limits[i].name;
+        }
     }
     return avail;
 }

@@ -11,7 +11,9 @@
 
 #include "ot_checkpoint.h"
 #include "ot_common.h"
+#include "ot_datasrc.h"
 #include "ot_history.h"
+#include "ot_model.h"
 #include "ot_outdir.h"
 #include "ot_train.h"
 #include "ot_verify.h"
@@ -244,27 +246,21 @@ out:
 int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
 {
     ot_dataset_t test = {0};
-    ot_net_t net = {0};
+    ot_model_t m = {0};
     ot_engine_t eng = {0};
-    ot_ckpt_info_t info;
     uint64_t *confusion = NULL;
     int rc;
-    if ((rc = ot_ckpt_info(path, &info)) ||
-        (rc = ot_dataset_load(&test, c->test_images, c->test_labels, c->n_classes,
-                              c->test_limit)))
+    if ((rc = ot_ckpt_info(path, &m.info)) || (rc = ot_data_load(&test, c, 1)))
         goto out;
-    if (!c->stack[0] && test.dim != c->sizes[0]) {
-        ot_error("%s: model.layers: input width %zu, but the test images of %s are %zux%zu",
-                 c->path, c->sizes[0], c->test_images, test.rows, test.cols);
-        rc = OT_ECONFIG;
+    const ot_shape_t shape = ot_data_shape(&test);
+    if ((rc = ot_model_load(&m, c, path, &shape, ot_data_path(c, 1))))
         goto out;
-    }
-    if ((rc = ot_net_init(&net, c, &(ot_shape_t){1, test.rows, test.cols, 0})) ||
-        (rc = ot_ckpt_load_params(path, &net)))
-        goto out;
+    ot_input_apply(&m.input, &test);
+    ot_net_t *net = &m.net;
+    const ot_ckpt_info_t info = m.info;
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)o->threads;
-    size_t K = net.n_classes, cells;
-    if ((rc = ot_engine_init(&eng, &net, c->batch_size, shards)))
+    size_t K = net->n_classes, cells;
+    if ((rc = ot_engine_init(&eng, net, c->batch_size, shards)))
         goto out;
     eng.sparse_ok = c->sparse_input;
     if (ot_mul_size(K, K, &cells) || !(confusion = calloc(cells, sizeof *confusion))) {
@@ -278,7 +274,7 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
 
     printf("omptrain %s: eval %s (epoch %d, step %llu, written %s) on %s: %zu test samples\n",
            OT_VERSION, path, info.epoch, (unsigned long long)info.step, info.created,
-           c->test_images, test.n);
+           ot_data_path(c, 1), test.n);
     printf("test loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss / (double)test.n,
            100.0 * (double)r.correct / (double)test.n, r.correct, test.n, secs);
     printf("confusion matrix (rows: true class, columns: predicted class)\n      ");
@@ -301,7 +297,7 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
 out:
     free(confusion);
     ot_engine_free(&eng);
-    ot_net_free(&net);
+    ot_model_free(&m);
     ot_dataset_free(&test);
     return rc;
 }

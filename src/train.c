@@ -5,19 +5,23 @@
 #include <string.h>
 
 #include "ot_common.h"
+#include "ot_datasrc.h"
 
 /* The data must fit the model: input width and at least one full batch. (The output width
  * against data.classes is ot_config_check's, which every caller has passed.) */
 static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_dataset_t *test)
 {
+    char a[64], b[64];
+    const ot_shape_t ts = ot_data_shape(train), es = ot_data_shape(test);
     if (!c->stack[0] && c->sizes[0] != train->dim) {
-        ot_error("%s: model.layers: input width %zu, expected %zu (the %zux%zu images of %s)",
-                 c->path, c->sizes[0], train->dim, train->rows, train->cols, c->train_images);
+        ot_error("%s: model.layers: input width %zu, expected %zu (the %s samples of %s)",
+                 c->path, c->sizes[0], train->dim, ot_shape_str(&ts, a, sizeof a),
+                 ot_data_path(c, 0));
         return OT_ECONFIG;
     }
-    if (test->dim != train->dim) {
-        ot_error("%s: test images are %zux%zu but training images are %zux%zu", c->test_images,
-                 test->rows, test->cols, train->rows, train->cols);
+    if (es.c != ts.c || es.h != ts.h || es.w != ts.w || es.flat != ts.flat) {
+        ot_error("%s: test samples are %s but training samples are %s", ot_data_path(c, 1),
+                 ot_shape_str(&es, a, sizeof a), ot_shape_str(&ts, b, sizeof b));
         return OT_ECONFIG;
     }
     if (c->validation > 0 && c->validation + c->batch_size > train->n) {
@@ -30,6 +34,12 @@ static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_
                  c->batch_size, train->n);
         return OT_ECONFIG;
     }
+    if (c->augment_shift > 0 && ts.flat) {
+        ot_error("%s: training.augment_shift: %d, but the samples of %s are vectors of %zu, not "
+                 "images: expected 0", c->path, c->augment_shift, ot_data_path(c, 0),
+                 train->dim);
+        return OT_ECONFIG;
+    }
     return OT_OK;
 }
 
@@ -38,21 +48,19 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
     memset(t, 0, sizeof *t);
     t->cfg = *c;
     t->threads = threads;
-    int rc = ot_dataset_load(&t->train, c->train_images, c->train_labels, c->n_classes,
-                             c->train_limit);
+    int rc = ot_data_load(&t->train, c, 0);
     if (!rc)
-        rc = ot_dataset_load(&t->test, c->test_images, c->test_labels, c->n_classes,
-                             c->test_limit);
+        rc = ot_data_load(&t->test, c, 1);
     if (!rc)
         rc = check_data(c, &t->train, &t->test);
+    const ot_shape_t in = ot_data_shape(&t->train);
     /* the run's memory, estimated and checked before the model and the step take it */
-    const ot_shape_t in = {1, t->train.rows, t->train.cols, 0};
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)threads;
     if (!rc && !(rc = ot_net_layout(&t->net, c, &in))) {
         ot_optim_t kind = {.kind = c->optimizer};
         ot_mem_estimate(&t->mem, c, &t->net, &t->train, &t->test, ot_optim_n_buffers(&kind),
                         (size_t)threads, shards);
-        t->mem_available = ot_mem_available();
+        t->mem_available = ot_mem_available(NULL);
         rc = ot_mem_check(&t->mem, t->mem_available, c->path);
     }
     if (!rc)
@@ -61,11 +69,19 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
         rc = ot_optim_init(&t->optim, c, &t->net);
     if (rc)
         goto fail;
+    /* the standardisation: statistics of the training samples (not the validation split's),
+     * applied to every set */
+    ot_input_init(&t->input, &in);
+    if (c->normalize == OT_NORM_MEAN_STD) {
+        ot_dataset_t fit = t->train;
+        fit.n -= c->validation;
+        if ((rc = ot_input_fit(&t->input, &fit, c->normalize_by)))
+            goto fail;
+        ot_input_apply(&t->input, &t->train);
+        ot_input_apply(&t->input, &t->test);
+    }
     /* the validation split: the training file's last samples, never shuffled into training */
-    t->val = t->train;
-    t->val.n = c->validation;
-    t->val.images += (t->train.n - c->validation) * t->train.dim;
-    t->val.labels += t->train.n - c->validation;
+    t->val = ot_dataset_tail(&t->train, t->train.n - c->validation);
     t->train.n -= c->validation;
     t->best_val_loss = INFINITY;
     if (c->patience > 0 && (!(t->best_params = ot_alloc(t->net.n_params * sizeof(float))) ||
@@ -107,6 +123,7 @@ void ot_trainer_free(ot_trainer_t *t)
     ot_net_free(&t->net);
     ot_dataset_free(&t->train);
     ot_dataset_free(&t->test);
+    ot_input_free(&t->input);
     ot_free(t->order);
     ot_free(t->step_loss);
     memset(t, 0, sizeof *t);

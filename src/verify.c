@@ -20,9 +20,27 @@ typedef struct {
     int damaged;
 } walk_t;
 
+/* A group with attributes of its own (/input) against their checksum. */
+static herr_t visit_group(hid_t obj, const char *name, walk_t *w)
+{
+    hid_t g = H5Gopen2(obj, name, H5P_DEFAULT);
+    uint32_t have = 0, want = 0;
+    int r = g >= 0 && H5Aexists(g, OT_H5_CRC) > 0 ? ot_h5_attrs_crc_check(g, &have, &want) : 0;
+    if (g >= 0)
+        H5Gclose(g);
+    if (r == 0)
+        return 0;
+    snprintf(w->v->why, sizeof w->v->why, "/%s: its attributes are damaged: their checksum is "
+             "0x%08x but they give 0x%08x", name, have, want);
+    w->damaged = 1;
+    return 1;
+}
+
 static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *arg)
 {
     walk_t *w = arg;
+    if (info->type == H5O_TYPE_GROUP && strcmp(name, ".") != 0)
+        return visit_group(obj, name, w);
     if (info->type != H5O_TYPE_DATASET)
         return 0;
     hid_t d = H5Dopen2(obj, name, H5P_DEFAULT);

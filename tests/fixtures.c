@@ -19,6 +19,7 @@ int ot_test_dataset(ot_dataset_t *ds, size_t n, size_t rows, size_t cols, int cl
     ds->n = n;
     ds->rows = rows;
     ds->cols = cols;
+    ds->chans = 1;
     ds->dim = rows * cols;
     ds->n_classes = classes;
     ds->images = malloc(n * ds->dim);

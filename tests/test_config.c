@@ -18,9 +18,10 @@
 /* Every key the module must know, as the spec lists them. */
 static const char *const all_keys[] = {
     "train_images", "train_labels", "test_images", "test_labels", "classes", "train_limit",
-    "test_limit", "layers", "activation", "init", "init_std", "dropout", "batchnorm",
-    "bn_momentum", "epochs", "batch_size", "learning_rate", "seed", "shards", "sparse_input", "augment_shift",
-    "optimizer",
+    "test_limit", "train_file", "test_file", "features", "labels", "layout", "normalize",
+    "normalize_by", "layers", "activation", "init", "init_std", "dropout", "batchnorm",
+    "bn_momentum", "epochs", "batch_size", "learning_rate", "seed", "shards", "sparse_input",
+    "augment_shift", "optimizer",
     "momentum", "rmsprop_decay", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm",
     "schedule", "step_epochs", "step_factor", "warmup_epochs", "patience", "validation",
     "divergence_loss", "dir",
@@ -90,6 +91,13 @@ static const char *config_diff(const ot_config_t *a, const ot_config_t *b)
     NUM(n_classes);
     NUM(train_limit);
     NUM(test_limit);
+    STR(train_file);
+    STR(test_file);
+    STR(features);
+    STR(labels);
+    NUM(layout);
+    NUM(normalize);
+    NUM(normalize_by);
     NUM(n_layers);
     if (memcmp(a->sizes, b->sizes, sizeof a->sizes) != 0)
         return "sizes";
@@ -204,9 +212,17 @@ static void assert_round_trip(const ot_config_t *c, const char *what)
         char line[64];
         snprintf(line, sizeof line, "\n%s = ", all_keys[i]);
         const char *at = strstr(text, line);
-        if (c->stack[0] && (strcmp(all_keys[i], "activation") == 0 ||
-                            strcmp(all_keys[i], "batchnorm") == 0 ||
-                            strcmp(all_keys[i], "dropout") == 0)) {
+        const char *k = all_keys[i];
+        if ((c->stack[0] && (strcmp(k, "activation") == 0 || strcmp(k, "batchnorm") == 0 ||
+                             strcmp(k, "dropout") == 0)) ||
+            (!c->train_file[0] && strcmp(k, "train_file") == 0) ||
+            (!c->test_file[0] && strcmp(k, "test_file") == 0) ||
+            (c->train_file[0] && (strcmp(k, "train_images") == 0 ||
+                                  strcmp(k, "train_labels") == 0 ||
+                                  strcmp(k, "test_images") == 0 ||
+                                  strcmp(k, "test_labels") == 0))) {
+            /* the widths syntax's keys with a list of layers; unset HDF5 files; the IDX keys
+             * that HDF5 files replace */
             CU_ASSERT_PTR_NULL(at);
             continue;
         }
@@ -368,6 +384,42 @@ static void test_good_stack(void)
     CU_ASSERT_EQUAL(c.sizes[1], 100);
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=affine 100,relu ,affine 10"), OT_OK);
     CU_ASSERT_STRING_EQUAL(c.stack, "affine 100, relu, affine 10");
+}
+
+/* HDF5 data: the files, dataset names, layout and standardisation; the IDX keys are not
+ * written back (the HDF5 files replace them) */
+static void test_good_hdf5(void)
+{
+    ot_config_t c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/hdf5.ini"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(c.train_file, "data/own/train.h5");
+    CU_ASSERT_STRING_EQUAL(c.test_file, "data/own/test.h5");
+    CU_ASSERT_STRING_EQUAL(c.features, "/images/x");
+    CU_ASSERT_STRING_EQUAL(c.labels, "y");
+    CU_ASSERT_EQUAL(c.layout, OT_LAYOUT_NCHW);
+    CU_ASSERT_EQUAL(c.normalize, OT_NORM_MEAN_STD);
+    CU_ASSERT_EQUAL(c.normalize_by, OT_NORM_BY_FEATURE);
+    CU_ASSERT_EQUAL(c.idx_keys, 0);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+    char *text = ot_config_to_ini(&c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_PTR_NULL(strstr(text, "train_images"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\ntrain_file = data/own/train.h5\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlayout = nchw\nnormalize = mean_std\n"
+                                        "normalize_by = feature\n"));
+    free(text);
+    /* an IDX key given with --set makes the pair an error again */
+    CU_ASSERT_EQUAL(ot_config_set(&c, "data.train_images=x.gz"), OT_OK);
+    CU_ASSERT_EQUAL(c.idx_keys, 1);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_ECONFIG);
+    char *got = ot_test_capture_end();
+    CU_ASSERT_PTR_NOT_NULL(got && strstr(got, "which data.train_file and data.test_file (HDF5) "
+                                              "replace"));
+    free(got);
+    CU_ASSERT_STRING_EQUAL(ot_layout_name(OT_LAYOUT_NCHW), "nchw");
+    CU_ASSERT_STRING_EQUAL(ot_normalize_name(OT_NORM_MEAN_STD), "mean_std");
+    CU_ASSERT_STRING_EQUAL(ot_norm_by_name(OT_NORM_BY_CHANNEL), "channel");
 }
 
 static void test_good_extremes(void)
@@ -670,6 +722,11 @@ static void test_to_ini_text(void)
                            "classes = 10\n"
                            "train_limit = 0\n"
                            "test_limit = 0\n"
+                           "features = data\n"
+                           "labels = label\n"
+                           "layout = nhwc\n"
+                           "normalize = none\n"
+                           "normalize_by = channel\n"
                            "\n[model]\n"
                            "layers = 784, 50, 10\n"
                            "activation = relu\n"
@@ -818,6 +875,7 @@ OT_TEST_SUITE(config, NULL, NULL,
               {"good list of layers over three lines", test_good_stack},
               {"good layout (BOM, CRLF, comments, indentation)", test_good_layout},
               {"good extremes", test_good_extremes},
+              {"good HDF5 data", test_good_hdf5},
               {"good all load, check and round-trip", test_good_all},
               {"bad golden files", test_bad_golden},
               {"bad open and read", test_bad_open},

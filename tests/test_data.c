@@ -389,7 +389,8 @@ static void test_gather(void)
     labels[0] = 3;
     labels[1] = 1;
     labels[2] = 9;
-    ot_dataset_t ds = {images, labels, N, 16, 16, DIM, 10, 1.0f, NULL, NULL, NULL, 0};
+    ot_dataset_t ds = {images, labels, N, 16, 16, DIM, 10, 1.0f, NULL, NULL, NULL, NULL, 1, 0,
+                       NULL, NULL, 0};
 
     static const uint32_t idx[M] = {2, 0, 1, 0};
     float x[M * DIM + 1];
@@ -445,7 +446,8 @@ static void test_gather_sparse(void)
         images[3 * DIM + j] = 0; /* a blank image */
     for (int i = 0; i < N; i++)
         labels[i] = (uint8_t)(i % 10);
-    ot_dataset_t ds = {images, labels, N, 10, 15, DIM, 10, 0.25f, NULL, NULL, NULL, 0};
+    ot_dataset_t ds = {images, labels, N, 10, 15, DIM, 10, 0.25f, NULL, NULL, NULL, NULL, 1, 0,
+                       NULL, NULL, 0};
     static const uint32_t idx[M] = {7, 3, 0, 49, 7, 12, 48, 1, 2};
     static float x[M * DIM];
     static uint32_t col_code[M * DIM], row_n[M], col_n[DIM];
@@ -758,7 +760,8 @@ static void test_gather_shifted(void)
     uint8_t images[2 * DIM], labels[2] = {4, 7};
     for (int j = 0; j < 2 * DIM; j++)
         images[j] = (uint8_t)(10 + j);
-    ot_dataset_t ds = {images, labels, 2, R, C, DIM, 10, 1.0f, NULL, NULL, NULL, 0};
+    ot_dataset_t ds = {images, labels, 2, R, C, DIM, 10, 1.0f, NULL, NULL, NULL, NULL, 1, 0,
+                       NULL, NULL, 0};
     const ot_shift_key_t k = {5, 9, 2};
     int seen[5][5] = {{0}}, dy, dx, dy2, dx2;
     for (uint32_t s = 0; s < 2000; s++) {

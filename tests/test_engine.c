@@ -265,7 +265,52 @@ static void test_batchnorm_dropout_across_threads(void)
     ot_net_free(&net);
 }
 
+/* ot_engine_predict: probabilities that sum to 1, their arg-max, the loss and hits of
+ * ot_engine_evaluate, the same bits at 1, 2 and 3 threads (each thread copies its rows). */
+static void test_predict(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    make_net(&net);
+    CU_ASSERT_FATAL(ot_engine_init(&e, &net, 10, 4) == OT_OK); /* chunks of 10 rows of 64 */
+    static float p[3][NS * CLASSES];
+    static int32_t cls[3][NS];
+    uint64_t confusion[CLASSES * CLASSES] = {0};
+    ot_batch_result_t ev = ot_engine_evaluate(&e, &ds, 0, confusion);
+    const int was = omp_get_max_threads();
+    for (int t = 0; t < 3; t++) {
+        omp_set_num_threads(t + 1);
+        memset(p[t], 0xff, sizeof p[t]);
+        ot_batch_result_t r = ot_engine_predict(&e, &ds, p[t], cls[t], NULL);
+        CU_ASSERT_EQUAL(r.correct, ev.correct);
+        CU_ASSERT_EQUAL(memcmp(&r.loss, &ev.loss, sizeof r.loss), 0);
+        CU_ASSERT_EQUAL(memcmp(p[t], p[0], sizeof p[0]), 0);
+        CU_ASSERT_EQUAL(memcmp(cls[t], cls[0], sizeof cls[0]), 0);
+    }
+    omp_set_num_threads(was);
+    size_t diag = 0, bad = 0;
+    for (size_t i = 0; i < NS; i++) {
+        double sum = 0.0;
+        size_t arg = 0;
+        for (size_t j = 0; j < CLASSES; j++) {
+            sum += p[0][i * CLASSES + j];
+            if (p[0][i * CLASSES + j] > p[0][i * CLASSES + arg])
+                arg = j;
+        }
+        bad += fabs(sum - 1.0) > 1e-5 || (int32_t)arg != cls[0][i];
+        diag += cls[0][i] == (int32_t)ds.labels[i];
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    size_t trace = 0;
+    for (size_t j = 0; j < CLASSES; j++)
+        trace += confusion[j * CLASSES + j];
+    CU_ASSERT_EQUAL(diag, trace); /* eval's confusion matrix counts the same arg-max */
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
 OT_TEST_SUITE(engine, setup, teardown,
+              {"predict: probabilities, arg-max, eval's numbers, 1-3 threads", test_predict},
               {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},
               {"sharded gradient equals one shard at 1, 2, 3, 7 threads", test_sharded_equals_single},
               {"fixed shards: bit-identical at 1..16 threads", test_fixed_shards_bit_identical},

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# check-valgrind.sh DIR - valgrind memcheck on short runs of DIR/omptrain (train, eval, resume
-# and two failing runs) and on the CUnit suites of DIR/test_omptrain, both built -O1 -g without
+# check-valgrind.sh DIR - valgrind memcheck on short runs of DIR/omptrain (train, eval, resume,
+# predict, export and two failing runs) and on the CUnit suites of DIR/test_omptrain, both built -O1 -g without
 # -march=native (valgrind 3.19 cannot execute AVX-512). Fails on any invalid read or write, use
 # of uninitialised memory, bad free, or a definitely or indirectly lost block.
 # Every suite runs except those in VALGRIND_SKIP_SUITES (default: train, ckpt_read and
@@ -42,6 +42,9 @@ small=(--set data.train_limit=500 --set data.test_limit=100 configs/mnist.ini)
 run 0 train --epochs 2 --threads 2 --output "$tmp/run" "${small[@]}"
 run 0 eval eval --checkpoint "$tmp/run/latest.h5" --threads 2 "${small[@]}"
 run 0 resume --epochs 3 --threads 2 --resume "$tmp/run/latest.h5" --output "$tmp/run" "${small[@]}"
+run 0 predict predict --checkpoint "$tmp/run/latest.h5" --predictions "$tmp/p.h5" --csv "$tmp/p.csv" \
+    --threads 2 "${small[@]}" data/mnist/t10k-images-idx3-ubyte.gz
+run 0 export export --checkpoint "$tmp/run/latest.h5" --onnx "$tmp/m.onnx" "${small[@]}"
 run 0 train-cnn --epochs 1 --threads 2 --output "$tmp/cnn" --set data.train_limit=200 \
     --set data.test_limit=50 --set "model.layers=conv 4 3x3 pad 1, batchnorm, relu, maxpool 2, conv 4 3x3 stride 2 pad 1, relu, avgpool 7, flatten, dropout 0.2, affine 10" \
     configs/mnist-cnn.ini

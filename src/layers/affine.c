@@ -16,6 +16,7 @@
 #include "ot_layers.h"
 #include "ot_net.h"
 #include "ot_tree.h"
+#include "ot_onnx.h"
 
 /* ---------------------------------------------------------------- the textbook kernels */
 
@@ -316,6 +317,27 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
     }
 }
 
+/* Gemm(x, W, b), x flattened first when it is an image; W's rows in the order of the ONNX
+ * input's features (ot_onnx_feature: (c, h, w) after an image, omptrain's (h, w, c)) */
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)state;
+    const size_t in = L->in_size, out = L->out_size;
+    const float *W = params + L->p_off, *b = W + (L->p_len - out);
+    const char *wn, *bn;
+    if (ot_onnx_flatten(g))
+        return -1;
+    float *w = ot_onnx_tensor(g, "W", 2, (const int64_t[]){(int64_t)in, (int64_t)out}, &wn);
+    float *bb = ot_onnx_tensor(g, "b", 1, (const int64_t[]){(int64_t)out}, &bn);
+    if (!w || !bb)
+        return -1;
+    for (size_t i = 0; i < in; i++)
+        memcpy(w + i * out, W + ot_onnx_feature(g, i) * out, out * sizeof(float));
+    memcpy(bb, b, out * sizeof(float));
+    const char *inputs[3] = {ot_onnx_value(g), wn, bn};
+    return ot_onnx_node(g, "Gemm", NULL, inputs, 3, NULL, 0, OT_ONNX_FLAT);
+}
+
 const ot_layer_ops_t ot_affine_ops = {
     .kind = "affine",
     .usage = "affine UNITS",
@@ -336,4 +358,5 @@ const ot_layer_ops_t ot_affine_ops = {
     .forward = forward,
     .backward = backward,
     .reference = reference,
+    .onnx = onnx,
 };

@@ -4,6 +4,7 @@
 
 #include "ot_conv.h"
 #include "ot_net.h"
+#include "ot_onnx.h"
 
 /* ---------------------------------------------------------------- the kernels */
 
@@ -77,6 +78,12 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
                 }
 }
 
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)params, (void)state;
+    return ot_pool_onnx(L, g, "AveragePool");
+}
+
 const ot_layer_ops_t ot_avgpool_ops = {
     .kind = "avgpool",
     .usage = "avgpool WINDOW [stride S] (e.g. avgpool 2)",
@@ -87,4 +94,5 @@ const ot_layer_ops_t ot_avgpool_ops = {
     .forward = forward,
     .backward = backward,
     .reference = reference,
+    .onnx = onnx,
 };

@@ -10,6 +10,7 @@
 
 #include "ot_common.h"
 #include "ot_net.h"
+#include "ot_onnx.h"
 
 void ot_bn_partial_sum(const float *x, size_t n, size_t d, double *s)
 {
@@ -283,6 +284,30 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
     }
 }
 
+/* BatchNormalization with the running statistics (evaluation), per channel of an NCHW image
+ * or per feature of a vector (in the ONNX input's feature order) */
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    const size_t d = feats(L);
+    const float *src[4] = {params + L->p_off, params + L->p_off + L->p_len - d, state + L->s_off,
+                           state + L->s_off + L->s_len - d};
+    static const char *const what[4] = {"gamma", "beta", "running_mean", "running_var"};
+    const char *in[5] = {ot_onnx_value(g)};
+    const int64_t dims[1] = {(int64_t)d};
+    const int flat = ot_onnx_layout(g) != OT_ONNX_IMAGE;
+    for (int t = 0; t < 4; t++) {
+        float *v = ot_onnx_tensor(g, what[t], 1, dims, &in[t + 1]);
+        if (!v)
+            return -1;
+        for (size_t f = 0; f < d; f++)
+            v[f] = src[t][flat ? ot_onnx_feature(g, f) : f];
+    }
+    const ot_onnx_attr_t attrs[2] = {OT_ONNX_FLOAT("epsilon", (float)OT_BN_EPS),
+                                     OT_ONNX_FLOAT("momentum", OT_LAYER_ARGS(const bn_args_t,
+                                                                             L)->momentum)};
+    return ot_onnx_node(g, "BatchNormalization", NULL, in, 5, attrs, 2, OT_ONNX_KEEP);
+}
+
 const ot_layer_ops_t ot_batchnorm_ops = {
     .kind = "batchnorm",
     .prefix = "bn",
@@ -305,4 +330,5 @@ const ot_layer_ops_t ot_batchnorm_ops = {
     .partial = partial,
     .combine = combine,
     .reference = reference,
+    .onnx = onnx,
 };

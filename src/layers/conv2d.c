@@ -13,6 +13,7 @@
 #include "ot_common.h"
 #include "ot_conv.h"
 #include "ot_net.h"
+#include "ot_onnx.h"
 
 /* ---------------------------------------------------------------- the kernels */
 
@@ -335,6 +336,34 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
             }
 }
 
+/* Conv with the kernel as ONNX wants it, (filters, c, kh, kw) from omptrain's (kh, kw, c,
+ * filters); symmetric padding, floor rounding (ceil_mode 0) as omptrain's shapes */
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)state;
+    const conv_args_t *a = args(L);
+    const size_t F = a->filters, C = L->in.c, KH = a->kh, KW = a->kw;
+    const float *W = params + L->p_off, *b = W + L->p_len - F;
+    const char *in[3] = {ot_onnx_value(g)};
+    float *w = ot_onnx_tensor(g, "W", 4,
+                              (const int64_t[]){(int64_t)F, (int64_t)C, (int64_t)KH, (int64_t)KW},
+                              &in[1]);
+    float *bb = ot_onnx_tensor(g, "b", 1, (const int64_t[]){(int64_t)F}, &in[2]);
+    if (!w || !bb)
+        return -1;
+    for (size_t f = 0; f < F; f++)
+        for (size_t c = 0; c < C; c++)
+            for (size_t ky = 0; ky < KH; ky++)
+                for (size_t kx = 0; kx < KW; kx++)
+                    w[((f * C + c) * KH + ky) * KW + kx] = W[((ky * KW + kx) * C + c) * F + f];
+    memcpy(bb, b, F * sizeof(float));
+    const int64_t k[2] = {(int64_t)KH, (int64_t)KW}, s[2] = {(int64_t)a->stride, (int64_t)a->stride};
+    const int64_t p = (int64_t)a->pad, pads[4] = {p, p, p, p};
+    const ot_onnx_attr_t attrs[3] = {OT_ONNX_INTS("kernel_shape", k, 2),
+                                     OT_ONNX_INTS("strides", s, 2), OT_ONNX_INTS("pads", pads, 4)};
+    return ot_onnx_node(g, "Conv", NULL, in, 3, attrs, 3, OT_ONNX_IMAGE);
+}
+
 const ot_layer_ops_t ot_conv2d_ops = {
     .kind = "conv",
     .usage = "conv FILTERS KHxKW [stride S] [pad P] (e.g. conv 30 5x5, conv 16 3x3 pad 1)",
@@ -353,4 +382,5 @@ const ot_layer_ops_t ot_conv2d_ops = {
     .forward = forward,
     .backward = backward,
     .reference = reference,
+    .onnx = onnx,
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ot_layer.h"
+#include "ot_onnx.h"
 
 /* A 64-bit finalizer (splitmix64's): every input bit affects every output bit. */
 static inline uint64_t mix(uint64_t z)
@@ -99,6 +100,13 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
             y[i * d + j] = x[i * d + j] * ot_dropout_scale(&k, r->ids[i], j);
 }
 
+/* inverted dropout passes x through at inference: no node at all */
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)L, (void)g, (void)params, (void)state;
+    return 0;
+}
+
 const ot_layer_ops_t ot_dropout_ops = {
     .kind = "dropout",
     .usage = "dropout RATE (a fraction in [0, 1))",
@@ -109,4 +117,5 @@ const ot_layer_ops_t ot_dropout_ops = {
     .forward = forward,
     .backward = backward,
     .reference = reference,
+    .onnx = onnx,
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ot_net.h"
+#include "ot_onnx.h"
 
 static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
 {
@@ -34,6 +35,12 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
     memcpy(y, x, r->n * L->out_size * sizeof(double));
 }
 
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)L, (void)params, (void)state;
+    return ot_onnx_flatten(g);
+}
+
 const ot_layer_ops_t ot_flatten_ops = {
     .kind = "flatten",
     .usage = "flatten",
@@ -44,4 +51,5 @@ const ot_layer_ops_t ot_flatten_ops = {
     .forward = forward,
     .backward = backward,
     .reference = reference,
+    .onnx = onnx,
 };

@@ -10,6 +10,7 @@
 
 #include "ot_conv.h"
 #include "ot_net.h"
+#include "ot_onnx.h"
 
 /* ---------------------------------------------------------------- the kernels */
 
@@ -190,6 +191,12 @@ static size_t ref_mask(const ot_layer_t *L)
     return L->out_size * sizeof(uint32_t);
 }
 
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)params, (void)state;
+    return ot_pool_onnx(L, g, "MaxPool");
+}
+
 const ot_layer_ops_t ot_maxpool_ops = {
     .kind = "maxpool",
     .usage = "maxpool WINDOW [stride S] (e.g. maxpool 2, maxpool 3x3 stride 2)",
@@ -204,4 +211,5 @@ const ot_layer_ops_t ot_maxpool_ops = {
     .backward = backward,
     .reference = reference,
     .ref_mask = ref_mask,
+    .onnx = onnx,
 };

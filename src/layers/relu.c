@@ -2,6 +2,7 @@
 #include "ot_layers.h"
 
 #include "ot_layer.h"
+#include "ot_onnx.h"
 
 void ot_relu_forward(const float *x, float *y, size_t n)
 {
@@ -42,6 +43,13 @@ static size_t ref_mask(const ot_layer_t *L)
     return L->out_size;
 }
 
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)L, (void)params, (void)state;
+    const char *in[1] = {ot_onnx_value(g)};
+    return ot_onnx_node(g, "Relu", NULL, in, 1, NULL, 0, OT_ONNX_KEEP);
+}
+
 const ot_layer_ops_t ot_relu_ops = {
     .kind = "relu",
     .usage = "relu",
@@ -53,4 +61,5 @@ const ot_layer_ops_t ot_relu_ops = {
     .backward = backward,
     .reference = reference,
     .ref_mask = ref_mask,
+    .onnx = onnx,
 };

@@ -4,6 +4,7 @@
 #include "ot_layers.h"
 
 #include "ot_layer.h"
+#include "ot_onnx.h"
 
 void ot_sigmoid_forward(const float *x, float *y, size_t n)
 {
@@ -36,6 +37,13 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
         y[i] = 1.0 / (1.0 + exp(-x[i]));
 }
 
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)L, (void)params, (void)state;
+    const char *in[1] = {ot_onnx_value(g)};
+    return ot_onnx_node(g, "Sigmoid", NULL, in, 1, NULL, 0, OT_ONNX_KEEP);
+}
+
 const ot_layer_ops_t ot_sigmoid_ops = {
     .kind = "sigmoid",
     .usage = "sigmoid",
@@ -46,4 +54,5 @@ const ot_layer_ops_t ot_sigmoid_ops = {
     .forward = forward,
     .backward = backward,
     .reference = reference,
+    .onnx = onnx,
 };

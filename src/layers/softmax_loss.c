@@ -8,6 +8,7 @@
 #include "ot_layers.h"
 
 #include "ot_layer.h"
+#include "ot_onnx.h"
 
 double ot_softmax_loss_forward(const float *x, const int32_t *t, float *p, size_t n, size_t c,
                                size_t *correct)
@@ -79,6 +80,17 @@ static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double 
     }
 }
 
+/* inference: Softmax over the classes, which must be in omptrain's order */
+static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const float *state)
+{
+    (void)L, (void)params, (void)state;
+    if (ot_onnx_flatten_natural(g))
+        return -1;
+    const char *in[1] = {ot_onnx_value(g)};
+    const ot_onnx_attr_t axis = OT_ONNX_INT("axis", 1);
+    return ot_onnx_node(g, "Softmax", NULL, in, 1, &axis, 1, OT_ONNX_FLAT);
+}
+
 const ot_layer_ops_t ot_softmax_loss_ops = {
     .kind = "softmax_loss",
     .usage = "nothing: the loss closes every stack by itself",
@@ -90,4 +102,5 @@ const ot_layer_ops_t ot_softmax_loss_ops = {
     .backward = backward,
     .is_loss = 1,
     .reference = reference,
+    .onnx = onnx,
 };

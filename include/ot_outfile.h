@@ -1,0 +1,14 @@
+/* ot_outfile.h - output files written whole or not at all: a temporary file next to the
+ * target, fsync, rename over it, fsync of the directory (what checkpoints do), so that a
+ * crash, a full disk or a kill leaves either the old file or the complete new one. */
+#ifndef OT_OUTFILE_H
+#define OT_OUTFILE_H
+
+#include <stddef.h>
+
+/* Write size bytes to path atomically through the temporary file DIR/.NAME-<pid>.tmp.
+ * Returns 0, or OT_EIO after one line naming path (or the temporary file) and the system's
+ * reason; the temporary file is removed and whatever was at path is left as it was. */
+int ot_write_atomic(const char *path, const void *data, size_t size);
+
+#endif

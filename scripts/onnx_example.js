@@ -1,0 +1,20 @@
+// onnx_example.js - an omptrain model exported to ONNX, run by ONNX Runtime in node: the first
+// five MNIST test images, their most probable digit and its probability.
+//   npm install --ignore-scripts onnxruntime-node   (make test keeps one in build/npm:
+//   NODE_PATH=build/npm/node_modules node scripts/onnx_example.js MODEL.onnx)
+const ort = require('onnxruntime-node');
+const fs = require('fs');
+const zlib = require('zlib');
+
+async function main(model) {
+  const idx = zlib.gunzipSync(fs.readFileSync('data/mnist/t10k-images-idx3-ubyte.gz'));
+  const x = Float32Array.from(idx.subarray(16, 16 + 5 * 784), (u) => u / 255); // NCHW, [0, 1]
+  const session = await ort.InferenceSession.create(model);
+  const out = await session.run({ input: new ort.Tensor('float32', x, [5, 1, 28, 28]) });
+  for (let i = 0; i < 5; i++) {
+    const c = Number(out.class.data[i]);
+    console.log(`image ${i}: digit ${c}, p = ${out.probabilities.data[i * 10 + c].toFixed(6)}`);
+  }
+}
+
+main(process.argv[2]).catch((e) => { console.error(e.message); process.exit(1); });

@@ -1,0 +1,46 @@
+/* export.c - omptrain export: a checkpoint's model as an ONNX file (ot_onnx.h), written
+ * atomically. */
+#include "ot_run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ot_common.h"
+#include "ot_model.h"
+#include "ot_onnx.h"
+#include "ot_outfile.h"
+
+int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx_path)
+{
+    ot_model_t m = {0};
+    void *bytes = NULL;
+    size_t size = 0;
+    char model[OT_STACK_TEXT], doc[OT_STACK_TEXT + 256], shape[64], how[160];
+    int rc;
+    if ((rc = ot_model_load(&m, c, checkpoint, NULL, NULL)))
+        goto out;
+    ot_config_model_str(c, model, sizeof model);
+    snprintf(doc, sizeof doc, "omptrain %s model %s, %zu classes, from %s (epoch %d, step %llu)",
+             OT_VERSION, model, m.net.n_classes, checkpoint, m.info.epoch,
+             (unsigned long long)m.info.step);
+    if ((rc = ot_onnx_export(&m.net, &m.input, doc, &bytes, &size)) ||
+        (rc = ot_write_atomic(onnx_path, bytes, size)))
+        goto out;
+    const ot_shape_t *s = &m.input.shape;
+    printf("omptrain %s: export %s (epoch %d, step %llu): model %s\n", OT_VERSION, checkpoint,
+           m.info.epoch, (unsigned long long)m.info.step, model);
+    if (s->flat)
+        printf("input  'input' float32 (N, %zu), %s\n", ot_shape_size(s),
+               ot_input_str(&m.input, how, sizeof how));
+    else
+        printf("input  'input' float32 (N, %zu, %zu, %zu) NCHW (omptrain's %s), %s\n", s->c,
+               s->h, s->w, ot_shape_str(s, shape, sizeof shape),
+               ot_input_str(&m.input, how, sizeof how));
+    printf("output 'probabilities' float32 (N, %zu), 'class' int64 (N)\n", m.net.n_classes);
+    printf("wrote %s: ONNX opset %d, %zu bytes\n", onnx_path, OT_ONNX_OPSET, size);
+    rc = OT_OK;
+out:
+    free(bytes);
+    ot_model_free(&m);
+    return rc;
+}

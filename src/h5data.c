@@ -1,0 +1,542 @@
+/* h5data.c - data sets in HDF5 files (see ot_h5data.h): the features and labels datasets are
+ * checked (presence, type, rank, N, memory) before anything is read, then read by hyperslabs
+ * of whole chunk rows, each H5Dread converting to uint8 or float32 and the library doing the
+ * decompression; a block of an N x C x H x W dataset is turned to NHWC on the way. */
+#include "ot_h5data.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ot_h5.h"
+#include "ot_memory.h"
+#include "ot_common.h"
+
+#define BLOCK_BYTES ((size_t)16 << 20) /* about this much per H5Dread of features */
+#define LABEL_BLOCK ((size_t)1 << 20)  /* labels per H5Dread */
+#define LIST_NAMES 8                   /* root names listed when a dataset is missing */
+
+/* ---------------------------------------------------------------- memory */
+
+
+/* "1.5 GiB" */
+static const char *bytes_str(size_t b, char *buf, size_t n)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)b;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0])
+        v /= 1024.0, u++;
+    if (u == 0)
+        snprintf(buf, n, "%zu bytes", b);
+    else
+        snprintf(buf, n, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+/* ---------------------------------------------------------------- HDF5 helpers */
+
+int ot_h5data_is_hdf5(const char *path)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
+#else
+    htri_t is = H5Fis_hdf5(path);
+#endif
+    ot_h5_restore(&q);
+    return is > 0 ? 1 : is == 0 ? 0 : -1;
+}
+
+/* What type t is, as numpy would say it: "uint8", "int32", "float64", "strings", ... */
+static const char *type_str(hid_t t, char *buf, size_t n)
+{
+    size_t bits = 8 * H5Tget_size(t);
+    switch (H5Tget_class(t)) {
+    case H5T_INTEGER:
+        snprintf(buf, n, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
+        break;
+    case H5T_FLOAT:
+        snprintf(buf, n, "float%zu", bits);
+        break;
+    case H5T_STRING:
+        snprintf(buf, n, "strings");
+        break;
+    case H5T_COMPOUND:
+        snprintf(buf, n, "a compound type (records)");
+        break;
+    case H5T_ENUM:
+        snprintf(buf, n, "an enum (numpy bool?)");
+        break;
+    default:
+        snprintf(buf, n, "a type of HDF5 class %d", (int)H5Tget_class(t));
+        break;
+    }
+    return buf;
+}
+
+/* "60000x28x28" */
+static const char *dims_str(int rank, const hsize_t *dims, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < rank && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%llu", i ? "x" : "",
+                                 (unsigned long long)dims[i]);
+    return buf;
+}
+
+/* Does the object at path p exist? Asked link by link, since H5Lexists fails rather than
+ * answers when a group on the way is missing. */
+static int exists(hid_t f, const char *p)
+{
+    char buf[OT_PATH_MAX];
+    size_t len = strlen(p);
+    if (len == 0 || len >= sizeof buf)
+        return 0;
+    memcpy(buf, p, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        htri_t e = strcmp(buf, "/") == 0 ? 1 : H5Lexists(f, buf, H5P_DEFAULT);
+        buf[i] = c;
+        if (e <= 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The root group's first LIST_NAMES names, ", "-joined, for "the file holds ...". */
+static void root_names(hid_t f, char *buf, size_t n)
+{
+    H5G_info_t gi;
+    size_t used = 0;
+    buf[0] = '\0';
+    if (H5Gget_info(f, &gi) < 0)
+        return;
+    for (hsize_t i = 0; i < gi.nlinks && i < LIST_NAMES; i++) {
+        char name[128];
+        ssize_t len = H5Lget_name_by_idx(f, "/", H5_INDEX_NAME, H5_ITER_INC, i, name,
+                                         sizeof name, H5P_DEFAULT);
+        if (len < 0)
+            break;
+        int w = snprintf(buf + used, n - used, "%s'%s'", i ? ", " : "", name);
+        if (w < 0 || (size_t)w >= n - used)
+            return;
+        used += (size_t)w;
+    }
+    if (gi.nlinks > LIST_NAMES && used < n)
+        snprintf(buf + used, n - used, ", ... (%llu in all)", (unsigned long long)gi.nlinks);
+}
+
+/* ---------------------------------------------------------------- the datasets */
+
+/* An open dataset with its type, space and shape. */
+typedef struct {
+    const char *name; /* as the config gives it */
+    const char *key;  /* the config key that names it: "data.features" */
+    hid_t d, type, space;
+    int rank;
+    hsize_t dims[H5S_MAX_RANK];
+} dset_t;
+
+static void dset_close(dset_t *s)
+{
+    if (s->space >= 0)
+        H5Sclose(s->space);
+    if (s->type >= 0)
+        H5Tclose(s->type);
+    if (s->d >= 0)
+        H5Dclose(s->d);
+    s->d = s->type = s->space = H5I_INVALID_HID;
+}
+
+/* Open dataset s->name of f: 0, 1 when it is missing and *missing_ok, else OT_EFORMAT after
+ * one line. */
+static int dset_open(hid_t f, const char *path, dset_t *s, int missing_ok)
+{
+    char names[512];
+    H5O_info_t oi;
+    s->d = s->type = s->space = H5I_INVALID_HID;
+    if (!exists(f, s->name)) {
+        if (missing_ok)
+            return 1;
+        root_names(f, names, sizeof names);
+        ot_error("%s: no dataset '%s' (%s); the file holds %s", path, s->name, s->key,
+                 names[0] ? names : "nothing");
+        return OT_EFORMAT;
+    }
+#if H5_VERSION_GE(1, 12, 0)
+    herr_t got = H5Oget_info_by_name3(f, s->name, &oi, H5O_INFO_BASIC, H5P_DEFAULT);
+#else
+    herr_t got = H5Oget_info_by_name2(f, s->name, &oi, H5O_INFO_BASIC, H5P_DEFAULT);
+#endif
+    if (got < 0 || oi.type != H5O_TYPE_DATASET) {
+        ot_error("%s: '%s' (%s) is %s, expected a dataset", path, s->name, s->key,
+                 got >= 0 && oi.type == H5O_TYPE_GROUP ? "a group" : "not a dataset");
+        return OT_EFORMAT;
+    }
+    if ((s->d = H5Dopen2(f, s->name, H5P_DEFAULT)) < 0 || (s->type = H5Dget_type(s->d)) < 0 ||
+        (s->space = H5Dget_space(s->d)) < 0 ||
+        (s->rank = H5Sget_simple_extent_ndims(s->space)) < 0 ||
+        H5Sget_simple_extent_dims(s->space, s->dims, NULL) < 0) {
+        ot_error("%s: dataset '%s' (%s) cannot be opened (damaged file?)", path, s->name,
+                 s->key);
+        dset_close(s);
+        return OT_EFORMAT;
+    }
+    return OT_OK;
+}
+
+/* Select rows [r0, r0 + m) of s (all of every other axis) and make the matching memory
+ * space; returns it, or H5I_INVALID_HID. */
+static hid_t select_rows(const dset_t *s, hsize_t r0, hsize_t m)
+{
+    hsize_t start[H5S_MAX_RANK] = {0}, count[H5S_MAX_RANK];
+    for (int i = 0; i < s->rank; i++)
+        count[i] = s->dims[i];
+    start[0] = r0;
+    count[0] = m;
+    if (H5Sselect_hyperslab(s->space, H5S_SELECT_SET, start, NULL, count, NULL) < 0)
+        return H5I_INVALID_HID;
+    return H5Screate_simple(s->rank, count, NULL);
+}
+
+/* The rows one read takes: whole chunk rows (a chunk is then decompressed once, without a
+ * chunk cache), about BLOCK_BYTES of memory type. */
+static hsize_t block_rows(const dset_t *s, size_t row_bytes, hsize_t n)
+{
+    hsize_t unit = 1, rows;
+    hid_t dcpl = H5Dget_create_plist(s->d);
+    if (dcpl >= 0) {
+        hsize_t chunk[H5S_MAX_RANK];
+        if (H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, s->rank, chunk) >= 1 &&
+            chunk[0] > 0)
+            unit = chunk[0];
+        H5Pclose(dcpl);
+    }
+    rows = (hsize_t)(BLOCK_BYTES / (row_bytes ? row_bytes : 1)) / unit * unit;
+    if (rows < unit)
+        rows = unit;
+    return rows < n ? rows : n;
+}
+
+/* block (m, c, hw) -> out (m, hw, c): one N x C x H x W block to NHWC */
+static void nchw_to_nhwc(const void *block, void *out, size_t m, size_t c, size_t hw,
+                         size_t elem)
+{
+    const char *src = block;
+    char *dst = out;
+    for (size_t s = 0; s < m; s++)
+        for (size_t ch = 0; ch < c; ch++)
+            for (size_t p = 0; p < hw; p++)
+                memcpy(dst + ((s * hw + p) * c + ch) * elem, src + ((s * c + ch) * hw + p) * elem,
+                       elem);
+}
+
+/* The first value of x (m samples of ds's shape, the first being sample r0) that is NaN or
+ * Inf: reported with its index as the file holds it (nchw: (n, c, h, w)), OT_EFORMAT; else 0. */
+static int check_finite(const float *x, size_t m, size_t r0, const ot_dataset_t *ds, int rank,
+                        int nchw, const char *path, const dset_t *s)
+{
+    const size_t dim = ds->dim, C = ds->chans, W = ds->cols;
+    for (size_t i = 0; i < m * dim; i++) {
+        if (isfinite(x[i]))
+            continue;
+        const size_t smp = r0 + i / dim, j = i % dim; /* NHWC in memory */
+        const size_t h = j / C / W, w = j / C % W, c = j % C;
+        char where[96];
+        if (rank == 2)
+            snprintf(where, sizeof where, "(%zu, %zu)", smp, j);
+        else if (rank == 3)
+            snprintf(where, sizeof where, "(%zu, %zu, %zu)", smp, h, w);
+        else if (nchw)
+            snprintf(where, sizeof where, "(%zu, %zu, %zu, %zu)", smp, c, h, w);
+        else
+            snprintf(where, sizeof where, "(%zu, %zu, %zu, %zu)", smp, h, w, c);
+        ot_error("%s: dataset '%s' (%s): element %s is %s%s, expected finite numbers", path,
+                 s->name, s->key, where, isnan(x[i]) ? "NaN" : x[i] > 0 ? "Inf" : "-Inf",
+                 isnan(x[i]) ? "" : " (or beyond float32's range)");
+        return OT_EFORMAT;
+    }
+    return OT_OK;
+}
+
+/* Read features rows [0, n) of s into ds (whose images or features are allocated). */
+static int read_features(const dset_t *s, const char *path, ot_dataset_t *ds, size_t n,
+                         int file_nchw)
+{
+    const int bytes = ds->images != NULL;
+    const size_t elem = bytes ? 1 : sizeof(float), dim = ds->dim;
+    const hid_t mtype = bytes ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT;
+    const hsize_t step = block_rows(s, dim * elem, n);
+    const int nchw = file_nchw && ds->chans > 1; /* one channel needs no reordering */
+    char *dst = bytes ? (char *)ds->images : (char *)ds->features;
+    void *tmp = NULL;
+    int rc = OT_OK;
+    if (nchw && !(tmp = malloc((size_t)step * dim * elem))) {
+        ot_error("%s: cannot allocate %zu bytes to reorder '%s' to NHWC", path,
+                 (size_t)step * dim * elem, s->name);
+        return OT_ENOMEM;
+    }
+    for (hsize_t r0 = 0; r0 < n && !rc; r0 += step) {
+        const hsize_t m = n - r0 < step ? n - r0 : step;
+        char *out = dst + (size_t)r0 * dim * elem;
+        hid_t mem = select_rows(s, r0, m);
+        if (mem < 0 || H5Dread(s->d, mtype, mem, s->space, H5P_DEFAULT, nchw ? tmp : out) < 0) {
+            char reason[128];
+            ot_error("%s: dataset '%s' (%s): cannot read samples %llu..%llu: %s", path, s->name,
+                     s->key, (unsigned long long)r0, (unsigned long long)(r0 + m - 1),
+                     ot_h5_reason(reason));
+            rc = OT_EIO;
+        }
+        if (mem >= 0)
+            H5Sclose(mem);
+        if (!rc && nchw)
+            nchw_to_nhwc(tmp, out, (size_t)m, ds->chans, ds->rows * ds->cols, elem);
+        if (!rc && !bytes)
+            rc = check_finite((const float *)(const void *)out, (size_t)m, (size_t)r0, ds,
+                              s->rank, file_nchw, path, s);
+    }
+    free(tmp);
+    return rc;
+}
+
+/* Read every label of s (all N: a wrong label is a wrong file, whatever the limit), check
+ * each against n_classes, keep the first n in ds->labels. */
+static int read_labels(const dset_t *s, const char *path, ot_dataset_t *ds, size_t n,
+                       int n_classes)
+{
+    const hsize_t N = s->dims[0];
+    int64_t *buf = malloc((N < LABEL_BLOCK ? (size_t)N : LABEL_BLOCK) * sizeof *buf);
+    int rc = OT_OK;
+    if (!buf) {
+        ot_error("%s: cannot allocate a buffer for the labels of '%s'", path, s->name);
+        return OT_ENOMEM;
+    }
+    for (hsize_t r0 = 0; r0 < N && !rc; r0 += LABEL_BLOCK) {
+        const hsize_t m = N - r0 < LABEL_BLOCK ? N - r0 : LABEL_BLOCK;
+        hid_t mem = select_rows(s, r0, m);
+        if (mem < 0 || H5Dread(s->d, H5T_NATIVE_INT64, mem, s->space, H5P_DEFAULT, buf) < 0) {
+            char reason[128];
+            ot_error("%s: dataset '%s' (%s): cannot read labels %llu..%llu: %s", path, s->name,
+                     s->key, (unsigned long long)r0, (unsigned long long)(r0 + m - 1),
+                     ot_h5_reason(reason));
+            rc = OT_EIO;
+        }
+        if (mem >= 0)
+            H5Sclose(mem);
+        for (hsize_t i = 0; i < m && !rc; i++) {
+            const int64_t v = buf[i];
+            if (v < 0 || v >= n_classes) {
+                ot_error("%s: dataset '%s' (%s): label %lld at index %llu is out of range, "
+                         "expected 0..%d (data.classes = %d)", path, s->name, s->key,
+                         (long long)v, (unsigned long long)(r0 + i), n_classes - 1, n_classes);
+                rc = OT_EFORMAT;
+            } else if (r0 + i < n) {
+                ds->labels[r0 + i] = (uint8_t)v;
+            }
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+/* The features' type and rank, into ds's shape; 0 or OT_EFORMAT after one line. */
+static int features_shape(const dset_t *s, const char *path, ot_layout_t layout,
+                          ot_dataset_t *ds, int *bytes)
+{
+    char tname[64], shape[128];
+    const H5T_class_t cls = H5Tget_class(s->type);
+    const size_t size = H5Tget_size(s->type);
+    if (cls == H5T_INTEGER && size == 1 && H5Tget_sign(s->type) == H5T_SGN_NONE)
+        *bytes = 1;
+    else if (cls == H5T_FLOAT && (size == 4 || size == 8))
+        *bytes = 0;
+    else {
+        ot_error("%s: dataset '%s' (%s) holds %s, expected uint8 (scaled to [0, 1]), float32 "
+                 "or float64", path, s->name, s->key, type_str(s->type, tname, sizeof tname));
+        return OT_EFORMAT;
+    }
+    dims_str(s->rank, s->dims, shape, sizeof shape);
+    if (s->rank < 2 || s->rank > 4) {
+        ot_error("%s: dataset '%s' (%s) has rank %d (shape %s), expected N x D, N x H x W, "
+                 "N x H x W x C or N x C x H x W (data.layout = nchw)", path, s->name, s->key,
+                 s->rank, s->rank ? shape : "scalar");
+        return OT_EFORMAT;
+    }
+    for (int i = 0; i < s->rank; i++)
+        if (s->dims[i] == 0) {
+            ot_error("%s: dataset '%s' (%s) has shape %s, expected no zero-sized axis", path,
+                     s->name, s->key, shape);
+            return OT_EFORMAT;
+        }
+    const hsize_t *d = s->dims;
+    if (s->rank == 2)
+        ds->chans = d[1], ds->rows = ds->cols = 1, ds->flat = 1;
+    else if (s->rank == 3)
+        ds->chans = 1, ds->rows = d[1], ds->cols = d[2];
+    else if (layout == OT_LAYOUT_NHWC)
+        ds->rows = d[1], ds->cols = d[2], ds->chans = d[3];
+    else
+        ds->chans = d[1], ds->rows = d[2], ds->cols = d[3];
+    size_t dim = 1;
+    for (int i = 1; i < s->rank; i++)
+        if (d[i] > SIZE_MAX || ot_mul_size(dim, (size_t)d[i], &dim) || dim > UINT32_MAX) {
+            ot_error("%s: dataset '%s' (%s) has shape %s: more than 2^32 values per sample", path,
+                     s->name, s->key, shape);
+            return OT_EFORMAT;
+        }
+    if (d[0] > UINT32_MAX) {
+        ot_error("%s: dataset '%s' (%s) has shape %s: more than 2^32 samples", path, s->name,
+                 s->key, shape);
+        return OT_EFORMAT;
+    }
+    ds->dim = dim;
+    return OT_OK;
+}
+
+/* The labels' type and shape against the features' N; 0 or OT_EFORMAT after one line. */
+static int labels_shape(const dset_t *s, const dset_t *feat, const char *path)
+{
+    char tname[64], shape[128];
+    if (H5Tget_class(s->type) != H5T_INTEGER) {
+        ot_error("%s: dataset '%s' (%s) holds %s, expected integers (class indices)", path,
+                 s->name, s->key, type_str(s->type, tname, sizeof tname));
+        return OT_EFORMAT;
+    }
+    dims_str(s->rank, s->dims, shape, sizeof shape);
+    if (s->rank != 1 && !(s->rank == 2 && s->dims[1] == 1)) {
+        ot_error("%s: dataset '%s' (%s) has shape %s, expected N or N x 1 labels", path, s->name,
+                 s->key, s->rank ? shape : "scalar");
+        return OT_EFORMAT;
+    }
+    if (s->dims[0] != feat->dims[0]) {
+        ot_error("%s: dataset '%s' (%s) has %llu samples but '%s' (%s) has %llu labels; "
+                 "expected one label per sample", path, feat->name, feat->key,
+                 (unsigned long long)feat->dims[0], s->name, s->key,
+                 (unsigned long long)s->dims[0]);
+        return OT_EFORMAT;
+    }
+    return OT_OK;
+}
+
+int ot_h5data_load(ot_dataset_t *ds, const char *path, const ot_h5data_opts_t *o,
+                   int *has_labels)
+{
+    dset_t feat = {o->features, "data.features", H5I_INVALID_HID, H5I_INVALID_HID,
+                   H5I_INVALID_HID, 0, {0}};
+    dset_t lab = {o->labels, "data.labels", H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID,
+                  0, {0}};
+    hid_t f = H5I_INVALID_HID;
+    ot_h5_quiet_t q;
+    int rc, bytes = 0, labelled = 0;
+    struct stat st;
+
+    memset(ds, 0, sizeof *ds);
+    if (has_labels)
+        *has_labels = 0;
+    if (o->n_classes < 2 || o->n_classes > 256) {
+        ot_error("%s: data.classes %d is out of range, expected 2..256", path, o->n_classes);
+        return OT_EINVAL;
+    }
+    if (stat(path, &st) != 0) {
+        ot_error("cannot open '%s': %s", path, strerror(errno));
+        return OT_EIO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ot_error("cannot open '%s': it is a directory, expected an HDF5 file", path);
+        return OT_EIO;
+    }
+    int is = ot_h5data_is_hdf5(path);
+    if (is <= 0) {
+        ot_error("%s: %s, expected an HDF5 file with datasets '%s' (data.features) and '%s' "
+                 "(data.labels)", path, is == 0 ? "not an HDF5 file" : "cannot be read",
+                 o->features, o->labels);
+        return is == 0 ? OT_EFORMAT : OT_EIO;
+    }
+    ot_h5_quiet(&q);
+    if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+        ot_error("%s: cannot open as HDF5: the file is truncated or damaged", path);
+        rc = OT_EFORMAT;
+        goto out;
+    }
+    if ((rc = dset_open(f, path, &feat, 0)) ||
+        (rc = features_shape(&feat, path, o->layout, ds, &bytes)))
+        goto out;
+    rc = dset_open(f, path, &lab, o->labels_optional);
+    if (rc < 0)
+        goto out;
+    labelled = rc == 0;
+    if (labelled && (rc = labels_shape(&lab, &feat, path)))
+        goto out;
+
+    /* the memory it needs, before any of it is read */
+    const size_t N = (size_t)feat.dims[0], n = o->limit && o->limit < N ? o->limit : N;
+    const size_t elem = bytes ? 1 : sizeof(float);
+    size_t need, avail;
+    const char *what = "the limit given";
+    if (ot_mul_size(n, ds->dim, &need) || ot_mul_size(need, elem, &need) || need > SIZE_MAX - n)
+        need = SIZE_MAX;
+    else
+        need += n;
+    avail = o->mem_limit ? o->mem_limit : (size_t)ot_mem_available(&what);
+    if (need > avail) {
+        char nb[32], ab[32], shape[128];
+        ot_error("%s: dataset '%s' (%s) of shape %s needs %s in memory for %zu samples, more "
+                 "than the %s available (%s); expected a smaller data set (data.train_limit and "
+                 "data.test_limit read only the first samples)", path, feat.name, feat.key,
+                 dims_str(feat.rank, feat.dims, shape, sizeof shape),
+                 bytes_str(need, nb, sizeof nb), n, bytes_str(avail, ab, sizeof ab), what);
+        rc = OT_ENOMEM;
+        goto out;
+    }
+    ds->n = n;
+    ds->n_classes = o->n_classes;
+    ds->labels = calloc(n, 1);
+    if (bytes)
+        ds->images = malloc(n * ds->dim);
+    else
+        ds->features = malloc(n * ds->dim * sizeof(float));
+    if (!ds->labels || (!ds->images && !ds->features)) {
+        char nb[32];
+        ot_error("%s: cannot allocate %s for %zu samples of '%s'", path,
+                 bytes_str(need, nb, sizeof nb), n, feat.name);
+        rc = OT_ENOMEM;
+        goto out;
+    }
+    const int nchw = feat.rank == 4 && o->layout == OT_LAYOUT_NCHW;
+    if ((rc = read_features(&feat, path, ds, n, nchw)) ||
+        (labelled && (rc = read_labels(&lab, path, ds, n, o->n_classes))))
+        goto out;
+    if (bytes) { /* as IDX images: the first layer may leave the zero pixels out */
+        ds->nonzero = ot_nonzero_fraction(ds->images, n * ds->dim);
+        if (ds->nonzero < OT_INDEX_BELOW && ds->dim <= OT_SPARSE_MAX_DIM &&
+            (rc = ot_dataset_index(ds)))
+            goto out;
+    } else {
+        ds->nonzero = 1.0f; /* floats: the lists of nonzero pixels hold bytes */
+    }
+    if (has_labels)
+        *has_labels = labelled;
+    rc = OT_OK;
+out:
+    dset_close(&feat);
+    dset_close(&lab);
+    if (f >= 0)
+        H5Fclose(f);
+    ot_h5_restore(&q);
+    if (rc)
+        ot_dataset_free(ds);
+    return rc;
+}

@@ -1,0 +1,387 @@
+/* input.c - the network's input: sample shape and standardisation, its statistics fitted on
+ * the training set and kept in checkpoints under /input (see ot_input.h). */
+#include "ot_input.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_h5.h"
+#include "ot_common.h"
+
+void ot_input_init(ot_input_t *in, const ot_shape_t *shape)
+{
+    memset(in, 0, sizeof *in);
+    in->shape = *shape;
+    in->normalize = OT_NORM_NONE;
+    in->by = OT_NORM_BY_CHANNEL;
+}
+
+void ot_input_free(ot_input_t *in)
+{
+    free(in->mean);
+    free(in->std);
+    free(in->mean_x);
+    free(in->std_x);
+    in->mean = in->std = in->mean_x = in->std_x = NULL;
+    in->n_stats = 0;
+    in->normalize = OT_NORM_NONE;
+}
+
+/* Entries of the statistics: the channels, or every feature. */
+static size_t stats_of(const ot_shape_t *s, ot_norm_by_t by)
+{
+    return by == OT_NORM_BY_CHANNEL ? s->c : ot_shape_size(s);
+}
+
+/* Allocate n_stats entries and the per-feature copies; 0 or OT_ENOMEM. */
+static int alloc_stats(ot_input_t *in, size_t n_stats)
+{
+    const size_t dim = ot_shape_size(&in->shape);
+    in->n_stats = n_stats;
+    in->mean = malloc(n_stats * sizeof(float));
+    in->std = malloc(n_stats * sizeof(float));
+    in->mean_x = malloc(dim * sizeof(float));
+    in->std_x = malloc(dim * sizeof(float));
+    if (!in->mean || !in->std || !in->mean_x || !in->std_x) {
+        ot_input_free(in);
+        ot_error("cannot allocate the input statistics of %zu features", dim);
+        return OT_ENOMEM;
+    }
+    return OT_OK;
+}
+
+/* mean_x, std_x from mean, std: feature j of an NHWC sample has channel j % c. */
+static void expand(ot_input_t *in)
+{
+    const size_t dim = ot_shape_size(&in->shape), c = in->shape.c;
+    for (size_t j = 0; j < dim; j++) {
+        const size_t k = in->by == OT_NORM_BY_CHANNEL ? j % c : j;
+        in->mean_x[j] = in->mean[k];
+        in->std_x[j] = in->std[k];
+    }
+}
+
+int ot_input_fit(ot_input_t *in, const ot_dataset_t *ds, ot_norm_by_t by)
+{
+    const size_t dim = ds->dim, c = in->shape.c;
+    const size_t k = stats_of(&in->shape, by);
+    double *sum = calloc(k, sizeof *sum), *sq = calloc(k, sizeof *sq);
+    float *x = malloc(dim * sizeof *x);
+    int rc = OT_ENOMEM;
+    ot_input_free(in);
+    in->by = by;
+    if (!sum || !sq || !x) {
+        ot_error("cannot allocate room to compute the input statistics of %zu features", dim);
+        goto out;
+    }
+    if ((rc = alloc_stats(in, k)))
+        goto out;
+    /* the samples as the network gets them, without any standardisation */
+    ot_dataset_t raw = *ds;
+    raw.mean = raw.std = NULL;
+    const double count = (double)ds->n * (double)(dim / k);
+    for (size_t s = 0; s < ds->n; s++) {
+        ot_dataset_sample(&raw, s, x);
+        for (size_t j = 0; j < dim; j++)
+            sum[by == OT_NORM_BY_CHANNEL ? j % c : j] += x[j];
+    }
+    for (size_t i = 0; i < k; i++)
+        sum[i] /= count; /* the means */
+    for (size_t s = 0; s < ds->n; s++) {
+        ot_dataset_sample(&raw, s, x);
+        for (size_t j = 0; j < dim; j++) {
+            const size_t i = by == OT_NORM_BY_CHANNEL ? j % c : j;
+            const double d = x[j] - sum[i];
+            sq[i] += d * d;
+        }
+    }
+    for (size_t i = 0; i < k; i++) {
+        const double sd = sqrt(sq[i] / count);
+        in->mean[i] = (float)sum[i];
+        in->std[i] = sd < OT_INPUT_MIN_STD ? 1.0f : (float)sd;
+    }
+    expand(in);
+    in->normalize = OT_NORM_MEAN_STD;
+    rc = OT_OK;
+out:
+    free(sum);
+    free(sq);
+    free(x);
+    return rc;
+}
+
+void ot_input_apply(const ot_input_t *in, ot_dataset_t *ds)
+{
+    if (in->normalize == OT_NORM_MEAN_STD && in->mean_x)
+        ot_dataset_standardise(ds, in->mean_x, in->std_x);
+}
+
+const char *ot_input_str(const ot_input_t *in, char *buf, size_t n)
+{
+    if (in->normalize == OT_NORM_NONE)
+        snprintf(buf, n, "as stored (data.normalize = none)");
+    else
+        snprintf(buf, n, "standardised by %s (data.normalize = mean_std, %zu mean%s and std%s)",
+                 ot_norm_by_name(in->by), in->n_stats, in->n_stats == 1 ? "" : "s",
+                 in->n_stats == 1 ? "" : "s");
+    return buf;
+}
+
+/* ---------------------------------------------------------------- HDF5 */
+
+int ot_input_write(hid_t f, const ot_input_t *in, char *reason)
+{
+    hid_t g = H5I_INVALID_HID, space = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    int rc = -1, flat = in->shape.flat;
+    uint64_t h = in->shape.h, w = in->shape.w, c = in->shape.c;
+    if ((g = H5Gcreate2(f, "input", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        ot_h5_attr_scalar(g, "height", H5T_STD_U64LE, H5T_NATIVE_UINT64, &h) ||
+        ot_h5_attr_scalar(g, "width", H5T_STD_U64LE, H5T_NATIVE_UINT64, &w) ||
+        ot_h5_attr_scalar(g, "channels", H5T_STD_U64LE, H5T_NATIVE_UINT64, &c) ||
+        ot_h5_attr_scalar(g, "flat", H5T_STD_I32LE, H5T_NATIVE_INT, &flat) ||
+        ot_h5_attr_str(g, "normalize", ot_normalize_name(in->normalize)) ||
+        ot_h5_attr_str(g, "normalize_by", ot_norm_by_name(in->by)) ||
+        ot_h5_attrs_crc_set(g)) /* the attributes' checksum (ot_h5.h) */
+        goto out;
+    if (in->normalize == OT_NORM_MEAN_STD) {
+        /* by channel (c); by feature the sample's own shape, (h, w, c) or (d) */
+        hsize_t dims[3] = {h, w, c};
+        int rank = 1;
+        if (in->by == OT_NORM_BY_CHANNEL || flat)
+            dims[0] = in->n_stats;
+        else
+            rank = 3;
+        const float *data[2] = {in->mean, in->std};
+        const char *names[2] = {"mean", "std"};
+        if ((space = H5Screate_simple(rank, dims, NULL)) < 0)
+            goto out;
+        for (int i = 0; i < 2; i++) {
+            if ((d = H5Dcreate2(g, names[i], H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT)) < 0 ||
+                H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data[i]) < 0 ||
+                ot_h5_crc_set(d) < 0 || H5Dclose(d) < 0) {
+                d = H5I_INVALID_HID;
+                goto out;
+            }
+            d = H5I_INVALID_HID;
+        }
+    }
+    rc = 0;
+out:
+    if (rc)
+        ot_h5_reason(reason);
+    if (d >= 0)
+        H5Dclose(d);
+    if (space >= 0)
+        H5Sclose(space);
+    if (g >= 0)
+        H5Gclose(g);
+    return rc;
+}
+
+/* A scalar attribute of class cls read as mtype, or (mtype < 0) a string into out[n]. */
+static int attr(hid_t g, const char *path, const char *name, H5T_class_t cls, hid_t mtype,
+                void *out, size_t n)
+{
+    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    int rc = OT_EFORMAT;
+    if (H5Aexists(g, name) <= 0 || (a = H5Aopen(g, name, H5P_DEFAULT)) < 0 ||
+        (type = H5Aget_type(a)) < 0 || H5Tget_class(type) != cls) {
+        ot_error("%s: attribute %s of /input is missing or not a%s", path, name,
+                 cls == H5T_STRING ? " string" : "n integer");
+        goto out;
+    }
+    if (cls == H5T_STRING) {
+        size_t size = H5Tget_size(type);
+        char *tmp = H5Tis_variable_str(type) == 0 ? calloc(size + 1, 1) : NULL;
+        if (!tmp || H5Aread(a, type, tmp) < 0) {
+            free(tmp);
+            ot_error("%s: attribute %s of /input cannot be read (expected a fixed-length "
+                     "string)", path, name);
+            goto out;
+        }
+        snprintf(out, n, "%s", tmp);
+        free(tmp);
+    } else if (H5Aread(a, mtype, out) < 0) {
+        ot_error("%s: attribute %s of /input cannot be read", path, name);
+        goto out;
+    }
+    rc = OT_OK;
+out:
+    if (type >= 0)
+        H5Tclose(type);
+    if (a >= 0)
+        H5Aclose(a);
+    return rc;
+}
+
+/* The index of name among count NULL-terminated names from name_of, or -1. */
+static int find_name(const char *name, const char *(*name_of)(int), int count)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(name, name_of(i)) == 0)
+            return i;
+    return -1;
+}
+
+static const char *normalize_of(int i)
+{
+    return ot_normalize_name((ot_normalize_t)i);
+}
+
+static const char *by_of(int i)
+{
+    return ot_norm_by_name((ot_norm_by_t)i);
+}
+
+/* /input/<name>: n floats into out. */
+static int read_stats(hid_t g, const char *path, const char *name, size_t n, float *out)
+{
+    hid_t d = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    int rc = OT_EFORMAT;
+    if (H5Lexists(g, name, H5P_DEFAULT) <= 0 || (d = H5Dopen2(g, name, H5P_DEFAULT)) < 0 ||
+        (space = H5Dget_space(d)) < 0 || (type = H5Dget_type(d)) < 0 ||
+        H5Tget_class(type) != H5T_FLOAT) {
+        ot_error("%s: /input/%s is missing or does not hold floats", path, name);
+        goto out;
+    }
+    if ((size_t)H5Sget_simple_extent_npoints(space) != n) {
+        ot_error("%s: /input/%s has %lld entries, expected %zu (normalize_by and the sample "
+                 "shape of /input)", path, name, (long long)H5Sget_simple_extent_npoints(space),
+                 n);
+        goto out;
+    }
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+        ot_error("%s: /input/%s cannot be read (damaged file?)", path, name);
+        goto out;
+    }
+    rc = OT_OK;
+out:
+    if (type >= 0)
+        H5Tclose(type);
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+int ot_input_read(hid_t f, const char *path, ot_input_t *in, int *present)
+{
+    char norm[32], by[32];
+    uint64_t h, w, c;
+    int flat, rc;
+    ot_input_t got;
+    *present = 0;
+    if (H5Lexists(f, "/input", H5P_DEFAULT) <= 0)
+        return OT_OK;
+    hid_t g = H5Gopen2(f, "/input", H5P_DEFAULT);
+    if (g < 0) {
+        ot_error("%s: /input is not a readable group", path);
+        return OT_EFORMAT;
+    }
+    if ((rc = attr(g, path, "height", H5T_INTEGER, H5T_NATIVE_UINT64, &h, 0)) ||
+        (rc = attr(g, path, "width", H5T_INTEGER, H5T_NATIVE_UINT64, &w, 0)) ||
+        (rc = attr(g, path, "channels", H5T_INTEGER, H5T_NATIVE_UINT64, &c, 0)) ||
+        (rc = attr(g, path, "flat", H5T_INTEGER, H5T_NATIVE_INT, &flat, 0)) ||
+        (rc = attr(g, path, "normalize", H5T_STRING, -1, norm, sizeof norm)) ||
+        (rc = attr(g, path, "normalize_by", H5T_STRING, -1, by, sizeof by)))
+        goto out;
+    const int ni = find_name(norm, normalize_of, 2), bi = find_name(by, by_of, 2);
+    if (h == 0 || w == 0 || c == 0 || h > UINT32_MAX || w > UINT32_MAX || c > UINT32_MAX ||
+        h * w > UINT32_MAX / c || ni < 0 || bi < 0) {
+        ot_error("%s: /input says %llux%llux%llu samples, normalize '%s', normalize_by '%s': "
+                 "expected sides of at least 1, none or mean_std, channel or feature", path,
+                 (unsigned long long)h, (unsigned long long)w, (unsigned long long)c, norm, by);
+        rc = OT_EFORMAT;
+        goto out;
+    }
+    ot_input_init(&got, &(ot_shape_t){(size_t)c, (size_t)h, (size_t)w, flat != 0});
+    got.by = (ot_norm_by_t)bi;
+    if (ni == OT_NORM_MEAN_STD) {
+        if ((rc = alloc_stats(&got, stats_of(&got.shape, got.by))))
+            goto out;
+        if ((rc = read_stats(g, path, "mean", got.n_stats, got.mean)) ||
+            (rc = read_stats(g, path, "std", got.n_stats, got.std))) {
+            ot_input_free(&got);
+            goto out;
+        }
+        for (size_t i = 0; i < got.n_stats; i++)
+            if (!isfinite(got.mean[i]) || !isfinite(got.std[i]) || !(got.std[i] > 0.0f)) {
+                ot_error("%s: /input/mean or std entry %zu is %g, %g: expected finite numbers "
+                         "and a positive std", path, i, got.mean[i], got.std[i]);
+                ot_input_free(&got);
+                rc = OT_EFORMAT;
+                goto out;
+            }
+        expand(&got);
+        got.normalize = OT_NORM_MEAN_STD;
+    }
+    ot_input_free(in);
+    *in = got;
+    *present = 1;
+    rc = OT_OK;
+out:
+    H5Gclose(g);
+    return rc;
+}
+
+int ot_input_load(const char *path, ot_input_t *in, int *present)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    int rc = OT_OK;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        ot_error("%s: cannot open as HDF5: the file is missing, truncated or damaged", path);
+        rc = OT_EFORMAT;
+    } else {
+        rc = ot_input_read(f, path, in, present);
+        H5Fclose(f);
+    }
+    ot_h5_restore(&q);
+    return rc;
+}
+
+static int same_shape(const ot_shape_t *a, const ot_shape_t *b)
+{
+    return a->c == b->c && a->h == b->h && a->w == b->w && !a->flat == !b->flat;
+}
+
+int ot_input_check(const ot_input_t *ck, int present, const ot_config_t *c,
+                   const ot_shape_t *data, const char *ckpt, const char *data_path)
+{
+    char a[64], b[64];
+    if (!present) { /* a checkpoint from before /input: it was never standardised */
+        if (c->normalize != OT_NORM_NONE) {
+            ot_error("%s: the checkpoint has no input statistics (/input) but the config says "
+                     "data.normalize = %s; expected none for this checkpoint", ckpt,
+                     ot_normalize_name(c->normalize));
+            return OT_ECONFIG;
+        }
+        return OT_OK;
+    }
+    if (data && !same_shape(&ck->shape, data)) {
+        ot_error("%s: the model was trained on samples of %s but %s holds samples of %s", ckpt,
+                 ot_shape_str(&ck->shape, a, sizeof a), data_path,
+                 ot_shape_str(data, b, sizeof b));
+        return OT_ECONFIG;
+    }
+    if (ck->normalize != c->normalize ||
+        (ck->normalize == OT_NORM_MEAN_STD && ck->by != c->normalize_by)) {
+        if (ck->normalize == OT_NORM_MEAN_STD)
+            snprintf(a, sizeof a, "mean_std by %s", ot_norm_by_name(ck->by));
+        else
+            snprintf(a, sizeof a, "none");
+        if (c->normalize == OT_NORM_MEAN_STD)
+            snprintf(b, sizeof b, "mean_std by %s", ot_norm_by_name(c->normalize_by));
+        else
+            snprintf(b, sizeof b, "none");
+        ot_error("%s: the checkpoint's input was standardised as data.normalize = %s but the "
+                 "config says %s; expected the config the model was trained with", ckpt, a, b);
+        return OT_ECONFIG;
+    }
+    return OT_OK;
+}

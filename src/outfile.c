@@ -1,0 +1,81 @@
+/* outfile.c - output files written atomically (see ot_outfile.h): predictions, CSV, ONNX. */
+#include "ot_outfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ot_common.h"
+
+/* size bytes to the new file tmp, fsync'd; 0 or OT_EIO after one line. */
+static int write_new(const char *tmp, const char *path, const void *data, size_t size)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        ot_error("%s: cannot create the file (as %s): %s", path, tmp, strerror(errno));
+        return OT_EIO;
+    }
+    const char *p = data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            ot_error("%s: cannot write it (%zu of %zu bytes written): %s", path, size - left,
+                     size, w < 0 ? strerror(errno) : "no progress");
+            close(fd);
+            return OT_EIO;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        ot_error("%s: cannot sync it to disk: %s", path, strerror(errno));
+        close(fd);
+        return OT_EIO;
+    }
+    if (close(fd) != 0) {
+        ot_error("%s: cannot close it: %s", path, strerror(errno));
+        return OT_EIO;
+    }
+    return OT_OK;
+}
+
+int ot_write_atomic(const char *path, const void *data, size_t size)
+{
+    char dir[4096], tmp[4200];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 1;
+    if (!*base || dlen >= sizeof dir) {
+        ot_error("%s: expected the path of a file", path);
+        return OT_EIO;
+    }
+    if (slash)
+        memcpy(dir, slash == path ? "/" : path, slash == path ? 1 : dlen);
+    else
+        dir[0] = '.';
+    dir[slash == path ? 1 : dlen] = '\0';
+    snprintf(tmp, sizeof tmp, "%s/.%s-%ld.tmp", dir, base, (long)getpid());
+    unlink(tmp); /* a leftover of this very pid is stale */
+    int rc = write_new(tmp, path, data, size);
+    if (!rc && rename(tmp, path) != 0) {
+        ot_error("%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+        rc = OT_EIO;
+    }
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) { /* a file system that cannot sync a directory (EINVAL) is no error */
+        if (fsync(dfd) != 0 && errno != EINVAL) {
+            ot_error("%s: cannot sync the directory %s: %s", path, dir, strerror(errno));
+            rc = OT_EIO;
+        }
+        close(dfd);
+    }
+    return rc;
+}

@@ -1,0 +1,233 @@
+/* predict.c - omptrain predict: a checkpoint's class probabilities and arg-max for every
+ * sample of an IDX or HDF5 file, computed by the evaluation pass of the engine (batched, on
+ * every thread: the numbers of omptrain eval), written to HDF5 (and CSV) atomically.
+ *
+ * The HDF5 file:
+ *   /                attributes omptrain_version, created, checkpoint, input, config,
+ *                    samples (u64), classes (u32); with labels also loss and accuracy (f64)
+ *   /probabilities   f32 (samples, classes): softmax of the last layer
+ *   /class           i32 (samples): the arg-max (the first of equal maxima)
+ *   /label           i32 (samples): the input's labels, when it has them */
+#include "ot_run.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_checkpoint.h"
+#include "ot_h5.h"
+#include "ot_outdir.h"
+#include "ot_common.h"
+#include "ot_datasrc.h"
+#include "ot_engine.h"
+#include "ot_model.h"
+#include "ot_outfile.h"
+
+/* What predict computed. */
+typedef struct {
+    size_t n, k;          /* samples, classes */
+    const float *probs;   /* (n, k) */
+    const int32_t *cls;   /* (n) */
+    const uint8_t *label; /* (n), or NULL without labels */
+    double loss, acc;     /* with labels: mean loss and accuracy */
+} result_t;
+
+/* One dataset at name in f from buf. */
+static int put(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
+               const hsize_t *dims, const void *buf)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL), d = H5I_INVALID_HID;
+    int rc = -1;
+    if (space >= 0 &&
+        (d = H5Dcreate2(f, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+        H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0)
+        rc = 0;
+    if (d >= 0 && H5Dclose(d) < 0)
+        rc = -1;
+    if (space >= 0)
+        H5Sclose(space);
+    return rc;
+}
+
+/* The HDF5 file as an image in memory (the core driver, as checkpoints): *image malloc'd. */
+static int build_h5(const result_t *r, const ot_config_t *c, const ot_predict_opts_t *p,
+                    void **image, size_t *size)
+{
+    hid_t fapl = H5I_INVALID_HID, f = H5I_INVALID_HID;
+    char created[32], reason[128] = "";
+    char *config = ot_config_to_ini(c);
+    int32_t *labels = NULL;
+    int rc = OT_EIO;
+    *image = NULL;
+    if (!config || (r->label && !(labels = malloc(r->n * sizeof *labels)))) {
+        ot_error("%s: cannot allocate the predictions file", p->h5_out);
+        rc = OT_ENOMEM;
+        goto out;
+    }
+    uint64_t n = r->n;
+    uint32_t k = (uint32_t)r->k;
+    ot_h5_utc_now(created, sizeof created);
+    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 ||
+        H5Pset_fapl_core(fapl, r->n * (r->k + 2) * 4 + ((size_t)1 << 16), 0) < 0 ||
+        (f = H5Fcreate(p->h5_out, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0 ||
+        ot_h5_attr_str(f, "omptrain_version", OT_VERSION) ||
+        ot_h5_attr_str(f, "created", created) || ot_h5_attr_str(f, "checkpoint", p->checkpoint) ||
+        ot_h5_attr_str(f, "input", p->input) || ot_h5_attr_str(f, "config", config) ||
+        ot_h5_attr_scalar(f, "samples", H5T_STD_U64LE, H5T_NATIVE_UINT64, &n) ||
+        ot_h5_attr_scalar(f, "classes", H5T_STD_U32LE, H5T_NATIVE_UINT32, &k))
+        goto fail;
+    if (r->label && (ot_h5_attr_scalar(f, "loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &r->loss) ||
+                     ot_h5_attr_scalar(f, "accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                                       &r->acc)))
+        goto fail;
+    const hsize_t pd[2] = {r->n, r->k}, nd[1] = {r->n};
+    if (put(f, "probabilities", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, pd, r->probs) ||
+        put(f, "class", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, nd, r->cls))
+        goto fail;
+    if (r->label) {
+        for (size_t i = 0; i < r->n; i++)
+            labels[i] = r->label[i];
+        if (put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, nd, labels))
+            goto fail;
+    }
+    ssize_t len;
+    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0)
+        goto fail;
+    if (!(*image = malloc((size_t)len))) {
+        ot_error("%s: cannot allocate %zd bytes for the file", p->h5_out, len);
+        rc = OT_ENOMEM;
+        goto out;
+    }
+    if (H5Fget_file_image(f, *image, (size_t)len) != len)
+        goto fail;
+    *size = (size_t)len;
+    rc = OT_OK;
+    goto out;
+fail:
+    ot_error("%s: cannot build the predictions file in memory: %s", p->h5_out,
+             ot_h5_reason(reason));
+    rc = OT_EIO;
+out:
+    if (rc) {
+        free(*image);
+        *image = NULL;
+    }
+    if (f >= 0)
+        H5Fclose(f);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    free(config);
+    free(labels);
+    return rc;
+}
+
+/* "index[,label],class,p0,...": one line per sample, probabilities as %.9g (they read back
+ * as the same floats). */
+static int build_csv(const result_t *r, const char *path, char **text, size_t *size)
+{
+    FILE *f = open_memstream(text, size);
+    if (!f) {
+        ot_error("%s: cannot allocate the CSV text", path);
+        return OT_ENOMEM;
+    }
+    fputs(r->label ? "index,label,class" : "index,class", f);
+    for (size_t j = 0; j < r->k; j++)
+        fprintf(f, ",p%zu", j);
+    fputc('\n', f);
+    for (size_t i = 0; i < r->n; i++) {
+        fprintf(f, "%zu", i);
+        if (r->label)
+            fprintf(f, ",%u", (unsigned)r->label[i]);
+        fprintf(f, ",%d", (int)r->cls[i]);
+        for (size_t j = 0; j < r->k; j++)
+            fprintf(f, ",%.9g", (double)r->probs[i * r->k + j]);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(*text);
+        *text = NULL;
+        ot_error("%s: cannot build the CSV text (out of memory?)", path);
+        return OT_ENOMEM;
+    }
+    return OT_OK;
+}
+
+int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_run_opts_t *o)
+{
+    ot_predict_opts_t p = *p0;
+    ot_dataset_t ds = {0};
+    ot_model_t m = {0};
+    ot_engine_t eng = {0};
+    float *probs = NULL;
+    int32_t *cls = NULL;
+    void *image = NULL;
+    char *csv = NULL, dir[OT_PATH_MAX], out[OT_PATH_MAX + 32], shape_s[64];
+    size_t image_size = 0, csv_size = 0;
+    int rc, labelled = 0;
+
+    if ((rc = ot_ckpt_info(p.checkpoint, &m.info)) ||
+        (rc = ot_data_load_input(&ds, c, p.input, p.labels, &labelled)))
+        goto out;
+    const ot_shape_t shape = ot_data_shape(&ds);
+    if ((rc = ot_model_load(&m, c, p.checkpoint, &shape, p.input)))
+        goto out;
+    ot_input_apply(&m.input, &ds);
+    if (!p.h5_out) { /* the run's directory */
+        if ((rc = ot_output_dir(c, dir, sizeof dir)) || (rc = ot_output_dir_prepare(dir)))
+            goto out;
+        snprintf(out, sizeof out, "%s/predictions.h5", dir);
+        p.h5_out = out;
+    }
+    const size_t k = m.net.n_classes, shards = c->shards > 0 ? (size_t)c->shards
+                                                             : (size_t)o->threads;
+    size_t cells;
+    if ((rc = ot_engine_init(&eng, &m.net, c->batch_size, shards)))
+        goto out;
+    eng.sparse_ok = c->sparse_input;
+    if (ot_mul_size(ds.n, k, &cells) || !(probs = malloc(cells * sizeof *probs)) ||
+        !(cls = malloc(ds.n * sizeof *cls))) {
+        ot_error("cannot allocate the probabilities of %zu samples", ds.n);
+        rc = OT_ENOMEM;
+        goto out;
+    }
+    double t0 = ot_now();
+    ot_batch_result_t br = ot_engine_predict(&eng, &ds, probs, cls, NULL);
+    double secs = ot_now() - t0;
+    result_t r = {ds.n, k, probs, cls, labelled ? ds.labels : NULL, br.loss / (double)ds.n,
+                  (double)br.correct / (double)ds.n};
+    printf("omptrain %s: predict %s (epoch %d, step %llu) on %s: %zu samples of %s, %d "
+           "threads\n", OT_VERSION, p.checkpoint, m.info.epoch, (unsigned long long)m.info.step,
+           p.input, ds.n, ot_shape_str(&shape, shape_s, sizeof shape_s), o->threads);
+    if (labelled)
+        printf("loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss, 100.0 * r.acc,
+               br.correct, ds.n, secs);
+    else
+        printf("no labels (%.2f s)\n", secs);
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    rc = build_h5(&r, c, &p, &image, &image_size);
+    ot_h5_restore(&q);
+    if (rc ||
+        (rc = ot_write_atomic(p.h5_out, image, image_size)))
+        goto out;
+    printf("wrote %s: /probabilities %zux%zu, /class%s\n", p.h5_out, ds.n, k,
+           labelled ? ", /label" : "");
+    if (p.csv_out) {
+        if ((rc = build_csv(&r, p.csv_out, &csv, &csv_size)) ||
+            (rc = ot_write_atomic(p.csv_out, csv, csv_size)))
+            goto out;
+        printf("wrote %s\n", p.csv_out);
+    }
+    rc = OT_OK;
+out:
+    free(image);
+    free(csv);
+    free(probs);
+    free(cls);
+    ot_engine_free(&eng);
+    ot_model_free(&m);
+    ot_dataset_free(&ds);
+    return rc;
+}

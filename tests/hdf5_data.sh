@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# hdf5_data.sh - data from HDF5 files made by scripts/to_hdf5.py:
+#   - MNIST as CSV (the MNIST-as-CSV layout: label, then 784 pixels) -> uint8 N x 28 x 28:
+#     training on it gives the IDX run's parameters bit for bit;
+#   - the same as float32 in an .npz -> the same bits again (floats take the dense path, which
+#     gives the sparse path's bits);
+#   - 3-channel images as an .npy pair, NHWC and NCHW (data.layout): the same bits either way;
+#   - a folder of PNG images, one subfolder per class;
+#   - data.normalize = mean_std: eval gives the training's test figures, and a resumed run the
+#     uninterrupted one's bits; a validation split;
+#   - bad data and configs: one line, exit 1 (data) or 2 (config); to_hdf5.py's own errors.
+# Run from the repository root (make check). OMPTRAIN overrides the binary.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+bin=${OMPTRAIN:-./omptrain}
+py=/usr/bin/python3
+tmp=$(mktemp -d /tmp/omptrain-hdf5.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "hdf5_data.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+run() { # run NAME ARGS...: must exit 0; output in $tmp/NAME.out / .err
+    local name=$1; shift
+    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name: '$*' exited $rc: $(tail -3 "$tmp/$name.err")"
+        return 1
+    fi
+}
+# expect STATUS FRAGMENT ARGS...: exit status STATUS and exactly one line on stderr with FRAGMENT
+expect() {
+    local want=$1 frag=$2; shift 2
+    "$@" >"$tmp/x.out" 2>"$tmp/x.err"
+    local got=$?
+    if [ "$got" -ne "$want" ] || [ "$(wc -l <"$tmp/x.err")" -ne 1 ] ||
+        ! grep -qF -- "$frag" "$tmp/x.err"; then
+        fail "$*: exit $got (want $want), stderr: $(cat "$tmp/x.err")"
+    else
+        echo "ok   $(basename "$1") ... -> $got: $frag"
+    fi
+}
+same() { # same A B GROUP...: h5diff finds no difference in each group
+    local a=$1 b=$2; shift 2
+    for g in "$@"; do
+        h5diff "$a" "$b" "$g" "$g" >/dev/null 2>&1 || fail "$a and $b differ in $g"
+    done
+}
+
+# the first 2000 training and 1000 test images in the forms to_hdf5.py reads
+"$py" - "$tmp" <<'EOF' || { fail "cannot make the inputs"; exit 1; }
+import gzip, os, sys
+import numpy as np
+out = sys.argv[1]
+def idx(p, off):
+    with gzip.open(p) as f:
+        return np.frombuffer(f.read(), np.uint8, offset=off)
+for part, n in (("train", 2000), ("t10k", 1000)):
+    x = idx(f"data/mnist/{part}-images-idx3-ubyte.gz", 16).reshape(-1, 784)[:n]
+    y = idx(f"data/mnist/{part}-labels-idx1-ubyte.gz", 8)[:n]
+    with open(f"{out}/{part}.csv", "w") as f:  # MNIST as CSV: a header, label first
+        f.write("label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29)) + "\n")
+        np.savetxt(f, np.column_stack([y, x]), fmt="%d", delimiter=",")
+    np.savez(f"{out}/{part}.npz", x=(x.astype(np.float32) * np.float32(1 / 255)).reshape(-1, 28, 28),
+             y=y)
+    # three channels (the image, its negative, its half), NHWC
+    img = x.reshape(-1, 28, 28)
+    rgb = np.stack([img, 255 - img, img // 2], axis=-1)
+    np.save(f"{out}/{part}-rgb.npy", rgb)
+    np.save(f"{out}/{part}-labels.npy", y.astype(np.int32))
+# PNG folders: 3 classes of 8 gray 12x10 images
+from PIL import Image
+rng = np.random.default_rng(1)
+for k, name in enumerate(["circle", "cross", "dot"]):
+    os.makedirs(f"{out}/png/{name}")
+    for i in range(8):
+        a = (rng.random((10, 12)) * 60 + 80 * k).astype(np.uint8)
+        Image.fromarray(a, "L").save(f"{out}/png/{name}/{i}.png")
+EOF
+
+# CSV -> uint8 N x 28 x 28: the IDX run's parameters, bit for bit
+for part in train t10k; do
+    run "csv-$part" "$py" scripts/to_hdf5.py csv "$tmp/$part.csv" "$tmp/$part-csv.h5" --shape 28x28
+done
+grep -q "^wrote $tmp/train-csv.h5: data 2000x28x28 uint8, label 2000 int64, 10 classes, gzip 4$" \
+    "$tmp/csv-train.out" || fail "to_hdf5.py csv said: $(cat "$tmp/csv-train.out")"
+h5() { printf '[data]\ntrain_file = %s\ntest_file = %s\n' "$1" "$2"; }
+{ h5 "$tmp/train-csv.h5" "$tmp/t10k-csv.h5"; sed -n '/^\[model\]/,$p' tests/configs/ckpt-small.ini; } \
+    >"$tmp/csv.ini"
+run idx "$bin" -t 2 --epochs 2 -o "$tmp/idx" tests/configs/ckpt-small.ini || exit 1
+run csv "$bin" -t 2 --epochs 2 -o "$tmp/csv" "$tmp/csv.ini" || exit 1
+same "$tmp/idx/latest.h5" "$tmp/csv/latest.h5" /model /optimizer /state
+fig() { sed -n 's/^\(epoch   2.*%\) .*/\1/p' "$1"; } # the epoch line without its timings
+[ -n "$(fig "$tmp/idx.out")" ] && [ "$(fig "$tmp/idx.out")" = "$(fig "$tmp/csv.out")" ] ||
+    fail "the CSV run reports other figures: $(grep '^epoch   2' "$tmp/csv.out")"
+
+# .npz float32 (bytes / 255, as the gather makes them): the same bits again
+for part in train t10k; do
+    run "npz-$part" "$py" scripts/to_hdf5.py npz "$tmp/$part.npz" "$tmp/$part-npz.h5" --compress 0
+done
+{ h5 "$tmp/train-npz.h5" "$tmp/t10k-npz.h5"; sed -n '/^\[model\]/,$p' tests/configs/ckpt-small.ini; } \
+    >"$tmp/npz.ini"
+run npz "$bin" -t 2 --epochs 2 -o "$tmp/npz" "$tmp/npz.ini" || exit 1
+same "$tmp/idx/latest.h5" "$tmp/npz/latest.h5" /model /optimizer
+
+# 3 channels, stored NHWC and NCHW: the same network either way
+for part in train t10k; do
+    run "npy-$part" "$py" scripts/to_hdf5.py npy "$tmp/$part-rgb.npy" "$tmp/$part-labels.npy" \
+        "$tmp/$part-nhwc.h5"
+    run "npy-$part-nchw" "$py" scripts/to_hdf5.py npy "$tmp/$part-rgb.npy" \
+        "$tmp/$part-labels.npy" "$tmp/$part-nchw.h5" --layout nchw --features images --labels y
+done
+grep -q "data 1000x28x28x3 uint8, label 1000 int64, 10 classes, layout nhwc" "$tmp/npy-t10k.out" ||
+    fail "to_hdf5.py npy said: $(cat "$tmp/npy-t10k.out")"
+cnn='model.layers=conv 4 4x4 stride 3, relu, affine 10'
+{ h5 "$tmp/train-nhwc.h5" "$tmp/t10k-nhwc.h5"; echo "[model]"; echo "init = he"; } >"$tmp/nhwc.ini"
+{ h5 "$tmp/train-nchw.h5" "$tmp/t10k-nchw.h5"
+  printf 'features = images\nlabels = y\nlayout = nchw\n[model]\ninit = he\n'; } >"$tmp/nchw.ini"
+run nhwc "$bin" -t 2 --epochs 1 -S "$cnn" -o "$tmp/nhwc" "$tmp/nhwc.ini" || exit 1
+run nchw "$bin" -t 2 --epochs 1 -S "$cnn" -o "$tmp/nchw" "$tmp/nchw.ini" || exit 1
+same "$tmp/nhwc/latest.h5" "$tmp/nchw/latest.h5" /model
+grep -q "model conv 4 4x4 stride 3, relu, affine 10 (3446 parameters), 2000 train / 1000 test" \
+    "$tmp/nchw.out" || fail "the 3-channel run: $(head -1 "$tmp/nchw.out")"
+# with layout left at nhwc the NCHW file is read as 28 x 3 x 28 images: the model cannot fit
+expect 2 "conv1 (conv) on input 3x28x28" "$bin" -t 2 --epochs 1 -S "$cnn" -S data.layout=nhwc \
+    -o "$tmp/wrong" "$tmp/nchw.ini"
+
+# PNG folders
+run png "$py" scripts/to_hdf5.py png "$tmp/png" "$tmp/png.h5" || exit 1
+grep -q "data 24x10x12 uint8, label 24 int64, 3 classes (circle, cross, dot)" "$tmp/png.out" ||
+    fail "to_hdf5.py png said: $(cat "$tmp/png.out")"
+printf '[data]\ntrain_file = %s\ntest_file = %s\nclasses = 3\nnormalize = mean_std\n[model]\nlayers = 120, 3\n[training]\nbatch_size = 8\nlearning_rate = 0.1\n' \
+    "$tmp/png.h5" "$tmp/png.h5" >"$tmp/png.ini"
+run png-train "$bin" -t 2 --epochs 20 -o "$tmp/pngrun" "$tmp/png.ini" || exit 1
+grep -q "^epoch  20/20 .*test loss [0-9.]* acc 100.00%" "$tmp/png-train.out" ||
+    fail "the PNG classes (by brightness) were not learnt: $(tail -2 "$tmp/png-train.out")"
+
+# standardisation: statistics in the checkpoint, eval gives the training's figures, resume is
+# exact; a validation split
+norm=(-S data.normalize=mean_std -S data.normalize_by=feature -S training.validation=500)
+run norm "$bin" -t 2 --epochs 2 -o "$tmp/norm" "${norm[@]}" "$tmp/csv.ini" || exit 1
+run norm-eval "$bin" eval -t 2 -c "$tmp/norm/latest.h5" "${norm[@]}" "$tmp/csv.ini" || exit 1
+t=$(sed -n 's/^epoch   2.*test loss \([0-9.]*\) acc *\([0-9.]*%\).*/\1 \2/p' "$tmp/norm.out")
+e=$(sed -n 's/^test loss \([0-9.]*\)  acc \([0-9.]*%\).*/\1 \2/p' "$tmp/norm-eval.out")
+[ -n "$t" ] && [ "$t" = "$e" ] || fail "eval of the standardised model says '$e', training '$t'"
+v=$(sed -n 's/^epoch   2.*val loss [0-9.]* acc *\([0-9]*\)\..*/\1/p' "$tmp/norm.out")
+[ -n "$v" ] && [ "$v" -ge 30 ] || fail "validation accuracy '$v' after 2 epochs: $(grep '^epoch   2' "$tmp/norm.out")"
+h5dump -A -g /input "$tmp/norm/latest.h5" | grep -q '"mean_std"' || fail "no /input statistics"
+[ "$(h5dump -H -d /input/mean "$tmp/norm/latest.h5" | grep -c 'SIMPLE { ( 28, 28, 1 )')" -eq 1 ] ||
+    fail "/input/mean is not 28x28x1 by feature"
+run norm-part "$bin" -t 2 --epochs 1 -o "$tmp/part" "${norm[@]}" "$tmp/csv.ini" || exit 1
+run norm-resume "$bin" -t 1 --resume "$tmp/part/latest.h5" --epochs 2 -o "$tmp/part" "${norm[@]}" \
+    "$tmp/csv.ini" || exit 1
+same "$tmp/norm/latest.h5" "$tmp/part/latest.h5" /model /optimizer /input
+expect 2 "the checkpoint's input was standardised as data.normalize = mean_std by feature but the config says none" \
+    "$bin" eval -c "$tmp/norm/latest.h5" -S training.validation=500 "$tmp/csv.ini"
+
+# bad data: one line naming file and dataset, exit 1; bad configs exit 2
+"$py" - "$tmp" <<'EOF' || fail "cannot make the bad files"
+import sys
+import h5py, numpy as np
+d = sys.argv[1]
+with h5py.File(f"{d}/badlabel.h5", "w") as f:
+    f["data"] = np.zeros((10, 4, 4), np.uint8)
+    f["label"] = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 12])
+with h5py.File(f"{d}/nan.h5", "w") as f:
+    x = np.zeros((10, 4, 4), np.float32)
+    x[3, 1, 2] = np.nan
+    f["data"] = x
+    f["label"] = np.zeros(10, np.int64)
+EOF
+expect 1 "$tmp/badlabel.h5: dataset 'label' (data.labels): label 12 at index 9 is out of range, expected 0..9" \
+    "$bin" -t 2 -S "data.train_file=$tmp/badlabel.h5" -S "data.test_file=$tmp/badlabel.h5" -o "$tmp/x" "$tmp/nhwc.ini"
+expect 1 "$tmp/nan.h5: dataset 'data' (data.features): element (3, 1, 2) is NaN, expected finite numbers" \
+    "$bin" -t 2 -S "data.train_file=$tmp/nan.h5" -S "data.test_file=$tmp/nan.h5" -o "$tmp/x" "$tmp/nhwc.ini"
+expect 1 "$tmp/train-nhwc.h5: no dataset 'pixels' (data.features); the file holds 'data', 'label'" \
+    "$bin" -t 2 -S data.features=pixels -o "$tmp/x" "$tmp/nhwc.ini"
+expect 2 "data.test_file is set but data.train_file is not" \
+    "$bin" -S "data.test_file=$tmp/nan.h5" configs/mnist.ini
+expect 2 "data.train_images, train_labels, test_images and test_labels name IDX files" \
+    "$bin" -S "data.train_file=$tmp/nan.h5" -S "data.test_file=$tmp/nan.h5" configs/mnist.ini
+[ -e "$tmp/x" ] && [ -n "$(ls "$tmp/x")" ] && fail "a failed run wrote into its output directory"
+
+# to_hdf5.py's own errors: one line, exit 1; usage exit 2
+printf 'label,a,b\n1,2,3\n4,5\n' >"$tmp/ragged.csv"
+expect 1 "to_hdf5.py: $tmp/ragged.csv:3: 2 values, expected 3 like line 2" \
+    "$py" scripts/to_hdf5.py csv "$tmp/ragged.csv" "$tmp/ragged.h5"
+expect 1 "784 values per sample, which --shape 27x27 does not hold" \
+    "$py" scripts/to_hdf5.py csv "$tmp/t10k.csv" "$tmp/x.h5" --shape 27x27
+expect 2 "invalid shape '28by28'" "$py" scripts/to_hdf5.py csv "$tmp/t10k.csv" "$tmp/x.h5" --shape 28by28
+[ -e "$tmp/ragged.h5" ] || [ -e "$tmp/x.h5" ] && fail "a failed conversion left a file"
+
+[ $fails -eq 0 ] && echo "hdf5_data.sh: all passed" || echo "hdf5_data.sh: $fails failed"
+exit $((fails > 0))

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# predict.sh - omptrain predict: on IDX images with labels it prints eval's loss and accuracy
+# and writes /probabilities (rows summing to 1), /class (their arg-max) and /label, the same at
+# 1 and 2 threads; --csv writes the same numbers as text; without labels there is no /label
+# and no accuracy; an HDF5 input with or without its labels dataset; bad uses are one line
+# with exit 2 (usage, config) or 1 (runtime), and leave nothing behind. Run from the
+# repository root (make check). OMPTRAIN overrides the binary.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+bin=${OMPTRAIN:-./omptrain}
+py=/usr/bin/python3
+cfg=tests/configs/ckpt-small.ini
+images=data/mnist/t10k-images-idx3-ubyte.gz
+labels=data/mnist/t10k-labels-idx1-ubyte.gz
+tmp=$(mktemp -d /tmp/omptrain-predict.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "predict.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+run() { # run NAME ARGS...: must exit 0; output in $tmp/NAME.out / .err
+    local name=$1; shift
+    "$bin" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name: '$bin $*' exited $rc: $(cat "$tmp/$name.err")"
+        return 1
+    fi
+}
+# expect STATUS FRAGMENT ARGS...: exit status STATUS and exactly one line on stderr with FRAGMENT
+expect() {
+    local want=$1 frag=$2; shift 2
+    "$bin" "$@" >"$tmp/x.out" 2>"$tmp/x.err"
+    local got=$?
+    if [ "$got" -ne "$want" ] || [ "$(wc -l <"$tmp/x.err")" -ne 1 ] ||
+        ! grep -qF -- "$frag" "$tmp/x.err"; then
+        fail "omptrain $*: exit $got (want $want), stderr: $(cat "$tmp/x.err")"
+    else
+        echo "ok   omptrain $* -> $got: $frag"
+    fi
+}
+
+run train -t 2 --epochs 1 -o "$tmp/run" "$cfg" || exit 1
+ck=$tmp/run/latest.h5
+run eval eval -t 2 -c "$ck" -S data.test_limit=0 "$cfg" || exit 1
+run predict predict -t 2 -c "$ck" --predictions "$tmp/p2.h5" --csv "$tmp/p.csv" \
+    --labels "$labels" "$cfg" "$images" || exit 1
+run predict1 predict -t 1 -c "$ck" -o "$tmp/run" --labels "$labels" "$cfg" "$images" || exit 1
+
+# eval's numbers, on all 10000 test images
+e=$(sed -n 's/^test loss \([0-9.]*\)  acc \([0-9.]*%\)  (\([0-9]* of 10000\) correct.*/\1 \2 \3/p' "$tmp/eval.out")
+p=$(sed -n 's/^loss \([0-9.]*\)  acc \([0-9.]*%\)  (\([0-9]* of 10000\) correct.*/\1 \2 \3/p' "$tmp/predict.out")
+[ -n "$e" ] && [ "$e" = "$p" ] || fail "predict says '$p', eval says '$e'"
+grep -q "^wrote $tmp/p2.h5: /probabilities 10000x10, /class, /label$" "$tmp/predict.out" ||
+    fail "predict did not report its file: $(cat "$tmp/predict.out")"
+[ -f "$tmp/run/predictions.h5" ] || fail "no default OUTPUT_DIR/predictions.h5"
+
+# the same bits at 1 and 2 threads
+h5diff "$tmp/p2.h5" "$tmp/run/predictions.h5" /probabilities /probabilities >/dev/null &&
+    h5diff "$tmp/p2.h5" "$tmp/run/predictions.h5" /class /class >/dev/null ||
+    fail "predict at 1 and 2 threads differs"
+
+# the files themselves: rows of probabilities, their arg-max, the labels; the CSV alike
+if ! out=$("$py" - "$tmp/p2.h5" "$tmp/p.csv" "$labels" 2>&1 <<'EOF'
+import gzip, sys
+import h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+p, c, y = f["probabilities"][()], f["class"][()], f["label"][()]
+with gzip.open(sys.argv[3]) as g:
+    want_y = np.frombuffer(g.read(), np.uint8, offset=8)
+assert p.shape == (10000, 10) and p.dtype == np.float32, p.shape
+assert np.abs(p.sum(axis=1) - 1).max() < 1e-5, "rows do not sum to 1"
+assert (np.argmax(p, axis=1) == c).all(), "class is not the arg-max"
+assert (y == want_y).all(), "labels differ from the IDX file"
+assert abs(f.attrs["accuracy"] - (c == y).mean()) < 1e-12, "accuracy attribute"
+assert f.attrs["samples"] == 10000 and f.attrs["classes"] == 10
+lines = open(sys.argv[2]).read().splitlines()
+assert lines[0] == "index,label,class," + ",".join(f"p{j}" for j in range(10)), lines[0]
+t = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1)
+assert t.shape == (10000, 13), t.shape
+assert (t[:, 0] == np.arange(10000)).all() and (t[:, 1] == y).all() and (t[:, 2] == c).all()
+assert (t[:, 3:].astype(np.float32) == p).all(), "CSV probabilities differ from the HDF5 file"
+EOF
+); then
+    fail "predictions file: $out"
+fi
+
+# no labels: no /label, no accuracy
+run nolabels predict -c "$ck" --predictions "$tmp/nl.h5" "$cfg" "$images" || exit 1
+grep -q "^no labels" "$tmp/nolabels.out" || fail "unlabelled input: $(cat "$tmp/nolabels.out")"
+h5ls "$tmp/nl.h5" | grep -q '^label' && fail "unlabelled input wrote /label"
+h5diff "$tmp/nl.h5" "$tmp/p2.h5" /probabilities /probabilities >/dev/null ||
+    fail "labels changed the probabilities"
+
+# HDF5 input, with and without its labels dataset
+"$py" - "$tmp" "$images" "$labels" <<'EOF' || fail "cannot make the HDF5 inputs"
+import gzip, sys
+import h5py, numpy as np
+with gzip.open(sys.argv[2]) as g:
+    x = np.frombuffer(g.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:500]
+with gzip.open(sys.argv[3]) as g:
+    y = np.frombuffer(g.read(), np.uint8, offset=8)[:500]
+with h5py.File(f"{sys.argv[1]}/in.h5", "w") as f:
+    f["data"] = x
+    f["label"] = y.astype(np.int16)
+with h5py.File(f"{sys.argv[1]}/in-nolabels.h5", "w") as f:
+    f["data"] = x
+    f["other"] = x
+with h5py.File(f"{sys.argv[1]}/in-32.h5", "w") as f:
+    f["data"] = np.zeros((5, 32, 32), np.uint8)
+EOF
+run h5 predict -c "$ck" --predictions "$tmp/h5.h5" "$cfg" "$tmp/in.h5" || exit 1
+grep -q "^loss [0-9.]*  acc [0-9.]*%  ([0-9]* of 500 correct" "$tmp/h5.out" ||
+    fail "HDF5 input with labels: $(cat "$tmp/h5.out")"
+run h5nl predict -c "$ck" --predictions "$tmp/h5nl.h5" "$cfg" "$tmp/in-nolabels.h5" || exit 1
+grep -q "^no labels" "$tmp/h5nl.out" || fail "HDF5 input without labels: $(cat "$tmp/h5nl.out")"
+"$py" -c "
+import sys, h5py
+a = h5py.File('$tmp/h5.h5')['probabilities'][()]
+b = h5py.File('$tmp/p2.h5')['probabilities'][:500]
+sys.exit(0 if (a == b).all() else 1)" || fail "HDF5 input gives other probabilities than IDX"
+
+# bad uses: one line each, nothing written
+expect 2 "predict needs --checkpoint PATH" predict "$cfg" "$images"
+expect 2 "predict: missing INPUT after CONFIG" predict -c "$ck" "$cfg"
+expect 2 "--csv is a predict option" eval -c "$ck" --csv x.csv "$cfg"
+expect 2 "--labels goes with IDX images" predict -c "$ck" --labels "$labels" "$cfg" "$tmp/in.h5"
+expect 2 "the model was trained on samples of 28x28x1 but $tmp/in-32.h5 holds samples of 32x32x1" \
+    predict -c "$ck" --predictions "$tmp/bad.h5" "$cfg" "$tmp/in-32.h5"
+expect 1 "cannot open 'nope.gz'" predict -c "$ck" "$cfg" nope.gz
+expect 1 "$images has 10000 images but data/mnist/train-labels-idx1-ubyte.gz has 60000 labels" \
+    predict -c "$ck" --labels data/mnist/train-labels-idx1-ubyte.gz "$cfg" "$images"
+expect 1 "$tmp/none/p.h5: cannot create the file" \
+    predict -c "$ck" --predictions "$tmp/none/p.h5" "$cfg" "$images"
+[ -e "$tmp/bad.h5" ] && fail "a failed predict left $tmp/bad.h5"
+ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"
+
+[ $fails -eq 0 ] && echo "predict.sh: all passed" || echo "predict.sh: $fails failed"
+exit $((fails > 0))

@@ -1,0 +1,465 @@
+/* test_h5data.c - the HDF5 data reader (src/h5data.c): files are made here with HDF5's C API
+ * (contiguous and chunked + gzip), read back in every accepted layout and type, and every kind
+ * of bad file is one test: its status code and the one line it prints, naming the file, the
+ * dataset and what is wrong. */
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_common.h"
+#include "ot_h5data.h"
+#include "ot_test.h"
+
+static int setup(void)
+{
+    return ot_test_scratch_init("h5data");
+}
+
+/* ---------------------------------------------------------------- making files */
+
+/* A dataset of f: name, file type ftype from data of memory type mtype, rank dims; chunk_rows
+ * > 0 makes it chunked (that many samples a chunk) and gzip-compressed. */
+static void put(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
+                const hsize_t *dims, const void *data, hsize_t chunk_rows)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    if (chunk_rows) {
+        hsize_t chunk[4];
+        for (int i = 0; i < rank; i++)
+            chunk[i] = dims[i];
+        chunk[0] = chunk_rows < dims[0] ? chunk_rows : dims[0];
+        H5Pset_chunk(dcpl, rank, chunk);
+        H5Pset_deflate(dcpl, 4);
+    }
+    hid_t space = rank ? H5Screate_simple(rank, dims, NULL) : H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(f, name, ftype, space, lcpl, dcpl, H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    if (data)
+        CU_ASSERT(H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+}
+
+/* A fresh file in the scratch directory; its path into path (n bytes). */
+static hid_t create(const char *name, char *path, size_t n)
+{
+    ot_test_path(path, n, name);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    return f;
+}
+
+enum { N = 6, H = 3, W = 4, C = 2, D = H * W * C };
+
+/* Labels 0..N-1 mod 3 as int32. */
+static void put_labels(hid_t f, const char *name, hsize_t n)
+{
+    int32_t y[64];
+    for (hsize_t i = 0; i < n; i++)
+        y[i] = (int32_t)(i % 3);
+    put(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){n}, y, 0);
+}
+
+/* Value v(s, h, w, c) of the test images, distinct everywhere (fits in uint8). */
+static unsigned val(size_t s, size_t h, size_t w, size_t c)
+{
+    return (unsigned)(((s * H + h) * W + w) * C + c + 3);
+}
+
+static ot_h5data_opts_t opts(void)
+{
+    return (ot_h5data_opts_t){"data", "label", OT_LAYOUT_NHWC, 3, 0, 0, 0};
+}
+
+/* ---------------------------------------------------------------- good files */
+
+/* uint8 N x H x W x C, chunked by 4 samples and gzip'd: bytes kept, shape NHWC, labels, and
+ * the [0, 1] scale of the gather; a limit keeps a prefix. */
+static void test_uint8_nhwc(void)
+{
+    char path[256];
+    uint8_t x[N * D];
+    for (size_t s = 0; s < N; s++)
+        for (size_t h = 0; h < H; h++)
+            for (size_t w = 0; w < W; w++)
+                for (size_t c = 0; c < C; c++)
+                    x[((s * H + h) * W + w) * C + c] = (uint8_t)val(s, h, w, c);
+    hid_t f = create("u8.h5", path, sizeof path);
+    put(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 4, (hsize_t[]){N, H, W, C}, x, 4);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    ot_h5data_opts_t o = opts();
+    int has = -1;
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, &has), OT_OK);
+    CU_ASSERT_EQUAL(has, 1);
+    CU_ASSERT(ds.n == N && ds.rows == H && ds.cols == W && ds.chans == C && ds.dim == D &&
+              !ds.flat && ds.n_classes == 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds.images);
+    CU_ASSERT_PTR_NULL(ds.features);
+    CU_ASSERT_EQUAL(memcmp(ds.images, x, sizeof x), 0);
+    for (size_t i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(ds.labels[i], i % 3);
+    float s5[D];
+    ot_dataset_sample(&ds, 5, s5);
+    CU_ASSERT_EQUAL(s5[7], (float)x[5 * D + 7] * OT_PIXEL_SCALE);
+    ot_dataset_free(&ds);
+    o.limit = 2;
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT_EQUAL(ds.n, 2);
+    CU_ASSERT_EQUAL(memcmp(ds.images, x, 2 * D), 0);
+    ot_dataset_free(&ds);
+}
+
+/* float64 N x C x H x W (layout nchw), chunked by 4: kept as float32 and turned to NHWC. */
+static void test_float64_nchw(void)
+{
+    char path[256];
+    double x[N * D];
+    for (size_t s = 0; s < N; s++)
+        for (size_t c = 0; c < C; c++)
+            for (size_t h = 0; h < H; h++)
+                for (size_t w = 0; w < W; w++)
+                    x[((s * C + c) * H + h) * W + w] = val(s, h, w, c) * 0.5 - 7.0;
+    hid_t f = create("f64.h5", path, sizeof path);
+    put(f, "/images/x", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4, (hsize_t[]){N, C, H, W}, x, 4);
+    put_labels(f, "y", N);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    ot_h5data_opts_t o = {"/images/x", "y", OT_LAYOUT_NCHW, 3, 0, 0, 0};
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT(ds.rows == H && ds.cols == W && ds.chans == C && ds.dim == D);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds.features);
+    CU_ASSERT_EQUAL(ds.nonzero, 1.0f); /* floats never take the byte path */
+    size_t wrong = 0;
+    for (size_t s = 0; s < N; s++)
+        for (size_t h = 0; h < H; h++)
+            for (size_t w = 0; w < W; w++)
+                for (size_t c = 0; c < C; c++)
+                    wrong += ds.features[((s * H + h) * W + w) * C + c] !=
+                             (float)(val(s, h, w, c) * 0.5 - 7.0);
+    CU_ASSERT_EQUAL(wrong, 0);
+    ot_dataset_free(&ds);
+}
+
+/* float32 N x D vectors and N x 1 int8 labels; N x H x W uint8 images (one channel). */
+static void test_vectors_and_images(void)
+{
+    char path[256];
+    float v[N * 5];
+    int8_t y[N];
+    for (size_t i = 0; i < N * 5; i++)
+        v[i] = (float)i * 0.25f - 2.0f;
+    for (size_t i = 0; i < N; i++)
+        y[i] = (int8_t)(2 - i % 3);
+    hid_t f = create("vec.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 5}, v, 0);
+    put(f, "label", H5T_STD_I8LE, H5T_NATIVE_INT8, 2, (hsize_t[]){N, 1}, y, 0);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    ot_h5data_opts_t o = opts();
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT(ds.flat && ds.chans == 5 && ds.rows == 1 && ds.cols == 1 && ds.dim == 5);
+    CU_ASSERT_EQUAL(memcmp(ds.features, v, sizeof v), 0);
+    CU_ASSERT_EQUAL(ds.labels[1], 1);
+    ot_dataset_free(&ds);
+
+    uint8_t img[N * H * W];
+    for (size_t i = 0; i < sizeof img; i++)
+        img[i] = (uint8_t)(i % 5 == 0 ? 200 : 0); /* mostly zero: the pixels get listed */
+    f = create("img.h5", path, sizeof path);
+    put(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, (hsize_t[]){N, H, W}, img, 0);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT(!ds.flat && ds.chans == 1 && ds.rows == H && ds.cols == W);
+    CU_ASSERT(ds.nonzero < OT_INDEX_BELOW);
+    CU_ASSERT_PTR_NOT_NULL(ds.nz_off);
+    ot_dataset_free(&ds);
+}
+
+/* Many samples in chunks that the reader's blocks do not divide: every value in its place. */
+static void test_many_chunks(void)
+{
+    enum { M = 50000, K = 7 };
+    char path[256];
+    float *x = malloc((size_t)M * K * sizeof *x);
+    int32_t *y = malloc(M * sizeof *y);
+    CU_ASSERT_FATAL(x && y);
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        x[i] = (float)(i % 1000003);
+    for (size_t i = 0; i < M; i++)
+        y[i] = (int32_t)(i % 3);
+    hid_t f = create("many.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){M, K}, x, 777);
+    put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){M}, y, 1000);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    ot_h5data_opts_t o = opts();
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT_EQUAL(ds.n, M);
+    CU_ASSERT_EQUAL(memcmp(ds.features, x, (size_t)M * K * sizeof *x), 0);
+    size_t wrong = 0;
+    for (size_t i = 0; i < M; i++)
+        wrong += ds.labels[i] != (uint8_t)(i % 3);
+    CU_ASSERT_EQUAL(wrong, 0);
+    ot_dataset_free(&ds);
+    free(x);
+    free(y);
+}
+
+/* No labels dataset, for predict: labels 0 and has_labels 0; an error for training. */
+static void test_labels_optional(void)
+{
+    char path[256];
+    float v[N * 2] = {0};
+    hid_t f = create("nolabels.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, v, 0);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    ot_h5data_opts_t o = opts();
+    o.labels_optional = 1;
+    int has = -1;
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, &has), OT_OK);
+    CU_ASSERT_EQUAL(has, 0);
+    CU_ASSERT(ds.labels && ds.labels[N - 1] == 0);
+    ot_dataset_free(&ds);
+    o.labels_optional = 0;
+    OT_EXPECT_ONE_LINE(ot_h5data_load(&ds, path, &o, NULL), OT_EFORMAT,
+                       "nolabels.h5: no dataset 'label' (data.labels); the file holds 'data'");
+}
+
+/* ---------------------------------------------------------------- bad files, one line each */
+
+/* A file with features x (float32, rank and dims given) and labels y (int32, N of them). */
+static void make_pair(const char *name, char *path, size_t n, int rank, const hsize_t *dims,
+                      const float *x, hsize_t n_labels, const int32_t *y)
+{
+    hid_t f = create(name, path, n);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rank, dims, x, 0);
+    put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){n_labels}, y, 0);
+    H5Fclose(f);
+}
+
+static float zeros[1024];
+static int32_t zlabels[64];
+
+#define EXPECT_LOAD(o, code, needle)                                                         \
+    do {                                                                                     \
+        ot_dataset_t ds_;                                                                    \
+        memset(&ds_, 0x5a, sizeof ds_);                                                      \
+        OT_EXPECT_ONE_LINE(ot_h5data_load(&ds_, path, &(o), NULL), code, needle);            \
+        CU_ASSERT(ds_.images == NULL && ds_.features == NULL && ds_.labels == NULL &&        \
+                  ds_.n == 0); /* left empty */                                              \
+    } while (0)
+
+static void test_missing_file(void)
+{
+    char path[256];
+    ot_h5data_opts_t o = opts();
+    ot_test_path(path, sizeof path, "none.h5");
+    EXPECT_LOAD(o, OT_EIO, "cannot open '");
+    EXPECT_LOAD(o, OT_EIO, "none.h5': No such file or directory");
+}
+
+static void test_not_hdf5(void)
+{
+    char path[256];
+    ot_test_path(path, sizeof path, "text.h5");
+    FILE *fp = fopen(path, "w");
+    CU_ASSERT_FATAL(fp != NULL);
+    fputs("label,1x1\n3,0\n", fp);
+    fclose(fp);
+    ot_h5data_opts_t o = opts();
+    EXPECT_LOAD(o, OT_EFORMAT, "text.h5: not an HDF5 file, expected an HDF5 file with datasets "
+                               "'data' (data.features) and 'label' (data.labels)");
+}
+
+static void test_missing_features(void)
+{
+    char path[256];
+    make_pair("nofeat.h5", path, sizeof path, 2, (hsize_t[]){N, 2}, zeros, N, zlabels);
+    ot_h5data_opts_t o = opts();
+    o.features = "images";
+    EXPECT_LOAD(o, OT_EFORMAT, "nofeat.h5: no dataset 'images' (data.features); the file holds "
+                               "'data', 'label'");
+    o.features = "/a/b/c"; /* a missing group on the way */
+    EXPECT_LOAD(o, OT_EFORMAT, "no dataset '/a/b/c' (data.features)");
+}
+
+static void test_features_is_a_group(void)
+{
+    char path[256];
+    hid_t f = create("group.h5", path, sizeof path);
+    put(f, "data/x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    ot_h5data_opts_t o = opts();
+    EXPECT_LOAD(o, OT_EFORMAT, "group.h5: 'data' (data.features) is a group, expected a dataset");
+}
+
+static void test_n_mismatch(void)
+{
+    char path[256];
+    make_pair("mismatch.h5", path, sizeof path, 2, (hsize_t[]){N, 2}, zeros, N - 1, zlabels);
+    ot_h5data_opts_t o = opts();
+    EXPECT_LOAD(o, OT_EFORMAT, "mismatch.h5: dataset 'data' (data.features) has 6 samples but "
+                               "'label' (data.labels) has 5 labels; expected one label per sample");
+}
+
+static void test_label_out_of_range(void)
+{
+    char path[256];
+    int32_t y[N] = {0, 1, 2, 3, 0, 1};
+    make_pair("range.h5", path, sizeof path, 2, (hsize_t[]){N, 2}, zeros, N, y);
+    ot_h5data_opts_t o = opts();
+    EXPECT_LOAD(o, OT_EFORMAT, "range.h5: dataset 'label' (data.labels): label 3 at index 3 is "
+                               "out of range, expected 0..2 (data.classes = 3)");
+    o.limit = 2; /* a limit does not hide a wrong label: the file is wrong */
+    EXPECT_LOAD(o, OT_EFORMAT, "label 3 at index 3 is out of range");
+    y[3] = -1;
+    make_pair("negative.h5", path, sizeof path, 2, (hsize_t[]){N, 2}, zeros, N, y);
+    EXPECT_LOAD(o, OT_EFORMAT, "label -1 at index 3 is out of range");
+}
+
+static void test_bad_rank(void)
+{
+    char path[256];
+    make_pair("rank1.h5", path, sizeof path, 1, (hsize_t[]){N}, zeros, N, zlabels);
+    ot_h5data_opts_t o = opts();
+    EXPECT_LOAD(o, OT_EFORMAT, "rank1.h5: dataset 'data' (data.features) has rank 1 (shape 6), "
+                               "expected N x D, N x H x W, N x H x W x C or N x C x H x W");
+    make_pair("rank5.h5", path, sizeof path, 5, (hsize_t[]){N, 1, 2, 2, 2}, zeros, N, zlabels);
+    EXPECT_LOAD(o, OT_EFORMAT, "has rank 5 (shape 6x1x2x2x2)");
+    make_pair("empty.h5", path, sizeof path, 2, (hsize_t[]){N, 0}, zeros, N, zlabels);
+    EXPECT_LOAD(o, OT_EFORMAT, "has shape 6x0, expected no zero-sized axis");
+    hid_t f = create("labels2.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, (hsize_t[]){N, 2}, zlabels, 0);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "dataset 'label' (data.labels) has shape 6x2, expected N or N x 1 "
+                               "labels");
+}
+
+static void test_bad_types(void)
+{
+    char path[256];
+    int32_t xi[N * 2] = {0};
+    hid_t f = create("int32.h5", path, sizeof path);
+    put(f, "data", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, (hsize_t[]){N, 2}, xi, 0);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    ot_h5data_opts_t o = opts();
+    EXPECT_LOAD(o, OT_EFORMAT, "int32.h5: dataset 'data' (data.features) holds int32, expected "
+                               "uint8 (scaled to [0, 1]), float32 or float64");
+    f = create("int8.h5", path, sizeof path);
+    put(f, "data", H5T_STD_I8LE, H5T_NATIVE_INT8, 2, (hsize_t[]){N, 2}, xi, 0);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "holds int8, expected uint8");
+    f = create("flabels.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, (hsize_t[]){N}, zeros, 0);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "flabels.h5: dataset 'label' (data.labels) holds float32, "
+                               "expected integers (class indices)");
+    hid_t str = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str, 4);
+    char s[N][4] = {"a", "b", "c", "d", "e", "f"};
+    f = create("strings.h5", path, sizeof path);
+    put(f, "data", str, str, 1, (hsize_t[]){N}, s, 0);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    H5Tclose(str);
+    EXPECT_LOAD(o, OT_EFORMAT, "holds strings, expected uint8");
+}
+
+static void test_not_finite(void)
+{
+    char path[256];
+    float x[N * 4] = {0};
+    x[2 * 4 + 3] = NAN;
+    make_pair("nan.h5", path, sizeof path, 2, (hsize_t[]){N, 4}, x, N, zlabels);
+    ot_h5data_opts_t o = opts();
+    EXPECT_LOAD(o, OT_EFORMAT, "nan.h5: dataset 'data' (data.features): element (2, 3) is NaN, "
+                               "expected finite numbers");
+    x[2 * 4 + 3] = 0.0f;
+    x[5 * 4 + 1] = -INFINITY;
+    make_pair("inf.h5", path, sizeof path, 2, (hsize_t[]){N, 4}, x, N, zlabels);
+    EXPECT_LOAD(o, OT_EFORMAT, "element (5, 1) is -Inf (or beyond float32's range)");
+    /* float64 beyond float32's range, in an N x C x H x W file: named as the file has it */
+    double xd[N * D] = {0};
+    xd[((1 * C + 1) * H + 2) * W + 3] = 1e300;
+    hid_t f = create("big.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 4, (hsize_t[]){N, C, H, W}, xd, 0);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    o.layout = OT_LAYOUT_NCHW;
+    EXPECT_LOAD(o, OT_EFORMAT, "element (1, 1, 2, 3) is Inf (or beyond float32's range)");
+}
+
+/* A data set larger than the memory: said before reading, with both figures. A 10^7 x 10^5
+ * chunked dataset never written takes no room in the file but 1 TB to read. */
+static void test_too_large(void)
+{
+    char path[256];
+    hid_t f = create("huge.h5", path, sizeof path);
+    put(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, (hsize_t[]){10000000, 100000}, NULL, 1000);
+    put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){10000000}, NULL, 100000);
+    H5Fclose(f);
+    ot_h5data_opts_t o = opts();
+    EXPECT_LOAD(o, OT_ENOMEM, "huge.h5: dataset 'data' (data.features) of shape 10000000x100000 "
+                              "needs 931.3 GiB in memory for 10000000 samples, more than the ");
+    /* a limit brings it within a given budget: then it is read (and the unwritten labels,
+     * HDF5's fill value 0, are fine) */
+    o.limit = 2;
+    o.mem_limit = 300000;
+    ot_dataset_t ds;
+    CU_ASSERT_EQUAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT_EQUAL(ds.n, 2);
+    ot_dataset_free(&ds);
+    o.limit = 3; /* 300003 bytes */
+    EXPECT_LOAD(o, OT_ENOMEM, "needs 293.0 KiB in memory for 3 samples, more than the 293.0 KiB "
+                              "available (the limit given)");
+}
+
+static void test_classes_out_of_range(void)
+{
+    char path[256];
+    make_pair("classes.h5", path, sizeof path, 2, (hsize_t[]){N, 2}, zeros, N, zlabels);
+    ot_h5data_opts_t o = opts();
+    o.n_classes = 1;
+    EXPECT_LOAD(o, OT_EINVAL, "data.classes 1 is out of range, expected 2..256");
+}
+
+static void test_is_hdf5(void)
+{
+    char path[256];
+    make_pair("is.h5", path, sizeof path, 2, (hsize_t[]){N, 2}, zeros, N, zlabels);
+    CU_ASSERT_EQUAL(ot_h5data_is_hdf5(path), 1);
+    CU_ASSERT_EQUAL(ot_h5data_is_hdf5("data/mnist/t10k-labels-idx1-ubyte.gz"), 0);
+}
+
+OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
+              {"uint8 N x H x W x C, chunked and gzip'd; limit", test_uint8_nhwc},
+              {"float64 N x C x H x W to NHWC float32", test_float64_nchw},
+              {"float32 vectors, N x 1 labels; one-channel images", test_vectors_and_images},
+              {"many samples over chunks the blocks do not divide", test_many_chunks},
+              {"labels optional for predict only", test_labels_optional},
+              {"bad: missing file", test_missing_file},
+              {"bad: not HDF5", test_not_hdf5},
+              {"bad: missing features dataset", test_missing_features},
+              {"bad: features is a group", test_features_is_a_group},
+              {"bad: N of features and labels differ", test_n_mismatch},
+              {"bad: label out of range", test_label_out_of_range},
+              {"bad: rank or shape", test_bad_rank},
+              {"bad: types", test_bad_types},
+              {"bad: NaN and Inf", test_not_finite},
+              {"bad: larger than the memory", test_too_large},
+              {"bad: classes out of range", test_classes_out_of_range},
+              {"HDF5 or not; memory available", test_is_hdf5})

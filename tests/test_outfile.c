@@ -1,0 +1,79 @@
+/* test_outfile.c - atomic output files (src/outfile.c): the bytes arrive whole, an existing
+ * file is replaced, and a write that cannot happen says so in one line and leaves neither a
+ * temporary file nor a change behind. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ot_common.h"
+#include "ot_outfile.h"
+#include "ot_test.h"
+
+static int setup(void)
+{
+    return ot_test_scratch_init("outfile");
+}
+
+/* Files in the scratch directory. */
+static int count_files(void)
+{
+    DIR *d = opendir(ot_test_scratch);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."));
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = malloc(1 << 16);
+    *n = f && buf ? fread(buf, 1, 1 << 16, f) : 0;
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static void test_write_and_replace(void)
+{
+    char path[256];
+    size_t n;
+    ot_test_path(path, sizeof path, "out.csv");
+    CU_ASSERT_EQUAL(ot_write_atomic(path, "first\n", 6), OT_OK);
+    char *got = slurp(path, &n);
+    CU_ASSERT(n == 6 && memcmp(got, "first\n", 6) == 0);
+    free(got);
+    CU_ASSERT_EQUAL(ot_write_atomic(path, "second, longer\n", 15), OT_OK);
+    got = slurp(path, &n);
+    CU_ASSERT(n == 15 && memcmp(got, "second, longer\n", 15) == 0);
+    free(got);
+    CU_ASSERT_EQUAL(count_files(), 1); /* no temporary file left */
+    CU_ASSERT_EQUAL(ot_write_atomic("rel-out.tmp-test", "x", 1), OT_OK); /* no directory part */
+    CU_ASSERT_EQUAL(remove("rel-out.tmp-test"), 0);
+}
+
+static void test_cannot_write(void)
+{
+    char path[256], dir[256];
+    ot_test_path(path, sizeof path, "missing/out.h5");
+    OT_EXPECT_ONE_LINE(ot_write_atomic(path, "x", 1), OT_EIO, "missing/out.h5: cannot create the "
+                                                              "file (as ");
+    /* a directory in the way of the rename: the old directory stays, no temporary file */
+    ot_test_path(dir, sizeof dir, "adir");
+    CU_ASSERT_FATAL(mkdir(dir, 0755) == 0);
+    int before = count_files();
+    OT_EXPECT_ONE_LINE(ot_write_atomic(dir, "x", 1), OT_EIO, "adir: cannot rename ");
+    CU_ASSERT_EQUAL(count_files(), before);
+    struct stat st;
+    CU_ASSERT(stat(dir, &st) == 0 && S_ISDIR(st.st_mode));
+    OT_EXPECT_ONE_LINE(ot_write_atomic("", "x", 1), OT_EIO, "expected the path of a file");
+}
+
+OT_TEST_SUITE(outfile, setup, ot_test_scratch_free,
+              {"write, replace, nothing left behind", test_write_and_replace},
+              {"cannot write: one line, nothing changed", test_cannot_write})
