@@ -27,6 +27,7 @@
 #define OT_CKPT_FORMAT 2    /* root attribute format_version of checkpoints: 2 = every dataset
                                carries a checksum (OT_H5_CRC), verified on load; 1 (read too,
                                unverified) had none */
+#define OT_CKPT_MAX_STRING 1024 /* the longest string attribute read (version, optimizer) */
 
 /* ---------------------------------------------------------------- checkpoints */
 
@@ -65,6 +66,13 @@ int ot_ckpt_load_params(const char *path, ot_net_t *net);
  * permutation of it (else OT_EFORMAT); batch_in_epoch must lie inside an epoch of t's batch
  * size. Returns 0 or the codes above; t's run state is unspecified after a failure. */
 int ot_ckpt_load(const char *path, ot_trainer_t *t);
+
+/* The three readers above on a file already open, read-only (from a path, or from memory:
+ * ot_h5_open_image), named name in messages; the file is verified first as they do it, and
+ * left open. Same returns, but OT_EIO only for what cannot be read. */
+int ot_ckpt_info_h5(hid_t f, const char *name, ot_ckpt_info_t *info);
+int ot_ckpt_load_params_h5(hid_t f, const char *name, ot_net_t *net);
+int ot_ckpt_load_h5(hid_t f, const char *name, ot_trainer_t *t);
 
 /* Write t as a checkpoint file at path, replacing whatever is there, and fsync it (not
  * atomic: ot_ckpt_save is, for a run's checkpoints). The file is built in memory with HDF5's

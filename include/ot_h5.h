@@ -1,5 +1,6 @@
-/* ot_h5.h - HDF5 helpers shared by the checkpoint, the history and the verifier. Every caller
- * silences HDF5's own error printer (ot_h5_quiet) and reports failures itself, once. */
+/* ot_h5.h - HDF5 helpers shared by the checkpoint, the history, the verifier and the HDF5 data
+ * input. Every caller silences HDF5's own error printer (ot_h5_quiet) and reports failures
+ * itself, once. */
 #ifndef OT_H5_H
 #define OT_H5_H
 
@@ -39,8 +40,14 @@ const char *ot_h5_reason(char *buf);
 
 #define OT_H5_CRC "crc32"
 
-/* crc32 of dataset d's values as stored, into *crc: 0, or -1 when it cannot be read (no
- * message; ot_h5_reason says why). */
+#define OT_H5_SLAB ((size_t)1 << 20)        /* bytes a checksum reads at a time */
+#define OT_H5_MAX_ELEMENT ((size_t)1 << 16) /* the largest value (a string) checksummed */
+#define OT_H5_MAX_ATTR ((size_t)1 << 16)    /* the largest attribute checksummed: HDF5 keeps
+                                               attributes in 64 KiB object headers */
+
+/* crc32 of dataset d's values as stored, into *crc, read OT_H5_SLAB bytes at a time: 0, or -1
+ * when it cannot be read or holds other than integers, floats or fixed-length strings of at
+ * most OT_H5_MAX_ELEMENT bytes (no message; ot_h5_reason says why). */
 int ot_h5_crc(hid_t d, uint32_t *crc);
 
 /* Compute d's crc32 and store it in its OT_H5_CRC attribute (created or overwritten): 0 or
@@ -48,7 +55,8 @@ int ot_h5_crc(hid_t d, uint32_t *crc);
 int ot_h5_crc_set(hid_t d);
 
 /* Check d against its OT_H5_CRC attribute: 0 when they agree; 1 when they differ (*have: the
- * stored value, *want: the computed one); -1 without the attribute; -2 when the values cannot
+ * stored value, *want: the computed one); -1 without the attribute; -2 when the attribute is
+ * not one integer, d is not a dataset omptrain writes (ot_h5_own_dataset) or its values cannot
  * be read (the file is damaged). */
 int ot_h5_crc_check(hid_t d, uint32_t *have, uint32_t *want);
 
@@ -59,8 +67,45 @@ int ot_h5_attrs_crc(hid_t obj, uint32_t *crc);
 /* Store ot_h5_attrs_crc in obj's OT_H5_CRC attribute: 0 or -1. */
 int ot_h5_attrs_crc_set(hid_t obj);
 
-/* Check obj's attributes against its OT_H5_CRC attribute, with ot_h5_crc_check's returns. */
+/* Check obj's attributes against its OT_H5_CRC attribute, with ot_h5_crc_check's returns;
+ * an attribute of more than OT_H5_MAX_ATTR bytes, or of another type than integers, floats or
+ * fixed-length strings, cannot be read (-2). */
 int ot_h5_attrs_crc_check(hid_t obj, uint32_t *have, uint32_t *want);
+
+/* ---- files from someone else: what omptrain reads comes from the file itself (no external
+ * links, external storage or virtual datasets, which would make HDF5 open other files), in
+ * bounded memory. */
+
+#define OT_H5_OWN_CHUNK ((size_t)1 << 20) /* the largest chunk of omptrain's own files (the
+                                             history's are 32 KiB) */
+#define OT_H5_PATH_MAX 1024               /* the longest object path followed */
+#define OT_H5_SOFT_DEPTH 8                /* soft links followed in a row, at most */
+
+/* Open the HDF5 file image of n bytes at buf from memory, through HDF5's core driver: the
+ * bytes are copied, and the file is read-only or (rw) writable in memory; nothing is read from
+ * or written to disk. name names the file in HDF5's own bookkeeping only. Returns the file, or
+ * < 0 when the image is not HDF5 or is damaged (no message). */
+hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw);
+
+/* Whether dataset d's values can be read from its own file in bounded memory: not virtual (a
+ * mapping of other datasets or files), not in external files, with chunks of at most
+ * max_chunk bytes (HDF5 holds a whole chunk in memory to decompress it, or to write a part of
+ * it) and, unless filters_ok, no filter (compression). 0, or -1 with what is wrong
+ * in why[128] ("has its values in 1 external file, expected them in this file"). Looks at the
+ * dataset's creation properties only: no value is read. */
+int ot_h5_storage_check(hid_t d, size_t max_chunk, int filters_ok, char *why);
+
+/* Whether d is a dataset as omptrain writes them: ot_h5_storage_check with OT_H5_OWN_CHUNK and
+ * no filter, integers, floats or fixed-length strings (OT_H5_MAX_ELEMENT bytes at most), and
+ * no more values than its file has bytes. 0, or -1 with the reason in why[128]. */
+int ot_h5_own_dataset(hid_t d, char *why);
+
+/* Whether the object at path p (absolute, or relative to loc) is there and reached through
+ * links that stay in the file: hard links, or (soft_ok) soft links to paths that do, at most
+ * OT_H5_SOFT_DEPTH in a row. Each link is looked at before it is followed, so an external
+ * link is never opened. Returns 1 (there), 0 (missing) or -1 (a link leaves the file or cannot
+ * be read: why, n bytes, says which: "/model/x is an external link (to another file), ..."). */
+int ot_h5_find(hid_t loc, const char *p, int soft_ok, char *why, size_t n);
 
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SSZ" (buf holds at least 21 bytes). */
 void ot_h5_utc_now(char *buf, size_t n);

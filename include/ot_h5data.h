@@ -17,6 +17,7 @@
 #ifndef OT_H5DATA_H
 #define OT_H5DATA_H
 
+#include <hdf5.h>
 #include <stddef.h>
 
 #include "ot_config.h"
@@ -42,6 +43,14 @@ typedef struct {
  * left empty on error. Uses HDF5 from the calling thread only. */
 int ot_h5data_load(ot_dataset_t *ds, const char *path, const ot_h5data_opts_t *o,
                    int *has_labels);
+
+/* ot_h5data_load on a file already open (from a path, or from memory: ot_h5_open_image),
+ * named name in messages, and left open. Same returns, but OT_EIO only for what cannot be
+ * read. Besides its memory, a data set's storage is bounded: no dataset may keep its values
+ * in other files (external storage, a virtual dataset, an external link on the way) or have
+ * compressed chunks larger than the data set's memory or 16 MiB, whichever is more. */
+int ot_h5data_load_h5(ot_dataset_t *ds, hid_t f, const char *name, const ot_h5data_opts_t *o,
+                      int *has_labels);
 
 /* Whether path is an HDF5 file (1), not one (0), or cannot be read (-1, nothing printed). */
 int ot_h5data_is_hdf5(const char *path);

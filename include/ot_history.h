@@ -42,6 +42,14 @@ extern const char *const ot_history_metrics[OT_HISTORY_METRICS];
 int ot_history_open(ot_history_t *h, const char *dir, int resume, uint64_t step, int epoch,
                     int *created);
 
+/* ot_history_open's resume of an existing history, on a file already open read-write (from a
+ * path, or from memory: ot_h5_open_image), named name in messages: the same checks, and the
+ * same cut back to step and epoch. h owns f from then on, also after a failure (close with
+ * ot_history_close). Every count the file declares is checked before it is used: the rows are
+ * read a block at a time, up to the first one past the checkpoint. Returns 0, OT_EIO or
+ * OT_EFORMAT (message printed). */
+int ot_history_open_h5(ot_history_t *h, hid_t f, const char *name, uint64_t step, int epoch);
+
 /* Append one epoch: the losses of steps first_step+1 .. first_step+n (loss[i] is step
  * first_step+1+i; steps already recorded are skipped) and the epoch's metrics row, then
  * H5Fflush the file. Returns 0 or OT_EIO (message printed). */

@@ -25,6 +25,8 @@
 /* Below this a standard deviation counts as 0 (a constant feature): it is kept as 1. */
 #define OT_INPUT_MIN_STD 1e-6
 
+#define OT_INPUT_MAX_STRING 256 /* the longest string attribute of /input read */
+
 typedef struct {
     ot_shape_t shape;         /* one sample: height, width, channels (NHWC); flat vectors */
     ot_normalize_t normalize; /* none or mean_std */
@@ -54,12 +56,18 @@ int ot_input_write(hid_t f, const ot_input_t *in, char *reason);
 
 /* Read /input of checkpoint path (open as f) into in (replacing what it held): *present is 0
  * when the checkpoint has none (one written before omptrain kept it), in then untouched.
- * Returns 0, OT_EFORMAT (malformed: one line naming path and the item) or OT_ENOMEM. */
-int ot_input_read(hid_t f, const char *path, ot_input_t *in, int *present);
+ * expect (may be NULL) is the shape of the data from data_path (NULL: "the config's data"):
+ * a sample shape that differs is refused before anything is allocated for it, and so are
+ * statistics whose size differs from what the shape and normalize_by need. Returns 0,
+ * OT_ECONFIG (another shape than expect, as ot_input_check words it), OT_EFORMAT (malformed:
+ * one line naming path and the item) or OT_ENOMEM. */
+int ot_input_read(hid_t f, const char *path, ot_input_t *in, int *present,
+                  const ot_shape_t *expect, const char *data_path);
 
 /* ot_input_read on the checkpoint file at path, opened and closed here (HDF5's printer
- * silenced). Returns 0 or OT_EIO, OT_EFORMAT, OT_ENOMEM (one line printed). */
-int ot_input_load(const char *path, ot_input_t *in, int *present);
+ * silenced). Returns 0 or OT_EIO, OT_EFORMAT, OT_ECONFIG, OT_ENOMEM (one line printed). */
+int ot_input_load(const char *path, ot_input_t *in, int *present, const ot_shape_t *expect,
+                  const char *data_path);
 
 /* Whether the checkpoint's input ck (present: it had one) fits the config c and the data of
  * shape data (NULL: no data to compare) from data_path: the same sample shape and the same

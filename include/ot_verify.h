@@ -5,6 +5,7 @@
 #ifndef OT_VERIFY_H
 #define OT_VERIFY_H
 
+#include <hdf5.h>
 #include <stddef.h>
 
 /* What a verification found. */
@@ -22,6 +23,10 @@ typedef struct {
  * opened; OT_EFORMAT when it is damaged, is not HDF5, or has no checksums to check (an older
  * format). Prints nothing. */
 int ot_verify_file(const char *path, ot_verify_t *v);
+
+/* ot_verify_file on a file already open (from a path, or from memory: ot_h5_open_image): 0
+ * when it is intact, else OT_EFORMAT. Prints nothing; HDF5's printer silenced meanwhile. */
+int ot_verify_h5(hid_t f, ot_verify_t *v);
 
 /* The newest checkpoint of run directory dir that verifies (by the epoch in its name), into
  * path (n bytes); each newer one that does not is reported on stderr with why it was skipped.

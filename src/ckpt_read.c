@@ -19,9 +19,10 @@
 #include "ot_verify.h"
 
 /* Open path read-only, telling a missing file, a non-HDF5 file and a damaged one apart. */
-static int open_file(const char *path, hid_t *f)
+static int open_path(const char *path, hid_t *f)
 {
     struct stat st;
+    *f = H5I_INVALID_HID;
     if (stat(path, &st) != 0) {
         ot_error("%s: cannot open the checkpoint: %s", path, strerror(errno));
         return OT_EIO;
@@ -44,38 +45,32 @@ static int open_file(const char *path, hid_t *f)
         ot_error("%s: cannot open as HDF5: the file is truncated or damaged", path);
         return OT_EFORMAT;
     }
-    /* the whole file against its checksums before anything in it is trusted (a file of
-     * format 1 has none: it is read as it is) */
+    return OT_OK;
+}
+
+/* The whole file against its checksums before anything in it is trusted (a file of format 1
+ * has none: it is read as it is). */
+static int check_file(hid_t f, const char *path)
+{
     ot_verify_t v;
-    if (ot_verify_file(path, &v) != OT_OK && !v.unchecked) {
+    if (ot_verify_h5(f, &v) != OT_OK && !v.unchecked) {
         ot_error("%s: %s", path, v.why);
-        H5Fclose(*f);
-        *f = H5I_INVALID_HID;
         return OT_EFORMAT;
     }
     return OT_OK;
 }
 
-/* Does the object at the absolute path p exist? Checked level by level, since H5Lexists
- * fails rather than answers when a group on the way is missing. */
-static int exists(hid_t f, const char *p)
+/* Is the object at the absolute path p there: 1, 0 when it is missing, or OT_EFORMAT (a link
+ * on the way leaves the file: omptrain's checkpoints hold hard links only) after one line. */
+static int find(hid_t f, const char *path, const char *p)
 {
-    char buf[256];
-    size_t len = strlen(p);
-    if (len >= sizeof buf)
-        return 0;
-    memcpy(buf, p, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != 0)
-            continue;
-        char c = buf[i];
-        buf[i] = 0;
-        htri_t e = H5Lexists(f, buf, H5P_DEFAULT);
-        buf[i] = c;
-        if (e <= 0)
-            return 0;
+    char why[OT_H5_PATH_MAX + 128];
+    int r = ot_h5_find(f, p, 0, why, sizeof why);
+    if (r < 0) {
+        ot_error("%s: %s", path, why);
+        return OT_EFORMAT;
     }
-    return 1;
+    return r;
 }
 
 /* "784x50" or "50" or "scalar". */
@@ -99,14 +94,24 @@ static int open_ds(hid_t f, const char *path, const char *p, H5T_class_t cls, si
 {
     hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID;
     int rc = OT_EFORMAT;
+    char why[128];
     *d = H5I_INVALID_HID;
-    if (!exists(f, p)) {
+    int there = find(f, path, p);
+    if (there < 0)
+        return there;
+    if (!there) {
         ot_error("%s: %s is missing (not a complete omptrain checkpoint)", path, p);
         return OT_EFORMAT;
     }
     if ((*d = H5Dopen2(f, p, H5P_DEFAULT)) < 0) {
         ot_error("%s: %s is not a readable dataset", path, p);
         return OT_EFORMAT;
+    }
+    /* where its values lie, its type and its size before anything else (a file of format 1
+     * was not verified) */
+    if (ot_h5_own_dataset(*d, why) < 0) {
+        ot_error("%s: %s %s", path, p, why);
+        goto fail;
     }
     if ((type = H5Dget_type(*d)) < 0 || (space = H5Dget_space(*d)) < 0) {
         ot_error("%s: %s: cannot read its type and shape", path, p);
@@ -192,6 +197,11 @@ static int read_attr(hid_t obj, const char *path, const char *p, const char *nam
     }
     if (cls == H5T_STRING) {
         size_t size = H5Tget_size(type);
+        if (size == 0 || size > OT_CKPT_MAX_STRING) {
+            ot_error("%s: attribute %s of %s is a string of %zu bytes, expected 1 to %zu", path,
+                     name, p, size, (size_t)OT_CKPT_MAX_STRING);
+            goto fail;
+        }
         char *tmp = malloc(size + 1);
         if (!tmp) {
             ot_error("%s: cannot allocate attribute %s", path, name);
@@ -266,14 +276,25 @@ static int read_info(hid_t f, const char *path, ot_ckpt_info_t *in)
     return OT_OK;
 }
 
+int ot_ckpt_info_h5(hid_t f, const char *name, ot_ckpt_info_t *info)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    int rc = check_file(f, name);
+    if (!rc)
+        rc = read_info(f, name, info);
+    ot_h5_restore(&q);
+    return rc;
+}
+
 int ot_ckpt_info(const char *path, ot_ckpt_info_t *info)
 {
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-    hid_t f = H5I_INVALID_HID;
-    int rc = open_file(path, &f);
+    hid_t f;
+    int rc = open_path(path, &f);
     if (!rc)
-        rc = read_info(f, path, info);
+        rc = ot_ckpt_info_h5(f, path, info);
     if (f >= 0)
         H5Fclose(f);
     ot_h5_restore(&q);
@@ -353,8 +374,10 @@ static int load_params(hid_t f, const char *path, ot_net_t *net)
 {
     char ck[OT_MAX_STACK][OT_NAME_MAX], cf[OT_MAX_STACK][OT_NAME_MAX], name[64];
     size_t n_ck = 0, n_cf = 0;
-    if (!exists(f, "/model")) {
-        ot_error("%s: /model is missing (not a complete omptrain checkpoint)", path);
+    int there = find(f, path, "/model");
+    if (there <= 0) {
+        if (there == 0)
+            ot_error("%s: /model is missing (not a complete omptrain checkpoint)", path);
         return OT_EFORMAT;
     }
     H5G_info_t gi;
@@ -389,7 +412,9 @@ static int load_params(hid_t f, const char *path, ot_net_t *net)
         }
     for (size_t i = 0; i < n_cf; i++) {
         snprintf(name, sizeof name, "/model/%s", cf[i]);
-        if (!exists(f, name)) {
+        if ((there = find(f, path, name)) < 0)
+            return there;
+        if (!there) {
             ot_error("%s: the config's model has %s, which the checkpoint's has not "
                      "(checkpoint: %s; config: %s)", path, cf[i], ck_list, cf_list);
             return OT_ECONFIG;
@@ -403,17 +428,28 @@ static int load_params(hid_t f, const char *path, ot_net_t *net)
     return rc;
 }
 
+int ot_ckpt_load_params_h5(hid_t f, const char *name, ot_net_t *net)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    ot_ckpt_info_t info;
+    int rc = check_file(f, name);
+    if (!rc)
+        rc = read_info(f, name, &info);
+    if (!rc)
+        rc = load_params(f, name, net);
+    ot_h5_restore(&q);
+    return rc;
+}
+
 int ot_ckpt_load_params(const char *path, ot_net_t *net)
 {
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-    hid_t f = H5I_INVALID_HID;
-    ot_ckpt_info_t info;
-    int rc = open_file(path, &f);
+    hid_t f;
+    int rc = open_path(path, &f);
     if (!rc)
-        rc = read_info(f, path, &info);
-    if (!rc)
-        rc = load_params(f, path, net);
+        rc = ot_ckpt_load_params_h5(f, path, net);
     if (f >= 0)
         H5Fclose(f);
     ot_h5_restore(&q);
@@ -424,22 +460,37 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t)
 {
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-    hid_t f = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    hid_t f;
+    int rc = open_path(path, &f);
+    if (!rc)
+        rc = ot_ckpt_load_h5(f, path, t);
+    if (f >= 0)
+        H5Fclose(f);
+    ot_h5_restore(&q);
+    return rc;
+}
+
+int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t d = H5I_INVALID_HID;
     uint32_t *order = NULL;
     unsigned char *seen = NULL;
     float *step_loss = NULL;
     ot_ckpt_info_t in;
-    int rc = open_file(path, &f);
-    if (rc)
-        goto out;
-    if ((rc = read_info(f, path, &in)) || (rc = load_params(f, path, &t->net)))
+    int rc;
+    if ((rc = check_file(f, path)) || (rc = read_info(f, path, &in)) ||
+        (rc = load_params(f, path, &t->net)))
         goto out;
 
     /* the optimizer must be the one this trainer runs; its state continues */
     char opt[32];
-    hid_t g = exists(f, "/optimizer") ? H5Gopen2(f, "/optimizer", H5P_DEFAULT) : H5I_INVALID_HID;
+    int there = find(f, path, "/optimizer");
+    hid_t g = there > 0 ? H5Gopen2(f, "/optimizer", H5P_DEFAULT) : H5I_INVALID_HID;
     if (g < 0) {
-        ot_error("%s: /optimizer is missing (not a complete omptrain checkpoint)", path);
+        if (there >= 0)
+            ot_error("%s: /optimizer is missing (not a complete omptrain checkpoint)", path);
         rc = OT_EFORMAT;
         goto out;
     }
@@ -552,9 +603,9 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t)
      * none), for the rest of the run */
     ot_input_t input = {0};
     int has_input;
-    if ((rc = ot_input_read(f, path, &input, &has_input)))
-        goto out;
     const ot_shape_t in_shape = t->input.shape;
+    if ((rc = ot_input_read(f, path, &input, &has_input, &in_shape, ot_data_path(&t->cfg, 0))))
+        goto out;
     if ((rc = ot_input_check(&input, has_input, &t->cfg, &in_shape, path,
                              ot_data_path(&t->cfg, 0)))) {
         ot_input_free(&input);
@@ -586,8 +637,6 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t)
 out:
     if (d >= 0)
         H5Dclose(d);
-    if (f >= 0)
-        H5Fclose(f);
     free(order);
     free(seen);
     free(step_loss);

@@ -94,28 +94,6 @@ static const char *dims_str(int rank, const hsize_t *dims, char *buf, size_t n)
     return buf;
 }
 
-/* Does the object at path p exist? Asked link by link, since H5Lexists fails rather than
- * answers when a group on the way is missing. */
-static int exists(hid_t f, const char *p)
-{
-    char buf[OT_PATH_MAX];
-    size_t len = strlen(p);
-    if (len == 0 || len >= sizeof buf)
-        return 0;
-    memcpy(buf, p, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        htri_t e = strcmp(buf, "/") == 0 ? 1 : H5Lexists(f, buf, H5P_DEFAULT);
-        buf[i] = c;
-        if (e <= 0)
-            return 0;
-    }
-    return 1;
-}
-
 /* The root group's first LIST_NAMES names, ", "-joined, for "the file holds ...". */
 static void root_names(hid_t f, char *buf, size_t n)
 {
@@ -165,10 +143,16 @@ static void dset_close(dset_t *s)
  * one line. */
 static int dset_open(hid_t f, const char *path, dset_t *s, int missing_ok)
 {
-    char names[512];
+    char names[512], why[OT_H5_PATH_MAX + 128];
     H5O_info_t oi;
     s->d = s->type = s->space = H5I_INVALID_HID;
-    if (!exists(f, s->name)) {
+    /* every link on the way looked at before it is followed: none may lead out of the file */
+    int there = ot_h5_find(f, s->name, 1, why, sizeof why);
+    if (there < 0) {
+        ot_error("%s: dataset '%s' (%s): %s", path, s->name, s->key, why);
+        return OT_EFORMAT;
+    }
+    if (!there) {
         if (missing_ok)
             return 1;
         root_names(f, names, sizeof names);
@@ -186,7 +170,15 @@ static int dset_open(hid_t f, const char *path, dset_t *s, int missing_ok)
                  got >= 0 && oi.type == H5O_TYPE_GROUP ? "a group" : "not a dataset");
         return OT_EFORMAT;
     }
-    if ((s->d = H5Dopen2(f, s->name, H5P_DEFAULT)) < 0 || (s->type = H5Dget_type(s->d)) < 0 ||
+    /* where its values lie before anything else is asked (a virtual dataset's shape may come
+     * from other files); its chunks are bounded once its size is known */
+    if ((s->d = H5Dopen2(f, s->name, H5P_DEFAULT)) >= 0 &&
+        ot_h5_storage_check(s->d, SIZE_MAX, 1, why) < 0) {
+        ot_error("%s: dataset '%s' (%s) %s", path, s->name, s->key, why);
+        dset_close(s);
+        return OT_EFORMAT;
+    }
+    if (s->d < 0 || (s->type = H5Dget_type(s->d)) < 0 ||
         (s->space = H5Dget_space(s->d)) < 0 ||
         (s->rank = H5Sget_simple_extent_ndims(s->space)) < 0 ||
         H5Sget_simple_extent_dims(s->space, s->dims, NULL) < 0) {
@@ -196,6 +188,17 @@ static int dset_open(hid_t f, const char *path, dset_t *s, int missing_ok)
         return OT_EFORMAT;
     }
     return OT_OK;
+}
+
+/* Will reading s decompress chunks: does it pass its values through filters, and has it
+ * stored any (a dataset never written holds only its fill value)? */
+static int decompresses(const dset_t *s)
+{
+    hid_t dcpl = H5Dget_create_plist(s->d);
+    int n = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 1;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return n != 0 && H5Dget_storage_size(s->d) > 0;
 }
 
 /* Select rows [r0, r0 + m) of s (all of every other axis) and make the matching memory
@@ -431,46 +434,18 @@ static int labels_shape(const dset_t *s, const dset_t *feat, const char *path)
     return OT_OK;
 }
 
-int ot_h5data_load(ot_dataset_t *ds, const char *path, const ot_h5data_opts_t *o,
-                   int *has_labels)
+/* The features and labels of the open file f (named path in messages) into ds (memset by the
+ * caller); f is left open. */
+static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opts_t *o,
+                int *has_labels)
 {
     dset_t feat = {o->features, "data.features", H5I_INVALID_HID, H5I_INVALID_HID,
                    H5I_INVALID_HID, 0, {0}};
     dset_t lab = {o->labels, "data.labels", H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID,
                   0, {0}};
-    hid_t f = H5I_INVALID_HID;
-    ot_h5_quiet_t q;
     int rc, bytes = 0, labelled = 0;
-    struct stat st;
+    char why[128];
 
-    memset(ds, 0, sizeof *ds);
-    if (has_labels)
-        *has_labels = 0;
-    if (o->n_classes < 2 || o->n_classes > 256) {
-        ot_error("%s: data.classes %d is out of range, expected 2..256", path, o->n_classes);
-        return OT_EINVAL;
-    }
-    if (stat(path, &st) != 0) {
-        ot_error("cannot open '%s': %s", path, strerror(errno));
-        return OT_EIO;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        ot_error("cannot open '%s': it is a directory, expected an HDF5 file", path);
-        return OT_EIO;
-    }
-    int is = ot_h5data_is_hdf5(path);
-    if (is <= 0) {
-        ot_error("%s: %s, expected an HDF5 file with datasets '%s' (data.features) and '%s' "
-                 "(data.labels)", path, is == 0 ? "not an HDF5 file" : "cannot be read",
-                 o->features, o->labels);
-        return is == 0 ? OT_EFORMAT : OT_EIO;
-    }
-    ot_h5_quiet(&q);
-    if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
-        ot_error("%s: cannot open as HDF5: the file is truncated or damaged", path);
-        rc = OT_EFORMAT;
-        goto out;
-    }
     if ((rc = dset_open(f, path, &feat, 0)) ||
         (rc = features_shape(&feat, path, o->layout, ds, &bytes)))
         goto out;
@@ -499,6 +474,20 @@ int ot_h5data_load(ot_dataset_t *ds, const char *path, const ot_h5data_opts_t *o
                  dims_str(feat.rank, feat.dims, shape, sizeof shape),
                  bytes_str(need, nb, sizeof nb), n, bytes_str(avail, ab, sizeof ab), what);
         rc = OT_ENOMEM;
+        goto out;
+    }
+    /* HDF5 decompresses a stored chunk at a time into a buffer of its size (an unfiltered one
+     * it reads in place): no larger than the data set itself, or BLOCK_BYTES */
+    const size_t max_chunk = need > BLOCK_BYTES ? need : BLOCK_BYTES;
+    if (ot_h5_storage_check(feat.d, decompresses(&feat) ? max_chunk : SIZE_MAX, 1, why) < 0) {
+        ot_error("%s: dataset '%s' (%s) %s", path, feat.name, feat.key, why);
+        rc = OT_EFORMAT;
+        goto out;
+    }
+    if (labelled &&
+        ot_h5_storage_check(lab.d, decompresses(&lab) ? max_chunk : SIZE_MAX, 1, why) < 0) {
+        ot_error("%s: dataset '%s' (%s) %s", path, lab.name, lab.key, why);
+        rc = OT_EFORMAT;
         goto out;
     }
     ds->n = n;
@@ -533,8 +522,73 @@ int ot_h5data_load(ot_dataset_t *ds, const char *path, const ot_h5data_opts_t *o
 out:
     dset_close(&feat);
     dset_close(&lab);
-    if (f >= 0)
+    return rc;
+}
+
+/* n_classes within 2..256: 0, or OT_EINVAL after one line */
+static int check_classes(const char *path, const ot_h5data_opts_t *o)
+{
+    if (o->n_classes < 2 || o->n_classes > 256) {
+        ot_error("%s: data.classes %d is out of range, expected 2..256", path, o->n_classes);
+        return OT_EINVAL;
+    }
+    return OT_OK;
+}
+
+int ot_h5data_load_h5(ot_dataset_t *ds, hid_t f, const char *name, const ot_h5data_opts_t *o,
+                      int *has_labels)
+{
+    ot_h5_quiet_t q;
+    memset(ds, 0, sizeof *ds);
+    if (has_labels)
+        *has_labels = 0;
+    int rc = check_classes(name, o);
+    if (rc)
+        return rc;
+    ot_h5_quiet(&q);
+    rc = load(ds, f, name, o, has_labels);
+    ot_h5_restore(&q);
+    if (rc)
+        ot_dataset_free(ds);
+    return rc;
+}
+
+int ot_h5data_load(ot_dataset_t *ds, const char *path, const ot_h5data_opts_t *o,
+                   int *has_labels)
+{
+    hid_t f = H5I_INVALID_HID;
+    ot_h5_quiet_t q;
+    struct stat st;
+    int rc;
+
+    memset(ds, 0, sizeof *ds);
+    if (has_labels)
+        *has_labels = 0;
+    if ((rc = check_classes(path, o)))
+        return rc;
+    if (stat(path, &st) != 0) {
+        ot_error("cannot open '%s': %s", path, strerror(errno));
+        return OT_EIO;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ot_error("cannot open '%s': it is a directory, expected an HDF5 file", path);
+        return OT_EIO;
+    }
+    int is = ot_h5data_is_hdf5(path);
+    if (is <= 0) {
+        ot_error("%s: %s, expected an HDF5 file with datasets '%s' (data.features) and '%s' "
+                 "(data.labels)", path, is == 0 ? "not an HDF5 file" : "cannot be read",
+                 o->features, o->labels);
+        return is == 0 ? OT_EFORMAT : OT_EIO;
+    }
+    ot_h5_quiet(&q);
+    if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+        ot_error("%s: cannot open as HDF5: the file is truncated or damaged", path);
+        rc = OT_EFORMAT;
+    } else {
+        rc = load(ds, f, path, o, has_labels);
         H5Fclose(f);
+    }
     ot_h5_restore(&q);
     if (rc)
         ot_dataset_free(ds);

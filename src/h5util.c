@@ -1,13 +1,17 @@
 /* h5util.c - the HDF5 helpers checkpoints, the history and the verifier share: HDF5's own error
  * printer silenced while omptrain reports, attributes, dataspaces, the reason of a failure, UTC
- * time stamps, and the checksum every dataset carries (ot_h5.h). */
+ * time stamps, the checksum every dataset carries, and what a file from someone else may make
+ * HDF5 do: file images opened from memory, storage and links that stay in the file (ot_h5.h). */
 #include "ot_h5.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <zlib.h>
+
+#include "ot_common.h"
 
 void ot_h5_quiet(ot_h5_quiet_t *q)
 {
@@ -106,38 +110,106 @@ static uint32_t crc_bytes(uint32_t crc, const unsigned char *p, size_t n)
     return crc;
 }
 
+/* Can values of type t be checksummed as bytes: integers, floats or fixed-length strings of
+ * at most OT_H5_MAX_ELEMENT bytes (variable-length ones would give pointers, and leak)? */
+static int plain_type(hid_t t)
+{
+    H5T_class_t cls = H5Tget_class(t);
+    size_t size = H5Tget_size(t);
+    return (cls == H5T_INTEGER || cls == H5T_FLOAT ||
+            (cls == H5T_STRING && H5Tis_variable_str(t) == 0)) &&
+           size > 0 && size <= OT_H5_MAX_ELEMENT;
+}
+
+/* Continue *crc over dataset d's values as memory type mtype (size bytes each), read in
+ * blocks of at most OT_H5_SLAB bytes (one element, when it is larger), in row-major order: the
+ * memory it takes does not depend on the dataset's size. */
+static int crc_slabs(hid_t d, hid_t mtype, size_t size, uint32_t *crc)
+{
+    hid_t space = H5Dget_space(d), fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+    hsize_t dims[H5S_MAX_RANK], start[H5S_MAX_RANK], count[H5S_MAX_RANK];
+    unsigned char *buf = NULL;
+    int rc = -1, rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    if (rank < 0 || (rank > 0 && H5Sget_simple_extent_dims(space, dims, NULL) != rank))
+        goto out;
+    if (H5Sget_simple_extent_npoints(space) == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (rank == 0) { /* a scalar */
+        if (!(buf = malloc(size)) || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            goto out;
+        *crc = crc_bytes(*crc, buf, size);
+        rc = 0;
+        goto out;
+    }
+    /* axes k+1.. are read whole (inner bytes each step of axis k), axis k in blocks of b,
+     * the axes before k one index at a time */
+    int k = rank - 1;
+    size_t inner = size;
+    while (k > 0 && dims[k] <= OT_H5_SLAB / inner) {
+        inner *= (size_t)dims[k];
+        k--;
+    }
+    const hsize_t b = OT_H5_SLAB / inner > 0 ? OT_H5_SLAB / inner : 1;
+    const size_t block = (size_t)(b < dims[k] ? b : dims[k]);
+    if (!(buf = malloc(block * inner)))
+        goto out;
+    for (int i = 0; i < rank; i++) {
+        start[i] = 0;
+        count[i] = i > k ? dims[i] : 1;
+    }
+    for (;;) {
+        for (hsize_t j = 0; j < dims[k]; j += block) {
+            hsize_t m = dims[k] - j < block ? dims[k] - j : block, elems = m * (inner / size);
+            start[k] = j;
+            count[k] = m;
+            if ((fs = H5Scopy(space)) < 0 ||
+                H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+                (ms = H5Screate_simple(1, &elems, NULL)) < 0 ||
+                H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf) < 0)
+                goto out;
+            *crc = crc_bytes(*crc, buf, (size_t)m * inner);
+            H5Sclose(ms);
+            H5Sclose(fs);
+            ms = fs = H5I_INVALID_HID;
+        }
+        /* the next index of the axes before k, the last one fastest */
+        int i = k - 1;
+        while (i >= 0 && ++start[i] == dims[i])
+            start[i--] = 0;
+        if (i < 0)
+            break;
+    }
+    rc = 0;
+out:
+    free(buf);
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (space >= 0)
+        H5Sclose(space);
+    return rc;
+}
+
 int ot_h5_crc(hid_t d, uint32_t *crc)
 {
-    hid_t ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    unsigned char *buf = NULL;
+    hid_t ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
     int rc = -1;
-    if ((ftype = H5Dget_type(d)) < 0 || (space = H5Dget_space(d)) < 0 ||
-        (mtype = H5Tcopy(ftype)) < 0)
+    if ((ftype = H5Dget_type(d)) < 0 || !plain_type(ftype) || (mtype = H5Tcopy(ftype)) < 0)
         goto out;
     H5T_class_t cls = H5Tget_class(ftype);
     /* numbers little-endian, whatever the file says: the bytes are the values' */
     if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && H5Tset_order(mtype, H5T_ORDER_LE) < 0)
         goto out;
-    hssize_t n = H5Sget_simple_extent_npoints(space);
-    size_t size = H5Tget_size(mtype);
-    if (n < 0 || size == 0)
-        goto out;
     *crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    if (n > 0) {
-        if ((size_t)n > SIZE_MAX / size || !(buf = malloc((size_t)n * size)) ||
-            H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-            goto out;
-        *crc = crc_bytes(*crc, buf, (size_t)n * size);
-    }
-    rc = 0;
+    rc = crc_slabs(d, mtype, H5Tget_size(mtype), crc);
 out:
-    free(buf);
     if (mtype >= 0)
         H5Tclose(mtype);
     if (ftype >= 0)
         H5Tclose(ftype);
-    if (space >= 0)
-        H5Sclose(space);
     return rc;
 }
 
@@ -159,14 +231,15 @@ static int attr_value_crc(hid_t a, uint32_t *crc)
     hid_t ftype = H5Aget_type(a), space = H5Aget_space(a), mtype = H5I_INVALID_HID;
     unsigned char *buf = NULL;
     int rc = -1;
-    if (ftype < 0 || space < 0 || (mtype = H5Tcopy(ftype)) < 0)
+    if (ftype < 0 || space < 0 || !plain_type(ftype) || (mtype = H5Tcopy(ftype)) < 0)
         goto out;
     H5T_class_t cls = H5Tget_class(ftype);
     if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && H5Tset_order(mtype, H5T_ORDER_LE) < 0)
         goto out;
+    /* omptrain's attributes are scalars and short strings: at most OT_H5_MAX_ATTR bytes */
     hssize_t n = H5Sget_simple_extent_npoints(space);
     size_t size = H5Tget_size(mtype);
-    if (n < 0 || size == 0 || (n > 0 && (size_t)n > SIZE_MAX / size))
+    if (n < 0 || (size_t)n > OT_H5_MAX_ATTR / size)
         goto out;
     if (!(buf = malloc((size_t)n * size + 1)) || (n > 0 && H5Aread(a, mtype, buf) < 0))
         goto out;
@@ -230,8 +303,17 @@ static int stored_crc(hid_t obj, uint32_t *have)
     htri_t has = H5Aexists(obj, OT_H5_CRC);
     if (has <= 0)
         return has == 0 ? -1 : -2;
-    hid_t a = H5Aopen(obj, OT_H5_CRC, H5P_DEFAULT);
-    herr_t r = a >= 0 ? H5Aread(a, H5T_NATIVE_UINT32, have) : -1;
+    /* one integer, whatever else the attribute declares, before it is read into *have */
+    hid_t a = H5Aopen(obj, OT_H5_CRC, H5P_DEFAULT), type = H5I_INVALID_HID,
+          space = H5I_INVALID_HID;
+    herr_t r = -1;
+    if (a >= 0 && (type = H5Aget_type(a)) >= 0 && (space = H5Aget_space(a)) >= 0 &&
+        H5Tget_class(type) == H5T_INTEGER && H5Sget_simple_extent_npoints(space) == 1)
+        r = H5Aread(a, H5T_NATIVE_UINT32, have);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
     if (a >= 0)
         H5Aclose(a);
     return r < 0 ? -2 : 0;
@@ -246,12 +328,192 @@ int ot_h5_attrs_crc_check(hid_t obj, uint32_t *have, uint32_t *want)
         return -2;
     return *have == *want ? 0 : 1;
 }
+
 int ot_h5_crc_check(hid_t d, uint32_t *have, uint32_t *want)
 {
+    char why[128];
     int r = stored_crc(d, have);
     if (r < 0)
         return r;
-    if (ot_h5_crc(d, want) < 0)
+    if (ot_h5_own_dataset(d, why) < 0 || ot_h5_crc(d, want) < 0)
         return -2;
     return *have == *want ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- files from elsewhere */
+
+hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = H5I_INVALID_HID;
+    /* the core driver without a backing store: the image is copied in, and the file never
+     * leaves memory, even when written to */
+    if (fapl >= 0 && n > 0 && H5Pset_fapl_core(fapl, (size_t)1 << 16, 0) >= 0 &&
+        H5Pset_file_image(fapl, (void *)(uintptr_t)buf, n) >= 0)
+        f = H5Fopen(name, rw ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    return f;
+}
+
+int ot_h5_storage_check(hid_t d, size_t max_chunk, int filters_ok, char *why)
+{
+    hid_t dcpl = H5Dget_create_plist(d), type = H5I_INVALID_HID;
+    hsize_t chunk[H5S_MAX_RANK];
+    int rc = -1;
+    snprintf(why, 128, "its storage cannot be read (damaged file?)");
+    if (dcpl < 0)
+        goto out;
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    if (layout == H5D_VIRTUAL) {
+        snprintf(why, 128, "is a virtual dataset (its values are mapped from other datasets "
+                 "or files), expected its values in this file");
+        goto out;
+    }
+    if (layout != H5D_COMPACT && layout != H5D_CONTIGUOUS && layout != H5D_CHUNKED)
+        goto out;
+    int external = H5Pget_external_count(dcpl);
+    if (external != 0) {
+        snprintf(why, 128, "has its values in %d external file%s, expected them in this file",
+                 external, external == 1 ? "" : "s");
+        goto out;
+    }
+    int filters = H5Pget_nfilters(dcpl);
+    if (filters < 0 || (filters > 0 && !filters_ok)) {
+        snprintf(why, 128, "is compressed or filtered (%d filter%s), which omptrain never "
+                 "writes", filters, filters == 1 ? "" : "s");
+        goto out;
+    }
+    if (layout == H5D_CHUNKED) {
+        int rank = H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk);
+        size_t bytes = 0;
+        if (rank < 1 || (type = H5Dget_type(d)) < 0 || !(bytes = H5Tget_size(type)))
+            goto out;
+        for (int i = 0; i < rank && bytes <= max_chunk; i++)
+            if (chunk[i] > max_chunk || ot_mul_size(bytes, (size_t)chunk[i], &bytes))
+                bytes = SIZE_MAX;
+        if (bytes > max_chunk) {
+            char shape[96];
+            size_t used = 0;
+            shape[0] = '\0';
+            for (int i = 0; i < rank && used < sizeof shape; i++)
+                used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%llu",
+                                         i ? "x" : "", (unsigned long long)chunk[i]);
+            snprintf(why, 128, "has chunks of %s values, more than the %zu bytes a chunk may "
+                     "take", shape, max_chunk);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (type >= 0)
+        H5Tclose(type);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return rc;
+}
+
+int ot_h5_own_dataset(hid_t d, char *why)
+{
+    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, file = H5I_INVALID_HID;
+    hsize_t file_size = 0;
+    int rc = -1;
+    if (ot_h5_storage_check(d, OT_H5_OWN_CHUNK, 0, why) < 0)
+        return -1;
+    snprintf(why, 128, "its type or shape cannot be read (damaged file?)");
+    if ((type = H5Dget_type(d)) < 0 || (space = H5Dget_space(d)) < 0 ||
+        (file = H5Iget_file_id(d)) < 0 || H5Fget_filesize(file, &file_size) < 0)
+        goto out;
+    if (!plain_type(type)) {
+        snprintf(why, 128, "holds values of HDF5 class %d and %zu bytes, expected integers, "
+                 "floats or fixed-length strings", (int)H5Tget_class(type), H5Tget_size(type));
+        goto out;
+    }
+    /* omptrain stores every value it writes: a dataset's values fit in its file */
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    size_t size = H5Tget_size(type);
+    if (n < 0 || (hsize_t)n > file_size / size) {
+        snprintf(why, 128, "declares %lld values of %zu bytes, more than the file's %llu bytes "
+                 "hold", (long long)n, size, (unsigned long long)file_size);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (file >= 0)
+        H5Fclose(file);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    return rc;
+}
+
+/* Is the link at p (an absolute path or relative to loc) one that stays in the file: a hard
+ * link, or (soft_ok) a soft link whose target does too? depth bounds chains of soft links. */
+static int find_at(hid_t loc, const char *p, int soft_ok, int depth, char *why, size_t n)
+{
+    char buf[OT_H5_PATH_MAX];
+    size_t len = strlen(p);
+    if (len == 0 || len >= sizeof buf) {
+        snprintf(why, n, "'%s' is not a path of at most %d bytes", p, OT_H5_PATH_MAX - 1);
+        return -1;
+    }
+    memcpy(buf, p, len + 1);
+    /* every link on the way, in order, each looked at before it is followed */
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        if (buf[i - 1] == '/') /* "//" or a trailing '/' */
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        H5L_info_t li;
+        htri_t e = H5Lexists(loc, buf, H5P_DEFAULT);
+        if (e <= 0 || H5Lget_info(loc, buf, &li, H5P_DEFAULT) < 0) {
+            buf[i] = c;
+            return 0;
+        }
+        if (li.type == H5L_TYPE_SOFT && soft_ok && depth < OT_H5_SOFT_DEPTH) {
+            char target[OT_H5_PATH_MAX];
+            if (li.u.val_size == 0 || li.u.val_size > sizeof target ||
+                H5Lget_val(loc, buf, target, sizeof target, H5P_DEFAULT) < 0 ||
+                memchr(target, '\0', li.u.val_size) == NULL) {
+                snprintf(why, n, "%s is a soft link that cannot be read", buf);
+                return -1;
+            }
+            /* a relative target is relative to the group that holds the link */
+            int r;
+            if (target[0] == '/') {
+                r = find_at(loc, target, soft_ok, depth + 1, why, n);
+            } else {
+                char full[OT_H5_PATH_MAX];
+                char *slash = strrchr(buf, '/');
+                int w = snprintf(full, sizeof full, "%.*s/%s", slash ? (int)(slash - buf) : 0,
+                                 buf, target);
+                r = w < 0 || (size_t)w >= sizeof full
+                        ? -1
+                        : find_at(loc, full, soft_ok, depth + 1, why, n);
+                if (r < 0 && w >= 0 && (size_t)w >= sizeof full)
+                    snprintf(why, n, "%s is a soft link to a path too long", buf);
+            }
+            if (r <= 0) {
+                buf[i] = c;
+                return r;
+            }
+        } else if (li.type != H5L_TYPE_HARD) {
+            snprintf(why, n, "%s is %s, expected an object in this file", buf,
+                     li.type == H5L_TYPE_EXTERNAL ? "an external link (to another file)"
+                     : li.type == H5L_TYPE_SOFT   ? (soft_ok ? "a chain of soft links too long"
+                                                             : "a soft link")
+                                                  : "a user-defined link");
+            buf[i] = c;
+            return -1;
+        }
+        buf[i] = c;
+    }
+    return 1;
+}
+
+int ot_h5_find(hid_t loc, const char *p, int soft_ok, char *why, size_t n)
+{
+    return find_at(loc, p, soft_ok, 0, why, n);
 }

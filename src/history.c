@@ -29,7 +29,7 @@ const char *const ot_history_metrics[OT_HISTORY_METRICS] = {
 };
 #define N_METRICS OT_HISTORY_METRICS
 
-enum { STEP_CHUNK = 4096, EPOCH_CHUNK = 256 };
+enum { STEP_CHUNK = 4096, EPOCH_CHUNK = 256, ROW_BLOCK = 4096 /* rows read at a time */ };
 
 /* Integer metrics (epoch, threads) are u32, the others f64. */
 static int metric_is_int(size_t i)
@@ -142,20 +142,29 @@ fail:
     return rc;
 }
 
-/* Open dataset p of an existing history: 1-D, growable; its length goes to *n. */
+/* Open dataset p of an existing history: 1-D, growable, stored as omptrain stores it; its
+ * length goes to *n. */
 static int open_growing(ot_history_t *h, const char *p, hid_t *d, hsize_t *n)
 {
     hsize_t dims[1], maxdims[1];
     hid_t space = H5I_INVALID_HID;
-    char parent[16];
-    size_t plen = (size_t)(strrchr(p, '/') - p);
-    snprintf(parent, sizeof parent, "%.*s", (int)plen, p);
-    if (H5Lexists(h->file, parent, H5P_DEFAULT) <= 0 || H5Lexists(h->file, p, H5P_DEFAULT) <= 0) {
-        ot_error("%s: %s is missing (not an omptrain history; move it away to start a new one)",
-                 h->path, p);
+    char why[OT_H5_PATH_MAX + 128];
+    int there = ot_h5_find(h->file, p, 0, why, sizeof why);
+    if (there <= 0) {
+        if (there < 0)
+            ot_error("%s: %s (not an omptrain history; move it away to start a new one)",
+                     h->path, why);
+        else
+            ot_error("%s: %s is missing (not an omptrain history; move it away to start a new "
+                     "one)", h->path, p);
         return OT_EFORMAT;
     }
-    int ok = (*d = H5Dopen2(h->file, p, H5P_DEFAULT)) >= 0 && (space = H5Dget_space(*d)) >= 0 &&
+    if ((*d = H5Dopen2(h->file, p, H5P_DEFAULT)) >= 0 && ot_h5_own_dataset(*d, why) < 0) {
+        ot_error("%s: %s %s (not an omptrain history; move it away to start a new one)",
+                 h->path, p, why);
+        return OT_EFORMAT;
+    }
+    int ok = *d >= 0 && (space = H5Dget_space(*d)) >= 0 &&
              H5Sget_simple_extent_ndims(space) == 1 &&
              H5Sget_simple_extent_dims(space, dims, maxdims) == 1 &&
              maxdims[0] == H5S_UNLIMITED;
@@ -170,52 +179,59 @@ static int open_growing(ot_history_t *h, const char *p, hid_t *d, hsize_t *n)
     return OT_OK;
 }
 
-/* Rows of a sorted column to keep: those <= limit; *last is the last one kept (0: none). */
+/* Rows of a column to keep: those <= limit, the column strictly increasing (as omptrain
+ * writes step and epoch numbers); *last is the last one kept (0: none). Read ROW_BLOCK rows at
+ * a time, up to the first row past limit: what it reads and keeps in memory does not depend
+ * on how many rows the file declares. */
 static int count_upto(ot_history_t *h, hid_t d, const char *p, hsize_t n, uint64_t limit,
                       hsize_t *keep, uint64_t *last)
 {
+    uint64_t v[ROW_BLOCK];
+    hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+    int rc = OT_OK;
     *keep = 0;
     *last = 0;
-    if (n == 0)
-        return OT_OK;
-    uint64_t *v = malloc(n * sizeof *v);
-    if (!v) {
-        ot_error("%s: cannot allocate %llu rows of %s", h->path, (unsigned long long)n, p);
-        return OT_ENOMEM;
+    for (hsize_t r0 = 0; r0 < n && !rc; r0 += ROW_BLOCK) {
+        hsize_t m = n - r0 < ROW_BLOCK ? n - r0 : ROW_BLOCK;
+        if ((fs = H5Dget_space(d)) < 0 ||
+            H5Sselect_hyperslab(fs, H5S_SELECT_SET, &r0, NULL, &m, NULL) < 0 ||
+            (ms = H5Screate_simple(1, &m, NULL)) < 0 ||
+            H5Dread(d, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, v) < 0) {
+            ot_error("%s: %s cannot be read (damaged file? move it away to start a new one)",
+                     h->path, p);
+            rc = OT_EFORMAT;
+        }
+        for (hsize_t i = 0; i < m && !rc; i++) {
+            if (r0 + i > 0 && v[i] <= *last) {
+                ot_error("%s: %s row %llu is %llu after %llu, expected increasing numbers (move "
+                         "it away to start a new one)", h->path, p,
+                         (unsigned long long)(r0 + i), (unsigned long long)v[i],
+                         (unsigned long long)*last);
+                rc = OT_EFORMAT;
+            } else if (v[i] > limit) {
+                n = 0; /* the rows after it come after the checkpoint too */
+                break;
+            } else {
+                *last = v[i];
+                *keep = r0 + i + 1;
+            }
+        }
+        if (ms >= 0)
+            H5Sclose(ms);
+        if (fs >= 0)
+            H5Sclose(fs);
+        ms = fs = H5I_INVALID_HID;
     }
-    if (H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
-        free(v);
-        ot_error("%s: %s cannot be read (damaged file? move it away to start a new one)",
-                 h->path, p);
-        return OT_EFORMAT;
-    }
-    hsize_t k = 0;
-    while (k < n && v[k] <= limit)
-        k++;
-    if (k > 0)
-        *last = v[k - 1];
-    free(v);
-    *keep = k;
-    return OT_OK;
+    return rc;
 }
 
-static int open_existing(ot_history_t *h, uint64_t step, int epoch)
+/* The existing history h->file (open read-write) checked and cut back to step and epoch. */
+static int cut_back(ot_history_t *h, uint64_t step, int epoch)
 {
-    hid_t fapl = make_fapl();
     int rc = OT_EFORMAT;
     hsize_t n_step, n_loss, n[N_METRICS], keep_steps, keep_epochs;
     uint64_t last_epoch;
     char p[64];
-#if H5_VERSION_GE(1, 12, 0)
-    htri_t is = H5Fis_accessible(h->path, fapl);
-#else
-    htri_t is = H5Fis_hdf5(h->path);
-#endif
-    if (fapl < 0 || is <= 0 || (h->file = H5Fopen(h->path, H5F_ACC_RDWR, fapl)) < 0) {
-        ot_error("%s: cannot open the run's history (%s; move it away to start a new one)",
-                 h->path, is == 0 ? "not an HDF5 file" : "truncated, damaged or read-only");
-        goto out;
-    }
     if ((rc = open_growing(h, "/steps/step", &h->step, &n_step)) ||
         (rc = open_growing(h, "/steps/loss", &h->loss, &n_loss)))
         goto out;
@@ -260,8 +276,48 @@ trunc_fail:
     ot_error("%s: cannot cut the history back to step %llu, epoch %d", h->path,
              (unsigned long long)step, epoch);
 out:
+    return rc;
+}
+
+static int open_existing(ot_history_t *h, uint64_t step, int epoch)
+{
+    hid_t fapl = make_fapl();
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t is = H5Fis_accessible(h->path, fapl);
+#else
+    htri_t is = H5Fis_hdf5(h->path);
+#endif
+    int rc;
+    if (fapl < 0 || is <= 0 || (h->file = H5Fopen(h->path, H5F_ACC_RDWR, fapl)) < 0) {
+        ot_error("%s: cannot open the run's history (%s; move it away to start a new one)",
+                 h->path, is == 0 ? "not an HDF5 file" : "truncated, damaged or read-only");
+        rc = OT_EFORMAT;
+    } else {
+        rc = cut_back(h, step, epoch);
+    }
     if (fapl >= 0)
         H5Pclose(fapl);
+    return rc;
+}
+
+/* h empty: every id invalid */
+static void history_init(ot_history_t *h)
+{
+    memset(h, 0, sizeof *h);
+    h->file = h->step = h->loss = H5I_INVALID_HID;
+    for (size_t i = 0; i < N_METRICS; i++)
+        h->epochs[i] = H5I_INVALID_HID;
+}
+
+int ot_history_open_h5(ot_history_t *h, hid_t f, const char *name, uint64_t step, int epoch)
+{
+    ot_h5_quiet_t q;
+    history_init(h);
+    h->file = f;
+    snprintf(h->path, sizeof h->path, "%s", name);
+    ot_h5_quiet(&q);
+    int rc = cut_back(h, step, epoch);
+    ot_h5_restore(&q);
     return rc;
 }
 
@@ -269,10 +325,7 @@ int ot_history_open(ot_history_t *h, const char *dir, int resume, uint64_t step,
                     int *created)
 {
     ot_h5_quiet_t q;
-    memset(h, 0, sizeof *h);
-    h->file = h->step = h->loss = H5I_INVALID_HID;
-    for (size_t i = 0; i < N_METRICS; i++)
-        h->epochs[i] = H5I_INVALID_HID;
+    history_init(h);
     if (created)
         *created = 0;
     int len = snprintf(h->path, sizeof h->path, "%s/history.h5", dir);

@@ -181,21 +181,47 @@ out:
     return rc;
 }
 
+static int same_shape(const ot_shape_t *a, const ot_shape_t *b)
+{
+    return a->c == b->c && a->h == b->h && a->w == b->w && !a->flat == !b->flat;
+}
+
+/* The checkpoint's sample shape ck against the data's: 0, or OT_ECONFIG after one line. */
+static int shape_check(const ot_shape_t *ck, const ot_shape_t *data, const char *ckpt,
+                       const char *data_path)
+{
+    char a[64], b[64];
+    if (same_shape(ck, data))
+        return OT_OK;
+    ot_error("%s: the model was trained on samples of %s but %s holds samples of %s", ckpt,
+             ot_shape_str(ck, a, sizeof a), data_path ? data_path : "the config's data",
+             ot_shape_str(data, b, sizeof b));
+    return OT_ECONFIG;
+}
+
 /* A scalar attribute of class cls read as mtype, or (mtype < 0) a string into out[n]. */
 static int attr(hid_t g, const char *path, const char *name, H5T_class_t cls, hid_t mtype,
                 void *out, size_t n)
 {
-    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
     int rc = OT_EFORMAT;
     if (H5Aexists(g, name) <= 0 || (a = H5Aopen(g, name, H5P_DEFAULT)) < 0 ||
-        (type = H5Aget_type(a)) < 0 || H5Tget_class(type) != cls) {
+        (type = H5Aget_type(a)) < 0 || (space = H5Aget_space(a)) < 0 ||
+        H5Tget_class(type) != cls || H5Sget_simple_extent_npoints(space) != 1) {
         ot_error("%s: attribute %s of /input is missing or not a%s", path, name,
-                 cls == H5T_STRING ? " string" : "n integer");
+                 cls == H5T_STRING ? " single string" : " single integer");
         goto out;
     }
     if (cls == H5T_STRING) {
         size_t size = H5Tget_size(type);
-        char *tmp = H5Tis_variable_str(type) == 0 ? calloc(size + 1, 1) : NULL;
+        if (H5Tis_variable_str(type) != 0 || size == 0 || size > OT_INPUT_MAX_STRING) {
+            ot_error("%s: attribute %s of /input is a string of %zu bytes%s, expected a "
+                     "fixed-length string of at most %d", path, name, size,
+                     H5Tis_variable_str(type) != 0 ? " (variable length)" : "",
+                     OT_INPUT_MAX_STRING);
+            goto out;
+        }
+        char *tmp = calloc(size + 1, 1);
         if (!tmp || H5Aread(a, type, tmp) < 0) {
             free(tmp);
             ot_error("%s: attribute %s of /input cannot be read (expected a fixed-length "
@@ -210,6 +236,8 @@ static int attr(hid_t g, const char *path, const char *name, H5T_class_t cls, hi
     }
     rc = OT_OK;
 out:
+    if (space >= 0)
+        H5Sclose(space);
     if (type >= 0)
         H5Tclose(type);
     if (a >= 0)
@@ -236,25 +264,28 @@ static const char *by_of(int i)
     return ot_norm_by_name((ot_norm_by_t)i);
 }
 
-/* /input/<name>: n floats into out. */
-static int read_stats(hid_t g, const char *path, const char *name, size_t n, float *out)
+/* Open /input/<name>, which must hold n floats (checked before anything is allocated for
+ * them), into *d: 0 or OT_EFORMAT after one line. */
+static int open_stats(hid_t g, const char *path, const char *name, size_t n, hid_t *d)
 {
-    hid_t d = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
-    int rc = OT_EFORMAT;
-    if (H5Lexists(g, name, H5P_DEFAULT) <= 0 || (d = H5Dopen2(g, name, H5P_DEFAULT)) < 0 ||
-        (space = H5Dget_space(d)) < 0 || (type = H5Dget_type(d)) < 0 ||
+    hid_t space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    char why[OT_H5_PATH_MAX + 128];
+    int rc = OT_EFORMAT, there = ot_h5_find(g, name, 0, why, sizeof why);
+    *d = H5I_INVALID_HID;
+    if (there < 0) {
+        ot_error("%s: /input: %s", path, why);
+        return OT_EFORMAT;
+    }
+    if (!there || (*d = H5Dopen2(g, name, H5P_DEFAULT)) < 0 || ot_h5_own_dataset(*d, why) < 0 ||
+        (space = H5Dget_space(*d)) < 0 || (type = H5Dget_type(*d)) < 0 ||
         H5Tget_class(type) != H5T_FLOAT) {
         ot_error("%s: /input/%s is missing or does not hold floats", path, name);
         goto out;
     }
-    if ((size_t)H5Sget_simple_extent_npoints(space) != n) {
+    if (H5Sget_simple_extent_npoints(space) != (hssize_t)n) {
         ot_error("%s: /input/%s has %lld entries, expected %zu (normalize_by and the sample "
                  "shape of /input)", path, name, (long long)H5Sget_simple_extent_npoints(space),
                  n);
-        goto out;
-    }
-    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
-        ot_error("%s: /input/%s cannot be read (damaged file?)", path, name);
         goto out;
     }
     rc = OT_OK;
@@ -263,22 +294,40 @@ out:
         H5Tclose(type);
     if (space >= 0)
         H5Sclose(space);
-    if (d >= 0)
-        H5Dclose(d);
+    if (rc && *d >= 0) {
+        H5Dclose(*d);
+        *d = H5I_INVALID_HID;
+    }
     return rc;
 }
 
-int ot_input_read(hid_t f, const char *path, ot_input_t *in, int *present)
+/* Read n floats of the open /input/<name> into out: 0 or OT_EFORMAT after one line. */
+static int read_stats(hid_t d, const char *path, const char *name, float *out)
 {
-    char norm[32], by[32];
+    if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+        ot_error("%s: /input/%s cannot be read (damaged file?)", path, name);
+        return OT_EFORMAT;
+    }
+    return OT_OK;
+}
+
+int ot_input_read(hid_t f, const char *path, ot_input_t *in, int *present,
+                  const ot_shape_t *expect, const char *data_path)
+{
+    char norm[32], by[32], why[OT_H5_PATH_MAX + 128];
     uint64_t h, w, c;
     int flat, rc;
+    hid_t g = H5I_INVALID_HID, dm = H5I_INVALID_HID, ds = H5I_INVALID_HID;
     ot_input_t got;
     *present = 0;
-    if (H5Lexists(f, "/input", H5P_DEFAULT) <= 0)
+    int there = ot_h5_find(f, "/input", 0, why, sizeof why);
+    if (there < 0) {
+        ot_error("%s: %s", path, why);
+        return OT_EFORMAT;
+    }
+    if (!there)
         return OT_OK;
-    hid_t g = H5Gopen2(f, "/input", H5P_DEFAULT);
-    if (g < 0) {
+    if ((g = H5Gopen2(f, "/input", H5P_DEFAULT)) < 0) {
         ot_error("%s: /input is not a readable group", path);
         return OT_EFORMAT;
     }
@@ -300,11 +349,17 @@ int ot_input_read(hid_t f, const char *path, ot_input_t *in, int *present)
     }
     ot_input_init(&got, &(ot_shape_t){(size_t)c, (size_t)h, (size_t)w, flat != 0});
     got.by = (ot_norm_by_t)bi;
+    /* the shape the data have, before anything is allocated for the file's */
+    if (expect && (rc = shape_check(&got.shape, expect, path, data_path)))
+        goto out;
     if (ni == OT_NORM_MEAN_STD) {
-        if ((rc = alloc_stats(&got, stats_of(&got.shape, got.by))))
+        const size_t n_stats = stats_of(&got.shape, got.by);
+        if ((rc = open_stats(g, path, "mean", n_stats, &dm)) ||
+            (rc = open_stats(g, path, "std", n_stats, &ds)) ||
+            (rc = alloc_stats(&got, n_stats)))
             goto out;
-        if ((rc = read_stats(g, path, "mean", got.n_stats, got.mean)) ||
-            (rc = read_stats(g, path, "std", got.n_stats, got.std))) {
+        if ((rc = read_stats(dm, path, "mean", got.mean)) ||
+            (rc = read_stats(ds, path, "std", got.std))) {
             ot_input_free(&got);
             goto out;
         }
@@ -324,11 +379,16 @@ int ot_input_read(hid_t f, const char *path, ot_input_t *in, int *present)
     *present = 1;
     rc = OT_OK;
 out:
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (dm >= 0)
+        H5Dclose(dm);
     H5Gclose(g);
     return rc;
 }
 
-int ot_input_load(const char *path, ot_input_t *in, int *present)
+int ot_input_load(const char *path, ot_input_t *in, int *present, const ot_shape_t *expect,
+                  const char *data_path)
 {
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
@@ -338,22 +398,18 @@ int ot_input_load(const char *path, ot_input_t *in, int *present)
         ot_error("%s: cannot open as HDF5: the file is missing, truncated or damaged", path);
         rc = OT_EFORMAT;
     } else {
-        rc = ot_input_read(f, path, in, present);
+        rc = ot_input_read(f, path, in, present, expect, data_path);
         H5Fclose(f);
     }
     ot_h5_restore(&q);
     return rc;
 }
 
-static int same_shape(const ot_shape_t *a, const ot_shape_t *b)
-{
-    return a->c == b->c && a->h == b->h && a->w == b->w && !a->flat == !b->flat;
-}
-
 int ot_input_check(const ot_input_t *ck, int present, const ot_config_t *c,
                    const ot_shape_t *data, const char *ckpt, const char *data_path)
 {
     char a[64], b[64];
+    int rc;
     if (!present) { /* a checkpoint from before /input: it was never standardised */
         if (c->normalize != OT_NORM_NONE) {
             ot_error("%s: the checkpoint has no input statistics (/input) but the config says "
@@ -363,12 +419,8 @@ int ot_input_check(const ot_input_t *ck, int present, const ot_config_t *c,
         }
         return OT_OK;
     }
-    if (data && !same_shape(&ck->shape, data)) {
-        ot_error("%s: the model was trained on samples of %s but %s holds samples of %s", ckpt,
-                 ot_shape_str(&ck->shape, a, sizeof a), data_path,
-                 ot_shape_str(data, b, sizeof b));
-        return OT_ECONFIG;
-    }
+    if (data && (rc = shape_check(&ck->shape, data, ckpt, data_path)))
+        return rc;
     if (ck->normalize != c->normalize ||
         (ck->normalize == OT_NORM_MEAN_STD && ck->by != c->normalize_by)) {
         if (ck->normalize == OT_NORM_MEAN_STD)

@@ -13,7 +13,7 @@ int ot_model_load(ot_model_t *m, const ot_config_t *c, const char *ckpt,
     int rc;
     memset(m, 0, sizeof *m);
     if ((rc = ot_ckpt_info(ckpt, &m->info)) ||
-        (rc = ot_input_load(ckpt, &m->input, &m->has_input)) ||
+        (rc = ot_input_load(ckpt, &m->input, &m->has_input, data, data_path)) ||
         (rc = ot_input_check(&m->input, m->has_input, c, data, ckpt, data_path)))
         return rc;
     ot_shape_t shape;

@@ -30,8 +30,12 @@ static herr_t visit_group(hid_t obj, const char *name, walk_t *w)
         H5Gclose(g);
     if (r == 0)
         return 0;
-    snprintf(w->v->why, sizeof w->v->why, "/%s: its attributes are damaged: their checksum is "
-             "0x%08x but they give 0x%08x", name, have, want);
+    if (r == 1)
+        snprintf(w->v->why, sizeof w->v->why, "/%s: its attributes are damaged: their checksum "
+                 "is 0x%08x but they give 0x%08x", name, have, want);
+    else
+        snprintf(w->v->why, sizeof w->v->why, "/%s: its attributes cannot be read (damaged "
+                 "file?)", name);
     w->damaged = 1;
     return 1;
 }
@@ -45,13 +49,18 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *a
         return 0;
     hid_t d = H5Dopen2(obj, name, H5P_DEFAULT);
     uint32_t have = 0, want = 0;
-    int r = d >= 0 ? ot_h5_crc_check(d, &have, &want) : -2;
+    char why[128];
+    /* its storage, type and size before any value is read */
+    int own = d >= 0 ? ot_h5_own_dataset(d, why) : -1;
+    int r = own < 0 ? -3 : ot_h5_crc_check(d, &have, &want);
     if (d >= 0)
         H5Dclose(d);
     w->v->datasets++;
     if (r == 0)
         return 0;
-    if (r == 1)
+    if (r == -3 && d >= 0)
+        snprintf(w->v->why, sizeof w->v->why, "/%s %s", name, why);
+    else if (r == 1)
         snprintf(w->v->why, sizeof w->v->why, "/%s is damaged: its checksum is 0x%08x but its "
                  "data give 0x%08x", name, have, want);
     else if (r == -1)
@@ -77,36 +86,43 @@ static int root_format(hid_t f)
     return v;
 }
 
-static int verify_open(hid_t f, ot_verify_t *v)
+int ot_verify_h5(hid_t f, ot_verify_t *v)
 {
+    memset(v, 0, sizeof *v);
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
     snprintf(v->kind, sizeof v->kind, "%s",
              H5Lexists(f, "model", H5P_DEFAULT) > 0   ? "checkpoint"
              : H5Lexists(f, "steps", H5P_DEFAULT) > 0 ? "history"
                                                       : "HDF5 file");
     v->format_version = root_format(f);
     uint32_t have = 0, want = 0;
+    int rc = OT_EFORMAT;
     switch (ot_h5_attrs_crc_check(f, &have, &want)) {
     case 0:
         break;
     case 1:
         snprintf(v->why, sizeof v->why, "the root attributes are damaged: their checksum is "
                  "0x%08x but they give 0x%08x", have, want);
-        return OT_EFORMAT;
+        goto out;
     case -1:
         snprintf(v->why, sizeof v->why, "no checksums to verify (format_version %d; omptrain "
                  "writes them from format 2 on)", v->format_version);
         v->unchecked = 1;
-        return OT_EFORMAT;
+        goto out;
     default:
         snprintf(v->why, sizeof v->why, "the root attributes cannot be read");
-        return OT_EFORMAT;
+        goto out;
     }
     walk_t w = {v, 0};
-    if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w) < 0 && !w.damaged) {
+    if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w) < 0 && !w.damaged)
         snprintf(v->why, sizeof v->why, "its objects cannot be listed (damaged metadata)");
-        return OT_EFORMAT;
-    }
-    return w.damaged ? OT_EFORMAT : OT_OK;
+    else if (!w.damaged)
+        rc = OT_OK;
+out:
+    ot_h5_restore(&q);
+    v->intact = rc == OT_OK;
+    return rc;
 }
 
 int ot_verify_file(const char *path, ot_verify_t *v)
@@ -138,7 +154,7 @@ int ot_verify_file(const char *path, ot_verify_t *v)
         snprintf(v->why, sizeof v->why, "cannot open as HDF5: truncated or damaged");
         rc = OT_EFORMAT;
     } else {
-        rc = verify_open(f, v);
+        rc = ot_verify_h5(f, v);
     }
     if (f >= 0 && H5Fclose(f) < 0 && rc == OT_OK) {
         snprintf(v->why, sizeof v->why, "cannot be closed cleanly (damaged metadata)");

@@ -111,7 +111,7 @@ static void test_round_trip(void)
         H5Fclose(f);
         int present = 0;
         ot_input_init(&back, &(ot_shape_t){9, 9, 9, 1});
-        CU_ASSERT_EQUAL_FATAL(ot_input_load(path, &back, &present), OT_OK);
+        CU_ASSERT_EQUAL_FATAL(ot_input_load(path, &back, &present, NULL, NULL), OT_OK);
         CU_ASSERT_EQUAL(present, 1);
         CU_ASSERT(back.shape.c == 2 && back.shape.h == 1 && back.shape.w == 2 &&
                   !back.shape.flat);
@@ -130,7 +130,7 @@ static void test_round_trip(void)
     ot_input_t none;
     int present = 1;
     ot_input_init(&none, &shape);
-    CU_ASSERT_EQUAL(ot_input_load(path, &none, &present), OT_OK);
+    CU_ASSERT_EQUAL(ot_input_load(path, &none, &present, NULL, NULL), OT_OK);
     CU_ASSERT_EQUAL(present, 0);
 }
 
@@ -151,7 +151,7 @@ static void test_bad_stats(void)
     ot_input_t back;
     int present;
     ot_input_init(&back, &shape);
-    OT_EXPECT_ONE_LINE(ot_input_load(path, &back, &present), OT_EFORMAT,
+    OT_EXPECT_ONE_LINE(ot_input_load(path, &back, &present, NULL, NULL), OT_EFORMAT,
                        "/input/mean or std entry 1 is 1, -2: expected finite numbers and a "
                        "positive std");
     ot_input_free(&in);
