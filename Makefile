@@ -95,7 +95,8 @@ clean:
 #   make check-asan        CUnit suite + tests/*.sh under AddressSanitizer + UBSan (gcc)
 #   make check-race        training runs + engine/train suites under ThreadSanitizer, with
 #                          LLVM's OpenMP runtime and its Archer tool (clang)
-#   make fuzz              libFuzzer on the config parser and the IDX reader, FUZZ_SECONDS each
+#   make fuzz              libFuzzer on the config parser, the IDX reader, the checkpoint loader,
+#                          the history reader and the HDF5 data reader, FUZZ_SECONDS each
 #   make check-valgrind    valgrind memcheck on short runs and the quicker CUnit suites: no leak,
 #                          no bad access
 #   make check-hardening   all four (about 4-5 minutes on 2 cores with -j2, 60 s per fuzz target)
@@ -179,6 +180,28 @@ $(FUZZ_DIR)/lib:
 	mkdir -p $@ $@/layers $@/gen
 .SECONDARY: $(FUZZ_LIB_SRC:src/%.c=$(FUZZ_DIR)/lib/%.o) $(FUZZ_DIR)/lib/gen/onnx.pb-c.o
 -include $(wildcard $(FUZZ_DIR)/lib/*.d $(FUZZ_DIR)/lib/layers/*.d)
+
+# The HDF5 readers (checkpoint, history, data) need the trainer, hence the whole library, with
+# OpenMP (clang's libomp): its objects go to $(FUZZ_DIR)/h5lib. Each target reads file images
+# from memory (tests/fuzz/fuzz_h5.h); tests/fuzz/make_corpus.sh makes their seeds.
+FUZZ_H5_TARGETS := ckpt history h5data
+FUZZ_H5_CFLAGS  := $(HARD_CFLAGS) $(FUZZ_FLAGS) -Wno-pass-failed
+FUZZ_H5_OBJ     := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/h5lib/%.o) $(FUZZ_DIR)/h5lib/gen/onnx.pb-c.o
+FUZZ_TARGETS    += $(FUZZ_H5_TARGETS)
+
+$(FUZZ_DIR)/h5lib/%.o: src/%.c | $(FUZZ_DIR)/h5lib
+	$(CLANG) $(FUZZ_H5_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+$(FUZZ_DIR)/h5lib/gen/onnx.pb-c.o: $(GEN)/onnx.pb-c.c | $(FUZZ_DIR)/h5lib
+	$(CLANG) $(FUZZ_H5_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
+$(FUZZ_DIR)/h5lib/onnx.o: $(GEN)/onnx.pb-c.h
+$(FUZZ_H5_TARGETS:%=$(FUZZ_DIR)/fuzz_%): $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_h5.h \
+		tests/fuzz/fuzz_util.h $(FUZZ_H5_OBJ) | $(FUZZ_DIR)/h5lib
+	$(CLANG) $(FUZZ_H5_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_H5_OBJ) \
+		$(LDFLAGS) $(LDLIBS)
+$(FUZZ_DIR)/h5lib:
+	mkdir -p $@ $@/layers $@/gen
+.SECONDARY: $(FUZZ_H5_OBJ)
+-include $(wildcard $(FUZZ_DIR)/h5lib/*.d $(FUZZ_DIR)/h5lib/layers/*.d)
 
 fuzz: setup
 	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

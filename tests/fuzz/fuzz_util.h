@@ -1,4 +1,4 @@
-/* fuzz_util.h - what both libFuzzer targets need: inputs written to memfds, read back through
+/* fuzz_util.h - what every libFuzzer target needs: die(), and inputs written to memfds, read back
  * their /proc/self/fd paths by the file readers under test. Define FUZZ_NAME before including. */
 #ifndef FUZZ_UTIL_H
 #define FUZZ_UTIL_H
@@ -16,14 +16,14 @@ static void die(const char *what)
 }
 
 /* Replace the contents of memfd fd with data[0..n). */
-static void put(int fd, const void *data, size_t n)
+static inline void put(int fd, const void *data, size_t n)
 {
     if (ftruncate(fd, 0) != 0 || (n > 0 && pwrite(fd, data, n, 0) != (ssize_t)n))
         die("cannot write the memfd");
 }
 
 /* A new memfd named name; its path (for fopen and gzopen) goes to path. */
-static int open_memfd(const char *name, char *path, size_t len)
+static inline int open_memfd(const char *name, char *path, size_t len)
 {
     int fd = memfd_create(name, 0);
     if (fd < 0)
