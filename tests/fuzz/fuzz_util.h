@@ -1,5 +1,5 @@
-/* fuzz_util.h - what every libFuzzer target needs: die(), and inputs written to memfds, read back
- * their /proc/self/fd paths by the file readers under test. Define FUZZ_NAME before including. */
+/* fuzz_util.h - what every libFuzzer target needs: die(), and inputs written to memfds, read
+ * back through their /proc/self/fd paths by the file readers under test. Define FUZZ_NAME first. */
 #ifndef FUZZ_UTIL_H
 #define FUZZ_UTIL_H
 

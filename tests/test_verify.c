@@ -1,0 +1,88 @@
+/* test_verify.c - the verifier (src/verify.c) on files that declare odd things: what it reads
+ * from a file is checked before it is read. */
+#include <hdf5.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ot_common.h"
+#include "ot_h5.h"
+#include "ot_test.h"
+#include "ot_verify.h"
+
+static int setup(void)
+{
+    return ot_test_scratch_init("verify");
+}
+
+/* A file whose root attribute format_version holds n integers (1, 2, ...), with its root
+ * attributes' checksum renewed so that verification gets past it. */
+static void make_format(const char *path, hsize_t n)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    int32_t v[4] = {2, 7, 9, 11};
+    hid_t s = H5Screate_simple(1, &n, NULL);
+    hid_t a = H5Acreate2(f, "format_version", H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(a >= 0);
+    CU_ASSERT(H5Awrite(a, H5T_NATIVE_INT32, v) >= 0);
+    H5Aclose(a);
+    H5Sclose(s);
+    CU_ASSERT(ot_h5_attrs_crc_set(f) == 0);
+    H5Fclose(f);
+}
+
+/* fuzz_ckpt's first finding: a format_version of two integers was read into one int (a stack
+ * overflow, under ASan). It is no version now; one integer still is. */
+static void test_format_version_not_one_integer(void)
+{
+    char path[256];
+    ot_verify_t v;
+    ot_test_path(path, sizeof path, "two.h5");
+    make_format(path, 2);
+    memset(&v, 0x5a, sizeof v);
+    (void)ot_verify_file(path, &v);
+    CU_ASSERT_EQUAL(v.format_version, 0);
+    ot_test_path(path, sizeof path, "one.h5");
+    make_format(path, 1);
+    CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_OK);
+    CU_ASSERT_EQUAL(v.format_version, 2);
+    /* the input the fuzzer found, a checkpoint of tests/fuzz/configs/bn-adam.ini mutated */
+    memset(&v, 0x5a, sizeof v);
+    CU_ASSERT_EQUAL(ot_verify_file(OT_TEST_DIR "/fuzz/regress/ckpt/format-version-two-values.h5",
+                                   &v), OT_EFORMAT);
+    CU_ASSERT_EQUAL(v.format_version, 0);
+}
+
+/* A dataset omptrain would not write (here external storage, which would make HDF5 open
+ * another file to checksum it) is named, not read. */
+static void test_external_storage_not_read(void)
+{
+    char path[256];
+    ot_verify_t v;
+    ot_test_path(path, sizeof path, "external.h5");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    hsize_t n = 4;
+    hid_t s = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_external(dcpl, "/nonexistent/omptrain-test-external", 0, H5F_UNLIMITED);
+    hid_t d = H5Dcreate2(f, "x", H5T_IEEE_F32LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    uint32_t crc = 0;
+    hid_t one = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(d, OT_H5_CRC, H5T_STD_U32LE, one, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, H5T_NATIVE_UINT32, &crc) >= 0);
+    H5Aclose(a);
+    H5Sclose(one);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+    CU_ASSERT(ot_h5_attrs_crc_set(f) == 0);
+    H5Fclose(f);
+    CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_EFORMAT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(v.why, "/x has its values in 1 external file"));
+}
+
+OT_TEST_SUITE(verify, setup, ot_test_scratch_free,
+              {"format_version not one integer", test_format_version_not_one_integer},
+              {"external storage named, not read", test_external_storage_not_read})
