@@ -90,7 +90,8 @@ hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw);
 /* Whether dataset d's values can be read from its own file in bounded memory: not virtual (a
  * mapping of other datasets or files), not in external files, with chunks of at most
  * max_chunk bytes (HDF5 holds a whole chunk in memory to decompress it, or to write a part of
- * it) and, unless filters_ok, no filter (compression). 0, or -1 with what is wrong
+ * it) and no filter (compression) unless filters_ok, then only gzip (deflate), shuffle and
+ * fletcher32, the ones h5py's files use. 0, or -1 with what is wrong
  * in why[128] ("has its values in 1 external file, expected them in this file"). Looks at the
  * dataset's creation properties only: no value is read. */
 int ot_h5_storage_check(hid_t d, size_t max_chunk, int filters_ok, char *why);

@@ -379,6 +379,143 @@ static void test_bad_types(void)
     EXPECT_LOAD(o, OT_EFORMAT, "holds strings, expected uint8");
 }
 
+/* A dataset of f made with creation properties dcpl (the caller's), data written when given. */
+static void put_dcpl(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
+                     const hsize_t *dims, const void *data, hid_t dcpl)
+{
+    /* growable, so that chunks may be larger than the extents */
+    hsize_t maxdims[4] = {H5S_UNLIMITED, H5S_UNLIMITED, H5S_UNLIMITED, H5S_UNLIMITED};
+    hid_t space = H5Screate_simple(rank, dims, H5Pget_layout(dcpl) == H5D_CHUNKED ? maxdims
+                                                                                : NULL);
+    hid_t d = H5Dcreate2(f, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    if (data)
+        CU_ASSERT(H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+}
+
+/* fuzz_h5data's finding: libhdf5 1.10 reads out of bounds decoding scale-offset behind deflate
+ * or fletcher32 (tests/fuzz/libhdf5/README.md). Only h5py's filters pass: deflate, shuffle,
+ * fletcher32, in any order; scale-offset and n-bit are refused before a value is read. */
+static void test_filters(void)
+{
+    char path[256];
+    int32_t y[N];
+    for (int i = 0; i < N; i++)
+        y[i] = i % 3;
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, (hsize_t[]){N});
+    H5Pset_fletcher32(dcpl);
+    H5Pset_deflate(dcpl, 1);
+    H5Pset_shuffle(dcpl);
+    hid_t f = create("h5py-filters.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put_dcpl(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){N}, y, dcpl);
+    H5Fclose(f);
+    H5Pclose(dcpl);
+    ot_h5data_opts_t o = opts();
+    ot_dataset_t ds;
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT(ds.n == N && ds.labels[4] == 1 && ds.labels[5] == 2);
+    ot_dataset_free(&ds);
+
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, (hsize_t[]){N});
+    H5Pset_deflate(dcpl, 7);
+    H5Pset_scaleoffset(dcpl, H5Z_SO_INT, 2);
+    f = create("scaleoffset.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put_dcpl(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){N}, y, dcpl);
+    H5Fclose(f);
+    H5Pclose(dcpl);
+    EXPECT_LOAD(o, OT_EFORMAT, "scaleoffset.h5: dataset 'label' (data.labels) passes its values "
+                               "through HDF5 filter 6 (scaleoffset), expected only gzip "
+                               "(deflate), shuffle or fletcher32");
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, (hsize_t[]){N, 2});
+    H5Pset_nbit(dcpl);
+    f = create("nbit.h5", path, sizeof path);
+    put_dcpl(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, (hsize_t[]){N, 2}, y, dcpl);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    H5Pclose(dcpl);
+    EXPECT_LOAD(o, OT_EFORMAT, "dataset 'data' (data.features) passes its values through HDF5 "
+                               "filter 5 (nbit)");
+    /* the input the fuzzer found: data behind a soft link, labels through shuffle, deflate,
+     * scale-offset */
+    snprintf(path, sizeof path, "%s", OT_TEST_DIR "/fuzz/regress/h5data/scaleoffset-after-deflate.h5");
+    o.labels = "/label";
+    EXPECT_LOAD(o, OT_EFORMAT, "dataset '/label' (data.labels) passes its values through HDF5 "
+                               "filter 6 (scaleoffset)");
+}
+
+/* What would make HDF5 open another file is refused before it does: an external link on the
+ * way to a dataset, values in external files, a virtual dataset; a soft link within the file
+ * is followed (h5py writes them). Compressed chunks larger than the data set and 16 MiB are
+ * refused (HDF5 would hold one in memory to decompress it). */
+static void test_links_and_storage(void)
+{
+    char path[256];
+    ot_h5data_opts_t o = opts();
+    hid_t f = create("elink.h5", path, sizeof path);
+    H5Lcreate_external("/nonexistent/omptrain-other.h5", "/data", f, "data", H5P_DEFAULT,
+                       H5P_DEFAULT);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "elink.h5: dataset 'data' (data.features): data is an external "
+                               "link (to another file), expected an object in this file");
+
+    f = create("soft.h5", path, sizeof path);
+    put(f, "/x/y", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    H5Lcreate_soft("/x/y", f, "data", H5P_DEFAULT, H5P_DEFAULT);
+    H5Lcreate_soft("data", f, "loop", H5P_DEFAULT, H5P_DEFAULT);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    CU_ASSERT_EQUAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    ot_dataset_free(&ds);
+    o.features = "loop"; /* loop -> data -> /x/y */
+    CU_ASSERT_EQUAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    ot_dataset_free(&ds);
+    o = opts();
+
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_external(dcpl, "/nonexistent/omptrain-values", 0, H5F_UNLIMITED);
+    f = create("external.h5", path, sizeof path);
+    put_dcpl(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, NULL, dcpl);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    H5Pclose(dcpl);
+    EXPECT_LOAD(o, OT_EFORMAT, "external.h5: dataset 'data' (data.features) has its values in 1 "
+                               "external file, expected them in this file");
+
+    hsize_t dims[2] = {N, 2};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_virtual(dcpl, space, "/nonexistent/omptrain-source.h5", "/x", space);
+    f = create("virtual.h5", path, sizeof path);
+    put_dcpl(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, NULL, dcpl);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    EXPECT_LOAD(o, OT_EFORMAT, "virtual.h5: dataset 'data' (data.features) is a virtual dataset");
+
+    /* 6 x 2 bytes in one gzip'd chunk of 4096 x 8192 bytes (32 MiB), written */
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, (hsize_t[]){4096, 8192});
+    H5Pset_deflate(dcpl, 1);
+    uint8_t px[N * 2] = {0};
+    f = create("bigchunk.h5", path, sizeof path);
+    put_dcpl(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, (hsize_t[]){N, 2}, px, dcpl);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    H5Pclose(dcpl);
+    EXPECT_LOAD(o, OT_EFORMAT, "bigchunk.h5: dataset 'data' (data.features) has chunks of "
+                               "4096x8192 values, more than the 16777216 bytes a chunk may take");
+}
+
 static void test_not_finite(void)
 {
     char path[256];
@@ -459,6 +596,8 @@ OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
               {"bad: label out of range", test_label_out_of_range},
               {"bad: rank or shape", test_bad_rank},
               {"bad: types", test_bad_types},
+              {"bad: filters other than gzip, shuffle, fletcher32", test_filters},
+              {"bad: links and storage outside the file; big chunks", test_links_and_storage},
               {"bad: NaN and Inf", test_not_finite},
               {"bad: larger than the memory", test_too_large},
               {"bad: classes out of range", test_classes_out_of_range},
