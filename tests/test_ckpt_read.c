@@ -317,6 +317,102 @@ static void test_bad_files(void)
     ot_trainer_free(&t);
 }
 
+/* good copied to bad, then changed as a file made elsewhere may be, its checksums renewed
+ * (they pass verification: the reader's own checks must refuse them): "elink" /model/affine2/b
+ * an external link, "soft" a soft link to /model/affine1/b, "deflate" the same values
+ * compressed, "version" a 2000-byte omptrain_version. 0 or -1. */
+static int craft(const char *good, const char *bad, const char *what)
+{
+    if (ot_ck_copy_file(good, bad, 0))
+        return -1;
+    hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        return -1;
+    const char *b = "/model/affine2/b";
+    herr_t r = 0;
+    if (strcmp(what, "version") == 0) {
+        char text[2000];
+        memset(text, 'v', sizeof text);
+        hid_t t = H5Tcopy(H5T_C_S1), one = H5Screate(H5S_SCALAR), a;
+        H5Tset_size(t, sizeof text);
+        r = H5Adelete(f, "omptrain_version");
+        if (r >= 0 && (a = H5Acreate2(f, "omptrain_version", t, one, H5P_DEFAULT,
+                                      H5P_DEFAULT)) >= 0) {
+            r = H5Awrite(a, t, text);
+            H5Aclose(a);
+        }
+        H5Sclose(one);
+        H5Tclose(t);
+        if (r >= 0)
+            r = ot_h5_attrs_crc_set(f);
+    } else if (strcmp(what, "deflate") == 0) {
+        float v[10];
+        hsize_t n = 10;
+        hid_t d = H5Dopen2(f, b, H5P_DEFAULT), dcpl = H5Pcreate(H5P_DATASET_CREATE),
+              s = H5Screate_simple(1, &n, NULL);
+        r = d >= 0 ? H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : -1;
+        if (d >= 0)
+            H5Dclose(d);
+        H5Pset_chunk(dcpl, 1, &n);
+        H5Pset_deflate(dcpl, 1);
+        if (r >= 0)
+            r = H5Ldelete(f, b, H5P_DEFAULT);
+        if (r >= 0 && (d = H5Dcreate2(f, b, H5T_IEEE_F32LE, s, H5P_DEFAULT, dcpl,
+                                      H5P_DEFAULT)) >= 0) {
+            r = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+            hid_t one = H5Screate(H5S_SCALAR);
+            hid_t a = H5Acreate2(d, OT_H5_CRC, H5T_STD_U32LE, one, H5P_DEFAULT, H5P_DEFAULT);
+            uint32_t crc = 0;
+            if (a >= 0) {
+                H5Awrite(a, H5T_NATIVE_UINT32, &crc); /* any value: the storage comes first */
+                H5Aclose(a);
+            }
+            H5Sclose(one);
+            H5Dclose(d);
+        }
+        H5Pclose(dcpl);
+        H5Sclose(s);
+    } else {
+        r = H5Ldelete(f, b, H5P_DEFAULT);
+        if (r >= 0)
+            r = strcmp(what, "elink") == 0
+                    ? H5Lcreate_external("/nonexistent/omptrain-other.h5", "/b", f, b,
+                                         H5P_DEFAULT, H5P_DEFAULT)
+                    : H5Lcreate_soft("/model/affine1/b", f, b, H5P_DEFAULT, H5P_DEFAULT);
+    }
+    return H5Fclose(f) < 0 || r < 0 ? -1 : 0;
+}
+
+/* A checkpoint from someone else: links that leave the file or are not omptrain's, storage
+ * omptrain never writes, strings longer than it writes: each refused in one line before HDF5
+ * follows, decompresses or allocates them. */
+static void test_from_elsewhere(void)
+{
+    ot_trainer_t t;
+    char good[256], bad[256];
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 9, 50, 600) == 0);
+    ot_test_path(good, sizeof good, "good.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&t, good) == 0);
+    ot_test_path(bad, sizeof bad, "crafted.h5");
+    CU_ASSERT_FATAL(craft(good, bad, "elink") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT,
+                       "/model/affine2/b is an external link (to another file), expected an "
+                       "object in this file");
+    CU_ASSERT_FATAL(craft(good, bad, "soft") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT,
+                       "/model/affine2/b is a soft link, expected an object in this file");
+    CU_ASSERT_FATAL(craft(good, bad, "deflate") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT,
+                       "/model/affine2/b is compressed or filtered (1 filter), which omptrain "
+                       "never writes");
+    CU_ASSERT_FATAL(craft(good, bad, "version") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT,
+                       "attribute omptrain_version of / is a string of 2000 bytes, expected 1 "
+                       "to 1024");
+    CU_ASSERT_EQUAL(ot_ckpt_load(good, &t), 0);
+    ot_trainer_free(&t);
+}
+
 OT_TEST_SUITE(ckpt_read, setup, ot_test_scratch_free,
               {"save then load is bit-exact", test_roundtrip},
               {"resume equals an uninterrupted run", test_resume_exact},
@@ -326,4 +422,5 @@ OT_TEST_SUITE(ckpt_read, setup, ot_test_scratch_free,
                test_resume_exact_nesterov},
               {"optimizer and early-stopping state round trip", test_roundtrip_optim},
               {"batch norm state round trip", test_batchnorm},
-              {"bad files: one line each", test_bad_files})
+              {"bad files: one line each", test_bad_files},
+              {"files from elsewhere: links, storage, strings", test_from_elsewhere})

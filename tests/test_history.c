@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ot_h5.h"
 #include "ot_history.h"
 #include "ot_outdir.h"
 #include "ot_common.h"
@@ -131,5 +132,63 @@ static void test_history(void)
     CU_ASSERT(stat(file, &sb) == 0 && sb.st_size == 9);
 }
 
+/* A history of 2 epochs of 3 steps in dir (steps 1..6); then /steps/step changed by how: 'h'
+ * extended to 2^40 rows (never written: they would read as 0), 'd' row 2 set to 1 (a step
+ * recorded twice) with its checksum renewed. */
+static void make_changed(const char *dir, char how)
+{
+    ot_history_t h;
+    char file[300];
+    float loss[3] = {1, 2, 3};
+    ot_epoch_stats_t st = {.threads = 1};
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
+    CU_ASSERT_FATAL(ot_history_open(&h, dir, 0, 0, 0, NULL) == 0);
+    for (int e = 1; e <= 2; e++) {
+        st.epoch = e;
+        CU_ASSERT(ot_history_append(&h, (uint64_t)(e - 1) * 3, loss, 3, &st) == 0);
+    }
+    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+    snprintf(file, sizeof file, "%s/history.h5", dir);
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/steps/step", H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    if (how == 'h') {
+        hsize_t n = (hsize_t)1 << 40;
+        CU_ASSERT(H5Dset_extent(d, &n) >= 0);
+    } else {
+        hsize_t at = 2, one = 1;
+        uint64_t v = 1;
+        hid_t fs = H5Dget_space(d), ms = H5Screate_simple(1, &one, NULL);
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &one, NULL);
+        CU_ASSERT(H5Dwrite(d, H5T_NATIVE_UINT64, ms, fs, H5P_DEFAULT, &v) >= 0);
+        CU_ASSERT(ot_h5_crc_set(d) == 0); /* a file made so, not damaged */
+        H5Sclose(ms);
+        H5Sclose(fs);
+    }
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
+/* A history from elsewhere: the rows it declares are checked before they are read, and read
+ * a block at a time. 2^40 steps (8 TiB, once read into one buffer) are more values than the
+ * file holds; a step recorded twice is not a history's. */
+static void test_declared_rows(void)
+{
+    ot_history_t h;
+    char dir[256];
+    ot_test_path(dir, sizeof dir, "huge");
+    make_changed(dir, 'h');
+    OT_EXPECT_ONE_LINE(ot_history_open(&h, dir, 1, 6, 2, NULL), OT_EFORMAT,
+                       "/steps/step declares 1099511627776 values of 8 bytes, more than the "
+                       "file's");
+    ot_history_close(&h);
+    ot_test_path(dir, sizeof dir, "dup");
+    make_changed(dir, 'd');
+    OT_EXPECT_ONE_LINE(ot_history_open(&h, dir, 1, 6, 2, NULL), OT_EFORMAT,
+                       "/steps/step row 2 is 1 after 2, expected increasing numbers");
+    ot_history_close(&h);
+}
+
 OT_TEST_SUITE(history, setup, ot_test_scratch_free,
-              {"history append, truncate, continue", test_history})
+              {"history append, truncate, continue", test_history},
+              {"declared rows checked before they are read", test_declared_rows})

@@ -157,6 +157,58 @@ static void test_bad_stats(void)
     ot_input_free(&in);
 }
 
+/* A file from elsewhere may declare any sample shape and string: they are checked before
+ * anything is allocated for them. /input of a 2x1x2 input by feature (4 statistics) is
+ * rewritten to claim 40000 x 40000 samples (3.2 * 10^9 statistics, 12.8 GB), then a 300-byte
+ * normalize. */
+static void test_declared_sizes(void)
+{
+    char path[256], reason[128];
+    ot_dataset_t ds = byte_set();
+    ot_input_t in, back;
+    int present;
+    ot_input_init(&in, &shape);
+    CU_ASSERT_FATAL(ot_input_fit(&in, &ds, OT_NORM_BY_FEATURE) == OT_OK);
+    ot_test_path(path, sizeof path, "huge.h5");
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_EQUAL_FATAL(ot_input_write(f, &in, reason), 0);
+    hid_t g = H5Gopen2(f, "/input", H5P_DEFAULT);
+    uint64_t big = 40000;
+    hid_t a = H5Aopen(g, "height", H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, H5T_NATIVE_UINT64, &big) >= 0);
+    H5Aclose(a);
+    a = H5Aopen(g, "width", H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, H5T_NATIVE_UINT64, &big) >= 0);
+    H5Aclose(a);
+    H5Gclose(g);
+    H5Fclose(f);
+    ot_input_init(&back, &shape);
+    OT_EXPECT_ONE_LINE(ot_input_load(path, &back, &present, NULL, NULL), OT_EFORMAT,
+                       "/input/mean has 4 entries, expected 3200000000");
+    OT_EXPECT_ONE_LINE(ot_input_load(path, &back, &present, &shape, "x.h5"), OT_ECONFIG,
+                       "huge.h5: the model was trained on samples of 40000x40000x2 but x.h5 "
+                       "holds samples of 1x2x2");
+    /* a long string attribute */
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    g = H5Gopen2(f, "/input", H5P_DEFAULT);
+    H5Adelete(g, "normalize");
+    hid_t str = H5Tcopy(H5T_C_S1), one = H5Screate(H5S_SCALAR);
+    H5Tset_size(str, 300);
+    char text[300];
+    memset(text, 'x', sizeof text);
+    a = H5Acreate2(g, "normalize", str, one, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, str, text) >= 0);
+    H5Aclose(a);
+    H5Sclose(one);
+    H5Tclose(str);
+    H5Gclose(g);
+    H5Fclose(f);
+    OT_EXPECT_ONE_LINE(ot_input_load(path, &back, &present, NULL, NULL), OT_EFORMAT,
+                       "attribute normalize of /input is a string of 300 bytes, expected a "
+                       "fixed-length string of at most 256");
+    ot_input_free(&in);
+}
+
 /* The checks of a checkpoint's input against the config and the data. */
 static void test_check(void)
 {
@@ -191,4 +243,5 @@ OT_TEST_SUITE(input, setup, ot_test_scratch_free,
               {"by feature", test_by_feature},
               {"/input round trip; a checkpoint without it", test_round_trip},
               {"damaged statistics: one line", test_bad_stats},
+              {"declared sizes checked before allocating", test_declared_sizes},
               {"checkpoint input against config and data", test_check})
