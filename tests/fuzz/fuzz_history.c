@@ -36,9 +36,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     fuzz_names = names;
     fuzz_n_names = sizeof names / sizeof names[0];
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the readers print their own one line */
-    /* a history whose flush failed leaves HDF5 1.10 unable to close at exit (ot_history.h) */
+    /* a history whose flush failed leaves HDF5 1.10 unable to close at exit (ot_history.h):
+     * before any other HDF5 call, which would register the exit handler */
     H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the readers print their own one line */
     return 0;
 }
 
