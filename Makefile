@@ -99,7 +99,8 @@ clean:
 #                          the history reader and the HDF5 data reader, FUZZ_SECONDS each
 #   make check-valgrind    valgrind memcheck on short runs and the quicker CUnit suites: no leak,
 #                          no bad access
-#   make check-hardening   all four (about 4-5 minutes on 2 cores with -j2, 60 s per fuzz target)
+#   make check-hardening   all four (60 s per fuzz target, two at a time: make fuzz took 3 min 4 s
+#                          of it on 2 cores with the targets built)
 # They need clang, libclang-rt-14-dev, libomp-14-dev and valgrind (scripts/setup.sh).
 .PHONY: check-asan check-race fuzz check-valgrind check-hardening
 
