@@ -4,7 +4,7 @@
  * then asks for the thread's nodes of the tree (ot_grad_leaf, ot_grad_leaves_done), or lets a
  * kernel form them in registers (ot_grad_tree for ot_kgemm_tn_tree). Either way the thread
  * leaves its roots in their first shard's block, and the engine adds the nodes that span
- * threads afterwards. Element-wise kinds have no parameters and never use this. */
+ * threads (and processes) afterwards. Element-wise kinds have no parameters and never use this. */
 #ifndef OT_GRAD_H
 #define OT_GRAD_H
 
@@ -15,7 +15,7 @@
 
 typedef struct ot_grad {
     float *const *blocks; /* (S) every shard's gradient block */
-    size_t S, T;          /* shards; threads in the team */
+    size_t S;             /* shards */
     size_t a, b;          /* the calling thread's shards */
     size_t n_roots;       /* nodes the thread leaves for the others (ot_tree_plan) */
     const size_t *roots;  /* (n_roots) their first shards */

@@ -10,11 +10,12 @@ float *ot_grad_leaf(ot_grad_t *g, size_t i, size_t off)
 
 void ot_grad_leaves_done(ot_grad_t *g, size_t off, size_t len)
 {
-    /* the same nodes as the thread's walk, added in place level by level */
+    /* the same nodes as the thread's walk (those inside its shards), added in place level by
+     * level */
     const size_t S = g->S;
     for (size_t h = 1; h < S; h *= 2)
         for (size_t s = (g->a + 2 * h - 1) / (2 * h) * (2 * h); s + h < g->b; s += 2 * h)
-            if (!ot_tree_spans_threads(s, h, S, g->T)) {
+            if (ot_tree_inside(s, 2 * h, S, g->a, g->b)) {
                 float *restrict x = g->blocks[s] + off;
                 const float *restrict y = g->blocks[s + h] + off;
                 for (size_t i = 0; i < len; i++)

@@ -27,6 +27,7 @@ typedef struct {
     size_t seg[MAX_S + 1], seg_rows[MAX_S + 1], roots[16];
     uint8_t merges[MAX_S];
     float *root_p[16];
+    size_t T;  /* threads in the split */
     ot_grad_t g;
 } fixture_t;
 
@@ -35,9 +36,10 @@ typedef struct {
 static void fixture(fixture_t *f, float *const *blocks, size_t S, size_t T, size_t t)
 {
     memset(f, 0, sizeof *f);
-    f->g = (ot_grad_t){blocks, S, T, 0, 0, 0, f->roots, f->merges, f->seg, f->seg_rows,
+    f->g = (ot_grad_t){blocks, S, 0, 0, 0, f->roots, f->merges, f->seg, f->seg_rows,
                        f->root_p};
-    ot_tree_thread_shards(S, T, t, &f->g.a, &f->g.b);
+    f->T = T;
+    ot_tree_part(0, S, T, t, &f->g.a, &f->g.b);
     CU_ASSERT_FATAL(ot_tree_depth(S) <= 16);
     f->g.n_roots = ot_tree_plan(S, f->g.a, f->g.b, f->merges, f->roots);
     for (size_t i = 1; i <= f->g.b - f->g.a; i++)
@@ -139,7 +141,7 @@ static size_t check_leaves_done(fixture_t *f, ot_rng_t *r)
     static size_t shown;
     const size_t S = f->g.S, a = f->g.a, b = f->g.b;
     size_t wrong_roots = 0, touched = 0;
-    if (f->g.T == 1) /* new leaves for each S (its first case); every thread sees them */
+    if (f->T == 1) /* new leaves for each S (its first case); every thread sees them */
         fill_leaves(leaf, S, r);
     write_blocks(blocks, leaf, S);
     memcpy(before, blocks, sizeof blocks);
@@ -156,7 +158,7 @@ static size_t check_leaves_done(fixture_t *f, ot_rng_t *r)
         }
     if (wrong_roots + touched && shown++ < 3) /* the first few, for the reader */
         fprintf(stderr, "\n  S %zu T %zu shards %zu..%zu: %zu wrong root floats, %zu touched "
-                "outside", S, f->g.T, a, b, wrong_roots, touched);
+                "outside", S, f->T, a, b, wrong_roots, touched);
     return wrong_roots + touched;
 }
 
@@ -193,7 +195,7 @@ static void test_whole_tree(void)
             }
             for (size_t h = 1; h < S; h *= 2)
                 for (size_t s = 0; s + h < S; s += 2 * h)
-                    if (ot_tree_spans_threads(s, h, S, T))
+                    if (ot_tree_spans(s, h, S, 0, S, T))
                         for (size_t i = OFF; i < OFF + LEN; i++)
                             blocks[s][i] += blocks[s + h][i];
             for (size_t i = 0; i < LEN; i++)
