@@ -72,9 +72,11 @@ for cfg in tests/configs/repro.ini tests/configs/repro-cnn.ini; do
         echo "ok   mpi: $name: /model, /optimizer, /state, loss curves identical at 1x1 1x2 2x1 2x2 3x1 4x1"
 done
 
-# ---- resume with another process count: the 2-process run's epoch-1 checkpoint, with 3
+# ---- resume with another process count: the 2-process run's epoch-1 checkpoint, with 3, in
+# a copy of its directory (the history is cut back to the checkpoint, then grows again)
 d="$tmp/resume3"
-if "${mpi[@]}" -np 3 "$omptrain" -t 1 --resume "$tmp/repro-2x1/checkpoint-e0001.h5" -o "$d" \
+cp -a "$tmp/repro-2x1" "$d"
+if "${mpi[@]}" -np 3 "$omptrain" -t 1 --resume "$d/checkpoint-e0001.h5" -o "$d" \
     tests/configs/repro.ini >"$d.log" 2>&1; then
     before=$fails
     same "$tmp/repro-ref" "$d" "written by 2 processes, resumed by 3"
@@ -134,18 +136,18 @@ wait_ckpt "$d" || fail "SIGKILL: no first checkpoint appeared"
 sleep 0.3
 kids=$(pgrep -P "$pid")
 victim=$(echo "$kids" | tail -1)
-t0=$(date +%s.%N)
+t0=$(date +%s%N)
 kill -9 "$victim"
 wait "$pid"
 rc=$?
-secs=$(echo "$(date +%s.%N) - $t0" | bc)
+ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$rc" -ne 0 ] || fail "SIGKILL: mpirun exited 0"
-[ "$(echo "$secs < 30" | bc)" -eq 1 ] || fail "SIGKILL: the job took $secs s to end"
+[ "$ms" -lt 30000 ] || fail "SIGKILL: the job took $ms ms to end"
 grep -q "exited on signal 9" "$d.err" || fail "SIGKILL: no message names the signal: $(cat "$d.err")"
 # shellcheck disable=SC2086
 gone $kids || fail "SIGKILL: a process is still running after mpirun ended"
 "$omptrain" verify "$d/latest.h5" >/dev/null 2>&1 || fail "SIGKILL: latest.h5 does not verify"
-printf "ok   mpi: SIGKILL of one process ended the job in %.1f s (rc %d), latest.h5 verifies\n" "$secs" "$rc"
+echo "ok   mpi: SIGKILL of one process ended the job in $ms ms (rc $rc), latest.h5 verifies"
 
 # ---- errors: one message, the right status
 one_message() { # WHAT RC_WANTED FILE NEEDLE
