@@ -11,4 +11,10 @@
  * reason; the temporary file is removed and whatever was at path is left as it was. */
 int ot_write_atomic(const char *path, const void *data, size_t size);
 
+/* Write size bytes to a new file (exclusive: it must not exist; else truncated), fsync it and
+ * close it. Returns 0, or OT_EIO after one line naming `name` and `what` ("the checkpoint")
+ * and the system's reason. The file is left for the caller to remove. */
+int ot_write_whole(const char *file, int exclusive, const char *name, const char *what,
+                   const void *data, size_t size);
+
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ot_common.h"
+#include "ot_outfile.h"
 #include "ot_datasrc.h"
 #include "ot_dist.h"
 #include "ot_h5.h"
@@ -97,7 +98,7 @@ static int write_block(hid_t f, const char *group, const ot_tensor_t *tensors, s
 
 /* Build the checkpoint of t as an HDF5 file image in memory (the core driver, no backing
  * store): HDF5 itself never writes to the disk, so a full disk is a plain write(2) error in
- * write_image, never a half-closed HDF5 file (HDF5 1.10 cannot recover from a file whose
+ * ot_write_whole, never a half-closed HDF5 file (HDF5 1.10 cannot recover from a file whose
  * flush failed: it crashes at exit). *image is malloc'd, owned by the caller. */
 static int build_image(const ot_trainer_t *t, const char *path, void **image, size_t *size)
 {
@@ -270,40 +271,6 @@ out:
     return rc;
 }
 
-/* Write size bytes to a new file at path and fsync it before closing. */
-static int write_image(const char *path, const void *image, size_t size)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        ot_error("%s: cannot create the checkpoint file: %s", path, strerror(errno));
-        return OT_EIO;
-    }
-    const char *p = image;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            ot_error("%s: cannot write the checkpoint (%zu of %zu bytes written): %s", path,
-                     size - left, size, w < 0 ? strerror(errno) : "no progress");
-            close(fd);
-            return OT_EIO;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        ot_error("%s: cannot sync the checkpoint to disk: %s", path, strerror(errno));
-        close(fd);
-        return OT_EIO;
-    }
-    if (close(fd) != 0) {
-        ot_error("%s: cannot close the checkpoint: %s", path, strerror(errno));
-        return OT_EIO;
-    }
-    return OT_OK;
-}
 
 int ot_ckpt_write(const ot_trainer_t *t, const char *path)
 {
@@ -314,7 +281,7 @@ int ot_ckpt_write(const ot_trainer_t *t, const char *path)
     int rc = build_image(t, path, &image, &size);
     ot_h5_restore(&q);
     if (!rc)
-        rc = write_image(path, image, size);
+        rc = ot_write_whole(path, 0, path, "the checkpoint", image, size);
     free(image);
     return rc;
 }

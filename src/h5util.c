@@ -141,15 +141,19 @@ out:
     return rc;
 }
 
+/* obj's attribute OT_H5_CRC set to crc, replacing any there */
+static int put_crc(hid_t obj, uint32_t crc)
+{
+    htri_t has = H5Aexists(obj, OT_H5_CRC);
+    if (has < 0 || (has > 0 && H5Adelete(obj, OT_H5_CRC) < 0))
+        return -1;
+    return ot_h5_attr_scalar(obj, OT_H5_CRC, H5T_STD_U32LE, H5T_NATIVE_UINT32, &crc);
+}
+
 int ot_h5_crc_set(hid_t d)
 {
     uint32_t crc;
-    if (ot_h5_crc(d, &crc) < 0)
-        return -1;
-    htri_t has = H5Aexists(d, OT_H5_CRC);
-    if (has < 0 || (has > 0 && H5Adelete(d, OT_H5_CRC) < 0))
-        return -1;
-    return ot_h5_attr_scalar(d, OT_H5_CRC, H5T_STD_U32LE, H5T_NATIVE_UINT32, &crc);
+    return ot_h5_crc(d, &crc) < 0 ? -1 : put_crc(d, crc);
 }
 
 
@@ -216,12 +220,7 @@ int ot_h5_attrs_crc(hid_t obj, uint32_t *crc)
 int ot_h5_attrs_crc_set(hid_t obj)
 {
     uint32_t crc;
-    if (ot_h5_attrs_crc(obj, &crc) < 0)
-        return -1;
-    htri_t has = H5Aexists(obj, OT_H5_CRC);
-    if (has < 0 || (has > 0 && H5Adelete(obj, OT_H5_CRC) < 0))
-        return -1;
-    return ot_h5_attr_scalar(obj, OT_H5_CRC, H5T_STD_U32LE, H5T_NATIVE_UINT32, &crc);
+    return ot_h5_attrs_crc(obj, &crc) < 0 ? -1 : put_crc(obj, crc);
 }
 
 /* the stored crc of obj into *have: 0, -1 without one, -2 unreadable */

@@ -9,12 +9,15 @@
 
 #include "ot_common.h"
 
-/* size bytes to the new file tmp, fsync'd; 0 or OT_EIO after one line. */
-static int write_new(const char *tmp, const char *path, const void *data, size_t size)
+int ot_write_whole(const char *file, int exclusive, const char *name, const char *what,
+                   const void *data, size_t size)
 {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    int fd = open(file, O_WRONLY | O_CREAT | (exclusive ? O_EXCL : O_TRUNC), 0644);
     if (fd < 0) {
-        ot_error("%s: cannot create the file (as %s): %s", path, tmp, strerror(errno));
+        if (strcmp(file, name) != 0)
+            ot_error("%s: cannot create %s (as %s): %s", name, what, file, strerror(errno));
+        else
+            ot_error("%s: cannot create %s: %s", name, what, strerror(errno));
         return OT_EIO;
     }
     const char *p = data;
@@ -24,8 +27,8 @@ static int write_new(const char *tmp, const char *path, const void *data, size_t
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            ot_error("%s: cannot write it (%zu of %zu bytes written): %s", path, size - left,
-                     size, w < 0 ? strerror(errno) : "no progress");
+            ot_error("%s: cannot write %s (%zu of %zu bytes written): %s", name, what,
+                     size - left, size, w < 0 ? strerror(errno) : "no progress");
             close(fd);
             return OT_EIO;
         }
@@ -33,12 +36,12 @@ static int write_new(const char *tmp, const char *path, const void *data, size_t
         left -= (size_t)w;
     }
     if (fsync(fd) != 0) {
-        ot_error("%s: cannot sync it to disk: %s", path, strerror(errno));
+        ot_error("%s: cannot sync %s to disk: %s", name, what, strerror(errno));
         close(fd);
         return OT_EIO;
     }
     if (close(fd) != 0) {
-        ot_error("%s: cannot close it: %s", path, strerror(errno));
+        ot_error("%s: cannot close %s: %s", name, what, strerror(errno));
         return OT_EIO;
     }
     return OT_OK;
@@ -60,7 +63,7 @@ int ot_write_atomic(const char *path, const void *data, size_t size)
     dir[slash == path ? 1 : dlen] = '\0';
     snprintf(tmp, sizeof tmp, "%s/.%s-%ld.tmp", dir, base, (long)getpid());
     unlink(tmp); /* a leftover of this very pid is stale */
-    int rc = write_new(tmp, path, data, size);
+    int rc = ot_write_whole(tmp, 1, path, "the file", data, size);
     if (!rc && rename(tmp, path) != 0) {
         ot_error("%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
         rc = OT_EIO;

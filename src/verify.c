@@ -182,7 +182,8 @@ int ot_verify_newest(const char *dir, char *path, size_t n)
         epochs[count++] = e;
     }
     closedir(d);
-    qsort(epochs, count, sizeof *epochs, cmp_long_desc);
+    if (count > 1)
+        qsort(epochs, count, sizeof *epochs, cmp_long_desc);
     int rc = OT_EFORMAT;
     size_t skipped = 0;
     for (size_t i = 0; i < count && rc; i++) {
