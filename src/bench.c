@@ -39,6 +39,7 @@ extern char **environ;
 #define CEIL_N 1024       /* side of the ceiling's square GEMM */
 #define CEIL_SECONDS 0.6  /* time spent on the ceiling per thread count */
 #define WARMUP_SECONDS 0.3
+#define WARMUP_KEEP 1024   /* warm-up step times kept for the median */
 #define SEGMENTS 5         /* timed segments per thread count; the best one counts */
 
 typedef struct {
@@ -155,6 +156,12 @@ static double gemm_ceiling(int t)
     return (double)t * reps_d * 2.0 * (double)N * N * N / seconds / 1e9;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Steps to run: while the first process of d says go on (collective; alone: go). */
 static int go_on(const ot_dist_t *d, int mine)
 {
@@ -194,21 +201,26 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
         run_s = 2.0;
     /* Warm-up until the first process has spent WARMUP_SECONDS (the others follow its word,
      * step by step), then SEGMENTS timed segments of the same number of steps everywhere,
-     * sized from the warm-up's pace (its first step, with the page faults, left out). On a
-     * shared machine a segment can lose the core to another process, so the rate is the best
-     * segment's (peers are timed the same way by scripts/compare_pytorch.py). */
-    double t0 = ot_now(), t1 = t0;
-    size_t k = 0;
+     * sized from the warm-up's pace: the median step (the first, with the page faults, left
+     * out), since on a shared machine one step that lost its core to another process can take
+     * a hundred times the others, and a mean would size the segments to a few steps. For the
+     * same reason the rate is the best segment's (peers are timed the same way by
+     * scripts/compare_pytorch.py). */
+    double t0 = ot_now(), prev = t0, dts[WARMUP_KEEP];
+    size_t k = 0, kept = 0;
     do {
         eng.next_idx = order + (b + 1) % per_epoch * B;
         eng.next_n = B;
         ot_engine_gradient(&eng, train, order + b * B, B);
         ot_optim_step(&opt, net.params, eng.grad, c->lr);
         b = (b + 1) % per_epoch;
-        if (k++ == 0)
-            t1 = ot_now();
+        double now = ot_now();
+        if (k++ > 0 && kept < WARMUP_KEEP)
+            dts[kept++] = now - prev;
+        prev = now;
     } while (go_on(d, ot_now() - t0 < WARMUP_SECONDS));
-    double pace = k > 1 ? (ot_now() - t1) / (double)(k - 1) : ot_now() - t0;
+    qsort(dts, kept, sizeof *dts, cmp_double);
+    double pace = kept ? dts[kept / 2] : ot_now() - t0;
     uint64_t per_seg = (uint64_t)(run_s / SEGMENTS / (pace > 1e-9 ? pace : 1e-9));
     per_seg = per_seg < 1 ? 1 : per_seg;
     ot_dist_bcast(d, &per_seg, sizeof per_seg);
