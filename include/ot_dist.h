@@ -1,8 +1,8 @@
 /* ot_dist.h - the processes of a run. Under mpirun (Open MPI) a run is R processes, each
  * taking a contiguous part of every batch's shards (ot_engine.h) with its own threads; without
  * mpirun it is one process and MPI is never started, so a plain ./omptrain starts as fast as
- * it always did. A build without MPI (OT_MPI 0: the hardening builds, or no libopenmpi-dev)
- * has the same interface with one process.
+ * it always did. A build without MPI (make OT_MPI=0, or no libopenmpi-dev when it was built)
+ * has the same interface with one process, and refuses to run under mpirun.
  *
  * Every operation here that combines processes moves data only (gather, broadcast, point to
  * point) or combines integers: the arithmetic on floats stays in the engine, in the order of
@@ -53,7 +53,8 @@ void ot_dist_bcast(const ot_dist_t *d, void *buf, size_t bytes);
 
 /* Collective: process q holds items [off[q], off[q+1]) of buf, each `unit` bytes (off has
  * size + 1 entries, increasing); afterwards every process holds them all. Data movement only
- * (MPI_Allgatherv in place). Each process's part must fit an int count of items. */
+ * (MPI_Iallgatherv in place, waited for without holding the core: see ot_dist_exchange). Each
+ * process's part must fit an int count of items. */
 void ot_dist_allgather(const ot_dist_t *d, void *buf, size_t unit, const size_t *off);
 
 /* One message of ot_dist_exchange: bytes at buf, to or from process peer. */
@@ -66,7 +67,9 @@ typedef struct {
 } ot_dist_msg_t;
 
 /* Post every message of m (non-blocking sends and receives) and wait for all of them; the
- * matching messages must be posted by the peers. */
+ * matching messages must be posted by the peers. The wait tests and yields the core in turn
+ * (sched_yield) rather than spinning, so that processes sharing a core do not each hold it
+ * for a time slice while the other has the message to send. */
 void ot_dist_exchange(const ot_dist_t *d, const ot_dist_msg_t *m, size_t n);
 
 /* Collective over d: a world of d's first n processes (n <= size). Returns it in *sub for
