@@ -18,6 +18,10 @@ set -u
 omptrain=${OMPTRAIN:-./omptrain}
 case $omptrain in /*) ;; *) omptrain=$PWD/$omptrain ;; esac # for the -wdir case
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
+# Open MPI's shared-memory transport reads large messages straight from the sender's memory
+# (process_vm_readv), which a container's default seccomp profile forbids; CI may run in one,
+# so the tests copy through shared memory instead (the same bytes arrive either way).
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi=(mpirun --oversubscribe --bind-to none)
 # Under check-asan (ASAN_OPTIONS set): no leak check in the processes mpirun starts. Open MPI
 # keeps allocations until exit and unloads its components (dlclose) in MPI_Finalize, so
