@@ -134,6 +134,7 @@ $(1)/%.o: src/%.c | $(1)/tests
 $(1)/tests/%.o: tests/%.c | $(1)/tests
 	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) $$(TEST_CFLAGS) -Itests -DOT_TEST_DIR='"tests"' -c -o $$@ $$<
 $(1)/gen/onnx.pb-c.o: $(GEN)/onnx.pb-c.c | $(1)/tests
+	mkdir -p $(1)/gen
 	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) -c -o $$@ $$<
 $(1)/onnx.o $(1)/tests/test_onnx.o: $(GEN)/onnx.pb-c.h
 $(1)/libomptrain.a: $(LIB_SRC:src/%.c=$(1)/%.o) $(1)/gen/onnx.pb-c.o

@@ -16,6 +16,7 @@ int ot_test_dataset(ot_dataset_t *ds, size_t n, size_t rows, size_t cols, int cl
 {
     ot_rng_t r;
     ot_rng_seed(&r, seed);
+    memset(ds, 0, sizeof *ds);
     ds->n = n;
     ds->rows = rows;
     ds->cols = cols;
