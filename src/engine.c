@@ -333,22 +333,46 @@ static void start_shard(ot_worker_t *w, size_t n, size_t n_shards, size_t s)
     w->correct = 0;
 }
 
-/* What the calling thread works on: shards [a, b), rows [r0, r1) of the batch. */
+/* What the calling thread works on: shards [a, b), rows [r0, r1) of the batch, of which it
+ * runs rows [q0, q1) through the layers: all of them unless threads share a shard. */
 typedef struct {
-    size_t a, b, r0, r1;
+    size_t a, b, r0, r1, q0, q1;
+    size_t parts;    /* the parts the process's shards are split into: its threads, or its
+                        shards when they are fewer (the nodes that span parts come last) */
+    int share;       /* more threads than shards: the team's threads share shards */
     struct ot_engine_ws *ws;
     ot_grad_t grad;  /* its shards' gradients, for the layers */
 } group_t;
 
-/* The calling thread's shards, rows, leaves and plan of the tree (ot_tree_plan). */
+/* Whether a team of T threads shares shards: with more threads than the process has shards,
+ * the threads of one shard split its rows for forward and dx and the rows of its parameter
+ * gradients for backward (ot_grad_share), so that the shards, not the threads, fix every sum. */
+static int shares(const ot_engine_t *e, size_t T)
+{
+    return T > e->hi - e->lo;
+}
+
+/* The calling thread's shards, rows, leaves and plan of the tree (ot_tree_plan). With more
+ * threads T than the process's L shards, thread t helps its shard floor(t L / T) with the
+ * others that map to it, and the tree is planned as if each shard had a thread of its own. */
 static group_t my_group(ot_engine_t *e)
 {
     const size_t S = e->n_shards, T = (size_t)omp_get_num_threads();
-    const size_t t = (size_t)omp_get_thread_num();
+    const size_t t = (size_t)omp_get_thread_num(), L = e->hi - e->lo;
+    const int share = shares(e, T);
     struct ot_engine_ws *ws = &e->ws[t];
-    group_t g = {0, 0, 0, 0, ws, {e->blocks, S, 0, 0, 0, ws->roots, ws->merges, ws->seg,
-                                  ws->seg_rows, ws->root_p}};
-    ot_tree_part(e->lo, e->hi, T, t, &g.a, &g.b);
+    group_t g = {0, 0, 0, 0, 0, 0, share ? L : T, share, ws,
+                 {e->blocks, S, 0, 0, 0, ws->roots, ws->merges, ws->seg, ws->seg_rows,
+                  ws->root_p, 0, 1}};
+    if (share) {
+        const size_t i = t * L / T, first = (i * T + L - 1) / L, end = ((i + 1) * T + L - 1) / L;
+        g.a = e->lo + i;
+        g.b = g.a + 1;
+        g.grad.member = t - first;
+        g.grad.members = end - first;
+    } else {
+        ot_tree_part(e->lo, e->hi, T, t, &g.a, &g.b);
+    }
     g.grad.a = g.a;
     g.grad.b = g.b;
     if (g.a == g.b)
@@ -356,6 +380,9 @@ static group_t my_group(ot_engine_t *e)
     const ot_worker_t *W = e->workers;
     g.r0 = W[g.a].lo;
     g.r1 = W[g.b - 1].lo + W[g.b - 1].rows;
+    const size_t rows = g.r1 - g.r0, m = g.grad.member, k = g.grad.members;
+    g.q0 = g.r0 + m * rows / k;
+    g.q1 = g.r0 + (m + 1) * rows / k;
     g.grad.n_roots = ot_tree_plan(S, g.a, g.b, g.ws->merges, g.ws->roots);
     for (size_t s = g.a; s <= g.b; s++)
         g.ws->seg[s - g.a] = (s < g.b ? W[s].lo : g.r1) - g.r0;
@@ -430,16 +457,25 @@ static float *dpart(const ot_engine_t *e, const group_t *g, int which)
     return e->dbuf[which] + g->r0 * e->net->max_width;
 }
 
-/* Layer l's view of the thread's rows (dy and dx are the backward's to set). */
-static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p)
+/* The thread's rows [q0, q1) among its shards' rows: the offset of row q0, in floats, in a
+ * buffer of `size` floats per row that starts at row r0. */
+static size_t own(const group_t *g, size_t size)
+{
+    return (g->q0 - g->r0) * size;
+}
+
+/* Layer l's view of the thread's rows [q0, q1), or with whole of all its shards' rows [r0, r1)
+ * (dy and dx are the backward's to set; sx is x). */
+static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p, int whole)
 {
     const ot_net_t *net = e->net;
     const ot_layer_t *L = &net->layers[l];
-    const size_t r0 = g->r0;
+    const size_t r0 = whole ? g->r0 : g->q0, r1 = whole ? g->r1 : g->q1;
+    const float *x = (l > 0 ? e->act[l - 1] : e->x);
     return (ot_ctx_t){
-        .n = g->r1 - r0,
+        .n = r1 - r0,
         .batch = p->n,
-        .x = (l > 0 ? e->act[l - 1] : e->x) + r0 * L->in_size,
+        .x = x + r0 * L->in_size,
         .y = e->act[l] + r0 * L->out_size,
         .params = net->params,
         .state = net->state,
@@ -452,6 +488,7 @@ static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p)
         .step = e->step,
         .ids = p->ids + r0,
         .labels = e->y + r0,
+        .sx = x + g->r0 * L->in_size,
         .n_leaves = g->b - g->a,
         .leaves = g->ws->leaves,
         .first_shard = g->a,
@@ -460,12 +497,14 @@ static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p)
     };
 }
 
-/* Every layer's begin, on one thread before the pass. */
-static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train)
+/* Every layer's begin, on one thread before a pass by T threads. */
+static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train, size_t T)
 {
     const ot_net_t *net = e->net;
-    /* moved images are gathered as floats: no lists of nonzero pixels */
-    const ot_pass_info_t pi = {ds, train, e->sparse_ok && !(train && e->augment_shift > 0)};
+    /* moved images are gathered as floats, and so are the rows of shared shards (the lists
+     * of nonzero pixels are by shard): the same bits either way */
+    const ot_pass_info_t pi = {ds, train,
+                               e->sparse_ok && !(train && e->augment_shift > 0) && !shares(e, T)};
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         if (L->ops->begin)
@@ -493,10 +532,10 @@ static void gather_group(ot_engine_t *e, group_t *g, const ot_dataset_t *ds, con
     const ot_layer_t *L0 = &e->net->layers[0];
     if (g->a == g->b)
         return;
-    ot_ctx_t c = layer_ctx(e, g, 0, p);
+    ot_ctx_t c = layer_ctx(e, g, 0, p, 0);
     if (L0->ops->gather && L0->ops->gather(L0, &c, ds, by_column))
         return;
-    float *x = e->x + g->r0 * e->net->in_dim;
+    float *x = e->x + g->q0 * e->net->in_dim;
     if (p->train && e->augment_shift > 0)
         ot_dataset_gather_shifted(ds, c.ids, c.n, x, c.labels,
                                   &(ot_shift_key_t){e->seed, e->step, e->augment_shift});
@@ -505,15 +544,20 @@ static void gather_group(ot_engine_t *e, group_t *g, const ot_dataset_t *ds, con
 }
 
 /* The batch statistics of layer l before its forward (backward): rounds of partial sums per
- * shard, each combined by one thread in shard order. Called by every thread of the team. */
+ * shard, each combined by one thread in shard order. c: the thread's shards whole (dy set for
+ * the backward). Called by every thread of the team. */
 static void batch_stats(ot_engine_t *e, group_t *g, size_t l, const ot_ctx_t *c, int backward,
                         const pass_t *p)
 {
     const ot_layer_t *L = &e->net->layers[l];
     const int rounds = backward ? L->ops->bwd_rounds : L->ops->fwd_rounds;
     const size_t k = L->ops->stats(L);
+    if (g->share) { /* a shard's sums are one thread's, over rows that all its threads wrote */
+#pragma omp barrier
+    }
+    const int sums = g->a < g->b && g->grad.member == 0;
     for (int r = 0; r < rounds; r++) {
-        for (size_t i = 0; i < c->n_leaves && g->a < g->b; i++) {
+        for (size_t i = 0; i < c->n_leaves && sums; i++) {
             const ot_leaf_t *f = &c->leaves[i];
             ot_ctx_t one = *c; /* the shard's rows alone */
             one.n = f->rows;
@@ -545,11 +589,24 @@ static void forward_group(ot_engine_t *e, group_t *g, const pass_t *p)
     const ot_net_t *net = e->net;
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
-        ot_ctx_t c = layer_ctx(e, g, l, p);
-        if (p->train && L->ops->stats && L->ops->fwd_rounds)
-            batch_stats(e, g, l, &c, 0, p);
+        ot_ctx_t c = layer_ctx(e, g, l, p, 0);
+        if (p->train && L->ops->stats && L->ops->fwd_rounds) {
+            ot_ctx_t whole = layer_ctx(e, g, l, p, 1);
+            batch_stats(e, g, l, &whole, 0, p);
+        }
+        if (g->share && L->ops->is_loss) { /* the shard's loss: one thread, over every row */
+#pragma omp barrier
+            c = layer_ctx(e, g, l, p, 1);
+            if (g->grad.member != 0)
+                continue;
+        }
         if (g->a < g->b)
             L->ops->forward(L, &c);
+    }
+    if (g->share) { /* the probabilities of every row are in place */
+#pragma omp barrier
+        if (g->grad.member != 0)
+            return;
     }
     for (size_t s = g->a; s < g->b; s++) {
         e->workers[s].loss = g->ws->leaves[s - g->a].loss;
@@ -571,6 +628,11 @@ static void inject_fault(ot_engine_t *e, const group_t *g, const ot_layer_t *L, 
 {
     const int params = e->fault_what == OT_FAULT_PARAMS ||
                        (e->fault_what == OT_FAULT_AUTO && L->p_len > 0);
+    if (params && g->share) { /* the shard's gradient is whole once all its threads are done */
+#pragma omp barrier
+        if (g->grad.member != 0)
+            return;
+    }
     if (params)
         for (size_t r = 0; r < g->grad.n_roots; r++)
             flip(e->workers[g->ws->roots[r]].grad + L->p_off, L->p_len);
@@ -587,11 +649,18 @@ static void backward_group(ot_engine_t *e, group_t *g, const pass_t *p)
     int cur = 1; /* the loss writes its dx into buffer 0 */
     for (size_t l = net->n_layers; l-- > 0; cur = !cur) {
         const ot_layer_t *L = &net->layers[l];
-        ot_ctx_t c = layer_ctx(e, g, l, p);
-        c.dy = L->ops->is_loss ? NULL : dpart(e, g, cur);
-        c.dx = l > 0 ? dpart(e, g, !cur) : NULL;
-        if (L->ops->stats && L->ops->bwd_rounds)
-            batch_stats(e, g, l, &c, 1, p);
+        ot_ctx_t c = layer_ctx(e, g, l, p, 0);
+        if (g->share) { /* dy of every row of the shard is in place, and dx's buffer is free */
+#pragma omp barrier
+        }
+        c.sdy = L->ops->is_loss ? NULL : dpart(e, g, cur);
+        c.dy = c.sdy ? c.sdy + own(g, L->out_size) : NULL;
+        c.dx = l > 0 ? dpart(e, g, !cur) + own(g, L->in_size) : NULL;
+        if (L->ops->stats && L->ops->bwd_rounds) {
+            ot_ctx_t whole = layer_ctx(e, g, l, p, 1);
+            whole.dy = c.sdy;
+            batch_stats(e, g, l, &whole, 1, p);
+        }
         if (g->a == g->b || (l == 0 && L->p_len == 0))
             continue;
         L->ops->backward(L, &c);
@@ -670,7 +739,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     const pass_t *p = &pass;
     const int T = team_size(e);
     double t_combine = 0.0;
-    begin_pass(e, ds, 1);
+    begin_pass(e, ds, 1, (size_t)T);
     /* one parallel region for the shards, the batch-statistics reductions and the gradient
      * reduction: one fork/join per step */
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, out, p, t_combine) \
@@ -694,13 +763,12 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
 #pragma omp master
         t_combine = ot_now();
         /* every thread's nodes are complete: add the ones that span threads (and processes) */
-        const size_t team = (size_t)omp_get_num_threads();
         if (!e->job) {
 #pragma omp for schedule(static)
             for (size_t c = 0; c < n_chunks; c++)
-                reduce_chunk(W, S, team, P, c, fn, out);
+                reduce_chunk(W, S, g.parts, P, c, fn, out);
         } else {
-            reduce_processes(e, team, fn);
+            reduce_processes(e, g.parts, fn);
         }
     }
     e->combine_s += ot_now() - t_combine;
@@ -720,7 +788,7 @@ static void predict_group(ot_engine_t *e, const group_t *g)
     const ot_net_t *net = e->net;
     size_t c = net->n_classes;
     const float *p = e->act[net->n_layers - 1];
-    for (size_t r = g->r0; r < g->r1; r++) {
+    for (size_t r = g->q0; r < g->q1; r++) {
         size_t arg = 0;
         for (size_t j = 1; j < c; j++)
             if (p[r * c + j] > p[r * c + arg])
@@ -736,10 +804,10 @@ static void copy_out(const ot_engine_t *e, const group_t *g, size_t base, float 
 {
     const size_t c = e->net->n_classes;
     const float *p = e->act[e->net->n_layers - 1];
-    if (probs && g->r1 > g->r0)
-        memcpy(probs + (base + g->r0) * c, p + g->r0 * c, (g->r1 - g->r0) * c * sizeof(float));
+    if (probs && g->q1 > g->q0)
+        memcpy(probs + (base + g->q0) * c, p + g->q0 * c, (g->q1 - g->q0) * c * sizeof(float));
     if (classes)
-        for (size_t r = g->r0; r < g->r1; r++)
+        for (size_t r = g->q0; r < g->q1; r++)
             classes[base + r] = e->pred[r];
 }
 
@@ -757,7 +825,7 @@ static ot_batch_result_t evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t
     ot_batch_result_t r = {0.0, 0};
     const int T = team_size(e);
     struct ot_engine_job *job = e->job;
-    begin_pass(e, ds, 0);
+    begin_pass(e, ds, 0, (size_t)T);
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, r, confusion, probs, classes) \
     firstprivate(S, total, chunk, c, want_pred, job)
     {

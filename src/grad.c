@@ -3,6 +3,19 @@
 
 #include "ot_tree.h"
 
+void ot_grad_share(const ot_grad_t *g, size_t rows, size_t align, size_t *lo, size_t *hi)
+{
+    if (g->members <= 1) {
+        *lo = 0;
+        *hi = rows;
+        return;
+    }
+    const size_t units = (rows + align - 1) / align, m = g->member, k = g->members;
+    size_t a = m * units / k * align, b = (m + 1) * units / k * align;
+    *lo = a < rows ? a : rows;
+    *hi = b < rows ? b : rows;
+}
+
 float *ot_grad_leaf(ot_grad_t *g, size_t i, size_t off)
 {
     return g->blocks[g->a + i] + off;

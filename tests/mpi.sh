@@ -3,7 +3,7 @@
 # - /model, /optimizer, /state and the loss curves are bit-identical to the run without mpirun
 #   at R x T = 1x1, 1x2, 2x1, 2x2, 3x1, 4x1, for an MLP with batch norm, dropout and adam
 #   (tests/configs/repro.ini) and for a CNN (tests/configs/repro-cnn.ini); another seed differs,
-#   so the comparison can fail;
+#   so the comparison can fail; and at 2x3 on 2 shards, where a process's threads share its shard;
 # - a checkpoint written by 2 processes resumes with 3, and one written by 2 with 1, to the bits
 #   of the uninterrupted run;
 # - SIGTERM or SIGINT to mpirun: one "saved; continue with" message, a checkpoint, every
@@ -81,6 +81,19 @@ for cfg in tests/configs/repro.ini tests/configs/repro-cnn.ini; do
     [ $fails -eq $before ] &&
         echo "ok   mpi: $name: /model, /optimizer, /state, loss curves identical at 1x1 1x2 2x1 2x2 3x1 4x1"
 done
+
+# ---- more threads than a process has shards: 2 processes of 3 threads over 2 shards, the
+# three threads of each process sharing its one shard, against one process of one thread
+d="$tmp/share-ref"
+before=$fails
+if "$omptrain" -t 1 --set training.shards=2 -o "$d" tests/configs/repro-cnn.ini >/dev/null 2>&1; then
+    train 2 3 "$tmp/share-2x3" --set training.shards=2 tests/configs/repro-cnn.ini &&
+        same "$d" "$tmp/share-2x3" "repro-cnn on 2 shards, 2x3"
+else
+    fail "repro-cnn on 2 shards: one process failed"
+fi
+[ $fails -eq $before ] &&
+    echo "ok   mpi: repro-cnn on 2 shards: 2 processes x 3 threads (threads sharing a shard) identical to 1x1"
 
 # ---- resume with another process count: the 2-process run's epoch-1 checkpoint, with 3, in
 # a copy of its directory (the history is cut back to the checkpoint, then grows again)

@@ -37,7 +37,7 @@ static void fixture(fixture_t *f, float *const *blocks, size_t S, size_t T, size
 {
     memset(f, 0, sizeof *f);
     f->g = (ot_grad_t){blocks, S, 0, 0, 0, f->roots, f->merges, f->seg, f->seg_rows,
-                       f->root_p};
+                       f->root_p, 0, 1};
     f->T = T;
     ot_tree_part(0, S, T, t, &f->g.a, &f->g.b);
     CU_ASSERT_FATAL(ot_tree_depth(S) <= 16);
@@ -237,7 +237,36 @@ static void test_grad_tree(void)
     CU_ASSERT_EQUAL(every_thread(check_grad_tree, 33), 0);
 }
 
+/* ot_grad_share: the members of a shard split rows 0..rows in runs of align, in member
+ * order, without gap or overlap, each within a run of the even split; one member takes all. */
+static void test_share(void)
+{
+    ot_grad_t g = {0};
+    size_t lo, hi, bad = 0;
+    g.members = 1;
+    ot_grad_share(&g, 37, 4, &lo, &hi);
+    bad += lo != 0 || hi != 37;
+    g.members = 0; /* as a zeroed ot_grad_t says: not shared */
+    ot_grad_share(&g, 5, 1, &lo, &hi);
+    bad += lo != 0 || hi != 5;
+    for (size_t k = 2; k <= 17; k++)
+        for (size_t rows = 0; rows <= 40; rows++)
+            for (size_t align = 1; align <= 8; align *= 2) {
+                size_t next = 0;
+                g.members = k;
+                for (g.member = 0; g.member < k; g.member++) {
+                    ot_grad_share(&g, rows, align, &lo, &hi);
+                    bad += lo != next || hi < lo || hi > rows || (hi < rows && hi % align);
+                    bad += hi - lo > ((rows + align - 1) / align + k - 1) / k * align;
+                    next = hi;
+                }
+                bad += next != rows;
+            }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 OT_TEST_SUITE(grad, setup, NULL,
+              {"ot_grad_share: a shard's rows split among its threads, in order, whole", test_share},
               {"ot_grad_leaf: shard a + i's block at off", test_leaf},
               {"leaves_done: exactly the thread's nodes, bit for bit, nothing else touched",
                test_leaves_done},
