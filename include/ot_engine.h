@@ -14,8 +14,8 @@
  * bit-identical at any number of threads. With n_shards equal to the thread count this is
  * exactly one slice, one gradient block per thread.
  *
- * More threads than shards do not sit idle: thread t helps shard floor(t*S/T) with the other
- * threads that map to it. They split the shard's rows for forward and for dx, and the rows of
+ * More threads than shards (than the process's shards, with processes) do not sit idle:
+ * thread t of T over L shards helps shard floor(t*L/T) with the other threads that map to it. They split the shard's rows for forward and for dx, and the rows of
  * each parameter gradient (ot_grad_share) for dW: every element of it is still one chain over
  * the shard's rows, so the bits stay those of one thread per shard. A shard's loss and batch
  * statistics are formed by its first thread over all its rows; the threads of a shard meet at
