@@ -7,9 +7,16 @@
 CC       ?= gcc
 PKGS     := hdf5 inih zlib openblas libprotobuf-c
 TEST_PKGS := cunit
+# Open MPI, for mpirun -np R ./omptrain (src/dist.c): built in when pkg-config knows ompi-c
+# (scripts/setup.sh installs libopenmpi-dev); OT_MPI=0 builds one process without MPI.
+OT_MPI   ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+ifeq ($(OT_MPI),1)
+PKGS     += ompi-c
+endif
 OPTFLAGS ?= -O3 -march=native
 CFLAGS   ?= $(OPTFLAGS)
-CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -fopenmp -Wall -Wextra -MMD -MP -Iinclude
+CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -fopenmp -Wall -Wextra -MMD -MP -Iinclude \
+            -DOT_MPI=$(OT_MPI)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)

@@ -36,7 +36,10 @@ typedef struct {
     int format_version;     /* root attribute format_version */
     char version[32];       /* root attribute omptrain_version */
     char created[32];       /* root attribute created, ISO-8601 UTC */
-    int threads;            /* root attribute threads: OpenMP threads of the writer */
+    int threads;            /* root attribute threads: OpenMP threads of the writer (per
+                               process) */
+    int processes;          /* root attribute processes: the writer's run's processes (1 when
+                               the attribute is missing: written before there were several) */
     uint32_t shards;        /* root attribute shards: the batch split of the writer */
     uint64_t seed;          /* root attribute seed */
     int epoch;              /* /state/epoch: epochs completed */

@@ -26,6 +26,15 @@ enum {
  * with the context (file, line, key, value, what was expected). */
 void ot_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* on: from now on ot_error keeps its messages (up to 4 KiB) instead of printing them; off:
+ * prints them again. The processes of a run other than the first hold theirs, so that a
+ * failure every process meets is reported once (ot_dist_agree). Main thread only. */
+void ot_error_hold(int on);
+
+/* The messages held so far: printed to stderr as "omptrain: WHO: message" lines when print
+ * (who NULL: "omptrain: message"), else dropped; either way forgotten. */
+void ot_error_release(int print, const char *who);
+
 /* Allocate n bytes aligned to OT_ALIGN (rounded up to a multiple of it), zero-filled.
  * Returns NULL on failure. Free with ot_free(). */
 void *ot_alloc(size_t n);

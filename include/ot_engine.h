@@ -14,11 +14,26 @@
  * bit-identical at any number of threads. With n_shards equal to the thread count this is
  * exactly one slice, one gradient block per thread.
  *
+ * More threads than shards (than the process's shards, with processes) do not sit idle:
+ * thread t of T over L shards helps shard floor(t*L/T) with the other threads that map to it. They split the shard's rows for forward and for dx, and the rows of
+ * each parameter gradient (ot_grad_share) for dW: every element of it is still one chain over
+ * the shard's rows, so the bits stay those of one thread per shard. A shard's loss and batch
+ * statistics are formed by its first thread over all its rows; the threads of a shard meet at
+ * a barrier before each layer's backward. The shards, not the threads, fix every sum.
+ *
  * Layers that need the whole batch (batch norm: the batch-statistics hooks of ot_layer.h)
  * split the pass: every shard runs up to such a layer, writes its partial sums, one thread
  * adds them in shard order, and every shard goes on with the batch's statistics. Forward and
- * backward both work this way, inside one parallel region. A later reduction across machines
- * (MPI) slots into the same place.
+ * backward both work this way, inside one parallel region.
+ *
+ * Processes (ot_engine_distribute): with R of them (ot_dist.h), process r takes the shards
+ * [r*S/R, (r+1)*S/R) and its threads split those as above. Its threads form the tree's nodes
+ * inside its shards; its roots (maximal nodes) go, cut in R chunks of the parameters, to the
+ * process that owns each chunk, which forms the nodes that span processes on its chunk, in the
+ * tree's order, and divides by n; the chunks of the mean are then gathered by every process.
+ * Batch statistics gather every shard's partial sums before each process combines them all in
+ * shard order; losses and hits are gathered per shard and summed in shard order. Every sum is
+ * the one process's, so the bits do not depend on R either.
  *
  * The engine knows no layer kinds: it calls each layer's table (ot_layer.h), hands parameter
  * gradients to the tree through ot_grad, and owns only the batch-wide activations. */
@@ -29,6 +44,7 @@
 #include <stdint.h>
 
 #include "ot_data.h"
+#include "ot_dist.h"
 #include "ot_layer.h"
 #include "ot_net.h"
 
@@ -83,6 +99,15 @@ typedef struct {
     ot_fault_t fault_what;  /* what of it */
     uint64_t seed;          /* dropout masks are keyed by (seed, step, sample, layer, unit) */
     uint64_t step;          /* the current optimizer step; the trainer sets it per batch */
+    const ot_dist_t *dist;  /* the processes (ot_engine_distribute); NULL: this one alone */
+    size_t lo, hi;          /* this process's shards [lo, hi): all of them when alone */
+    struct ot_engine_job *job; /* the exchange with the other processes (engine.c); NULL alone */
+    double combine_s;       /* seconds spent combining the shards' gradients into grad (across
+                               threads, and processes), summed over ot_engine_gradient calls */
+    int flag;               /* in: this process's word for the step (the trainer's stop
+                               signal); travels with the gradient exchange */
+    int flag_max;           /* out, after ot_engine_gradient: the largest flag of the
+                               processes (alone: flag) */
 } ot_engine_t;
 
 typedef struct {
@@ -103,6 +128,16 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
 /* The bytes ot_engine_init would allocate for net, and its workspaces for `threads` threads, in
  * double (a size that would not fit size_t is still a size to refuse). */
 double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, size_t threads);
+
+/* Split the work with the other processes of d (NULL or one process: alone, as after
+ * ot_engine_init): this process takes its part of every batch's shards, and ot_engine_gradient
+ * and ot_engine_evaluate become collective calls that every process makes, with the same
+ * batches, and that return the same bits to each as one process would compute. Every process
+ * needs the same network, parameters and shard count. Returns 0, OT_ECONFIG when there are
+ * fewer shards than processes, or OT_ENOMEM (message printed). The confusion matrix,
+ * probabilities and classes of ot_engine_evaluate and ot_engine_predict are one process's
+ * only. */
+int ot_engine_distribute(ot_engine_t *e, const ot_dist_t *d);
 
 /* Release everything ot_engine_init allocated; safe on a zeroed engine. */
 void ot_engine_free(ot_engine_t *e);

@@ -17,7 +17,10 @@
  *     writes per-shard leaves calls ot_grad_leaves_done after them. Element-wise kinds have no
  *     parameters and never see shards.
  *   - everything a kind computes depends on the rows it is given and never on how many there
- *     are per call, so any split of a batch across threads gives the same bits. */
+ *     are per call, so any split of a batch across threads gives the same bits.
+ *   - with more threads than shards, the threads of a shard share it: each runs forward and
+ *     dx over its part of the rows (x, n), and a parameter gradient, a sum over the shard's
+ *     rows (sx, sdy, the leaves), is split by the rows of the gradient (ot_grad_share). */
 #ifndef OT_LAYER_H
 #define OT_LAYER_H
 
@@ -120,7 +123,10 @@ typedef struct {
     uint64_t seed, step;    /* the run's seed and the optimizer step: dropout's key */
     const uint32_t *ids;    /* (n) the rows' sample indices */
     int32_t *labels;        /* (n) the rows' labels (the first layer's gather may write them) */
-    size_t n_leaves;        /* the shards among the rows */
+    const float *sx;        /* backward: the input rows of the thread's shards, x unless
+                               threads share a shard (x then holds the thread's part of it) */
+    const float *sdy;       /* backward: dy of those rows */
+    size_t n_leaves;        /* the shards among the rows (from sx) */
     ot_leaf_t *leaves;      /* (n_leaves) */
     size_t first_shard;     /* the batch-wide number of leaves[0] */
     const double *parts;    /* batch statistics: every shard's partial sums of the last round,

@@ -4,17 +4,26 @@
 #define OT_RUN_H
 
 #include "ot_config.h"
+#include "ot_dist.h"
 
 typedef struct {
     int threads;         /* OpenMP threads in use */
     const char *resume;  /* checkpoint to resume from, or NULL */
+    const ot_dist_t *dist; /* the processes of the run (ot_dist.h); NULL: this one alone */
 } ot_run_opts_t;
 
 /* Train as c says, printing one line per epoch (and a progress bar when stderr is a terminal).
  * SIGINT or SIGTERM finishes the current step, saves a checkpoint (and the history so far) and
  * returns OT_EINTR; a second SIGINT exits at once. Returns 0, OT_ECONFIG (the config does not
  * fit the data or checkpoint), OT_EINTR, or another OT_E* code; every failure has printed one
- * line. */
+ * line.
+ * With the processes of o->dist: every process calls it and trains its part of each batch
+ * (ot_engine_distribute); the first process alone takes the output directory's lock and writes
+ * checkpoints and history; every process reads the data (and the checkpoint to resume). A
+ * signal to any process stops all of them after the same step; every failure is agreed on
+ * (ot_dist_agree), so that all return the same status and one message is printed. The progress
+ * bar goes to the terminal (/dev/tty) when there is one, since mpirun passes stderr through a
+ * pipe. */
 int ot_run_train(const ot_config_t *c, const ot_run_opts_t *o);
 
 /* The signal that stopped the last ot_run_train (OT_EINTR), else 0. */

@@ -59,7 +59,10 @@ typedef struct {
     ot_mem_t mem;           /* the run's estimated peak memory (ot_memory.h) */
     double mem_available;   /* what the machine offered when it was checked (0: unknown) */
     volatile sig_atomic_t *interrupt; /* polled between steps: non-zero ends the epoch early
-                                         with OT_EINTR (a signal handler sets it); may be NULL */
+                                         with OT_EINTR (a signal handler sets it); may be NULL.
+                                         With other processes (t->eng.dist) any one's stops
+                                         all after the same step, and the signal is written
+                                         here in each */
 } ot_trainer_t;
 
 /* Stream seeds derived from the config seed, one per purpose. */

@@ -7,6 +7,7 @@ pkgs=(build-essential pkg-config libhdf5-dev hdf5-tools libcunit1-dev libinih-de
       libopenblas-dev dataset-fashion-mnist python3-numpy python3-h5py python3-matplotlib
       protobuf-c-compiler libprotobuf-c-dev libonnx-dev # ONNX export: protoc-c on onnx.proto
       python3-onnx python3-pil # tests: onnx.checker; scripts/to_hdf5.py's PNG folders
+      openmpi-bin libopenmpi-dev procps # mpirun -np R omptrain (src/dist.c); tests/mpi.sh's pgrep
       clang libclang-rt-14-dev libomp-14-dev valgrind) # the last four: make check-hardening
 
 missing=()

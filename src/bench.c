@@ -1,11 +1,14 @@
-/* bench.c - the scaling benchmark: training throughput per thread count, set against the
- * single-precision GEMM ceiling of the machine's BLAS (OpenBLAS) measured in the same run.
+/* bench.c - the scaling benchmark: training throughput per processes x threads, set against
+ * the single-precision GEMM ceiling of the machine's BLAS (OpenBLAS) measured in the same run.
  *
- * For each thread count t: build the engine (shards as the config says; 0 = one per thread),
- * warm up, then time whole training steps (gather, forward, backward, reduction, the config's
- * optimizer) for about OT_BENCH_SECONDS (default 2) seconds in SEGMENTS segments; samples/s is
- * the best segment's. The ceiling for t is t threads each running one single-threaded CEIL_N^3
- * sgemm concurrently, the way workers use BLAS. */
+ * For each process count p (under mpirun: the first p processes; the others wait, asleep) and
+ * thread count t: build the engine (shards as the config says; 0 = one per thread), warm up,
+ * then time whole training steps (gather, forward, backward, reduction across threads and
+ * processes, the config's optimizer) for about OT_BENCH_SECONDS (default 2) seconds in
+ * SEGMENTS segments of the same number of steps in every process; samples/s is the best
+ * segment's, as the first process times it. The time spent combining the shards' gradients
+ * (ot_engine_t.combine_s) is reported per step. The ceiling for p x t is p x t threads each
+ * running one single-threaded CEIL_N^3 sgemm concurrently, the way workers use BLAS. */
 #include "ot_bench.h"
 
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include "ot_common.h"
 #include "ot_data.h"
 #include "ot_datasrc.h"
+#include "ot_dist.h"
 #include "ot_engine.h"
 #include "ot_gemm.h"
 #include "ot_kgemm.h"
@@ -35,9 +39,11 @@ extern char **environ;
 #define CEIL_N 1024       /* side of the ceiling's square GEMM */
 #define CEIL_SECONDS 0.6  /* time spent on the ceiling per thread count */
 #define WARMUP_SECONDS 0.3
+#define WARMUP_KEEP 1024   /* warm-up step times kept for the median */
 #define SEGMENTS 5         /* timed segments per thread count; the best one counts */
 
 typedef struct {
+    int processes;
     int threads;
     size_t shards;
     size_t steps;
@@ -49,19 +55,20 @@ typedef struct {
     double ceiling;      /* GFLOP/s of t concurrent single-threaded sgemms */
     double share;        /* gflops / ceiling */
     double rss_mb;       /* peak resident set of the process so far */
+    double combine_ms;   /* per step: combining the shards' gradients (ot_engine_t.combine_s) */
 } row_t;
 
-/* Parse "1,2,4" into counts (each 1..4096); NULL = 1, 2, 4, ... up to the cores, plus the core
- * count itself when it is not a power of two. Returns the number of counts or OT_ECONFIG. */
-static int parse_threads(const char *list, int *counts)
+/* Parse "1,2,4" into counts (each 1..max) for option flag; NULL = 1, 2, 4, ... up to deflt,
+ * plus deflt itself when it is not a power of two. Returns the number of counts or
+ * OT_ECONFIG. */
+static int parse_counts(const char *flag, const char *list, int max, int deflt, int *counts)
 {
     int n = 0;
     if (!list) {
-        int cores = omp_get_num_procs();
-        for (int t = 1; t <= cores && n < MAX_COUNTS; t *= 2)
+        for (int t = 1; t <= deflt && n < MAX_COUNTS; t *= 2)
             counts[n++] = t;
-        if (counts[n - 1] != cores && n < MAX_COUNTS)
-            counts[n++] = cores;
+        if (counts[n - 1] != deflt && n < MAX_COUNTS)
+            counts[n++] = deflt;
         return n;
     }
     const char *p = list;
@@ -69,10 +76,11 @@ static int parse_threads(const char *list, int *counts)
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > 4096 || (*end && *end != ',') || n == MAX_COUNTS) {
-            ot_error("--threads: invalid list '%s', expected up to %d comma-separated integers "
-                     "in [1, 4096], e.g. 1,2,4",
-                     list, MAX_COUNTS);
+        if (end == p || errno || v < 1 || v > max || (*end && *end != ',') || n == MAX_COUNTS) {
+            ot_error("%s: invalid list '%s', expected up to %d comma-separated integers in "
+                     "[1, %d]%s", flag, list, MAX_COUNTS, max,
+                     strcmp(flag, "--processes") == 0
+                         ? " (the processes that mpirun -np started)" : ", e.g. 1,2,4");
             return OT_ECONFIG;
         }
         counts[n++] = (int)v;
@@ -148,31 +156,41 @@ static double gemm_ceiling(int t)
     return (double)t * reps_d * 2.0 * (double)N * N * N / seconds / 1e9;
 }
 
-/* Time SGD steps on t threads; fills r (all but speed-up and efficiency). */
-static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32_t *order,
-                         int t, row_t *r)
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Steps to run: while the first process of d says go on (collective; alone: go). */
+static int go_on(const ot_dist_t *d, int mine)
+{
+    return ot_dist_max(d, ot_dist_rank(d) == 0 ? mine : 0);
+}
+
+/* Time SGD steps with the processes of d (NULL: this one alone), t threads each; fills r (all
+ * but speed-up, efficiency and the ceiling). Collective over d. */
+static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *order,
+                     const ot_dist_t *d, int t, row_t *r)
 {
     ot_net_t net;
     ot_engine_t eng;
+    ot_optim_t opt;
     memset(&eng, 0, sizeof eng);
+    memset(&opt, 0, sizeof opt);
     const ot_shape_t in = ot_data_shape(train);
+    const int P = ot_dist_size(d);
     int rc = ot_net_init(&net, c, &in);
     if (rc)
         return rc;
     ot_rng_t init;
     ot_rng_seed(&init, OT_SEED_INIT(c->seed));
     ot_net_init_params(&net, c, &init);
-    size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)t;
-    ot_optim_t opt;
-    if ((rc = ot_optim_init(&opt, c, &net))) {
-        ot_net_free(&net);
-        return rc;
-    }
-    if ((rc = ot_engine_init(&eng, &net, c->batch_size, shards))) {
-        ot_optim_free(&opt);
-        ot_net_free(&net);
-        return rc;
-    }
+    size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)(t * P);
+    if ((rc = ot_optim_init(&opt, c, &net)) ||
+        (rc = ot_engine_init(&eng, &net, c->batch_size, shards)) ||
+        (rc = ot_engine_distribute(&eng, d)))
+        goto done;
     eng.sparse_ok = c->sparse_input;
     omp_set_num_threads(t);
     const size_t B = c->batch_size, per_epoch = train->n / B;
@@ -181,41 +199,85 @@ static int bench_threads(const ot_config_t *c, const ot_dataset_t *train, uint32
     double run_s = env ? strtod(env, NULL) : 2.0;
     if (!(run_s > 0.0) || run_s > 3600.0)
         run_s = 2.0;
-    /* segment 0 warms up; the rest split the timed run. On a shared machine a segment can
-     * lose the core to another process, so the rate is the best segment's (peers are timed
-     * the same way by scripts/compare_pytorch.py). The clock is read every step: a step is
-     * far longer than a clock read. */
+    /* Warm-up until the first process has spent WARMUP_SECONDS (the others follow its word,
+     * step by step), then SEGMENTS timed segments of the same number of steps everywhere,
+     * sized from the warm-up's pace: the median step (the first, with the page faults, left
+     * out), since on a shared machine one step that lost its core to another process can take
+     * a hundred times the others, and a mean would size the segments to a few steps. For the
+     * same reason the rate is the best segment's (peers are timed the same way by
+     * scripts/compare_pytorch.py). */
+    double t0 = ot_now(), prev = t0, dts[WARMUP_KEEP];
+    size_t k = 0, kept = 0;
+    do {
+        eng.next_idx = order + (b + 1) % per_epoch * B;
+        eng.next_n = B;
+        ot_engine_gradient(&eng, train, order + b * B, B);
+        ot_optim_step(&opt, net.params, eng.grad, c->lr);
+        b = (b + 1) % per_epoch;
+        double now = ot_now();
+        if (k++ > 0 && kept < WARMUP_KEEP)
+            dts[kept++] = now - prev;
+        prev = now;
+    } while (go_on(d, ot_now() - t0 < WARMUP_SECONDS));
+    qsort(dts, kept, sizeof *dts, cmp_double);
+    double pace = kept ? dts[kept / 2] : ot_now() - t0;
+    uint64_t per_seg = (uint64_t)(run_s / SEGMENTS / (pace > 1e-9 ? pace : 1e-9));
+    per_seg = per_seg < 1 ? 1 : per_seg;
+    ot_dist_bcast(d, &per_seg, sizeof per_seg);
     double best = 0.0, seconds = 0.0;
-    for (int seg = 0; seg <= SEGMENTS; seg++) {
-        double target = seg == 0 ? WARMUP_SECONDS : run_s / SEGMENTS, dt;
-        size_t k = 0;
-        double t0 = ot_now();
-        do {
+    eng.combine_s = 0.0;
+    for (int seg = 0; seg < SEGMENTS; seg++) {
+        double s0 = ot_now();
+        for (uint64_t i = 0; i < per_seg; i++) {
             eng.next_idx = order + (b + 1) % per_epoch * B;
             eng.next_n = B;
             ot_engine_gradient(&eng, train, order + b * B, B);
             ot_optim_step(&opt, net.params, eng.grad, c->lr);
             b = (b + 1) % per_epoch;
-            k++;
-            dt = ot_now() - t0;
-        } while (dt < target);
-        if (seg == 0)
-            continue;
-        steps += k;
+        }
+        double dt = ot_now() - s0;
+        steps += per_seg;
         seconds += dt;
-        if ((double)(k * B) / dt > best)
-            best = (double)(k * B) / dt;
+        if ((double)(per_seg * B) / dt > best)
+            best = (double)(per_seg * B) / dt;
     }
+    r->processes = P;
     r->threads = t;
     r->shards = shards;
     r->steps = steps;
     r->seconds = seconds;
     r->samples_per_s = best;
+    r->combine_ms = 1e3 * eng.combine_s / (double)steps;
     r->gflops = r->samples_per_s * flops_per_sample(&net) / 1e9;
+done:
     ot_engine_free(&eng);
     ot_optim_free(&opt);
     ot_net_free(&net);
-    return OT_OK;
+    return rc;
+}
+
+/* The GEMM ceiling of p x t threads: each of d's processes measures its t threads at the same
+ * time; the first process gets the sum (the others' numbers are theirs). Collective. */
+static double ceiling_of(const ot_dist_t *d, int t)
+{
+    const int P = ot_dist_size(d);
+    double *all = calloc((size_t)P, sizeof *all);
+    size_t *off = calloc((size_t)P + 1, sizeof *off);
+    double sum = -1.0;
+    int ok = all && off;
+    if (ot_dist_max(d, !ok)) /* every process or none */
+        goto done;
+    for (int q = 0; q <= P; q++)
+        off[q] = (size_t)q;
+    all[ot_dist_rank(d)] = gemm_ceiling(t);
+    ot_dist_allgather(d, all, sizeof *all, off);
+    sum = 0.0;
+    for (int q = 0; q < P; q++)
+        sum = all[q] < 0.0 || sum < 0.0 ? -1.0 : sum + all[q];
+done:
+    free(all);
+    free(off);
+    return sum;
 }
 
 /* mkdir -p for the output directory. */
@@ -249,13 +311,14 @@ static int write_csv(const char *path, const ot_config_t *c, const row_t *rows, 
         ot_error("cannot write '%s': %s", path, strerror(errno));
         return OT_EIO;
     }
-    fprintf(f, "config,batch,threads,shards,steps,seconds,samples_per_s,speedup,efficiency,"
-               "gflops,gemm_ceiling_gflops,ceiling_share,peak_rss_mb\n");
+    fprintf(f, "config,batch,processes,threads,shards,steps,seconds,samples_per_s,speedup,"
+               "efficiency,gflops,gemm_ceiling_gflops,ceiling_share,peak_rss_mb,combine_ms\n");
     for (int i = 0; i < n; i++) {
         const row_t *r = &rows[i];
-        fprintf(f, "%s,%zu,%d,%zu,%zu,%.4f,%.1f,%.4f,%.4f,%.3f,%.3f,%.4f,%.1f\n", c->path,
-                c->batch_size, r->threads, r->shards, r->steps, r->seconds, r->samples_per_s,
-                r->speedup, r->efficiency, r->gflops, r->ceiling, r->share, r->rss_mb);
+        fprintf(f, "%s,%zu,%d,%d,%zu,%zu,%.4f,%.1f,%.4f,%.4f,%.3f,%.3f,%.4f,%.1f,%.4f\n",
+                c->path, c->batch_size, r->processes, r->threads, r->shards, r->steps,
+                r->seconds, r->samples_per_s, r->speedup, r->efficiency, r->gflops, r->ceiling,
+                r->share, r->rss_mb, r->combine_ms);
     }
     if (fclose(f) != 0) {
         ot_error("cannot write '%s': %s", path, strerror(errno));
@@ -284,58 +347,107 @@ static void plot(const char *csv, const char *png)
         printf("plot: %s\n", png);
 }
 
-int ot_bench_command(const ot_config_t *c, const char *threads)
+/* One row: p processes of the world (the first p; the others wait asleep) with t threads
+ * each, into r; the ceiling too when every process's run went well. Collective over the
+ * world; returns the agreed status. */
+static int bench_row(const ot_config_t *c, const ot_dataset_t *train, uint32_t *order,
+                     const ot_dist_t *world, int p, int t, row_t *r)
 {
-    int counts[MAX_COUNTS];
-    int n = parse_threads(threads, counts);
-    if (n < 0)
-        return n;
-    ot_dataset_t train;
-    ot_input_t input;
-    int rc = ot_data_load(&train, c, 0);
-    if (rc)
-        return rc;
-    const ot_shape_t shape = ot_data_shape(&train);
-    ot_input_init(&input, &shape);
+    ot_dist_t *sub = NULL;
+    int rc = ot_dist_split(world, p, &sub);
+    if (!rc && ot_dist_rank(world) < p) {
+        rc = bench_run(c, train, order, sub, t, r);
+        if (!ot_dist_max(sub, rc != 0)) {
+            r->ceiling = ceiling_of(sub, t);
+            if (r->ceiling < 0.0) {
+                ot_error("cannot allocate the ceiling's %dx%d matrices", CEIL_N, CEIL_N);
+                rc = OT_ENOMEM;
+            }
+        }
+    }
+    ot_dist_free(sub);
+    ot_dist_wait(world);
+    return ot_dist_agree(world, rc);
+}
+
+int ot_bench_command(const ot_config_t *c, const char *threads, const char *processes,
+                     const ot_dist_t *world)
+{
+    const int R = ot_dist_size(world);
+    int tc[MAX_COUNTS], pc[MAX_COUNTS];
+    /* the same command line in every process: the first one says what is wrong */
+    int nt = parse_counts("--threads", threads, 4096, omp_get_num_procs(), tc);
+    if (nt < 0)
+        return nt;
+    int np = parse_counts("--processes", processes, R, R, pc);
+    if (np < 0)
+        return np;
+    if (nt * np > MAX_COUNTS) {
+        ot_error("--processes and --threads: %d x %d rows, expected at most %d", np, nt,
+                 MAX_COUNTS);
+        return OT_ECONFIG;
+    }
+    const int n = nt * np;
+    ot_dataset_t train = {0};
+    ot_input_t input = {0};
     row_t rows[MAX_COUNTS];
     memset(rows, 0, sizeof rows);
     uint32_t *order = NULL;
+    int rc = ot_data_load(&train, c, 0); /* every process reads the data */
+    if (rc)
+        goto agree;
+    const ot_shape_t shape = ot_data_shape(&train);
+    ot_input_init(&input, &shape);
     if (train.n < c->batch_size || (!c->stack[0] && train.dim != c->sizes[0])) {
         ot_error("%s: the model (input %zu, batch %zu) does not fit the %zu training samples of "
                  "width %zu",
                  c->path, c->stack[0] ? train.dim : c->sizes[0], c->batch_size, train.n,
                  train.dim);
         rc = OT_ECONFIG;
-        goto done;
+        goto agree;
     }
     /* the samples as training gets them: standardised when the config says so */
     if (c->normalize == OT_NORM_MEAN_STD && (rc = ot_input_fit(&input, &train, c->normalize_by)))
-        goto done;
+        goto agree;
     ot_input_apply(&input, &train);
     if (!(order = ot_alloc(train.n * sizeof *order))) {
         rc = OT_ENOMEM;
         ot_error("cannot allocate the data order");
-        goto done;
+        goto agree;
     }
     for (size_t i = 0; i < train.n; i++)
         order[i] = (uint32_t)i;
     ot_rng_t rng;
     ot_rng_seed(&rng, OT_SEED_SHUFFLE(c->seed));
     ot_rng_shuffle(&rng, order, train.n);
+agree:
+    if ((rc = ot_dist_agree(world, rc)))
+        goto done;
 
     char model[OT_STACK_TEXT];
     ot_config_model_str(c, model, sizeof model);
     printf("bench: %s, layers %s", c->path, model);
-    printf(", batch %zu, shards %s%d, lr %g\n", c->batch_size, c->shards ? "" : "per thread = ",
-           c->shards, c->lr);
+    printf(", batch %zu, shards %s%d, lr %g; %d process%s (", c->batch_size,
+           c->shards ? "" : "per thread = ", c->shards, c->lr, R, R > 1 ? "es" : "");
+    for (int i = 0; i < np; i++)
+        printf("%s%d", i ? "," : "", pc[i]);
+    printf(" used) x threads ");
+    for (int i = 0; i < nt; i++)
+        printf("%s%d", i ? "," : "", tc[i]);
+    printf("\n");
     printf("bench: training GEMM: omptrain's kernel (%s); ceiling = t concurrent single-threaded "
            "%dx%dx%d sgemms of %s\n",
            ot_kgemm_isa(), CEIL_N, CEIL_N, CEIL_N, ot_gemm_backend());
-    printf("%7s %6s %7s %12s %8s %6s %9s %9s %6s %8s\n", "threads", "shards", "steps",
-           "samples/s", "speed-up", "eff", "GFLOP/s", "ceiling", "share", "RSS MB");
-    int base = 0; /* the 1-thread row if there is one, else the first */
+    if (R > 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < tc[nt - 1])
+        printf("note: the first process may run on %d CPU%s only: mpirun binds each process to "
+               "a core unless told otherwise (mpirun --bind-to none)\n",
+               ot_dist_cpus(), ot_dist_cpus() > 1 ? "s" : "");
+    printf("%5s %7s %6s %7s %12s %8s %6s %10s %9s %9s %6s %8s\n", "procs", "threads", "shards",
+           "steps", "samples/s", "speed-up", "eff", "combine ms", "GFLOP/s", "ceiling", "share",
+           "RSS MB");
+    int base = 0; /* the 1 x 1 row if there is one, else the first */
     for (int i = 0; i < n; i++)
-        if (counts[i] == 1) {
+        if (pc[i / nt] == 1 && tc[i % nt] == 1) {
             base = i;
             break;
         }
@@ -343,35 +455,31 @@ int ot_bench_command(const ot_config_t *c, const char *threads)
     for (int k = 0; k < n; k++) {
         int i = k == 0 ? base : k <= base ? k - 1 : k;
         row_t *r = &rows[i];
-        if ((rc = bench_threads(c, &train, order, counts[i], r)))
+        if ((rc = bench_row(c, &train, order, world, pc[i / nt], tc[i % nt], r)))
             goto done;
-        double ceil = gemm_ceiling(counts[i]);
-        if (ceil < 0.0) {
-            ot_error("cannot allocate the ceiling's %dx%d matrices", CEIL_N, CEIL_N);
-            rc = OT_ENOMEM;
-            goto done;
-        }
-        r->ceiling = ceil;
-        r->share = r->gflops / ceil;
+        r->share = r->gflops / r->ceiling;
         r->rss_mb = peak_rss_mb();
         const row_t *b0 = &rows[base];
         r->speedup = r->samples_per_s / b0->samples_per_s;
-        r->efficiency = r->speedup * (double)b0->threads / (double)r->threads;
-        printf("%7d %6zu %7zu %12.0f %8.2f %5.0f%% %9.1f %9.1f %5.1f%% %8.1f\n", r->threads,
-               r->shards, r->steps, r->samples_per_s, r->speedup, 100.0 * r->efficiency,
-               r->gflops, r->ceiling, 100.0 * r->share, r->rss_mb);
+        r->efficiency = r->speedup * (double)(b0->threads * b0->processes) /
+                        (double)(r->threads * r->processes);
+        printf("%5d %7d %6zu %7zu %12.0f %8.2f %5.0f%% %10.3f %9.1f %9.1f %5.1f%% %8.1f\n",
+               r->processes, r->threads, r->shards, r->steps, r->samples_per_s, r->speedup,
+               100.0 * r->efficiency, r->combine_ms, r->gflops, r->ceiling, 100.0 * r->share,
+               r->rss_mb);
         fflush(stdout);
     }
 
-    if ((rc = make_dirs(c->out_dir)))
-        goto done;
     char csv[OT_PATH_MAX + 32], png[OT_PATH_MAX + 32];
-    snprintf(csv, sizeof csv, "%s/bench.csv", c->out_dir);
-    snprintf(png, sizeof png, "%s/bench-speedup.png", c->out_dir);
-    if ((rc = write_csv(csv, c, rows, n)))
-        goto done;
-    printf("csv: %s\n", csv);
-    plot(csv, png);
+    if (ot_dist_rank(world) == 0) { /* the first process writes */
+        snprintf(csv, sizeof csv, "%s/bench.csv", c->out_dir);
+        snprintf(png, sizeof png, "%s/bench-speedup.png", c->out_dir);
+        if (!(rc = make_dirs(c->out_dir)) && !(rc = write_csv(csv, c, rows, n))) {
+            printf("csv: %s\n", csv);
+            plot(csv, png);
+        }
+    }
+    rc = ot_dist_agree(world, rc);
 done:
     ot_free(order);
     ot_dataset_free(&train);

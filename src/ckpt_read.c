@@ -251,6 +251,9 @@ static int read_info(hid_t f, const char *path, ot_ckpt_info_t *in)
         (rc = read_attr(f, path, "/", "created", H5T_STRING, -1, in->created,
                         sizeof in->created)) ||
         (rc = read_attr(f, path, "/", "threads", H5T_INTEGER, H5T_NATIVE_INT, &in->threads, 0)) ||
+        (H5Aexists(f, "processes") > 0 &&
+         (rc = read_attr(f, path, "/", "processes", H5T_INTEGER, H5T_NATIVE_INT,
+                         &in->processes, 0))) ||
         (rc = read_attr(f, path, "/", "shards", H5T_INTEGER, H5T_NATIVE_UINT32, &in->shards,
                         0)) ||
         (rc = read_attr(f, path, "/", "seed", H5T_INTEGER, H5T_NATIVE_UINT64, &in->seed, 0)) ||
@@ -269,6 +272,8 @@ static int read_info(hid_t f, const char *path, ot_ckpt_info_t *in)
                  "out of range", path, epoch, (unsigned long long)bie, in->shards);
         return OT_EFORMAT;
     }
+    if (in->processes < 1)
+        in->processes = 1;
     in->epoch = (int)epoch;
     in->batch_in_epoch = (size_t)bie;
     in->best_epoch = best_epoch > epoch ? 0 : (int)best_epoch;

@@ -15,6 +15,7 @@
 #include "ot_common.h"
 #include "ot_outfile.h"
 #include "ot_datasrc.h"
+#include "ot_dist.h"
 #include "ot_h5.h"
 #include "ot_input.h"
 #include "ot_optim.h"
@@ -127,7 +128,7 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
 
     /* root attributes: who wrote this, when, with what */
     snprintf(what, sizeof what, "the root attributes");
-    int format = OT_CKPT_FORMAT, threads = t->threads;
+    int format = OT_CKPT_FORMAT, threads = t->threads, processes = ot_dist_size(t->eng.dist);
     uint32_t shards = (uint32_t)t->eng.n_shards;
     uint64_t seed = t->cfg.seed;
     ot_h5_utc_now(created, sizeof created);
@@ -135,6 +136,7 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
         ot_h5_attr_str(f, "omptrain_version", OT_VERSION) ||
         ot_h5_attr_str(f, "created", created) ||
         ot_h5_attr_scalar(f, "threads", H5T_STD_I32LE, H5T_NATIVE_INT, &threads) ||
+        ot_h5_attr_scalar(f, "processes", H5T_STD_I32LE, H5T_NATIVE_INT, &processes) ||
         ot_h5_attr_scalar(f, "shards", H5T_STD_U32LE, H5T_NATIVE_UINT32, &shards) ||
         ot_h5_attr_scalar(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed) ||
         ot_h5_attr_str(f, "config", config) || ot_h5_attrs_crc_set(f))

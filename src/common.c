@@ -1,4 +1,5 @@
-/* common.c - error reporting, aligned memory, overflow-checked sizes, clock. */
+/* common.c - error reporting (printed, or held back on the processes of a run other than the
+ * first), aligned memory, overflow-checked sizes, clock. */
 #include "ot_common.h"
 
 #include <stdarg.h>
@@ -7,14 +8,48 @@
 #include <string.h>
 #include <time.h>
 
+/* Where messages go: the process's one piece of reporting state, set once by main (through
+ * ot_dist_start) and read by ot_error on the main thread. While `hold` is set, messages are
+ * kept in `held` (one per line, without the prefix; what does not fit is cut) for
+ * ot_error_release. */
+static struct {
+    int hold;
+    size_t len;
+    char held[4096];
+} sink;
+
 void ot_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("omptrain: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    if (!sink.hold) {
+        fputs("omptrain: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    } else if (sink.len + 1 < sizeof sink.held) {
+        size_t room = sizeof sink.held - sink.len - 1; /* one byte kept for the newline */
+        int w = vsnprintf(sink.held + sink.len, room, fmt, ap);
+        sink.len += w < 0 ? 0 : (size_t)w < room ? (size_t)w : room - 1;
+        sink.held[sink.len++] = '\n';
+        sink.held[sink.len] = '\0';
+    }
     va_end(ap);
+}
+
+void ot_error_hold(int on)
+{
+    sink.hold = on;
+}
+
+void ot_error_release(int print, const char *who)
+{
+    for (char *line = sink.held, *end; print && line < sink.held + sink.len; line = end + 1) {
+        end = strchr(line, '\n');
+        fprintf(stderr, "omptrain: %s%s%.*s\n", who ? who : "", who ? ": " : "",
+                (int)(end - line), line);
+    }
+    sink.len = 0;
+    sink.held[0] = '\0';
 }
 
 void *ot_alloc(size_t n)

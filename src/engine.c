@@ -1,12 +1,14 @@
-/* engine.c - the data-parallel step: shards taken by threads in contiguous runs, forward and
- * backward through the whole stack by each layer's table, the gradient summed in a fixed tree
- * (see ot_engine.h). */
+/* engine.c - the data-parallel step: shards taken by processes and their threads in
+ * contiguous runs, forward and backward through the whole stack by each layer's table, the
+ * gradient summed in a fixed tree (see ot_engine.h). */
 #include "ot_engine.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ot_common.h"
+#include "ot_dist.h"
 #include "ot_kgemm.h"
 #include "ot_tree.h"
 
@@ -40,6 +42,27 @@ static size_t min_sz(size_t a, size_t b)
 {
     return a < b ? a : b;
 }
+
+/* One shard's loss and hits, as the processes exchange them. */
+typedef struct {
+    double loss;
+    uint64_t correct;
+} shard_res_t;
+
+/* The work of a process among R (ot_engine_distribute): which shards and which part of the
+ * parameters are its, and the messages of the gradient exchange. */
+struct ot_engine_job {
+    size_t R, r;          /* processes; this one */
+    size_t *shard_off;    /* (R + 1) process q takes shards [shard_off[q], shard_off[q+1]) */
+    size_t *chunk;        /* (R + 1) process q completes the tree for parameters
+                             [chunk[q], chunk[q+1]) */
+    ot_dist_msg_t *msgs;  /* the exchange: this process's roots' parts to their owners, the
+                             other processes' roots' parts of its own chunk; its shards'
+                             results and its flag to every other, theirs from them */
+    size_t n_msgs;
+    shard_res_t *res;     /* (S) every shard's loss and hits */
+    int *flags;           /* (R) every process's ot_engine_t.flag */
+};
 
 /* ---- buffers ---- */
 
@@ -132,6 +155,8 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->max_batch = max_batch;
     e->fault_layer = -1;
     e->sparse_ok = 1;
+    e->lo = 0;
+    e->hi = n_shards;
     const size_t L = net->n_layers, B = max_batch;
     size_t n_parts = 0;
     if (!(e->part_off = ot_alloc(L * sizeof(size_t))))
@@ -177,8 +202,21 @@ fail:
     return OT_ENOMEM;
 }
 
+static void job_free(struct ot_engine_job *j)
+{
+    if (!j)
+        return;
+    free(j->shard_off);
+    free(j->chunk);
+    free(j->msgs);
+    free(j->res);
+    free(j->flags);
+    free(j);
+}
+
 void ot_engine_free(ot_engine_t *e)
 {
+    job_free(e->job);
     if (e->workers)
         for (size_t s = 0; s < e->n_shards; s++)
             ot_free(e->workers[s].grad);
@@ -196,6 +234,81 @@ void ot_engine_free(ot_engine_t *e)
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
         ot_free(blocks[i]);
     memset(e, 0, sizeof *e);
+}
+
+/* Parameters per process chunk are cut at multiples of this many floats (one cache line). */
+#define CHUNK_ALIGN 16
+
+int ot_engine_distribute(ot_engine_t *e, const ot_dist_t *d)
+{
+    const size_t R = (size_t)ot_dist_size(d), r = (size_t)ot_dist_rank(d);
+    const size_t S = e->n_shards, P = e->net->n_params, depth = ot_tree_depth(S);
+    job_free(e->job);
+    e->job = NULL;
+    e->dist = d;
+    e->lo = 0;
+    e->hi = S;
+    if (R == 1)
+        return OT_OK;
+    if (R > S) {
+        ot_error("training.shards: %zu shards cannot be split over %zu processes: expected at "
+                 "least one shard per process (training.shards = %zu or more)", S, R, R);
+        return OT_ECONFIG;
+    }
+    struct ot_engine_job *j = calloc(1, sizeof *j);
+    size_t *roots = malloc(depth * sizeof *roots);
+    uint8_t *merges = malloc(S);
+    if (!j || !roots || !merges || !(j->shard_off = malloc((R + 1) * sizeof(size_t))) ||
+        !(j->chunk = malloc((R + 1) * sizeof(size_t))) ||
+        !(j->msgs = malloc(2 * (R - 1) * (depth + 2) * sizeof *j->msgs)) ||
+        !(j->res = calloc(S, sizeof *j->res)) || !(j->flags = calloc(R, sizeof(int)))) {
+        ot_error("cannot allocate the plan of an exchange between %zu processes", R);
+        free(roots);
+        free(merges);
+        job_free(j);
+        return OT_ENOMEM;
+    }
+    j->R = R;
+    j->r = r;
+    for (size_t q = 0; q < R; q++) {
+        size_t b;
+        ot_tree_part(0, S, R, q, &j->shard_off[q], &b);
+        j->chunk[q] = q * P / R / CHUNK_ALIGN * CHUNK_ALIGN;
+    }
+    j->shard_off[R] = S;
+    j->chunk[R] = P;
+    /* Every process sends each of its roots (the maximal nodes inside its shards) in R parts,
+     * part q to process q, and receives the other processes' roots' parts of its own chunk
+     * into the same shards' blocks, where the tree keeps those nodes. Its shards' losses and
+     * its flag travel in the same round (tags S and S + 1; a root's tag is its shard). */
+    const size_t F = sizeof(float), mine = j->shard_off[r + 1] - j->shard_off[r];
+    for (size_t q = 0; q < R; q++) {
+        if (q == r)
+            continue;
+        size_t n = ot_tree_plan(S, j->shard_off[r], j->shard_off[r + 1], merges, roots);
+        for (size_t i = 0; i < n && j->chunk[q + 1] > j->chunk[q]; i++)
+            j->msgs[j->n_msgs++] = (ot_dist_msg_t){e->blocks[roots[i]] + j->chunk[q],
+                                                   (j->chunk[q + 1] - j->chunk[q]) * F, (int)q,
+                                                   (int)roots[i], 1};
+        n = ot_tree_plan(S, j->shard_off[q], j->shard_off[q + 1], merges, roots);
+        for (size_t i = 0; i < n && j->chunk[r + 1] > j->chunk[r]; i++)
+            j->msgs[j->n_msgs++] = (ot_dist_msg_t){e->blocks[roots[i]] + j->chunk[r],
+                                                   (j->chunk[r + 1] - j->chunk[r]) * F, (int)q,
+                                                   (int)roots[i], 0};
+        const size_t theirs = j->shard_off[q + 1] - j->shard_off[q];
+        j->msgs[j->n_msgs++] = (ot_dist_msg_t){j->res + j->shard_off[r], mine * sizeof *j->res,
+                                               (int)q, (int)S, 1};
+        j->msgs[j->n_msgs++] = (ot_dist_msg_t){j->res + j->shard_off[q],
+                                               theirs * sizeof *j->res, (int)q, (int)S, 0};
+        j->msgs[j->n_msgs++] = (ot_dist_msg_t){&j->flags[r], sizeof(int), (int)q, (int)S + 1, 1};
+        j->msgs[j->n_msgs++] = (ot_dist_msg_t){&j->flags[q], sizeof(int), (int)q, (int)S + 1, 0};
+    }
+    free(roots);
+    free(merges);
+    e->job = j;
+    e->lo = j->shard_off[r];
+    e->hi = j->shard_off[r + 1];
+    return OT_OK;
 }
 
 int ot_engine_set_fault(ot_engine_t *e, const char *name, ot_fault_t what)
@@ -220,22 +333,46 @@ static void start_shard(ot_worker_t *w, size_t n, size_t n_shards, size_t s)
     w->correct = 0;
 }
 
-/* What the calling thread works on: shards [a, b), rows [r0, r1) of the batch. */
+/* What the calling thread works on: shards [a, b), rows [r0, r1) of the batch, of which it
+ * runs rows [q0, q1) through the layers: all of them unless threads share a shard. */
 typedef struct {
-    size_t a, b, r0, r1;
+    size_t a, b, r0, r1, q0, q1;
+    size_t parts;    /* the parts the process's shards are split into: its threads, or its
+                        shards when they are fewer (the nodes that span parts come last) */
+    int share;       /* more threads than shards: the team's threads share shards */
     struct ot_engine_ws *ws;
     ot_grad_t grad;  /* its shards' gradients, for the layers */
 } group_t;
 
-/* The calling thread's shards, rows, leaves and plan of the tree (ot_tree_plan). */
+/* Whether a team of T threads shares shards: with more threads than the process has shards,
+ * the threads of one shard split its rows for forward and dx and the rows of its parameter
+ * gradients for backward (ot_grad_share), so that the shards, not the threads, fix every sum. */
+static int shares(const ot_engine_t *e, size_t T)
+{
+    return T > e->hi - e->lo;
+}
+
+/* The calling thread's shards, rows, leaves and plan of the tree (ot_tree_plan). With more
+ * threads T than the process's L shards, thread t helps its shard floor(t L / T) with the
+ * others that map to it, and the tree is planned as if each shard had a thread of its own. */
 static group_t my_group(ot_engine_t *e)
 {
     const size_t S = e->n_shards, T = (size_t)omp_get_num_threads();
-    const size_t t = (size_t)omp_get_thread_num();
+    const size_t t = (size_t)omp_get_thread_num(), L = e->hi - e->lo;
+    const int share = shares(e, T);
     struct ot_engine_ws *ws = &e->ws[t];
-    group_t g = {0, 0, 0, 0, ws, {e->blocks, S, T, 0, 0, 0, ws->roots, ws->merges, ws->seg,
-                                  ws->seg_rows, ws->root_p}};
-    ot_tree_thread_shards(S, T, t, &g.a, &g.b);
+    group_t g = {0, 0, 0, 0, 0, 0, share ? L : T, share, ws,
+                 {e->blocks, S, 0, 0, 0, ws->roots, ws->merges, ws->seg, ws->seg_rows,
+                  ws->root_p, 0, 1}};
+    if (share) {
+        const size_t i = t * L / T, first = (i * T + L - 1) / L, end = ((i + 1) * T + L - 1) / L;
+        g.a = e->lo + i;
+        g.b = g.a + 1;
+        g.grad.member = t - first;
+        g.grad.members = end - first;
+    } else {
+        ot_tree_part(e->lo, e->hi, T, t, &g.a, &g.b);
+    }
     g.grad.a = g.a;
     g.grad.b = g.b;
     if (g.a == g.b)
@@ -243,6 +380,9 @@ static group_t my_group(ot_engine_t *e)
     const ot_worker_t *W = e->workers;
     g.r0 = W[g.a].lo;
     g.r1 = W[g.b - 1].lo + W[g.b - 1].rows;
+    const size_t rows = g.r1 - g.r0, m = g.grad.member, k = g.grad.members;
+    g.q0 = g.r0 + m * rows / k;
+    g.q1 = g.r0 + (m + 1) * rows / k;
     g.grad.n_roots = ot_tree_plan(S, g.a, g.b, g.ws->merges, g.ws->roots);
     for (size_t s = g.a; s <= g.b; s++)
         g.ws->seg[s - g.a] = (s < g.b ? W[s].lo : g.r1) - g.r0;
@@ -251,25 +391,53 @@ static group_t my_group(ot_engine_t *e)
     return g;
 }
 
-/* Sum chunk c of the nodes that span threads, level by level (the nodes inside a thread are
- * formed already), and divide the root by n into out. */
-static void reduce_chunk(ot_worker_t *W, size_t S, size_t T, size_t P, size_t c, float fn,
-                         float *out)
+/* Floats [off, off + len) of the nodes inside this process's shards [lo, hi) that span its T
+ * threads, level by level (the nodes inside one thread are formed already). */
+static void reduce_team(ot_worker_t *W, size_t S, size_t lo, size_t hi, size_t T, size_t off,
+                        size_t len)
 {
-    size_t lo = c * REDUCE_CHUNK, len = min_sz(P - lo, REDUCE_CHUNK);
     for (size_t h = 1; h < S; h *= 2)
-        for (size_t s = 0; s + h < S; s += 2 * h) {
-            if (!ot_tree_spans_threads(s, h, S, T))
+        for (size_t s = (lo + 2 * h - 1) / (2 * h) * (2 * h); s + h < hi; s += 2 * h) {
+            if (!ot_tree_inside(s, 2 * h, S, lo, hi) || !ot_tree_spans(s, h, S, lo, hi, T))
                 continue;
-            float *restrict a = W[s].grad + lo;
-            const float *restrict b = W[s + h].grad + lo;
+            float *restrict a = W[s].grad + off;
+            const float *restrict b = W[s + h].grad + off;
             for (size_t i = 0; i < len; i++)
                 a[i] += b[i];
         }
-    const float *restrict g = W[0].grad + lo;
-    float *restrict o = out + lo;
+}
+
+/* Floats [off, off + len) of the nodes that span the R processes, level by level, over the
+ * processes' roots (exchanged: each process's maximal nodes, in their first shards' blocks). */
+static void reduce_top(ot_worker_t *W, size_t S, size_t R, size_t off, size_t len)
+{
+    for (size_t h = 1; h < S; h *= 2)
+        for (size_t s = 0; s + h < S; s += 2 * h) {
+            if (!ot_tree_spans(s, h, S, 0, S, R))
+                continue;
+            float *restrict a = W[s].grad + off;
+            const float *restrict b = W[s + h].grad + off;
+            for (size_t i = 0; i < len; i++)
+                a[i] += b[i];
+        }
+}
+
+/* The root's floats [off, off + len), divided by n, into out. */
+static void mean_of(const ot_worker_t *W, size_t off, size_t len, float fn, float *out)
+{
+    const float *restrict g = W[0].grad + off;
+    float *restrict o = out + off;
     for (size_t i = 0; i < len; i++)
         o[i] = g[i] / fn;
+}
+
+/* Chunk c (REDUCE_CHUNK floats) of the nodes that span threads, and the mean: one process. */
+static void reduce_chunk(ot_worker_t *W, size_t S, size_t T, size_t P, size_t c, float fn,
+                         float *out)
+{
+    size_t off = c * REDUCE_CHUNK, len = min_sz(P - off, REDUCE_CHUNK);
+    reduce_team(W, S, 0, S, T, off, len);
+    mean_of(W, off, len, fn, out);
 }
 
 /* ---- passes ---- */
@@ -289,16 +457,25 @@ static float *dpart(const ot_engine_t *e, const group_t *g, int which)
     return e->dbuf[which] + g->r0 * e->net->max_width;
 }
 
-/* Layer l's view of the thread's rows (dy and dx are the backward's to set). */
-static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p)
+/* The thread's rows [q0, q1) among its shards' rows: the offset of row q0, in floats, in a
+ * buffer of `size` floats per row that starts at row r0. */
+static size_t own(const group_t *g, size_t size)
+{
+    return (g->q0 - g->r0) * size;
+}
+
+/* Layer l's view of the thread's rows [q0, q1), or with whole of all its shards' rows [r0, r1)
+ * (dy and dx are the backward's to set; sx is x). */
+static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p, int whole)
 {
     const ot_net_t *net = e->net;
     const ot_layer_t *L = &net->layers[l];
-    const size_t r0 = g->r0;
+    const size_t r0 = whole ? g->r0 : g->q0, r1 = whole ? g->r1 : g->q1;
+    const float *x = (l > 0 ? e->act[l - 1] : e->x);
     return (ot_ctx_t){
-        .n = g->r1 - r0,
+        .n = r1 - r0,
         .batch = p->n,
-        .x = (l > 0 ? e->act[l - 1] : e->x) + r0 * L->in_size,
+        .x = x + r0 * L->in_size,
         .y = e->act[l] + r0 * L->out_size,
         .params = net->params,
         .state = net->state,
@@ -311,6 +488,7 @@ static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p)
         .step = e->step,
         .ids = p->ids + r0,
         .labels = e->y + r0,
+        .sx = x + g->r0 * L->in_size,
         .n_leaves = g->b - g->a,
         .leaves = g->ws->leaves,
         .first_shard = g->a,
@@ -319,12 +497,14 @@ static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p)
     };
 }
 
-/* Every layer's begin, on one thread before the pass. */
-static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train)
+/* Every layer's begin, on one thread before a pass by T threads. */
+static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train, size_t T)
 {
     const ot_net_t *net = e->net;
-    /* moved images are gathered as floats: no lists of nonzero pixels */
-    const ot_pass_info_t pi = {ds, train, e->sparse_ok && !(train && e->augment_shift > 0)};
+    /* moved images are gathered as floats, and so are the rows of shared shards (the lists
+     * of nonzero pixels are by shard): the same bits either way */
+    const ot_pass_info_t pi = {ds, train,
+                               e->sparse_ok && !(train && e->augment_shift > 0) && !shares(e, T)};
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         if (L->ops->begin)
@@ -352,10 +532,10 @@ static void gather_group(ot_engine_t *e, group_t *g, const ot_dataset_t *ds, con
     const ot_layer_t *L0 = &e->net->layers[0];
     if (g->a == g->b)
         return;
-    ot_ctx_t c = layer_ctx(e, g, 0, p);
+    ot_ctx_t c = layer_ctx(e, g, 0, p, 0);
     if (L0->ops->gather && L0->ops->gather(L0, &c, ds, by_column))
         return;
-    float *x = e->x + g->r0 * e->net->in_dim;
+    float *x = e->x + g->q0 * e->net->in_dim;
     if (p->train && e->augment_shift > 0)
         ot_dataset_gather_shifted(ds, c.ids, c.n, x, c.labels,
                                   &(ot_shift_key_t){e->seed, e->step, e->augment_shift});
@@ -364,15 +544,20 @@ static void gather_group(ot_engine_t *e, group_t *g, const ot_dataset_t *ds, con
 }
 
 /* The batch statistics of layer l before its forward (backward): rounds of partial sums per
- * shard, each combined by one thread in shard order. Called by every thread of the team. */
+ * shard, each combined by one thread in shard order. c: the thread's shards whole (dy set for
+ * the backward). Called by every thread of the team. */
 static void batch_stats(ot_engine_t *e, group_t *g, size_t l, const ot_ctx_t *c, int backward,
                         const pass_t *p)
 {
     const ot_layer_t *L = &e->net->layers[l];
     const int rounds = backward ? L->ops->bwd_rounds : L->ops->fwd_rounds;
     const size_t k = L->ops->stats(L);
+    if (g->share) { /* a shard's sums are one thread's, over rows that all its threads wrote */
+#pragma omp barrier
+    }
+    const int sums = g->a < g->b && g->grad.member == 0;
     for (int r = 0; r < rounds; r++) {
-        for (size_t i = 0; i < c->n_leaves && g->a < g->b; i++) {
+        for (size_t i = 0; i < c->n_leaves && sums; i++) {
             const ot_leaf_t *f = &c->leaves[i];
             ot_ctx_t one = *c; /* the shard's rows alone */
             one.n = f->rows;
@@ -382,9 +567,18 @@ static void batch_stats(ot_engine_t *e, group_t *g, size_t l, const ot_ctx_t *c,
             L->ops->partial(L, &one, backward, r, e->parts + e->part_off[l] + (g->a + i) * k);
         }
 #pragma omp barrier
-#pragma omp single
-        L->ops->combine(L, e->rt[l], e->net->state, backward, r, e->parts + e->part_off[l],
-                        e->n_shards, p->n);
+        /* the master thread (the one that may call MPI): with other processes, every shard's
+         * partial sums are gathered first, so that each process combines all of them in shard
+         * order, the same doubles in the same order as one process would */
+#pragma omp master
+        {
+            if (e->job)
+                ot_dist_allgather(e->dist, e->parts + e->part_off[l], k * sizeof(double),
+                                  e->job->shard_off);
+            L->ops->combine(L, e->rt[l], e->net->state, backward, r, e->parts + e->part_off[l],
+                            e->n_shards, p->n);
+        }
+#pragma omp barrier
     }
 }
 
@@ -395,11 +589,24 @@ static void forward_group(ot_engine_t *e, group_t *g, const pass_t *p)
     const ot_net_t *net = e->net;
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
-        ot_ctx_t c = layer_ctx(e, g, l, p);
-        if (p->train && L->ops->stats && L->ops->fwd_rounds)
-            batch_stats(e, g, l, &c, 0, p);
+        ot_ctx_t c = layer_ctx(e, g, l, p, 0);
+        if (p->train && L->ops->stats && L->ops->fwd_rounds) {
+            ot_ctx_t whole = layer_ctx(e, g, l, p, 1);
+            batch_stats(e, g, l, &whole, 0, p);
+        }
+        if (g->share && L->ops->is_loss) { /* the shard's loss: one thread, over every row */
+#pragma omp barrier
+            c = layer_ctx(e, g, l, p, 1);
+            if (g->grad.member != 0)
+                continue;
+        }
         if (g->a < g->b)
             L->ops->forward(L, &c);
+    }
+    if (g->share) { /* the probabilities of every row are in place */
+#pragma omp barrier
+        if (g->grad.member != 0)
+            return;
     }
     for (size_t s = g->a; s < g->b; s++) {
         e->workers[s].loss = g->ws->leaves[s - g->a].loss;
@@ -421,6 +628,11 @@ static void inject_fault(ot_engine_t *e, const group_t *g, const ot_layer_t *L, 
 {
     const int params = e->fault_what == OT_FAULT_PARAMS ||
                        (e->fault_what == OT_FAULT_AUTO && L->p_len > 0);
+    if (params && g->share) { /* the shard's gradient is whole once all its threads are done */
+#pragma omp barrier
+        if (g->grad.member != 0)
+            return;
+    }
     if (params)
         for (size_t r = 0; r < g->grad.n_roots; r++)
             flip(e->workers[g->ws->roots[r]].grad + L->p_off, L->p_len);
@@ -437,11 +649,18 @@ static void backward_group(ot_engine_t *e, group_t *g, const pass_t *p)
     int cur = 1; /* the loss writes its dx into buffer 0 */
     for (size_t l = net->n_layers; l-- > 0; cur = !cur) {
         const ot_layer_t *L = &net->layers[l];
-        ot_ctx_t c = layer_ctx(e, g, l, p);
-        c.dy = L->ops->is_loss ? NULL : dpart(e, g, cur);
-        c.dx = l > 0 ? dpart(e, g, !cur) : NULL;
-        if (L->ops->stats && L->ops->bwd_rounds)
-            batch_stats(e, g, l, &c, 1, p);
+        ot_ctx_t c = layer_ctx(e, g, l, p, 0);
+        if (g->share) { /* dy of every row of the shard is in place, and dx's buffer is free */
+#pragma omp barrier
+        }
+        c.sdy = L->ops->is_loss ? NULL : dpart(e, g, cur);
+        c.dy = c.sdy ? c.sdy + own(g, L->out_size) : NULL;
+        c.dx = l > 0 ? dpart(e, g, !cur) + own(g, L->in_size) : NULL;
+        if (L->ops->stats && L->ops->bwd_rounds) {
+            ot_ctx_t whole = layer_ctx(e, g, l, p, 1);
+            whole.dy = c.sdy;
+            batch_stats(e, g, l, &whole, 1, p);
+        }
         if (g->a == g->b || (l == 0 && L->p_len == 0))
             continue;
         L->ops->backward(L, &c);
@@ -459,6 +678,54 @@ static int team_size(ot_engine_t *e)
     return (int)min_sz(want, grow_ws(e, want));
 }
 
+/* With other processes, after every thread's walk: the nodes inside this process that span
+ * its T threads; the exchange of its roots (with every shard's loss and hits, and the flags);
+ * the top of the tree, over the roots of all, on its own chunk of the parameters, and the
+ * mean; then every process's chunk of the mean to every process: two rounds of messages per
+ * step. Called by every thread of the team.
+ *
+ * Why not MPI_Allreduce: it promises neither the order of its additions nor the same order on
+ * every process (Open MPI picks an algorithm by message size and process count), so its sum
+ * could differ in the last bits from one process's, and between processes. Here MPI only
+ * moves floats (point-to-point messages and an all-gather); every addition is a node of the
+ * shard tree, formed in the tree's order by the one process that owns that chunk. The volume
+ * is that of a reduce-scatter plus an all-gather, what a bandwidth-optimal allreduce moves,
+ * times the number of roots a process has (one when R divides S in powers of two). */
+static void reduce_processes(ot_engine_t *e, size_t T, float fn)
+{
+    struct ot_engine_job *j = e->job;
+    ot_worker_t *W = e->workers;
+    const size_t S = e->n_shards, P = e->net->n_params;
+    const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
+#pragma omp for schedule(static)
+    for (size_t c = 0; c < n_chunks; c++) {
+        const size_t off = c * REDUCE_CHUNK;
+        reduce_team(W, S, e->lo, e->hi, T, off, min_sz(P - off, REDUCE_CHUNK));
+    }
+    /* (the loop's barrier: this process's roots are complete) */
+#pragma omp master
+    {
+        for (size_t s = e->lo; s < e->hi; s++)
+            j->res[s] = (shard_res_t){W[s].loss, W[s].correct};
+        j->flags[j->r] = e->flag;
+        ot_dist_exchange(e->dist, j->msgs, j->n_msgs);
+        e->flag_max = e->flag;
+        for (size_t q = 0; q < j->R; q++)
+            e->flag_max = j->flags[q] > e->flag_max ? j->flags[q] : e->flag_max;
+    }
+#pragma omp barrier
+    const size_t c0 = j->chunk[j->r], c1 = j->chunk[j->r + 1];
+    const size_t mine = (c1 - c0 + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
+#pragma omp for schedule(static)
+    for (size_t c = 0; c < mine; c++) {
+        const size_t off = c0 + c * REDUCE_CHUNK, len = min_sz(c1 - off, REDUCE_CHUNK);
+        reduce_top(W, S, j->R, off, len);
+        mean_of(W, off, len, fn, e->grad);
+    }
+#pragma omp master
+    ot_dist_allgather(e->dist, e->grad, sizeof(float), j->chunk);
+}
+
 ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
                                      size_t n)
 {
@@ -471,10 +738,11 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     const pass_t pass = {1, n, idx};
     const pass_t *p = &pass;
     const int T = team_size(e);
-    begin_pass(e, ds, 1);
+    double t_combine = 0.0;
+    begin_pass(e, ds, 1, (size_t)T);
     /* one parallel region for the shards, the batch-statistics reductions and the gradient
      * reduction: one fork/join per step */
-#pragma omp parallel num_threads(T) default(none) shared(e, W, ds, out, p) \
+#pragma omp parallel num_threads(T) default(none) shared(e, W, ds, out, p, t_combine) \
     firstprivate(S, P, n, n_chunks, fn)
     {
 #pragma omp for schedule(static)
@@ -484,23 +752,32 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
         gather_group(e, &g, ds, p, 1);
         prepare_pass(e, 1); /* ends with a barrier: every shard's rows are in place */
         forward_group(e, &g, p);
-        if (e->next_idx) { /* the next batch's images, a thread's share each, into cache */
+        if (e->next_idx) { /* this process's rows of the next batch, a thread's share each */
             const size_t T_ = (size_t)omp_get_num_threads(), t_ = (size_t)omp_get_thread_num();
-            const size_t a = t_ * e->next_n / T_, b = (t_ + 1) * e->next_n / T_;
+            const size_t m = e->next_n, r0 = e->lo * m / S, r1 = e->hi * m / S;
+            const size_t a = r0 + t_ * (r1 - r0) / T_, b = r0 + (t_ + 1) * (r1 - r0) / T_;
             ot_dataset_prefetch(ds, e->next_idx + a, b - a);
         }
         backward_group(e, &g, p);
 #pragma omp barrier
-        /* every thread's nodes are complete: add the ones that span threads */
-        const size_t team = (size_t)omp_get_num_threads();
+#pragma omp master
+        t_combine = ot_now();
+        /* every thread's nodes are complete: add the ones that span threads (and processes) */
+        if (!e->job) {
 #pragma omp for schedule(static)
-        for (size_t c = 0; c < n_chunks; c++)
-            reduce_chunk(W, S, team, P, c, fn, out);
+            for (size_t c = 0; c < n_chunks; c++)
+                reduce_chunk(W, S, g.parts, P, c, fn, out);
+        } else {
+            reduce_processes(e, g.parts, fn);
+        }
     }
+    e->combine_s += ot_now() - t_combine;
+    if (!e->job)
+        e->flag_max = e->flag;
     ot_batch_result_t r = {0.0, 0};
-    for (size_t s = 0; s < S; s++) {
-        r.loss += W[s].loss;
-        r.correct += W[s].correct;
+    for (size_t s = 0; s < S; s++) { /* in shard order, whatever the split */
+        r.loss += e->job ? e->job->res[s].loss : W[s].loss;
+        r.correct += e->job ? e->job->res[s].correct : W[s].correct;
     }
     return r;
 }
@@ -511,7 +788,7 @@ static void predict_group(ot_engine_t *e, const group_t *g)
     const ot_net_t *net = e->net;
     size_t c = net->n_classes;
     const float *p = e->act[net->n_layers - 1];
-    for (size_t r = g->r0; r < g->r1; r++) {
+    for (size_t r = g->q0; r < g->q1; r++) {
         size_t arg = 0;
         for (size_t j = 1; j < c; j++)
             if (p[r * c + j] > p[r * c + arg])
@@ -527,10 +804,10 @@ static void copy_out(const ot_engine_t *e, const group_t *g, size_t base, float 
 {
     const size_t c = e->net->n_classes;
     const float *p = e->act[e->net->n_layers - 1];
-    if (probs && g->r1 > g->r0)
-        memcpy(probs + (base + g->r0) * c, p + g->r0 * c, (g->r1 - g->r0) * c * sizeof(float));
+    if (probs && g->q1 > g->q0)
+        memcpy(probs + (base + g->q0) * c, p + g->q0 * c, (g->q1 - g->q0) * c * sizeof(float));
     if (classes)
-        for (size_t r = g->r0; r < g->r1; r++)
+        for (size_t r = g->q0; r < g->q1; r++)
             classes[base + r] = e->pred[r];
 }
 
@@ -547,9 +824,10 @@ static ot_batch_result_t evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t
     const int want_pred = confusion != NULL || classes != NULL;
     ot_batch_result_t r = {0.0, 0};
     const int T = team_size(e);
-    begin_pass(e, ds, 0);
+    struct ot_engine_job *job = e->job;
+    begin_pass(e, ds, 0, (size_t)T);
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, r, confusion, probs, classes) \
-    firstprivate(S, total, chunk, c, want_pred)
+    firstprivate(S, total, chunk, c, want_pred, job)
     {
         prepare_pass(e, 0);
         for (size_t base = 0; base < total; base += chunk) {
@@ -569,13 +847,27 @@ static ot_batch_result_t evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t
                 predict_group(e, &g);
             copy_out(e, &g, base, probs, classes);
 #pragma omp barrier
+            if (!job) {
 #pragma omp single
-            for (size_t s = 0; s < S; s++) { /* in shard order, whatever the thread count */
-                r.loss += W[s].loss;
-                r.correct += W[s].correct;
-                if (confusion)
-                    for (size_t i = W[s].lo; i < W[s].lo + W[s].rows; i++)
-                        confusion[(size_t)e->y[i] * c + (size_t)e->pred[i]]++;
+                for (size_t s = 0; s < S; s++) { /* in shard order, whatever the thread count */
+                    r.loss += W[s].loss;
+                    r.correct += W[s].correct;
+                    if (confusion)
+                        for (size_t i = W[s].lo; i < W[s].lo + W[s].rows; i++)
+                            confusion[(size_t)e->y[i] * c + (size_t)e->pred[i]]++;
+                }
+            } else { /* every process's shards, then the same sum in shard order */
+#pragma omp master
+                {
+                    for (size_t s = e->lo; s < e->hi; s++)
+                        job->res[s] = (shard_res_t){W[s].loss, W[s].correct};
+                    ot_dist_allgather(e->dist, job->res, sizeof *job->res, job->shard_off);
+                    for (size_t s = 0; s < S; s++) {
+                        r.loss += job->res[s].loss;
+                        r.correct += job->res[s].correct;
+                    }
+                }
+#pragma omp barrier
             }
         }
     }

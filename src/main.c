@@ -4,19 +4,23 @@
  *   omptrain predict --checkpoint PATH [predict options] [options] CONFIG INPUT
  *   omptrain export --checkpoint PATH --onnx MODEL.onnx [options] CONFIG
  *   omptrain gradcheck [gradcheck options] [options] CONFIG
- *   omptrain bench [--threads LIST] [options] CONFIG
+ *   omptrain bench [--threads LIST] [--processes LIST] [options] CONFIG
  *   omptrain verify PATH...
- */
+ * Under mpirun (mpirun -np R omptrain [options] CONFIG) every process runs this: training and
+ * bench use them all (ot_dist.h); only the first process prints to stdout. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ot_bench.h"
 #include "ot_common.h"
 #include "ot_config.h"
+#include "ot_dist.h"
 #include "ot_gemm.h"
 #include "ot_gradcheck.h"
 #include "ot_run.h"
@@ -38,11 +42,13 @@ static const char usage[] =
     "                                                  the model as an ONNX model (opset 13)\n"
     "       omptrain gradcheck [gradcheck options] [options] CONFIG\n"
     "                                                  backprop vs numerical gradient\n"
-    "       omptrain bench [--threads LIST] [options] CONFIG\n"
+    "       omptrain bench [--threads LIST] [--processes LIST] [options] CONFIG\n"
     "                                                  samples/s, speed-up, efficiency and\n"
     "                                                  share of the GEMM ceiling per thread\n"
     "                                                  count (LIST: e.g. 1,2,4; default powers\n"
-    "                                                  of two up to the cores)\n"
+    "                                                  of two up to the cores); under mpirun\n"
+    "                                                  per processes x threads (--processes:\n"
+    "                                                  default 1 and mpirun's -np)\n"
     "       omptrain verify PATH...                    whether checkpoint and history files\n"
     "                                                  are intact (every checksum)\n"
     "CONFIG is an INI file (every key is documented in configs/reference.ini).\n"
@@ -71,6 +77,9 @@ static const char usage[] =
     "  -h, --help             show this help\n"
     "  -V, --version          show the version\n"
     "\n"
+    "More than one machine: mpirun -np R omptrain -t T CONFIG trains (and bench measures)\n"
+    "with R processes of T threads, bit-identical to one process; the first one prints.\n"
+    "\n"
     "exit status: 0 success, 1 runtime failure, 2 usage or config error\n";
 
 typedef enum { CMD_TRAIN, CMD_EVAL, CMD_GRADCHECK, CMD_BENCH, CMD_PREDICT, CMD_EXPORT } command_t;
@@ -93,6 +102,7 @@ typedef struct {
     const char *tensors;    /* --tensors */
     int gc_given;           /* a gradcheck option was given */
     const char *thread_list; /* bench: --threads LIST */
+    const char *process_list; /* bench: --processes LIST */
 } cli_t;
 
 static int exit_code(int rc)
@@ -183,6 +193,7 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
         {"tolerance", required_argument, 0, 4}, {"tensors", required_argument, 0, 5},
         {"predictions", required_argument, 0, 6}, {"csv", required_argument, 0, 7},
         {"labels", required_argument, 0, 8},    {"onnx", required_argument, 0, 9},
+        {"processes", required_argument, 0, 10},
         {0, 0, 0, 0},
     };
     memset(cli, 0, sizeof *cli);
@@ -231,6 +242,14 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
                 return OT_ECONFIG;
             }
             *(ch == 6 ? &cli->predictions : ch == 7 ? &cli->csv : &cli->labels) = optarg;
+            break;
+        case 10:
+            if (cli->cmd != CMD_BENCH) {
+                ot_error("--processes is a bench option; to train with R processes run "
+                         "mpirun -np R omptrain CONFIG (see omptrain --help)");
+                return OT_ECONFIG;
+            }
+            cli->process_list = optarg;
             break;
         case 9:
             if (cli->cmd != CMD_EXPORT) {
@@ -290,9 +309,48 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
     return OT_OK;
 }
 
-int main(int argc, char **argv)
+/* The names of the commands that one process runs, for the refusal under mpirun. */
+static const char *const single_names[] = {
+    [CMD_EVAL] = "eval", [CMD_PREDICT] = "predict", [CMD_EXPORT] = "export",
+    [CMD_GRADCHECK] = "gradcheck",
+};
+
+/* With other processes: whether this process's effective configuration is the first one's
+ * (each read its own copy of the file, and mpirun can give each its own command line): 0, or
+ * OT_ECONFIG with why. Collective. */
+static int same_config(const ot_config_t *c, const ot_dist_t *world)
 {
+    if (ot_dist_size(world) == 1)
+        return OT_OK;
+    char *text = ot_config_to_ini(c);
+    uint64_t mine = 1469598103934665603ull, first; /* FNV-1a of the text */
+    for (const char *p = text; p && *p; p++)
+        mine = (mine ^ (unsigned char)*p) * 1099511628211ull;
+    first = mine;
+    ot_dist_bcast(world, &first, sizeof first);
+    int rc = OT_OK;
+    if (!text) {
+        ot_error("cannot allocate the configuration's text");
+        rc = OT_ENOMEM;
+    } else if (mine != first) {
+        ot_error("%s: this process's configuration differs from the first process's: every "
+                 "process must train the same model on the same data (the same CONFIG and "
+                 "options on every machine)", c->path);
+        rc = OT_ECONFIG;
+    }
+    free(text);
+    return rc;
+}
+
+/* The command line's command, in every process of world; returns the exit status. */
+static int run(int argc, char **argv, const ot_dist_t *world)
+{
+    const int R = ot_dist_size(world);
     if (argc > 1 && strcmp(argv[1], "verify") == 0) { /* no CONFIG: files only */
+        if (R > 1) {
+            ot_error("verify runs in one process: run it without mpirun");
+            return EXIT_USAGE;
+        }
         if (argc == 2 || argv[2][0] == '-') {
             ot_error("verify needs one or more checkpoint or history files (see omptrain "
                      "--help)");
@@ -302,9 +360,15 @@ int main(int argc, char **argv)
     }
     cli_t cli;
     int rc = parse_cli(argc, argv, &cli);
-    if (rc) {
+    if (rc) { /* the same command line everywhere: the first process has said why */
         cli_free(&cli);
         return rc == DONE ? 0 : exit_code(rc);
+    }
+    if (R > 1 && cli.cmd != CMD_TRAIN && cli.cmd != CMD_BENCH) {
+        ot_error("%s runs in one process: run it without mpirun (training and bench use "
+                 "every process)", single_names[cli.cmd]);
+        cli_free(&cli);
+        return EXIT_USAGE;
     }
     ot_config_t c;
     ot_config_defaults(&c);
@@ -313,6 +377,10 @@ int main(int argc, char **argv)
         rc = ot_config_set(&c, cli.overrides[i]);
     if (!rc)
         rc = ot_config_check(&c);
+    /* each process read its own copy of the file: one message for all, or from the first
+     * that could not */
+    if (!(rc = ot_dist_agree(world, rc)))
+        rc = ot_dist_agree(world, same_config(&c, world));
     if (rc) {
         /* a config that cannot be read is a usage error as much as a malformed one */
         cli_free(&cli);
@@ -321,7 +389,7 @@ int main(int argc, char **argv)
     if (cli.threads)
         omp_set_num_threads(cli.threads);
     ot_gemm_init();
-    ot_run_opts_t ro = {.threads = omp_get_max_threads(), .resume = cli.resume};
+    ot_run_opts_t ro = {.threads = omp_get_max_threads(), .resume = cli.resume, .dist = world};
     cli.gc.seed = c.seed;
     if (cli.cmd == CMD_EVAL)
         rc = ot_run_eval(&c, cli.checkpoint, &ro);
@@ -333,7 +401,7 @@ int main(int argc, char **argv)
     else if (cli.cmd == CMD_EXPORT)
         rc = ot_run_export(&c, cli.checkpoint, cli.onnx);
     else if (cli.cmd == CMD_BENCH)
-        rc = ot_bench_command(&c, cli.thread_list);
+        rc = ot_bench_command(&c, cli.thread_list, cli.process_list, world);
     else if (cli.cmd == CMD_GRADCHECK)
         rc = ot_gradcheck_command(&c, &cli.gc, cli.tensors, ro.threads, cli.checkpoint);
     else
@@ -342,4 +410,25 @@ int main(int argc, char **argv)
     if (rc == OT_EINTR) /* the shell's convention: 128 + the signal (130 SIGINT, 143 SIGTERM) */
         return 128 + ot_run_signal();
     return exit_code(rc);
+}
+
+int main(int argc, char **argv)
+{
+    ot_dist_t *world;
+    int rc = ot_dist_start(&argc, &argv, &world);
+    if (rc)
+        return exit_code(rc);
+    /* the first process speaks for the run: the others' stdout goes nowhere (their errors are
+     * held for ot_dist_agree) */
+    if (ot_dist_rank(world) > 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            fflush(stdout);
+            dup2(fd, STDOUT_FILENO);
+            close(fd);
+        }
+    }
+    int code = run(argc, argv, world);
+    ot_dist_end(world);
+    return code;
 }

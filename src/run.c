@@ -1,5 +1,6 @@
 /* run.c - the commands: training (header line, epochs with progress, per-epoch report,
- * checkpoints and history in the output directory, resume) and eval of a checkpoint. */
+ * checkpoints and history in the output directory, resume; in one process or several, see
+ * ot_run.h) and eval of a checkpoint. */
 #include "ot_run.h"
 
 #include <signal.h>
@@ -12,16 +13,20 @@
 #include "ot_checkpoint.h"
 #include "ot_common.h"
 #include "ot_datasrc.h"
+#include "ot_dist.h"
+#include "ot_engine.h"
 #include "ot_history.h"
 #include "ot_model.h"
 #include "ot_outdir.h"
 #include "ot_train.h"
 #include "ot_verify.h"
 
-/* Progress bar on stderr, only when it is a terminal; redrawn at most ten times a second. */
+/* Progress bar on stderr when it is a terminal (with other processes: on the terminal, see
+ * ot_run_train), redrawn at most ten times a second. */
 typedef struct {
     double last, start;
     int epochs;
+    FILE *out; /* where it goes */
 } progress_t;
 
 static void show_progress(const ot_trainer_t *t, size_t done, size_t total, void *arg)
@@ -38,15 +43,17 @@ static void show_progress(const ot_trainer_t *t, size_t done, size_t total, void
         bar[i] = i < fill ? '#' : '.';
     bar[WIDTH] = 0;
     double rate = (double)(done * t->cfg.batch_size) / (now - p->start + 1e-9);
-    fprintf(stderr, "\r  epoch %d/%d [%s] %zu/%zu  %.0f samples/s  loss %.4f\033[K",
+    fprintf(p->out, "\r  epoch %d/%d [%s] %zu/%zu  %.0f samples/s  loss %.4f\033[K",
             t->epoch + 1, p->epochs, bar, done, total, rate, t->step_loss[done - 1]);
     if (done == total)
-        fputs("\r\033[K", stderr);
+        fputs("\r\033[K", p->out);
+    fflush(p->out);
 }
 
 /* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none did. A signal
  * handler can only talk through a static of type volatile sig_atomic_t: this is that one, and
- * only on_signal() writes it. */
+ * only on_signal() writes it, except that with other processes the one they agreed on is
+ * written here too (the main thread, between steps). */
 static volatile sig_atomic_t stop_signal;
 
 /* First SIGINT/SIGTERM: finish the current step, save, exit. A second SIGINT: exit at once;
@@ -73,32 +80,74 @@ static void catch_signals(int on)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Whether a stop signal reached any process: collective (alone: stop_signal). */
+static int stop_requested(const ot_dist_t *d)
+{
+    int sig = ot_dist_max(d, stop_signal);
+    if (sig && !stop_signal)
+        stop_signal = sig;
+    return sig != 0;
+}
+
 /* A checkpoint is due every checkpoint_every epochs (0: never in between) and at the end. */
 static int checkpoint_due(const ot_config_t *c, int epoch)
 {
     return epoch == c->epochs || (c->checkpoint_every > 0 && epoch % c->checkpoint_every == 0);
 }
 
+/* Save a checkpoint and say so: the first process's work; the others learn how it went. */
+static int save(const ot_trainer_t *t, const char *dir, const ot_config_t *c, const ot_dist_t *d)
+{
+    int rc = OT_OK;
+    if (ot_dist_rank(d) == 0) {
+        ot_ckpt_saved_t sv;
+        if (!(rc = ot_ckpt_save(t, dir, c->keep, &sv))) {
+            printf("checkpoint %s  %.1f KiB  %.3f s\n", sv.path, (double)sv.bytes / 1024.0,
+                   sv.seconds);
+            fflush(stdout);
+        }
+    }
+    return ot_dist_agree(d, rc);
+}
+
 /* After a stop signal: save the position (unless the epoch's checkpoint just did), say how to
  * resume, and return OT_EINTR (or the save's error). */
 static int save_on_signal(const ot_trainer_t *t, const char *dir, const ot_config_t *c,
-                          int saved)
+                          int saved, const ot_dist_t *d)
 {
-    ot_ckpt_saved_t sv;
     char latest[OT_PATH_MAX + 16];
     snprintf(latest, sizeof latest, "%s/latest.h5", dir);
     if (!saved) {
-        int rc = ot_ckpt_save(t, dir, c->keep, &sv);
+        int rc = save(t, dir, c, d);
         if (rc)
             return rc;
-        printf("checkpoint %s  %.1f KiB  %.3f s\n", sv.path, (double)sv.bytes / 1024.0,
-               sv.seconds);
-        fflush(stdout);
     }
-    ot_error("%s at epoch %d, step %llu: saved; continue with: omptrain --resume %s %s",
+    ot_error("%s at epoch %d, step %llu: saved; continue with: %somptrain --resume %s %s",
              stop_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
-             t->epoch + (t->batch_in_epoch > 0), (unsigned long long)t->step, latest, c->path);
+             t->epoch + (t->batch_in_epoch > 0), (unsigned long long)t->step,
+             ot_dist_size(d) > 1 ? "mpirun ... " : "", latest, c->path);
     return OT_EINTR;
+}
+
+/* --resume DIR: the newest checkpoint there that verifies, found by the first process (which
+ * reads them all) and told to the others; into path. */
+static int newest_checkpoint(const char *dir, char *path, size_t n, const ot_dist_t *d)
+{
+    int rc = ot_dist_rank(d) == 0 ? ot_verify_newest(dir, path, n) : OT_OK;
+    if ((rc = ot_dist_agree(d, rc)))
+        return rc;
+    ot_dist_bcast(d, path, n);
+    return OT_OK;
+}
+
+/* "4 threads", or "2 processes x 2 threads" for several processes, into buf. */
+static const char *workers_str(int processes, int threads, char *buf, size_t n)
+{
+    if (processes > 1)
+        snprintf(buf, n, "%d processes x %d threads", processes, threads);
+    else
+        snprintf(buf, n, "%d threads", threads);
+    return buf;
 }
 
 int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
@@ -106,10 +155,12 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     int threads = o0->threads;
     ot_config_t c = *c0;
     ot_run_opts_t opts = *o0, *o = &opts;
+    const ot_dist_t *d = o->dist;
+    const int first = ot_dist_rank(d) == 0, R = ot_dist_size(d);
     ot_trainer_t t = {0};
     ot_history_t h = {0};
     ot_ckpt_info_t info = {0};
-    char dir[OT_PATH_MAX], newest[OT_PATH_MAX + 32];
+    char dir[OT_PATH_MAX], newest[OT_PATH_MAX + 32], workers[64];
     int rc, history_open = 0, lock = -1;
 
     /* every HDF5 file is closed explicitly; HDF5's own exit handler would crash on a history
@@ -119,14 +170,15 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     /* --resume DIR: the newest checkpoint there that verifies */
     struct stat st;
     if (o->resume && stat(o->resume, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if ((rc = ot_verify_newest(o->resume, newest, sizeof newest)))
+        if ((rc = newest_checkpoint(o->resume, newest, sizeof newest, d)))
             return rc;
         o->resume = newest;
     }
 
-    /* a finished run is said before anything is written */
+    /* a finished run is said before anything is written (every process reads the
+     * checkpoint, and agrees on what it found) */
     if (o->resume) {
-        if ((rc = ot_ckpt_info(o->resume, &info)))
+        if ((rc = ot_dist_agree(d, ot_ckpt_info(o->resume, &info))))
             return rc;
         if (info.stopped) {
             printf("omptrain: %s: the run stopped early at epoch %d (early stopping restored the "
@@ -144,35 +196,54 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         if (c.shards == 0)
             c.shards = (int)info.shards;
     }
+    /* one shard per thread of the whole job (the same count in every process) */
+    if (c.shards == 0 && R > 1)
+        c.shards = ot_dist_max(d, threads) * R;
     /* the output directory must take files, and be this run's alone, before any training
-     * time is spent */
-    if ((rc = ot_output_dir(&c, dir, sizeof dir)) || (rc = ot_output_dir_prepare(dir)) ||
-        (rc = ot_output_dir_lock(dir, &lock)))
-        return rc;
-    if ((rc = ot_trainer_init(&t, &c, threads)))
+     * time is spent: the first process's, which alone writes there */
+    rc = ot_output_dir(&c, dir, sizeof dir);
+    if (!rc && first && !(rc = ot_output_dir_prepare(dir)))
+        rc = ot_output_dir_lock(dir, &lock);
+    if ((rc = ot_dist_agree(d, rc)))
         goto out;
-    if (o->resume && (rc = ot_ckpt_load(o->resume, &t)))
+    /* every process: the data, the model, its part of each batch, the checkpoint */
+    rc = ot_trainer_init(&t, &c, threads);
+    if (!rc)
+        rc = ot_engine_distribute(&t.eng, d);
+    if (!rc && o->resume)
+        rc = ot_ckpt_load(o->resume, &t);
+    if ((rc = ot_dist_agree(d, rc)))
         goto out;
     int created = 0;
-    rc = ot_history_open(&h, dir, o->resume != NULL, t.step, t.epoch, &created);
-    history_open = 1; /* closed also after a failed open */
-    if (rc)
+    if (first) {
+        rc = ot_history_open(&h, dir, o->resume != NULL, t.step, t.epoch, &created);
+        history_open = 1; /* closed also after a failed open */
+    }
+    if ((rc = ot_dist_agree(d, rc)))
         goto out;
 
     char model[OT_STACK_TEXT];
     ot_config_model_str(&c, model, sizeof model);
     printf("omptrain %s: %s: model %s", OT_VERSION, c.path, model);
-    printf(" (%zu parameters), %zu train / %zu test samples, batch %zu, %zu shards, %d threads, "
+    printf(" (%zu parameters), %zu train / %zu test samples, batch %zu, %zu shards, %s, "
            "memory ~%.0f MB", ot_net_count(&t.net), t.train.n, t.test.n, c.batch_size,
-           t.eng.n_shards, threads, t.mem.total / 1048576.0);
+           t.eng.n_shards, workers_str(R, threads, workers, sizeof workers),
+           t.mem.total / 1048576.0);
     if (t.mem_available > 0.0)
         printf(" of %.0f MB", (t.mem_available + t.mem.base + t.mem.data) / 1048576.0);
+    if (R > 1)
+        printf(" per process");
     printf("\n");
+    if (R > 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < threads)
+        printf("note: the first process may run on %d CPU%s but has %d threads: mpirun binds "
+               "each process to a core unless told otherwise (mpirun --bind-to none, or "
+               "--map-by slot:PE=%d)\n", ot_dist_cpus(), ot_dist_cpus() > 1 ? "s" : "",
+               threads, threads);
     if (o->resume) {
         printf("resumed from %s: epoch %d, step %llu (written %s by omptrain %s, %u shards, "
-               "%d threads)\n",
+               "%s)\n",
                o->resume, t.epoch, (unsigned long long)t.step, info.created, info.version,
-               info.shards, info.threads);
+               info.shards, workers_str(info.processes, info.threads, workers, sizeof workers));
         if (t.eng.n_shards != info.shards)
             printf("note: the checkpoint split batches into %u shards and this run into %zu: "
                    "the result will differ in the last bits from an uninterrupted run\n",
@@ -182,18 +253,24 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
                    t.epoch + 1);
     }
     fflush(stdout);
-    int tty = isatty(STDERR_FILENO);
+    /* the bar: on stderr when it is a terminal; with other processes, mpirun passes stderr
+     * through a pipe, so the first process draws it on the terminal itself, if it has one */
+    FILE *bar = NULL;
+    if (first && R == 1 && isatty(STDERR_FILENO))
+        bar = stderr;
+    else if (first && R > 1)
+        bar = fopen("/dev/tty", "w");
     const size_t n_batches = ot_trainer_batches(&t);
     stop_signal = 0;
     t.interrupt = &stop_signal;
     catch_signals(1);
     for (int e = t.epoch; e < c.epochs; e++) {
-        progress_t p = {0.0, ot_now(), c.epochs};
+        progress_t p = {0.0, ot_now(), c.epochs, bar};
         ot_epoch_stats_t st;
         int saved = 0;
-        if ((rc = ot_trainer_epoch(&t, &st, tty ? show_progress : NULL, &p))) {
+        if ((rc = ot_trainer_epoch(&t, &st, bar ? show_progress : NULL, &p))) {
             if (rc == OT_EINTR)
-                rc = save_on_signal(&t, dir, &c, 0);
+                rc = save_on_signal(&t, dir, &c, 0, d);
             break;
         }
         printf("epoch %3d/%d  train loss %.4f acc %6.2f%%  ", st.epoch, c.epochs, st.train_loss,
@@ -209,34 +286,34 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         fflush(stdout);
         /* the curve first: a crash between the two leaves a history one epoch ahead of the
          * checkpoint, which a resume cuts back */
-        if ((rc = ot_history_append(&h, t.step - n_batches, t.step_loss, n_batches, &st)))
+        rc = first ? ot_history_append(&h, t.step - n_batches, t.step_loss, n_batches, &st) : 0;
+        if ((rc = ot_dist_agree(d, rc)))
             break;
         if (t.stopped || checkpoint_due(&c, t.epoch)) {
-            ot_ckpt_saved_t sv;
-            if ((rc = ot_ckpt_save(&t, dir, c.keep, &sv)))
+            if ((rc = save(&t, dir, &c, d)))
                 break;
-            printf("checkpoint %s  %.1f KiB  %.3f s\n", sv.path, (double)sv.bytes / 1024.0,
-                   sv.seconds);
-            fflush(stdout);
             saved = 1;
         }
         if (t.stopped)
             break;
-        if (stop_signal) {
-            rc = save_on_signal(&t, dir, &c, saved);
+        if (stop_requested(d)) {
+            rc = save_on_signal(&t, dir, &c, saved, d);
             break;
         }
     }
     catch_signals(0);
+    if (bar && bar != stderr)
+        fclose(bar);
     if (!rc)
-        printf("peak memory %.0f MB (estimated %.0f MB)\n", ot_mem_peak_rss() / 1048576.0,
-               t.mem.total / 1048576.0);
+        printf("peak memory %.0f MB (estimated %.0f MB)%s\n", ot_mem_peak_rss() / 1048576.0,
+               t.mem.total / 1048576.0, R > 1 ? " in the first process" : "");
 out:
     if (history_open) {
         int rc2 = ot_history_close(&h);
         if (!rc)
             rc = rc2;
     }
+    rc = ot_dist_agree(d, rc); /* the history's close is the first process's */
     ot_trainer_free(&t);
     if (lock >= 0)
         close(lock); /* the directory is free for the next run */

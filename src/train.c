@@ -6,6 +6,7 @@
 
 #include "ot_common.h"
 #include "ot_datasrc.h"
+#include "ot_dist.h"
 
 /* The data must fit the model: input width and at least one full batch. (The output width
  * against data.classes is ot_config_check's, which every caller has passed.) */
@@ -146,6 +147,18 @@ static void early_stopping(ot_trainer_t *t, double val_loss)
     }
 }
 
+/* Whether to stop here: *t->interrupt, agreed by every process (a signal that reached any one
+ * of them stops all after the same step), kept in *t->interrupt. Collective. */
+static int interrupted(ot_trainer_t *t)
+{
+    if (!t->interrupt)
+        return 0;
+    int sig = ot_dist_max(t->eng.dist, *t->interrupt);
+    if (sig && !*t->interrupt)
+        *t->interrupt = sig;
+    return sig != 0;
+}
+
 size_t ot_trainer_batches(const ot_trainer_t *t)
 {
     return (t->train.n + t->cfg.batch_size - 1) / t->cfg.batch_size;
@@ -157,7 +170,7 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
     double lr = t->cfg.lr;
     /* the interrupt is polled where the saved position says exactly what comes next: before
      * the epoch's shuffle, and after a step that is not the epoch's last */
-    if (t->interrupt && *t->interrupt)
+    if (interrupted(t))
         return OT_EINTR;
     if (t->batch_in_epoch == 0) {
         ot_rng_shuffle(&t->rng, t->order, N);
@@ -171,6 +184,7 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
         t->eng.step = t->step; /* dropout's masks are keyed by the step */
         t->eng.next_idx = b + 1 < n_batches ? t->order + lo + n : NULL;
         t->eng.next_n = b + 1 < n_batches ? (N - lo - n < B ? N - lo - n : B) : 0;
+        t->eng.flag = t->interrupt ? *t->interrupt : 0; /* agreed with the step's gradient */
         ot_batch_result_t r = ot_engine_gradient(&t->eng, &t->train, t->order + lo, n);
         double loss = r.loss / (double)n;
         const double limit = t->cfg.divergence_loss;
@@ -194,8 +208,14 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
         t->batch_in_epoch = b + 1;
         if (progress)
             progress(t, b + 1, n_batches, arg);
-        if (t->interrupt && *t->interrupt && b + 1 < n_batches)
+        /* with other processes, the signal flags agreed with the step; alone, the flag now */
+        int stop = ot_dist_size(t->eng.dist) > 1 ? t->eng.flag_max
+                                                 : t->interrupt ? *t->interrupt : 0;
+        if (b + 1 < n_batches && stop) {
+            if (!*t->interrupt)
+                *t->interrupt = stop;
             return OT_EINTR;
+        }
     }
     double t1 = ot_now();
     st->val_loss = st->val_acc = NAN;

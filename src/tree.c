@@ -6,16 +6,18 @@ static size_t min_sz(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-void ot_tree_thread_shards(size_t S, size_t T, size_t t, size_t *a, size_t *b)
+void ot_tree_part(size_t lo, size_t hi, size_t n, size_t i, size_t *a, size_t *b)
 {
-    *a = t * S / T;
-    *b = (t + 1) * S / T;
+    const size_t m = hi - lo;
+    *a = lo + i * m / n;
+    *b = lo + (i + 1) * m / n;
 }
 
-/* The thread that takes shard s: s >= floor(t*S/T) exactly when t <= ((s+1)*T - 1) / S. */
-static size_t owner(size_t s, size_t S, size_t T)
+/* The part of n that takes shard s of [lo, hi): with y = s - lo and m = hi - lo,
+ * y >= floor(i*m/n) exactly when i <= ((y+1)*n - 1) / m. */
+static size_t owner(size_t s, size_t lo, size_t hi, size_t n)
 {
-    return ((s + 1) * T - 1) / S;
+    return ((s - lo + 1) * n - 1) / (hi - lo);
 }
 
 size_t ot_tree_depth(size_t S)
@@ -26,10 +28,9 @@ size_t ot_tree_depth(size_t S)
     return d;
 }
 
-/* Node (s, h) lies inside shards [a, b). */
-static int inside(size_t s, size_t h, size_t S, size_t a, size_t b)
+int ot_tree_inside(size_t s, size_t h, size_t S, size_t lo, size_t hi)
 {
-    return s >= a && min_sz(s + h, S) <= b;
+    return s >= lo && min_sz(s + h, S) <= hi;
 }
 
 size_t ot_tree_plan(size_t S, size_t a, size_t b, uint8_t *merges, size_t *roots)
@@ -40,12 +41,12 @@ size_t ot_tree_plan(size_t S, size_t a, size_t b, uint8_t *merges, size_t *roots
         uint8_t m = 0;
         while (h < S) {
             if (start & h) { /* right child of (start - h, 2h): its left sibling is on top */
-                if (!inside(start - h, 2 * h, S, a, b))
+                if (!ot_tree_inside(start - h, 2 * h, S, a, b))
                     break;
                 start -= h;
                 m++;
                 top--;
-            } else if (start + h < S || !inside(start, 2 * h, S, a, b)) {
+            } else if (start + h < S || !ot_tree_inside(start, 2 * h, S, a, b)) {
                 break; /* a left child waits for its sibling, or its parent spans threads */
             }          /* else: no right sibling, so the parent is this node: move up */
             h *= 2;
@@ -56,7 +57,7 @@ size_t ot_tree_plan(size_t S, size_t a, size_t b, uint8_t *merges, size_t *roots
     return top;
 }
 
-int ot_tree_spans_threads(size_t s, size_t h, size_t S, size_t T)
+int ot_tree_spans(size_t s, size_t h, size_t S, size_t lo, size_t hi, size_t n)
 {
-    return owner(s, S, T) != owner(min_sz(s + 2 * h, S) - 1, S, T);
+    return owner(s, lo, hi, n) != owner(min_sz(s + 2 * h, S) - 1, lo, hi, n);
 }

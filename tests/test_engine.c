@@ -202,8 +202,9 @@ static void test_network_numerical_gradient(void)
 }
 
 /* Batch norm after both hidden Affines and dropout after both activations: the batch
- * statistics span all shards, so outputs, loss and gradient are the same bits at any thread
- * count, and equal (to float tolerance) to a one-shard run. */
+ * statistics span all shards, so outputs, loss, gradient and running statistics are the same
+ * bits at any thread count, more threads than shards included (threads then share a shard),
+ * and equal (to float tolerance) to a one-shard run, itself the same bits at any thread count. */
 static void test_batchnorm_dropout_across_threads(void)
 {
     ot_config_t c;
@@ -218,29 +219,42 @@ static void test_batchnorm_dropout_across_threads(void)
     /* affine bn relu dropout affine bn sigmoid dropout affine softmax_loss */
     CU_ASSERT_EQUAL(net.n_layers, 10);
     CU_ASSERT_EQUAL(net.n_state, 2 * 16 + 2 * 16); /* running mean and variance, aligned */
-    float *ref = malloc(net.n_params * sizeof(float)), *state = malloc(net.n_state * sizeof(float));
-    CU_ASSERT_FATAL(ref && state);
-    memcpy(state, net.state, net.n_state * sizeof(float));
+    const size_t SB = net.n_state * sizeof(float), PB = net.n_params * sizeof(float);
+    float *ref = malloc(PB), *state = malloc(SB), *sref = malloc(SB), *ref1 = malloc(PB);
+    CU_ASSERT_FATAL(ref && state && sref && ref1);
+    memcpy(state, net.state, SB);
     const size_t n = 45;
-    double lref = 0;
-    const int threads[] = {1, 2, 3, 7};
-    for (size_t j = 0; j < 4; j++) {
-        memcpy(net.state, state, net.n_state * sizeof(float)); /* same running stats */
-        ot_engine_t e;
-        CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 6) == OT_OK);
-        e.seed = 9;
-        e.step = 4;
-        omp_set_num_threads(threads[j]);
-        double l = ot_engine_gradient(&e, &ds, idx, n).loss;
-        if (j == 0) {
-            lref = l;
-            memcpy(ref, e.grad, net.n_params * sizeof(float));
-        } else {
-            CU_ASSERT(l == lref);
-            CU_ASSERT(memcmp(e.grad, ref, net.n_params * sizeof(float)) == 0);
+    double lref = 0, lref1 = 0;
+    const int threads[] = {1, 2, 3, 7, 8, 13, 16};
+    const size_t shard_counts[] = {6, 1};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t j = 0; j < sizeof threads / sizeof threads[0]; j++) {
+            memcpy(net.state, state, SB); /* same running stats */
+            ot_engine_t e;
+            CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, shard_counts[k]) == OT_OK);
+            e.seed = 9;
+            e.step = 4;
+            omp_set_num_threads(threads[j]);
+            double l = ot_engine_gradient(&e, &ds, idx, n).loss;
+            if (k == 1 && j == 0) {
+                lref1 = l;
+                memcpy(ref1, e.grad, PB);
+            } else if (k == 1) {
+                CU_ASSERT(l == lref1);
+                CU_ASSERT(memcmp(e.grad, ref1, PB) == 0);
+            } else if (j == 0) {
+                lref = l;
+                memcpy(ref, e.grad, PB);
+                memcpy(sref, net.state, SB);
+            } else {
+                CU_ASSERT(l == lref);
+                CU_ASSERT(memcmp(e.grad, ref, PB) == 0);
+                CU_ASSERT(memcmp(net.state, sref, SB) == 0);
+            }
+            ot_engine_free(&e);
         }
-        ot_engine_free(&e);
-    }
+    free(sref);
+    free(ref1);
     /* one shard: the same batch statistics summed in another order */
     ot_engine_t one;
     CU_ASSERT_FATAL(ot_engine_init(&one, &net, NS, 1) == OT_OK);
@@ -266,20 +280,23 @@ static void test_batchnorm_dropout_across_threads(void)
 }
 
 /* ot_engine_predict: probabilities that sum to 1, their arg-max, the loss and hits of
- * ot_engine_evaluate, the same bits at 1, 2 and 3 threads (each thread copies its rows). */
+ * ot_engine_evaluate, the same bits at 1, 2, 3, 5, 9 and 16 threads on 4 shards (each thread
+ * copies its rows; from 5 threads on, threads share shards). */
 static void test_predict(void)
 {
     ot_net_t net;
     ot_engine_t e;
     make_net(&net);
     CU_ASSERT_FATAL(ot_engine_init(&e, &net, 10, 4) == OT_OK); /* chunks of 10 rows of 64 */
-    static float p[3][NS * CLASSES];
-    static int32_t cls[3][NS];
+    enum { RUNS = 6 };
+    static const int team[RUNS] = {1, 2, 3, 5, 9, 16};
+    static float p[RUNS][NS * CLASSES];
+    static int32_t cls[RUNS][NS];
     uint64_t confusion[CLASSES * CLASSES] = {0};
     ot_batch_result_t ev = ot_engine_evaluate(&e, &ds, 0, confusion);
     const int was = omp_get_max_threads();
-    for (int t = 0; t < 3; t++) {
-        omp_set_num_threads(t + 1);
+    for (int t = 0; t < RUNS; t++) {
+        omp_set_num_threads(team[t]);
         memset(p[t], 0xff, sizeof p[t]);
         ot_batch_result_t r = ot_engine_predict(&e, &ds, p[t], cls[t], NULL);
         CU_ASSERT_EQUAL(r.correct, ev.correct);

@@ -27,6 +27,7 @@ typedef struct {
     size_t seg[MAX_S + 1], seg_rows[MAX_S + 1], roots[16];
     uint8_t merges[MAX_S];
     float *root_p[16];
+    size_t T;  /* threads in the split */
     ot_grad_t g;
 } fixture_t;
 
@@ -35,9 +36,10 @@ typedef struct {
 static void fixture(fixture_t *f, float *const *blocks, size_t S, size_t T, size_t t)
 {
     memset(f, 0, sizeof *f);
-    f->g = (ot_grad_t){blocks, S, T, 0, 0, 0, f->roots, f->merges, f->seg, f->seg_rows,
-                       f->root_p};
-    ot_tree_thread_shards(S, T, t, &f->g.a, &f->g.b);
+    f->g = (ot_grad_t){blocks, S, 0, 0, 0, f->roots, f->merges, f->seg, f->seg_rows,
+                       f->root_p, 0, 1};
+    f->T = T;
+    ot_tree_part(0, S, T, t, &f->g.a, &f->g.b);
     CU_ASSERT_FATAL(ot_tree_depth(S) <= 16);
     f->g.n_roots = ot_tree_plan(S, f->g.a, f->g.b, f->merges, f->roots);
     for (size_t i = 1; i <= f->g.b - f->g.a; i++)
@@ -139,7 +141,7 @@ static size_t check_leaves_done(fixture_t *f, ot_rng_t *r)
     static size_t shown;
     const size_t S = f->g.S, a = f->g.a, b = f->g.b;
     size_t wrong_roots = 0, touched = 0;
-    if (f->g.T == 1) /* new leaves for each S (its first case); every thread sees them */
+    if (f->T == 1) /* new leaves for each S (its first case); every thread sees them */
         fill_leaves(leaf, S, r);
     write_blocks(blocks, leaf, S);
     memcpy(before, blocks, sizeof blocks);
@@ -156,7 +158,7 @@ static size_t check_leaves_done(fixture_t *f, ot_rng_t *r)
         }
     if (wrong_roots + touched && shown++ < 3) /* the first few, for the reader */
         fprintf(stderr, "\n  S %zu T %zu shards %zu..%zu: %zu wrong root floats, %zu touched "
-                "outside", S, f->g.T, a, b, wrong_roots, touched);
+                "outside", S, f->T, a, b, wrong_roots, touched);
     return wrong_roots + touched;
 }
 
@@ -193,7 +195,7 @@ static void test_whole_tree(void)
             }
             for (size_t h = 1; h < S; h *= 2)
                 for (size_t s = 0; s + h < S; s += 2 * h)
-                    if (ot_tree_spans_threads(s, h, S, T))
+                    if (ot_tree_spans(s, h, S, 0, S, T))
                         for (size_t i = OFF; i < OFF + LEN; i++)
                             blocks[s][i] += blocks[s + h][i];
             for (size_t i = 0; i < LEN; i++)
@@ -235,7 +237,36 @@ static void test_grad_tree(void)
     CU_ASSERT_EQUAL(every_thread(check_grad_tree, 33), 0);
 }
 
+/* ot_grad_share: the members of a shard split rows 0..rows in runs of align, in member
+ * order, without gap or overlap, each within a run of the even split; one member takes all. */
+static void test_share(void)
+{
+    ot_grad_t g = {0};
+    size_t lo, hi, bad = 0;
+    g.members = 1;
+    ot_grad_share(&g, 37, 4, &lo, &hi);
+    bad += lo != 0 || hi != 37;
+    g.members = 0; /* as a zeroed ot_grad_t says: not shared */
+    ot_grad_share(&g, 5, 1, &lo, &hi);
+    bad += lo != 0 || hi != 5;
+    for (size_t k = 2; k <= 17; k++)
+        for (size_t rows = 0; rows <= 40; rows++)
+            for (size_t align = 1; align <= 8; align *= 2) {
+                size_t next = 0;
+                g.members = k;
+                for (g.member = 0; g.member < k; g.member++) {
+                    ot_grad_share(&g, rows, align, &lo, &hi);
+                    bad += lo != next || hi < lo || hi > rows || (hi < rows && hi % align);
+                    bad += hi - lo > ((rows + align - 1) / align + k - 1) / k * align;
+                    next = hi;
+                }
+                bad += next != rows;
+            }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 OT_TEST_SUITE(grad, setup, NULL,
+              {"ot_grad_share: a shard's rows split among its threads, in order, whole", test_share},
               {"ot_grad_leaf: shard a + i's block at off", test_leaf},
               {"leaves_done: exactly the thread's nodes, bit for bit, nothing else touched",
                test_leaves_done},

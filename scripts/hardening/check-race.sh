@@ -84,9 +84,13 @@ run "train, 3 threads, one shard per thread" "$dir/omptrain" --threads 3 \
     --set training.shards=0 --output "$tmp/run3" "${small[@]}"
 run "eval, 4 threads" "$dir/omptrain" eval --checkpoint "$tmp/run4/latest.h5" --threads 4 \
     "${small[@]}"
+run "train CNN with batch norm, 5 threads sharing 2 shards" "$dir/omptrain" --threads 5 \
+    --set training.shards=2 --epochs 1 --set data.train_limit=256 --set data.test_limit=100 \
+    --output "$tmp/run5" tests/configs/repro-cnn.ini
 run "gradcheck, 2 threads" "$dir/omptrain" gradcheck --threads 2 configs/mnist.ini
 run "CUnit suite engine" env OMP_NUM_THREADS=4 "$dir/test_omptrain" engine
 run "CUnit suite train" env OMP_NUM_THREADS=4 "$dir/test_omptrain" train
+run "CUnit suite registry (up to 16 threads on 5 shards)" "$dir/test_omptrain" registry
 if compgen -G "$reports/*" >/dev/null; then
     for r in "$reports"/*; do echo "---- $r"; cat "$r"; done
     echo "check-race: FAIL: $(cat "$reports"/* | grep -c '^WARNING: ThreadSanitizer') TSan reports above"

@@ -273,12 +273,40 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
         ot_kgemm(c->n, out, in, c->x, in, rt->wpack, b, c->y, out, c->work);
 }
 
+/* Threads sharing one shard: dW's rows [i0, i1) and db's columns [j0, j1) of the thread's
+ * share, each element the same chain over the shard's rows (sx, sdy) as unshared. */
+static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const size_t in = L->in_size, out = L->out_size, b_off = L->p_off + L->p_len - out;
+    const size_t rows = c->leaves[0].rows;
+    size_t i0, i1, j0, j1;
+    ot_grad_share(c->grad, in, 1, &i0, &i1);
+    ot_grad_share(c->grad, out, 1, &j0, &j1);
+    if (i1 > i0) {
+        ot_ktree_t t;
+        ot_grad_tree(c->grad, L->p_off + i0 * out, out, 1, &t);
+        ot_kgemm_tn_tree(i1 - i0, out, c->sx + i0, in, c->sdy, out, &t, c->work);
+    }
+    float *restrict db = ot_grad_leaf(c->grad, 0, b_off);
+    for (size_t j = j0; j < j1; j++)
+        db[j] = 0.0f;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = j0; j < j1; j++)
+            db[j] += c->sdy[r * out + j];
+}
+
 /* dW = x^T dy and db = column sums of dy, per shard through the tree; dx = dy W^T */
 static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const affine_rt_t *rt = c->rt;
     const size_t in = L->in_size, out = L->out_size, b_off = L->p_off + L->p_len - out;
     ot_ktree_t t;
+    if (c->grad->members > 1) {
+        backward_shared(L, c);
+        if (c->dx)
+            ot_kgemm(c->n, in, out, c->dy, out, rt->wtpack, NULL, c->dx, in, c->work);
+        return;
+    }
     ot_grad_tree(c->grad, L->p_off, out, 1, &t);
     if (rt->sparse) { /* x by columns: only its nonzero pixels cost FMAs */
         const ot_kcsc_t xs = {keep_of(L, c->keep).ends, rt->csc_code + c->r0 * in,

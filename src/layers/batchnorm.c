@@ -252,10 +252,12 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const bn_rt_t *rt = c->rt;
     const size_t d = feats(L), k = stats(L), beta = L->p_off + L->p_len - d, P = positions(L);
+    size_t f0, f1; /* threads sharing a shard write a part of its features each */
+    ot_grad_share(c->grad, d, 1, &f0, &f1);
     for (size_t i = 0; i < c->n_leaves; i++) {
         const double *part = c->parts + (c->first_shard + i) * k;
         float *dgamma = ot_grad_leaf(c->grad, i, L->p_off), *dbeta = ot_grad_leaf(c->grad, i, beta);
-        for (size_t f = 0; f < d; f++) {
+        for (size_t f = f0; f < f1; f++) {
             dgamma[f] = (float)part[d + f];
             dbeta[f] = (float)part[f];
         }

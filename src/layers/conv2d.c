@@ -273,6 +273,44 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     }
 }
 
+/* Threads sharing one shard: dW's rows [k0, k1) (taps) and db's columns [j0, j1) of the
+ * thread's share, over the shard's rows (sx, sdy; each thread forms the im2col blocks it
+ * needs), each element the same chain as unshared; then dx of the thread's own rows. */
+static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, float *col, float *gw)
+{
+    const conv_rt_t *rt = c->rt;
+    const ot_conv_geom_t g = geom(L);
+    const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L), P = g.oh * g.ow;
+    const size_t b_off = L->p_off + L->p_len - F, hi = c->leaves[0].rows * P;
+    size_t k0, k1, j0, j1;
+    ot_grad_share(c->grad, K, 1, &k0, &k1);
+    ot_grad_share(c->grad, F, 1, &j0, &j1);
+    float *dW = ot_grad_leaf(c->grad, 0, L->p_off), *db = ot_grad_leaf(c->grad, 0, b_off);
+    for (size_t j = j0; j < j1; j++)
+        db[j] = 0.0f;
+    if (hi == 0)
+        memset(dW + k0 * F, 0, (k1 - k0) * F * sizeof(float));
+    for (size_t q0 = 0; q0 < hi && (k1 > k0 || j1 > j0); q0 += MB) {
+        const size_t m = hi - q0 < MB ? hi - q0 : MB;
+        const float *dy = c->sdy + q0 * F;
+        if (k1 > k0) {
+            ot_im2col(&g, c->sx, q0, m, col);
+            ot_kgemm_tn_acc(k1 - k0, F, m, col + k0, K, dy, F, dW + k0 * F, F, q0 > 0, gw);
+        }
+        for (size_t r = 0; r < m; r++)
+            for (size_t j = j0; j < j1; j++)
+                db[j] += dy[r * F + j];
+    }
+    if (!c->dx)
+        return;
+    memset(c->dx, 0, c->n * L->in_size * sizeof(float));
+    for (size_t q0 = 0; q0 < c->n * P; q0 += MB) {
+        const size_t m = c->n * P - q0 < MB ? c->n * P - q0 : MB;
+        ot_kgemm(m, K, F, c->dy + q0 * F, F, rt->wtpack, NULL, col, K, gw);
+        ot_col2im_add(&g, col, q0, m, c->dx);
+    }
+}
+
 /* Shard by shard: dW, db (leaves of the tree), and dx through col2im. */
 static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 {
@@ -282,6 +320,10 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
     const size_t b_off = L->p_off + L->p_len - F;
     float *col, *gw;
     split_work(L, c->work, &col, &gw);
+    if (c->grad->members > 1) {
+        backward_shared(L, c, col, gw);
+        return;
+    }
     if (c->dx)
         memset(c->dx, 0, c->n * L->in_size * sizeof(float));
     for (size_t i = 0; i < c->n_leaves; i++) {

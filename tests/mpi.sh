@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Processes x threads with Open MPI (mpirun -np R omptrain -t T), against one process:
+# - /model, /optimizer, /state and the loss curves are bit-identical to the run without mpirun
+#   at R x T = 1x1, 1x2, 2x1, 2x2, 3x1, 4x1, for an MLP with batch norm, dropout and adam
+#   (tests/configs/repro.ini) and for a CNN (tests/configs/repro-cnn.ini); another seed differs,
+#   so the comparison can fail; and at 2x3 on 2 shards, where a process's threads share its shard;
+# - a checkpoint written by 2 processes resumes with 3, and one written by 2 with 1, to the bits
+#   of the uninterrupted run;
+# - SIGTERM or SIGINT to mpirun: one "saved; continue with" message, a checkpoint, every
+#   process ends;
+# - SIGKILL of one process: the job ends within 30 s with Open MPI's message naming the
+#   signal, and latest.h5 verifies;
+# - a config error gives one message and exit 2, fewer shards than processes too; data missing
+#   on one machine (one process's working directory) gives one message, from that process.
+# As root, mpirun needs OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM); --oversubscribe runs more processes
+# than cores, and waiting OpenMP threads sleep (OMP_WAIT_POLICY=passive) for the same reason.
+set -u
+omptrain=${OMPTRAIN:-./omptrain}
+case $omptrain in /*) ;; *) omptrain=$PWD/$omptrain ;; esac # for the -wdir case
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
+# Open MPI's shared-memory transport reads large messages straight from the sender's memory
+# (process_vm_readv), which a container's default seccomp profile forbids; CI may run in one,
+# so the tests copy through shared memory instead (the same bytes arrive either way).
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+mpi=(mpirun --oversubscribe --bind-to none)
+# Under check-asan (ASAN_OPTIONS set): no leak check in the processes mpirun starts. Open MPI
+# keeps allocations until exit and unloads its components (dlclose) in MPI_Finalize, so
+# LeakSanitizer reports them, unattributable, as leaks; omptrain's own allocations are the
+# same with and without mpirun and are leak-checked by every other test. Memory errors are
+# still caught here.
+[ -n "${ASAN_OPTIONS:-}" ] && mpi=(env "ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0" "${mpi[@]}")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL mpi: $*"; fails=$((fails + 1)); }
+t_start=$(date +%s)
+
+if ! command -v mpirun >/dev/null; then
+    echo "FAIL mpi: no mpirun (scripts/setup.sh installs openmpi-bin)"; exit 1
+fi
+# an omptrain built without MPI refuses to run under mpirun; with it, one process prints
+if ! "${mpi[@]}" -np 2 "$omptrain" --version >"$tmp/v" 2>&1 || [ "$(wc -l <"$tmp/v")" -ne 1 ]; then
+    echo "FAIL mpi: mpirun -np 2 omptrain --version:"; cat "$tmp/v"; exit 1
+fi
+
+# same A B WHAT: A's and B's /model, /optimizer, /state and loss curves are equal
+same() {
+    local obj
+    for obj in /model /optimizer /state; do
+        h5diff -q "$1/latest.h5" "$2/latest.h5" $obj $obj >/dev/null 2>&1 ||
+            fail "$3: $obj differs from one process's"
+    done
+    for obj in /steps/loss /epochs/train_loss /epochs/test_loss /epochs/test_acc; do
+        h5diff -q "$1/history.h5" "$2/history.h5" $obj $obj >/dev/null 2>&1 ||
+            fail "$3: history $obj differs from one process's"
+    done
+}
+# train R T DIR CONFIG [options]: mpirun -np R omptrain -t T
+train() {
+    local R=$1 T=$2 d=$3
+    shift 3
+    "${mpi[@]}" -np "$R" "$omptrain" -t "$T" -o "$d" "$@" >"$d.log" 2>&1 ||
+        { fail "$R x $T: the run failed: $(tail -3 "$d.log")"; return 1; }
+}
+
+# ---- the same bits at every R x T
+for cfg in tests/configs/repro.ini tests/configs/repro-cnn.ini; do
+    name=$(basename "$cfg" .ini)
+    "$omptrain" -t 1 -o "$tmp/$name-ref" "$cfg" >/dev/null 2>&1 || fail "$name: one process failed"
+    before=$fails
+    for rt in 1x1 1x2 2x1 2x2 3x1 4x1; do
+        d="$tmp/$name-$rt"
+        train "${rt%x*}" "${rt#*x}" "$d" "$cfg" && same "$tmp/$name-ref" "$d" "$name $rt"
+    done
+    grep -q "3 processes x 1 threads" "$tmp/$name-3x1.log" ||
+        fail "$name: the header line does not say 3 processes x 1 threads"
+    # the comparison can fail: another seed gives other parameters
+    train 2 1 "$tmp/$name-s8" --seed 8 "$cfg" &&
+        h5diff -q "$tmp/$name-ref/latest.h5" "$tmp/$name-s8/latest.h5" /model /model \
+            >/dev/null 2>&1 && fail "$name: seeds 7 and 8 gave identical models"
+    [ $fails -eq $before ] &&
+        echo "ok   mpi: $name: /model, /optimizer, /state, loss curves identical at 1x1 1x2 2x1 2x2 3x1 4x1"
+done
+
+# ---- more threads than a process has shards: 2 processes of 3 threads over 2 shards, the
+# three threads of each process sharing its one shard, against one process of one thread
+d="$tmp/share-ref"
+before=$fails
+if "$omptrain" -t 1 --set training.shards=2 -o "$d" tests/configs/repro-cnn.ini >/dev/null 2>&1; then
+    train 2 3 "$tmp/share-2x3" --set training.shards=2 tests/configs/repro-cnn.ini &&
+        same "$d" "$tmp/share-2x3" "repro-cnn on 2 shards, 2x3"
+else
+    fail "repro-cnn on 2 shards: one process failed"
+fi
+[ $fails -eq $before ] &&
+    echo "ok   mpi: repro-cnn on 2 shards: 2 processes x 3 threads (threads sharing a shard) identical to 1x1"
+
+# ---- resume with another process count: the 2-process run's epoch-1 checkpoint, with 3, in
+# a copy of its directory (the history is cut back to the checkpoint, then grows again)
+d="$tmp/resume3"
+cp -a "$tmp/repro-2x1" "$d"
+if "${mpi[@]}" -np 3 "$omptrain" -t 1 --resume "$d/checkpoint-e0001.h5" -o "$d" \
+    tests/configs/repro.ini >"$d.log" 2>&1; then
+    before=$fails
+    same "$tmp/repro-ref" "$d" "written by 2 processes, resumed by 3"
+    grep -q "2 processes x 1 threads" "$d.log" || fail "the resume line does not name the writer's 2 processes"
+    [ $fails -eq $before ] && echo "ok   mpi: a checkpoint of 2 processes resumed by 3 ends bit-identical"
+else
+    fail "resume with 3 processes failed: $(tail -3 "$d.log")"
+fi
+
+# ---- SIGTERM and SIGINT to mpirun: the processes finish the same step, the first saves
+cfg=tests/configs/signals.ini
+long=(--epochs 12)
+"$omptrain" -t 2 "${long[@]}" -o "$tmp/sig-ref" "$cfg" >/dev/null 2>&1 || fail "the long reference run failed"
+wait_ckpt() { for _ in $(seq 1 600); do [ -e "$1/latest.h5" ] && return 0; sleep 0.05; done; return 1; }
+gone() { # the processes (pids) ended, within a few seconds of mpirun
+    local p
+    for _ in $(seq 1 50); do
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && break; p=; done
+        [ -z "$p" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+for sig in TERM INT; do
+    d="$tmp/$sig"
+    "${mpi[@]}" -np 2 "$omptrain" -t 1 "${long[@]}" -o "$d" "$cfg" >"$d.out" 2>"$d.err" &
+    pid=$!
+    wait_ckpt "$d" || fail "SIG$sig: no first checkpoint appeared"
+    sleep 0.2
+    kids=$(pgrep -P "$pid")
+    kill -s "$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -ne 0 ] || fail "SIG$sig: mpirun exited 0"
+    # shellcheck disable=SC2086
+    gone $kids || fail "SIG$sig: a process is still running after mpirun ended"
+    n=$(grep -c "saved; continue with: mpirun ... omptrain --resume" "$d.err")
+    [ "$n" -eq 1 ] || fail "SIG$sig: $n resume hints, expected one: $(cat "$d.err")"
+    grep -q "^epoch  12/12" "$d.out" && fail "SIG$sig: the run finished before the signal"
+    # written by 2 processes, resumed by 1 (no mpirun)
+    "$omptrain" -t 1 "${long[@]}" --resume "$d/latest.h5" -o "$d" "$cfg" >"$d.res" 2>&1 ||
+        fail "SIG$sig: resume failed: $(tail -2 "$d.res")"
+    for obj in /model /optimizer; do
+        h5diff -q "$tmp/sig-ref/latest.h5" "$d/latest.h5" $obj $obj >/dev/null 2>&1 ||
+            fail "SIG$sig: resumed by 1 process, $obj differs from the uninterrupted run"
+    done
+    h5diff -q "$tmp/sig-ref/history.h5" "$d/history.h5" /steps/loss /steps/loss >/dev/null 2>&1 ||
+        fail "SIG$sig: the resumed loss curve differs"
+done
+echo "ok   mpi: SIGTERM and SIGINT to mpirun: one message, a checkpoint, every process ended; resumed by 1 process, bit-identical"
+
+# ---- SIGKILL of one process: the job ends, latest.h5 is intact
+d="$tmp/kill"
+"${mpi[@]}" -np 2 "$omptrain" -t 1 "${long[@]}" -o "$d" "$cfg" >"$d.out" 2>"$d.err" &
+pid=$!
+wait_ckpt "$d" || fail "SIGKILL: no first checkpoint appeared"
+sleep 0.3
+kids=$(pgrep -P "$pid")
+victim=$(echo "$kids" | tail -1)
+t0=$(date +%s%N)
+kill -9 "$victim"
+wait "$pid"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$rc" -ne 0 ] || fail "SIGKILL: mpirun exited 0"
+[ "$ms" -lt 30000 ] || fail "SIGKILL: the job took $ms ms to end"
+grep -q "exited on signal 9" "$d.err" || fail "SIGKILL: no message names the signal: $(cat "$d.err")"
+# shellcheck disable=SC2086
+gone $kids || fail "SIGKILL: a process is still running after mpirun ended"
+"$omptrain" verify "$d/latest.h5" >/dev/null 2>&1 || fail "SIGKILL: latest.h5 does not verify"
+echo "ok   mpi: SIGKILL of one process ended the job in $ms ms (rc $rc), latest.h5 verifies"
+
+# ---- errors: one message, the right status
+one_message() { # WHAT RC_WANTED FILE NEEDLE
+    local n
+    n=$(grep -c "^omptrain: " "$3")
+    [ "$n" -eq 1 ] || fail "$1: $n omptrain messages, expected one: $(cat "$3")"
+    grep -q "$4" "$3" || fail "$1: the message does not say '$4': $(cat "$3")"
+}
+"${mpi[@]}" -np 3 "$omptrain" -S training.batch_size=0 -o "$tmp/bad" tests/configs/repro.ini \
+    >/dev/null 2>"$tmp/bad.err"
+rc=$?
+[ $rc -eq 2 ] || fail "bad config: exit $rc, expected 2"
+one_message "bad config" 2 "$tmp/bad.err" "training.batch_size"
+"${mpi[@]}" -np 3 "$omptrain" -S training.shards=2 -o "$tmp/few" tests/configs/repro.ini \
+    >/dev/null 2>"$tmp/few.err"
+rc=$?
+[ $rc -eq 2 ] || fail "2 shards for 3 processes: exit $rc, expected 2"
+one_message "2 shards for 3 processes" 2 "$tmp/few.err" "2 shards cannot be split over 3 processes"
+# the data on the first machine only: process 1 runs where data/ is missing
+mkdir -p "$tmp/m0" "$tmp/m1"
+ln -s "$PWD/data" "$tmp/m0/data"
+cp tests/configs/repro.ini "$tmp/m0/repro.ini"
+cp tests/configs/repro.ini "$tmp/m1/repro.ini"
+"${mpi[@]}" -np 1 -wdir "$tmp/m0" "$omptrain" -o out repro.ini : \
+    -np 1 -wdir "$tmp/m1" "$omptrain" -o out repro.ini >/dev/null 2>"$tmp/data.err"
+rc=$?
+[ $rc -ne 0 ] || fail "data missing on one machine: exit 0"
+one_message "data missing on one machine" "$rc" "$tmp/data.err" "^omptrain: process 1 of 2 on .*data/mnist"
+[ -e "$tmp/m0/out/latest.h5" ] && fail "data missing on one machine: the first process trained anyway"
+echo "ok   mpi: a config error, too few shards, data missing on one machine: one message each, non-zero exit"
+
+echo "     mpi: $(($(date +%s) - t_start)) s"
+exit $((fails > 0))
