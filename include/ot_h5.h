@@ -108,6 +108,14 @@ int ot_h5_own_dataset(hid_t d, char *why);
  * be read: why, n bytes, says which: "/model/x is an external link (to another file), ..."). */
 int ot_h5_find(hid_t loc, const char *p, int soft_ok, char *why, size_t n);
 
+/* Open dataset p of the file at loc (absolute, or relative to loc; reached through links that
+ * stay in the file) into *d: it must be there, be a dataset as omptrain writes them
+ * (ot_h5_own_dataset), hold numbers of class cls (of `bytes` bytes each when bytes > 0) and
+ * have the given rank, its dimensions then into dims; rank < 0 takes any rank and reads no
+ * dimensions. 0, or OT_EFORMAT after one line naming path (the file, for the message) and p. */
+int ot_h5_open_ds(hid_t loc, const char *path, const char *p, H5T_class_t cls, size_t bytes,
+                  int rank, hsize_t *dims, hid_t *d);
+
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SSZ" (buf holds at least 21 bytes). */
 void ot_h5_utc_now(char *buf, size_t n);
 

@@ -87,73 +87,13 @@ static void shape_str(char *buf, size_t n, int rank, const hsize_t *dims)
                                  (unsigned long long)dims[i]);
 }
 
-/* Open dataset p, which must exist, hold numbers of class cls (and of `bytes` bytes when
- * bytes > 0) and have the given rank; its dimensions go to dims. */
-static int open_ds(hid_t f, const char *path, const char *p, H5T_class_t cls, size_t bytes,
-                   int rank, hsize_t *dims, hid_t *d)
-{
-    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    int rc = OT_EFORMAT;
-    char why[128];
-    *d = H5I_INVALID_HID;
-    int there = find(f, path, p);
-    if (there < 0)
-        return there;
-    if (!there) {
-        ot_error("%s: %s is missing (not a complete omptrain checkpoint)", path, p);
-        return OT_EFORMAT;
-    }
-    if ((*d = H5Dopen2(f, p, H5P_DEFAULT)) < 0) {
-        ot_error("%s: %s is not a readable dataset", path, p);
-        return OT_EFORMAT;
-    }
-    /* where its values lie, its type and its size before anything else (a file of format 1
-     * was not verified) */
-    if (ot_h5_own_dataset(*d, why) < 0) {
-        ot_error("%s: %s %s", path, p, why);
-        goto fail;
-    }
-    if ((type = H5Dget_type(*d)) < 0 || (space = H5Dget_space(*d)) < 0) {
-        ot_error("%s: %s: cannot read its type and shape", path, p);
-        goto fail;
-    }
-    const char *kind = cls == H5T_FLOAT ? "floats" : "integers";
-    if (H5Tget_class(type) != cls || (bytes && H5Tget_size(type) != bytes)) {
-        if (bytes)
-            ot_error("%s: %s must hold %zu-bit %s", path, p, 8 * bytes, kind);
-        else
-            ot_error("%s: %s must hold %s", path, p, kind);
-        goto fail;
-    }
-    int r = H5Sget_simple_extent_ndims(space);
-    if (r != rank || r < 0) {
-        ot_error("%s: %s has rank %d, expected %d", path, p, r, rank);
-        goto fail;
-    }
-    if (rank > 0 && H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
-        ot_error("%s: %s: cannot read its shape", path, p);
-        goto fail;
-    }
-    rc = OT_OK;
-fail:
-    if (type >= 0)
-        H5Tclose(type);
-    if (space >= 0)
-        H5Sclose(space);
-    if (rc && *d >= 0) {
-        H5Dclose(*d);
-        *d = H5I_INVALID_HID;
-    }
-    return rc;
-}
-
 /* Read the whole dataset p (class cls, rank, expected element count n) into buf. */
 static int read_ds(hid_t f, const char *path, const char *p, H5T_class_t cls, int rank,
                    hsize_t n, hid_t mtype, void *buf)
 {
     hid_t d;
     hsize_t dims[2] = {1, 1};
-    int rc = open_ds(f, path, p, cls, 0, rank, dims, &d);
+    int rc = ot_h5_open_ds(f, path, p, cls, 0, rank, dims, &d);
     if (rc)
         return rc;
     hsize_t have = rank == 0 ? 1 : dims[0];
@@ -324,7 +264,7 @@ static int read_block(hid_t f, const char *path, const char *group, const ot_ten
         for (size_t k = 0; k < OT_MAX_RANK; k++)
             need[k] = t->shape[k];
         snprintf(p, sizeof p, "%s/%s", group, t->name);
-        if ((rc = open_ds(f, path, p, H5T_FLOAT, sizeof(float), (int)t->rank, dims, &d[i])))
+        if ((rc = ot_h5_open_ds(f, path, p, H5T_FLOAT, sizeof(float), (int)t->rank, dims, &d[i])))
             break;
         opened = i + 1;
         for (size_t k = 0; k < t->rank; k++)
@@ -523,7 +463,7 @@ int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
     /* the data order: one entry per training sample, a permutation */
     const size_t N = t->train.n, n_batches = ot_trainer_batches(t);
     hsize_t dims[1] = {0};
-    if ((rc = open_ds(f, path, "/state/order", H5T_INTEGER, 0, 1, dims, &d)))
+    if ((rc = ot_h5_open_ds(f, path, "/state/order", H5T_INTEGER, 0, 1, dims, &d)))
         goto out;
     if (dims[0] != N) {
         ot_error("%s: /state/order is the order of %llu training samples but the config's "

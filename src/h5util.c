@@ -532,3 +532,64 @@ int ot_h5_find(hid_t loc, const char *p, int soft_ok, char *why, size_t n)
 {
     return find_at(loc, p, soft_ok, 0, why, n);
 }
+
+int ot_h5_open_ds(hid_t f, const char *path, const char *p, H5T_class_t cls, size_t bytes,
+                  int rank, hsize_t *dims, hid_t *d)
+{
+    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    int rc = OT_EFORMAT;
+    char why[128];
+    *d = H5I_INVALID_HID;
+    char where[OT_H5_PATH_MAX + 128];
+    int there = ot_h5_find(f, p, 0, where, sizeof where);
+    if (there < 0) {
+        ot_error("%s: %s", path, where);
+        return OT_EFORMAT;
+    }
+    if (!there) {
+        ot_error("%s: %s is missing (not a complete omptrain checkpoint)", path, p);
+        return OT_EFORMAT;
+    }
+    if ((*d = H5Dopen2(f, p, H5P_DEFAULT)) < 0) {
+        ot_error("%s: %s is not a readable dataset", path, p);
+        return OT_EFORMAT;
+    }
+    /* where its values lie, its type and its size before anything else (a file of format 1
+     * was not verified) */
+    if (ot_h5_own_dataset(*d, why) < 0) {
+        ot_error("%s: %s %s", path, p, why);
+        goto fail;
+    }
+    if ((type = H5Dget_type(*d)) < 0 || (space = H5Dget_space(*d)) < 0) {
+        ot_error("%s: %s: cannot read its type and shape", path, p);
+        goto fail;
+    }
+    const char *kind = cls == H5T_FLOAT ? "floats" : "integers";
+    if (H5Tget_class(type) != cls || (bytes && H5Tget_size(type) != bytes)) {
+        if (bytes)
+            ot_error("%s: %s must hold %zu-bit %s", path, p, 8 * bytes, kind);
+        else
+            ot_error("%s: %s must hold %s", path, p, kind);
+        goto fail;
+    }
+    int r = H5Sget_simple_extent_ndims(space);
+    if (r < 0 || (rank >= 0 && r != rank)) {
+        ot_error("%s: %s has rank %d, expected %d", path, p, r, rank);
+        goto fail;
+    }
+    if (rank > 0 && H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
+        ot_error("%s: %s: cannot read its shape", path, p);
+        goto fail;
+    }
+    rc = OT_OK;
+fail:
+    if (type >= 0)
+        H5Tclose(type);
+    if (space >= 0)
+        H5Sclose(space);
+    if (rc && *d >= 0) {
+        H5Dclose(*d);
+        *d = H5I_INVALID_HID;
+    }
+    return rc;
+}

@@ -268,37 +268,23 @@ static const char *by_of(int i)
  * them), into *d: 0 or OT_EFORMAT after one line. */
 static int open_stats(hid_t g, const char *path, const char *name, size_t n, hid_t *d)
 {
-    hid_t space = H5I_INVALID_HID, type = H5I_INVALID_HID;
-    char why[OT_H5_PATH_MAX + 128];
-    int rc = OT_EFORMAT, there = ot_h5_find(g, name, 0, why, sizeof why);
-    *d = H5I_INVALID_HID;
-    if (there < 0) {
-        ot_error("%s: /input: %s", path, why);
-        return OT_EFORMAT;
-    }
-    if (!there || (*d = H5Dopen2(g, name, H5P_DEFAULT)) < 0 || ot_h5_own_dataset(*d, why) < 0 ||
-        (space = H5Dget_space(*d)) < 0 || (type = H5Dget_type(*d)) < 0 ||
-        H5Tget_class(type) != H5T_FLOAT) {
-        ot_error("%s: /input/%s is missing or does not hold floats", path, name);
-        goto out;
-    }
-    if (H5Sget_simple_extent_npoints(space) != (hssize_t)n) {
-        ot_error("%s: /input/%s has %lld entries, expected %zu (normalize_by and the sample "
-                 "shape of /input)", path, name, (long long)H5Sget_simple_extent_npoints(space),
-                 n);
-        goto out;
-    }
-    rc = OT_OK;
-out:
-    if (type >= 0)
-        H5Tclose(type);
+    char p[32];
+    snprintf(p, sizeof p, "/input/%s", name);
+    int rc = ot_h5_open_ds(g, path, p, H5T_FLOAT, 0, -1, NULL, d);
+    if (rc)
+        return rc;
+    hid_t space = H5Dget_space(*d);
+    const hssize_t got = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
     if (space >= 0)
         H5Sclose(space);
-    if (rc && *d >= 0) {
+    if (got != (hssize_t)n) {
+        ot_error("%s: %s has %lld entries, expected %zu (normalize_by and the sample shape of "
+                 "/input)", path, p, (long long)got, n);
         H5Dclose(*d);
         *d = H5I_INVALID_HID;
+        return OT_EFORMAT;
     }
-    return rc;
+    return OT_OK;
 }
 
 /* Read n floats of the open /input/<name> into out: 0 or OT_EFORMAT after one line. */
