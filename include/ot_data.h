@@ -20,9 +20,9 @@ typedef struct {
     size_t cols;     /* image width (1 for vectors) */
     size_t dim;      /* rows * cols * chans: floats per sample */
     int n_classes;   /* labels lie in [0, n_classes) */
-    float nonzero;   /* fraction of the pixels that are not zero (MNIST: 0.19); the engine
-                        leaves zero pixels out of the first layer's products below
-                        OT_SPARSE_BELOW. 1 when the first layer gets anything but bytes
+    float nonzero;   /* fraction of the pixels that are not zero (MNIST: 0.19, Fashion-MNIST:
+                        0.50); the engine leaves zero pixels out of the first layer's
+                        products below ot_kgemm_sparse_below(). 1 when the first layer gets anything but bytes
                         scaled to [0,1] (float features, standardised data): the lists of
                         nonzero pixels hold bytes, and a standardised 0 is not 0. */
     /* each image's nonzero pixels, listed once by ot_dataset_index when the images are mostly
@@ -49,10 +49,6 @@ typedef struct {
 
 /* A pixel u (0..255) stands for the float (float)u * OT_PIXEL_SCALE, in [0,1]. */
 #define OT_PIXEL_SCALE (1.0f / 255.0f)
-
-/* Images with fewer nonzero pixels than this fraction are "mostly zero": ot_dataset_load
- * lists their nonzero pixels, and the first layer leaves the zeros out. */
-#define OT_SPARSE_BELOW 0.5f
 
 /* ot_dataset_load lists the nonzero pixels (3 bytes each) only below this fraction, where the
  * list is smaller than the images (1 byte a pixel); above it the gather scans the images,

@@ -122,4 +122,8 @@ void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ld
 /* "AVX-512", "AVX2" or "portable": the instruction set the kernel was built for. */
 const char *ot_kgemm_isa(void);
 
+/* The fraction of nonzero pixels below which the first layer leaves the zeros out (ot_kspmm,
+ * ot_kgemm_tn_tree_sparse): where the sparse kernels beat this build's dense kernel. */
+float ot_kgemm_sparse_below(void);
+
 #endif

@@ -119,6 +119,22 @@ const char *ot_kgemm_isa(void)
     return ISA;
 }
 
+/* Where the sparse first layer stops paying, by the dense kernel's vector width. Measured
+ * with omptrain bench on Fashion-MNIST thinned to 20-45% nonzero pixels, models (a), (b), (c)
+ * at 1 thread (docs/benchmarks.md, "Sparse or dense first layer"): sparse/dense samples/s
+ * crosses 1 at 0.23-0.32 with the AVX-512 kernel and at 0.40-0.45 with the AVX2 one. The
+ * portable kernel's value is not measured: half, as before the sweep. */
+float ot_kgemm_sparse_below(void)
+{
+#if defined(__AVX512F__)
+    return 0.25f;
+#elif defined(__AVX2__) && defined(__FMA__)
+    return 0.4f;
+#else
+    return 0.5f;
+#endif
+}
+
 size_t ot_kpack_size(size_t k, size_t n)
 {
     return n_panels(n) * NR * k;

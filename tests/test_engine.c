@@ -10,6 +10,7 @@
 #include "ot_common.h"
 #include "ot_engine.h"
 #include "ot_gemm.h"
+#include "ot_kgemm.h"
 #include "ot_rng.h"
 #include "ot_test.h"
 
@@ -119,7 +120,7 @@ static void test_fixed_shards_bit_identical(void)
     ot_net_free(&net);
 }
 
-/* Mostly-zero images take the sparse first layer (ds.nonzero < 0.5): still bit-identical at
+/* Mostly-zero images take the sparse first layer (ds.nonzero < ot_kgemm_sparse_below()): still bit-identical at
  * any thread count, and the same bits as the dense path on the same images (leaving out a
  * zero term of an FMA chain changes nothing). */
 static void test_sparse_input(void)
@@ -137,7 +138,7 @@ static void test_sparse_input(void)
         if (ot_rng_uniform(&r) < 0.8)
             ds.images[i] = 0;
     ds.nonzero = ot_nonzero_fraction(ds.images, bytes);
-    CU_ASSERT(ds.nonzero < OT_SPARSE_BELOW);
+    CU_ASSERT(ds.nonzero < ot_kgemm_sparse_below());
     const int threads[] = {2, 3, 7, 16};
     for (size_t n = 5; n <= NS; n += 59) { /* 5 and 64 rows over 16 shards */
         /* the images scanned by the gather, and listed once (as ot_dataset_load does) */

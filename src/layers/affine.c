@@ -13,6 +13,7 @@
 
 #include "ot_common.h"
 #include "ot_gemm.h"
+#include "ot_kgemm.h"
 #include "ot_layers.h"
 #include "ot_net.h"
 #include "ot_tree.h"
@@ -210,7 +211,7 @@ static void begin(const ot_layer_t *L, void *p, const float *params, const float
 {
     affine_rt_t *rt = p;
     (void)params, (void)state;
-    rt->sparse = sparse_capable(L) && pi->sparse_ok && pi->ds->nonzero < OT_SPARSE_BELOW &&
+    rt->sparse = sparse_capable(L) && pi->sparse_ok && pi->ds->nonzero < ot_kgemm_sparse_below() &&
                  pi->ds->dim == L->in_size;
 }
 
