@@ -7,8 +7,10 @@ Runs, back to back in one invocation, the benchmark models of configs/bench-{a,.
   (e) the textbook's SimpleConvNet (conv 30 5x5, relu, maxpool 2, affine 100, relu, affine 10)
   (f) the textbook's deep CNN (six 3x3 convolutions, three max poolings, affine 50, dropout)
       both batch 100
-with plain SGD at the config's learning rate, on MNIST loaded from data/mnist/*.gz, at each
-thread count, in:
+  (a') and (b'), named a-fashion and b-fashion: (a) and (b) on Fashion-MNIST, whose denser
+      images leave omptrain's sparse first layer less to skip
+with plain SGD at the config's learning rate, on the training set the config names (MNIST from
+data/mnist/*.gz; Fashion-MNIST from Debian's dataset-fashion-mnist), at each thread count, in:
   omptrain      ./omptrain bench CONFIG --threads LIST (its CSV)
   torch/pth     PyTorch 1.13 (Debian) with OpenBLAS's pthread build (the system default)
   torch/omp     the same with LD_LIBRARY_PATH pointing at OpenBLAS's OpenMP build (left out,
@@ -24,7 +26,8 @@ dW and, but for the first layer, dx: 2 in out per Affine, 2 positions taps filte
 convolution); with it the share of the GEMM ceiling (measured by omptrain bench in the same
 run, same thread count) is printed for omptrain and the best torch.
 
-usage: /usr/bin/python3 scripts/compare_pytorch.py [--threads 1,2] [--models a,b,c,d,e,f]
+usage: /usr/bin/python3 scripts/compare_pytorch.py [--threads 1,2]
+           [--models a,b,c,d,e,f,a-fashion,b-fashion]
            [--seconds 2] [--omptrain ./omptrain] [--csv runs/compare/compare.csv]
 Run from the repository root. Needs python3-torch (apt-get install python3-torch).
 """
@@ -43,7 +46,7 @@ import numpy as np
 SEGMENTS = 5
 WARMUP = 0.3
 OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
-MODELS = "a,b,c,d,e,f"
+MODELS = "a,b,c,d,e,f,a-fashion,b-fashion"
 IMAGE = (1, 28, 28)  # MNIST as (channels, height, width)
 
 
@@ -66,7 +69,8 @@ def model_spec(m):
     else:
         stack, shape = [(w[0], w[1:]) for w in items], IMAGE
     tr = cp["training"]
-    return {"config": path, "widths": widths, "stack": stack, "input": shape,
+    return {"config": path, "images": cp["data"]["train_images"],
+            "labels": cp["data"]["train_labels"], "widths": widths, "stack": stack, "input": shape,
             "batch": int(tr["batch_size"]), "lr": float(tr["learning_rate"]),
             "shards": int(tr.get("shards", "8"))}
 
@@ -123,13 +127,19 @@ def flops_per_sample(spec):
     return f
 
 
-def load_mnist():
+def load_idx(spec, cache={}):
+    """The config's training images (n, 784) as float32 in [0, 1] and labels, from IDX files
+    (gzip or raw); each file pair read once per process."""
     def idx(path, offset):
-        with gzip.open(path, "rb") as f:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
             return np.frombuffer(f.read(), np.uint8, offset=offset)
-    x = idx("data/mnist/train-images-idx3-ubyte.gz", 16).reshape(-1, 784)
-    y = idx("data/mnist/train-labels-idx1-ubyte.gz", 8)
-    return (x.astype(np.float32) / np.float32(255.0)), y.astype(np.int64)
+    key = (spec["images"], spec["labels"])
+    if key not in cache:
+        x = idx(spec["images"], 16).reshape(-1, 784)
+        y = idx(spec["labels"], 8)
+        cache[key] = (x.astype(np.float32) / np.float32(255.0)), y.astype(np.int64)
+    return cache[key]
 
 
 def timed(step, n_batches, batch):
@@ -259,12 +269,11 @@ def run_numpy(spec, x, y, threads):
 
 
 def worker(args):
-    x, y = load_mnist()
     out = {}
     for m in args.models.split(","):
         spec = model_spec(m)
         fn = run_torch if args.worker == "torch" else run_numpy
-        out[m] = fn(spec, x, y, int(args.threads))  # (samples/s, torch's format) or None
+        out[m] = fn(spec, *load_idx(spec), int(args.threads))  # (samples/s, torch's format) or None
     print(json.dumps(out))
     return 0
 
@@ -374,14 +383,14 @@ def main():
                                               for m, v in out.items() if v), flush=True)
 
     peers = ["torch/pth", "torch/omp", "numpy"]
-    hdr = (f"{'model':<6}{'thr':>4}{'omptrain':>11}{'torch/pth':>11}{'torch/omp':>11}"
+    hdr = (f"{'model':<10}{'thr':>4}{'omptrain':>11}{'torch/pth':>11}{'torch/omp':>11}"
            f"{'numpy':>11}  {'best peer':<10}{'ratio':>7}{'omp %ceil':>10}{'torch %ceil':>12}")
     print("\nGEMM FLOP per sample (forward, dW, dx; omptrain bench's count):")
     for m in models:
         fps = flops_per_sample(model_spec(m))
         note = ("" if abs(omp_fps[m] - fps) <= 1e-3 * fps
                 else f"  (omptrain bench counted {omp_fps[m] / 1e6:.3f} M: the counts differ)")
-        print(f"  {m}  {fps / 1e6:9.3f} M{note}")
+        print(f"  {m:<10}{fps / 1e6:9.3f} M{note}")
     print("\nsamples/s (best of 5 segments of %.1f s each run); ratio = omptrain / best peer"
           % (args.seconds / SEGMENTS))
     print(hdr)
@@ -399,7 +408,7 @@ def main():
             oc = r["omptrain"] * fps / 1e9 / ceil[(m, t)]
             tc = best_torch * fps / 1e9 / ceil[(m, t)]
             cells = "".join(f"{r[p]:>11.0f}" if p in r else f"{'-':>11}" for p in peers)
-            print(f"{m:<6}{t:>4}{r['omptrain']:>11.0f}{cells}  {best:<10}{ratio:>6.2f}x"
+            print(f"{m:<10}{t:>4}{r['omptrain']:>11.0f}{cells}  {best:<10}{ratio:>6.2f}x"
                   f"{100 * oc:>9.1f}%{100 * tc:>11.1f}%")
             table.append([m, spec["batch"], t, f"{r['omptrain']:.0f}"]
                          + [f"{r[p]:.0f}" if p in r else "" for p in peers]
