@@ -126,6 +126,51 @@ static inline void copy_row(float *dst, const float *src, size_t n)
     }
 }
 
+#if defined(__AVX2__)
+/* dst rows t = 0..7 (row stride ldd) = column t of the 8 x 8 block at src (row stride lds). */
+static inline void transpose8(const float *src, size_t lds, float *dst, size_t ldd)
+{
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds),
+           r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds),
+           r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds),
+           r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+           t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+           t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+           u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+           u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
+/* dst[kk * NR + jj] = src[jj * lds + kk] for jj < w, kk < k: w rows of B^T into a panel;
+ * 8 x 8 blocks through registers where the instruction set has them (a 1024 x 1024 W^T:
+ * 517 us element by element, measured). */
+static void pack_rows_t(const float *src, size_t lds, size_t w, size_t k, float *dst)
+{
+    size_t j8 = 0, k8 = 0;
+#if defined(__AVX2__)
+    j8 = w / 8 * 8;
+    k8 = k / 8 * 8;
+    for (size_t jj = 0; jj < j8; jj += 8)
+        for (size_t kk = 0; kk < k8; kk += 8)
+            transpose8(src + jj * lds + kk, lds, dst + kk * NR + jj, NR);
+#endif
+    for (size_t jj = 0; jj < w; jj++) /* what the blocks left: their right and bottom edges */
+        for (size_t kk = jj < j8 ? k8 : 0; kk < k; kk++)
+            dst[kk * NR + jj] = src[jj * lds + kk];
+}
+
 static size_t min_sz(size_t a, size_t b)
 {
     return a < b ? a : b;
@@ -175,13 +220,10 @@ void ot_kpack_b(const float *B, size_t ldb, bool trans, size_t k, size_t n, floa
         float *dst = Bp + p * k * NR;
         size_t j0 = p * NR, w = min_sz(NR, n - j0);
         if (trans) { /* B stored (n, k): column j of op(B) is row j of B */
-            for (size_t jj = 0; jj < w; jj++) {
-                const float *src = B + (j0 + jj) * ldb;
-                for (size_t kk = 0; kk < k; kk++)
-                    dst[kk * NR + jj] = src[kk];
-            }
+            pack_rows_t(B + j0 * ldb, ldb, w, k, dst);
             for (size_t kk = 0; kk < k && w < NR; kk++)
-                memset(dst + kk * NR + w, 0, (NR - w) * sizeof(float));
+                for (size_t jj = w; jj < NR; jj++)
+                    dst[kk * NR + jj] = 0.0f;
         } else {
             for (size_t kk = 0; kk < k; kk++)
                 copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
