@@ -2,7 +2,8 @@
 # scaling.sh - the 1-16 thread measurements of issue 4 on the lent 16-core machine, in one run:
 #   omptrain bench (b) and (d) at 1, 2, 4, 8, 16 threads (speed-up, efficiency, share of the
 #   GEMM ceiling), then scripts/compare_pytorch.py on (b) and (d) at the same thread counts;
-#   both with 16 shards (bench-b.ini has 8, which would leave threads 9-16 idle).
+#   both with 16 shards, one per thread at 16 (bench-b.ini has 2: threads past 2 would share
+#   them, with a barrier per layer).
 # Prepare here with scripts/device/bundle.sh, then on the device, from the repository root:
 #   OUT=$OUT bash scripts/device/scaling.sh        (run with carry: ["build/device"])
 # THREADS (default 1,2,4,8,16) and SECONDS_PER (default 2) change the sweep, PYTHON the
