@@ -24,6 +24,9 @@ static void tap_offsets(const ot_conv_geom_t *g, size_t *off)
         off[t] = ((t / g->kw) * g->w + t % g->kw) * g->c;
 }
 
+/* Channels (in vectors of 16) the backward's vector path takes; wider layers take the loop. */
+#define OT_CONV_MAX_VECS 8
+
 /* Channels a general window handles at once: the running maxima and their taps on the stack. */
 #define CH_CHUNK 64
 
@@ -32,13 +35,16 @@ static void tap_offsets(const ot_conv_geom_t *g, size_t *off)
  * Either way the taps go in window order, strictly greater replacing (a tie keeps the first),
  * and the tap is kept as a float so that every lane has one width and the loops vectorise. */
 static void window_max(const ot_conv_geom_t *g, const size_t *off, const float *restrict img,
-                       float *restrict best, uint8_t *restrict at)
+                       float *restrict best, uint8_t *restrict at, size_t room)
 {
     const size_t c = g->c, W = g->w * c;
 #if defined(__AVX512F__)
     /* 16 channels a vector, the last ones masked: the compiler's loop left a channel count
      * like 30 with a scalar tail of 6 that took most of the time (perf, model (e)). Same
-     * comparisons in the same order, so the same maxima and taps. */
+     * comparisons in the same order, so the same maxima and taps. The outputs of the windows
+     * after this one follow it and are written after it: room floats (and bytes) from best on
+     * are the call's, so a last vector that fits in them is stored whole (masked stores cost
+     * several plain ones here), its extra lanes overwritten later. */
     if (g->kh == 2 && g->kw == 2) {
         for (size_t ch = 0; ch < c; ch += 16) {
             const __mmask16 k = c - ch >= 16 ? (__mmask16)0xFFFF
@@ -52,11 +58,18 @@ static void window_max(const ot_conv_geom_t *g, const size_t *off, const float *
                 a = _mm512_mask_mov_epi32(a, gt, _mm512_set1_epi32(t + 1));
                 b = _mm512_mask_mov_ps(b, gt, v);
             }
-            _mm512_mask_storeu_ps(best + ch, k, b);
-            _mm512_mask_cvtepi32_storeu_epi8(at + ch, k, a);
+            if (ch + 16 <= room) {
+                _mm512_storeu_ps(best + ch, b);
+                _mm_storeu_si128((__m128i *)(at + ch), _mm512_cvtepi32_epi8(a));
+            } else {
+                _mm512_mask_storeu_ps(best + ch, k, b);
+                _mm512_mask_cvtepi32_storeu_epi8(at + ch, k, a);
+            }
         }
         return;
     }
+#else
+    (void)room;
 #endif
     if (g->kh == 2 && g->kw == 2) {
         for (size_t ch = 0; ch < c; ch++) {
@@ -108,7 +121,7 @@ void ot_maxpool_forward(const ot_conv_geom_t *g, const float *x, size_t n, float
             for (size_t ox = 0; ox < g->ow; ox++) {
                 const size_t o = s * out + (oy * g->ow + ox) * c;
                 window_max(g, off, x + s * in + (oy * g->stride * g->w + ox * g->stride) * c,
-                           y + o, tap + o);
+                           y + o, tap + o, n * out - o);
             }
 }
 
@@ -124,22 +137,38 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
      * written whole, 16 channels a vector: 0 + dy where the tap was the maximum (the sum the
      * scalar loop forms, -0 included), 0 elsewhere. No zeroing pass, no read of dx. */
     if (g->stride == g->kh && g->stride == g->kw && g->oh * g->kh == g->h &&
-        g->ow * g->kw == g->w && g->pad == 0 && g->kh * g->kw <= 16) {
+        g->ow * g->kw == g->w && g->pad == 0 && g->kh * g->kw <= 16 &&
+        g->c <= 16 * OT_CONV_MAX_VECS) {
         const __m512 zero = _mm512_setzero_ps();
+        const size_t taps = g->kh * g->kw, nv = (c + 15) / 16;
+        const __mmask16 kt = (__mmask16)((1u << (c - (nv - 1) * 16)) - 1); /* the last vector */
         for (size_t s = 0; s < n; s++)
             for (size_t oy = 0; oy < g->oh; oy++)
                 for (size_t ox = 0; ox < g->ow; ox++) {
                     const size_t o = s * out + (oy * g->ow + ox) * c;
                     float *win = dx + s * in + (oy * g->stride * g->w + ox * g->stride) * c;
-                    for (size_t ch = 0; ch < c; ch += 16) {
-                        const __mmask16 k = c - ch >= 16 ? (__mmask16)0xFFFF
-                                                         : (__mmask16)((1u << (c - ch)) - 1);
-                        const __m512i tv = _mm512_cvtepu8_epi32(
-                            _mm_maskz_loadu_epi8(k, tap + o + ch));
-                        const __m512 d = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(k, dy + o + ch));
-                        for (size_t t = 0; t < g->kh * g->kw; t++) {
-                            const __mmask16 m = _mm512_cmpeq_epi32_mask(tv, _mm512_set1_epi32((int)t));
-                            _mm512_mask_storeu_ps(win + off[t] + ch, k, _mm512_maskz_mov_ps(m, d));
+                    __m512i tv[OT_CONV_MAX_VECS];
+                    __m512 d[OT_CONV_MAX_VECS];
+                    for (size_t v = 0; v < nv; v++) {
+                        const __mmask16 k = v + 1 < nv ? (__mmask16)0xFFFF : kt;
+                        tv[v] = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, tap + o + v * 16));
+                        d[v] = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(k, dy + o + v * 16));
+                    }
+                    /* taps in window order: within an image row, what lies past a tap's
+                     * channels belongs to the window's later taps or to later windows, written
+                     * afterwards, so a last vector that ends inside the row is stored whole */
+                    for (size_t t = 0; t < taps; t++) {
+                        const float *row_end =
+                            dx + s * in + ((oy * g->stride + t / g->kw) * g->w + g->w) * c;
+                        for (size_t v = 0; v < nv; v++) {
+                            const __mmask16 m = _mm512_cmpeq_epi32_mask(tv[v],
+                                                                        _mm512_set1_epi32((int)t));
+                            const __m512 val = _mm512_maskz_mov_ps(m, d[v]);
+                            float *w = win + off[t] + v * 16;
+                            if (v + 1 < nv || w + 16 <= row_end)
+                                _mm512_storeu_ps(w, val);
+                            else
+                                _mm512_mask_storeu_ps(w, kt, val);
                         }
                     }
                 }
