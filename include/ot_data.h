@@ -22,9 +22,10 @@ typedef struct {
     int n_classes;   /* labels lie in [0, n_classes) */
     float nonzero;   /* fraction of the pixels that are not zero (MNIST: 0.19, Fashion-MNIST:
                         0.50); the engine leaves zero pixels out of the first layer's
-                        products below ot_kgemm_sparse_below(). 1 when the first layer gets anything but bytes
-                        scaled to [0,1] (float features, standardised data): the lists of
-                        nonzero pixels hold bytes, and a standardised 0 is not 0. */
+                        products below ot_kgemm_sparse_below(). 1 when the first layer gets
+                        anything but bytes scaled to [0,1] (float features, standardised
+                        data): the lists of nonzero pixels hold bytes, and a standardised 0 is
+                        not 0. */
     /* each image's nonzero pixels, listed once by ot_dataset_index when the images are mostly
      * zero (OT_INDEX_BELOW): image s's are nz_pix and nz_val [nz_off[s], nz_off[s + 1]), in
      * pixel order; NULL when not listed (ot_dataset_gather_sparse then scans the images) */

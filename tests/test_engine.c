@@ -120,9 +120,9 @@ static void test_fixed_shards_bit_identical(void)
     ot_net_free(&net);
 }
 
-/* Mostly-zero images take the sparse first layer (ds.nonzero < ot_kgemm_sparse_below()): still bit-identical at
- * any thread count, and the same bits as the dense path on the same images (leaving out a
- * zero term of an FMA chain changes nothing). */
+/* Mostly-zero images take the sparse first layer (ds.nonzero < ot_kgemm_sparse_below()):
+ * still bit-identical at any thread count, and the same bits as the dense path on the same
+ * images (leaving out a zero term of an FMA chain changes nothing). */
 static void test_sparse_input(void)
 {
     ot_net_t net;
