@@ -50,8 +50,10 @@ static inline void copy_run_over(float *restrict dst, const float *restrict src,
 }
 #else
 #define copy_run_over copy_run
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static inline void
-copy_run(float *restrict dst, const float *restrict src, size_t n)
+#if defined(__GNUC__) && !defined(__clang__) /* clang (the fuzz and TSan builds) lacks it */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+static inline void copy_run(float *restrict dst, const float *restrict src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] = src[i];
