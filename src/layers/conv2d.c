@@ -23,8 +23,8 @@
 /* n floats from src to dst: runs of a few floats (5 for a 5x5 window on one channel), where a
  * call to memcpy costs more than the copy. gcc turned the plain loop into a memcpy call all the
  * same (`omp simd` did not stop it: memcpy was 6.5% of a step of model (e) under perf, from
- * im2col), so the AVX-512 build copies in vectors with a masked tail and the others forbid the
- * idiom for this function. */
+ * im2col), so the AVX-512 build copies in vectors with a masked tail and the others in
+ * fixed-size pieces. */
 #if defined(__AVX512F__)
 static inline void copy_run(float *restrict dst, const float *restrict src, size_t n)
 {
@@ -50,12 +50,17 @@ static inline void copy_run_over(float *restrict dst, const float *restrict src,
 }
 #else
 #define copy_run_over copy_run
-#if defined(__GNUC__) && !defined(__clang__) /* clang (the fuzz and TSan builds) lacks it */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
-#endif
 static inline void copy_run(float *restrict dst, const float *restrict src, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    /* fixed-size copies, which compilers inline as moves (a loop would become a memcpy call) */
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        memcpy(dst + i, src + i, 4 * sizeof(float));
+    if (i + 2 <= n) {
+        memcpy(dst + i, src + i, 2 * sizeof(float));
+        i += 2;
+    }
+    if (i < n)
         dst[i] = src[i];
 }
 #endif
