@@ -5,7 +5,10 @@
  * backward routes the gradient there. */
 #include <stdio.h>
 #include <string.h>
-#if defined(__AVX512F__)
+/* the vector paths need AVX-512 F with the byte and 128-bit forms (BW, VL): every AVX-512 CPU
+ * since Skylake-SP has them */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define MAXPOOL_AVX512 1
 #include <immintrin.h>
 #endif
 
@@ -38,7 +41,7 @@ static void window_max(const ot_conv_geom_t *g, const size_t *off, const float *
                        float *restrict best, uint8_t *restrict at, size_t room)
 {
     const size_t c = g->c, W = g->w * c;
-#if defined(__AVX512F__)
+#if defined(MAXPOOL_AVX512)
     /* 16 channels a vector, the last ones masked: the compiler's loop left a channel count
      * like 30 with a scalar tail of 6 that took most of the time (perf, model (e)). Same
      * comparisons in the same order, so the same maxima and taps. The outputs of the windows
@@ -131,7 +134,7 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
     const size_t c = g->c, in = g->h * g->w * c, out = g->oh * g->ow * c;
     size_t off[OT_MAXPOOL_TAPS];
     tap_offsets(g, off);
-#if defined(__AVX512F__)
+#if defined(MAXPOOL_AVX512)
     /* Windows that tile the input exactly (stride = window, no rows or columns left over; 2x2
      * stride 2 on an even side): every input is in one window, so each window's taps are
      * written whole, 16 channels a vector: 0 + dy where the tap was the maximum (the sum the
