@@ -241,8 +241,9 @@ int main(void)
         const char *model;
         size_t rows, S, n;
         size_t sizes[4];
-    } models[] = {{"a", 100, 8, 3, {784, 50, 10}},
-                  {"b", 100, 8, 3, {784, 100, 10}},
+    } models[] = {/* batch and shards as configs/bench-*.ini say */
+                  {"a", 100, 2, 3, {784, 50, 10}},
+                  {"b", 100, 2, 3, {784, 100, 10}},
                   {"c", 256, 8, 4, {784, 1024, 1024, 10}},
                   {"d", 1024, 16, 4, {784, 1024, 1024, 10}}};
     ot_dataset_t mnist = {0};
