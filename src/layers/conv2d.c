@@ -26,11 +26,20 @@
  * im2col), so the AVX-512 build copies in vectors with a masked tail and the others in
  * fixed-size pieces. */
 #if defined(__AVX512F__)
+/* One full vector: the empty asm hides the copy from gcc, which otherwise turns a loop of
+ * these into a memcpy call again (6% of model (f), whose runs are 48-192 floats). */
+static inline void copy_vec(float *dst, const float *src)
+{
+    __m512 v = _mm512_loadu_ps(src);
+    __asm__("" : "+v"(v));
+    _mm512_storeu_ps(dst, v);
+}
+
 static inline void copy_run(float *restrict dst, const float *restrict src, size_t n)
 {
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+        copy_vec(dst + i, src + i);
     if (i < n) {
         const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(dst + i, k, _mm512_maskz_loadu_ps(k, src + i));
@@ -43,7 +52,7 @@ static inline void copy_run_over(float *restrict dst, const float *restrict src,
 {
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+        copy_vec(dst + i, src + i);
     if (i < n)
         _mm512_storeu_ps(dst + i,
                          _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), src + i));
