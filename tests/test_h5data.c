@@ -395,6 +395,29 @@ static void put_dcpl(hid_t f, const char *name, hid_t ftype, hid_t mtype, int ra
     H5Sclose(space);
 }
 
+/* File `name` (its path into path): 2-D "data" (dims) made with dcpl, written when data is
+ * given, and N labels; dcpl is closed. */
+static void make_dcpl_data(const char *name, char *path, size_t n, hid_t ftype, hid_t mtype,
+                           const hsize_t *dims, const void *data, hid_t dcpl)
+{
+    hid_t f = create(name, path, n);
+    put_dcpl(f, "data", ftype, mtype, 2, dims, data, dcpl);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    H5Pclose(dcpl);
+}
+
+/* File `name`: N x 2 zero features and the labels y made with dcpl; dcpl is closed. */
+static void make_dcpl_labels(const char *name, char *path, size_t n, const int32_t *y,
+                             hid_t dcpl)
+{
+    hid_t f = create(name, path, n);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put_dcpl(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){N}, y, dcpl);
+    H5Fclose(f);
+    H5Pclose(dcpl);
+}
+
 /* fuzz_h5data's finding: libhdf5 1.10 reads out of bounds decoding scale-offset behind deflate
  * or fletcher32 (tests/fuzz/libhdf5/README.md). Only h5py's filters pass: deflate, shuffle,
  * fletcher32, in any order; scale-offset and n-bit are refused before a value is read. */
@@ -409,11 +432,7 @@ static void test_filters(void)
     H5Pset_fletcher32(dcpl);
     H5Pset_deflate(dcpl, 1);
     H5Pset_shuffle(dcpl);
-    hid_t f = create("h5py-filters.h5", path, sizeof path);
-    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
-    put_dcpl(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){N}, y, dcpl);
-    H5Fclose(f);
-    H5Pclose(dcpl);
+    make_dcpl_labels("h5py-filters.h5", path, sizeof path, y, dcpl);
     ot_h5data_opts_t o = opts();
     ot_dataset_t ds;
     CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
@@ -424,22 +443,15 @@ static void test_filters(void)
     H5Pset_chunk(dcpl, 1, (hsize_t[]){N});
     H5Pset_deflate(dcpl, 7);
     H5Pset_scaleoffset(dcpl, H5Z_SO_INT, 2);
-    f = create("scaleoffset.h5", path, sizeof path);
-    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
-    put_dcpl(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){N}, y, dcpl);
-    H5Fclose(f);
-    H5Pclose(dcpl);
+    make_dcpl_labels("scaleoffset.h5", path, sizeof path, y, dcpl);
     EXPECT_LOAD(o, OT_EFORMAT, "scaleoffset.h5: dataset 'label' (data.labels) passes its values "
                                "through HDF5 filter 6 (scaleoffset), expected only gzip "
                                "(deflate), shuffle or fletcher32");
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 2, (hsize_t[]){N, 2});
     H5Pset_nbit(dcpl);
-    f = create("nbit.h5", path, sizeof path);
-    put_dcpl(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, (hsize_t[]){N, 2}, y, dcpl);
-    put_labels(f, "label", N);
-    H5Fclose(f);
-    H5Pclose(dcpl);
+    make_dcpl_data("nbit.h5", path, sizeof path, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                   (hsize_t[]){N, 2}, y, dcpl);
     EXPECT_LOAD(o, OT_EFORMAT, "dataset 'data' (data.features) passes its values through HDF5 "
                                "filter 5 (nbit)");
     /* the input the fuzzer found: data behind a soft link, labels through shuffle, deflate,
@@ -482,11 +494,8 @@ static void test_links_and_storage(void)
 
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_external(dcpl, "/nonexistent/omptrain-values", 0, H5F_UNLIMITED);
-    f = create("external.h5", path, sizeof path);
-    put_dcpl(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, NULL, dcpl);
-    put_labels(f, "label", N);
-    H5Fclose(f);
-    H5Pclose(dcpl);
+    make_dcpl_data("external.h5", path, sizeof path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                   (hsize_t[]){N, 2}, NULL, dcpl);
     EXPECT_LOAD(o, OT_EFORMAT, "external.h5: dataset 'data' (data.features) has its values in 1 "
                                "external file, expected them in this file");
 
@@ -494,11 +503,8 @@ static void test_links_and_storage(void)
     hid_t space = H5Screate_simple(2, dims, NULL);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_virtual(dcpl, space, "/nonexistent/omptrain-source.h5", "/x", space);
-    f = create("virtual.h5", path, sizeof path);
-    put_dcpl(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, dims, NULL, dcpl);
-    put_labels(f, "label", N);
-    H5Fclose(f);
-    H5Pclose(dcpl);
+    make_dcpl_data("virtual.h5", path, sizeof path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims,
+                   NULL, dcpl);
     H5Sclose(space);
     EXPECT_LOAD(o, OT_EFORMAT, "virtual.h5: dataset 'data' (data.features) is a virtual dataset");
 
@@ -507,11 +513,8 @@ static void test_links_and_storage(void)
     H5Pset_chunk(dcpl, 2, (hsize_t[]){4096, 8192});
     H5Pset_deflate(dcpl, 1);
     uint8_t px[N * 2] = {0};
-    f = create("bigchunk.h5", path, sizeof path);
-    put_dcpl(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, (hsize_t[]){N, 2}, px, dcpl);
-    put_labels(f, "label", N);
-    H5Fclose(f);
-    H5Pclose(dcpl);
+    make_dcpl_data("bigchunk.h5", path, sizeof path, H5T_STD_U8LE, H5T_NATIVE_UINT8,
+                   (hsize_t[]){N, 2}, px, dcpl);
     EXPECT_LOAD(o, OT_EFORMAT, "bigchunk.h5: dataset 'data' (data.features) has chunks of "
                                "4096x8192 values, more than the 16777216 bytes a chunk may take");
 }
