@@ -178,9 +178,12 @@ FUZZ_LIB_SRC := src/common.c src/config.c src/data.c src/net.c src/layer.c src/r
 FUZZ_CFLAGS  := $(filter-out -fopenmp,$(HARD_CFLAGS)) $(FUZZ_FLAGS) -Wno-unknown-pragmas
 FUZZ_LIBS    := $(shell pkg-config --libs inih zlib openblas libprotobuf-c 2>/dev/null) -lm
 
+# (each object makes its folder: a build/fuzz/lib from before a subfolder existed has none)
 $(FUZZ_DIR)/lib/%.o: src/%.c | $(FUZZ_DIR)/lib
+	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
 $(FUZZ_DIR)/lib/gen/onnx.pb-c.o: $(GEN)/onnx.pb-c.c | $(FUZZ_DIR)/lib
+	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c -o $@ $<
 $(FUZZ_DIR)/lib/onnx.o: $(GEN)/onnx.pb-c.h
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC:src/%.c=$(FUZZ_DIR)/lib/%.o) $(FUZZ_DIR)/lib/gen/onnx.pb-c.o | $(FUZZ_DIR)/lib
