@@ -46,6 +46,14 @@ size_t ot_kgemm_work_size(size_t max_k);
 void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *Bp,
               const float *bias, float *C, size_t ldc, float *work);
 
+/* ot_kgemm for the (m, k) matrix A whose element (i, p) is x[row[i] + col[p]], which is never
+ * stored: the im2col matrix of images read where they lie (an implicit GEMM), with row[]
+ * the offset of each output position's window and col[] each tap's offset in it. The same
+ * arithmetic, and bits, as ot_kgemm on that matrix. */
+void ot_kgemm_gather(size_t m, size_t n, size_t k, const float *x, const size_t *row,
+                     const size_t *col, const float *Bp, const float *bias, float *C,
+                     size_t ldc, float *work);
+
 /* The shape of a weight-gradient call: leaf i (0 <= i < n_leaves) is rows [seg[i], seg[i+1])
  * of x and dy; after leaf i is formed, merges[i] times the node on top of a stack is added to
  * it (top + current), then it is pushed. When every leaf is done the stack holds n_roots
@@ -80,6 +88,12 @@ size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n);
  * C row stride ldc. work: ot_kgemm_tn_acc_work_size floats, private to the calling thread. */
 void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx,
                      const float *dy, size_t ldy, float *C, size_t ldc, int acc, float *work);
+
+/* ot_kgemm_tn_acc for the (rows, m) matrix x whose element (r, i) is x[row[r] + col[i]], as in
+ * ot_kgemm_gather: the same bits as ot_kgemm_tn_acc on that matrix. */
+void ot_kgemm_tn_acc_gather(size_t m, size_t n, size_t rows, const float *x, const size_t *row,
+                            const size_t *col, const float *dy, size_t ldy, float *C,
+                            size_t ldc, int acc, float *work);
 
 /* x (rows, m) stored column by column, with 8-bit values: feature i's nonzero entries, rows in
  * increasing order, the k-th in code[k * m + i] as (row << 8) | u, which stands for the value

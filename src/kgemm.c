@@ -289,9 +289,11 @@ static inline __attribute__((always_inline)) void acc_add(acc_t *a, int nv, int 
     }
 }
 
-/* acc += x B for one k: x[i * si] (i < MR) the column of A, B the row of Bp (NR floats). */
+/* acc += x B for one k: x[i * si] (i < MR) the column of A, or x[o[i]] when o is set; B the
+ * row of Bp (NR floats). */
 static inline __attribute__((always_inline)) void rank1(acc_t *a, int nv, int half,
                                                         const float *restrict x, size_t si,
+                                                        const size_t *o,
                                                         const float *restrict B)
 {
     vf_t b[NV];
@@ -301,7 +303,7 @@ static inline __attribute__((always_inline)) void rank1(acc_t *a, int nv, int ha
     if (half)
         bh = H_LOAD(B + nv * VL);
     for (int i = 0; i < MR; i++) {
-        const vf_t xi = V_BCAST(x[i * si]);
+        const vf_t xi = V_BCAST(o ? x[o[i]] : x[i * si]);
         for (int v = 0; v < nv; v++)
             a->v[i][v] = V_FMA(xi, b[v], a->v[i][v]);
         if (half)
@@ -309,16 +311,31 @@ static inline __attribute__((always_inline)) void rank1(acc_t *a, int nv, int ha
     }
 }
 
-/* acc += A (MR, kc) Bp (kc, NR), k in order: the only place C is computed. A's element
- * (i, p) is Ap[i * si + p * sp]: a packed panel (si 1, sp MR), MR rows of a row-major matrix
- * (si its row stride, sp 1) or MR adjacent columns of one (si 1, sp its row stride), the last
- * two read in place. */
+/* Where a tile reads A's element (i, p), i < MR, p < kc: x[i * si + p * sp] (a packed panel:
+ * si 1, sp MR; MR rows of a row-major matrix: si its row stride, sp 1; or MR adjacent columns
+ * of one: si 1, sp its row stride), or with op set x[oi[i] + op[p]]: a matrix that is not
+ * stored, read through two tables of offsets (the im2col matrix of images where they lie). */
+typedef struct {
+    const float *x;
+    size_t si, sp;
+    const size_t *oi, *op;
+} a_src_t;
+
+/* acc += A (MR, kc) Bp (kc, NR), k in order: the only place C is computed. */
 static inline __attribute__((always_inline)) void kloop(acc_t *a, int nv, int half, size_t kc,
-                                                        const float *restrict Ap, size_t si,
-                                                        size_t sp, const float *restrict Bp)
+                                                        const a_src_t *A,
+                                                        const float *restrict Bp)
 {
+    if (A->op) {
+        size_t o[MR]; /* in registers for the whole loop */
+        for (int i = 0; i < MR; i++)
+            o[i] = A->oi[i];
+        for (size_t p = 0; p < kc; p++)
+            rank1(a, nv, half, A->x + A->op[p], 0, o, Bp + p * NR);
+        return;
+    }
     for (size_t p = 0; p < kc; p++)
-        rank1(a, nv, half, Ap + p * sp, si, Bp + p * NR);
+        rank1(a, nv, half, A->x + p * A->sp, A->si, NULL, Bp + p * NR);
 }
 
 enum { INIT_ZERO, INIT_ROW, INIT_C };
@@ -326,25 +343,22 @@ enum { INIT_ZERO, INIT_ROW, INIT_C };
 /* One tile in width class (nv, half): acc = init, acc += Ap Bp, stored to T (row stride ldt).
  * init INIT_ROW seeds every row with row[] (padded), INIT_C with T itself. */
 static inline __attribute__((always_inline)) void tile_body(int nv, int half, size_t kc,
-                                                            const float *Ap, size_t si,
-                                                            size_t sp, const float *Bp,
+                                                            const a_src_t *A, const float *Bp,
                                                             int init, const float *row,
                                                             float *T, size_t ldt)
 {
     acc_t a;
     acc_load(&a, nv, half, init == INIT_C ? T : init == INIT_ROW ? row : NULL,
              init == INIT_C ? ldt : 0);
-    kloop(&a, nv, half, kc, Ap, si, sp, Bp);
+    kloop(&a, nv, half, kc, A, Bp);
     acc_store(&a, nv, half, T, ldt);
 }
 
-/* One tile: the (mr, nr) corner of the result is stored to C. A's element (i, p) is
- * Ap[i * si + p * sp], as in kloop. */
 /* A tile of MR rows whose last of nv full vectors holds only the lanes of `last`: loaded
  * (INIT_C) and stored through the mask, straight to C. */
 static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
-                                                              const float *Ap, size_t si,
-                                                              size_t sp, const float *Bp,
+                                                              const a_src_t *A,
+                                                              const float *Bp,
                                                               int init, const float *row,
                                                               float *C, size_t ldc,
                                                               vmask_t last)
@@ -356,7 +370,7 @@ static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
             a.v[i][v] = !r ? V_ZERO() : v < nv - 1 ? V_LOAD(r + v * VL)
                                                    : V_LOADN(r + v * VL, last);
     }
-    kloop(&a, nv, 0, kc, Ap, si, sp, Bp);
+    kloop(&a, nv, 0, kc, A, Bp);
     for (int i = 0; i < MR; i++)
         for (int v = 0; v < nv; v++) {
             if (v < nv - 1)
@@ -367,9 +381,9 @@ static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
     (void)last; /* the portable build has no partial vectors */
 }
 
-static void tile(size_t kc, const float *restrict Ap, size_t si, size_t sp,
-                 const float *restrict Bp, int init, const float *row, float *C, size_t ldc,
-                 size_t mr, size_t nr)
+/* One tile: the (mr, nr) corner of the result is stored to C. */
+static void tile(size_t kc, const a_src_t *A, const float *restrict Bp, int init,
+                 const float *row, float *C, size_t ldc, size_t mr, size_t nr)
 {
     /* a full-height tile whose width class has no half vector (nr in (HL, VL] or past
      * VL + HL): the last vector masked, no copy through tmp */
@@ -378,9 +392,9 @@ static void tile(size_t kc, const float *restrict Ap, size_t si, size_t sp,
         const int nv = cls == 1 ? 1 : NV;
         const vmask_t last = V_MASK(nr - (size_t)(nv - 1) * VL);
         if (nv == 1)
-            tile_masked(1, kc, Ap, si, sp, Bp, init, row, C, ldc, last);
+            tile_masked(1, kc, A, Bp, init, row, C, ldc, last);
         else
-            tile_masked(NV, kc, Ap, si, sp, Bp, init, row, C, ldc, last);
+            tile_masked(NV, kc, A, Bp, init, row, C, ldc, last);
         return;
     }
     _Alignas(OT_ALIGN) float tmp[MR * NR];
@@ -393,16 +407,16 @@ static void tile(size_t kc, const float *restrict Ap, size_t si, size_t sp,
                 tmp[i * NR + j] = i < mr && j < nr ? C[i * ldc + j] : 0.0f;
     switch (cls) {
     case 0:
-        tile_body(0, 1, kc, Ap, si, sp, Bp, init, row, T, ldt);
+        tile_body(0, 1, kc, A, Bp, init, row, T, ldt);
         break;
     case 1:
-        tile_body(1, 0, kc, Ap, si, sp, Bp, init, row, T, ldt);
+        tile_body(1, 0, kc, A, Bp, init, row, T, ldt);
         break;
     case 2:
-        tile_body(1, 1, kc, Ap, si, sp, Bp, init, row, T, ldt);
+        tile_body(1, 1, kc, A, Bp, init, row, T, ldt);
         break;
     default:
-        tile_body(NV, 0, kc, Ap, si, sp, Bp, init, row, T, ldt);
+        tile_body(NV, 0, kc, A, Bp, init, row, T, ldt);
         break;
     }
     if (!full)
@@ -434,10 +448,34 @@ size_t ot_kgemm_work_size(size_t max_k)
     return MC * min_sz(max_k, KC) + NR;
 }
 
-void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *Bp,
-              const float *bias, float *C, size_t ldc, float *work)
+/* A matrix operand: row-major A with row stride lda, or (row set) the matrix whose element
+ * (i, p) is x[row[i] + col[p]]. */
+typedef struct {
+    const float *A;
+    size_t lda;
+    const size_t *row, *col;
+} a_mat_t;
+
+/* A's tile of rows [i0, i0 + mr) of M and depth [pc, pc + kc) as a tile reads it: rows of A in
+ * place (a full panel), its packed copy Ap (a ragged one), or M's offsets, the last row's
+ * repeated past mr (rows the tile computes and never stores). o: room for MR offsets. */
+static a_src_t a_rows(const a_mat_t *M, size_t i0, size_t mr, size_t pc, const float *Ap,
+                      size_t *o)
 {
-    float *Ap = work, *row = work + MC * min_sz(k, KC); /* only the ragged panel uses Ap */
+    if (M->row) {
+        for (size_t i = 0; i < MR; i++)
+            o[i] = M->row[i0 + min_sz(i, mr - 1)];
+        return (a_src_t){M->A, 0, 0, o, M->col + pc};
+    }
+    if (mr == MR)
+        return (a_src_t){M->A + i0 * M->lda + pc, M->lda, 1, NULL, NULL};
+    return (a_src_t){Ap, 1, MR, NULL, NULL};
+}
+
+static void gemm(size_t m, size_t n, size_t k, const a_mat_t *M, const float *Bp,
+                 const float *bias, float *C, size_t ldc, float *work)
+{
+    float *Ap = work, *row = work + MC * min_sz(k, KC); /* only a ragged panel uses Ap */
     if (k == 0) { /* the empty sum */
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++)
@@ -450,8 +488,9 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
             size_t mc = min_sz(MC, m - ic);
             /* full MR-row panels are read in place (an MC x KC block stays in L2); a ragged
              * last one is packed with zero rows */
-            if (mc % MR)
-                pack_a(A, lda, ic + mc / MR * MR, mc % MR, pc, kc, Ap + mc / MR * MR * kc);
+            const size_t ragged = mc / MR * MR;
+            if (mc % MR && !M->row)
+                pack_a(M->A, M->lda, ic + ragged, mc % MR, pc, kc, Ap + ragged * kc);
             for (size_t jp = 0; jp < n_panels(n); jp++) {
                 size_t j0 = jp * NR, nr = min_sz(NR, n - j0);
                 int init = pc > 0 ? INIT_C : bias ? INIT_ROW : INIT_ZERO;
@@ -463,15 +502,27 @@ void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const fl
                 }
                 const float *bp = Bp + (jp * k + pc) * NR;
                 for (size_t ip = 0; ip * MR < mc; ip++) {
-                    const int direct = (ip + 1) * MR <= mc;
-                    /* packed, or MR rows in place with row stride lda */
-                    tile(kc, direct ? A + (ic + ip * MR) * lda + pc : Ap + ip * MR * kc,
-                         direct ? lda : 1, direct ? 1 : MR, bp, init, r,
-                         C + (ic + ip * MR) * ldc + j0, ldc, min_sz(MR, mc - ip * MR), nr);
+                    const size_t mr = min_sz(MR, mc - ip * MR);
+                    size_t o[MR];
+                    const a_src_t A = a_rows(M, ic + ip * MR, mr, pc, Ap + ip * MR * kc, o);
+                    tile(kc, &A, bp, init, r, C + (ic + ip * MR) * ldc + j0, ldc, mr, nr);
                 }
             }
         }
     }
+}
+
+void ot_kgemm(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *Bp,
+              const float *bias, float *C, size_t ldc, float *work)
+{
+    gemm(m, n, k, &(a_mat_t){A, lda, NULL, NULL}, Bp, bias, C, ldc, work);
+}
+
+void ot_kgemm_gather(size_t m, size_t n, size_t k, const float *x, const size_t *row,
+                     const size_t *col, const float *Bp, const float *bias, float *C,
+                     size_t ldc, float *work)
+{
+    gemm(m, n, k, &(a_mat_t){x, 0, row, col}, Bp, bias, C, ldc, work);
 }
 
 /* ---- the weight gradient over a tree of shards ---- */
@@ -495,7 +546,8 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
         size_t k0 = t->seg[l];
         acc_t a;
         acc_load(&a, nv, half, NULL, 0);
-        kloop(&a, nv, half, t->seg[l + 1] - k0, Ap + k0 * sa, 1, sa, Bp + k0 * NR);
+        const a_src_t A = {Ap + k0 * sa, 1, sa, NULL, NULL};
+        kloop(&a, nv, half, t->seg[l + 1] - k0, &A, Bp + k0 * NR);
         for (unsigned m = t->merges[l]; m > 0; m--)
             acc_add(&a, nv, half, stack + --top * MR * NR);
         if (direct && l + 1 == t->n_leaves) { /* the one root of a full tile: to its place */
@@ -592,8 +644,9 @@ size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n)
     return ot_kpack_size(max_rows, n) + MR * max_rows;
 }
 
-void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx,
-                     const float *dy, size_t ldy, float *C, size_t ldc, int acc, float *work)
+/* ot_kgemm_tn_acc for x given as in a_mat_t (x^T's element (i, r) is x's (r, i)). */
+static void tn_acc(size_t m, size_t n, size_t rows, const a_mat_t *X, const float *dy,
+                   size_t ldy, float *C, size_t ldc, int acc, float *work)
 {
     float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n);
     if (rows == 0) {
@@ -603,15 +656,35 @@ void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx
     }
     ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
     /* x^T's full MR-row panels are MR adjacent columns of x, read in place; a ragged last
-     * one is packed */
+     * one is packed; with offsets, panel i0 reads x[row[r] + col[i0 + i]] */
     const size_t full = m / MR * MR;
-    if (full < m)
-        pack_xt(x, ldx, m, rows, full, Ap);
+    if (full < m && !X->row)
+        pack_xt(X->A, X->lda, m, rows, full, Ap);
     for (size_t jp = 0; jp < n_panels(n); jp++)
-        for (size_t i0 = 0; i0 < m; i0 += MR)
-            tile(rows, i0 < full ? x + i0 : Ap, 1, i0 < full ? ldx : MR, Bp + jp * rows * NR,
-                 acc ? INIT_C : INIT_ZERO, NULL, C + i0 * ldc + jp * NR, ldc,
-                 min_sz(MR, m - i0), min_sz(NR, n - jp * NR));
+        for (size_t i0 = 0; i0 < m; i0 += MR) {
+            const size_t mr = min_sz(MR, m - i0);
+            size_t o[MR];
+            for (size_t i = 0; X->row && i < MR; i++)
+                o[i] = X->col[i0 + min_sz(i, mr - 1)];
+            const a_src_t A = X->row ? (a_src_t){X->A, 0, 0, o, X->row}
+                              : i0 < full ? (a_src_t){X->A + i0, 1, X->lda, NULL, NULL}
+                                          : (a_src_t){Ap, 1, MR, NULL, NULL};
+            tile(rows, &A, Bp + jp * rows * NR, acc ? INIT_C : INIT_ZERO, NULL,
+                 C + i0 * ldc + jp * NR, ldc, mr, min_sz(NR, n - jp * NR));
+        }
+}
+
+void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx,
+                     const float *dy, size_t ldy, float *C, size_t ldc, int acc, float *work)
+{
+    tn_acc(m, n, rows, &(a_mat_t){x, ldx, NULL, NULL}, dy, ldy, C, ldc, acc, work);
+}
+
+void ot_kgemm_tn_acc_gather(size_t m, size_t n, size_t rows, const float *x, const size_t *row,
+                            const size_t *col, const float *dy, size_t ldy, float *C,
+                            size_t ldc, int acc, float *work)
+{
+    tn_acc(m, n, rows, &(a_mat_t){x, 0, row, col}, dy, ldy, C, ldc, acc, work);
 }
 
 /* ---- the weight gradient of a sparse x: the first layer on mostly-zero images ---- */

@@ -1,5 +1,6 @@
 /* test_kgemm.c - the GEMM kernels compute exactly their defined arithmetic: every element one
- * fmaf chain over k in order, from the bias or zero, at every edge of the tiling; the
+ * fmaf chain over k in order, from the bias or zero, at every edge of the tiling, with A
+ * stored or read through offset tables (an implicit GEMM); the
  * weight-gradient kernels (dense and sparse) combine the shards' chains into exactly the
  * nodes of the tree of ot_tree.h. The tree itself is tested in test_tree.c. */
 #include <math.h>
@@ -57,6 +58,108 @@ static void test_gemm_bits(void)
             for (size_t c = 0; c < sizeof ks / sizeof ks[0]; c++, cases++)
                 bad += check_gemm(ms[a], ns[b], ks[c], (int)(cases % 2), (int)(cases % 3 != 0),
                                   &r);
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* Offsets of a matrix that is not stored (ot_kgemm_gather): row i at row[i], column p at
+ * col[p] within it, over a buffer of X floats; rows and columns overlap, as a convolution's
+ * windows and taps do. */
+enum { X_FLOATS = 4096 };
+
+static void random_offsets(size_t *row, size_t m, size_t *col, size_t k, ot_rng_t *r)
+{
+    for (size_t i = 0; i < m; i++)
+        row[i] = (size_t)(ot_rng_uniform(r) * (X_FLOATS / 2));
+    for (size_t p = 0; p < k; p++)
+        col[p] = (size_t)(ot_rng_uniform(r) * (X_FLOATS / 2));
+}
+
+/* C = bias + A Bp through ot_kgemm_gather, A(i, p) = x[row[i] + col[p]], against the scalar
+ * chain; returns mismatches. */
+static size_t check_gather(size_t m, size_t n, size_t k, int with_bias, ot_rng_t *r)
+{
+    float *x = random_block(X_FLOATS, r), *B = random_block(k * n, r), *b = random_block(n, r);
+    size_t *row = ot_alloc(m * sizeof(size_t)), *col = ot_alloc(k * sizeof(size_t));
+    float *C = ot_alloc(m * n * sizeof(float));
+    float *Bp = ot_alloc(ot_kpack_size(k, n) * sizeof(float));
+    float *work = ot_alloc(ot_kgemm_work_size(k) * sizeof(float));
+    CU_ASSERT_FATAL(row && col && C && Bp && work);
+    random_offsets(row, m, col, k, r);
+    ot_kpack_b(B, n, false, k, n, Bp, 0, SIZE_MAX);
+    ot_kgemm_gather(m, n, k, x, row, col, Bp, with_bias ? b : NULL, C, n, work);
+    size_t bad = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            float c = with_bias ? b[j] : 0.0f;
+            for (size_t p = 0; p < k; p++)
+                c = fmaf(x[row[i] + col[p]], B[p * n + j], c);
+            bad += memcmp(&c, &C[i * n + j], sizeof c) != 0;
+        }
+    ot_free(x), ot_free(B), ot_free(b), ot_free(row), ot_free(col), ot_free(C), ot_free(Bp);
+    ot_free(work);
+    return bad;
+}
+
+static void test_gather_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 6);
+    const size_t ms[] = {1, 7, 8, 9, 100};
+    const size_t ns[] = {1, 8, 9, 16, 25, 30, 33, 64};
+    const size_t ks[] = {1, 9, 25, 300};
+    size_t bad = 0, cases = 0;
+    for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
+            for (size_t c = 0; c < sizeof ks / sizeof ks[0]; c++, cases++)
+                bad += check_gather(ms[a], ns[b], ks[c], (int)(cases % 3 != 0), &r);
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* C = x^T dy over rows [0, r1) then continued over [r1, rows) (acc), through ot_kgemm_tn_acc
+ * (x stored) and ot_kgemm_tn_acc_gather (x(r, i) = xs[row[r] + col[i]]), against the scalar
+ * chain over all the rows in order; returns mismatches of both. */
+static size_t check_tn_acc(size_t m, size_t n, size_t rows, size_t r1, ot_rng_t *r)
+{
+    float *xs = random_block(X_FLOATS, r), *dy = random_block(rows * n, r);
+    float *x = ot_alloc(rows * m * sizeof(float)), *C = ot_alloc(m * n * sizeof(float));
+    float *G = ot_alloc(m * n * sizeof(float));
+    size_t *row = ot_alloc(rows * sizeof(size_t)), *col = ot_alloc(m * sizeof(size_t));
+    float *work = ot_alloc(ot_kgemm_tn_acc_work_size(rows, n) * sizeof(float));
+    CU_ASSERT_FATAL(x && C && G && row && col && work);
+    random_offsets(row, rows, col, m, r);
+    for (size_t q = 0; q < rows; q++) /* the same matrix, stored */
+        for (size_t i = 0; i < m; i++)
+            x[q * m + i] = xs[row[q] + col[i]];
+    ot_kgemm_tn_acc(m, n, r1, x, m, dy, n, C, n, 0, work);
+    ot_kgemm_tn_acc(m, n, rows - r1, x + r1 * m, m, dy + r1 * n, n, C, n, 1, work);
+    ot_kgemm_tn_acc_gather(m, n, r1, xs, row, col, dy, n, G, n, 0, work);
+    ot_kgemm_tn_acc_gather(m, n, rows - r1, xs, row + r1, col, dy + r1 * n, n, G, n, 1, work);
+    size_t bad = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            float c = 0.0f;
+            for (size_t q = 0; q < rows; q++)
+                c = fmaf(x[q * m + i], dy[q * n + j], c);
+            bad += memcmp(&c, &C[i * n + j], sizeof c) != 0;
+            bad += memcmp(&c, &G[i * n + j], sizeof c) != 0;
+        }
+    ot_free(xs), ot_free(dy), ot_free(x), ot_free(C), ot_free(G), ot_free(row), ot_free(col);
+    ot_free(work);
+    return bad;
+}
+
+static void test_tn_acc_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 7);
+    const size_t ms[] = {1, 8, 9, 25, 144};
+    const size_t ns[] = {1, 16, 30, 33, 64};
+    size_t bad = 0;
+    for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            bad += check_tn_acc(ms[a], ns[b], 37, 20, &r);
+            bad += check_tn_acc(ms[a], ns[b], 1, 0, &r); /* an empty first block */
+        }
     CU_ASSERT_EQUAL(bad, 0);
 }
 
@@ -243,6 +346,9 @@ static void test_sparse_bits(void)
 
 OT_TEST_SUITE(kgemm, NULL, NULL,
               {"GEMM: exactly the fmaf chain at every tile edge", test_gemm_bits},
+              {"GEMM through offset tables: exactly the fmaf chain", test_gather_bits},
+              {"weight gradient in blocks, stored or through offsets: one chain over the rows",
+               test_tn_acc_bits},
               {"weight gradient: exactly the tree of leaf chains", test_tree_gemm_bits},
               {"sparse weight gradient: the tree of chains over nonzero entries, any part of it",
                test_tree_sparse_bits},
