@@ -1,10 +1,12 @@
 /* ot_conv.h - the kernels of the convolution and pooling kinds (src/layers/conv2d.c,
  * maxpool.c, avgpool.c), over images stored NHWC: sample, row, column, channel innermost.
  *
- * A convolution is a GEMM over its im2col matrix: one row per sample and output position
- * (q = (sample * oh + oy) * ow + ox), one column per kernel tap and input channel
+ * A convolution is a GEMM over its im2col (column) matrix: one row per sample and output
+ * position (q = (sample * oh + oy) * ow + ox), one column per kernel tap and input channel
  * ((ky * kw + kx) * c + ch, the order of W's rows, HWIO); taps outside the image are zeros
- * (padding). Kernels are pure: no allocation, no I/O, no globals. */
+ * (padding). The matrix is not stored: its element (q, k) is src[row[q] + col[k]], read where
+ * the images lie (ot_conv_windows, ot_conv_taps). Kernels are pure: no allocation, no I/O, no
+ * globals. */
 #ifndef OT_CONV_H
 #define OT_CONV_H
 
@@ -19,12 +21,22 @@ typedef struct {
     size_t oh, ow;      /* output positions: (h + 2 pad - kh) / stride + 1, likewise */
 } ot_conv_geom_t;
 
-/* Rows [q0, q0 + m) of the im2col matrix of the images x (n, h, w, c) into col (m, kh kw c),
- * row stride kh kw c. */
-void ot_im2col(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m, float *col);
+/* col[k], k < kh kw c: tap k's offset in a window of the images as ot_conv_windows gives them
+ * (with padding, images of (h + 2 pad, w + 2 pad)). */
+void ot_conv_taps(const ot_conv_geom_t *g, size_t *col);
 
-/* The adjoint of ot_im2col: rows [q0, q0 + m) of dcol (m, kh kw c) added into the images'
- * gradient dx (n, h, w, c), row by row, tap by tap (a fixed order). */
+/* Floats of the buffer ot_conv_windows needs for blocks of up to m rows: 0 without padding. */
+size_t ot_conv_pad_floats(const ot_conv_geom_t *g, size_t m);
+
+/* Rows [q0, q0 + m) of the column matrix of the images x (n, h, w, c): row[r] the offset of
+ * row q0 + r's window in the returned images, so that the matrix's element (q0 + r, k) is
+ * src[row[r] + col[k]] (col from ot_conv_taps). src is x itself without padding, else buf
+ * (ot_conv_pad_floats(g, m) floats): the block's images copied with a border of pad zeros. */
+const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
+                             float *buf, size_t *row);
+
+/* The adjoint of the column matrix: rows [q0, q0 + m) of dcol (m, kh kw c) added into the
+ * images' gradient dx (n, h, w, c), row by row, tap by tap (a fixed order). */
 void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t m, float *dx);
 
 /* The most inputs a max-pooling window may have: its taps are recorded in a byte. */

@@ -85,7 +85,11 @@ typedef struct {
                                nonzero pixels (training.sparse_input; 1 after ot_engine_init) */
     int augment_shift;      /* training passes move each image by up to this many pixels
                                (training.augment_shift; 0 = off), keyed by (seed, step, sample) */
-    float **act;            /* act[l] (max_batch, layers[l].out_size): output of layer l */
+    int fuse;               /* an element-wise layer after one that fuses_next runs inside it,
+                               sharing its output buffer (1 after ot_engine_init unless the
+                               environment has OT_FUSE=0: the same bits either way) */
+    float **act;            /* act[l] (max_batch, layers[l].out_size): output of layer l
+                               (act[l] == act[l - 1] when layer l is fused into l - 1) */
     float *dbuf[2];         /* (max_batch, max_width) ping-pong activation gradients */
     void **rt;              /* rt[l]: layer l's own buffers (its ops->setup) */
     double *parts;          /* batch statistics' partial sums: layer l's (n_shards, its

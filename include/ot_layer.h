@@ -111,7 +111,8 @@ typedef struct {
     size_t batch;           /* rows of the whole batch (batch statistics divide by it) */
     const float *x;         /* (n, in_size) input */
     float *y;               /* (n, out_size) output: forward writes it; backward reads it */
-    const float *dy;        /* backward: (n, out_size) gradient w.r.t. y; NULL at the loss */
+    float *dy;              /* backward: (n, out_size) gradient w.r.t. y; NULL at the loss
+                               (writable for post_bwd alone) */
     float *dx;              /* backward: (n, in_size) gradient w.r.t. x; NULL for layer 0 */
     const float *params;    /* the whole parameter block (the layer's at L->p_off) */
     float *state;           /* the whole state block (the layer's at L->s_off) */
@@ -132,6 +133,13 @@ typedef struct {
     const double *parts;    /* batch statistics: every shard's partial sums of the last round,
                                ops->stats doubles each, in shard order (the layer's own) */
     ot_grad_t *grad;        /* backward: where parameter gradients go */
+    /* The element-wise layer after this one when it is fused into this one (ops->fuses_next;
+     * else NULL): forward applies post_fwd to its output rows in place, a block at a time
+     * while the block is in cache, so y holds the next layer's output; backward first applies
+     * post_bwd(y, dy) in place to the dy rows it uses, which are the next layer's dy, and then
+     * goes on with its own. post_bwd is NULL when the engine has applied it already. */
+    void (*post_fwd)(float *y, size_t n);
+    void (*post_bwd)(const float *y, float *dy, size_t n);
 } ot_ctx_t;
 
 /* What a pass is about, told to every layer before it starts (ops->begin). */
@@ -211,6 +219,16 @@ typedef struct ot_layer_ops {
 
     void (*forward)(const ot_layer_t *L, const ot_ctx_t *c);
     void (*backward)(const ot_layer_t *L, const ot_ctx_t *c);
+    /* An element-wise kind without parameters or state (optional): its forward and backward
+     * as functions on n floats in place, y = f(y) and dy = dy f'(.) from the output y, with
+     * the same arithmetic as forward and backward. After a layer that fuses_next, the engine
+     * runs no pass of its own for it: that layer applies them (ot_ctx_t's post_fwd, post_bwd)
+     * and the two layers' outputs share one buffer. */
+    void (*pointwise_fwd)(float *y, size_t n);
+    void (*pointwise_bwd)(const float *y, float *dy, size_t n);
+    /* Set when forward applies c->post_fwd and backward c->post_bwd (see ot_ctx_t), and
+     * backward never reads the layer's own output y (which the next layer overwrites). */
+    int fuses_next;
     /* The loss kind's forward fills c->leaves' loss and correct; its backward ignores dy. It
      * is the last layer of every stack, and the only kind with is_loss set. */
     int is_loss;

@@ -66,6 +66,24 @@ struct ot_engine_job {
 
 /* ---- buffers ---- */
 
+/* Whether layers are fused: unless the environment says OT_FUSE=0 (to compare). */
+static int fusion_on(void)
+{
+    const char *v = getenv("OT_FUSE");
+    return !(v && strcmp(v, "0") == 0);
+}
+
+/* Whether layer l is fused into layer l - 1: an element-wise kind (ops->pointwise_fwd) after
+ * one that fuses_next. Its output then shares l - 1's buffer, and l - 1's forward and
+ * backward apply it block by block while the block is in cache, instead of a pass of its own
+ * over the whole batch (the same arithmetic: the same bits). */
+static int fused(const ot_engine_t *e, size_t l)
+{
+    const ot_net_t *net = e->net;
+    return e->fuse && l > 0 && l < net->n_layers && net->layers[l].ops->pointwise_fwd &&
+           net->layers[l - 1].ops->fuses_next;
+}
+
 /* Lay a thread's workspace out in base, sized for a thread that takes every shard; returns
  * the bytes it takes (one list for sizing and carving, so the two cannot disagree). */
 static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *base)
@@ -106,7 +124,8 @@ static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *bas
 
 double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, size_t threads)
 {
-    const ot_engine_t e = {.net = (ot_net_t *)net, .n_shards = n_shards, .max_batch = max_batch};
+    const ot_engine_t e = {.net = (ot_net_t *)net, .n_shards = n_shards, .max_batch = max_batch,
+                           .fuse = fusion_on()};
     const double B = (double)max_batch, S = (double)n_shards, P = (double)net->n_params;
     double b = S * (sizeof(ot_worker_t) + sizeof(float *) + P * sizeof(float)) /* shards */
                + P * sizeof(float)                                           /* the mean */
@@ -115,7 +134,8 @@ double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, s
                + 2.0 * B * (double)net->max_width * sizeof(float);           /* dbuf */
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
-        b += B * (double)L->out_size * sizeof(float) + 3 * sizeof(void *) + sizeof(size_t);
+        b += (fused(&e, l) ? 0.0 : B * (double)L->out_size * sizeof(float)) +
+             3 * sizeof(void *) + sizeof(size_t);
         if (L->ops->stats)
             b += S * (double)L->ops->stats(L) * sizeof(double);
         if (L->ops->bytes)
@@ -155,6 +175,7 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->max_batch = max_batch;
     e->fault_layer = -1;
     e->sparse_ok = 1;
+    e->fuse = fusion_on();
     e->lo = 0;
     e->hi = n_shards;
     const size_t L = net->n_layers, B = max_batch;
@@ -183,7 +204,9 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
         goto fail;
     for (size_t l = 0; l < L; l++) {
         const ot_layer_t *Ly = &net->layers[l];
-        if (!(e->act[l] = ot_alloc(B * Ly->out_size * sizeof(float))))
+        if (fused(e, l))
+            e->act[l] = e->act[l - 1];
+        else if (!(e->act[l] = ot_alloc(B * Ly->out_size * sizeof(float))))
             goto fail;
         if (Ly->ops->setup && Ly->ops->setup(Ly, B, n_shards, &e->rt[l]))
             goto fail;
@@ -224,7 +247,8 @@ void ot_engine_free(ot_engine_t *e)
         ot_free(e->ws[t].mem);
     if (e->net && e->act)
         for (size_t l = 0; l < e->net->n_layers; l++)
-            ot_free(e->act[l]);
+            if (!fused(e, l))
+                ot_free(e->act[l]);
     if (e->net && e->rt)
         for (size_t l = 0; l < e->net->n_layers; l++)
             if (e->net->layers[l].ops->free)
@@ -589,7 +613,11 @@ static void forward_group(ot_engine_t *e, group_t *g, const pass_t *p)
     const ot_net_t *net = e->net;
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
+        if (fused(e, l)) /* done by layer l - 1 */
+            continue;
         ot_ctx_t c = layer_ctx(e, g, l, p, 0);
+        if (fused(e, l + 1))
+            c.post_fwd = net->layers[l + 1].ops->pointwise_fwd;
         if (p->train && L->ops->stats && L->ops->fwd_rounds) {
             ot_ctx_t whole = layer_ctx(e, g, l, p, 1);
             batch_stats(e, g, l, &whole, 0, p);
@@ -640,25 +668,47 @@ static void inject_fault(ot_engine_t *e, const group_t *g, const ot_layer_t *L, 
         flip(c->dx, c->n * L->in_size);
 }
 
+/* Whether the backward of fused layer l (see fused) is the engine's, over the thread's rows
+ * before layer l - 1's backward: when threads share shards (layer l - 1 reads every row's dy
+ * of the shard) and when the test hook flips it. Else layer l - 1 applies it block by block. */
+static int fused_by_engine(const ot_engine_t *e, const group_t *g, size_t l)
+{
+    return g->share || e->fault_layer == (long)l;
+}
+
 /* Backward from the loss down to layer 0 for the thread's rows, through the ping-pong
  * buffers. Layer 0 gets no dx (the data need no gradient), so a layer 0 without parameters
- * has nothing to do. Called by every thread of the team. */
+ * has nothing to do. A fused layer works on its dy in place (the buffer does not change).
+ * Called by every thread of the team. */
 static void backward_group(ot_engine_t *e, group_t *g, const pass_t *p)
 {
     const ot_net_t *net = e->net;
     int cur = 1; /* the loss writes its dx into buffer 0 */
-    for (size_t l = net->n_layers; l-- > 0; cur = !cur) {
+    for (size_t l = net->n_layers; l-- > 0; cur = fused(e, l) ? cur : !cur) {
         const ot_layer_t *L = &net->layers[l];
+        if (fused(e, l) && !fused_by_engine(e, g, l))
+            continue; /* done by layer l - 1 */
         ot_ctx_t c = layer_ctx(e, g, l, p, 0);
         if (g->share) { /* dy of every row of the shard is in place, and dx's buffer is free */
 #pragma omp barrier
         }
-        c.sdy = L->ops->is_loss ? NULL : dpart(e, g, cur);
-        c.dy = c.sdy ? c.sdy + own(g, L->out_size) : NULL;
+        float *sdy = L->ops->is_loss ? NULL : dpart(e, g, cur);
+        c.sdy = sdy;
+        c.dy = sdy ? sdy + own(g, L->out_size) : NULL;
         c.dx = l > 0 ? dpart(e, g, !cur) + own(g, L->in_size) : NULL;
+        if (fused(e, l)) { /* the engine's: in place on the thread's rows */
+            if (g->a < g->b)
+                L->ops->pointwise_bwd(c.y, c.dy, c.n * L->out_size);
+            c.dx = c.dy;
+            if ((long)l == e->fault_layer)
+                inject_fault(e, g, L, &c);
+            continue;
+        }
+        if (fused(e, l + 1) && !fused_by_engine(e, g, l + 1))
+            c.post_bwd = net->layers[l + 1].ops->pointwise_bwd;
         if (L->ops->stats && L->ops->bwd_rounds) {
             ot_ctx_t whole = layer_ctx(e, g, l, p, 1);
-            whole.dy = c.sdy;
+            whole.dy = sdy;
             batch_stats(e, g, l, &whole, 1, p);
         }
         if (g->a == g->b || (l == 0 && L->p_len == 0))

@@ -1,7 +1,7 @@
 /* test_engine.c - the data-parallel step: the sharded gradient equals the one-shard gradient at
  * 1, 2, 3 and 7 threads (batches the thread count does not divide, more shards than rows); with
  * a fixed shard count the result is bit-identical at any thread count; the full-network
- * gradient matches central differences. */
+ * gradient matches central differences; fused element-wise layers change no bit. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -327,6 +327,64 @@ static void test_predict(void)
     ot_net_free(&net);
 }
 
+/* The gradient, loss and probabilities of net with layer fusion on (fuse) or off (OT_FUSE=0),
+ * `shards` shards on `threads` threads; layer 1 must be fused into layer 0 exactly when on. */
+static double fused_run(ot_net_t *net, int fuse, size_t shards, int threads, float *g,
+                        float *probs)
+{
+    if (fuse)
+        unsetenv("OT_FUSE");
+    else
+        setenv("OT_FUSE", "0", 1);
+    ot_engine_t e;
+    CU_ASSERT_FATAL(ot_engine_init(&e, net, NS, shards) == OT_OK);
+    unsetenv("OT_FUSE");
+    CU_ASSERT((e.act[1] == e.act[0]) == fuse);
+    omp_set_num_threads(threads);
+    double l = ot_engine_gradient(&e, &ds, idx, 45).loss;
+    memcpy(g, e.grad, net->n_params * sizeof(float));
+    ot_engine_predict(&e, &ds, probs, NULL, NULL);
+    ot_engine_free(&e);
+    return l;
+}
+
+/* Element-wise layers fused into the layer before them give the same bits as their own passes
+ * (OT_FUSE=0): gradient, loss and probabilities, with one shard per thread, several shards a
+ * thread, and threads sharing shards (where the engine applies the fused backward), for an
+ * MLP (ReLU and Sigmoid after Affines) and a CNN (ReLU after a padded Conv). */
+static void test_fused_layers_same_bits(void)
+{
+    ot_net_t nets[2];
+    make_net(&nets[0]);
+    ot_config_t c;
+    make_config(&c);
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 3 2x3 pad 1, relu, maxpool 2, "
+                                      "affine 6, sigmoid, affine 4") == 0);
+    CU_ASSERT_FATAL(ot_net_init(&nets[1], &c, &(ot_shape_t){1, 3, 4, 0}) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 4);
+    ot_net_init_params(&nets[1], &c, &r);
+    const size_t shards[] = {1, 4, 2};
+    const int threads[] = {1, 2, 3};
+    const int was = omp_get_max_threads();
+    for (size_t k = 0; k < 2; k++) {
+        const size_t P = nets[k].n_params;
+        float *g0 = malloc(P * sizeof(float)), *g1 = malloc(P * sizeof(float));
+        float *p0 = malloc(NS * CLASSES * sizeof(float)), *p1 = malloc(NS * CLASSES * sizeof(float));
+        CU_ASSERT_FATAL(g0 && g1 && p0 && p1);
+        for (size_t j = 0; j < 3; j++) {
+            double l0 = fused_run(&nets[k], 0, shards[j], threads[j], g0, p0);
+            double l1 = fused_run(&nets[k], 1, shards[j], threads[j], g1, p1);
+            CU_ASSERT(l0 == l1);
+            CU_ASSERT(memcmp(g0, g1, P * sizeof(float)) == 0);
+            CU_ASSERT(memcmp(p0, p1, NS * CLASSES * sizeof(float)) == 0);
+        }
+        free(g0), free(g1), free(p0), free(p1);
+        ot_net_free(&nets[k]);
+    }
+    omp_set_num_threads(was);
+}
+
 OT_TEST_SUITE(engine, setup, teardown,
               {"predict: probabilities, arg-max, eval's numbers, 1-3 threads", test_predict},
               {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},
@@ -334,4 +392,6 @@ OT_TEST_SUITE(engine, setup, teardown,
               {"fixed shards: bit-identical at 1..16 threads", test_fixed_shards_bit_identical},
               {"mostly-zero images: sparse first layer, same bits at 1..16 threads and as dense",
                test_sparse_input},
-              {"network gradient vs numerical gradient", test_network_numerical_gradient})
+              {"network gradient vs numerical gradient", test_network_numerical_gradient},
+              {"fused element-wise layers: the same bits as their own passes",
+               test_fused_layers_same_bits})

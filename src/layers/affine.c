@@ -272,6 +272,8 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
                  W, out, b, c->y, out);
     else
         ot_kgemm(c->n, out, in, c->x, in, rt->wpack, b, c->y, out, c->work);
+    if (c->post_fwd) /* the fused element-wise layer */
+        c->post_fwd(c->y, c->n * out);
 }
 
 /* Threads sharing one shard: dW's rows [i0, i1) and db's columns [j0, j1) of the thread's
@@ -308,6 +310,8 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
             ot_kgemm(c->n, in, out, c->dy, out, rt->wtpack, NULL, c->dx, in, c->work);
         return;
     }
+    if (c->post_bwd) /* the fused element-wise layer's backward first */
+        c->post_bwd(c->y, c->dy, c->n * out);
     ot_grad_tree(c->grad, L->p_off, out, 1, &t);
     if (rt->sparse) { /* x by columns: only its nonzero pixels cost FMAs */
         const ot_kcsc_t xs = {keep_of(L, c->keep).ends, rt->csc_code + c->r0 * in,
@@ -386,6 +390,7 @@ const ot_layer_ops_t ot_affine_ops = {
     .gather = gather,
     .forward = forward,
     .backward = backward,
+    .fuses_next = 1,
     .reference = reference,
     .onnx = onnx,
 };

@@ -2,16 +2,17 @@
  * stored as the (kh kw c, filters) matrix of its im2col GEMM (HWIO, as TensorFlow; PyTorch's
  * Conv2d.weight is W transposed to (filters, c, kh, kw)).
  *
- * Every call works through its rows in blocks of im2col rows that stay in L2 (the whole column
- * matrix is never formed): forward y = col W + b on omptrain's GEMM; backward, shard by shard,
- * dW += col^T dy continuing one FMA chain per element over the shard's rows (ot_kgemm_tn_acc),
- * db likewise, and dx by col2im of dy W^T. The blocks depend on the layer's shape alone, and a
- * shard's chain on its rows alone, so the bits do not depend on the thread count. */
+ * The column matrix col (one row per sample and output position, one column per tap) is never
+ * stored: omptrain's GEMM reads its element (q, k) where it lies in the images, at the offset
+ * of position q's window plus that of tap k (ot_conv_windows, ot_conv_taps), from the input
+ * itself or, with padding, from a zero-bordered copy of a block's images. Every call works
+ * through its rows in blocks: forward y = col W + b (ot_kgemm_gather); backward, shard by
+ * shard, dW += col^T dy continuing one FMA chain per element over the shard's rows
+ * (ot_kgemm_tn_acc_gather), db likewise, and dx by col2im of dy W^T, a block of which is the
+ * one column matrix formed. The blocks depend on the layer's shape alone, and a shard's chain
+ * on its rows alone, so the bits do not depend on the thread count. */
 #include <stdio.h>
 #include <string.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include "ot_common.h"
 #include "ot_conv.h"
@@ -20,71 +21,9 @@
 
 /* ---------------------------------------------------------------- the kernels */
 
-/* n floats from src to dst: runs of a few floats (5 for a 5x5 window on one channel), where a
- * call to memcpy costs more than the copy. gcc turned the plain loop into a memcpy call all the
- * same (`omp simd` did not stop it: memcpy was 6.5% of a step of model (e) under perf, from
- * im2col), so the AVX-512 build copies in vectors with a masked tail and the others in
- * fixed-size pieces. */
-#if defined(__AVX512F__)
-/* One full vector: the empty asm hides the copy from gcc, which otherwise turns a loop of
- * these into a memcpy call again (6% of model (f), whose runs are 48-192 floats). */
-static inline void copy_vec(float *dst, const float *src)
-{
-    __m512 v = _mm512_loadu_ps(src);
-    __asm__("" : "+v"(v));
-    _mm512_storeu_ps(dst, v);
-}
-
-static inline void copy_run(float *restrict dst, const float *restrict src, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        copy_vec(dst + i, src + i);
-    if (i < n) {
-        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(dst + i, k, _mm512_maskz_loadu_ps(k, src + i));
-    }
-}
-
-/* copy_run where dst has room for 16 floats past its n, which a later run overwrites: the
- * tail is stored whole (zeros past n), as masked stores cost several times a plain one here. */
-static inline void copy_run_over(float *restrict dst, const float *restrict src, size_t n)
-{
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        copy_vec(dst + i, src + i);
-    if (i < n)
-        _mm512_storeu_ps(dst + i,
-                         _mm512_maskz_loadu_ps((__mmask16)((1u << (n - i)) - 1), src + i));
-}
-#else
-#define copy_run_over copy_run
-static inline void copy_run(float *restrict dst, const float *restrict src, size_t n)
-{
-    /* fixed-size copies, which compilers inline as moves (a loop would become a memcpy call) */
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        memcpy(dst + i, src + i, 4 * sizeof(float));
-    if (i + 2 <= n) {
-        memcpy(dst + i, src + i, 2 * sizeof(float));
-        i += 2;
-    }
-    if (i < n)
-        dst[i] = src[i];
-}
-#endif
-
-static inline void zero_run(float *dst, size_t n)
-{
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-        dst[i] = 0.0f;
-}
-
 /* Row q of the column matrix is sample q / P, output position (oy, ox) = (p / ow, p % ow) for
  * p = q % P; the rows of a call are walked in order, so the position is counted on, not divided
- * out per row (three divisions a row were most of im2col's time on model (e), where a row copies
- * 25 floats). */
+ * out per row. */
 typedef struct {
     size_t s, oy, ox;
 } conv_pos_t;
@@ -106,42 +45,55 @@ static void pos_next(const ot_conv_geom_t *g, conv_pos_t *u)
     u->s++;
 }
 
-void ot_im2col(const ot_conv_geom_t *g0, const float *x, size_t q0, size_t m, float *col)
+size_t ot_conv_pad_floats(const ot_conv_geom_t *g, size_t m)
 {
-    /* the geometry in locals: through the pointer it was read again after every store (the
-     * stores are floats the compiler cannot tell apart from it) */
-    const ot_conv_geom_t G = *g0, *g = &G;
-    const size_t c = G.c, K = G.kh * G.kw * c, run = G.kw * c, row = G.w * c;
-    const float *end = col + m * K;
-    conv_pos_t u = pos_of(g, q0);
-    for (size_t r = 0; r < m; r++, pos_next(g, &u)) {
-        const float *img = x + u.s * G.h * row;
-        float *dst = col + r * K;
-        const long x0 = (long)(u.ox * G.stride) - (long)G.pad;
-        const int inside = x0 >= 0 && x0 + (long)G.kw <= (long)G.w; /* every column of taps */
-        for (size_t ky = 0; ky < G.kh; ky++, dst += run) {
-            const long iy = (long)(u.oy * G.stride + ky) - (long)G.pad;
-            if (iy < 0 || iy >= (long)G.h) {
-                zero_run(dst, run);
-                continue;
-            }
-            const float *src = img + (size_t)iy * row;
-            if (inside) {
-                if (dst + run + 16 <= end) /* what spills past the run is written later */
-                    copy_run_over(dst, src + (size_t)x0 * c, run);
-                else
-                    copy_run(dst, src + (size_t)x0 * c, run);
-                continue;
-            }
-            for (size_t kx = 0; kx < G.kw; kx++) {
-                const long ix = x0 + (long)kx;
-                if (ix < 0 || ix >= (long)G.w)
-                    zero_run(dst + kx * c, c);
-                else
-                    copy_run(dst + kx * c, src + (size_t)ix * c, c);
-            }
+    if (g->pad == 0)
+        return 0;
+    const size_t P = g->oh * g->ow;
+    return ((m + P - 1) / P + 1) * (g->h + 2 * g->pad) * (g->w + 2 * g->pad) * g->c;
+}
+
+void ot_conv_taps(const ot_conv_geom_t *g, size_t *col)
+{
+    const size_t wp = g->w + 2 * g->pad;
+    for (size_t ky = 0, k = 0; ky < g->kh; ky++)
+        for (size_t kx = 0; kx < g->kw; kx++)
+            for (size_t ch = 0; ch < g->c; ch++)
+                col[k++] = (ky * wp + kx) * g->c + ch;
+}
+
+/* Images [s0, s1) of x (h, w, c) into buf with a border of pad zeros around each. */
+static void pad_images(const ot_conv_geom_t *g, const float *x, size_t s0, size_t s1,
+                       float *buf)
+{
+    const size_t c = g->c, p = g->pad, wp = g->w + 2 * p, hp = g->h + 2 * p;
+    for (size_t s = s0; s < s1; s++) {
+        float *img = buf + (s - s0) * hp * wp * c;
+        memset(img, 0, p * wp * c * sizeof(float));
+        for (size_t y = 0; y < g->h; y++) {
+            float *dst = img + (p + y) * wp * c;
+            memset(dst, 0, p * c * sizeof(float));
+            memcpy(dst + p * c, x + (s * g->h + y) * g->w * c, g->w * c * sizeof(float));
+            memset(dst + (p + g->w) * c, 0, p * c * sizeof(float));
         }
+        memset(img + (p + g->h) * wp * c, 0, p * wp * c * sizeof(float));
     }
+}
+
+const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
+                             float *buf, size_t *row)
+{
+    const size_t c = g->c, wp = g->w + 2 * g->pad, hp = g->h + 2 * g->pad;
+    conv_pos_t u = pos_of(g, q0);
+    const size_t s0 = u.s;
+    const float *src = x + s0 * g->h * g->w * c; /* without padding: the images themselves */
+    if (g->pad > 0 && m > 0) {
+        pad_images(g, x, s0, pos_of(g, q0 + m - 1).s + 1, buf);
+        src = buf;
+    }
+    for (size_t r = 0; r < m; r++, pos_next(g, &u))
+        row[r] = (((u.s - s0) * hp + u.oy * g->stride) * wp + u.ox * g->stride) * c;
+    return src;
 }
 
 void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t m, float *dx)
@@ -177,6 +129,7 @@ OT_LAYER_ARGS_FIT(conv_args_t);
 typedef struct {
     float *wpack;  /* W packed for y = col W */
     float *wtpack; /* W^T packed for dcol = dy W^T; NULL for layer 0 */
+    size_t *taps;  /* (K) each tap's offset in a window (ot_conv_taps) */
 } conv_rt_t;
 
 static const conv_args_t *args(const ot_layer_t *L)
@@ -267,6 +220,7 @@ static void rt_free(void *p)
         return;
     ot_free(rt->wpack);
     ot_free(rt->wtpack);
+    ot_free(rt->taps);
     ot_free(rt);
 }
 
@@ -277,8 +231,11 @@ static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
     conv_rt_t *rt = ot_alloc(sizeof *rt);
     *out = rt;
     if (!rt || !(rt->wpack = ot_alloc(ot_kpack_size(K, F) * sizeof(float))) ||
+        !(rt->taps = ot_alloc(K * sizeof(size_t))) ||
         (L->index > 0 && !(rt->wtpack = ot_alloc(ot_kpack_size(F, K) * sizeof(float)))))
         return OT_ENOMEM;
+    const ot_conv_geom_t g = geom(L);
+    ot_conv_taps(&g, rt->taps);
     return OT_OK;
 }
 
@@ -286,12 +243,12 @@ static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
 {
     (void)B, (void)n_shards;
     const size_t K = taps(L), F = args(L)->filters;
-    return sizeof(conv_rt_t) + ot_kpack_size(K, F) * sizeof(float) +
+    return sizeof(conv_rt_t) + ot_kpack_size(K, F) * sizeof(float) + K * sizeof(size_t) +
            (L->index > 0 ? ot_kpack_size(F, K) * sizeof(float) : 0);
 }
 
-/* im2col rows per block: about 256 KiB of them (in L2 with the GEMM's operands), at least 64
- * and a multiple of 8. A function of the shape alone. */
+/* Column-matrix rows per block: about 256 KiB of them (in L2 with the GEMM's operands, for
+ * dx's block of dcol), at least 64 and a multiple of 8. A function of the shape alone. */
 static size_t block_rows(const ot_layer_t *L)
 {
     size_t m = 65536 / taps(L);
@@ -304,22 +261,42 @@ static size_t max_sz(size_t a, size_t b)
     return a > b ? a : b;
 }
 
-/* a block of im2col rows, then the GEMMs' scratch */
+/* A block's scratch, carved from the thread's workspace. */
+typedef struct {
+    float *col;  /* (MB, K) dcol of a block, for dx */
+    size_t *row; /* (MB) its windows' offsets */
+    float *pad;  /* its images with a border of zeros (ot_conv_pad_floats), or NULL */
+    float *gw;   /* the GEMMs' scratch */
+} conv_ws_t;
+
+static size_t round_up(size_t bytes)
+{
+    return (bytes + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
+}
+
+/* The scratch's layout in work (NULL: only its size, returned). */
+static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
+{
+    const ot_conv_geom_t g = geom(L);
+    const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
+    const size_t pad = ot_conv_pad_floats(&g, MB);
+    const size_t sizes[4] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
+                             round_up(pad * sizeof(float)),
+                             max_sz(ot_kgemm_work_size(max_sz(K, F)),
+                                    ot_kgemm_tn_acc_work_size(MB, F)) * sizeof(float)};
+    char *p = work;
+    if (w)
+        *w = (conv_ws_t){(float *)p, (size_t *)(p + sizes[0]),
+                         pad ? (float *)(p + sizes[0] + sizes[1]) : NULL,
+                         (float *)(p + sizes[0] + sizes[1] + sizes[2])};
+    return sizes[0] + sizes[1] + sizes[2] + sizes[3];
+}
+
 static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
 {
     (void)rows, (void)n_shards;
-    const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
     *keep = 0;
-    size_t col = (MB * K * sizeof(float) + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
-    return col + max_sz(ot_kgemm_work_size(max_sz(K, F)), ot_kgemm_tn_acc_work_size(MB, F)) *
-                     sizeof(float);
-}
-
-static void split_work(const ot_layer_t *L, void *work, float **col, float **gw)
-{
-    const size_t bytes = block_rows(L) * taps(L) * sizeof(float);
-    *col = work;
-    *gw = (float *)((char *)work + (bytes + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN);
+    return carve_ws(L, NULL, NULL);
 }
 
 static void prepare(const ot_layer_t *L, void *p, const float *params, int backward)
@@ -345,19 +322,31 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
     const size_t rows = c->n * g.oh * g.ow;
     const float *b = c->params + L->p_off + L->p_len - F;
-    float *col, *gw;
-    split_work(L, c->work, &col, &gw);
+    conv_ws_t w;
+    carve_ws(L, c->work, &w);
     for (size_t q0 = 0; q0 < rows; q0 += MB) {
         const size_t m = rows - q0 < MB ? rows - q0 : MB;
-        ot_im2col(&g, c->x, q0, m, col);
-        ot_kgemm(m, F, K, col, K, rt->wpack, b, c->y + q0 * F, F, gw);
+        const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, w.row);
+        ot_kgemm_gather(m, F, K, src, w.row, rt->taps, rt->wpack, b, c->y + q0 * F, F, w.gw);
+        if (c->post_fwd) /* the fused element-wise layer, while the block is in cache */
+            c->post_fwd(c->y + q0 * F, m * F);
     }
 }
 
+/* dx of rows [q0, q0 + m): dcol = dy W^T into the block's room, then back onto the images. */
+static void block_dx(const ot_layer_t *L, const ot_ctx_t *c, const conv_ws_t *w,
+                     const ot_conv_geom_t *g, const float *dy, size_t q0, size_t m)
+{
+    const conv_rt_t *rt = c->rt;
+    const size_t K = taps(L), F = args(L)->filters;
+    ot_kgemm(m, K, F, dy, F, rt->wtpack, NULL, w->col, K, w->gw);
+    ot_col2im_add(g, w->col, q0, m, c->dx);
+}
+
 /* Threads sharing one shard: dW's rows [k0, k1) (taps) and db's columns [j0, j1) of the
- * thread's share, over the shard's rows (sx, sdy; each thread forms the im2col blocks it
- * needs), each element the same chain as unshared; then dx of the thread's own rows. */
-static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, float *col, float *gw)
+ * thread's share, over the shard's rows (sx, sdy), each element the same chain as unshared;
+ * then dx of the thread's own rows. */
+static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const conv_ws_t *w)
 {
     const conv_rt_t *rt = c->rt;
     const ot_conv_geom_t g = geom(L);
@@ -375,8 +364,9 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, float *col, 
         const size_t m = hi - q0 < MB ? hi - q0 : MB;
         const float *dy = c->sdy + q0 * F;
         if (k1 > k0) {
-            ot_im2col(&g, c->sx, q0, m, col);
-            ot_kgemm_tn_acc(k1 - k0, F, m, col + k0, K, dy, F, dW + k0 * F, F, q0 > 0, gw);
+            const float *src = ot_conv_windows(&g, c->sx, q0, m, w->pad, w->row);
+            ot_kgemm_tn_acc_gather(k1 - k0, F, m, src, w->row, rt->taps + k0, dy, F,
+                                   dW + k0 * F, F, q0 > 0, w->gw);
         }
         for (size_t r = 0; r < m; r++)
             for (size_t j = j0; j < j1; j++)
@@ -385,11 +375,8 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, float *col, 
     if (!c->dx)
         return;
     memset(c->dx, 0, c->n * L->in_size * sizeof(float));
-    for (size_t q0 = 0; q0 < c->n * P; q0 += MB) {
-        const size_t m = c->n * P - q0 < MB ? c->n * P - q0 : MB;
-        ot_kgemm(m, K, F, c->dy + q0 * F, F, rt->wtpack, NULL, col, K, gw);
-        ot_col2im_add(&g, col, q0, m, c->dx);
-    }
+    for (size_t q0 = 0; q0 < c->n * P; q0 += MB)
+        block_dx(L, c, w, &g, c->dy + q0 * F, q0, c->n * P - q0 < MB ? c->n * P - q0 : MB);
 }
 
 /* Shard by shard: dW, db (leaves of the tree), and dx through col2im. */
@@ -399,10 +386,10 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
     const ot_conv_geom_t g = geom(L);
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L), P = g.oh * g.ow;
     const size_t b_off = L->p_off + L->p_len - F;
-    float *col, *gw;
-    split_work(L, c->work, &col, &gw);
+    conv_ws_t w;
+    carve_ws(L, c->work, &w);
     if (c->grad->members > 1) {
-        backward_shared(L, c, col, gw);
+        backward_shared(L, c, &w);
         return;
     }
     if (c->dx)
@@ -416,16 +403,16 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
             memset(dW, 0, K * F * sizeof(float));
         for (size_t q0 = lo; q0 < hi; q0 += MB) {
             const size_t m = hi - q0 < MB ? hi - q0 : MB;
-            const float *dy = c->dy + q0 * F;
-            ot_im2col(&g, c->x, q0, m, col);
-            ot_kgemm_tn_acc(K, F, m, col, K, dy, F, dW, F, q0 > lo, gw);
+            float *dy = c->dy + q0 * F;
+            if (c->post_bwd) /* the fused element-wise layer's backward first */
+                c->post_bwd(c->y + q0 * F, dy, m * F);
+            const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, w.row);
+            ot_kgemm_tn_acc_gather(K, F, m, src, w.row, rt->taps, dy, F, dW, F, q0 > lo, w.gw);
             for (size_t r = 0; r < m; r++)
                 for (size_t j = 0; j < F; j++)
                     db[j] += dy[r * F + j];
-            if (c->dx) { /* dcol = dy W^T into the block's room, then back onto the image */
-                ot_kgemm(m, K, F, dy, F, rt->wtpack, NULL, col, K, gw);
-                ot_col2im_add(&g, col, q0, m, c->dx);
-            }
+            if (c->dx)
+                block_dx(L, c, &w, &g, dy, q0, m);
         }
     }
     ot_grad_leaves_done(c->grad, L->p_off, L->p_len);
@@ -504,6 +491,7 @@ const ot_layer_ops_t ot_conv2d_ops = {
     .prepare = prepare,
     .forward = forward,
     .backward = backward,
+    .fuses_next = 1,
     .reference = reference,
     .onnx = onnx,
 };

@@ -16,6 +16,19 @@ void ot_relu_backward(const float *y, const float *dy, float *dx, size_t n)
         dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+/* The same two, in place, for a layer that fuses this one (ops->pointwise_fwd, _bwd). */
+static void relu_in_place(float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+static void relu_mask(const float *restrict y, float *restrict dy, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     ot_relu_forward(c->x, c->y, c->n * L->out_size);
@@ -59,6 +72,8 @@ const ot_layer_ops_t ot_relu_ops = {
     .shape = ot_layer_shape_same,
     .forward = forward,
     .backward = backward,
+    .pointwise_fwd = relu_in_place,
+    .pointwise_bwd = relu_mask,
     .reference = reference,
     .ref_mask = ref_mask,
     .onnx = onnx,

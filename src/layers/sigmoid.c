@@ -21,6 +21,21 @@ void ot_sigmoid_backward(const float *y, const float *dy, float *dx, size_t n)
         dx[i] = dy[i] * y[i] * (1.0f - y[i]);
 }
 
+/* The same two, in place, for a layer that fuses this one (ops->pointwise_fwd, _bwd). */
+static void sigmoid_in_place(float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float e = expf(-fabsf(y[i]));
+        y[i] = y[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    }
+}
+
+static void sigmoid_grad(const float *restrict y, float *restrict dy, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dy[i] = dy[i] * y[i] * (1.0f - y[i]);
+}
+
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     ot_sigmoid_forward(c->x, c->y, c->n * L->out_size);
@@ -53,6 +68,8 @@ const ot_layer_ops_t ot_sigmoid_ops = {
     .shape = ot_layer_shape_same,
     .forward = forward,
     .backward = backward,
+    .pointwise_fwd = sigmoid_in_place,
+    .pointwise_bwd = sigmoid_grad,
     .reference = reference,
     .onnx = onnx,
 };

@@ -1,7 +1,8 @@
-/* test_conv2d.c - the convolution kernels (src/layers/conv2d.c): im2col against its
- * definition, in blocks as whole, with stride, padding and a non-square window; col2im as its
- * exact adjoint. (The kind's backward against central differences, its sharding and its
- * checkpoint are in the registry's conformance suite, test_registry.c.) */
+/* test_conv2d.c - the convolution kernels (src/layers/conv2d.c): the column matrix read
+ * through window and tap offsets against its definition, in blocks as whole, with stride,
+ * padding and a non-square window, and without padding; col2im as its exact adjoint. (The
+ * kind's backward against central differences, its sharding and its checkpoint are in the
+ * registry's conformance suite, test_registry.c.) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,12 +13,12 @@
 static const ot_conv_geom_t G = {5, 6, 3, 3, 2, 2, 1, 3, 4};
 enum { N = 2, IN = 5 * 6 * 3, K = 3 * 2 * 3, P = 3 * 4 };
 
-/* x's value at (s, y, x, ch), 0 outside the image: the definition im2col must follow */
-static float at(const float *x, size_t s, long y, long xx, size_t ch)
+/* x's value at (s, y, x, ch), 0 outside the image: the definition the column matrix follows */
+static float at(const ot_conv_geom_t *g, const float *x, size_t s, long y, long xx, size_t ch)
 {
-    if (y < 0 || y >= (long)G.h || xx < 0 || xx >= (long)G.w)
+    if (y < 0 || y >= (long)g->h || xx < 0 || xx >= (long)g->w)
         return 0.0f;
-    return x[((s * G.h + (size_t)y) * G.w + (size_t)xx) * G.c + ch];
+    return x[((s * g->h + (size_t)y) * g->w + (size_t)xx) * g->c + ch];
 }
 
 /* small integers: every sum below is exact */
@@ -27,38 +28,76 @@ static void fill(float *v, size_t n, unsigned seed)
         v[i] = (float)((int)((i * 2654435761u + seed) % 19) - 9);
 }
 
-static void test_im2col_definition(void)
+/* Rows [q0, q0 + m) of g's column matrix of x, as the GEMM reads them (ot_conv_windows with
+ * ot_conv_taps), into col; the buffer is filled with garbage first, so that a border the
+ * padding copy leaves unwritten shows. */
+static void column(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m, float *col)
 {
-    float x[N * IN], col[N * P * K];
-    fill(x, N * IN, 1);
-    ot_im2col(&G, x, 0, N * P, col);
+    const size_t K = g->kh * g->kw * g->c;
+    size_t taps[64], row[64];
+    float buf[1024];
+    CU_ASSERT_FATAL(K <= 64 && m <= 64 && ot_conv_pad_floats(g, m) <= 1024);
+    for (size_t i = 0; i < 1024; i++)
+        buf[i] = 1e30f;
+    ot_conv_taps(g, taps);
+    const float *src = ot_conv_windows(g, x, q0, m, buf, row);
+    CU_ASSERT((src == x + q0 / (g->oh * g->ow) * g->h * g->w * g->c) == (g->pad == 0));
+    for (size_t r = 0; r < m; r++)
+        for (size_t k = 0; k < K; k++)
+            col[r * K + k] = src[row[r] + taps[k]];
+}
+
+/* g's column matrix of x (n images) against its definition, whole and in blocks of 5 rows
+ * (blocks that start and end inside an image). */
+static void check_definition(const ot_conv_geom_t *g, size_t n)
+{
+    const size_t P = g->oh * g->ow, K = g->kh * g->kw * g->c, in = g->h * g->w * g->c;
+    float *x = malloc(n * in * sizeof(float)), *col = malloc(n * P * K * sizeof(float));
+    float *part = malloc(n * P * K * sizeof(float));
+    CU_ASSERT_FATAL(x && col && part);
+    fill(x, n * in, 1);
     int ok = 1;
-    for (size_t q = 0; q < N * P; q++) {
-        size_t s = q / P, oy = q % P / G.ow, ox = q % P % G.ow;
-        for (size_t ky = 0; ky < G.kh; ky++)
-            for (size_t kx = 0; kx < G.kw; kx++)
-                for (size_t ch = 0; ch < G.c; ch++) {
-                    long y = (long)(oy * G.stride + ky) - 1, xx = (long)(ox * G.stride + kx) - 1;
-                    ok &= col[q * K + (ky * G.kw + kx) * G.c + ch] == at(x, s, y, xx, ch);
+    for (size_t q0 = 0; q0 < n * P; q0 += 64)
+        column(g, x, q0, q0 + 64 <= n * P ? 64 : n * P - q0, col + q0 * K);
+    for (size_t q = 0; q < n * P; q++) {
+        size_t s = q / P, oy = q % P / g->ow, ox = q % P % g->ow;
+        for (size_t ky = 0; ky < g->kh; ky++)
+            for (size_t kx = 0; kx < g->kw; kx++)
+                for (size_t ch = 0; ch < g->c; ch++) {
+                    long y = (long)(oy * g->stride + ky) - (long)g->pad;
+                    long xx = (long)(ox * g->stride + kx) - (long)g->pad;
+                    ok &= col[q * K + (ky * g->kw + kx) * g->c + ch] == at(g, x, s, y, xx, ch);
                 }
     }
     CU_ASSERT(ok);
-    /* padding is there: the first row's first tap is outside the image */
-    CU_ASSERT_EQUAL(col[0], 0.0f);
-    /* in blocks of any size: the same rows */
-    float part[N * P * K];
-    for (size_t q0 = 0; q0 < N * P; q0 += 5)
-        ot_im2col(&G, x, q0, q0 + 5 <= N * P ? 5 : N * P - q0, part + q0 * K);
-    CU_ASSERT(memcmp(part, col, sizeof col) == 0);
+    for (size_t q0 = 0; q0 < n * P; q0 += 5)
+        column(g, x, q0, q0 + 5 <= n * P ? 5 : n * P - q0, part + q0 * K);
+    CU_ASSERT(memcmp(part, col, n * P * K * sizeof(float)) == 0);
+    free(x);
+    free(col);
+    free(part);
 }
 
-/* <im2col(x), d> == <x, col2im(d)>: col2im adds each tap back where im2col took it from */
+static void test_columns_follow_the_definition(void)
+{
+    check_definition(&G, N);
+    /* padding is there: the first row's first tap is outside the image */
+    float x[N * IN], col[K];
+    fill(x, N * IN, 1);
+    column(&G, x, 0, 1, col);
+    CU_ASSERT_EQUAL(col[0], 0.0f);
+    /* no padding (the images read where they lie): 3 images 6x5, 2 channels, 3x3, stride 1 */
+    check_definition(&(ot_conv_geom_t){6, 5, 2, 3, 3, 1, 0, 4, 3}, 3);
+}
+
+/* <col(x), d> == <x, col2im(d)>: col2im adds each tap back where the column matrix took it */
 static void test_col2im_is_the_adjoint(void)
 {
     float x[N * IN], d[N * P * K], col[N * P * K], dx[N * IN];
     fill(x, N * IN, 3);
     fill(d, N * P * K, 7);
-    ot_im2col(&G, x, 0, N * P, col);
+    for (size_t q0 = 0; q0 < N * P; q0 += 12)
+        column(&G, x, q0, 12, col + q0 * K);
     memset(dx, 0, sizeof dx);
     ot_col2im_add(&G, d, 0, 7, dx); /* in two calls */
     ot_col2im_add(&G, d + 7 * K, 7, N * P - 7, dx);
@@ -80,5 +119,6 @@ static void test_col2im_is_the_adjoint(void)
 }
 
 OT_TEST_SUITE(conv2d, NULL, NULL,
-              {"im2col follows its definition, in blocks as whole", test_im2col_definition},
-              {"col2im is im2col's adjoint and adds", test_col2im_is_the_adjoint})
+              {"the column matrix follows its definition, in blocks as whole",
+               test_columns_follow_the_definition},
+              {"col2im is the column matrix's adjoint and adds", test_col2im_is_the_adjoint})
