@@ -136,6 +136,10 @@ void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ld
 /* "AVX-512", "AVX2" or "portable": the instruction set the kernel was built for. */
 const char *ot_kgemm_isa(void);
 
+/* sum[j] += x[r][j] for r = 0..m-1 in order, for each of n columns: one chain per column (a
+ * bias gradient), x (m, n) with row stride ldx. */
+void ot_kcolsum(size_t m, size_t n, const float *x, size_t ldx, float *sum);
+
 /* The fraction of nonzero pixels below which the first layer leaves the zeros out (ot_kspmm,
  * ot_kgemm_tn_tree_sparse): where the sparse kernels beat this build's dense kernel. */
 float ot_kgemm_sparse_below(void);

@@ -901,3 +901,35 @@ void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ld
         SP_DISPATCH(nv, sp_rows(K, m, x, B, ldb, bias, C, ldc, c0, tail, lut))
     }
 }
+
+/* ---- column sums: a bias gradient ---- */
+
+/* sum[0..nv vectors) += each of the m rows of x in order (the last vector masked by tail). */
+static inline __attribute__((always_inline)) void col_sums(int nv, size_t m, const float *x,
+                                                          size_t ldx, float *sum, vmask_t tail)
+{
+    vf_t a[SP_NV];
+    for (int v = 0; v < nv - 1; v++)
+        a[v] = V_LOAD(sum + v * VL);
+    a[nv - 1] = V_LOADN(sum + (nv - 1) * VL, tail);
+    for (size_t r = 0; r < m; r++) {
+        const float *row = x + r * ldx;
+        for (int v = 0; v < nv - 1; v++)
+            a[v] = V_ADD(a[v], V_LOAD(row + v * VL));
+        a[nv - 1] = V_ADD(a[nv - 1], V_LOADN(row + (nv - 1) * VL, tail));
+    }
+    for (int v = 0; v < nv - 1; v++)
+        V_STORE(sum + v * VL, a[v]);
+    V_STOREN(sum + (nv - 1) * VL, a[nv - 1], tail);
+    (void)tail; /* the portable build has no partial vectors */
+}
+
+void ot_kcolsum(size_t m, size_t n, const float *x, size_t ldx, float *sum)
+{
+    for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
+        const size_t w = min_sz(SP_COLS, n - c0);
+        const int nv = (int)((w + VL - 1) / VL);
+        const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
+        SP_DISPATCH(nv, col_sums(K, m, x + c0, ldx, sum + c0, tail))
+    }
+}

@@ -163,6 +163,33 @@ static void test_tn_acc_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* ot_kcolsum: each column's sum one chain over the rows in order, added to what sum held, for
+ * widths around the vector and chunk edges and a row stride past the width. */
+static void test_colsum_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 8);
+    const size_t ns[] = {1, 15, 16, 17, 30, 100, 129, 1024};
+    const size_t ms[] = {0, 1, 7, 37};
+    size_t bad = 0;
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof ms / sizeof ms[0]; b++) {
+            const size_t n = ns[a], m = ms[b], ld = n + 3;
+            float *x = random_block(m * ld, &r), *sum = random_block(n, &r);
+            float *want = ot_alloc(n * sizeof(float));
+            CU_ASSERT_FATAL(want != NULL);
+            for (size_t j = 0; j < n; j++) {
+                want[j] = sum[j];
+                for (size_t i = 0; i < m; i++)
+                    want[j] += x[i * ld + j];
+            }
+            ot_kcolsum(m, n, x, ld, sum);
+            bad += memcmp(want, sum, n * sizeof(float)) != 0;
+            ot_free(x), ot_free(sum), ot_free(want);
+        }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 /* The leaves' chains combined in the tree's order, node (0, H): the reference root. */
 static float tree_sum(float *leaf, size_t S)
 {
@@ -349,6 +376,7 @@ OT_TEST_SUITE(kgemm, NULL, NULL,
               {"GEMM through offset tables: exactly the fmaf chain", test_gather_bits},
               {"weight gradient in blocks, stored or through offsets: one chain over the rows",
                test_tn_acc_bits},
+              {"column sums: one chain per column over the rows", test_colsum_bits},
               {"weight gradient: exactly the tree of leaf chains", test_tree_gemm_bits},
               {"sparse weight gradient: the tree of chains over nonzero entries, any part of it",
                test_tree_sparse_bits},

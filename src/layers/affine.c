@@ -293,9 +293,7 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c)
     float *restrict db = ot_grad_leaf(c->grad, 0, b_off);
     for (size_t j = j0; j < j1; j++)
         db[j] = 0.0f;
-    for (size_t r = 0; r < rows; r++)
-        for (size_t j = j0; j < j1; j++)
-            db[j] += c->sdy[r * out + j];
+    ot_kcolsum(rows, j1 - j0, c->sdy + j0, out, db + j0);
 }
 
 /* dW = x^T dy and db = column sums of dy, per shard through the tree; dx = dy W^T */
@@ -324,9 +322,7 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
         float *restrict db = ot_grad_leaf(c->grad, i, b_off);
         const ot_leaf_t *f = &c->leaves[i];
         memset(db, 0, out * sizeof(float));
-        for (size_t r = f->lo; r < f->lo + f->rows; r++)
-            for (size_t j = 0; j < out; j++)
-                db[j] += c->dy[r * out + j];
+        ot_kcolsum(f->rows, out, c->dy + f->lo * out, out, db);
     }
     ot_grad_leaves_done(c->grad, b_off, out);
     if (c->dx)

@@ -368,9 +368,7 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const conv_w
             ot_kgemm_tn_acc_gather(k1 - k0, F, m, src, w->row, rt->taps + k0, dy, F,
                                    dW + k0 * F, F, q0 > 0, w->gw);
         }
-        for (size_t r = 0; r < m; r++)
-            for (size_t j = j0; j < j1; j++)
-                db[j] += dy[r * F + j];
+        ot_kcolsum(m, j1 - j0, dy + j0, F, db + j0);
     }
     if (!c->dx)
         return;
@@ -408,9 +406,7 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
                 c->post_bwd(c->y + q0 * F, dy, m * F);
             const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, w.row);
             ot_kgemm_tn_acc_gather(K, F, m, src, w.row, rt->taps, dy, F, dW, F, q0 > lo, w.gw);
-            for (size_t r = 0; r < m; r++)
-                for (size_t j = 0; j < F; j++)
-                    db[j] += dy[r * F + j];
+            ot_kcolsum(m, F, dy, F, db);
             if (c->dx)
                 block_dx(L, c, &w, &g, dy, q0, m);
         }
