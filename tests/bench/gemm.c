@@ -244,7 +244,7 @@ int main(void)
     } models[] = {/* batch and shards as configs/bench-*.ini say */
                   {"a", 100, 2, 3, {784, 50, 10}},
                   {"b", 100, 2, 3, {784, 100, 10}},
-                  {"c", 256, 8, 4, {784, 1024, 1024, 10}},
+                  {"c", 256, 2, 4, {784, 1024, 1024, 10}},
                   {"d", 1024, 16, 4, {784, 1024, 1024, 10}}};
     ot_dataset_t mnist = {0};
     int have_mnist = ot_dataset_load(&mnist, "data/mnist/train-images-idx3-ubyte.gz",
