@@ -46,4 +46,15 @@ int ot_mul_size(size_t a, size_t b, size_t *out);
 /* Wall-clock seconds from a monotonic clock. */
 double ot_now(void);
 
+/* Thread t's part [*a, *b) of a block of n parameters among T threads: contiguous, in order,
+ * cut at multiples of 16 floats (a cache line). The step's mean gradient (engine.c), the
+ * optimizer's update and the layers' weight packing all split the parameters this way, so
+ * that each thread reads again what it wrote itself, not what another core holds. */
+static inline void ot_param_part(size_t n, size_t T, size_t t, size_t *a, size_t *b)
+{
+    const size_t lines = (n + 15) / 16, lo = t * lines / T * 16, hi = (t + 1) * lines / T * 16;
+    *a = lo < n ? lo : n;
+    *b = hi < n ? hi : n;
+}
+
 #endif

@@ -34,6 +34,11 @@ size_t ot_kpack_size(size_t k, size_t n);
 void ot_kpack_b(const float *B, size_t ldb, bool trans, size_t k, size_t n, float *Bp, size_t p0,
                 size_t p1);
 
+/* ot_kpack_b of B (k, n) (not transposed), rows [k0, k1) of every panel only: a split of the
+ * packing by B's rows. */
+void ot_kpack_b_rows(const float *B, size_t ldb, size_t k, size_t n, float *Bp, size_t k0,
+                     size_t k1);
+
 /* Columns per packed panel. */
 size_t ot_kgemm_nr(void);
 

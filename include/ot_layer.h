@@ -164,6 +164,21 @@ typedef struct {
     double loss;            /* the loss layer adds its summed loss here */
 } ot_ref_t;
 
+/* The rows [*k0, *k1) of a (K, N) row-major weight at offset off of the parameter block whose
+ * first element lies in own (a thread's ot_param_part, as ops->prepare gets it): the threads'
+ * row ranges partition [0, K) in order. */
+static inline void ot_own_rows(const size_t own[2], size_t off, size_t K, size_t N, size_t *k0,
+                               size_t *k1)
+{
+    size_t r[2];
+    for (int i = 0; i < 2; i++) {
+        r[i] = own[i] <= off ? 0 : (own[i] - off + N - 1) / N;
+        r[i] = r[i] < K ? r[i] : K;
+    }
+    *k0 = r[0];
+    *k1 = r[1];
+}
+
 /* A kind. Every pointer that is not marked optional is set. */
 typedef struct ot_layer_ops {
     const char *kind;   /* its name in model.layers: "conv" */
@@ -208,9 +223,12 @@ typedef struct ot_layer_ops {
     void (*begin)(const ot_layer_t *L, void *rt, const float *params, const float *state,
                   const ot_pass_info_t *pi);
     /* Inside the pass's parallel region, by every thread of the team, before any forward
-     * (optional): shared preparation such as packing weights, split with `omp for nowait`;
-     * the engine adds the barrier. backward: the pass will run backward too. */
-    void (*prepare)(const ot_layer_t *L, void *rt, const float *params, int backward);
+     * (optional): shared preparation such as packing weights, split among the threads; the
+     * engine adds the barrier. own: the calling thread's part [own[0], own[1]) of the
+     * parameter block (ot_param_part), which it updated itself: a split by it reads local
+     * memory. backward: the pass will run backward too. */
+    void (*prepare)(const ot_layer_t *L, void *rt, const float *params, const size_t own[2],
+                    int backward);
     /* Layer 0 only (optional): take the thread's rows of ds (c->ids) in a form of its own,
      * writing c->labels; return 1, or 0 to have the engine gather floats into c->x.
      * by_column: the pass runs backward. */

@@ -455,13 +455,17 @@ static void mean_of(const ot_worker_t *W, size_t off, size_t len, float fn, floa
         o[i] = g[i] / fn;
 }
 
-/* Chunk c (REDUCE_CHUNK floats) of the nodes that span threads, and the mean: one process. */
-static void reduce_chunk(ot_worker_t *W, size_t S, size_t T, size_t P, size_t c, float fn,
-                         float *out)
+/* The calling thread's part of the parameters (ot_param_part), REDUCE_CHUNK floats at a time:
+ * the nodes that span threads (parts of them), and the mean. One process. */
+static void reduce_own(ot_worker_t *W, size_t S, size_t parts, size_t P, float fn, float *out)
 {
-    size_t off = c * REDUCE_CHUNK, len = min_sz(P - off, REDUCE_CHUNK);
-    reduce_team(W, S, 0, S, T, off, len);
-    mean_of(W, off, len, fn, out);
+    size_t a, b;
+    ot_param_part(P, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a, &b);
+    for (size_t off = a; off < b; off += REDUCE_CHUNK) {
+        const size_t len = min_sz(b - off, REDUCE_CHUNK);
+        reduce_team(W, S, 0, S, parts, off, len);
+        mean_of(W, off, len, fn, out);
+    }
 }
 
 /* ---- passes ---- */
@@ -540,10 +544,13 @@ static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train, size_t
 static void prepare_pass(ot_engine_t *e, int backward)
 {
     const ot_net_t *net = e->net;
+    size_t own[2];
+    ot_param_part(net->n_params, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(),
+                  &own[0], &own[1]);
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         if (L->ops->prepare)
-            L->ops->prepare(L, e->rt[l], net->params, backward);
+            L->ops->prepare(L, e->rt[l], net->params, own, backward);
     }
 #pragma omp barrier
 }
@@ -783,7 +790,6 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     ot_worker_t *W = e->workers;
     float *out = e->grad;
     const size_t S = e->n_shards, P = net->n_params;
-    const size_t n_chunks = (P + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
     const float fn = (float)n;
     const pass_t pass = {1, n, idx};
     const pass_t *p = &pass;
@@ -793,7 +799,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     /* one parallel region for the shards, the batch-statistics reductions and the gradient
      * reduction: one fork/join per step */
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, out, p, t_combine) \
-    firstprivate(S, P, n, n_chunks, fn)
+    firstprivate(S, P, n, fn)
     {
 #pragma omp for schedule(static)
         for (size_t s = 0; s < S; s++)
@@ -813,13 +819,10 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
 #pragma omp master
         t_combine = ot_now();
         /* every thread's nodes are complete: add the ones that span threads (and processes) */
-        if (!e->job) {
-#pragma omp for schedule(static)
-            for (size_t c = 0; c < n_chunks; c++)
-                reduce_chunk(W, S, g.parts, P, c, fn, out);
-        } else {
+        if (!e->job) /* (the region's end waits for every thread's part) */
+            reduce_own(W, S, g.parts, P, fn, out);
+        else
             reduce_processes(e, g.parts, fn);
-        }
     }
     e->combine_s += ot_now() - t_combine;
     if (!e->job)

@@ -231,6 +231,17 @@ void ot_kpack_b(const float *B, size_t ldb, bool trans, size_t k, size_t n, floa
     }
 }
 
+void ot_kpack_b_rows(const float *B, size_t ldb, size_t k, size_t n, float *Bp, size_t k0,
+                     size_t k1)
+{
+    for (size_t p = 0; p < n_panels(n); p++) {
+        float *dst = Bp + p * k * NR;
+        size_t j0 = p * NR, w = min_sz(NR, n - j0);
+        for (size_t kk = k0; kk < k1; kk++)
+            copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
+    }
+}
+
 /* A tile's accumulators: nv full vectors and, with half, one half vector per row. A panel
  * narrower than NR computes only the lanes it needs (a 50-wide layer: 32 + 16 + 8 lanes, not
  * 64); lanes past the panel's width hold zeros and are never stored. */

@@ -3,6 +3,7 @@
 #include "ot_optim.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,9 +70,10 @@ static void add_l2(const ot_net_t *net, const float *params, float *grad, float 
     }
 }
 
-/* The update of elements [lo, hi) with decoupled weight decay wd (adamw, weights; else 0). */
-static void update_range(ot_optim_t *o, float *restrict p, const float *restrict g, size_t lo,
-                         size_t hi, float lr, float wd)
+/* The update of elements [lo, hi) with decoupled weight decay wd (adamw, weights; else 0), by
+ * the calling thread. */
+static void update_part(ot_optim_t *o, float *restrict p, const float *restrict g, size_t lo,
+                        size_t hi, float lr, float wd)
 {
     float *restrict m = o->m, *restrict v = o->v;
     const float mu = (float)o->momentum, rho = (float)o->decay, eps = (float)o->eps;
@@ -82,13 +84,13 @@ static void update_range(ot_optim_t *o, float *restrict p, const float *restrict
     const float c2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)o->t)));
     switch (o->kind) {
     case OT_OPT_SGD:
-#pragma omp parallel for simd schedule(static) default(none) shared(p, g) firstprivate(lo, hi, lr)
+#pragma omp simd
         for (size_t i = lo; i < hi; i++)
             p[i] -= lr * g[i];
         break;
     case OT_OPT_MOMENTUM:
         /* v = mu v - lr g; p += v */
-#pragma omp parallel for simd schedule(static) default(none) shared(p, g, m) firstprivate(lo, hi, lr, mu)
+#pragma omp simd
         for (size_t i = lo; i < hi; i++) {
             m[i] = mu * m[i] - lr * g[i];
             p[i] += m[i];
@@ -97,7 +99,7 @@ static void update_range(ot_optim_t *o, float *restrict p, const float *restrict
     case OT_OPT_NESTEROV:
         /* v = mu v - lr g; p += mu v - lr g: the look-ahead step (Sutskever et al. 2013), i.e.
          * p += mu^2 v_old - (1 + mu) lr g. (The textbook's snippet applies mu^2 to the NEW v.) */
-#pragma omp parallel for simd schedule(static) default(none) shared(p, g, m) firstprivate(lo, hi, lr, mu)
+#pragma omp simd
         for (size_t i = lo; i < hi; i++) {
             m[i] = mu * m[i] - lr * g[i];
             p[i] += mu * m[i] - lr * g[i];
@@ -105,7 +107,7 @@ static void update_range(ot_optim_t *o, float *restrict p, const float *restrict
         break;
     case OT_OPT_ADAGRAD:
         /* h += g^2; p -= lr g / (sqrt(h) + eps) */
-#pragma omp parallel for simd schedule(static) default(none) shared(p, g, m) firstprivate(lo, hi, lr, eps)
+#pragma omp simd
         for (size_t i = lo; i < hi; i++) {
             m[i] += g[i] * g[i];
             p[i] -= lr * g[i] / (sqrtf(m[i]) + eps);
@@ -113,7 +115,7 @@ static void update_range(ot_optim_t *o, float *restrict p, const float *restrict
         break;
     case OT_OPT_RMSPROP:
         /* h = rho h + (1 - rho) g^2; p -= lr g / (sqrt(h) + eps) */
-#pragma omp parallel for simd schedule(static) default(none) shared(p, g, m) firstprivate(lo, hi, lr, rho, eps)
+#pragma omp simd
         for (size_t i = lo; i < hi; i++) {
             m[i] = rho * m[i] + (1.0f - rho) * g[i] * g[i];
             p[i] -= lr * g[i] / (sqrtf(m[i]) + eps);
@@ -122,13 +124,28 @@ static void update_range(ot_optim_t *o, float *restrict p, const float *restrict
     case OT_OPT_ADAM:
     case OT_OPT_ADAMW:
         /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m^/(sqrt(v^)+eps) + wd p) */
-#pragma omp parallel for simd schedule(static) default(none) shared(p, g, m, v) firstprivate(lo, hi, lr, b1, b2, eps, c1, c2, wd)
+#pragma omp simd
         for (size_t i = lo; i < hi; i++) {
             m[i] = b1 * m[i] + (1.0f - b1) * g[i];
             v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
             p[i] -= lr * (m[i] * c1 / (sqrtf(v[i] * c2) + eps) + wd * p[i]);
         }
         break;
+    }
+}
+
+/* update_part over [lo, hi) by the team: each thread its part of the range (ot_param_part), so
+ * that over the whole block it updates the parameters whose mean gradient it formed and
+ * whose packed copy it makes next (engine.c): memory its own core holds. */
+static void update_range(ot_optim_t *o, float *p, const float *g, size_t lo, size_t hi, float lr,
+                         float wd)
+{
+#pragma omp parallel default(none) shared(o, p, g) firstprivate(lo, hi, lr, wd)
+    {
+        size_t a, b;
+        ot_param_part(hi - lo, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a,
+                      &b);
+        update_part(o, p, g, lo + a, lo + b, lr, wd);
     }
 }
 

@@ -68,6 +68,31 @@ static void test_common_error_hold(void)
     free(out);
 }
 
+/* ot_param_part: T parts that tile [0, n) in order, cut at multiples of 16 (the end at n),
+ * none more than a line from n / T; more threads than lines leave some parts empty. */
+static void test_param_part(void)
+{
+    const size_t ns[] = {0, 1, 15, 16, 17, 1000, 79510, 1863690};
+    const size_t Ts[] = {1, 2, 3, 7, 16, 64};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        for (size_t j = 0; j < sizeof Ts / sizeof Ts[0]; j++) {
+            const size_t n = ns[i], T = Ts[j];
+            size_t end = 0;
+            for (size_t t = 0; t < T; t++) {
+                size_t a, b;
+                ot_param_part(n, T, t, &a, &b);
+                ok &= a == end && b >= a && (b == n || b % 16 == 0);
+                ok &= b - a <= (n + 15) / 16 / T * 16 + 16;
+                end = b;
+            }
+            ok &= end == n;
+        }
+    CU_ASSERT(ok);
+}
+
 OT_TEST_SUITE(common, NULL, NULL,
               {"common: ot_error; messages held, released once with the process's name, or "
-               "dropped", test_common_error_hold})
+               "dropped", test_common_error_hold},
+              {"param_part: parts that tile the block in order, cut at cache lines",
+               test_param_part})

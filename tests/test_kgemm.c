@@ -163,6 +163,27 @@ static void test_tn_acc_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* ot_kpack_b_rows over any split of the rows packs what ot_kpack_b packs whole. */
+static void test_pack_rows(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 9);
+    const size_t k = 37, ns[] = {1, 30, 33, 100};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
+        const size_t n = ns[a], bytes = ot_kpack_size(k, n) * sizeof(float);
+        float *B = random_block(k * (n + 2), &r), *whole = ot_alloc(bytes);
+        float *split = ot_alloc(bytes);
+        CU_ASSERT_FATAL(whole && split);
+        ot_kpack_b(B, n + 2, false, k, n, whole, 0, SIZE_MAX);
+        memset(split, 0xff, bytes);
+        const size_t cuts[] = {0, 1, 16, 17, 37};
+        for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
+            ot_kpack_b_rows(B, n + 2, k, n, split, cuts[c], cuts[c + 1]);
+        CU_ASSERT(memcmp(whole, split, bytes) == 0);
+        ot_free(B), ot_free(whole), ot_free(split);
+    }
+}
+
 /* ot_kcolsum: each column's sum one chain over the rows in order, added to what sum held, for
  * widths around the vector and chunk edges and a row stride past the width. */
 static void test_colsum_bits(void)
@@ -377,6 +398,7 @@ OT_TEST_SUITE(kgemm, NULL, NULL,
               {"weight gradient in blocks, stored or through offsets: one chain over the rows",
                test_tn_acc_bits},
               {"column sums: one chain per column over the rows", test_colsum_bits},
+              {"packing by rows: any split packs what the whole does", test_pack_rows},
               {"weight gradient: exactly the tree of leaf chains", test_tree_gemm_bits},
               {"sparse weight gradient: the tree of chains over nonzero entries, any part of it",
                test_tree_sparse_bits},

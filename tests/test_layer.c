@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ot_common.h"
 #include "ot_layer.h"
 #include "ot_test.h"
 
@@ -272,7 +273,31 @@ static void test_no_arguments(void)
     CU_ASSERT(L.out.c == 3 && L.out.h == 5 && L.out.w == 7 && !L.out.flat);
 }
 
+/* ot_own_rows: over the threads' parameter parts, the rows of a weight in the middle of the
+ * block are taken once each, in order; a row goes with its first element. */
+static void test_own_rows(void)
+{
+    const size_t off = 37, K = 50, N = 30, total = off + K * N + 100;
+    int ok = 1;
+    for (size_t T = 1; T <= 9; T++) {
+        size_t end = 0;
+        for (size_t t = 0; t < T; t++) {
+            size_t own[2], k0, k1;
+            ot_param_part(total, T, t, &own[0], &own[1]);
+            ot_own_rows(own, off, K, N, &k0, &k1);
+            ok &= k0 == end && k1 >= k0 && k1 <= K;
+            for (size_t k = k0; k < k1; k++) /* the row's first element is this thread's */
+                ok &= off + k * N >= own[0] && off + k * N < own[1];
+            end = k1;
+        }
+        ok &= end == K;
+    }
+    CU_ASSERT(ok);
+}
+
 OT_TEST_SUITE(layer, NULL, NULL,
+              {"own_rows: a weight's rows split by the threads' parameter parts",
+               test_own_rows},
               {"parse_size: bounds inclusive, digits only", test_parse_size},
               {"parse_window: 5x5, 3 (square), bad words", test_parse_window},
               {"parse_stride_pad: any order, defaults kept, bad words named",

@@ -216,20 +216,20 @@ static void begin(const ot_layer_t *L, void *p, const float *params, const float
 }
 
 /* W for y = x W (the sparse first layer reads W in place), and W^T for dx */
-static void prepare(const ot_layer_t *L, void *p, const float *params, int backward)
+/* W packed for the step, each thread the rows of W it updated (ot_own_rows): for y = x W by
+ * rows of every panel, for dx = dy W^T the panels of W^T, which are blocks of W's rows. */
+static void prepare(const ot_layer_t *L, void *p, const float *params, const size_t own[2],
+                    int backward)
 {
     affine_rt_t *rt = p;
     const size_t nr = ot_kgemm_nr(), in = L->in_size, out = L->out_size;
     const float *W = params + L->p_off;
-    const size_t np = rt->sparse ? 0 : (out + nr - 1) / nr, npt = (in + nr - 1) / nr;
-#pragma omp for schedule(static) nowait
-    for (size_t q = 0; q < np; q++)
-        ot_kpack_b(W, out, false, in, out, rt->wpack, q, q + 1);
-    if (backward && rt->wtpack) {
-#pragma omp for schedule(static) nowait
-        for (size_t q = 0; q < npt; q++)
-            ot_kpack_b(W, out, true, out, in, rt->wtpack, q, q + 1);
-    }
+    size_t k0, k1;
+    ot_own_rows(own, L->p_off, in, out, &k0, &k1);
+    if (!rt->sparse)
+        ot_kpack_b_rows(W, out, in, out, rt->wpack, k0, k1);
+    if (backward && rt->wtpack)
+        ot_kpack_b(W, out, true, out, in, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr);
 }
 
 /* The thread's rows as lists of nonzero pixels, shard by shard; for a training step also by

@@ -299,20 +299,18 @@ static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_
     return carve_ws(L, NULL, NULL);
 }
 
-static void prepare(const ot_layer_t *L, void *p, const float *params, int backward)
+/* W packed for the step, each thread the rows (taps) of W it updated, as the Affine's. */
+static void prepare(const ot_layer_t *L, void *p, const float *params, const size_t own[2],
+                    int backward)
 {
     conv_rt_t *rt = p;
     const size_t nr = ot_kgemm_nr(), K = taps(L), F = args(L)->filters;
     const float *W = params + L->p_off;
-    const size_t np = (F + nr - 1) / nr, npt = (K + nr - 1) / nr;
-#pragma omp for schedule(static) nowait
-    for (size_t q = 0; q < np; q++)
-        ot_kpack_b(W, F, false, K, F, rt->wpack, q, q + 1);
-    if (backward && rt->wtpack) {
-#pragma omp for schedule(static) nowait
-        for (size_t q = 0; q < npt; q++)
-            ot_kpack_b(W, F, true, F, K, rt->wtpack, q, q + 1);
-    }
+    size_t k0, k1;
+    ot_own_rows(own, L->p_off, K, F, &k0, &k1);
+    ot_kpack_b_rows(W, F, K, F, rt->wpack, k0, k1);
+    if (backward && rt->wtpack)
+        ot_kpack_b(W, F, true, F, K, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr);
 }
 
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)
