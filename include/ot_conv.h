@@ -28,12 +28,20 @@ void ot_conv_taps(const ot_conv_geom_t *g, size_t *col);
 /* Floats of the buffer ot_conv_windows needs for blocks of up to m rows: 0 without padding. */
 size_t ot_conv_pad_floats(const ot_conv_geom_t *g, size_t m);
 
+/* Which images a buffer of padded copies holds: images [s0, s1) of x (x NULL: none yet). */
+typedef struct {
+    const float *x;
+    size_t s0, s1;
+} ot_conv_held_t;
+
 /* Rows [q0, q0 + m) of the column matrix of the images x (n, h, w, c): row[r] the offset of
  * row q0 + r's window in the returned images, so that the matrix's element (q0 + r, k) is
  * src[row[r] + col[k]] (col from ot_conv_taps). src is x itself without padding, else buf
- * (ot_conv_pad_floats(g, m) floats): the block's images copied with a border of pad zeros. */
+ * (ot_conv_pad_floats(g, m) floats): the block's images copied with a border of pad zeros,
+ * unless held (NULL: always copy; else zeroed before a run of calls on one buf) says buf holds
+ * them already. */
 const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
-                             float *buf, size_t *row);
+                             float *buf, ot_conv_held_t *held, size_t *row);
 
 /* The adjoint of the column matrix: rows [q0, q0 + m) of dcol (m, kh kw c) added into the
  * images' gradient dx (n, h, w, c), row by row, tap by tap (a fixed order). */

@@ -81,14 +81,21 @@ static void pad_images(const ot_conv_geom_t *g, const float *x, size_t s0, size_
 }
 
 const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
-                             float *buf, size_t *row)
+                             float *buf, ot_conv_held_t *held, size_t *row)
 {
     const size_t c = g->c, wp = g->w + 2 * g->pad, hp = g->h + 2 * g->pad;
     conv_pos_t u = pos_of(g, q0);
-    const size_t s0 = u.s;
+    size_t s0 = u.s;
     const float *src = x + s0 * g->h * g->w * c; /* without padding: the images themselves */
     if (g->pad > 0 && m > 0) {
-        pad_images(g, x, s0, pos_of(g, q0 + m - 1).s + 1, buf);
+        const size_t s1 = pos_of(g, q0 + m - 1).s + 1;
+        if (held && held->x == x && held->s0 <= s0 && s1 <= held->s1) {
+            s0 = held->s0; /* buf holds them already */
+        } else {
+            pad_images(g, x, s0, s1, buf);
+            if (held)
+                *held = (ot_conv_held_t){x, s0, s1};
+        }
         src = buf;
     }
     for (size_t r = 0; r < m; r++, pos_next(g, &u))
@@ -261,6 +268,19 @@ static size_t max_sz(size_t a, size_t b)
     return a > b ? a : b;
 }
 
+/* The end of the block of rows that starts at q0 (< hi; g's P rows an image): MB rows, but
+ * with padding whole images when one fits (MB >= P), else not past the end of q0's image, so
+ * that consecutive blocks read the same padded images or none in common and each image is
+ * copied once a pass. */
+static size_t block_end(const ot_conv_geom_t *g, size_t q0, size_t hi, size_t MB)
+{
+    const size_t P = g->oh * g->ow, next = (q0 / P + 1) * P;
+    size_t end = q0 + MB;
+    if (g->pad > 0)
+        end = MB >= P ? q0 - q0 % P + MB / P * P : end < next ? end : next;
+    return end < hi ? end : hi;
+}
+
 /* A block's scratch, carved from the thread's workspace. */
 typedef struct {
     float *col;  /* (MB, K) dcol of a block, for dx */
@@ -322,9 +342,11 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     const float *b = c->params + L->p_off + L->p_len - F;
     conv_ws_t w;
     carve_ws(L, c->work, &w);
-    for (size_t q0 = 0; q0 < rows; q0 += MB) {
-        const size_t m = rows - q0 < MB ? rows - q0 : MB;
-        const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, w.row);
+    ot_conv_held_t held = {0};
+    for (size_t q0 = 0, q1; q0 < rows; q0 = q1) {
+        q1 = block_end(&g, q0, rows, MB);
+        const size_t m = q1 - q0;
+        const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
         ot_kgemm_gather(m, F, K, src, w.row, rt->taps, rt->wpack, b, c->y + q0 * F, F, w.gw);
         if (c->post_fwd) /* the fused element-wise layer, while the block is in cache */
             c->post_fwd(c->y + q0 * F, m * F);
@@ -358,11 +380,13 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const conv_w
         db[j] = 0.0f;
     if (hi == 0)
         memset(dW + k0 * F, 0, (k1 - k0) * F * sizeof(float));
-    for (size_t q0 = 0; q0 < hi && (k1 > k0 || j1 > j0); q0 += MB) {
-        const size_t m = hi - q0 < MB ? hi - q0 : MB;
+    ot_conv_held_t held = {0};
+    for (size_t q0 = 0, q1; q0 < hi && (k1 > k0 || j1 > j0); q0 = q1) {
+        q1 = block_end(&g, q0, hi, MB);
+        const size_t m = q1 - q0;
         const float *dy = c->sdy + q0 * F;
         if (k1 > k0) {
-            const float *src = ot_conv_windows(&g, c->sx, q0, m, w->pad, w->row);
+            const float *src = ot_conv_windows(&g, c->sx, q0, m, w->pad, &held, w->row);
             ot_kgemm_tn_acc_gather(k1 - k0, F, m, src, w->row, rt->taps + k0, dy, F,
                                    dW + k0 * F, F, q0 > 0, w->gw);
         }
@@ -397,12 +421,14 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
         memset(db, 0, F * sizeof(float));
         if (lo == hi)
             memset(dW, 0, K * F * sizeof(float));
-        for (size_t q0 = lo; q0 < hi; q0 += MB) {
-            const size_t m = hi - q0 < MB ? hi - q0 : MB;
+        ot_conv_held_t held = {0};
+        for (size_t q0 = lo, q1; q0 < hi; q0 = q1) {
+            q1 = block_end(&g, q0, hi, MB);
+            const size_t m = q1 - q0;
             float *dy = c->dy + q0 * F;
             if (c->post_bwd) /* the fused element-wise layer's backward first */
                 c->post_bwd(c->y + q0 * F, dy, m * F);
-            const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, w.row);
+            const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
             ot_kgemm_tn_acc_gather(K, F, m, src, w.row, rt->taps, dy, F, dW, F, q0 > lo, w.gw);
             ot_kcolsum(m, F, dy, F, db);
             if (c->dx)
