@@ -18,21 +18,25 @@
  *
  * Then, for each convolution of the convolutional models (e) and (f) (batch 100, one thread),
  * the forward product in the two layouts an im2col convolution can take, both on omptrain's
- * kernel:
- *   NHWC  as src/layers/conv2d.c issues it: one im2col row per sample and position, C (n P, F)
- *         = col (n P, K) W (K, F), W packed once, the rows in the layer's blocks;
- *   NCHW  per sample C (F, P) = W (F, K) col (K, P), the sample's column matrix (as an NCHW
- *         im2col writes it) packed as the B operand first.
- * (P output positions, K = kh kw c taps, F filters; block: NHWC's rows per call.) Both read a
- * column buffer that stays in cache, as after the layer's im2col (which is not timed), and leave
- * the bias out (NCHW's runs along C's rows, which ot_kgemm's bias does not cover). GFLOP/s is
- * 2 n P K F, best of 5. */
+ * kernel, and the one src/layers/conv2d.c runs:
+ *   NHWC    one im2col row per sample and position, C (n P, F) = col (n P, K) W (K, F), W
+ *           packed once, the rows in the layer's blocks, from a stored column block;
+ *   gather  the same product as conv2d.c runs it: the column matrix never stored, read where
+ *           the images lie (ot_conv_windows, ot_kgemm_gather; with padding, the blocks' images
+ *           copied with a zero border, which is timed);
+ *   NCHW    per sample C (F, P) = W (F, K) col (K, P), the sample's column matrix (as an NCHW
+ *           im2col writes it) packed as the B operand first.
+ * (P output positions, K = kh kw c taps, F filters; block: NHWC's rows per call.) NHWC and NCHW
+ * read a column buffer that stays in cache, as after an im2col (which is not timed), and all
+ * leave the bias out (NCHW's runs along C's rows, which ot_kgemm's bias does not cover).
+ * GFLOP/s is 2 n P K F, best of 5. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ot_common.h"
+#include "ot_conv.h"
 #include "ot_data.h"
 #include "ot_gemm.h"
 #include "ot_kgemm.h"
@@ -169,6 +173,10 @@ typedef struct {
     float *colp;       /* NCHW: col packed */
     float *y;          /* (n P, F) or (n, F, P) */
     float *work;       /* ot_kgemm's */
+    ot_conv_geom_t g;  /* gather: the geometry, */
+    float *x;          /* the images (n, h, w, c), */
+    float *pad;        /* a block's padded copies, */
+    size_t *row, *taps; /* the offsets */
 } conv_t;
 
 /* y (n P, F) = col (n P, K) W (K, F): W packed, then the rows block by block (every block
@@ -181,6 +189,26 @@ static void conv_nhwc(void *p)
     for (size_t q0 = 0; q0 < rows; q0 += c->MB) {
         const size_t m = rows - q0 < c->MB ? rows - q0 : c->MB;
         ot_kgemm(m, c->F, c->K, c->col, c->K, c->Wp, NULL, c->y + q0 * c->F, c->F, c->work);
+    }
+}
+
+/* y (n P, F) as conv2d.c's forward computes it: blocks of whole images (or within one) when
+ * padded, each block's matrix read through its offsets. */
+static void conv_gather(void *p)
+{
+    conv_t *c = p;
+    const size_t rows = c->n * c->P;
+    ot_kpack_b(c->W, c->F, false, c->K, c->F, c->Wp, 0, SIZE_MAX);
+    ot_conv_held_t held = {0};
+    for (size_t q0 = 0, q1; q0 < rows; q0 = q1) {
+        const size_t next = (q0 / c->P + 1) * c->P;
+        q1 = q0 + c->MB;
+        if (c->g.pad > 0)
+            q1 = c->MB >= c->P ? q0 - q0 % c->P + c->MB / c->P * c->P : q1 < next ? q1 : next;
+        q1 = q1 < rows ? q1 : rows;
+        const float *src = ot_conv_windows(&c->g, c->x, q0, q1 - q0, c->pad, &held, c->row);
+        ot_kgemm_gather(q1 - q0, c->F, c->K, src, c->row, c->taps, c->Wp, NULL,
+                        c->y + q0 * c->F, c->F, c->work);
     }
 }
 
@@ -207,10 +235,11 @@ static void conv_table(void)
                  {"f", 14, 14, 32, 3, 2, 32}, {"f", 8, 8, 32, 3, 1, 64},
                  {"f", 8, 8, 64, 3, 1, 64}};
     printf("\nconvolution forward, batch %zu, one thread, GFLOP/s:\n"
-           "  NHWC  C (n P, F) = col (n P, K) W (K, F), W packed once, `block` rows per call\n"
-           "  NCHW  C (F, P) = W (F, K) col (K, P) per sample, col packed per sample\n", n);
-    printf("%-5s %-9s %-6s %3s %7s %6s %5s %6s %8s %8s %9s\n", "model", "input", "kernel", "pad",
-           "filters", "P", "K", "block", "NHWC", "NCHW", "NHWC/NCHW");
+           "  NHWC    C (n P, F) = col (n P, K) W (K, F), W packed once, `block` rows per call\n"
+           "  gather  the same, col never stored: read where the images lie (conv2d.c's)\n"
+           "  NCHW    C (F, P) = W (F, K) col (K, P) per sample, col packed per sample\n", n);
+    printf("%-5s %-9s %-6s %3s %7s %6s %5s %6s %8s %8s %8s %9s\n", "model", "input", "kernel",
+           "pad", "filters", "P", "K", "block", "NHWC", "gather", "NCHW", "NHWC/NCHW");
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
         const size_t k = convs[i].k, oh = convs[i].h + 2 * convs[i].pad - k + 1,
                      ow = convs[i].w + 2 * convs[i].pad - k + 1;
@@ -220,16 +249,27 @@ static void conv_table(void)
         c.col = block((c.MB > c.P ? c.MB : c.P) * c.K, 1), c.W = block(c.K * c.F, 1);
         c.Wp = block(ot_kpack_size(c.K, c.F), 0), c.colp = block(ot_kpack_size(c.K, c.P), 0);
         c.y = block(n * c.P * c.F, 0), c.work = block(ot_kgemm_work_size(c.K), 0);
+        c.g = (ot_conv_geom_t){convs[i].h, convs[i].w, convs[i].c, k, k, 1, convs[i].pad, oh, ow};
+        c.x = block(n * convs[i].h * convs[i].w * convs[i].c, 1);
+        c.pad = block(ot_conv_pad_floats(&c.g, c.MB) + 1, 0);
+        c.row = calloc(c.MB, sizeof(size_t)), c.taps = calloc(c.K, sizeof(size_t));
+        if (!c.row || !c.taps) {
+            fprintf(stderr, "bench_gemm: out of memory\n");
+            exit(1);
+        }
+        ot_conv_taps(&c.g, c.taps);
         const double flop = 2.0 * (double)n * c.P * c.K * c.F;
         const double nhwc = flop / best_seconds(conv_nhwc, &c) / 1e9;
+        const double gather = flop / best_seconds(conv_gather, &c) / 1e9;
         const double nchw = flop / best_seconds(conv_nchw, &c) / 1e9;
         char input[32], kernel[32];
         snprintf(input, sizeof input, "%zux%zux%zu", convs[i].h, convs[i].w, convs[i].c);
         snprintf(kernel, sizeof kernel, "%zux%zu", k, k);
-        printf("%-5s %-9s %-6s %3zu %7zu %6zu %5zu %6zu %8.1f %8.1f %8.2fx\n", convs[i].model,
-               input, kernel, convs[i].pad, c.F, c.P, c.K, c.MB, nhwc, nchw, nhwc / nchw);
+        printf("%-5s %-9s %-6s %3zu %7zu %6zu %5zu %6zu %8.1f %8.1f %8.1f %8.2fx\n",
+               convs[i].model, input, kernel, convs[i].pad, c.F, c.P, c.K, c.MB, nhwc, gather,
+               nchw, nhwc / nchw);
         ot_free(c.col), ot_free(c.W), ot_free(c.Wp), ot_free(c.colp), ot_free(c.y);
-        ot_free(c.work);
+        ot_free(c.work), ot_free(c.x), ot_free(c.pad), free(c.row), free(c.taps);
     }
 }
 
