@@ -106,10 +106,12 @@ clean:
 #                          the history reader and the HDF5 data reader, FUZZ_SECONDS each
 #   make check-valgrind    valgrind memcheck on short runs and the quicker CUnit suites: no leak,
 #                          no bad access
-#   make check-hardening   all four (60 s per fuzz target, two at a time: make fuzz took 3 min 4 s
+#   make check-portable    the kernels' CUnit suites on the portable build (no -march: one float
+#                          a "vector"), which no other build runs
+#   make check-hardening   all five (60 s per fuzz target, two at a time: make fuzz took 3 min 4 s
 #                          of it on 2 cores with the targets built)
 # They need clang, libclang-rt-14-dev, libomp-14-dev and valgrind (scripts/setup.sh).
-.PHONY: check-asan check-race fuzz check-valgrind check-hardening
+.PHONY: check-asan check-race fuzz check-valgrind check-portable check-hardening
 
 # The project's flags at -O1 with debug information. The sanitizers keep the instruction set
 # of the real build, so they check the same GEMM kernel (src/kgemm.c picks it at compile time);
@@ -152,6 +154,7 @@ endef
 $(eval $(call ot_variant,$(BUILD)/asan,$(CC),$(ASAN_FLAGS) $(HARD_ISA)))
 $(eval $(call ot_variant,$(BUILD)/tsan,$(CLANG),$(TSAN_FLAGS) $(HARD_ISA)))
 $(eval $(call ot_variant,$(BUILD)/vg,$(CC),$(VG_ISA)))
+$(eval $(call ot_variant,$(BUILD)/portable,$(CC),))
 
 # ASan/LSan reports go to files (log_path), not stderr: tests that capture stderr cannot hide
 # them, and a report in a test that expects a failure still fails the check. Every sanitizer
@@ -167,6 +170,10 @@ check-race: setup
 check-valgrind: setup
 	@$(MAKE) --no-print-directory $(BUILD)/vg/omptrain $(BUILD)/vg/test_omptrain
 	@scripts/hardening/check-valgrind.sh $(BUILD)/vg
+
+check-portable: setup
+	@$(MAKE) --no-print-directory $(BUILD)/portable/test_omptrain
+	@scripts/hardening/check-portable.sh $(BUILD)/portable
 
 # ---------------------------------------------------------------- fuzzing (libFuzzer, clang)
 FUZZ_DIR     := $(BUILD)/fuzz
@@ -225,4 +232,5 @@ check-hardening: setup
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-race
 	@$(MAKE) --no-print-directory check-valgrind
+	@$(MAKE) --no-print-directory check-portable
 	@$(MAKE) --no-print-directory fuzz

@@ -123,6 +123,7 @@ static inline void copy_row(float *dst, const float *src, size_t n)
     if (j < n) {
         const vmask_t k = V_MASK(n - j);
         V_STOREN(dst + j, V_LOADN(src + j, k), k);
+        (void)k; /* the portable build has no partial vectors */
     }
 }
 
@@ -397,9 +398,10 @@ static void tile(size_t kc, const a_src_t *A, const float *restrict Bp, int init
                  const float *row, float *C, size_t ldc, size_t mr, size_t nr)
 {
     /* a full-height tile whose width class has no half vector (nr in (HL, VL] or past
-     * VL + HL): the last vector masked, no copy through tmp */
+     * VL + HL): the last vector masked, no copy through tmp. Not in the portable build, whose
+     * one-float "vectors" have no mask: there NV of them would store past nr columns. */
     const int cls = width_class(nr);
-    if (mr == MR && nr < NR && (cls == 1 || cls == 3)) {
+    if (VL > 1 && mr == MR && nr < NR && (cls == 1 || cls == 3)) {
         const int nv = cls == 1 ? 1 : NV;
         const vmask_t last = V_MASK(nr - (size_t)(nv - 1) * VL);
         if (nv == 1)
