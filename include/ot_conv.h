@@ -28,6 +28,16 @@ void ot_conv_taps(const ot_conv_geom_t *g, size_t *col);
 /* Floats of the buffer ot_conv_windows needs for blocks of up to m rows: 0 without padding. */
 size_t ot_conv_pad_floats(const ot_conv_geom_t *g, size_t m);
 
+/* Column-matrix rows per block of a convolution with K taps: about 256 KiB of them (in L2
+ * with the GEMM's operands, for dx's block of dcol), at least 64 and a multiple of 8. */
+size_t ot_conv_block_rows(size_t K);
+
+/* The end of the block of rows that starts at q0 (< hi): MB rows, but with padding whole
+ * images when one fits (MB >= P, g's rows an image), else not past the end of q0's image, so
+ * that consecutive blocks read the same padded images or none in common and each image is
+ * copied once a pass. */
+size_t ot_conv_block_end(const ot_conv_geom_t *g, size_t q0, size_t hi, size_t MB);
+
 /* Which images a buffer of padded copies holds: images [s0, s1) of x (x NULL: none yet). */
 typedef struct {
     const float *x;

@@ -84,18 +84,14 @@ size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_l
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work);
 
-/* Workspace floats ot_kgemm_tn_acc needs for up to max_rows rows and n columns. */
+/* Workspace floats ot_kgemm_tn_acc_gather needs for up to max_rows rows and n columns. */
 size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n);
 
-/* C (m, n) = (acc ? C : 0) + x^T dy over `rows` rows: every element one FMA chain over the
- * rows in order, continued from C when acc, so that a chain over many rows can be formed
- * block by block with the same bits. x (rows, m) row stride ldx, dy (rows, n) row stride ldy,
- * C row stride ldc. work: ot_kgemm_tn_acc_work_size floats, private to the calling thread. */
-void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx,
-                     const float *dy, size_t ldy, float *C, size_t ldc, int acc, float *work);
-
-/* ot_kgemm_tn_acc for the (rows, m) matrix x whose element (r, i) is x[row[r] + col[i]], as in
- * ot_kgemm_gather: the same bits as ot_kgemm_tn_acc on that matrix. */
+/* C (m, n) = (acc ? C : 0) + x^T dy over `rows` rows for the (rows, m) matrix x whose element
+ * (r, i) is x[row[r] + col[i]] (as in ot_kgemm_gather): every element one FMA chain over the
+ * rows in order, continued from C when acc, so that a chain over many rows can be formed block
+ * by block with the same bits. dy (rows, n) row stride ldy, C row stride ldc. work:
+ * ot_kgemm_tn_acc_work_size floats, private to the calling thread. */
 void ot_kgemm_tn_acc_gather(size_t m, size_t n, size_t rows, const float *x, const size_t *row,
                             const size_t *col, const float *dy, size_t ldy, float *C,
                             size_t ldc, int acc, float *work);

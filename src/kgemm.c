@@ -654,50 +654,32 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
 
 size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n)
 {
-    return ot_kpack_size(max_rows, n) + MR * max_rows;
-}
-
-/* ot_kgemm_tn_acc for x given as in a_mat_t (x^T's element (i, r) is x's (r, i)). */
-static void tn_acc(size_t m, size_t n, size_t rows, const a_mat_t *X, const float *dy,
-                   size_t ldy, float *C, size_t ldc, int acc, float *work)
-{
-    float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n);
-    if (rows == 0) {
-        for (size_t i = 0; i < m && !acc; i++)
-            memset(C + i * ldc, 0, n * sizeof(float));
-        return;
-    }
-    ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
-    /* x^T's full MR-row panels are MR adjacent columns of x, read in place; a ragged last
-     * one is packed; with offsets, panel i0 reads x[row[r] + col[i0 + i]] */
-    const size_t full = m / MR * MR;
-    if (full < m && !X->row)
-        pack_xt(X->A, X->lda, m, rows, full, Ap);
-    for (size_t jp = 0; jp < n_panels(n); jp++)
-        for (size_t i0 = 0; i0 < m; i0 += MR) {
-            const size_t mr = min_sz(MR, m - i0);
-            size_t o[MR];
-            for (size_t i = 0; X->row && i < MR; i++)
-                o[i] = X->col[i0 + min_sz(i, mr - 1)];
-            const a_src_t A = X->row ? (a_src_t){X->A, 0, 0, o, X->row}
-                              : i0 < full ? (a_src_t){X->A + i0, 1, X->lda, NULL, NULL}
-                                          : (a_src_t){Ap, 1, MR, NULL, NULL};
-            tile(rows, &A, Bp + jp * rows * NR, acc ? INIT_C : INIT_ZERO, NULL,
-                 C + i0 * ldc + jp * NR, ldc, mr, min_sz(NR, n - jp * NR));
-        }
-}
-
-void ot_kgemm_tn_acc(size_t m, size_t n, size_t rows, const float *x, size_t ldx,
-                     const float *dy, size_t ldy, float *C, size_t ldc, int acc, float *work)
-{
-    tn_acc(m, n, rows, &(a_mat_t){x, ldx, NULL, NULL}, dy, ldy, C, ldc, acc, work);
+    return ot_kpack_size(max_rows, n);
 }
 
 void ot_kgemm_tn_acc_gather(size_t m, size_t n, size_t rows, const float *x, const size_t *row,
                             const size_t *col, const float *dy, size_t ldy, float *C,
                             size_t ldc, int acc, float *work)
 {
-    tn_acc(m, n, rows, &(a_mat_t){x, 0, row, col}, dy, ldy, C, ldc, acc, work);
+    float *Bp = work;
+    if (rows == 0) {
+        for (size_t i = 0; i < m && !acc; i++)
+            memset(C + i * ldc, 0, n * sizeof(float));
+        return;
+    }
+    ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
+    /* x^T's panel i0 reads x[row[r] + col[i0 + i]]; past m, the last column's offset again
+     * (rows the tile computes and never stores) */
+    for (size_t jp = 0; jp < n_panels(n); jp++)
+        for (size_t i0 = 0; i0 < m; i0 += MR) {
+            const size_t mr = min_sz(MR, m - i0);
+            size_t o[MR];
+            for (size_t i = 0; i < MR; i++)
+                o[i] = col[i0 + min_sz(i, mr - 1)];
+            const a_src_t A = {x, 0, 0, o, row};
+            tile(rows, &A, Bp + jp * rows * NR, acc ? INIT_C : INIT_ZERO, NULL,
+                 C + i0 * ldc + jp * NR, ldc, mr, min_sz(NR, n - jp * NR));
+        }
 }
 
 /* ---- the weight gradient of a sparse x: the first layer on mostly-zero images ---- */

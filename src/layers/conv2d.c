@@ -254,13 +254,16 @@ static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
            (L->index > 0 ? ot_kpack_size(F, K) * sizeof(float) : 0);
 }
 
-/* Column-matrix rows per block: about 256 KiB of them (in L2 with the GEMM's operands, for
- * dx's block of dcol), at least 64 and a multiple of 8. A function of the shape alone. */
-static size_t block_rows(const ot_layer_t *L)
+size_t ot_conv_block_rows(size_t K)
 {
-    size_t m = 65536 / taps(L);
+    size_t m = 65536 / K;
     m = m < 64 ? 64 : m > 1024 ? 1024 : m;
     return m / 8 * 8;
+}
+
+static size_t block_rows(const ot_layer_t *L)
+{
+    return ot_conv_block_rows(taps(L));
 }
 
 static size_t max_sz(size_t a, size_t b)
@@ -268,11 +271,7 @@ static size_t max_sz(size_t a, size_t b)
     return a > b ? a : b;
 }
 
-/* The end of the block of rows that starts at q0 (< hi; g's P rows an image): MB rows, but
- * with padding whole images when one fits (MB >= P), else not past the end of q0's image, so
- * that consecutive blocks read the same padded images or none in common and each image is
- * copied once a pass. */
-static size_t block_end(const ot_conv_geom_t *g, size_t q0, size_t hi, size_t MB)
+size_t ot_conv_block_end(const ot_conv_geom_t *g, size_t q0, size_t hi, size_t MB)
 {
     const size_t P = g->oh * g->ow, next = (q0 / P + 1) * P;
     size_t end = q0 + MB;
@@ -344,7 +343,7 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     carve_ws(L, c->work, &w);
     ot_conv_held_t held = {0};
     for (size_t q0 = 0, q1; q0 < rows; q0 = q1) {
-        q1 = block_end(&g, q0, rows, MB);
+        q1 = ot_conv_block_end(&g, q0, rows, MB);
         const size_t m = q1 - q0;
         const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
         ot_kgemm_gather(m, F, K, src, w.row, rt->taps, rt->wpack, b, c->y + q0 * F, F, w.gw);
@@ -382,7 +381,7 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const conv_w
         memset(dW + k0 * F, 0, (k1 - k0) * F * sizeof(float));
     ot_conv_held_t held = {0};
     for (size_t q0 = 0, q1; q0 < hi && (k1 > k0 || j1 > j0); q0 = q1) {
-        q1 = block_end(&g, q0, hi, MB);
+        q1 = ot_conv_block_end(&g, q0, hi, MB);
         const size_t m = q1 - q0;
         const float *dy = c->sdy + q0 * F;
         if (k1 > k0) {
@@ -423,7 +422,7 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
             memset(dW, 0, K * F * sizeof(float));
         ot_conv_held_t held = {0};
         for (size_t q0 = lo, q1; q0 < hi; q0 = q1) {
-            q1 = block_end(&g, q0, hi, MB);
+            q1 = ot_conv_block_end(&g, q0, hi, MB);
             const size_t m = q1 - q0;
             float *dy = c->dy + q0 * F;
             if (c->post_bwd) /* the fused element-wise layer's backward first */

@@ -4,29 +4,40 @@
 #include "ot_layer.h"
 #include "ot_onnx.h"
 
+/* The one formula of each, for the kernels below and their in-place forms. */
+static inline float relu_of(float x)
+{
+    return x > 0.0f ? x : 0.0f;
+}
+
+static inline float relu_grad(float y, float dy)
+{
+    return y > 0.0f ? dy : 0.0f;
+}
+
 void ot_relu_forward(const float *x, float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        y[i] = relu_of(x[i]);
 }
 
 void ot_relu_backward(const float *y, const float *dy, float *dx, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        dx[i] = relu_grad(y[i], dy[i]);
 }
 
 /* The same two, in place, for a layer that fuses this one (ops->pointwise_fwd, _bwd). */
 static void relu_in_place(float *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        y[i] = relu_of(y[i]);
 }
 
 static void relu_mask(const float *restrict y, float *restrict dy, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        dy[i] = relu_grad(y[i], dy[i]);
 }
 
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)

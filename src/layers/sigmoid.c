@@ -6,34 +6,42 @@
 #include "ot_layer.h"
 #include "ot_onnx.h"
 
+/* The one formula of each, for the kernels below and their in-place forms. exp of a
+ * non-positive argument never overflows. */
+static inline float sigmoid_of(float x)
+{
+    float e = expf(-fabsf(x));
+    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+static inline float sigmoid_grad_of(float y, float dy)
+{
+    return dy * y * (1.0f - y);
+}
+
 void ot_sigmoid_forward(const float *x, float *y, size_t n)
 {
-    /* exp of a non-positive argument never overflows */
-    for (size_t i = 0; i < n; i++) {
-        float e = expf(-fabsf(x[i]));
-        y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-    }
+    for (size_t i = 0; i < n; i++)
+        y[i] = sigmoid_of(x[i]);
 }
 
 void ot_sigmoid_backward(const float *y, const float *dy, float *dx, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        dx[i] = sigmoid_grad_of(y[i], dy[i]);
 }
 
 /* The same two, in place, for a layer that fuses this one (ops->pointwise_fwd, _bwd). */
 static void sigmoid_in_place(float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        float e = expf(-fabsf(y[i]));
-        y[i] = y[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-    }
+    for (size_t i = 0; i < n; i++)
+        y[i] = sigmoid_of(y[i]);
 }
 
 static void sigmoid_grad(const float *restrict y, float *restrict dy, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        dy[i] = dy[i] * y[i] * (1.0f - y[i]);
+        dy[i] = sigmoid_grad_of(y[i], dy[i]);
 }
 
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)

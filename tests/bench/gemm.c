@@ -201,11 +201,7 @@ static void conv_gather(void *p)
     ot_kpack_b(c->W, c->F, false, c->K, c->F, c->Wp, 0, SIZE_MAX);
     ot_conv_held_t held = {0};
     for (size_t q0 = 0, q1; q0 < rows; q0 = q1) {
-        const size_t next = (q0 / c->P + 1) * c->P;
-        q1 = q0 + c->MB;
-        if (c->g.pad > 0)
-            q1 = c->MB >= c->P ? q0 - q0 % c->P + c->MB / c->P * c->P : q1 < next ? q1 : next;
-        q1 = q1 < rows ? q1 : rows;
+        q1 = ot_conv_block_end(&c->g, q0, rows, c->MB);
         const float *src = ot_conv_windows(&c->g, c->x, q0, q1 - q0, c->pad, &held, c->row);
         ot_kgemm_gather(q1 - q0, c->F, c->K, src, c->row, c->taps, c->Wp, NULL,
                         c->y + q0 * c->F, c->F, c->work);
@@ -244,8 +240,7 @@ static void conv_table(void)
         const size_t k = convs[i].k, oh = convs[i].h + 2 * convs[i].pad - k + 1,
                      ow = convs[i].w + 2 * convs[i].pad - k + 1;
         conv_t c = {.n = n, .P = oh * ow, .K = k * k * convs[i].c, .F = convs[i].filters};
-        c.MB = 65536 / c.K; /* conv2d.c's block: about 256 KiB of rows, 64 to 1024, 8 | MB */
-        c.MB = (c.MB < 64 ? 64 : c.MB > 1024 ? 1024 : c.MB) / 8 * 8;
+        c.MB = ot_conv_block_rows(c.K); /* conv2d.c's block */
         c.col = block((c.MB > c.P ? c.MB : c.P) * c.K, 1), c.W = block(c.K * c.F, 1);
         c.Wp = block(ot_kpack_size(c.K, c.F), 0), c.colp = block(ot_kpack_size(c.K, c.P), 0);
         c.y = block(n * c.P * c.F, 0), c.work = block(ot_kgemm_work_size(c.K), 0);
