@@ -48,6 +48,19 @@
 #include "ot_layer.h"
 #include "ot_net.h"
 
+/* What the caller runs inside ot_engine_gradient once the batch's gradient is formed: the
+ * update, applied chunk by chunk while each chunk of the mean gradient is still in the cache
+ * of the thread that formed it, in the same parallel region. When span is set and ok (called
+ * by every thread, with the batch's summed loss and row count: it must be pure) says yes,
+ * each thread calls span on every chunk [lo, hi) of grad it formed, its part of the
+ * parameters (ot_param_part) in order; ot_engine_gradient then sets e->applied. Alone only:
+ * with other processes the chunks of the mean arrive later, and applied stays 0. */
+typedef struct {
+    int (*ok)(void *arg, double loss, size_t n);
+    void (*span)(void *arg, float *grad, size_t lo, size_t hi);
+    void *arg;
+} ot_step_hook_t;
+
 /* One shard of the current batch. Its activations are rows [lo, lo + rows) of the engine's
  * batch-wide buffers; its gradient block is its own. */
 typedef struct {
@@ -112,6 +125,9 @@ typedef struct {
                                signal); travels with the gradient exchange */
     int flag_max;           /* out, after ot_engine_gradient: the largest flag of the
                                processes (alone: flag) */
+    ot_step_hook_t hook;    /* in: the update to run in the step (zeroed: none) */
+    int applied;            /* out, after ot_engine_gradient: hook.span ran over every
+                               parameter */
 } ot_engine_t;
 
 typedef struct {
@@ -149,7 +165,7 @@ void ot_engine_free(ot_engine_t *e);
 /* Forward and backward over rows idx[0..n) of ds (1 <= n <= max_batch) in training mode
  * (batch statistics, dropout keyed by e->seed and e->step; batch norm's running statistics are
  * updated): leaves the mean gradient (sum over rows / n) in e->grad and returns the summed loss
- * and hits. */
+ * and hits. With e->hook set, the update too (see ot_step_hook_t). */
 ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
                                      size_t n);
 

@@ -38,8 +38,20 @@ size_t ot_optim_n_buffers(const ot_optim_t *o);
 
 /* One update of params with the mean gradient grad at learning rate lr. Weight decay (L2,
  * weights only) is added into grad first, except for adamw which decays the weights directly.
- * grad is modified. */
+ * grad is modified. The same as ot_optim_span over [0, n) in any pieces, then
+ * ot_optim_commit. */
 void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr);
+
+/* The next update (the one ot_optim_step would apply now) of elements [lo, hi) alone, by the
+ * calling thread: threads may update disjoint spans at once (the engine runs it chunk by
+ * chunk as it forms the mean gradient). Each element's update reads that element alone, so
+ * the pieces give the same bits as one ot_optim_step. Once every element is updated,
+ * ot_optim_commit. */
+void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, size_t hi,
+                   double lr);
+
+/* Count the update ot_optim_span applied (adam's bias correction uses the count). */
+void ot_optim_commit(ot_optim_t *o);
 
 /* Learning rate of c's schedule (with warm-up) for the step with 0-based index `step`, when an
  * epoch has steps_per_epoch steps. */

@@ -47,6 +47,8 @@ typedef struct {
     int epoch;              /* epochs completed */
     size_t batch_in_epoch;  /* batches done in the current epoch; 0 at an epoch boundary */
     uint64_t step;          /* optimizer steps done */
+    double step_lr;         /* learning rate of the step under way (its update runs inside
+                               the engine's step: ot_step_hook_t) */
     uint64_t samples_seen;  /* training samples processed */
     double epoch_loss;      /* summed loss of the current epoch so far */
     uint64_t epoch_correct; /* correct predictions of the current epoch so far */

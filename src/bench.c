@@ -193,6 +193,37 @@ static int go_on(const ot_dist_t *d, int mine)
     return ot_dist_max(d, ot_dist_rank(d) == 0 ? mine : 0);
 }
 
+/* One timed SGD step, as the trainer runs it: the update inside the engine's step (alone),
+ * or after it (with other processes). */
+typedef struct {
+    ot_engine_t *eng;
+    ot_optim_t *opt;
+    float *params;
+    double lr;
+} step_t;
+
+static int always(void *arg, double loss, size_t n)
+{
+    (void)arg, (void)loss, (void)n;
+    return 1;
+}
+
+static void bench_span(void *arg, float *grad, size_t lo, size_t hi)
+{
+    const step_t *s = arg;
+    ot_optim_span(s->opt, s->params, grad, lo, hi, s->lr);
+}
+
+static void bench_step(step_t *s, const ot_dataset_t *train, const uint32_t *idx, size_t n)
+{
+    s->eng->hook = (ot_step_hook_t){always, bench_span, s};
+    ot_engine_gradient(s->eng, train, idx, n);
+    if (s->eng->applied)
+        ot_optim_commit(s->opt);
+    else
+        ot_optim_step(s->opt, s->params, s->eng->grad, s->lr);
+}
+
 /* Time SGD steps with the processes of d (NULL: this one alone), t threads each; fills r (all
  * but speed-up, efficiency and the ceiling). Collective over d. */
 static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *order,
@@ -220,6 +251,7 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     omp_set_num_threads(t);
     const size_t B = c->batch_size, per_epoch = train->n / B;
     size_t b = 0, steps = 0;
+    step_t step = {&eng, &opt, net.params, c->lr};
     const char *env = getenv("OT_BENCH_SECONDS");
     double run_s = env ? strtod(env, NULL) : 2.0;
     if (!(run_s > 0.0) || run_s > 3600.0)
@@ -236,8 +268,7 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     do {
         eng.next_idx = order + (b + 1) % per_epoch * B;
         eng.next_n = B;
-        ot_engine_gradient(&eng, train, order + b * B, B);
-        ot_optim_step(&opt, net.params, eng.grad, c->lr);
+        bench_step(&step, train, order + b * B, B);
         b = (b + 1) % per_epoch;
         double now = ot_now();
         if (k++ > 0 && kept < WARMUP_KEEP)
@@ -256,8 +287,7 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
         for (uint64_t i = 0; i < per_seg; i++) {
             eng.next_idx = order + (b + 1) % per_epoch * B;
             eng.next_n = B;
-            ot_engine_gradient(&eng, train, order + b * B, B);
-            ot_optim_step(&opt, net.params, eng.grad, c->lr);
+            bench_step(&step, train, order + b * B, B);
             b = (b + 1) % per_epoch;
         }
         double dt = ot_now() - s0;

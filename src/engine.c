@@ -456,8 +456,9 @@ static void mean_of(const ot_worker_t *W, size_t off, size_t len, float fn, floa
 }
 
 /* The calling thread's part of the parameters (ot_param_part), REDUCE_CHUNK floats at a time:
- * the nodes that span threads (parts of them), and the mean. One process. */
-static void reduce_own(ot_worker_t *W, size_t S, size_t parts, size_t P, float fn, float *out)
+ * the nodes that span threads (parts of them), the mean, and with h the update. One process. */
+static void reduce_own(ot_worker_t *W, size_t S, size_t parts, size_t P, float fn, float *out,
+                       const ot_step_hook_t *h)
 {
     size_t a, b;
     ot_param_part(P, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a, &b);
@@ -465,7 +466,18 @@ static void reduce_own(ot_worker_t *W, size_t S, size_t parts, size_t P, float f
         const size_t len = min_sz(b - off, REDUCE_CHUNK);
         reduce_team(W, S, 0, S, parts, off, len);
         mean_of(W, off, len, fn, out);
+        if (h)
+            h->span(h->arg, out, off, off + len);
     }
+}
+
+/* The batch's summed loss: the shards' losses in shard order, whatever the split. */
+static double batch_loss(const ot_worker_t *W, size_t S)
+{
+    double loss = 0.0;
+    for (size_t s = 0; s < S; s++)
+        loss += W[s].loss;
+    return loss;
 }
 
 /* ---- passes ---- */
@@ -795,6 +807,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     const pass_t *p = &pass;
     const int T = team_size(e);
     double t_combine = 0.0;
+    e->applied = 0;
     begin_pass(e, ds, 1, (size_t)T);
     /* one parallel region for the shards, the batch-statistics reductions and the gradient
      * reduction: one fork/join per step */
@@ -819,16 +832,24 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
 #pragma omp master
         t_combine = ot_now();
         /* every thread's nodes are complete: add the ones that span threads (and processes) */
-        if (!e->job) /* (the region's end waits for every thread's part) */
-            reduce_own(W, S, g.parts, P, fn, out);
-        else
+        if (!e->job) { /* (the region's end waits for every thread's part) */
+            const ot_step_hook_t *h = &e->hook;
+            if (!h->span || !h->ok(h->arg, batch_loss(W, S), n))
+                h = NULL;
+            reduce_own(W, S, g.parts, P, fn, out, h);
+            if (h) {
+#pragma omp master
+                e->applied = 1;
+            }
+        } else {
             reduce_processes(e, g.parts, fn);
+        }
     }
     e->combine_s += ot_now() - t_combine;
     if (!e->job)
         e->flag_max = e->flag;
     ot_batch_result_t r = {0.0, 0};
-    for (size_t s = 0; s < S; s++) { /* in shard order, whatever the split */
+    for (size_t s = 0; s < S; s++) { /* in shard order, whatever the split (as batch_loss) */
         r.loss += e->job ? e->job->res[s].loss : W[s].loss;
         r.correct += e->job ? e->job->res[s].correct : W[s].correct;
     }

@@ -53,35 +53,19 @@ size_t ot_optim_n_buffers(const ot_optim_t *o)
     }
 }
 
-/* grad += wd * param over the weight tensors (never biases or batch-norm scales): those its
- * layer declared with decay. */
-static void add_l2(const ot_net_t *net, const float *params, float *grad, float wd)
-{
-    for (size_t t = 0; t < net->n_tensors; t++) {
-        const ot_tensor_t *T = &net->tensors[t];
-        if (!T->decay)
-            continue;
-        const float *restrict p = params + T->off;
-        float *restrict g = grad + T->off;
-        const size_t n = T->size;
-#pragma omp parallel for simd schedule(static) default(none) shared(p, g) firstprivate(n, wd)
-        for (size_t i = 0; i < n; i++)
-            g[i] += wd * p[i];
-    }
-}
-
-/* The update of elements [lo, hi) with decoupled weight decay wd (adamw, weights; else 0), by
- * the calling thread. */
-static void update_part(ot_optim_t *o, float *restrict p, const float *restrict g, size_t lo,
-                        size_t hi, float lr, float wd)
+/* The update of elements [lo, hi) at update count t (adam's bias correction) with decoupled
+ * weight decay wd (adamw, weights; else 0), by the calling thread. */
+static void update_part(const ot_optim_t *o, float *restrict p, const float *restrict g,
+                        size_t lo, size_t hi, float lr, float wd, uint64_t t)
 {
     float *restrict m = o->m, *restrict v = o->v;
     const float mu = (float)o->momentum, rho = (float)o->decay, eps = (float)o->eps;
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
     /* Adam's bias corrections fold into the step: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) is the
      * usual efficient form, but it moves eps; keep the paper's form m^ / (sqrt(v^) + eps). */
-    const float c1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)o->t)));
-    const float c2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)o->t)));
+    const int adam = o->kind == OT_OPT_ADAM || o->kind == OT_OPT_ADAMW;
+    const float c1 = adam ? (float)(1.0 / (1.0 - pow(o->beta1, (double)t))) : 0.0f;
+    const float c2 = adam ? (float)(1.0 / (1.0 - pow(o->beta2, (double)t))) : 0.0f;
     switch (o->kind) {
     case OT_OPT_SGD:
 #pragma omp simd
@@ -134,37 +118,47 @@ static void update_part(ot_optim_t *o, float *restrict p, const float *restrict 
     }
 }
 
-/* update_part over [lo, hi) by the team: each thread its part of the range (ot_param_part), so
- * that over the whole block it updates the parameters whose mean gradient it formed and
- * whose packed copy it makes next (engine.c): memory its own core holds. */
-static void update_range(ot_optim_t *o, float *p, const float *g, size_t lo, size_t hi, float lr,
-                         float wd)
+void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, size_t hi,
+                   double lr)
 {
-#pragma omp parallel default(none) shared(o, p, g) firstprivate(lo, hi, lr, wd)
-    {
-        size_t a, b;
-        ot_param_part(hi - lo, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a,
-                      &b);
-        update_part(o, p, g, lo + a, lo + b, lr, wd);
+    const ot_net_t *net = o->net;
+    const int adamw = o->kind == OT_OPT_ADAMW;
+    const float wd = (float)o->weight_decay;
+    /* tensor by tensor where [lo, hi) meets one: only weights (decay) get weight decay */
+    for (size_t t = 0; t < net->n_tensors && lo < hi; t++) {
+        const ot_tensor_t *T = &net->tensors[t];
+        const size_t a = lo > T->off ? lo : T->off;
+        const size_t b = hi < T->off + T->size ? hi : T->off + T->size;
+        if (a >= b)
+            continue;
+        if (T->decay && wd > 0.0f && !adamw) { /* L2: grad += wd * param, then the rule */
+            float *restrict g = grad;
+            const float *restrict p = params;
+#pragma omp simd
+            for (size_t i = a; i < b; i++)
+                g[i] += wd * p[i];
+        }
+        update_part(o, params, grad, a, b, (float)lr, T->decay && adamw ? wd : 0.0f, o->t + 1);
     }
+}
+
+void ot_optim_commit(ot_optim_t *o)
+{
+    o->t++;
 }
 
 void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr)
 {
-    const ot_net_t *net = o->net;
-    o->t++;
-    if (o->kind != OT_OPT_ADAMW) {
-        if (o->weight_decay > 0.0)
-            add_l2(net, params, grad, (float)o->weight_decay);
-        update_range(o, params, grad, 0, o->n, (float)lr, 0.0f);
-        return;
+    const size_t n = o->n;
+    /* each thread its part (ot_param_part): the parameters whose mean gradient it formed and
+     * whose packed copy it makes next (engine.c), memory its own core holds */
+#pragma omp parallel default(none) shared(o, params, grad) firstprivate(n, lr)
+    {
+        size_t a, b;
+        ot_param_part(n, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a, &b);
+        ot_optim_span(o, params, grad, a, b, lr);
     }
-    /* adamw: tensor by tensor, so that only weights decay */
-    for (size_t t = 0; t < net->n_tensors; t++) {
-        const ot_tensor_t *T = &net->tensors[t];
-        float wd = T->decay ? (float)o->weight_decay : 0.0f;
-        update_range(o, params, grad, T->off, T->off + T->size, (float)lr, wd);
-    }
+    ot_optim_commit(o);
 }
 
 double ot_schedule_lr(const ot_config_t *c, uint64_t step, size_t steps_per_epoch)

@@ -164,6 +164,26 @@ size_t ot_trainer_batches(const ot_trainer_t *t)
     return (t->train.n + t->cfg.batch_size - 1) / t->cfg.batch_size;
 }
 
+/* Whether a step's mean loss says the run diverged: not finite, or above
+ * training.divergence_loss (0: no limit). Such a step is not applied. */
+static int diverged(const ot_config_t *c, double loss)
+{
+    return !isfinite(loss) || (c->divergence_loss > 0.0 && loss > c->divergence_loss);
+}
+
+/* The step's update inside the engine's step (ot_step_hook_t), unless the step diverged. */
+static int step_ok(void *arg, double loss, size_t n)
+{
+    const ot_trainer_t *t = arg;
+    return !diverged(&t->cfg, loss / (double)n);
+}
+
+static void step_span(void *arg, float *grad, size_t lo, size_t hi)
+{
+    ot_trainer_t *t = arg;
+    ot_optim_span(&t->optim, t->net.params, grad, lo, hi, t->step_lr);
+}
+
 int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progress, void *arg)
 {
     const size_t N = t->train.n, B = t->cfg.batch_size, n_batches = ot_trainer_batches(t);
@@ -185,10 +205,14 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
         t->eng.next_idx = b + 1 < n_batches ? t->order + lo + n : NULL;
         t->eng.next_n = b + 1 < n_batches ? (N - lo - n < B ? N - lo - n : B) : 0;
         t->eng.flag = t->interrupt ? *t->interrupt : 0; /* agreed with the step's gradient */
+        lr = t->step_lr = ot_schedule_lr(&t->cfg, t->step, n_batches);
+        /* the update runs chunk by chunk inside the step, unless clipping needs the whole
+         * gradient's norm first (or other processes: the engine leaves it then) */
+        t->eng.hook = t->cfg.clip_norm > 0.0 ? (ot_step_hook_t){0}
+                                             : (ot_step_hook_t){step_ok, step_span, t};
         ot_batch_result_t r = ot_engine_gradient(&t->eng, &t->train, t->order + lo, n);
         double loss = r.loss / (double)n;
-        const double limit = t->cfg.divergence_loss;
-        if (!isfinite(loss) || (limit > 0.0 && loss > limit)) {
+        if (diverged(&t->cfg, loss)) {
             ot_error("epoch %d, step %llu: the training loss is %g%s; stopping without applying "
                      "this step (try a smaller training.learning_rate than %g)",
                      t->epoch + 1, (unsigned long long)t->step + 1, loss,
@@ -196,10 +220,13 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
                      t->cfg.lr);
             return OT_ENUM;
         }
-        if (t->cfg.clip_norm > 0.0)
-            ot_grad_clip(t->eng.grad, t->net.n_params, t->cfg.clip_norm);
-        lr = ot_schedule_lr(&t->cfg, t->step, n_batches);
-        ot_optim_step(&t->optim, t->net.params, t->eng.grad, lr);
+        if (t->eng.applied) {
+            ot_optim_commit(&t->optim);
+        } else {
+            if (t->cfg.clip_norm > 0.0)
+                ot_grad_clip(t->eng.grad, t->net.n_params, t->cfg.clip_norm);
+            ot_optim_step(&t->optim, t->net.params, t->eng.grad, lr);
+        }
         t->step_loss[b] = (float)loss;
         t->step++;
         t->samples_seen += n;

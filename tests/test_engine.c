@@ -1,7 +1,8 @@
 /* test_engine.c - the data-parallel step: the sharded gradient equals the one-shard gradient at
  * 1, 2, 3 and 7 threads (batches the thread count does not divide, more shards than rows); with
  * a fixed shard count the result is bit-identical at any thread count; the full-network
- * gradient matches central differences; fused element-wise layers change no bit. */
+ * gradient matches central differences; fused element-wise layers change no bit; the update
+ * run inside the step changes no bit either. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "ot_engine.h"
 #include "ot_gemm.h"
 #include "ot_kgemm.h"
+#include "ot_optim.h"
 #include "ot_rng.h"
 #include "ot_test.h"
 
@@ -352,6 +354,74 @@ static double fused_run(ot_net_t *net, int fuse, size_t shards, int threads, flo
  * (OT_FUSE=0): gradient, loss and probabilities, with one shard per thread, several shards a
  * thread, and threads sharing shards (where the engine applies the fused backward), for an
  * MLP (ReLU and Sigmoid after Affines) and a CNN (ReLU after a padded Conv). */
+/* The update inside the step (ot_step_hook_t) against the step's gradient then
+ * ot_optim_step: the same parameters and optimizer state, bit for bit, after three steps of
+ * adam with weight decay, at 1, 2, 3 and 7 threads on 4 shards (7: threads share them). A
+ * hook whose ok says no leaves the parameters alone and applied 0. */
+typedef struct {
+    ot_optim_t *o;
+    float *params;
+    int yes;
+} hook_arg_t;
+
+static int hook_ok(void *arg, double loss, size_t n)
+{
+    (void)loss, (void)n;
+    return ((hook_arg_t *)arg)->yes;
+}
+
+static void hook_span(void *arg, float *grad, size_t lo, size_t hi)
+{
+    hook_arg_t *h = arg;
+    ot_optim_span(h->o, h->params, grad, lo, hi, 0.01);
+}
+
+static void test_update_in_step(void)
+{
+    ot_config_t c;
+    make_config(&c);
+    CU_ASSERT_FATAL(ot_config_set(&c, "training.optimizer=adam") == OT_OK);
+    c.weight_decay = 0.001;
+    const int threads[] = {1, 2, 3, 7};
+    for (size_t k = 0; k < sizeof threads / sizeof *threads; k++) {
+        ot_net_t a, b;
+        make_net(&a);
+        make_net(&b);
+        ot_optim_t oa, ob;
+        ot_engine_t ea, eb;
+        CU_ASSERT_FATAL(ot_optim_init(&oa, &c, &a) == OT_OK && ot_optim_init(&ob, &c, &b) == OT_OK);
+        CU_ASSERT_FATAL(ot_engine_init(&ea, &a, NS, 4) == OT_OK);
+        CU_ASSERT_FATAL(ot_engine_init(&eb, &b, NS, 4) == OT_OK);
+        omp_set_num_threads(threads[k]);
+        hook_arg_t h = {&ob, b.params, 1};
+        eb.hook = (ot_step_hook_t){hook_ok, hook_span, &h};
+        for (int step = 0; step < 3; step++) {
+            const uint32_t *rows = idx + (size_t)step * 16;
+            double la = ot_engine_gradient(&ea, &ds, rows, 16).loss;
+            CU_ASSERT_EQUAL(ea.applied, 0); /* no hook */
+            ot_optim_step(&oa, a.params, ea.grad, 0.01);
+            double lb = ot_engine_gradient(&eb, &ds, rows, 16).loss;
+            CU_ASSERT_EQUAL(eb.applied, 1);
+            ot_optim_commit(&ob);
+            CU_ASSERT_EQUAL(la, lb);
+        }
+        CU_ASSERT(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0);
+        CU_ASSERT(memcmp(oa.m, ob.m, a.n_params * sizeof(float)) == 0);
+        CU_ASSERT(memcmp(oa.v, ob.v, a.n_params * sizeof(float)) == 0);
+        h.yes = 0; /* a step not to apply */
+        memcpy(a.params, b.params, a.n_params * sizeof(float));
+        ot_engine_gradient(&eb, &ds, idx, 16);
+        CU_ASSERT_EQUAL(eb.applied, 0);
+        CU_ASSERT(memcmp(a.params, b.params, a.n_params * sizeof(float)) == 0);
+        ot_engine_free(&ea);
+        ot_engine_free(&eb);
+        ot_optim_free(&oa);
+        ot_optim_free(&ob);
+        ot_net_free(&a);
+        ot_net_free(&b);
+    }
+}
+
 static void test_fused_layers_same_bits(void)
 {
     ot_net_t nets[2];
@@ -393,5 +463,7 @@ OT_TEST_SUITE(engine, setup, teardown,
               {"mostly-zero images: sparse first layer, same bits at 1..16 threads and as dense",
                test_sparse_input},
               {"network gradient vs numerical gradient", test_network_numerical_gradient},
+              {"the update inside the step: the bits of gradient then ot_optim_step, 1-7 threads",
+               test_update_in_step},
               {"fused element-wise layers: the same bits as their own passes",
                test_fused_layers_same_bits})

@@ -1,6 +1,7 @@
 /* test_optim.c - every optimizer against values worked out by hand for a few steps; L2 weight
  * decay on weights only; global-norm clipping; learning-rate schedules. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ot_common.h"
@@ -166,7 +167,65 @@ static void test_schedules(void)
     CU_ASSERT_DOUBLE_EQUAL(ot_schedule_lr(&c, 200, 100), 0.1, 0);
 }
 
+/* ot_optim_span over pieces that cut across tensors, in any order, then ot_optim_commit: the
+ * same bits as ot_optim_step, for every rule, with weight decay (L2, or adamw's), over three
+ * steps (adam's bias correction counts them). The net is 5 -> 3 -> 2: weights and biases of
+ * two layers, 32 parameters; the pieces have 7 floats, taken last first. */
+static void test_span_is_step(void)
+{
+    const char *rules[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"};
+    for (size_t r = 0; r < sizeof rules / sizeof *rules; r++) {
+        ot_config_t c;
+        ot_config_defaults(&c);
+        c.n_layers = 2;
+        c.sizes[0] = 5;
+        c.sizes[1] = 3;
+        c.sizes[2] = 2;
+        c.n_classes = 2;
+        char set[64];
+        snprintf(set, sizeof set, "training.optimizer=%s", rules[r]);
+        CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
+        c.weight_decay = 0.01;
+        ot_net_t net;
+        CU_ASSERT_FATAL(ot_net_init(&net, &c, NULL) == OT_OK);
+        const size_t n = net.n_params;
+        ot_optim_t whole, parts;
+        CU_ASSERT_FATAL(ot_optim_init(&whole, &c, &net) == OT_OK);
+        CU_ASSERT_FATAL(ot_optim_init(&parts, &c, &net) == OT_OK);
+        float *p1 = ot_alloc(n * sizeof(float)), *p2 = ot_alloc(n * sizeof(float));
+        float *g1 = ot_alloc(n * sizeof(float)), *g2 = ot_alloc(n * sizeof(float));
+        CU_ASSERT_FATAL(p1 && p2 && g1 && g2);
+        for (size_t i = 0; i < n; i++)
+            p1[i] = p2[i] = 0.1f * (float)((i * 7) % 11) - 0.5f;
+        int same = 1;
+        for (int step = 1; step <= 3; step++) {
+            for (size_t i = 0; i < n; i++)
+                g1[i] = g2[i] = 0.03f * (float)((i * 5 + (size_t)step) % 13) - 0.2f;
+            ot_optim_step(&whole, p1, g1, 0.05);
+            for (size_t hi = n; hi > 0; hi = hi > 7 ? hi - 7 : 0)
+                ot_optim_span(&parts, p2, g2, hi > 7 ? hi - 7 : 0, hi, 0.05);
+            ot_optim_commit(&parts);
+            same &= memcmp(p1, p2, n * sizeof(float)) == 0;
+            same &= !whole.m || memcmp(whole.m, parts.m, n * sizeof(float)) == 0;
+            same &= !whole.v || memcmp(whole.v, parts.v, n * sizeof(float)) == 0;
+        }
+        if (!same)
+            fprintf(stderr, "\n  %s: spans differ from one step\n", rules[r]);
+        CU_ASSERT(same);
+        CU_ASSERT_EQUAL(parts.t, 3);
+        CU_ASSERT(p1[0] != 0.1f * 0.0f - 0.5f); /* it did move */
+        ot_free(p1);
+        ot_free(p2);
+        ot_free(g1);
+        ot_free(g2);
+        ot_optim_free(&whole);
+        ot_optim_free(&parts);
+        ot_net_free(&net);
+    }
+}
+
 OT_TEST_SUITE(optim, NULL, NULL,
+              {"ot_optim_span in pieces: the bits of ot_optim_step", test_span_is_step},
               {"sgd", test_sgd},
               {"momentum", test_momentum},
               {"nesterov", test_nesterov},
