@@ -1,8 +1,9 @@
 /* ot_optim.h - optimizers, learning-rate schedules, weight decay and gradient clipping.
  *
  * Every update is a flat loop over the contiguous parameter block, parallel over parameters,
- * applied once per step AFTER the reduction across shards: each element's update depends on
- * that element alone, so the result never depends on the thread count. The optimizer's state
+ * applied once per step AFTER the reduction across shards (for each element: the engine may
+ * update a chunk as soon as its mean is formed, ot_optim_span): each element's update depends
+ * on that element alone, so the result never depends on the thread count or the pieces. The optimizer's state
  * buffers share the parameter block's layout. */
 #ifndef OT_OPTIM_H
 #define OT_OPTIM_H

@@ -124,6 +124,7 @@ void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, s
     const ot_net_t *net = o->net;
     const int adamw = o->kind == OT_OPT_ADAMW;
     const float wd = (float)o->weight_decay;
+    const int l2 = !adamw && o->weight_decay > 0.0;
     /* tensor by tensor where [lo, hi) meets one: only weights (decay) get weight decay */
     for (size_t t = 0; t < net->n_tensors && lo < hi; t++) {
         const ot_tensor_t *T = &net->tensors[t];
@@ -131,7 +132,7 @@ void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, s
         const size_t b = hi < T->off + T->size ? hi : T->off + T->size;
         if (a >= b)
             continue;
-        if (T->decay && wd > 0.0f && !adamw) { /* L2: grad += wd * param, then the rule */
+        if (T->decay && l2) { /* L2: grad += wd * param, then the rule */
             float *restrict g = grad;
             const float *restrict p = params;
 #pragma omp simd
