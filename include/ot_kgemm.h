@@ -134,6 +134,22 @@ typedef struct {
 void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ldb,
               const float *bias, float *C, size_t ldc);
 
+/* ot_kspmm's column blocks: it reads B ot_kspmm_cols() columns at a time, every row of X
+ * against the block. B with more columns than that is best copied into blocks first
+ * (ot_kpack_sp): B's rows are strided, and a block's slices of them (a 4 KB stride for 1024
+ * columns) fall into a few cache sets and leave L2 before their next use; packed, a block is
+ * contiguous (784 x 128 floats: 400 KB) and stays there. */
+size_t ot_kspmm_cols(void);
+
+/* Rows [k0, k1) of B (k, n), row stride ldb, into Bp (k n floats) as ot_kspmm_packed reads it:
+ * column block c0 at Bp + c0 k, its rows at the block's width. Disjoint row ranges may be
+ * packed by different threads at once. */
+void ot_kpack_sp(const float *B, size_t ldb, size_t k, size_t n, float *Bp, size_t k0, size_t k1);
+
+/* ot_kspmm with B as ot_kpack_sp packed it: the same bits. */
+void ot_kspmm_packed(size_t m, size_t n, size_t k, const ot_krows_t *x, const float *Bp,
+                     const float *bias, float *C, size_t ldc);
+
 /* "AVX-512", "AVX2" or "portable": the instruction set the kernel was built for. */
 const char *ot_kgemm_isa(void);
 

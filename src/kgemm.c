@@ -854,7 +854,6 @@ static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, cons
     for (int v = 0; v < nv; v++)
         b0[v] = !bias ? V_ZERO() : v < nv - 1 ? V_LOAD(bias + c0 + v * VL)
                                               : V_LOADN(bias + c0 + v * VL, tail);
-    B += c0;
     for (size_t i = 0; i < m; i += 2) {
         const int two = i + 1 < m;
         const uint16_t *c1 = x->pix[i], *c2 = two ? x->pix[i + 1] : c1;
@@ -884,8 +883,10 @@ static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, cons
     }
 }
 
-void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ldb,
-              const float *bias, float *C, size_t ldc)
+/* Column block by column block: block c0's rows at B + c0 with stride ldb (in place), or with
+ * k > 0 at B + c0 k with the block's width as stride (ot_kpack_sp's panels). */
+static void spmm(size_t m, size_t n, size_t k, const ot_krows_t *x, const float *B, size_t ldb,
+                 const float *bias, float *C, size_t ldc)
 {
     float lut[256];
     sp_lut(lut, x->scale);
@@ -893,8 +894,36 @@ void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ld
         const size_t w = min_sz(SP_COLS, n - c0);
         const int nv = (int)((w + VL - 1) / VL);
         const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
-        SP_DISPATCH(nv, sp_rows(K, m, x, B, ldb, bias, C, ldc, c0, tail, lut))
+        const float *Bc = k ? B + c0 * k : B + c0;
+        const size_t ld = k ? w : ldb;
+        SP_DISPATCH(nv, sp_rows(K, m, x, Bc, ld, bias, C, ldc, c0, tail, lut))
     }
+}
+
+void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ldb,
+              const float *bias, float *C, size_t ldc)
+{
+    spmm(m, n, 0, x, B, ldb, bias, C, ldc);
+}
+
+size_t ot_kspmm_cols(void)
+{
+    return SP_COLS;
+}
+
+void ot_kpack_sp(const float *B, size_t ldb, size_t k, size_t n, float *Bp, size_t k0, size_t k1)
+{
+    for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
+        const size_t w = min_sz(SP_COLS, n - c0);
+        for (size_t r = k0; r < k1; r++)
+            memcpy(Bp + c0 * k + r * w, B + r * ldb + c0, w * sizeof(float));
+    }
+}
+
+void ot_kspmm_packed(size_t m, size_t n, size_t k, const ot_krows_t *x, const float *Bp,
+                     const float *bias, float *C, size_t ldc)
+{
+    spmm(m, n, k, x, Bp, 0, bias, C, ldc);
 }
 
 /* ---- column sums: a bias gradient ---- */

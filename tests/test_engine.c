@@ -170,6 +170,45 @@ static void test_sparse_input(void)
     ot_net_free(&net);
 }
 
+/* A first layer wider than ot_kspmm's column block (200 > 128 units): the sparse forward reads
+ * W from its column blocks (ot_kpack_sp, packed by every thread's rows), the same bits as the
+ * dense path, at 1, 3 and 7 threads. */
+static void test_sparse_wide_layer(void)
+{
+    ot_config_t c;
+    make_config(&c);
+    c.sizes[1] = 200;
+    ot_net_t net;
+    CU_ASSERT_FATAL(ot_net_init(&net, &c, NULL) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 5);
+    ot_net_init_params(&net, &c, &r);
+    CU_ASSERT_FATAL(c.sizes[1] > ot_kspmm_cols());
+    const size_t P = net.n_params, bytes = NS * ds.dim;
+    float *ref = malloc(P * sizeof(float)), *g = malloc(P * sizeof(float));
+    uint8_t *keep = malloc(bytes);
+    CU_ASSERT_FATAL(ref && g && keep);
+    memcpy(keep, ds.images, bytes);
+    for (size_t i = 0; i < bytes; i++)
+        if (ot_rng_uniform(&r) < 0.8)
+            ds.images[i] = 0;
+    const float sparse = ot_nonzero_fraction(ds.images, bytes);
+    CU_ASSERT(sparse < ot_kgemm_sparse_below());
+    ds.nonzero = 1.0f; /* the dense path */
+    double lref = gradient(&net, NS, 4, 2, ref);
+    ds.nonzero = sparse;
+    const int threads[] = {1, 3, 7};
+    for (size_t j = 0; j < 3; j++) {
+        double l = gradient(&net, NS, 4, threads[j], g);
+        CU_ASSERT(l == lref);
+        CU_ASSERT(memcmp(g, ref, P * sizeof(float)) == 0);
+    }
+    memcpy(ds.images, keep, bytes);
+    ds.nonzero = ot_nonzero_fraction(ds.images, bytes);
+    free(keep), free(ref), free(g);
+    ot_net_free(&net);
+}
+
 static void test_network_numerical_gradient(void)
 {
     ot_net_t net;
@@ -462,6 +501,8 @@ OT_TEST_SUITE(engine, setup, teardown,
               {"fixed shards: bit-identical at 1..16 threads", test_fixed_shards_bit_identical},
               {"mostly-zero images: sparse first layer, same bits at 1..16 threads and as dense",
                test_sparse_input},
+              {"sparse first layer wider than a column block: the dense path's bits",
+               test_sparse_wide_layer},
               {"network gradient vs numerical gradient", test_network_numerical_gradient},
               {"the update inside the step: the bits of gradient then ot_optim_step, 1-7 threads",
                test_update_in_step},

@@ -342,14 +342,15 @@ static void test_tree_sparse_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
-/* The sparse product against the chain over each row's nonzero entries. */
+/* The sparse product against the chain over each row's nonzero entries, with B in place and
+ * in column blocks (ot_kpack_sp). */
 static void test_sparse_bits(void)
 {
     ot_rng_t r;
     ot_rng_seed(&r, 7);
     /* rows (odd counts leave the last row unpaired) x width x depth */
     const size_t shapes[][3] = {{100, 50, 784}, {7, 100, 30}, {3, 10, 5}, {20, 1024, 300},
-                                {1, 129, 40},   {9, 16, 8},   {4, 1, 9}};
+                                {1, 129, 40},   {9, 16, 8},   {4, 1, 9},  {5, 300, 50}};
     size_t bad = 0;
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         size_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2], ldb = n + c % 2;
@@ -374,6 +375,14 @@ static void test_sparse_bits(void)
         }
         const ot_krows_t x = {cnt, rp, rv, scale};
         ot_kspmm(m, n, &x, B, ldb, c % 2 ? NULL : b, C, n);
+        /* B in column blocks, packed in two row ranges as two threads would, then the same
+         * product from the blocks: the same bits */
+        float *Bp = ot_alloc(k * n * sizeof(float)), *C2 = ot_alloc(m * n * sizeof(float));
+        CU_ASSERT_FATAL(Bp && C2);
+        ot_kpack_sp(B, ldb, k, n, Bp, k / 3, k);
+        ot_kpack_sp(B, ldb, k, n, Bp, 0, k / 3);
+        ot_kspmm_packed(m, n, k, &x, Bp, c % 2 ? NULL : b, C2, n);
+        bad += memcmp(C, C2, m * n * sizeof(float)) != 0;
         for (size_t i = 0; i < m; i++)
             for (size_t j = 0; j < n; j++) {
                 float acc = c % 2 ? 0.0f : b[j];
@@ -382,6 +391,7 @@ static void test_sparse_bits(void)
                         acc = fmaf((float)U[i * k + p] * scale, B[p * ldb + j], acc);
                 bad += memcmp(&acc, &C[i * n + j], sizeof acc) != 0;
             }
+        ot_free(Bp), ot_free(C2);
         ot_free(B), ot_free(b), ot_free(C), ot_free(U), ot_free(val), ot_free(pix);
         ot_free(cnt), ot_free((void *)rp), ot_free((void *)rv);
     }

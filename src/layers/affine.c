@@ -5,7 +5,7 @@
  * panels every thread shares (and W^T for dx), dW = x^T dy is formed through the shard tree
  * inside the kernel, db leaf by leaf. As the first layer on mostly-zero images (MNIST: 81% of
  * the pixels are 0) it takes the images as lists of their nonzero pixels instead, by row for
- * the forward (ot_kspmm) and by column for dW (ot_kgemm_tn_tree_sparse): the same FMA chains
+ * the forward (ot_kspmm, W in column blocks when it is wide) and by column for dW (ot_kgemm_tn_tree_sparse): the same FMA chains
  * with the zero terms left out, so the bits equal the dense path's. The textbook's BLAS
  * version (ot_affine_forward/backward) is kept as the plain statement of the maths. */
 #include <stdio.h>
@@ -56,7 +56,7 @@ OT_LAYER_ARGS_FIT(affine_args_t);
 
 /* Its buffers in an engine. */
 typedef struct {
-    float *wpack;  /* W packed for y = x W (ot_kpack_b) */
+    float *wpack;  /* W packed for y = x W (ot_kpack_b; in a sparse pass ot_kpack_sp) */
     float *wtpack; /* W^T packed for dx = dy W^T; NULL for layer 0 (no dx) */
     int sparse;    /* this pass: the input rows are lists of nonzero pixels (layer 0 only) */
     /* layer 0: the batch's rows as lists of nonzero pixels (ot_sparse_batch_t), row r's */
@@ -215,7 +215,6 @@ static void begin(const ot_layer_t *L, void *p, const float *params, const float
                  pi->ds->dim == L->in_size;
 }
 
-/* W for y = x W (the sparse first layer reads W in place), and W^T for dx */
 /* W packed for the step, each thread the rows of W it updated (ot_own_rows): for y = x W by
  * rows of every panel, for dx = dy W^T the panels of W^T, which are blocks of W's rows. */
 static void prepare(const ot_layer_t *L, void *p, const float *params, const size_t own[2],
@@ -228,6 +227,8 @@ static void prepare(const ot_layer_t *L, void *p, const float *params, const siz
     ot_own_rows(own, L->p_off, in, out, &k0, &k1);
     if (!rt->sparse)
         ot_kpack_b_rows(W, out, in, out, rt->wpack, k0, k1);
+    else if (out > ot_kspmm_cols()) /* narrower: W is one block already */
+        ot_kpack_sp(W, out, in, out, rt->wpack, k0, k1);
     if (backward && rt->wtpack)
         ot_kpack_b(W, out, true, out, in, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr);
 }
@@ -266,10 +267,11 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     const affine_rt_t *rt = c->rt;
     const size_t in = L->in_size, out = L->out_size, r0 = c->r0;
     const float *W = c->params + L->p_off, *b = W + (L->p_len - out);
-    if (rt->sparse)
-        ot_kspmm(c->n, out,
-                 &(ot_krows_t){rt->nz_n + r0, rt->nz_pix + r0, rt->nz_val + r0, OT_PIXEL_SCALE},
-                 W, out, b, c->y, out);
+    const ot_krows_t rows = {rt->nz_n + r0, rt->nz_pix + r0, rt->nz_val + r0, OT_PIXEL_SCALE};
+    if (rt->sparse && out > ot_kspmm_cols())
+        ot_kspmm_packed(c->n, out, in, &rows, rt->wpack, b, c->y, out);
+    else if (rt->sparse)
+        ot_kspmm(c->n, out, &rows, W, out, b, c->y, out);
     else
         ot_kgemm(c->n, out, in, c->x, in, rt->wpack, b, c->y, out, c->work);
     if (c->post_fwd) /* the fused element-wise layer */
