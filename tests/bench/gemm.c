@@ -99,7 +99,12 @@ static void own_sparse(void *p)
         memcpy(L->ends + s * L->in, sb.col_n, L->in * sizeof *sb.col_n);
     }
     const ot_krows_t x = {L->sb.row_n, L->sb.row_pix, L->sb.row_val, OT_PIXEL_SCALE};
-    ot_kspmm(L->rows, L->out, &x, L->W, L->out, NULL, L->y, L->out);
+    if (L->out > ot_kspmm_cols()) { /* W in column blocks, as affine.c packs it */
+        ot_kpack_sp(L->W, L->out, L->in, L->out, L->Wp, 0, L->in);
+        ot_kspmm_packed(L->rows, L->out, L->in, &x, L->Wp, NULL, L->y, L->out);
+    } else {
+        ot_kspmm(L->rows, L->out, &x, L->W, L->out, NULL, L->y, L->out);
+    }
     float *root[1] = {L->part[0]};
     ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out};
     const ot_kcsc_t xs = {L->ends, L->sb.col_code, OT_PIXEL_SCALE};
