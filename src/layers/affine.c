@@ -87,6 +87,13 @@ static int sparse_capable(const ot_layer_t *L)
     return L->index == 0 && L->in_size <= OT_SPARSE_MAX_DIM;
 }
 
+/* The sparse forward reads W from column blocks (ot_kpack_sp) when W is wider than one; a
+ * narrower W is one block already, read in place. */
+static int sparse_blocks(const ot_layer_t *L)
+{
+    return L->out_size > ot_kspmm_cols();
+}
+
 static affine_keep_t keep_of(const ot_layer_t *L, void *keep)
 {
     const size_t col_bytes = (L->in_size * sizeof(uint32_t) + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
@@ -227,7 +234,7 @@ static void prepare(const ot_layer_t *L, void *p, const float *params, const siz
     ot_own_rows(own, L->p_off, in, out, &k0, &k1);
     if (!rt->sparse)
         ot_kpack_b_rows(W, out, in, out, rt->wpack, k0, k1);
-    else if (out > ot_kspmm_cols()) /* narrower: W is one block already */
+    else if (sparse_blocks(L))
         ot_kpack_sp(W, out, in, out, rt->wpack, k0, k1);
     if (backward && rt->wtpack)
         ot_kpack_b(W, out, true, out, in, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr);
@@ -268,7 +275,7 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     const size_t in = L->in_size, out = L->out_size, r0 = c->r0;
     const float *W = c->params + L->p_off, *b = W + (L->p_len - out);
     const ot_krows_t rows = {rt->nz_n + r0, rt->nz_pix + r0, rt->nz_val + r0, OT_PIXEL_SCALE};
-    if (rt->sparse && out > ot_kspmm_cols())
+    if (rt->sparse && sparse_blocks(L))
         ot_kspmm_packed(c->n, out, in, &rows, rt->wpack, b, c->y, out);
     else if (rt->sparse)
         ot_kspmm(c->n, out, &rows, W, out, b, c->y, out);
