@@ -5,9 +5,10 @@
  * panels every thread shares (and W^T for dx), dW = x^T dy is formed through the shard tree
  * inside the kernel, db leaf by leaf. As the first layer on mostly-zero images (MNIST: 81% of
  * the pixels are 0) it takes the images as lists of their nonzero pixels instead, by row for
- * the forward (ot_kspmm, W in column blocks when it is wide) and by column for dW (ot_kgemm_tn_tree_sparse): the same FMA chains
- * with the zero terms left out, so the bits equal the dense path's. The textbook's BLAS
- * version (ot_affine_forward/backward) is kept as the plain statement of the maths. */
+ * the forward (ot_kspmm, W in column blocks when it is wide) and by column for dW
+ * (ot_kgemm_tn_tree_sparse): the same FMA chains with the zero terms left out, so the bits
+ * equal the dense path's. The textbook's BLAS version (ot_affine_forward/backward) is kept as
+ * the plain statement of the maths. */
 #include <stdio.h>
 #include <string.h>
 
