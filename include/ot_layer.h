@@ -140,7 +140,22 @@ typedef struct {
      * goes on with its own. post_bwd is NULL when the engine has applied it already. */
     void (*post_fwd)(float *y, size_t n);
     void (*post_bwd)(const float *y, float *dy, size_t n);
+    /* The sample-wise layer after this one (and after post_fwd's) when it runs inside this
+     * one (ops->chains_next; else NULL): a block of whole samples at a time, while the block
+     * is in cache. Forward writes the block's output into a scratch block of its own, applies
+     * post_fwd and then next's block_fwd to it; backward first has next's block_bwd write the
+     * block's dy into its scratch (with post_bwd folded in, next->c.post_bwd) and goes on
+     * from there: y and dy, and post_bwd, are not used. */
+    const struct ot_next *next;
 } ot_ctx_t;
+
+/* A layer run inside the layer before it (ot_ctx_t.next): the layer, and its context over the
+ * same rows as that layer's, as the engine would have given it a pass of its own (post_bwd:
+ * the backward of the element-wise layer between them, or NULL). */
+typedef struct ot_next {
+    const ot_layer_t *L;
+    ot_ctx_t c;
+} ot_next_t;
 
 /* What a pass is about, told to every layer before it starts (ops->begin). */
 typedef struct {
@@ -247,6 +262,25 @@ typedef struct ot_layer_ops {
     /* Set when forward applies c->post_fwd and backward c->post_bwd (see ot_ctx_t), and
      * backward never reads the layer's own output y (which the next layer overwrites). */
     int fuses_next;
+    /* A kind that works sample by sample, without parameters or batch statistics (optional;
+     * max pooling): its forward and backward over samples [s0, s1) of the call alone, c being
+     * its context over all the call's rows. block_fwd reads x, the input rows of those
+     * samples (sample s0's first); block_bwd writes their dx likewise, having first applied
+     * c->post_bwd, when set, to its own y and dy rows in place: the backward of an
+     * element-wise layer before it, folded in. That is exact for a kind whose every output is
+     * one of its inputs (a maximum) and a post_bwd that is a function of the output and gives
+     * +0 for a dy of +0 (ReLU, Sigmoid), the gradient of every other input being 0, and
+     * when no input takes the gradients of several outputs (whose sum would be rounded before
+     * the element-wise backward in the layers' own passes): folds says whether L's windows
+     * allow it. After a kind that chains_next, the engine then runs no pass of its own for
+     * it (ot_ctx_t.next), when there is no element-wise layer between them or L folds. */
+    void (*block_fwd)(const ot_layer_t *L, const ot_ctx_t *c, const float *x, size_t s0,
+                      size_t s1);
+    void (*block_bwd)(const ot_layer_t *L, const ot_ctx_t *c, float *dx, size_t s0, size_t s1);
+    int (*folds)(const ot_layer_t *L);
+    /* Set when forward and backward run c->next (see ot_ctx_t) instead of writing y and
+     * reading dy. */
+    int chains_next;
     /* The loss kind's forward fills c->leaves' loss and correct; its backward ignores dy. It
      * is the last layer of every stack, and the only kind with is_loss set. */
     int is_loss;

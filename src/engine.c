@@ -625,6 +625,31 @@ static void batch_stats(ot_engine_t *e, group_t *g, size_t l, const ot_ctx_t *c,
     }
 }
 
+/* The layer that runs inside layer l (ot_ctx_t.next), or 0 for none: a sample-wise kind
+ * (ops->block_fwd) right after a kind that chains_next, or after the element-wise layer fused
+ * into it when it folds that layer's backward in, unless threads share shards (a shard's dW
+ * reads dy of all its rows, formed by several threads) or the test hook flips either layer's
+ * backward (which the engine then runs over all the thread's rows). */
+static size_t chained(const ot_engine_t *e, const group_t *g, size_t l)
+{
+    const ot_net_t *net = e->net;
+    if (!e->fuse || g->share || !net->layers[l].ops->chains_next)
+        return 0;
+    const int between = fused(e, l + 1);
+    const size_t j = l + 1 + (size_t)between;
+    if (j >= net->n_layers || !net->layers[j].ops->block_fwd)
+        return 0;
+    if (between && !(net->layers[j].ops->folds && net->layers[j].ops->folds(&net->layers[j])))
+        return 0;
+    return e->fault_layer > (long)l && e->fault_layer <= (long)j ? 0 : j;
+}
+
+/* Whether layer l runs inside the layer one or two before it (chained). */
+static int in_chain(const ot_engine_t *e, const group_t *g, size_t l)
+{
+    return (l >= 1 && chained(e, g, l - 1) == l) || (l >= 2 && chained(e, g, l - 2) == l);
+}
+
 /* Forward through every layer for the thread's rows; the loss layer fills every shard's loss
  * and hits. Called by every thread of the team. */
 static void forward_group(ot_engine_t *e, group_t *g, const pass_t *p)
@@ -632,11 +657,17 @@ static void forward_group(ot_engine_t *e, group_t *g, const pass_t *p)
     const ot_net_t *net = e->net;
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
-        if (fused(e, l)) /* done by layer l - 1 */
+        if (fused(e, l) || in_chain(e, g, l)) /* done by layer l - 1 or l - 2 */
             continue;
         ot_ctx_t c = layer_ctx(e, g, l, p, 0);
         if (fused(e, l + 1))
             c.post_fwd = net->layers[l + 1].ops->pointwise_fwd;
+        const size_t j = chained(e, g, l);
+        ot_next_t next;
+        if (j) {
+            next = (ot_next_t){&net->layers[j], layer_ctx(e, g, j, p, 0)};
+            c.next = &next;
+        }
         if (p->train && L->ops->stats && L->ops->fwd_rounds) {
             ot_ctx_t whole = layer_ctx(e, g, l, p, 1);
             batch_stats(e, g, l, &whole, 0, p);
@@ -703,10 +734,11 @@ static void backward_group(ot_engine_t *e, group_t *g, const pass_t *p)
 {
     const ot_net_t *net = e->net;
     int cur = 1; /* the loss writes its dx into buffer 0 */
-    for (size_t l = net->n_layers; l-- > 0; cur = fused(e, l) ? cur : !cur) {
+    for (size_t l = net->n_layers; l-- > 0;
+         cur = fused(e, l) || in_chain(e, g, l) ? cur : !cur) {
         const ot_layer_t *L = &net->layers[l];
-        if (fused(e, l) && !fused_by_engine(e, g, l))
-            continue; /* done by layer l - 1 */
+        if ((fused(e, l) && !fused_by_engine(e, g, l)) || in_chain(e, g, l))
+            continue; /* done by layer l - 1 (or l - 2), its dy left in buffer cur */
         ot_ctx_t c = layer_ctx(e, g, l, p, 0);
         if (g->share) { /* dy of every row of the shard is in place, and dx's buffer is free */
 #pragma omp barrier
@@ -723,8 +755,18 @@ static void backward_group(ot_engine_t *e, group_t *g, const pass_t *p)
                 inject_fault(e, g, L, &c);
             continue;
         }
-        if (fused(e, l + 1) && !fused_by_engine(e, g, l + 1))
+        const size_t j = chained(e, g, l);
+        ot_next_t next;
+        if (j) { /* layer j's dy is in buffer cur; this layer's dy lives in its scratch */
+            next = (ot_next_t){&net->layers[j], layer_ctx(e, g, j, p, 0)};
+            next.c.dy = sdy + own(g, net->layers[j].out_size);
+            if (fused(e, l + 1))
+                next.c.post_bwd = net->layers[l + 1].ops->pointwise_bwd;
+            c.next = &next;
+            c.sdy = c.dy = NULL;
+        } else if (fused(e, l + 1) && !fused_by_engine(e, g, l + 1)) {
             c.post_bwd = net->layers[l + 1].ops->pointwise_bwd;
+        }
         if (L->ops->stats && L->ops->bwd_rounds) {
             ot_ctx_t whole = layer_ctx(e, g, l, p, 1);
             whole.dy = sdy;

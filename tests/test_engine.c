@@ -1,8 +1,9 @@
 /* test_engine.c - the data-parallel step: the sharded gradient equals the one-shard gradient at
  * 1, 2, 3 and 7 threads (batches the thread count does not divide, more shards than rows); with
  * a fixed shard count the result is bit-identical at any thread count; the full-network
- * gradient matches central differences; fused element-wise layers change no bit; the update
- * run inside the step changes no bit either. */
+ * gradient matches central differences; fused element-wise layers and max pooling run inside
+ * the convolution before it change no bit; the update run inside the step changes no bit
+ * either. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -370,8 +371,8 @@ static void test_predict(void)
 
 /* The gradient, loss and probabilities of net with layer fusion on (fuse) or off (OT_FUSE=0),
  * `shards` shards on `threads` threads; layer 1 must be fused into layer 0 exactly when on. */
-static double fused_run(ot_net_t *net, int fuse, size_t shards, int threads, float *g,
-                        float *probs)
+static double fused_run_on(const ot_dataset_t *d, ot_net_t *net, int fuse, size_t shards,
+                           int threads, float *g, float *probs)
 {
     if (fuse)
         unsetenv("OT_FUSE");
@@ -382,17 +383,19 @@ static double fused_run(ot_net_t *net, int fuse, size_t shards, int threads, flo
     unsetenv("OT_FUSE");
     CU_ASSERT((e.act[1] == e.act[0]) == fuse);
     omp_set_num_threads(threads);
-    double l = ot_engine_gradient(&e, &ds, idx, 45).loss;
+    double l = ot_engine_gradient(&e, d, idx, 45).loss;
     memcpy(g, e.grad, net->n_params * sizeof(float));
-    ot_engine_predict(&e, &ds, probs, NULL, NULL);
+    ot_engine_predict(&e, d, probs, NULL, NULL);
     ot_engine_free(&e);
     return l;
 }
 
-/* Element-wise layers fused into the layer before them give the same bits as their own passes
- * (OT_FUSE=0): gradient, loss and probabilities, with one shard per thread, several shards a
- * thread, and threads sharing shards (where the engine applies the fused backward), for an
- * MLP (ReLU and Sigmoid after Affines) and a CNN (ReLU after a padded Conv). */
+static double fused_run(ot_net_t *net, int fuse, size_t shards, int threads, float *g,
+                        float *probs)
+{
+    return fused_run_on(&ds, net, fuse, shards, threads, g, probs);
+}
+
 /* The update inside the step (ot_step_hook_t) against the step's gradient then
  * ot_optim_step: the same parameters and optimizer state, bit for bit, after three steps of
  * adam with weight decay, at 1, 2, 3 and 7 threads on 4 shards (7: threads share them). A
@@ -461,6 +464,10 @@ static void test_update_in_step(void)
     }
 }
 
+/* Element-wise layers fused into the layer before them give the same bits as their own passes
+ * (OT_FUSE=0): gradient, loss and probabilities, with one shard per thread, several shards a
+ * thread, and threads sharing shards (where the engine applies the fused backward), for an
+ * MLP (ReLU and Sigmoid after Affines) and a CNN (ReLU after a padded Conv). */
 static void test_fused_layers_same_bits(void)
 {
     ot_net_t nets[2];
@@ -494,6 +501,45 @@ static void test_fused_layers_same_bits(void)
     omp_set_num_threads(was);
 }
 
+/* Max pooling run inside the convolution before it (ot_ctx_t.next), with the ReLU or Sigmoid
+ * between them folded into its backward, gives the same bits as the layers' own passes
+ * (OT_FUSE=0): gradient, loss and probabilities on 34x34 images, for a first convolution (no
+ * dx; 2x2 windows that tile the image; blocks of one image, each taken in two blocks of
+ * rows), one with dx and a Sigmoid before 3x3 windows at stride 2 that overlap, and one with
+ * no element-wise layer before 3x3 windows on 3 channels; on one shard, several shards a
+ * thread, and threads sharing shards (where nothing runs inside another). */
+static void test_chained_pooling_same_bits(void)
+{
+    ot_dataset_t big;
+    CU_ASSERT_FATAL(ot_test_dataset(&big, NS, 34, 34, CLASSES, 5) == OT_OK);
+    ot_config_t c;
+    make_config(&c);
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 4 3x3 pad 1, relu, maxpool 2, "
+                                      "conv 5 3x3 pad 1, sigmoid, maxpool 3 stride 2, "
+                                      "conv 3 2x2 pad 1, maxpool 3, affine 6, relu, affine 4") == 0);
+    ot_net_t net;
+    CU_ASSERT_FATAL(ot_net_init(&net, &c, &(ot_shape_t){1, 34, 34, 0}) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 6);
+    ot_net_init_params(&net, &c, &r);
+    const size_t P = net.n_params, shards[] = {1, 4, 2, 8};
+    const int threads[] = {1, 2, 3, 3}, was = omp_get_max_threads();
+    float *g0 = malloc(P * sizeof(float)), *g1 = malloc(P * sizeof(float));
+    float *p0 = malloc(NS * CLASSES * sizeof(float)), *p1 = malloc(NS * CLASSES * sizeof(float));
+    CU_ASSERT_FATAL(g0 && g1 && p0 && p1);
+    for (size_t j = 0; j < sizeof shards / sizeof *shards; j++) {
+        double l0 = fused_run_on(&big, &net, 0, shards[j], threads[j], g0, p0);
+        double l1 = fused_run_on(&big, &net, 1, shards[j], threads[j], g1, p1);
+        CU_ASSERT(l0 == l1);
+        CU_ASSERT(memcmp(g0, g1, P * sizeof(float)) == 0);
+        CU_ASSERT(memcmp(p0, p1, NS * CLASSES * sizeof(float)) == 0);
+    }
+    free(g0), free(g1), free(p0), free(p1);
+    ot_net_free(&net);
+    ot_dataset_free(&big);
+    omp_set_num_threads(was);
+}
+
 OT_TEST_SUITE(engine, setup, teardown,
               {"predict: probabilities, arg-max, eval's numbers, 1-3 threads", test_predict},
               {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},
@@ -507,4 +553,6 @@ OT_TEST_SUITE(engine, setup, teardown,
               {"the update inside the step: the bits of gradient then ot_optim_step, 1-7 threads",
                test_update_in_step},
               {"fused element-wise layers: the same bits as their own passes",
-               test_fused_layers_same_bits})
+               test_fused_layers_same_bits},
+              {"max pooling inside the convolution before it: the same bits as its own pass",
+               test_chained_pooling_same_bits})

@@ -10,7 +10,13 @@
  * shard, dW += col^T dy continuing one FMA chain per element over the shard's rows
  * (ot_kgemm_tn_acc_gather), db likewise, and dx by col2im of dy W^T, a block of which is the
  * one column matrix formed. The blocks depend on the layer's shape alone, and a shard's chain
- * on its rows alone, so the bits do not depend on the thread count. */
+ * on its rows alone, so the bits do not depend on the thread count.
+ *
+ * A max pooling after it (with or without a ReLU or Sigmoid between) runs inside it
+ * (ot_ctx_t.next), a block of whole images at a time: forward pools each block of output
+ * while it is in cache, backward has the pooling write each block's dy into the same scratch
+ * block just before dW and dx read it, so the convolution's output and its gradient never
+ * pass through memory (model (e): 1.14x, docs/benchmarks.md). */
 #include <stdio.h>
 #include <string.h>
 
@@ -280,12 +286,23 @@ size_t ot_conv_block_end(const ot_conv_geom_t *g, size_t q0, size_t hi, size_t M
     return end < hi ? end : hi;
 }
 
+/* Rows of a block of whole images when the next layer runs inside this one (ot_ctx_t.next):
+ * as many whole images as fit in a block of MB rows, at least one. The blocks of MB rows
+ * (ot_conv_block_end) are then taken inside each. */
+static size_t chain_rows(const ot_layer_t *L)
+{
+    const ot_conv_geom_t g = geom(L);
+    const size_t P = g.oh * g.ow, imgs = block_rows(L) / P;
+    return (imgs ? imgs : 1) * P;
+}
+
 /* A block's scratch, carved from the thread's workspace. */
 typedef struct {
     float *col;  /* (MB, K) dcol of a block, for dx */
     size_t *row; /* (MB) its windows' offsets */
     float *pad;  /* its images with a border of zeros (ot_conv_pad_floats), or NULL */
     float *gw;   /* the GEMMs' scratch */
+    float *y;    /* (chain_rows, F) y or dy of a block of whole images, with ot_ctx_t.next */
 } conv_ws_t;
 
 static size_t round_up(size_t bytes)
@@ -299,16 +316,19 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
     const ot_conv_geom_t g = geom(L);
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
     const size_t pad = ot_conv_pad_floats(&g, MB);
-    const size_t sizes[4] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
+    const size_t sizes[5] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
                              round_up(pad * sizeof(float)),
-                             max_sz(ot_kgemm_work_size(max_sz(K, F)),
-                                    ot_kgemm_tn_acc_work_size(MB, F)) * sizeof(float)};
-    char *p = work;
+                             round_up(max_sz(ot_kgemm_work_size(max_sz(K, F)),
+                                             ot_kgemm_tn_acc_work_size(MB, F)) * sizeof(float)),
+                             chain_rows(L) * F * sizeof(float)};
+    char *p = work, *at[5];
+    for (int i = 0; i < 5; p += sizes[i++])
+        at[i] = p;
     if (w)
-        *w = (conv_ws_t){(float *)p, (size_t *)(p + sizes[0]),
-                         pad ? (float *)(p + sizes[0] + sizes[1]) : NULL,
-                         (float *)(p + sizes[0] + sizes[1] + sizes[2])};
-    return sizes[0] + sizes[1] + sizes[2] + sizes[3];
+        *w = (conv_ws_t){(float *)(void *)at[0], (size_t *)(void *)at[1],
+                         pad ? (float *)(void *)at[2] : NULL, (float *)(void *)at[3],
+                         (float *)(void *)at[4]};
+    return (size_t)(p - (char *)work);
 }
 
 static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
@@ -339,16 +359,25 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
     const size_t rows = c->n * g.oh * g.ow;
     const float *b = c->params + L->p_off + L->p_len - F;
+    const ot_next_t *next = c->next;
+    const size_t CB = next ? chain_rows(L) : rows, P = g.oh * g.ow;
     conv_ws_t w;
     carve_ws(L, c->work, &w);
     ot_conv_held_t held = {0};
-    for (size_t q0 = 0, q1; q0 < rows; q0 = q1) {
-        q1 = ot_conv_block_end(&g, q0, rows, MB);
-        const size_t m = q1 - q0;
-        const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
-        ot_kgemm_gather(m, F, K, src, w.row, rt->taps, rt->wpack, b, c->y + q0 * F, F, w.gw);
-        if (c->post_fwd) /* the fused element-wise layer, while the block is in cache */
-            c->post_fwd(c->y + q0 * F, m * F);
+    for (size_t b0 = 0; b0 < rows; b0 += CB) { /* with next, blocks of whole images */
+        const size_t b1 = rows - b0 < CB ? rows : b0 + CB;
+        float *y = next ? w.y : c->y + b0 * F; /* row b0's */
+        for (size_t q0 = b0, q1; q0 < b1; q0 = q1) {
+            q1 = ot_conv_block_end(&g, q0, b1, MB);
+            const size_t m = q1 - q0;
+            float *yq = y + (q0 - b0) * F;
+            const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
+            ot_kgemm_gather(m, F, K, src, w.row, rt->taps, rt->wpack, b, yq, F, w.gw);
+            if (c->post_fwd) /* the fused element-wise layer, while the block is in cache */
+                c->post_fwd(yq, m * F);
+        }
+        if (next)
+            next->L->ops->block_fwd(next->L, &next->c, w.y, b0 / P, b1 / P);
     }
 }
 
@@ -411,6 +440,8 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
         backward_shared(L, c, &w);
         return;
     }
+    const ot_next_t *next = c->next;
+    const size_t CB = next ? chain_rows(L) : c->n * P;
     if (c->dx)
         memset(c->dx, 0, c->n * L->in_size * sizeof(float));
     for (size_t i = 0; i < c->n_leaves; i++) {
@@ -421,17 +452,24 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
         if (lo == hi)
             memset(dW, 0, K * F * sizeof(float));
         ot_conv_held_t held = {0};
-        for (size_t q0 = lo, q1; q0 < hi; q0 = q1) {
-            q1 = ot_conv_block_end(&g, q0, hi, MB);
-            const size_t m = q1 - q0;
-            float *dy = c->dy + q0 * F;
-            if (c->post_bwd) /* the fused element-wise layer's backward first */
-                c->post_bwd(c->y + q0 * F, dy, m * F);
-            const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
-            ot_kgemm_tn_acc_gather(K, F, m, src, w.row, rt->taps, dy, F, dW, F, q0 > lo, w.gw);
-            ot_kcolsum(m, F, dy, F, db);
-            if (c->dx)
-                block_dx(L, c, &w, &g, dy, q0, m);
+        for (size_t b0 = lo; b0 < hi; b0 += CB) { /* with next, blocks of whole images */
+            const size_t b1 = hi - b0 < CB ? hi : b0 + CB;
+            float *dyb = next ? w.y : c->dy + b0 * F; /* row b0's */
+            if (next) /* the next layer's backward writes this block's dy */
+                next->L->ops->block_bwd(next->L, &next->c, w.y, b0 / P, b1 / P);
+            for (size_t q0 = b0, q1; q0 < b1; q0 = q1) {
+                q1 = ot_conv_block_end(&g, q0, b1, MB);
+                const size_t m = q1 - q0;
+                float *dy = dyb + (q0 - b0) * F;
+                if (c->post_bwd) /* the fused element-wise layer's backward first */
+                    c->post_bwd(c->y + q0 * F, dy, m * F);
+                const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
+                ot_kgemm_tn_acc_gather(K, F, m, src, w.row, rt->taps, dy, F, dW, F, q0 > lo,
+                                       w.gw);
+                ot_kcolsum(m, F, dy, F, db);
+                if (c->dx)
+                    block_dx(L, c, &w, &g, dy, q0, m);
+            }
         }
     }
     ot_grad_leaves_done(c->grad, L->p_off, L->p_len);
@@ -511,6 +549,7 @@ const ot_layer_ops_t ot_conv2d_ops = {
     .forward = forward,
     .backward = backward,
     .fuses_next = 1,
+    .chains_next = 1,
     .reference = reference,
     .onnx = onnx,
 };

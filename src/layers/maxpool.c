@@ -2,7 +2,9 @@
  * channel. The gradient goes to the input that gave the maximum; of equal maxima the first in
  * window order (row by row, left to right) takes it, in the kernels and in the reference
  * alike. The forward records which tap of its window each maximum came from (a byte), the
- * backward routes the gradient there. */
+ * backward routes the gradient there. Both also run a block of images at a time inside the
+ * convolution before (ops->block_fwd, block_bwd; conv2d.c), the backward of a ReLU or Sigmoid
+ * between them folded in when the windows do not overlap. */
 #include <stdio.h>
 #include <string.h>
 /* the vector paths need AVX-512 F with the byte and 128-bit forms (BW, VL): every AVX-512 CPU
@@ -232,18 +234,46 @@ static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
     return ot_pool_shape(L, c, err, n);
 }
 
-static void forward(const ot_layer_t *L, const ot_ctx_t *c)
+/* Samples [s0, s1) of the call: x and dx their rows, the output and the taps at sample s0's
+ * place. A ReLU or Sigmoid before the pooling (c->post_bwd) is folded into the backward: a
+ * window's maximum is the input that gets its gradient, so the element-wise backward at that
+ * input, a function of its output, is the one at the window's output; every other input gets
+ * +0 either way. */
+static void block_fwd(const ot_layer_t *L, const ot_ctx_t *c, const float *x, size_t s0,
+                      size_t s1)
 {
     const maxpool_rt_t *rt = c->rt;
     const ot_conv_geom_t g = ot_pool_geom(L);
-    ot_maxpool_forward(&g, c->x, c->n, c->y, rt->tap + c->r0 * L->out_size);
+    const size_t out = L->out_size;
+    ot_maxpool_forward(&g, x, s1 - s0, c->y + s0 * out, rt->tap + (c->r0 + s0) * out);
+}
+
+static void block_bwd(const ot_layer_t *L, const ot_ctx_t *c, float *dx, size_t s0, size_t s1)
+{
+    const maxpool_rt_t *rt = c->rt;
+    const ot_conv_geom_t g = ot_pool_geom(L);
+    const size_t out = L->out_size;
+    float *dy = c->dy + s0 * out;
+    if (c->post_bwd)
+        c->post_bwd(c->y + s0 * out, dy, (s1 - s0) * out);
+    ot_maxpool_backward(&g, dy, rt->tap + (c->r0 + s0) * out, s1 - s0, dx);
+}
+
+/* Windows that do not overlap: an input has at most one output's gradient. */
+static int folds(const ot_layer_t *L)
+{
+    const ot_conv_geom_t g = ot_pool_geom(L);
+    return g.stride >= g.kh && g.stride >= g.kw;
+}
+
+static void forward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    block_fwd(L, c, c->x, 0, c->n);
 }
 
 static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 {
-    const maxpool_rt_t *rt = c->rt;
-    const ot_conv_geom_t g = ot_pool_geom(L);
-    ot_maxpool_backward(&g, c->dy, rt->tap + c->r0 * L->out_size, c->n, c->dx);
+    block_bwd(L, c, c->dx, 0, c->n);
 }
 
 /* The arg-max is the kink: recorded at the unperturbed point, then kept, so that a
@@ -295,6 +325,9 @@ const ot_layer_ops_t ot_maxpool_ops = {
     .bytes = rt_bytes,
     .forward = forward,
     .backward = backward,
+    .block_fwd = block_fwd,
+    .block_bwd = block_bwd,
+    .folds = folds,
     .reference = reference,
     .ref_mask = ref_mask,
     .onnx = onnx,
