@@ -265,11 +265,14 @@ static int width_class(size_t nr)
     return 3;
 }
 
+/* The accumulators of a tile's first nm rows (nm <= MR, a constant in every copy: a short
+ * last tile of a few rows computes only those) in width class (nv, half). */
+
 /* acc = rows of T (row stride ldt; NULL: zero; ldt 0: the same row for every row) */
-static inline __attribute__((always_inline)) void acc_load(acc_t *a, int nv, int half,
+static inline __attribute__((always_inline)) void acc_load(acc_t *a, int nm, int nv, int half,
                                                            const float *T, size_t ldt)
 {
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < nm; i++) {
         const float *r = T ? T + i * ldt : NULL;
         for (int v = 0; v < nv; v++)
             a->v[i][v] = r ? V_LOAD(r + v * VL) : V_ZERO();
@@ -278,10 +281,10 @@ static inline __attribute__((always_inline)) void acc_load(acc_t *a, int nv, int
     }
 }
 
-static inline __attribute__((always_inline)) void acc_store(const acc_t *a, int nv, int half,
-                                                            float *T, size_t ldt)
+static inline __attribute__((always_inline)) void acc_store(const acc_t *a, int nm, int nv,
+                                                            int half, float *T, size_t ldt)
 {
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < nm; i++) {
         for (int v = 0; v < nv; v++)
             V_STORE(T + i * ldt + v * VL, a->v[i][v]);
         if (half)
@@ -290,10 +293,10 @@ static inline __attribute__((always_inline)) void acc_store(const acc_t *a, int 
 }
 
 /* acc += T (a tree node on the stack: left + right, the sum's only order) */
-static inline __attribute__((always_inline)) void acc_add(acc_t *a, int nv, int half,
+static inline __attribute__((always_inline)) void acc_add(acc_t *a, int nm, int nv, int half,
                                                           const float *T)
 {
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < nm; i++) {
         for (int v = 0; v < nv; v++)
             a->v[i][v] = V_ADD(V_LOAD(T + i * NR + v * VL), a->v[i][v]);
         if (half)
@@ -301,9 +304,9 @@ static inline __attribute__((always_inline)) void acc_add(acc_t *a, int nv, int 
     }
 }
 
-/* acc += x B for one k: x[i * si] (i < MR) the column of A, or x[o[i]] when o is set; B the
+/* acc += x B for one k: x[i * si] (i < nm) the column of A, or x[o[i]] when o is set; B the
  * row of Bp (NR floats). */
-static inline __attribute__((always_inline)) void rank1(acc_t *a, int nv, int half,
+static inline __attribute__((always_inline)) void rank1(acc_t *a, int nm, int nv, int half,
                                                         const float *restrict x, size_t si,
                                                         const size_t *o,
                                                         const float *restrict B)
@@ -314,7 +317,7 @@ static inline __attribute__((always_inline)) void rank1(acc_t *a, int nv, int ha
         b[v] = V_LOAD(B + v * VL);
     if (half)
         bh = H_LOAD(B + nv * VL);
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < nm; i++) {
         const vf_t xi = V_BCAST(o ? x[o[i]] : x[i * si]);
         for (int v = 0; v < nv; v++)
             a->v[i][v] = V_FMA(xi, b[v], a->v[i][v]);
@@ -333,37 +336,59 @@ typedef struct {
     const size_t *oi, *op;
 } a_src_t;
 
-/* acc += A (MR, kc) Bp (kc, NR), k in order: the only place C is computed. */
-static inline __attribute__((always_inline)) void kloop(acc_t *a, int nv, int half, size_t kc,
-                                                        const a_src_t *A,
+/* acc += A (nm, kc) Bp (kc, NR), k in order: the only place C is computed. */
+static inline __attribute__((always_inline)) void kloop(acc_t *a, int nm, int nv, int half,
+                                                        size_t kc, const a_src_t *A,
                                                         const float *restrict Bp)
 {
     if (A->op) {
         size_t o[MR]; /* in registers for the whole loop */
-        for (int i = 0; i < MR; i++)
+        for (int i = 0; i < nm; i++)
             o[i] = A->oi[i];
         for (size_t p = 0; p < kc; p++)
-            rank1(a, nv, half, A->x + A->op[p], 0, o, Bp + p * NR);
+            rank1(a, nm, nv, half, A->x + A->op[p], 0, o, Bp + p * NR);
         return;
     }
     for (size_t p = 0; p < kc; p++)
-        rank1(a, nv, half, A->x + p * A->sp, A->si, NULL, Bp + p * NR);
+        rank1(a, nm, nv, half, A->x + p * A->sp, A->si, NULL, Bp + p * NR);
 }
 
 enum { INIT_ZERO, INIT_ROW, INIT_C };
 
-/* One tile in width class (nv, half): acc = init, acc += Ap Bp, stored to T (row stride ldt).
- * init INIT_ROW seeds every row with row[] (padded), INIT_C with T itself. */
-static inline __attribute__((always_inline)) void tile_body(int nv, int half, size_t kc,
+/* The first nm rows of a tile in width class (nv, half): acc = init, acc += Ap Bp, stored to T
+ * (row stride ldt). init INIT_ROW seeds every row with row[] (padded), INIT_C with T itself. */
+static inline __attribute__((always_inline)) void tile_body(int nm, int nv, int half, size_t kc,
                                                             const a_src_t *A, const float *Bp,
                                                             int init, const float *row,
                                                             float *T, size_t ldt)
 {
     acc_t a;
-    acc_load(&a, nv, half, init == INIT_C ? T : init == INIT_ROW ? row : NULL,
+    acc_load(&a, nm, nv, half, init == INIT_C ? T : init == INIT_ROW ? row : NULL,
              init == INIT_C ? ldt : 0);
-    kloop(&a, nv, half, kc, A, Bp);
-    acc_store(&a, nv, half, T, ldt);
+    kloop(&a, nm, nv, half, kc, A, Bp);
+    acc_store(&a, nm, nv, half, T, ldt);
+}
+
+/* tile_body for every width class, nm rows. */
+static inline __attribute__((always_inline)) void tile_rows(int nm, int cls, size_t kc,
+                                                            const a_src_t *A, const float *Bp,
+                                                            int init, const float *row,
+                                                            float *T, size_t ldt)
+{
+    switch (cls) {
+    case 0:
+        tile_body(nm, 0, 1, kc, A, Bp, init, row, T, ldt);
+        break;
+    case 1:
+        tile_body(nm, 1, 0, kc, A, Bp, init, row, T, ldt);
+        break;
+    case 2:
+        tile_body(nm, 1, 1, kc, A, Bp, init, row, T, ldt);
+        break;
+    default:
+        tile_body(nm, NV, 0, kc, A, Bp, init, row, T, ldt);
+        break;
+    }
 }
 
 /* A tile of MR rows whose last of nv full vectors holds only the lanes of `last`: loaded
@@ -382,7 +407,7 @@ static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
             a.v[i][v] = !r ? V_ZERO() : v < nv - 1 ? V_LOAD(r + v * VL)
                                                    : V_LOADN(r + v * VL, last);
     }
-    kloop(&a, nv, 0, kc, A, Bp);
+    kloop(&a, MR, nv, 0, kc, A, Bp);
     for (int i = 0; i < MR; i++)
         for (int v = 0; v < nv; v++) {
             if (v < nv - 1)
@@ -418,20 +443,16 @@ static void tile(size_t kc, const a_src_t *A, const float *restrict Bp, int init
         for (size_t i = 0; i < MR; i++)
             for (size_t j = 0; j < NR; j++)
                 tmp[i * NR + j] = i < mr && j < nr ? C[i * ldc + j] : 0.0f;
-    switch (cls) {
-    case 0:
-        tile_body(0, 1, kc, A, Bp, init, row, T, ldt);
-        break;
-    case 1:
-        tile_body(1, 0, kc, A, Bp, init, row, T, ldt);
-        break;
-    case 2:
-        tile_body(1, 1, kc, A, Bp, init, row, T, ldt);
-        break;
-    default:
-        tile_body(NV, 0, kc, A, Bp, init, row, T, ldt);
-        break;
-    }
+    /* a short tile computes 1, 2 or MR / 2 rows when those cover it, not MR: each row is its
+     * own chain, so the bits are the same */
+    if (mr > MR / 2 || MR / 2 <= 2)
+        tile_rows(MR, cls, kc, A, Bp, init, row, T, ldt);
+    else if (mr > 2)
+        tile_rows(MR / 2, cls, kc, A, Bp, init, row, T, ldt);
+    else if (mr == 2)
+        tile_rows(2, cls, kc, A, Bp, init, row, T, ldt);
+    else
+        tile_rows(1, cls, kc, A, Bp, init, row, T, ldt);
     if (!full)
         for (size_t i = 0; i < mr; i++)
             copy_row(C + i * ldc, tmp + i * NR, nr);
@@ -558,16 +579,16 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
     for (size_t l = 0; l < t->n_leaves; l++) {
         size_t k0 = t->seg[l];
         acc_t a;
-        acc_load(&a, nv, half, NULL, 0);
+        acc_load(&a, MR, nv, half, NULL, 0);
         const a_src_t A = {Ap + k0 * sa, 1, sa, NULL, NULL};
-        kloop(&a, nv, half, t->seg[l + 1] - k0, &A, Bp + k0 * NR);
+        kloop(&a, MR, nv, half, t->seg[l + 1] - k0, &A, Bp + k0 * NR);
         for (unsigned m = t->merges[l]; m > 0; m--)
-            acc_add(&a, nv, half, stack + --top * MR * NR);
+            acc_add(&a, MR, nv, half, stack + --top * MR * NR);
         if (direct && l + 1 == t->n_leaves) { /* the one root of a full tile: to its place */
-            acc_store(&a, nv, half, direct, t->ldr);
+            acc_store(&a, MR, nv, half, direct, t->ldr);
             return;
         }
-        acc_store(&a, nv, half, stack + top++ * MR * NR, NR);
+        acc_store(&a, MR, nv, half, stack + top++ * MR * NR, NR);
     }
 }
 
