@@ -1,0 +1,56 @@
+/* tiny_test.h - what the tests of the data sources, the model, predict and export share
+ * (tiny_fixtures.c): IDX files of a few 4x4 images made in the suite's scratch directory
+ * (ot_test_scratch_init), a config that trains a 16-5-3 model on them, its checkpoint, and
+ * stdout captured around the commands that print their results. */
+#ifndef TINY_TEST_H
+#define TINY_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ot_config.h"
+#include "ot_train.h"
+
+enum {
+    OT_TINY_ROWS = 4, OT_TINY_COLS = 4, OT_TINY_DIM = 16, /* one image */
+    OT_TINY_CLASSES = 3,
+    OT_TINY_TRAIN = 24, /* training images: 3 batches of 8 */
+    OT_TINY_TEST = 10,  /* test images */
+};
+
+/* Pixel j of tiny image s (the test images are s >= OT_TINY_TRAIN) and its label. */
+uint8_t ot_tiny_pixel(size_t s, size_t j);
+uint8_t ot_tiny_label(size_t s);
+
+/* An IDX image file at path of n images rows x cols, pixels px (n * rows * cols of them), or
+ * an IDX label file of n labels; gzip-compressed when gz. 0 or -1. */
+int ot_tiny_write_images(const char *path, int gz, size_t n, size_t rows, size_t cols,
+                         const uint8_t *px);
+int ot_tiny_write_labels(const char *path, int gz, size_t n, const uint8_t *labels);
+
+/* The tiny data in the scratch directory: train-images.gz and train-labels.gz (gzip, the
+ * OT_TINY_TRAIN images s = 0..), test-images and test-labels (raw, OT_TINY_TEST images
+ * s = OT_TINY_TRAIN..). 0 or -1. */
+int ot_tiny_make_data(void);
+
+/* c: the defaults, the tiny IDX files, 3 classes, model 16-5-3 (he init), batches of 8 in 2
+ * shards, learning rate 0.1, seed 5, one epoch, output.dir SCRATCH/run, config path
+ * SCRATCH/tiny.ini; then opts (NULL or a NULL-terminated list of "section.key=value"), then
+ * ot_config_check. 0 or -1. */
+int ot_tiny_config(ot_config_t *c, const char *const *opts);
+
+/* Train c one epoch on 1 thread and write the checkpoint at path; t is left for the caller to
+ * compare with (free it with ot_trainer_free, also after a failure). 0 or -1. */
+int ot_tiny_checkpoint(ot_trainer_t *t, const ot_config_t *c, const char *path);
+
+/* Redirect stdout into a temporary file (0, or -1) until ot_tiny_stdout_end, which restores
+ * it and returns what was written, malloc'd (NULL only when out of memory). */
+int ot_tiny_stdout_begin(void);
+char *ot_tiny_stdout_end(void);
+
+/* A file's size in bytes, or -1 when it cannot be read. Its bytes, malloc'd (*size of them),
+ * or NULL. */
+long ot_tiny_file_size(const char *path);
+void *ot_tiny_slurp(const char *path, size_t *size);
+
+#endif
