@@ -2,9 +2,11 @@
  * test_predict.c and test_export.c; stdout capture. Declared in tiny_test.h. */
 #include "tiny_test.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -164,6 +166,29 @@ char *ot_tiny_stdout_end(void)
 }
 
 /* ---- files ---- */
+
+static struct rlimit fsize_old;
+static void (*fsize_handler)(int) = SIG_DFL;
+
+int ot_tiny_fsize_limit(long bytes)
+{
+    if (getrlimit(RLIMIT_FSIZE, &fsize_old) != 0)
+        return -1;
+    struct rlimit lim = fsize_old;
+    lim.rlim_cur = (rlim_t)bytes;
+    fsize_handler = signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0) {
+        signal(SIGXFSZ, fsize_handler);
+        return -1;
+    }
+    return 0;
+}
+
+void ot_tiny_fsize_restore(void)
+{
+    setrlimit(RLIMIT_FSIZE, &fsize_old);
+    signal(SIGXFSZ, fsize_handler);
+}
 
 long ot_tiny_file_size(const char *path)
 {

@@ -48,6 +48,11 @@ int ot_tiny_checkpoint(ot_trainer_t *t, const ot_config_t *c, const char *path);
 int ot_tiny_stdout_begin(void);
 char *ot_tiny_stdout_end(void);
 
+/* Limit the files this process writes to `bytes` bytes (SIGXFSZ ignored, so that a write
+ * beyond fails with EFBIG, as on a full disk) until ot_tiny_fsize_restore. 0 or -1. */
+int ot_tiny_fsize_limit(long bytes);
+void ot_tiny_fsize_restore(void);
+
 /* A file's size in bytes, or -1 when it cannot be read. Its bytes, malloc'd (*size of them),
  * or NULL. */
 long ot_tiny_file_size(const char *path);
