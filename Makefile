@@ -78,8 +78,8 @@ $(GEN)/onnx.pb-c.c $(GEN)/onnx.pb-c.h &: $(ONNX_PROTO) | $(GEN)
 $(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
-# the exporter and its test include the generated header
-$(BUILD)/onnx.o $(BUILD)/tests/test_onnx.o: $(GEN)/onnx.pb-c.h
+# the exporter and its tests include the generated header
+$(BUILD)/onnx.o $(BUILD)/tests/test_onnx.o $(BUILD)/tests/test_export.o: $(GEN)/onnx.pb-c.h
 
 # The measurement behind the GEMM choice (docs/benchmarks.md): omptrain's kernel vs OpenBLAS
 # on the benchmark models' layer shapes, one thread.
@@ -140,7 +140,7 @@ $(1)/tests/%.o: tests/%.c | $(1)/tests
 $(1)/gen/onnx.pb-c.o: $(GEN)/onnx.pb-c.c | $(1)/tests
 	mkdir -p $(1)/gen
 	$(2) $(HARD_CFLAGS) $(3) $$(PKG_CFLAGS) -c -o $$@ $$<
-$(1)/onnx.o $(1)/tests/test_onnx.o: $(GEN)/onnx.pb-c.h
+$(1)/onnx.o $(1)/tests/test_onnx.o $(1)/tests/test_export.o: $(GEN)/onnx.pb-c.h
 $(1)/libomptrain.a: $(LIB_SRC:src/%.c=$(1)/%.o) $(1)/gen/onnx.pb-c.o
 	rm -f $$@ && $$(AR) rcs $$@ $$^
 $(1)/omptrain: $(1)/main.o $(1)/libomptrain.a
