@@ -209,6 +209,8 @@ void *ot_tiny_slurp(const char *path, size_t *size)
         free(buf);
         buf = NULL;
     }
+    if (buf)
+        buf[n] = '\0';
     if (f)
         fclose(f);
     if (buf)

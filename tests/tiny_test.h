@@ -53,8 +53,8 @@ char *ot_tiny_stdout_end(void);
 int ot_tiny_fsize_limit(long bytes);
 void ot_tiny_fsize_restore(void);
 
-/* A file's size in bytes, or -1 when it cannot be read. Its bytes, malloc'd (*size of them),
- * or NULL. */
+/* A file's size in bytes, or -1 when it cannot be read. Its bytes, malloc'd (*size of them,
+ * and a NUL after them), or NULL. */
 long ot_tiny_file_size(const char *path);
 void *ot_tiny_slurp(const char *path, size_t *size);
 
