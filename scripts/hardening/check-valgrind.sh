@@ -5,7 +5,8 @@
 # of uninitialised memory, bad free, or a definitely or indirectly lost block.
 # Every suite runs except those in VALGRIND_SKIP_SUITES (default: train, ckpt_read and
 # registry, 2 minutes or more each under memcheck; their code runs in the omptrain runs above,
-# a CNN's included).
+# a CNN's included; and bench, whose GEMM ceiling runs at least four 1024^3 sgemms a thread
+# count whatever OT_BENCH_SECONDS says: 10.5 minutes under memcheck).
 # "Possibly lost" and "still reachable" blocks are not errors: libgomp keeps its thread pool
 # and per-thread data until exit, and OpenBLAS and HDF5 keep their global state; none of that
 # is memory omptrain owns. tests/valgrind.supp names any suppression, with its reason.
@@ -51,7 +52,7 @@ run 0 train-cnn --epochs 1 --threads 2 --output "$tmp/cnn" --set data.train_limi
 run 2 bad-config --set training.epochs=0 configs/mnist.ini
 run 1 missing-data --set data.train_images=/nonexistent.gz configs/mnist.ini
 
-skip=" ${VALGRIND_SKIP_SUITES-train ckpt_read registry} "
+skip=" ${VALGRIND_SKIP_SUITES-train ckpt_read registry bench} "
 for suite in $(sed -n 's/^OT_TEST_SUITE(\([a-z_0-9]*\),.*/\1/p' tests/*.c tests/layers/*.c); do
     if [[ "$skip" == *" $suite "* ]]; then
         echo "skip suite $suite (VALGRIND_SKIP_SUITES)"
