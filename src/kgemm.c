@@ -265,10 +265,9 @@ static int width_class(size_t nr)
     return 3;
 }
 
-/* The accumulators of a tile's first nm rows (nm <= MR, a constant in every copy: a short
- * last tile of a few rows computes only those) in width class (nv, half). */
-
-/* acc = rows of T (row stride ldt; NULL: zero; ldt 0: the same row for every row) */
+/* The helpers below work on a tile's first nm rows (nm <= MR, a constant in every copy: a
+ * short last tile of a few rows computes only those), in width class (nv, half).
+ * acc = rows of T (row stride ldt; NULL: zero; ldt 0: the same row for every row) */
 static inline __attribute__((always_inline)) void acc_load(acc_t *a, int nm, int nv, int half,
                                                            const float *T, size_t ldt)
 {

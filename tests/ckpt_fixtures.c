@@ -119,3 +119,21 @@ int ot_ck_copy_file(const char *src, const char *dst, long bytes)
     return rc;
 }
 
+long ot_ck_read_1d(const char *path, const char *name, hid_t mtype, void *buf, size_t max)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5I_INVALID_HID,
+          s = H5I_INVALID_HID;
+    long n = -1;
+    hsize_t dims[1];
+    if (f >= 0 && (d = H5Dopen2(f, name, H5P_DEFAULT)) >= 0 && (s = H5Dget_space(d)) >= 0 &&
+        H5Sget_simple_extent_dims(s, dims, NULL) == 1 && dims[0] <= max &&
+        (dims[0] == 0 || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0))
+        n = (long)dims[0];
+    if (s >= 0)
+        H5Sclose(s);
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    return n;
+}

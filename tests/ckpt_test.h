@@ -4,6 +4,7 @@
 #ifndef CKPT_TEST_H
 #define CKPT_TEST_H
 
+#include <hdf5.h>
 #include <stddef.h>
 
 #include "ot_train.h"
@@ -27,5 +28,8 @@ int ot_ck_count_tmp_files(const char *dir);
 int ot_ck_file_exists(const char *p);
 /* copy the first `bytes` bytes of src to dst (all of it when bytes is 0): 0 or -1 */
 int ot_ck_copy_file(const char *src, const char *dst, long bytes);
+/* The whole 1-D dataset name of the HDF5 file path, read as the memory type mtype into buf
+ * (max values at most); returns its length, or -1. */
+long ot_ck_read_1d(const char *path, const char *name, hid_t mtype, void *buf, size_t max);
 
 #endif

@@ -35,41 +35,73 @@ int ot_test_dataset(ot_dataset_t *ds, size_t n, size_t rows, size_t cols, int cl
     return 0;
 }
 
-/* stderr is redirected into a temporary file between ot_test_capture_begin() and
- * ot_test_capture_end(). */
-static FILE *cap_file;
-static int cap_saved = -1;
+/* A stream redirected into a temporary file: stderr between ot_test_capture_begin() and
+ * ot_test_capture_end(), stdout between ot_test_stdout_begin() and ot_test_stdout_end(). */
+typedef struct {
+    FILE *stream; /* stderr or stdout */
+    int fd;       /* its descriptor */
+    FILE *file;   /* the temporary file, while redirected */
+    int saved;    /* the descriptor's original, while redirected */
+} redirect_t;
 
-int ot_test_capture_begin(void)
+static redirect_t err_redirect = {NULL, STDERR_FILENO, NULL, -1};
+static redirect_t out_redirect = {NULL, STDOUT_FILENO, NULL, -1};
+
+static int redirect_begin(redirect_t *r, FILE *stream)
 {
-    fflush(stderr);
-    cap_file = tmpfile();
-    if (!cap_file)
+    r->stream = stream;
+    fflush(stream);
+    if (!(r->file = tmpfile()))
         return -1;
-    cap_saved = dup(STDERR_FILENO);
-    if (cap_saved < 0 || dup2(fileno(cap_file), STDERR_FILENO) < 0) {
-        fclose(cap_file);
+    r->saved = dup(r->fd);
+    if (r->saved < 0 || dup2(fileno(r->file), r->fd) < 0) {
+        fclose(r->file);
+        r->file = NULL;
         return -1;
     }
     return 0;
 }
 
-/* Restore stderr; returns what was written, malloc'd (never NULL unless out of memory). */
-char *ot_test_capture_end(void)
+/* Restore the stream; returns what was written, malloc'd (never NULL unless out of memory;
+ * empty when it was not redirected). */
+static char *redirect_end(redirect_t *r)
 {
-    fflush(stderr);
-    dup2(cap_saved, STDERR_FILENO);
-    close(cap_saved);
-    cap_saved = -1;
-    long n = ftell(cap_file);
+    if (!r->file)
+        return calloc(1, 1);
+    fflush(r->stream);
+    dup2(r->saved, r->fd);
+    close(r->saved);
+    r->saved = -1;
+    long n = ftell(r->file);
     char *text = malloc(n > 0 ? (size_t)n + 1 : 1);
     if (text) {
-        rewind(cap_file);
-        size_t got = n > 0 ? fread(text, 1, (size_t)n, cap_file) : 0;
+        rewind(r->file);
+        size_t got = n > 0 ? fread(text, 1, (size_t)n, r->file) : 0;
         text[got] = '\0';
     }
-    fclose(cap_file);
+    fclose(r->file);
+    r->file = NULL;
     return text;
+}
+
+int ot_test_capture_begin(void)
+{
+    return redirect_begin(&err_redirect, stderr);
+}
+
+char *ot_test_capture_end(void)
+{
+    return redirect_end(&err_redirect);
+}
+
+int ot_test_stdout_begin(void)
+{
+    return redirect_begin(&out_redirect, stdout);
+}
+
+char *ot_test_stdout_end(void)
+{
+    return redirect_end(&out_redirect);
 }
 
 int ot_test_capture_lines(char *text, size_t n)

@@ -45,6 +45,11 @@ int ot_test_dataset(ot_dataset_t *ds, size_t n, size_t rows, size_t cols, int cl
 int ot_test_capture_begin(void);
 char *ot_test_capture_end(void);
 
+/* The same for stdout: redirected until ot_test_stdout_end(), which restores it and returns
+ * what was written, malloc'd (empty when it was not redirected). */
+int ot_test_stdout_begin(void);
+char *ot_test_stdout_end(void);
+
 /* Restore stderr (captured since ot_test_capture_begin()) and copy what was written into text
  * (n bytes); return the number of lines, or -1 when HDF5's own error stack ("HDF5-DIAG") or a
  * text that does not start with "omptrain: " appeared. */

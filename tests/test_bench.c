@@ -94,7 +94,7 @@ static void test_csv(void)
 
     /* from the scratch directory, where scripts/plot_scaling.py is the stand-in */
     CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
-    CU_ASSERT_FATAL(ot_tiny_stdout_begin() == 0);
+    CU_ASSERT_FATAL(ot_test_stdout_begin() == 0);
     ot_test_capture_begin();
     int rc = chdir(ot_test_scratch);
     if (rc == 0) {
@@ -102,7 +102,7 @@ static void test_csv(void)
         rc = chdir(cwd) == 0 ? rc : -100;
     }
     int lines = ot_test_capture_lines(err, sizeof err);
-    char *out = ot_tiny_stdout_end();
+    char *out = ot_test_stdout_end();
     omp_set_num_threads(keep_threads);
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     CU_ASSERT_EQUAL(rc, OT_OK);
@@ -190,7 +190,7 @@ static void test_bad_lists(void)
     for (int i = 1; i < 65; i++) /* 65 counts: one more than a list may hold */
         strcat(ones, ",1");
     const char *bad[] = {"1,x", "0", "", "1,,2", "2,", "1;2", "4097", "-1", "2 ", ones};
-    CU_ASSERT_FATAL(ot_tiny_stdout_begin() == 0);
+    CU_ASSERT_FATAL(ot_test_stdout_begin() == 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(want, sizeof want, "omptrain: --threads: invalid list '%s', expected up to 64 "
                  "comma-separated integers in [1, 4096], e.g. 1,2,4\n", bad[i]);
@@ -201,7 +201,7 @@ static void test_bad_lists(void)
                        "omptrain: --processes: invalid list '2', expected up to 64 "
                        "comma-separated integers in [1, 1] (the processes that mpirun -np "
                        "started)\n");
-    char *out = ot_tiny_stdout_end();
+    char *out = ot_test_stdout_end();
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     CU_ASSERT_STRING_EQUAL(out, "");
     free(out);

@@ -39,9 +39,9 @@ static int cleanup(void)
 /* ot_run_export with stdout captured into *out (malloc'd; may be NULL) */
 static int run_export(const ot_config_t *c, const char *ck, const char *path, char **out)
 {
-    ot_tiny_stdout_begin();
+    ot_test_stdout_begin();
     int rc = ot_run_export(c, ck, path);
-    char *text = ot_tiny_stdout_end();
+    char *text = ot_test_stdout_end();
     if (out)
         *out = text;
     else

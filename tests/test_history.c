@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ckpt_test.h"
 #include "ot_h5.h"
 #include "ot_history.h"
 #include "ot_outdir.h"
@@ -20,26 +21,6 @@
 static int setup(void)
 {
     return ot_test_scratch_init("history");
-}
-
-/* Read a whole 1-D u64 or f64 column of a history file; returns its length or -1. */
-static long read_column(const char *file, const char *p, hid_t mtype, void *buf, size_t max)
-{
-    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5I_INVALID_HID,
-          s = H5I_INVALID_HID;
-    long n = -1;
-    hsize_t dims[1];
-    if (f >= 0 && (d = H5Dopen2(f, p, H5P_DEFAULT)) >= 0 && (s = H5Dget_space(d)) >= 0 &&
-        H5Sget_simple_extent_dims(s, dims, NULL) == 1 && dims[0] <= max &&
-        (dims[0] == 0 || H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0))
-        n = (long)dims[0];
-    if (s >= 0)
-        H5Sclose(s);
-    if (d >= 0)
-        H5Dclose(d);
-    if (f >= 0)
-        H5Fclose(f);
-    return n;
 }
 
 /* Appends, a resume that cuts the history back (at an epoch boundary and inside an epoch),
@@ -88,13 +69,13 @@ static void test_history(void)
     st.test_acc = 0.95;
     CU_ASSERT(ot_history_append(&h, 12, loss, 12, &st) == 0);
     CU_ASSERT_EQUAL(ot_history_close(&h), 0);
-    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 24);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 24);
     for (int i = 0; i < 24; i++)
         CU_ASSERT_EQUAL(steps[i], (uint64_t)i + 1);
-    CU_ASSERT_EQUAL(read_column(file, "/epochs/test_acc", H5T_NATIVE_DOUBLE, acc, 16), 2);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(file, "/epochs/test_acc", H5T_NATIVE_DOUBLE, acc, 16), 2);
     CU_ASSERT_DOUBLE_EQUAL(acc[0], 0.6, 1e-12);
     CU_ASSERT_DOUBLE_EQUAL(acc[1], 0.95, 1e-12);
-    CU_ASSERT_EQUAL(read_column(file, "/epochs/epoch", H5T_NATIVE_UINT64, steps, 64), 2);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(file, "/epochs/epoch", H5T_NATIVE_UINT64, steps, 64), 2);
     CU_ASSERT_EQUAL(steps[1], 2);
 
     /* resume inside epoch 2 (step 18, 6 steps of it in the history): the epoch's append
@@ -104,14 +85,14 @@ static void test_history(void)
     CU_ASSERT_EQUAL(h.n_epochs, 1);
     CU_ASSERT(ot_history_append(&h, 12, loss, 12, &st) == 0);
     CU_ASSERT_EQUAL(ot_history_close(&h), 0);
-    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 24);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 24);
     for (int i = 0; i < 24; i++)
         CU_ASSERT_EQUAL(steps[i], (uint64_t)i + 1);
 
     /* a fresh run starts a new history */
     CU_ASSERT_FATAL(ot_history_open(&h, dir, 0, 0, 0, NULL) == 0);
     CU_ASSERT_EQUAL(ot_history_close(&h), 0);
-    CU_ASSERT_EQUAL(read_column(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 0);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(file, "/steps/step", H5T_NATIVE_UINT64, steps, 64), 0);
 
     /* resuming into a directory without history creates one and says so */
     char dir2[256];

@@ -203,9 +203,9 @@ static void expect_labels(const pred_t *r)
 /* ot_run_predict(c, p, two) with stdout captured into *out (malloc'd; may be NULL) */
 static int predict(const ot_config_t *c, const ot_predict_opts_t *p, char **out)
 {
-    ot_tiny_stdout_begin();
+    ot_test_stdout_begin();
     int rc = ot_run_predict(c, p, &two);
-    char *text = ot_tiny_stdout_end();
+    char *text = ot_test_stdout_end();
     if (out)
         *out = text;
     else

@@ -54,7 +54,7 @@ static void make_config(ot_config_t *c, const char *out, size_t hidden)
 }
 
 /* ---- stdout into a buffer, raising a signal at a chosen text ----
- * ot_tiny_stdout_begin moves file descriptor 1, which cannot say when a line is printed; this
+ * ot_test_stdout_begin moves file descriptor 1, which cannot say when a line is printed; this
  * swaps the FILE * stdout for a stream of ours (fopencookie) whose write raises out.sig inside
  * the printf or fflush that writes out.trigger, so the run meets the signal at a known point. */
 static struct {
@@ -171,27 +171,6 @@ static int epoch_line(const char *text, int e, double *loss, double *acc)
                        &tl, &ta, loss, acc) == 6 ? 0 : -1;
 }
 
-/* Read the 1-D dataset name of the HDF5 file path as type (n at most); its rows, or -1. */
-static long read_rows(const char *path, const char *name, hid_t type, void *buf, size_t n)
-{
-    long rows = -1;
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t d = f < 0 ? H5I_INVALID_HID : H5Dopen2(f, name, H5P_DEFAULT);
-    hid_t s = d < 0 ? H5I_INVALID_HID : H5Dget_space(d);
-    hsize_t dims[1];
-    if (s >= 0 && H5Sget_simple_extent_ndims(s) == 1 &&
-        H5Sget_simple_extent_dims(s, dims, NULL) == 1 && dims[0] <= n &&
-        (dims[0] == 0 || H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0))
-        rows = (long)dims[0];
-    if (s >= 0)
-        H5Sclose(s);
-    if (d >= 0)
-        H5Dclose(d);
-    if (f >= 0)
-        H5Fclose(f);
-    return rows;
-}
-
 /* A trainer of c holding the checkpoint at path: 0 or -1. */
 static int load(const ot_config_t *c, const char *path, ot_trainer_t *t)
 {
@@ -274,13 +253,13 @@ static void test_train_leaves(void)
     uint32_t epoch[4];
     uint64_t step[32];
     double acc[4], loss[4];
-    CU_ASSERT_EQUAL_FATAL(read_rows(p, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
+    CU_ASSERT_EQUAL_FATAL(ot_ck_read_1d(p, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
     CU_ASSERT(epoch[0] == 1 && epoch[1] == 2);
-    CU_ASSERT_EQUAL_FATAL(read_rows(p, "/steps/step", H5T_NATIVE_UINT64, step, 32), 2 * STEPS);
+    CU_ASSERT_EQUAL_FATAL(ot_ck_read_1d(p, "/steps/step", H5T_NATIVE_UINT64, step, 32), 2 * STEPS);
     for (int i = 0; i < 2 * STEPS; i++)
         CU_ASSERT_EQUAL(step[i], (uint64_t)i + 1);
-    CU_ASSERT_EQUAL_FATAL(read_rows(p, "/epochs/test_acc", H5T_NATIVE_DOUBLE, acc, 4), 2);
-    CU_ASSERT_EQUAL_FATAL(read_rows(p, "/epochs/test_loss", H5T_NATIVE_DOUBLE, loss, 4), 2);
+    CU_ASSERT_EQUAL_FATAL(ot_ck_read_1d(p, "/epochs/test_acc", H5T_NATIVE_DOUBLE, acc, 4), 2);
+    CU_ASSERT_EQUAL_FATAL(ot_ck_read_1d(p, "/epochs/test_loss", H5T_NATIVE_DOUBLE, loss, 4), 2);
     for (int e = 1; e <= 2; e++) {
         double pl, pa;
         CU_ASSERT_FATAL(epoch_line(full_out, e, &pl, &pa) == 0);
@@ -326,10 +305,10 @@ static void test_resume_exact(void)
     uint32_t epoch[4];
     snprintf(p, sizeof p, "%s/history.h5", full);
     snprintf(q, sizeof q, "%s/history.h5", dir);
-    CU_ASSERT_EQUAL(read_rows(q, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 1);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(q, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 1);
     CU_ASSERT_EQUAL(epoch[0], 2);
-    CU_ASSERT_EQUAL_FATAL(read_rows(p, "/steps/loss", H5T_NATIVE_FLOAT, la, 32), 2 * STEPS);
-    CU_ASSERT_EQUAL_FATAL(read_rows(q, "/steps/loss", H5T_NATIVE_FLOAT, lb, 32), STEPS);
+    CU_ASSERT_EQUAL_FATAL(ot_ck_read_1d(p, "/steps/loss", H5T_NATIVE_FLOAT, la, 32), 2 * STEPS);
+    CU_ASSERT_EQUAL_FATAL(ot_ck_read_1d(q, "/steps/loss", H5T_NATIVE_FLOAT, lb, 32), STEPS);
     CU_ASSERT(memcmp(la + STEPS, lb, STEPS * sizeof *la) == 0);
 }
 
@@ -378,7 +357,7 @@ static void test_sigterm(void)
     expect_same_model(&c, p, q);
     uint32_t epoch[4];
     snprintf(p, sizeof p, "%s/history.h5", dir);
-    CU_ASSERT_EQUAL(read_rows(p, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(p, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
     CU_ASSERT(epoch[0] == 1 && epoch[1] == 2);
 }
 
@@ -485,7 +464,7 @@ static void test_resume_finished(void)
     CU_ASSERT_STRING_EQUAL(r.out, want);
     free(r.out);
     uint32_t epoch[4];
-    CU_ASSERT_EQUAL(read_rows(hist, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(hist, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
 }
 
 /* A checkpoint that is not there (resume, eval), one of another model (eval), and an output
@@ -524,7 +503,7 @@ static void test_refusals(void)
     OT_EXPECT_ONE_LINE(ot_run_train(&c, &o), OT_EIO, want);
     close(fd);
     uint32_t epoch[4];
-    CU_ASSERT_EQUAL(read_rows(hist, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
+    CU_ASSERT_EQUAL(ot_ck_read_1d(hist, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
 }
 
 OT_TEST_SUITE(run, setup, cleanup,

@@ -1,5 +1,5 @@
 /* tiny_fixtures.c - tiny IDX data, a config and a checkpoint for test_datasrc.c, test_model.c,
- * test_predict.c and test_export.c; stdout capture. Declared in tiny_test.h. */
+ * test_predict.c and test_export.c, and the file helpers they share. Declared in tiny_test.h. */
 #include "tiny_test.h"
 
 #include <signal.h>
@@ -124,45 +124,6 @@ int ot_tiny_checkpoint(ot_trainer_t *t, const ot_config_t *c, const char *path)
     if (ot_trainer_init(t, c, 1))
         return -1;
     return ot_trainer_epoch(t, &st, NULL, NULL) || ot_ckpt_write(t, path) ? -1 : 0;
-}
-
-/* ---- stdout capture ---- */
-
-static FILE *out_file;
-static int out_saved = -1;
-
-int ot_tiny_stdout_begin(void)
-{
-    fflush(stdout);
-    if (!(out_file = tmpfile()))
-        return -1;
-    out_saved = dup(STDOUT_FILENO);
-    if (out_saved < 0 || dup2(fileno(out_file), STDOUT_FILENO) < 0) {
-        fclose(out_file);
-        out_file = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-char *ot_tiny_stdout_end(void)
-{
-    fflush(stdout);
-    if (!out_file)
-        return calloc(1, 1);
-    dup2(out_saved, STDOUT_FILENO);
-    close(out_saved);
-    out_saved = -1;
-    long n = ftell(out_file);
-    char *text = malloc(n > 0 ? (size_t)n + 1 : 1);
-    if (text) {
-        rewind(out_file);
-        size_t got = n > 0 ? fread(text, 1, (size_t)n, out_file) : 0;
-        text[got] = '\0';
-    }
-    fclose(out_file);
-    out_file = NULL;
-    return text;
 }
 
 /* ---- files ---- */

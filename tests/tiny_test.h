@@ -1,7 +1,7 @@
 /* tiny_test.h - what the tests of the data sources, the model, predict and export share
  * (tiny_fixtures.c): IDX files of a few 4x4 images made in the suite's scratch directory
  * (ot_test_scratch_init), a config that trains a 16-5-3 model on them, its checkpoint, and
- * stdout captured around the commands that print their results. */
+ * file helpers (stdout is captured with ot_test_stdout_begin, ot_test.h). */
 #ifndef TINY_TEST_H
 #define TINY_TEST_H
 
@@ -42,11 +42,6 @@ int ot_tiny_config(ot_config_t *c, const char *const *opts);
 /* Train c one epoch on 1 thread and write the checkpoint at path; t is left for the caller to
  * compare with (free it with ot_trainer_free, also after a failure). 0 or -1. */
 int ot_tiny_checkpoint(ot_trainer_t *t, const ot_config_t *c, const char *path);
-
-/* Redirect stdout into a temporary file (0, or -1) until ot_tiny_stdout_end, which restores
- * it and returns what was written, malloc'd (NULL only when out of memory). */
-int ot_tiny_stdout_begin(void);
-char *ot_tiny_stdout_end(void);
 
 /* Limit the files this process writes to `bytes` bytes (SIGXFSZ ignored, so that a write
  * beyond fails with EFBIG, as on a full disk) until ot_tiny_fsize_restore. 0 or -1. */
