@@ -7,7 +7,12 @@ import csv
 import os
 import sys
 
-import matplotlib
+try:
+    import matplotlib
+except ImportError:  # one line, not a traceback: omptrain bench prints its own after it
+    print("plot_scaling.py: needs matplotlib (apt-get install python3-matplotlib)",
+          file=sys.stderr)
+    sys.exit(2)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
