@@ -321,14 +321,15 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
                              round_up(max_sz(ot_kgemm_work_size(max_sz(K, F)),
                                              ot_kgemm_tn_acc_work_size(MB, F)) * sizeof(float)),
                              chain_rows(L) * F * sizeof(float)};
-    char *p = work, *at[5];
-    for (int i = 0; i < 5; p += sizes[i++])
-        at[i] = p;
+    size_t at[5], end = 0; /* offsets, not pointers: work is NULL when only sizing */
+    for (int i = 0; i < 5; end += sizes[i++])
+        at[i] = end;
+    char *p = work;
     if (w)
-        *w = (conv_ws_t){(float *)(void *)at[0], (size_t *)(void *)at[1],
-                         pad ? (float *)(void *)at[2] : NULL, (float *)(void *)at[3],
-                         (float *)(void *)at[4]};
-    return (size_t)(p - (char *)work);
+        *w = (conv_ws_t){(float *)(void *)(p + at[0]), (size_t *)(void *)(p + at[1]),
+                         pad ? (float *)(void *)(p + at[2]) : NULL,
+                         (float *)(void *)(p + at[3]), (float *)(void *)(p + at[4])};
+    return end;
 }
 
 static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
