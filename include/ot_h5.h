@@ -83,8 +83,10 @@ int ot_h5_attrs_crc_check(hid_t obj, uint32_t *have, uint32_t *want);
 
 /* Open the HDF5 file image of n bytes at buf from memory, through HDF5's core driver: the
  * bytes are copied, and the file is read-only or (rw) writable in memory; nothing is read from
- * or written to disk. name names the file in HDF5's own bookkeeping only. Returns the file, or
- * < 0 when the image is not HDF5 or is damaged (no message). */
+ * or written to disk. name names the file in HDF5's own bookkeeping; HDF5 1.10's core driver
+ * still refuses a name under which a file already exists on disk, so give one that does not
+ * (the fuzzers' fixed names, a test's scratch path). Returns the file, or < 0 when the image
+ * is not HDF5 or is damaged, or the name is taken (no message). */
 hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw);
 
 /* Whether dataset d's values can be read from its own file in bounded memory: not virtual (a
