@@ -24,16 +24,12 @@ static char ckpt[256];
 static int setup(void)
 {
     ot_gemm_init();
-    if (ot_test_scratch_init("export") || ot_tiny_make_data() || ot_tiny_config(&cfg, bn_opts) ||
-        ot_tiny_checkpoint(&tr, &cfg, ot_test_path(ckpt, sizeof ckpt, "ck.h5")))
-        return 1;
-    return 0;
+    return ot_tiny_suite_init("export", bn_opts, &cfg, &tr, ckpt, sizeof ckpt);
 }
 
 static int cleanup(void)
 {
-    ot_trainer_free(&tr);
-    return ot_test_scratch_free();
+    return ot_tiny_suite_free(&tr);
 }
 
 /* ot_run_export with stdout captured into *out (malloc'd; may be NULL) */

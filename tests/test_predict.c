@@ -29,17 +29,12 @@ static const ot_run_opts_t two = {2, NULL, NULL}; /* 2 threads, alone */
 static int setup(void)
 {
     ot_gemm_init();
-    if (ot_test_scratch_init("predict") || ot_tiny_make_data() ||
-        ot_tiny_config(&cfg, std_opts) ||
-        ot_tiny_checkpoint(&tr, &cfg, ot_test_path(ckpt, sizeof ckpt, "ck.h5")))
-        return 1;
-    return 0;
+    return ot_tiny_suite_init("predict", std_opts, &cfg, &tr, ckpt, sizeof ckpt);
 }
 
 static int cleanup(void)
 {
-    ot_trainer_free(&tr);
-    return ot_test_scratch_free();
+    return ot_tiny_suite_free(&tr);
 }
 
 /* ---------------------------------------------------------------- the expected numbers */

@@ -126,6 +126,19 @@ int ot_tiny_checkpoint(ot_trainer_t *t, const ot_config_t *c, const char *path)
     return ot_trainer_epoch(t, &st, NULL, NULL) || ot_ckpt_write(t, path) ? -1 : 0;
 }
 
+int ot_tiny_suite_init(const char *tag, const char *const *opts, ot_config_t *c, ot_trainer_t *t,
+                       char *ckpt, size_t n)
+{
+    return ot_test_scratch_init(tag) || ot_tiny_make_data() || ot_tiny_config(c, opts) ||
+           ot_tiny_checkpoint(t, c, ot_test_path(ckpt, n, "ck.h5")) ? 1 : 0;
+}
+
+int ot_tiny_suite_free(ot_trainer_t *t)
+{
+    ot_trainer_free(t);
+    return ot_test_scratch_free();
+}
+
 /* ---- files ---- */
 
 static struct rlimit fsize_old;

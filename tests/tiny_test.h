@@ -43,6 +43,14 @@ int ot_tiny_config(ot_config_t *c, const char *const *opts);
  * compare with (free it with ot_trainer_free, also after a failure). 0 or -1. */
 int ot_tiny_checkpoint(ot_trainer_t *t, const ot_config_t *c, const char *path);
 
+/* A suite's init for tests of a checkpoint: the scratch directory (tag), the tiny data, c
+ * from opts (ot_tiny_config) and its checkpoint SCRATCH/ck.h5 (the path into ckpt, n bytes)
+ * written by t (ot_tiny_checkpoint). 0, or 1 (CUnit's init failure). The suite's cleanup,
+ * ot_tiny_suite_free, frees t and removes the scratch directory. */
+int ot_tiny_suite_init(const char *tag, const char *const *opts, ot_config_t *c, ot_trainer_t *t,
+                       char *ckpt, size_t n);
+int ot_tiny_suite_free(ot_trainer_t *t);
+
 /* Limit the files this process writes to `bytes` bytes (SIGXFSZ ignored, so that a write
  * beyond fails with EFBIG, as on a full disk) until ot_tiny_fsize_restore. 0 or -1. */
 int ot_tiny_fsize_limit(long bytes);
