@@ -1,0 +1,167 @@
+/* test_winograd.c - the F(2x2, 3x3) transforms (src/winograd.c): composed as the convolution
+ * kind composes them (filter, input, the 16 per-point channel sums, output), they give the
+ * direct 3x3 convolution to float rounding for pads 0, 1, 2 and odd and even sides (tiles
+ * past the output's edge); and each backward transform is the adjoint of its forward one
+ * (<A a, b> = <a, A^T b> in double), channel ranges included. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot_test.h"
+#include "ot_winograd.h"
+
+static void fill(float *v, size_t n, unsigned seed)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = (float)((double)(s >> 40) / (double)(1ull << 24) - 0.5);
+    }
+}
+
+static double dot(const float *a, const float *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+/* M[xi] = V[xi] U[xi] over the channels, as the GEMMs of src/layers/conv2d.c form it */
+static void pointwise(const ot_wino_geom_t *g, const float *V, size_t psv, const float *U,
+                      size_t T, float *M, size_t psm)
+{
+    for (size_t xi = 0; xi < 16; xi++)
+        for (size_t t = 0; t < T; t++)
+            for (size_t f = 0; f < g->f; f++) {
+                float s = 0.0f;
+                for (size_t c = 0; c < g->c; c++)
+                    s += V[xi * psv + t * g->c + c] * U[(xi * g->c + c) * g->f + f];
+                M[xi * psm + t * g->f + f] = s;
+            }
+}
+
+/* y (n, oh, ow, f) = b + the direct convolution of x with W (3, 3, c, f), in double */
+static void direct(const ot_wino_geom_t *g, const float *x, const float *W, const float *b,
+                   size_t n, double *y)
+{
+    for (size_t s = 0; s < n; s++)
+        for (size_t oy = 0; oy < g->oh; oy++)
+            for (size_t ox = 0; ox < g->ow; ox++)
+                for (size_t f = 0; f < g->f; f++) {
+                    double v = b[f];
+                    for (size_t ky = 0; ky < 3; ky++)
+                        for (size_t kx = 0; kx < 3; kx++) {
+                            long iy = (long)(oy + ky) - (long)g->pad;
+                            long ix = (long)(ox + kx) - (long)g->pad;
+                            if (iy < 0 || ix < 0 || iy >= (long)g->h || ix >= (long)g->w)
+                                continue;
+                            for (size_t c = 0; c < g->c; c++)
+                                v += (double)x[((s * g->h + (size_t)iy) * g->w + (size_t)ix) *
+                                               g->c + c] *
+                                     W[((ky * 3 + kx) * g->c + c) * g->f + f];
+                        }
+                    y[((s * g->oh + oy) * g->ow + ox) * g->f + f] = v;
+                }
+}
+
+/* The forward composition against the direct convolution on n images of (h, w, c). */
+static void check_forward(size_t h, size_t w, size_t c, size_t f, size_t pad, size_t n)
+{
+    const ot_wino_geom_t g = ot_wino_geom(h, w, c, f, pad);
+    const size_t T = n * g.th * g.tw, psv = T * c + 16, psm = T * f + 16;
+    float *x = malloc(n * h * w * c * sizeof(float)), *W = malloc(9 * c * f * sizeof(float));
+    float *b = malloc(f * sizeof(float)), *U = malloc(16 * c * f * sizeof(float));
+    float *buf = malloc(n * ot_wino_pad_floats(&g) * sizeof(float));
+    float *V = malloc(16 * psv * sizeof(float)), *M = malloc(16 * psm * sizeof(float));
+    float *y = malloc(n * g.oh * g.ow * f * sizeof(float));
+    double *ref = malloc(n * g.oh * g.ow * f * sizeof(double));
+    CU_ASSERT_FATAL(x && W && b && U && buf && V && M && y && ref);
+    fill(x, n * h * w * c, 1);
+    fill(W, 9 * c * f, 2);
+    fill(b, f, 3);
+    ot_wino_filter(&g, W, 0, c, U);
+    ot_wino_pad(&g, x, n, buf);
+    ot_wino_input(&g, buf, n, V, psv);
+    pointwise(&g, V, psv, U, T, M, psm);
+    ot_wino_output(&g, M, psm, b, n, y);
+    direct(&g, x, W, b, n, ref);
+    double worst = 0.0;
+    for (size_t i = 0; i < n * g.oh * g.ow * f; i++)
+        worst = fmax(worst, fabs(y[i] - ref[i]));
+    CU_ASSERT(worst < 1e-5 * (double)(9 * c));
+    if (worst >= 1e-5 * (double)(9 * c))
+        printf("\n  %zux%zux%zu pad %zu: off by %.3g\n", h, w, c, pad, worst);
+    free(x), free(W), free(b), free(U), free(buf), free(V), free(M), free(y), free(ref);
+}
+
+static void test_forward_is_the_convolution(void)
+{
+    check_forward(28, 28, 3, 4, 1, 2); /* even output: whole tiles */
+    check_forward(7, 7, 5, 3, 1, 3);   /* odd: the last tile half outside */
+    check_forward(7, 6, 2, 2, 0, 2);   /* no pad: 5x4 */
+    check_forward(5, 8, 3, 2, 2, 1);   /* pad 2: 7x10 */
+    check_forward(1, 1, 1, 1, 1, 1);   /* one pixel */
+}
+
+static void test_transforms_are_adjoints(void)
+{
+    const ot_wino_geom_t g = ot_wino_geom(7, 9, 3, 4, 1); /* 7x9 out: edge tiles both ways */
+    const size_t n = 2, T = n * g.th * g.tw, ps = T * 4 + 16, pf = ot_wino_pad_floats(&g);
+    enum { BIG = 4096 };
+    static float a[BIG], b[BIG], c[BIG], d[BIG];
+    CU_ASSERT_FATAL(16 * ps <= BIG && n * pf <= BIG && n * 7 * 9 * 4 <= BIG);
+
+    /* output: <A^T M A, dy> = <M, A dy A^T> */
+    fill(a, 16 * ps, 4);
+    fill(b, n * g.oh * g.ow * 4, 5);
+    ot_wino_output(&g, a, ps, NULL, n, c);
+    ot_wino_output_grad(&g, b, n, d, ps);
+    double l = dot(c, b, n * g.oh * g.ow * 4), r = 0.0;
+    for (size_t xi = 0; xi < 16; xi++) /* the planes' padding is neither read nor written */
+        r += dot(a + xi * ps, d + xi * ps, T * 4);
+    CU_ASSERT(l != 0.0 && fabs(l - r) < 1e-5 * fabs(l));
+
+    /* input: <B^T d B, dV> = <d, B dV B^T>, over the padded images' inside */
+    const size_t pc = T * 3 + 16;
+    fill(a, n * 7 * 9 * 3, 6);
+    ot_wino_pad(&g, a, n, c);
+    ot_wino_input(&g, c, n, d, pc);
+    fill(b, 16 * pc, 7);
+    l = 0.0;
+    for (size_t xi = 0; xi < 16; xi++)
+        l += dot(d + xi * pc, b + xi * pc, T * 3);
+    memset(c, 0, n * pf * sizeof(float));
+    ot_wino_input_grad(&g, b, pc, n, c);
+    memset(d, 0, n * 7 * 9 * 3 * sizeof(float));
+    ot_wino_unpad_add(&g, c, n, d);
+    r = dot(a, d, n * 7 * 9 * 3);
+    CU_ASSERT(l != 0.0 && fabs(l - r) < 1e-5 * fabs(l));
+    static float once[BIG];
+    memcpy(once, d, n * 7 * 9 * 3 * sizeof(float));
+    ot_wino_unpad_add(&g, c, n, d); /* it adds */
+    int twice = 1;
+    for (size_t i = 0; i < n * 7 * 9 * 3; i++)
+        twice &= d[i] == 2.0f * once[i];
+    CU_ASSERT(twice);
+
+    /* filter: <G g G^T, dU> = <g, G^T dU G>, and a channel range writes only its channels */
+    fill(a, 9 * 3 * 4, 8);
+    fill(b, 16 * 3 * 4, 9);
+    ot_wino_filter(&g, a, 0, 3, c);
+    for (size_t i = 0; i < 9 * 3 * 4; i++)
+        d[i] = -7.0f;
+    ot_wino_filter_grad(&g, b, 1, 3, d);
+    int kept = 1;
+    for (size_t k = 0; k < 9; k++)
+        for (size_t f = 0; f < 4; f++)
+            kept &= d[(k * 3 + 0) * 4 + f] == -7.0f;
+    CU_ASSERT(kept);
+    ot_wino_filter_grad(&g, b, 0, 1, d);
+    CU_ASSERT(fabs(dot(c, b, 16 * 3 * 4) - dot(a, d, 9 * 3 * 4)) < 1e-5 * fabs(dot(c, b, 48)));
+}
+
+OT_TEST_SUITE(winograd, NULL, NULL,
+              {"the transforms composed are the 3x3 convolution, every pad and side",
+               test_forward_is_the_convolution},
+              {"each backward transform is its forward's adjoint", test_transforms_are_adjoints})
