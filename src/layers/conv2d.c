@@ -24,6 +24,7 @@
 #include "ot_conv.h"
 #include "ot_net.h"
 #include "ot_onnx.h"
+#include "ot_winograd.h"
 
 /* ---------------------------------------------------------------- the kernels */
 
@@ -135,14 +136,16 @@ void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t
 
 typedef struct {
     size_t filters, kh, kw, stride, pad;
+    int winograd; /* F(2x2, 3x3) instead of the column matrix (3x3, stride 1, pad <= 2) */
 } conv_args_t;
 OT_LAYER_ARGS_FIT(conv_args_t);
 
 /* Its buffers in an engine. */
 typedef struct {
-    float *wpack;  /* W packed for y = col W */
-    float *wtpack; /* W^T packed for dcol = dy W^T; NULL for layer 0 */
-    size_t *taps;  /* (K) each tap's offset in a window (ot_conv_taps) */
+    float *wpack;  /* W packed for y = col W; with winograd, U[xi] (c, f) packed, 16 of them */
+    float *wtpack; /* W^T packed for dcol = dy W^T (with winograd U[xi]^T); NULL for layer 0 */
+    size_t *taps;  /* (K) each tap's offset in a window (ot_conv_taps); winograd: (T) t c */
+    float *u;      /* winograd: U (16, c, f) = G g G^T of every channel pair */
 } conv_rt_t;
 
 static const conv_args_t *args(const ot_layer_t *L)
@@ -166,7 +169,9 @@ static size_t taps(const ot_layer_t *L)
 static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
 {
     conv_args_t *a = OT_LAYER_ARGS(conv_args_t, L);
-    *a = (conv_args_t){0, 0, 0, 1, 0};
+    *a = (conv_args_t){0, 0, 0, 1, 0, 0};
+    if (argc > 2 && strcmp(argv[argc - 1], "winograd") == 0)
+        a->winograd = 1, argc--;
     if (argc < 2 || ot_layer_parse_size(argv[0], 1, OT_MAX_UNITS, &a->filters) < 0 ||
         ot_layer_parse_window(argv[1], &a->kh, &a->kw) < 0) {
         snprintf(err, n, "a filter count and a kernel size");
@@ -178,8 +183,8 @@ static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
 static void format(const ot_layer_t *L, char *buf, size_t n)
 {
     const conv_args_t *a = args(L);
-    snprintf(buf, n, "%zu %zux%zu stride %zu pad %zu", a->filters, a->kh, a->kw, a->stride,
-             a->pad);
+    snprintf(buf, n, "%zu %zux%zu stride %zu pad %zu%s", a->filters, a->kh, a->kw, a->stride,
+             a->pad, a->winograd ? " winograd" : "");
 }
 
 static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
@@ -195,6 +200,11 @@ static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
     if (ot_layer_out_side("height", L->in.h, a->kh, a->stride, a->pad, &oh, err, n) < 0 ||
         ot_layer_out_side("width", L->in.w, a->kw, a->stride, a->pad, &ow, err, n) < 0)
         return -1;
+    if (a->winograd && (a->kh != 3 || a->kw != 3 || a->stride != 1 || a->pad > 2)) {
+        snprintf(err, n, "winograd needs a 3x3 kernel, stride 1 and pad 0, 1 or 2, got %zux%zu "
+                 "stride %zu pad %zu", a->kh, a->kw, a->stride, a->pad);
+        return -1;
+    }
     L->out = (ot_shape_t){a->filters, oh, ow, 0};
     return 0;
 }
@@ -234,30 +244,8 @@ static void rt_free(void *p)
     ot_free(rt->wpack);
     ot_free(rt->wtpack);
     ot_free(rt->taps);
+    ot_free(rt->u);
     ot_free(rt);
-}
-
-static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
-{
-    (void)B, (void)n_shards;
-    const size_t K = taps(L), F = args(L)->filters;
-    conv_rt_t *rt = ot_alloc(sizeof *rt);
-    *out = rt;
-    if (!rt || !(rt->wpack = ot_alloc(ot_kpack_size(K, F) * sizeof(float))) ||
-        !(rt->taps = ot_alloc(K * sizeof(size_t))) ||
-        (L->index > 0 && !(rt->wtpack = ot_alloc(ot_kpack_size(F, K) * sizeof(float)))))
-        return OT_ENOMEM;
-    const ot_conv_geom_t g = geom(L);
-    ot_conv_taps(&g, rt->taps);
-    return OT_OK;
-}
-
-static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
-{
-    (void)B, (void)n_shards;
-    const size_t K = taps(L), F = args(L)->filters;
-    return sizeof(conv_rt_t) + ot_kpack_size(K, F) * sizeof(float) + K * sizeof(size_t) +
-           (L->index > 0 ? ot_kpack_size(F, K) * sizeof(float) : 0);
 }
 
 size_t ot_conv_block_rows(size_t K)
@@ -332,11 +320,277 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
     return end;
 }
 
+/* ---------------------------------------------------------------- with winograd */
+
+/* F(2x2, 3x3) (ot_winograd.h) works through a thread's images in blocks of whole images, up to
+ * WINO_TILES tiles (at least one image); transformed data of a block are 16 planes, each
+ * padded by 16 floats so that the planes do not fall on the same cache sets. With a next
+ * layer chained, a block is the chain's block. */
+#define WINO_TILES 256
+
+static ot_wino_geom_t wgeom(const ot_layer_t *L)
+{
+    return ot_wino_geom(L->in.h, L->in.w, L->in.c, args(L)->filters, args(L)->pad);
+}
+
+static size_t wino_images(const ot_wino_geom_t *g)
+{
+    const size_t n = WINO_TILES / (g->th * g->tw);
+    return n ? n : 1;
+}
+
+/* plane strides of a block's V (tiles, c) and M (tiles, f) */
+static size_t wino_ps(const ot_wino_geom_t *g, size_t ch)
+{
+    return wino_images(g) * g->th * g->tw * ch + 16;
+}
+
+/* A block's scratch with winograd, carved from the thread's workspace. */
+typedef struct {
+    float *pad; /* the block's images padded (ot_wino_pad), or dx's padded images */
+    float *v;   /* V, or dV (16 planes, stride wino_ps(c)) */
+    float *m;   /* M, or dM (16 planes, stride wino_ps(f)) */
+    float *du;  /* (16, c, f) dU over a leaf */
+    float *gw;  /* the GEMMs' scratch */
+    float *y;   /* (images, oh, ow, f) y or dy of a block, with ot_ctx_t.next */
+} wino_ws_t;
+
+static size_t carve_wino(const ot_layer_t *L, void *work, wino_ws_t *w)
+{
+    const ot_wino_geom_t g = wgeom(L);
+    const size_t C = g.c, F = g.f, IB = wino_images(&g), T = IB * g.th * g.tw;
+    const size_t sizes[6] = {round_up(IB * ot_wino_pad_floats(&g) * sizeof(float)),
+                             round_up(16 * wino_ps(&g, C) * sizeof(float)),
+                             round_up(16 * wino_ps(&g, F) * sizeof(float)),
+                             round_up(16 * C * F * sizeof(float)),
+                             round_up(max_sz(ot_kgemm_work_size(max_sz(C, F)),
+                                             ot_kgemm_tn_acc_work_size(T, F)) * sizeof(float)),
+                             IB * g.oh * g.ow * F * sizeof(float)};
+    size_t at[6], end = 0; /* offsets, not pointers: work is NULL when only sizing */
+    for (int i = 0; i < 6; end += sizes[i++])
+        at[i] = end;
+    char *p = work;
+    if (w)
+        *w = (wino_ws_t){(float *)(void *)(p + at[0]), (float *)(void *)(p + at[1]),
+                         (float *)(void *)(p + at[2]), (float *)(void *)(p + at[3]),
+                         (float *)(void *)(p + at[4]), (float *)(void *)(p + at[5])};
+    return end;
+}
+
+/* U of the channels [c0, c1) that the thread's share of W's rows decides, packed for the
+ * forward (rows c0..c1 of each U[xi]) and for dx (U[xi]^T's panels of those channels). */
+static void wino_prepare(const ot_layer_t *L, conv_rt_t *rt, const float *params,
+                         const size_t own[2], int backward)
+{
+    const ot_wino_geom_t g = wgeom(L);
+    const size_t C = g.c, F = g.f, nr = ot_kgemm_nr(), np = (C + nr - 1) / nr;
+    const size_t kp = ot_kpack_size(C, F), kt = ot_kpack_size(F, C);
+    size_t k0, k1;
+    ot_own_rows(own, L->p_off, 9 * C, F, &k0, &k1);
+    const size_t p0 = k0 * np / (9 * C), p1 = k1 * np / (9 * C);
+    const size_t c0 = p0 * nr, c1 = p1 * nr < C ? p1 * nr : C;
+    if (c0 >= c1)
+        return;
+    ot_wino_filter(&g, params + L->p_off, c0, c1, rt->u);
+    for (size_t xi = 0; xi < 16; xi++) {
+        const float *U = rt->u + xi * C * F;
+        ot_kpack_b_rows(U, F, C, F, rt->wpack + xi * kp, c0, c1);
+        if (backward && rt->wtpack)
+            ot_kpack_b(U, F, true, F, C, rt->wtpack + xi * kt, p0, p1);
+    }
+}
+
+static void wino_forward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const conv_rt_t *rt = c->rt;
+    const ot_wino_geom_t g = wgeom(L);
+    const size_t C = g.c, F = g.f, IB = wino_images(&g), TI = g.th * g.tw, P = g.oh * g.ow;
+    const size_t psc = wino_ps(&g, C), psf = wino_ps(&g, F), kp = ot_kpack_size(C, F);
+    const float *b = c->params + L->p_off + L->p_len - F;
+    const ot_next_t *next = c->next;
+    wino_ws_t w;
+    carve_wino(L, c->work, &w);
+    for (size_t s0 = 0; s0 < c->n; s0 += IB) {
+        const size_t n = c->n - s0 < IB ? c->n - s0 : IB;
+        float *y = next ? w.y : c->y + s0 * P * F;
+        ot_wino_pad(&g, c->x + s0 * L->in_size, n, w.pad);
+        ot_wino_input(&g, w.pad, n, w.v, psc);
+        for (size_t xi = 0; xi < 16; xi++)
+            ot_kgemm(n * TI, F, C, w.v + xi * psc, C, rt->wpack + xi * kp, NULL,
+                     w.m + xi * psf, F, w.gw);
+        ot_wino_output(&g, w.m, psf, b, n, y);
+        if (c->post_fwd)
+            c->post_fwd(y, n * P * F);
+        if (next)
+            next->L->ops->block_fwd(next->L, &next->c, w.y, s0, s0 + n);
+    }
+}
+
+/* dM of the n images of dy from image s0 on (relative to the thread's), then dU's rows
+ * [c0, c1) += V^T dM with the block's V from x (acc: continue the chains, else from zero). */
+static void wino_du(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w,
+                    const float *x, const float *dy, size_t s0, size_t n, size_t c0, size_t c1,
+                    int acc)
+{
+    const conv_rt_t *rt = c->rt;
+    const ot_wino_geom_t g = wgeom(L);
+    const size_t C = g.c, F = g.f, T = n * g.th * g.tw;
+    const size_t psc = wino_ps(&g, C), psf = wino_ps(&g, F);
+    ot_wino_output_grad(&g, dy, n, w->m, psf);
+    if (c0 >= c1)
+        return;
+    ot_wino_pad(&g, x + s0 * L->in_size, n, w->pad);
+    ot_wino_input(&g, w->pad, n, w->v, psc);
+    const size_t *col = rt->taps + wino_images(&g) * g.th * g.tw; /* after the rows */
+    for (size_t xi = 0; xi < 16; xi++)
+        ot_kgemm_tn_acc_gather(c1 - c0, F, T, w->v + xi * psc, rt->taps, col + c0,
+                               w->m + xi * psf, F, w->du + xi * C * F + c0 * F, F, acc, w->gw);
+}
+
+/* dx of the n images from s0 on from the block's dM (wino_du): dV = dM U^T, then B dV B^T
+ * onto the padded images and their inside into dx. */
+static void wino_dx(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w, size_t s0,
+                    size_t n)
+{
+    const conv_rt_t *rt = c->rt;
+    const ot_wino_geom_t g = wgeom(L);
+    const size_t C = g.c, F = g.f, T = n * g.th * g.tw, kt = ot_kpack_size(F, C);
+    const size_t psc = wino_ps(&g, C), psf = wino_ps(&g, F);
+    for (size_t xi = 0; xi < 16; xi++)
+        ot_kgemm(T, C, F, w->m + xi * psf, F, rt->wtpack + xi * kt, NULL, w->v + xi * psc, C,
+                 w->gw);
+    memset(w->pad, 0, n * ot_wino_pad_floats(&g) * sizeof(float));
+    ot_wino_input_grad(&g, w->v, psc, n, w->pad);
+    ot_wino_unpad_add(&g, w->pad, n, c->dx + s0 * L->in_size);
+}
+
+/* Threads sharing one shard: dW of the input channels [c0, c1) and db's columns [j0, j1) of
+ * the thread's share over the shard's images, each element the same chain as unshared; then
+ * dx of the thread's own images. */
+static void wino_backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w)
+{
+    const ot_wino_geom_t g = wgeom(L);
+    const size_t C = g.c, F = g.f, IB = wino_images(&g), P = g.oh * g.ow;
+    const size_t hi = c->leaves[0].rows;
+    size_t c0, c1, j0, j1;
+    ot_grad_share(c->grad, C, 1, &c0, &c1);
+    ot_grad_share(c->grad, F, 1, &j0, &j1);
+    float *dW = ot_grad_leaf(c->grad, 0, L->p_off);
+    float *db = ot_grad_leaf(c->grad, 0, L->p_off + L->p_len - F);
+    for (size_t j = j0; j < j1; j++)
+        db[j] = 0.0f;
+    for (size_t s0 = 0; s0 < hi; s0 += IB) {
+        const size_t n = hi - s0 < IB ? hi - s0 : IB;
+        const float *dy = c->sdy + s0 * P * F;
+        ot_kcolsum(n * P, j1 - j0, dy + j0, F, db + j0);
+        if (c1 > c0)
+            wino_du(L, c, w, c->sx, dy, s0, n, c0, c1, s0 > 0);
+    }
+    if (hi == 0)
+        memset(w->du, 0, 16 * C * F * sizeof(float));
+    ot_wino_filter_grad(&g, w->du, c0, c1, dW);
+    if (!c->dx)
+        return;
+    memset(c->dx, 0, c->n * L->in_size * sizeof(float));
+    for (size_t s0 = 0; s0 < c->n; s0 += IB) {
+        const size_t n = c->n - s0 < IB ? c->n - s0 : IB;
+        wino_du(L, c, w, c->x, c->dy + s0 * P * F, s0, n, 0, 0, 0);
+        wino_dx(L, c, w, s0, n);
+    }
+}
+
+/* Shard by shard: dW (through dU over the leaf's images), db, and dx. */
+static void wino_backward(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const ot_wino_geom_t g = wgeom(L);
+    const size_t C = g.c, F = g.f, IB = wino_images(&g), P = g.oh * g.ow;
+    wino_ws_t w;
+    carve_wino(L, c->work, &w);
+    if (c->grad->members > 1) {
+        wino_backward_shared(L, c, &w);
+        return;
+    }
+    const ot_next_t *next = c->next;
+    if (c->dx)
+        memset(c->dx, 0, c->n * L->in_size * sizeof(float));
+    for (size_t i = 0; i < c->n_leaves; i++) {
+        const ot_leaf_t *f = &c->leaves[i];
+        const size_t lo = f->lo, hi = f->lo + f->rows;
+        float *dW = ot_grad_leaf(c->grad, i, L->p_off);
+        float *db = ot_grad_leaf(c->grad, i, L->p_off + L->p_len - F);
+        memset(db, 0, F * sizeof(float));
+        if (lo == hi)
+            memset(w.du, 0, 16 * C * F * sizeof(float));
+        for (size_t s0 = lo; s0 < hi; s0 += IB) {
+            const size_t n = hi - s0 < IB ? hi - s0 : IB;
+            float *dy = next ? w.y : c->dy + s0 * P * F;
+            if (next) /* the next layer's backward writes this block's dy */
+                next->L->ops->block_bwd(next->L, &next->c, w.y, s0, s0 + n);
+            if (c->post_bwd)
+                c->post_bwd(c->y + s0 * P * F, dy, n * P * F);
+            ot_kcolsum(n * P, F, dy, F, db);
+            wino_du(L, c, &w, c->x, dy, s0, n, 0, C, s0 > lo);
+            if (c->dx)
+                wino_dx(L, c, &w, s0, n);
+        }
+        ot_wino_filter_grad(&g, w.du, 0, C, dW);
+    }
+    ot_grad_leaves_done(c->grad, L->p_off, L->p_len);
+}
+
+/* Floats of the packed W (or U) for the forward, for dx, and of U; entries of taps. */
+static void rt_sizes(const ot_layer_t *L, size_t *pack, size_t *tpack, size_t *u, size_t *nt)
+{
+    const size_t K = taps(L), C = L->in.c, F = args(L)->filters;
+    if (!args(L)->winograd) {
+        *pack = ot_kpack_size(K, F), *tpack = ot_kpack_size(F, K), *u = 0, *nt = K;
+    } else {
+        const ot_wino_geom_t g = wgeom(L);
+        *pack = 16 * ot_kpack_size(C, F), *tpack = 16 * ot_kpack_size(F, C);
+        *u = 16 * C * F, *nt = wino_images(&g) * g.th * g.tw + C;
+    }
+    if (L->index == 0)
+        *tpack = 0;
+}
+
+static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
+{
+    (void)B, (void)n_shards;
+    size_t pack, tpack, u, nt;
+    rt_sizes(L, &pack, &tpack, &u, &nt);
+    conv_rt_t *rt = ot_alloc(sizeof *rt);
+    *out = rt;
+    if (!rt || !(rt->wpack = ot_alloc(pack * sizeof(float))) ||
+        !(rt->taps = ot_alloc(nt * sizeof(size_t))) ||
+        (tpack && !(rt->wtpack = ot_alloc(tpack * sizeof(float)))) ||
+        (u && !(rt->u = ot_alloc(u * sizeof(float)))))
+        return OT_ENOMEM;
+    if (!args(L)->winograd) {
+        const ot_conv_geom_t g = geom(L);
+        ot_conv_taps(&g, rt->taps);
+    } else { /* V's rows (t c) and columns (c) for dU's GEMM */
+        const size_t C = L->in.c, T = nt - C;
+        for (size_t t = 0; t < T; t++)
+            rt->taps[t] = t * C;
+        for (size_t ch = 0; ch < C; ch++)
+            rt->taps[T + ch] = ch;
+    }
+    return OT_OK;
+}
+
+static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
+{
+    (void)B, (void)n_shards;
+    size_t pack, tpack, u, nt;
+    rt_sizes(L, &pack, &tpack, &u, &nt);
+    return sizeof(conv_rt_t) + (pack + tpack + u) * sizeof(float) + nt * sizeof(size_t);
+}
+
 static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
 {
     (void)rows, (void)n_shards;
     *keep = 0;
-    return carve_ws(L, NULL, NULL);
+    return args(L)->winograd ? carve_wino(L, NULL, NULL) : carve_ws(L, NULL, NULL);
 }
 
 /* W packed for the step, each thread the rows (taps) of W it updated, as the Affine's. */
@@ -344,6 +598,10 @@ static void prepare(const ot_layer_t *L, void *p, const float *params, const siz
                     int backward)
 {
     conv_rt_t *rt = p;
+    if (args(L)->winograd) {
+        wino_prepare(L, rt, params, own, backward);
+        return;
+    }
     const size_t nr = ot_kgemm_nr(), K = taps(L), F = args(L)->filters;
     const float *W = params + L->p_off;
     size_t k0, k1;
@@ -362,6 +620,10 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     const float *b = c->params + L->p_off + L->p_len - F;
     const ot_next_t *next = c->next;
     const size_t CB = next ? chain_rows(L) : rows, P = g.oh * g.ow;
+    if (args(L)->winograd) {
+        wino_forward(L, c);
+        return;
+    }
     conv_ws_t w;
     carve_ws(L, c->work, &w);
     ot_conv_held_t held = {0};
@@ -435,6 +697,10 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
     const ot_conv_geom_t g = geom(L);
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L), P = g.oh * g.ow;
     const size_t b_off = L->p_off + L->p_len - F;
+    if (args(L)->winograd) {
+        wino_backward(L, c);
+        return;
+    }
     conv_ws_t w;
     carve_ws(L, c->work, &w);
     if (c->grad->members > 1) {
@@ -534,8 +800,9 @@ static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const fl
 
 const ot_layer_ops_t ot_conv2d_ops = {
     .kind = "conv",
-    .usage = "conv FILTERS KHxKW [stride S] [pad P] (e.g. conv 30 5x5, conv 16 3x3 pad 1)",
-    .example = "conv 3 3x3 stride 2 pad 1, relu, conv 4 2x2",
+    .usage = "conv FILTERS KHxKW [stride S] [pad P] [winograd] (e.g. conv 30 5x5, "
+             "conv 16 3x3 pad 1 winograd)",
+    .example = "conv 3 3x3 stride 2 pad 1, relu, conv 4 2x2, conv 3 3x3 pad 1 winograd",
     .parse = parse,
     .format = format,
     .shape = shape,

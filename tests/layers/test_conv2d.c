@@ -1,12 +1,15 @@
 /* test_conv2d.c - the convolution kernels (src/layers/conv2d.c): the column matrix read
  * through window and tap offsets against its definition, in blocks as whole, with stride,
- * padding and a non-square window, and without padding; col2im as its exact adjoint. (The
- * kind's backward against central differences, its sharding and its checkpoint are in the
- * registry's conformance suite, test_registry.c.) */
+ * padding and a non-square window, and without padding; col2im as its exact adjoint; the
+ * `winograd` option parsed, printed and refused where it does not apply. (The kind's backward,
+ * with and without winograd, against central differences, its sharding and its checkpoint
+ * are in the registry's conformance suite, test_registry.c; the transforms in
+ * test_winograd.c.) */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ot_conv.h"
+#include "ot_layer.h"
 #include "ot_test.h"
 
 /* 2 images 5x6 with 3 channels, a 3x2 window, stride 2, padding 1: 3x4 outputs */
@@ -127,7 +130,39 @@ static void test_col2im_is_the_adjoint(void)
     CU_ASSERT(ok);
 }
 
+/* "conv ... winograd": read, printed back, and on a kernel it cannot compute one line why */
+static void test_winograd_option(void)
+{
+    const ot_layer_ops_t *ops = ot_layer_find("conv");
+    CU_ASSERT_FATAL(ops != NULL);
+    ot_layer_t L;
+    char err[256] = "", text[128];
+    memset(&L, 0, sizeof L);
+    char *w[] = {"16", "3x3", "pad", "2", "winograd"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 5, w, err, sizeof err), 0);
+    ops->format(&L, text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "16 3x3 stride 1 pad 2 winograd");
+    L.in = (ot_shape_t){4, 5, 7, 0};
+    CU_ASSERT_EQUAL(ops->shape(&L, NULL, err, sizeof err), 0);
+    CU_ASSERT(L.out.c == 16 && L.out.h == 7 && L.out.w == 9);
+    char *plain[] = {"16", "3x3", "pad", "1"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 4, plain, err, sizeof err), 0);
+    ops->format(&L, text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "16 3x3 stride 1 pad 1");
+    char *s2[] = {"16", "3x3", "stride", "2", "pad", "1", "winograd"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 7, s2, err, sizeof err), 0);
+    L.in = (ot_shape_t){4, 8, 8, 0};
+    CU_ASSERT_EQUAL(ops->shape(&L, NULL, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "winograd needs a 3x3 kernel, stride 1 and pad 0, 1 or 2, got "
+                                "3x3 stride 2 pad 1");
+    char *k5[] = {"16", "5x5", "winograd"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 3, k5, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(ops->shape(&L, NULL, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "got 5x5 stride 1 pad 0"));
+}
+
 OT_TEST_SUITE(conv2d, NULL, NULL,
               {"the column matrix follows its definition, in blocks as whole",
                test_columns_follow_the_definition},
-              {"col2im is the column matrix's adjoint and adds", test_col2im_is_the_adjoint})
+              {"col2im is the column matrix's adjoint and adds", test_col2im_is_the_adjoint},
+              {"winograd: parsed, printed, refused off 3x3 stride 1", test_winograd_option})
