@@ -82,7 +82,8 @@ def layer_shapes(spec):
         kh, _, kw = w.partition("x")
         return int(kh), int(kw or kh)
 
-    def options(words, **opts):  # "stride S", "pad P"
+    def options(words, **opts):  # "stride S", "pad P"; "winograd" is how, not what
+        words = [x for x in words if x != "winograd"]
         for k, v in zip(words[::2], words[1::2]):
             opts[k] = int(v)
         return opts
