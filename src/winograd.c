@@ -1,30 +1,48 @@
-/* winograd.c - the transforms of Winograd's F(2x2, 3x3) for the convolution kind (see
- * ot_winograd.h for the maths and layouts): filter, input, output and their adjoints, each
- * vectorised over the channels, which are innermost (NHWC). The GEMMs between them are
- * omptrain's own (src/kgemm.c), called by src/layers/conv2d.c.
+/* winograd.c - the transforms of Winograd's F(2x2, 3x3) and F(4x4, 3x3) for the convolution
+ * kind (see ot_winograd.h for the maths and layouts): filter, input, output and their
+ * adjoints, each vectorised over the channels, which are innermost (NHWC). The GEMMs between
+ * them are omptrain's own (src/kgemm.c), called by src/layers/conv2d.c.
  *
+ * F(2x2, 3x3):
  *   B^T = | 1  0 -1  0 |     G = |  1    0    0  |     A^T = | 1  1  1  0 |
  *         | 0  1  1  0 |         | 1/2  1/2  1/2 |           | 0  1 -1 -1 |
  *         | 0 -1  1  0 |         | 1/2 -1/2  1/2 |
- *         | 0  1  0 -1 |         |  0    0    1  | */
+ *         | 0  1  0 -1 |         |  0    0    1  |
+ * F(4x4, 3x3) (Lavin and Gray, 2016: the points 0, +-1, +-2):
+ *   B^T = | 4  0 -5  0  1  0 |   G = |  1/4     0     0  |   A^T = | 1  1  1  1  1  0 |
+ *         | 0 -4 -4  1  1  0 |       | -1/6  -1/6  -1/6 |         | 0  1 -1  2 -2  0 |
+ *         | 0  4 -4 -1  1  0 |       | -1/6   1/6  -1/6 |         | 0  1  1  4  4  0 |
+ *         | 0 -2 -1  2  1  0 |       | 1/24  1/12   1/6 |         | 0  1 -1  8 -8  1 |
+ *         | 0  2 -1 -2  1  0 |       | 1/24 -1/12   1/6 |
+ *         | 0  4  0 -5  0  1 |       |   0     0     1  | */
 #include <string.h>
 
 #include "ot_winograd.h"
 
-ot_wino_geom_t ot_wino_geom(size_t h, size_t w, size_t c, size_t f, size_t pad)
+ot_wino_geom_t ot_wino_geom(size_t h, size_t w, size_t c, size_t f, size_t pad, size_t m)
 {
     const size_t oh = h + 2 * pad - 2, ow = w + 2 * pad - 2;
-    return (ot_wino_geom_t){h, w, c, f, pad, oh, ow, (oh + 1) / 2, (ow + 1) / 2};
+    return (ot_wino_geom_t){h, w, c, f, pad, oh, ow, (oh + m - 1) / m, (ow + m - 1) / m, m};
+}
+
+size_t ot_wino_points(const ot_wino_geom_t *g)
+{
+    return (g->m + 2) * (g->m + 2);
+}
+
+size_t ot_wino_filter_stride(const ot_wino_geom_t *g)
+{
+    return g->c * g->f + 16;
 }
 
 size_t ot_wino_pad_floats(const ot_wino_geom_t *g)
 {
-    return (2 * g->th + 2) * (2 * g->tw + 2) * g->c;
+    return (g->m * g->th + 2) * (g->m * g->tw + 2) * g->c;
 }
 
 void ot_wino_pad(const ot_wino_geom_t *g, const float *x, size_t n, float *buf)
 {
-    const size_t c = g->c, p = g->pad, pw = 2 * g->tw + 2, ph = 2 * g->th + 2;
+    const size_t c = g->c, p = g->pad, pw = g->m * g->tw + 2, ph = g->m * g->th + 2;
     const size_t right = (pw - p - g->w) * c; /* the pad and any column past it */
     for (size_t s = 0; s < n; s++) {
         float *img = buf + s * ph * pw * c;
@@ -41,44 +59,139 @@ void ot_wino_pad(const ot_wino_geom_t *g, const float *x, size_t n, float *buf)
 
 /* ---------------------------------------------------------------- the filter */
 
-/* U (16, c, f) = G g G^T, g each channel pair's 3x3 kernel */
-void ot_wino_filter(const ot_wino_geom_t *g, const float *W, size_t c0, size_t c1, float *U)
+/* F(4x4, 3x3)'s G on one column (3 -> 6) and its transpose (6 -> 3), by the floats nearest
+ * 1/6, 1/12, 1/24 */
+#define R6 (1.0f / 6.0f)
+#define R12 (1.0f / 12.0f)
+#define R24 (1.0f / 24.0f)
+static inline __attribute__((always_inline)) void g6(const float k[3], float u[6])
 {
-    const size_t cf = g->c * g->f;
-    for (size_t e = c0 * g->f; e < c1 * g->f; e++) {
-        float k[3][3], t[4][3];
+    u[0] = 0.25f * k[0];
+    u[1] = -R6 * (k[0] + k[1] + k[2]);
+    u[2] = -R6 * (k[0] - k[1] + k[2]);
+    u[3] = R24 * k[0] + R12 * k[1] + R6 * k[2];
+    u[4] = R24 * k[0] - R12 * k[1] + R6 * k[2];
+    u[5] = k[2];
+}
+
+static inline __attribute__((always_inline)) void gt6(const float u[6], float k[3])
+{
+    k[0] = 0.25f * u[0] - R6 * (u[1] + u[2]) + R24 * (u[3] + u[4]);
+    k[1] = R6 * (u[2] - u[1]) + R12 * (u[3] - u[4]);
+    k[2] = R6 * (u[3] + u[4] - u[1] - u[2]) + u[5];
+}
+
+/* F(4x4, 3x3): U (36, c, f) = G g G^T of the pairs [e0, e1), and its adjoint */
+static void filter6(const float *W, size_t cf, size_t e0, size_t e1, float *U, size_t ups)
+{
+#pragma omp simd
+    for (size_t e = e0; e < e1; e++) {
+        float k[3][3], t[6][3], col[3], u[6];
+        _Pragma("GCC unroll 16")
         for (int i = 0; i < 9; i++)
             k[i / 3][i % 3] = W[(size_t)i * cf + e];
+        _Pragma("GCC unroll 16")
+        for (int j = 0; j < 3; j++) { /* t = G k, column j */
+            const float kc[3] = {k[0][j], k[1][j], k[2][j]};
+            g6(kc, u);
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < 6; i++)
+                t[i][j] = u[i];
+        }
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < 6; i++) { /* U = t G^T, row i */
+            _Pragma("GCC unroll 16")
+            for (int j = 0; j < 3; j++)
+                col[j] = t[i][j];
+            g6(col, u);
+            _Pragma("GCC unroll 16")
+            for (int j = 0; j < 6; j++)
+                U[(size_t)(i * 6 + j) * ups + e] = u[j];
+        }
+    }
+}
+
+static void filter6_grad(const float *dU, size_t ups, size_t cf, size_t e0, size_t e1,
+                         float *dW)
+{
+#pragma omp simd
+    for (size_t e = e0; e < e1; e++) {
+        float t[6][3], u[6], k[3];
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < 6; i++) { /* t = dU G, row i */
+            _Pragma("GCC unroll 16")
+            for (int j = 0; j < 6; j++)
+                u[j] = dU[(size_t)(i * 6 + j) * ups + e];
+            gt6(u, t[i]);
+        }
+        _Pragma("GCC unroll 16")
+        for (int j = 0; j < 3; j++) { /* dW = G^T t, column j */
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < 6; i++)
+                u[i] = t[i][j];
+            gt6(u, k);
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < 3; i++)
+                dW[(size_t)(i * 3 + j) * cf + e] = k[i];
+        }
+    }
+}
+
+/* U (points, c, f) = G g G^T, g each channel pair's 3x3 kernel */
+void ot_wino_filter(const ot_wino_geom_t *g, const float *W, size_t c0, size_t c1, float *U,
+                    size_t ups)
+{
+    const size_t cf = g->c * g->f;
+    if (g->m == 4) {
+        filter6(W, cf, c0 * g->f, c1 * g->f, U, ups);
+        return;
+    }
+#pragma omp simd
+    for (size_t e = c0 * g->f; e < c1 * g->f; e++) {
+        float k[3][3], t[4][3];
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < 9; i++)
+            k[i / 3][i % 3] = W[(size_t)i * cf + e];
+        _Pragma("GCC unroll 16")
         for (int j = 0; j < 3; j++) { /* t = G k */
             t[0][j] = k[0][j];
             t[1][j] = 0.5f * (k[0][j] + k[1][j] + k[2][j]);
             t[2][j] = 0.5f * (k[0][j] - k[1][j] + k[2][j]);
             t[3][j] = k[2][j];
         }
+        _Pragma("GCC unroll 16")
         for (int i = 0; i < 4; i++) { /* U = t G^T */
-            float *u = U + (size_t)i * 4 * cf + e;
+            float *u = U + (size_t)i * 4 * ups + e;
             u[0] = t[i][0];
-            u[cf] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-            u[2 * cf] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-            u[3 * cf] = t[i][2];
+            u[ups] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+            u[2 * ups] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+            u[3 * ups] = t[i][2];
         }
     }
 }
 
 /* dW = G^T dU G: the adjoint of ot_wino_filter */
-void ot_wino_filter_grad(const ot_wino_geom_t *g, const float *dU, size_t c0, size_t c1,
-                         float *dW)
+void ot_wino_filter_grad(const ot_wino_geom_t *g, const float *dU, size_t ups, size_t c0,
+                         size_t c1, float *dW)
 {
     const size_t cf = g->c * g->f;
+    if (g->m == 4) {
+        filter6_grad(dU, ups, cf, c0 * g->f, c1 * g->f, dW);
+        return;
+    }
+#pragma omp simd
     for (size_t e = c0 * g->f; e < c1 * g->f; e++) {
         float u[4][4], t[4][3];
+        _Pragma("GCC unroll 16")
         for (int i = 0; i < 16; i++)
-            u[i / 4][i % 4] = dU[(size_t)i * cf + e];
+            u[i / 4][i % 4] = dU[(size_t)i * ups + e];
+        _Pragma("GCC unroll 16")
         for (int i = 0; i < 4; i++) { /* t = dU G */
             t[i][0] = u[i][0] + 0.5f * (u[i][1] + u[i][2]);
             t[i][1] = 0.5f * (u[i][1] - u[i][2]);
             t[i][2] = 0.5f * (u[i][1] + u[i][2]) + u[i][3];
         }
+        _Pragma("GCC unroll 16")
         for (int j = 0; j < 3; j++) { /* dW = G^T t */
             dW[(size_t)j * cf + e] = t[0][j] + 0.5f * (t[1][j] + t[2][j]);
             dW[(size_t)(3 + j) * cf + e] = 0.5f * (t[1][j] - t[2][j]);
@@ -91,17 +204,116 @@ void ot_wino_filter_grad(const ot_wino_geom_t *g, const float *dU, size_t c0, si
 
 /* The tiles of n images in order: the call's tile index and where its block starts in the
  * padded images. */
-#define FOR_TILES(g, n, t, at)                                                                   \
-    for (size_t s_ = 0, t = 0; s_ < (n); s_++)                                                 \
-        for (size_t ty_ = 0; ty_ < (g)->th; ty_++)                                             \
-            for (size_t tx_ = 0, at = ((s_ * (2 * (g)->th + 2) + 2 * ty_) * (2 * (g)->tw + 2) + \
-                                       2 * tx_) * (g)->c;                                      \
-                 tx_ < (g)->tw; tx_++, t++, at += 2 * (g)->c)
+#define FOR_TILES(g, n, t, at)                                                               \
+    for (size_t s_ = 0, t = 0; s_ < (n); s_++)                                             \
+        for (size_t ty_ = 0; ty_ < (g)->th; ty_++)                                         \
+            for (size_t tx_ = 0, at = ((s_ * ((g)->m * (g)->th + 2) + (g)->m * ty_) *      \
+                                           ((g)->m * (g)->tw + 2)) * (g)->c;               \
+                 tx_ < (g)->tw; tx_++, t++, at += (g)->m * (g)->c)
+
+/* F(4x4, 3x3)'s B^T on one column (6 -> 6) and its transpose */
+#define BT6(x, y)                                                                          \
+    do {                                                                                   \
+        y[0] = 4.0f * x[0] - 5.0f * x[2] + x[4];                                           \
+        y[1] = (x[3] + x[4]) - 4.0f * (x[1] + x[2]);                                       \
+        y[2] = (x[4] - x[3]) + 4.0f * (x[1] - x[2]);                                       \
+        y[3] = (x[4] - x[2]) + 2.0f * (x[3] - x[1]);                                       \
+        y[4] = (x[4] - x[2]) - 2.0f * (x[3] - x[1]);                                       \
+        y[5] = 4.0f * x[1] - 5.0f * x[3] + x[5];                                           \
+    } while (0)
+#define B6(y, x)                                                                           \
+    do {                                                                                   \
+        x[0] = 4.0f * y[0];                                                                \
+        x[1] = 4.0f * (y[2] - y[1] + y[5]) + 2.0f * (y[4] - y[3]);                         \
+        x[2] = -5.0f * y[0] - 4.0f * (y[1] + y[2]) - (y[3] + y[4]);                        \
+        x[3] = (y[1] - y[2]) + 2.0f * (y[3] - y[4]) - 5.0f * y[5];                         \
+        x[4] = y[0] + y[1] + y[2] + y[3] + y[4];                                           \
+        x[5] = y[5];                                                                       \
+    } while (0)
+/* F(4x4, 3x3)'s A^T on one column (6 -> 4) and its transpose */
+#define AT6(x, y)                                                                          \
+    do {                                                                                   \
+        y[0] = x[0] + (x[1] + x[2]) + (x[3] + x[4]);                                       \
+        y[1] = (x[1] - x[2]) + 2.0f * (x[3] - x[4]);                                       \
+        y[2] = (x[1] + x[2]) + 4.0f * (x[3] + x[4]);                                       \
+        y[3] = (x[1] - x[2]) + 8.0f * (x[3] - x[4]) + x[5];                                \
+    } while (0)
+#define A6(y, x)                                                                           \
+    do {                                                                                   \
+        x[0] = y[0];                                                                       \
+        x[1] = y[0] + y[1] + y[2] + y[3];                                                  \
+        x[2] = y[0] - y[1] + y[2] - y[3];                                                  \
+        x[3] = y[0] + 2.0f * y[1] + 4.0f * y[2] + 8.0f * y[3];                             \
+        x[4] = y[0] - 2.0f * y[1] + 4.0f * y[2] - 8.0f * y[3];                             \
+        x[5] = y[3];                                                                       \
+    } while (0)
+
+/* F(4x4, 3x3): V = B^T d B of one tile's 6x6 block (rows rs apart) */
+static inline __attribute__((always_inline)) void tile_input6(const float *restrict d,
+                                                              size_t rs, size_t c,
+                                                              float *restrict v, size_t ps)
+{
+#pragma omp simd
+    for (size_t ch = 0; ch < c; ch++) {
+        float r[6][6], x[6], y[6];
+        _Pragma("GCC unroll 6")
+        for (int j = 0; j < 6; j++) { /* r = B^T d, column j */
+            _Pragma("GCC unroll 6")
+            for (int i = 0; i < 6; i++)
+                x[i] = d[(size_t)i * rs + (size_t)j * c + ch];
+            BT6(x, y);
+            _Pragma("GCC unroll 6")
+            for (int i = 0; i < 6; i++)
+                r[i][j] = y[i];
+        }
+        _Pragma("GCC unroll 6")
+        for (int i = 0; i < 6; i++) { /* V = r B, row i */
+            BT6(r[i], y);
+            _Pragma("GCC unroll 6")
+            for (int j = 0; j < 6; j++)
+                v[(size_t)(i * 6 + j) * ps + ch] = y[j];
+        }
+    }
+}
+
+/* F(4x4, 3x3): d += B dV B^T, the adjoint of tile_input6 */
+static inline __attribute__((always_inline)) void tile_input6_grad(const float *restrict v,
+                                                                   size_t ps, size_t c,
+                                                                   float *restrict d,
+                                                                   size_t rs)
+{
+#pragma omp simd
+    for (size_t ch = 0; ch < c; ch++) {
+        float r[6][6], x[6], y[6];
+        _Pragma("GCC unroll 6")
+        for (int i = 0; i < 6; i++) { /* r = dV B^T, row i */
+            _Pragma("GCC unroll 6")
+            for (int j = 0; j < 6; j++)
+                y[j] = v[(size_t)(i * 6 + j) * ps + ch];
+            B6(y, r[i]);
+        }
+        _Pragma("GCC unroll 6")
+        for (int j = 0; j < 6; j++) { /* dd = B r, column j */
+            _Pragma("GCC unroll 6")
+            for (int i = 0; i < 6; i++)
+                y[i] = r[i][j];
+            B6(y, x);
+            _Pragma("GCC unroll 6")
+            for (int i = 0; i < 6; i++)
+                d[(size_t)i * rs + (size_t)j * c + ch] += x[i];
+        }
+    }
+}
 
 /* V = B^T d B of each tile's 4x4 block d */
 void ot_wino_input(const ot_wino_geom_t *g, const float *buf, size_t n, float *V, size_t ps)
 {
-    const size_t c = g->c, rs = (2 * g->tw + 2) * c;
+    const size_t c = g->c, rs = (g->m * g->tw + 2) * c;
+    if (g->m == 4) {
+        FOR_TILES(g, n, t, at)
+            tile_input6(buf + at, rs, c, V + t * c, ps);
+        return;
+    }
     FOR_TILES(g, n, t, at) {
         const float *d0 = buf + at, *d1 = d0 + rs, *d2 = d1 + rs, *d3 = d2 + rs;
         float *v = V + t * c;
@@ -130,7 +342,12 @@ void ot_wino_input(const ot_wino_geom_t *g, const float *buf, size_t n, float *V
 void ot_wino_input_grad(const ot_wino_geom_t *g, const float *dV, size_t ps, size_t n,
                         float *dbuf)
 {
-    const size_t c = g->c, rs = (2 * g->tw + 2) * c;
+    const size_t c = g->c, rs = (g->m * g->tw + 2) * c;
+    if (g->m == 4) {
+        FOR_TILES(g, n, t, at)
+            tile_input6_grad(dV + t * c, ps, c, dbuf + at, rs);
+        return;
+    }
     FOR_TILES(g, n, t, at) {
         float *d0 = dbuf + at, *d1 = d0 + rs, *d2 = d1 + rs, *d3 = d2 + rs;
         const float *v = dV + t * c;
@@ -157,7 +374,7 @@ void ot_wino_input_grad(const ot_wino_geom_t *g, const float *dV, size_t ps, siz
 
 void ot_wino_unpad_add(const ot_wino_geom_t *g, const float *dbuf, size_t n, float *dx)
 {
-    const size_t c = g->c, p = g->pad, pw = 2 * g->tw + 2, ph = 2 * g->th + 2;
+    const size_t c = g->c, p = g->pad, pw = g->m * g->tw + 2, ph = g->m * g->th + 2;
     for (size_t s = 0; s < n; s++)
         for (size_t y = 0; y < g->h; y++) {
             const float *src = dbuf + ((s * ph + p + y) * pw + p) * c;
@@ -170,14 +387,130 @@ void ot_wino_unpad_add(const ot_wino_geom_t *g, const float *dbuf, size_t n, flo
 /* The tiles of n output images in order, with their top-left output position. */
 #define FOR_OUT_TILES(g, n, t, s, oy, ox)                                                      \
     for (size_t s = 0, t = 0; s < (n); s++)                                                    \
-        for (size_t oy = 0; oy < (g)->oh; oy += 2)                                             \
-            for (size_t ox = 0; ox < (g)->ow; ox += 2, t++)
+        for (size_t oy = 0; oy < (g)->oh; oy += (g)->m)                                        \
+            for (size_t ox = 0; ox < (g)->ow; ox += (g)->m, t++)
+
+/* Channels at a time when a tile passes through a copy (the output's edge) */
+enum { RUN = 64 };
+
+/* F(4x4, 3x3): the 4x4 block Y = A^T M A + bias of one tile into y (rows ry apart, columns
+ * f apart: channels [0, r)) */
+static inline __attribute__((always_inline)) void tile_output6(const float *restrict m,
+                                                               size_t ps, const float *bias,
+                                                               size_t r, float *restrict y,
+                                                               size_t ry, size_t f)
+{
+#pragma omp simd
+    for (size_t k = 0; k < r; k++) {
+        float t[4][6], x[6], o[4];
+        const float b = bias ? bias[k] : 0.0f;
+        _Pragma("GCC unroll 6")
+        for (int j = 0; j < 6; j++) { /* t = A^T M, column j */
+            _Pragma("GCC unroll 6")
+            for (int i = 0; i < 6; i++)
+                x[i] = m[(size_t)(i * 6 + j) * ps + k];
+            AT6(x, o);
+            _Pragma("GCC unroll 6")
+            for (int i = 0; i < 4; i++)
+                t[i][j] = o[i];
+        }
+        _Pragma("GCC unroll 6")
+        for (int i = 0; i < 4; i++) { /* Y = t A, row i */
+            AT6(t[i], o);
+            _Pragma("GCC unroll 6")
+            for (int j = 0; j < 4; j++)
+                y[(size_t)i * ry + (size_t)j * f + k] = b + o[j];
+        }
+    }
+}
+
+static void output6(const ot_wino_geom_t *g, const float *M, size_t ps, const float *bias,
+                    size_t n, float *y)
+{
+    const size_t f = g->f;
+    FOR_OUT_TILES(g, n, t, s, oy, ox) {
+        const float *m = M + t * f;
+        float *y0 = y + ((s * g->oh + oy) * g->ow + ox) * f;
+        const size_t rows = g->oh - oy < 4 ? g->oh - oy : 4, cols = g->ow - ox < 4 ? g->ow - ox : 4;
+        if (rows == 4 && cols == 4) {
+            tile_output6(m, ps, bias, f, y0, g->ow * f, f);
+            continue;
+        }
+        float e[16 * RUN]; /* the whole block, then its part inside the output */
+        for (size_t k0 = 0; k0 < f; k0 += RUN) {
+            const size_t r = f - k0 < RUN ? f - k0 : RUN;
+            tile_output6(m + k0, ps, bias ? bias + k0 : NULL, r, e, 4 * r, r);
+            for (size_t i = 0; i < rows; i++)
+                for (size_t j = 0; j < cols; j++)
+                    memcpy(y0 + (i * g->ow + j) * f + k0, e + (i * 4 + j) * r,
+                           r * sizeof(float));
+        }
+    }
+}
+
+/* F(4x4, 3x3): dM = A dY A^T of one tile's 4x4 block of dY (rows ry apart, columns f apart) */
+static inline __attribute__((always_inline)) void tile_output6_grad(const float *restrict dy,
+                                                                    size_t ry, size_t f,
+                                                                    size_t r, float *restrict m,
+                                                                    size_t ps)
+{
+#pragma omp simd
+    for (size_t k = 0; k < r; k++) {
+        float t[6][4], o[4], x[6];
+        _Pragma("GCC unroll 6")
+        for (int j = 0; j < 4; j++) { /* t = A dY, column j */
+            _Pragma("GCC unroll 6")
+            for (int i = 0; i < 4; i++)
+                o[i] = dy[(size_t)i * ry + (size_t)j * f + k];
+            A6(o, x);
+            _Pragma("GCC unroll 6")
+            for (int i = 0; i < 6; i++)
+                t[i][j] = x[i];
+        }
+        _Pragma("GCC unroll 6")
+        for (int i = 0; i < 6; i++) { /* dM = t A^T, row i */
+            A6(t[i], x);
+            _Pragma("GCC unroll 6")
+            for (int j = 0; j < 6; j++)
+                m[(size_t)(i * 6 + j) * ps + k] = x[j];
+        }
+    }
+}
+
+static void output6_grad(const ot_wino_geom_t *g, const float *dy, size_t n, float *dM,
+                         size_t ps)
+{
+    const size_t f = g->f;
+    FOR_OUT_TILES(g, n, t, s, oy, ox) {
+        float *m = dM + t * f;
+        const float *y0 = dy + ((s * g->oh + oy) * g->ow + ox) * f;
+        const size_t rows = g->oh - oy < 4 ? g->oh - oy : 4, cols = g->ow - ox < 4 ? g->ow - ox : 4;
+        if (rows == 4 && cols == 4) {
+            tile_output6_grad(y0, g->ow * f, f, f, m, ps);
+            continue;
+        }
+        float e[16 * RUN]; /* the block with zeros past the output's edge */
+        for (size_t k0 = 0; k0 < f; k0 += RUN) {
+            const size_t r = f - k0 < RUN ? f - k0 : RUN;
+            memset(e, 0, sizeof e);
+            for (size_t i = 0; i < rows; i++)
+                for (size_t j = 0; j < cols; j++)
+                    memcpy(e + (i * 4 + j) * r, y0 + (i * g->ow + j) * f + k0,
+                           r * sizeof(float));
+            tile_output6_grad(e, 4 * r, r, r, m + k0, ps);
+        }
+    }
+}
 
 /* Y = A^T M A + bias, positions inside the output only */
 void ot_wino_output(const ot_wino_geom_t *g, const float *M, size_t ps, const float *bias,
                     size_t n, float *y)
 {
     const size_t f = g->f;
+    if (g->m == 4) {
+        output6(g, M, ps, bias, n, y);
+        return;
+    }
     FOR_OUT_TILES(g, n, t, s, oy, ox) {
         const float *m = M + t * f;
         float *y0 = y + ((s * g->oh + oy) * g->ow + ox) * f, *y1 = y0 + g->ow * f;
@@ -203,16 +536,14 @@ void ot_wino_output(const ot_wino_geom_t *g, const float *M, size_t ps, const fl
     }
 }
 
-/* dM of one tile from its four dY vectors (any of them NULL past the output's edge: zeros) */
+/* dM of one tile from its 2x2 block of dY: rows of A dY are (a, b), (a + c, b + d),
+ * (a - c, b - d), (-c, -d), each times A^T. */
 static inline __attribute__((always_inline)) void tile_output_grad(
-    const float *restrict a_, const float *restrict b_, const float *restrict c_,
-    const float *restrict d_, size_t f, float *restrict m, size_t ps)
+    const float *restrict y0, const float *restrict y1, size_t f, float *restrict m, size_t ps)
 {
 #pragma omp simd
     for (size_t k = 0; k < f; k++) {
-        const float a = a_[k], b = b_ ? b_[k] : 0.0f, c = c_ ? c_[k] : 0.0f;
-        const float d = d_ ? d_[k] : 0.0f;
-        /* rows of A dY: (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); each times A^T */
+        const float a = y0[k], b = y0[f + k], c = y1[k], d = y1[f + k];
         const float p1 = a + c, q1 = b + d, p2 = a - c, q2 = b - d;
         m[k] = a, m[ps + k] = a + b, m[2 * ps + k] = a - b, m[3 * ps + k] = -b;
         m[4 * ps + k] = p1, m[5 * ps + k] = p1 + q1, m[6 * ps + k] = p1 - q1;
@@ -224,19 +555,35 @@ static inline __attribute__((always_inline)) void tile_output_grad(
     }
 }
 
-/* dM = A dY A^T: the adjoint of ot_wino_output (without its bias) */
+/* dM = A dY A^T: the adjoint of ot_wino_output (without its bias). A tile past the output's
+ * edge takes its 2x2 block from a copy with zeros where the output ends, in runs of 2 x 64
+ * channels. */
 void ot_wino_output_grad(const ot_wino_geom_t *g, const float *dy, size_t n, float *dM,
                          size_t ps)
 {
     const size_t f = g->f;
+    if (g->m == 4) {
+        output6_grad(g, dy, n, dM, ps);
+        return;
+    }
     FOR_OUT_TILES(g, n, t, s, oy, ox) {
         float *m = dM + t * f;
         const float *y0 = dy + ((s * g->oh + oy) * g->ow + ox) * f, *y1 = y0 + g->ow * f;
         const int down = oy + 1 < g->oh, right = ox + 1 < g->ow;
-        if (down && right) /* the inside: a copy with no tests */
-            tile_output_grad(y0, y0 + f, y1, y1 + f, f, m, ps);
-        else
-            tile_output_grad(y0, right ? y0 + f : NULL, down ? y1 : NULL,
-                             down && right ? y1 + f : NULL, f, m, ps);
+        if (down && right) {
+            tile_output_grad(y0, y1, f, m, ps);
+            continue;
+        }
+        float e0[2 * RUN], e1[2 * RUN];
+        for (size_t k0 = 0; k0 < f; k0 += RUN) {
+            const size_t r = f - k0 < RUN ? f - k0 : RUN;
+            for (size_t k = 0; k < r; k++) {
+                e0[k] = y0[k0 + k];
+                e0[r + k] = right ? y0[f + k0 + k] : 0.0f;
+                e1[k] = down ? y1[k0 + k] : 0.0f;
+                e1[r + k] = down && right ? y1[f + k0 + k] : 0.0f;
+            }
+            tile_output_grad(e0, e1, r, m + k0, ps);
+        }
     }
 }

@@ -1,4 +1,4 @@
-/* test_winograd.c - the F(2x2, 3x3) transforms (src/winograd.c): composed as the convolution
+/* test_winograd.c - the F(2x2, 3x3) and F(4x4, 3x3) transforms (src/winograd.c): composed as the convolution
  * kind composes them (filter, input, the 16 per-point channel sums, output), they give the
  * direct 3x3 convolution to float rounding for pads 0, 1, 2 and odd and even sides (tiles
  * past the output's edge); and each backward transform is the adjoint of its forward one
@@ -31,7 +31,7 @@ static double dot(const float *a, const float *b, size_t n)
 static void pointwise(const ot_wino_geom_t *g, const float *V, size_t psv, const float *U,
                       size_t T, float *M, size_t psm)
 {
-    for (size_t xi = 0; xi < 16; xi++)
+    for (size_t xi = 0; xi < ot_wino_points(g); xi++)
         for (size_t t = 0; t < T; t++)
             for (size_t f = 0; f < g->f; f++) {
                 float s = 0.0f;
@@ -66,21 +66,22 @@ static void direct(const ot_wino_geom_t *g, const float *x, const float *W, cons
 }
 
 /* The forward composition against the direct convolution on n images of (h, w, c). */
-static void check_forward(size_t h, size_t w, size_t c, size_t f, size_t pad, size_t n)
+static void check_forward(size_t h, size_t w, size_t c, size_t f, size_t pad, size_t n,
+                          size_t m)
 {
-    const ot_wino_geom_t g = ot_wino_geom(h, w, c, f, pad);
-    const size_t T = n * g.th * g.tw, psv = T * c + 16, psm = T * f + 16;
+    const ot_wino_geom_t g = ot_wino_geom(h, w, c, f, pad, m);
+    const size_t T = n * g.th * g.tw, psv = T * c + 16, psm = T * f + 16, NP = ot_wino_points(&g);
     float *x = malloc(n * h * w * c * sizeof(float)), *W = malloc(9 * c * f * sizeof(float));
-    float *b = malloc(f * sizeof(float)), *U = malloc(16 * c * f * sizeof(float));
+    float *b = malloc(f * sizeof(float)), *U = malloc(NP * c * f * sizeof(float));
     float *buf = malloc(n * ot_wino_pad_floats(&g) * sizeof(float));
-    float *V = malloc(16 * psv * sizeof(float)), *M = malloc(16 * psm * sizeof(float));
+    float *V = malloc(NP * psv * sizeof(float)), *M = malloc(NP * psm * sizeof(float));
     float *y = malloc(n * g.oh * g.ow * f * sizeof(float));
     double *ref = malloc(n * g.oh * g.ow * f * sizeof(double));
     CU_ASSERT_FATAL(x && W && b && U && buf && V && M && y && ref);
     fill(x, n * h * w * c, 1);
     fill(W, 9 * c * f, 2);
     fill(b, f, 3);
-    ot_wino_filter(&g, W, 0, c, U);
+    ot_wino_filter(&g, W, 0, c, U, c * f);
     ot_wino_pad(&g, x, n, buf);
     ot_wino_input(&g, buf, n, V, psv);
     pointwise(&g, V, psv, U, T, M, psm);
@@ -91,34 +92,38 @@ static void check_forward(size_t h, size_t w, size_t c, size_t f, size_t pad, si
         worst = fmax(worst, fabs(y[i] - ref[i]));
     CU_ASSERT(worst < 1e-5 * (double)(9 * c));
     if (worst >= 1e-5 * (double)(9 * c))
-        printf("\n  %zux%zux%zu pad %zu: off by %.3g\n", h, w, c, pad, worst);
+        printf("\n  F(%zu, 3) %zux%zux%zu pad %zu: off by %.3g\n", m, h, w, c, pad, worst);
     free(x), free(W), free(b), free(U), free(buf), free(V), free(M), free(y), free(ref);
 }
 
 static void test_forward_is_the_convolution(void)
 {
-    check_forward(28, 28, 3, 4, 1, 2); /* even output: whole tiles */
-    check_forward(7, 7, 5, 3, 1, 3);   /* odd: the last tile half outside */
-    check_forward(7, 6, 2, 2, 0, 2);   /* no pad: 5x4 */
-    check_forward(5, 8, 3, 2, 2, 1);   /* pad 2: 7x10 */
-    check_forward(1, 1, 1, 1, 1, 1);   /* one pixel */
+    for (size_t m = 2; m <= 4; m += 2) {
+        check_forward(28, 28, 3, 4, 1, 2, m); /* even output: whole tiles */
+        check_forward(7, 7, 5, 3, 1, 3, m);   /* odd: the last tile partly outside */
+        check_forward(7, 6, 2, 2, 0, 2, m);   /* no pad: 5x4 */
+        check_forward(5, 8, 3, 2, 2, 1, m);   /* pad 2: 7x10 */
+        check_forward(1, 1, 1, 1, 1, 1, m);   /* one pixel */
+        check_forward(8, 8, 70, 66, 1, 1, m); /* channels past a run of 64 */
+    }
 }
 
-static void test_transforms_are_adjoints(void)
+static void check_adjoints(size_t m)
 {
-    const ot_wino_geom_t g = ot_wino_geom(7, 9, 3, 4, 1); /* 7x9 out: edge tiles both ways */
+    const ot_wino_geom_t g = ot_wino_geom(7, 9, 3, 4, 1, m); /* 7x9 out: edge tiles both ways */
     const size_t n = 2, T = n * g.th * g.tw, ps = T * 4 + 16, pf = ot_wino_pad_floats(&g);
-    enum { BIG = 4096 };
+    const size_t NP = ot_wino_points(&g);
+    enum { BIG = 8192 };
     static float a[BIG], b[BIG], c[BIG], d[BIG];
-    CU_ASSERT_FATAL(16 * ps <= BIG && n * pf <= BIG && n * 7 * 9 * 4 <= BIG);
+    CU_ASSERT_FATAL(NP * ps <= BIG && n * pf <= BIG && n * 7 * 9 * 4 <= BIG);
 
     /* output: <A^T M A, dy> = <M, A dy A^T> */
-    fill(a, 16 * ps, 4);
+    fill(a, NP * ps, 4);
     fill(b, n * g.oh * g.ow * 4, 5);
     ot_wino_output(&g, a, ps, NULL, n, c);
     ot_wino_output_grad(&g, b, n, d, ps);
     double l = dot(c, b, n * g.oh * g.ow * 4), r = 0.0;
-    for (size_t xi = 0; xi < 16; xi++) /* the planes' padding is neither read nor written */
+    for (size_t xi = 0; xi < NP; xi++) /* the planes' padding is neither read nor written */
         r += dot(a + xi * ps, d + xi * ps, T * 4);
     CU_ASSERT(l != 0.0 && fabs(l - r) < 1e-5 * fabs(l));
 
@@ -127,9 +132,9 @@ static void test_transforms_are_adjoints(void)
     fill(a, n * 7 * 9 * 3, 6);
     ot_wino_pad(&g, a, n, c);
     ot_wino_input(&g, c, n, d, pc);
-    fill(b, 16 * pc, 7);
+    fill(b, NP * pc, 7);
     l = 0.0;
-    for (size_t xi = 0; xi < 16; xi++)
+    for (size_t xi = 0; xi < NP; xi++)
         l += dot(d + xi * pc, b + xi * pc, T * 3);
     memset(c, 0, n * pf * sizeof(float));
     ot_wino_input_grad(&g, b, pc, n, c);
@@ -146,19 +151,29 @@ static void test_transforms_are_adjoints(void)
     CU_ASSERT(twice);
 
     /* filter: <G g G^T, dU> = <g, G^T dU G>, and a channel range writes only its channels */
+    const size_t ups = ot_wino_filter_stride(&g); /* 3 4 + 16: planes apart */
     fill(a, 9 * 3 * 4, 8);
-    fill(b, 16 * 3 * 4, 9);
-    ot_wino_filter(&g, a, 0, 3, c);
+    fill(b, NP * ups, 9);
+    ot_wino_filter(&g, a, 0, 3, c, ups);
     for (size_t i = 0; i < 9 * 3 * 4; i++)
         d[i] = -7.0f;
-    ot_wino_filter_grad(&g, b, 1, 3, d);
+    ot_wino_filter_grad(&g, b, ups, 1, 3, d);
     int kept = 1;
     for (size_t k = 0; k < 9; k++)
         for (size_t f = 0; f < 4; f++)
             kept &= d[(k * 3 + 0) * 4 + f] == -7.0f;
     CU_ASSERT(kept);
-    ot_wino_filter_grad(&g, b, 0, 1, d);
-    CU_ASSERT(fabs(dot(c, b, 16 * 3 * 4) - dot(a, d, 9 * 3 * 4)) < 1e-5 * fabs(dot(c, b, 48)));
+    ot_wino_filter_grad(&g, b, ups, 0, 1, d);
+    l = 0.0;
+    for (size_t xi = 0; xi < NP; xi++)
+        l += dot(c + xi * ups, b + xi * ups, 3 * 4);
+    CU_ASSERT(l != 0.0 && fabs(l - dot(a, d, 9 * 3 * 4)) < 1e-5 * fabs(l));
+}
+
+static void test_transforms_are_adjoints(void)
+{
+    check_adjoints(2);
+    check_adjoints(4);
 }
 
 OT_TEST_SUITE(winograd, NULL, NULL,

@@ -136,16 +136,17 @@ void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t
 
 typedef struct {
     size_t filters, kh, kw, stride, pad;
-    int winograd; /* F(2x2, 3x3) instead of the column matrix (3x3, stride 1, pad <= 2) */
+    size_t winograd; /* m of F(m x m, 3x3) (2 or 4) instead of the column matrix (3x3,
+                        stride 1, pad <= 2); 0: the column matrix */
 } conv_args_t;
 OT_LAYER_ARGS_FIT(conv_args_t);
 
 /* Its buffers in an engine. */
 typedef struct {
-    float *wpack;  /* W packed for y = col W; with winograd, U[xi] (c, f) packed, 16 of them */
+    float *wpack;  /* W packed for y = col W; with winograd, U[xi] (c, f) packed, a point each */
     float *wtpack; /* W^T packed for dcol = dy W^T (with winograd U[xi]^T); NULL for layer 0 */
     size_t *taps;  /* (K) each tap's offset in a window (ot_conv_taps); winograd: (T) t c */
-    float *u;      /* winograd: U (16, c, f) = G g G^T of every channel pair */
+    float *u;      /* winograd: U (points, c, f) = G g G^T of every channel pair */
 } conv_rt_t;
 
 static const conv_args_t *args(const ot_layer_t *L)
@@ -171,7 +172,9 @@ static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
     conv_args_t *a = OT_LAYER_ARGS(conv_args_t, L);
     *a = (conv_args_t){0, 0, 0, 1, 0, 0};
     if (argc > 2 && strcmp(argv[argc - 1], "winograd") == 0)
-        a->winograd = 1, argc--;
+        a->winograd = 2, argc--;
+    else if (argc > 2 && strcmp(argv[argc - 1], "winograd4") == 0)
+        a->winograd = 4, argc--;
     if (argc < 2 || ot_layer_parse_size(argv[0], 1, OT_MAX_UNITS, &a->filters) < 0 ||
         ot_layer_parse_window(argv[1], &a->kh, &a->kw) < 0) {
         snprintf(err, n, "a filter count and a kernel size");
@@ -184,7 +187,7 @@ static void format(const ot_layer_t *L, char *buf, size_t n)
 {
     const conv_args_t *a = args(L);
     snprintf(buf, n, "%zu %zux%zu stride %zu pad %zu%s", a->filters, a->kh, a->kw, a->stride,
-             a->pad, a->winograd ? " winograd" : "");
+             a->pad, a->winograd == 4 ? " winograd4" : a->winograd ? " winograd" : "");
 }
 
 static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
@@ -201,8 +204,9 @@ static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
         ot_layer_out_side("width", L->in.w, a->kw, a->stride, a->pad, &ow, err, n) < 0)
         return -1;
     if (a->winograd && (a->kh != 3 || a->kw != 3 || a->stride != 1 || a->pad > 2)) {
-        snprintf(err, n, "winograd needs a 3x3 kernel, stride 1 and pad 0, 1 or 2, got %zux%zu "
-                 "stride %zu pad %zu", a->kh, a->kw, a->stride, a->pad);
+        snprintf(err, n, "winograd%s needs a 3x3 kernel, stride 1 and pad 0, 1 or 2, got "
+                 "%zux%zu stride %zu pad %zu", a->winograd == 4 ? "4" : "", a->kh, a->kw,
+                 a->stride, a->pad);
         return -1;
     }
     L->out = (ot_shape_t){a->filters, oh, ow, 0};
@@ -323,14 +327,15 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
 /* ---------------------------------------------------------------- with winograd */
 
 /* F(2x2, 3x3) (ot_winograd.h) works through a thread's images in blocks of whole images, up to
- * WINO_TILES tiles (at least one image); transformed data of a block are 16 planes, each
+ * WINO_TILES tiles (at least one image); transformed data of a block are a plane per point, each
  * padded by 16 floats so that the planes do not fall on the same cache sets. With a next
  * layer chained, a block is the chain's block. */
-#define WINO_TILES 256
+#define WINO_TILES 128
 
 static ot_wino_geom_t wgeom(const ot_layer_t *L)
 {
-    return ot_wino_geom(L->in.h, L->in.w, L->in.c, args(L)->filters, args(L)->pad);
+    return ot_wino_geom(L->in.h, L->in.w, L->in.c, args(L)->filters, args(L)->pad,
+                        args(L)->winograd);
 }
 
 static size_t wino_images(const ot_wino_geom_t *g)
@@ -348,9 +353,9 @@ static size_t wino_ps(const ot_wino_geom_t *g, size_t ch)
 /* A block's scratch with winograd, carved from the thread's workspace. */
 typedef struct {
     float *pad; /* the block's images padded (ot_wino_pad), or dx's padded images */
-    float *v;   /* V, or dV (16 planes, stride wino_ps(c)) */
-    float *m;   /* M, or dM (16 planes, stride wino_ps(f)) */
-    float *du;  /* (16, c, f) dU over a leaf */
+    float *v;   /* V, or dV (a plane per point, stride wino_ps(c)) */
+    float *m;   /* M, or dM (a plane per point, stride wino_ps(f)) */
+    float *du;  /* (points, c, f) dU over a leaf */
     float *gw;  /* the GEMMs' scratch */
     float *y;   /* (images, oh, ow, f) y or dy of a block, with ot_ctx_t.next */
 } wino_ws_t;
@@ -358,11 +363,12 @@ typedef struct {
 static size_t carve_wino(const ot_layer_t *L, void *work, wino_ws_t *w)
 {
     const ot_wino_geom_t g = wgeom(L);
+    const size_t NP = ot_wino_points(&g);
     const size_t C = g.c, F = g.f, IB = wino_images(&g), T = IB * g.th * g.tw;
     const size_t sizes[6] = {round_up(IB * ot_wino_pad_floats(&g) * sizeof(float)),
-                             round_up(16 * wino_ps(&g, C) * sizeof(float)),
-                             round_up(16 * wino_ps(&g, F) * sizeof(float)),
-                             round_up(16 * C * F * sizeof(float)),
+                             round_up(NP * wino_ps(&g, C) * sizeof(float)),
+                             round_up(NP * wino_ps(&g, F) * sizeof(float)),
+                             round_up(NP * ot_wino_filter_stride(&g) * sizeof(float)),
                              round_up(max_sz(ot_kgemm_work_size(max_sz(C, F)),
                                              ot_kgemm_tn_acc_work_size(T, F)) * sizeof(float)),
                              IB * g.oh * g.ow * F * sizeof(float)};
@@ -383,6 +389,7 @@ static void wino_prepare(const ot_layer_t *L, conv_rt_t *rt, const float *params
                          const size_t own[2], int backward)
 {
     const ot_wino_geom_t g = wgeom(L);
+    const size_t NP = ot_wino_points(&g);
     const size_t C = g.c, F = g.f, nr = ot_kgemm_nr(), np = (C + nr - 1) / nr;
     const size_t kp = ot_kpack_size(C, F), kt = ot_kpack_size(F, C);
     size_t k0, k1;
@@ -391,9 +398,10 @@ static void wino_prepare(const ot_layer_t *L, conv_rt_t *rt, const float *params
     const size_t c0 = p0 * nr, c1 = p1 * nr < C ? p1 * nr : C;
     if (c0 >= c1)
         return;
-    ot_wino_filter(&g, params + L->p_off, c0, c1, rt->u);
-    for (size_t xi = 0; xi < 16; xi++) {
-        const float *U = rt->u + xi * C * F;
+    const size_t ups = ot_wino_filter_stride(&g);
+    ot_wino_filter(&g, params + L->p_off, c0, c1, rt->u, ups);
+    for (size_t xi = 0; xi < NP; xi++) {
+        const float *U = rt->u + xi * ups;
         ot_kpack_b_rows(U, F, C, F, rt->wpack + xi * kp, c0, c1);
         if (backward && rt->wtpack)
             ot_kpack_b(U, F, true, F, C, rt->wtpack + xi * kt, p0, p1);
@@ -404,6 +412,7 @@ static void wino_forward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const conv_rt_t *rt = c->rt;
     const ot_wino_geom_t g = wgeom(L);
+    const size_t NP = ot_wino_points(&g);
     const size_t C = g.c, F = g.f, IB = wino_images(&g), TI = g.th * g.tw, P = g.oh * g.ow;
     const size_t psc = wino_ps(&g, C), psf = wino_ps(&g, F), kp = ot_kpack_size(C, F);
     const float *b = c->params + L->p_off + L->p_len - F;
@@ -415,7 +424,7 @@ static void wino_forward(const ot_layer_t *L, const ot_ctx_t *c)
         float *y = next ? w.y : c->y + s0 * P * F;
         ot_wino_pad(&g, c->x + s0 * L->in_size, n, w.pad);
         ot_wino_input(&g, w.pad, n, w.v, psc);
-        for (size_t xi = 0; xi < 16; xi++)
+        for (size_t xi = 0; xi < NP; xi++)
             ot_kgemm(n * TI, F, C, w.v + xi * psc, C, rt->wpack + xi * kp, NULL,
                      w.m + xi * psf, F, w.gw);
         ot_wino_output(&g, w.m, psf, b, n, y);
@@ -434,6 +443,7 @@ static void wino_du(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w,
 {
     const conv_rt_t *rt = c->rt;
     const ot_wino_geom_t g = wgeom(L);
+    const size_t NP = ot_wino_points(&g);
     const size_t C = g.c, F = g.f, T = n * g.th * g.tw;
     const size_t psc = wino_ps(&g, C), psf = wino_ps(&g, F);
     ot_wino_output_grad(&g, dy, n, w->m, psf);
@@ -442,9 +452,10 @@ static void wino_du(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w,
     ot_wino_pad(&g, x + s0 * L->in_size, n, w->pad);
     ot_wino_input(&g, w->pad, n, w->v, psc);
     const size_t *col = rt->taps + wino_images(&g) * g.th * g.tw; /* after the rows */
-    for (size_t xi = 0; xi < 16; xi++)
+    const size_t ups = ot_wino_filter_stride(&g);
+    for (size_t xi = 0; xi < NP; xi++)
         ot_kgemm_tn_acc_gather(c1 - c0, F, T, w->v + xi * psc, rt->taps, col + c0,
-                               w->m + xi * psf, F, w->du + xi * C * F + c0 * F, F, acc, w->gw);
+                               w->m + xi * psf, F, w->du + xi * ups + c0 * F, F, acc, w->gw);
 }
 
 /* dx of the n images from s0 on from the block's dM (wino_du): dV = dM U^T, then B dV B^T
@@ -454,9 +465,10 @@ static void wino_dx(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w, 
 {
     const conv_rt_t *rt = c->rt;
     const ot_wino_geom_t g = wgeom(L);
+    const size_t NP = ot_wino_points(&g);
     const size_t C = g.c, F = g.f, T = n * g.th * g.tw, kt = ot_kpack_size(F, C);
     const size_t psc = wino_ps(&g, C), psf = wino_ps(&g, F);
-    for (size_t xi = 0; xi < 16; xi++)
+    for (size_t xi = 0; xi < NP; xi++)
         ot_kgemm(T, C, F, w->m + xi * psf, F, rt->wtpack + xi * kt, NULL, w->v + xi * psc, C,
                  w->gw);
     memset(w->pad, 0, n * ot_wino_pad_floats(&g) * sizeof(float));
@@ -487,8 +499,8 @@ static void wino_backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const w
             wino_du(L, c, w, c->sx, dy, s0, n, c0, c1, s0 > 0);
     }
     if (hi == 0)
-        memset(w->du, 0, 16 * C * F * sizeof(float));
-    ot_wino_filter_grad(&g, w->du, c0, c1, dW);
+        memset(w->du, 0, ot_wino_points(&g) * ot_wino_filter_stride(&g) * sizeof(float));
+    ot_wino_filter_grad(&g, w->du, ot_wino_filter_stride(&g), c0, c1, dW);
     if (!c->dx)
         return;
     memset(c->dx, 0, c->n * L->in_size * sizeof(float));
@@ -520,7 +532,7 @@ static void wino_backward(const ot_layer_t *L, const ot_ctx_t *c)
         float *db = ot_grad_leaf(c->grad, i, L->p_off + L->p_len - F);
         memset(db, 0, F * sizeof(float));
         if (lo == hi)
-            memset(w.du, 0, 16 * C * F * sizeof(float));
+            memset(w.du, 0, ot_wino_points(&g) * ot_wino_filter_stride(&g) * sizeof(float));
         for (size_t s0 = lo; s0 < hi; s0 += IB) {
             const size_t n = hi - s0 < IB ? hi - s0 : IB;
             float *dy = next ? w.y : c->dy + s0 * P * F;
@@ -533,7 +545,7 @@ static void wino_backward(const ot_layer_t *L, const ot_ctx_t *c)
             if (c->dx)
                 wino_dx(L, c, &w, s0, n);
         }
-        ot_wino_filter_grad(&g, w.du, 0, C, dW);
+        ot_wino_filter_grad(&g, w.du, ot_wino_filter_stride(&g), 0, C, dW);
     }
     ot_grad_leaves_done(c->grad, L->p_off, L->p_len);
 }
@@ -546,8 +558,9 @@ static void rt_sizes(const ot_layer_t *L, size_t *pack, size_t *tpack, size_t *u
         *pack = ot_kpack_size(K, F), *tpack = ot_kpack_size(F, K), *u = 0, *nt = K;
     } else {
         const ot_wino_geom_t g = wgeom(L);
-        *pack = 16 * ot_kpack_size(C, F), *tpack = 16 * ot_kpack_size(F, C);
-        *u = 16 * C * F, *nt = wino_images(&g) * g.th * g.tw + C;
+        const size_t NP = ot_wino_points(&g);
+        *pack = NP * ot_kpack_size(C, F), *tpack = NP * ot_kpack_size(F, C);
+        *u = NP * ot_wino_filter_stride(&g), *nt = wino_images(&g) * g.th * g.tw + C;
     }
     if (L->index == 0)
         *tpack = 0;
@@ -802,7 +815,8 @@ const ot_layer_ops_t ot_conv2d_ops = {
     .kind = "conv",
     .usage = "conv FILTERS KHxKW [stride S] [pad P] [winograd] (e.g. conv 30 5x5, "
              "conv 16 3x3 pad 1 winograd)",
-    .example = "conv 3 3x3 stride 2 pad 1, relu, conv 4 2x2, conv 3 3x3 pad 1 winograd",
+    .example = "conv 3 3x3 stride 2 pad 1, relu, conv 4 2x2, conv 3 3x3 pad 1 winograd, "
+               "conv 2 3x3 winograd4",
     .parse = parse,
     .format = format,
     .shape = shape,

@@ -130,7 +130,8 @@ static void test_col2im_is_the_adjoint(void)
     CU_ASSERT(ok);
 }
 
-/* "conv ... winograd": read, printed back, and on a kernel it cannot compute one line why */
+/* "conv ... winograd" and "winograd4": read, printed back, and on a kernel they cannot compute
+ * one line why */
 static void test_winograd_option(void)
 {
     const ot_layer_ops_t *ops = ot_layer_find("conv");
@@ -145,6 +146,12 @@ static void test_winograd_option(void)
     L.in = (ot_shape_t){4, 5, 7, 0};
     CU_ASSERT_EQUAL(ops->shape(&L, NULL, err, sizeof err), 0);
     CU_ASSERT(L.out.c == 16 && L.out.h == 7 && L.out.w == 9);
+    char *w4[] = {"16", "3x3", "winograd4"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 3, w4, err, sizeof err), 0);
+    ops->format(&L, text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "16 3x3 stride 1 pad 0 winograd4");
+    CU_ASSERT_EQUAL(ops->shape(&L, NULL, err, sizeof err), 0);
+    CU_ASSERT(L.out.c == 16 && L.out.h == 3 && L.out.w == 5);
     char *plain[] = {"16", "3x3", "pad", "1"};
     CU_ASSERT_EQUAL(ops->parse(&L, 4, plain, err, sizeof err), 0);
     ops->format(&L, text, sizeof text);
