@@ -813,7 +813,7 @@ static int onnx(const ot_layer_t *L, ot_onnx_t *g, const float *params, const fl
 
 const ot_layer_ops_t ot_conv2d_ops = {
     .kind = "conv",
-    .usage = "conv FILTERS KHxKW [stride S] [pad P] [winograd] (e.g. conv 30 5x5, "
+    .usage = "conv FILTERS KHxKW [stride S] [pad P] [winograd|winograd4] (e.g. conv 30 5x5, "
              "conv 16 3x3 pad 1 winograd)",
     .example = "conv 3 3x3 stride 2 pad 1, relu, conv 4 2x2, conv 3 3x3 pad 1 winograd, "
                "conv 2 3x3 winograd4",
