@@ -1,6 +1,11 @@
 /* test_gradcheck.c - gradcheck passes on correct networks and fails, naming the tensor, when a
  * layer's backward is wrong (sign flipped through the engine's test hook): an Affine, an
- * activation, batch norm, a convolution's dW and dx, and a max pooling's routing. */
+ * activation, batch norm, a convolution's dW and dx, and a max pooling's routing. At the
+ * initial point, zero biases over empty pixels are exact ReLU kinks: the check moves all-zero
+ * tensors off zero, so a Winograd F(4x4, 3x3) layer, whose rounding picks a side there,
+ * passes, and puts them back. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ot_common.h"
@@ -191,6 +196,46 @@ static void test_flipped_pool_routing_fails_upstream(void)
     expect_fault("maxpool1", OT_FAULT_AUTO, (const char *const[]){"conv1/", NULL});
 }
 
+/* Images whose right half is empty (0), as MNIST's borders: conv, then winograd4, then ReLU. */
+static void test_exact_kinks_moved_off(void)
+{
+    ot_dataset_t half;
+    CU_ASSERT_FATAL(ot_test_dataset(&half, NS, 8, 8, CLASSES, 23) == 0);
+    for (size_t i = 0; i < NS * 64; i++)
+        if (i % 8 >= 4)
+            half.images[i] = 0;
+    ot_config_t c;
+    ot_config_defaults(&c);
+    c.n_classes = CLASSES;
+    c.init = OT_INIT_HE;
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 3 3x3 pad 1, relu, "
+                                      "conv 4 3x3 pad 1 winograd4, relu, affine 5") == OT_OK);
+    ot_net_t net;
+    ot_engine_t e;
+    CU_ASSERT_FATAL(ot_net_init(&net, &c, &(ot_shape_t){1, 8, 8, 0}) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 9);
+    ot_net_init_params(&net, &c, &r);
+    CU_ASSERT_FATAL(ot_engine_init(&e, &net, 8, 3) == OT_OK);
+    float *before = malloc(net.n_params * sizeof(float));
+    CU_ASSERT_FATAL(before != NULL);
+    memcpy(before, net.params, net.n_params * sizeof(float));
+    ot_gradcheck_opts_t o;
+    ot_gradcheck_defaults(&o);
+    o.samples = 6;
+    o.max_entries = 0;
+    ot_gradcheck_row_t rows[OT_MAX_TENSORS];
+    CU_ASSERT_EQUAL(ot_gradcheck(&e, &half, &o, NULL, rows, NULL), 1);
+    for (size_t t = 0; t < net.n_tensors; t++)
+        if (!rows[t].pass)
+            printf("\n  %s: max rel err %.3g\n", rows[t].tensor->name, rows[t].max_rel_err);
+    CU_ASSERT(memcmp(before, net.params, net.n_params * sizeof(float)) == 0); /* put back */
+    free(before);
+    ot_engine_free(&e);
+    ot_net_free(&net);
+    ot_dataset_free(&half);
+}
+
 static void test_fault_needs_a_layer(void)
 {
     ot_net_t net;
@@ -208,6 +253,8 @@ OT_TEST_SUITE(gradcheck, setup, teardown,
               {"a flipped max-pool routing fails upstream (conv1)",
                test_flipped_pool_routing_fails_upstream},
               {"a fault needs a layer of that name", test_fault_needs_a_layer},
+              {"exact kinks at zero biases: moved off for the check, then put back",
+               test_exact_kinks_moved_off},
               {"batch norm and dropout pass; a flipped batch norm fails", test_batchnorm_dropout_network},
               {"a correct network passes with margin", test_correct_network_passes},
               {"a sign-flipped Affine backward fails, naming it", test_flipped_affine_fails_naming_it},
