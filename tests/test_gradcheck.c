@@ -140,20 +140,26 @@ static void test_batchnorm_dropout_network(void)
     ot_net_free(&net);
 }
 
-/* A small CNN on 8x8 images: conv1 relu1 maxpool1 conv2 relu2 affine1 softmax_loss. */
-static void build_cnn(ot_net_t *net, ot_engine_t *e)
+/* A network of model.layers `set` on 8x8 images, He init, 3 shards. */
+static void build_layers(ot_net_t *net, ot_engine_t *e, const char *set)
 {
     ot_config_t c;
     ot_config_defaults(&c);
     c.n_classes = CLASSES;
     c.init = OT_INIT_HE;
-    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 3 3x3 pad 1, relu, maxpool 2, "
-                                      "conv 4 3x3, relu, affine 5") == OT_OK);
+    CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
     CU_ASSERT_FATAL(ot_net_init(net, &c, &(ot_shape_t){1, 8, 8, 0}) == OT_OK);
     ot_rng_t r;
     ot_rng_seed(&r, 9);
     ot_net_init_params(net, &c, &r);
     CU_ASSERT_FATAL(ot_engine_init(e, net, 8, 3) == OT_OK);
+}
+
+/* A small CNN: conv1 relu1 maxpool1 conv2 relu2 affine1 softmax_loss. */
+static void build_cnn(ot_net_t *net, ot_engine_t *e)
+{
+    build_layers(net, e, "model.layers=conv 3 3x3 pad 1, relu, maxpool 2, conv 4 3x3, relu, "
+                         "affine 5");
 }
 
 /* With a fault at layer `name`, exactly the tensors whose names start with one of `bad` fail. */
@@ -204,19 +210,10 @@ static void test_exact_kinks_moved_off(void)
     for (size_t i = 0; i < NS * 64; i++)
         if (i % 8 >= 4)
             half.images[i] = 0;
-    ot_config_t c;
-    ot_config_defaults(&c);
-    c.n_classes = CLASSES;
-    c.init = OT_INIT_HE;
-    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 3 3x3 pad 1, relu, "
-                                      "conv 4 3x3 pad 1 winograd4, relu, affine 5") == OT_OK);
     ot_net_t net;
     ot_engine_t e;
-    CU_ASSERT_FATAL(ot_net_init(&net, &c, &(ot_shape_t){1, 8, 8, 0}) == OT_OK);
-    ot_rng_t r;
-    ot_rng_seed(&r, 9);
-    ot_net_init_params(&net, &c, &r);
-    CU_ASSERT_FATAL(ot_engine_init(&e, &net, 8, 3) == OT_OK);
+    build_layers(&net, &e, "model.layers=conv 3 3x3 pad 1, relu, conv 4 3x3 pad 1 winograd4, "
+                           "relu, affine 5");
     float *before = malloc(net.n_params * sizeof(float));
     CU_ASSERT_FATAL(before != NULL);
     memcpy(before, net.params, net.n_params * sizeof(float));
