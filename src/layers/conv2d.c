@@ -16,7 +16,11 @@
  * (ot_ctx_t.next), a block of whole images at a time: forward pools each block of output
  * while it is in cache, backward has the pooling write each block's dy into the same scratch
  * block just before dW and dx read it, so the convolution's output and its gradient never
- * pass through memory (model (e): 1.14x, docs/benchmarks.md). */
+ * pass through memory (model (e): 1.14x, docs/benchmarks.md).
+ *
+ * With `winograd` or `winograd4` a 3x3, stride-1 convolution runs by Winograd's minimal
+ * filtering instead (the section "with winograd" below; src/winograd.c): fewer multiplications,
+ * the same convolution up to rounding, the bits again fixed by the layer's shape alone. */
 #include <stdio.h>
 #include <string.h>
 
@@ -326,10 +330,11 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
 
 /* ---------------------------------------------------------------- with winograd */
 
-/* F(2x2, 3x3) (ot_winograd.h) works through a thread's images in blocks of whole images, up to
- * WINO_TILES tiles (at least one image); transformed data of a block are a plane per point, each
- * padded by 16 floats so that the planes do not fall on the same cache sets. With a next
- * layer chained, a block is the chain's block. */
+/* Winograd's F(m x m, 3x3) (ot_winograd.h; `winograd` m = 2, `winograd4` m = 4) works through a
+ * thread's images in blocks of whole images, up to WINO_TILES tiles (at least one image);
+ * transformed data of a block are a plane per point, each padded by 16 floats so that the
+ * planes do not fall on the same cache sets. With a next layer chained, a block is the
+ * chain's block. */
 #define WINO_TILES 128
 
 static ot_wino_geom_t wgeom(const ot_layer_t *L)
