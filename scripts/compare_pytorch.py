@@ -83,7 +83,7 @@ def layer_shapes(spec):
         return int(kh), int(kw or kh)
 
     def options(words, **opts):  # "stride S", "pad P"; "winograd" is how, not what
-        words = [x for x in words if x != "winograd"]
+        words = [x for x in words if x not in ("winograd", "winograd4")]
         for k, v in zip(words[::2], words[1::2]):
             opts[k] = int(v)
         return opts

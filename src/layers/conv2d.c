@@ -440,20 +440,17 @@ static void wino_forward(const ot_layer_t *L, const ot_ctx_t *c)
     }
 }
 
-/* dM of the n images of dy from image s0 on (relative to the thread's), then dU's rows
- * [c0, c1) += V^T dM with the block's V from x (acc: continue the chains, else from zero). */
+/* dU's rows [c0, c1) += V^T dM for the n images from image s0 on (relative to the thread's):
+ * the block's V from x, its dM (ot_wino_output_grad) in w->m (acc: continue the chains, else
+ * from zero). */
 static void wino_du(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w,
-                    const float *x, const float *dy, size_t s0, size_t n, size_t c0, size_t c1,
-                    int acc)
+                    const float *x, size_t s0, size_t n, size_t c0, size_t c1, int acc)
 {
     const conv_rt_t *rt = c->rt;
     const ot_wino_geom_t g = wgeom(L);
     const size_t NP = ot_wino_points(&g);
     const size_t C = g.c, F = g.f, T = n * g.th * g.tw;
     const size_t psc = wino_ps(&g, C), psf = wino_ps(&g, F);
-    ot_wino_output_grad(&g, dy, n, w->m, psf);
-    if (c0 >= c1)
-        return;
     ot_wino_pad(&g, x + s0 * L->in_size, n, w->pad);
     ot_wino_input(&g, w->pad, n, w->v, psc);
     const size_t *col = rt->taps + wino_images(&g) * g.th * g.tw; /* after the rows */
@@ -463,7 +460,7 @@ static void wino_du(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w,
                                w->m + xi * psf, F, w->du + xi * ups + c0 * F, F, acc, w->gw);
 }
 
-/* dx of the n images from s0 on from the block's dM (wino_du): dV = dM U^T, then B dV B^T
+/* dx of the n images from s0 on from the block's dM in w->m: dV = dM U^T, then B dV B^T
  * onto the padded images and their inside into dx. */
 static void wino_dx(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w, size_t s0,
                     size_t n)
@@ -500,8 +497,10 @@ static void wino_backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const w
         const size_t n = hi - s0 < IB ? hi - s0 : IB;
         const float *dy = c->sdy + s0 * P * F;
         ot_kcolsum(n * P, j1 - j0, dy + j0, F, db + j0);
-        if (c1 > c0)
-            wino_du(L, c, w, c->sx, dy, s0, n, c0, c1, s0 > 0);
+        if (c1 > c0) {
+            ot_wino_output_grad(&g, dy, n, w->m, wino_ps(&g, F));
+            wino_du(L, c, w, c->sx, s0, n, c0, c1, s0 > 0);
+        }
     }
     if (hi == 0)
         memset(w->du, 0, ot_wino_points(&g) * ot_wino_filter_stride(&g) * sizeof(float));
@@ -511,7 +510,7 @@ static void wino_backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const w
     memset(c->dx, 0, c->n * L->in_size * sizeof(float));
     for (size_t s0 = 0; s0 < c->n; s0 += IB) {
         const size_t n = c->n - s0 < IB ? c->n - s0 : IB;
-        wino_du(L, c, w, c->x, c->dy + s0 * P * F, s0, n, 0, 0, 0);
+        ot_wino_output_grad(&g, c->dy + s0 * P * F, n, w->m, wino_ps(&g, F));
         wino_dx(L, c, w, s0, n);
     }
 }
@@ -546,7 +545,8 @@ static void wino_backward(const ot_layer_t *L, const ot_ctx_t *c)
             if (c->post_bwd)
                 c->post_bwd(c->y + s0 * P * F, dy, n * P * F);
             ot_kcolsum(n * P, F, dy, F, db);
-            wino_du(L, c, &w, c->x, dy, s0, n, 0, C, s0 > lo);
+            ot_wino_output_grad(&g, dy, n, w.m, wino_ps(&g, F));
+            wino_du(L, c, &w, c->x, s0, n, 0, C, s0 > lo);
             if (c->dx)
                 wino_dx(L, c, &w, s0, n);
         }
@@ -631,6 +631,10 @@ static void prepare(const ot_layer_t *L, void *p, const float *params, const siz
 
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)
 {
+    if (args(L)->winograd) {
+        wino_forward(L, c);
+        return;
+    }
     const conv_rt_t *rt = c->rt;
     const ot_conv_geom_t g = geom(L);
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
@@ -638,10 +642,6 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     const float *b = c->params + L->p_off + L->p_len - F;
     const ot_next_t *next = c->next;
     const size_t CB = next ? chain_rows(L) : rows, P = g.oh * g.ow;
-    if (args(L)->winograd) {
-        wino_forward(L, c);
-        return;
-    }
     conv_ws_t w;
     carve_ws(L, c->work, &w);
     ot_conv_held_t held = {0};
@@ -711,14 +711,14 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const conv_w
 /* Shard by shard: dW, db (leaves of the tree), and dx through col2im. */
 static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 {
-    const conv_rt_t *rt = c->rt;
-    const ot_conv_geom_t g = geom(L);
-    const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L), P = g.oh * g.ow;
-    const size_t b_off = L->p_off + L->p_len - F;
     if (args(L)->winograd) {
         wino_backward(L, c);
         return;
     }
+    const conv_rt_t *rt = c->rt;
+    const ot_conv_geom_t g = geom(L);
+    const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L), P = g.oh * g.ow;
+    const size_t b_off = L->p_off + L->p_len - F;
     conv_ws_t w;
     carve_ws(L, c->work, &w);
     if (c->grad->members > 1) {
