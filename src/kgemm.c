@@ -98,6 +98,7 @@ typedef int vmask_t;
 #define NR (VL * NV) /* columns of a tile and of a packed B panel */
 #define KC 256       /* depth of a k slice: a KC x NR panel of B stays in L1/L2 */
 #define MC (MR * 12) /* rows of A per block: MC x KC floats stay in L2 */
+#define TALL 2       /* MR-row panels in a tile of a narrow result (tile_tall); 3 measured slower */
 
 /* dst[0..NR) = src[0..w) then zeros (0 <= w <= NR), in vectors: a packed panel's row. The
  * rows are short (NR floats), so a call to memcpy and memset per row cost more than the copy
@@ -417,6 +418,30 @@ static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
     (void)last; /* the portable build has no partial vectors */
 }
 
+#if VL > 1
+/* A narrow result (nr <= VL columns): a tile of TALL * MR full rows of A read in place (row
+ * stride lda) and one vector of columns, the last lanes masked. An MR-row tile has only MR
+ * chains to hide the FMA latency behind and, with a short k, little work to spread its set-up
+ * over; this one has TALL times both (in ot_kgemm_tn_acc_gather, whose k is long, measured no
+ * faster). Each element is the same chain as in tile(), so the bits are too. */
+static void tile_tall(size_t kc, const float *restrict x, size_t lda, const float *restrict Bp,
+                      int init, const float *row, float *C, size_t ldc, vmask_t last)
+{
+    vf_t a[TALL * MR];
+    for (int i = 0; i < TALL * MR; i++) {
+        const float *r = init == INIT_C ? C + i * ldc : init == INIT_ROW ? row : NULL;
+        a[i] = r ? V_LOADN(r, last) : V_ZERO();
+    }
+    for (size_t p = 0; p < kc; p++) {
+        const vf_t b = V_LOAD(Bp + p * NR);
+        for (int i = 0; i < TALL * MR; i++)
+            a[i] = V_FMA(V_BCAST(x[i * lda + p]), b, a[i]);
+    }
+    for (int i = 0; i < TALL * MR; i++)
+        V_STOREN(C + i * ldc, a[i], last);
+}
+#endif
+
 /* One tile: the (mr, nr) corner of the result is stored to C. */
 static void tile(size_t kc, const a_src_t *A, const float *restrict Bp, int init,
                  const float *row, float *C, size_t ldc, size_t mr, size_t nr)
@@ -534,7 +559,14 @@ static void gemm(size_t m, size_t n, size_t k, const a_mat_t *M, const float *Bp
                     r = row;
                 }
                 const float *bp = Bp + (jp * k + pc) * NR;
-                for (size_t ip = 0; ip * MR < mc; ip++) {
+                size_t ip = 0;
+#if VL > 1
+                if (nr <= VL && !M->row) /* TALL full panels at a time */
+                    for (; (ip + TALL) * MR <= mc; ip += TALL)
+                        tile_tall(kc, M->A + (ic + ip * MR) * M->lda + pc, M->lda, bp, init,
+                                  r, C + (ic + ip * MR) * ldc + j0, ldc, V_MASK(nr));
+#endif
+                for (; ip * MR < mc; ip++) {
                     const size_t mr = min_sz(MR, mc - ip * MR);
                     size_t o[MR];
                     const a_src_t A = a_rows(M, ic + ip * MR, mr, pc, Ap + ip * MR * kc, o);
