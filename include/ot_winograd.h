@@ -74,11 +74,12 @@ void ot_wino_output_grad(const ot_wino_geom_t *g, const float *dy, size_t n, flo
                          size_t ps);
 
 /* dbuf (n padded images, zeroed by the caller) += B dV B^T of every tile, tile by tile in
- * order; then ot_wino_unpad_add takes the images' part. */
+ * order; then ot_wino_unpad takes the images' part. */
 void ot_wino_input_grad(const ot_wino_geom_t *g, const float *dV, size_t ps, size_t n,
                         float *dbuf);
 
-/* dx (n, h, w, c) += the inside of the n padded images dbuf. */
-void ot_wino_unpad_add(const ot_wino_geom_t *g, const float *dbuf, size_t n, float *dx);
+/* dx (n, h, w, c) = the inside of the n padded images dbuf, each plus 0.0f: a zero of either
+ * sign is stored as +0, the bits of adding it onto a zeroed dx. */
+void ot_wino_unpad(const ot_wino_geom_t *g, const float *dbuf, size_t n, float *dx);
 
 #endif

@@ -64,49 +64,49 @@ void ot_wino_pad(const ot_wino_geom_t *g, const float *x, size_t n, float *buf)
 #define R6 (1.0f / 6.0f)
 #define R12 (1.0f / 12.0f)
 #define R24 (1.0f / 24.0f)
-static inline __attribute__((always_inline)) void g6(const float k[3], float u[6])
-{
-    u[0] = 0.25f * k[0];
-    u[1] = -R6 * (k[0] + k[1] + k[2]);
-    u[2] = -R6 * (k[0] - k[1] + k[2]);
-    u[3] = R24 * k[0] + R12 * k[1] + R6 * k[2];
-    u[4] = R24 * k[0] - R12 * k[1] + R6 * k[2];
-    u[5] = k[2];
-}
+#define G6(k, u)                                                                           \
+    do {                                                                                   \
+        u[0] = 0.25f * k[0];                                                               \
+        u[1] = -R6 * (k[0] + k[1] + k[2]);                                                 \
+        u[2] = -R6 * (k[0] - k[1] + k[2]);                                                 \
+        u[3] = R24 * k[0] + R12 * k[1] + R6 * k[2];                                        \
+        u[4] = R24 * k[0] - R12 * k[1] + R6 * k[2];                                        \
+        u[5] = k[2];                                                                       \
+    } while (0)
+#define GT6(u, k)                                                                          \
+    do {                                                                                   \
+        k[0] = 0.25f * u[0] - R6 * (u[1] + u[2]) + R24 * (u[3] + u[4]);                    \
+        k[1] = R6 * (u[2] - u[1]) + R12 * (u[3] - u[4]);                                   \
+        k[2] = R6 * (u[3] + u[4] - u[1] - u[2]) + u[5];                                    \
+    } while (0)
 
-static inline __attribute__((always_inline)) void gt6(const float u[6], float k[3])
-{
-    k[0] = 0.25f * u[0] - R6 * (u[1] + u[2]) + R24 * (u[3] + u[4]);
-    k[1] = R6 * (u[2] - u[1]) + R12 * (u[3] - u[4]);
-    k[2] = R6 * (u[3] + u[4] - u[1] - u[2]) + u[5];
-}
-
-/* F(4x4, 3x3): U (36, c, f) = G g G^T of the pairs [e0, e1), and its adjoint */
+/* F(4x4, 3x3): U (36, c, f) = G g G^T of the pairs [e0, e1), and its adjoint. G and G^T are
+ * macros on small arrays, written to and read in whole: with inline functions taking the rows
+ * as pointers gcc left the pair loop scalar. */
 static void filter6(const float *W, size_t cf, size_t e0, size_t e1, float *U, size_t ups)
 {
 #pragma omp simd
     for (size_t e = e0; e < e1; e++) {
-        float k[3][3], t[6][3], col[3], u[6];
-        _Pragma("GCC unroll 16")
-        for (int i = 0; i < 9; i++)
-            k[i / 3][i % 3] = W[(size_t)i * cf + e];
-        _Pragma("GCC unroll 16")
+        float t[6][3], x[6], y[6];
+        _Pragma("GCC unroll 3")
         for (int j = 0; j < 3; j++) { /* t = G k, column j */
-            const float kc[3] = {k[0][j], k[1][j], k[2][j]};
-            g6(kc, u);
-            _Pragma("GCC unroll 16")
+            _Pragma("GCC unroll 3")
+            for (int i = 0; i < 3; i++)
+                x[i] = W[(size_t)(i * 3 + j) * cf + e];
+            G6(x, y);
+            _Pragma("GCC unroll 6")
             for (int i = 0; i < 6; i++)
-                t[i][j] = u[i];
+                t[i][j] = y[i];
         }
-        _Pragma("GCC unroll 16")
+        _Pragma("GCC unroll 6")
         for (int i = 0; i < 6; i++) { /* U = t G^T, row i */
-            _Pragma("GCC unroll 16")
+            _Pragma("GCC unroll 3")
             for (int j = 0; j < 3; j++)
-                col[j] = t[i][j];
-            g6(col, u);
-            _Pragma("GCC unroll 16")
+                x[j] = t[i][j];
+            G6(x, y);
+            _Pragma("GCC unroll 6")
             for (int j = 0; j < 6; j++)
-                U[(size_t)(i * 6 + j) * ups + e] = u[j];
+                U[(size_t)(i * 6 + j) * ups + e] = y[j];
         }
     }
 }
@@ -116,23 +116,26 @@ static void filter6_grad(const float *dU, size_t ups, size_t cf, size_t e0, size
 {
 #pragma omp simd
     for (size_t e = e0; e < e1; e++) {
-        float t[6][3], u[6], k[3];
-        _Pragma("GCC unroll 16")
+        float t[6][3], x[6], y[3];
+        _Pragma("GCC unroll 6")
         for (int i = 0; i < 6; i++) { /* t = dU G, row i */
-            _Pragma("GCC unroll 16")
+            _Pragma("GCC unroll 6")
             for (int j = 0; j < 6; j++)
-                u[j] = dU[(size_t)(i * 6 + j) * ups + e];
-            gt6(u, t[i]);
+                x[j] = dU[(size_t)(i * 6 + j) * ups + e];
+            GT6(x, y);
+            _Pragma("GCC unroll 3")
+            for (int j = 0; j < 3; j++)
+                t[i][j] = y[j];
         }
-        _Pragma("GCC unroll 16")
+        _Pragma("GCC unroll 3")
         for (int j = 0; j < 3; j++) { /* dW = G^T t, column j */
-            _Pragma("GCC unroll 16")
+            _Pragma("GCC unroll 6")
             for (int i = 0; i < 6; i++)
-                u[i] = t[i][j];
-            gt6(u, k);
-            _Pragma("GCC unroll 16")
+                x[i] = t[i][j];
+            GT6(x, y);
+            _Pragma("GCC unroll 3")
             for (int i = 0; i < 3; i++)
-                dW[(size_t)(i * 3 + j) * cf + e] = k[i];
+                dW[(size_t)(i * 3 + j) * cf + e] = y[i];
         }
     }
 }
@@ -372,7 +375,7 @@ void ot_wino_input_grad(const ot_wino_geom_t *g, const float *dV, size_t ps, siz
     }
 }
 
-void ot_wino_unpad_add(const ot_wino_geom_t *g, const float *dbuf, size_t n, float *dx)
+void ot_wino_unpad(const ot_wino_geom_t *g, const float *dbuf, size_t n, float *dx)
 {
     const size_t c = g->c, p = g->pad, pw = g->m * g->tw + 2, ph = g->m * g->th + 2;
     for (size_t s = 0; s < n; s++)
@@ -380,7 +383,7 @@ void ot_wino_unpad_add(const ot_wino_geom_t *g, const float *dbuf, size_t n, flo
             const float *src = dbuf + ((s * ph + p + y) * pw + p) * c;
             float *dst = dx + (s * g->h + y) * g->w * c;
             for (size_t i = 0; i < g->w * c; i++)
-                dst[i] += src[i];
+                dst[i] = src[i] + 0.0f;
         }
 }
 

@@ -475,7 +475,7 @@ static void wino_dx(const ot_layer_t *L, const ot_ctx_t *c, const wino_ws_t *w, 
                  w->gw);
     memset(w->pad, 0, n * ot_wino_pad_floats(&g) * sizeof(float));
     ot_wino_input_grad(&g, w->v, psc, n, w->pad);
-    ot_wino_unpad_add(&g, w->pad, n, c->dx + s0 * L->in_size);
+    ot_wino_unpad(&g, w->pad, n, c->dx + s0 * L->in_size);
 }
 
 /* Threads sharing one shard: dW of the input channels [c0, c1) and db's columns [j0, j1) of
@@ -507,8 +507,7 @@ static void wino_backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const w
     ot_wino_filter_grad(&g, w->du, ot_wino_filter_stride(&g), c0, c1, dW);
     if (!c->dx)
         return;
-    memset(c->dx, 0, c->n * L->in_size * sizeof(float));
-    for (size_t s0 = 0; s0 < c->n; s0 += IB) {
+    for (size_t s0 = 0; s0 < c->n; s0 += IB) { /* each block writes its images' dx whole */
         const size_t n = c->n - s0 < IB ? c->n - s0 : IB;
         ot_wino_output_grad(&g, c->dy + s0 * P * F, n, w->m, wino_ps(&g, F));
         wino_dx(L, c, w, s0, n);
@@ -526,9 +525,7 @@ static void wino_backward(const ot_layer_t *L, const ot_ctx_t *c)
         wino_backward_shared(L, c, &w);
         return;
     }
-    const ot_next_t *next = c->next;
-    if (c->dx)
-        memset(c->dx, 0, c->n * L->in_size * sizeof(float));
+    const ot_next_t *next = c->next; /* dx: each block writes its images' whole */
     for (size_t i = 0; i < c->n_leaves; i++) {
         const ot_leaf_t *f = &c->leaves[i];
         const size_t lo = f->lo, hi = f->lo + f->rows;
