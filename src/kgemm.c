@@ -419,23 +419,34 @@ static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
 }
 
 #if VL > 1
-/* A narrow result (nr <= VL columns): a tile of TALL * MR full rows of A read in place (row
- * stride lda) and one vector of columns, the last lanes masked. An MR-row tile has only MR
- * chains to hide the FMA latency behind and, with a short k, little work to spread its set-up
- * over; this one has TALL times both (in ot_kgemm_tn_acc_gather, whose k is long, measured no
- * faster). Each element is the same chain as in tile(), so the bits are too. */
-static void tile_tall(size_t kc, const float *restrict x, size_t lda, const float *restrict Bp,
-                      int init, const float *row, float *C, size_t ldc, vmask_t last)
+/* A narrow result (nr <= VL columns): a tile of TALL * MR full rows and one vector of columns,
+ * the last lanes masked. An MR-row tile has only MR chains to hide the FMA latency behind and,
+ * with a short k, little work to spread its set-up over; this one has TALL times both. A is
+ * read as tile() reads it: rows A->si apart, or through the offsets A->oi (TALL * MR of them)
+ * and A->op. Each element is the same chain as in tile(), so the bits are too. (In
+ * ot_kgemm_tn_acc_gather, whose k is long, it measured no faster.) */
+static void tile_tall(size_t kc, const a_src_t *A, const float *restrict Bp, int init,
+                      const float *row, float *C, size_t ldc, vmask_t last)
 {
     vf_t a[TALL * MR];
     for (int i = 0; i < TALL * MR; i++) {
         const float *r = init == INIT_C ? C + i * ldc : init == INIT_ROW ? row : NULL;
         a[i] = r ? V_LOADN(r, last) : V_ZERO();
     }
-    for (size_t p = 0; p < kc; p++) {
-        const vf_t b = V_LOAD(Bp + p * NR);
-        for (int i = 0; i < TALL * MR; i++)
-            a[i] = V_FMA(V_BCAST(x[i * lda + p]), b, a[i]);
+    if (A->op) {
+        for (size_t p = 0; p < kc; p++) {
+            const float *restrict x = A->x + A->op[p];
+            const vf_t b = V_LOAD(Bp + p * NR);
+            for (int i = 0; i < TALL * MR; i++)
+                a[i] = V_FMA(V_BCAST(x[A->oi[i]]), b, a[i]);
+        }
+    } else {
+        for (size_t p = 0; p < kc; p++) {
+            const float *restrict x = A->x + p;
+            const vf_t b = V_LOAD(Bp + p * NR);
+            for (int i = 0; i < TALL * MR; i++)
+                a[i] = V_FMA(V_BCAST(x[i * A->si]), b, a[i]);
+        }
     }
     for (int i = 0; i < TALL * MR; i++)
         V_STOREN(C + i * ldc, a[i], last);
@@ -561,10 +572,17 @@ static void gemm(size_t m, size_t n, size_t k, const a_mat_t *M, const float *Bp
                 const float *bp = Bp + (jp * k + pc) * NR;
                 size_t ip = 0;
 #if VL > 1
-                if (nr <= VL && !M->row) /* TALL full panels at a time */
-                    for (; (ip + TALL) * MR <= mc; ip += TALL)
-                        tile_tall(kc, M->A + (ic + ip * MR) * M->lda + pc, M->lda, bp, init,
-                                  r, C + (ic + ip * MR) * ldc + j0, ldc, V_MASK(nr));
+                for (; nr <= VL && (ip + TALL) * MR <= mc; ip += TALL) { /* tile_tall */
+                    const size_t i0 = ic + ip * MR;
+                    size_t o[TALL * MR];
+                    a_src_t A = {M->A + i0 * M->lda + pc, M->lda, 1, NULL, NULL};
+                    if (M->row) {
+                        for (size_t i = 0; i < TALL * MR; i++)
+                            o[i] = M->row[i0 + i];
+                        A = (a_src_t){M->A, 0, 0, o, M->col + pc};
+                    }
+                    tile_tall(kc, &A, bp, init, r, C + i0 * ldc + j0, ldc, V_MASK(nr));
+                }
 #endif
                 for (; ip * MR < mc; ip++) {
                     const size_t mr = min_sz(MR, mc - ip * MR);

@@ -104,7 +104,7 @@ static void test_gather_bits(void)
 {
     ot_rng_t r;
     ot_rng_seed(&r, 6);
-    const size_t ms[] = {1, 7, 8, 9, 100};
+    const size_t ms[] = {1, 7, 8, 9, 17, 100};
     const size_t ns[] = {1, 8, 9, 16, 25, 30, 33, 64};
     const size_t ks[] = {1, 9, 25, 300};
     size_t bad = 0, cases = 0;
