@@ -396,6 +396,22 @@ void ot_wino_unpad(const ot_wino_geom_t *g, const float *dbuf, size_t n, float *
 /* Channels at a time when a tile passes through a copy (the output's edge) */
 enum { RUN = 64 };
 
+/* A run of channels copied or zeroed in line: a call to memcpy per pixel cost more than the
+ * copy (an edge tile makes up to 16 of them) */
+static inline void copy_run(float *restrict dst, const float *restrict src, size_t r)
+{
+#pragma omp simd
+    for (size_t k = 0; k < r; k++)
+        dst[k] = src[k];
+}
+
+static inline void zero_run(float *dst, size_t r)
+{
+#pragma omp simd
+    for (size_t k = 0; k < r; k++)
+        dst[k] = 0.0f;
+}
+
 /* F(4x4, 3x3): the 4x4 block Y = A^T M A + bias of one tile into y (rows ry apart, columns
  * f apart: channels [0, r)) */
 static inline __attribute__((always_inline)) void tile_output6(const float *restrict m,
@@ -445,8 +461,7 @@ static void output6(const ot_wino_geom_t *g, const float *M, size_t ps, const fl
             tile_output6(m + k0, ps, bias ? bias + k0 : NULL, r, e, 4 * r, r);
             for (size_t i = 0; i < rows; i++)
                 for (size_t j = 0; j < cols; j++)
-                    memcpy(y0 + (i * g->ow + j) * f + k0, e + (i * 4 + j) * r,
-                           r * sizeof(float));
+                    copy_run(y0 + (i * g->ow + j) * f + k0, e + (i * 4 + j) * r, r);
         }
     }
 }
@@ -495,11 +510,14 @@ static void output6_grad(const ot_wino_geom_t *g, const float *dy, size_t n, flo
         float e[16 * RUN]; /* the block with zeros past the output's edge */
         for (size_t k0 = 0; k0 < f; k0 += RUN) {
             const size_t r = f - k0 < RUN ? f - k0 : RUN;
-            memset(e, 0, sizeof e);
-            for (size_t i = 0; i < rows; i++)
-                for (size_t j = 0; j < cols; j++)
-                    memcpy(e + (i * 4 + j) * r, y0 + (i * g->ow + j) * f + k0,
-                           r * sizeof(float));
+            for (size_t i = 0; i < 4; i++)
+                for (size_t j = 0; j < 4; j++) {
+                    float *d = e + (i * 4 + j) * r;
+                    if (i < rows && j < cols)
+                        copy_run(d, y0 + (i * g->ow + j) * f + k0, r);
+                    else
+                        zero_run(d, r);
+                }
             tile_output6_grad(e, 4 * r, r, r, m + k0, ps);
         }
     }
