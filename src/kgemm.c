@@ -419,6 +419,40 @@ static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
 }
 
 #if VL > 1
+/* acc[0..TALL MR) += A B for rows of A si floats apart (tile_tall). With the stride a constant
+ * (16, 32, 64: a Winograd plane's rows are C floats) the loads take it as an immediate instead
+ * of TALL MR row pointers competing for registers. */
+static inline __attribute__((always_inline)) void tall_body(vf_t *a, size_t kc,
+                                                            const float *restrict x0, size_t si,
+                                                            const float *restrict Bp)
+{
+    for (size_t p = 0; p < kc; p++) {
+        const float *restrict x = x0 + p;
+        const vf_t b = V_LOAD(Bp + p * NR);
+        for (int i = 0; i < TALL * MR; i++)
+            a[i] = V_FMA(V_BCAST(x[i * si]), b, a[i]);
+    }
+}
+
+static inline __attribute__((always_inline)) void tall_rows(vf_t *a, size_t kc, const float *x,
+                                                            size_t si, const float *Bp)
+{
+    switch (si) {
+    case 16:
+        tall_body(a, kc, x, 16, Bp);
+        break;
+    case 32:
+        tall_body(a, kc, x, 32, Bp);
+        break;
+    case 64:
+        tall_body(a, kc, x, 64, Bp);
+        break;
+    default:
+        tall_body(a, kc, x, si, Bp);
+        break;
+    }
+}
+
 /* A narrow result (nr <= VL columns): a tile of TALL * MR full rows and one vector of columns,
  * the last lanes masked. An MR-row tile has only MR chains to hide the FMA latency behind and,
  * with a short k, little work to spread its set-up over; this one has TALL times both. A is
@@ -441,12 +475,7 @@ static void tile_tall(size_t kc, const a_src_t *A, const float *restrict Bp, int
                 a[i] = V_FMA(V_BCAST(x[A->oi[i]]), b, a[i]);
         }
     } else {
-        for (size_t p = 0; p < kc; p++) {
-            const float *restrict x = A->x + p;
-            const vf_t b = V_LOAD(Bp + p * NR);
-            for (int i = 0; i < TALL * MR; i++)
-                a[i] = V_FMA(V_BCAST(x[i * A->si]), b, a[i]);
-        }
+        tall_rows(a, kc, A->x, A->si, Bp);
     }
     for (int i = 0; i < TALL * MR; i++)
         V_STOREN(C + i * ldc, a[i], last);

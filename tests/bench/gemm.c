@@ -41,6 +41,7 @@
 #include "ot_gemm.h"
 #include "ot_kgemm.h"
 #include "ot_tree.h"
+#include "ot_winograd.h"
 
 typedef struct {
     size_t rows, in, out, S;
@@ -273,6 +274,65 @@ static void conv_table(void)
     }
 }
 
+/* ---------------------------------------------------------------- Winograd's products */
+
+/* One block of a winograd4 convolution's forward: a GEMM per point, (T, C) V plane times the
+ * point's packed (C, F) U into an M plane, as src/layers/conv2d.c runs it. */
+typedef struct {
+    size_t NP, T, C, F;
+    float *v, *m, *up, *u, *work;
+    size_t psc, psf, kp;
+} wino_t;
+
+static void wino_own(void *p)
+{
+    const wino_t *w = p;
+    for (size_t xi = 0; xi < w->NP; xi++)
+        ot_kgemm(w->T, w->F, w->C, w->v + xi * w->psc, w->C, w->up + xi * w->kp, NULL,
+                 w->m + xi * w->psf, w->F, w->work);
+}
+
+static void wino_blas(void *p)
+{
+    const wino_t *w = p;
+    for (size_t xi = 0; xi < w->NP; xi++)
+        ot_gemm(false, false, w->T, w->F, w->C, 1.0f, w->v + xi * w->psc, w->C,
+                w->u + xi * w->C * w->F, w->F, 0.0f, w->m + xi * w->psf, w->F);
+}
+
+/* The forward products of (f)'s winograd4 convolutions, a block of conv2d.c's size (whole
+ * images, up to 128 tiles): omptrain's kernel against OpenBLAS, per point the same shapes. */
+static void wino_table(void)
+{
+    const struct {
+        size_t h, c, pad, f;
+    } convs[] = {{28, 16, 1, 16}, {14, 16, 1, 32}, {14, 32, 2, 32}, {8, 32, 1, 64}, {8, 64, 1, 64}};
+    printf("\nWinograd F(4x4, 3x3) forward products of (f), one block, one thread, GFLOP/s:\n"
+           "  36 GEMMs (tiles, C) x (C, F), a V plane each, U packed once (conv2d.c's)\n");
+    printf("%-9s %3s %7s %6s %8s %8s %9s\n", "input", "pad", "filters", "tiles", "own", "blas",
+           "own/blas");
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        const ot_wino_geom_t g = ot_wino_geom(convs[i].h, convs[i].h, convs[i].c, convs[i].f,
+                                              convs[i].pad, 4);
+        const size_t TI = g.th * g.tw, IB = 128 / TI ? 128 / TI : 1;
+        wino_t w = {.NP = ot_wino_points(&g), .T = IB * TI, .C = g.c, .F = g.f};
+        w.psc = w.T * w.C + 16, w.psf = w.T * w.F + 16, w.kp = ot_kpack_size(w.C, w.F);
+        w.v = block(w.NP * w.psc, 1), w.m = block(w.NP * w.psf, 0);
+        w.u = block(w.NP * w.C * w.F, 1), w.up = block(w.NP * w.kp, 0);
+        w.work = block(ot_kgemm_work_size(w.C), 0);
+        for (size_t xi = 0; xi < w.NP; xi++)
+            ot_kpack_b(w.u + xi * w.C * w.F, w.F, false, w.C, w.F, w.up + xi * w.kp, 0, SIZE_MAX);
+        const double flop = 2.0 * (double)w.NP * w.T * w.C * w.F;
+        const double own_g = flop / best_seconds(wino_own, &w) / 1e9;
+        const double blas_g = flop / best_seconds(wino_blas, &w) / 1e9;
+        char input[32];
+        snprintf(input, sizeof input, "%zux%zux%zu", convs[i].h, convs[i].h, convs[i].c);
+        printf("%-9s %3zu %7zu %6zu %8.1f %8.1f %8.2fx\n", input, convs[i].pad, w.F, w.T, own_g,
+               blas_g, own_g / blas_g);
+        ot_free(w.v), ot_free(w.m), ot_free(w.u), ot_free(w.up), ot_free(w.work);
+    }
+}
+
 int main(void)
 {
     ot_gemm_init();
@@ -356,5 +416,6 @@ int main(void)
         }
     ot_dataset_free(&mnist);
     conv_table();
+    wino_table();
     return 0;
 }
