@@ -554,18 +554,19 @@ typedef struct {
     const size_t *row, *col;
 } a_mat_t;
 
-/* A's tile of rows [i0, i0 + mr) of M and depth [pc, pc + kc) as a tile reads it: rows of A in
- * place (a full panel), its packed copy Ap (a ragged one), or M's offsets, the last row's
- * repeated past mr (rows the tile computes and never stores). o: room for MR offsets. */
-static a_src_t a_rows(const a_mat_t *M, size_t i0, size_t mr, size_t pc, const float *Ap,
-                      size_t *o)
+/* A's tile of h rows (MR, or TALL * MR for tile_tall) from row i0 of M, depth [pc, pc + kc), as
+ * a tile reads it: rows of A in place (mr = h: a full tile), its packed copy Ap (a ragged one),
+ * or M's offsets, the last row's repeated past mr (rows the tile computes and never stores).
+ * o: room for h offsets. */
+static a_src_t a_rows(const a_mat_t *M, size_t i0, size_t mr, size_t h, size_t pc,
+                      const float *Ap, size_t *o)
 {
     if (M->row) {
-        for (size_t i = 0; i < MR; i++)
+        for (size_t i = 0; i < h; i++)
             o[i] = M->row[i0 + min_sz(i, mr - 1)];
         return (a_src_t){M->A, 0, 0, o, M->col + pc};
     }
-    if (mr == MR)
+    if (mr == h)
         return (a_src_t){M->A + i0 * M->lda + pc, M->lda, 1, NULL, NULL};
     return (a_src_t){Ap, 1, MR, NULL, NULL};
 }
@@ -604,19 +605,14 @@ static void gemm(size_t m, size_t n, size_t k, const a_mat_t *M, const float *Bp
                 for (; nr <= VL && (ip + TALL) * MR <= mc; ip += TALL) { /* tile_tall */
                     const size_t i0 = ic + ip * MR;
                     size_t o[TALL * MR];
-                    a_src_t A = {M->A + i0 * M->lda + pc, M->lda, 1, NULL, NULL};
-                    if (M->row) {
-                        for (size_t i = 0; i < TALL * MR; i++)
-                            o[i] = M->row[i0 + i];
-                        A = (a_src_t){M->A, 0, 0, o, M->col + pc};
-                    }
+                    const a_src_t A = a_rows(M, i0, TALL * MR, TALL * MR, pc, NULL, o);
                     tile_tall(kc, &A, bp, init, r, C + i0 * ldc + j0, ldc, V_MASK(nr));
                 }
 #endif
                 for (; ip * MR < mc; ip++) {
                     const size_t mr = min_sz(MR, mc - ip * MR);
                     size_t o[MR];
-                    const a_src_t A = a_rows(M, ic + ip * MR, mr, pc, Ap + ip * MR * kc, o);
+                    const a_src_t A = a_rows(M, ic + ip * MR, mr, MR, pc, Ap + ip * MR * kc, o);
                     tile(kc, &A, bp, init, r, C + (ic + ip * MR) * ldc + j0, ldc, mr, nr);
                 }
             }

@@ -51,7 +51,7 @@ static void test_gemm_bits(void)
      * across the KC slice */
     const size_t ms[] = {1, 7, 8, 9, 17, 100};
     const size_t ns[] = {1, 4, 5, 8, 9, 16, 17, 24, 25, 32, 33, 50, 100};
-    const size_t ks[] = {1, 13, 256, 300, 600};
+    const size_t ks[] = {1, 13, 16, 32, 64, 256, 300, 600}; /* 16, 32, 64: tile_tall's strides */
     size_t bad = 0, cases = 0;
     for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
         for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
