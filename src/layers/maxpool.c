@@ -12,6 +12,9 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define MAXPOOL_AVX512 1
 #include <immintrin.h>
+#elif defined(__AVX2__)
+#define MAXPOOL_AVX2 1 /* the same paths in 8-channel vectors */
+#include <immintrin.h>
 #endif
 
 #include "ot_common.h"
@@ -29,11 +32,32 @@ static void tap_offsets(const ot_conv_geom_t *g, size_t *off)
         off[t] = ((t / g->kw) * g->w + t % g->kw) * g->c;
 }
 
-/* Channels (in vectors of 16) the backward's vector path takes; wider layers take the loop. */
+/* Channels (in vectors of 16, or of 8 with AVX2) the backward's vector path takes; wider
+ * layers take the loop. */
 #define OT_CONV_MAX_VECS 8
+#define AVX2_MAX_VECS 16
 
 /* Channels a general window handles at once: the running maxima and their taps on the stack. */
 #define CH_CHUNK 64
+
+#if defined(MAXPOOL_AVX2)
+/* The lanes below left (1 <= left <= 8) set. */
+static inline __m256i avx2_mask(size_t left)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5,
+                                                                              6, 7));
+}
+
+/* The low byte of each of a's 8 lanes (each 0..255), in order, in the low 8 bytes. */
+static inline __m128i avx2_low_bytes(__m256i a)
+{
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          -1, -1, -1, -1);
+    const __m256i p = _mm256_shuffle_epi8(a, pick); /* 4 bytes at the start of each half */
+    return _mm_unpacklo_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+#endif
 
 /* The window at img (row stride W floats) into best and at, for c channels. A 2x2 window (the
  * common one) has its four taps written out; any other runs tap by tap over the channels.
@@ -69,6 +93,37 @@ static void window_max(const ot_conv_geom_t *g, const size_t *off, const float *
             } else {
                 _mm512_mask_storeu_ps(best + ch, k, b);
                 _mm512_mask_cvtepi32_storeu_epi8(at + ch, k, a);
+            }
+        }
+        return;
+    }
+#elif defined(MAXPOOL_AVX2)
+    /* as above, 8 channels a vector (model (e)'s 30 channels: 3 vectors and a scalar tail of 6
+     * in the compiler's loop). The taps' bytes leave through a local copy when the last vector
+     * does not fit in room. */
+    if (g->kh == 2 && g->kw == 2) {
+        const size_t o[3] = {c, W, W + c};
+        for (size_t ch = 0; ch < c; ch += 8) {
+            const size_t left = c - ch < 8 ? c - ch : 8;
+            const __m256i k = avx2_mask(left);
+            __m256 b = left == 8 ? _mm256_loadu_ps(img + ch) : _mm256_maskload_ps(img + ch, k);
+            __m256i a = _mm256_setzero_si256();
+            for (int t = 0; t < 3; t++) {
+                const float *p = img + o[t] + ch;
+                const __m256 v = left == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, k);
+                const __m256 gt = _mm256_cmp_ps(v, b, _CMP_GT_OQ);
+                a = _mm256_blendv_epi8(a, _mm256_set1_epi32(t + 1), _mm256_castps_si256(gt));
+                b = _mm256_blendv_ps(b, v, gt);
+            }
+            const __m128i bytes = avx2_low_bytes(a);
+            if (ch + 8 <= room) {
+                _mm256_storeu_ps(best + ch, b);
+                _mm_storel_epi64((__m128i *)(void *)(at + ch), bytes);
+            } else {
+                uint8_t tmp[16];
+                _mm256_maskstore_ps(best + ch, k, b);
+                _mm_storeu_si128((__m128i *)(void *)tmp, bytes);
+                memcpy(at + ch, tmp, left);
             }
         }
         return;
@@ -174,6 +229,46 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
                                 _mm512_storeu_ps(w, val);
                             else
                                 _mm512_mask_storeu_ps(w, kt, val);
+                        }
+                    }
+                }
+        return;
+    }
+#elif defined(MAXPOOL_AVX2)
+    /* the path above in 8-channel vectors; the taps' bytes of a last partial vector come
+     * through a local copy (a whole 8-byte load could read past the buffer) */
+    if (g->stride == g->kh && g->stride == g->kw && g->oh * g->kh == g->h &&
+        g->ow * g->kw == g->w && g->pad == 0 && g->c <= 8 * AVX2_MAX_VECS) {
+        const __m256 zero = _mm256_setzero_ps();
+        const size_t taps = g->kh * g->kw, nv = (c + 7) / 8, lastw = c - (nv - 1) * 8;
+        const __m256i kt = avx2_mask(lastw); /* the last vector */
+        for (size_t s = 0; s < n; s++)
+            for (size_t oy = 0; oy < g->oh; oy++)
+                for (size_t ox = 0; ox < g->ow; ox++) {
+                    const size_t o = s * out + (oy * g->ow + ox) * c;
+                    float *win = dx + s * in + (oy * g->stride * g->w + ox * g->stride) * c;
+                    __m256i tv[AVX2_MAX_VECS];
+                    __m256 d[AVX2_MAX_VECS];
+                    for (size_t v = 0; v < nv; v++) {
+                        const int last = v + 1 == nv;
+                        uint8_t b8[8] = {0};
+                        memcpy(b8, tap + o + v * 8, last ? lastw : 8);
+                        tv[v] = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)b8));
+                        d[v] = _mm256_add_ps(zero, last ? _mm256_maskload_ps(dy + o + v * 8, kt)
+                                                        : _mm256_loadu_ps(dy + o + v * 8));
+                    }
+                    for (size_t t = 0; t < taps; t++) {
+                        const float *row_end =
+                            dx + s * in + ((oy * g->stride + t / g->kw) * g->w + g->w) * c;
+                        const __m256i tt = _mm256_set1_epi32((int)t);
+                        for (size_t v = 0; v < nv; v++) {
+                            const __m256 m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(tv[v], tt));
+                            const __m256 val = _mm256_and_ps(m, d[v]);
+                            float *w = win + off[t] + v * 8;
+                            if (v + 1 < nv || w + 8 <= row_end)
+                                _mm256_storeu_ps(w, val);
+                            else
+                                _mm256_maskstore_ps(w, kt, val);
                         }
                     }
                 }

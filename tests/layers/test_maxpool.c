@@ -93,46 +93,50 @@ static size_t ref_argmax(const ot_conv_geom_t *g, const float *x, size_t s, size
     return at;
 }
 
-/* 30 channels (two vectors, the second masked), windows that tile the image (6x6, 2x2 stride
- * 2) and windows that leave a row and a column out (5x5): maxima, ties to the first, every
- * gradient on its maximum as 0 + dy (so -0 lands as +0), zeros everywhere else, whatever dx
- * held before. */
+/* Channel counts around the vector widths (3: one partial vector; 8 and 16: whole ones, of
+ * AVX2 and of AVX-512; 30: the last one partial; 64), windows that tile the image (6x6, 2x2
+ * stride 2) and windows that leave a row and a column out (5x5): maxima, ties to the first,
+ * every gradient on its maximum as 0 + dy (so -0 lands as +0), zeros everywhere else, whatever
+ * dx held before. */
 static void test_many_channels(void)
 {
-    enum { C = 30, N = 2, MAXH = 6 };
-    static float x[N * MAXH * MAXH * C], dx[N * MAXH * MAXH * C], y[N * 9 * C], dy[N * 9 * C];
-    static uint8_t tap[N * 9 * C];
-    for (size_t side = 5; side <= 6; side++) {
-        const ot_conv_geom_t g = {side, side, C, 2, 2, 2, 0, side / 2, side / 2};
-        const size_t in = side * side * C, out = g.oh * g.ow * C;
-        for (size_t i = 0; i < N * in; i++)
-            x[i] = (float)((i * 37) % 11); /* many ties */
-        for (size_t i = 0; i < N * out; i++)
-            dy[i] = i % 7 == 0 ? -0.0f : (float)i * 0.5f - 20.0f;
-        for (size_t i = 0; i < N * in; i++)
-            dx[i] = NAN; /* what an earlier step left */
-        ot_maxpool_forward(&g, x, N, y, tap);
-        ot_maxpool_backward(&g, dy, tap, N, dx);
-        static uint8_t is_max[N * MAXH * MAXH * C];
-        memset(is_max, 0, sizeof is_max);
-        for (size_t s = 0; s < N; s++)
-            for (size_t oy = 0; oy < g.oh; oy++)
-                for (size_t ox = 0; ox < g.ow; ox++)
-                    for (size_t ch = 0; ch < C; ch++) {
-                        const size_t o = ((s * g.oh + oy) * g.ow + ox) * C + ch;
-                        const size_t at = ref_argmax(&g, x, s, oy, ox, ch);
-                        CU_ASSERT_EQUAL(y[o], x[at]);
-                        const float want = 0.0f + dy[o];
-                        CU_ASSERT(memcmp(&dx[at], &want, sizeof want) == 0);
-                        is_max[at] = 1;
-                    }
-        for (size_t i = 0; i < N * in; i++) /* every other input: +0 */
-            if (!is_max[i])
-                CU_ASSERT(dx[i] == 0.0f && !signbit(dx[i]));
-    }
+    enum { MAXC = 64, N = 2, MAXH = 6 };
+    static float x[N * MAXH * MAXH * MAXC], dx[N * MAXH * MAXH * MAXC], y[N * 9 * MAXC],
+        dy[N * 9 * MAXC];
+    static uint8_t tap[N * 9 * MAXC], is_max[N * MAXH * MAXH * MAXC];
+    const size_t channels[] = {3, 8, 16, 30, 64};
+    for (size_t ci = 0; ci < sizeof channels / sizeof channels[0]; ci++)
+        for (size_t side = 5; side <= 6; side++) {
+            const size_t C = channels[ci];
+            const ot_conv_geom_t g = {side, side, C, 2, 2, 2, 0, side / 2, side / 2};
+            const size_t in = side * side * C, out = g.oh * g.ow * C;
+            for (size_t i = 0; i < N * in; i++)
+                x[i] = (float)((i * 37) % 11); /* many ties */
+            for (size_t i = 0; i < N * out; i++)
+                dy[i] = i % 7 == 0 ? -0.0f : (float)i * 0.5f - 20.0f;
+            for (size_t i = 0; i < N * in; i++)
+                dx[i] = NAN; /* what an earlier step left */
+            ot_maxpool_forward(&g, x, N, y, tap);
+            ot_maxpool_backward(&g, dy, tap, N, dx);
+            memset(is_max, 0, sizeof is_max);
+            for (size_t s = 0; s < N; s++)
+                for (size_t oy = 0; oy < g.oh; oy++)
+                    for (size_t ox = 0; ox < g.ow; ox++)
+                        for (size_t ch = 0; ch < C; ch++) {
+                            const size_t o = ((s * g.oh + oy) * g.ow + ox) * C + ch;
+                            const size_t at = ref_argmax(&g, x, s, oy, ox, ch);
+                            CU_ASSERT_EQUAL(y[o], x[at]);
+                            const float want = 0.0f + dy[o];
+                            CU_ASSERT(memcmp(&dx[at], &want, sizeof want) == 0);
+                            is_max[at] = 1;
+                        }
+            for (size_t i = 0; i < N * in; i++) /* every other input: +0 */
+                if (!is_max[i])
+                    CU_ASSERT(dx[i] == 0.0f && !signbit(dx[i]));
+        }
 }
 
 OT_TEST_SUITE(maxpool, NULL, NULL,
-              {"30 channels, tiling and non-tiling windows, -0 and stale dx", test_many_channels},
+              {"3 to 64 channels, tiling and non-tiling windows, -0 and stale dx", test_many_channels},
               {"maximum per window and channel; ties to the top-left", test_max_and_ties},
               {"a batch of images, each window within its image", test_batch_of_images})
