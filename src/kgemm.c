@@ -729,6 +729,54 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
     }
 }
 
+#if defined(FULL_ROWS)
+/* tree_body for the full width class (NV vectors) of the AVX2 kernel, the accumulators in named
+ * variables as in full_tile (through acc_t they went to the stack and back around each leaf's
+ * k loop): the same chains and the same adds in the same order. */
+static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_t *t,
+                                                                 const float *Ap, size_t sa,
+                                                                 const float *Bp, float *stack,
+                                                                 float *direct)
+{
+#define FT_DECL(i) vf_t c##i##0 = V_ZERO(), c##i##1 = V_ZERO();
+#define FT_STEP(i)                                                                         \
+    {                                                                                      \
+        const vf_t xi = V_BCAST(xp[i]);                                                    \
+        c##i##0 = V_FMA(xi, b0, c##i##0);                                                  \
+        c##i##1 = V_FMA(xi, b1, c##i##1);                                                  \
+    }
+#define FT_ADD(i)                                                                          \
+    c##i##0 = V_ADD(V_LOAD(node + (i) * NR), c##i##0);                                     \
+    c##i##1 = V_ADD(V_LOAD(node + (i) * NR + VL), c##i##1);
+#define FT_STORE(i)                                                                        \
+    V_STORE(out + (i) * ld, c##i##0);                                                      \
+    V_STORE(out + (i) * ld + VL, c##i##1);
+    size_t top = 0;
+    for (size_t l = 0; l < t->n_leaves; l++) {
+        FULL_ROWS(FT_DECL)
+        for (size_t p = t->seg[l]; p < t->seg[l + 1]; p++) {
+            const float *restrict xp = Ap + p * sa;
+            const vf_t b0 = V_LOAD(Bp + p * NR), b1 = V_LOAD(Bp + p * NR + VL);
+            FULL_ROWS(FT_STEP)
+        }
+        for (unsigned m = t->merges[l]; m > 0; m--) {
+            const float *node = stack + --top * MR * NR;
+            FULL_ROWS(FT_ADD)
+        }
+        const int last = direct && l + 1 == t->n_leaves; /* the one root: to its place */
+        float *out = last ? direct : stack + top++ * MR * NR;
+        const size_t ld = last ? t->ldr : NR;
+        FULL_ROWS(FT_STORE)
+        if (last)
+            return;
+    }
+#undef FT_DECL
+#undef FT_STEP
+#undef FT_ADD
+#undef FT_STORE
+}
+#endif
+
 /* The tile at (i0, j0) of every leaf, combined; the roots' (mr, nr) corners are written to
  * t->roots. */
 static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
@@ -749,7 +797,11 @@ static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
         tree_body(1, 1, t, Ap, sa, Bp, stack, direct);
         break;
     default:
+#if defined(FULL_ROWS)
+        full_tree_body(t, Ap, sa, Bp, stack, direct);
+#else
         tree_body(NV, 0, t, Ap, sa, Bp, stack, direct);
+#endif
         break;
     }
     if (direct)
