@@ -367,7 +367,8 @@ enum { INIT_ZERO, INIT_ROW, INIT_C };
 static inline __attribute__((always_inline)) void full_tile(size_t kc, const a_src_t *A,
                                                             const float *restrict Bp,
                                                             const float *init, size_t ld0,
-                                                            float *T, size_t ldt)
+                                                            float *T, size_t ldt, int masked,
+                                                            vmask_t last)
 {
     const float *restrict x = A->x;
     const size_t si = A->si, sp = A->sp;
@@ -376,7 +377,8 @@ static inline __attribute__((always_inline)) void full_tile(size_t kc, const a_s
 #define FT_DECL(i) vf_t c##i##0, c##i##1;
 #define FT_INIT(i)                                                                         \
     c##i##0 = init ? V_LOAD(init + (i) * ld0) : V_ZERO();                                  \
-    c##i##1 = init ? V_LOAD(init + (i) * ld0 + VL) : V_ZERO();
+    c##i##1 = !init ? V_ZERO() : masked ? V_LOADN(init + (i) * ld0 + VL, last)            \
+                                        : V_LOAD(init + (i) * ld0 + VL);
 #define FT_STEP(i)                                                                         \
     {                                                                                      \
         const vf_t xi = V_BCAST(xp[o##i]);                                                 \
@@ -385,7 +387,10 @@ static inline __attribute__((always_inline)) void full_tile(size_t kc, const a_s
     }
 #define FT_STORE(i)                                                                        \
     V_STORE(T + (i) * ldt, c##i##0);                                                       \
-    V_STORE(T + (i) * ldt + VL, c##i##1);
+    if (masked)                                                                            \
+        V_STOREN(T + (i) * ldt + VL, c##i##1, last);                                       \
+    else                                                                                   \
+        V_STORE(T + (i) * ldt + VL, c##i##1);
     FULL_ROWS(FT_DECL)
     FULL_ROWS(FT_INIT)
     FULL_ROWS(FT_OFF)
@@ -422,7 +427,7 @@ static inline __attribute__((always_inline)) void tile_body(int nm, int nv, int 
     const size_t init_ld = init == INIT_C ? ldt : 0;
 #if defined(FULL_ROWS)
     if (nm == MR && nv == NV && !half) {
-        full_tile(kc, A, Bp, init_row, init_ld, T, ldt);
+        full_tile(kc, A, Bp, init_row, init_ld, T, ldt, 0, V_MASK(VL));
         return;
     }
 #endif
@@ -463,6 +468,13 @@ static inline __attribute__((always_inline)) void tile_masked(int nv, size_t kc,
                                                               float *C, size_t ldc,
                                                               vmask_t last)
 {
+#if defined(FULL_ROWS)
+    if (nv == NV) { /* named accumulators, as in tile_body */
+        full_tile(kc, A, Bp, init == INIT_C ? C : init == INIT_ROW ? row : NULL,
+                  init == INIT_C ? ldc : 0, C, ldc, 1, last);
+        return;
+    }
+#endif
     acc_t a;
     for (int i = 0; i < MR; i++) {
         const float *r = init == INIT_C ? C + i * ldc : init == INIT_ROW ? row : NULL;
