@@ -355,15 +355,18 @@ static inline __attribute__((always_inline)) void kloop(acc_t *a, int nm, int nv
 
 enum { INIT_ZERO, INIT_ROW, INIT_C };
 
-/* The full tile of the AVX2 kernel (MR rows, NV = 2 vectors), with its accumulators as named
- * variables: through acc_t (arrays indexed in loops that gcc unrolls only after its scalar
- * replacement has run) they stayed in memory, copied to the stack and back around the k loop
- * of every tile; with a short k (Winograd's 16 to 64, a 5x5 single-channel convolution's 25)
- * that was a fifth of the tile's time (AVX2, 1024 x 32 x 25: 64 -> 85 GFLOP/s). Each element
- * is the same chain as kloop's, so the bits are too. The AVX-512 kernel (MR 8) keeps kloop:
- * not measured on such a CPU yet. */
+/* The full tile (MR rows, NV = 2 vectors), with its accumulators as named variables: through
+ * acc_t (arrays indexed in loops that gcc unrolls only after its scalar replacement has run)
+ * they stayed in memory, copied to the stack and back around the k loop of every tile; with a
+ * short k (Winograd's 16 to 64, a 5x5 single-channel convolution's 25) that was a fifth of the
+ * tile's time (AVX2, 1024 x 32 x 25: 64 -> 85 GFLOP/s; AVX-512, 1024 x 30 x 25: 171 -> 206).
+ * Each element is the same chain as kloop's, so the bits are too. */
 #if NV == 2 && MR == 6
 #define FULL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#elif NV == 2 && MR == 8
+#define FULL_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#endif
+#if defined(FULL_ROWS)
 static inline __attribute__((always_inline)) void full_tile(size_t kc, const a_src_t *A,
                                                             const float *restrict Bp,
                                                             const float *init, size_t ld0,
@@ -742,7 +745,7 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
 }
 
 #if defined(FULL_ROWS)
-/* tree_body for the full width class (NV vectors) of the AVX2 kernel, the accumulators in named
+/* tree_body for the full width class (NV vectors), the accumulators in named
  * variables as in full_tile (through acc_t they went to the stack and back around each leaf's
  * k loop): the same chains and the same adds in the same order. */
 static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_t *t,
