@@ -895,6 +895,72 @@ size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n)
     return ot_kpack_size(max_rows, n);
 }
 
+#if MR == 8 && NV == 2
+/* The last MR + 1 rows of x^T dy when the height leaves one row past a multiple of MR (a 5x5
+ * or 3x3 convolution of one channel: 25 or 9 taps), as one tile of 2 (MR + 1) accumulators: the
+ * odd row alone was a tile of NV chains, bound by the FMA latency and as slow as half a full
+ * tile (AVX-512, 25 x 30 over 1152 rows: 24 rows 173 GFLOP/s, 25 rows 158). Columns in nv
+ * vectors, the last one's lanes `last`; A through the gather offsets; every element the same
+ * chain as in tile(), so the bits are too. */
+#define PLUS1_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+static inline __attribute__((always_inline)) void plus1_body(int nv, size_t kc, const a_src_t *A,
+                                                             const float *restrict Bp, int acc,
+                                                             float *C, size_t ldc,
+                                                             vmask_t last)
+{
+    const float *restrict x = A->x;
+    const size_t *op = A->op;
+#define P1_OFF(i) const size_t o##i = A->oi[i];
+#define P1_INIT(i)                                                                         \
+    vf_t c##i##0 = V_ZERO(), c##i##1 = V_ZERO();                                           \
+    if (acc && nv == 1)                                                                    \
+        c##i##0 = V_LOADN(C + (i) * ldc, last);                                            \
+    else if (acc) {                                                                        \
+        c##i##0 = V_LOAD(C + (i) * ldc);                                                   \
+        c##i##1 = V_LOADN(C + (i) * ldc + VL, last);                                       \
+    }
+#define P1_STEP(i)                                                                         \
+    {                                                                                      \
+        const vf_t xi = V_BCAST(xp[o##i]);                                                 \
+        c##i##0 = V_FMA(xi, b0, c##i##0);                                                  \
+        if (nv > 1)                                                                        \
+            c##i##1 = V_FMA(xi, b1, c##i##1);                                              \
+    }
+#define P1_STORE(i)                                                                        \
+    if (nv == 1)                                                                           \
+        V_STOREN(C + (i) * ldc, c##i##0, last);                                            \
+    else {                                                                                 \
+        V_STORE(C + (i) * ldc, c##i##0);                                                   \
+        V_STOREN(C + (i) * ldc + VL, c##i##1, last);                                       \
+    }
+    PLUS1_ROWS(P1_OFF)
+    PLUS1_ROWS(P1_INIT)
+    for (size_t p = 0; p < kc; p++) {
+        const float *restrict xp = x + op[p];
+        const vf_t b0 = V_LOAD(Bp + p * NR), b1 = nv > 1 ? V_LOAD(Bp + p * NR + VL) : V_ZERO();
+        PLUS1_ROWS(P1_STEP)
+    }
+    PLUS1_ROWS(P1_STORE)
+#undef P1_OFF
+#undef P1_INIT
+#undef P1_STEP
+#undef P1_STORE
+}
+
+/* plus1_body for nr columns (width classes 1 and 3: whole vectors, the last masked); 0 when
+ * the class has a half vector, for tile() to take. */
+static int tile_plus1(size_t kc, const a_src_t *A, const float *Bp, int acc, float *C,
+                      size_t ldc, size_t nr)
+{
+    const int cls = width_class(nr);
+    if (cls == 1)
+        plus1_body(1, kc, A, Bp, acc, C, ldc, V_MASK(nr));
+    else if (cls == 3)
+        plus1_body(NV, kc, A, Bp, acc, C, ldc, V_MASK(nr - VL));
+    return cls == 1 || cls == 3;
+}
+#endif
+
 void ot_kgemm_tn_acc_gather(size_t m, size_t n, size_t rows, const float *x, const size_t *row,
                             const size_t *col, const float *dy, size_t ldy, float *C,
                             size_t ldc, int acc, float *work)
@@ -910,13 +976,21 @@ void ot_kgemm_tn_acc_gather(size_t m, size_t n, size_t rows, const float *x, con
      * (rows the tile computes and never stores) */
     for (size_t jp = 0; jp < n_panels(n); jp++)
         for (size_t i0 = 0; i0 < m; i0 += MR) {
-            const size_t mr = min_sz(MR, m - i0);
-            size_t o[MR];
-            for (size_t i = 0; i < MR; i++)
+            const size_t mr = min_sz(MR, m - i0), nr = min_sz(NR, n - jp * NR);
+            size_t o[MR + 1];
+            for (size_t i = 0; i <= MR; i++)
                 o[i] = col[i0 + min_sz(i, mr - 1)];
             const a_src_t A = {x, 0, 0, o, row};
+#if defined(PLUS1_ROWS)
+            if (m - i0 == MR + 1) {
+                o[MR] = col[m - 1];
+                if (tile_plus1(rows, &A, Bp + jp * rows * NR, acc, C + i0 * ldc + jp * NR, ldc,
+                               nr))
+                    break;
+            }
+#endif
             tile(rows, &A, Bp + jp * rows * NR, acc ? INIT_C : INIT_ZERO, NULL,
-                 C + i0 * ldc + jp * NR, ldc, mr, min_sz(NR, n - jp * NR));
+                 C + i0 * ldc + jp * NR, ldc, mr, nr);
         }
 }
 

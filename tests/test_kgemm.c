@@ -148,7 +148,7 @@ static void test_tn_acc_bits(void)
 {
     ot_rng_t r;
     ot_rng_seed(&r, 7);
-    const size_t ms[] = {1, 8, 9, 25, 144};
+    const size_t ms[] = {1, 8, 9, 17, 25, 144};
     const size_t ns[] = {1, 16, 30, 33, 64};
     size_t bad = 0;
     for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
