@@ -32,30 +32,101 @@ static void tap_offsets(const ot_conv_geom_t *g, size_t *off)
         off[t] = ((t / g->kw) * g->w + t % g->kw) * g->c;
 }
 
-/* Channels (in vectors of 16, or of 8 with AVX2) the backward's vector path takes; wider
- * layers take the loop. */
-#define OT_CONV_MAX_VECS 8
-#define AVX2_MAX_VECS 16
-
 /* Channels a general window handles at once: the running maxima and their taps on the stack. */
 #define CH_CHUNK 64
 
-#if defined(MAXPOOL_AVX2)
-/* The lanes below left (1 <= left <= 8) set. */
-static inline __m256i avx2_mask(size_t left)
+/* The vector paths, written once over these: MP_VL channels a vector, its taps as 32-bit
+ * lanes, masks for a last partial vector. */
+#if defined(MAXPOOL_AVX512)
+typedef __m512 mp_v;
+typedef __m512i mp_vi;
+typedef __mmask16 mp_k;
+typedef __mmask16 mp_gt; /* a comparison's result */
+#define MP_VL 16
+#define MP_MAX_VECS 8 /* channels the backward's vector path takes: 128; wider, the loop */
+#define MP_ZERO() _mm512_setzero_ps()
+#define MP_LOAD(p) _mm512_loadu_ps(p)
+#define MP_LOADN(p, k) _mm512_maskz_loadu_ps(k, p)
+#define MP_STORE(p, v) _mm512_storeu_ps(p, v)
+#define MP_STOREN(p, v, k) _mm512_mask_storeu_ps(p, k, v)
+#define MP_ADD(a, b) _mm512_add_ps(a, b)
+#define MP_GT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define MP_PICK(m, a, v) _mm512_mask_mov_ps(a, m, v) /* v where m, else a */
+#define MP_PICKI(m, a, v) _mm512_mask_mov_epi32(a, m, v)
+#define MP_ZEROI() _mm512_setzero_si512()
+#define MP_SETI(t) _mm512_set1_epi32(t)
+/* d where the lanes of tv equal t, +0 elsewhere */
+#define MP_WHERE(tv, t, d) _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(tv, t), d)
+
+/* The lanes below left (1 <= left <= 16) set. */
+static inline mp_k mp_mask(size_t left)
+{
+    return (mp_k)((1u << left) - 1);
+}
+
+/* w (1 <= w <= 16) tap bytes as lanes, the rest zero. */
+static inline mp_vi mp_load_taps(const uint8_t *p, size_t w)
+{
+    return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mp_mask(w), p));
+}
+
+/* The low byte of each of a's first w lanes to p: a whole vector's 16 bytes when whole. */
+static inline void mp_store_taps(uint8_t *p, mp_vi a, size_t w, int whole)
+{
+    if (whole)
+        _mm_storeu_si128((__m128i *)(void *)p, _mm512_cvtepi32_epi8(a));
+    else
+        _mm512_mask_cvtepi32_storeu_epi8(p, mp_mask(w), a);
+}
+#elif defined(MAXPOOL_AVX2)
+typedef __m256 mp_v;
+typedef __m256i mp_vi;
+typedef __m256i mp_k;
+typedef __m256 mp_gt;
+#define MP_VL 8
+#define MP_MAX_VECS 16
+#define MP_ZERO() _mm256_setzero_ps()
+#define MP_LOAD(p) _mm256_loadu_ps(p)
+#define MP_LOADN(p, k) _mm256_maskload_ps(p, k)
+#define MP_STORE(p, v) _mm256_storeu_ps(p, v)
+#define MP_STOREN(p, v, k) _mm256_maskstore_ps(p, k, v)
+#define MP_ADD(a, b) _mm256_add_ps(a, b)
+#define MP_GT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define MP_PICK(m, a, v) _mm256_blendv_ps(a, v, m)
+#define MP_PICKI(m, a, v) _mm256_blendv_epi8(a, v, _mm256_castps_si256(m))
+#define MP_ZEROI() _mm256_setzero_si256()
+#define MP_SETI(t) _mm256_set1_epi32(t)
+#define MP_WHERE(tv, t, d) _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(tv, t)), d)
+
+static inline mp_k mp_mask(size_t left)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5,
                                                                               6, 7));
 }
 
-/* The low byte of each of a's 8 lanes (each 0..255), in order, in the low 8 bytes. */
-static inline __m128i avx2_low_bytes(__m256i a)
+/* through a local copy: a whole 8-byte load could read past the buffer */
+static inline mp_vi mp_load_taps(const uint8_t *p, size_t w)
+{
+    uint8_t b8[8] = {0};
+    memcpy(b8, p, w);
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)b8));
+}
+
+static inline void mp_store_taps(uint8_t *p, mp_vi a, size_t w, int whole)
 {
     const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
                                           -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
                                           -1, -1, -1, -1);
-    const __m256i p = _mm256_shuffle_epi8(a, pick); /* 4 bytes at the start of each half */
-    return _mm_unpacklo_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    const __m256i q = _mm256_shuffle_epi8(a, pick); /* 4 bytes at the start of each half */
+    const __m128i bytes = _mm_unpacklo_epi32(_mm256_castsi256_si128(q),
+                                             _mm256_extracti128_si256(q, 1));
+    if (whole) {
+        _mm_storel_epi64((__m128i *)(void *)p, bytes);
+    } else {
+        uint8_t tmp[16];
+        _mm_storeu_si128((__m128i *)(void *)tmp, bytes);
+        memcpy(p, tmp, w);
+    }
 }
 #endif
 
@@ -67,64 +138,34 @@ static void window_max(const ot_conv_geom_t *g, const size_t *off, const float *
                        float *restrict best, uint8_t *restrict at, size_t room)
 {
     const size_t c = g->c, W = g->w * c;
-#if defined(MAXPOOL_AVX512)
-    /* 16 channels a vector, the last ones masked: the compiler's loop left a channel count
-     * like 30 with a scalar tail of 6 that took most of the time (perf, model (e)). Same
-     * comparisons in the same order, so the same maxima and taps. The outputs of the windows
-     * after this one follow it and are written after it: room floats (and bytes) from best on
-     * are the call's, so a last vector that fits in them is stored whole (masked stores cost
-     * several plain ones here), its extra lanes overwritten later. */
-    if (g->kh == 2 && g->kw == 2) {
-        for (size_t ch = 0; ch < c; ch += 16) {
-            const __mmask16 k = c - ch >= 16 ? (__mmask16)0xFFFF
-                                             : (__mmask16)((1u << (c - ch)) - 1);
-            __m512 b = _mm512_maskz_loadu_ps(k, img + ch);
-            __m512i a = _mm512_setzero_si512();
-            const size_t o[3] = {c, W, W + c};
-            for (int t = 0; t < 3; t++) {
-                const __m512 v = _mm512_maskz_loadu_ps(k, img + o[t] + ch);
-                const __mmask16 gt = _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ);
-                a = _mm512_mask_mov_epi32(a, gt, _mm512_set1_epi32(t + 1));
-                b = _mm512_mask_mov_ps(b, gt, v);
-            }
-            if (ch + 16 <= room) {
-                _mm512_storeu_ps(best + ch, b);
-                _mm_storeu_si128((__m128i *)(at + ch), _mm512_cvtepi32_epi8(a));
-            } else {
-                _mm512_mask_storeu_ps(best + ch, k, b);
-                _mm512_mask_cvtepi32_storeu_epi8(at + ch, k, a);
-            }
-        }
-        return;
-    }
-#elif defined(MAXPOOL_AVX2)
-    /* as above, 8 channels a vector (model (e)'s 30 channels: 3 vectors and a scalar tail of 6
-     * in the compiler's loop). The taps' bytes leave through a local copy when the last vector
-     * does not fit in room. */
+#if defined(MP_VL)
+    /* MP_VL channels a vector, the last ones masked: the compiler's loop left a channel count
+     * like 30 with a scalar tail of 6 (AVX-512) or of 6 after three vectors (AVX2) that took
+     * most of the time (perf, model (e)). Same comparisons in the same order, so the same maxima
+     * and taps. The outputs of the windows after this one follow it and are written after it:
+     * room floats (and bytes) from best on are the call's, so a last vector that fits in them
+     * is stored whole (masked stores cost several plain ones), its extra lanes overwritten
+     * later. */
     if (g->kh == 2 && g->kw == 2) {
         const size_t o[3] = {c, W, W + c};
-        for (size_t ch = 0; ch < c; ch += 8) {
-            const size_t left = c - ch < 8 ? c - ch : 8;
-            const __m256i k = avx2_mask(left);
-            __m256 b = left == 8 ? _mm256_loadu_ps(img + ch) : _mm256_maskload_ps(img + ch, k);
-            __m256i a = _mm256_setzero_si256();
+        for (size_t ch = 0; ch < c; ch += MP_VL) {
+            const size_t left = c - ch < MP_VL ? c - ch : MP_VL;
+            const mp_k k = mp_mask(left);
+            mp_v b = left == MP_VL ? MP_LOAD(img + ch) : MP_LOADN(img + ch, k);
+            mp_vi a = MP_ZEROI();
             for (int t = 0; t < 3; t++) {
                 const float *p = img + o[t] + ch;
-                const __m256 v = left == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, k);
-                const __m256 gt = _mm256_cmp_ps(v, b, _CMP_GT_OQ);
-                a = _mm256_blendv_epi8(a, _mm256_set1_epi32(t + 1), _mm256_castps_si256(gt));
-                b = _mm256_blendv_ps(b, v, gt);
+                const mp_v v = left == MP_VL ? MP_LOAD(p) : MP_LOADN(p, k);
+                const mp_gt gt = MP_GT(v, b);
+                a = MP_PICKI(gt, a, MP_SETI(t + 1));
+                b = MP_PICK(gt, b, v);
             }
-            const __m128i bytes = avx2_low_bytes(a);
-            if (ch + 8 <= room) {
-                _mm256_storeu_ps(best + ch, b);
-                _mm_storel_epi64((__m128i *)(void *)(at + ch), bytes);
-            } else {
-                uint8_t tmp[16];
-                _mm256_maskstore_ps(best + ch, k, b);
-                _mm_storeu_si128((__m128i *)(void *)tmp, bytes);
-                memcpy(at + ch, tmp, left);
-            }
+            const int whole = ch + MP_VL <= room;
+            if (whole)
+                MP_STORE(best + ch, b);
+            else
+                MP_STOREN(best + ch, b, k);
+            mp_store_taps(at + ch, a, left, whole);
         }
         return;
     }
@@ -191,28 +232,30 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
     const size_t c = g->c, in = g->h * g->w * c, out = g->oh * g->ow * c;
     size_t off[OT_MAXPOOL_TAPS];
     tap_offsets(g, off);
-#if defined(MAXPOOL_AVX512)
+#if defined(MP_VL)
     /* Windows that tile the input exactly (stride = window, no rows or columns left over; 2x2
      * stride 2 on an even side): every input is in one window, so each window's taps are
-     * written whole, 16 channels a vector: 0 + dy where the tap was the maximum (the sum the
+     * written whole, MP_VL channels a vector: 0 + dy where the tap was the maximum (the sum the
      * scalar loop forms, -0 included), 0 elsewhere. No zeroing pass, no read of dx. */
     if (g->stride == g->kh && g->stride == g->kw && g->oh * g->kh == g->h &&
         g->ow * g->kw == g->w && g->pad == 0 && g->kh * g->kw <= 16 &&
-        g->c <= 16 * OT_CONV_MAX_VECS) {
-        const __m512 zero = _mm512_setzero_ps();
-        const size_t taps = g->kh * g->kw, nv = (c + 15) / 16;
-        const __mmask16 kt = (__mmask16)((1u << (c - (nv - 1) * 16)) - 1); /* the last vector */
+        g->c <= MP_VL * MP_MAX_VECS) {
+        const mp_v zero = MP_ZERO();
+        const size_t taps = g->kh * g->kw, nv = (c + MP_VL - 1) / MP_VL;
+        const size_t lastw = c - (nv - 1) * MP_VL;
+        const mp_k kt = mp_mask(lastw); /* the last vector */
         for (size_t s = 0; s < n; s++)
             for (size_t oy = 0; oy < g->oh; oy++)
                 for (size_t ox = 0; ox < g->ow; ox++) {
                     const size_t o = s * out + (oy * g->ow + ox) * c;
                     float *win = dx + s * in + (oy * g->stride * g->w + ox * g->stride) * c;
-                    __m512i tv[OT_CONV_MAX_VECS];
-                    __m512 d[OT_CONV_MAX_VECS];
+                    mp_vi tv[MP_MAX_VECS];
+                    mp_v d[MP_MAX_VECS];
                     for (size_t v = 0; v < nv; v++) {
-                        const __mmask16 k = v + 1 < nv ? (__mmask16)0xFFFF : kt;
-                        tv[v] = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, tap + o + v * 16));
-                        d[v] = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(k, dy + o + v * 16));
+                        const int last = v + 1 == nv;
+                        const float *p = dy + o + v * MP_VL;
+                        tv[v] = mp_load_taps(tap + o + v * MP_VL, last ? lastw : MP_VL);
+                        d[v] = MP_ADD(zero, last ? MP_LOADN(p, kt) : MP_LOAD(p));
                     }
                     /* taps in window order: within an image row, what lies past a tap's
                      * channels belongs to the window's later taps or to later windows, written
@@ -220,55 +263,14 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
                     for (size_t t = 0; t < taps; t++) {
                         const float *row_end =
                             dx + s * in + ((oy * g->stride + t / g->kw) * g->w + g->w) * c;
+                        const mp_vi tt = MP_SETI((int)t);
                         for (size_t v = 0; v < nv; v++) {
-                            const __mmask16 m = _mm512_cmpeq_epi32_mask(tv[v],
-                                                                        _mm512_set1_epi32((int)t));
-                            const __m512 val = _mm512_maskz_mov_ps(m, d[v]);
-                            float *w = win + off[t] + v * 16;
-                            if (v + 1 < nv || w + 16 <= row_end)
-                                _mm512_storeu_ps(w, val);
+                            const mp_v val = MP_WHERE(tv[v], tt, d[v]);
+                            float *w = win + off[t] + v * MP_VL;
+                            if (v + 1 < nv || w + MP_VL <= row_end)
+                                MP_STORE(w, val);
                             else
-                                _mm512_mask_storeu_ps(w, kt, val);
-                        }
-                    }
-                }
-        return;
-    }
-#elif defined(MAXPOOL_AVX2)
-    /* the path above in 8-channel vectors; the taps' bytes of a last partial vector come
-     * through a local copy (a whole 8-byte load could read past the buffer) */
-    if (g->stride == g->kh && g->stride == g->kw && g->oh * g->kh == g->h &&
-        g->ow * g->kw == g->w && g->pad == 0 && g->c <= 8 * AVX2_MAX_VECS) {
-        const __m256 zero = _mm256_setzero_ps();
-        const size_t taps = g->kh * g->kw, nv = (c + 7) / 8, lastw = c - (nv - 1) * 8;
-        const __m256i kt = avx2_mask(lastw); /* the last vector */
-        for (size_t s = 0; s < n; s++)
-            for (size_t oy = 0; oy < g->oh; oy++)
-                for (size_t ox = 0; ox < g->ow; ox++) {
-                    const size_t o = s * out + (oy * g->ow + ox) * c;
-                    float *win = dx + s * in + (oy * g->stride * g->w + ox * g->stride) * c;
-                    __m256i tv[AVX2_MAX_VECS];
-                    __m256 d[AVX2_MAX_VECS];
-                    for (size_t v = 0; v < nv; v++) {
-                        const int last = v + 1 == nv;
-                        uint8_t b8[8] = {0};
-                        memcpy(b8, tap + o + v * 8, last ? lastw : 8);
-                        tv[v] = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)b8));
-                        d[v] = _mm256_add_ps(zero, last ? _mm256_maskload_ps(dy + o + v * 8, kt)
-                                                        : _mm256_loadu_ps(dy + o + v * 8));
-                    }
-                    for (size_t t = 0; t < taps; t++) {
-                        const float *row_end =
-                            dx + s * in + ((oy * g->stride + t / g->kw) * g->w + g->w) * c;
-                        const __m256i tt = _mm256_set1_epi32((int)t);
-                        for (size_t v = 0; v < nv; v++) {
-                            const __m256 m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(tv[v], tt));
-                            const __m256 val = _mm256_and_ps(m, d[v]);
-                            float *w = win + off[t] + v * 8;
-                            if (v + 1 < nv || w + 8 <= row_end)
-                                _mm256_storeu_ps(w, val);
-                            else
-                                _mm256_maskstore_ps(w, kt, val);
+                                MP_STOREN(w, val, kt);
                         }
                     }
                 }
