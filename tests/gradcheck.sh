@@ -5,7 +5,7 @@ set -u
 omptrain=${OMPTRAIN:-./omptrain} # the binary under test; make check-asan points it elsewhere
 # extra gradcheck options: 200 random entries per tensor (the default 1000 takes minutes on the
 # 1024-wide bench configs, whose double reference forward is plain loops); make check-asan
-# checks 50
+# checks 10
 read -r -a extra <<<"${GRADCHECK_ARGS:---entries 200}"
 status=0
 for c in configs/*.ini; do
