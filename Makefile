@@ -107,7 +107,8 @@ clean:
 #   make check-valgrind    valgrind memcheck on short runs and the quicker CUnit suites: no leak,
 #                          no bad access
 #   make check-portable    the kernels' CUnit suites on the portable build (no -march: one float
-#                          a "vector"), which no other build runs
+#                          a "vector"), which no other build runs, and the same bits as
+#                          ./omptrain's kernels (AVX-512 or AVX2) in three short trainings
 #   make check-hardening   all five (60 s per fuzz target, two at a time: make fuzz took 3 min 4 s
 #                          of it on 2 cores with the targets built)
 # They need clang, libclang-rt-14-dev, libomp-14-dev and valgrind (scripts/setup.sh).
@@ -172,7 +173,7 @@ check-valgrind: setup
 	@scripts/hardening/check-valgrind.sh $(BUILD)/vg
 
 check-portable: setup
-	@$(MAKE) --no-print-directory $(BUILD)/portable/test_omptrain
+	@$(MAKE) --no-print-directory omptrain $(BUILD)/portable/omptrain $(BUILD)/portable/test_omptrain
 	@scripts/hardening/check-portable.sh $(BUILD)/portable
 
 # ---------------------------------------------------------------- fuzzing (libFuzzer, clang)
