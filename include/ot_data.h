@@ -40,8 +40,8 @@ typedef struct {
     const float *mean; /* (dim) standardisation x -> (x - mean) / std per feature, applied by
                           the gathers; NULL = none (not owned: ot_input.h) */
     const float *std;  /* (dim) */
-    size_t load_bytes; /* what loading held at its peak: the whole files' images and labels,
-                          before a limit kept a prefix (the memory estimate's) */
+    size_t load_bytes; /* what loading held at its peak: the images kept (a limit reads the rest
+                          without keeping it) and the whole label file (the memory estimate's) */
 } ot_dataset_t;
 
 /* The most pixels an image may have for the lists of nonzero pixels, whose indices are
@@ -67,9 +67,11 @@ int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *ro
 int ot_idx_read_labels(const char *path, uint8_t **labels, size_t *n);
 
 /* Load an image file and its label file into ds. Checks that the counts agree and that every
- * label is < n_classes; labels_path NULL: no labels (all 0). limit > 0 keeps only the first limit samples. Images with fewer than
- * OT_INDEX_BELOW nonzero pixels get them listed (ot_dataset_index). Returns 0 or an OT_E*
- * code after printing one line; ds is left empty on error. Free with ot_dataset_free(). */
+ * label is < n_classes; labels_path NULL: no labels (all 0). limit > 0 keeps only the first
+ * limit samples: the images after them are read and checked as without a limit, not kept.
+ * Images with fewer than OT_INDEX_BELOW nonzero pixels get them listed (ot_dataset_index).
+ * Returns 0 or an OT_E* code after printing one line; ds is left empty on error. Free with
+ * ot_dataset_free(). */
 int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *labels_path,
                     int n_classes, size_t limit);
 

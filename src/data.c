@@ -20,6 +20,7 @@
 #define IDX_GZ_BUFFER (256u * 1024u) /* zlib's input buffer; its 8 KiB default is slow */
 #define IDX_GZ_CHUNK (1u << 30)      /* gzread takes an unsigned and returns an int */
 #define IDX_FIRST_CHUNK ((size_t)1 << 20) /* first size of the body buffer; it then doubles */
+#define IDX_SKIP_CHUNK (64u * 1024u) /* the items not kept pass through a buffer this large */
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -75,15 +76,18 @@ static int gz_read_all(gzFile gz, const char *path, unsigned char *buf, size_t l
 }
 
 /* Read one IDX file of unsigned bytes with ndim (1 or 3) dimensions. On success *data holds
- * dims[0] * ... * dims[ndim-1] bytes (malloc'd, owned by the caller). what names the items
- * ("images" or "labels"), unit what the body holds ("pixels" or "labels"). */
+ * the first keep items (all dims[0] of them if keep is 0 or larger), dims[1] * ... bytes each
+ * (malloc'd, owned by the caller); the items after them are read and checked all the same (the
+ * body's length, the gzip trailer's CRC) but not kept, so a run on a few images of a large
+ * file does not hold, or touch the pages of, the rest. what names the items ("images" or
+ * "labels"), unit what the body holds ("pixels" or "labels"). */
 static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char *what,
-                    const char *unit, uint32_t dims[3], uint8_t **data)
+                    const char *unit, size_t keep, uint32_t dims[3], uint8_t **data)
 {
     unsigned char hdr[16];
-    unsigned char extra[4096];
+    unsigned char extra[IDX_SKIP_CHUNK];
     size_t hdr_len = 4 + 4 * (size_t)ndim;
-    size_t got = 0, nbytes = 1;
+    size_t got = 0, nbytes = 1, kept;
     uint8_t *buf = NULL;
     gzFile gz = NULL;
     int rc;
@@ -159,9 +163,10 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
     /* The buffer grows with the body (doubling from IDX_FIRST_CHUNK) instead of taking what
      * the header claims at once: a corrupt 16-byte file must not reserve 4 GiB before its
      * truncation is seen (found by tests/fuzz/fuzz_idx.c). */
+    kept = keep > 0 && keep < dims[0] ? keep * (nbytes / dims[0]) : nbytes;
     got = 0;
-    for (size_t cap = nbytes < IDX_FIRST_CHUNK ? nbytes : IDX_FIRST_CHUNK;;
-         cap = cap > nbytes / 2 ? nbytes : 2 * cap) {
+    for (size_t cap = kept < IDX_FIRST_CHUNK ? kept : IDX_FIRST_CHUNK;;
+         cap = cap > kept / 2 ? kept : 2 * cap) {
         size_t more = 0;
         uint8_t *grown = realloc(buf, cap);
         if (!grown) {
@@ -175,8 +180,19 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
         if (rc)
             goto fail;
         got += more;
-        if (got < cap || cap == nbytes)
+        if (got < cap || cap == kept)
             break;
+    }
+    if (got == kept) { /* the items not kept: read, counted, dropped */
+        while (got < nbytes) {
+            size_t more = 0, want = nbytes - got < sizeof extra ? nbytes - got : sizeof extra;
+            rc = gz_read_all(gz, path, extra, want, &more);
+            if (rc)
+                goto fail;
+            got += more;
+            if (more < want)
+                break;
+        }
     }
     if (got < nbytes) {
         if (ndim == 3)
@@ -220,10 +236,12 @@ fail:
     return rc;
 }
 
-int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *rows, size_t *cols)
+/* The first keep images (all if keep is 0), *n the count the file holds. */
+static int idx_read_images(const char *path, size_t keep, uint8_t **images, size_t *n,
+                           size_t *rows, size_t *cols)
 {
     uint32_t dims[3] = {0, 0, 0};
-    int rc = idx_read(path, IDX_MAGIC_IMAGES, 3, "images", "pixels", dims, images);
+    int rc = idx_read(path, IDX_MAGIC_IMAGES, 3, "images", "pixels", keep, dims, images);
     if (rc)
         return rc;
     *n = dims[0];
@@ -232,10 +250,15 @@ int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *ro
     return OT_OK;
 }
 
+int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *rows, size_t *cols)
+{
+    return idx_read_images(path, 0, images, n, rows, cols);
+}
+
 int ot_idx_read_labels(const char *path, uint8_t **labels, size_t *n)
 {
     uint32_t dims[3] = {0, 0, 0};
-    int rc = idx_read(path, IDX_MAGIC_LABELS, 1, "labels", "labels", dims, labels);
+    int rc = idx_read(path, IDX_MAGIC_LABELS, 1, "labels", "labels", 0, dims, labels);
     if (rc)
         return rc;
     *n = dims[0];
@@ -253,7 +276,7 @@ float ot_nonzero_fraction(const uint8_t *p, size_t n)
 int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *labels_path,
                     int n_classes, size_t limit)
 {
-    size_t n_labels = 0;
+    size_t n_labels = 0, kept;
     int rc;
 
     memset(ds, 0, sizeof *ds);
@@ -262,9 +285,10 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
                  labels_path ? labels_path : images_path);
         return OT_EINVAL;
     }
-    rc = ot_idx_read_images(images_path, &ds->images, &ds->n, &ds->rows, &ds->cols);
+    rc = idx_read_images(images_path, limit, &ds->images, &ds->n, &ds->rows, &ds->cols);
     if (rc)
         goto fail;
+    kept = limit > 0 && limit < ds->n ? limit : ds->n;
     if (!labels_path) { /* unlabelled: every label 0 */
         n_labels = ds->n;
         if (!(ds->labels = calloc(ds->n, 1))) {
@@ -293,17 +317,14 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
     ds->chans = 1;
     ds->dim = ds->rows * ds->cols; /* cannot overflow: idx_read bounded n * rows * cols */
     ds->n_classes = n_classes;
-    ds->load_bytes = ds->n * (ds->dim + 1);
+    ds->load_bytes = kept * ds->dim + ds->n;
 
-    if (limit > 0 && limit < ds->n) {
-        /* shrink in place; if realloc cannot, the larger blocks are still valid */
-        uint8_t *p = realloc(ds->images, limit * ds->dim);
-        if (p)
-            ds->images = p;
-        p = realloc(ds->labels, limit);
+    if (kept < ds->n) {
+        /* shrink in place; if realloc cannot, the larger block is still valid */
+        uint8_t *p = realloc(ds->labels, kept);
         if (p)
             ds->labels = p;
-        ds->n = limit;
+        ds->n = kept;
     }
     ds->nonzero = ot_nonzero_fraction(ds->images, ds->n * ds->dim);
     if (ds->nonzero < OT_INDEX_BELOW && ds->dim <= OT_SPARSE_MAX_DIM) {

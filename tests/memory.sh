@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # memory.sh - memory is checked before it is spent:
-# - the estimate on the header line is within 25% of the run's measured peak resident memory
+# - the estimate on the header line is within 15% of the run's measured peak resident memory
 #   ("peak memory ... (estimated ...)", from getrusage) for one epoch of every shipped config on
-#   its first 3000 training images (the full runs are in the README: within 6%);
+#   its first 3000 training images (0-4% off on the 2-core development machine; the images a
+#   limit leaves out are read but not kept, so these runs peak in training, not in loading);
 # - a config that cannot fit (a 1M-unit layer with batches of 60000: hundreds of GB) is refused
 #   before anything is allocated, with both figures, exit status 2;
 # - a run that would take over 80% of what is available warns (OMPTRAIN_MEMORY_LIMIT stands in
@@ -59,7 +60,7 @@ for c in configs/*.ini; do
         continue
     fi
     off=$(( (est > peak ? est - peak : peak - est) * 100 / peak ))
-    [ $off -le 25 ] || fail "$c: estimated $est MB, peak $peak MB: $off% off"
+    [ $off -le 15 ] || fail "$c: estimated $est MB, peak $peak MB: $off% off"
     [ $off -gt $worst ] && worst=$off
     echo "     $c: peak $peak MB, estimated $est MB ($off%)"
     rm -rf "${tmp:?}/$name"

@@ -628,6 +628,60 @@ static void test_corrupt_gzip(void)
                         "truncated gzip stream (unexpected end of file)");
 }
 
+/* A limit keeps the first images, yet the rest of the file is still read and checked: a body
+ * cut short, trailing bytes and a wrong CRC are refused as without a limit. Three images of
+ * 200 x 200 pixels, so that the 80000 bytes not kept take more than one pass of the 64 KiB
+ * buffer they go through. */
+static void test_limit_reads_whole_file(void)
+{
+    enum { SIDE = 200, IMG = SIDE * SIDE, N = 3, BODY = N * IMG, EXTRA = 7 };
+    unsigned char *buf = malloc(16 + BODY + EXTRA);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    uint32_t s = 777;
+    make_images(buf, 0x803, N, SIDE, SIDE, 0);
+    for (size_t i = 0; i < BODY + EXTRA; i++) { /* incompressible */
+        s = s * 1103515245u + 12345u;
+        buf[16 + i] = (unsigned char)(s >> 24);
+    }
+    static const unsigned char lab[N] = {4, 1, 7};
+    unsigned char lbuf[8 + N];
+    const char *labels = write_gz("limit-labels.gz", lbuf, make_labels(lbuf, 0x801, N, lab, N));
+    ot_dataset_t ds;
+    int rc;
+
+    const char *good = write_gz("limit-good.gz", buf, 16 + BODY);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(good);
+    CU_ASSERT_EQUAL_FATAL(ot_dataset_load(&ds, good, labels, 10, 1), OT_OK);
+    CU_ASSERT_EQUAL(ds.n, 1);
+    CU_ASSERT_EQUAL(ds.labels[0], 4);
+    CU_ASSERT_EQUAL(memcmp(ds.images, buf + 16, IMG), 0);
+    CU_ASSERT_EQUAL(ds.load_bytes, IMG + N); /* one image kept, all the labels read */
+    ot_dataset_free(&ds);
+
+    /* the third image cut short, trailing bytes, the CRC: none of them in the image kept */
+    const char *cut = write_gz("limit-cut.gz", buf, 16 + BODY - IMG / 2);
+    CAPTURE(rc = ot_dataset_load(&ds, cut, labels, 10, 1));
+    CU_ASSERT_EQUAL(rc, OT_EFORMAT);
+    check_message(cut, "truncated body: expected 120000 bytes of pixels (3 images of 200 x 200), "
+                       "got 100000");
+    const char *trail = write_gz("limit-trail.gz", buf, 16 + BODY + EXTRA);
+    CAPTURE(rc = ot_dataset_load(&ds, trail, labels, 10, 1));
+    CU_ASSERT_EQUAL(rc, OT_EFORMAT);
+    check_message(trail, "trailing data after 3 images (7 extra bytes)");
+
+    unsigned char *gzbytes = malloc(2 * BODY);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gzbytes);
+    long len = slurp(good, gzbytes, 2 * BODY);
+    CU_ASSERT_FATAL(len > BODY && len < 2 * BODY);
+    gzbytes[len - 8] ^= 0x5a; /* first byte of the CRC-32 */
+    const char *crc = write_raw("limit-crc.gz", gzbytes, (size_t)len);
+    CAPTURE(rc = ot_dataset_load(&ds, crc, labels, 10, 1));
+    CU_ASSERT_EQUAL(rc, OT_EFORMAT);
+    check_message(crc, "corrupt gzip data (incorrect data check)");
+    free(gzbytes);
+    free(buf);
+}
+
 static void test_zero_images(void)
 {
     unsigned char buf[16];
@@ -816,6 +870,7 @@ OT_TEST_SUITE(data, suite_init, suite_cleanup,
               {"wrong magic -> OT_EFORMAT", test_wrong_magic},
               {"truncated header -> OT_EFORMAT", test_truncated_header},
               {"truncated body -> OT_EFORMAT", test_truncated_body},
+              {"a limit still reads and checks the whole file", test_limit_reads_whole_file},
               {"trailing data -> OT_EFORMAT", test_trailing_data},
               {"corrupt or cut gzip -> OT_EFORMAT", test_corrupt_gzip},
               {"zero images or zero-sized images -> OT_EFORMAT", test_zero_images},
