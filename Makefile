@@ -52,9 +52,10 @@ test: setup
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory -j2 check-hardening FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
+# the CUnit suite, then the shell tests as many at a time as there are cores (scripts/run-tests.sh)
 check: omptrain $(BUILD)/test_omptrain
 	$(BUILD)/test_omptrain
-	@for t in tests/*.sh; do [ -e "$$t" ] || continue; echo "== $$t"; bash "$$t" || exit 1; done
+	@scripts/run-tests.sh
 
 omptrain: $(BUILD)/main.o $(BUILD)/libomptrain.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)

@@ -151,7 +151,7 @@ mkdir -p "$tmp/empty"
 # one run per directory; a killed run's lock does not block the next
 "$bin" -t 1 --epochs 10000 --set training.patience=0 -o "$tmp/busy" "$cfg" >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 1 500); do [ -s "$tmp/busy/.omptrain.lock" ] && break; sleep 0.01; done
+for _ in $(seq 1 3000); do [ -s "$tmp/busy/.omptrain.lock" ] && break; sleep 0.01; done
 "$bin" --epochs 1 -o "$tmp/busy" "$cfg" >/dev/null 2>"$tmp/err"
 rc=$?
 [ $rc = 1 ] && grep -q "$tmp/busy: in use by another run (process $pid)" "$tmp/err" ||

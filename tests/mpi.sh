@@ -115,7 +115,7 @@ fi
 cfg=tests/configs/signals.ini
 long=(--epochs 12)
 "$omptrain" -t 2 "${long[@]}" -o "$tmp/sig-ref" "$cfg" >/dev/null 2>&1 || fail "the long reference run failed"
-wait_ckpt() { for _ in $(seq 1 600); do [ -e "$1/latest.h5" ] && return 0; sleep 0.05; done; return 1; }
+wait_ckpt() { for _ in $(seq 1 2400); do [ -e "$1/latest.h5" ] && return 0; sleep 0.05; done; return 1; }
 gone() { # the processes (pids) ended, within a few seconds of mpirun
     local p
     for _ in $(seq 1 50); do

@@ -20,7 +20,7 @@ long=(--epochs 12)
     fail "the long reference run failed"
 
 # wait until the run has written its first checkpoint, then a little more (mid-epoch)
-wait_ckpt() { for _ in $(seq 1 300); do [ -e "$1/latest.h5" ] && return 0; sleep 0.05; done; return 1; }
+wait_ckpt() { for _ in $(seq 1 2400); do [ -e "$1/latest.h5" ] && return 0; sleep 0.05; done; return 1; }
 
 for sig in INT TERM; do
     d="$tmp/$sig"
