@@ -45,21 +45,21 @@ report() {
     fi
 }
 
+# wait for the next test to end and report it
 running=0
+reap() {
+    local pid rc
+    wait -n -p pid; rc=$?
+    report "$pid" $rc
+    running=$((running - 1))
+}
+
 for t in "${order[@]}"; do
-    if [ $running -ge "$jobs" ]; then
-        wait -n -p done_pid; rc=$?
-        report "$done_pid" $rc
-        running=$((running - 1))
-    fi
+    [ $running -lt "$jobs" ] || reap
     bash "$t" >"$logs/$(basename "$t").log" 2>&1 &
     name_of[$!]=$t
     start_of[$!]=$(date +%s)
     running=$((running + 1))
 done
-while [ $running -gt 0 ]; do
-    wait -n -p done_pid; rc=$?
-    report "$done_pid" $rc
-    running=$((running - 1))
-done
+while [ $running -gt 0 ]; do reap; done
 exit $status
