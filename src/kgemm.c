@@ -11,19 +11,13 @@
 
 #include "ot_common.h"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-typedef __m512 vf_t;
-#define VL 16
+#include "ot_simd.h"
+
+/* The tile's shape and a half vector (the last columns of a narrow panel) by instruction set. */
+#if defined(OT_SIMD_AVX512)
 #define MR 8
 #define NV 2
-#define V_ZERO() _mm512_setzero_ps()
-#define V_LOAD(p) _mm512_loadu_ps(p)
-#define V_STORE(p, v) _mm512_storeu_ps(p, v)
-#define V_BCAST(x) _mm512_set1_ps(x)
-#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
-#define V_ADD(a, b) _mm512_add_ps(a, b)
-typedef __m256 vh_t; /* half vector: the last columns of a narrow panel */
+typedef __m256 vh_t;
 #define HL 8
 #define H_ZERO() _mm256_setzero_ps()
 #define H_LOAD(p) _mm256_loadu_ps(p)
@@ -31,19 +25,9 @@ typedef __m256 vh_t; /* half vector: the last columns of a narrow panel */
 #define H_LOW(v) _mm512_castps512_ps256(v) /* the low half of a broadcast: free */
 #define H_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define H_ADD(a, b) _mm256_add_ps(a, b)
-#define ISA "AVX-512"
-#elif defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-typedef __m256 vf_t;
-#define VL 8
+#elif defined(OT_SIMD_AVX2)
 #define MR 6
 #define NV 2
-#define V_ZERO() _mm256_setzero_ps()
-#define V_LOAD(p) _mm256_loadu_ps(p)
-#define V_STORE(p, v) _mm256_storeu_ps(p, v)
-#define V_BCAST(x) _mm256_set1_ps(x)
-#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define V_ADD(a, b) _mm256_add_ps(a, b)
 typedef __m128 vh_t;
 #define HL 4
 #define H_ZERO() _mm_setzero_ps()
@@ -52,18 +36,9 @@ typedef __m128 vh_t;
 #define H_LOW(v) _mm256_castps256_ps128(v)
 #define H_FMA(a, b, c) _mm_fmadd_ps(a, b, c)
 #define H_ADD(a, b) _mm_add_ps(a, b)
-#define ISA "AVX2"
 #else
-typedef float vf_t;
-#define VL 1
 #define MR 4
 #define NV 4
-#define V_ZERO() 0.0f
-#define V_LOAD(p) (*(p))
-#define V_STORE(p, v) (*(p) = (v))
-#define V_BCAST(x) (x)
-#define V_FMA(a, b, c) fmaf(a, b, c)
-#define V_ADD(a, b) ((a) + (b))
 typedef float vh_t; /* never used: HL 0 */
 #define HL 0
 #define H_ZERO() 0.0f
@@ -72,27 +47,6 @@ typedef float vh_t; /* never used: HL 0 */
 #define H_LOW(v) (v)
 #define H_FMA(a, b, c) fmaf(a, b, c)
 #define H_ADD(a, b) ((a) + (b))
-#define ISA "portable"
-#endif
-
-/* A vector's first `left` lanes (1 <= left <= VL): loads that leave the rest zero and stores
- * that leave the rest of memory alone, for the last vector of a row. */
-#if defined(__AVX512F__)
-typedef __mmask16 vmask_t;
-#define V_MASK(left) ((__mmask16)((1u << (left)) - 1))
-#define V_LOADN(p, k) _mm512_maskz_loadu_ps(k, p)
-#define V_STOREN(p, v, k) _mm512_mask_storeu_ps(p, k, v)
-#elif defined(__AVX2__) && defined(__FMA__)
-typedef __m256i vmask_t;
-#define V_MASK(left) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left)), \
-                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define V_LOADN(p, k) _mm256_maskload_ps(p, k)
-#define V_STOREN(p, v, k) _mm256_maskstore_ps(p, k, v)
-#else
-typedef int vmask_t;
-#define V_MASK(left) ((int)(left))
-#define V_LOADN(p, k) (*(p))
-#define V_STOREN(p, v, k) (*(p) = (v))
 #endif
 
 #define NR (VL * NV) /* columns of a tile and of a packed B panel */

@@ -1,0 +1,65 @@
+/* ot_simd.h - the vector of the instruction set this build targets, for the kernels that are
+ * written once over it (kgemm.c, conv_sparse.c): VL floats a vector (16 with AVX-512, 8 with
+ * AVX2 and FMA, 1 in the portable build), loads, stores, broadcasts and fused multiply-adds,
+ * and masks for the first lanes of a vector. V_FMA rounds once, in every build. */
+#ifndef OT_SIMD_H
+#define OT_SIMD_H
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define OT_SIMD_AVX512 1
+typedef __m512 vf_t;
+#define VL 16
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_BCAST(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_ADD(a, b) _mm512_add_ps(a, b)
+#define ISA "AVX-512"
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define OT_SIMD_AVX2 1
+typedef __m256 vf_t;
+#define VL 8
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_STORE(p, v) _mm256_storeu_ps(p, v)
+#define V_BCAST(x) _mm256_set1_ps(x)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#define ISA "AVX2"
+#else
+#include <math.h>
+typedef float vf_t;
+#define VL 1
+#define V_ZERO() 0.0f
+#define V_LOAD(p) (*(p))
+#define V_STORE(p, v) (*(p) = (v))
+#define V_BCAST(x) (x)
+#define V_FMA(a, b, c) fmaf(a, b, c)
+#define V_ADD(a, b) ((a) + (b))
+#define ISA "portable"
+#endif
+
+/* A vector's first `left` lanes (1 <= left <= VL): loads that leave the rest zero and stores
+ * that leave the rest of memory alone, for the last vector of a row. */
+#if defined(OT_SIMD_AVX512)
+typedef __mmask16 vmask_t;
+#define V_MASK(left) ((__mmask16)((1u << (left)) - 1))
+#define V_LOADN(p, k) _mm512_maskz_loadu_ps(k, p)
+#define V_STOREN(p, v, k) _mm512_mask_storeu_ps(p, k, v)
+#elif defined(OT_SIMD_AVX2)
+typedef __m256i vmask_t;
+#define V_MASK(left) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left)), \
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_LOADN(p, k) _mm256_maskload_ps(p, k)
+#define V_STOREN(p, v, k) _mm256_maskstore_ps(p, k, v)
+#else
+typedef int vmask_t;
+#define V_MASK(left) ((int)(left))
+#define V_LOADN(p, k) (*(p))
+#define V_STOREN(p, v, k) (*(p) = (v))
+#endif
+
+#endif
