@@ -57,6 +57,27 @@ const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0,
  * images' gradient dx (n, h, w, c), row by row, tap by tap (a fixed order). */
 void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t m, float *dx);
 
+/* The weight gradient of the first convolution on one-channel images that are mostly zero,
+ * from their nonzero pixels alone (src/conv_sparse.c): the same FMA chains as
+ * ot_kgemm_tn_acc_gather on the column matrix with the zero pixels' terms left out, so the
+ * same bits. For the geometries ot_conv_sparse_fits accepts (one channel, stride 1, at most 32
+ * taps, images up to 256 x 256 padded), and images whose share of nonzero pixels is below
+ * ot_conv_sparse_below() (where it pays, by vector width). work: ot_conv_sparse_work_size(g)
+ * bytes, private to the calling thread. */
+int ot_conv_sparse_fits(const ot_conv_geom_t *g);
+float ot_conv_sparse_below(void);
+size_t ot_conv_sparse_work_size(const ot_conv_geom_t *g);
+
+/* The geometry's tables the kernels read (tab: ot_conv_sparse_table_len(g) entries), set once. */
+size_t ot_conv_sparse_table_len(const ot_conv_geom_t *g);
+void ot_conv_sparse_tables(const ot_conv_geom_t *g, uint32_t *tab);
+
+/* Rows [k0, k1) of dW (kh kw, F) = (acc: dW's rows +) col^T dy over the n images x and their
+ * dy (n P, F), each element one chain over the rows in order. */
+void ot_conv_sparse_dw(const ot_conv_geom_t *g, const uint32_t *tab, const float *x, size_t n,
+                       const float *dy, size_t F, size_t k0, size_t k1, float *dW, int acc,
+                       void *work);
+
 /* The most inputs a max-pooling window may have: its taps are recorded in a byte. */
 #define OT_MAXPOOL_TAPS 255
 

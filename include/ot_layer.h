@@ -162,6 +162,8 @@ typedef struct {
     const ot_dataset_t *ds; /* the data the pass reads */
     int train;              /* training pass */
     int sparse_ok;          /* the first layer may take mostly-zero images as lists */
+    int sparse_input;       /* training.sparse_input: a first layer may leave out the zero
+                               pixels of the float images it is given */
 } ot_pass_info_t;
 
 /* The double-precision reference forward that gradcheck differentiates numerically. */

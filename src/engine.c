@@ -544,7 +544,8 @@ static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train, size_t
     /* moved images are gathered as floats, and so are the rows of shared shards (the lists
      * of nonzero pixels are by shard): the same bits either way */
     const ot_pass_info_t pi = {ds, train,
-                               e->sparse_ok && !(train && e->augment_shift > 0) && !shares(e, T)};
+                               e->sparse_ok && !(train && e->augment_shift > 0) && !shares(e, T),
+                               e->sparse_ok};
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         if (L->ops->begin)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ot_common.h"
+#include "ot_conv.h"
 #include "ot_engine.h"
 #include "ot_gemm.h"
 #include "ot_kgemm.h"
@@ -540,6 +541,52 @@ static void test_chained_pooling_same_bits(void)
     omp_set_num_threads(was);
 }
 
+/* A first convolution on mostly-zero images takes its weight gradient from the nonzero pixels
+ * (ds.nonzero < ot_conv_sparse_below(): 95% zeros, below the threshold of every vector
+ * width): the same gradient, loss and probabilities as the dense kernel on the same images,
+ * with the pooling inside the convolution and without (OT_FUSE=0), on one shard, several
+ * shards a thread, and threads sharing shards (each its part of the taps). */
+static void test_sparse_conv_same_bits(void)
+{
+    ot_dataset_t big;
+    CU_ASSERT_FATAL(ot_test_dataset(&big, NS, 28, 28, CLASSES, 7) == OT_OK);
+    const size_t bytes = NS * big.dim;
+    ot_rng_t r;
+    ot_rng_seed(&r, 8);
+    for (size_t i = 0; i < bytes; i++)
+        if (ot_rng_uniform(&r) < 0.95)
+            big.images[i] = 0;
+    const float sparse = ot_nonzero_fraction(big.images, bytes);
+    CU_ASSERT_FATAL(sparse > 0.0f && sparse < ot_conv_sparse_below());
+    ot_config_t c;
+    make_config(&c);
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 5 3x3 pad 1, relu, maxpool 2, "
+                                      "affine 6, relu, affine 4") == 0);
+    ot_net_t net;
+    CU_ASSERT_FATAL(ot_net_init(&net, &c, &(ot_shape_t){1, 28, 28, 0}) == OT_OK);
+    ot_rng_seed(&r, 9);
+    ot_net_init_params(&net, &c, &r);
+    const size_t P = net.n_params, shards[] = {1, 4, 2, 8};
+    const int threads[] = {1, 2, 3, 3}, was = omp_get_max_threads();
+    float *g0 = malloc(P * sizeof(float)), *g1 = malloc(P * sizeof(float));
+    float *p0 = malloc(NS * CLASSES * sizeof(float)), *p1 = malloc(NS * CLASSES * sizeof(float));
+    CU_ASSERT_FATAL(g0 && g1 && p0 && p1);
+    for (int fuse = 0; fuse < 2; fuse++)
+        for (size_t j = 0; j < sizeof shards / sizeof *shards; j++) {
+            big.nonzero = 1.0f; /* the dense kernel */
+            double l0 = fused_run_on(&big, &net, fuse, shards[j], threads[j], g0, p0);
+            big.nonzero = sparse;
+            double l1 = fused_run_on(&big, &net, fuse, shards[j], threads[j], g1, p1);
+            CU_ASSERT(l0 == l1);
+            CU_ASSERT(memcmp(g0, g1, P * sizeof(float)) == 0);
+            CU_ASSERT(memcmp(p0, p1, NS * CLASSES * sizeof(float)) == 0);
+        }
+    free(g0), free(g1), free(p0), free(p1);
+    ot_net_free(&net);
+    ot_dataset_free(&big);
+    omp_set_num_threads(was);
+}
+
 OT_TEST_SUITE(engine, setup, teardown,
               {"predict: probabilities, arg-max, eval's numbers, 1-3 threads", test_predict},
               {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},
@@ -555,4 +602,6 @@ OT_TEST_SUITE(engine, setup, teardown,
               {"fused element-wise layers: the same bits as their own passes",
                test_fused_layers_same_bits},
               {"max pooling inside the convolution before it: the same bits as its own pass",
-               test_chained_pooling_same_bits})
+               test_chained_pooling_same_bits},
+              {"first convolution on mostly-zero images: the dense kernel's bits",
+               test_sparse_conv_same_bits})

@@ -9,8 +9,8 @@ set -u
 dir=$(cd "$1" && pwd)
 t0=$(date +%s)
 status=0
-for suite in kgemm tree grad engine gradcheck registry affine avgpool batchnorm conv2d dropout \
-        flatten maxpool relu sigmoid softmax_loss; do
+for suite in kgemm conv_sparse tree grad engine gradcheck registry affine avgpool batchnorm \
+        conv2d dropout flatten maxpool relu sigmoid softmax_loss; do
     if out=$("$dir/test_omptrain" "$suite" 2>&1); then
         echo "ok   portable $suite: $(echo "$out" | grep -o 'asserts *[0-9]* *[0-9]* *[0-9]*' |
                                       awk '{print $4 " asserts passed"}')"

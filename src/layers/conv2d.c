@@ -151,6 +151,8 @@ typedef struct {
     float *wtpack; /* W^T packed for dcol = dy W^T (with winograd U[xi]^T); NULL for layer 0 */
     size_t *taps;  /* (K) each tap's offset in a window (ot_conv_taps); winograd: (T) t c */
     float *u;      /* winograd: U (points, c, f) = G g G^T of every channel pair */
+    int sparse;       /* this pass: dW from the nonzero pixels alone (ot_conv_sparse_dw) */
+    uint32_t *sp_tab; /* its tables (ot_conv_sparse_tables); layer 0 alone */
 } conv_rt_t;
 
 static const conv_args_t *args(const ot_layer_t *L)
@@ -253,6 +255,7 @@ static void rt_free(void *p)
     ot_free(rt->wtpack);
     ot_free(rt->taps);
     ot_free(rt->u);
+    ot_free(rt->sp_tab);
     ot_free(rt);
 }
 
@@ -292,6 +295,16 @@ static size_t chain_rows(const ot_layer_t *L)
     return (imgs ? imgs : 1) * P;
 }
 
+/* Whether dW may leave out the zero pixels of the layer's input: the first layer, the column
+ * matrix (not winograd), a geometry ot_conv_sparse_dw takes and up to 2^15 filters (its row
+ * offsets in 32 bits). */
+static int sparse_capable(const ot_layer_t *L)
+{
+    const ot_conv_geom_t g = geom(L);
+    return L->index == 0 && !args(L)->winograd && args(L)->filters <= 32768 &&
+           ot_conv_sparse_fits(&g);
+}
+
 /* A block's scratch, carved from the thread's workspace. */
 typedef struct {
     float *col;  /* (MB, K) dcol of a block, for dx */
@@ -299,6 +312,7 @@ typedef struct {
     float *pad;  /* its images with a border of zeros (ot_conv_pad_floats), or NULL */
     float *gw;   /* the GEMMs' scratch */
     float *y;    /* (chain_rows, F) y or dy of a block of whole images, with ot_ctx_t.next */
+    void *sp;    /* ot_conv_sparse_dw's work (layer 0, one channel) */
 } conv_ws_t;
 
 static size_t round_up(size_t bytes)
@@ -312,19 +326,21 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
     const ot_conv_geom_t g = geom(L);
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
     const size_t pad = ot_conv_pad_floats(&g, MB);
-    const size_t sizes[5] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
+    const size_t sizes[6] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
                              round_up(pad * sizeof(float)),
                              round_up(max_sz(ot_kgemm_work_size(max_sz(K, F)),
                                              ot_kgemm_tn_acc_work_size(MB, F)) * sizeof(float)),
-                             chain_rows(L) * F * sizeof(float)};
-    size_t at[5], end = 0; /* offsets, not pointers: work is NULL when only sizing */
-    for (int i = 0; i < 5; end += sizes[i++])
+                             round_up(chain_rows(L) * F * sizeof(float)),
+                             sparse_capable(L) ? ot_conv_sparse_work_size(&g) : 0};
+    size_t at[6], end = 0; /* offsets, not pointers: work is NULL when only sizing */
+    for (int i = 0; i < 6; end += sizes[i++])
         at[i] = end;
     char *p = work;
     if (w)
         *w = (conv_ws_t){(float *)(void *)(p + at[0]), (size_t *)(void *)(p + at[1]),
                          pad ? (float *)(void *)(p + at[2]) : NULL,
-                         (float *)(void *)(p + at[3]), (float *)(void *)(p + at[4])};
+                         (float *)(void *)(p + at[3]), (float *)(void *)(p + at[4]),
+                         p + at[5]};
     return end;
 }
 
@@ -580,6 +596,12 @@ static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
         (tpack && !(rt->wtpack = ot_alloc(tpack * sizeof(float)))) ||
         (u && !(rt->u = ot_alloc(u * sizeof(float)))))
         return OT_ENOMEM;
+    if (sparse_capable(L)) {
+        const ot_conv_geom_t g = geom(L);
+        if (!(rt->sp_tab = ot_alloc(ot_conv_sparse_table_len(&g) * sizeof(uint32_t))))
+            return OT_ENOMEM;
+        ot_conv_sparse_tables(&g, rt->sp_tab);
+    }
     if (!args(L)->winograd) {
         const ot_conv_geom_t g = geom(L);
         ot_conv_taps(&g, rt->taps);
@@ -598,7 +620,9 @@ static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
     (void)B, (void)n_shards;
     size_t pack, tpack, u, nt;
     rt_sizes(L, &pack, &tpack, &u, &nt);
-    return sizeof(conv_rt_t) + (pack + tpack + u) * sizeof(float) + nt * sizeof(size_t);
+    const ot_conv_geom_t g = geom(L);
+    const size_t tab = sparse_capable(L) ? ot_conv_sparse_table_len(&g) * sizeof(uint32_t) : 0;
+    return sizeof(conv_rt_t) + (pack + tpack + u) * sizeof(float) + nt * sizeof(size_t) + tab;
 }
 
 static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
@@ -606,6 +630,15 @@ static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_
     (void)rows, (void)n_shards;
     *keep = 0;
     return args(L)->winograd ? carve_wino(L, NULL, NULL) : carve_ws(L, NULL, NULL);
+}
+
+static void begin(const ot_layer_t *L, void *p, const float *params, const float *state,
+                  const ot_pass_info_t *pi)
+{
+    conv_rt_t *rt = p;
+    (void)params, (void)state;
+    rt->sparse = sparse_capable(L) && pi->sparse_input && pi->ds->dim == L->in_size &&
+                 pi->ds->nonzero < ot_conv_sparse_below();
 }
 
 /* W packed for the step, each thread the rows (taps) of W it updated, as the Affine's. */
@@ -686,12 +719,14 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c, const conv_w
         db[j] = 0.0f;
     if (hi == 0)
         memset(dW + k0 * F, 0, (k1 - k0) * F * sizeof(float));
+    if (rt->sparse && k1 > k0)
+        ot_conv_sparse_dw(&g, rt->sp_tab, c->sx, hi / P, c->sdy, F, k0, k1, dW, 0, w->sp);
     ot_conv_held_t held = {0};
     for (size_t q0 = 0, q1; q0 < hi && (k1 > k0 || j1 > j0); q0 = q1) {
         q1 = ot_conv_block_end(&g, q0, hi, MB);
         const size_t m = q1 - q0;
         const float *dy = c->sdy + q0 * F;
-        if (k1 > k0) {
+        if (k1 > k0 && !rt->sparse) {
             const float *src = ot_conv_windows(&g, c->sx, q0, m, w->pad, &held, w->row);
             ot_kgemm_tn_acc_gather(k1 - k0, F, m, src, w->row, rt->taps + k0, dy, F,
                                    dW + k0 * F, F, q0 > 0, w->gw);
@@ -739,6 +774,14 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
             float *dyb = next ? w.y : c->dy + b0 * F; /* row b0's */
             if (next) /* the next layer's backward writes this block's dy */
                 next->L->ops->block_bwd(next->L, &next->c, w.y, b0 / P, b1 / P);
+            if (rt->sparse) { /* layer 0: no dx */
+                if (c->post_bwd)
+                    c->post_bwd(c->y + b0 * F, dyb, (b1 - b0) * F);
+                ot_conv_sparse_dw(&g, rt->sp_tab, c->x + b0 / P * L->in_size, (b1 - b0) / P,
+                                  dyb, F, 0, K, dW, b0 > lo, w.sp);
+                ot_kcolsum(b1 - b0, F, dyb, F, db);
+                continue;
+            }
             for (size_t q0 = b0, q1; q0 < b1; q0 = q1) {
                 q1 = ot_conv_block_end(&g, q0, b1, MB);
                 const size_t m = q1 - q0;
@@ -829,6 +872,7 @@ const ot_layer_ops_t ot_conv2d_ops = {
     .free = rt_free,
     .bytes = rt_bytes,
     .workspace = workspace,
+    .begin = begin,
     .prepare = prepare,
     .forward = forward,
     .backward = backward,
