@@ -186,8 +186,8 @@ FUZZ_TARGETS := config idx
 # the config reader checks a list of layers through the layer registry: the kinds come along
 # (and the ONNX exporter, which every kind's onnx op calls)
 FUZZ_LIB_SRC := src/common.c src/config.c src/data.c src/net.c src/layer.c src/rng.c \
-                src/kgemm.c src/tree.c src/grad.c src/gemm.c src/onnx.c src/winograd.c \
-                $(wildcard src/layers/*.c)
+                src/kgemm.c src/conv_sparse.c src/tree.c src/grad.c src/gemm.c src/onnx.c \
+                src/winograd.c $(wildcard src/layers/*.c)
 FUZZ_CFLAGS  := $(filter-out -fopenmp,$(HARD_CFLAGS)) $(FUZZ_FLAGS) -Wno-unknown-pragmas
 FUZZ_LIBS    := $(shell pkg-config --libs inih zlib openblas libprotobuf-c 2>/dev/null) -lm
 
