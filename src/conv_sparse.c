@@ -23,13 +23,12 @@
 /* Bytes of a band's dy rows: in L1 with the rest. */
 #define BAND_BYTES 16384
 
-/* A nonzero pixel: its value, where the row of the output position its tap 0 feeds starts
- * (as if in range, in floats of the rows it is listed for: tap k's is at - off[k] rows), and
- * which taps feed a position inside the output (bit k). */
+/* A nonzero pixel of an image's list. */
 typedef struct {
-    int32_t at;
-    uint32_t taps;
-    float v;
+    int32_t at;    /* where dy's row of the position its tap 0 feeds starts (as if inside the
+                      output; tap k's starts off[k] rows before), in floats */
+    uint32_t taps; /* bit k: tap k feeds a position inside the output */
+    float v;       /* its value */
 } pixel_t;
 
 /* The work: an image's pixel list, then where each of its rows starts in it. */
