@@ -203,9 +203,8 @@ static inline __attribute__((always_inline)) void dw_cols(
         const size_t oy1 = g->oh - oy0 < BH ? g->oh : oy0 + BH;
         for (size_t k = k0; k < k1;) {
             const size_t ky = k / g->kw, row_end = (ky + 1) * g->kw;
-            const int m = (int)((k1 < row_end ? k1 : row_end) - k < (size_t)nt
-                                    ? (k1 < row_end ? k1 : row_end) - k
-                                    : (size_t)nt);
+            const size_t end = k1 < row_end ? k1 : row_end; /* this kernel row's taps */
+            const int m = (int)(end - k < (size_t)nt ? end - k : (size_t)nt);
             size_t i0, i1;
             band_pixels(g, start, oy0, oy1, ky, &i0, &i1);
             vf_t a[T][CV];

@@ -502,6 +502,32 @@ static void test_fused_layers_same_bits(void)
     omp_set_num_threads(was);
 }
 
+/* Two runs of net on d, each on 1, 4, 2 and 8 shards at 1, 2, 3 and 3 threads (threads
+ * sharing shards in the last two): with fusion fuse0 and d's share of nonzero pixels taken as
+ * nz0, and with fuse1 and nz1; the same gradient, loss and probabilities bit for bit. */
+static void check_runs_same_bits(ot_dataset_t *d, ot_net_t *net, int fuse0, float nz0,
+                                 int fuse1, float nz1)
+{
+    const size_t P = net->n_params, shards[] = {1, 4, 2, 8};
+    const int threads[] = {1, 2, 3, 3}, was = omp_get_max_threads();
+    const float nz = d->nonzero;
+    float *g0 = malloc(P * sizeof(float)), *g1 = malloc(P * sizeof(float));
+    float *p0 = malloc(NS * CLASSES * sizeof(float)), *p1 = malloc(NS * CLASSES * sizeof(float));
+    CU_ASSERT_FATAL(g0 && g1 && p0 && p1);
+    for (size_t j = 0; j < sizeof shards / sizeof *shards; j++) {
+        d->nonzero = nz0;
+        double l0 = fused_run_on(d, net, fuse0, shards[j], threads[j], g0, p0);
+        d->nonzero = nz1;
+        double l1 = fused_run_on(d, net, fuse1, shards[j], threads[j], g1, p1);
+        CU_ASSERT(l0 == l1);
+        CU_ASSERT(memcmp(g0, g1, P * sizeof(float)) == 0);
+        CU_ASSERT(memcmp(p0, p1, NS * CLASSES * sizeof(float)) == 0);
+    }
+    d->nonzero = nz;
+    free(g0), free(g1), free(p0), free(p1);
+    omp_set_num_threads(was);
+}
+
 /* Max pooling run inside the convolution before it (ot_ctx_t.next), with the ReLU or Sigmoid
  * between them folded into its backward, gives the same bits as the layers' own passes
  * (OT_FUSE=0): gradient, loss and probabilities on 34x34 images, for a first convolution (no
@@ -523,22 +549,9 @@ static void test_chained_pooling_same_bits(void)
     ot_rng_t r;
     ot_rng_seed(&r, 6);
     ot_net_init_params(&net, &c, &r);
-    const size_t P = net.n_params, shards[] = {1, 4, 2, 8};
-    const int threads[] = {1, 2, 3, 3}, was = omp_get_max_threads();
-    float *g0 = malloc(P * sizeof(float)), *g1 = malloc(P * sizeof(float));
-    float *p0 = malloc(NS * CLASSES * sizeof(float)), *p1 = malloc(NS * CLASSES * sizeof(float));
-    CU_ASSERT_FATAL(g0 && g1 && p0 && p1);
-    for (size_t j = 0; j < sizeof shards / sizeof *shards; j++) {
-        double l0 = fused_run_on(&big, &net, 0, shards[j], threads[j], g0, p0);
-        double l1 = fused_run_on(&big, &net, 1, shards[j], threads[j], g1, p1);
-        CU_ASSERT(l0 == l1);
-        CU_ASSERT(memcmp(g0, g1, P * sizeof(float)) == 0);
-        CU_ASSERT(memcmp(p0, p1, NS * CLASSES * sizeof(float)) == 0);
-    }
-    free(g0), free(g1), free(p0), free(p1);
+    check_runs_same_bits(&big, &net, 0, big.nonzero, 1, big.nonzero);
     ot_net_free(&net);
     ot_dataset_free(&big);
-    omp_set_num_threads(was);
 }
 
 /* A first convolution on mostly-zero images takes its weight gradient from the nonzero pixels
@@ -566,25 +579,10 @@ static void test_sparse_conv_same_bits(void)
     CU_ASSERT_FATAL(ot_net_init(&net, &c, &(ot_shape_t){1, 28, 28, 0}) == OT_OK);
     ot_rng_seed(&r, 9);
     ot_net_init_params(&net, &c, &r);
-    const size_t P = net.n_params, shards[] = {1, 4, 2, 8};
-    const int threads[] = {1, 2, 3, 3}, was = omp_get_max_threads();
-    float *g0 = malloc(P * sizeof(float)), *g1 = malloc(P * sizeof(float));
-    float *p0 = malloc(NS * CLASSES * sizeof(float)), *p1 = malloc(NS * CLASSES * sizeof(float));
-    CU_ASSERT_FATAL(g0 && g1 && p0 && p1);
-    for (int fuse = 0; fuse < 2; fuse++)
-        for (size_t j = 0; j < sizeof shards / sizeof *shards; j++) {
-            big.nonzero = 1.0f; /* the dense kernel */
-            double l0 = fused_run_on(&big, &net, fuse, shards[j], threads[j], g0, p0);
-            big.nonzero = sparse;
-            double l1 = fused_run_on(&big, &net, fuse, shards[j], threads[j], g1, p1);
-            CU_ASSERT(l0 == l1);
-            CU_ASSERT(memcmp(g0, g1, P * sizeof(float)) == 0);
-            CU_ASSERT(memcmp(p0, p1, NS * CLASSES * sizeof(float)) == 0);
-        }
-    free(g0), free(g1), free(p0), free(p1);
+    for (int fuse = 0; fuse < 2; fuse++) /* the dense kernel (all pixels "nonzero") first */
+        check_runs_same_bits(&big, &net, fuse, 1.0f, fuse, sparse);
     ot_net_free(&net);
     ot_dataset_free(&big);
-    omp_set_num_threads(was);
 }
 
 OT_TEST_SUITE(engine, setup, teardown,
