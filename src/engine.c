@@ -416,7 +416,11 @@ static group_t my_group(ot_engine_t *e)
 }
 
 /* Floats [off, off + len) of the nodes inside this process's shards [lo, hi) that span its T
- * threads, level by level (the nodes inside one thread are formed already). */
+ * threads, level by level (the nodes inside one thread are formed already). A right child,
+ * once added, is left zero: the store leaves its lines modified in this core alone, and the
+ * thread that writes that block next step takes them from here in one transfer; lines left
+ * shared its stores would first have to invalidate here, several times slower
+ * (scripts/xcore.c). Nothing reads a right child after its parent is formed. */
 static void reduce_team(ot_worker_t *W, size_t S, size_t lo, size_t hi, size_t T, size_t off,
                         size_t len)
 {
@@ -425,9 +429,11 @@ static void reduce_team(ot_worker_t *W, size_t S, size_t lo, size_t hi, size_t T
             if (!ot_tree_inside(s, 2 * h, S, lo, hi) || !ot_tree_spans(s, h, S, lo, hi, T))
                 continue;
             float *restrict a = W[s].grad + off;
-            const float *restrict b = W[s + h].grad + off;
-            for (size_t i = 0; i < len; i++)
+            float *restrict b = W[s + h].grad + off;
+            for (size_t i = 0; i < len; i++) {
                 a[i] += b[i];
+                b[i] = 0.0f;
+            }
         }
 }
 
