@@ -47,9 +47,10 @@ void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr);
  * calling thread: threads may update disjoint spans at once (the engine runs it chunk by
  * chunk as it forms the mean gradient). Each element's update reads that element alone, so
  * the pieces give the same bits as one ot_optim_step. Once every element is updated,
- * ot_optim_commit. */
+ * ot_optim_commit. shared: other threads read these parameters before this one writes them
+ * again, so they go to memory past this core's caches (ot_stream_floats), the same bits. */
 void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, size_t hi,
-                   double lr);
+                   double lr, int shared);
 
 /* Count the update ot_optim_span applied (adam's bias correction uses the count). */
 void ot_optim_commit(ot_optim_t *o);

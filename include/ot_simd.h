@@ -1,9 +1,13 @@
 /* ot_simd.h - the vector of the instruction set this build targets, for the kernels that are
  * written once over it (kgemm.c, conv_sparse.c): VL floats a vector (16 with AVX-512, 8 with
  * AVX2 and FMA, 1 in the portable build), loads, stores, broadcasts and fused multiply-adds,
- * and masks for the first lanes of a vector. V_FMA rounds once, in every build. */
+ * masks for the first lanes of a vector, and stores that bypass the caches. V_FMA rounds
+ * once, in every build. */
 #ifndef OT_SIMD_H
 #define OT_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -16,6 +20,8 @@ typedef __m512 vf_t;
 #define V_BCAST(x) _mm512_set1_ps(x)
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_STREAM(p, v) _mm512_stream_ps(p, v) /* p aligned to a vector */
+#define V_STREAM_FENCE() _mm_sfence()
 #define ISA "AVX-512"
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -28,6 +34,8 @@ typedef __m256 vf_t;
 #define V_BCAST(x) _mm256_set1_ps(x)
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_STREAM(p, v) _mm256_stream_ps(p, v)
+#define V_STREAM_FENCE() _mm_sfence()
 #define ISA "AVX2"
 #else
 #include <math.h>
@@ -39,6 +47,8 @@ typedef float vf_t;
 #define V_BCAST(x) (x)
 #define V_FMA(a, b, c) fmaf(a, b, c)
 #define V_ADD(a, b) ((a) + (b))
+#define V_STREAM(p, v) (*(p) = (v))
+#define V_STREAM_FENCE() ((void)0)
 #define ISA "portable"
 #endif
 
@@ -61,5 +71,21 @@ typedef int vmask_t;
 #define V_LOADN(p, k) (*(p))
 #define V_STOREN(p, v, k) (*(p) = (v))
 #endif
+
+/* n floats from src to dst, with stores that go to memory past every core's caches where dst
+ * is aligned to a vector (plain stores at the unaligned ends), for data that other cores read
+ * next: a plain store leaves the line in this core's cache, and this core's next store to it
+ * must first invalidate the copies the readers took. V_STREAM_FENCE() after the last call,
+ * before the readers may look. */
+static inline void ot_stream_floats(float *restrict dst, const float *restrict src, size_t n)
+{
+    size_t i = 0;
+    for (; i < n && (uintptr_t)(dst + i) % (VL * sizeof(float)) != 0; i++)
+        dst[i] = src[i];
+    for (; i + VL <= n; i += VL)
+        V_STREAM(dst + i, V_LOAD(src + i));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
 
 #endif

@@ -208,10 +208,10 @@ static int always(void *arg, double loss, size_t n)
     return 1;
 }
 
-static void bench_span(void *arg, float *grad, size_t lo, size_t hi)
+static void bench_span(void *arg, float *grad, size_t lo, size_t hi, int shared)
 {
     const step_t *s = arg;
-    ot_optim_span(s->opt, s->params, grad, lo, hi, s->lr);
+    ot_optim_span(s->opt, s->params, grad, lo, hi, s->lr, shared);
 }
 
 static void bench_step(step_t *s, const ot_dataset_t *train, const uint32_t *idx, size_t n)

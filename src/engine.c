@@ -466,14 +466,15 @@ static void mean_of(const ot_worker_t *W, size_t off, size_t len, float fn, floa
 static void reduce_own(ot_worker_t *W, size_t S, size_t parts, size_t P, float fn, float *out,
                        const ot_step_hook_t *h)
 {
+    const size_t T = (size_t)omp_get_num_threads();
     size_t a, b;
-    ot_param_part(P, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a, &b);
+    ot_param_part(P, T, (size_t)omp_get_thread_num(), &a, &b);
     for (size_t off = a; off < b; off += REDUCE_CHUNK) {
         const size_t len = min_sz(b - off, REDUCE_CHUNK);
         reduce_team(W, S, 0, S, parts, off, len);
         mean_of(W, off, len, fn, out);
         if (h)
-            h->span(h->arg, out, off, off + len);
+            h->span(h->arg, out, off, off + len, T > 1);
     }
 }
 

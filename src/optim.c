@@ -8,9 +8,13 @@
 #include <string.h>
 
 #include "ot_common.h"
+#include "ot_simd.h"
 
 /* Floats per partial sum of the gradient norm: fixed, so the summation order is too. */
 #define NORM_CHUNK 4096
+
+/* Floats of a shared update formed in L1 before they are streamed out (ot_optim_span). */
+#define STREAM_BLOCK 256
 
 int ot_optim_init(ot_optim_t *o, const ot_config_t *c, const ot_net_t *net)
 {
@@ -53,29 +57,34 @@ size_t ot_optim_n_buffers(const ot_optim_t *o)
     }
 }
 
-/* The update of elements [lo, hi) at update count t (adam's bias correction) with decoupled
- * weight decay wd (adamw, weights; else 0), by the calling thread. */
-static void update_part(const ot_optim_t *o, float *restrict p, const float *restrict g,
-                        size_t lo, size_t hi, float lr, float wd, uint64_t t)
+/* Adam's bias corrections at update count t: 1 / (1 - beta^t) (0 for the other rules). */
+static float bias_correction(const ot_optim_t *o, double beta, uint64_t t)
 {
-    float *restrict m = o->m, *restrict v = o->v;
+    const int adam = o->kind == OT_OPT_ADAM || o->kind == OT_OPT_ADAMW;
+    return adam ? (float)(1.0 / (1.0 - pow(beta, (double)t))) : 0.0f;
+}
+
+/* The update of the n elements at p, g and the rule's state m, v (NULL where the rule has
+ * none), with decoupled weight decay wd (adamw, weights; else 0) and adam's bias corrections
+ * c1, c2, by the calling thread. */
+static void update_block(const ot_optim_t *o, float *restrict p, const float *restrict g,
+                         float *restrict m, float *restrict v, size_t n, float lr, float wd,
+                         float c1, float c2)
+{
     const float mu = (float)o->momentum, rho = (float)o->decay, eps = (float)o->eps;
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
     /* Adam's bias corrections fold into the step: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) is the
      * usual efficient form, but it moves eps; keep the paper's form m^ / (sqrt(v^) + eps). */
-    const int adam = o->kind == OT_OPT_ADAM || o->kind == OT_OPT_ADAMW;
-    const float c1 = adam ? (float)(1.0 / (1.0 - pow(o->beta1, (double)t))) : 0.0f;
-    const float c2 = adam ? (float)(1.0 / (1.0 - pow(o->beta2, (double)t))) : 0.0f;
     switch (o->kind) {
     case OT_OPT_SGD:
 #pragma omp simd
-        for (size_t i = lo; i < hi; i++)
+        for (size_t i = 0; i < n; i++)
             p[i] -= lr * g[i];
         break;
     case OT_OPT_MOMENTUM:
         /* v = mu v - lr g; p += v */
 #pragma omp simd
-        for (size_t i = lo; i < hi; i++) {
+        for (size_t i = 0; i < n; i++) {
             m[i] = mu * m[i] - lr * g[i];
             p[i] += m[i];
         }
@@ -84,7 +93,7 @@ static void update_part(const ot_optim_t *o, float *restrict p, const float *res
         /* v = mu v - lr g; p += mu v - lr g: the look-ahead step (Sutskever et al. 2013), i.e.
          * p += mu^2 v_old - (1 + mu) lr g. (The textbook's snippet applies mu^2 to the NEW v.) */
 #pragma omp simd
-        for (size_t i = lo; i < hi; i++) {
+        for (size_t i = 0; i < n; i++) {
             m[i] = mu * m[i] - lr * g[i];
             p[i] += mu * m[i] - lr * g[i];
         }
@@ -92,7 +101,7 @@ static void update_part(const ot_optim_t *o, float *restrict p, const float *res
     case OT_OPT_ADAGRAD:
         /* h += g^2; p -= lr g / (sqrt(h) + eps) */
 #pragma omp simd
-        for (size_t i = lo; i < hi; i++) {
+        for (size_t i = 0; i < n; i++) {
             m[i] += g[i] * g[i];
             p[i] -= lr * g[i] / (sqrtf(m[i]) + eps);
         }
@@ -100,7 +109,7 @@ static void update_part(const ot_optim_t *o, float *restrict p, const float *res
     case OT_OPT_RMSPROP:
         /* h = rho h + (1 - rho) g^2; p -= lr g / (sqrt(h) + eps) */
 #pragma omp simd
-        for (size_t i = lo; i < hi; i++) {
+        for (size_t i = 0; i < n; i++) {
             m[i] = rho * m[i] + (1.0f - rho) * g[i] * g[i];
             p[i] -= lr * g[i] / (sqrtf(m[i]) + eps);
         }
@@ -109,7 +118,7 @@ static void update_part(const ot_optim_t *o, float *restrict p, const float *res
     case OT_OPT_ADAMW:
         /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m^/(sqrt(v^)+eps) + wd p) */
 #pragma omp simd
-        for (size_t i = lo; i < hi; i++) {
+        for (size_t i = 0; i < n; i++) {
             m[i] = b1 * m[i] + (1.0f - b1) * g[i];
             v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
             p[i] -= lr * (m[i] * c1 / (sqrtf(v[i] * c2) + eps) + wd * p[i]);
@@ -118,13 +127,36 @@ static void update_part(const ot_optim_t *o, float *restrict p, const float *res
     }
 }
 
+/* The update of elements [a, b). shared: in blocks in this thread's L1, each streamed out to
+ * params past the caches (ot_stream_floats), so that the other cores' copies are dropped
+ * without this core waiting on each (scripts/xcore.c). */
+static void update_part(const ot_optim_t *o, float *params, const float *grad, size_t a,
+                        size_t b, float lr, float wd, float c1, float c2, int shared)
+{
+    for (size_t i = a; i < b;) {
+        const size_t len = shared && b - i > STREAM_BLOCK ? STREAM_BLOCK : b - i;
+        float *m = o->m ? o->m + i : NULL, *v = o->v ? o->v + i : NULL;
+        if (!shared) {
+            update_block(o, params + i, grad + i, m, v, len, lr, wd, c1, c2);
+        } else {
+            float block[STREAM_BLOCK];
+            memcpy(block, params + i, len * sizeof(float));
+            update_block(o, block, grad + i, m, v, len, lr, wd, c1, c2);
+            ot_stream_floats(params + i, block, len);
+        }
+        i += len;
+    }
+}
+
 void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, size_t hi,
-                   double lr)
+                   double lr, int shared)
 {
     const ot_net_t *net = o->net;
     const int adamw = o->kind == OT_OPT_ADAMW;
     const float wd = (float)o->weight_decay;
     const int l2 = !adamw && o->weight_decay > 0.0;
+    const float c1 = bias_correction(o, o->beta1, o->t + 1);
+    const float c2 = bias_correction(o, o->beta2, o->t + 1);
     /* tensor by tensor where [lo, hi) meets one: only weights (decay) get weight decay */
     for (size_t t = 0; t < net->n_tensors && lo < hi; t++) {
         const ot_tensor_t *T = &net->tensors[t];
@@ -139,8 +171,11 @@ void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, s
             for (size_t i = a; i < b; i++)
                 g[i] += wd * p[i];
         }
-        update_part(o, params, grad, a, b, (float)lr, T->decay && adamw ? wd : 0.0f, o->t + 1);
+        update_part(o, params, grad, a, b, (float)lr, T->decay && adamw ? wd : 0.0f, c1, c2,
+                    shared);
     }
+    if (shared)
+        V_STREAM_FENCE();
 }
 
 void ot_optim_commit(ot_optim_t *o)
@@ -155,9 +190,10 @@ void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr)
      * whose packed copy it makes next (engine.c), memory its own core holds */
 #pragma omp parallel default(none) shared(o, params, grad) firstprivate(n, lr)
     {
+        const size_t T = (size_t)omp_get_num_threads();
         size_t a, b;
-        ot_param_part(n, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a, &b);
-        ot_optim_span(o, params, grad, a, b, lr);
+        ot_param_part(n, T, (size_t)omp_get_thread_num(), &a, &b);
+        ot_optim_span(o, params, grad, a, b, lr, T > 1);
     }
     ot_optim_commit(o);
 }

@@ -178,10 +178,10 @@ static int step_ok(void *arg, double loss, size_t n)
     return !diverged(&t->cfg, loss / (double)n);
 }
 
-static void step_span(void *arg, float *grad, size_t lo, size_t hi)
+static void step_span(void *arg, float *grad, size_t lo, size_t hi, int shared)
 {
     ot_trainer_t *t = arg;
-    ot_optim_span(&t->optim, t->net.params, grad, lo, hi, t->step_lr);
+    ot_optim_span(&t->optim, t->net.params, grad, lo, hi, t->step_lr, shared);
 }
 
 int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progress, void *arg)

@@ -413,10 +413,10 @@ static int hook_ok(void *arg, double loss, size_t n)
     return ((hook_arg_t *)arg)->yes;
 }
 
-static void hook_span(void *arg, float *grad, size_t lo, size_t hi)
+static void hook_span(void *arg, float *grad, size_t lo, size_t hi, int shared)
 {
     hook_arg_t *h = arg;
-    ot_optim_span(h->o, h->params, grad, lo, hi, 0.01);
+    ot_optim_span(h->o, h->params, grad, lo, hi, 0.01, shared);
 }
 
 static void test_update_in_step(void)

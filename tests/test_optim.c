@@ -2,6 +2,7 @@
  * decay on weights only; global-norm clipping; learning-rate schedules. */
 #include <math.h>
 #include <stdio.h>
+#include <omp.h>
 #include <string.h>
 
 #include "ot_common.h"
@@ -169,8 +170,9 @@ static void test_schedules(void)
 
 /* ot_optim_span over pieces that cut across tensors, in any order, then ot_optim_commit: the
  * same bits as ot_optim_step, for every rule, with weight decay (L2, or adamw's), over three
- * steps (adam's bias correction counts them). The net is 5 -> 3 -> 2: weights and biases of
- * two layers, 32 parameters; the pieces have 7 floats, taken last first. */
+ * steps (adam's bias correction counts them), the second streamed out (shared). The net is
+ * 13 -> 5 -> 2: weights and biases of two layers, 82 parameters; the pieces have 7 floats (37
+ * in the second step), taken last first. */
 static void test_span_is_step(void)
 {
     const char *rules[] = {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"};
@@ -178,8 +180,8 @@ static void test_span_is_step(void)
         ot_config_t c;
         ot_config_defaults(&c);
         c.n_layers = 2;
-        c.sizes[0] = 5;
-        c.sizes[1] = 3;
+        c.sizes[0] = 13;
+        c.sizes[1] = 5;
         c.sizes[2] = 2;
         c.n_classes = 2;
         char set[64];
@@ -201,9 +203,15 @@ static void test_span_is_step(void)
         for (int step = 1; step <= 3; step++) {
             for (size_t i = 0; i < n; i++)
                 g1[i] = g2[i] = 0.03f * (float)((i * 5 + (size_t)step) % 13) - 0.2f;
+            const int threads = omp_get_max_threads();
+            omp_set_num_threads(1); /* one thread: not shared, stored as usual */
             ot_optim_step(&whole, p1, g1, 0.05);
-            for (size_t hi = n; hi > 0; hi = hi > 7 ? hi - 7 : 0)
-                ot_optim_span(&parts, p2, g2, hi > 7 ? hi - 7 : 0, hi, 0.05);
+            omp_set_num_threads(threads);
+            /* step 2 shared (streamed out): 37 floats a piece, so that pieces of the first
+             * weights have an unaligned head, aligned vectors and a tail */
+            const size_t k = step == 2 ? 37 : 7;
+            for (size_t hi = n; hi > 0; hi = hi > k ? hi - k : 0)
+                ot_optim_span(&parts, p2, g2, hi > k ? hi - k : 0, hi, 0.05, step == 2);
             ot_optim_commit(&parts);
             same &= memcmp(p1, p2, n * sizeof(float)) == 0;
             same &= !whole.m || memcmp(whole.m, parts.m, n * sizeof(float)) == 0;
