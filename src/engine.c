@@ -416,13 +416,13 @@ static group_t my_group(ot_engine_t *e)
 }
 
 /* Floats [off, off + len) of the nodes inside this process's shards [lo, hi) that span its T
- * threads, level by level (the nodes inside one thread are formed already). A right child,
- * once added, is left zero: the store leaves its lines modified in this core alone, and the
- * thread that writes that block next step takes them from here in one transfer; lines left
- * shared its stores would first have to invalidate here, several times slower
- * (scripts/xcore.c). Nothing reads a right child after its parent is formed. */
+ * threads, level by level (the nodes inside one thread are formed already). With clear, a
+ * right child, once added, is left zero: the store leaves its lines modified in this core
+ * alone, and the thread that writes that block next step takes them from here in one
+ * transfer; lines left shared its stores would first have to invalidate here, several times
+ * slower (scripts/xcore.c). Nothing reads a right child after its parent is formed. */
 static void reduce_team(ot_worker_t *W, size_t S, size_t lo, size_t hi, size_t T, size_t off,
-                        size_t len)
+                        size_t len, int clear)
 {
     for (size_t h = 1; h < S; h *= 2)
         for (size_t s = (lo + 2 * h - 1) / (2 * h) * (2 * h); s + h < hi; s += 2 * h) {
@@ -430,10 +430,10 @@ static void reduce_team(ot_worker_t *W, size_t S, size_t lo, size_t hi, size_t T
                 continue;
             float *restrict a = W[s].grad + off;
             float *restrict b = W[s + h].grad + off;
-            for (size_t i = 0; i < len; i++) {
+            for (size_t i = 0; i < len; i++)
                 a[i] += b[i];
-                b[i] = 0.0f;
-            }
+            if (clear)
+                memset(b, 0, len * sizeof *b);
         }
 }
 
@@ -469,12 +469,13 @@ static void reduce_own(ot_worker_t *W, size_t S, size_t parts, size_t P, float f
     const size_t T = (size_t)omp_get_num_threads();
     size_t a, b;
     ot_param_part(P, T, (size_t)omp_get_thread_num(), &a, &b);
+    const int cached = ot_param_part_cached(P, T);
     for (size_t off = a; off < b; off += REDUCE_CHUNK) {
         const size_t len = min_sz(b - off, REDUCE_CHUNK);
-        reduce_team(W, S, 0, S, parts, off, len);
+        reduce_team(W, S, 0, S, parts, off, len, cached);
         mean_of(W, off, len, fn, out);
         if (h)
-            h->span(h->arg, out, off, off + len, T > 1);
+            h->span(h->arg, out, off, off + len, cached);
     }
 }
 
@@ -819,7 +820,7 @@ static void reduce_processes(ot_engine_t *e, size_t T, float fn)
 #pragma omp for schedule(static)
     for (size_t c = 0; c < n_chunks; c++) {
         const size_t off = c * REDUCE_CHUNK;
-        reduce_team(W, S, e->lo, e->hi, T, off, min_sz(P - off, REDUCE_CHUNK));
+        reduce_team(W, S, e->lo, e->hi, T, off, min_sz(P - off, REDUCE_CHUNK), 0);
     }
     /* (the loop's barrier: this process's roots are complete) */
 #pragma omp master

@@ -193,7 +193,7 @@ void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr)
         const size_t T = (size_t)omp_get_num_threads();
         size_t a, b;
         ot_param_part(n, T, (size_t)omp_get_thread_num(), &a, &b);
-        ot_optim_span(o, params, grad, a, b, lr, T > 1);
+        ot_optim_span(o, params, grad, a, b, lr, ot_param_part_cached(n, T));
     }
     ot_optim_commit(o);
 }
