@@ -130,7 +130,28 @@ typedef struct {
     ot_step_hook_t hook;    /* in: the update to run in the step (zeroed: none) */
     int applied;            /* out, after ot_engine_gradient: hook.span ran over every
                                parameter */
+    double *phase_s;        /* in: NULL, or (phase_threads, OT_PHASES): ot_engine_gradient adds
+                               the seconds thread t spends in phase k to phase_s[t][k] */
+    size_t phase_threads;
 } ot_engine_t;
+
+/* The phases of a training step (ot_engine_gradient) as each thread spends it: from the call to
+ * its shards set up, the gather of its rows, the layers' preparation (ends with a barrier),
+ * forward, backward (with the prefetch of the next batch), the barrier after it (waiting for
+ * the slowest thread), and the reduction across threads and processes with the update. */
+typedef enum {
+    OT_PHASE_START,
+    OT_PHASE_GATHER,
+    OT_PHASE_PREPARE,
+    OT_PHASE_FORWARD,
+    OT_PHASE_BACKWARD,
+    OT_PHASE_WAIT,
+    OT_PHASE_REDUCE,
+    OT_PHASES
+} ot_phase_t;
+
+/* Their names, for tables ("start", "gather", ...). */
+extern const char *const ot_phase_name[OT_PHASES];
 
 typedef struct {
     double loss;    /* summed loss over the batch (divide by n for the mean) */

@@ -7,7 +7,9 @@
  * processes, the config's optimizer) for about OT_BENCH_SECONDS (default 2) seconds in
  * SEGMENTS segments of the same number of steps in every process; samples/s is the best
  * segment's, as the first process times it. The time spent combining the shards' gradients
- * (ot_engine_t.combine_s) is reported per step. The ceiling for p x t is p x t threads each
+ * (ot_engine_t.combine_s) is reported per step, and so is each phase of the step
+ * (ot_engine_t.phase_s: about 8 clock reads a thread a step) as the first process's threads
+ * spend it. The ceiling for p x t is p x t threads each
  * running single-threaded CEIL_N^3 sgemms concurrently, the way workers use BLAS: the faster of
  * the machine's BLAS (OpenBLAS) and omptrain's own kernel (ot_kgemm, B packed once), both
  * measured, so that a kernel built for wider vectors than the BLAS uses does not inflate the
@@ -62,6 +64,8 @@ typedef struct {
     double share;        /* gflops / ceiling */
     double rss_mb;       /* peak resident set of the process so far */
     double combine_ms;   /* per step: combining the shards' gradients (ot_engine_t.combine_s) */
+    double phase_us[OT_PHASES];     /* per step, each phase (ot_phase_t): mean over the threads */
+    double phase_max_us[OT_PHASES]; /* and the thread that spent the most in it */
 } row_t;
 
 /* Parse "1,2,4" into counts (each 1..max) for option flag; NULL = 1, 2, 4, ... up to deflt,
@@ -282,6 +286,9 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     ot_dist_bcast(d, &per_seg, sizeof per_seg);
     double best = 0.0, seconds = 0.0;
     eng.combine_s = 0.0;
+    double *phase = calloc((size_t)t * OT_PHASES, sizeof *phase);
+    eng.phase_s = phase;
+    eng.phase_threads = phase ? (size_t)t : 0;
     for (int seg = 0; seg < SEGMENTS; seg++) {
         double s0 = ot_now();
         for (uint64_t i = 0; i < per_seg; i++) {
@@ -303,12 +310,38 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     r->seconds = seconds;
     r->samples_per_s = best;
     r->combine_ms = 1e3 * eng.combine_s / (double)steps;
+    for (int k = 0; phase && k < OT_PHASES; k++) {
+        double sum = 0.0, most = 0.0;
+        for (int i = 0; i < t; i++) {
+            sum += phase[i * OT_PHASES + k];
+            most = phase[i * OT_PHASES + k] > most ? phase[i * OT_PHASES + k] : most;
+        }
+        r->phase_us[k] = 1e6 * sum / t / (double)steps;
+        r->phase_max_us[k] = 1e6 * most / (double)steps;
+    }
+    free(phase);
     r->gflops = r->samples_per_s * flops_per_sample(&net) / 1e9;
 done:
     ot_engine_free(&eng);
     ot_optim_free(&opt);
     ot_net_free(&net);
     return rc;
+}
+
+/* Each row's step by phase: the threads' mean and the most one thread spent. */
+static void print_phases(const row_t *rows, int n)
+{
+    printf("step by phase, microseconds: mean over the threads / the thread that spent most\n");
+    printf("%5s %7s", "procs", "threads");
+    for (int k = 0; k < OT_PHASES; k++)
+        printf(" %13s", ot_phase_name[k]);
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        printf("%5d %7d", rows[i].processes, rows[i].threads);
+        for (int k = 0; k < OT_PHASES; k++)
+            printf(" %6.1f/%6.1f", rows[i].phase_us[k], rows[i].phase_max_us[k]);
+        printf("\n");
+    }
 }
 
 /* The GEMM ceiling of p x t threads (the BLAS's, or with own omptrain's kernel): each of d's
@@ -530,6 +563,7 @@ agree:
         fflush(stdout);
     }
 
+    print_phases(rows, n);
     char csv[OT_PATH_MAX + 32], png[OT_PATH_MAX + 32];
     if (ot_dist_rank(world) == 0) { /* the first process writes */
         snprintf(csv, sizeof csv, "%s/bench.csv", c->out_dir);

@@ -846,9 +846,25 @@ static void reduce_processes(ot_engine_t *e, size_t T, float fn)
     ot_dist_allgather(e->dist, e->grad, sizeof(float), j->chunk);
 }
 
+const char *const ot_phase_name[OT_PHASES] = {"start",    "gather", "prepare", "forward",
+                                               "backward", "wait",   "reduce"};
+
+/* With e->phase_s: the time since *mark to the calling thread's phase k; *mark = now. */
+static void phase_end(const ot_engine_t *e, double *mark, ot_phase_t k)
+{
+    if (!e->phase_s)
+        return;
+    const size_t t = (size_t)omp_get_thread_num();
+    const double now = ot_now();
+    if (t < e->phase_threads)
+        e->phase_s[t * OT_PHASES + k] += now - *mark;
+    *mark = now;
+}
+
 ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
                                      size_t n)
 {
+    const double called = e->phase_s ? ot_now() : 0.0;
     const ot_net_t *net = e->net;
     ot_worker_t *W = e->workers;
     float *out = e->grad;
@@ -863,15 +879,20 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     /* one parallel region for the shards, the batch-statistics reductions and the gradient
      * reduction: one fork/join per step */
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, out, p, t_combine) \
-    firstprivate(S, P, n, fn)
+    firstprivate(S, P, n, fn, called)
     {
+        double mark = called;
 #pragma omp for schedule(static)
         for (size_t s = 0; s < S; s++)
             start_shard(&W[s], n, S, s);
         group_t g = my_group(e);
+        phase_end(e, &mark, OT_PHASE_START);
         gather_group(e, &g, ds, p, 1);
+        phase_end(e, &mark, OT_PHASE_GATHER);
         prepare_pass(e, 1); /* ends with a barrier: every shard's rows are in place */
+        phase_end(e, &mark, OT_PHASE_PREPARE);
         forward_group(e, &g, p);
+        phase_end(e, &mark, OT_PHASE_FORWARD);
         if (e->next_idx) { /* this process's rows of the next batch, a thread's share each */
             const size_t T_ = (size_t)omp_get_num_threads(), t_ = (size_t)omp_get_thread_num();
             const size_t m = e->next_n, r0 = e->lo * m / S, r1 = e->hi * m / S;
@@ -879,7 +900,9 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
             ot_dataset_prefetch(ds, e->next_idx + a, b - a);
         }
         backward_group(e, &g, p);
+        phase_end(e, &mark, OT_PHASE_BACKWARD);
 #pragma omp barrier
+        phase_end(e, &mark, OT_PHASE_WAIT);
 #pragma omp master
         t_combine = ot_now();
         /* every thread's nodes are complete: add the ones that span threads (and processes) */
@@ -895,6 +918,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
         } else {
             reduce_processes(e, g.parts, fn);
         }
+        phase_end(e, &mark, OT_PHASE_REDUCE);
     }
     e->combine_s += ot_now() - t_combine;
     if (!e->job)

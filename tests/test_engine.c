@@ -3,7 +3,7 @@
  * a fixed shard count the result is bit-identical at any thread count; the full-network
  * gradient matches central differences; fused element-wise layers and max pooling run inside
  * the convolution before it change no bit; the update run inside the step changes no bit
- * either. */
+ * either; the phase timers add up to no more than the steps took. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -419,6 +419,42 @@ static void hook_span(void *arg, float *grad, size_t lo, size_t hi, int shared)
     ot_optim_span(h->o, h->params, grad, lo, hi, 0.01, shared);
 }
 
+/* Steps at 3 threads with room for the phases of 2: both threads' forward and backward take
+ * time, no phase is negative, each thread's phases add up to no more than the calls took, and
+ * the third thread writes nothing (ASan would see it past the room). */
+static void test_phase_times(void)
+{
+    ot_net_t net;
+    make_net(&net);
+    ot_engine_t e;
+    CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 4) == OT_OK);
+    double *ph = calloc(2 * OT_PHASES, sizeof *ph);
+    CU_ASSERT_FATAL(ph != NULL);
+    e.phase_s = ph;
+    e.phase_threads = 2;
+    omp_set_num_threads(3);
+    const double t0 = ot_now();
+    for (int step = 0; step < 5; step++)
+        ot_engine_gradient(&e, &ds, idx, NS);
+    const double wall = ot_now() - t0;
+    for (int t = 0; t < 2; t++) {
+        double sum = 0.0;
+        for (int k = 0; k < OT_PHASES; k++) {
+            CU_ASSERT(ph[t * OT_PHASES + k] >= 0.0);
+            sum += ph[t * OT_PHASES + k];
+        }
+        CU_ASSERT(ph[t * OT_PHASES + OT_PHASE_FORWARD] > 0.0);
+        CU_ASSERT(ph[t * OT_PHASES + OT_PHASE_BACKWARD] > 0.0);
+        CU_ASSERT(sum > 0.0 && sum <= wall);
+    }
+    for (int k = 0; k < OT_PHASES; k++)
+        for (int j = 0; j < k; j++)
+            CU_ASSERT(strcmp(ot_phase_name[j], ot_phase_name[k]) != 0);
+    free(ph);
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
 static void test_update_in_step(void)
 {
     ot_config_t c;
@@ -602,4 +638,5 @@ OT_TEST_SUITE(engine, setup, teardown,
               {"max pooling inside the convolution before it: the same bits as its own pass",
                test_chained_pooling_same_bits},
               {"first convolution on mostly-zero images: the dense kernel's bits",
-               test_sparse_conv_same_bits})
+               test_sparse_conv_same_bits},
+              {"phase timers: each thread's phases, within the steps' time", test_phase_times})
