@@ -130,8 +130,9 @@ typedef struct {
     ot_step_hook_t hook;    /* in: the update to run in the step (zeroed: none) */
     int applied;            /* out, after ot_engine_gradient: hook.span ran over every
                                parameter */
-    double *phase_s;        /* in: NULL, or (phase_threads, OT_PHASES): ot_engine_gradient adds
-                               the seconds thread t spends in phase k to phase_s[t][k] */
+    double *phase_s;        /* in: NULL, or (phase_threads, OT_PHASE_STRIDE): ot_engine_gradient
+                               adds the seconds thread t spends in phase k to
+                               phase_s[t * OT_PHASE_STRIDE + k] */
     size_t phase_threads;
 } ot_engine_t;
 
@@ -152,6 +153,11 @@ typedef enum {
 
 /* Their names, for tables ("start", "gather", ...). */
 extern const char *const ot_phase_name[OT_PHASES];
+
+/* Doubles per thread in ot_engine_t.phase_s: a cache line, so that no two threads' timers share
+ * one (with phase_s from ot_alloc). */
+#define OT_PHASE_STRIDE 8
+_Static_assert(OT_PHASES <= OT_PHASE_STRIDE, "a thread's phase timers fit its cache line");
 
 typedef struct {
     double loss;    /* summed loss over the batch (divide by n for the mean) */

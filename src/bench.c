@@ -286,7 +286,7 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     ot_dist_bcast(d, &per_seg, sizeof per_seg);
     double best = 0.0, seconds = 0.0;
     eng.combine_s = 0.0;
-    double *phase = calloc((size_t)t * OT_PHASES, sizeof *phase);
+    double *phase = ot_alloc((size_t)t * OT_PHASE_STRIDE * sizeof *phase);
     eng.phase_s = phase;
     eng.phase_threads = phase ? (size_t)t : 0;
     for (int seg = 0; seg < SEGMENTS; seg++) {
@@ -313,13 +313,14 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     for (int k = 0; phase && k < OT_PHASES; k++) {
         double sum = 0.0, most = 0.0;
         for (int i = 0; i < t; i++) {
-            sum += phase[i * OT_PHASES + k];
-            most = phase[i * OT_PHASES + k] > most ? phase[i * OT_PHASES + k] : most;
+            const double s = phase[i * OT_PHASE_STRIDE + k];
+            sum += s;
+            most = s > most ? s : most;
         }
         r->phase_us[k] = 1e6 * sum / t / (double)steps;
         r->phase_max_us[k] = 1e6 * most / (double)steps;
     }
-    free(phase);
+    ot_free(phase);
     r->gflops = r->samples_per_s * flops_per_sample(&net) / 1e9;
 done:
     ot_engine_free(&eng);
@@ -328,20 +329,24 @@ done:
     return rc;
 }
 
-/* Each row's step by phase: the threads' mean and the most one thread spent. */
+/* Each row's step by phase: the threads' mean, and the most one thread spent (max). */
 static void print_phases(const row_t *rows, int n)
 {
-    printf("step by phase, microseconds: mean over the threads / the thread that spent most\n");
-    printf("%5s %7s", "procs", "threads");
+    printf("step by phase, microseconds: the threads' mean, and the most one thread spent\n");
+    printf("%5s %7s %4s", "procs", "threads", "");
     for (int k = 0; k < OT_PHASES; k++)
-        printf(" %13s", ot_phase_name[k]);
+        printf(" %9s", ot_phase_name[k]);
     printf("\n");
-    for (int i = 0; i < n; i++) {
-        printf("%5d %7d", rows[i].processes, rows[i].threads);
-        for (int k = 0; k < OT_PHASES; k++)
-            printf(" %6.1f/%6.1f", rows[i].phase_us[k], rows[i].phase_max_us[k]);
-        printf("\n");
-    }
+    for (int i = 0; i < n; i++)
+        for (int max = 0; max <= 1; max++) {
+            if (!max)
+                printf("%5d %7d %4s", rows[i].processes, rows[i].threads, "mean");
+            else
+                printf("%5s %7s %4s", "", "", "max");
+            for (int k = 0; k < OT_PHASES; k++)
+                printf(" %9.1f", max ? rows[i].phase_max_us[k] : rows[i].phase_us[k]);
+            printf("\n");
+        }
 }
 
 /* The GEMM ceiling of p x t threads (the BLAS's, or with own omptrain's kernel): each of d's

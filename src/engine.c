@@ -857,7 +857,7 @@ static void phase_end(const ot_engine_t *e, double *mark, ot_phase_t k)
     const size_t t = (size_t)omp_get_thread_num();
     const double now = ot_now();
     if (t < e->phase_threads)
-        e->phase_s[t * OT_PHASES + k] += now - *mark;
+        e->phase_s[t * OT_PHASE_STRIDE + k] += now - *mark;
     *mark = now;
 }
 

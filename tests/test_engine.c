@@ -428,7 +428,7 @@ static void test_phase_times(void)
     make_net(&net);
     ot_engine_t e;
     CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 4) == OT_OK);
-    double *ph = calloc(2 * OT_PHASES, sizeof *ph);
+    double *ph = ot_alloc(2 * OT_PHASE_STRIDE * sizeof *ph);
     CU_ASSERT_FATAL(ph != NULL);
     e.phase_s = ph;
     e.phase_threads = 2;
@@ -440,17 +440,17 @@ static void test_phase_times(void)
     for (int t = 0; t < 2; t++) {
         double sum = 0.0;
         for (int k = 0; k < OT_PHASES; k++) {
-            CU_ASSERT(ph[t * OT_PHASES + k] >= 0.0);
-            sum += ph[t * OT_PHASES + k];
+            CU_ASSERT(ph[t * OT_PHASE_STRIDE + k] >= 0.0);
+            sum += ph[t * OT_PHASE_STRIDE + k];
         }
-        CU_ASSERT(ph[t * OT_PHASES + OT_PHASE_FORWARD] > 0.0);
-        CU_ASSERT(ph[t * OT_PHASES + OT_PHASE_BACKWARD] > 0.0);
+        CU_ASSERT(ph[t * OT_PHASE_STRIDE + OT_PHASE_FORWARD] > 0.0);
+        CU_ASSERT(ph[t * OT_PHASE_STRIDE + OT_PHASE_BACKWARD] > 0.0);
         CU_ASSERT(sum > 0.0 && sum <= wall);
     }
     for (int k = 0; k < OT_PHASES; k++)
         for (int j = 0; j < k; j++)
             CU_ASSERT(strcmp(ot_phase_name[j], ot_phase_name[k]) != 0);
-    free(ph);
+    ot_free(ph);
     ot_engine_free(&e);
     ot_net_free(&net);
 }
