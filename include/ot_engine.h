@@ -48,6 +48,17 @@
 #include "ot_layer.h"
 #include "ot_net.h"
 
+/* How a step hands the lines of the parameters between cores when each thread's part stays in
+ * its core's cache (ot_param_part_cached): as they fall, or kept out of the shared state (the
+ * cross-thread tree's right children cleared once added, the update streamed out past the
+ * caches: scripts/xcore.c). The same bits either way; which is faster depends on the machine
+ * (on a shared VM, on the hour: docs/benchmarks.md), so by default the engine times both. */
+typedef enum {
+    OT_XFER_AUTO,  /* every XFER_PERIOD steps a few the other way; keep the faster (engine.c) */
+    OT_XFER_PLAIN, /* as they fall */
+    OT_XFER_KEEP   /* kept out of the shared state */
+} ot_xfer_t;
+
 /* What the caller runs inside ot_engine_gradient once the batch's gradient is formed: the
  * update, applied chunk by chunk while each chunk of the mean gradient is still in the cache
  * of the thread that formed it, in the same parallel region. When span is set and ok (called
@@ -100,6 +111,15 @@ typedef struct {
                                nonzero pixels (training.sparse_input; 1 after ot_engine_init) */
     int augment_shift;      /* training passes move each image by up to this many pixels
                                (training.augment_shift; 0 = off), keyed by (seed, step, sample) */
+    ot_xfer_t xfer;         /* in: OT_XFER_AUTO after ot_engine_init, unless the environment
+                               has OT_XFER=plain or keep */
+    struct {
+        int keep;           /* AUTO's current choice */
+        uint64_t k;         /* steps timed */
+        double now, other;  /* seconds of the last steps run each way (engine.c) */
+    } xfer_auto;
+    uint64_t xfer_steps[2]; /* out: steps run plain [0] and kept [1] (when it applied), summed
+                               over ot_engine_gradient calls */
     int fuse;               /* an element-wise layer after one that fuses_next runs inside it,
                                sharing its output buffer (1 after ot_engine_init unless the
                                environment has OT_FUSE=0: the same bits either way) */

@@ -66,6 +66,8 @@ typedef struct {
     double combine_ms;   /* per step: combining the shards' gradients (ot_engine_t.combine_s) */
     double phase_us[OT_PHASES];     /* per step, each phase (ot_phase_t): mean over the threads */
     double phase_max_us[OT_PHASES]; /* and the thread that spent the most in it */
+    double kept;         /* share of the steps that kept parameter lines out of the shared
+                            state (ot_xfer_t); -1: not a choice for this model and count */
 } row_t;
 
 /* Parse "1,2,4" into counts (each 1..max) for option flag; NULL = 1, 2, 4, ... up to deflt,
@@ -287,6 +289,7 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     double best = 0.0, seconds = 0.0;
     eng.combine_s = 0.0;
     double *phase = ot_alloc((size_t)t * OT_PHASE_STRIDE * sizeof *phase);
+    eng.xfer_steps[0] = eng.xfer_steps[1] = 0;
     eng.phase_s = phase;
     eng.phase_threads = phase ? (size_t)t : 0;
     for (int seg = 0; seg < SEGMENTS; seg++) {
@@ -310,6 +313,8 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     r->seconds = seconds;
     r->samples_per_s = best;
     r->combine_ms = 1e3 * eng.combine_s / (double)steps;
+    const uint64_t ways = eng.xfer_steps[0] + eng.xfer_steps[1];
+    r->kept = ways ? (double)eng.xfer_steps[1] / (double)ways : -1.0;
     for (int k = 0; phase && k < OT_PHASES; k++) {
         double sum = 0.0, most = 0.0;
         for (int i = 0; i < t; i++) {
@@ -332,11 +337,12 @@ done:
 /* Each row's step by phase: the threads' mean, and the most one thread spent (max). */
 static void print_phases(const row_t *rows, int n)
 {
-    printf("step by phase, microseconds: the threads' mean, and the most one thread spent\n");
+    printf("step by phase, microseconds: the threads' mean, and the most one thread spent; "
+           "kept: share of the steps that kept parameter lines out of the shared state\n");
     printf("%5s %7s %4s", "procs", "threads", "");
     for (int k = 0; k < OT_PHASES; k++)
         printf(" %9s", ot_phase_name[k]);
-    printf("\n");
+    printf(" %6s\n", "kept");
     for (int i = 0; i < n; i++)
         for (int max = 0; max <= 1; max++) {
             if (!max)
@@ -345,6 +351,10 @@ static void print_phases(const row_t *rows, int n)
                 printf("%5s %7s %4s", "", "", "max");
             for (int k = 0; k < OT_PHASES; k++)
                 printf(" %9.1f", max ? rows[i].phase_max_us[k] : rows[i].phase_us[k]);
+            if (!max && rows[i].kept >= 0.0)
+                printf(" %5.0f%%", 100.0 * rows[i].kept);
+            else if (!max)
+                printf(" %6s", "-");
             printf("\n");
         }
 }

@@ -73,6 +73,14 @@ static int fusion_on(void)
     return !(v && strcmp(v, "0") == 0);
 }
 
+/* OT_XFER=plain or keep fixes ot_engine_t.xfer (benchmarks); else OT_XFER_AUTO. */
+static ot_xfer_t xfer_from_env(void)
+{
+    const char *v = getenv("OT_XFER");
+    return v && !strcmp(v, "plain") ? OT_XFER_PLAIN : v && !strcmp(v, "keep") ? OT_XFER_KEEP
+                                                                            : OT_XFER_AUTO;
+}
+
 /* Whether layer l is fused into layer l - 1: an element-wise kind (ops->pointwise_fwd) after
  * one that fuses_next. Its output then shares l - 1's buffer, and l - 1's forward and
  * backward apply it block by block while the block is in cache, instead of a pass of its own
@@ -176,6 +184,7 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->fault_layer = -1;
     e->sparse_ok = 1;
     e->fuse = fusion_on();
+    e->xfer = xfer_from_env();
     e->lo = 0;
     e->hi = n_shards;
     const size_t L = net->n_layers, B = max_batch;
@@ -462,20 +471,20 @@ static void mean_of(const ot_worker_t *W, size_t off, size_t len, float fn, floa
 }
 
 /* The calling thread's part of the parameters (ot_param_part), REDUCE_CHUNK floats at a time:
- * the nodes that span threads (parts of them), the mean, and with h the update. One process. */
+ * the nodes that span threads (parts of them), the mean, and with h the update, keeping the
+ * lines out of the shared state or not (ot_xfer_t). One process. */
 static void reduce_own(ot_worker_t *W, size_t S, size_t parts, size_t P, float fn, float *out,
-                       const ot_step_hook_t *h)
+                       const ot_step_hook_t *h, int keep)
 {
     const size_t T = (size_t)omp_get_num_threads();
     size_t a, b;
     ot_param_part(P, T, (size_t)omp_get_thread_num(), &a, &b);
-    const int cached = ot_param_part_cached(P, T);
     for (size_t off = a; off < b; off += REDUCE_CHUNK) {
         const size_t len = min_sz(b - off, REDUCE_CHUNK);
-        reduce_team(W, S, 0, S, parts, off, len, cached);
+        reduce_team(W, S, 0, S, parts, off, len, keep);
         mean_of(W, off, len, fn, out);
         if (h)
-            h->span(h->arg, out, off, off + len, cached);
+            h->span(h->arg, out, off, off + len, keep);
     }
 }
 
@@ -846,6 +855,36 @@ static void reduce_processes(ot_engine_t *e, size_t T, float fn)
     ot_dist_allgather(e->dist, e->grad, sizeof(float), j->chunk);
 }
 
+/* OT_XFER_AUTO: every XFER_PERIOD steps, XFER_TRIAL run the other way; the last XFER_TRIAL - 1
+ * of each way (a trial's first step still pays for the way before it) are compared, and the
+ * faster way stays. */
+#define XFER_PERIOD 256
+#define XFER_TRIAL 16
+
+/* Whether this step keeps the lines out of the shared state. */
+static int xfer_keep(const ot_engine_t *e)
+{
+    if (e->xfer != OT_XFER_AUTO)
+        return e->xfer == OT_XFER_KEEP;
+    const int trial = e->xfer_auto.k % XFER_PERIOD < XFER_TRIAL;
+    return trial ? !e->xfer_auto.keep : e->xfer_auto.keep;
+}
+
+/* OT_XFER_AUTO: the step just run took dt seconds. */
+static void xfer_note(ot_engine_t *e, double dt)
+{
+    const uint64_t k = e->xfer_auto.k++ % XFER_PERIOD;
+    if (k >= 1 && k < XFER_TRIAL)
+        e->xfer_auto.other += dt;
+    else if (k > XFER_PERIOD - XFER_TRIAL)
+        e->xfer_auto.now += dt;
+    if (k == XFER_TRIAL - 1) {
+        if (e->xfer_auto.now > 0.0 && e->xfer_auto.other < e->xfer_auto.now)
+            e->xfer_auto.keep = !e->xfer_auto.keep;
+        e->xfer_auto.now = e->xfer_auto.other = 0.0;
+    }
+}
+
 const char *const ot_phase_name[OT_PHASES] = {"start",    "gather", "prepare", "forward",
                                                "backward", "wait",   "reduce"};
 
@@ -864,7 +903,7 @@ static void phase_end(const ot_engine_t *e, double *mark, ot_phase_t k)
 ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
                                      size_t n)
 {
-    const double called = e->phase_s ? ot_now() : 0.0;
+    const double called = ot_now();
     const ot_net_t *net = e->net;
     ot_worker_t *W = e->workers;
     float *out = e->grad;
@@ -873,13 +912,16 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     const pass_t pass = {1, n, idx};
     const pass_t *p = &pass;
     const int T = team_size(e);
+    /* (with other processes the update runs after the step, as it falls) */
+    const int cached = !e->job && ot_param_part_cached(P, (size_t)T);
+    const int keep = cached && xfer_keep(e);
     double t_combine = 0.0;
     e->applied = 0;
     begin_pass(e, ds, 1, (size_t)T);
     /* one parallel region for the shards, the batch-statistics reductions and the gradient
      * reduction: one fork/join per step */
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, out, p, t_combine) \
-    firstprivate(S, P, n, fn, called)
+    firstprivate(S, P, n, fn, called, keep)
     {
         double mark = called;
 #pragma omp for schedule(static)
@@ -910,7 +952,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
             const ot_step_hook_t *h = &e->hook;
             if (!h->span || !h->ok(h->arg, batch_loss(W, S), n))
                 h = NULL;
-            reduce_own(W, S, g.parts, P, fn, out, h);
+            reduce_own(W, S, g.parts, P, fn, out, h, keep);
             if (h) {
 #pragma omp master
                 e->applied = 1;
@@ -920,7 +962,13 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
         }
         phase_end(e, &mark, OT_PHASE_REDUCE);
     }
-    e->combine_s += ot_now() - t_combine;
+    const double done = ot_now();
+    e->combine_s += done - t_combine;
+    if (cached) {
+        e->xfer_steps[keep]++;
+        if (e->xfer == OT_XFER_AUTO)
+            xfer_note(e, done - called);
+    }
     if (!e->job)
         e->flag_max = e->flag;
     ot_batch_result_t r = {0.0, 0};

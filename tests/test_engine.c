@@ -3,7 +3,8 @@
  * a fixed shard count the result is bit-identical at any thread count; the full-network
  * gradient matches central differences; fused element-wise layers and max pooling run inside
  * the convolution before it change no bit; the update run inside the step changes no bit
- * either; the phase timers add up to no more than the steps took. */
+ * either, nor does the way parameter lines pass between cores; the phase timers add up to no
+ * more than the steps took. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -501,6 +502,51 @@ static void test_update_in_step(void)
     }
 }
 
+/* The ways of handing parameter lines between cores (ot_xfer_t) give the same bits: 300 steps
+ * with the update inside the step (momentum) at 2 and 3 threads, as they fall, kept out of the
+ * shared state, and chosen by timing, which has run both ways by then. */
+static void test_xfer_same_bits(void)
+{
+    ot_config_t c;
+    make_config(&c);
+    CU_ASSERT_FATAL(ot_config_set(&c, "training.optimizer=momentum") == OT_OK);
+    const ot_xfer_t ways[] = {OT_XFER_PLAIN, OT_XFER_KEEP, OT_XFER_AUTO};
+    for (int threads = 2; threads <= 3; threads++) {
+        ot_net_t net[3];
+        ot_optim_t o[3];
+        ot_engine_t e[3];
+        hook_arg_t h[3];
+        omp_set_num_threads(threads);
+        for (int w = 0; w < 3; w++) {
+            make_net(&net[w]);
+            CU_ASSERT_FATAL(ot_optim_init(&o[w], &c, &net[w]) == OT_OK);
+            CU_ASSERT_FATAL(ot_engine_init(&e[w], &net[w], NS, 4) == OT_OK);
+            e[w].xfer = ways[w];
+            h[w] = (hook_arg_t){&o[w], net[w].params, 1};
+            e[w].hook = (ot_step_hook_t){hook_ok, hook_span, &h[w]};
+            for (int step = 0; step < 300; step++) {
+                ot_engine_gradient(&e[w], &ds, idx + (size_t)(step % 4) * 16, 16);
+                CU_ASSERT_EQUAL(e[w].applied, 1);
+                ot_optim_commit(&o[w]);
+            }
+        }
+        const size_t bytes = net[0].n_params * sizeof(float);
+        for (int w = 1; w < 3; w++) {
+            CU_ASSERT(memcmp(net[0].params, net[w].params, bytes) == 0);
+            CU_ASSERT(memcmp(o[0].m, o[w].m, bytes) == 0);
+        }
+        CU_ASSERT(e[0].xfer_steps[0] == 300 && e[0].xfer_steps[1] == 0);
+        CU_ASSERT(e[1].xfer_steps[0] == 0 && e[1].xfer_steps[1] == 300);
+        CU_ASSERT(e[2].xfer_steps[0] > 0 && e[2].xfer_steps[1] > 0);
+        CU_ASSERT_EQUAL(e[2].xfer_steps[0] + e[2].xfer_steps[1], 300);
+        for (int w = 0; w < 3; w++) {
+            ot_engine_free(&e[w]);
+            ot_optim_free(&o[w]);
+            ot_net_free(&net[w]);
+        }
+    }
+}
+
 /* Element-wise layers fused into the layer before them give the same bits as their own passes
  * (OT_FUSE=0): gradient, loss and probabilities, with one shard per thread, several shards a
  * thread, and threads sharing shards (where the engine applies the fused backward), for an
@@ -639,4 +685,6 @@ OT_TEST_SUITE(engine, setup, teardown,
                test_chained_pooling_same_bits},
               {"first convolution on mostly-zero images: the dense kernel's bits",
                test_sparse_conv_same_bits},
-              {"phase timers: each thread's phases, within the steps' time", test_phase_times})
+              {"phase timers: each thread's phases, within the steps' time", test_phase_times},
+              {"plain, kept and timed hand-over of parameter lines: the same bits, 2-3 threads",
+               test_xfer_same_bits})
