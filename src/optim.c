@@ -187,13 +187,13 @@ void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr)
 {
     const size_t n = o->n;
     /* each thread its part (ot_param_part): the parameters whose mean gradient it formed and
-     * whose packed copy it makes next (engine.c), memory its own core holds */
+     * whose packed copy it makes next (engine.c), memory its own core holds; stored as they
+     * fall (the update inside the engine's step chooses: ot_xfer_t) */
 #pragma omp parallel default(none) shared(o, params, grad) firstprivate(n, lr)
     {
-        const size_t T = (size_t)omp_get_num_threads();
         size_t a, b;
-        ot_param_part(n, T, (size_t)omp_get_thread_num(), &a, &b);
-        ot_optim_span(o, params, grad, a, b, lr, ot_param_part_cached(n, T));
+        ot_param_part(n, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a, &b);
+        ot_optim_span(o, params, grad, a, b, lr, 0);
     }
     ot_optim_commit(o);
 }
