@@ -54,10 +54,13 @@
  * caches: scripts/xcore.c). The same bits either way; which is faster depends on the machine
  * (on a shared VM, on the hour: docs/benchmarks.md), so by default the engine times both. */
 typedef enum {
-    OT_XFER_AUTO,  /* every XFER_PERIOD steps a few the other way; keep the faster (engine.c) */
+    OT_XFER_AUTO,  /* every 256 steps a few the other way; keep the faster (engine.c) */
     OT_XFER_PLAIN, /* as they fall */
     OT_XFER_KEEP   /* kept out of the shared state */
 } ot_xfer_t;
+
+/* Steps of each way whose times OT_XFER_AUTO compares, by their medians. */
+#define OT_XFER_SAMPLES 15
 
 /* What the caller runs inside ot_engine_gradient once the batch's gradient is formed: the
  * update, applied chunk by chunk while each chunk of the mean gradient is still in the cache
@@ -116,7 +119,8 @@ typedef struct {
     struct {
         int keep;           /* AUTO's current choice */
         uint64_t k;         /* steps timed */
-        double now, other;  /* seconds of the last steps run each way (engine.c) */
+        double now[OT_XFER_SAMPLES], other[OT_XFER_SAMPLES]; /* seconds of the last steps
+                               run each way (engine.c) */
     } xfer_auto;
     uint64_t xfer_steps[2]; /* out: steps run plain [0] and kept [1] (when it applied), summed
                                over ot_engine_gradient calls */
@@ -207,6 +211,12 @@ double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, s
  * probabilities and classes of ot_engine_evaluate and ot_engine_predict are one process's
  * only. */
 int ot_engine_distribute(ot_engine_t *e, const ot_dist_t *d);
+
+/* Whether the next step keeps parameter lines out of the shared state (ot_xfer_t), when each
+ * thread's part stays in its cache; and OT_XFER_AUTO's note of a step's time, which
+ * ot_engine_gradient takes after each such step (exposed for tests). */
+int ot_engine_xfer_keep(const ot_engine_t *e);
+void ot_engine_xfer_note(ot_engine_t *e, double dt);
 
 /* Release everything ot_engine_init allocated; safe on a zeroed engine. */
 void ot_engine_free(ot_engine_t *e);

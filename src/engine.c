@@ -855,14 +855,26 @@ static void reduce_processes(ot_engine_t *e, size_t T, float fn)
     ot_dist_allgather(e->dist, e->grad, sizeof(float), j->chunk);
 }
 
-/* OT_XFER_AUTO: every XFER_PERIOD steps, XFER_TRIAL run the other way; the last XFER_TRIAL - 1
- * of each way (a trial's first step still pays for the way before it) are compared, and the
- * faster way stays. */
+/* OT_XFER_AUTO: every XFER_PERIOD steps, XFER_TRIAL run the other way; the median times of the
+ * last OT_XFER_SAMPLES steps of each way (a trial's first step still pays for the way before
+ * it; a median, since on a shared machine one step that lost its core outweighs the rest)
+ * are compared, and the faster way stays. */
 #define XFER_PERIOD 256
-#define XFER_TRIAL 16
+#define XFER_TRIAL (OT_XFER_SAMPLES + 1)
 
-/* Whether this step keeps the lines out of the shared state. */
-static int xfer_keep(const ot_engine_t *e)
+static double median_of(const double *t, size_t n)
+{
+    double s[OT_XFER_SAMPLES];
+    for (size_t i = 0; i < n; i++) { /* insertion sort: n is 15 */
+        size_t j = i;
+        for (; j > 0 && s[j - 1] > t[i]; j--)
+            s[j] = s[j - 1];
+        s[j] = t[i];
+    }
+    return s[n / 2];
+}
+
+int ot_engine_xfer_keep(const ot_engine_t *e)
 {
     if (e->xfer != OT_XFER_AUTO)
         return e->xfer == OT_XFER_KEEP;
@@ -870,19 +882,18 @@ static int xfer_keep(const ot_engine_t *e)
     return trial ? !e->xfer_auto.keep : e->xfer_auto.keep;
 }
 
-/* OT_XFER_AUTO: the step just run took dt seconds. */
-static void xfer_note(ot_engine_t *e, double dt)
+void ot_engine_xfer_note(ot_engine_t *e, double dt)
 {
-    const uint64_t k = e->xfer_auto.k++ % XFER_PERIOD;
+    const uint64_t n = e->xfer_auto.k++, k = n % XFER_PERIOD;
     if (k >= 1 && k < XFER_TRIAL)
-        e->xfer_auto.other += dt;
-    else if (k > XFER_PERIOD - XFER_TRIAL)
-        e->xfer_auto.now += dt;
-    if (k == XFER_TRIAL - 1) {
-        if (e->xfer_auto.now > 0.0 && e->xfer_auto.other < e->xfer_auto.now)
-            e->xfer_auto.keep = !e->xfer_auto.keep;
-        e->xfer_auto.now = e->xfer_auto.other = 0.0;
-    }
+        e->xfer_auto.other[k - 1] = dt;
+    else if (k >= XFER_PERIOD - OT_XFER_SAMPLES)
+        e->xfer_auto.now[k - (XFER_PERIOD - OT_XFER_SAMPLES)] = dt;
+    /* the end of a trial, with the steps before it timed */
+    if (k == XFER_TRIAL - 1 && n >= XFER_PERIOD &&
+        median_of(e->xfer_auto.other, OT_XFER_SAMPLES) <
+            median_of(e->xfer_auto.now, OT_XFER_SAMPLES))
+        e->xfer_auto.keep = !e->xfer_auto.keep;
 }
 
 const char *const ot_phase_name[OT_PHASES] = {"start",    "gather", "prepare", "forward",
@@ -914,7 +925,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     const int T = team_size(e);
     /* (with other processes the update runs after the step, as it falls) */
     const int cached = !e->job && ot_param_part_cached(P, (size_t)T);
-    const int keep = cached && xfer_keep(e);
+    const int keep = cached && ot_engine_xfer_keep(e);
     double t_combine = 0.0;
     e->applied = 0;
     begin_pass(e, ds, 1, (size_t)T);
@@ -967,7 +978,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     if (cached) {
         e->xfer_steps[keep]++;
         if (e->xfer == OT_XFER_AUTO)
-            xfer_note(e, done - called);
+            ot_engine_xfer_note(e, done - called);
     }
     if (!e->job)
         e->flag_max = e->flag;

@@ -547,6 +547,42 @@ static void test_xfer_same_bits(void)
     }
 }
 
+/* OT_XFER_AUTO's choice, fed step times: it tries the other way for a few steps every 256 and
+ * goes over when that way's median is lower, comes back when the costs turn, and one step that
+ * lost its core (100 times the others) does not move it. */
+static void test_xfer_auto_choice(void)
+{
+    ot_engine_t e;
+    memset(&e, 0, sizeof e);
+    e.xfer = OT_XFER_AUTO;
+    int tried = 0;
+    for (int step = 0; step < 600; step++) { /* kept steps take 1 ms, plain ones 2 */
+        const int keep = ot_engine_xfer_keep(&e);
+        tried |= keep && step < 256;
+        ot_engine_xfer_note(&e, keep ? 1e-3 : 2e-3);
+    }
+    CU_ASSERT(tried);
+    CU_ASSERT(ot_engine_xfer_keep(&e) == 1 || e.xfer_auto.k % 256 < 16);
+    CU_ASSERT_EQUAL(e.xfer_auto.keep, 1);
+    for (int step = 0; step < 600; step++) { /* the costs turn */
+        const int keep = ot_engine_xfer_keep(&e);
+        ot_engine_xfer_note(&e, keep ? 3e-3 : 2e-3);
+    }
+    CU_ASSERT_EQUAL(e.xfer_auto.keep, 0);
+    int moved = 0;
+    for (int step = 0; step < 600; step++) { /* plain stays faster; one slow step before each trial */
+        const int keep = ot_engine_xfer_keep(&e);
+        const int last = e.xfer_auto.k % 256 == 255;
+        ot_engine_xfer_note(&e, last ? 0.2 : keep ? 3e-3 : 2e-3);
+        moved |= e.xfer_auto.keep;
+    }
+    CU_ASSERT_FALSE(moved);
+    e.xfer = OT_XFER_KEEP;
+    CU_ASSERT_EQUAL(ot_engine_xfer_keep(&e), 1);
+    e.xfer = OT_XFER_PLAIN;
+    CU_ASSERT_EQUAL(ot_engine_xfer_keep(&e), 0);
+}
+
 /* Element-wise layers fused into the layer before them give the same bits as their own passes
  * (OT_FUSE=0): gradient, loss and probabilities, with one shard per thread, several shards a
  * thread, and threads sharing shards (where the engine applies the fused backward), for an
@@ -687,4 +723,6 @@ OT_TEST_SUITE(engine, setup, teardown,
                test_sparse_conv_same_bits},
               {"phase timers: each thread's phases, within the steps' time", test_phase_times},
               {"plain, kept and timed hand-over of parameter lines: the same bits, 2-3 threads",
-               test_xfer_same_bits})
+               test_xfer_same_bits},
+              {"timed hand-over: tries, goes over, comes back, ignores one lost step",
+               test_xfer_auto_choice})
