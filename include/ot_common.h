@@ -62,10 +62,11 @@ static inline void ot_param_part(size_t n, size_t T, size_t t, size_t *a, size_t
 #define OT_CACHED_PART_BYTES (256 * 1024)
 
 /* Whether the threads' parts of n parameters among T > 1 threads stay in their cores' caches
- * while the other cores read them: then the step keeps the lines the others take out of the
- * shared state, which the owner's next store would first have to invalidate in every reader
- * (the engine's cleared right children, ot_optim_span's shared; scripts/xcore.c). Larger parts
- * leave the cache anyway, and the extra stores only cost (docs/benchmarks.md). */
+ * while the other cores read them: then the step may keep the lines the others take out of
+ * the shared state, which the owner's next store would first have to invalidate in every
+ * reader (ot_xfer_t: the engine's cleared right children, ot_optim_span's shared;
+ * scripts/xcore.c). Larger parts leave the cache anyway, and the extra stores only cost
+ * (docs/benchmarks.md). */
 static inline int ot_param_part_cached(size_t n, size_t T)
 {
     return T > 1 && (n + T - 1) / T * sizeof(float) <= OT_CACHED_PART_BYTES;

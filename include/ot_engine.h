@@ -67,9 +67,9 @@ typedef enum {
  * of the thread that formed it, in the same parallel region. When span is set and ok (called
  * by every thread, with the batch's summed loss and row count: it must be pure) says yes,
  * each thread calls span on every chunk [lo, hi) of grad it formed, its part of the
- * parameters (ot_param_part) in order, with shared set when other threads of the team read
- * those parameters next from this core's cache (a part small enough to stay there: engine.c;
- * ot_optim_span); ot_engine_gradient then sets e->applied. Alone only: with other processes
+ * parameters (ot_param_part) in order, with shared set when the step keeps the parameter
+ * lines out of the shared state (ot_xfer_t; ot_optim_span); ot_engine_gradient then sets
+ * e->applied. Alone only: with other processes
  * the chunks of the mean arrive later, and applied stays 0. */
 typedef struct {
     int (*ok)(void *arg, double loss, size_t n);
