@@ -72,6 +72,15 @@ typedef int vmask_t;
 #define V_STOREN(p, v, k) (*(p) = (v))
 #endif
 
+/* One case of a switch on a small count: CALL, an expression in the constant NAME, compiled
+ * with NAME = k. The kernels list these for each vector count they run with a constant one
+ * (kgemm.c's SP_DISPATCH, conv_sparse.c's CV_DISPATCH), so that each loop's copy has it fixed. */
+#define V_CONST_CASE(k, NAME, CALL)                                                        \
+    case k: {                                                                              \
+        enum { NAME = k };                                                                 \
+        CALL;                                                                              \
+    } break;
+
 /* n floats from src to dst, with stores that go to memory past every core's caches where dst
  * is aligned to a vector (plain stores at the unaligned ends), for data that other cores read
  * next: a plain store leaves the line in this core's cache, and this core's next store to it

@@ -239,11 +239,7 @@ static inline __attribute__((always_inline)) void dw_cols(
 }
 
 /* CALL, an expression in the constant NVC, compiled for NVC = 1..CV and run for nv. */
-#define CV_CASE(k, CALL)                                                                   \
-    case k: {                                                                              \
-        enum { NVC = k };                                                                  \
-        CALL;                                                                              \
-    } break;
+#define CV_CASE(k, CALL) V_CONST_CASE(k, NVC, CALL)
 #define CV_DISPATCH(nv, CALL)                                                              \
     switch (nv) {                                                                          \
         CV_CASE(1, CALL)                                                                   \

@@ -959,11 +959,7 @@ void ot_kgemm_tn_acc_gather(size_t m, size_t n, size_t rows, const float *x, con
 
 /* CALL, an expression in the constant K, compiled for K = 1..SP_NV and run for K = nv: the
  * sparse kernels' vector count per column chunk, a constant in each copy of their loops. */
-#define SP_K(k, CALL)                                                                      \
-    case k: {                                                                              \
-        enum { K = k };                                                                    \
-        CALL;                                                                              \
-    } break;
+#define SP_K(k, CALL) V_CONST_CASE(k, K, CALL)
 #define SP_DISPATCH(nv, CALL)                                                              \
     switch (nv) {                                                                          \
         SP_K(1, CALL)                                                                      \
