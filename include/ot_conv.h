@@ -53,6 +53,21 @@ typedef struct {
 const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
                              float *buf, ot_conv_held_t *held, size_t *row);
 
+/* Whether ot_conv_live_windows takes g: padded images up to 64 pixels wide. */
+int ot_conv_live_fits(const ot_conv_geom_t *g);
+
+/* Words of the mask room ot_conv_live_windows needs for blocks of up to m rows. */
+size_t ot_conv_live_words(const ot_conv_geom_t *g, size_t m);
+
+/* ot_conv_windows for the rows of [q0, q0 + m) whose windows hold a value whose bits are not
+ * all zero (a -0 or a NaN counts): row[] gets their offsets alone, in order, live[r] is 1 for
+ * each of them and 0 for the others, and *n_live their count. Every tap of any other window
+ * is +0, so the GEMM of its row is, bit for bit, the GEMM of a row of +0s. mask: room for
+ * ot_conv_live_words(g, m) words. For geometries ot_conv_live_fits accepts. */
+const float *ot_conv_live_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
+                                  float *buf, ot_conv_held_t *held, uint64_t *mask,
+                                  size_t *row, uint8_t *live, size_t *n_live);
+
 /* The adjoint of the column matrix: rows [q0, q0 + m) of dcol (m, kh kw c) added into the
  * images' gradient dx (n, h, w, c), row by row, tap by tap (a fixed order). */
 void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t m, float *dx);

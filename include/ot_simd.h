@@ -1,13 +1,24 @@
 /* ot_simd.h - the vector of the instruction set this build targets, for the kernels that are
  * written once over it (kgemm.c, conv_sparse.c): VL floats a vector (16 with AVX-512, 8 with
  * AVX2 and FMA, 1 in the portable build), loads, stores, broadcasts and fused multiply-adds,
- * masks for the first lanes of a vector, and stores that bypass the caches. V_FMA rounds
+ * masks for the first lanes of a vector, the lanes whose bits are not all zero (-0 and NaN
+ * count) as a bit mask, and stores that bypass the caches. V_FMA rounds
  * once, in every build. */
 #ifndef OT_SIMD_H
 #define OT_SIMD_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Whether v's bits are not all zero: a -0 or a NaN is not zero here (V_NONZERO, a lane each). */
+static inline unsigned ot_bits_nonzero(float v)
+{
+    union {
+        float f;
+        uint32_t u;
+    } b = {v};
+    return b.u != 0;
+}
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -22,6 +33,8 @@ typedef __m512 vf_t;
 #define V_ADD(a, b) _mm512_add_ps(a, b)
 #define V_STREAM(p, v) _mm512_stream_ps(p, v) /* p aligned to a vector */
 #define V_STREAM_FENCE() _mm_sfence()
+#define V_NONZERO(v) ((unsigned)_mm512_test_epi32_mask(_mm512_castps_si512(v), \
+                                                      _mm512_castps_si512(v)))
 #define ISA "AVX-512"
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -36,6 +49,10 @@ typedef __m256 vf_t;
 #define V_ADD(a, b) _mm256_add_ps(a, b)
 #define V_STREAM(p, v) _mm256_stream_ps(p, v)
 #define V_STREAM_FENCE() _mm_sfence()
+#define V_NONZERO(v)                                                                     \
+    (~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(                                  \
+         _mm256_cmpeq_epi32(_mm256_castps_si256(v), _mm256_setzero_si256()))) &           \
+     0xFFu)
 #define ISA "AVX2"
 #else
 #include <math.h>
@@ -49,6 +66,7 @@ typedef float vf_t;
 #define V_ADD(a, b) ((a) + (b))
 #define V_STREAM(p, v) (*(p) = (v))
 #define V_STREAM_FENCE() ((void)0)
+#define V_NONZERO(v) ot_bits_nonzero(v)
 #define ISA "portable"
 #endif
 

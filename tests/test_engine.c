@@ -373,8 +373,8 @@ static void test_predict(void)
 
 /* The gradient, loss and probabilities of net with layer fusion on (fuse) or off (OT_FUSE=0),
  * `shards` shards on `threads` threads; layer 1 must be fused into layer 0 exactly when on. */
-static double fused_run_on(const ot_dataset_t *d, ot_net_t *net, int fuse, size_t shards,
-                           int threads, float *g, float *probs)
+static double run_sparse_ok(const ot_dataset_t *d, ot_net_t *net, int fuse, int sparse_ok,
+                            size_t shards, int threads, float *g, float *probs)
 {
     if (fuse)
         unsetenv("OT_FUSE");
@@ -383,6 +383,7 @@ static double fused_run_on(const ot_dataset_t *d, ot_net_t *net, int fuse, size_
     ot_engine_t e;
     CU_ASSERT_FATAL(ot_engine_init(&e, net, NS, shards) == OT_OK);
     unsetenv("OT_FUSE");
+    e.sparse_ok = sparse_ok;
     CU_ASSERT((e.act[1] == e.act[0]) == fuse);
     omp_set_num_threads(threads);
     double l = ot_engine_gradient(&e, d, idx, 45).loss;
@@ -390,6 +391,12 @@ static double fused_run_on(const ot_dataset_t *d, ot_net_t *net, int fuse, size_
     ot_engine_predict(&e, d, probs, NULL, NULL);
     ot_engine_free(&e);
     return l;
+}
+
+static double fused_run_on(const ot_dataset_t *d, ot_net_t *net, int fuse, size_t shards,
+                           int threads, float *g, float *probs)
+{
+    return run_sparse_ok(d, net, fuse, 1, shards, threads, g, probs);
 }
 
 static double fused_run(ot_net_t *net, int fuse, size_t shards, int threads, float *g,
@@ -620,11 +627,18 @@ static void test_fused_layers_same_bits(void)
     omp_set_num_threads(was);
 }
 
+/* How a run of check_runs_same_bits goes: fusion on, d's share of nonzero pixels taken as nz,
+ * and the engine's sparse_ok (training.sparse_input). */
+typedef struct {
+    int fuse;
+    float nz;
+    int sparse_ok;
+} run_way_t;
+
 /* Two runs of net on d, each on 1, 4, 2 and 8 shards at 1, 2, 3 and 3 threads (threads
- * sharing shards in the last two): with fusion fuse0 and d's share of nonzero pixels taken as
- * nz0, and with fuse1 and nz1; the same gradient, loss and probabilities bit for bit. */
-static void check_runs_same_bits(ot_dataset_t *d, ot_net_t *net, int fuse0, float nz0,
-                                 int fuse1, float nz1)
+ * sharing shards in the last two), one way a and one way b: the same gradient, loss and
+ * probabilities bit for bit. */
+static void check_runs_same_bits(ot_dataset_t *d, ot_net_t *net, run_way_t a, run_way_t b)
 {
     const size_t P = net->n_params, shards[] = {1, 4, 2, 8};
     const int threads[] = {1, 2, 3, 3}, was = omp_get_max_threads();
@@ -633,10 +647,10 @@ static void check_runs_same_bits(ot_dataset_t *d, ot_net_t *net, int fuse0, floa
     float *p0 = malloc(NS * CLASSES * sizeof(float)), *p1 = malloc(NS * CLASSES * sizeof(float));
     CU_ASSERT_FATAL(g0 && g1 && p0 && p1);
     for (size_t j = 0; j < sizeof shards / sizeof *shards; j++) {
-        d->nonzero = nz0;
-        double l0 = fused_run_on(d, net, fuse0, shards[j], threads[j], g0, p0);
-        d->nonzero = nz1;
-        double l1 = fused_run_on(d, net, fuse1, shards[j], threads[j], g1, p1);
+        d->nonzero = a.nz;
+        double l0 = run_sparse_ok(d, net, a.fuse, a.sparse_ok, shards[j], threads[j], g0, p0);
+        d->nonzero = b.nz;
+        double l1 = run_sparse_ok(d, net, b.fuse, b.sparse_ok, shards[j], threads[j], g1, p1);
         CU_ASSERT(l0 == l1);
         CU_ASSERT(memcmp(g0, g1, P * sizeof(float)) == 0);
         CU_ASSERT(memcmp(p0, p1, NS * CLASSES * sizeof(float)) == 0);
@@ -667,7 +681,8 @@ static void test_chained_pooling_same_bits(void)
     ot_rng_t r;
     ot_rng_seed(&r, 6);
     ot_net_init_params(&net, &c, &r);
-    check_runs_same_bits(&big, &net, 0, big.nonzero, 1, big.nonzero);
+    check_runs_same_bits(&big, &net, (run_way_t){0, big.nonzero, 1},
+                         (run_way_t){1, big.nonzero, 1});
     ot_net_free(&net);
     ot_dataset_free(&big);
 }
@@ -698,8 +713,51 @@ static void test_sparse_conv_same_bits(void)
     ot_rng_seed(&r, 9);
     ot_net_init_params(&net, &c, &r);
     for (int fuse = 0; fuse < 2; fuse++) /* the dense kernel (all pixels "nonzero") first */
-        check_runs_same_bits(&big, &net, fuse, 1.0f, fuse, sparse);
+        check_runs_same_bits(&big, &net, (run_way_t){fuse, 1.0f, 1},
+                             (run_way_t){fuse, sparse, 1});
     ot_net_free(&net);
+    ot_dataset_free(&big);
+}
+
+/* A first convolution's forward leaves out the windows of zeros (training.sparse_input, and
+ * OT_LIVE=1: the AVX-512 kernel does not by default): the same gradient, loss and
+ * probabilities as the GEMM over every window, on images blank outside a 16x16 box and half
+ * zeros in it, with a bias that is not zero (the zero row's output is the bias), for a 5x5
+ * convolution with the pooling inside it and without (OT_FUSE=0), and a 3x3 one with padding
+ * and stride 2; the dense weight gradient in both runs (nz 1). */
+static void test_live_conv_same_bits(void)
+{
+    ot_dataset_t big;
+    CU_ASSERT_FATAL(ot_test_dataset(&big, NS, 28, 28, CLASSES, 11) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 12);
+    for (size_t i = 0; i < NS * big.dim; i++) {
+        const size_t y = i % big.dim / 28, x = i % 28;
+        if (y < 6 || y >= 22 || x < 6 || x >= 22 || ot_rng_uniform(&r) < 0.5)
+            big.images[i] = 0;
+    }
+    const char *models[] = {"model.layers=conv 5 5x5, relu, maxpool 2, affine 6, relu, affine 4",
+                            "model.layers=conv 4 3x3 stride 2 pad 1, sigmoid, affine 6, relu, "
+                            "affine 4"};
+    for (int k = 0; k < 2; k++) {
+        ot_config_t c;
+        make_config(&c);
+        CU_ASSERT_FATAL(ot_config_set(&c, models[k]) == 0);
+        ot_net_t net;
+        CU_ASSERT_FATAL(ot_net_init(&net, &c, &(ot_shape_t){1, 28, 28, 0}) == OT_OK);
+        ot_rng_seed(&r, 13);
+        ot_net_init_params(&net, &c, &r);
+        const ot_layer_t *L = &net.layers[0];
+        const size_t F = L->out.c;
+        for (size_t j = 0; j < F; j++) /* the conv's bias, its last F parameters */
+            net.params[L->p_off + L->p_len - F + j] = 0.05f * (float)j - 0.1f;
+        setenv("OT_LIVE", "1", 1); /* whatever this build's kernel prefers */
+        for (int fuse = 0; fuse < 2; fuse++)
+            check_runs_same_bits(&big, &net, (run_way_t){fuse, 1.0f, 0},
+                                 (run_way_t){fuse, 1.0f, 1});
+        unsetenv("OT_LIVE");
+        ot_net_free(&net);
+    }
     ot_dataset_free(&big);
 }
 
@@ -721,6 +779,8 @@ OT_TEST_SUITE(engine, setup, teardown,
                test_chained_pooling_same_bits},
               {"first convolution on mostly-zero images: the dense kernel's bits",
                test_sparse_conv_same_bits},
+              {"first convolution's forward without its blank windows: the same bits",
+               test_live_conv_same_bits},
               {"phase timers: each thread's phases, within the steps' time", test_phase_times},
               {"plain, kept and timed hand-over of parameter lines: the same bits, 2-3 threads",
                test_xfer_same_bits},

@@ -22,12 +22,14 @@
  * filtering instead (the section "with winograd" below; src/winograd.c): fewer multiplications,
  * the same convolution up to rounding, the bits again fixed by the layer's shape alone. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ot_common.h"
 #include "ot_conv.h"
 #include "ot_net.h"
 #include "ot_onnx.h"
+#include "ot_simd.h"
 #include "ot_winograd.h"
 
 /* ---------------------------------------------------------------- the kernels */
@@ -91,26 +93,121 @@ static void pad_images(const ot_conv_geom_t *g, const float *x, size_t s0, size_
     }
 }
 
+/* The images rows [q0, q0 + m) read: x itself without padding, else buf with padded copies
+ * (ot_conv_windows); *s0 the image they start with. */
+static const float *block_images(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
+                                 float *buf, ot_conv_held_t *held, size_t *s0)
+{
+    *s0 = pos_of(g, q0).s;
+    if (g->pad == 0 || m == 0)
+        return x + *s0 * g->h * g->w * g->c; /* without padding: the images themselves */
+    const size_t s1 = pos_of(g, q0 + m - 1).s + 1;
+    if (held && held->x == x && held->s0 <= *s0 && s1 <= held->s1) {
+        *s0 = held->s0; /* buf holds them already */
+    } else {
+        pad_images(g, x, *s0, s1, buf);
+        if (held)
+            *held = (ot_conv_held_t){x, *s0, s1};
+    }
+    return buf;
+}
+
+/* The walk of rows [q0, q0 + m) an output row (or the part of it in the block) at a time:
+ * for each, its image i (counted from s0), oy, and the positions [ox0, ox1). */
+#define FOR_OUTPUT_ROWS(g, q0, m, s0, i, oy, ox0, ox1, BODY)                               \
+    do {                                                                                   \
+        conv_pos_t u_ = pos_of(g, q0);                                                     \
+        for (size_t r_ = 0; r_ < (m);) {                                                   \
+            const size_t i = u_.s - (s0), oy = u_.oy, ox0 = u_.ox;                         \
+            const size_t ox1 = (g)->ow - ox0 < (m) - r_ ? (g)->ow : ox0 + ((m) - r_);      \
+            BODY;                                                                          \
+            r_ += ox1 - ox0;                                                               \
+            u_.ox = 0;                                                                     \
+            if (++u_.oy == (g)->oh) {                                                      \
+                u_.oy = 0;                                                                 \
+                u_.s++;                                                                    \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+
 const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
                              float *buf, ot_conv_held_t *held, size_t *row)
 {
-    const size_t c = g->c, wp = g->w + 2 * g->pad, hp = g->h + 2 * g->pad;
-    conv_pos_t u = pos_of(g, q0);
-    size_t s0 = u.s;
-    const float *src = x + s0 * g->h * g->w * c; /* without padding: the images themselves */
-    if (g->pad > 0 && m > 0) {
-        const size_t s1 = pos_of(g, q0 + m - 1).s + 1;
-        if (held && held->x == x && held->s0 <= s0 && s1 <= held->s1) {
-            s0 = held->s0; /* buf holds them already */
+    const size_t c = g->c, wp = g->w + 2 * g->pad, hp = g->h + 2 * g->pad, st = g->stride;
+    size_t s0;
+    const float *src = block_images(g, x, q0, m, buf, held, &s0);
+    size_t *r = row;
+    FOR_OUTPUT_ROWS(g, q0, m, s0, i, oy, ox0, ox1, {
+        const size_t at = (i * hp + oy * st) * wp * c;
+        for (size_t ox = ox0; ox < ox1; ox++)
+            *r++ = at + ox * st * c;
+    });
+    return src;
+}
+
+int ot_conv_live_fits(const ot_conv_geom_t *g)
+{
+    return g->w + 2 * g->pad <= 64 && g->kw <= 64;
+}
+
+size_t ot_conv_live_words(const ot_conv_geom_t *g, size_t m)
+{
+    const size_t P = g->oh * g->ow;
+    return ((m + P - 1) / P + 1) * (g->h + 2 * g->pad);
+}
+
+/* mask[y], y < hp: bit x set where pixel (y, x) of the (hp, wp, c) image img has a channel whose
+ * bits are not all zero. */
+static void pixel_masks(const float *img, size_t hp, size_t wp, size_t c, uint64_t *mask)
+{
+    for (size_t y = 0; y < hp; y++, img += wp * c) {
+        uint64_t bits = 0;
+        if (c == 1) {
+            size_t x = 0;
+            for (; x + VL <= wp; x += VL)
+                bits |= (uint64_t)V_NONZERO(V_LOAD(img + x)) << x;
+            if (x < wp)
+                bits |= (uint64_t)V_NONZERO(V_LOADN(img + x, V_MASK(wp - x))) << x;
         } else {
-            pad_images(g, x, s0, s1, buf);
-            if (held)
-                *held = (ot_conv_held_t){x, s0, s1};
+            for (size_t x = 0; x < wp; x++)
+                for (size_t ch = 0; ch < c; ch++)
+                    bits |= (uint64_t)ot_bits_nonzero(img[x * c + ch]) << x;
         }
-        src = buf;
+        mask[y] = bits;
     }
-    for (size_t r = 0; r < m; r++, pos_next(g, &u))
-        row[r] = (((u.s - s0) * hp + u.oy * g->stride) * wp + u.ox * g->stride) * c;
+}
+
+const float *ot_conv_live_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
+                                  float *buf, ot_conv_held_t *held, uint64_t *mask,
+                                  size_t *row, uint8_t *live, size_t *n_live)
+{
+    size_t s0, n = 0;
+    const float *src = block_images(g, x, q0, m, buf, held, &s0);
+    *n_live = 0;
+    if (m == 0)
+        return src;
+    const size_t c = g->c, wp = g->w + 2 * g->pad, hp = g->h + 2 * g->pad, st = g->stride;
+    const size_t i0 = pos_of(g, q0).s - s0, i1 = pos_of(g, q0 + m - 1).s - s0 + 1;
+    for (size_t i = i0; i < i1; i++) /* the block's images */
+        pixel_masks(src + i * hp * wp * c, hp, wp, c, mask + (i - i0) * hp);
+    uint8_t *lv = live;
+    FOR_OUTPUT_ROWS(g, q0, m, s0, i, oy, ox0, ox1, {
+        const uint64_t *mk = mask + (i - i0) * hp + oy * st;
+        uint64_t band = 0; /* the windows' image rows, or-ed */
+        for (size_t ky = 0; ky < g->kh; ky++)
+            band |= mk[ky];
+        uint64_t any = 0; /* bit j: a pixel in columns [j, j + kw) */
+        for (size_t kx = 0; kx < g->kw; kx++)
+            any |= band >> kx;
+        const size_t at = (i * hp + oy * st) * wp * c;
+        for (size_t ox = ox0; ox < ox1; ox++) {
+            const uint8_t k = any >> (ox * st) & 1;
+            *lv++ = k;
+            row[n] = at + ox * st * c;
+            n += k;
+        }
+    });
+    *n_live = n;
     return src;
 }
 
@@ -152,6 +249,8 @@ typedef struct {
     size_t *taps;  /* (K) each tap's offset in a window (ot_conv_taps); winograd: (T) t c */
     float *u;      /* winograd: U (points, c, f) = G g G^T of every channel pair */
     int sparse;       /* this pass: dW from the nonzero pixels alone (ot_conv_sparse_dw) */
+    int live_ok;      /* live_capable and live_pays */
+    int live;         /* this pass: the forward's GEMM leaves out blank windows (layer 0) */
     uint32_t *sp_tab; /* its tables (ot_conv_sparse_tables); layer 0 alone */
 } conv_rt_t;
 
@@ -305,6 +404,27 @@ static int sparse_capable(const ot_layer_t *L)
            ot_conv_sparse_fits(&g);
 }
 
+/* Whether the forward may leave out the rows whose windows hold only zeros
+ * (ot_conv_live_windows): the first layer, whose input may have blank margins (MNIST's digits
+ * leave 42% of model (e)'s windows blank), with the column matrix. */
+static int live_capable(const ot_layer_t *L)
+{
+    const ot_conv_geom_t g = geom(L);
+    return L->index == 0 && !args(L)->winograd && ot_conv_live_fits(&g);
+}
+
+/* Whether leaving them out pays, by measurement (model (e) on MNIST, docs/benchmarks.md): with
+ * the AVX2 kernel (and the portable one) it does, +5%; with the AVX-512 kernel a window's GEMM
+ * row costs so little that finding the blank ones and spreading the rest took what it saved.
+ * OT_LIVE=1 or OT_LIVE=0 overrides (tests, benchmarks). */
+static int live_pays(void)
+{
+    const char *v = getenv("OT_LIVE");
+    if (v && (!strcmp(v, "0") || !strcmp(v, "1")))
+        return v[0] == '1';
+    return VL < 16;
+}
+
 /* A block's scratch, carved from the thread's workspace. */
 typedef struct {
     float *col;  /* (MB, K) dcol of a block, for dx */
@@ -313,6 +433,9 @@ typedef struct {
     float *gw;   /* the GEMMs' scratch */
     float *y;    /* (chain_rows, F) y or dy of a block of whole images, with ot_ctx_t.next */
     void *sp;    /* ot_conv_sparse_dw's work (layer 0, one channel) */
+    uint64_t *mask; /* layer 0: ot_conv_live_windows's masks of a block's images */
+    uint8_t *live;  /* (MB) which rows of a block it kept */
+    float *zrow;    /* (F) y of a zero row, then (K) zeros */
 } conv_ws_t;
 
 static size_t round_up(size_t bytes)
@@ -326,21 +449,27 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
     const ot_conv_geom_t g = geom(L);
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
     const size_t pad = ot_conv_pad_floats(&g, MB);
-    const size_t sizes[6] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
+    const int live = live_capable(L);
+    const size_t sizes[9] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
                              round_up(pad * sizeof(float)),
                              round_up(max_sz(ot_kgemm_work_size(max_sz(K, F)),
                                              ot_kgemm_tn_acc_work_size(MB, F)) * sizeof(float)),
                              round_up(chain_rows(L) * F * sizeof(float)),
-                             sparse_capable(L) ? ot_conv_sparse_work_size(&g) : 0};
-    size_t at[6], end = 0; /* offsets, not pointers: work is NULL when only sizing */
-    for (int i = 0; i < 6; end += sizes[i++])
+                             round_up(sparse_capable(L) ? ot_conv_sparse_work_size(&g) : 0),
+                             live ? round_up(ot_conv_live_words(&g, MB) * sizeof(uint64_t)) : 0,
+                             live ? round_up(MB) : 0,
+                             live ? round_up((F + K) * sizeof(float)) : 0};
+    size_t at[9], end = 0; /* offsets, not pointers: work is NULL when only sizing */
+    for (int i = 0; i < 9; end += sizes[i++])
         at[i] = end;
     char *p = work;
     if (w)
         *w = (conv_ws_t){(float *)(void *)(p + at[0]), (size_t *)(void *)(p + at[1]),
                          pad ? (float *)(void *)(p + at[2]) : NULL,
                          (float *)(void *)(p + at[3]), (float *)(void *)(p + at[4]),
-                         p + at[5]};
+                         p + at[5], live ? (uint64_t *)(void *)(p + at[6]) : NULL,
+                         live ? (uint8_t *)(p + at[7]) : NULL,
+                         live ? (float *)(void *)(p + at[8]) : NULL};
     return end;
 }
 
@@ -596,6 +725,7 @@ static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
         (tpack && !(rt->wtpack = ot_alloc(tpack * sizeof(float)))) ||
         (u && !(rt->u = ot_alloc(u * sizeof(float)))))
         return OT_ENOMEM;
+    rt->live_ok = live_capable(L) && live_pays();
     if (sparse_capable(L)) {
         const ot_conv_geom_t g = geom(L);
         if (!(rt->sp_tab = ot_alloc(ot_conv_sparse_table_len(&g) * sizeof(uint32_t))))
@@ -639,6 +769,7 @@ static void begin(const ot_layer_t *L, void *p, const float *params, const float
     (void)params, (void)state;
     rt->sparse = sparse_capable(L) && pi->sparse_input && pi->ds->dim == L->in_size &&
                  pi->ds->nonzero < ot_conv_sparse_below();
+    rt->live = rt->live_ok && pi->sparse_input;
 }
 
 /* W packed for the step, each thread the rows (taps) of W it updated, as the Affine's. */
@@ -659,6 +790,43 @@ static void prepare(const ot_layer_t *L, void *p, const float *params, const siz
         ot_kpack_b(W, F, true, F, K, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr);
 }
 
+/* F floats from src to dst, apart (rows of y): whole vectors, the last one overlapping the one
+ * before it rather than a masked store (slow on some CPUs). */
+static void copy_row(float *restrict dst, const float *restrict src, size_t F)
+{
+    if (F < VL) {
+        for (size_t j = 0; j < F; j++)
+            dst[j] = src[j];
+        return;
+    }
+    size_t j = 0;
+    for (; j + VL <= F; j += VL)
+        V_STORE(dst + j, V_LOAD(src + j));
+    if (j < F)
+        V_STORE(dst + F - VL, V_LOAD(src + F - VL));
+}
+
+/* The n kept rows at the top of y (m, F) to their places (live[r]), and z in every other:
+ * from the last row back, a run of kept rows at a time (one move each: they lie together at
+ * the top, and a move never reaches the rows still to move), until those left are in place. */
+static void spread_live(float *y, const uint8_t *live, size_t m, size_t n, size_t F,
+                        const float *z)
+{
+    for (size_t r = m; n < r;) {
+        const size_t e = r;
+        const uint8_t k = live[r - 1];
+        while (r > 0 && live[r - 1] == k)
+            r--;
+        if (!k) {
+            for (size_t q = r; q < e; q++)
+                copy_row(y + q * F, z, F);
+        } else {
+            n -= e - r;
+            memmove(y + r * F, y + n * F, (e - r) * F * sizeof(float));
+        }
+    }
+}
+
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     if (args(L)->winograd) {
@@ -675,15 +843,26 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     conv_ws_t w;
     carve_ws(L, c->work, &w);
     ot_conv_held_t held = {0};
+    if (rt->live) { /* the output of a zero row, which is every blank window's */
+        float *zeros = w.zrow + F;
+        memset(zeros, 0, K * sizeof(float));
+        ot_kgemm(1, F, K, zeros, K, rt->wpack, b, w.zrow, F, w.gw);
+    }
     for (size_t b0 = 0; b0 < rows; b0 += CB) { /* with next, blocks of whole images */
         const size_t b1 = rows - b0 < CB ? rows : b0 + CB;
         float *y = next ? w.y : c->y + b0 * F; /* row b0's */
         for (size_t q0 = b0, q1; q0 < b1; q0 = q1) {
             q1 = ot_conv_block_end(&g, q0, b1, MB);
-            const size_t m = q1 - q0;
+            size_t m = q1 - q0, n = m;
             float *yq = y + (q0 - b0) * F;
-            const float *src = ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
-            ot_kgemm_gather(m, F, K, src, w.row, rt->taps, rt->wpack, b, yq, F, w.gw);
+            const float *src =
+                rt->live
+                    ? ot_conv_live_windows(&g, c->x, q0, m, w.pad, &held, w.mask, w.row, w.live,
+                                           &n)
+                    : ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
+            ot_kgemm_gather(n, F, K, src, w.row, rt->taps, rt->wpack, b, yq, F, w.gw);
+            if (n < m)
+                spread_live(yq, w.live, m, n, F, w.zrow);
             if (c->post_fwd) /* the fused element-wise layer, while the block is in cache */
                 c->post_fwd(yq, m * F);
         }

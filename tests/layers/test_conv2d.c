@@ -1,15 +1,18 @@
 /* test_conv2d.c - the convolution kernels (src/layers/conv2d.c): the column matrix read
  * through window and tap offsets against its definition, in blocks as whole, with stride,
  * padding and a non-square window, and without padding; col2im as its exact adjoint; the
+ * windows of zeros the first layer's forward leaves out (ot_conv_live_windows); the
  * `winograd` option parsed, printed and refused where it does not apply. (The kind's backward,
  * with and without winograd, against central differences, its sharding and its checkpoint
  * are in the registry's conformance suite, test_registry.c; the transforms in
  * test_winograd.c.) */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ot_conv.h"
 #include "ot_layer.h"
+#include "ot_simd.h"
 #include "ot_test.h"
 
 /* 2 images 5x6 with 3 channels, a 3x2 window, stride 2, padding 1: 3x4 outputs */
@@ -130,6 +133,75 @@ static void test_col2im_is_the_adjoint(void)
     CU_ASSERT(ok);
 }
 
+/* g's live windows (ot_conv_live_windows) over n images of x, in blocks of `block` rows (the
+ * padded copies held between blocks): each row kept exactly when its window, read through
+ * ot_conv_windows's offsets, holds a value whose bits are not all zero, with that offset, in
+ * order; the same images as ot_conv_windows. Returns how many rows were kept. */
+static size_t check_live(const ot_conv_geom_t *g, const float *x, size_t n, size_t block)
+{
+    const size_t P = g->oh * g->ow, K = g->kh * g->kw * g->c;
+    size_t taps[64], all[64], row[64], kept = 0;
+    uint8_t live[64];
+    uint64_t mask[256];
+    static float buf[4096], buf2[4096];
+    CU_ASSERT_FATAL(ot_conv_live_fits(g) && K <= 64 && block <= 64 &&
+                    ot_conv_live_words(g, block) <= 256 &&
+                    ot_conv_pad_floats(g, block) <= 4096);
+    ot_conv_taps(g, taps);
+    ot_conv_held_t held = {0}, held2 = {0};
+    int ok = 1;
+    for (size_t q0 = 0; q0 < n * P; q0 += block) {
+        const size_t m = q0 + block <= n * P ? block : n * P - q0;
+        size_t n_live = 99;
+        const float *src = ot_conv_windows(g, x, q0, m, buf, &held, all);
+        const float *src2 =
+            ot_conv_live_windows(g, x, q0, m, buf2, &held2, mask, row, live, &n_live);
+        ok &= (src == buf) == (src2 == buf2);
+        size_t j = 0;
+        for (size_t r = 0; r < m; r++) {
+            int any = 0;
+            for (size_t k = 0; k < K; k++)
+                any |= ot_bits_nonzero(src[all[r] + taps[k]]) != 0;
+            ok &= live[r] == any;
+            if (any) /* (with padding the two calls' buffers differ, the offsets do not) */
+                ok &= j < n_live && row[j++] == all[r];
+        }
+        ok &= j == n_live;
+        kept += n_live;
+    }
+    CU_ASSERT(ok);
+    return kept;
+}
+
+/* Windows of zeros left out: 3 channels with padding, stride 2 and a 3x2 window, one pixel set
+ * in one channel (then -0 and NaN there, which count: only +0 is left out, whose taps the
+ * GEMM's zero row reproduces bit for bit); one channel without padding on images 12 and 40
+ * wide (a vector's tail, whole vectors), blank margins around a few pixels. */
+static void test_live_windows(void)
+{
+    float x[N * IN];
+    memset(x, 0, sizeof x);
+    CU_ASSERT_EQUAL(check_live(&G, x, N, 5), 0); /* all blank */
+    const float marks[3] = {2.0f, -0.0f, NAN};
+    for (int i = 0; i < 3; i++) {
+        x[IN + (2 * 6 + 3) * 3 + 1] = marks[i]; /* image 1, (2, 3), channel 1 */
+        const size_t a = check_live(&G, x, N, 5), b = check_live(&G, x, N, 12);
+        CU_ASSERT(a == b && a > 0 && a < N * P);
+    }
+    const ot_conv_geom_t g12 = {12, 12, 1, 5, 5, 1, 0, 8, 8}, g40 = {6, 40, 1, 3, 3, 1, 0, 4, 38};
+    static float y[3 * 12 * 12], z[2 * 6 * 40];
+    memset(y, 0, sizeof y);
+    memset(z, 0, sizeof z);
+    y[5 * 12 + 6] = 1.0f;             /* image 0: one pixel, 25 windows */
+    y[144 + 11 * 12 + 11] = 3.0f;     /* image 1: the last pixel, one window */
+    y[288 + 0] = y[288 + 143] = 1.0f; /* image 2: two corners */
+    CU_ASSERT_EQUAL(check_live(&g12, y, 3, 64), 25 + 1 + 2);
+    CU_ASSERT_EQUAL(check_live(&g12, y, 3, 7), 25 + 1 + 2);
+    z[3 * 40 + 33] = 1.0f;      /* past two vectors of 16, or four of 8 */
+    z[240 + 5 * 40 + 39] = 1.0f; /* the last of a row's tail */
+    CU_ASSERT_EQUAL(check_live(&g40, z, 2, 64), 9 + 1);
+}
+
 /* "conv ... winograd" and "winograd4": read, printed back, and on a kernel they cannot compute
  * one line why */
 static void test_winograd_option(void)
@@ -172,4 +244,6 @@ OT_TEST_SUITE(conv2d, NULL, NULL,
               {"the column matrix follows its definition, in blocks as whole",
                test_columns_follow_the_definition},
               {"col2im is the column matrix's adjoint and adds", test_col2im_is_the_adjoint},
+              {"windows of +0s alone are left out, -0 and NaN kept, rows in order",
+               test_live_windows},
               {"winograd: parsed, printed, refused off 3x3 stride 1", test_winograd_option})
