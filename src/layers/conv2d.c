@@ -12,6 +12,11 @@
  * one column matrix formed. The blocks depend on the layer's shape alone, and a shard's chain
  * on its rows alone, so the bits do not depend on the thread count.
  *
+ * The first layer's forward may leave out the windows that hold only +0s (the blank margins
+ * of MNIST's digits: 42% of a 5x5 convolution's), whose GEMM rows all equal the GEMM of one row
+ * of +0s: it forms that row once a pass, runs the GEMM over the other rows (ot_conv_live_windows)
+ * and moves them into place, with the same bits; where it pays (live_forced, LIVE_BELOW).
+ *
  * A max pooling after it (with or without a ReLU or Sigmoid between) runs inside it
  * (ot_ctx_t.next), a block of whole images at a time: forward pools each block of output
  * while it is in cache, backward has the pooling write each block's dy into the same scratch
