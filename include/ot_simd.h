@@ -1,9 +1,9 @@
 /* ot_simd.h - the vector of the instruction set this build targets, for the kernels that are
- * written once over it (kgemm.c, conv_sparse.c): VL floats a vector (16 with AVX-512, 8 with
- * AVX2 and FMA, 1 in the portable build), loads, stores, broadcasts and fused multiply-adds,
- * masks for the first lanes of a vector, the lanes whose bits are not all zero (-0 and NaN
- * count) as a bit mask, and stores that bypass the caches. V_FMA rounds
- * once, in every build. */
+ * written once over it (kgemm.c, conv_sparse.c, conv2d.c): VL floats a vector (16 with
+ * AVX-512, 8 with AVX2 and FMA, 1 in the portable build), loads, stores, broadcasts and fused
+ * multiply-adds, masks for the first lanes of a vector, the lanes whose bits are not all zero
+ * (-0 and NaN count) as a bit mask, and stores that bypass the caches. V_FMA rounds once, in
+ * every build. */
 #ifndef OT_SIMD_H
 #define OT_SIMD_H
 
