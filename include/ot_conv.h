@@ -53,7 +53,8 @@ typedef struct {
 const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0, size_t m,
                              float *buf, ot_conv_held_t *held, size_t *row);
 
-/* Whether ot_conv_live_windows takes g: padded images up to 64 pixels wide. */
+/* Whether ot_conv_live_windows takes g: padded images up to 64 pixels wide (a row's mask in a
+ * 64-bit word). */
 int ot_conv_live_fits(const ot_conv_geom_t *g);
 
 /* Words of the mask room ot_conv_live_windows needs for blocks of up to m rows. */

@@ -152,7 +152,7 @@ const float *ot_conv_windows(const ot_conv_geom_t *g, const float *x, size_t q0,
 
 int ot_conv_live_fits(const ot_conv_geom_t *g)
 {
-    return g->w + 2 * g->pad <= 64 && g->kw <= 64;
+    return g->w + 2 * g->pad <= 64; /* (and so is the window) */
 }
 
 size_t ot_conv_live_words(const ot_conv_geom_t *g, size_t m)
@@ -733,8 +733,9 @@ static int setup(const ot_layer_t *L, size_t B, size_t n_shards, void **out)
         (tpack && !(rt->wtpack = ot_alloc(tpack * sizeof(float)))) ||
         (u && !(rt->u = ot_alloc(u * sizeof(float)))))
         return OT_ENOMEM;
-    rt->live_ok = live_capable(L) && live_forced() != 0;
-    rt->live_force = live_forced() == 1;
+    const int forced = live_forced();
+    rt->live_ok = live_capable(L) && forced != 0;
+    rt->live_force = forced == 1;
     if (sparse_capable(L)) {
         const ot_conv_geom_t g = geom(L);
         if (!(rt->sp_tab = ot_alloc(ot_conv_sparse_table_len(&g) * sizeof(uint32_t))))
