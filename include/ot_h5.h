@@ -25,6 +25,16 @@ hid_t ot_h5_space(int rank, const hsize_t *dims);
 int ot_h5_attr_str(hid_t obj, const char *name, const char *value);
 int ot_h5_attr_scalar(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *value);
 
+/* Read attribute name of obj, which must hold one value of class cls: a fixed-length string of
+ * 1 to max_len bytes into out[n] (NUL-terminated, cut to fit), or a number read as mtype into
+ * *out. Returns 0; OT_H5_ATTR_MISSING when obj has no such attribute; OT_H5_ATTR_BAD when it
+ * is of another class or length or cannot be read. On failure why (NULL: not wanted) completes
+ * the phrase "attribute NAME of OBJECT ...": "is missing", "must be a single integer", "is a
+ * string of 2000 bytes, expected 1 to 1024", "cannot be read". */
+enum { OT_H5_ATTR_MISSING = -1, OT_H5_ATTR_BAD = -2 };
+int ot_h5_attr_get(hid_t obj, const char *name, H5T_class_t cls, hid_t mtype, void *out,
+                   size_t n, size_t max_len, char *why, size_t why_n);
+
 /* Why the last HDF5 call failed, from the innermost entry of HDF5's error stack: for a file
  * driver error the system's reason ("No space left on device"), else HDF5's description.
  * Call right after the failing call, before another HDF5 call clears the stack. buf holds

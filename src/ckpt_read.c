@@ -110,65 +110,18 @@ static int read_ds(hid_t f, const char *path, const char *p, H5T_class_t cls, in
 }
 
 /* Read attribute name of obj (at path p, for messages): a scalar of class cls read as mtype,
- * or (mtype < 0) a fixed-length string into str[n]. */
+ * or (mtype < 0) a fixed-length string into str[n] (ot_h5_attr_get). */
 static int read_attr(hid_t obj, const char *path, const char *p, const char *name,
                      H5T_class_t cls, hid_t mtype, void *out, size_t n)
 {
-    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    int rc = OT_EFORMAT;
-    if (H5Aexists(obj, name) <= 0) {
-        if (strcmp(name, "format_version") == 0)
-            ot_error("%s: not an omptrain checkpoint (no format_version attribute on /)", path);
-        else
-            ot_error("%s: attribute %s of %s is missing", path, name, p);
-        return OT_EFORMAT;
-    }
-    if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0 || (type = H5Aget_type(a)) < 0 ||
-        (space = H5Aget_space(a)) < 0) {
-        ot_error("%s: attribute %s of %s cannot be read", path, name, p);
-        goto fail;
-    }
-    if (H5Tget_class(type) != cls || H5Sget_simple_extent_npoints(space) != 1 ||
-        (cls == H5T_STRING && H5Tis_variable_str(type) != 0)) {
-        ot_error("%s: attribute %s of %s must be a single %s", path, name, p,
-                 cls == H5T_STRING ? "fixed-length string" : cls == H5T_FLOAT ? "float"
-                                                                             : "integer");
-        goto fail;
-    }
-    if (cls == H5T_STRING) {
-        size_t size = H5Tget_size(type);
-        if (size == 0 || size > OT_CKPT_MAX_STRING) {
-            ot_error("%s: attribute %s of %s is a string of %zu bytes, expected 1 to %zu", path,
-                     name, p, size, (size_t)OT_CKPT_MAX_STRING);
-            goto fail;
-        }
-        char *tmp = malloc(size + 1);
-        if (!tmp) {
-            ot_error("%s: cannot allocate attribute %s", path, name);
-            rc = OT_ENOMEM;
-            goto fail;
-        }
-        if (H5Aread(a, type, tmp) < 0) {
-            free(tmp);
-            ot_error("%s: attribute %s of %s cannot be read", path, name, p);
-            goto fail;
-        }
-        tmp[size] = 0;
-        snprintf(out, n, "%s", tmp);
-        free(tmp);
-    } else if (H5Aread(a, mtype, out) < 0) {
-        ot_error("%s: attribute %s of %s cannot be read", path, name, p);
-        goto fail;
-    }
-    rc = OT_OK;
-fail:
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    if (a >= 0)
-        H5Aclose(a);
-    return rc;
+    char why[128];
+    const int rc = ot_h5_attr_get(obj, name, cls, mtype, out, n, OT_CKPT_MAX_STRING, why,
+                                  sizeof why);
+    if (rc == OT_H5_ATTR_MISSING && strcmp(name, "format_version") == 0)
+        ot_error("%s: not an omptrain checkpoint (no format_version attribute on /)", path);
+    else if (rc)
+        ot_error("%s: attribute %s of %s %s", path, name, p, why);
+    return rc ? OT_EFORMAT : OT_OK;
 }
 
 /* Root attributes and /state scalars. */

@@ -62,6 +62,64 @@ fail:
     return rc;
 }
 
+int ot_h5_attr_get(hid_t obj, const char *name, H5T_class_t cls, hid_t mtype, void *out,
+                   size_t n, size_t max_len, char *why, size_t why_n)
+{
+    char dummy[1];
+    if (!why) {
+        why = dummy;
+        why_n = sizeof dummy;
+    }
+    if (H5Aexists(obj, name) <= 0) {
+        snprintf(why, why_n, "is missing");
+        return OT_H5_ATTR_MISSING;
+    }
+    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    char *tmp = NULL;
+    int rc = OT_H5_ATTR_BAD;
+    if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0 || (type = H5Aget_type(a)) < 0 ||
+        (space = H5Aget_space(a)) < 0) {
+        snprintf(why, why_n, "cannot be read");
+        goto out;
+    }
+    if (H5Tget_class(type) != cls || H5Sget_simple_extent_npoints(space) != 1 ||
+        (cls == H5T_STRING && H5Tis_variable_str(type) != 0)) {
+        snprintf(why, why_n, "must be a single %s",
+                 cls == H5T_STRING ? "fixed-length string" : cls == H5T_FLOAT ? "float"
+                                                                             : "integer");
+        goto out;
+    }
+    if (cls == H5T_STRING) {
+        const size_t size = H5Tget_size(type);
+        if (size == 0 || size > max_len) {
+            snprintf(why, why_n, "is a string of %zu bytes, expected 1 to %zu", size, max_len);
+            goto out;
+        }
+        if (!(tmp = calloc(size + 1, 1))) {
+            snprintf(why, why_n, "cannot be held in memory (%zu bytes)", size);
+            goto out;
+        }
+        if (H5Aread(a, type, tmp) < 0) {
+            snprintf(why, why_n, "cannot be read");
+            goto out;
+        }
+        snprintf(out, n, "%s", tmp);
+    } else if (H5Aread(a, mtype, out) < 0) {
+        snprintf(why, why_n, "cannot be read");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(tmp);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (a >= 0)
+        H5Aclose(a);
+    return rc;
+}
+
 void ot_h5_utc_now(char *buf, size_t n)
 {
     time_t now = time(NULL);

@@ -199,50 +199,17 @@ static int shape_check(const ot_shape_t *ck, const ot_shape_t *data, const char 
     return OT_ECONFIG;
 }
 
-/* A scalar attribute of class cls read as mtype, or (mtype < 0) a string into out[n]. */
+/* A scalar attribute of /input of class cls read as mtype, or (mtype < 0) a string into
+ * out[n] (ot_h5_attr_get). */
 static int attr(hid_t g, const char *path, const char *name, H5T_class_t cls, hid_t mtype,
                 void *out, size_t n)
 {
-    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    int rc = OT_EFORMAT;
-    if (H5Aexists(g, name) <= 0 || (a = H5Aopen(g, name, H5P_DEFAULT)) < 0 ||
-        (type = H5Aget_type(a)) < 0 || (space = H5Aget_space(a)) < 0 ||
-        H5Tget_class(type) != cls || H5Sget_simple_extent_npoints(space) != 1) {
-        ot_error("%s: attribute %s of /input is missing or not a%s", path, name,
-                 cls == H5T_STRING ? " single string" : " single integer");
-        goto out;
+    char why[128];
+    if (ot_h5_attr_get(g, name, cls, mtype, out, n, OT_INPUT_MAX_STRING, why, sizeof why)) {
+        ot_error("%s: attribute %s of /input %s", path, name, why);
+        return OT_EFORMAT;
     }
-    if (cls == H5T_STRING) {
-        size_t size = H5Tget_size(type);
-        if (H5Tis_variable_str(type) != 0 || size == 0 || size > OT_INPUT_MAX_STRING) {
-            ot_error("%s: attribute %s of /input is a string of %zu bytes%s, expected a "
-                     "fixed-length string of at most %d", path, name, size,
-                     H5Tis_variable_str(type) != 0 ? " (variable length)" : "",
-                     OT_INPUT_MAX_STRING);
-            goto out;
-        }
-        char *tmp = calloc(size + 1, 1);
-        if (!tmp || H5Aread(a, type, tmp) < 0) {
-            free(tmp);
-            ot_error("%s: attribute %s of /input cannot be read (expected a fixed-length "
-                     "string)", path, name);
-            goto out;
-        }
-        snprintf(out, n, "%s", tmp);
-        free(tmp);
-    } else if (H5Aread(a, mtype, out) < 0) {
-        ot_error("%s: attribute %s of /input cannot be read", path, name);
-        goto out;
-    }
-    rc = OT_OK;
-out:
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    if (a >= 0)
-        H5Aclose(a);
-    return rc;
+    return OT_OK;
 }
 
 /* The index of name among count NULL-terminated names from name_of, or -1. */

@@ -78,20 +78,8 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *a
 static int root_format(hid_t f)
 {
     int v = 0;
-    if (H5Aexists(f, "format_version") > 0) {
-        hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT), type = H5I_INVALID_HID,
-              space = H5I_INVALID_HID;
-        if (a < 0 || (type = H5Aget_type(a)) < 0 || (space = H5Aget_space(a)) < 0 ||
-            H5Tget_class(type) != H5T_INTEGER || H5Sget_simple_extent_npoints(space) != 1 ||
-            H5Aread(a, H5T_NATIVE_INT, &v) < 0)
-            v = 0;
-        if (space >= 0)
-            H5Sclose(space);
-        if (type >= 0)
-            H5Tclose(type);
-        if (a >= 0)
-            H5Aclose(a);
-    }
+    if (ot_h5_attr_get(f, "format_version", H5T_INTEGER, H5T_NATIVE_INT, &v, 0, 0, NULL, 0))
+        v = 0;
     return v;
 }
 

@@ -199,6 +199,77 @@ static void test_attrs(void)
     H5Fclose(f);
 }
 
+/* Reading attributes back: a string cut to fit, a number in the memory type asked for, and
+ * each way of being wrong named in why, with nothing left open. */
+static void test_attr_get(void)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t f = new_file("attr-get.h5", 1);
+    CU_ASSERT_FATAL(f >= 0);
+    uint64_t big = 0x0102030405060708ull, back = 0;
+    double half = 0.5, half_back = 0.0;
+    CU_ASSERT_FATAL(ot_h5_attr_str(f, "name", "momentum") == 0);
+    CU_ASSERT_FATAL(ot_h5_attr_scalar(f, "big", H5T_STD_U64BE, H5T_NATIVE_UINT64, &big) == 0);
+    CU_ASSERT_FATAL(ot_h5_attr_scalar(f, "half", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &half) == 0);
+    char text[16], why[128];
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "name", H5T_STRING, -1, text, sizeof text, 16, why,
+                                   sizeof why), 0);
+    CU_ASSERT_STRING_EQUAL(text, "momentum");
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "name", H5T_STRING, -1, text, 4, 16, why, sizeof why), 0);
+    CU_ASSERT_STRING_EQUAL(text, "mom"); /* cut to out's size */
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "big", H5T_INTEGER, H5T_NATIVE_UINT64, &back, 0, 0, why,
+                                   sizeof why), 0);
+    CU_ASSERT_EQUAL(back, big);
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "half", H5T_FLOAT, H5T_NATIVE_DOUBLE, &half_back, 0, 0,
+                                   NULL, 0), 0);
+    CU_ASSERT_EQUAL(half_back, 0.5);
+
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "none", H5T_INTEGER, H5T_NATIVE_INT, &back, 0, 0, why,
+                                   sizeof why), OT_H5_ATTR_MISSING);
+    CU_ASSERT_STRING_EQUAL(why, "is missing");
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "name", H5T_INTEGER, H5T_NATIVE_INT, &back, 0, 0, why,
+                                   sizeof why), OT_H5_ATTR_BAD);
+    CU_ASSERT_STRING_EQUAL(why, "must be a single integer");
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "big", H5T_STRING, -1, text, sizeof text, 16, why,
+                                   sizeof why), OT_H5_ATTR_BAD);
+    CU_ASSERT_STRING_EQUAL(why, "must be a single fixed-length string");
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "big", H5T_FLOAT, H5T_NATIVE_DOUBLE, &half_back, 0, 0, why,
+                                   sizeof why), OT_H5_ATTR_BAD);
+    CU_ASSERT_STRING_EQUAL(why, "must be a single float");
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "name", H5T_STRING, -1, text, sizeof text, 8, why,
+                                   sizeof why), OT_H5_ATTR_BAD); /* 9 bytes with the NUL */
+    CU_ASSERT_STRING_EQUAL(why, "is a string of 9 bytes, expected 1 to 8");
+
+    /* a variable-length string and an array of two are not single values */
+    hid_t vl = H5Tcopy(H5T_C_S1), one = H5Screate(H5S_SCALAR), a;
+    H5Tset_size(vl, H5T_VARIABLE);
+    const char *word = "vl";
+    CU_ASSERT_FATAL((a = H5Acreate2(f, "vl", vl, one, H5P_DEFAULT, H5P_DEFAULT)) >= 0);
+    CU_ASSERT(H5Awrite(a, vl, &word) >= 0);
+    H5Aclose(a);
+    const hsize_t two = 2;
+    const int32_t pair[2] = {1, 2};
+    hid_t s2 = H5Screate_simple(1, &two, NULL);
+    CU_ASSERT_FATAL((a = H5Acreate2(f, "pair", H5T_STD_I32LE, s2, H5P_DEFAULT, H5P_DEFAULT)) >= 0);
+    CU_ASSERT(H5Awrite(a, H5T_NATIVE_INT32, pair) >= 0);
+    H5Aclose(a);
+    H5Sclose(s2);
+    H5Sclose(one);
+    H5Tclose(vl);
+    int32_t v = 7;
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "vl", H5T_STRING, -1, text, sizeof text, 16, why,
+                                   sizeof why), OT_H5_ATTR_BAD);
+    CU_ASSERT_STRING_EQUAL(why, "must be a single fixed-length string");
+    CU_ASSERT_EQUAL(ot_h5_attr_get(f, "pair", H5T_INTEGER, H5T_NATIVE_INT32, &v, 0, 0, why,
+                                   sizeof why), OT_H5_ATTR_BAD);
+    CU_ASSERT_STRING_EQUAL(why, "must be a single integer");
+    CU_ASSERT_EQUAL(v, 7); /* nothing read */
+    CU_ASSERT_EQUAL(H5Fget_obj_count(f, H5F_OBJ_ALL), 1); /* nothing left open */
+    H5Fclose(f);
+    ot_h5_restore(&q);
+}
+
 /* The reason of the last failure: the system's for a file driver error, else HDF5's own
  * description; "HDF5 error" with nothing on the stack. */
 static void test_reason(void)
@@ -1006,6 +1077,7 @@ OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"quiet silences HDF5's error printer, restore puts it back", test_quiet_restore},
               {"space: scalar and simple", test_space},
               {"attributes: string and scalar types and values", test_attrs},
+              {"attr_get: strings and numbers read back, each wrong kind named", test_attr_get},
               {"reason: the system's, HDF5's, or none", test_reason},
               {"crc: values little-endian as stored, read in slabs", test_crc_values},
               {"crc: variable-length strings and compounds refused", test_crc_refuses},
