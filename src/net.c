@@ -119,12 +119,12 @@ static int legacy_stack(const ot_config_t *c, char *buf, size_t n)
     return 0;
 }
 
-void ot_net_param(ot_net_t *net, ot_layer_t *L, const char *what, size_t rank,
-                  const size_t *dims, int decay)
+/* Tensor t of layer L: named "<layer>/<what>", at offset off, of the given shape. */
+static void describe(ot_tensor_t *t, const ot_layer_t *L, const char *what, size_t off,
+                     size_t rank, const size_t *dims, int decay)
 {
-    ot_tensor_t *t = &net->tensors[net->n_tensors++];
     snprintf(t->name, sizeof t->name, "%s/%s", L->name, what);
-    t->off = net->n_params;
+    t->off = off;
     t->rank = rank;
     t->size = 1;
     for (size_t i = 0; i < OT_MAX_RANK; i++) {
@@ -133,6 +133,13 @@ void ot_net_param(ot_net_t *net, ot_layer_t *L, const char *what, size_t rank,
             t->size *= dims[i];
     }
     t->decay = decay;
+}
+
+void ot_net_param(ot_net_t *net, ot_layer_t *L, const char *what, size_t rank,
+                  const size_t *dims, int decay)
+{
+    ot_tensor_t *t = &net->tensors[net->n_tensors++];
+    describe(t, L, what, net->n_params, rank, dims, decay);
     if (L->nt == 0) {
         L->t0 = net->n_tensors - 1;
         L->p_off = t->off;
@@ -146,16 +153,7 @@ void ot_net_state(ot_net_t *net, ot_layer_t *L, const char *what, size_t rank,
                   const size_t *dims)
 {
     ot_tensor_t *t = &net->state_tensors[net->n_state_tensors++];
-    snprintf(t->name, sizeof t->name, "%s/%s", L->name, what);
-    t->off = net->n_state;
-    t->rank = rank;
-    t->size = 1;
-    for (size_t i = 0; i < OT_MAX_RANK; i++) {
-        t->shape[i] = i < rank ? dims[i] : 0;
-        if (i < rank)
-            t->size *= dims[i];
-    }
-    t->decay = 0;
+    describe(t, L, what, net->n_state, rank, dims, 0);
     if (L->s_len == 0)
         L->s_off = t->off;
     net->n_state += align_floats(t->size);
