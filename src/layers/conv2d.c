@@ -218,22 +218,29 @@ const float *ot_conv_live_windows(const ot_conv_geom_t *g, const float *x, size_
 
 void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t m, float *dx)
 {
-    const size_t c = g->c, K = g->kh * g->kw * c;
+    const size_t c = g->c, K = g->kh * g->kw * c, h = g->h, w = g->w;
     conv_pos_t u = pos_of(g, q0);
+    /* a window row's taps inside the image are adjacent there as in dcol's row: one run of
+     * (kx1 - kx0) c floats per window row. Each element of dx still gets the rows' terms in
+     * the rows' order, so the bits are those of adding tap by tap. */
     for (size_t r = 0; r < m; r++, pos_next(g, &u)) {
-        const size_t s = u.s, oy = u.oy, ox = u.ox;
-        float *img = dx + s * g->h * g->w * c;
+        float *img = dx + u.s * h * w * c;
         const float *src = dcol + r * K;
+        const long y0 = (long)(u.oy * g->stride) - (long)g->pad;
+        const long x0 = (long)(u.ox * g->stride) - (long)g->pad;
+        const size_t kx0 = x0 < 0 ? (size_t)-x0 : 0;
+        const size_t kx1 = x0 + (long)g->kw > (long)w ? (size_t)((long)w - x0) : g->kw;
+        if (kx1 <= kx0)
+            continue;
+        const size_t run = (kx1 - kx0) * c;
         for (size_t ky = 0; ky < g->kh; ky++) {
-            const long iy = (long)(oy * g->stride + ky) - (long)g->pad;
-            for (size_t kx = 0; kx < g->kw; kx++, src += c) {
-                const long ix = (long)(ox * g->stride + kx) - (long)g->pad;
-                if (iy < 0 || iy >= (long)g->h || ix < 0 || ix >= (long)g->w)
-                    continue;
-                float *restrict d = img + ((size_t)iy * g->w + (size_t)ix) * c;
-                for (size_t ch = 0; ch < c; ch++)
-                    d[ch] += src[ch];
-            }
+            const long iy = y0 + (long)ky;
+            if (iy < 0 || iy >= (long)h)
+                continue;
+            float *restrict d = img + ((size_t)iy * w + (size_t)(x0 + (long)kx0)) * c;
+            const float *restrict s_ = src + (ky * g->kw + kx0) * c;
+            for (size_t i = 0; i < run; i++)
+                d[i] += s_[i];
         }
     }
 }

@@ -1,6 +1,7 @@
 /* test_conv2d.c - the convolution kernels (src/layers/conv2d.c): the column matrix read
  * through window and tap offsets against its definition, in blocks as whole, with stride,
- * padding and a non-square window, and without padding; col2im as its exact adjoint; the
+ * padding and a non-square window, and without padding; col2im as its exact adjoint and
+ * with the bits of adding tap by tap; the
  * windows of zeros the first layer's forward leaves out (ot_conv_live_windows); the
  * `winograd` option parsed, printed and refused where it does not apply. (The kind's backward,
  * with and without winograd, against central differences, its sharding and its checkpoint
@@ -103,6 +104,62 @@ static void test_columns_follow_the_definition(void)
     CU_ASSERT_EQUAL(col[0], 0.0f);
     /* no padding (the images read where they lie): 3 images 6x5, 2 channels, 3x3, stride 1 */
     check_definition(&(ot_conv_geom_t){6, 5, 2, 3, 3, 1, 0, 4, 3}, 3);
+}
+
+/* col2im tap by tap, each tap's channels in order: the sums whose bits ot_col2im_add keeps */
+static void col2im_by_taps(const ot_conv_geom_t *g, const float *dcol, size_t m, float *dx)
+{
+    const size_t c = g->c, K = g->kh * g->kw * c, P = g->oh * g->ow;
+    for (size_t q = 0; q < m; q++) {
+        const size_t s = q / P, oy = q % P / g->ow, ox = q % g->ow;
+        const float *src = dcol + q * K;
+        for (size_t ky = 0; ky < g->kh; ky++)
+            for (size_t kx = 0; kx < g->kw; kx++, src += c) {
+                const long iy = (long)(oy * g->stride + ky) - (long)g->pad;
+                const long ix = (long)(ox * g->stride + kx) - (long)g->pad;
+                if (iy < 0 || iy >= (long)g->h || ix < 0 || ix >= (long)g->w)
+                    continue;
+                float *d = dx + ((s * g->h + (size_t)iy) * g->w + (size_t)ix) * c;
+                for (size_t ch = 0; ch < c; ch++)
+                    d[ch] += src[ch];
+            }
+    }
+}
+
+/* ot_col2im_add, a window row's taps inside the image at once, against the tap-by-tap sums
+ * bit for bit, on values whose sums round (so that an order changed would show): padding on
+ * every side and wider than the window reaches, strides past the window, one channel and
+ * many, in calls that start and end mid-image. */
+static void test_col2im_same_bits(void)
+{
+    static const ot_conv_geom_t gs[] = {
+        {5, 6, 3, 3, 2, 2, 1, 3, 4},  /* G */
+        {7, 7, 4, 3, 3, 1, 1, 7, 7},  /* 3x3 pad 1 */
+        {7, 7, 2, 3, 3, 1, 2, 9, 9},  /* pad 2: windows wholly outside on a side */
+        {9, 8, 1, 5, 5, 1, 0, 5, 4},  /* 5x5, one channel */
+        {9, 9, 5, 5, 5, 3, 2, 3, 3},  /* stride 3 with padding */
+        {6, 6, 3, 1, 1, 2, 0, 3, 3},  /* 1x1, stride 2: taps left out */
+    };
+    enum { IMAGES = 3 };
+    for (size_t t = 0; t < sizeof gs / sizeof gs[0]; t++) {
+        const ot_conv_geom_t *g = &gs[t];
+        const size_t in = g->h * g->w * g->c, K = g->kh * g->kw * g->c;
+        const size_t m = IMAGES * g->oh * g->ow, a = m / 3 + 1;
+        float *d = malloc(m * K * sizeof *d), *dx = malloc(IMAGES * in * sizeof *dx),
+              *ref = malloc(IMAGES * in * sizeof *ref);
+        CU_ASSERT_FATAL(d && dx && ref);
+        for (size_t i = 0; i < m * K; i++)
+            d[i] = (float)sin(0.7 * (double)i + (double)t) * 3.1f;
+        for (size_t i = 0; i < IMAGES * in; i++)
+            dx[i] = ref[i] = (float)cos(1.3 * (double)i) * 0.01f;
+        ot_col2im_add(g, d, 0, a, dx);
+        ot_col2im_add(g, d + a * K, a, m - a, dx);
+        col2im_by_taps(g, d, m, ref);
+        CU_ASSERT_EQUAL(memcmp(dx, ref, IMAGES * in * sizeof *dx), 0);
+        free(d);
+        free(dx);
+        free(ref);
+    }
 }
 
 /* <col(x), d> == <x, col2im(d)>: col2im adds each tap back where the column matrix took it */
@@ -244,6 +301,7 @@ OT_TEST_SUITE(conv2d, NULL, NULL,
               {"the column matrix follows its definition, in blocks as whole",
                test_columns_follow_the_definition},
               {"col2im is the column matrix's adjoint and adds", test_col2im_is_the_adjoint},
+              {"col2im by window rows: the tap-by-tap sums, bit for bit", test_col2im_same_bits},
               {"windows of +0s alone are left out, -0 and NaN kept, rows in order",
                test_live_windows},
               {"winograd: parsed, printed, refused off 3x3 stride 1", test_winograd_option})
