@@ -215,6 +215,25 @@ static hid_t select_rows(const dset_t *s, hsize_t r0, hsize_t m)
     return H5Screate_simple(s->rank, count, NULL);
 }
 
+/* Rows [r0, r0 + m) of s (what: "samples" or "labels", for the message) read as mtype into
+ * buf: OT_OK, or OT_EIO with one line naming the rows and why. */
+static int read_rows(const dset_t *s, const char *path, const char *what, hsize_t r0,
+                     hsize_t m, hid_t mtype, void *buf)
+{
+    hid_t mem = select_rows(s, r0, m);
+    int rc = OT_OK;
+    if (mem < 0 || H5Dread(s->d, mtype, mem, s->space, H5P_DEFAULT, buf) < 0) {
+        char reason[128];
+        ot_error("%s: dataset '%s' (%s): cannot read %s %llu..%llu: %s", path, s->name, s->key,
+                 what, (unsigned long long)r0, (unsigned long long)(r0 + m - 1),
+                 ot_h5_reason(reason));
+        rc = OT_EIO;
+    }
+    if (mem >= 0)
+        H5Sclose(mem);
+    return rc;
+}
+
 /* The rows one read takes: whole chunk rows (a chunk is then decompressed once, without a
  * chunk cache), about BLOCK_BYTES of memory type. */
 static hsize_t block_rows(const dset_t *s, size_t row_bytes, hsize_t n)
@@ -295,16 +314,7 @@ static int read_features(const dset_t *s, const char *path, ot_dataset_t *ds, si
     for (hsize_t r0 = 0; r0 < n && !rc; r0 += step) {
         const hsize_t m = n - r0 < step ? n - r0 : step;
         char *out = dst + (size_t)r0 * dim * elem;
-        hid_t mem = select_rows(s, r0, m);
-        if (mem < 0 || H5Dread(s->d, mtype, mem, s->space, H5P_DEFAULT, nchw ? tmp : out) < 0) {
-            char reason[128];
-            ot_error("%s: dataset '%s' (%s): cannot read samples %llu..%llu: %s", path, s->name,
-                     s->key, (unsigned long long)r0, (unsigned long long)(r0 + m - 1),
-                     ot_h5_reason(reason));
-            rc = OT_EIO;
-        }
-        if (mem >= 0)
-            H5Sclose(mem);
+        rc = read_rows(s, path, "samples", r0, m, mtype, nchw ? tmp : out);
         if (!rc && nchw)
             nchw_to_nhwc(tmp, out, (size_t)m, ds->chans, ds->rows * ds->cols, elem);
         if (!rc && !bytes)
@@ -329,16 +339,7 @@ static int read_labels(const dset_t *s, const char *path, ot_dataset_t *ds, size
     }
     for (hsize_t r0 = 0; r0 < N && !rc; r0 += LABEL_BLOCK) {
         const hsize_t m = N - r0 < LABEL_BLOCK ? N - r0 : LABEL_BLOCK;
-        hid_t mem = select_rows(s, r0, m);
-        if (mem < 0 || H5Dread(s->d, H5T_NATIVE_INT64, mem, s->space, H5P_DEFAULT, buf) < 0) {
-            char reason[128];
-            ot_error("%s: dataset '%s' (%s): cannot read labels %llu..%llu: %s", path, s->name,
-                     s->key, (unsigned long long)r0, (unsigned long long)(r0 + m - 1),
-                     ot_h5_reason(reason));
-            rc = OT_EIO;
-        }
-        if (mem >= 0)
-            H5Sclose(mem);
+        rc = read_rows(s, path, "labels", r0, m, H5T_NATIVE_INT64, buf);
         for (hsize_t i = 0; i < m && !rc; i++) {
             const int64_t v = buf[i];
             if (v < 0 || v >= n_classes) {
