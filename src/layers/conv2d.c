@@ -238,9 +238,9 @@ void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t
             if (iy < 0 || iy >= (long)h)
                 continue;
             float *restrict d = img + ((size_t)iy * w + (size_t)(x0 + (long)kx0)) * c;
-            const float *restrict s_ = src + (ky * g->kw + kx0) * c;
+            const float *restrict from = src + (ky * g->kw + kx0) * c;
             for (size_t i = 0; i < run; i++)
-                d[i] += s_[i];
+                d[i] += from[i];
         }
     }
 }
