@@ -228,10 +228,13 @@ void ot_col2im_add(const ot_conv_geom_t *g, const float *dcol, size_t q0, size_t
         const float *src = dcol + r * K;
         const long y0 = (long)(u.oy * g->stride) - (long)g->pad;
         const long x0 = (long)(u.ox * g->stride) - (long)g->pad;
-        const size_t kx0 = x0 < 0 ? (size_t)-x0 : 0;
-        const size_t kx1 = x0 + (long)g->kw > (long)w ? (size_t)((long)w - x0) : g->kw;
-        if (kx1 <= kx0)
+        /* the taps inside: kx0 <= kx < kx1, none when the window lies wholly in the padding
+         * (on either side: padding may be wider than the window) */
+        const long lo = x0 < 0 ? -x0 : 0, hi = (long)w - x0 < (long)g->kw ? (long)w - x0
+                                                                           : (long)g->kw;
+        if (hi <= lo)
             continue;
+        const size_t kx0 = (size_t)lo, kx1 = (size_t)hi;
         const size_t run = (kx1 - kx0) * c;
         for (size_t ky = 0; ky < g->kh; ky++) {
             const long iy = y0 + (long)ky;

@@ -128,7 +128,7 @@ static void col2im_by_taps(const ot_conv_geom_t *g, const float *dcol, size_t m,
 
 /* ot_col2im_add, a window row's taps inside the image at once, against the tap-by-tap sums
  * bit for bit, on values whose sums round (so that an order changed would show): padding on
- * every side and wider than the window reaches, strides past the window, one channel and
+ * every side and wider than the window itself, strides past the window, one channel and
  * many, in calls that start and end mid-image. */
 static void test_col2im_same_bits(void)
 {
@@ -139,6 +139,7 @@ static void test_col2im_same_bits(void)
         {9, 8, 1, 5, 5, 1, 0, 5, 4},  /* 5x5, one channel */
         {9, 9, 5, 5, 5, 3, 2, 3, 3},  /* stride 3 with padding */
         {6, 6, 3, 1, 1, 2, 0, 3, 3},  /* 1x1, stride 2: taps left out */
+        {4, 5, 2, 3, 3, 1, 5, 12, 13}, /* pad 5 > 3: windows wholly past every side */
     };
     enum { IMAGES = 3 };
     for (size_t t = 0; t < sizeof gs / sizeof gs[0]; t++) {
