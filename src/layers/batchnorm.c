@@ -247,7 +247,7 @@ static void combine(const ot_layer_t *L, void *p, float *state, int backward, in
 }
 
 /* The shards' sums of dy * xhat and dy are also their dgamma and dbeta: leaves of the tree.
- * Then dx from the batch's sums. */
+ * Then dx from the batch's sums, unless this is the first layer (no dx). */
 static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const bn_rt_t *rt = c->rt;
@@ -263,8 +263,9 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
         }
     }
     ot_grad_leaves_done(c->grad, L->p_off, L->p_len);
-    ot_bn_backward(c->x, c->dy, rt->batch, rt->batch + d, c->params + L->p_off, rt->sum_dy,
-                   rt->sum_dy_xhat, c->batch * P, c->dx, c->n * P, d);
+    if (c->dx)
+        ot_bn_backward(c->x, c->dy, rt->batch, rt->batch + d, c->params + L->p_off,
+                       rt->sum_dy, rt->sum_dy_xhat, c->batch * P, c->dx, c->n * P, d);
 }
 
 /* batch statistics, as in training */

@@ -5,7 +5,9 @@
  *     against central differences (gradcheck);
  *   - give the same bits at 1, 2, 3, 5, 7, 11 and 16 threads with 5 shards (from 7 threads on,
  *     threads share shards), and the one-shard gradient to float tolerance;
- *   - survive a checkpoint round trip bit for bit, parameters and state.
+ *   - survive a checkpoint round trip bit for bit, parameters and state;
+ *   - work as the model's first layer (its example from the kind on), where backward has no
+ *     dx to write: gradcheck and an epoch of training.
  * A kind added to the registry is covered here without a line of this file changing. */
 #include <math.h>
 #include <omp.h>
@@ -30,12 +32,35 @@ static int setup(void)
     return 0;
 }
 
-/* A trainer on 200 MNIST images whose model is the kind's example and an Affine to the
- * classes; 5 shards, 2 threads. Returns 0 or -1 (the kind named on stdout). */
-static int make_trainer(ot_trainer_t *t, const ot_layer_ops_t *ops, uint64_t seed)
+/* The layers of example from the first of the kind's on ("conv 3 3x3, batchnorm, relu" ->
+ * "batchnorm, relu"), into out; "" when no layer of the example is of the kind. */
+static void from_kind(const char *example, const ot_layer_ops_t *ops, char *out, size_t n)
 {
-    char stack[512], set[600];
-    snprintf(stack, sizeof stack, "%s%saffine 10", ops->example, ops->example[0] ? ", " : "");
+    out[0] = '\0';
+    for (const char *p = example; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const size_t w = strcspn(p, " ,");
+        if ((strlen(ops->kind) == w && !strncmp(p, ops->kind, w)) ||
+            (ops->prefix && strlen(ops->prefix) == w && !strncmp(p, ops->prefix, w))) {
+            snprintf(out, n, "%s", p);
+            return;
+        }
+        p += strcspn(p, ",");
+    }
+}
+
+/* A trainer on 200 MNIST images whose model is the kind's example (first: from the kind's
+ * first layer on) and an Affine to the classes; 5 shards, 2 threads. Returns 0 or -1 (the
+ * kind named on stdout). */
+static int make_trainer_at(ot_trainer_t *t, const ot_layer_ops_t *ops, uint64_t seed, int first)
+{
+    char layers[512], stack[600], set[640];
+    if (first)
+        from_kind(ops->example, ops, layers, sizeof layers);
+    else
+        snprintf(layers, sizeof layers, "%s", ops->example);
+    snprintf(stack, sizeof stack, "%s%saffine 10", layers, layers[0] ? ", " : "");
     snprintf(set, sizeof set, "model.layers=%s", stack);
     ot_config_t c;
     ot_config_defaults(&c);
@@ -53,6 +78,11 @@ static int make_trainer(ot_trainer_t *t, const ot_layer_ops_t *ops, uint64_t see
     t->eng.seed = seed;
     t->eng.step = 3;
     return 0;
+}
+
+static int make_trainer(ot_trainer_t *t, const ot_layer_ops_t *ops, uint64_t seed)
+{
+    return make_trainer_at(t, ops, seed, 0);
 }
 
 /* Whether the kind appears in the trainer's network. */
@@ -83,6 +113,26 @@ static void test_every_kind_has_an_example(void)
     CU_ASSERT(n >= 10); /* affine ... flatten */
 }
 
+/* Gradcheck of trainer t (the kind's network): every tensor passes. */
+static void gradcheck_passes(ot_trainer_t *t, const ot_layer_ops_t *ops)
+{
+    ot_gradcheck_opts_t o;
+    ot_gradcheck_defaults(&o);
+    o.samples = 4;
+    o.max_entries = 40;
+    ot_gradcheck_row_t rows[OT_MAX_TENSORS];
+    ot_gradcheck_fwd_t fwd;
+    int rc = ot_gradcheck(&t->eng, &t->train, &o, NULL, rows, &fwd);
+    CU_ASSERT_EQUAL(rc, 1);
+    if (!fwd.pass)
+        printf("\n  conformance: %s: forward loss %.9g, reference %.9g\n", ops->kind, fwd.loss,
+               fwd.ref_loss);
+    for (size_t i = 0; i < t->net.n_tensors; i++)
+        if (!rows[i].pass)
+            printf("\n  conformance: %s: gradcheck fails on %s (max rel err %.3g)\n", ops->kind,
+                   rows[i].tensor->name, rows[i].max_rel_err);
+}
+
 static void test_gradcheck_every_kind(void)
 {
     for (size_t k = 0; ot_layer_kinds[k]; k++) {
@@ -92,23 +142,34 @@ static void test_gradcheck_every_kind(void)
             CU_FAIL("cannot build the example");
             continue;
         }
-        ot_gradcheck_opts_t o;
-        ot_gradcheck_defaults(&o);
-        o.samples = 4;
-        o.max_entries = 40;
-        ot_gradcheck_row_t rows[OT_MAX_TENSORS];
-        ot_gradcheck_fwd_t fwd;
-        int rc = ot_gradcheck(&t.eng, &t.train, &o, NULL, rows, &fwd);
-        CU_ASSERT_EQUAL(rc, 1);
-        if (!fwd.pass)
-            printf("\n  conformance: %s: forward loss %.9g, reference %.9g\n", ops->kind,
-                   fwd.loss, fwd.ref_loss);
-        for (size_t i = 0; i < t.net.n_tensors; i++)
-            if (!rows[i].pass)
-                printf("\n  conformance: %s: gradcheck fails on %s (max rel err %.3g)\n",
-                       ops->kind, rows[i].tensor->name, rows[i].max_rel_err);
+        gradcheck_passes(&t, ops);
         ot_trainer_free(&t);
     }
+}
+
+/* The first layer's backward gets no dx to write (ot_ctx_t.dx NULL): batch norm first wrote
+ * through it (a segfault at the first step) until it checked. */
+static void test_first_layer_every_kind(void)
+{
+    size_t n = 0;
+    for (size_t k = 0; ot_layer_kinds[k]; k++) {
+        const ot_layer_ops_t *ops = ot_layer_kinds[k];
+        if (ops->is_loss)
+            continue; /* it closes every stack by itself */
+        ot_trainer_t t;
+        if (make_trainer_at(&t, ops, 9, 1)) {
+            CU_FAIL("cannot build the example from the kind on");
+            continue;
+        }
+        CU_ASSERT(t.net.layers[0].ops == ops);
+        gradcheck_passes(&t, ops);
+        ot_epoch_stats_t st;
+        CU_ASSERT_EQUAL(ot_trainer_epoch(&t, &st, NULL, NULL), OT_OK);
+        CU_ASSERT(isfinite(st.train_loss));
+        ot_trainer_free(&t);
+        n++;
+    }
+    CU_ASSERT(n >= 9);
 }
 
 static void test_sharded_every_kind(void)
@@ -202,4 +263,5 @@ OT_TEST_SUITE(registry, setup, NULL,
               {"every kind: backward agrees with central differences", test_gradcheck_every_kind},
               {"every kind: same bits at 1, 2, 3, 5, 7, 11, 16 threads on 5 shards; one shard to float tolerance",
                test_sharded_every_kind},
-              {"every kind: checkpoint round trip, bit for bit", test_checkpoint_every_kind})
+              {"every kind: checkpoint round trip, bit for bit", test_checkpoint_every_kind},
+              {"every kind as the first layer: gradcheck and an epoch", test_first_layer_every_kind})
