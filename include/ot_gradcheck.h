@@ -30,6 +30,10 @@ typedef struct {
     double mean_abs_diff;      /* mean |backprop - numerical| */
     double max_rel_err;        /* max |b - n| / max(|b| + |n|, floor) */
     int pass;                  /* max_rel_err < tolerance */
+    int zero;                  /* backprop's gradient is 0 in every entry at these samples, and
+                                  it passed: the numerical one is as good as 0 too (a ReLU that
+                                  no sample reaches, a bias before batch norm), so the row
+                                  agrees without having compared anything */
 } ot_gradcheck_row_t;
 
 /* The forward pass itself: the engine's float loss against the reference's double loss on the

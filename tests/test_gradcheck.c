@@ -122,6 +122,31 @@ static void test_flipped_activation_fails_upstream(void)
     ot_net_free(&net);
 }
 
+/* affine1's ReLUs dead for every sample (bias -100): affine1's W and b and affine2's W have a
+ * gradient of exactly 0, the numerical one too. They agree, so the check passes, and those rows
+ * say they compared nothing; the others are checked as usual. (Until 2026-12 such rows failed,
+ * as did a bias before batch norm whose float sum came out exactly 0.) */
+static void test_zero_gradient_passes_marked(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build(&net, &e, 2);
+    const ot_tensor_t *b1 = ot_net_tensor(&net, "affine1/b");
+    CU_ASSERT_FATAL(b1 != NULL);
+    for (size_t i = 0; i < b1->size; i++)
+        net.params[b1->off + i] = -100.0f;
+    ot_gradcheck_row_t rows[6];
+    CU_ASSERT_EQUAL(run(&e, rows), 1);
+    for (size_t t = 0; t < net.n_tensors; t++) {
+        const char *name = rows[t].tensor->name;
+        const int dead = !strncmp(name, "affine1/", 8) || !strcmp(name, "affine2/W");
+        CU_ASSERT(rows[t].pass);
+        CU_ASSERT_EQUAL(rows[t].zero, dead);
+    }
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
 /* affine1 bn1 relu1 dropout1 affine2 bn2 sigmoid2 dropout2 affine3 softmax_loss */
 static void test_batchnorm_dropout_network(void)
 {
@@ -254,5 +279,7 @@ OT_TEST_SUITE(gradcheck, setup, teardown,
                test_exact_kinks_moved_off},
               {"batch norm and dropout pass; a flipped batch norm fails", test_batchnorm_dropout_network},
               {"a correct network passes with margin", test_correct_network_passes},
+              {"a gradient of 0, numerical and backprop alike, passes and says so",
+               test_zero_gradient_passes_marked},
               {"a sign-flipped Affine backward fails, naming it", test_flipped_affine_fails_naming_it},
               {"a sign-flipped Sigmoid backward fails upstream", test_flipped_activation_fails_upstream})
