@@ -293,7 +293,16 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
             snprintf(zeros + u, sizeof zeros - u, "%s%s", u ? ", " : "", r->tensor->name);
         }
     }
-    if (!rc)
+    int batch_stats = 0; /* a layer normalizing with the batch's statistics: batch norm */
+    for (size_t l = 0; l < t.net.n_layers; l++)
+        batch_stats |= t.net.layers[l].ops->stats != NULL;
+    if (!rc && batch_stats && o->samples < 10)
+        printf("gradcheck: FAIL: backprop disagrees with the numerical gradient (the model "
+               "normalizes with the statistics of %zu samples, where float backprop can be "
+               "off by a few 1e-2 when a feature's spread is far below its mean: try "
+               "--samples 10)\n",
+               o->samples);
+    else if (!rc)
         printf("gradcheck: FAIL: backprop disagrees with the numerical gradient\n");
     else if (n_zero)
         printf("gradcheck: PASS, but %s%s: a gradient of 0 at these samples, backprop and "

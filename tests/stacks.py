@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""stacks.py SEED - a random but valid omptrain config for tests/random_stacks.sh: a layer
-stack on MNIST's 1x28x28 images (convolutions of any kernel, stride and padding the config
+"""stacks.py SEED [H W C PREFIX] - a random but valid omptrain config for
+tests/random_stacks.sh: a layer stack on MNIST's 1x28x28 images (or on the H x W x C images
+of PREFIX-train.h5 and PREFIX-test.h5, datasets data and label) (convolutions of any kernel, stride and padding the config
 accepts, Winograd ones, max and average pooling, batch norm, dropout, ReLU, sigmoid, flatten,
 Affines) closing with an Affine to the 10 classes, with a random optimizer, init, batch size,
 shard count (never 0: the runs compare bits across thread counts), augmentation and sparse
@@ -32,8 +33,7 @@ def pool(r, kind, h, w):
     return f'{kind} {k} stride {s}', (h - k) // s + 1, (w - k) // s + 1
 
 
-def stack(r):
-    h = w = 28
+def stack(r, h, w):
     layers = []
     for _ in range(r.randint(0, 3) + r.randint(0, 2)):
         kind = r.choice(['conv', 'conv', 'maxpool', 'avgpool', 'bn', 'act', 'drop'])
@@ -64,17 +64,24 @@ def stack(r):
 def main():
     r = random.Random(int(sys.argv[1]))
     opt = r.choice(['sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw'])
-    print(f"""[data]
-train_images = data/mnist/train-images-idx3-ubyte.gz
+    limit = r.choice([64, 150, 203])
+    if len(sys.argv) > 2:
+        h, w, prefix = int(sys.argv[2]), int(sys.argv[3]), sys.argv[5]
+        data = f"train_file = {prefix}-train.h5\ntest_file = {prefix}-test.h5"
+    else:
+        h = w = 28
+        data = """train_images = data/mnist/train-images-idx3-ubyte.gz
 train_labels = data/mnist/train-labels-idx1-ubyte.gz
 test_images = data/mnist/t10k-images-idx3-ubyte.gz
-test_labels = data/mnist/t10k-labels-idx1-ubyte.gz
+test_labels = data/mnist/t10k-labels-idx1-ubyte.gz"""
+    print(f"""[data]
+{data}
 classes = 10
-train_limit = {r.choice([64, 150, 203])}
+train_limit = {limit}
 test_limit = 50
 
 [model]
-layers = {stack(r)}
+layers = {stack(r, h, w)}
 init = {r.choice(['he', 'xavier', 'std'])}
 
 [training]
