@@ -29,6 +29,11 @@ typedef enum { OT_SCHED_CONSTANT, OT_SCHED_STEP, OT_SCHED_COSINE } ot_schedule_t
 typedef enum { OT_LAYOUT_NHWC, OT_LAYOUT_NCHW } ot_layout_t; /* a rank-4 HDF5 features axis order */
 typedef enum { OT_NORM_NONE, OT_NORM_MEAN_STD } ot_normalize_t;
 typedef enum { OT_NORM_BY_CHANNEL, OT_NORM_BY_FEATURE } ot_norm_by_t;
+/* Where keys of one form of a choice came from (ot_config_t.width_keys, idx_keys): the
+ * config file, or --set. A --set of the other form drops the file's: on a config of widths,
+ * --set model.layers=LIST drops its activation, batchnorm and dropout; on an IDX config,
+ * --set data.train_file=... drops its IDX files. */
+enum { OT_KEYS_FILE = 1, OT_KEYS_SET = 2 };
 
 typedef struct {
     /* [data] */
@@ -46,8 +51,9 @@ typedef struct {
     ot_layout_t layout;             /* data.layout: axis order of rank-4 features */
     ot_normalize_t normalize;       /* data.normalize: none or mean_std (standardisation) */
     ot_norm_by_t normalize_by;      /* data.normalize_by: statistics per channel or feature */
-    int idx_keys;                   /* a train_/test_images or _labels key was set: IDX keys,
-                                       an error together with train_file */
+    int idx_keys;                   /* a train_/test_images or _labels key was set (bits
+                                       OT_KEYS_FILE, OT_KEYS_SET): IDX keys, an error
+                                       together with train_file */
 
     /* [model] */
     char stack[OT_STACK_TEXT];       /* model.layers as a list of layers ("conv 30 5x5, relu,
@@ -61,8 +67,10 @@ typedef struct {
     double dropout;                  /* model.dropout: drop rate after each hidden activation */
     int batchnorm;                   /* model.batchnorm: batch norm after each hidden Affine */
     double bn_momentum;              /* model.bn_momentum: running statistics' decay */
-    int width_keys;                  /* model.activation, batchnorm or dropout was set: keys
-                                        of the widths syntax, an error with a stack */
+    int width_keys;                  /* model.activation, batchnorm or dropout was set (bits
+                                        OT_KEYS_FILE, OT_KEYS_SET): keys of the widths syntax,
+                                        an error with a stack; a stack given with --set drops
+                                        the file's */
 
     /* [training] */
     int epochs;          /* training.epochs */

@@ -726,12 +726,18 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     if (p->failed)
         return 0;
-    /* keys of the widths syntax, which a list of layers replaces */
+    /* keys of the widths syntax, which a list of layers replaces: a list given with --set
+     * replaces the file's form, keys and all */
+    const int from = p->track ? OT_KEYS_FILE : OT_KEYS_SET;
     if (k->kind == K_ACT || k->off == OFF(batchnorm) || k->off == OFF(dropout))
-        p->c->width_keys = 1;
-    /* the IDX files' keys, which an HDF5 training and test file replace */
+        p->c->width_keys |= from;
+    else if (k->kind == K_LAYERS && from == OT_KEYS_SET && p->c->stack[0])
+        p->c->width_keys &= ~OT_KEYS_FILE;
+    /* the IDX files' keys, which an HDF5 training and test file replace (likewise) */
     if (idx_key(k))
-        p->c->idx_keys = 1;
+        p->c->idx_keys |= from;
+    else if ((k->off == OFF(train_file) || k->off == OFF(test_file)) && from == OT_KEYS_SET)
+        p->c->idx_keys &= ~OT_KEYS_FILE;
     /* the learning rate follows the optimizer until it is given explicitly */
     if (k->off == OFF(lr) && k->kind == K_DOUBLE)
         p->c->lr_set = 1;

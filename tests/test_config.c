@@ -410,7 +410,7 @@ static void test_good_hdf5(void)
     free(text);
     /* an IDX key given with --set makes the pair an error again */
     CU_ASSERT_EQUAL(ot_config_set(&c, "data.train_images=x.gz"), OT_OK);
-    CU_ASSERT_EQUAL(c.idx_keys, 1);
+    CU_ASSERT_EQUAL(c.idx_keys, OT_KEYS_SET);
     CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     CU_ASSERT_EQUAL(ot_config_check(&c), OT_ECONFIG);
     char *got = ot_test_capture_end();
@@ -575,6 +575,30 @@ static void test_set_good(void)
     CU_ASSERT_EQUAL(ot_config_set(&d, "output.dir=elsewhere"), OT_OK);
     CU_ASSERT_EQUAL(d.epochs, 9);
     CU_ASSERT_STRING_EQUAL(d.out_dir, "elsewhere");
+
+    /* the other form of a choice with --set replaces the file's: a list of layers drops its
+     * widths syntax's keys (full.ini sets model.activation), HDF5 files its IDX files; a key
+     * of the replaced form given with --set as well is still an error */
+    CU_ASSERT_EQUAL(d.width_keys, OT_KEYS_FILE);
+    CU_ASSERT_EQUAL(ot_config_set(&d, "model.layers=conv 2 3x3, relu, affine 20"), OT_OK);
+    CU_ASSERT_EQUAL(d.width_keys, 0);
+    CU_ASSERT_EQUAL(d.idx_keys, OT_KEYS_FILE);
+    CU_ASSERT_EQUAL(ot_config_set(&d, "data.train_file=t.h5"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&d, "data.test_file=v.h5"), OT_OK);
+    CU_ASSERT_EQUAL(d.idx_keys, 0);
+    CU_ASSERT_EQUAL(ot_config_check(&d), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&d, "model.dropout=0.5"), OT_OK);
+    CU_ASSERT_EQUAL(d.width_keys, OT_KEYS_SET);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_check(&d), OT_ECONFIG);
+    char *got = ot_test_capture_end();
+    CU_ASSERT_PTR_NOT_NULL(got && strstr(got, "model.layers lists layers"));
+    free(got);
+    /* a list of widths with --set keeps them */
+    CU_ASSERT_EQUAL_FATAL(load(&d, GOOD_DIR "/full.ini"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&d, "model.layers=100, 30, 20, 20"), OT_OK);
+    CU_ASSERT_EQUAL(d.width_keys, OT_KEYS_FILE);
+    CU_ASSERT_EQUAL(ot_config_check(&d), OT_OK);
 
     /* activation list first, layers later: only ot_config_check counts them */
     ot_config_defaults(&c);
