@@ -103,8 +103,17 @@ int ot_layer_parse_stride_pad(int argc, char **argv, size_t *stride, size_t *pad
                      : strcmp(argv[i], "pad") == 0 && pad ? pad
                                                           : NULL;
         size_t lo = to == stride ? 1 : 0;
-        if (!to || i + 1 == argc || ot_layer_parse_size(argv[i + 1], lo, OT_MAX_SIDE, to) < 0) {
+        if (!to) {
             snprintf(err, n, "'%s' is not %s", argv[i], pad ? "stride S or pad P" : "stride S");
+            return -1;
+        }
+        if (i + 1 == argc) {
+            snprintf(err, n, "'%s' without its value", argv[i]);
+            return -1;
+        }
+        if (ot_layer_parse_size(argv[i + 1], lo, OT_MAX_SIDE, to) < 0) {
+            snprintf(err, n, "'%s %s': %s must be an integer in [%zu, %d]", argv[i], argv[i + 1],
+                     to == stride ? "S" : "P", lo, OT_MAX_SIDE);
             return -1;
         }
     }

@@ -84,13 +84,13 @@ static void test_parse_stride_pad(void)
         int with_pad;
         const char *err;
     } bad[] = {
-        {2, {"stride", "0"}, 1, "'stride' is not stride S or pad P"}, /* a stride of 0 */
-        {1, {"stride"}, 1, "'stride' is not stride S or pad P"},      /* no value */
-        {2, {"pad", "-1"}, 1, "'pad' is not stride S or pad P"},
+        {2, {"stride", "0"}, 1, "'stride 0': S must be an integer in [1, 65536]"},
+        {1, {"stride"}, 1, "'stride' without its value"},
+        {2, {"pad", "-1"}, 1, "'pad -1': P must be an integer in [0, 65536]"},
         {2, {"step", "2"}, 1, "'step' is not stride S or pad P"},
-        {4, {"stride", "2", "pad", "x"}, 1, "'pad' is not stride S or pad P"},
+        {4, {"stride", "2", "pad", "x"}, 1, "'pad x': P must be an integer in [0, 65536]"},
         {2, {"pad", "1"}, 0, "'pad' is not stride S"}, /* pooling: no padding */
-        {2, {"stride", "65537"}, 1, "'stride' is not stride S or pad P"},
+        {2, {"stride", "65537"}, 1, "'stride 65537': S must be an integer in [1, 65536]"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';

@@ -131,9 +131,9 @@ static void test_parse_bad(void)
         {"relu, relu 2", 2, "relu 2': no arguments, expected relu"},
         {"conv 4, relu", 1, "conv 4': a filter count and a kernel size, expected conv FILTERS "
                             "KHxKW [stride S] [pad P]"},
-        {"conv 4 3x3 stride 0", 1, "conv 4 3x3 stride 0': 'stride' is not stride S or pad P, "
-                                   "expected conv FILTERS KHxKW"},
-        {"conv 4 3x3 pad", 1, "conv 4 3x3 pad': 'pad' is not stride S or pad P"},
+        {"conv 4 3x3 stride 0", 1, "conv 4 3x3 stride 0': 'stride 0': S must be an integer in "
+                                   "[1, 65536], expected conv FILTERS KHxKW"},
+        {"conv 4 3x3 pad", 1, "conv 4 3x3 pad': 'pad' without its value"},
         {"maxpool 2 pad 1", 1, "maxpool 2 pad 1': 'pad' is not stride S, expected maxpool "
                                "WINDOW [stride S]"},
         {"avgpool", 1, "avgpool': a window size, expected avgpool WINDOW"},
