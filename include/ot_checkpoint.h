@@ -54,6 +54,10 @@ typedef struct {
  * format_version, an attribute or dataset missing or malformed); message printed. */
 int ot_ckpt_info(const char *path, ot_ckpt_info_t *info);
 
+/* The root attribute config of the checkpoint at path (the writer's config as INI text),
+ * malloc'd; NULL when it cannot be read (no message: callers use it for notes only). */
+char *ot_ckpt_config_text(const char *path);
+
 /* Read /model into net's parameters and running statistics (batch norm). Every tensor of net
  * must be in the file with the same shape and a 32-bit float type, and the file must hold no
  * other layer. Returns 0, OT_ECONFIG ("path: /model/affine1/W has shape 784x100 but the

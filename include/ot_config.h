@@ -118,6 +118,11 @@ void ot_config_defaults(ot_config_t *c);
  * line). */
 int ot_config_load(ot_config_t *c, const char *path);
 
+/* The same for config text (a checkpoint's root attribute config) named name (a path, for
+ * output.dir's default), silently: returns 0, or the code of the first error without printing
+ * it (or OT_ENOMEM). */
+int ot_config_load_text(ot_config_t *c, const char *text, const char *name);
+
 /* Apply one override "section.key=value", validated exactly like a file line. Returns 0 or
  * OT_ECONFIG after printing "--set section.key=value: ...". */
 int ot_config_set(ot_config_t *c, const char *assignment);

@@ -59,6 +59,12 @@ void ot_optim_commit(ot_optim_t *o);
  * epoch has steps_per_epoch steps. */
 double ot_schedule_lr(const ot_config_t *c, uint64_t step, size_t steps_per_epoch);
 
+/* The keys that shape the learning rate (schedule, learning_rate, warmup_epochs, and epochs
+ * for cosine, step_epochs and step_factor for step) where now differs from was, as
+ * "training.epochs 2 -> 4, ..." into buf[n]; returns how many. A resumed run whose count is
+ * not 0 follows another curve than the run it continues. */
+size_t ot_schedule_diff(const ot_config_t *was, const ot_config_t *now, char *buf, size_t n);
+
 /* L2 norm of grad[0..n), summed in a fixed order (chunks of fixed size, then the chunk sums in
  * order), so it is the same at any thread count. */
 double ot_grad_norm(const float *grad, size_t n);

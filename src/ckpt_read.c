@@ -199,6 +199,24 @@ int ot_ckpt_info(const char *path, ot_ckpt_info_t *info)
     return rc;
 }
 
+char *ot_ckpt_config_text(const char *path)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    char *text = malloc(OT_H5_MAX_ATTR + 1);
+    hid_t f = H5I_INVALID_HID;
+    if (!text || (f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0 ||
+        ot_h5_attr_get(f, "config", H5T_STRING, -1, text, OT_H5_MAX_ATTR + 1, OT_H5_MAX_ATTR,
+                       NULL, 0)) {
+        free(text);
+        text = NULL;
+    }
+    if (f >= 0)
+        H5Fclose(f);
+    ot_h5_restore(&q);
+    return text;
+}
+
 /* Read a block in the parameter layout from one dataset per tensor under group (see
  * write_block), every shape checked before any read. A shape that differs from net's is
  * reported with both shapes and returns mismatch_rc (OT_ECONFIG for the model itself: the

@@ -273,6 +273,7 @@ typedef struct {
     int track;              /* record lines in seen[] and reject duplicates (files only) */
     int seen[N_KEYS];       /* line each key was set on; 0 = not yet */
     int failed;             /* an error has been reported; stop */
+    int quiet;              /* report nothing (a config read back from a checkpoint) */
     int rc;                 /* its status code */
     FILE *f;                /* file being read (files only) */
     char *buf;              /* getline() buffer */
@@ -294,7 +295,9 @@ __attribute__((format(printf, 3, 4))) static int fail(parse_t *p, int rc, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (p->lineno > 0)
+    if (p->quiet)
+        ;
+    else if (p->lineno > 0)
         ot_error("%s%s:%d: %s", p->where_pre, p->where, p->lineno, msg);
     else
         ot_error("%s%s: %s", p->where_pre, p->where, msg);
@@ -891,7 +894,8 @@ static char *read_line(char *str, int num, void *stream)
     if (got < 0) {
         if (ferror(p->f) || errno == ENOMEM) { /* e.g. EISDIR: fopen() accepts a directory */
             int err = errno ? errno : EIO;
-            ot_error("cannot read config '%s': %s", p->where, strerror(err));
+            if (!p->quiet)
+                ot_error("cannot read config '%s': %s", p->where, strerror(err));
             p->failed = 1;
             p->rc = err == ENOMEM ? OT_ENOMEM : OT_EIO;
         }
@@ -1009,21 +1013,12 @@ static void default_out_dir(const char *path, char *buf, size_t n)
         snprintf(buf, n, "runs/%.*s", (int)len, base);
 }
 
-int ot_config_load(ot_config_t *c, const char *path)
+/* Parse the config in f (closed here), named path, into c; quiet: print nothing. */
+static int load_stream(ot_config_t *c, FILE *f, const char *path, int quiet)
 {
     ot_config_t tmp = *c; /* parse into a copy: c is left unchanged on error */
-    parse_t p = {.c = &tmp, .where = path, .where_pre = "", .track = 1};
+    parse_t p = {.c = &tmp, .where = path, .where_pre = "", .track = 1, .quiet = quiet, .f = f};
     int rc = OT_OK;
-
-    if (strlen(path) >= sizeof tmp.path) {
-        ot_error("cannot open config '%s': %s", path, strerror(ENAMETOOLONG));
-        return OT_EIO;
-    }
-    p.f = fopen(path, "r");
-    if (!p.f) {
-        ot_error("cannot open config '%s': %s", path, strerror(errno));
-        return OT_EIO;
-    }
     snprintf(tmp.path, sizeof tmp.path, "%s", path);
 
     int ret = ini_parse_stream(read_line, &p, on_key, &p);
@@ -1055,10 +1050,33 @@ fail:
     free(p.buf);
     free(p.nbuf);
     if (fclose(p.f) != 0 && rc == OT_OK) {
-        ot_error("cannot read config '%s': %s", path, strerror(errno));
+        if (!quiet)
+            ot_error("cannot read config '%s': %s", path, strerror(errno));
         rc = OT_EIO;
     }
     return rc;
+}
+
+int ot_config_load(ot_config_t *c, const char *path)
+{
+    if (strlen(path) >= sizeof c->path) {
+        ot_error("cannot open config '%s': %s", path, strerror(ENAMETOOLONG));
+        return OT_EIO;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        ot_error("cannot open config '%s': %s", path, strerror(errno));
+        return OT_EIO;
+    }
+    return load_stream(c, f, path, 0);
+}
+
+int ot_config_load_text(ot_config_t *c, const char *text, const char *name)
+{
+    if (!*text)
+        return OT_ECONFIG;
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    return f ? load_stream(c, f, name, 1) : OT_ENOMEM;
 }
 
 int ot_config_set(ot_config_t *c, const char *assignment)

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +197,47 @@ void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr)
         ot_optim_span(o, params, grad, a, b, lr, 0);
     }
     ot_optim_commit(o);
+}
+
+/* Append "KEY A -> B" to buf (n bytes, used so far) when it fits whole */
+static void add_diff(char *buf, size_t n, size_t *used, const char *key, const char *a,
+                     const char *b)
+{
+    char item[160];
+    int w = snprintf(item, sizeof item, "%s%s %s -> %s", *used ? ", " : "", key, a, b);
+    if (w > 0 && (size_t)w < sizeof item && (size_t)w < n - *used) {
+        memcpy(buf + *used, item, (size_t)w + 1);
+        *used += (size_t)w;
+    }
+}
+
+size_t ot_schedule_diff(const ot_config_t *was, const ot_config_t *now, char *buf, size_t n)
+{
+    char a[32], b[32];
+    size_t used = 0, count = 0;
+    if (n)
+        buf[0] = '\0';
+#define DIFF(cond, key, fmt, x, y)                                                         \
+    if (cond) {                                                                            \
+        snprintf(a, sizeof a, fmt, x);                                                     \
+        snprintf(b, sizeof b, fmt, y);                                                     \
+        add_diff(buf, n, &used, "training." key, a, b);                                    \
+        count++;                                                                           \
+    }
+    DIFF(was->schedule != now->schedule, "schedule", "%s", ot_schedule_name(was->schedule),
+         ot_schedule_name(now->schedule))
+    DIFF(was->lr != now->lr, "learning_rate", "%g", was->lr, now->lr)
+    DIFF(was->warmup_epochs != now->warmup_epochs, "warmup_epochs", "%d", was->warmup_epochs,
+         now->warmup_epochs)
+    /* the keys of the schedule in use now */
+    DIFF(now->schedule == OT_SCHED_COSINE && was->epochs != now->epochs, "epochs", "%d",
+         was->epochs, now->epochs)
+    DIFF(now->schedule == OT_SCHED_STEP && was->step_epochs != now->step_epochs, "step_epochs",
+         "%d", was->step_epochs, now->step_epochs)
+    DIFF(now->schedule == OT_SCHED_STEP && was->step_factor != now->step_factor, "step_factor",
+         "%g", was->step_factor, now->step_factor)
+#undef DIFF
+    return count;
 }
 
 double ot_schedule_lr(const ot_config_t *c, uint64_t step, size_t steps_per_epoch)

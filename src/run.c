@@ -150,6 +150,23 @@ static const char *workers_str(int processes, int threads, char *buf, size_t n)
     return buf;
 }
 
+/* A note when this run's learning-rate schedule differs from the one the checkpoint at path
+ * was trained under (its root attribute config): e.g. a cosine run given more epochs rises
+ * again from where it had come down to, so it is not the run it continues. */
+static void schedule_note(const char *path, const ot_config_t *c, uint64_t step)
+{
+    char *text = ot_ckpt_config_text(path), diff[512];
+    ot_config_t was;
+    ot_config_defaults(&was);
+    if (text && ot_config_load_text(&was, text, path) == OT_OK &&
+        ot_schedule_diff(&was, c, diff, sizeof diff) > 0)
+        printf("note: %s differ%s from the checkpoint's run: the learning rate from step %llu "
+               "on follows this config's schedule, not the one the checkpoint was trained "
+               "under\n",
+               diff, strchr(diff, ',') ? "" : "s", (unsigned long long)step);
+    free(text);
+}
+
 int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
 {
     int threads = o0->threads;
@@ -251,6 +268,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         if (created)
             printf("note: %s was not there; the new one starts at epoch %d\n", h.path,
                    t.epoch + 1);
+        schedule_note(o->resume, &c, t.step);
     }
     fflush(stdout);
     /* the bar: on stderr when it is a terminal; with other processes, mpirun passes stderr

@@ -203,6 +203,11 @@ static void assert_round_trip(const ot_config_t *c, const char *what)
     CU_ASSERT_EQUAL(write_text(path, text), 0);
     CU_ASSERT_EQUAL(load(&back, path), OT_OK);
     assert_same(&want, &back, what);
+    /* the same text from memory (a checkpoint's config attribute) */
+    ot_config_t mem;
+    ot_config_defaults(&mem);
+    CU_ASSERT_EQUAL(ot_config_load_text(&mem, text, path), OT_OK);
+    assert_same(&want, &mem, what);
     char *again = ot_config_to_ini(&back);
     CU_ASSERT_PTR_NOT_NULL(again);
     if (again)
@@ -719,6 +724,16 @@ static void test_round_trip(void)
                                       "9999,10"), OT_OK);
     CU_ASSERT_EQUAL(c.n_layers, OT_MAX_LAYERS);
     assert_round_trip(&c, "33 layer sizes");
+
+    /* text that does not parse: the code, and not a word on stderr */
+    ot_config_defaults(&c);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_load_text(&c, "[training]\nepochs = 0\n", "ck.h5"), OT_ECONFIG);
+    CU_ASSERT_EQUAL(ot_config_load_text(&c, "[nope]\n", "ck.h5"), OT_ECONFIG);
+    CU_ASSERT_EQUAL(ot_config_load_text(&c, "", "ck.h5"), OT_ECONFIG);
+    char err[256];
+    CU_ASSERT_EQUAL(ot_test_capture_lines(err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.epochs, 17); /* untouched */
 
     /* per-layer activations written into the struct directly: the effective list is kept */
     ot_config_defaults(&c);

@@ -167,6 +167,38 @@ static void test_schedules(void)
     CU_ASSERT_DOUBLE_EQUAL(ot_schedule_lr(&c, 200, 100), 0.1, 0);
 }
 
+/* The keys that shape the learning rate, where they differ: epochs only for cosine,
+ * step_epochs and step_factor only for step, the rest always; one line, in key order. */
+static void test_schedule_diff(void)
+{
+    ot_config_t a, b;
+    char buf[256];
+    ot_config_defaults(&a);
+    b = a;
+    CU_ASSERT_EQUAL(ot_schedule_diff(&a, &b, buf, sizeof buf), 0);
+    CU_ASSERT_STRING_EQUAL(buf, "");
+    b.epochs = a.epochs + 5; /* constant: the curve does not depend on the run's length */
+    b.step_epochs = 3;
+    CU_ASSERT_EQUAL(ot_schedule_diff(&a, &b, buf, sizeof buf), 0);
+    a.schedule = b.schedule = OT_SCHED_COSINE;
+    a.epochs = 2;
+    b.epochs = 4;
+    CU_ASSERT_EQUAL(ot_schedule_diff(&a, &b, buf, sizeof buf), 1);
+    CU_ASSERT_STRING_EQUAL(buf, "training.epochs 2 -> 4");
+    b = a;
+    b.schedule = OT_SCHED_STEP;
+    b.lr = 0.05;
+    b.step_factor = 0.5;
+    b.warmup_epochs = 1;
+    CU_ASSERT_EQUAL(ot_schedule_diff(&a, &b, buf, sizeof buf), 4);
+    CU_ASSERT_STRING_EQUAL(buf, "training.schedule cosine -> step, training.learning_rate "
+                                "0.01 -> 0.05, training.warmup_epochs 0 -> 1, "
+                                "training.step_factor 0.1 -> 0.5");
+    /* a short buffer holds whole items only */
+    CU_ASSERT_EQUAL(ot_schedule_diff(&a, &b, buf, 40), 4);
+    CU_ASSERT_STRING_EQUAL(buf, "training.schedule cosine -> step");
+}
+
 /* ot_optim_span over pieces that cut across tensors, in any order, then ot_optim_commit: the
  * same bits as ot_optim_step, for every rule, with weight decay (L2, or adamw's), over three
  * steps (adam's bias correction counts them), the second streamed out (shared). The net is
@@ -229,6 +261,7 @@ static void test_span_is_step(void)
 }
 
 OT_TEST_SUITE(optim, NULL, NULL,
+              {"the learning-rate keys that differ, by schedule", test_schedule_diff},
               {"ot_optim_span in pieces: the bits of ot_optim_step", test_span_is_step},
               {"sgd", test_sgd},
               {"momentum", test_momentum},

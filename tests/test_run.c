@@ -291,6 +291,7 @@ static void test_resume_exact(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out, want));
     CU_ASSERT_EQUAL(count_lines(r.out, "epoch "), 1);
     CU_ASSERT_EQUAL(count_lines(r.out, "epoch   2/2 "), 1);
+    CU_ASSERT_PTR_NULL(strstr(r.out, "from the checkpoint's run")); /* the same schedule */
     if (r.rc || r.err_lines)
         fprintf(stderr, "\n  resume: %d: %s%s", r.rc, r.out, r.err);
     free(r.out);
@@ -310,6 +311,39 @@ static void test_resume_exact(void)
     CU_ASSERT_EQUAL_FATAL(ot_ck_read_1d(p, "/steps/loss", H5T_NATIVE_FLOAT, la, 32), 2 * STEPS);
     CU_ASSERT_EQUAL_FATAL(ot_ck_read_1d(q, "/steps/loss", H5T_NATIVE_FLOAT, lb, 32), STEPS);
     CU_ASSERT(memcmp(la + STEPS, lb, STEPS * sizeof *la) == 0);
+}
+
+/* Resumed under another learning-rate schedule: one note naming the keys that changed it and
+ * the step from which the new curve applies; more epochs of a constant schedule need none. */
+static void test_resume_schedule_note(void)
+{
+    char full[256], from[300];
+    CU_ASSERT_FATAL(full_run() == 0);
+    ot_test_path(full, sizeof full, "full");
+    snprintf(from, sizeof from, "%s/checkpoint-e0001.h5", full);
+    ot_config_t c;
+    result_t r;
+    make_config(&c, "more-epochs", 5);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.epochs=3"), OT_OK);
+    train(&c, from, NULL, 0, &r);
+    CU_ASSERT_EQUAL(r.rc, OT_OK);
+    CU_ASSERT_PTR_NULL(strstr(r.out, "from the checkpoint's run"));
+    free(r.out);
+    make_config(&c, "cosine", 5);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.schedule=cosine"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.learning_rate=0.01"), OT_OK);
+    train(&c, from, NULL, 0, &r);
+    CU_ASSERT_EQUAL(r.rc, OT_OK);
+    CU_ASSERT_EQUAL(r.err_lines, 0);
+    char want[300];
+    snprintf(want, sizeof want, "\nnote: training.schedule constant -> cosine, "
+             "training.learning_rate 0.05 -> 0.01 differ from the checkpoint's run: the learning "
+             "rate from step %d on follows this config's schedule, not the one the checkpoint "
+             "was trained under\n", STEPS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, want));
+    if (!strstr(r.out, want))
+        fprintf(stderr, "\n  schedule note: %s", r.out);
+    free(r.out);
 }
 
 /* SIGTERM as epoch 1's line is printed, with no checkpoint due until the end: the run saves
@@ -509,6 +543,8 @@ static void test_refusals(void)
 OT_TEST_SUITE(run, setup, cleanup,
               {"train: checkpoints, latest.h5, history.h5 and the report", test_train_leaves},
               {"resume from epoch 1: bit-identical to the uninterrupted run", test_resume_exact},
+              {"resume under another schedule: a note names what changed it",
+               test_resume_schedule_note},
               {"SIGTERM: saved, one line, OT_EINTR; resume goes on exactly", test_sigterm},
               {"SIGINT after the epoch's checkpoint: saved once", test_sigint_after_checkpoint},
               {"eval: the training's test figures and confusion matrix", test_eval},
