@@ -76,6 +76,17 @@ static void test_roundtrip(void)
     CU_ASSERT_EQUAL(in.threads, 2);
     CU_ASSERT_EQUAL(in.seed, 1);
     CU_ASSERT_EQUAL(strlen(in.created), 20); /* 2024-01-02T03:04:05Z */
+    /* the config it was trained with, as written; none from a file that is not there */
+    char *text = ot_ckpt_config_text(p), *want = ot_config_to_ini(&a.cfg);
+    CU_ASSERT_PTR_NOT_NULL(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    if (text)
+        CU_ASSERT_STRING_EQUAL(text, want);
+    free(text);
+    free(want);
+    char none[300];
+    ot_test_path(none, sizeof none, "not-there.h5");
+    CU_ASSERT_PTR_NULL(ot_ckpt_config_text(none));
 
     /* the parameters alone, into a bare network (what eval does) */
     ot_net_t net;
