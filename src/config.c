@@ -295,11 +295,9 @@ __attribute__((format(printf, 3, 4))) static int fail(parse_t *p, int rc, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (p->quiet)
-        ;
-    else if (p->lineno > 0)
+    if (!p->quiet && p->lineno > 0)
         ot_error("%s%s:%d: %s", p->where_pre, p->where, p->lineno, msg);
-    else
+    else if (!p->quiet)
         ot_error("%s%s: %s", p->where_pre, p->where, msg);
     p->failed = 1;
     p->rc = rc;
