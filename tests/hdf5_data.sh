@@ -176,7 +176,12 @@ expect 1 "$tmp/train-nhwc.h5: no dataset 'pixels' (data.features); the file hold
     "$bin" -t 2 -S data.features=pixels -o "$tmp/x" "$tmp/nhwc.ini"
 expect 2 "data.test_file is set but data.train_file is not" \
     "$bin" -S "data.test_file=$tmp/nan.h5" configs/mnist.ini
+# both forms in one file are a conflict; HDF5 files given with --set replace the file's IDX keys
+sed "s|^classes = 10|classes = 10\ntrain_file = $tmp/nan.h5\ntest_file = $tmp/nan.h5|" configs/mnist.ini \
+    >"$tmp/both.ini"
 expect 2 "data.train_images, train_labels, test_images and test_labels name IDX files" \
+    "$bin" "$tmp/both.ini"
+expect 1 "$tmp/nan.h5: dataset 'data' (data.features): element (3, 1, 2) is NaN" \
     "$bin" -S "data.train_file=$tmp/nan.h5" -S "data.test_file=$tmp/nan.h5" configs/mnist.ini
 [ -e "$tmp/x" ] && [ -n "$(ls "$tmp/x")" ] && fail "a failed run wrote into its output directory"
 
