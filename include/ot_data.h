@@ -40,8 +40,9 @@ typedef struct {
     const float *mean; /* (dim) standardisation x -> (x - mean) / std per feature, applied by
                           the gathers; NULL = none (not owned: ot_input.h) */
     const float *std;  /* (dim) */
-    size_t load_bytes; /* what loading held at its peak: the images kept (a limit reads the rest
-                          without keeping it) and the whole label file (the memory estimate's) */
+    size_t load_bytes; /* what loading held at its peak (the memory estimate's): from IDX the
+                          images kept (a limit reads the rest without keeping it) and the whole
+                          label file; from HDF5 the samples read (bytes or floats) and labels */
 } ot_dataset_t;
 
 /* The most pixels an image may have for the lists of nonzero pixels, whose indices are

@@ -493,6 +493,7 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
     }
     ds->n = n;
     ds->n_classes = o->n_classes;
+    ds->load_bytes = need; /* hyperslabs of the n samples only: nothing else is kept */
     ds->labels = calloc(n, 1);
     if (bytes)
         ds->images = malloc(n * ds->dim);

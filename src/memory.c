@@ -19,7 +19,9 @@
 
 static double dataset_bytes(const ot_dataset_t *ds)
 {
-    double b = (double)ds->n * ((double)ds->dim + 1.0); /* images and labels, a byte each */
+    /* the samples, a byte a pixel (IDX, uint8 HDF5) or a float a feature, and a byte a label */
+    const double elem = ds->features ? (double)sizeof(float) : 1.0;
+    double b = (double)ds->n * ((double)ds->dim * elem + 1.0);
     if (ds->nz_off) /* the lists: an offset per image, 3 bytes per nonzero pixel */
         b += (double)(ds->n + 1) * sizeof(uint32_t) + 3.0 * (double)ds->nz_off[ds->n];
     return b;

@@ -49,6 +49,14 @@ static void test_estimate_adds_up(void)
     /* more threads, more workspaces; more shards, more gradient blocks */
     CU_ASSERT(ot_engine_bytes(&net, 8, 4, 4) > m.engine);
     CU_ASSERT(ot_engine_bytes(&net, 8, 8, 3) > m.engine);
+    /* the same samples as floats (HDF5 float features) hold 4 bytes each, not 1 (the estimate
+     * counted a byte until 2026-12: a 1.2 GB float set was estimated at 326 MB) */
+    const double bytes_data = m.data;
+    free(train.images);
+    train.images = NULL;
+    CU_ASSERT_FATAL((train.features = calloc(40 * 36, sizeof(float))) != NULL);
+    ot_mem_estimate(&m, &c, &net, &train, &test, 2, 3, 4);
+    CU_ASSERT_DOUBLE_EQUAL(m.data - bytes_data, 40.0 * 36.0 * 3.0, 1e-9);
     ot_dataset_free(&train);
     ot_dataset_free(&test);
 }
