@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define OT_VERSION "0.1.0"
 
@@ -34,6 +35,11 @@ void ot_error_hold(int on);
 /* The messages held so far: printed to stderr as "omptrain: WHO: message" lines when print
  * (who NULL: "omptrain: message"), else dropped; either way forgotten. */
 void ot_error_release(int print, const char *who);
+
+/* A progress line is on out (redrawn in place with \r), or NULL: none any more. While it is
+ * on stderr, ot_error first erases it, so that a message starts a line of its own instead of
+ * trailing the bar. Main thread only. */
+void ot_status_line(FILE *out);
 
 /* Allocate n bytes aligned to OT_ALIGN (rounded up to a multiple of it), zero-filled.
  * Returns NULL on failure. Free with ot_free(). */

@@ -19,6 +19,7 @@
 
 #include <hdf5.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "ot_config.h"
 #include "ot_data.h"
@@ -33,6 +34,10 @@ typedef struct {
                                *has_labels 0 (omptrain predict) */
     size_t mem_limit;       /* bytes the data set may take; 0 = what the system has (the
                                smaller of MemAvailable and the address-space and data limits) */
+    FILE *progress;         /* a terminal to show how far reading the samples has come (one
+                               line, redrawn at most ten times a second, then erased); NULL:
+                               nothing shown */
+    double progress_after;  /* seconds of reading before the line first shows */
 } ot_h5data_opts_t;
 
 /* Read the data set in the HDF5 file at path into ds (memset first; free with

@@ -1,5 +1,5 @@
-/* common.c - error reporting (printed, or held back on the processes of a run other than the
- * first), aligned memory, overflow-checked sizes, clock. */
+/* common.c - error reporting (printed on a line of its own, or held back on the processes of
+ * a run other than the first), aligned memory, overflow-checked sizes, clock. */
 #include "ot_common.h"
 
 #include <stdarg.h>
@@ -16,13 +16,23 @@ static struct {
     int hold;
     size_t len;
     char held[4096];
+    FILE *status; /* a progress line is drawn there (ot_status_line) */
 } sink;
+
+void ot_status_line(FILE *out)
+{
+    sink.status = out;
+}
 
 void ot_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     if (!sink.hold) {
+        if (sink.status == stderr) { /* the bar's line, erased */
+            fputs("\r\033[K", stderr);
+            sink.status = NULL;
+        }
         fputs("omptrain: ", stderr);
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);

@@ -4,10 +4,19 @@
 #include "ot_common.h"
 #include "ot_h5data.h"
 
+static FILE *progress_out; /* ot_data_progress */
+static double progress_after;
+
+void ot_data_progress(FILE *out, double after)
+{
+    progress_out = out;
+    progress_after = after;
+}
+
 static ot_h5data_opts_t h5_opts(const ot_config_t *c, size_t limit, int labels_optional)
 {
     return (ot_h5data_opts_t){c->features, c->labels, c->layout, c->n_classes, limit,
-                              labels_optional, 0};
+                              labels_optional, 0, progress_out, progress_after};
 }
 
 const char *ot_data_path(const ot_config_t *c, int test)

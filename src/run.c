@@ -45,8 +45,11 @@ static void show_progress(const ot_trainer_t *t, size_t done, size_t total, void
     double rate = (double)(done * t->cfg.batch_size) / (now - p->start + 1e-9);
     fprintf(p->out, "\r  epoch %d/%d [%s] %zu/%zu  %.0f samples/s  loss %.4f\033[K",
             t->epoch + 1, p->epochs, bar, done, total, rate, t->step_loss[done - 1]);
-    if (done == total)
+    ot_status_line(p->out);
+    if (done == total) {
         fputs("\r\033[K", p->out);
+        ot_status_line(NULL);
+    }
     fflush(p->out);
 }
 

@@ -1,4 +1,5 @@
-/* test_common.c - error reporting (src/common.c): ot_error's "omptrain: " line; held messages
+/* test_common.c - error reporting (src/common.c): ot_error's "omptrain: " line, on a line of
+ * its own after a progress line (ot_status_line); held messages
  * (ot_error_hold, as on the processes of a run other than the first) are not printed, then
  * printed once each with the process's name by ot_error_release(1, WHO), or dropped by
  * ot_error_release(0, ...) and not printed later. */
@@ -91,8 +92,39 @@ static void test_param_part(void)
     CU_ASSERT(ok);
 }
 
+/* A progress line on stderr (ot_status_line) is erased before a message, which then starts a
+ * line of its own (until 2026-12 it trailed the epoch bar: "... loss 2.3032omptrain: ..."); a
+ * line erased by its owner, or on another stream, leaves messages as they were. */
+static void test_common_error_after_status_line(void)
+{
+    ot_test_capture_begin();
+    fputs("\r  epoch 1/1 [#....] 1/600\033[K", stderr);
+    ot_status_line(stderr);
+    ot_error("diverged");
+    ot_error("second"); /* the line is gone: nothing to erase */
+    char *out = ot_test_capture_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, "\r  epoch 1/1 [#....] 1/600\033[K\r\033[Komptrain: diverged\n"
+                                "omptrain: second\n");
+    free(out);
+
+    ot_test_capture_begin();
+    ot_status_line(stderr);
+    ot_status_line(NULL); /* erased by its owner */
+    ot_error("a");
+    ot_status_line(stdout); /* another stream: stderr's line is not touched */
+    ot_error("b");
+    ot_status_line(NULL);
+    out = ot_test_capture_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, "omptrain: a\nomptrain: b\n");
+    free(out);
+}
+
 OT_TEST_SUITE(common, NULL, NULL,
               {"common: ot_error; messages held, released once with the process's name, or "
                "dropped", test_common_error_hold},
+              {"common: a message after a progress line starts a line of its own",
+               test_common_error_after_status_line},
               {"param_part: parts that tile the block in order, cut at cache lines",
                test_param_part})

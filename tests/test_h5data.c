@@ -73,7 +73,7 @@ static unsigned val(size_t s, size_t h, size_t w, size_t c)
 
 static ot_h5data_opts_t opts(void)
 {
-    return (ot_h5data_opts_t){"data", "label", OT_LAYOUT_NHWC, 3, 0, 0, 0};
+    return (ot_h5data_opts_t){"data", "label", OT_LAYOUT_NHWC, 3, 0, 0, 0, NULL, 0.0};
 }
 
 /* ---------------------------------------------------------------- good files */
@@ -131,7 +131,7 @@ static void test_float64_nchw(void)
     put_labels(f, "y", N);
     H5Fclose(f);
     ot_dataset_t ds;
-    ot_h5data_opts_t o = {"/images/x", "y", OT_LAYOUT_NCHW, 3, 0, 0, 0};
+    ot_h5data_opts_t o = {"/images/x", "y", OT_LAYOUT_NCHW, 3, 0, 0, 0, NULL, 0.0};
     CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
     CU_ASSERT(ds.rows == H && ds.cols == W && ds.chans == C && ds.dim == D);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ds.features);
@@ -209,6 +209,62 @@ static void test_many_chunks(void)
         wrong += ds.labels[i] != (uint8_t)(i % 3);
     CU_ASSERT_EQUAL(wrong, 0);
     ot_dataset_free(&ds);
+    free(x);
+    free(y);
+}
+
+/* Reading shown on a terminal (o.progress; here a file) once it has taken progress_after
+ * seconds: a line redrawn after each block of about 16 MB (600,000 x 8 floats: blocks of
+ * 524,288 samples), erased at the end; nothing before progress_after; a message on a line of
+ * its own, the bar erased first. */
+static void test_load_progress(void)
+{
+    enum { M = 600000, K = 8 };
+    char path[256], want[1024];
+    float *x = calloc((size_t)M * K, sizeof *x);
+    int32_t *y = calloc(M, sizeof *y);
+    CU_ASSERT_FATAL(x && y);
+    hid_t f = create("progress.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){M, K}, x, 0);
+    put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){M}, y, 0);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    ot_h5data_opts_t o = opts();
+    for (int late = 0; late < 2; late++) {
+        FILE *bar = tmpfile();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(bar);
+        o.progress = bar;
+        o.progress_after = late ? 1e9 : 0.0;
+        CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+        CU_ASSERT_EQUAL(ds.n, M);
+        ot_dataset_free(&ds);
+        char got[1024] = "";
+        rewind(bar);
+        got[fread(got, 1, sizeof got - 1, bar)] = '\0';
+        fclose(bar);
+        snprintf(want, sizeof want,
+                 "\r  loading %s 'data': 524288 of 600000 samples (87%%)\033[K\r\033[K", path);
+        CU_ASSERT_STRING_EQUAL(got, late ? "" : want);
+    }
+    /* NaN in the second block: the message replaces the bar's line */
+    x[(size_t)550000 * K + 3] = NAN;
+    f = create("progress-nan.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){M, K}, x, 0);
+    put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){M}, y, 0);
+    H5Fclose(f);
+    o.progress = stderr;
+    o.progress_after = 0.0;
+    ot_test_capture_begin();
+    const int rc = ot_h5data_load(&ds, path, &o, NULL);
+    char *err = ot_test_capture_end();
+    CU_ASSERT_EQUAL(rc, OT_EFORMAT);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+    snprintf(want, sizeof want,
+             "\r  loading %s 'data': 524288 of 600000 samples (87%%)\033[K\r\033[Komptrain: %s: "
+             "dataset 'data' (data.features): element (550000, 3) is NaN, expected finite "
+             "numbers\n", path, path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    free(err);
     free(x);
     free(y);
 }
@@ -591,6 +647,8 @@ OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
               {"float32 vectors, N x 1 labels; one-channel images", test_vectors_and_images},
               {"many samples over chunks the blocks do not divide", test_many_chunks},
               {"labels optional for predict only", test_labels_optional},
+              {"reading shown on a terminal, erased; a message on its own line",
+               test_load_progress},
               {"bad: missing file", test_missing_file},
               {"bad: not HDF5", test_not_hdf5},
               {"bad: missing features dataset", test_missing_features},
