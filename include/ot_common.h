@@ -41,6 +41,9 @@ void ot_error_release(int print, const char *who);
  * trailing the bar. Main thread only. */
 void ot_status_line(FILE *out);
 
+/* Erase the progress line, if one is up (ot_status_line), before output of another kind. */
+void ot_status_clear(void);
+
 /* Allocate n bytes aligned to OT_ALIGN (rounded up to a multiple of it), zero-filled.
  * Returns NULL on failure. Free with ot_free(). */
 void *ot_alloc(size_t n);

@@ -24,15 +24,22 @@ void ot_status_line(FILE *out)
     sink.status = out;
 }
 
+void ot_status_clear(void)
+{
+    if (sink.status) {
+        fputs("\r\033[K", sink.status);
+        fflush(sink.status);
+        sink.status = NULL;
+    }
+}
+
 void ot_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     if (!sink.hold) {
-        if (sink.status == stderr) { /* the bar's line, erased */
-            fputs("\r\033[K", stderr);
-            sink.status = NULL;
-        }
+        if (sink.status == stderr) /* the bar's line, erased */
+            ot_status_clear();
         fputs("omptrain: ", stderr);
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);

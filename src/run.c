@@ -289,7 +289,9 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         progress_t p = {0.0, ot_now(), c.epochs, bar};
         ot_epoch_stats_t st;
         int saved = 0;
-        if ((rc = ot_trainer_epoch(&t, &st, bar ? show_progress : NULL, &p))) {
+        rc = ot_trainer_epoch(&t, &st, bar ? show_progress : NULL, &p);
+        ot_status_clear(); /* a bar cut short by a signal or an error */
+        if (rc) {
             if (rc == OT_EINTR)
                 rc = save_on_signal(&t, dir, &c, 0, d);
             break;
