@@ -266,9 +266,9 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
         goto done;
     if (ck && (rc = ot_ckpt_load_params(ck, &t.net)))
         goto done;
-    printf("gradcheck %s%s%s: %zu samples, step %g, tolerance %g, %d threads, %zu shards\n",
+    printf("gradcheck %s%s%s: %zu samples, step %g, tolerance %g, %d thread%s, %zu shards\n",
            c->path, ck ? " at " : "", ck ? ck : "", o->samples, o->step, o->tolerance, threads,
-           t.eng.n_shards);
+           threads == 1 ? "" : "s", t.eng.n_shards);
     printf("%-12s %-11s %8s %14s %14s  %s\n", "tensor", "shape", "checked", "mean |diff|",
            "max rel err", "verdict");
     ot_gradcheck_fwd_t fwd;

@@ -146,10 +146,11 @@ static int newest_checkpoint(const char *dir, char *path, size_t n, const ot_dis
 /* "4 threads", or "2 processes x 2 threads" for several processes, into buf. */
 static const char *workers_str(int processes, int threads, char *buf, size_t n)
 {
+    const char *s = threads == 1 ? "" : "s";
     if (processes > 1)
-        snprintf(buf, n, "%d processes x %d threads", processes, threads);
+        snprintf(buf, n, "%d processes x %d thread%s", processes, threads, s);
     else
-        snprintf(buf, n, "%d threads", threads);
+        snprintf(buf, n, "%d thread%s", threads, s);
     return buf;
 }
 
@@ -259,6 +260,11 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
                "each process to a core unless told otherwise (mpirun --bind-to none, or "
                "--map-by slot:PE=%d)\n", ot_dist_cpus(), ot_dist_cpus() > 1 ? "s" : "",
                threads, threads);
+    else if (R == 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < threads)
+        printf("note: %d threads on %d CPU%s: the threads beyond the CPUs take turns with the "
+               "others, and every step waits for the last one (--threads %d is likely faster; "
+               "the results are the same bits)\n",
+               threads, ot_dist_cpus(), ot_dist_cpus() > 1 ? "s" : "", ot_dist_cpus());
     if (o->resume) {
         printf("resumed from %s: epoch %d, step %llu (written %s by omptrain %s, %u shards, "
                "%s)\n",

@@ -61,5 +61,14 @@ expect 0 "" -- "${small[@]}" --epochs 2 --threads 2 configs/mnist.ini
 [ "$(grep -c '^epoch' "$tmp/out")" -eq 2 ] && [ ! -s "$tmp/err" ] ||
     { echo "FAIL a 2-epoch run printed:"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1)); }
 
+# more threads than the CPUs it may run on (taskset: one): a note on stdout; as many: none
+taskset -c 0 "$omptrain" "${small[@]}" --epochs 1 --threads 3 configs/mnist.ini >"$tmp/out" 2>"$tmp/err"
+grep -q "^note: 3 threads on 1 CPU: the threads beyond the CPUs take turns" "$tmp/out" &&
+    grep -q ", 3 threads, memory" "$tmp/out" && [ ! -s "$tmp/err" ] ||
+    { echo "FAIL 3 threads on 1 CPU: no note:"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1)); }
+taskset -c 0 "$omptrain" "${small[@]}" --epochs 1 --threads 1 configs/mnist.ini >"$tmp/out" 2>"$tmp/err"
+! grep -q "^note:" "$tmp/out" && grep -q ", 1 thread, memory" "$tmp/out" ||
+    { echo "FAIL 1 thread on 1 CPU:"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1)); }
+
 [ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
 exit $((fails > 0))

@@ -74,8 +74,8 @@ for cfg in tests/configs/repro.ini tests/configs/repro-cnn.ini; do
         d="$tmp/$name-$rt"
         train "${rt%x*}" "${rt#*x}" "$d" "$cfg" && same "$tmp/$name-ref" "$d" "$name $rt"
     done
-    grep -q "3 processes x 1 threads" "$tmp/$name-3x1.log" ||
-        fail "$name: the header line does not say 3 processes x 1 threads"
+    grep -q "3 processes x 1 thread," "$tmp/$name-3x1.log" ||
+        fail "$name: the header line does not say 3 processes x 1 thread"
     # the comparison can fail: another seed gives other parameters
     train 2 1 "$tmp/$name-s8" --seed 8 "$cfg" &&
         h5diff -q "$tmp/$name-ref/latest.h5" "$tmp/$name-s8/latest.h5" /model /model \
@@ -105,7 +105,7 @@ if "${mpi[@]}" -np 3 "$omptrain" -t 1 --resume "$d/checkpoint-e0001.h5" -o "$d" 
     tests/configs/repro.ini >"$d.log" 2>&1; then
     before=$fails
     same "$tmp/repro-ref" "$d" "written by 2 processes, resumed by 3"
-    grep -q "2 processes x 1 threads" "$d.log" || fail "the resume line does not name the writer's 2 processes"
+    grep -q "2 processes x 1 thread)" "$d.log" || fail "the resume line does not name the writer's 2 processes"
     [ $fails -eq $before ] && echo "ok   mpi: a checkpoint of 2 processes resumed by 3 ends bit-identical"
 else
     fail "resume with 3 processes failed: $(tail -3 "$d.log")"
