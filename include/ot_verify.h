@@ -34,8 +34,10 @@ int ot_verify_h5(hid_t f, ot_verify_t *v);
  * printed. */
 int ot_verify_newest(const char *dir, char *path, size_t n);
 
-/* The verify command: each path's verdict on stdout, one line a file. Returns 0 when every
- * file is intact, else the first failure's code. */
+/* The verify command: each path's verdict on stdout, one line a file; a path that is a run
+ * directory stands for its checkpoint-eNNNN.h5, latest.h5 and history.h5, in name order (none
+ * there: a message, OT_EFORMAT). Returns 0 when every file is intact, else the first
+ * failure's code. */
 int ot_verify_command(int n_paths, char **paths);
 
 #endif

@@ -218,18 +218,86 @@ int ot_verify_newest(const char *dir, char *path, size_t n)
     return rc;
 }
 
+/* One file's verdict line on stdout; returns ot_verify_file's code. */
+static int verify_one(const char *path)
+{
+    ot_verify_t v;
+    int r = ot_verify_file(path, &v);
+    if (r == OT_OK)
+        printf("%s: ok (%s, format %d, %zu datasets verified)\n", path, v.kind,
+               v.format_version, v.datasets);
+    else
+        printf("%s: %s: %s\n", path,
+               r == OT_EIO ? "CANNOT READ" : v.unchecked ? "UNVERIFIED" : "DAMAGED", v.why);
+    return r;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A run directory: its files a run writes (checkpoint-eNNNN.h5, latest.h5, history.h5), in
+ * name order, each verified; none there is OT_EFORMAT, with a message. */
+static int verify_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        ot_error("%s: cannot read the run directory: %s", dir, strerror(errno));
+        return OT_EIO;
+    }
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    int rc = OT_OK;
+    struct dirent *de;
+    while (rc == OT_OK && (de = readdir(d))) {
+        if (ot_ckpt_epoch_of(de->d_name) < 0 && strcmp(de->d_name, "latest.h5") != 0 &&
+            strcmp(de->d_name, "history.h5") != 0)
+            continue;
+        if (count == cap) {
+            char **grown = realloc(names, (cap ? 2 * cap : 16) * sizeof *names);
+            if (!grown) {
+                rc = OT_ENOMEM;
+                break;
+            }
+            names = grown;
+            cap = cap ? 2 * cap : 16;
+        }
+        if (!(names[count] = strdup(de->d_name))) {
+            rc = OT_ENOMEM;
+            break;
+        }
+        count++;
+    }
+    if (rc == OT_ENOMEM)
+        ot_error("%s: cannot list the run's files: out of memory", dir);
+    closedir(d);
+    if (rc == OT_OK && count == 0) {
+        ot_error("%s: no checkpoint or history file there (checkpoint-eNNNN.h5, latest.h5, "
+                 "history.h5), expected a run directory", dir);
+        rc = OT_EFORMAT;
+    }
+    if (count > 1)
+        qsort(names, count, sizeof *names, cmp_str);
+    for (size_t i = 0; i < count; i++) {
+        char path[OT_PATH_MAX];
+        int w = snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        int r = w < 0 || (size_t)w >= sizeof path ? OT_EIO : verify_one(path);
+        if (r && !rc)
+            rc = r;
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
 int ot_verify_command(int n_paths, char **paths)
 {
     int rc = OT_OK;
     for (int i = 0; i < n_paths; i++) {
-        ot_verify_t v;
-        int r = ot_verify_file(paths[i], &v);
-        if (r == OT_OK)
-            printf("%s: ok (%s, format %d, %zu datasets verified)\n", paths[i], v.kind,
-                   v.format_version, v.datasets);
-        else
-            printf("%s: %s: %s\n", paths[i],
-                   r == OT_EIO ? "CANNOT READ" : v.unchecked ? "UNVERIFIED" : "DAMAGED", v.why);
+        struct stat st;
+        int r = stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode) ? verify_dir(paths[i])
+                                                                : verify_one(paths[i]);
         if (r && !rc)
             rc = r;
     }

@@ -5,7 +5,8 @@
 #   early-stopping copy), a truncated file, and damaged HDF5 metadata (an object header, the
 #   root attributes, the superblock) are each refused by eval, --resume and gradcheck with one
 #   line naming the file and what is damaged, and `omptrain verify` agrees (exit 1); an intact
-#   checkpoint and history verify (exit 0);
+#   checkpoint and history verify (exit 0); verify DIR verifies each file a run writes there,
+#   in name order (an empty directory: one message, exit 1);
 # - --resume DIR skips a damaged newest checkpoint, saying why, and resumes from the one
 #   before; --resume FILE refuses the damaged file;
 # - a second run into a directory in use stops at once naming the other run's process; after
@@ -27,6 +28,11 @@ good="$tmp/run/checkpoint-e0003.h5"
 out=$("$bin" verify "$tmp"/run/checkpoint-e000*.h5 "$tmp/run/history.h5") ||
     fail "verify of intact files exited $?: $out"
 [ "$(grep -c ': ok (' <<<"$out")" = 4 ] || fail "verify did not say ok four times: $out"
+# a run directory: each file a run writes there, in name order
+want=$(cd "$tmp/run" && ls checkpoint-e*.h5 history.h5 latest.h5 | sort | sed "s|^|$tmp/run/|")
+out=$("$bin" verify "$tmp/run") || fail "verify of the run directory exited $?: $out"
+[ "$(sed 's/: ok (.*//' <<<"$out")" = "$want" ] ||
+    fail "verify of the run directory did not say ok for each of its files in order: $out"
 
 # expect_refused FILE WHAT: eval, --resume, gradcheck and verify each refuse FILE with exit 1
 # and one line that names FILE and WHAT
@@ -138,6 +144,11 @@ EOF
 mkdir -p "$tmp/dir"
 cp "$tmp/run/checkpoint-e000"[23].h5 "$tmp/dir/"
 flip "$tmp/dir/checkpoint-e0003.h5" /model/affine2/W middle
+# verify DIR: each file, the damaged one named
+out=$("$bin" verify "$tmp/dir")
+[ $? = 1 ] && grep -q "checkpoint-e0002.h5: ok (" <<<"$out" &&
+    grep -q "checkpoint-e0003.h5: DAMAGED: /model/affine2/W is damaged" <<<"$out" ||
+    fail "verify of a directory with a damaged checkpoint: $out"
 "$bin" --resume "$tmp/dir" --epochs 4 -o "$tmp/dir" "$cfg" >"$tmp/dir.out" 2>"$tmp/dir.err" ||
     fail "--resume DIR exited $?: $(cat "$tmp/dir.err")"
 grep -q "checkpoint-e0003.h5: skipped: /model/affine2/W is damaged: its checksum" "$tmp/dir.err" ||
@@ -145,6 +156,9 @@ grep -q "checkpoint-e0003.h5: skipped: /model/affine2/W is damaged: its checksum
 grep -q "resumed from $tmp/dir/checkpoint-e0002.h5" "$tmp/dir.out" ||
     fail "--resume DIR did not resume from the checkpoint before: $(cat "$tmp/dir.out")"
 mkdir -p "$tmp/empty"
+"$bin" verify "$tmp/empty" >/dev/null 2>"$tmp/err"
+[ $? = 1 ] && grep -q "$tmp/empty: no checkpoint or history file there" "$tmp/err" &&
+    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "verify of an empty directory: $(cat "$tmp/err")"
 "$bin" --resume "$tmp/empty" -o "$tmp/e2" "$cfg" >/dev/null 2>"$tmp/err"
 [ $? = 1 ] && grep -q "no checkpoint that verifies" "$tmp/err" || fail "--resume of a directory without checkpoints: $(cat "$tmp/err")"
 
