@@ -42,6 +42,7 @@ Needs Debian's python3-numpy and python3-h5py (and python3-pil for png): run it 
 import argparse
 import os
 import sys
+import warnings
 
 try:
     import numpy as np
@@ -84,13 +85,22 @@ def read_csv(path, label_column):
     if not rows:
         raise Fail(f"{path}: only a header, expected one sample per line after it")
     cols = rows[0].count(",") + 1
-    # NumPy's C parser: every line's values, commas between them
-    values = np.fromstring(",".join(rows), dtype=np.float64, sep=",")
+    # NumPy's C parser: every line's values, commas between them (it stops at the first value
+    # that is not a number, with a DeprecationWarning: found below by line and column instead)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        values = np.fromstring(",".join(rows), dtype=np.float64, sep=",")
     if values.size != len(rows) * cols:
         for i, ln in enumerate(rows):
             if ln.count(",") + 1 != cols:
                 raise Fail(f"{path}:{i + first + 1}: {ln.count(',') + 1} values, expected "
                            f"{cols} like line {first + 1}")
+            for j, v in enumerate(ln.split(",")):
+                try:
+                    float(v)
+                except ValueError:
+                    raise Fail(f"{path}:{i + first + 1}: column {j + 1}: '{v.strip()}' is not a "
+                               "number, expected numbers separated by commas") from None
         raise Fail(f"{path}: a value that is not a number, expected numbers separated by "
                    "commas")
     table = values.reshape(len(rows), cols)
