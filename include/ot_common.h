@@ -36,6 +36,11 @@ void ot_error_hold(int on);
  * (who NULL: "omptrain: message"), else dropped; either way forgotten. */
 void ot_error_release(int print, const char *who);
 
+/* Where long work may draw a progress line (a terminal; NULL, the default: nowhere), once it
+ * has taken `after` seconds: set once by main, read by the loaders. Main thread only. */
+void ot_progress_set(FILE *out, double after);
+FILE *ot_progress_get(double *after);
+
 /* A progress line is on out (redrawn in place with \r), or NULL: none any more. While it is
  * on stderr, ot_error first erases it, so that a message starts a line of its own instead of
  * trailing the bar. Main thread only. */

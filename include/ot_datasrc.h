@@ -4,19 +4,14 @@
 #ifndef OT_DATASRC_H
 #define OT_DATASRC_H
 
-#include <stdio.h>
-
 #include "ot_config.h"
 #include "ot_data.h"
 
 /* Load c's training set (test = 0) or test set (test = 1) into ds, honouring
- * data.train_limit or data.test_limit. Returns 0 or the codes of ot_dataset_load and
+ * data.train_limit or data.test_limit; an HDF5 file's reading shows its progress where
+ * ot_progress_set says. Returns 0 or the codes of ot_dataset_load and
  * ot_h5data_load (one line printed); free ds with ot_dataset_free. */
 int ot_data_load(ot_dataset_t *ds, const ot_config_t *c, int test);
-
-/* Where the loads below show how far reading an HDF5 file has come once it has taken `after`
- * seconds (a terminal: see ot_h5data_opts_t's progress); NULL, the default, shows nothing. */
-void ot_data_progress(FILE *out, double after);
 
 /* The file that holds c's training or test samples, for messages. */
 const char *ot_data_path(const ot_config_t *c, int test);

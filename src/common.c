@@ -8,16 +8,30 @@
 #include <string.h>
 #include <time.h>
 
-/* Where messages go: the process's one piece of reporting state, set once by main (through
- * ot_dist_start) and read by ot_error on the main thread. While `hold` is set, messages are
- * kept in `held` (one per line, without the prefix; what does not fit is cut) for
- * ot_error_release. */
+/* Where messages and progress lines go: the process's one piece of reporting state, set once
+ * by main (through ot_dist_start and ot_progress_set) and read on the main thread. While
+ * `hold` is set, messages are kept in `held` (one per line, without the prefix; what does not
+ * fit is cut) for ot_error_release. */
 static struct {
     int hold;
     size_t len;
     char held[4096];
-    FILE *status; /* a progress line is drawn there (ot_status_line) */
+    FILE *status;          /* a progress line is drawn there (ot_status_line) */
+    FILE *progress;        /* where progress lines may go (ot_progress_set) */
+    double progress_after; /* seconds of work before one shows */
 } sink;
+
+void ot_progress_set(FILE *out, double after)
+{
+    sink.progress = out;
+    sink.progress_after = after;
+}
+
+FILE *ot_progress_get(double *after)
+{
+    *after = sink.progress_after;
+    return sink.progress;
+}
 
 void ot_status_line(FILE *out)
 {

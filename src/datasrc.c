@@ -4,19 +4,12 @@
 #include "ot_common.h"
 #include "ot_h5data.h"
 
-static FILE *progress_out; /* ot_data_progress */
-static double progress_after;
-
-void ot_data_progress(FILE *out, double after)
-{
-    progress_out = out;
-    progress_after = after;
-}
-
 static ot_h5data_opts_t h5_opts(const ot_config_t *c, size_t limit, int labels_optional)
 {
+    double after;
+    FILE *progress = ot_progress_get(&after);
     return (ot_h5data_opts_t){c->features, c->labels, c->layout, c->n_classes, limit,
-                              labels_optional, 0, progress_out, progress_after};
+                              labels_optional, 0, progress, after};
 }
 
 const char *ot_data_path(const ot_config_t *c, int test)

@@ -20,7 +20,6 @@
 #include "ot_bench.h"
 #include "ot_common.h"
 #include "ot_config.h"
-#include "ot_datasrc.h"
 #include "ot_dist.h"
 #include "ot_gemm.h"
 #include "ot_gradcheck.h"
@@ -393,7 +392,7 @@ static int run(int argc, char **argv, const ot_dist_t *world)
     ot_gemm_init();
     /* one process on a terminal: HDF5 data sets that take long show how far loading has come */
     if (R == 1 && isatty(STDERR_FILENO))
-        ot_data_progress(stderr, 0.5);
+        ot_progress_set(stderr, 0.5);
     ot_run_opts_t ro = {.threads = omp_get_max_threads(), .resume = cli.resume, .dist = world};
     cli.gc.seed = c.seed;
     if (cli.cmd == CMD_EVAL)
