@@ -33,6 +33,11 @@ int ot_run_signal(void);
  * and confusion matrix on c's test set. Returns 0 or an OT_E* code (message printed). */
 int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o);
 
+/* confusion (K, K), [true][predicted] sample counts, on stdout as eval prints it: up to 20
+ * classes the matrix with each row's recall; past that each class's recall, 8 a line, and the
+ * 10 largest off-diagonal counts, largest first (equal counts in row order). */
+void ot_run_print_confusion(const uint64_t *confusion, size_t K);
+
 /* What omptrain predict reads and writes. */
 typedef struct {
     const char *checkpoint;  /* the model */

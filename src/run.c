@@ -349,6 +349,70 @@ out:
     return rc;
 }
 
+/* Classes up to which eval prints the whole confusion matrix (lines of 16 + 7 K characters);
+ * past it, each class's recall and the most frequent confusions (ot_run.h). */
+#define CONFUSION_MAX_CLASSES 20
+
+/* Row i's samples, and its recall as a "%6.2f%%" or "-" field of 7 characters into buf. */
+static uint64_t recall_of(const uint64_t *confusion, size_t K, size_t i, char buf[16])
+{
+    uint64_t row = 0;
+    for (size_t j = 0; j < K; j++)
+        row += confusion[i * K + j];
+    if (row)
+        snprintf(buf, 16, "%6.2f%%", 100.0 * (double)confusion[i * K + i] / (double)row);
+    else
+        snprintf(buf, 16, "%7s", "-");
+    return row;
+}
+
+void ot_run_print_confusion(const uint64_t *confusion, size_t K)
+{
+    char rec[16];
+    if (K <= CONFUSION_MAX_CLASSES) {
+        printf("confusion matrix (rows: true class, columns: predicted class)\n      ");
+        for (size_t j = 0; j < K; j++)
+            printf(" %6zu", j);
+        printf("   recall\n");
+        for (size_t i = 0; i < K; i++) {
+            printf("%6zu", i);
+            for (size_t j = 0; j < K; j++)
+                printf(" %6llu", (unsigned long long)confusion[i * K + j]);
+            recall_of(confusion, K, i, rec);
+            printf("  %s\n", rec);
+        }
+        return;
+    }
+    printf("recall by true class (%zu classes: the confusion matrix is printed for up to %d)",
+           K, CONFUSION_MAX_CLASSES);
+    for (size_t i = 0; i < K; i++) {
+        recall_of(confusion, K, i, rec);
+        printf("%s%6zu %s", i % 8 ? "  " : "\n", i, rec);
+    }
+    printf("\nmost frequent confusions (true class -> predicted class: samples):");
+    size_t shown = 0;
+    uint64_t below = UINT64_MAX; /* the next count taken is under this one, or equal further on */
+    size_t after = 0;            /* ... and then after this cell */
+    while (shown < 10) {
+        size_t best = K * K;
+        for (size_t q = 0; q < K * K; q++) {
+            const uint64_t v = confusion[q];
+            if (q / K == q % K || v == 0 || v > below || (v == below && q <= after))
+                continue;
+            if (best == K * K || v > confusion[best])
+                best = q;
+        }
+        if (best == K * K)
+            break;
+        printf("%s%6zu -> %zu: %llu", shown % 4 ? "  " : "\n", best / K,
+               best % K, (unsigned long long)confusion[best]);
+        below = confusion[best];
+        after = best;
+        shown++;
+    }
+    printf(shown ? "\n" : "  none: every sample's class was predicted\n");
+}
+
 int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
 {
     ot_dataset_t test = {0};
@@ -383,22 +447,7 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
            ot_data_path(c, 1), test.n);
     printf("test loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss / (double)test.n,
            100.0 * (double)r.correct / (double)test.n, r.correct, test.n, secs);
-    printf("confusion matrix (rows: true class, columns: predicted class)\n      ");
-    for (size_t j = 0; j < K; j++)
-        printf(" %6zu", j);
-    printf("   recall\n");
-    for (size_t i = 0; i < K; i++) {
-        uint64_t row = 0;
-        printf("%6zu", i);
-        for (size_t j = 0; j < K; j++) {
-            printf(" %6llu", (unsigned long long)confusion[i * K + j]);
-            row += confusion[i * K + j];
-        }
-        if (row)
-            printf("  %6.2f%%\n", 100.0 * (double)confusion[i * K + i] / (double)row);
-        else
-            printf("       -\n");
-    }
+    ot_run_print_confusion(confusion, K);
     rc = OT_OK;
 out:
     free(confusion);

@@ -540,8 +540,67 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL(ot_ck_read_1d(hist, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4), 2);
 }
 
+/* What eval prints of a confusion matrix: whole up to 20 classes (3 here: rows, counts,
+ * recall, "-" for a class without samples); past 20, recalls 8 a line and the 10 largest
+ * off-diagonal counts, largest first, equal ones in row order (a 100-class data set printed
+ * lines of 707 characters until 2026-12). */
+static void test_print_confusion(void)
+{
+    const uint64_t m3[9] = {5, 1, 0, 2, 2, 0, 0, 0, 0};
+    CU_ASSERT_FATAL(out_begin(NULL, 0) == 0);
+    ot_run_print_confusion(m3, 3);
+    char *text = out_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_STRING_EQUAL(text,
+                           "confusion matrix (rows: true class, columns: predicted class)\n"
+                           "            0      1      2   recall\n"
+                           "     0      5      1      0   83.33%\n"
+                           "     1      2      2      0   50.00%\n"
+                           "     2      0      0      0        -\n");
+    free(text);
+
+    enum { K = 21 };
+    uint64_t m[K * K] = {0};
+    for (size_t i = 0; i < K; i++)
+        m[i * K + i] = 10; /* every class 10 right */
+    m[0 * K + 1] = 10;     /* class 0: 10 of 20 right */
+    m[3 * K + 7] = 4, m[2 * K + 9] = 4, m[20 * K + 0] = 7;
+    for (size_t i = 4; i < 13; i++)
+        m[i * K + (i + 1)] = 1; /* nine 1s: the last list's place goes to the first of them */
+    CU_ASSERT_FATAL(out_begin(NULL, 0) == 0);
+    ot_run_print_confusion(m, K);
+    text = out_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_PTR_NULL(strstr(text, "confusion matrix (rows"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "recall by true class (21 classes: the confusion matrix "
+                                        "is printed for up to 20)\n"
+                                        "     0  50.00%       1 100.00%       2  71.43%"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\n    16 100.00%      17 100.00%      18 100.00%      19 "
+                                        "100.00%      20  58.82%\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "most frequent confusions (true class -> predicted class: "
+                                        "samples):\n"
+                                        "     0 -> 1: 10      20 -> 0: 7       2 -> 9: 4       3 -> "
+                                        "7: 4\n"
+                                        "     4 -> 5: 1       5 -> 6: 1       6 -> 7: 1       7 -> "
+                                        "8: 1\n"
+                                        "     8 -> 9: 1       9 -> 10: 1\n"));
+    free(text);
+
+    /* nothing off the diagonal */
+    for (size_t q = 0; q < K * K; q++)
+        m[q] = q / K == q % K;
+    CU_ASSERT_FATAL(out_begin(NULL, 0) == 0);
+    ot_run_print_confusion(m, K);
+    text = out_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "samples):  none: every sample's class was predicted\n"));
+    free(text);
+}
+
 OT_TEST_SUITE(run, setup, cleanup,
               {"train: checkpoints, latest.h5, history.h5 and the report", test_train_leaves},
+              {"eval's confusion matrix: whole up to 20 classes, then recalls and the largest "
+               "confusions", test_print_confusion},
               {"resume from epoch 1: bit-identical to the uninterrupted run", test_resume_exact},
               {"resume under another schedule: a note names what changed it",
                test_resume_schedule_note},
