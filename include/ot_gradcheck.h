@@ -16,15 +16,24 @@
 #include "ot_data.h"
 #include "ot_engine.h"
 
+typedef struct ot_gradcheck_row ot_gradcheck_row_t;
+typedef struct ot_gradcheck_fwd ot_gradcheck_fwd_t;
+
 typedef struct {
     size_t samples;      /* training samples in the check (textbook: 3) */
     double step;         /* central-difference step h */
     size_t max_entries;  /* entries checked per tensor at most (random subset); 0 = all */
     double tolerance;    /* a tensor passes when its max relative error is below this */
     uint64_t seed;       /* picks the samples and the subsets */
+    /* Told each result as soon as it is known (NULL: not told), for a command that prints as
+     * it goes: the forward check (row NULL), then each checked tensor's row (fwd NULL) */
+    void (*on_result)(const ot_gradcheck_fwd_t *fwd, const ot_gradcheck_row_t *row, void *arg);
+    /* Told after each entry of a tensor (done of m), for a progress line (NULL: not told) */
+    void (*on_entry)(const ot_tensor_t *tensor, size_t done, size_t m, void *arg);
+    void *arg; /* both callbacks' */
 } ot_gradcheck_opts_t;
 
-typedef struct {
+struct ot_gradcheck_row {
     const ot_tensor_t *tensor; /* the tensor checked */
     size_t checked;            /* entries compared */
     double mean_abs_diff;      /* mean |backprop - numerical| */
@@ -34,19 +43,20 @@ typedef struct {
                                   it passed: the numerical one is as good as 0 too (a ReLU that
                                   no sample reaches, a bias before batch norm), so the row
                                   agrees without having compared anything */
-} ot_gradcheck_row_t;
+};
 
 /* The forward pass itself: the engine's float loss against the reference's double loss on the
  * same samples, so that a float forward that disagrees with the reference (which the gradient
  * check alone would not see) fails too. */
-typedef struct {
+struct ot_gradcheck_fwd {
     double loss;       /* the engine's mean loss */
     double ref_loss;   /* the reference's */
     double rel_err;    /* |loss - ref_loss| / max(|ref_loss|, 1e-12) */
     int pass;          /* rel_err < 1e-4 */
-} ot_gradcheck_fwd_t;
+};
 
-/* Defaults: 3 samples, h = 1e-5, 1000 entries per tensor, tolerance 1e-2, seed 42.
+/* Defaults: 3 samples, h = 1e-5, 1000 entries per tensor, tolerance 1e-2, seed 42, no
+ * callbacks.
  * Why 1e-2: float backprop of a correct network measures ~1e-6 to ~5e-4 (the larger where deep
  * sigmoid stacks leave the first layer's gradient as a small difference of larger terms); a
  * sign error measures 1, a factor of 2 measures 0.33. */

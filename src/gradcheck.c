@@ -18,6 +18,9 @@ void ot_gradcheck_defaults(ot_gradcheck_opts_t *o)
     o->max_entries = 1000;
     o->tolerance = 1e-2;
     o->seed = 42;
+    o->on_result = NULL;
+    o->on_entry = NULL;
+    o->arg = NULL;
 }
 
 /* Mean loss of the n samples x (n, in_dim, in double) with labels y, computed in double by
@@ -152,6 +155,8 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     all_pass &= f.pass;
     if (fwd)
         *fwd = f;
+    if (o->on_result)
+        o->on_result(&f, NULL, o->arg);
 
     /* the network's largest gradient sets a scale below which differences are float noise:
      * e.g. the bias of an Affine followed by batch norm has a true gradient of exactly 0 */
@@ -194,6 +199,8 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
             const double at =
                 fabs(num) <= ZERO_NUM * gall ? fmax(floor, ZERO_FLOOR * gall) : floor;
             worst = fmax(worst, diff / fmax(fabs(bp) + fabs(num), at));
+            if (o->on_entry)
+                o->on_entry(T, k + 1, m, o->arg);
         }
         row->checked = m;
         row->mean_abs_diff = sum_abs / (double)m;
@@ -203,6 +210,8 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
         row->pass = worst < o->tolerance;
         row->zero = row->pass && gmax == 0.0;
         all_pass &= row->pass;
+        if (o->on_result)
+            o->on_result(NULL, row, o->arg);
     }
     rc = all_pass;
 done:
@@ -251,6 +260,57 @@ static int select_tensors(const ot_net_t *net, const char *list, unsigned char *
     return OT_OK;
 }
 
+/* What the command prints as the check goes: each result's line at once (flushed, so that a
+ * pipe sees it too), and on a terminal (ot_progress_get) the entries done of the tensor being
+ * checked, once it has taken the progress delay, at most ten times a second. */
+typedef struct {
+    char zeros[256]; /* the first tensors whose gradient is 0 everywhere, for the verdict */
+    size_t n_zero;
+    FILE *bar;       /* the terminal, or NULL */
+    double after, start, last;
+    const ot_tensor_t *tensor; /* the one start is of */
+} report_t;
+
+static void print_result(const ot_gradcheck_fwd_t *f, const ot_gradcheck_row_t *r, void *arg)
+{
+    report_t *p = arg;
+    ot_status_clear();
+    if (f) {
+        printf("%-12s %-11s %8s %14.3e %14.3e  %s  (loss %.9g, reference %.9g)\n", "forward",
+               "loss", "", fabs(f->loss - f->ref_loss), f->rel_err, f->pass ? "ok" : "FAIL",
+               f->loss, f->ref_loss);
+    } else {
+        char shape[64];
+        ot_tensor_shape_str(r->tensor, shape, sizeof shape);
+        printf("%-12s %-11s %8zu %14.3e %14.3e  %s\n", r->tensor->name, shape, r->checked,
+               r->mean_abs_diff, r->max_rel_err, r->zero ? "zero" : r->pass ? "ok" : "FAIL");
+        if (r->zero && p->n_zero++ < 4) {
+            const size_t u = strlen(p->zeros);
+            snprintf(p->zeros + u, sizeof p->zeros - u, "%s%s", u ? ", " : "", r->tensor->name);
+        }
+    }
+    fflush(stdout);
+}
+
+static void show_entry(const ot_tensor_t *T, size_t done, size_t m, void *arg)
+{
+    report_t *p = arg;
+    const double now = ot_now();
+    if (!p->bar)
+        return;
+    if (p->tensor != T) {
+        p->tensor = T;
+        p->start = now;
+    }
+    if (done == m || now - p->start < p->after || now - p->last < 0.1)
+        return;
+    fprintf(p->bar, "\r  %s: %zu of %zu entries (%.0f%%)\033[K", T->name, done, m,
+            100.0 * (double)done / (double)m);
+    fflush(p->bar);
+    ot_status_line(p->bar);
+    p->last = now;
+}
+
 int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, const char *tensors,
                          int threads, const char *ck)
 {
@@ -271,28 +331,19 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
            threads == 1 ? "" : "s", t.eng.n_shards);
     printf("%-12s %-11s %8s %14s %14s  %s\n", "tensor", "shape", "checked", "mean |diff|",
            "max rel err", "verdict");
-    ot_gradcheck_fwd_t fwd;
-    rc = ot_gradcheck(&t.eng, &t.train, o, check, rows, &fwd);
+    fflush(stdout);
+    report_t rep = {.bar = NULL, .last = -1.0};
+    rep.bar = ot_progress_get(&rep.after);
+    ot_gradcheck_opts_t oo = *o;
+    oo.on_result = print_result;
+    oo.on_entry = show_entry;
+    oo.arg = &rep;
+    rc = ot_gradcheck(&t.eng, &t.train, &oo, check, rows, NULL);
+    ot_status_clear();
     if (rc < 0)
         goto done;
-    printf("%-12s %-11s %8s %14.3e %14.3e  %s  (loss %.9g, reference %.9g)\n", "forward", "loss",
-           "", fabs(fwd.loss - fwd.ref_loss), fwd.rel_err, fwd.pass ? "ok" : "FAIL", fwd.loss,
-           fwd.ref_loss);
-    char zeros[256] = "";
-    size_t n_zero = 0;
-    for (size_t i = 0; i < t.net.n_tensors; i++) {
-        const ot_gradcheck_row_t *r = &rows[i];
-        if (!check[i])
-            continue;
-        char shape[64];
-        ot_tensor_shape_str(r->tensor, shape, sizeof shape);
-        printf("%-12s %-11s %8zu %14.3e %14.3e  %s\n", r->tensor->name, shape, r->checked,
-               r->mean_abs_diff, r->max_rel_err, r->zero ? "zero" : r->pass ? "ok" : "FAIL");
-        if (r->zero && n_zero++ < 4) {
-            const size_t u = strlen(zeros);
-            snprintf(zeros + u, sizeof zeros - u, "%s%s", u ? ", " : "", r->tensor->name);
-        }
-    }
+    const char *zeros = rep.zeros;
+    const size_t n_zero = rep.n_zero;
     int batch_stats = 0; /* a layer normalizing with the batch's statistics: batch norm */
     for (size_t l = 0; l < t.net.n_layers; l++)
         batch_stats |= t.net.layers[l].ops->stats != NULL;

@@ -88,6 +88,68 @@ static void test_correct_network_passes(void)
     ot_net_free(&net);
 }
 
+/* The callbacks: the forward result first, then each checked tensor's row as soon as it is
+ * known (the command prints them so, instead of every line at the end: 31 s of nothing on the
+ * deep CNN until 2026-12), each tensor's entries counted 1..m, in order, before its row;
+ * tensors not checked are not reported. */
+typedef struct {
+    const ot_net_t *net;
+    char log[512];
+    size_t entries[8]; /* the last `done` told, by tensor */
+    int in_order;
+} told_t;
+
+static void told_result(const ot_gradcheck_fwd_t *f, const ot_gradcheck_row_t *r, void *arg)
+{
+    told_t *t = arg;
+    const size_t u = strlen(t->log);
+    if (f) {
+        CU_ASSERT(f->pass);
+        snprintf(t->log + u, sizeof t->log - u, "forward;");
+        return;
+    }
+    const size_t i = (size_t)(r->tensor - t->net->tensors);
+    CU_ASSERT(r->checked > 0 && t->entries[i] == r->checked); /* every entry told before */
+    snprintf(t->log + u, sizeof t->log - u, "%s %s;", r->tensor->name, r->pass ? "ok" : "FAIL");
+}
+
+static void told_entry(const ot_tensor_t *T, size_t done, size_t m, void *arg)
+{
+    told_t *t = arg;
+    const size_t i = (size_t)(T - t->net->tensors);
+    t->in_order &= done == t->entries[i] + 1 && done <= m;
+    t->entries[i] = done;
+}
+
+static void test_results_told_as_known(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build(&net, &e, 4);
+    CU_ASSERT_FATAL(net.n_tensors == 6);
+    ot_gradcheck_opts_t o;
+    ot_gradcheck_defaults(&o);
+    CU_ASSERT_PTR_NULL(o.on_result);
+    CU_ASSERT_PTR_NULL(o.on_entry);
+    o.samples = 6;
+    o.max_entries = 7;
+    told_t t = {.net = &net, .in_order = 1};
+    o.on_result = told_result;
+    o.on_entry = told_entry;
+    o.arg = &t;
+    const unsigned char check[6] = {1, 0, 1, 1, 0, 1}; /* affine1/b, affine3/W not checked */
+    ot_gradcheck_row_t rows[6];
+    CU_ASSERT_EQUAL(ot_gradcheck(&e, &ds, &o, check, rows, NULL), 1);
+    CU_ASSERT_STRING_EQUAL(t.log, "forward;affine1/W ok;affine2/W ok;affine2/b ok;affine3/b ok;");
+    CU_ASSERT(t.in_order);
+    CU_ASSERT_EQUAL(t.entries[0], 7);
+    CU_ASSERT_EQUAL(t.entries[1], 0);
+    CU_ASSERT_EQUAL(t.entries[4], 0);
+    CU_ASSERT_EQUAL(t.entries[5], 5); /* affine3/b: 5 entries, fewer than 7 */
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
 static void test_flipped_affine_fails_naming_it(void)
 {
     ot_net_t net;
@@ -279,6 +341,7 @@ OT_TEST_SUITE(gradcheck, setup, teardown,
                test_exact_kinks_moved_off},
               {"batch norm and dropout pass; a flipped batch norm fails", test_batchnorm_dropout_network},
               {"a correct network passes with margin", test_correct_network_passes},
+              {"results told as they are known, entries counted", test_results_told_as_known},
               {"a gradient of 0, numerical and backprop alike, passes and says so",
                test_zero_gradient_passes_marked},
               {"a sign-flipped Affine backward fails, naming it", test_flipped_affine_fails_naming_it},
