@@ -54,7 +54,13 @@ expect 2 "model.layers: input width 100, expected 784" -- "${small[@]}" "$tmp/wi
 printf '[training]\nbatch_size = 5000\n' >"$tmp/batch.ini"
 expect 2 "training.batch_size: 5000 is larger than the 300 training samples" -- "${small[@]}" "$tmp/batch.ini"
 printf '[data]\ntrain_images = %s/none.gz\n' "$tmp" >"$tmp/data.ini"
-expect 1 "cannot open '$tmp/none.gz'" -- "${small[@]}" "$tmp/data.ini"
+expect 1 "$tmp/data.ini: data.train_images: cannot open '$tmp/none.gz': No such file or directory" \
+    -- "${small[@]}" "$tmp/data.ini"
+# a relative data path is the current directory's, which the message says (run from $tmp)
+abs=$(realpath "$omptrain")
+(cd "$tmp" && "$abs" -o "$tmp/rel" "$OLDPWD/configs/mnist.ini") >/dev/null 2>"$tmp/err"
+[ $? = 1 ] && grep -qF "configs/mnist.ini: data.train_images: cannot open 'data/mnist/train-images-idx3-ubyte.gz': No such file or directory (a relative path is read from the current directory, $tmp)" "$tmp/err" ||
+    { echo "FAIL a relative data path from another directory: $(cat "$tmp/err")"; fails=$((fails + 1)); }
 
 # a short real run: one line per epoch on stdout, nothing on stderr when it is not a terminal
 expect 0 "" -- "${small[@]}" --epochs 2 --threads 2 configs/mnist.ini

@@ -236,22 +236,25 @@ static void test_input(void)
         CU_ASSERT(ds_.images == NULL && ds_.features == NULL && ds_.labels == NULL);          \
     } while (0)
 
-/* A missing IDX image or label file, a missing HDF5 file: one line naming the file. */
+/* A missing IDX image or label file, a missing HDF5 file: one line naming the config, the key
+ * and the file (the config and key since 2026-12). */
 static void test_missing_files(void)
 {
     ot_config_t c;
-    char set[400], want[400];
+    char set[400], want[2600];
     CU_ASSERT_FATAL(ot_tiny_config(&c, NULL) == 0);
     snprintf(set, sizeof set, "data.test_images=%s/none-images", ot_test_scratch);
     CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
-    snprintf(want, sizeof want, "cannot open '%s/none-images': No such file", ot_test_scratch);
+    snprintf(want, sizeof want, "%s: data.test_images: cannot open '%s/none-images': No such file",
+             c.path, ot_test_scratch);
     EXPECT_LOAD(c, 1, OT_EIO, want);
     ot_dataset_t ds;
     CU_ASSERT_EQUAL(ot_data_load(&ds, &c, 0), OT_OK); /* the training set is still there */
     ot_dataset_free(&ds);
     snprintf(set, sizeof set, "data.train_labels=%s/none-labels.gz", ot_test_scratch);
     CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
-    snprintf(want, sizeof want, "cannot open '%s/none-labels.gz'", ot_test_scratch);
+    snprintf(want, sizeof want, "%s: data.train_labels: cannot open '%s/none-labels.gz'", c.path,
+             ot_test_scratch);
     EXPECT_LOAD(c, 0, OT_EIO, want);
 
     char p[256];
@@ -259,7 +262,8 @@ static void test_missing_files(void)
     h5_config(&c, NULL);
     snprintf(set, sizeof set, "data.test_file=%s/none.h5", ot_test_scratch);
     CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
-    snprintf(want, sizeof want, "cannot open '%s/none.h5': No such file", ot_test_scratch);
+    snprintf(want, sizeof want, "%s: data.test_file: cannot open '%s/none.h5': No such file",
+             c.path, ot_test_scratch);
     EXPECT_LOAD(c, 1, OT_EIO, want);
     /* predict's input: the same for either kind */
     ot_test_path(p, sizeof p, "none-input");
