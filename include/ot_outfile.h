@@ -11,6 +11,12 @@
  * reason; the temporary file is removed and whatever was at path is left as it was. */
 int ot_write_atomic(const char *path, const void *data, size_t size);
 
+/* Whether a file can be created at path: its directory exists and may be written, and path
+ * is not a directory. For a command that writes several files, checked for each before any
+ * is written, so that a wrong path leaves none. Returns 0, or OT_EIO after one line naming
+ * path and the reason. */
+int ot_outfile_writable(const char *path);
+
 /* Write size bytes to a new file (exclusive: it must not exist; else truncated), fsync it and
  * close it. Returns 0, or OT_EIO after one line naming `name` and `what` ("the checkpoint")
  * and the system's reason. The file is left for the caller to remove. */

@@ -5,9 +5,47 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ot_common.h"
+
+int ot_outfile_writable(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const size_t len = slash ? (size_t)(slash - path) : 0;
+    if (len >= sizeof dir) {
+        ot_error("%s: the path is too long", path);
+        return OT_EIO;
+    }
+    if (!slash)
+        strcpy(dir, ".");
+    else if (len == 0)
+        strcpy(dir, "/");
+    else {
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ot_error("%s: is a directory, expected a file name", path);
+        return OT_EIO;
+    }
+    if (stat(dir, &st) != 0) {
+        ot_error("%s: cannot create the file: %s: %s", path, dir, strerror(errno));
+        return OT_EIO;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        ot_error("%s: cannot create the file: %s is not a directory", path, dir);
+        return OT_EIO;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        ot_error("%s: cannot create the file in %s: %s", path, dir, strerror(errno));
+        return OT_EIO;
+    }
+    return OT_OK;
+}
 
 int ot_write_whole(const char *file, int exclusive, const char *name, const char *what,
                    const void *data, size_t size)

@@ -180,6 +180,10 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
         snprintf(out, sizeof out, "%s/predictions.h5", dir);
         p.h5_out = out;
     }
+    /* both outputs can be written, before either is: a wrong --csv leaves no predictions.h5 */
+    if ((rc = ot_outfile_writable(p.h5_out)) ||
+        (p.csv_out && (rc = ot_outfile_writable(p.csv_out))))
+        goto out;
     const size_t k = m.net.n_classes, shards = c->shards > 0 ? (size_t)c->shards
                                                              : (size_t)o->threads;
     size_t cells;

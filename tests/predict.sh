@@ -130,6 +130,12 @@ expect 1 "$images has 10000 images but data/mnist/train-labels-idx1-ubyte.gz has
     predict -c "$ck" --labels data/mnist/train-labels-idx1-ubyte.gz "$cfg" "$images"
 expect 1 "$tmp/none/p.h5: cannot create the file" \
     predict -c "$ck" --predictions "$tmp/none/p.h5" "$cfg" "$images"
+# a --csv that cannot be written stops the command before the predictions are written (they
+# were, until 2026-12, and the command then failed)
+expect 1 "$tmp/none/p.csv: cannot create the file: $tmp/none: No such file or directory" \
+    predict -c "$ck" --predictions "$tmp/bad.h5" --csv "$tmp/none/p.csv" "$cfg" "$images"
+expect 1 "$tmp: is a directory, expected a file name" \
+    predict -c "$ck" --predictions "$tmp" "$cfg" "$images"
 [ -e "$tmp/bad.h5" ] && fail "a failed predict left $tmp/bad.h5"
 ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"
 

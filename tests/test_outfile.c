@@ -1,6 +1,6 @@
 /* test_outfile.c - atomic output files (src/outfile.c): the bytes arrive whole, an existing
  * file is replaced, and a write that cannot happen says so in one line and leaves neither a
- * temporary file nor a change behind. */
+ * temporary file nor a change behind; whether a file could be created, asked first. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +74,29 @@ static void test_cannot_write(void)
     OT_EXPECT_ONE_LINE(ot_write_atomic("", "x", 1), OT_EIO, "expected the path of a file");
 }
 
+/* Whether a file could be created, asked before anything is written: a new name in an
+ * existing directory, or a relative one, yes (nothing created); a missing directory, a file
+ * where the directory should be, a directory at the path: one line each. */
+static void test_writable(void)
+{
+    char path[256], file[256];
+    const int before = count_files();
+    ot_test_path(path, sizeof path, "new.h5");
+    CU_ASSERT_EQUAL(ot_outfile_writable(path), OT_OK);
+    CU_ASSERT_EQUAL(ot_outfile_writable("relative.csv"), OT_OK);
+    CU_ASSERT_EQUAL(count_files(), before);
+    ot_test_path(path, sizeof path, "nodir/p.csv");
+    OT_EXPECT_ONE_LINE(ot_outfile_writable(path), OT_EIO, "nodir/p.csv: cannot create the file: ");
+    OT_EXPECT_ONE_LINE(ot_outfile_writable(path), OT_EIO, "nodir: No such file or directory");
+    ot_test_path(file, sizeof file, "plain");
+    CU_ASSERT_EQUAL_FATAL(ot_write_atomic(file, "x", 1), OT_OK);
+    ot_test_path(path, sizeof path, "plain/p.csv");
+    OT_EXPECT_ONE_LINE(ot_outfile_writable(path), OT_EIO, "plain is not a directory");
+    OT_EXPECT_ONE_LINE(ot_outfile_writable(ot_test_scratch), OT_EIO,
+                       "is a directory, expected a file name");
+}
+
 OT_TEST_SUITE(outfile, setup, ot_test_scratch_free,
               {"write, replace, nothing left behind", test_write_and_replace},
-              {"cannot write: one line, nothing changed", test_cannot_write})
+              {"cannot write: one line, nothing changed", test_cannot_write},
+              {"writable: asked before writing, one line when not", test_writable})
