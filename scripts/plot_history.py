@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""plot_history.py RUN_DIR - plot a run's loss and accuracy curves from RUN_DIR/history.h5
-into RUN_DIR/history.png.
+"""plot_history.py RUN_DIR|HISTORY.h5 - plot a run's loss and accuracy curves from
+RUN_DIR/history.h5 into RUN_DIR/history.png (given a history file, into the same name with
+.png).
 
 Left: the training loss of every step (thin), its moving average, and the per-epoch mean
 training and test losses. Right: training and test accuracy per epoch. The x axis is in
@@ -52,13 +53,24 @@ def moving_average(y, n):
     return (c[n:] - c[:-n]) / n
 
 
-def plot(run_dir):
-    path = os.path.join(run_dir, "history.h5")
-    out = os.path.join(run_dir, "history.png")
+def plural(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def plot(arg):
+    """arg: a run directory (its history.h5 -> history.png) or a history file (-> .png)."""
+    if os.path.isfile(arg):
+        path, out, run_dir = arg, os.path.splitext(arg)[0] + ".png", os.path.dirname(arg) or "."
+    else:
+        path, out, run_dir = os.path.join(arg, "history.h5"), os.path.join(arg, "history.png"), arg
     try:
         steps, epochs = read_history(path)
-    except (OSError, KeyError) as e:
-        print("plot_history.py: %s: %s" % (path, e), file=sys.stderr)
+    except OSError as e:  # h5py's text is long: the system's reason when there is one
+        why = os.strerror(e.errno) if e.errno else str(e)
+        print("plot_history.py: %s: cannot open it: %s" % (path, why), file=sys.stderr)
+        return 1
+    except KeyError as e:
+        print("plot_history.py: %s: %s" % (path, e.args[0]), file=sys.stderr)
         return 1
     if len(epochs["epoch"]) == 0 and len(steps["step"]) == 0:
         print("plot_history.py: %s: no epoch finished yet" % path, file=sys.stderr)
@@ -108,21 +120,22 @@ def plot(run_dir):
     ax_acc.grid(alpha=0.3)
     ax_acc.legend()
 
-    fig.suptitle("%s: %d epochs, %d steps" % (run_dir.rstrip("/"), len(ep), len(x_steps)))
+    fig.suptitle("%s: %s, %s" % (run_dir.rstrip("/") or "/", plural(len(ep), "epoch"),
+                                  plural(len(x_steps), "step")))
     fig.tight_layout()
     try:
         fig.savefig(out, dpi=100)
     except OSError as e:
         print("plot_history.py: cannot write %s: %s" % (out, e), file=sys.stderr)
         return 1
-    print("wrote %s (%d epochs, %d steps)" % (out, len(ep), len(x_steps)))
+    print("wrote %s (%s, %s)" % (out, plural(len(ep), "epoch"), plural(len(x_steps), "step")))
     return 0
 
 
 def main(argv):
     if len(argv) != 2 or argv[1] in ("-h", "--help"):
-        print("usage: plot_history.py RUN_DIR   (reads RUN_DIR/history.h5, writes "
-              "RUN_DIR/history.png)", file=sys.stderr)
+        print("usage: plot_history.py RUN_DIR|HISTORY.h5   (reads RUN_DIR/history.h5, writes "
+              "RUN_DIR/history.png; a history file gives its .png beside it)", file=sys.stderr)
         return 2
     return plot(argv[1])
 

@@ -123,6 +123,17 @@ else
     fail "scripts/plot_history.py failed: $out"
 fi
 rm -f "$tmp/part/history.png"
+# given the history file itself, the same PNG beside it; a checkpoint or a missing directory:
+# one line, exit 1 (until 2026-12 a file was taken for a directory, and h5py's text printed)
+cp "$tmp/part/history.h5" "$tmp/h-copy.h5"
+out=$(scripts/plot_history.py "$tmp/h-copy.h5" 2>&1) && [ -s "$tmp/h-copy.png" ] ||
+    fail "scripts/plot_history.py on a history file: $out"
+out=$(scripts/plot_history.py "$tmp/part/latest.h5" 2>&1)
+[ $? = 1 ] && [ "$out" = "plot_history.py: $tmp/part/latest.h5: /steps/step is missing (not an omptrain history)" ] ||
+    fail "scripts/plot_history.py on a checkpoint: $out"
+out=$(scripts/plot_history.py "$tmp/none" 2>&1)
+[ $? = 1 ] && [ "$out" = "plot_history.py: $tmp/none/history.h5: cannot open it: No such file or directory" ] ||
+    fail "scripts/plot_history.py on a missing directory: $out"
 
 # a finished run: says so, exits 0, writes nothing
 touch "$tmp/marker"
