@@ -44,7 +44,11 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # one line, not a traceback: the python3 first on PATH may lack numpy
+    sys.exit("compare_pytorch.py: needs numpy and torch: run it with /usr/bin/python3 "
+             "(apt-get install python3-numpy python3-torch)")
 
 SEGMENTS = 5
 WARMUP = 0.3
@@ -363,8 +367,16 @@ def main():
         ap.error(f"--rounds {args.rounds}: expected a whole number of at least 1")
     if args.worker:
         return worker(args)
-    threads = [int(t) for t in args.threads.split(",")]
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+    except ValueError:
+        ap.error(f"--threads {args.threads}: expected comma-separated thread counts, e.g. 1,2")
     models = args.models.split(",")
+    unknown = [m for m in models if m not in MODELS.split(",")]
+    if unknown:
+        ap.error(f"--models: unknown model '{unknown[0]}', expected a comma list of {MODELS}")
+    if not (os.path.isfile(args.omptrain) and os.access(args.omptrain, os.X_OK)):
+        ap.error(f"--omptrain {args.omptrain}: not an executable file (build it with make)")
     outdir = os.path.dirname(args.csv) or "."
     os.makedirs(outdir, exist_ok=True)
 
