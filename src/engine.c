@@ -73,7 +73,8 @@ static int fusion_on(void)
     return !(v && strcmp(v, "0") == 0);
 }
 
-/* OT_XFER=plain or keep fixes ot_engine_t.xfer (benchmarks); else OT_XFER_AUTO. */
+/* OT_XFER=plain or keep fixes ot_engine_t.xfer (benchmarks); else (auto, or unset)
+ * OT_XFER_AUTO. main checks the value. */
 static ot_xfer_t xfer_from_env(void)
 {
     const char *v = getenv("OT_XFER");

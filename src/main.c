@@ -343,10 +343,53 @@ static int same_config(const ot_config_t *c, const ot_dist_t *world)
     return rc;
 }
 
+/* omptrain's environment variables, when set, hold values their readers accept: a value they
+ * would ignore (a typo) is a usage error here, not a silent default there. Returns 0 or
+ * OT_EINVAL after one line naming the variable, its value and what is expected. */
+static int check_env(void)
+{
+    static const struct {
+        const char *name;
+        double lo, hi; /* a number in (lo, hi], or hi < 0: one of the words in `words` */
+        const char *words, *what;
+    } vars[] = {
+        {"OMPTRAIN_MEMORY_LIMIT", 0.0, 1e18, NULL, "a number of bytes > 0"},
+        {"OT_BENCH_SECONDS", 0.0, 3600.0, NULL, "seconds in (0, 3600]"},
+        {"OT_XFER", 0.0, -1.0, " plain keep auto ", "plain, keep or auto"},
+        {"OT_FUSE", 0.0, -1.0, " 0 1 ", "0 or 1"},
+        {"OT_LIVE", 0.0, -1.0, " 0 1 ", "0 or 1"},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i].name);
+        if (!v)
+            continue;
+        int ok;
+        if (vars[i].hi < 0.0) {
+            char word[40];
+            ok = strlen(v) < sizeof word - 2 && !strchr(v, ' ') && *v;
+            snprintf(word, sizeof word, " %s ", v);
+            ok = ok && strstr(vars[i].words, word) != NULL;
+        } else {
+            char *end;
+            errno = 0;
+            const double x = strtod(v, &end);
+            ok = end != v && *end == '\0' && errno == 0 && x > vars[i].lo && x <= vars[i].hi;
+        }
+        if (!ok) {
+            ot_error("environment variable %s='%s': expected %s", vars[i].name, v,
+                     vars[i].what);
+            return OT_EINVAL;
+        }
+    }
+    return OT_OK;
+}
+
 /* The command line's command, in every process of world; returns the exit status. */
 static int run(int argc, char **argv, const ot_dist_t *world)
 {
     const int R = ot_dist_size(world);
+    if (check_env())
+        return EXIT_USAGE;
     if (argc > 1 && strcmp(argv[1], "verify") == 0) { /* no CONFIG: files only */
         if (R > 1) {
             ot_error("verify runs in one process: run it without mpirun");

@@ -67,6 +67,15 @@ expect 0 "" -- "${small[@]}" --epochs 2 --threads 2 configs/mnist.ini
 [ "$(grep -c '^epoch' "$tmp/out")" -eq 2 ] && [ ! -s "$tmp/err" ] ||
     { echo "FAIL a 2-epoch run printed:"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1)); }
 
+# omptrain's environment variables: a value their readers would ignore is a usage error
+OT_BENCH_SECONDS=abc expect 2 "environment variable OT_BENCH_SECONDS='abc': expected seconds in (0, 3600]" \
+    -- "${small[@]}" configs/mnist.ini
+OMPTRAIN_MEMORY_LIMIT=8G expect 2 "environment variable OMPTRAIN_MEMORY_LIMIT='8G': expected a number of bytes" \
+    -- "${small[@]}" configs/mnist.ini
+OT_XFER=plian expect 2 "environment variable OT_XFER='plian': expected plain, keep or auto" \
+    -- "${small[@]}" configs/mnist.ini
+OT_XFER=auto OT_FUSE=1 OT_LIVE=0 OT_BENCH_SECONDS=0.5 expect 0 "" -- "${small[@]}" --epochs 1 configs/mnist.ini
+
 # more threads than the CPUs it may run on (taskset: one): a note on stdout; as many: none
 taskset -c 0 "$omptrain" "${small[@]}" --epochs 1 --threads 3 configs/mnist.ini >"$tmp/out" 2>"$tmp/err"
 grep -q "^note: 3 threads on 1 CPU: the threads beyond the CPUs take turns" "$tmp/out" &&
