@@ -19,6 +19,12 @@ typedef struct {
                                intact: "/model/affine1/W: its checksum is 0x... but ..." */
 } ot_verify_t;
 
+/* Whether an output (predictions, CSV, ONNX) may be written at path: not when a checkpoint or
+ * history of omptrain is there (a typo such as `--onnx run/latest.h5` would replace the run's
+ * checkpoint with another file). Only the file's top-level names are read. Returns 0, or
+ * OT_EIO after one line naming path and what it holds. */
+int ot_verify_replaceable(const char *path);
+
 /* Verify the file at path into *v. Returns 0 when it is intact; OT_EIO when it cannot be
  * opened; OT_EFORMAT when it is damaged, is not HDF5, or has no checksums to check (an older
  * format). Prints nothing. */

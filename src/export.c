@@ -9,6 +9,7 @@
 #include "ot_model.h"
 #include "ot_onnx.h"
 #include "ot_outfile.h"
+#include "ot_verify.h"
 
 int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx_path)
 {
@@ -17,7 +18,8 @@ int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx
     size_t size = 0;
     char model[OT_STACK_TEXT], doc[OT_STACK_TEXT + 256], shape[64], how[160];
     int rc;
-    if ((rc = ot_model_load(&m, c, checkpoint, NULL, NULL)))
+    if ((rc = ot_outfile_writable(onnx_path)) || (rc = ot_verify_replaceable(onnx_path)) ||
+        (rc = ot_model_load(&m, c, checkpoint, NULL, NULL)))
         goto out;
     ot_config_model_str(c, model, sizeof model);
     snprintf(doc, sizeof doc, "omptrain %s model %s, %zu classes, from %s (epoch %d, step %llu)",

@@ -23,6 +23,7 @@
 #include "ot_engine.h"
 #include "ot_model.h"
 #include "ot_outfile.h"
+#include "ot_verify.h"
 
 /* What predict computed. */
 typedef struct {
@@ -181,8 +182,9 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
         p.h5_out = out;
     }
     /* both outputs can be written, before either is: a wrong --csv leaves no predictions.h5 */
-    if ((rc = ot_outfile_writable(p.h5_out)) ||
-        (p.csv_out && (rc = ot_outfile_writable(p.csv_out))))
+    if ((rc = ot_outfile_writable(p.h5_out)) || (rc = ot_verify_replaceable(p.h5_out)) ||
+        (p.csv_out &&
+         ((rc = ot_outfile_writable(p.csv_out)) || (rc = ot_verify_replaceable(p.csv_out)))))
         goto out;
     const size_t k = m.net.n_classes, shards = c->shards > 0 ? (size_t)c->shards
                                                              : (size_t)o->threads;

@@ -122,6 +122,33 @@ out:
     return rc;
 }
 
+int ot_verify_replaceable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return OT_OK; /* nothing there to lose (a directory is refused where it is written) */
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
+#else
+    htri_t is = H5Fis_hdf5(path);
+#endif
+    hid_t f = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
+    const char *kind = f < 0                                      ? NULL
+                       : H5Lexists(f, "model", H5P_DEFAULT) > 0   ? "checkpoint"
+                       : H5Lexists(f, "steps", H5P_DEFAULT) > 0   ? "history"
+                                                                  : NULL;
+    if (f >= 0)
+        H5Fclose(f);
+    ot_h5_restore(&q);
+    if (!kind)
+        return OT_OK;
+    ot_error("%s: holds an omptrain %s, which this would replace; expected another file name",
+             path, kind);
+    return OT_EIO;
+}
+
 int ot_verify_file(const char *path, ot_verify_t *v)
 {
     memset(v, 0, sizeof *v);

@@ -136,6 +136,15 @@ expect 1 "$tmp/none/p.csv: cannot create the file: $tmp/none: No such file or di
     predict -c "$ck" --predictions "$tmp/bad.h5" --csv "$tmp/none/p.csv" "$cfg" "$images"
 expect 1 "$tmp: is a directory, expected a file name" \
     predict -c "$ck" --predictions "$tmp" "$cfg" "$images"
+# an output named like the run's own files: refused, the checkpoint and history left intact
+# (until 2026-12 `export --onnx run/latest.h5` replaced the checkpoint with the ONNX model)
+expect 1 "$ck: holds an omptrain checkpoint, which this would replace" \
+    predict -c "$ck" --predictions "$ck" "$cfg" "$images"
+expect 1 "$tmp/run/history.h5: holds an omptrain history, which this would replace" \
+    predict -c "$ck" --csv "$tmp/run/history.h5" "$cfg" "$images"
+expect 1 "$ck: holds an omptrain checkpoint, which this would replace" \
+    export -c "$ck" --onnx "$ck" "$cfg"
+"$bin" verify "$ck" "$tmp/run/history.h5" >/dev/null || fail "a refused output damaged the run's files"
 [ -e "$tmp/bad.h5" ] && fail "a failed predict left $tmp/bad.h5"
 ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"
 
