@@ -16,6 +16,18 @@ int ot_output_dir(const ot_config_t *c, char *dir, size_t n);
  * and the reason ("Not a directory", "Read-only file system", ...). */
 int ot_output_dir_prepare(const char *dir);
 
+/* Where a new run sets the files of the run before it aside (ot_output_dir_set_aside). */
+#define OT_PREVIOUS_NAME "previous"
+
+/* A new run (not a resume) into dir, which may hold an earlier run's files: when they include
+ * a checkpoint, move them (checkpoint-eNNNN.h5, latest.h5, history.h5, history.png) into
+ * dir/previous/, after
+ * removing the same files of the run before from there (anything else in previous/ is left
+ * alone), so that starting a run again keeps the last one. *moved is set to the number of
+ * files moved (0: dir held none). Returns 0, or OT_EIO with one line naming the file and the
+ * reason. Call it holding dir's lock. */
+int ot_output_dir_set_aside(const char *dir, size_t *moved);
+
 /* The lock file in a run directory while a run writes there. */
 #define OT_LOCK_NAME ".omptrain.lock"
 

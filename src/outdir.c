@@ -2,6 +2,7 @@
  * (ot_outdir.h). */
 #include "ot_outdir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "ot_checkpoint.h"
 #include "ot_common.h"
 
 int ot_output_dir(const ot_config_t *c, char *dir, size_t n)
@@ -126,4 +128,71 @@ int ot_output_dir_lock(const char *dir, int *fd)
     }
     *fd = f;
     return OT_OK;
+}
+
+/* A file a run writes in its directory, by name. */
+static int run_file(const char *name)
+{
+    return ot_ckpt_epoch_of(name) >= 0 || !strcmp(name, "latest.h5") ||
+           !strcmp(name, "history.h5") || !strcmp(name, "history.png");
+}
+
+/* Each run file in from: removed (to == NULL) or renamed into to; *count of them. Stops at
+ * the first failure: OT_EIO after one line. */
+static int move_run_files(const char *from, const char *to, size_t *count)
+{
+    DIR *d = opendir(from);
+    *count = 0;
+    if (!d && errno == ENOENT)
+        return OT_OK;
+    if (!d) {
+        ot_error("%s: cannot read it: %s", from, strerror(errno));
+        return OT_EIO;
+    }
+    int rc = OT_OK;
+    struct dirent *de;
+    while (rc == OT_OK && (de = readdir(d))) {
+        if (!run_file(de->d_name))
+            continue;
+        char src[OT_PATH_MAX + 300], dst[OT_PATH_MAX + 300];
+        snprintf(src, sizeof src, "%s/%s", from, de->d_name);
+        if (to)
+            snprintf(dst, sizeof dst, "%s/%s", to, de->d_name);
+        if (to ? rename(src, dst) != 0 : unlink(src) != 0) {
+            ot_error("%s: cannot %s it: %s", src, to ? "set aside" : "remove", strerror(errno));
+            rc = OT_EIO;
+        } else {
+            (*count)++;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int ot_output_dir_set_aside(const char *dir, size_t *moved)
+{
+    char prev[OT_PATH_MAX + 32];
+    size_t n = 0;
+    *moved = 0;
+    int rc;
+    DIR *d = opendir(dir);
+    if (!d) {
+        ot_error("%s: cannot read the run directory: %s", dir, strerror(errno));
+        return OT_EIO;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) /* a checkpoint: a history alone (a run stopped before its first
+                                 checkpoint) has nothing to resume, and is replaced */
+        n += ot_ckpt_epoch_of(de->d_name) >= 0 || !strcmp(de->d_name, "latest.h5");
+    closedir(d);
+    if (n == 0)
+        return OT_OK;
+    snprintf(prev, sizeof prev, "%s/%s", dir, OT_PREVIOUS_NAME);
+    if ((rc = move_run_files(prev, NULL, &n))) /* the run before the last */
+        return rc;
+    if (mkdir(prev, 0777) != 0 && errno != EEXIST) {
+        ot_error("%s: cannot create it to set the earlier run aside: %s", prev, strerror(errno));
+        return OT_EIO;
+    }
+    return move_run_files(dir, prev, moved);
 }

@@ -223,8 +223,12 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     /* the output directory must take files, and be this run's alone, before any training
      * time is spent: the first process's, which alone writes there */
     rc = ot_output_dir(&c, dir, sizeof dir);
+    size_t set_aside = 0;
     if (!rc && first && !(rc = ot_output_dir_prepare(dir)))
         rc = ot_output_dir_lock(dir, &lock);
+    /* a new run keeps the last one's files in DIR/previous/ rather than replacing them */
+    if (!rc && first && !o->resume)
+        rc = ot_output_dir_set_aside(dir, &set_aside);
     if ((rc = ot_dist_agree(d, rc)))
         goto out;
     /* every process: the data, the model, its part of each batch, the checkpoint */
@@ -255,6 +259,11 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     if (R > 1)
         printf(" per process");
     printf("\n");
+    if (set_aside)
+        printf("note: %s held an earlier run: its %zu file%s %s now in %s/%s/ (--resume "
+               "%s/%s --output %s/%s continues it there)\n", dir, set_aside,
+               set_aside == 1 ? "" : "s", set_aside == 1 ? "is" : "are", dir, OT_PREVIOUS_NAME,
+               dir, OT_PREVIOUS_NAME, dir, OT_PREVIOUS_NAME);
     if (R > 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < threads)
         printf("note: the first process may run on %d CPU%s but has %d threads: mpirun binds "
                "each process to a core unless told otherwise (mpirun --bind-to none, or "

@@ -2,7 +2,8 @@
 # checkpoint_resume.sh - a run of 3 epochs interrupted after 1 and resumed ends with the same
 # parameters, bit for bit, as an uninterrupted one (h5diff of /model), also at another thread
 # count; its history holds exactly 3 epochs and 60 steps, equal to the uninterrupted curve;
-# the keep rule and latest.h5; eval of the result; resuming a finished run writes nothing.
+# the keep rule and latest.h5; eval of the result; resuming a finished run writes nothing; a
+# new run into a run's directory sets the earlier run aside in previous/.
 # Run from the repository root (make check). OMPTRAIN overrides the binary.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -147,5 +148,18 @@ grep -q "the run already finished its 3 epochs; raise training.epochs (e.g. --ep
 [ "$(ls -lA --time-style=full-iso "$tmp/part")" = "$before" ] && [ -z "$(find "$tmp/part" -newer "$tmp/marker")" ] ||
     fail "resuming a finished run changed $tmp/part"
 
+# a new run into a directory that holds a run: the earlier run's files go to previous/ (a note
+# says where), intact, and resuming from there continues it (until 2026-12 the new run
+# replaced them); the run after that replaces previous/ in turn
+cp "$tmp/full/latest.h5" "$tmp/full-latest.h5"
+run again -t 2 --epochs 1 -o "$tmp/full" "$cfg" &&
+    grep -q "^note: $tmp/full held an earlier run: its [0-9]* files are now in $tmp/full/previous/" "$tmp/again.out" ||
+    fail "a new run into a run's directory: no note: $(head -3 "$tmp/again.out")"
+cmp -s "$tmp/full-latest.h5" "$tmp/full/previous/latest.h5" && [ -e "$tmp/full/previous/history.h5" ] ||
+    fail "the earlier run's files are not in previous/: $(ls "$tmp/full/previous" 2>&1)"
+run prev -t 2 --resume "$tmp/full/previous" --epochs 4 -o "$tmp/full/previous" "$cfg" &&
+    [ "$(grep -c '^epoch ' "$tmp/prev.out")" -eq 1 ] || fail "resuming the set-aside run: $(cat "$tmp/prev.out")"
+grep -q "^note: .* held an earlier run" "$tmp/prev.out" && fail "a resume set its own run aside"
+
 [ "$fails" -eq 0 ] || exit 1
-echo "checkpoint_resume.sh: ok (resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run)"
+echo "checkpoint_resume.sh: ok (resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"

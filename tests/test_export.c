@@ -191,7 +191,7 @@ static void test_refusals(void)
     OT_EXPECT_ONE_LINE(run_export(&cfg, cfg.test_images, path, NULL), OT_EFORMAT, want);
     CU_ASSERT(!ot_ck_file_exists(path));
     ot_test_path(path, sizeof path, "no/m.onnx");
-    snprintf(want, sizeof want, "%s: cannot create the file (as ", path);
+    snprintf(want, sizeof want, "%s: cannot create the file: ", path); /* before any work */
     OT_EXPECT_ONE_LINE(run_export(&cfg, ckpt, path, NULL), OT_EIO, want);
     CU_ASSERT(!ot_ck_file_exists(path));
     CU_ASSERT_EQUAL(ot_ck_count_tmp_files(ot_test_scratch), 0);

@@ -1,5 +1,5 @@
 /* test_outdir.c - a run's output directory (src/outdir.c): its default name, making it with
- * its parents, and refusing one that cannot take files. */
+ * its parents, refusing one that cannot take files, and setting an earlier run aside. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,5 +46,80 @@ static void test_output_dir(void)
     OT_EXPECT_ONE_LINE(ot_output_dir_prepare(p), OT_EIO, "Not a directory");
 }
 
+/* A file of n bytes at dir/name. */
+static void touch(const char *dir, const char *name, size_t n)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    for (size_t i = 0; i < n; i++)
+        fputc('x', f);
+    fclose(f);
+}
+
+/* Bytes of dir/name, or -1 when it is not there. */
+static long size_of(const char *dir, const char *name)
+{
+    char p[400];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A new run into a directory that holds a run: the run's files (not others) go to previous/,
+ * replacing the run before's there (until 2026-12 a new run replaced the last one's files);
+ * a directory with no checkpoint (a history alone, nothing) is left as it is. */
+static void test_set_aside(void)
+{
+    char dir[256], prev[300];
+    size_t moved = 99;
+    ot_test_path(dir, sizeof dir, "run");
+    snprintf(prev, sizeof prev, "%s/previous", dir);
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == OT_OK);
+    CU_ASSERT_EQUAL(ot_output_dir_set_aside(dir, &moved), OT_OK); /* empty */
+    CU_ASSERT_EQUAL(moved, 0);
+    touch(dir, "history.h5", 1);
+    CU_ASSERT_EQUAL(ot_output_dir_set_aside(dir, &moved), OT_OK); /* a history alone */
+    CU_ASSERT_EQUAL(moved, 0);
+    CU_ASSERT_EQUAL(size_of(dir, "history.h5"), 1);
+    CU_ASSERT_EQUAL(size_of(dir, "previous"), -1);
+
+    /* run 1: two checkpoints, latest, history, plot; and a file of the user's */
+    touch(dir, "checkpoint-e0001.h5", 1);
+    touch(dir, "checkpoint-e0002.h5", 1);
+    touch(dir, "latest.h5", 1);
+    touch(dir, "history.png", 1);
+    touch(dir, "notes.txt", 1);
+    CU_ASSERT_EQUAL(ot_output_dir_set_aside(dir, &moved), OT_OK);
+    CU_ASSERT_EQUAL(moved, 5);
+    CU_ASSERT_EQUAL(size_of(prev, "checkpoint-e0002.h5"), 1);
+    CU_ASSERT_EQUAL(size_of(prev, "history.png"), 1);
+    CU_ASSERT_EQUAL(size_of(dir, "latest.h5"), -1);
+    CU_ASSERT_EQUAL(size_of(dir, "notes.txt"), 1); /* not a run file: stays */
+
+    /* run 2 (files of 2 bytes) set aside in turn: run 1's go, a user's file in previous/ stays */
+    touch(prev, "mine.txt", 1);
+    touch(dir, "checkpoint-e0001.h5", 2);
+    touch(dir, "latest.h5", 2);
+    touch(dir, "history.h5", 2);
+    CU_ASSERT_EQUAL(ot_output_dir_set_aside(dir, &moved), OT_OK);
+    CU_ASSERT_EQUAL(moved, 3);
+    CU_ASSERT_EQUAL(size_of(prev, "checkpoint-e0001.h5"), 2);
+    CU_ASSERT_EQUAL(size_of(prev, "checkpoint-e0002.h5"), -1);
+    CU_ASSERT_EQUAL(size_of(prev, "history.png"), -1);
+    CU_ASSERT_EQUAL(size_of(prev, "mine.txt"), 1);
+
+    /* previous is a file: one line, nothing moved */
+    char other[256];
+    ot_test_path(other, sizeof other, "run2");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(other) == OT_OK);
+    touch(other, "previous", 1);
+    touch(other, "latest.h5", 3);
+    OT_EXPECT_ONE_LINE(ot_output_dir_set_aside(other, &moved), OT_EIO, "previous");
+    CU_ASSERT_EQUAL(size_of(other, "latest.h5"), 3);
+}
+
 OT_TEST_SUITE(outdir, setup, ot_test_scratch_free,
-              {"output directory", test_output_dir})
+              {"output directory", test_output_dir},
+              {"a new run sets the last one aside in previous/", test_set_aside})
