@@ -122,6 +122,18 @@ out:
     return rc;
 }
 
+/* path opened read-only as HDF5 (the caller silences HDF5's printer): the file, or
+ * H5I_INVALID_HID with *is 0 (not HDF5), > 0 (HDF5 that does not open) or < 0 (unreadable). */
+static hid_t open_hdf5(const char *path, htri_t *is)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    *is = H5Fis_accessible(path, H5P_DEFAULT);
+#else
+    *is = H5Fis_hdf5(path);
+#endif
+    return *is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
+}
+
 int ot_verify_replaceable(const char *path)
 {
     struct stat st;
@@ -129,12 +141,8 @@ int ot_verify_replaceable(const char *path)
         return OT_OK; /* nothing there to lose (a directory is refused where it is written) */
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-#if H5_VERSION_GE(1, 12, 0)
-    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
-#else
-    htri_t is = H5Fis_hdf5(path);
-#endif
-    hid_t f = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
+    htri_t is;
+    hid_t f = open_hdf5(path, &is);
     const char *kind = f < 0                                      ? NULL
                        : H5Lexists(f, "model", H5P_DEFAULT) > 0   ? "checkpoint"
                        : H5Lexists(f, "steps", H5P_DEFAULT) > 0   ? "history"
@@ -164,12 +172,8 @@ int ot_verify_file(const char *path, ot_verify_t *v)
     }
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-#if H5_VERSION_GE(1, 12, 0)
-    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
-#else
-    htri_t is = H5Fis_hdf5(path);
-#endif
-    hid_t f = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
+    htri_t is;
+    hid_t f = open_hdf5(path, &is);
     int rc;
     if (is == 0) {
         snprintf(v->why, sizeof v->why, "not an HDF5 file");
