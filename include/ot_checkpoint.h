@@ -71,7 +71,9 @@ int ot_ckpt_load_params(const char *path, ot_net_t *net);
  * and the early-stopping state, so that training continues exactly where the writer stopped.
  * The data order must have as many entries as t's training set (else OT_ECONFIG) and be a
  * permutation of it (else OT_EFORMAT); batch_in_epoch must lie inside an epoch of t's batch
- * size. Returns 0 or the codes above; t's run state is unspecified after a failure. */
+ * size, and a checkpoint written inside an epoch must have been written at t's batch size
+ * (else OT_ECONFIG: the rest of the epoch would replay some samples and skip others).
+ * Returns 0 or the codes above; t's run state is unspecified after a failure. */
 int ot_ckpt_load(const char *path, ot_trainer_t *t);
 
 /* The three readers above on a file already open, read-only (from a path, or from memory:

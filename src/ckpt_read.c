@@ -386,6 +386,37 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t)
     return rc;
 }
 
+/* A checkpoint written inside an epoch (by SIGINT or SIGTERM) continues with the batch after
+ * its batch_in_epoch: the same place in the epoch's data order only at the batch size it was
+ * written with, which samples_seen tells (its epochs' samples, then batch_in_epoch batches).
+ * Another batch size would train some of the epoch's samples twice and skip others, so it is
+ * refused (OT_ECONFIG); at an epoch's end any batch size continues. 0 or the code, message
+ * printed. */
+static int check_position(const char *path, const ot_ckpt_info_t *in, uint64_t samples_seen,
+                          size_t n, size_t batch)
+{
+    const uint64_t bie = in->batch_in_epoch, before = (uint64_t)in->epoch * n;
+    if (bie == 0)
+        return OT_OK;
+    const uint64_t done = samples_seen - before;
+    if (samples_seen <= before || done >= n || done % bie != 0) {
+        ot_error("%s: /state/samples_seen %llu does not fit /state/epoch %d and "
+                 "/state/batch_in_epoch %llu with %zu training samples", path,
+                 (unsigned long long)samples_seen, in->epoch, (unsigned long long)bie, n);
+        return OT_EFORMAT;
+    }
+    if (done / bie != batch) {
+        ot_error("%s: written inside epoch %d after %llu batches of %llu samples; "
+                 "training.batch_size %zu would train some of that epoch's samples twice and "
+                 "skip others: finish the epoch first (--set training.batch_size=%llu --epochs "
+                 "%d), then resume from there at %zu", path, in->epoch + 1,
+                 (unsigned long long)bie, (unsigned long long)(done / bie), batch,
+                 (unsigned long long)(done / bie), in->epoch + 1, batch);
+        return OT_ECONFIG;
+    }
+    return OT_OK;
+}
+
 int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
 {
     ot_h5_quiet_t q;
@@ -443,6 +474,11 @@ int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
         rc = OT_ECONFIG;
         goto out;
     }
+    uint64_t samples_seen;
+    if ((rc = read_ds(f, path, "/state/samples_seen", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT64,
+                      &samples_seen)) ||
+        (rc = check_position(path, &in, samples_seen, N, t->cfg.batch_size)))
+        goto out;
     if (in.batch_in_epoch >= n_batches) {
         ot_error("%s: /state/batch_in_epoch is %zu but an epoch of the config has %zu batches "
                  "(training.batch_size = %zu)", path, in.batch_in_epoch, n_batches,
@@ -474,11 +510,9 @@ int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
     }
 
     ot_rng_t rng;
-    uint64_t samples_seen, correct;
+    uint64_t correct;
     double epoch_loss;
-    if ((rc = read_ds(f, path, "/state/samples_seen", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT64,
-                      &samples_seen)) ||
-        (rc = read_ds(f, path, "/state/epoch_loss", H5T_FLOAT, 0, 1, H5T_NATIVE_DOUBLE,
+    if ((rc = read_ds(f, path, "/state/epoch_loss", H5T_FLOAT, 0, 1, H5T_NATIVE_DOUBLE,
                       &epoch_loss)) ||
         (rc = read_ds(f, path, "/state/epoch_correct", H5T_INTEGER, 0, 1, H5T_NATIVE_UINT64,
                       &correct)) ||

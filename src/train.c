@@ -205,7 +205,9 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
         t->eng.next_idx = b + 1 < n_batches ? t->order + lo + n : NULL;
         t->eng.next_n = b + 1 < n_batches ? (N - lo - n < B ? N - lo - n : B) : 0;
         t->eng.flag = t->interrupt ? *t->interrupt : 0; /* agreed with the step's gradient */
-        lr = t->step_lr = ot_schedule_lr(&t->cfg, t->step, n_batches);
+        /* the schedule follows the position in epochs (t->step itself, unless a checkpoint
+         * was resumed at another batch size) */
+        lr = t->step_lr = ot_schedule_lr(&t->cfg, (uint64_t)t->epoch * n_batches + b, n_batches);
         /* the update runs chunk by chunk inside the step, unless clipping needs the whole
          * gradient's norm first (or other processes: the engine leaves it then) */
         t->eng.hook = t->cfg.clip_norm > 0.0 ? (ot_step_hook_t){0}

@@ -3,7 +3,8 @@
 # parameters, bit for bit, as an uninterrupted one (h5diff of /model), also at another thread
 # count; its history holds exactly 3 epochs and 60 steps, equal to the uninterrupted curve;
 # the keep rule and latest.h5; eval of the result; resuming a finished run writes nothing; a
-# new run into a run's directory sets the earlier run aside in previous/.
+# new run into a run's directory sets the earlier run aside in previous/; a checkpoint written
+# inside an epoch resumes only at its batch size.
 # Run from the repository root (make check). OMPTRAIN overrides the binary.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -161,5 +162,19 @@ run prev -t 2 --resume "$tmp/full/previous" --epochs 4 -o "$tmp/full/previous" "
     [ "$(grep -c '^epoch ' "$tmp/prev.out")" -eq 1 ] || fail "resuming the set-aside run: $(cat "$tmp/prev.out")"
 grep -q "^note: .* held an earlier run" "$tmp/prev.out" && fail "a resume set its own run aside"
 
+# a checkpoint written inside an epoch (the fuzz corpus's: two batches of 8 into epoch 2) at
+# another batch size: refused in one line, exit 2, the file untouched (until 2026-12 it resumed,
+# training some of the epoch's samples twice: a train accuracy of 120%); at its own it resumes
+mid=tests/fuzz/corpus/ckpt/mid-epoch.h5
+cp "$mid" "$tmp/mid.h5"
+"$bin" --resume "$tmp/mid.h5" --set training.batch_size=4 -o "$tmp/mid" \
+    tests/fuzz/configs/mlp.ini >"$tmp/mid.out" 2>"$tmp/mid.err"
+rc=$?
+[ "$rc" = 2 ] && [ "$(cat "$tmp/mid.err")" = "omptrain: $tmp/mid.h5: written inside epoch 2 after 2 batches of 8 samples; training.batch_size 4 would train some of that epoch's samples twice and skip others: finish the epoch first (--set training.batch_size=8 --epochs 2), then resume from there at 4" ] ||
+    fail "a mid-epoch checkpoint at another batch size: exit $rc: $(cat "$tmp/mid.err")"
+cmp -s "$mid" "$tmp/mid.h5" || fail "the refused resume changed the checkpoint"
+run mid8 --resume "$tmp/mid.h5" --epochs 2 -o "$tmp/mid" tests/fuzz/configs/mlp.ini ||
+    fail "the mid-epoch checkpoint does not resume at its own batch size"
+
 [ "$fails" -eq 0 ] || exit 1
-echo "checkpoint_resume.sh: ok (resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"
+echo "checkpoint_resume.sh: ok (a mid-epoch checkpoint only at its batch size, resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"

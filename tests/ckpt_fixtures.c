@@ -29,9 +29,6 @@ int ot_ck_make_trainer_opts(ot_trainer_t *t, unsigned seed, size_t hidden, size_
 {
     ot_config_t c;
     ot_config_defaults(&c);
-    for (size_t i = 0; opts && opts[i]; i++)
-        if (ot_config_set(&c, opts[i]))
-            return -1;
     snprintf(c.path, sizeof c.path, "tests/ckpt-unit.ini");
     c.sizes[1] = hidden;
     c.train_limit = train_limit;
@@ -39,6 +36,9 @@ int ot_ck_make_trainer_opts(ot_trainer_t *t, unsigned seed, size_t hidden, size_
     c.batch_size = 50;
     c.shards = 4;
     c.seed = seed;
+    for (size_t i = 0; opts && opts[i]; i++) /* over the fixture's values */
+        if (ot_config_set(&c, opts[i]))
+            return -1;
     if (ot_config_check(&c))
         return -1;
     return ot_trainer_init(t, &c, 2);

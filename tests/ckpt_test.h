@@ -15,7 +15,7 @@ extern const char *const ot_ck_adam_opts[];
 extern const char *const ot_ck_momentum_opts[];
 
 /* A small trainer: 784-hidden-10 on the first train_limit MNIST images, batches of 50, 4
- * shards, 2 threads; opts: NULL or more settings. 0 or -1. */
+ * shards, 2 threads; opts: NULL or settings applied over those. 0 or -1. */
 int ot_ck_make_trainer_opts(ot_trainer_t *t, unsigned seed, size_t hidden, size_t train_limit,
                             const char *const *opts);
 int ot_ck_make_trainer(ot_trainer_t *t, unsigned seed, size_t hidden, size_t train_limit);

@@ -155,6 +155,55 @@ static void test_resume_exact_nesterov(void)
     resume_exact("resume-nesterov", ot_ck_momentum_opts);
 }
 
+/* A checkpoint written inside an epoch continues only at the batch size it was written with
+ * (another would train some of the epoch's samples twice and skip others: the old reader
+ * resumed it, and reported a train accuracy of 120%); one written at an epoch's end takes any
+ * batch size, and the learning-rate schedule then continues from the position in epochs, not
+ * from the count of steps of the other size. */
+static void test_batch_size_change(void)
+{
+    const char *const warm[] = {"training.warmup_epochs=3", "training.epochs=3", NULL};
+    const char *const warm25[] = {"training.warmup_epochs=3", "training.epochs=3",
+                                  "training.batch_size=25", NULL};
+    ot_trainer_t a, b;
+    char mid[256], end[256], bad[256];
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&a, 3, 50, 600, warm) == 0);
+    CU_ASSERT_FATAL(ot_ck_run_epochs(&a, 1) == 0);
+    ot_test_path(end, sizeof end, "bs-end.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&a, end) == 0);
+    a.batch_in_epoch = 3; /* as SIGINT leaves it: three batches of 50 into epoch 2 */
+    a.step += 3;
+    a.samples_seen += 150;
+    ot_test_path(mid, sizeof mid, "bs-mid.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&a, mid) == 0);
+    a.samples_seen -= 1; /* a position that no run writes */
+    ot_test_path(bad, sizeof bad, "bs-bad.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&a, bad) == 0);
+
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&b, 3, 50, 600, warm25) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(mid, &b), OT_ECONFIG,
+                       "written inside epoch 2 after 3 batches of 50 samples; "
+                       "training.batch_size 25 would train some of that epoch's samples twice "
+                       "and skip others: finish the epoch first (--set training.batch_size=50 "
+                       "--epochs 2), then resume from there at 25");
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &b), OT_EFORMAT,
+                       "/state/samples_seen 749 does not fit /state/epoch 1 and "
+                       "/state/batch_in_epoch 3 with 600 training samples");
+    /* at the epoch's end: 24 batches of 25 an epoch, the schedule at epoch 1.0, not 0.5 */
+    CU_ASSERT_EQUAL_FATAL(ot_ckpt_load(end, &b), 0);
+    CU_ASSERT_EQUAL(b.step, 12);
+    CU_ASSERT_FATAL(ot_ck_run_epochs(&b, 1) == 0);
+    CU_ASSERT_DOUBLE_EQUAL(b.step_lr, ot_schedule_lr(&b.cfg, 2 * 24 - 1, 24), 0);
+    CU_ASSERT(b.step_lr != ot_schedule_lr(&b.cfg, 12 + 24 - 1, 24)); /* guard */
+    ot_trainer_free(&b);
+    /* the same batch size resumes the mid-epoch checkpoint */
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&b, 3, 50, 600, warm) == 0);
+    CU_ASSERT_EQUAL(ot_ckpt_load(mid, &b), 0);
+    CU_ASSERT_EQUAL(b.batch_in_epoch, 3);
+    ot_trainer_free(&b);
+    ot_trainer_free(&a);
+}
+
 /* The optimizer's state and the early-stopping state come back bit for bit; a config with
  * another optimizer is refused. */
 static void test_roundtrip_optim(void)
@@ -431,6 +480,7 @@ OT_TEST_SUITE(ckpt_read, setup, ot_test_scratch_free,
                test_resume_exact_adam},
               {"resume equals an uninterrupted run: nesterov, step schedule",
                test_resume_exact_nesterov},
+              {"inside an epoch, resume only at its batch size", test_batch_size_change},
               {"optimizer and early-stopping state round trip", test_roundtrip_optim},
               {"batch norm state round trip", test_batchnorm},
               {"bad files: one line each", test_bad_files},
