@@ -16,6 +16,24 @@ int ot_output_dir(const ot_config_t *c, char *dir, size_t n);
  * and the reason ("Not a directory", "Read-only file system", ...). */
 int ot_output_dir_prepare(const char *dir);
 
+/* The files a run writes in its directory, by kind (a mask for ot_run_files). */
+enum {
+    OT_RUN_CHECKPOINT = 1, /* checkpoint-eNNNN.h5 */
+    OT_RUN_LATEST = 2,     /* latest.h5 */
+    OT_RUN_HISTORY = 4,    /* history.h5 */
+    OT_RUN_PLOT = 8,       /* history.png */
+    OT_RUN_ANY = 15
+};
+
+/* The kind of a file named name in a run directory; 0 when a run writes no file of that name. */
+int ot_run_file_kind(const char *name);
+
+/* The names of the files in dir of a kind in the mask kinds, in name order (strcmp), as one
+ * malloc'd array of malloc'd strings for ot_run_files_free; *count of them. Returns 0, OT_EIO
+ * ("DIR: cannot read the run directory: REASON") or OT_ENOMEM, message printed. */
+int ot_run_files(const char *dir, int kinds, char ***names, size_t *count);
+void ot_run_files_free(char **names, size_t count);
+
 /* Where a new run sets the files of the run before it aside (ot_output_dir_set_aside). */
 #define OT_PREVIOUS_NAME "previous"
 

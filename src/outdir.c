@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -130,34 +131,84 @@ int ot_output_dir_lock(const char *dir, int *fd)
     return OT_OK;
 }
 
-/* A file a run writes in its directory, by name. */
-static int run_file(const char *name)
+int ot_run_file_kind(const char *name)
 {
-    return ot_ckpt_epoch_of(name) >= 0 || !strcmp(name, "latest.h5") ||
-           !strcmp(name, "history.h5") || !strcmp(name, "history.png");
+    return ot_ckpt_epoch_of(name) >= 0    ? OT_RUN_CHECKPOINT
+           : !strcmp(name, "latest.h5")   ? OT_RUN_LATEST
+           : !strcmp(name, "history.h5")  ? OT_RUN_HISTORY
+           : !strcmp(name, "history.png") ? OT_RUN_PLOT
+                                          : 0;
 }
 
-/* Each run file in from: removed (to == NULL) or renamed into to; *count of them. Stops at
- * the first failure: OT_EIO after one line. */
-static int move_run_files(const char *from, const char *to, size_t *count)
+static int cmp_name(const void *a, const void *b)
 {
-    DIR *d = opendir(from);
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void ot_run_files_free(char **names, size_t count)
+{
+    for (size_t i = 0; names && i < count; i++)
+        free(names[i]);
+    free(names);
+}
+
+int ot_run_files(const char *dir, int kinds, char ***names, size_t *count)
+{
+    *names = NULL;
     *count = 0;
-    if (!d && errno == ENOENT)
-        return OT_OK;
+    DIR *d = opendir(dir);
     if (!d) {
-        ot_error("%s: cannot read it: %s", from, strerror(errno));
+        ot_error("%s: cannot read the run directory: %s", dir, strerror(errno));
         return OT_EIO;
     }
-    int rc = OT_OK;
+    char **list = NULL;
+    size_t n = 0, cap = 0;
     struct dirent *de;
-    while (rc == OT_OK && (de = readdir(d))) {
-        if (!run_file(de->d_name))
+    while ((de = readdir(d))) {
+        if (!(ot_run_file_kind(de->d_name) & kinds))
             continue;
+        if (n == cap) {
+            char **grown = realloc(list, (cap ? 2 * cap : 16) * sizeof *list);
+            if (!grown)
+                break;
+            list = grown;
+            cap = cap ? 2 * cap : 16;
+        }
+        if (!(list[n] = strdup(de->d_name)))
+            break;
+        n++;
+    }
+    const int full = de != NULL; /* stopped early: out of memory */
+    closedir(d);
+    if (full) {
+        ot_run_files_free(list, n);
+        ot_error("%s: cannot list the run's files: out of memory", dir);
+        return OT_ENOMEM;
+    }
+    if (n > 1)
+        qsort(list, n, sizeof *list, cmp_name);
+    *names = list;
+    *count = n;
+    return OT_OK;
+}
+
+/* Each run file in from (a missing from holds none): removed (to == NULL) or renamed into to;
+ * *count of them. Stops at the first failure: OT_EIO after one line. */
+static int move_run_files(const char *from, const char *to, size_t *count)
+{
+    char **names;
+    size_t n;
+    int rc;
+    *count = 0;
+    if (access(from, F_OK) != 0 && errno == ENOENT)
+        return OT_OK;
+    if ((rc = ot_run_files(from, OT_RUN_ANY, &names, &n)))
+        return rc;
+    for (size_t i = 0; i < n && rc == OT_OK; i++) {
         char src[OT_PATH_MAX + 300], dst[OT_PATH_MAX + 300];
-        snprintf(src, sizeof src, "%s/%s", from, de->d_name);
+        snprintf(src, sizeof src, "%s/%s", from, names[i]);
         if (to)
-            snprintf(dst, sizeof dst, "%s/%s", to, de->d_name);
+            snprintf(dst, sizeof dst, "%s/%s", to, names[i]);
         if (to ? rename(src, dst) != 0 : unlink(src) != 0) {
             ot_error("%s: cannot %s it: %s", src, to ? "set aside" : "remove", strerror(errno));
             rc = OT_EIO;
@@ -165,26 +216,21 @@ static int move_run_files(const char *from, const char *to, size_t *count)
             (*count)++;
         }
     }
-    closedir(d);
+    ot_run_files_free(names, n);
     return rc;
 }
 
 int ot_output_dir_set_aside(const char *dir, size_t *moved)
 {
-    char prev[OT_PATH_MAX + 32];
-    size_t n = 0;
+    char prev[OT_PATH_MAX + 32], **names;
+    size_t n;
     *moved = 0;
-    int rc;
-    DIR *d = opendir(dir);
-    if (!d) {
-        ot_error("%s: cannot read the run directory: %s", dir, strerror(errno));
-        return OT_EIO;
-    }
-    struct dirent *de;
-    while ((de = readdir(d))) /* a checkpoint: a history alone (a run stopped before its first
-                                 checkpoint) has nothing to resume, and is replaced */
-        n += ot_ckpt_epoch_of(de->d_name) >= 0 || !strcmp(de->d_name, "latest.h5");
-    closedir(d);
+    /* a checkpoint: a history alone (a run stopped before its first checkpoint) has nothing
+     * to resume, and is replaced */
+    int rc = ot_run_files(dir, OT_RUN_CHECKPOINT | OT_RUN_LATEST, &names, &n);
+    if (rc)
+        return rc;
+    ot_run_files_free(names, n);
     if (n == 0)
         return OT_OK;
     snprintf(prev, sizeof prev, "%s/%s", dir, OT_PREVIOUS_NAME);

@@ -2,7 +2,6 @@
  * says how a file of omptrain's is verified. */
 #include "ot_verify.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include "ot_checkpoint.h"
 #include "ot_common.h"
 #include "ot_h5.h"
+#include "ot_outdir.h"
 
 /* The walk over a file's objects: every dataset against its checksum, the first failure kept. */
 typedef struct {
@@ -193,46 +193,26 @@ int ot_verify_file(const char *path, ot_verify_t *v)
     return rc;
 }
 
-static int cmp_long_desc(const void *a, const void *b)
+/* Checkpoint names, the newest epoch first. */
+static int cmp_epoch_desc(const void *a, const void *b)
 {
-    long x = *(const long *)a, y = *(const long *)b;
+    long x = ot_ckpt_epoch_of(*(char *const *)a), y = ot_ckpt_epoch_of(*(char *const *)b);
     return (x < y) - (x > y);
 }
 
 int ot_verify_newest(const char *dir, char *path, size_t n)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        ot_error("%s: cannot read the run directory: %s", dir, strerror(errno));
-        return OT_EIO;
-    }
-    size_t count = 0, cap = 0;
-    long *epochs = NULL;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        long e = ot_ckpt_epoch_of(de->d_name);
-        if (e < 0)
-            continue;
-        if (count == cap) {
-            long *grown = realloc(epochs, (cap = cap ? 2 * cap : 16) * sizeof *epochs);
-            if (!grown) {
-                free(epochs);
-                closedir(d);
-                ot_error("%s: cannot list the checkpoints: out of memory", dir);
-                return OT_ENOMEM;
-            }
-            epochs = grown;
-        }
-        epochs[count++] = e;
-    }
-    closedir(d);
+    char **names;
+    size_t count, skipped = 0;
+    int rc = ot_run_files(dir, OT_RUN_CHECKPOINT, &names, &count);
+    if (rc)
+        return rc;
     if (count > 1)
-        qsort(epochs, count, sizeof *epochs, cmp_long_desc);
-    int rc = OT_EFORMAT;
-    size_t skipped = 0;
+        qsort(names, count, sizeof *names, cmp_epoch_desc);
+    rc = OT_EFORMAT;
     for (size_t i = 0; i < count && rc; i++) {
         ot_verify_t v;
-        int w = snprintf(path, n, "%s/checkpoint-e%04ld.h5", dir, epochs[i]);
+        int w = snprintf(path, n, "%s/%s", dir, names[i]);
         if (w < 0 || (size_t)w >= n)
             continue;
         if (ot_verify_file(path, &v) == OT_OK) {
@@ -245,7 +225,7 @@ int ot_verify_newest(const char *dir, char *path, size_t n)
     if (rc)
         ot_error("%s: no checkpoint that verifies (%zu checkpoint-eNNNN.h5 file%s%s)", dir,
                  count, count == 1 ? "" : "s", skipped ? ", every one damaged" : " found");
-    free(epochs);
+    ot_run_files_free(names, count);
     return rc;
 }
 
@@ -263,62 +243,28 @@ static int verify_one(const char *path)
     return r;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A run directory: its files a run writes (checkpoint-eNNNN.h5, latest.h5, history.h5), in
  * name order, each verified; none there is OT_EFORMAT, with a message. */
 static int verify_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        ot_error("%s: cannot read the run directory: %s", dir, strerror(errno));
-        return OT_EIO;
-    }
-    char **names = NULL;
-    size_t count = 0, cap = 0;
-    int rc = OT_OK;
-    struct dirent *de;
-    while (rc == OT_OK && (de = readdir(d))) {
-        if (ot_ckpt_epoch_of(de->d_name) < 0 && strcmp(de->d_name, "latest.h5") != 0 &&
-            strcmp(de->d_name, "history.h5") != 0)
-            continue;
-        if (count == cap) {
-            char **grown = realloc(names, (cap ? 2 * cap : 16) * sizeof *names);
-            if (!grown) {
-                rc = OT_ENOMEM;
-                break;
-            }
-            names = grown;
-            cap = cap ? 2 * cap : 16;
-        }
-        if (!(names[count] = strdup(de->d_name))) {
-            rc = OT_ENOMEM;
-            break;
-        }
-        count++;
-    }
-    if (rc == OT_ENOMEM)
-        ot_error("%s: cannot list the run's files: out of memory", dir);
-    closedir(d);
-    if (rc == OT_OK && count == 0) {
+    char **names;
+    size_t count;
+    int rc = ot_run_files(dir, OT_RUN_CHECKPOINT | OT_RUN_LATEST | OT_RUN_HISTORY, &names, &count);
+    if (rc)
+        return rc;
+    if (count == 0) {
         ot_error("%s: no checkpoint or history file there (checkpoint-eNNNN.h5, latest.h5, "
                  "history.h5), expected a run directory", dir);
         rc = OT_EFORMAT;
     }
-    if (count > 1)
-        qsort(names, count, sizeof *names, cmp_str);
     for (size_t i = 0; i < count; i++) {
         char path[OT_PATH_MAX];
         int w = snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         int r = w < 0 || (size_t)w >= sizeof path ? OT_EIO : verify_one(path);
         if (r && !rc)
             rc = r;
-        free(names[i]);
     }
-    free(names);
+    ot_run_files_free(names, count);
     return rc;
 }
 

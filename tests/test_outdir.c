@@ -1,5 +1,6 @@
 /* test_outdir.c - a run's output directory (src/outdir.c): its default name, making it with
- * its parents, refusing one that cannot take files, and setting an earlier run aside. */
+ * its parents, refusing one that cannot take files, listing a run's files, and setting an
+ * earlier run aside. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -120,6 +121,47 @@ static void test_set_aside(void)
     CU_ASSERT_EQUAL(size_of(other, "latest.h5"), 3);
 }
 
+/* A run directory's files by kind, in name order; other names left out; a directory that
+ * cannot be read is one line. */
+static void test_run_files(void)
+{
+    char dir[256], **names;
+    size_t n = 99;
+    CU_ASSERT_EQUAL(ot_run_file_kind("checkpoint-e0012.h5"), OT_RUN_CHECKPOINT);
+    CU_ASSERT_EQUAL(ot_run_file_kind("latest.h5"), OT_RUN_LATEST);
+    CU_ASSERT_EQUAL(ot_run_file_kind("history.h5"), OT_RUN_HISTORY);
+    CU_ASSERT_EQUAL(ot_run_file_kind("history.png"), OT_RUN_PLOT);
+    CU_ASSERT_EQUAL(ot_run_file_kind("checkpoint-e0012.h5.tmp"), 0);
+    CU_ASSERT_EQUAL(ot_run_file_kind("previous"), 0);
+    ot_test_path(dir, sizeof dir, "list");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == OT_OK);
+    CU_ASSERT_EQUAL(ot_run_files(dir, OT_RUN_ANY, &names, &n), OT_OK);
+    CU_ASSERT_EQUAL(n, 0);
+    ot_run_files_free(names, n);
+    const char *made[] = {"latest.h5", "checkpoint-e0010.h5", "notes.txt", "history.png",
+                          "checkpoint-e0002.h5", "history.h5", ".ckpt-1-e0003.tmp"};
+    for (size_t i = 0; i < sizeof made / sizeof *made; i++)
+        touch(dir, made[i], 1);
+    CU_ASSERT_FATAL(ot_run_files(dir, OT_RUN_ANY, &names, &n) == OT_OK);
+    const char *all[] = {"checkpoint-e0002.h5", "checkpoint-e0010.h5", "history.h5",
+                         "history.png", "latest.h5"};
+    CU_ASSERT_EQUAL_FATAL(n, 5);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_STRING_EQUAL(names[i], all[i]);
+    ot_run_files_free(names, n);
+    CU_ASSERT_FATAL(ot_run_files(dir, OT_RUN_CHECKPOINT | OT_RUN_LATEST, &names, &n) == OT_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    CU_ASSERT_STRING_EQUAL(names[2], "latest.h5");
+    ot_run_files_free(names, n);
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/none", dir);
+    OT_EXPECT_ONE_LINE(ot_run_files(missing, OT_RUN_ANY, &names, &n), OT_EIO,
+                       "none: cannot read the run directory: No such file or directory");
+    CU_ASSERT_PTR_NULL(names);
+    CU_ASSERT_EQUAL(n, 0);
+}
+
 OT_TEST_SUITE(outdir, setup, ot_test_scratch_free,
+              {"a run directory's files by kind, in name order", test_run_files},
               {"output directory", test_output_dir},
               {"a new run sets the last one aside in previous/", test_set_aside})
