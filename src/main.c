@@ -111,18 +111,26 @@ static int exit_code(int rc)
     return rc == OT_OK ? 0 : rc == OT_ECONFIG ? EXIT_USAGE : EXIT_RUNTIME;
 }
 
-/* Parse an int in [1, max] for a flag, or print why not. */
-static int parse_count(const char *flag, const char *s, int max, int *out)
+/* Parse an int in [min, max] for a flag, or print why not (note: after the range). */
+static int parse_int(const char *flag, const char *s, int min, int max, const char *note,
+                     int *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < 1 || v > max) {
-        ot_error("%s: invalid value '%s', expected an integer in [1, %d]", flag, s, max);
+    if (end == s || *end || errno || v < min || v > max) {
+        ot_error("%s: invalid value '%s', expected an integer in [%d, %d]%s", flag, s, min, max,
+                 note);
         return OT_ECONFIG;
     }
     *out = (int)v;
     return OT_OK;
+}
+
+/* Parse an int in [1, max] for a flag, or print why not. */
+static int parse_count(const char *flag, const char *s, int max, int *out)
+{
+    return parse_int(flag, s, 1, max, "", out);
 }
 
 /* Parse a double in (0, max] for a flag, or print why not. */
@@ -170,9 +178,7 @@ static int parse_gradcheck_opt(ot_gradcheck_opts_t *gc, const char **tensors, in
         break;
     case 2: rc = parse_positive("--step", arg, 1.0, &gc->step); break;
     case 3:
-        if (strcmp(arg, "0") == 0)
-            gc->max_entries = 0;
-        else if (!(rc = parse_count("--entries", arg, 1 << 30, &n)))
+        if (!(rc = parse_int("--entries", arg, 0, 1 << 30, " (0: all)", &n)))
             gc->max_entries = (size_t)n;
         break;
     case 4: rc = parse_positive("--tolerance", arg, 1.0, &gc->tolerance); break;

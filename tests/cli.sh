@@ -37,6 +37,7 @@ expect 2 "unknown option '--bogus'" -- --bogus configs/mnist.ini
 expect 2 "--threads: invalid value '0'" -- --threads 0 configs/mnist.ini
 expect 2 "--threads: invalid value '-3'" -- --threads -3 configs/mnist.ini
 expect 2 "--threads: invalid value 'abc'" -- --threads abc configs/mnist.ini
+expect 2 "--entries: invalid value '-1', expected an integer in [0, 1073741824] (0: all)" -- gradcheck --entries -1 configs/mnist.ini
 expect 2 "option --threads needs a value" -- configs/mnist.ini --threads
 expect 2 "missing CONFIG" --
 expect 2 "expected one CONFIG" -- configs/mnist.ini configs/mnist.ini
