@@ -46,6 +46,14 @@ void ot_run_files_free(char **names, size_t count);
  * reason. Call it holding dir's lock. */
 int ot_output_dir_set_aside(const char *dir, size_t *moved);
 
+/* A resume of the checkpoint at ckpt into dir (which exists): the run goes on writing its
+ * checkpoints and history there, pruning and cutting back what it finds, so dir must be the
+ * checkpoint's own directory or hold no run's files (checkpoint-eNNNN.h5, latest.h5,
+ * history.h5). Returns 0, OT_ECONFIG with one line naming both and what to give instead (until
+ * 2026-12 such a resume replaced the other run's files without a word), or the codes of
+ * ot_run_files. */
+int ot_output_dir_check_resume(const char *dir, const char *ckpt);
+
 /* The lock file in a run directory while a run writes there. */
 #define OT_LOCK_NAME ".omptrain.lock"
 

@@ -242,3 +242,36 @@ int ot_output_dir_set_aside(const char *dir, size_t *moved)
     }
     return move_run_files(dir, prev, moved);
 }
+
+/* Whether paths a and b name the same directory (the same device and inode). */
+static int same_dir(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int ot_output_dir_check_resume(const char *dir, const char *ckpt)
+{
+    char from[OT_PATH_MAX], **names;
+    size_t n;
+    const char *slash = strrchr(ckpt, '/');
+    if (!slash)
+        snprintf(from, sizeof from, ".");
+    else
+        snprintf(from, sizeof from, "%.*s", slash == ckpt ? 1 : (int)(slash - ckpt), ckpt);
+    if (same_dir(from, dir))
+        return OT_OK;
+    int rc = ot_run_files(dir, OT_RUN_CHECKPOINT | OT_RUN_LATEST | OT_RUN_HISTORY, &names, &n);
+    if (rc)
+        return rc;
+    if (n > 0) {
+        ot_error("%s holds another run than the one in %s (%s%s, %zu file%s): resuming into it "
+                 "would replace that run's files; give --output %s (the checkpoint's own "
+                 "directory) or a directory without a run", dir, ckpt, names[0],
+                 n > 1 ? ", ..." : "", n, n == 1 ? "" : "s", from);
+        rc = OT_ECONFIG;
+    }
+    ot_run_files_free(names, n);
+    return rc;
+}

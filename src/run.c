@@ -237,6 +237,10 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         rc = ot_engine_distribute(&t.eng, d);
     if (!rc && o->resume)
         rc = ot_ckpt_load(o->resume, &t);
+    /* a resume goes on in its checkpoint's directory, or in one without another run (what is
+     * wrong with the checkpoint itself said first) */
+    if (!rc && first && o->resume)
+        rc = ot_output_dir_check_resume(dir, o->resume);
     if ((rc = ot_dist_agree(d, rc)))
         goto out;
     int created = 0;

@@ -4,7 +4,8 @@
 # count; its history holds exactly 3 epochs and 60 steps, equal to the uninterrupted curve;
 # the keep rule and latest.h5; eval of the result; resuming a finished run writes nothing; a
 # new run into a run's directory sets the earlier run aside in previous/; a checkpoint written
-# inside an epoch resumes only at its batch size.
+# inside an epoch resumes only at its batch size; a resume into another run's directory is
+# refused.
 # Run from the repository root (make check). OMPTRAIN overrides the binary.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -162,6 +163,17 @@ run prev -t 2 --resume "$tmp/full/previous" --epochs 4 -o "$tmp/full/previous" "
     [ "$(grep -c '^epoch ' "$tmp/prev.out")" -eq 1 ] || fail "resuming the set-aside run: $(cat "$tmp/prev.out")"
 grep -q "^note: .* held an earlier run" "$tmp/prev.out" && fail "a resume set its own run aside"
 
+# a resume into a directory that holds another run: refused, that run's files untouched (until
+# 2026-12 the resumed run overwrote its checkpoints, pruned the later ones and cut its history)
+before=$(ls -l --time-style=full-iso "$tmp/part"; md5sum "$tmp/part"/*) # not the lock
+"$bin" --resume "$tmp/full/previous/latest.h5" --epochs 5 -o "$tmp/part" "$cfg" \
+    >"$tmp/other.out" 2>"$tmp/other.err"
+rc=$?
+[ "$rc" = 2 ] && grep -q "^omptrain: $tmp/part holds another run than the one in $tmp/full/previous/latest.h5 (checkpoint-e.*): resuming into it would replace that run's files; give --output $tmp/full/previous" "$tmp/other.err" ||
+    fail "a resume into another run's directory: exit $rc: $(cat "$tmp/other.err")"
+[ "$(ls -l --time-style=full-iso "$tmp/part"; md5sum "$tmp/part"/*)" = "$before" ] ||
+    fail "the refused resume changed $tmp/part"
+
 # a checkpoint written inside an epoch (the fuzz corpus's: two batches of 8 into epoch 2) at
 # another batch size: refused in one line, exit 2, the file untouched (until 2026-12 it resumed,
 # training some of the epoch's samples twice: a train accuracy of 120%); at its own it resumes
@@ -177,4 +189,4 @@ run mid8 --resume "$tmp/mid.h5" --epochs 2 -o "$tmp/mid" tests/fuzz/configs/mlp.
     fail "the mid-epoch checkpoint does not resume at its own batch size"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "checkpoint_resume.sh: ok (a mid-epoch checkpoint only at its batch size, resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"
+echo "checkpoint_resume.sh: ok (not into another run's directory, a mid-epoch checkpoint only at its batch size, resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"

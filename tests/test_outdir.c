@@ -1,6 +1,6 @@
 /* test_outdir.c - a run's output directory (src/outdir.c): its default name, making it with
- * its parents, refusing one that cannot take files, listing a run's files, and setting an
- * earlier run aside. */
+ * its parents, refusing one that cannot take files, listing a run's files, setting an
+ * earlier run aside, and where a resume may go. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -161,7 +161,44 @@ static void test_run_files(void)
     CU_ASSERT_EQUAL(n, 0);
 }
 
+/* A resume goes on in its checkpoint's own directory (however the path is spelled), or in
+ * one that holds no run; a directory with another run's files is refused in one line. */
+static void test_check_resume(void)
+{
+    char a[256], b[256], ck[300], other[300], cwd[OT_PATH_MAX];
+    ot_test_path(a, sizeof a, "resume-a");
+    ot_test_path(b, sizeof b, "resume-b");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(a) == OT_OK && ot_output_dir_prepare(b) == OT_OK);
+    touch(a, "checkpoint-e0002.h5", 1);
+    touch(a, "latest.h5", 1);
+    snprintf(ck, sizeof ck, "%s/latest.h5", a);
+    CU_ASSERT_EQUAL(ot_output_dir_check_resume(a, ck), OT_OK);
+    CU_ASSERT_EQUAL(ot_output_dir_check_resume(b, ck), OT_OK); /* b holds no run */
+    snprintf(other, sizeof other, "%s/../resume-a/latest.h5", b);
+    CU_ASSERT_EQUAL(ot_output_dir_check_resume(a, other), OT_OK);
+    touch(b, "notes.txt", 1);
+    touch(b, "history.png", 1);
+    CU_ASSERT_EQUAL(ot_output_dir_check_resume(b, ck), OT_OK); /* no run file */
+    touch(b, "history.h5", 1);
+    touch(b, "checkpoint-e0006.h5", 1);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s holds another run than the one in %s (checkpoint-e0006.h5, ..., 2 files): "
+             "resuming into it would replace that run's files; give --output %s (the "
+             "checkpoint's own directory) or a directory without a run", b, ck, a);
+    OT_EXPECT_ONE_LINE(ot_output_dir_check_resume(b, ck), OT_ECONFIG, want);
+    CU_ASSERT_EQUAL(size_of(b, "checkpoint-e0006.h5"), 1);
+    /* a name without a directory: the current one */
+    CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
+    CU_ASSERT_FATAL(chdir(a) == 0);
+    CU_ASSERT_EQUAL(ot_output_dir_check_resume(".", "latest.h5"), OT_OK);
+    OT_EXPECT_ONE_LINE(ot_output_dir_check_resume(b, "latest.h5"), OT_ECONFIG,
+                       "give --output . (the checkpoint's own directory)");
+    CU_ASSERT_FATAL(chdir(cwd) == 0);
+}
+
 OT_TEST_SUITE(outdir, setup, ot_test_scratch_free,
               {"a run directory's files by kind, in name order", test_run_files},
               {"output directory", test_output_dir},
-              {"a new run sets the last one aside in previous/", test_set_aside})
+              {"a new run sets the last one aside in previous/", test_set_aside},
+              {"a resume goes on in its own directory or an empty one", test_check_resume})
