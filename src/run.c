@@ -171,6 +171,31 @@ static void schedule_note(const char *path, const ot_config_t *c, uint64_t step)
     free(text);
 }
 
+/* A note when a resume from epoch `epoch` into dir finds checkpoints of later epochs there
+ * (resumed from an earlier checkpoint, or the newest was damaged): the save rule replaces them
+ * and the history past that epoch as the run goes on, which should not go unsaid. */
+static void later_note(const char *dir, int epoch)
+{
+    char **names;
+    size_t n, later = 0;
+    long last = epoch;
+    if (ot_run_files(dir, OT_RUN_CHECKPOINT, &names, &n))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        long e = ot_ckpt_epoch_of(names[i]);
+        if (e > epoch) {
+            later++;
+            last = e > last ? e : last;
+        }
+    }
+    ot_run_files_free(names, n);
+    if (later)
+        printf("note: %s holds %zu checkpoint%s of later epochs (up to %ld): this run replaces "
+               "%s, and the history past epoch %d, as it goes on (another --output keeps "
+               "%s)\n", dir, later, later == 1 ? "" : "s", last, later == 1 ? "it" : "them",
+               epoch, later == 1 ? "it" : "them");
+}
+
 int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
 {
     int threads = o0->threads;
@@ -291,6 +316,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
             printf("note: %s was not there; the new one starts at epoch %d\n", h.path,
                    t.epoch + 1);
         schedule_note(o->resume, &c, t.step);
+        later_note(dir, t.epoch);
     }
     fflush(stdout);
     /* the bar: on stderr when it is a terminal; with other processes, mpirun passes stderr

@@ -174,6 +174,15 @@ rc=$?
 [ "$(ls -l --time-style=full-iso "$tmp/part"; md5sum "$tmp/part"/*)" = "$before" ] ||
     fail "the refused resume changed $tmp/part"
 
+# a resume from an earlier checkpoint of the directory's own run: a note says that the later
+# checkpoints will be replaced (the save rule removes them), and they are
+run branch -t 2 --epochs 3 -o "$tmp/branch" "$cfg" &&
+    run branch2 -t 2 --resume "$tmp/branch/checkpoint-e0002.h5" --epochs 3 -o "$tmp/branch" "$cfg" &&
+    grep -q "^note: $tmp/branch holds 1 checkpoint of later epochs (up to 3): this run replaces it, and the history past epoch 2, as it goes on" "$tmp/branch2.out" ||
+    fail "a resume from an earlier checkpoint: no note: $(head -4 "$tmp/branch2.out")"
+h5diff "$tmp/branch/checkpoint-e0003.h5" "$tmp/full/previous/checkpoint-e0003.h5" /model /model >/dev/null ||
+    fail "the replaced checkpoint of epoch 3 differs from the uninterrupted run's"
+
 # a checkpoint written inside an epoch (the fuzz corpus's: two batches of 8 into epoch 2) at
 # another batch size: refused in one line, exit 2, the file untouched (until 2026-12 it resumed,
 # training some of the epoch's samples twice: a train accuracy of 120%); at its own it resumes
@@ -189,4 +198,4 @@ run mid8 --resume "$tmp/mid.h5" --epochs 2 -o "$tmp/mid" tests/fuzz/configs/mlp.
     fail "the mid-epoch checkpoint does not resume at its own batch size"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "checkpoint_resume.sh: ok (not into another run's directory, a mid-epoch checkpoint only at its batch size, resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"
+echo "checkpoint_resume.sh: ok (not into another run's directory, a note before later checkpoints are replaced, a mid-epoch checkpoint only at its batch size, resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"
