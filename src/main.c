@@ -111,6 +111,23 @@ static int exit_code(int rc)
     return rc == OT_OK ? 0 : rc == OT_ECONFIG ? EXIT_USAGE : EXIT_RUNTIME;
 }
 
+/* The n arguments quoted, space-separated, into buf (n bytes): at most four, then "...". */
+static const char *quoted_args(char **args, int n, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < size; i++) {
+        int w = i < 4 ? snprintf(buf + used, size - used, "%s'%s'", i ? " " : "", args[i])
+                      : snprintf(buf + used, size - used, " ...");
+        if (w < 0)
+            break;
+        used += (size_t)w;
+        if (i >= 4)
+            break;
+    }
+    return buf;
+}
+
 /* Parse an int in [min, max] for a flag, or print why not (note: after the range). */
 static int parse_int(const char *flag, const char *s, int min, int max, const char *note,
                      int *out)
@@ -276,18 +293,17 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
     if (rc)
         return rc;
     const int positional = cli->cmd == CMD_PREDICT ? 2 : 1;
+    char list[512];
     if (argc - optind != positional) {
         if (optind == argc)
             ot_error("missing CONFIG (see omptrain --help)");
         else if (positional == 2 && argc - optind == 1)
             ot_error("predict: missing INPUT after CONFIG '%s', expected the IDX or HDF5 file "
                      "to predict (see omptrain --help)", argv[optind]);
-        else if (positional == 2)
-            ot_error("predict: expected CONFIG INPUT, got %d arguments: '%s' ... (see "
-                     "omptrain --help)", argc - optind, argv[optind]);
         else
-            ot_error("expected one CONFIG, got %d arguments: '%s' ... (see omptrain --help)",
-                     argc - optind, argv[optind]);
+            ot_error("%s, got %d arguments: %s (see omptrain --help)",
+                     positional == 2 ? "predict: expected CONFIG INPUT" : "expected one CONFIG",
+                     argc - optind, quoted_args(argv + optind, argc - optind, list, sizeof list));
         return OT_ECONFIG;
     }
     if ((cli->cmd == CMD_EVAL || cli->cmd == CMD_PREDICT || cli->cmd == CMD_EXPORT) &&

@@ -40,6 +40,7 @@ expect 2 "--threads: invalid value 'abc'" -- --threads abc configs/mnist.ini
 expect 2 "--entries: invalid value '-1', expected an integer in [0, 1073741824] (0: all)" -- gradcheck --entries -1 configs/mnist.ini
 expect 2 "option --threads needs a value" -- configs/mnist.ini --threads
 expect 2 "missing CONFIG" --
+expect 2 "expected one CONFIG, got 2 arguments: 'configs/mnist.ini' '3' (see omptrain --help)" -- configs/mnist.ini --set training.epochs= 3
 expect 2 "expected one CONFIG" -- configs/mnist.ini configs/mnist.ini
 expect 2 "cannot open config 'nope.ini'" -- nope.ini
 expect 2 "--set training.epochs=abc: training.epochs: invalid value 'abc'" -- --set training.epochs=abc configs/mnist.ini
