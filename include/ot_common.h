@@ -49,6 +49,21 @@ void ot_status_line(FILE *out);
 /* Erase the progress line, if one is up (ot_status_line), before output of another kind. */
 void ot_status_clear(void);
 
+/* One progress line of long work on out (NULL: none), drawn once the work has taken `after`
+ * seconds since ot_bar_begin, redrawn at most ten times a second, erased by ot_bar_end. Main
+ * thread only. */
+typedef struct {
+    FILE *out;          /* where the line goes, or NULL */
+    double after;       /* seconds of work before it shows */
+    double start, last; /* when the work began, when the line was last drawn */
+    int drawn;          /* whether it has been drawn */
+} ot_bar_t;
+
+void ot_bar_begin(ot_bar_t *b, FILE *out, double after);
+/* The line "\r" + the printf-style text + "clear to the end of the line", when it is due. */
+void ot_bar_show(ot_bar_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ot_bar_end(ot_bar_t *b);
+
 /* Allocate n bytes aligned to OT_ALIGN (rounded up to a multiple of it), zero-filled.
  * Returns NULL on failure. Free with ot_free(). */
 void *ot_alloc(size_t n);

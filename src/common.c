@@ -47,6 +47,40 @@ void ot_status_clear(void)
     }
 }
 
+void ot_bar_begin(ot_bar_t *b, FILE *out, double after)
+{
+    *b = (ot_bar_t){out, after, ot_now(), -1.0, 0};
+}
+
+void ot_bar_show(ot_bar_t *b, const char *fmt, ...)
+{
+    if (!b->out)
+        return;
+    const double now = ot_now();
+    if (now - b->start < b->after || now - b->last < 0.1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputc('\r', b->out);
+    vfprintf(b->out, fmt, ap);
+    fputs("\033[K", b->out);
+    va_end(ap);
+    fflush(b->out);
+    ot_status_line(b->out);
+    b->last = now;
+    b->drawn = 1;
+}
+
+void ot_bar_end(ot_bar_t *b)
+{
+    if (b->out && b->drawn) {
+        fputs("\r\033[K", b->out);
+        fflush(b->out);
+        ot_status_line(NULL);
+    }
+    b->drawn = 0;
+}
+
 void ot_error(const char *fmt, ...)
 {
     va_list ap;

@@ -1021,9 +1021,11 @@ static void copy_out(const ot_engine_t *e, const group_t *g, size_t base, float 
 }
 
 /* ot_engine_evaluate and ot_engine_predict: forward over the first total samples of ds in
- * chunks of max_batch rows. */
+ * chunks of max_batch rows; on the progress sink (a terminal), once it takes a while, a line
+ * that counts them, headed by what (the main thread draws it: the team's master). */
 static ot_batch_result_t evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t total,
-                                  uint64_t *confusion, float *probs, int32_t *classes)
+                                  uint64_t *confusion, float *probs, int32_t *classes,
+                                  const char *what)
 {
     const ot_net_t *net = e->net;
     ot_worker_t *W = e->workers;
@@ -1034,9 +1036,14 @@ static ot_batch_result_t evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t
     ot_batch_result_t r = {0.0, 0};
     const int T = team_size(e);
     struct ot_engine_job *job = e->job;
+    double after;
+    FILE *out = ot_progress_get(&after);
+    ot_bar_t bar;
+    ot_bar_begin(&bar, out, after);
     begin_pass(e, ds, 0, (size_t)T);
-#pragma omp parallel num_threads(T) default(none) shared(e, W, ds, r, confusion, probs, classes) \
-    firstprivate(S, total, chunk, c, want_pred, job)
+#pragma omp parallel num_threads(T) default(none)                                             \
+    shared(e, W, ds, r, confusion, probs, classes, bar) firstprivate(S, total, chunk, c,     \
+                                                                     want_pred, job, what)
     {
         prepare_pass(e, 0);
         for (size_t base = 0; base < total; base += chunk) {
@@ -1078,19 +1085,25 @@ static ot_batch_result_t evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t
                 }
 #pragma omp barrier
             }
+#pragma omp master
+            if (base + n < total)
+                ot_bar_show(&bar, "  %s: %zu of %zu samples (%.0f%%)", what, base + n, total,
+                            100.0 * (double)(base + n) / (double)total);
         }
     }
+    ot_bar_end(&bar);
     return r;
 }
 
 ot_batch_result_t ot_engine_evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t limit,
                                      uint64_t *confusion)
 {
-    return evaluate(e, ds, limit && limit < ds->n ? limit : ds->n, confusion, NULL, NULL);
+    return evaluate(e, ds, limit && limit < ds->n ? limit : ds->n, confusion, NULL, NULL,
+                    "evaluating");
 }
 
 ot_batch_result_t ot_engine_predict(ot_engine_t *e, const ot_dataset_t *ds, float *probs,
                                     int32_t *classes, uint64_t *confusion)
 {
-    return evaluate(e, ds, ds->n, confusion, probs, classes);
+    return evaluate(e, ds, ds->n, confusion, probs, classes, "predicting");
 }

@@ -294,35 +294,6 @@ static int check_finite(const float *x, size_t m, size_t r0, const ot_dataset_t 
     return OT_OK;
 }
 
-/* How far reading has come, on a terminal (progress), once it has taken `after` seconds, at
- * most ten times a second; done == n erases the line if one was drawn. */
-typedef struct {
-    FILE *out;
-    double after, start, last;
-    int drawn;
-} load_bar_t;
-
-static void load_bar(load_bar_t *b, const char *path, const char *name, size_t done, size_t n)
-{
-    if (!b->out)
-        return;
-    const double now = ot_now();
-    if (done == n) {
-        if (b->drawn)
-            fputs("\r\033[K", b->out);
-        ot_status_line(NULL);
-    } else if (now - b->start >= b->after && now - b->last >= 0.1) {
-        fprintf(b->out, "\r  loading %s '%s': %zu of %zu samples (%.0f%%)\033[K", path, name,
-                done, n, 100.0 * (double)done / (double)n);
-        ot_status_line(b->out);
-        b->last = now;
-        b->drawn = 1;
-    } else {
-        return;
-    }
-    fflush(b->out);
-}
-
 /* Read features rows [0, n) of s into ds (whose images or features are allocated). */
 static int read_features(const dset_t *s, const char *path, ot_dataset_t *ds, size_t n,
                          int file_nchw, const ot_h5data_opts_t *o)
@@ -340,7 +311,9 @@ static int read_features(const dset_t *s, const char *path, ot_dataset_t *ds, si
                  (size_t)step * dim * elem, s->name);
         return OT_ENOMEM;
     }
-    load_bar_t bar = {o->progress, o->progress_after, ot_now(), -1.0, 0};
+    /* how far reading has come, on a terminal (o->progress), once it takes a while */
+    ot_bar_t bar;
+    ot_bar_begin(&bar, o->progress, o->progress_after);
     for (hsize_t r0 = 0; r0 < n && !rc; r0 += step) {
         const hsize_t m = n - r0 < step ? n - r0 : step;
         char *out = dst + (size_t)r0 * dim * elem;
@@ -350,9 +323,13 @@ static int read_features(const dset_t *s, const char *path, ot_dataset_t *ds, si
         if (!rc && !bytes)
             rc = check_finite((const float *)(const void *)out, (size_t)m, (size_t)r0, ds,
                               s->rank, file_nchw, path, s);
-        if (!rc) /* (a message has erased the line: ot_status_line) */
-            load_bar(&bar, path, s->name, (size_t)(r0 + m), n);
+        if (!rc && r0 + m < n) /* (a message has erased the line: ot_status_line) */
+            ot_bar_show(&bar, "  loading %s '%s': %llu of %llu samples (%.0f%%)", path, s->name,
+                        (unsigned long long)(r0 + m), (unsigned long long)n,
+                        100.0 * (double)(r0 + m) / (double)n);
     }
+    if (!rc)
+        ot_bar_end(&bar);
     free(tmp);
     return rc;
 }

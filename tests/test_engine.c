@@ -371,6 +371,54 @@ static void test_predict(void)
     ot_net_free(&net);
 }
 
+/* What the progress sink (a terminal, set by main) received while f ran with a delay of
+ * after seconds: into buf (n bytes). */
+static void progress_of(void (*f)(ot_engine_t *), ot_engine_t *e, double after, char *buf,
+                        size_t n)
+{
+    FILE *bar = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bar);
+    ot_progress_set(bar, after);
+    f(e);
+    ot_progress_set(NULL, 0.0);
+    rewind(bar);
+    buf[fread(buf, 1, n - 1, bar)] = '\0';
+    fclose(bar);
+}
+
+static void eval_all(ot_engine_t *e)
+{
+    ot_engine_evaluate(e, &ds, 0, NULL);
+}
+
+static void predict_all(ot_engine_t *e)
+{
+    static float p[NS * CLASSES];
+    ot_engine_predict(e, &ds, p, NULL, NULL);
+}
+
+/* Evaluation and prediction count their samples on a line of the progress sink once they
+ * take longer than its delay (here at once), erased at the end; none before the delay. */
+static void test_eval_progress(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    char got[4096];
+    make_net(&net);
+    CU_ASSERT_FATAL(ot_engine_init(&e, &net, 10, 4) == OT_OK); /* 64 samples: 7 chunks */
+    progress_of(predict_all, &e, 0.0, got, sizeof got);
+    /* the first chunk's line (later ones within 0.1 s are not drawn), then erased */
+    const char *first = "\r  predicting: 10 of 64 samples (16%)\033[K";
+    CU_ASSERT_NSTRING_EQUAL(got, first, strlen(first));
+    CU_ASSERT(strlen(got) >= 4 && strcmp(got + strlen(got) - 4, "\r\033[K") == 0);
+    progress_of(eval_all, &e, 0.0, got, sizeof got);
+    CU_ASSERT_NSTRING_EQUAL(got, "\r  evaluating: 10 of 64 samples (16%)\033[K", 40);
+    progress_of(eval_all, &e, 1e9, got, sizeof got);
+    CU_ASSERT_STRING_EQUAL(got, "");
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
 /* The gradient, loss and probabilities of net with layer fusion on (fuse) or off (OT_FUSE=0),
  * `shards` shards on `threads` threads; layer 1 must be fused into layer 0 exactly when on. */
 static double run_sparse_ok(const ot_dataset_t *d, ot_net_t *net, int fuse, int sparse_ok,
@@ -763,6 +811,7 @@ static void test_live_conv_same_bits(void)
 
 OT_TEST_SUITE(engine, setup, teardown,
               {"predict: probabilities, arg-max, eval's numbers, 1-3 threads", test_predict},
+              {"evaluate and predict: a progress line on a terminal", test_eval_progress},
               {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},
               {"sharded gradient equals one shard at 1, 2, 3, 7 threads", test_sharded_equals_single},
               {"fixed shards: bit-identical at 1..16 threads", test_fixed_shards_bit_identical},
