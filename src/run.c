@@ -24,33 +24,26 @@
 /* Progress bar on stderr when it is a terminal (with other processes: on the terminal, see
  * ot_run_train), redrawn at most ten times a second. */
 typedef struct {
-    double last, start;
+    ot_bar_t bar; /* drawn at once, on out */
     int epochs;
-    FILE *out; /* where it goes */
 } progress_t;
 
 static void show_progress(const ot_trainer_t *t, size_t done, size_t total, void *arg)
 {
     progress_t *p = arg;
-    double now = ot_now();
-    if (done < total && now - p->last < 0.1)
+    if (done == total) {
+        ot_bar_end(&p->bar);
         return;
-    p->last = now;
+    }
     enum { WIDTH = 30 };
     char bar[WIDTH + 1];
     size_t fill = done * WIDTH / total;
     for (size_t i = 0; i < WIDTH; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[WIDTH] = 0;
-    double rate = (double)(done * t->cfg.batch_size) / (now - p->start + 1e-9);
-    fprintf(p->out, "\r  epoch %d/%d [%s] %zu/%zu  %.0f samples/s  loss %.4f\033[K",
-            t->epoch + 1, p->epochs, bar, done, total, rate, t->step_loss[done - 1]);
-    ot_status_line(p->out);
-    if (done == total) {
-        fputs("\r\033[K", p->out);
-        ot_status_line(NULL);
-    }
-    fflush(p->out);
+    double rate = (double)(done * t->cfg.batch_size) / (ot_now() - p->bar.start + 1e-9);
+    ot_bar_show(&p->bar, "  epoch %d/%d [%s] %zu/%zu  %.0f samples/s  loss %.4f", t->epoch + 1,
+                p->epochs, bar, done, total, rate, t->step_loss[done - 1]);
 }
 
 /* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none did. A signal
@@ -331,7 +324,8 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     t.interrupt = &stop_signal;
     catch_signals(1);
     for (int e = t.epoch; e < c.epochs; e++) {
-        progress_t p = {0.0, ot_now(), c.epochs, bar};
+        progress_t p = {.epochs = c.epochs};
+        ot_bar_begin(&p.bar, bar, 0.0);
         ot_epoch_stats_t st;
         int saved = 0;
         rc = ot_trainer_epoch(&t, &st, bar ? show_progress : NULL, &p);
