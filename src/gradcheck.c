@@ -266,15 +266,16 @@ static int select_tensors(const ot_net_t *net, const char *list, unsigned char *
 typedef struct {
     char zeros[256]; /* the first tensors whose gradient is 0 everywhere, for the verdict */
     size_t n_zero;
-    FILE *bar;       /* the terminal, or NULL */
-    double after, start, last;
-    const ot_tensor_t *tensor; /* the one start is of */
+    FILE *out;       /* the terminal, or NULL */
+    double after;    /* the progress delay, from the start of each tensor */
+    ot_bar_t bar;    /* the line of the tensor being checked */
+    const ot_tensor_t *tensor; /* the one bar counts */
 } report_t;
 
 static void print_result(const ot_gradcheck_fwd_t *f, const ot_gradcheck_row_t *r, void *arg)
 {
     report_t *p = arg;
-    ot_status_clear();
+    ot_bar_end(&p->bar);
     if (f) {
         printf("%-12s %-11s %8s %14.3e %14.3e  %s  (loss %.9g, reference %.9g)\n", "forward",
                "loss", "", fabs(f->loss - f->ref_loss), f->rel_err, f->pass ? "ok" : "FAIL",
@@ -295,20 +296,13 @@ static void print_result(const ot_gradcheck_fwd_t *f, const ot_gradcheck_row_t *
 static void show_entry(const ot_tensor_t *T, size_t done, size_t m, void *arg)
 {
     report_t *p = arg;
-    const double now = ot_now();
-    if (!p->bar)
-        return;
     if (p->tensor != T) {
         p->tensor = T;
-        p->start = now;
+        ot_bar_begin(&p->bar, p->out, p->after);
     }
-    if (done == m || now - p->start < p->after || now - p->last < 0.1)
-        return;
-    fprintf(p->bar, "\r  %s: %zu of %zu entries (%.0f%%)\033[K", T->name, done, m,
-            100.0 * (double)done / (double)m);
-    fflush(p->bar);
-    ot_status_line(p->bar);
-    p->last = now;
+    if (done < m)
+        ot_bar_show(&p->bar, "  %s: %zu of %zu entries (%.0f%%)", T->name, done, m,
+                    100.0 * (double)done / (double)m);
 }
 
 int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, const char *tensors,
@@ -332,14 +326,14 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
     printf("%-12s %-11s %8s %14s %14s  %s\n", "tensor", "shape", "checked", "mean |diff|",
            "max rel err", "verdict");
     fflush(stdout);
-    report_t rep = {.bar = NULL, .last = -1.0};
-    rep.bar = ot_progress_get(&rep.after);
+    report_t rep = {.out = NULL};
+    rep.out = ot_progress_get(&rep.after);
     ot_gradcheck_opts_t oo = *o;
     oo.on_result = print_result;
     oo.on_entry = show_entry;
     oo.arg = &rep;
     rc = ot_gradcheck(&t.eng, &t.train, &oo, check, rows, NULL);
-    ot_status_clear();
+    ot_bar_end(&rep.bar);
     if (rc < 0)
         goto done;
     const char *zeros = rep.zeros;
