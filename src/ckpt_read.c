@@ -57,6 +57,11 @@ static int check_file(hid_t f, const char *path)
         ot_error("%s: %s", path, v.why);
         return OT_EFORMAT;
     }
+    if (strcmp(v.kind, "history") == 0) { /* the run's other file: say which one is wanted */
+        ot_error("%s: an omptrain history (loss curves), not a checkpoint: give one of the "
+                 "run's checkpoint-eNNNN.h5 files or its latest.h5", path);
+        return OT_EFORMAT;
+    }
     return OT_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <zlib.h>
 
@@ -93,6 +94,11 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
     int rc;
 
     *data = NULL;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* gzopen opens one, then reads fail */
+        ot_error("cannot open '%s': it is a directory, expected an IDX file", path);
+        return OT_EIO;
+    }
     errno = 0;
     gz = gzopen(path, "rb");
     if (!gz) {

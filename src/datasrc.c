@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ot_common.h"
@@ -29,6 +30,12 @@ const char *ot_data_path(const ot_config_t *c, int test)
  * not the config's; Fashion-MNIST comes from a Debian package), and OT_EIO. */
 static int openable(const ot_config_t *c, const char *key, const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* fopen opens one, then reads fail */
+        ot_error("%s: %s: cannot open '%s': it is a directory, expected a file", c->path, key,
+                 path);
+        return OT_EIO;
+    }
     FILE *f = fopen(path, "rb");
     if (f) {
         fclose(f);
@@ -70,6 +77,12 @@ int ot_data_load(ot_dataset_t *ds, const ot_config_t *c, int test)
 int ot_data_load_input(ot_dataset_t *ds, const ot_config_t *c, const char *path,
                        const char *labels_path, int *has_labels)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ot_error("cannot open '%s': it is a directory, expected IDX images or an HDF5 file",
+                 path);
+        return OT_EIO;
+    }
     if (ot_h5data_is_hdf5(path) == 1) {
         if (labels_path) {
             ot_error("%s: --labels goes with IDX images; an HDF5 input holds its labels in "

@@ -54,6 +54,12 @@ expect 1 "$tmp/nothere.h5: cannot open the checkpoint: No such file or directory
 expect 1 "$tmp/nothere.h5: cannot open the checkpoint: No such file or directory" \
     eval --checkpoint "$tmp/nothere.h5" "$cfg"
 
+# the run's history given for its checkpoint
+expect 1 "$tmp/good/history.h5: an omptrain history (loss curves), not a checkpoint: give one of the run's checkpoint-eNNNN.h5 files or its latest.h5" \
+    --resume "$tmp/good/history.h5" -o "$tmp/good" "$cfg"
+expect 1 "$tmp/good/history.h5: an omptrain history (loss curves), not a checkpoint" \
+    eval --checkpoint "$tmp/good/history.h5" "$cfg"
+
 # a dataset missing (deleted with h5py)
 for d in /state/order /model/affine1/b /state/rng; do
     cp "$good" "$tmp/missing.h5"

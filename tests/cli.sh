@@ -56,6 +56,8 @@ expect 2 "model.layers: input width 100, expected 784" -- "${small[@]}" "$tmp/wi
 printf '[training]\nbatch_size = 5000\n' >"$tmp/batch.ini"
 expect 2 "training.batch_size: 5000 is larger than the 300 training samples" -- "${small[@]}" "$tmp/batch.ini"
 printf '[data]\ntrain_images = %s/none.gz\n' "$tmp" >"$tmp/data.ini"
+expect 1 "configs/mnist.ini: data.train_images: cannot open '$tmp': it is a directory, expected a file" \
+    -- --set data.train_images="$tmp" configs/mnist.ini
 expect 1 "$tmp/data.ini: data.train_images: cannot open '$tmp/none.gz': No such file or directory" \
     -- "${small[@]}" "$tmp/data.ini"
 # a relative data path is the current directory's, which the message says (run from $tmp)

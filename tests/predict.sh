@@ -126,6 +126,10 @@ expect 2 "--labels goes with IDX images" predict -c "$ck" --labels "$labels" "$c
 expect 2 "the model was trained on samples of 28x28x1 but $tmp/in-32.h5 holds samples of 32x32x1" \
     predict -c "$ck" --predictions "$tmp/bad.h5" "$cfg" "$tmp/in-32.h5"
 expect 1 "cannot open 'nope.gz'" predict -c "$ck" "$cfg" nope.gz
+expect 1 "cannot open '$tmp': it is a directory, expected IDX images or an HDF5 file" \
+    predict -c "$ck" "$cfg" "$tmp"
+expect 1 "cannot open '$tmp': it is a directory, expected an IDX file" \
+    predict -c "$ck" --labels "$tmp" "$cfg" "$images"
 expect 1 "$images has 10000 images but data/mnist/train-labels-idx1-ubyte.gz has 60000 labels" \
     predict -c "$ck" --labels data/mnist/train-labels-idx1-ubyte.gz "$cfg" "$images"
 expect 1 "$tmp/none/p.h5: cannot create the file" \
