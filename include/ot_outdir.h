@@ -1,5 +1,5 @@
-/* ot_outdir.h - a run's output directory (RUN_DIR): its name, and making sure it takes files
- * before any training time is spent. */
+/* ot_outdir.h - a run's output directory (RUN_DIR): its name, making sure it takes files and
+ * is this run's alone before any training time is spent, and the files a run keeps there. */
 #ifndef OT_OUTDIR_H
 #define OT_OUTDIR_H
 

@@ -1,4 +1,5 @@
-/* outdir.c - a run's output directory: its name, making it, and proving it takes files
+/* outdir.c - a run's output directory: its name, making it, proving it takes files, its lock,
+ * the files a run keeps there, setting an earlier run aside, and where a resume may write
  * (ot_outdir.h). */
 #include "ot_outdir.h"
 
