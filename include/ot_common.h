@@ -1,4 +1,5 @@
-/* ot_common.h - status codes, error reporting and aligned memory shared by every module. */
+/* ot_common.h - status codes, error reporting, progress lines and aligned memory shared by
+ * every module. */
 #ifndef OT_COMMON_H
 #define OT_COMMON_H
 

@@ -1,5 +1,6 @@
 /* common.c - error reporting (printed on a line of its own, or held back on the processes of
- * a run other than the first), aligned memory, overflow-checked sizes, clock. */
+ * a run other than the first), progress lines on a terminal, aligned memory, overflow-checked
+ * sizes, clock. */
 #include "ot_common.h"
 
 #include <stdarg.h>

@@ -121,7 +121,54 @@ static void test_common_error_after_status_line(void)
     free(out);
 }
 
+/* What f wrote on a fresh stream with a bar of delay `after`. */
+static void bar_output(double after, void (*f)(ot_bar_t *), char *got, size_t n)
+{
+    FILE *out = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    ot_bar_t b;
+    ot_bar_begin(&b, out, after);
+    f(&b);
+    rewind(out);
+    got[fread(got, 1, n - 1, out)] = '\0';
+    fclose(out);
+}
+
+static void three_lines(ot_bar_t *b)
+{
+    ot_bar_show(b, "  work: %d of %d", 1, 3);
+    ot_bar_show(b, "  work: %d of %d", 2, 3); /* within 0.1 s of the first: not drawn */
+    ot_bar_end(b);
+    ot_bar_end(b); /* once erased, nothing more */
+}
+
+/* A progress line: drawn once the work has taken the delay, redrawn at most ten times a
+ * second, erased at the end (and the status line with it); nothing before the delay, nothing
+ * without a stream. */
+static void test_common_bar(void)
+{
+    char got[256];
+    bar_output(0.0, three_lines, got, sizeof got);
+    CU_ASSERT_STRING_EQUAL(got, "\r  work: 1 of 3\033[K\r\033[K");
+    bar_output(1e9, three_lines, got, sizeof got);
+    CU_ASSERT_STRING_EQUAL(got, "");
+    ot_bar_t none;
+    ot_bar_begin(&none, NULL, 0.0);
+    three_lines(&none); /* no stream: nothing to do, and nothing fails */
+    /* drawn on stderr, it is the status line a message erases first */
+    ot_test_capture_begin();
+    ot_bar_t b;
+    ot_bar_begin(&b, stderr, 0.0);
+    ot_bar_show(&b, "  loading");
+    ot_error("bad");
+    char *out = ot_test_capture_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, "\r  loading\033[K\r\033[Komptrain: bad\n");
+    free(out);
+}
+
 OT_TEST_SUITE(common, NULL, NULL,
+              {"common: a progress line (ot_bar_t)", test_common_bar},
               {"common: ot_error; messages held, released once with the process's name, or "
                "dropped", test_common_error_hold},
               {"common: a message after a progress line starts a line of its own",
