@@ -91,6 +91,10 @@ int ot_ckpt_load_h5(hid_t f, const char *name, ot_trainer_t *t);
  * file at path may be incomplete. */
 int ot_ckpt_write(const ot_trainer_t *t, const char *path);
 
+/* ot_ckpt_write to file, a temporary name, with messages naming `name`, the file it will
+ * become (what the user knows). */
+int ot_ckpt_write_as(const ot_trainer_t *t, const char *file, const char *name);
+
 /* The epoch of a checkpoint file's name, "checkpoint-eNNNN.h5" exactly as ot_ckpt_save names
  * it; -1 for any other name. */
 long ot_ckpt_epoch_of(const char *name);

@@ -148,7 +148,7 @@ int ot_ckpt_save(const ot_trainer_t *t, const char *dir, int keep, ot_ckpt_saved
 
     /* a leftover of this very pid is stale by definition */
     unlink(tmp);
-    int rc = ot_ckpt_write(t, tmp);
+    int rc = ot_ckpt_write_as(t, tmp, final);
     if (rc)
         goto fail;
     struct stat st;

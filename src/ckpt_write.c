@@ -272,16 +272,21 @@ out:
 }
 
 
-int ot_ckpt_write(const ot_trainer_t *t, const char *path)
+int ot_ckpt_write_as(const ot_trainer_t *t, const char *file, const char *name)
 {
     ot_h5_quiet_t q;
     void *image;
     size_t size = 0;
     ot_h5_quiet(&q);
-    int rc = build_image(t, path, &image, &size);
+    int rc = build_image(t, name, &image, &size);
     ot_h5_restore(&q);
     if (!rc)
-        rc = ot_write_whole(path, 0, path, "the checkpoint", image, size);
+        rc = ot_write_whole(file, 0, name, "the checkpoint", image, size);
     free(image);
     return rc;
+}
+
+int ot_ckpt_write(const ot_trainer_t *t, const char *path)
+{
+    return ot_ckpt_write_as(t, path, path);
 }
