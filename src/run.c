@@ -309,6 +309,12 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
             printf("note: %s was not there; the new one starts at epoch %d\n", h.path,
                    t.epoch + 1);
         schedule_note(o->resume, &c, t.step);
+        if (info.seed != c.seed) /* the shuffle's generator is restored; these are keyed */
+            printf("note: training.seed %llu -> %llu differs from the checkpoint's run: the "
+                   "data order goes on from the checkpoint, but dropout masks and image shifts "
+                   "follow seed %llu, so this is not the run it continues\n",
+                   (unsigned long long)info.seed, (unsigned long long)c.seed,
+                   (unsigned long long)c.seed);
         later_note(dir, t.epoch);
     }
     fflush(stdout);

@@ -183,6 +183,11 @@ run branch -t 2 --epochs 3 -o "$tmp/branch" "$cfg" &&
 h5diff "$tmp/branch/checkpoint-e0003.h5" "$tmp/full/previous/checkpoint-e0003.h5" /model /model >/dev/null ||
     fail "the replaced checkpoint of epoch 3 differs from the uninterrupted run's"
 
+# another seed: the data order goes on from the checkpoint, what the seed keys does not
+run seed -t 2 --resume "$tmp/branch/latest.h5" --epochs 4 --seed 8 -o "$tmp/branch" "$cfg" &&
+    grep -q "^note: training.seed 7 -> 8 differs from the checkpoint's run: the data order goes on from the checkpoint, but dropout masks and image shifts follow seed 8" "$tmp/seed.out" ||
+    fail "a resume with another seed: no note: $(head -4 "$tmp/seed.out")"
+
 # a checkpoint written inside an epoch (the fuzz corpus's: two batches of 8 into epoch 2) at
 # another batch size: refused in one line, exit 2, the file untouched (until 2026-12 it resumed,
 # training some of the epoch's samples twice: a train accuracy of 120%); at its own it resumes
@@ -198,4 +203,4 @@ run mid8 --resume "$tmp/mid.h5" --epochs 2 -o "$tmp/mid" tests/fuzz/configs/mlp.
     fail "the mid-epoch checkpoint does not resume at its own batch size"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "checkpoint_resume.sh: ok (not into another run's directory, a note before later checkpoints are replaced, a mid-epoch checkpoint only at its batch size, resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"
+echo "checkpoint_resume.sh: ok (not into another run's directory, a note before later checkpoints are replaced and on another seed, a mid-epoch checkpoint only at its batch size, resume bit-exact at 2 and 3->1 threads, adam, early stopping, history 3 epochs / 60 steps, keep, eval, plot, finished run, an earlier run set aside)"
