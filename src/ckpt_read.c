@@ -395,7 +395,8 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t)
  * its batch_in_epoch: the same place in the epoch's data order only at the batch size it was
  * written with, which samples_seen tells (its epochs' samples, then batch_in_epoch batches).
  * Another batch size would train some of the epoch's samples twice and skip others, so it is
- * refused (OT_ECONFIG); at an epoch's end any batch size continues. 0 or the code, message
+ * refused (OT_ECONFIG); at an epoch's end any batch size continues. On 0, batch_in_epoch
+ * batches of `batch` lie inside the epoch (fewer than its batches). 0 or the code, message
  * printed. */
 static int check_position(const char *path, const ot_ckpt_info_t *in, uint64_t samples_seen,
                           size_t n, size_t batch)
@@ -468,7 +469,7 @@ int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
         goto out;
 
     /* the data order: one entry per training sample, a permutation */
-    const size_t N = t->train.n, n_batches = ot_trainer_batches(t);
+    const size_t N = t->train.n;
     hsize_t dims[1] = {0};
     if ((rc = ot_h5_open_ds(f, path, "/state/order", H5T_INTEGER, 0, 1, dims, &d)))
         goto out;
@@ -484,13 +485,6 @@ int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
                       &samples_seen)) ||
         (rc = check_position(path, &in, samples_seen, N, t->cfg.batch_size)))
         goto out;
-    if (in.batch_in_epoch >= n_batches) {
-        ot_error("%s: /state/batch_in_epoch is %zu but an epoch of the config has %zu batches "
-                 "(training.batch_size = %zu)", path, in.batch_in_epoch, n_batches,
-                 t->cfg.batch_size);
-        rc = OT_ECONFIG;
-        goto out;
-    }
     order = malloc(N * sizeof *order);
     seen = calloc(N, 1);
     step_loss = malloc((in.batch_in_epoch + 1) * sizeof *step_loss);

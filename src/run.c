@@ -24,7 +24,7 @@
 /* Progress bar on stderr when it is a terminal (with other processes: on the terminal, see
  * ot_run_train), redrawn at most ten times a second. */
 typedef struct {
-    ot_bar_t bar; /* drawn at once, on out */
+    ot_bar_t bar; /* drawn from the first step (no delay) */
     int epochs;
 } progress_t;
 
