@@ -12,6 +12,7 @@
 typedef struct {
     int intact;             /* 1 when every check passed */
     int unchecked;          /* 1 when the file has no checksums to check (an older format) */
+    int not_hdf5;           /* 1 when it has no HDF5 signature: damaged there, or never HDF5 */
     char kind[16];          /* "checkpoint", "history" or "HDF5 file" */
     int format_version;     /* the root attribute format_version (0: none) */
     size_t datasets;        /* datasets checked */

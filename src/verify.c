@@ -175,8 +175,10 @@ int ot_verify_file(const char *path, ot_verify_t *v)
     htri_t is;
     hid_t f = open_hdf5(path, &is);
     int rc;
-    if (is == 0) {
-        snprintf(v->why, sizeof v->why, "not an HDF5 file");
+    if (is == 0) { /* a flipped signature byte reads as much as a text file */
+        v->not_hdf5 = 1;
+        snprintf(v->why, sizeof v->why, "%s", st.st_size == 0 ? "an empty file"
+                 : "no HDF5 signature (a damaged file, or another kind of file)");
         rc = OT_EFORMAT;
     } else if (f < 0) {
         snprintf(v->why, sizeof v->why, "cannot open as HDF5: truncated or damaged");
@@ -239,7 +241,10 @@ static int verify_one(const char *path)
                v.format_version, v.datasets);
     else
         printf("%s: %s: %s\n", path,
-               r == OT_EIO ? "CANNOT READ" : v.unchecked ? "UNVERIFIED" : "DAMAGED", v.why);
+               r == OT_EIO  ? "CANNOT READ"
+               : v.not_hdf5 ? "NOT HDF5"
+               : v.unchecked ? "UNVERIFIED" : "DAMAGED",
+               v.why);
     return r;
 }
 

@@ -107,7 +107,7 @@ cp "$good" "$tmp/sig.h5"
 printf 'X' | dd of="$tmp/sig.h5" bs=1 seek=1 conv=notrunc 2>/dev/null
 "$bin" eval --checkpoint "$tmp/sig.h5" "$cfg" >/dev/null 2>"$tmp/err"
 [ $? = 1 ] && grep -q "not an HDF5 file" "$tmp/err" || fail "a damaged signature: $(cat "$tmp/err")"
-"$bin" verify "$tmp/sig.h5" | grep -q "DAMAGED: not an HDF5 file" || fail "verify of a damaged signature"
+"$bin" verify "$tmp/sig.h5" | grep -q "NOT HDF5: no HDF5 signature (a damaged file" || fail "verify of a damaged signature"
 cp "$good" "$tmp/hdr.h5"
 $py - "$tmp/hdr.h5" <<'EOF' || fail "cannot damage an object header"
 import sys, h5py

@@ -83,6 +83,31 @@ static void test_external_storage_not_read(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(v.why, "/x has its values in 1 external file"));
 }
 
+/* A file without HDF5's signature is not called damaged alone (verify prints NOT HDF5): it may
+ * be a checkpoint whose first bytes were hit, or a text file given by mistake. */
+static void test_not_hdf5(void)
+{
+    char path[256];
+    ot_verify_t v;
+    ot_test_path(path, sizeof path, "empty.h5");
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fclose(f);
+    CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_EFORMAT);
+    CU_ASSERT_STRING_EQUAL(v.why, "an empty file");
+    CU_ASSERT_FALSE(v.intact);
+    CU_ASSERT_TRUE(v.not_hdf5);
+    ot_test_path(path, sizeof path, "notes.txt");
+    f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("[training]\nepochs = 3\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_EFORMAT);
+    CU_ASSERT_STRING_EQUAL(v.why, "no HDF5 signature (a damaged file, or another kind of file)");
+    CU_ASSERT_TRUE(v.not_hdf5);
+}
+
 OT_TEST_SUITE(verify, setup, ot_test_scratch_free,
               {"format_version not one integer", test_format_version_not_one_integer},
-              {"external storage named, not read", test_external_storage_not_read})
+              {"external storage named, not read", test_external_storage_not_read},
+              {"a file that is not HDF5", test_not_hdf5})
