@@ -189,6 +189,17 @@ static void later_note(const char *dir, int epoch)
                epoch, later == 1 ? "it" : "them");
 }
 
+/* A note when data.train_limit or data.test_limit asks for more samples than the file holds:
+ * the run uses them all, and the header's count alone would not say why. */
+static void limit_note(const ot_config_t *c, size_t train_n, size_t test_n)
+{
+    const size_t limit[2] = {c->train_limit, c->test_limit}, n[2] = {train_n, test_n};
+    for (int test = 0; test < 2; test++)
+        if (limit[test] > n[test])
+            printf("note: data.%s_limit %zu is above the %zu samples of %s: all of them are "
+                   "used\n", test ? "test" : "train", limit[test], n[test], ot_data_path(c, test));
+}
+
 int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
 {
     int threads = o0->threads;
@@ -281,6 +292,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     if (R > 1)
         printf(" per process");
     printf("\n");
+    limit_note(&c, t.train.n + c.validation, t.test.n);
     if (set_aside)
         printf("note: %s held an earlier run: its %zu file%s %s now in %s/%s/ (--resume "
                "%s/%s --output %s/%s continues it there)\n", dir, set_aside,

@@ -89,5 +89,13 @@ taskset -c 0 "$omptrain" "${small[@]}" --epochs 1 --threads 1 configs/mnist.ini 
 ! grep -q "^note: .* on 1 CPU" "$tmp/out" && grep -q ", 1 thread, memory" "$tmp/out" ||
     { echo "FAIL 1 thread on 1 CPU:"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1)); }
 
+# a data limit above the file's samples: a note naming the file (all of it is used); below: none
+expect 0 "" -- "${small[@]}" --set data.test_limit=20000 --epochs 1 configs/mnist.ini
+grep -q "^note: data.test_limit 20000 is above the 10000 samples of data/mnist/t10k-images-idx3-ubyte.gz: all of them are used$" "$tmp/out" &&
+    grep -q " 300 train / 10000 test samples" "$tmp/out" ||
+    { echo "FAIL a test_limit above the file's samples: no note:"; cat "$tmp/out"; fails=$((fails + 1)); }
+expect 0 "" -- "${small[@]}" --epochs 1 configs/mnist.ini
+! grep -q "^note: data" "$tmp/out" || { echo "FAIL a note for limits below the samples:"; cat "$tmp/out"; fails=$((fails + 1)); }
+
 [ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
 exit $((fails > 0))
