@@ -206,8 +206,8 @@ typedef struct ot_layer_ops {
                             layer first when it has none itself), for the conformance suite
                             (tests/layers/test_registry.c): the suite adds the output layer */
 
-    /* model.layers: the words after the kind's name (argc may be 0) into L->arg. Returns 0,
-     * or -1 with what is wrong in err. */
+    /* model.layers: the words after the kind's name (argc may be 0) into L->arg (argv's
+     * pointers may be reordered). Returns 0, or -1 with what is wrong in err. */
     int (*parse)(ot_layer_t *L, int argc, char **argv, char *err, size_t n);
     /* L->arg as the words parse reads back ("" when there are none). */
     void (*format)(const ot_layer_t *L, char *buf, size_t n);

@@ -288,20 +288,38 @@ static size_t taps(const ot_layer_t *L)
     return args(L)->kh * args(L)->kw * L->in.c;
 }
 
+/* "FILTERS KHxKW", then "stride S", "pad P" and "winograd" or "winograd4", in any order */
 static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
 {
     conv_args_t *a = OT_LAYER_ARGS(conv_args_t, L);
     *a = (conv_args_t){0, 0, 0, 1, 0, 0};
-    if (argc > 2 && strcmp(argv[argc - 1], "winograd") == 0)
-        a->winograd = 2, argc--;
-    else if (argc > 2 && strcmp(argv[argc - 1], "winograd4") == 0)
-        a->winograd = 4, argc--;
-    if (argc < 2 || ot_layer_parse_size(argv[0], 1, OT_MAX_UNITS, &a->filters) < 0 ||
-        ot_layer_parse_window(argv[1], &a->kh, &a->kw) < 0) {
+    if (argc < 2) {
         snprintf(err, n, "a filter count and a kernel size");
         return -1;
     }
-    return ot_layer_parse_stride_pad(argc - 2, argv + 2, &a->stride, &a->pad, err, n);
+    if (ot_layer_parse_size(argv[0], 1, OT_MAX_UNITS, &a->filters) < 0) {
+        snprintf(err, n, "'%s': FILTERS must be an integer in [1, %d]", argv[0], OT_MAX_UNITS);
+        return -1;
+    }
+    if (ot_layer_parse_window(argv[1], &a->kh, &a->kw) < 0) {
+        snprintf(err, n, "'%s': KHxKW must be two integers in [1, %d] (5x5, or 5 for 5x5)",
+                 argv[1], OT_MAX_SIDE);
+        return -1;
+    }
+    int m = 2; /* the words left for stride and pad, moved down over the winograd one */
+    for (int i = 2; i < argc; i++) {
+        int w = strcmp(argv[i], "winograd") == 0 ? 2 : strcmp(argv[i], "winograd4") == 0 ? 4 : 0;
+        if (w && a->winograd) {
+            snprintf(err, n, "'%s' after '%s': one of winograd or winograd4", argv[i],
+                     a->winograd == 4 ? "winograd4" : "winograd");
+            return -1;
+        }
+        if (w)
+            a->winograd = w;
+        else
+            argv[m++] = argv[i];
+    }
+    return ot_layer_parse_stride_pad(m - 2, argv + 2, &a->stride, &a->pad, err, n);
 }
 
 static void format(const ot_layer_t *L, char *buf, size_t n)

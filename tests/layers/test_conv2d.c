@@ -296,9 +296,40 @@ static void test_winograd_option(void)
     CU_ASSERT_EQUAL(ops->parse(&L, 3, k5, err, sizeof err), 0);
     CU_ASSERT_EQUAL(ops->shape(&L, NULL, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "got 5x5 stride 1 pad 0"));
+    /* anywhere after the kernel: the shape then says why not, rather than the words */
+    char *mid[] = {"16", "3x3", "winograd", "stride", "2"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 5, mid, err, sizeof err), 0);
+    ops->format(&L, text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "16 3x3 stride 2 pad 0 winograd");
+    char *mid4[] = {"8", "3x3", "pad", "1", "winograd4", "stride", "1"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 7, mid4, err, sizeof err), 0);
+    ops->format(&L, text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "8 3x3 stride 1 pad 1 winograd4");
+    char *both[] = {"8", "3x3", "winograd", "winograd4"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 4, both, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "'winograd4' after 'winograd': one of winograd or winograd4");
+}
+
+/* A word conv cannot read is named, with what it should be. */
+static void test_parse_errors(void)
+{
+    const ot_layer_ops_t *ops = ot_layer_find("conv");
+    CU_ASSERT_FATAL(ops != NULL);
+    ot_layer_t L;
+    char err[256] = "";
+    memset(&L, 0, sizeof L);
+    char *zero[] = {"0", "5x5"}, *kernel[] = {"30", "5x"}, *one[] = {"30"};
+    CU_ASSERT_EQUAL(ops->parse(&L, 2, zero, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "'0': FILTERS must be an integer in [1, 1048576]");
+    CU_ASSERT_EQUAL(ops->parse(&L, 2, kernel, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "'5x': KHxKW must be two integers in [1, 65536] (5x5, or 5 for "
+                                "5x5)");
+    CU_ASSERT_EQUAL(ops->parse(&L, 1, one, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "a filter count and a kernel size");
 }
 
 OT_TEST_SUITE(conv2d, NULL, NULL,
+              {"parse errors name the word", test_parse_errors},
               {"the column matrix follows its definition, in blocks as whole",
                test_columns_follow_the_definition},
               {"col2im is the column matrix's adjoint and adds", test_col2im_is_the_adjoint},
