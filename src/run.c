@@ -255,9 +255,6 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     size_t set_aside = 0;
     if (!rc && first && !(rc = ot_output_dir_prepare(dir)))
         rc = ot_output_dir_lock(dir, &lock);
-    /* a new run keeps the last one's files in DIR/previous/ rather than replacing them */
-    if (!rc && first && !o->resume)
-        rc = ot_output_dir_set_aside(dir, &set_aside);
     if ((rc = ot_dist_agree(d, rc)))
         goto out;
     /* every process: the data, the model, its part of each batch, the checkpoint */
@@ -270,6 +267,11 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
      * wrong with the checkpoint itself said first) */
     if (!rc && first && o->resume)
         rc = ot_output_dir_check_resume(dir, o->resume);
+    /* a new run keeps the last one's files in DIR/previous/ rather than replacing them, once
+     * it has started (its data, model and memory checked): one that fails to start leaves the
+     * directory's run where it was */
+    if (!rc && first && !o->resume)
+        rc = ot_output_dir_set_aside(dir, &set_aside);
     if ((rc = ot_dist_agree(d, rc)))
         goto out;
     int created = 0;

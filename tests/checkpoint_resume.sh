@@ -3,7 +3,8 @@
 # parameters, bit for bit, as an uninterrupted one (h5diff of /model), also at another thread
 # count; its history holds exactly 3 epochs and 60 steps, equal to the uninterrupted curve;
 # the keep rule and latest.h5; eval of the result; resuming a finished run writes nothing; a
-# new run into a run's directory sets the earlier run aside in previous/; a checkpoint written
+# new run into a run's directory sets the earlier run aside in previous/, and one that fails
+# to start does not; a checkpoint written
 # inside an epoch resumes only at its batch size; a resume into another run's directory is
 # refused.
 # Run from the repository root (make check). OMPTRAIN overrides the binary.
@@ -162,6 +163,17 @@ cmp -s "$tmp/full-latest.h5" "$tmp/full/previous/latest.h5" && [ -e "$tmp/full/p
 run prev -t 2 --resume "$tmp/full/previous" --epochs 4 -o "$tmp/full/previous" "$cfg" &&
     [ "$(grep -c '^epoch ' "$tmp/prev.out")" -eq 1 ] || fail "resuming the set-aside run: $(cat "$tmp/prev.out")"
 grep -q "^note: .* held an earlier run" "$tmp/prev.out" && fail "a resume set its own run aside"
+
+# a new run that fails to start (a bad data file: exit 1; too little memory: exit 2) leaves the
+# directory's run where it is (until 2026-12 it had been moved to previous/ already, and the
+# directory looked empty to a --resume)
+before=$(ls "$tmp/full"; md5sum "$tmp/full"/*.h5)
+"$bin" --set data.train_images=$cfg --epochs 1 -o "$tmp/full" "$cfg" >/dev/null 2>"$tmp/bad.err"
+[ $? = 1 ] && grep -q "wrong magic" "$tmp/bad.err" || fail "a bad data file: $(cat "$tmp/bad.err")"
+OMPTRAIN_MEMORY_LIMIT=1000000 "$bin" --epochs 1 -o "$tmp/full" "$cfg" >/dev/null 2>"$tmp/mem.err"
+[ $? = 2 ] && grep -q "the run needs about" "$tmp/mem.err" || fail "too little memory: $(cat "$tmp/mem.err")"
+[ "$(ls "$tmp/full"; md5sum "$tmp/full"/*.h5)" = "$before" ] ||
+    fail "a run that failed to start moved the directory's run: $(ls -R "$tmp/full")"
 
 # a resume into a directory that holds another run: refused, that run's files untouched (until
 # 2026-12 the resumed run overwrote its checkpoints, pruned the later ones and cut its history)
