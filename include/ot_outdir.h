@@ -15,6 +15,12 @@ int ot_output_dir(const ot_config_t *c, char *dir, size_t n);
  * creating and removing a probe file. Returns 0 or OT_EIO with one line naming the directory
  * and the reason ("Not a directory", "Read-only file system", ...). */
 int ot_output_dir_prepare(const char *dir);
+/* ot_output_dir_prepare, with in *made how many levels of the path it created (0: dir was
+ * there), for ot_output_dir_unmake. */
+int ot_output_dir_create(const char *dir, int *made);
+/* Undo ot_output_dir_create for a run that failed to start and wrote nothing: when it made
+ * dir (made > 0), remove the run lock and dir, then the made parents, each while empty. */
+void ot_output_dir_unmake(const char *dir, int made);
 
 /* The files a run writes in its directory, by kind (a mask for ot_run_files). */
 enum {

@@ -38,11 +38,14 @@ int ot_output_dir(const ot_config_t *c, char *dir, size_t n)
     return OT_OK;
 }
 
-/* mkdir of one level; an existing directory is fine, an existing non-directory is ENOTDIR. */
-static int mkdir_one(const char *p)
+/* mkdir of one level; an existing directory is fine, an existing non-directory is ENOTDIR.
+ * *made is incremented when this call created it. */
+static int mkdir_one(const char *p, int *made)
 {
-    if (mkdir(p, 0777) == 0)
+    if (mkdir(p, 0777) == 0) {
+        ++*made;
         return 0;
+    }
     int err = errno;
     struct stat st;
     if (err == EEXIST || err == EROFS || err == EACCES) {
@@ -59,7 +62,14 @@ static int mkdir_one(const char *p)
 
 int ot_output_dir_prepare(const char *dir)
 {
+    int made;
+    return ot_output_dir_create(dir, &made);
+}
+
+int ot_output_dir_create(const char *dir, int *made)
+{
     char p[OT_PATH_MAX + 64];
+    *made = 0;
     if (!dir[0] || strlen(dir) >= OT_PATH_MAX) {
         ot_error("output directory '%s': expected a path of 1 to %d bytes", dir, OT_PATH_MAX - 1);
         return OT_EIO;
@@ -70,7 +80,7 @@ int ot_output_dir_prepare(const char *dir)
         if (*s != '/')
             continue;
         *s = 0;
-        int r = mkdir_one(p);
+        int r = mkdir_one(p, made);
         int err = errno;
         *s = '/';
         if (r) {
@@ -79,7 +89,7 @@ int ot_output_dir_prepare(const char *dir)
             return OT_EIO;
         }
     }
-    if (mkdir_one(p)) {
+    if (mkdir_one(p, made)) {
         ot_error("cannot create the output directory %s: %s", dir, strerror(errno));
         return OT_EIO;
     }
@@ -94,6 +104,27 @@ int ot_output_dir_prepare(const char *dir)
     close(fd);
     unlink(p);
     return OT_OK;
+}
+
+void ot_output_dir_unmake(const char *dir, int made)
+{
+    char p[OT_PATH_MAX + 32];
+    if (made <= 0 || strlen(dir) >= OT_PATH_MAX)
+        return;
+    snprintf(p, sizeof p, "%s/" OT_LOCK_NAME, dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s", dir);
+    for (int i = 0; i < made; i++) { /* dir, then the parents made with it, while empty */
+        size_t len = strlen(p);
+        while (len > 1 && p[len - 1] == '/') /* "a/b/" is a/b */
+            p[--len] = '\0';
+        if (rmdir(p) != 0)
+            return;
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+            return;
+        *slash = '\0';
+    }
 }
 
 int ot_output_dir_lock(const char *dir, int *fd)

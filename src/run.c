@@ -253,7 +253,8 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
      * time is spent: the first process's, which alone writes there */
     rc = ot_output_dir(&c, dir, sizeof dir);
     size_t set_aside = 0;
-    if (!rc && first && !(rc = ot_output_dir_prepare(dir)))
+    int made = 0; /* levels of dir this run created: removed again if it fails to start */
+    if (!rc && first && !(rc = ot_output_dir_create(dir, &made)))
         rc = ot_output_dir_lock(dir, &lock);
     if ((rc = ot_dist_agree(d, rc)))
         goto out;
@@ -399,6 +400,8 @@ out:
     ot_trainer_free(&t);
     if (lock >= 0)
         close(lock); /* the directory is free for the next run */
+    if (rc && !history_open && lock >= 0) /* failed to start: no trace of a new directory */
+        ot_output_dir_unmake(dir, made);
     return rc;
 }
 

@@ -97,5 +97,13 @@ grep -q "^note: data.test_limit 20000 is above the 10000 samples of data/mnist/t
 expect 0 "" -- "${small[@]}" --epochs 1 configs/mnist.ini
 ! grep -q "^note: data" "$tmp/out" || { echo "FAIL a note for limits below the samples:"; cat "$tmp/out"; fails=$((fails + 1)); }
 
+# a run that fails to start (here its data) leaves no directory it made; one that was there stays
+expect 1 "wrong magic" -- --set data.train_images=configs/mnist.ini --output "$tmp/new/a/b" configs/mnist.ini
+[ ! -e "$tmp/new" ] || { echo "FAIL a run that failed to start left $(find "$tmp/new")"; fails=$((fails + 1)); }
+mkdir "$tmp/there"
+expect 1 "wrong magic" -- --set data.train_images=configs/mnist.ini --output "$tmp/there/a" configs/mnist.ini
+[ -d "$tmp/there" ] && [ ! -e "$tmp/there/a" ] ||
+    { echo "FAIL a run that failed to start: $(find "$tmp/there")"; fails=$((fails + 1)); }
+
 [ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
 exit $((fails > 0))

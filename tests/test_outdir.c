@@ -1,6 +1,7 @@
 /* test_outdir.c - a run's output directory (src/outdir.c): its default name, making it with
  * its parents, refusing one that cannot take files, listing a run's files, setting an
  * earlier run aside, and where a resume may go. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -197,8 +198,41 @@ static void test_check_resume(void)
     CU_ASSERT_FATAL(chdir(cwd) == 0);
 }
 
+/* A run that fails to start removes what ot_output_dir_create made, and only that: the lock
+ * file and the levels it created, each while empty. */
+static void test_unmake(void)
+{
+    char base[256], dir[320], p[400];
+    struct stat st;
+    int made = -1, fd;
+    ot_test_path(base, sizeof base, "mk");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(base) == OT_OK);
+    snprintf(dir, sizeof dir, "%s/a/b/", base);
+    CU_ASSERT_FATAL(ot_output_dir_create(dir, &made) == OT_OK);
+    CU_ASSERT_EQUAL(made, 2);
+    CU_ASSERT_FATAL(ot_output_dir_lock(dir, &fd) == OT_OK);
+    close(fd);
+    ot_output_dir_unmake(dir, made);
+    snprintf(p, sizeof p, "%s/a", base);
+    CU_ASSERT(stat(p, &st) != 0 && errno == ENOENT); /* a and a/b gone */
+    CU_ASSERT(stat(base, &st) == 0 && S_ISDIR(st.st_mode)); /* it was there before */
+    /* there already: made 0, nothing removed */
+    CU_ASSERT_FATAL(ot_output_dir_create(base, &made) == OT_OK);
+    CU_ASSERT_EQUAL(made, 0);
+    ot_output_dir_unmake(base, made);
+    CU_ASSERT(stat(base, &st) == 0);
+    /* a level that holds a file stays, and so do the levels above it */
+    snprintf(dir, sizeof dir, "%s/c/d", base);
+    CU_ASSERT_FATAL(ot_output_dir_create(dir, &made) == OT_OK && made == 2);
+    touch(dir, "keep.txt", 3);
+    ot_output_dir_unmake(dir, made);
+    snprintf(p, sizeof p, "%s/keep.txt", dir);
+    CU_ASSERT(stat(p, &st) == 0 && st.st_size == 3);
+}
+
 OT_TEST_SUITE(outdir, setup, ot_test_scratch_free,
               {"a run directory's files by kind, in name order", test_run_files},
               {"output directory", test_output_dir},
+              {"what a run that fails to start made is removed", test_unmake},
               {"a new run sets the last one aside in previous/", test_set_aside},
               {"a resume goes on in its own directory or an empty one", test_check_resume})
