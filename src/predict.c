@@ -166,7 +166,7 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     void *image = NULL;
     char *csv = NULL, dir[OT_PATH_MAX], out[OT_PATH_MAX + 32], shape_s[64];
     size_t image_size = 0, csv_size = 0;
-    int rc, labelled = 0;
+    int rc, labelled = 0, made = 0; /* made: levels of the run's directory created here */
 
     if ((rc = ot_ckpt_info(p.checkpoint, &m.info)) ||
         (rc = ot_data_load_input(&ds, c, p.input, p.labels, &labelled)))
@@ -176,7 +176,7 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
         goto out;
     ot_input_apply(&m.input, &ds);
     if (!p.h5_out) { /* the run's directory */
-        if ((rc = ot_output_dir(c, dir, sizeof dir)) || (rc = ot_output_dir_prepare(dir)))
+        if ((rc = ot_output_dir(c, dir, sizeof dir)) || (rc = ot_output_dir_create(dir, &made)))
             goto out;
         snprintf(out, sizeof out, "%s/predictions.h5", dir);
         p.h5_out = out;
@@ -228,6 +228,8 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     }
     rc = OT_OK;
 out:
+    if (rc) /* a directory made for a file that was not written goes again (each while empty) */
+        ot_output_dir_unmake(dir, made);
     free(image);
     free(csv);
     free(probs);

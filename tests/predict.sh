@@ -138,6 +138,10 @@ expect 1 "$tmp/none/p.h5: cannot create the file" \
 # were, until 2026-12, and the command then failed)
 expect 1 "$tmp/none/p.csv: cannot create the file: $tmp/none: No such file or directory" \
     predict -c "$ck" --predictions "$tmp/bad.h5" --csv "$tmp/none/p.csv" "$cfg" "$images"
+# ... and leaves no run directory it made for the predictions (until 2026-12 an empty one)
+expect 1 "$tmp/none/p.csv: cannot create the file" \
+    predict -c "$ck" --set output.dir="$tmp/made/run" --csv "$tmp/none/p.csv" "$cfg" "$images"
+[ ! -e "$tmp/made" ] || fail "a predict that wrote nothing left $(find "$tmp/made")"
 expect 1 "$tmp: is a directory, expected a file name" \
     predict -c "$ck" --predictions "$tmp" "$cfg" "$images"
 # an output named like the run's own files: refused, the checkpoint and history left intact
