@@ -18,4 +18,11 @@ void ot_gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, float alp
 /* Name of the backend, for reports ("OpenBLAS 0.3.21 ..."). */
 const char *ot_gemm_backend(void);
 
+/* The most threads of a process that may call ot_gemm at the same time (OpenBLAS: twice its
+ * build's MAX_THREADS, e.g. 128; more make it warn, then abort or crash). */
+int ot_gemm_max_callers(void);
+/* The same from a backend's configuration string (ot_gemm_backend's): 2 x its MAX_THREADS=N,
+ * 128 when it names none. */
+int ot_gemm_max_callers_of(const char *config);
+
 #endif

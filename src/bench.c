@@ -17,6 +17,7 @@
 #include "ot_bench.h"
 
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -463,7 +464,8 @@ static int bench_row(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     if (!rc && ot_dist_rank(world) < p) {
         rc = bench_run(c, train, order, sub, t, r);
         if (!ot_dist_max(sub, rc != 0)) {
-            r->blas_ceiling = ceiling_of(sub, t, 0);
+            /* the BLAS only where it takes t concurrent callers (else NaN: not measured) */
+            r->blas_ceiling = t <= ot_gemm_max_callers() ? ceiling_of(sub, t, 0) : NAN;
             r->own_ceiling = ceiling_of(sub, t, 1);
             r->ceiling = r->blas_ceiling < 0.0 || r->own_ceiling < 0.0 ? -1.0
                          : r->blas_ceiling > r->own_ceiling ? r->blas_ceiling : r->own_ceiling;
@@ -546,6 +548,13 @@ agree:
     printf("bench: training GEMM: omptrain's kernel (%s); ceiling = t concurrent single-threaded "
            "%dx%dx%d sgemms, the faster of %s and omptrain's kernel (CSV: both)\n",
            ot_kgemm_isa(), CEIL_N, CEIL_N, CEIL_N, ot_gemm_backend());
+    int t_max = 0;
+    for (int i = 0; i < nt; i++)
+        t_max = tc[i] > t_max ? tc[i] : t_max;
+    if (t_max > ot_gemm_max_callers())
+        printf("note: above %d threads a process the ceiling is omptrain's kernel's alone: the "
+               "BLAS takes no more concurrent callers (CSV: blas_ceiling_gflops nan)\n",
+               ot_gemm_max_callers());
     if (R > 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < tc[nt - 1])
         printf("note: the first process may run on %d CPU%s only: mpirun binds each process to "
                "a core unless told otherwise (mpirun --bind-to none)\n",

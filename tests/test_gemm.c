@@ -69,6 +69,22 @@ static void test_beta_zero(void)
     CU_ASSERT_EQUAL(C[0], 11.0f);
 }
 
+/* How many threads may call the BLAS at once (bench's ceiling measures it with as many): twice
+ * OpenBLAS's MAX_THREADS, which Debian's build names (until 2026-12 bench ran one sgemm a
+ * thread at any count, and 600 threads crashed inside OpenBLAS). */
+static void test_max_callers(void)
+{
+    CU_ASSERT_EQUAL(ot_gemm_max_callers_of("OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY "
+                                           "Haswell MAX_THREADS=64"), 128);
+    CU_ASSERT_EQUAL(ot_gemm_max_callers_of("OpenBLAS 0.3.26 MAX_THREADS=512 Zen"), 1024);
+    CU_ASSERT_EQUAL(ot_gemm_max_callers_of("some BLAS"), 128);
+    CU_ASSERT_EQUAL(ot_gemm_max_callers_of("MAX_THREADS=x"), 128);
+    CU_ASSERT_EQUAL(ot_gemm_max_callers_of(NULL), 128);
+    CU_ASSERT_EQUAL(ot_gemm_max_callers(), ot_gemm_max_callers_of(ot_gemm_backend()));
+    CU_ASSERT(ot_gemm_max_callers() >= 2);
+}
+
 OT_TEST_SUITE(gemm, setup, NULL,
               {"every transposition, alpha, beta, padded strides vs double", test_against_double},
-              {"beta 0 overwrites C, NaN included", test_beta_zero})
+              {"beta 0 overwrites C, NaN included", test_beta_zero},
+              {"the BLAS's concurrent callers, from its configuration", test_max_callers})
