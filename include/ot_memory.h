@@ -12,12 +12,13 @@
 
 /* A run's estimated peak resident memory, in bytes, by what holds it. */
 typedef struct {
-    double base;       /* the program and its libraries (measured: about 12 MB) */
+    double base;       /* the program and its libraries (measured: about 19 MB) */
     double data;       /* the data sets as loaded: images, labels, lists of nonzero pixels */
     double model;      /* parameters, running statistics, the early-stopping copies */
     double optimizer;  /* the optimizer's buffers */
     double engine;     /* the step: per-shard gradients, batch-wide activations, the layers'
-                          buffers, per-thread workspaces (ot_engine_bytes) */
+                          buffers, per-thread workspaces (ot_engine_bytes), and each thread's
+                          own memory (stack, TLS) */
     double checkpoint; /* a checkpoint being saved: HDF5's in-memory file and its image */
     double loading;    /* the data files while they are read: whole, before a limit trims
                           them (an earlier peak than the run's when the limit is small) */
