@@ -38,6 +38,7 @@ import argparse
 import configparser
 import csv
 import gzip
+import importlib.util
 import json
 import os
 import subprocess
@@ -377,6 +378,9 @@ def main():
         ap.error(f"--models: unknown model '{unknown[0]}', expected a comma list of {MODELS}")
     if not (os.path.isfile(args.omptrain) and os.access(args.omptrain, os.X_OK)):
         ap.error(f"--omptrain {args.omptrain}: not an executable file (build it with make)")
+    if importlib.util.find_spec("torch") is None:  # said now, not after omptrain's first round
+        sys.exit(f"compare_pytorch.py: {sys.executable} has no torch: apt-get install "
+                 "python3-torch (Debian's PyTorch), then run it with /usr/bin/python3")
     outdir = os.path.dirname(args.csv) or "."
     os.makedirs(outdir, exist_ok=True)
 
