@@ -13,16 +13,16 @@ Exit status: 0 written, 1 the history cannot be read or the plot written, 2 usag
 import os
 import sys
 
-import matplotlib
+try:  # one line, not a traceback: the python3 first on PATH may lack them
+    import matplotlib
+    import numpy as np
+    import h5py
+except ImportError as e:  # pragma: no cover
+    sys.exit(f"plot_history.py: {sys.executable} has no {e.name}: run it with /usr/bin/python3 "
+             "(apt-get install python3-matplotlib python3-h5py python3-numpy)")
 
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-try:
-    import h5py  # noqa: E402
-except ImportError:  # pragma: no cover
-    sys.exit("plot_history.py: needs h5py (apt-get install python3-h5py)")
 
 METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
 OPTIONAL = ("val_loss", "val_acc")
