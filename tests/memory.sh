@@ -50,36 +50,26 @@ if [ -n "${OMPTRAIN:-}" ]; then
     exit $((fails > 0))
 fi
 worst=0
-for c in configs/*.ini; do
-    name=$(basename "$c" .ini)
-    "$bin" --epochs 1 --set data.train_limit=3000 -o "$tmp/$name" "$c" >"$tmp/$name.out" 2>&1 ||
-        { fail "$c: the run failed: $(tail -2 "$tmp/$name.out")"; continue; }
-    line=$(sed -n 's/^peak memory \([0-9]*\) MB (estimated \([0-9]*\) MB)$/\1 \2/p' "$tmp/$name.out")
+# measured WHAT ARGS...: run $bin ARGS, then its estimate must be within 15% of its peak
+measured() {
+    local what=$1 out="$tmp/run.out" line peak est off; shift
+    "$bin" "$@" >"$out" 2>&1 || { fail "$what: the run failed: $(tail -2 "$out")"; return; }
+    line=$(sed -n 's/^peak memory \([0-9]*\) MB (estimated \([0-9]*\) MB)$/\1 \2/p' "$out")
     read -r peak est <<<"$line"
-    if [ -z "$line" ]; then
-        fail "$c: no peak memory line: $(tail -2 "$tmp/$name.out")"
-        continue
-    fi
+    [ -n "$line" ] || { fail "$what: no peak memory line: $(tail -2 "$out")"; return; }
     off=$(( (est > peak ? est - peak : peak - est) * 100 / peak ))
-    [ $off -le 15 ] || fail "$c: estimated $est MB, peak $peak MB: $off% off"
+    [ $off -le 15 ] || fail "$what: estimated $est MB, peak $peak MB: $off% off"
     [ $off -gt $worst ] && worst=$off
-    echo "     $c: peak $peak MB, estimated $est MB ($off%)"
-    rm -rf "${tmp:?}/$name"
+    echo "     $what: peak $peak MB, estimated $est MB ($off%)"
+}
+for c in configs/*.ini; do
+    measured "$c" --epochs 1 --set data.train_limit=3000 -o "$tmp/run" "$c"
+    rm -rf "${tmp:?}/run"
 done
 # many threads (a machine's hardware threads, or an MPI job's): each thread's own memory is
 # counted (until 2026-12 it was not, and 256 threads read 67 MB estimated against 84 MB)
-"$bin" -t 256 --epochs 1 --set data.train_limit=1000 -o "$tmp/t256" configs/mnist.ini >"$tmp/t256.out" 2>&1 ||
-    fail "256 threads: the run failed: $(tail -2 "$tmp/t256.out")"
-read -r peak est <<<"$(sed -n 's/^peak memory \([0-9]*\) MB (estimated \([0-9]*\) MB)$/\1 \2/p' "$tmp/t256.out")"
-if [ -z "${peak:-}" ]; then
-    fail "256 threads: no peak memory line: $(tail -2 "$tmp/t256.out")"
-else
-    off=$(( (est > peak ? est - peak : peak - est) * 100 / peak ))
-    [ $off -le 15 ] || fail "256 threads: estimated $est MB, peak $peak MB: $off% off"
-    [ $off -gt $worst ] && worst=$off
-    echo "     configs/mnist.ini at 256 threads: peak $peak MB, estimated $est MB ($off%)"
-fi
-unset peak est
+measured "configs/mnist.ini at 256 threads" -t 256 --epochs 1 --set data.train_limit=1000 \
+    -o "$tmp/t256" configs/mnist.ini
 # float features from HDF5 (4 bytes a value, where IDX and uint8 hold 1): 40,000 random 28x28
 # float32 images, 125 MB of the run's peak (estimated at a byte a value until 2026-12: 54 MB
 # against a peak of 145)
@@ -102,18 +92,6 @@ layers = affine 50, relu, affine 10
 epochs = 1
 batch_size = 100
 EOF_INI
-if "$bin" -o "$tmp/float" "$tmp/float.ini" >"$tmp/float.out" 2>&1; then
-    read -r peak est <<<"$(sed -n 's/^peak memory \([0-9]*\) MB (estimated \([0-9]*\) MB)$/\1 \2/p' "$tmp/float.out")"
-    if [ -z "${peak:-}" ]; then
-        fail "float HDF5 features: no peak memory line: $(tail -2 "$tmp/float.out")"
-    else
-        off=$(( (est > peak ? est - peak : peak - est) * 100 / peak ))
-        [ $off -le 15 ] || fail "float HDF5 features: estimated $est MB, peak $peak MB: $off% off"
-        [ $off -gt $worst ] && worst=$off
-        echo "     float32 HDF5 features: peak $peak MB, estimated $est MB ($off%)"
-    fi
-else
-    fail "float HDF5 features: the run failed: $(tail -2 "$tmp/float.out")"
-fi
+measured "float32 HDF5 features" -o "$tmp/float" "$tmp/float.ini"
 [ "$fails" -eq 0 ] || exit 1
 echo "memory.sh: ok (every shipped config, float HDF5 features and 256 threads within $worst% of their peak; an over-size run refused; the warning near the limit)"
