@@ -83,6 +83,10 @@ void ot_dist_free(ot_dist_t *d);
  * with nothing to do leaves the cores to those at work (the bench's idle processes). */
 void ot_dist_wait(const ot_dist_t *d);
 
+/* Whether a launcher (mpirun, srun) started this process as one of a job, so that omptrain
+ * starts MPI (an omptrain built without MPI then refuses to run). */
+int ot_dist_launched(void);
+
 /* The CPUs this process may run on (its affinity mask: mpirun binds each process to a core
  * by default), 0 when unknown. */
 int ot_dist_cpus(void);

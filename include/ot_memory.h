@@ -12,7 +12,8 @@
 
 /* A run's estimated peak resident memory, in bytes, by what holds it. */
 typedef struct {
-    double base;       /* the program and its libraries (measured: about 19 MB) */
+    double base;       /* the program and its libraries (measured: about 19 MB; 9 MB more
+                          for Open MPI's in a process mpirun started) */
     double data;       /* the data sets as loaded: images, labels, lists of nonzero pixels */
     double model;      /* parameters, running statistics, the early-stopping copies */
     double optimizer;  /* the optimizer's buffers */

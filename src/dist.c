@@ -28,9 +28,9 @@ struct ot_dist {
 #endif
 };
 
-/* Whether a launcher started this process as one of a job: Open MPI's mpirun sets
- * OMPI_COMM_WORLD_SIZE, PMIx launchers (mpirun too, Slurm's srun --mpi=pmix) PMIX_RANK. */
-static int launched(void)
+/* Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE, PMIx launchers (mpirun too, Slurm's srun
+ * --mpi=pmix) PMIX_RANK. */
+int ot_dist_launched(void)
 {
     return getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMIX_RANK") != NULL;
 }
@@ -78,7 +78,7 @@ static ot_dist_t *make(MPI_Comm comm, int owns)
 int ot_dist_start(int *argc, char ***argv, ot_dist_t **world)
 {
     *world = NULL;
-    if (!launched())
+    if (!ot_dist_launched())
         return OT_OK;
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
@@ -289,7 +289,7 @@ int ot_dist_start(int *argc, char ***argv, ot_dist_t **world)
 {
     (void)argc, (void)argv;
     *world = NULL;
-    if (!launched())
+    if (!ot_dist_launched())
         return OT_OK;
     /* every process would say it: only the first does */
     const char *r = getenv("OMPI_COMM_WORLD_RANK");

@@ -49,6 +49,14 @@ static void test_estimate_adds_up(void)
     double sum = m.base + m.data + m.model + m.optimizer + m.engine + m.checkpoint;
     CU_ASSERT(m.total >= sum && m.total >= m.base + m.loading);
     /* more threads, more workspaces; more shards, more gradient blocks */
+    /* in a process mpirun started, Open MPI's own memory too (measured 7-11 MB) */
+    ot_mem_t mpi;
+    CU_ASSERT_FATAL(getenv("OMPI_COMM_WORLD_SIZE") == NULL && getenv("PMIX_RANK") == NULL);
+    CU_ASSERT_FATAL(setenv("OMPI_COMM_WORLD_SIZE", "2", 1) == 0);
+    ot_mem_estimate(&mpi, &c, &net, &train, &test, 2, 3, 4);
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    CU_ASSERT_DOUBLE_EQUAL(mpi.base - m.base, 9.0 * 1048576.0, 1.0);
+    CU_ASSERT_DOUBLE_EQUAL(mpi.total - m.total, 9.0 * 1048576.0, 1.0);
     CU_ASSERT(ot_engine_bytes(&net, 8, 4, 4) > m.engine - own);
     CU_ASSERT(ot_engine_bytes(&net, 8, 8, 3) > m.engine - own);
     /* the same samples as floats (HDF5 float features) hold 4 bytes each, not 1 (the estimate
