@@ -4,9 +4,8 @@
 # count; its history holds exactly 3 epochs and 60 steps, equal to the uninterrupted curve;
 # the keep rule and latest.h5; eval of the result; resuming a finished run writes nothing; a
 # new run into a run's directory sets the earlier run aside in previous/, and one that fails
-# to start does not; a checkpoint written
-# inside an epoch resumes only at its batch size; a resume into another run's directory is
-# refused.
+# to start does not; a checkpoint written inside an epoch resumes only at its batch size; a
+# resume into another run's directory is refused.
 # Run from the repository root (make check). OMPTRAIN overrides the binary.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
