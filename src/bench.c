@@ -37,6 +37,7 @@
 #include "ot_kgemm.h"
 #include "ot_net.h"
 #include "ot_optim.h"
+#include "ot_outdir.h"
 #include "ot_rng.h"
 #include "ot_train.h"
 
@@ -385,30 +386,6 @@ done:
     return sum;
 }
 
-/* mkdir -p for the output directory. */
-static int make_dirs(const char *dir)
-{
-    char buf[OT_PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf) {
-        ot_error("output directory '%s': empty or too long", dir);
-        return OT_EIO;
-    }
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char keep = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            ot_error("cannot create directory '%s': %s", buf, strerror(errno));
-            return OT_EIO;
-        }
-        buf[i] = keep;
-    }
-    return OT_OK;
-}
-
 static int write_csv(const char *path, const ot_config_t *c, const row_t *rows, int n)
 {
     FILE *f = fopen(path, "w");
@@ -530,6 +507,9 @@ int ot_bench_command(const ot_config_t *c, const char *threads, const char *proc
     ot_rng_t rng;
     ot_rng_seed(&rng, OT_SEED_SHUFFLE(c->seed));
     ot_rng_shuffle(&rng, order, train.n);
+    /* where the CSV goes takes files before minutes are spent measuring (the first writes) */
+    if (ot_dist_rank(world) == 0)
+        rc = ot_output_dir_prepare(c->out_dir);
 agree:
     if ((rc = ot_dist_agree(world, rc)))
         goto done;
@@ -592,7 +572,7 @@ agree:
     if (ot_dist_rank(world) == 0) { /* the first process writes */
         snprintf(csv, sizeof csv, "%s/bench.csv", c->out_dir);
         snprintf(png, sizeof png, "%s/bench-speedup.png", c->out_dir);
-        if (!(rc = make_dirs(c->out_dir)) && !(rc = write_csv(csv, c, rows, n))) {
+        if (!(rc = write_csv(csv, c, rows, n))) {
             printf("csv: %s\n", csv);
             plot(csv, png);
         }

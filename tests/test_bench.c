@@ -225,7 +225,28 @@ static void test_config_misfit(void)
     CU_ASSERT_EQUAL(access(ot_test_path(out_dir, sizeof out_dir, "never"), F_OK), -1);
 }
 
+/* An output directory that cannot be made (under a regular file): OT_EIO and one line naming
+ * it, before any timing and with nothing printed (until 2026-12 it was found after the
+ * whole benchmark, whose figures were then lost). */
+static void test_output_dir_first(void)
+{
+    ot_config_t c;
+    char file[256];
+    FILE *f = fopen(ot_test_path(file, sizeof file, "regular"), "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fclose(f);
+    make_config(&c, "regular/out", OT_TINY_DIM, BATCH);
+    CU_ASSERT_FATAL(ot_test_stdout_begin() == 0);
+    OT_EXPECT_ONE_LINE(ot_bench_command(&c, "1", NULL, NULL), OT_EIO, "Not a directory");
+    char *out = ot_test_stdout_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, "");
+    free(out);
+}
+
 OT_TEST_SUITE(bench, setup, cleanup,
               {"threads 2,1: the CSV's rows and columns, the plotter", test_csv},
               {"a malformed thread or process list: one line", test_bad_lists},
-              {"a config that does not fit the data: one line", test_config_misfit})
+              {"a config that does not fit the data: one line", test_config_misfit},
+              {"an output directory that cannot be made: one line, before timing",
+               test_output_dir_first})
