@@ -230,34 +230,42 @@ done:
     return rc;
 }
 
-/* Mark the tensors named in the comma list (NULL = all); an unknown name is an error. */
+/* Mark the tensors named in the comma list (NULL = all). An unknown name, or an empty one (an
+ * empty list, or a comma at either end or doubled), is an error naming the tensors there are:
+ * an empty list checked nothing and passed. */
 static int select_tensors(const ot_net_t *net, const char *list, unsigned char *check)
 {
     memset(check, list ? 0 : 1, net->n_tensors);
     if (!list)
         return OT_OK;
+    char names[512] = "";
+    for (size_t i = 0; i < net->n_tensors; i++) {
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", net->tensors[i].name);
+    }
     const char *p = list;
-    while (*p) {
+    for (;;) {
         size_t len = strcspn(p, ",");
+        if (len == 0) {
+            ot_error("gradcheck: --tensors: %s%s%s, expected a comma list of one or more of %s",
+                     *list ? "'" : "an empty list", *list ? list : "",
+                     *list ? "' has an empty name" : "", names);
+            return OT_ECONFIG;
+        }
         size_t t = 0;
         while (t < net->n_tensors &&
                (strlen(net->tensors[t].name) != len || strncmp(net->tensors[t].name, p, len)))
             t++;
         if (t == net->n_tensors) {
-            char names[512] = "";
-            for (size_t i = 0; i < net->n_tensors; i++) {
-                size_t used = strlen(names);
-                snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
-                         net->tensors[i].name);
-            }
             ot_error("gradcheck: --tensors: unknown tensor '%.*s', expected one of %s", (int)len,
                      p, names);
             return OT_ECONFIG;
         }
         check[t] = 1;
-        p += len + (p[len] == ',');
+        if (!p[len])
+            return OT_OK;
+        p += len + 1;
     }
-    return OT_OK;
 }
 
 /* What the command prints as the check goes: each result's line at once (flushed, so that a

@@ -15,8 +15,17 @@ for c in configs/*.ini; do
         echo "FAIL gradcheck $c"; echo "$out"; status=1
     fi
 done
-# an unknown tensor is a usage error
-"$omptrain" gradcheck --tensors nope/W configs/mnist.ini >/dev/null 2>&1
-rc=$?
-[ $rc -eq 2 ] && echo "ok   gradcheck --tensors nope/W exits 2" || { echo "FAIL gradcheck --tensors nope/W exited $rc, expected 2"; status=1; }
+# an unknown tensor, or an empty name (an empty list checked nothing and passed; a comma at
+# either end or doubled was skipped), is a usage error of one line naming the tensors there are
+for list in nope/W "" affine1/b, ,affine1/b affine1/b,,affine2/b; do
+    out=$("$omptrain" gradcheck --tensors "$list" configs/mnist.ini 2>&1)
+    rc=$?
+    if [ $rc -eq 2 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] &&
+        [[ $out == *"expected "*"affine1/W, affine1/b, affine2/W, affine2/b" ]]; then
+        echo "ok   gradcheck --tensors '$list' exits 2 with one line"
+    else
+        echo "FAIL gradcheck --tensors '$list' exited $rc, expected 2 and one line:"; echo "$out"
+        status=1
+    fi
+done
 exit $status
