@@ -1232,8 +1232,9 @@ training:
         return OT_ECONFIG;
     }
     if (c->warmup_epochs > c->epochs) {
-        ot_error("%s: training.warmup_epochs: %d is longer than the %d epochs of training",
-                 where, c->warmup_epochs, c->epochs);
+        ot_error("%s: training.warmup_epochs: %d is longer than the %d epochs of training, "
+                 "expected at most training.epochs (%d)",
+                 where, c->warmup_epochs, c->epochs, c->epochs);
         return OT_ECONFIG;
     }
     return OT_OK;

@@ -836,6 +836,18 @@ static void test_check(void)
     free(got);
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=784, 20, 20, 10"), OT_OK);
     CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+
+    /* a warm-up longer than the training, against training.epochs whichever came first */
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.warmup_epochs=6"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.epochs=5"), OT_OK);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_ECONFIG);
+    got = ot_test_capture_end();
+    CU_ASSERT_STRING_EQUAL(got, "omptrain: x.ini: training.warmup_epochs: 6 is longer than the "
+                                "5 epochs of training, expected at most training.epochs (5)\n");
+    free(got);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.warmup_epochs=5"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
 }
 
 /* ---------------------------------------------------------------- shipped configs */
