@@ -17,6 +17,7 @@
 #include "ot_bench.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <spawn.h>
@@ -35,6 +36,7 @@
 #include "ot_engine.h"
 #include "ot_gemm.h"
 #include "ot_kgemm.h"
+#include "ot_memory.h"
 #include "ot_net.h"
 #include "ot_optim.h"
 #include "ot_outdir.h"
@@ -132,6 +134,15 @@ static void ceiling_gemm(int own, size_t N, const float *A, const float *B, cons
         ot_kgemm(N, N, N, A, N, Bp, NULL, C, N, work);
     else
         ot_gemm(false, false, N, N, N, 1.0f, A, N, B, N, 0.0f, C, N);
+}
+
+/* Bytes one thread of the ceiling holds: A, B, C, and for omptrain's kernel B packed and its
+ * workspace (the BLAS's own buffers are its, allocated once). */
+static double ceiling_thread_bytes(void)
+{
+    const size_t N = CEIL_N;
+    return (3.0 * (double)(N * N) + (double)ot_kpack_size(N, N) + (double)ot_kgemm_work_size(N)) *
+           sizeof(float);
 }
 
 /* GFLOP/s of t threads each running single-threaded CEIL_N^3 sgemms (the BLAS's, or with own
@@ -430,20 +441,57 @@ static void plot(const char *csv, const char *png)
         printf("plot: %s\n", png);
 }
 
+/* Whether every row's training fits in the memory available to a process (ot_mem_check, with
+ * the rows' threads and shards; no test set, no checkpoint), into *available and *what. */
+static int check_memory(const ot_config_t *c, const ot_dataset_t *train, const int *tc, int nt,
+                        const int *pc, int np, double *available, const char **what)
+{
+    const ot_shape_t in = ot_data_shape(train);
+    ot_net_t net;
+    int rc = ot_net_layout(&net, c, &in);
+    if (rc)
+        return rc;
+    const ot_dataset_t none = {0};
+    const ot_optim_t kind = {.kind = c->optimizer};
+    *available = ot_mem_available(what);
+    ot_mem_t worst = {0};
+    int worst_t = 0;
+    for (int i = 0; i < nt * np; i++) {
+        const size_t t = (size_t)tc[i % nt], p = (size_t)pc[i / nt];
+        ot_mem_t m;
+        ot_mem_estimate(&m, c, &net, train, &none, ot_optim_n_buffers(&kind), t,
+                        c->shards > 0 ? (size_t)c->shards : t * p);
+        m.total -= m.checkpoint; /* bench saves none */
+        m.checkpoint = 0.0;
+        if (m.engine + m.optimizer >= worst.engine + worst.optimizer) {
+            worst = m;
+            worst_t = (int)t;
+        }
+    }
+    char where[OT_PATH_MAX + 64];
+    snprintf(where, sizeof where, "bench %s at %d thread%s a process", c->path, worst_t,
+             worst_t > 1 ? "s" : "");
+    rc = ot_mem_check(&worst, *available, where);
+    ot_net_free(&net);
+    return rc;
+}
+
 /* One row: p processes of the world (the first p; the others wait asleep) with t threads
  * each, into r; the ceiling too when every process's run went well. Collective over the
  * world; returns the agreed status. */
 static int bench_row(const ot_config_t *c, const ot_dataset_t *train, uint32_t *order,
-                     const ot_dist_t *world, int p, int t, row_t *r)
+                     const ot_dist_t *world, int p, int t, int ceil_fit, row_t *r)
 {
     ot_dist_t *sub = NULL;
     int rc = ot_dist_split(world, p, &sub);
     if (!rc && ot_dist_rank(world) < p) {
         rc = bench_run(c, train, order, sub, t, r);
         if (!ot_dist_max(sub, rc != 0)) {
-            /* the BLAS only where it takes t concurrent callers (else NaN: not measured) */
-            r->blas_ceiling = t <= ot_gemm_max_callers() ? ceiling_of(sub, t, 0) : NAN;
-            r->own_ceiling = ceiling_of(sub, t, 1);
+            /* the BLAS only where it takes t concurrent callers, either only where t threads'
+             * matrices fit in memory (else NaN: not measured) */
+            r->blas_ceiling = t <= ot_gemm_max_callers() && t <= ceil_fit ? ceiling_of(sub, t, 0)
+                                                                           : NAN;
+            r->own_ceiling = t <= ceil_fit ? ceiling_of(sub, t, 1) : NAN;
             r->ceiling = r->blas_ceiling < 0.0 || r->own_ceiling < 0.0 ? -1.0
                          : r->blas_ceiling > r->own_ceiling ? r->blas_ceiling : r->own_ceiling;
             if (r->ceiling < 0.0) {
@@ -480,6 +528,8 @@ int ot_bench_command(const ot_config_t *c, const char *threads, const char *proc
     row_t rows[MAX_COUNTS];
     memset(rows, 0, sizeof rows);
     uint32_t *order = NULL;
+    double available = 0.0;
+    const char *what = "";
     int rc = ot_data_load(&train, c, 0); /* every process reads the data */
     if (rc)
         goto agree;
@@ -510,6 +560,9 @@ int ot_bench_command(const ot_config_t *c, const char *threads, const char *proc
     /* where the CSV goes takes files before minutes are spent measuring (the first writes) */
     if (ot_dist_rank(world) == 0)
         rc = ot_output_dir_prepare(c->out_dir);
+    /* the memory of the largest row (a process's; each process checks its own), before any */
+    if (!rc)
+        rc = check_memory(c, &train, tc, nt, pc, np, &available, &what);
 agree:
     if ((rc = ot_dist_agree(world, rc)))
         goto done;
@@ -531,10 +584,18 @@ agree:
     int t_max = 0;
     for (int i = 0; i < nt; i++)
         t_max = tc[i] > t_max ? tc[i] : t_max;
-    if (t_max > ot_gemm_max_callers())
+    /* the ceiling's threads whose matrices fit in 80% of the memory (ot_mem_check's margin) */
+    const double fit = available > 0.0 ? 0.8 * available / ceiling_thread_bytes() : INT_MAX;
+    const int ceil_fit = fit < (double)INT_MAX ? (int)fit : INT_MAX;
+    if (t_max > ot_gemm_max_callers() && ot_gemm_max_callers() < ceil_fit)
         printf("note: above %d threads a process the ceiling is omptrain's kernel's alone: the "
                "BLAS takes no more concurrent callers (CSV: blas_ceiling_gflops nan)\n",
                ot_gemm_max_callers());
+    if (t_max > ceil_fit)
+        printf("note: above %d thread%s a process the ceiling is not measured: its matrices "
+               "take %.0f MB a thread and %.0f MB is available (%s) (CSV: nan)\n",
+               ceil_fit, ceil_fit == 1 ? "" : "s", ceiling_thread_bytes() / 1048576.0,
+               available / 1048576.0, what);
     if (R > 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < tc[nt - 1])
         printf("note: the first process may run on %d CPU%s only: mpirun binds each process to "
                "a core unless told otherwise (mpirun --bind-to none)\n",
@@ -552,7 +613,7 @@ agree:
     for (int k = 0; k < n; k++) {
         int i = k == 0 ? base : k <= base ? k - 1 : k;
         row_t *r = &rows[i];
-        if ((rc = bench_row(c, &train, order, world, pc[i / nt], tc[i % nt], r)))
+        if ((rc = bench_row(c, &train, order, world, pc[i / nt], tc[i % nt], ceil_fit, r)))
             goto done;
         r->share = r->gflops / r->ceiling;
         r->rss_mb = peak_rss_mb();

@@ -225,6 +225,61 @@ static void test_config_misfit(void)
     CU_ASSERT_EQUAL(access(ot_test_path(out_dir, sizeof out_dir, "never"), F_OK), -1);
 }
 
+/* Memory (OMPTRAIN_MEMORY_LIMIT standing in for the machine's): a limit too small for the
+ * largest row's training is OT_ECONFIG and one line naming the row's threads and both figures,
+ * before any timing and with nothing printed; one that holds the training and one thread of
+ * the ceiling's 1024^2 matrices (about 16 MB a thread) but not two measures the ceiling at 1
+ * thread only, says so, and writes nan for it at 2 (until 2026-12 bench checked no memory:
+ * --threads 2048 set out to take 34 GB for the ceiling). */
+static void test_memory_limit(void)
+{
+    ot_config_t c;
+    char cwd[1024], csv[300], line[3][1024];
+    make_config(&c, "mem", OT_TINY_DIM, BATCH);
+    const int keep_threads = omp_get_max_threads();
+    CU_ASSERT_FATAL(setenv("OMPTRAIN_MEMORY_LIMIT", "1000", 1) == 0);
+    CU_ASSERT_FATAL(ot_test_stdout_begin() == 0);
+    OT_EXPECT_ONE_LINE(ot_bench_command(&c, "1,2", NULL, NULL), OT_ECONFIG,
+                       " at 2 threads a process: the run needs about ");
+    char *out = ot_test_stdout_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, "");
+    free(out);
+
+    CU_ASSERT_FATAL(setenv("OMPTRAIN_MEMORY_LIMIT", "32000000", 1) == 0);
+    CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
+    CU_ASSERT_FATAL(ot_test_stdout_begin() == 0);
+    int rc = chdir(ot_test_scratch); /* where scripts/plot_scaling.py is the stand-in */
+    if (rc == 0) {
+        rc = ot_bench_command(&c, "1,2", NULL, NULL);
+        rc = chdir(cwd) == 0 ? rc : -100;
+    }
+    out = ot_test_stdout_end();
+    unsetenv("OMPTRAIN_MEMORY_LIMIT");
+    omp_set_num_threads(keep_threads);
+    CU_ASSERT_EQUAL(rc, OT_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nnote: above 1 thread a process the ceiling is not "
+                                       "measured: its matrices take "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, " MB is available (OMPTRAIN_MEMORY_LIMIT) (CSV: nan)\n"));
+    free(out);
+    FILE *f = fopen(ot_test_path(csv, sizeof csv, "mem/bench.csv"), "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    int n = 0;
+    while (n < 3 && fgets(line[n], sizeof line[n], f))
+        n++;
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    row_t r[2];
+    CU_ASSERT_FATAL(parse_row(line[1], &r[0]) == 0 && parse_row(line[2], &r[1]) == 0);
+    CU_ASSERT_EQUAL(r[0].threads, 1);
+    CU_ASSERT(r[0].blas > 0.0 && r[0].kernel > 0.0 && r[0].ceiling > 0.0);
+    CU_ASSERT_EQUAL(r[1].threads, 2);
+    CU_ASSERT(r[1].samples > 0.0);
+    CU_ASSERT(isnan(r[1].blas) && isnan(r[1].kernel) && isnan(r[1].ceiling));
+    CU_ASSERT(isnan(r[1].share));
+}
+
 /* An output directory that cannot be made (under a regular file): OT_EIO and one line naming
  * it, before any timing and with nothing printed (until 2026-12 it was found after the
  * whole benchmark, whose figures were then lost). */
@@ -249,4 +304,5 @@ OT_TEST_SUITE(bench, setup, cleanup,
               {"a malformed thread or process list: one line", test_bad_lists},
               {"a config that does not fit the data: one line", test_config_misfit},
               {"an output directory that cannot be made: one line, before timing",
-               test_output_dir_first})
+               test_output_dir_first},
+              {"memory: too little for a row, or for the ceiling's threads", test_memory_limit})
