@@ -137,7 +137,9 @@ static void test_parse_bad(void)
         {"maxpool 2 pad 1", 1, "maxpool 2 pad 1': 'pad' is not stride S, expected maxpool "
                                "WINDOW [stride S]"},
         {"avgpool", 1, "avgpool': a window size, expected avgpool WINDOW"},
-        {"dropout 1", 1, "dropout 1': a rate in [0, 1), expected dropout RATE"},
+        {"dropout 1", 1, "dropout 1': '1': RATE must be a fraction in [0, 1), expected dropout "
+                         "RATE"},
+        {"dropout x", 1, "dropout x': 'x': RATE must be a fraction in [0, 1)"},
         {"dropout", 1, "dropout': one rate, expected dropout RATE"},
         {"flatten 2", 1, "flatten 2': no arguments, expected flatten"},
         /* the loss closes every stack by itself */

@@ -55,8 +55,12 @@ static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
 {
     char *end;
     double rate = argc == 1 ? strtod(argv[0], &end) : 0.0;
-    if (argc != 1 || *end || !(rate >= 0.0 && rate < 1.0)) {
-        snprintf(err, n, "%s", argc == 1 ? "a rate in [0, 1)" : "one rate");
+    if (argc != 1) {
+        snprintf(err, n, "one rate");
+        return -1;
+    }
+    if (*end || end == argv[0] || !(rate >= 0.0 && rate < 1.0)) {
+        snprintf(err, n, "'%s': RATE must be a fraction in [0, 1)", argv[0]);
         return -1;
     }
     OT_LAYER_ARGS(dropout_args_t, L)->rate = (float)rate;
