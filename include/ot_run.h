@@ -26,8 +26,17 @@ typedef struct {
  * pipe. */
 int ot_run_train(const ot_config_t *c, const ot_run_opts_t *o);
 
-/* The signal that stopped the last ot_run_train (OT_EINTR), else 0. */
+/* The signal that stopped the last ot_run_train or ot_bench_command (OT_EINTR), else 0. */
 int ot_run_signal(void);
+
+/* on: from now on the first SIGINT or SIGTERM is recorded for ot_run_stop_requested (and
+ * ot_run_signal) instead of killing the process, and a second SIGINT exits at once (130); the
+ * record starts empty. off: both back to their defaults. */
+void ot_run_catch_signals(int on);
+
+/* Whether a stop signal reached any process of d since ot_run_catch_signals(1): collective
+ * (alone: this process's record); the others' signal is recorded here too. */
+int ot_run_stop_requested(const ot_dist_t *d);
 
 /* Load the checkpoint at path into the network that c describes and print its loss, accuracy
  * and confusion matrix on c's test set. Returns 0 or an OT_E* code (message printed). */

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <omp.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -41,6 +42,7 @@
 #include "ot_optim.h"
 #include "ot_outdir.h"
 #include "ot_rng.h"
+#include "ot_run.h"
 #include "ot_train.h"
 
 extern char **environ;
@@ -293,7 +295,7 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
         if (k++ > 0 && kept < WARMUP_KEEP)
             dts[kept++] = now - prev;
         prev = now;
-    } while (go_on(d, ot_now() - t0 < WARMUP_SECONDS));
+    } while (go_on(d, ot_now() - t0 < WARMUP_SECONDS && !ot_run_signal()));
     qsort(dts, kept, sizeof *dts, cmp_double);
     double pace = kept ? dts[kept / 2] : ot_now() - t0;
     uint64_t per_seg = (uint64_t)(run_s / SEGMENTS / (pace > 1e-9 ? pace : 1e-9));
@@ -318,6 +320,11 @@ static int bench_run(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
         seconds += dt;
         if ((double)(per_seg * B) / dt > best)
             best = (double)(per_seg * B) / dt;
+        if (ot_run_stop_requested(d)) { /* the row is not finished: not reported */
+            ot_free(phase);
+            rc = OT_EINTR;
+            goto done;
+        }
     }
     r->processes = P;
     r->threads = t;
@@ -603,18 +610,27 @@ agree:
     printf("%5s %7s %6s %7s %12s %8s %6s %10s %9s %9s %6s %8s\n", "procs", "threads", "shards",
            "steps", "samples/s", "speed-up", "eff", "combine ms", "GFLOP/s", "ceiling", "share",
            "RSS MB");
+    fflush(stdout); /* the heading now, through a pipe too: each row takes seconds */
     int base = 0; /* the 1 x 1 row if there is one, else the first */
     for (int i = 0; i < n; i++)
         if (pc[i / nt] == 1 && tc[i % nt] == 1) {
             base = i;
             break;
         }
-    /* run the base first so every speed-up can be printed as its row completes */
+    /* run the base first so every speed-up can be printed as its row completes; a signal
+     * (SIGINT, SIGTERM) ends the table at the last row finished, which the CSV then holds */
+    int measured = 0, done_row[MAX_COUNTS] = {0};
+    ot_run_catch_signals(1);
     for (int k = 0; k < n; k++) {
         int i = k == 0 ? base : k <= base ? k - 1 : k;
         row_t *r = &rows[i];
-        if ((rc = bench_row(c, &train, order, world, pc[i / nt], tc[i % nt], ceil_fit, r)))
+        rc = bench_row(c, &train, order, world, pc[i / nt], tc[i % nt], ceil_fit, r);
+        if (rc == OT_EINTR)
+            break;
+        if (rc)
             goto done;
+        done_row[i] = 1;
+        measured++;
         r->share = r->gflops / r->ceiling;
         r->rss_mb = peak_rss_mb();
         const row_t *b0 = &rows[base];
@@ -626,20 +642,45 @@ agree:
                100.0 * r->efficiency, r->combine_ms, r->gflops, r->ceiling, 100.0 * r->share,
                r->rss_mb);
         fflush(stdout);
+        if (ot_run_stop_requested(world)) /* during the ceiling */
+            break;
     }
 
-    print_phases(rows, n);
+    ot_run_stop_requested(world); /* every process learns of a signal to any */
+    const int stopped = ot_run_signal();
+    rc = OT_OK;
+    /* said first, and the plot skipped: under mpirun the processes have seconds left */
+    if (stopped && ot_dist_rank(world) == 0) {
+        printf("bench: %s after %d of %d row%s%s\n",
+               stopped == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", measured, n,
+               n == 1 ? "" : "s", measured ? "; the CSV holds those measured" : "");
+        fflush(stdout);
+    }
+    /* the rows measured, in the order asked */
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (done_row[i])
+            rows[kept++] = rows[i];
+    if (kept)
+        print_phases(rows, kept);
     char csv[OT_PATH_MAX + 32], png[OT_PATH_MAX + 32];
-    if (ot_dist_rank(world) == 0) { /* the first process writes */
+    if (ot_dist_rank(world) == 0 && kept) { /* the first process writes */
         snprintf(csv, sizeof csv, "%s/bench.csv", c->out_dir);
         snprintf(png, sizeof png, "%s/bench-speedup.png", c->out_dir);
-        if (!(rc = write_csv(csv, c, rows, n))) {
+        if (!(rc = write_csv(csv, c, rows, kept))) {
             printf("csv: %s\n", csv);
-            plot(csv, png);
+            if (stopped)
+                printf("plot: skipped (stopped); /usr/bin/python3 scripts/plot_scaling.py %s %s draws "
+                       "it\n", csv, png);
+            else
+                plot(csv, png);
         }
     }
     rc = ot_dist_agree(world, rc);
+    if (!rc && stopped)
+        rc = OT_EINTR;
 done:
+    ot_run_catch_signals(0);
     ot_free(order);
     ot_dataset_free(&train);
     ot_input_free(&input);

@@ -66,7 +66,7 @@ int ot_run_signal(void)
     return stop_signal;
 }
 
-static void catch_signals(int on)
+void ot_run_catch_signals(int on)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -76,8 +76,7 @@ static void catch_signals(int on)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Whether a stop signal reached any process: collective (alone: stop_signal). */
-static int stop_requested(const ot_dist_t *d)
+int ot_run_stop_requested(const ot_dist_t *d)
 {
     int sig = ot_dist_max(d, stop_signal);
     if (sig && !stop_signal)
@@ -343,7 +342,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     const size_t n_batches = ot_trainer_batches(&t);
     stop_signal = 0;
     t.interrupt = &stop_signal;
-    catch_signals(1);
+    ot_run_catch_signals(1);
     for (int e = t.epoch; e < c.epochs; e++) {
         progress_t p = {.epochs = c.epochs};
         ot_bar_begin(&p.bar, bar, 0.0);
@@ -379,12 +378,12 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         }
         if (t.stopped)
             break;
-        if (stop_requested(d)) {
+        if (ot_run_stop_requested(d)) {
             rc = save_on_signal(&t, dir, &c, saved, d);
             break;
         }
     }
-    catch_signals(0);
+    ot_run_catch_signals(0);
     if (bar && bar != stderr)
         fclose(bar);
     if (!rc)

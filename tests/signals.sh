@@ -5,6 +5,8 @@
 #   lands inside an epoch, which the clock decides: on a fast machine mostly at an epoch's end;
 #   test_ckpt_read.c's test_resume_mid_epoch stops a run inside an epoch every time);
 # - a second SIGINT exits at once (130) and leaves every checkpoint loadable;
+# - bench stops at a segment's end, keeps the rows finished in its table and CSV, and exits
+#   130 / 143 too;
 # - 20 SIGKILLs at random moments (checkpoint writes included): after each, latest.h5 loads,
 #   and the run resumed after the last one still ends bit-identical.
 set -u
@@ -56,6 +58,36 @@ rc=$?
 [ "$rc" -eq 130 ] || fail "double SIGINT: exit $rc, expected 130"
 "$omptrain" eval --checkpoint "$d/latest.h5" "$cfg" >/dev/null 2>&1 || fail "double SIGINT: latest.h5 does not load"
 echo "ok   signals: a second SIGINT exits 130 at once, latest.h5 still loads"
+
+# bench: a signal ends the table at the last row finished; the CSV holds those rows (a run
+# stopped before any keeps the CSV that was there), and the exit status is 128 + the signal
+b="$tmp/bench"
+mkdir -p "$b"
+echo "an earlier CSV" >"$b/bench.csv"
+wait_line() { for _ in $(seq 1 1200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+for case in "TERM 0 ^procs" "INT 1 ^    1       1 "; do
+    read -r sig rows line <<<"$case"
+    OT_BENCH_SECONDS=1 "$omptrain" bench --threads 1,2 -o "$b" "$cfg" >"$b.out" 2>"$b.err" &
+    pid=$!
+    wait_line "$b.out" "$line" || fail "bench: no line '$line' appeared: $(cat "$b.out" "$b.err")"
+    kill -s "$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    want=$([ $sig = INT ] && echo 130 || echo 143)
+    [ "$rc" -eq "$want" ] || fail "bench SIG$sig: exit $rc, expected $want"
+    grep -q "^bench: .*(SIG$sig) after $rows of 2 rows" "$b.out" ||
+        fail "bench SIG$sig: no line 'after $rows of 2 rows': $(cat "$b.out")"
+    grep -q "^plot: skipped (stopped)" "$b.out" || [ "$rows" -eq 0 ] ||
+        fail "bench SIG$sig: the plot was not skipped: $(cat "$b.out")"
+    [ -s "$b.err" ] && fail "bench SIG$sig: stderr: $(cat "$b.err")"
+    if [ "$rows" -eq 0 ]; then
+        [ "$(cat "$b/bench.csv")" = "an earlier CSV" ] || fail "bench SIG$sig: the earlier CSV was replaced"
+    else
+        [ "$(wc -l <"$b/bench.csv")" -eq 2 ] && grep -q "^[^,]*,[0-9]*,1,1," "$b/bench.csv" ||
+            fail "bench SIG$sig: the CSV is not the 1-thread row alone: $(cat "$b/bench.csv")"
+    fi
+done
+echo "ok   signals: bench stopped by SIGTERM before a row (143, the earlier CSV kept) and by SIGINT after one (130, its row in the CSV)"
 
 # 20 SIGKILLs at random moments, each followed by a resume from whatever latest.h5 is. A run
 # that finishes before its kill is compared with the reference and started afresh, so the
