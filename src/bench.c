@@ -19,8 +19,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <omp.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -494,8 +494,8 @@ static int bench_row(const ot_config_t *c, const ot_dataset_t *train, uint32_t *
     if (!rc && ot_dist_rank(world) < p) {
         rc = bench_run(c, train, order, sub, t, r);
         if (!ot_dist_max(sub, rc != 0)) {
-            /* the BLAS only where it takes t concurrent callers, either only where t threads'
-             * matrices fit in memory (else NaN: not measured) */
+            /* the BLAS only where it takes t concurrent callers, and either one only where t
+             * threads' matrices fit in memory (else NaN: not measured) */
             r->blas_ceiling = t <= ot_gemm_max_callers() && t <= ceil_fit ? ceiling_of(sub, t, 0)
                                                                            : NAN;
             r->own_ceiling = t <= ceil_fit ? ceiling_of(sub, t, 1) : NAN;
@@ -670,8 +670,9 @@ agree:
         if (!(rc = write_csv(csv, c, rows, kept))) {
             printf("csv: %s\n", csv);
             if (stopped)
-                printf("plot: skipped (stopped); /usr/bin/python3 scripts/plot_scaling.py %s %s draws "
-                       "it\n", csv, png);
+                printf("plot: skipped (stopped); /usr/bin/python3 scripts/plot_scaling.py %s "
+                       "%s draws it\n",
+                       csv, png);
             else
                 plot(csv, png);
         }
