@@ -126,8 +126,8 @@ int ot_layer_out_side(const char *axis, size_t in, size_t k, size_t stride, size
                       size_t *out, char *err, size_t n)
 {
     if (k > in + 2 * pad) {
-        snprintf(err, n, "the window (%zu) is larger than the %s (%zu with padding %zu)", k,
-                 axis, in, pad);
+        snprintf(err, n, "the window (%zu) is larger than the %s (%zu with padding %zu), "
+                 "expected at most %zu", k, axis, in, pad, in + 2 * pad);
         return -1;
     }
     /* the windows that fit; the input rows after the last one's end must be padding only */

@@ -21,18 +21,21 @@ static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_
         return OT_ECONFIG;
     }
     if (es.c != ts.c || es.h != ts.h || es.w != ts.w || es.flat != ts.flat) {
-        ot_error("%s: test samples are %s but training samples are %s", ot_data_path(c, 1),
-                 ot_shape_str(&es, a, sizeof a), ot_shape_str(&ts, b, sizeof b));
+        ot_error("%s: test samples are %s but training samples are %s; expected the same shape",
+                 ot_data_path(c, 1), ot_shape_str(&es, a, sizeof a),
+                 ot_shape_str(&ts, b, sizeof b));
         return OT_ECONFIG;
     }
     if (c->validation > 0 && c->validation + c->batch_size > train->n) {
         ot_error("%s: training.validation: %zu held-out samples leave fewer than a batch (%zu) "
-                 "of the %zu training samples", c->path, c->validation, c->batch_size, train->n);
+                 "of the %zu training samples; expected at most %zu",
+                 c->path, c->validation, c->batch_size, train->n,
+                 train->n > c->batch_size ? train->n - c->batch_size : 0);
         return OT_ECONFIG;
     }
     if (c->batch_size > train->n) {
-        ot_error("%s: training.batch_size: %zu is larger than the %zu training samples", c->path,
-                 c->batch_size, train->n);
+        ot_error("%s: training.batch_size: %zu is larger than the %zu training samples; expected "
+                 "at most %zu", c->path, c->batch_size, train->n, train->n);
         return OT_ECONFIG;
     }
     if (c->augment_shift > 0 && ts.flat) {

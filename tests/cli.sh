@@ -54,7 +54,7 @@ expect 2 "$tmp/bad.ini:3: model.activation: " -- "$tmp/bad.ini"
 printf '[model]\nlayers = 100, 10\n' >"$tmp/width.ini"
 expect 2 "model.layers: input width 100, expected 784" -- "${small[@]}" "$tmp/width.ini"
 printf '[training]\nbatch_size = 5000\n' >"$tmp/batch.ini"
-expect 2 "training.batch_size: 5000 is larger than the 300 training samples" -- "${small[@]}" "$tmp/batch.ini"
+expect 2 "training.batch_size: 5000 is larger than the 300 training samples; expected at most 300" -- "${small[@]}" "$tmp/batch.ini"
 printf '[data]\ntrain_images = %s/none.gz\n' "$tmp" >"$tmp/data.ini"
 expect 1 "configs/mnist.ini: data.train_images: cannot open '$tmp': it is a directory, expected a file" \
     -- --set data.train_images="$tmp" configs/mnist.ini

@@ -125,9 +125,11 @@ static void test_out_side(void)
 
     size_t out = 99;
     CU_ASSERT_EQUAL(ot_layer_out_side("height", 8, 9, 1, 0, &out, err, sizeof err), -1);
-    CU_ASSERT_STRING_EQUAL(err, "the window (9) is larger than the height (8 with padding 0)");
+    CU_ASSERT_STRING_EQUAL(err, "the window (9) is larger than the height (8 with padding 0), "
+                                "expected at most 8");
     CU_ASSERT_EQUAL(ot_layer_out_side("width", 4, 7, 1, 1, &out, err, sizeof err), -1);
-    CU_ASSERT_STRING_EQUAL(err, "the window (7) is larger than the width (4 with padding 1)");
+    CU_ASSERT_STRING_EQUAL(err, "the window (7) is larger than the width (4 with padding 1), "
+                                "expected at most 6");
     CU_ASSERT_EQUAL(ot_layer_out_side("width", 8, 3, 2, 0, &out, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "stride 2 does not fit the width: windows of 3 at stride 2 (pad "
                                 "0) leave out the last 1 of its 8 rows; expected a stride, "
@@ -237,7 +239,8 @@ static void test_pool(void)
     CU_ASSERT(L.out.h == 4 && L.out.w == 4);
     L.in = (ot_shape_t){1, 8, 2, 0};
     CU_ASSERT_EQUAL(ot_pool_shape(&L, &c, err, sizeof err), -1);
-    CU_ASSERT_STRING_EQUAL(err, "the window (3) is larger than the width (2 with padding 0)");
+    CU_ASSERT_STRING_EQUAL(err, "the window (3) is larger than the width (2 with padding 0), "
+                                "expected at most 2");
     L.in = (ot_shape_t){64, 1, 1, 1};
     CU_ASSERT_EQUAL(ot_pool_shape(&L, &c, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "expected an image (HxWxC), got a flat vector"));
