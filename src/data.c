@@ -306,8 +306,8 @@ int ot_dataset_load(ot_dataset_t *ds, const char *images_path, const char *label
         goto fail;
     }
     if (n_labels != ds->n) {
-        ot_error("%s has %zu images but %s has %zu labels", images_path, ds->n, labels_path,
-                 n_labels);
+        ot_error("%s has %zu images but %s has %zu labels; expected one label per image",
+                 images_path, ds->n, labels_path, n_labels);
         rc = OT_EFORMAT;
         goto fail;
     }

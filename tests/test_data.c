@@ -733,7 +733,7 @@ static void test_count_mismatch(void)
     CU_ASSERT_EQUAL(rc, OT_EFORMAT);
     CU_ASSERT(dataset_is_empty(&ds));
     check_message(lp, "cnt-img.gz has 3 images but ");
-    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "cnt-lab.gz has 2 labels"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "cnt-lab.gz has 2 labels; expected one label per image"));
 }
 
 static void test_label_range(void)

@@ -111,7 +111,7 @@ static void test_old_checkpoint(void)
      * 4x4, so that the test set is the one read) */
     const ot_shape_t three = {1, 3, 3, 0};
     snprintf(want, sizeof want, "%s: model.layers: input width 16, but the samples of in.idx "
-             "are 3x3x1", c.path);
+             "are 3x3x1; expected an input width of 9", c.path);
     OT_EXPECT_ONE_LINE(ot_model_load(&m, &c, p, &three, "in.idx"), OT_ECONFIG, want);
     ot_model_free(&m);
     uint8_t px[2 * 9] = {0}, lab[2] = {0, 1};
