@@ -24,6 +24,9 @@ enum {
 /* Alignment of every float block: one cache line, also the AVX-512 vector width. */
 #define OT_ALIGN 64
 
+/* The most OpenMP threads a process takes (--threads, bench --threads, OMP_NUM_THREADS). */
+#define OT_MAX_THREADS 4096
+
 /* Print "omptrain: <message>\n" to stderr. Every module reports its errors through this, once,
  * with the context (file, line, key, value, what was expected). */
 void ot_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

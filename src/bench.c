@@ -518,7 +518,7 @@ int ot_bench_command(const ot_config_t *c, const char *threads, const char *proc
     const int R = ot_dist_size(world);
     int tc[MAX_COUNTS], pc[MAX_COUNTS];
     /* the same command line in every process: the first one says what is wrong */
-    int nt = parse_counts("--threads", threads, 4096, omp_get_num_procs(), tc);
+    int nt = parse_counts("--threads", threads, OT_MAX_THREADS, omp_get_num_procs(), tc);
     if (nt < 0)
         return nt;
     int np = parse_counts("--processes", processes, R, R, pc);

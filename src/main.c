@@ -245,7 +245,7 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
             if (cli->cmd == CMD_BENCH)
                 cli->thread_list = optarg;
             else
-                rc = parse_count("--threads", optarg, 4096, &cli->threads);
+                rc = parse_count("--threads", optarg, OT_MAX_THREADS, &cli->threads);
             break;
         case 'e': rc = add_alias(cli, 0, "training.epochs", optarg); break;
         case 's': rc = add_alias(cli, 1, "training.seed", optarg); break;
@@ -429,6 +429,15 @@ static int run(int argc, char **argv, const ot_dist_t *world)
     if (rc) { /* the same command line everywhere: the first process has said why */
         cli_free(&cli);
         return rc == DONE ? 0 : exit_code(rc);
+    }
+    /* without --threads the count is OMP_NUM_THREADS's (bench: its own list), held to the
+     * same bound as --threads: 100000 set out to start them all */
+    if (!cli.threads && cli.cmd != CMD_BENCH && omp_get_max_threads() > OT_MAX_THREADS) {
+        const char *v = getenv("OMP_NUM_THREADS");
+        ot_error("environment variable OMP_NUM_THREADS='%s': %d threads, expected at most %d "
+                 "(or give --threads N)", v ? v : "", omp_get_max_threads(), OT_MAX_THREADS);
+        cli_free(&cli);
+        return EXIT_USAGE;
     }
     if (R > 1 && cli.cmd != CMD_TRAIN && cli.cmd != CMD_BENCH) {
         ot_error("%s runs in one process: run it without mpirun (training and bench use "

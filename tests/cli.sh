@@ -76,6 +76,9 @@ OT_BENCH_SECONDS=abc expect 2 "environment variable OT_BENCH_SECONDS='abc': expe
     -- "${small[@]}" configs/mnist.ini
 OMPTRAIN_MEMORY_LIMIT=8G expect 2 "environment variable OMPTRAIN_MEMORY_LIMIT='8G': expected a number of bytes" \
     -- "${small[@]}" configs/mnist.ini
+OMP_NUM_THREADS=5000 expect 2 "environment variable OMP_NUM_THREADS='5000': 5000 threads, expected at most 4096 (or give --threads N)" \
+    -- "${small[@]}" configs/mnist.ini
+OMP_NUM_THREADS=5000 expect 0 "" -- "${small[@]}" --threads 2 configs/mnist.ini
 OT_XFER=plian expect 2 "environment variable OT_XFER='plian': expected plain, keep or auto" \
     -- "${small[@]}" configs/mnist.ini
 OT_XFER=auto OT_FUSE=1 OT_LIVE=0 OT_BENCH_SECONDS=0.5 expect 0 "" -- "${small[@]}" --epochs 1 configs/mnist.ini
