@@ -479,14 +479,14 @@ static void test_shape_errors(void)
     /* a kernel larger than the input */
     expect_error((const char *const[]){"model.layers=conv 4 9x9", NULL}, &img8,
                  "net.ini: model.layers: conv1 (conv) on input 8x8x1: the window (9) is larger "
-                 "than the height (8 with padding 0)\n");
+                 "than the height (8 with padding 0), expected at most 8\n");
     /* ... at the third convolution: the error names that one */
     expect_error((const char *const[]){"model.layers=conv 4 3x3 pad 1, conv 4 5x5, conv 4 5x5, "
                                        "flatten, affine 10",
                                        NULL},
                  &img8,
                  "net.ini: model.layers: conv3 (conv) on input 4x4x4: the window (5) is larger "
-                 "than the height (4 with padding 0)\n");
+                 "than the height (4 with padding 0), expected at most 4\n");
     /* a stride that leaves rows out */
     expect_error((const char *const[]){"model.layers=conv 4 3x3 stride 2, flatten, affine 10",
                                        NULL},
