@@ -17,6 +17,13 @@ int ot_write_atomic(const char *path, const void *data, size_t size);
  * path and the reason. */
 int ot_outfile_writable(const char *path);
 
+/* Whether output file out (given as `flag`, e.g. "--csv") is none of the command's n other
+ * files (paths[i], each described by what[i]: "the input file (INPUT)", "--predictions"): the
+ * same file whatever the spelling (through links, ./, ..), or for two files not there yet the
+ * same name. Returns 0, or OT_EIO after one line naming out and the file it would replace. */
+int ot_outfile_distinct(const char *out, const char *flag, const char *const *paths,
+                        const char *const *what, size_t n);
+
 /* Write size bytes to a new file (exclusive: it must not exist; else truncated), fsync it and
  * close it. Returns 0, or OT_EIO after one line naming `name` and `what` ("the checkpoint")
  * and the system's reason. The file is left for the caller to remove. */

@@ -18,7 +18,10 @@ int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx
     size_t size = 0;
     char model[OT_STACK_TEXT], doc[OT_STACK_TEXT + 256], shape[64], how[160];
     int rc;
+    const char *const files[] = {checkpoint, c->path};
+    const char *const what[] = {"the checkpoint (--checkpoint)", "the config (CONFIG)"};
     if ((rc = ot_outfile_writable(onnx_path)) || (rc = ot_verify_replaceable(onnx_path)) ||
+        (rc = ot_outfile_distinct(onnx_path, "--onnx", files, what, 2)) ||
         (rc = ot_model_load(&m, c, checkpoint, NULL, NULL)))
         goto out;
     ot_config_model_str(c, model, sizeof model);

@@ -1,14 +1,66 @@
 /* outfile.c - output files written atomically (see ot_outfile.h): predictions, CSV, ONNX. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "ot_outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ot_common.h"
+
+/* path with its directory resolved (realpath), into buf; path itself when that fails. */
+static void canonical(const char *path, char *buf, size_t n)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    if (len >= sizeof dir) {
+        snprintf(buf, n, "%s", path);
+        return;
+    }
+    memcpy(dir, slash ? path : ".", slash ? len : 1);
+    dir[slash ? len : 1] = '\0';
+    if (slash && len == 0)
+        strcpy(dir, "/");
+    if (realpath(dir, real))
+        snprintf(buf, n, "%s/%s", strcmp(real, "/") ? real : "", base);
+    else
+        snprintf(buf, n, "%s", path);
+}
+
+/* Whether a and b name one file: the same inode when both exist, else (neither there yet)
+ * the same resolved name; one there and the other not are two files. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    const int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea && eb)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea || eb)
+        return 0;
+    char ca[PATH_MAX + 256], cb[PATH_MAX + 256];
+    canonical(a, ca, sizeof ca);
+    canonical(b, cb, sizeof cb);
+    return strcmp(ca, cb) == 0;
+}
+
+int ot_outfile_distinct(const char *out, const char *flag, const char *const *paths,
+                        const char *const *what, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (paths[i] && same_file(out, paths[i])) {
+            ot_error("%s: %s names %s, which it would replace; expected another file name",
+                     out, flag, what[i]);
+            return OT_EIO;
+        }
+    return OT_OK;
+}
 
 int ot_outfile_writable(const char *path)
 {

@@ -181,10 +181,18 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
         snprintf(out, sizeof out, "%s/predictions.h5", dir);
         p.h5_out = out;
     }
-    /* both outputs can be written, before either is: a wrong --csv leaves no predictions.h5 */
+    /* both outputs can be written, before either is: a wrong --csv leaves no predictions.h5;
+     * neither is one of the files read, nor both one file */
+    const char *const files[] = {p.checkpoint, p.input, p.labels, c->path, p.h5_out};
+    const char *const what[] = {"the checkpoint (--checkpoint)", "the input file (INPUT)",
+                                "the labels file (--labels)", "the config (CONFIG)",
+                                "the predictions file (--predictions)"};
     if ((rc = ot_outfile_writable(p.h5_out)) || (rc = ot_verify_replaceable(p.h5_out)) ||
+        (rc = ot_outfile_distinct(p.h5_out, p0->h5_out ? "--predictions" : "the predictions file",
+                                  files, what, 4)) ||
         (p.csv_out &&
-         ((rc = ot_outfile_writable(p.csv_out)) || (rc = ot_verify_replaceable(p.csv_out)))))
+         ((rc = ot_outfile_writable(p.csv_out)) || (rc = ot_verify_replaceable(p.csv_out)) ||
+          (rc = ot_outfile_distinct(p.csv_out, "--csv", files, what, 5)))))
         goto out;
     const size_t k = m.net.n_classes, shards = c->shards > 0 ? (size_t)c->shards
                                                              : (size_t)o->threads;

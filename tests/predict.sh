@@ -152,6 +152,24 @@ expect 1 "$tmp/run/history.h5: holds an omptrain history, which this would repla
     predict -c "$ck" --csv "$tmp/run/history.h5" "$cfg" "$images"
 expect 1 "$ck: holds an omptrain checkpoint, which this would replace" \
     export -c "$ck" --onnx "$ck" "$cfg"
+# an output that names one of the command's own inputs, or both outputs one file: refused, the
+# files left as they were (until 2026-12 `--csv INPUT` wrote the CSV over the images, and
+# `--csv P --predictions P` the CSV over the predictions)
+cp "$images" "$tmp/in.gz"
+cp "$cfg" "$tmp/cfg.ini"
+sums=$(cd "$tmp" && md5sum in.gz cfg.ini)
+expect 1 "$tmp/in.gz: --csv names the input file (INPUT), which it would replace" \
+    predict -c "$ck" --csv "$tmp/in.gz" "$cfg" "$tmp/in.gz"
+expect 1 "$tmp/./in.gz: --predictions names the input file (INPUT), which it would replace" \
+    predict -c "$ck" --predictions "$tmp/./in.gz" "$cfg" "$tmp/in.gz"
+expect 1 "$tmp/cfg.ini: --csv names the config (CONFIG), which it would replace" \
+    predict -c "$ck" --csv "$tmp/cfg.ini" "$tmp/cfg.ini" "$images"
+expect 1 "$tmp/p3.h5: --csv names the predictions file (--predictions), which it would replace" \
+    predict -c "$ck" --predictions "$tmp/p3.h5" --csv "$tmp/p3.h5" "$cfg" "$images"
+expect 1 "$tmp/cfg.ini: --onnx names the config (CONFIG), which it would replace" \
+    export -c "$ck" --onnx "$tmp/cfg.ini" "$tmp/cfg.ini"
+[ "$(cd "$tmp" && md5sum in.gz cfg.ini)" = "$sums" ] || fail "a refused output changed an input"
+[ -e "$tmp/p3.h5" ] && fail "a refused predict left $tmp/p3.h5"
 "$bin" verify "$ck" "$tmp/run/history.h5" >/dev/null || fail "a refused output damaged the run's files"
 [ -e "$tmp/bad.h5" ] && fail "a failed predict left $tmp/bad.h5"
 ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ot_common.h"
 #include "ot_outfile.h"
@@ -96,7 +97,46 @@ static void test_writable(void)
                        "is a directory, expected a file name");
 }
 
+/* An output against the command's other files: the same file however spelt (another
+ * directory path to it, a symbolic link) or, for two files not there yet, the same resolved
+ * name, is refused in one line naming what it would replace; other files, an absent entry
+ * (NULL) and a new name beside an existing file pass. */
+static void test_distinct(void)
+{
+    char in[256], other[256], spelt[300], link[256], a[256], b[300];
+    ot_test_path(in, sizeof in, "in.idx");
+    CU_ASSERT_FATAL(ot_write_atomic(in, "data", 4) == OT_OK);
+    ot_test_path(other, sizeof other, "other.idx");
+    CU_ASSERT_FATAL(ot_write_atomic(other, "data", 4) == OT_OK);
+    snprintf(spelt, sizeof spelt, "%s/./../%s/in.idx", ot_test_scratch,
+             strrchr(ot_test_scratch, '/') + 1);
+    ot_test_path(link, sizeof link, "link.idx");
+    CU_ASSERT_FATAL(symlink(in, link) == 0);
+    const char *const files[] = {NULL, in};
+    const char *const what[] = {"the labels file (--labels)", "the input file (INPUT)"};
+    OT_EXPECT_ONE_LINE(ot_outfile_distinct(in, "--csv", files, what, 2), OT_EIO,
+                       "in.idx: --csv names the input file (INPUT), which it would replace; "
+                       "expected another file name");
+    OT_EXPECT_ONE_LINE(ot_outfile_distinct(spelt, "--csv", files, what, 2), OT_EIO,
+                       "names the input file (INPUT)");
+    OT_EXPECT_ONE_LINE(ot_outfile_distinct(link, "--csv", files, what, 2), OT_EIO,
+                       "names the input file (INPUT)");
+    CU_ASSERT_EQUAL(ot_outfile_distinct(other, "--csv", files, what, 2), OT_OK);
+    ot_test_path(a, sizeof a, "new.csv");
+    CU_ASSERT_EQUAL(ot_outfile_distinct(a, "--csv", files, what, 2), OT_OK);
+    /* two outputs not written yet: one name, however spelt, is one file */
+    snprintf(b, sizeof b, "%s/../%s/new.csv", ot_test_scratch, strrchr(ot_test_scratch, '/') + 1);
+    const char *const outs[] = {b};
+    const char *const out_what[] = {"the predictions file (--predictions)"};
+    OT_EXPECT_ONE_LINE(ot_outfile_distinct(a, "--csv", outs, out_what, 1), OT_EIO,
+                       "--csv names the predictions file (--predictions)");
+    ot_test_path(b, sizeof b, "new.h5");
+    CU_ASSERT_EQUAL(ot_outfile_distinct(a, "--csv", outs, out_what, 1), OT_OK);
+    CU_ASSERT_EQUAL(ot_outfile_distinct("relative-a.csv", "--csv", outs, out_what, 1), OT_OK);
+}
+
 OT_TEST_SUITE(outfile, setup, ot_test_scratch_free,
               {"write, replace, nothing left behind", test_write_and_replace},
               {"cannot write: one line, nothing changed", test_cannot_write},
-              {"writable: asked before writing, one line when not", test_writable})
+              {"writable: asked before writing, one line when not", test_writable},
+              {"distinct: not one of the command's other files", test_distinct})
