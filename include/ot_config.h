@@ -107,6 +107,8 @@ typedef struct {
     int keep;                  /* output.keep: checkpoints kept besides the latest */
 
     char path[OT_PATH_MAX];    /* the config file this came from, for messages */
+    const char *batch_name;    /* what set batch_size, for messages: NULL = training.batch_size
+                                  (gradcheck: its --samples) */
 } ot_config_t;
 
 /* Fill c with every key's documented default. */

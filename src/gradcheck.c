@@ -318,6 +318,7 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
 {
     ot_config_t cc = *c;
     cc.batch_size = o->samples; /* the engine holds exactly the checked samples */
+    cc.batch_name = "gradcheck --samples";
     ot_trainer_t t;
     int rc = ot_trainer_init(&t, &cc, threads);
     if (rc)

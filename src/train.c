@@ -34,8 +34,9 @@ static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_
         return OT_ECONFIG;
     }
     if (c->batch_size > train->n) {
-        ot_error("%s: training.batch_size: %zu is larger than the %zu training samples; expected "
-                 "at most %zu", c->path, c->batch_size, train->n, train->n);
+        ot_error("%s: %s: %zu is larger than the %zu training samples; expected at most %zu",
+                 c->path, c->batch_name ? c->batch_name : "training.batch_size", c->batch_size,
+                 train->n, train->n);
         return OT_ECONFIG;
     }
     if (c->augment_shift > 0 && ts.flat) {

@@ -28,4 +28,13 @@ for list in nope/W "" affine1/b, ,affine1/b affine1/b,,affine2/b; do
         status=1
     fi
 done
+# more samples than the training set has: named as --samples, not as training.batch_size
+out=$("$omptrain" gradcheck --samples 500 --set data.train_limit=400 configs/mnist.ini 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && [ "$out" = "omptrain: configs/mnist.ini: gradcheck --samples: 500 is larger than the 400 training samples; expected at most 400" ]; then
+    echo "ok   gradcheck --samples 500 of 400 exits 2 naming --samples"
+else
+    echo "FAIL gradcheck --samples 500 of 400 exited $rc, expected 2 naming --samples:"; echo "$out"
+    status=1
+fi
 exit $status
