@@ -94,10 +94,11 @@ int ot_layer_parse_window(const char *w, size_t *kh, size_t *kw)
     return 0;
 }
 
-/* "stride S" and "pad P", in any order, after the leading words */
+/* "stride S" and "pad P", in any order, each once, after the leading words */
 int ot_layer_parse_stride_pad(int argc, char **argv, size_t *stride, size_t *pad, char *err,
                               size_t n)
 {
+    int at[2] = {-1, -1}; /* where stride and pad were given */
     for (int i = 0; i < argc; i += 2) {
         size_t *to = strcmp(argv[i], "stride") == 0 ? stride
                      : strcmp(argv[i], "pad") == 0 && pad ? pad
@@ -116,6 +117,13 @@ int ot_layer_parse_stride_pad(int argc, char **argv, size_t *stride, size_t *pad
                      to == stride ? "S" : "P", lo, OT_MAX_SIDE);
             return -1;
         }
+        int *first = &at[to != stride];
+        if (*first >= 0) {
+            snprintf(err, n, "'%s %s' after '%s %s': %s once", argv[i], argv[i + 1],
+                     argv[*first], argv[*first + 1], to == stride ? "stride S" : "pad P");
+            return -1;
+        }
+        *first = i;
     }
     return 0;
 }

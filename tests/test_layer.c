@@ -91,6 +91,9 @@ static void test_parse_stride_pad(void)
         {4, {"stride", "2", "pad", "x"}, 1, "'pad x': P must be an integer in [0, 65536]"},
         {2, {"pad", "1"}, 0, "'pad' is not stride S"}, /* pooling: no padding */
         {2, {"stride", "65537"}, 1, "'stride 65537': S must be an integer in [1, 65536]"},
+        /* each once: the second used to win silently */
+        {4, {"stride", "1", "stride", "2"}, 1, "'stride 2' after 'stride 1': stride S once"},
+        {4, {"pad", "1", "pad", "1"}, 1, "'pad 1' after 'pad 1': pad P once"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
