@@ -142,8 +142,9 @@ int ot_layer_out_side(const char *axis, size_t in, size_t k, size_t stride, size
     size_t o = (in + 2 * pad - k) / stride + 1, end = (o - 1) * stride + k; /* in padded rows */
     if (end < in + pad) {
         snprintf(err, n, "stride %zu does not fit the %s: windows of %zu at stride %zu (pad "
-                 "%zu) leave out the last %zu of its %zu rows; expected a stride, window or "
-                 "padding that covers them", stride, axis, k, stride, pad, in + pad - end, in);
+                 "%zu) leave out the last %zu of its %zu %s; expected a stride, window or "
+                 "padding that covers them", stride, axis, k, stride, pad, in + pad - end, in,
+                 strcmp(axis, "width") == 0 ? "columns" : "rows");
         return -1;
     }
     *out = o;

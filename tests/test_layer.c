@@ -135,7 +135,7 @@ static void test_out_side(void)
                                 "expected at most 6");
     CU_ASSERT_EQUAL(ot_layer_out_side("width", 8, 3, 2, 0, &out, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "stride 2 does not fit the width: windows of 3 at stride 2 (pad "
-                                "0) leave out the last 1 of its 8 rows; expected a stride, "
+                                "0) leave out the last 1 of its 8 columns; expected a stride, "
                                 "window or padding that covers them");
     CU_ASSERT_EQUAL(ot_layer_out_side("height", 11, 2, 4, 0, &out, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "stride 4 does not fit the height: windows of 2 at stride 4 "
