@@ -295,6 +295,12 @@ __attribute__((format(printf, 3, 4))) static int fail(parse_t *p, int rc, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* a value refused with a '#' in it: most likely a comment in another INI dialect's form */
+    const char *val = strstr(msg, "invalid value '");
+    const char *end = val ? strchr(val + 15, '\'') : NULL, *hash = val ? strstr(val, " #") : NULL;
+    if (hash && end && hash < end)
+        snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
+                 " (a comment starts with ';' here, not '#')");
     if (!p->quiet && p->lineno > 0)
         ot_error("%s%s:%d: %s", p->where_pre, p->where, p->lineno, msg);
     else if (!p->quiet)
