@@ -35,6 +35,9 @@ def has_values(epochs, key):
 def read_history(path):
     """The step and epoch columns of history.h5 as numpy arrays."""
     with h5py.File(path, "r") as f:
+        if "model" in f and "steps" not in f:
+            raise KeyError("an omptrain checkpoint, not a history: give the run's directory or "
+                           "its history.h5")
         for name in ("/steps/step", "/steps/loss") + tuple("/epochs/" + m for m in METRICS):
             if name not in f:
                 raise KeyError("%s is missing (not an omptrain history)" % name)

@@ -132,7 +132,7 @@ cp "$tmp/part/history.h5" "$tmp/h-copy.h5"
 out=$(scripts/plot_history.py "$tmp/h-copy.h5" 2>&1) && [ -s "$tmp/h-copy.png" ] ||
     fail "scripts/plot_history.py on a history file: $out"
 out=$(scripts/plot_history.py "$tmp/part/latest.h5" 2>&1)
-[ $? = 1 ] && [ "$out" = "plot_history.py: $tmp/part/latest.h5: /steps/step is missing (not an omptrain history)" ] ||
+[ $? = 1 ] && [ "$out" = "plot_history.py: $tmp/part/latest.h5: an omptrain checkpoint, not a history: give the run's directory or its history.h5" ] ||
     fail "scripts/plot_history.py on a checkpoint: $out"
 out=$(scripts/plot_history.py "$tmp/none" 2>&1)
 [ $? = 1 ] && [ "$out" = "plot_history.py: $tmp/none/history.h5: cannot open it: No such file or directory" ] ||
