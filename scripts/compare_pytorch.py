@@ -371,7 +371,15 @@ def main():
     try:
         threads = [int(t) for t in args.threads.split(",")]
     except ValueError:
-        ap.error(f"--threads {args.threads}: expected comma-separated thread counts, e.g. 1,2")
+        threads = [0]
+    if not all(1 <= t <= 4096 for t in threads):
+        ap.error(f"--threads {args.threads}: expected comma-separated thread counts in "
+                 "[1, 4096], e.g. 1,2")
+    if not 0 < args.seconds <= 3600:
+        ap.error(f"--seconds {args.seconds:g}: expected seconds in (0, 3600] (omptrain bench's "
+                 "OT_BENCH_SECONDS)")
+    if args.shards is not None and not 1 <= args.shards <= 1024:
+        ap.error(f"--shards {args.shards}: expected an integer in [1, 1024] (training.shards)")
     models = args.models.split(",")
     unknown = [m for m in models if m not in MODELS.split(",")]
     if unknown:

@@ -108,5 +108,23 @@ expect 1 "wrong magic" -- --set data.train_images=configs/mnist.ini --output "$t
 [ -d "$tmp/there" ] && [ ! -e "$tmp/there/a" ] ||
     { echo "FAIL a run that failed to start: $(find "$tmp/there")"; fails=$((fails + 1)); }
 
+# scripts/compare_pytorch.py refuses counts and times omptrain bench would (until 2026-12
+# --threads 0 and --seconds -1 were found only when its first bench failed); these come before
+# it looks for torch, so they hold on a machine without it
+for args in "--threads 0|--threads 0: expected comma-separated thread counts in [1, 4096]" \
+            "--threads 1,,2|--threads 1,,2: expected comma-separated thread counts" \
+            "--seconds -1|--seconds -1: expected seconds in (0, 3600]" \
+            "--shards 0|--shards 0: expected an integer in [1, 1024]"; do
+    a=${args%%|*} want=${args#*|}
+    # shellcheck disable=SC2086
+    out=$(/usr/bin/python3 scripts/compare_pytorch.py $a 2>&1)
+    rc=$?
+    if [ $rc -eq 2 ] && [[ $(tail -1 <<<"$out") == "compare_pytorch.py: error: $want"* ]]; then
+        echo "ok   compare_pytorch.py $a -> 2: $want"
+    else
+        echo "FAIL compare_pytorch.py $a: exit $rc (want 2), output: $out"; fails=$((fails + 1))
+    fi
+done
+
 [ $fails -eq 0 ] && echo "cli: all passed" || echo "cli: $fails failed"
 exit $((fails > 0))
