@@ -123,6 +123,12 @@ grep -q "model conv 4 4x4 stride 3, relu, affine 10 (3446 parameters), 2000 trai
 # with layout left at nhwc the NCHW file is read as 28 x 3 x 28 images: the model cannot fit
 expect 2 "conv1 (conv) on input 3x28x28" "$bin" -t 2 --epochs 1 -S "$cnn" -S data.layout=nhwc \
     -o "$tmp/wrong" "$tmp/nchw.ini"
+# a model that fits any shape trains on it, and a note says how the samples were read
+run wrong-note "$bin" -t 2 --epochs 1 -S "model.layers=affine 10" -S data.layout=nhwc \
+    -o "$tmp/wrong" "$tmp/nchw.ini" || exit 1
+grep -qF "note: data.layout = nhwc reads the samples of $tmp/train-nchw.h5 (3x28x28 as stored) as 3x28 images of 28 channels; if its axes are N x C x H x W, set data.layout = nchw" \
+    "$tmp/wrong-note.out" || fail "no layout note: $(head -3 "$tmp/wrong-note.out")"
+grep -q "note: data.layout" "$tmp/nchw.out" "$tmp/nhwc.out" && fail "a layout note on the right layout"
 
 # PNG folders
 run png "$py" scripts/to_hdf5.py png "$tmp/png" "$tmp/png.h5" || exit 1
