@@ -109,7 +109,15 @@ typedef struct {
     char path[OT_PATH_MAX];    /* the config file this came from, for messages */
     const char *batch_name;    /* what set batch_size, for messages: NULL = training.batch_size
                                   (gradcheck: its --samples) */
+    uint64_t keys_given;       /* bit i: the i-th key of the table in config.c was given (file
+                                  or --set), for ot_config_warn_unused */
 } ot_config_t;
+
+/* One warning line on stderr ("omptrain: warning: ...") for each key given that c's other
+ * choices leave unused: momentum with optimizer sgd (momentum SGD is optimizer = momentum),
+ * beta1 or beta2 outside adam and adamw, step_epochs or step_factor without schedule = step,
+ * the HDF5 keys with IDX files, normalize_by without normalize = mean_std. Returns how many. */
+int ot_config_warn_unused(const ot_config_t *c);
 
 /* Fill c with every key's documented default. */
 void ot_config_defaults(ot_config_t *c);

@@ -131,6 +131,7 @@ static const cfg_key_t keys[] = {
     {"output", "keep", K_INT, OFF(keep), 0, 1000, 0, NULL},
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
+_Static_assert(N_KEYS <= 64, "ot_config_t.keys_given has a bit a key");
 
 static const struct {
     const char *name;
@@ -300,7 +301,7 @@ __attribute__((format(printf, 3, 4))) static int fail(parse_t *p, int rc, const 
     const char *end = val ? strchr(val + 15, '\'') : NULL, *hash = val ? strstr(val, " #") : NULL;
     if (hash && end && hash < end)
         snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
-                 " (a comment starts with ';' here, not '#')");
+                 " (after a value a comment starts with ' ;', not '#')");
     if (!p->quiet && p->lineno > 0)
         ot_error("%s%s:%d: %s", p->where_pre, p->where, p->lineno, msg);
     else if (!p->quiet)
@@ -752,6 +753,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
         p->c->lr = ot_optimizer_default_lr(p->c->optimizer);
     if (p->track)
         p->seen[ki] = p->lineno;
+    p->c->keys_given |= (uint64_t)1 << ki;
     return 1;
 }
 
@@ -1158,6 +1160,58 @@ static int check_stack(const ot_config_t *c, const char *where)
         return OT_ECONFIG;
     }
     return OT_OK;
+}
+
+/* Whether key section.name was given. */
+static int given(const ot_config_t *c, const char *section, const char *name)
+{
+    for (size_t i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return (int)(c->keys_given >> i & 1);
+    return 0;
+}
+
+int ot_config_warn_unused(const ot_config_t *c)
+{
+    const int opt = c->optimizer, hdf5 = c->train_file[0] != '\0';
+    const char *const opt_is = ot_optimizer_name(c->optimizer);
+    char by[64], sched[64];
+    snprintf(by, sizeof by, "training.optimizer = %s", opt_is);
+    snprintf(sched, sizeof sched, "training.schedule = %s", ot_schedule_name(c->schedule));
+    const struct {
+        const char *section, *name;
+        int used;
+        const char *choice, *users;
+    } rules[] = {
+        {"training", "momentum", opt == OT_OPT_MOMENTUM || opt == OT_OPT_NESTEROV, by,
+         "momentum and nesterov use it; momentum SGD is training.optimizer = momentum"},
+        {"training", "rmsprop_decay", opt == OT_OPT_RMSPROP, by, "rmsprop uses it"},
+        {"training", "beta1", opt == OT_OPT_ADAM || opt == OT_OPT_ADAMW, by,
+         "adam and adamw use it"},
+        {"training", "beta2", opt == OT_OPT_ADAM || opt == OT_OPT_ADAMW, by,
+         "adam and adamw use it"},
+        {"training", "epsilon", opt != OT_OPT_SGD && opt != OT_OPT_MOMENTUM &&
+                                    opt != OT_OPT_NESTEROV,
+         by, "adagrad, rmsprop, adam and adamw use it"},
+        {"training", "step_epochs", c->schedule == OT_SCHED_STEP, sched,
+         "schedule = step uses it"},
+        {"training", "step_factor", c->schedule == OT_SCHED_STEP, sched,
+         "schedule = step uses it"},
+        {"data", "features", hdf5, "IDX files", "HDF5 files (data.train_file) use it"},
+        {"data", "labels", hdf5, "IDX files", "HDF5 files (data.train_file) use it"},
+        {"data", "layout", hdf5, "IDX files", "HDF5 files (data.train_file) use it"},
+        {"data", "normalize_by", c->normalize == OT_NORM_MEAN_STD, "data.normalize = none",
+         "data.normalize = mean_std uses it"},
+    };
+    int n = 0;
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (!rules[i].used && given(c, rules[i].section, rules[i].name)) {
+            fprintf(stderr, "omptrain: warning: %s: %s.%s is set, but with %s it is unused (%s)\n",
+                    c->path[0] ? c->path : "(defaults)", rules[i].section, rules[i].name,
+                    rules[i].choice, rules[i].users);
+            n++;
+        }
+    return n;
 }
 
 int ot_config_check(const ot_config_t *c)

@@ -461,6 +461,9 @@ static int run(int argc, char **argv, const ot_dist_t *world)
         cli_free(&cli);
         return EXIT_USAGE;
     }
+    /* keys the run will not use, said once (the first process) before it starts */
+    if ((cli.cmd == CMD_TRAIN || cli.cmd == CMD_BENCH) && ot_dist_rank(world) == 0)
+        ot_config_warn_unused(&c);
     if (cli.threads)
         omp_set_num_threads(cli.threads);
     ot_gemm_init();

@@ -850,6 +850,64 @@ static void test_check(void)
     CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
 }
 
+/* ---------------------------------------------------------------- keys left unused */
+
+/* A key given that the other choices leave unused: one warning line each, from the file or
+ * --set alike; a key the choice uses, or one not given (its default), none. The trap it is
+ * for: a PyTorch user's optimizer = sgd with momentum = 0.9, which trained plain SGD. */
+static void test_warn_unused(void)
+{
+    ot_config_t c;
+    char *got;
+    ot_config_defaults(&c);
+    snprintf(c.path, sizeof c.path, "x.ini");
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 0); /* defaults: nothing given */
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.momentum=0.9"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 1);
+    got = ot_test_capture_end();
+    CU_ASSERT_STRING_EQUAL(got, "omptrain: warning: x.ini: training.momentum is set, but with "
+                                "training.optimizer = sgd it is unused (momentum and nesterov "
+                                "use it; momentum SGD is training.optimizer = momentum)\n");
+    free(got);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.optimizer=nesterov"), OT_OK);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 0);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.beta2=0.99"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.step_factor=0.5"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "data.layout=nchw"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 3);
+    got = ot_test_capture_end();
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "training.beta2 is set, but with training.optimizer = "
+                                       "nesterov it is unused (adam and adamw use it)\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "training.step_factor is set, but with "
+                                       "training.schedule = constant it is unused"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "data.layout is set, but with IDX files it is unused"));
+    free(got);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.optimizer=adam"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.schedule=step"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "data.train_file=t.h5"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "data.test_file=v.h5"), OT_OK);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 1); /* momentum, under adam */
+    free(ot_test_capture_end());
+    /* every shipped config uses what it sets */
+    char names[64][256], path[600];
+    int n = list_ini(CONFIGS_DIR, names, 64);
+    CU_ASSERT(n >= 10);
+    for (int i = 0; i < n; i++) {
+        join_path(path, sizeof path, CONFIGS_DIR, names[i]);
+        CU_ASSERT_EQUAL_FATAL(load(&c, path), OT_OK);
+        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+        int w = ot_config_warn_unused(&c);
+        got = ot_test_capture_end();
+        if (w)
+            fprintf(stderr, "\n  %s: %s", names[i], got);
+        CU_ASSERT_EQUAL(w, 0);
+        free(got);
+    }
+}
+
 /* ---------------------------------------------------------------- shipped configs */
 
 static void test_configs_dir(void)
@@ -935,5 +993,6 @@ OT_TEST_SUITE(config, NULL, NULL,
               {"to_ini round trip", test_round_trip},
               {"to_ini text", test_to_ini_text},
               {"check", test_check},
+              {"keys given but unused: one warning each", test_warn_unused},
               {"configs/ all load and check", test_configs_dir},
               {"reference.ini lists every key", test_reference_lists_every_key})
