@@ -266,6 +266,12 @@ int ot_output_dir_set_aside(const char *dir, size_t *moved)
     if (n == 0)
         return OT_OK;
     snprintf(prev, sizeof prev, "%s/%s", dir, OT_PREVIOUS_NAME);
+    struct stat st;
+    if (stat(prev, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        ot_error("%s: is not a directory, expected none or the directory an earlier run is set "
+                 "aside in; move it away, or give another --output", prev);
+        return OT_EIO;
+    }
     if ((rc = move_run_files(prev, NULL, &n))) /* the run before the last */
         return rc;
     if (mkdir(prev, 0777) != 0 && errno != EEXIST) {

@@ -118,7 +118,9 @@ static void test_set_aside(void)
     CU_ASSERT_FATAL(ot_output_dir_prepare(other) == OT_OK);
     touch(other, "previous", 1);
     touch(other, "latest.h5", 3);
-    OT_EXPECT_ONE_LINE(ot_output_dir_set_aside(other, &moved), OT_EIO, "previous");
+    OT_EXPECT_ONE_LINE(ot_output_dir_set_aside(other, &moved), OT_EIO,
+                       "run2/previous: is not a directory, expected none or the directory an "
+                       "earlier run is set aside in; move it away, or give another --output");
     CU_ASSERT_EQUAL(size_of(other, "latest.h5"), 3);
 }
 
