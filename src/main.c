@@ -434,8 +434,13 @@ static int run(int argc, char **argv, const ot_dist_t *world)
      * same bound as --threads: 100000 set out to start them all */
     if (!cli.threads && cli.cmd != CMD_BENCH && omp_get_max_threads() > OT_MAX_THREADS) {
         const char *v = getenv("OMP_NUM_THREADS");
-        ot_error("environment variable OMP_NUM_THREADS='%s': %d threads, expected at most %d "
-                 "(or give --threads N)", v ? v : "", omp_get_max_threads(), OT_MAX_THREADS);
+        if (v)
+            ot_error("environment variable OMP_NUM_THREADS='%s': %d threads, expected at most %d "
+                     "(or give --threads N)", v, omp_get_max_threads(), OT_MAX_THREADS);
+        else
+            ot_error("this machine's %d cores are more threads than the %d a process takes; "
+                     "expected --threads N (or OMP_NUM_THREADS) of at most %d",
+                     omp_get_max_threads(), OT_MAX_THREADS, OT_MAX_THREADS);
         cli_free(&cli);
         return EXIT_USAGE;
     }

@@ -68,6 +68,8 @@ int ot_run_signal(void)
 
 void ot_run_catch_signals(int on)
 {
+    if (on)
+        stop_signal = 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on ? on_signal : SIG_DFL;
