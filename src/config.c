@@ -296,12 +296,6 @@ __attribute__((format(printf, 3, 4))) static int fail(parse_t *p, int rc, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* a value refused with a '#' in it: most likely a comment in another INI dialect's form */
-    const char *val = strstr(msg, "invalid value '");
-    const char *end = val ? strchr(val + 15, '\'') : NULL, *hash = val ? strstr(val, " #") : NULL;
-    if (hash && end && hash < end)
-        snprintf(msg + strlen(msg), sizeof msg - strlen(msg),
-                 " (after a value a comment starts with ' ;', not '#')");
     if (!p->quiet && p->lineno > 0)
         ot_error("%s%s:%d: %s", p->where_pre, p->where, p->lineno, msg);
     else if (!p->quiet)
@@ -309,6 +303,22 @@ __attribute__((format(printf, 3, 4))) static int fail(parse_t *p, int rc, const 
     p->failed = 1;
     p->rc = rc;
     return 0;
+}
+
+/* What a refused value with " #" in it adds: most likely a comment in another INI dialect's
+ * form, which here is part of the value. */
+static const char *hash_hint(const char *v)
+{
+    return strstr(v, " #") ? " (after a value a comment starts with ' ;', not '#')" : "";
+}
+
+/* Refuse value v of key k: what it is and what the key takes (describe). */
+static void fail_value(parse_t *p, const cfg_key_t *k, const char *v)
+{
+    char want[256];
+    describe(k, want, sizeof want);
+    fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s%s", k->section, k->name, v,
+         want, hash_hint(v));
 }
 
 static int is_space(char ch)
@@ -356,12 +366,9 @@ static int parse_ll(const char *v, long long *out)
 
 static void set_integer(parse_t *p, const cfg_key_t *k, const char *v)
 {
-    char want[256];
     long long x;
     if (parse_ll(v, &x) < 0 || x < k->min || x > k->max) {
-        describe(k, want, sizeof want);
-        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s", k->section, k->name, v,
-             want);
+        fail_value(p, k, v);
         return;
     }
     char *field = (char *)p->c + k->off;
@@ -373,7 +380,7 @@ static void set_integer(parse_t *p, const cfg_key_t *k, const char *v)
 
 static void set_u64(parse_t *p, const cfg_key_t *k, const char *v)
 {
-    char want[256], *end;
+    char *end;
     /* strtoull accepts "-1" (and wraps it) and leading blanks: insist on a digit first */
     unsigned long long x = 0;
     int ok = *v >= '0' && *v <= '9';
@@ -386,9 +393,7 @@ static void set_u64(parse_t *p, const cfg_key_t *k, const char *v)
 #endif
     }
     if (!ok) {
-        describe(k, want, sizeof want);
-        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s", k->section, k->name, v,
-             want);
+        fail_value(p, k, v);
         return;
     }
     *(uint64_t *)((char *)p->c + k->off) = (uint64_t)x;
@@ -396,15 +401,13 @@ static void set_u64(parse_t *p, const cfg_key_t *k, const char *v)
 
 static void set_double(parse_t *p, const cfg_key_t *k, const char *v)
 {
-    char want[256], *end;
+    char *end;
     errno = 0;
     double x = strtod(v, &end);
     /* ERANGE: overflow, or underflow to a denormal or zero; neither is a sensible setting */
     if (end == v || *end != '\0' || errno == ERANGE || !isfinite(x) || !(x > 0.0) ||
         x > k->dmax) {
-        describe(k, want, sizeof want);
-        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s", k->section, k->name, v,
-             want);
+        fail_value(p, k, v);
         return;
     }
     *(double *)((char *)p->c + k->off) = x;
@@ -413,16 +416,14 @@ static void set_double(parse_t *p, const cfg_key_t *k, const char *v)
 /* K_FRAC [0, 1) and K_NONNEG [0, dmax] */
 static void set_real(parse_t *p, const cfg_key_t *k, const char *v)
 {
-    char want[256], *end;
+    char *end;
     errno = 0;
     double x = strtod(v, &end);
     int ok = end != v && *end == '\0' && isfinite(x) && x >= 0.0 &&
              (k->kind == K_FRAC ? x < 1.0 : x <= k->dmax);
     /* ERANGE on underflow to a denormal is only harmless for an exact zero */
     if (!ok || (errno == ERANGE && x != 0.0)) {
-        describe(k, want, sizeof want);
-        fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected %s", k->section, k->name, v,
-             want);
+        fail_value(p, k, v);
         return;
     }
     *(double *)((char *)p->c + k->off) = x;
@@ -449,8 +450,7 @@ static void set_bool(parse_t *p, const cfg_key_t *k, const char *v)
             *(int *)((char *)p->c + k->off) = strcmp(v, yes[i]) == 0;
             return;
         }
-    fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected true or false", k->section, k->name,
-         v);
+    fail_value(p, k, v);
 }
 
 static void set_path(parse_t *p, const cfg_key_t *k, const char *v)
@@ -531,8 +531,8 @@ static void set_layers(parse_t *p, const cfg_key_t *k, const char *v)
     int n = split_list(v, items, MAX_ITEMS, &too_long);
     if (n < 2 || n > MAX_ITEMS) {
         fail(p, OT_ECONFIG, "%s.%s: invalid value '%s' (%d %s), expected 2 to %d "
-             "comma-separated integers in [1, %d]", k->section, k->name, v, n,
-             n == 1 ? "entry" : "entries", OT_MAX_LAYERS + 1, OT_MAX_UNITS);
+             "comma-separated integers in [1, %d]%s", k->section, k->name, v, n,
+             n == 1 ? "entry" : "entries", OT_MAX_LAYERS + 1, OT_MAX_UNITS, hash_hint(v));
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -574,7 +574,7 @@ static void set_act(parse_t *p, const cfg_key_t *k, const char *v)
     int n = split_list(v, items, MAX_ACT_LIST, &too_long);
     if (n > MAX_ACT_LIST) {
         fail(p, OT_ECONFIG, "%s.%s: invalid value '%s' (%d names), expected at most %d names, "
-             "one per hidden layer", k->section, k->name, v, n, MAX_ACT_LIST);
+             "one per hidden layer%s", k->section, k->name, v, n, MAX_ACT_LIST, hash_hint(v));
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -695,8 +695,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
                     "%zu", section, name, len, room);
     if (!ini_safe(value))
         return fail(p, OT_ECONFIG, "%s.%s: invalid value '%s', expected no line break and no ';' "
-                    "at the start or after a blank (it starts an INI comment)", section, name,
-                    value);
+                    "at the start or after a blank (it starts an INI comment)%s", section, name,
+                    value, hash_hint(value));
 
     switch (k->kind) {
     case K_PATH:
