@@ -4,14 +4,20 @@
 usage: /usr/bin/python3 scripts/to_torch.py CHECKPOINT [--eval] [--omptrain ./omptrain]
                                             [--save MODEL.pt]
 
-Reads the run's config from the checkpoint's root attribute `config` and its parameters from
-/model, prints the model, and with --eval runs it on the config's test set (data.test_images
-and data.test_labels, IDX raw or gzip, relative to the working directory; data.test_limit
-honoured): pixels u as float32 u * (1/255) like omptrain, images NCHW (N, 1, rows, cols).
+Reads the run's config from the checkpoint's root attribute `config`, the shape of a sample
+and the input's standardisation from /input, and its parameters from /model, prints the model,
+and with --eval runs it on the config's test set (data.test_images and data.test_labels, IDX
+raw or gzip, or data.test_file, HDF5 with data.features, data.labels and data.layout; relative
+to the working directory; data.test_limit honoured), read as omptrain reads it: uint8 values u
+as float32 u * (1/255), floats as stored, images NCHW (N, channels, rows, cols), vectors (N, D).
 --omptrain BINARY also runs `BINARY eval --checkpoint CHECKPOINT CONFIG` on the stored config
-(implies --eval) and prints both results. --save writes the whole module with torch.save.
+(implies --eval) and prints both results. --save writes the whole module with torch.save; a
+model that standardises its input holds a to_torch.Standardize, so torch.load needs scripts/ on
+sys.path (import to_torch) to read it back.
 
 The mapping (omptrain stores images NHWC; torch works NCHW):
+  data.normalize = mean_std        Standardize first: (x - mean) / std with /input/mean and
+                                   /input/std (per channel, or per feature in (c, h, w) order)
   conv F KHxKW [stride S] [pad P]  Conv2d; weight = W.transpose(3, 2, 0, 1): W is (kh, kw, in, F)
   maxpool / avgpool WIN [stride S] MaxPool2d / AvgPool2d (omptrain pools have no padding)
   flatten, or affine on an image   Flatten: torch flattens (c, h, w), omptrain (h, w, c)
@@ -25,9 +31,8 @@ The mapping (omptrain stores images NHWC; torch works NCHW):
   (softmax loss)                   left out: the model returns logits
 model.layers as widths ("784, 50, 10") means, per hidden layer, affine, [batchnorm if
 model.batchnorm], model.activation (one name, or one per hidden layer), [dropout]; then the
-last affine. The model takes NCHW images in both syntaxes (a width model starts with Flatten).
-A layer list's input size comes from the data, so the test images' IDX header is read (and must
-be there) even without --eval.
+last affine. The model takes NCHW images in both syntaxes (a width model starts with Flatten),
+or (N, D) where the run's samples were vectors (HDF5 N x D data).
 
 Needs Debian's python3-h5py, python3-numpy and python3-torch (apt-get install python3-torch);
 run from the repository root. Exit status: 0 done, 1 a file cannot be read or does not match,
@@ -51,6 +56,27 @@ except ImportError as e:
              "python3-h5py, python3-numpy, python3-torch: apt-get install python3-torch)")
 
 BN_EPS = 1e-5  # OT_BN_EPS in include/ot_batchnorm.h
+
+
+class Standardize(nn.Module):
+    """data.normalize = mean_std: (x - mean) / std element-wise, as omptrain standardises its
+    samples and as its ONNX export's Sub and Div do (float32, so the same bits)."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+    def extra_repr(self):
+        return "(x - mean) / std, mean and std " + "x".join(map(str, self.mean.shape))
+
+
+# torch.save records the class as to_torch.Standardize, run as a script or imported
+Standardize.__module__ = "to_torch"
+sys.modules.setdefault("to_torch", sys.modules[__name__])
 
 
 class Fail(Exception):
@@ -80,7 +106,7 @@ def layer_items(model):
     """model.layers in the layer syntax, the width syntax expanded into it."""
     items = [s.strip() for s in model["layers"].split(",")]
     if not all(re.fullmatch(r"\d+", s) for s in items):
-        return items, None
+        return items
     widths = [int(s) for s in items]
     acts = [a.strip() for a in model.get("activation", "relu").split(",")]
     hidden = len(widths) - 2
@@ -94,7 +120,7 @@ def layer_items(model):
         out.append(f"affine {n}")
         if i < hidden:
             out += ["batchnorm"] * bn + [acts[i]]
-    return out, widths[0]
+    return out
 
 
 def window(word, item):
@@ -116,28 +142,64 @@ def options(words, item, **defaults):
     return opts
 
 
-def build(f, cfg, image_hw):
-    """The nn.Sequential of the checkpoint f (an open h5py.File) under config cfg."""
-    items, flat_in = layer_items(cfg["model"])
-    mods, counts = [], {}
+def tensor(f, name, want, why="the stored config's model.layers needs it"):
+    """Dataset /name of the checkpoint f as a float32 tensor of shape want."""
+    if name not in f:
+        raise Fail(f"{f.filename}: no dataset /{name} ({why})")
+    a = f[name][()].astype(np.float32)
+    if a.shape != tuple(want):
+        raise Fail(f"{f.filename}: /{name} has shape {a.shape}, expected {tuple(want)} "
+                   f"({why})")
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def text_attr(obj, name):
+    v = obj.attrs[name]
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def sample_of(f, data):
+    """The shape of one sample the model takes, (channels, height, width) or (D,) for a vector,
+    and its standardisation (a Standardize, or None): from the checkpoint's /input, or, in a
+    checkpoint without it, from the header of the config's IDX test images."""
+    if "input" not in f:
+        return (1, *read_idx(data["test_images"], 3).shape[1:]), None
+    g = f["input"]
+    try:
+        h, w, c = (int(g.attrs[k]) for k in ("height", "width", "channels"))
+        flat, how = int(g.attrs["flat"]), text_attr(g, "normalize")
+        by = text_attr(g, "normalize_by") if how == "mean_std" else None
+    except KeyError as e:
+        raise Fail(f"{f.filename}: /input lacks the attribute {e}")
+    shape = (h * w * c,) if flat else (c, h, w)
+    if how != "mean_std":
+        return shape, None
+    why = f"data.normalize = mean_std by {by}"
+    if flat:
+        want, order = shape, None
+    elif by == "channel":
+        want, order = (c,), None
+    else:
+        want, order = (h, w, c), (2, 0, 1)  # omptrain's (h, w, c) -> torch's (c, h, w)
+    mean, std = (tensor(f, f"input/{k}", want, why) for k in ("mean", "std"))
+    if order:
+        mean, std = mean.permute(order).contiguous(), std.permute(order).contiguous()
+    elif not flat:
+        mean, std = mean.reshape(c, 1, 1), std.reshape(c, 1, 1)
+    return shape, Standardize(mean, std)
+
+
+def build(f, cfg, sample, standardize):
+    """The nn.Sequential of the checkpoint f (an open h5py.File) under config cfg, for samples
+    of shape sample ((c, h, w) or (D,)), standardize (a module or None) first."""
+    items = layer_items(cfg["model"])
+    mods, counts = [standardize] if standardize else [], {}
     # the activation: (c, h, w) image, or a vector of n features of which torch's feature j is
     # omptrain's feature perm[j] (perm None: the same order)
-    if flat_in is not None:
-        mods.append(nn.Flatten())
-        shape, perm = None, None
-        n = flat_in
-    else:
-        shape, perm, n = (1, *image_hw), None, None
+    shape, perm, n = (sample, None, None) if len(sample) == 3 else (None, None, sample[0])
 
-    def tensor(name, want):
-        if name not in f:
-            raise Fail(f"{f.filename}: no dataset /{name} (the stored config's "
-                       f"model.layers needs it)")
-        a = f[name][()].astype(np.float32)
-        if a.shape != tuple(want):
-            raise Fail(f"{f.filename}: /{name} has shape {a.shape}, the config needs "
-                       f"{tuple(want)}")
-        return torch.from_numpy(np.ascontiguousarray(a))
+    def tensor_of(name, want):
+        return tensor(f, name, want)
 
     def flatten():
         nonlocal shape, perm, n
@@ -161,10 +223,10 @@ def build(f, cfg, image_hw):
             kh, kw = window(words[2], item)
             o = options(words[3:], item, stride=1, pad=0)
             c, h, w = shape
-            W = tensor(f"model/{name}/W", (kh, kw, c, filters))
+            W = tensor_of(f"model/{name}/W", (kh, kw, c, filters))
             m = nn.Conv2d(c, filters, (kh, kw), stride=o["stride"], padding=o["pad"])
             m.weight.data = W.permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
-            m.bias.data = tensor(f"model/{name}/b", (filters,))
+            m.bias.data = tensor_of(f"model/{name}/b", (filters,))
             shape = (filters, (h + 2 * o["pad"] - kh) // o["stride"] + 1,
                      (w + 2 * o["pad"] - kw) // o["stride"] + 1)
         elif kind in ("maxpool", "avgpool"):
@@ -181,10 +243,10 @@ def build(f, cfg, image_hw):
             if shape is not None:
                 flatten()
             out = int(words[1])
-            W = tensor(f"model/{name}/W", (n, out))
+            W = tensor_of(f"model/{name}/W", (n, out))
             m = nn.Linear(n, out)
             m.weight.data = (W if perm is None else W[torch.from_numpy(perm)]).T.contiguous()
-            m.bias.data = tensor(f"model/{name}/b", (out,))
+            m.bias.data = tensor_of(f"model/{name}/b", (out,))
             perm, n = None, out
         elif kind == "batchnorm":
             d, bn = (n, nn.BatchNorm1d) if shape is None else (shape[0], nn.BatchNorm2d)
@@ -194,7 +256,7 @@ def build(f, cfg, image_hw):
             m = bn(d, eps=BN_EPS, momentum=round(1 - decay, 9))
             for ours, theirs in (("gamma", "weight"), ("beta", "bias"),
                                  ("running_mean", "running_mean"), ("running_var", "running_var")):
-                t = tensor(f"model/{name}/{ours}", (d,))
+                t = tensor_of(f"model/{name}/{ours}", (d,))
                 getattr(m, theirs).data = t if perm is None else t[torch.from_numpy(perm)]
         elif kind in ("relu", "sigmoid"):
             m = nn.ReLU() if kind == "relu" else nn.Sigmoid()
@@ -204,6 +266,42 @@ def build(f, cfg, image_hw):
             raise Fail(f"layer '{item}': unknown kind '{kind}'")
         mods.append(m)
     return nn.Sequential(*mods).eval()
+
+
+def test_set(data):
+    """The config's test samples as omptrain reads them (float32, images NCHW, vectors N x D)
+    and their labels (int64), data.test_limit honoured."""
+    limit = int(data.get("test_limit", "0")) or None
+    if "test_file" not in data:
+        images = read_idx(data["test_images"], 3)[:limit, None]  # one channel
+        labels = read_idx(data["test_labels"], 1)[:limit]
+        path = data["test_images"]
+    else:
+        path = data["test_file"]
+        names = (data.get("features", "data"), data.get("labels", "label"))
+        if not os.path.isfile(path):
+            raise Fail(f"{path}: no such file (the stored config's data paths are relative to "
+                       "the working directory: run from the repository root)")
+        try:
+            h = h5py.File(path, "r")
+        except OSError as e:
+            raise Fail(f"{path}: not a readable HDF5 file ({e})")
+        with h:
+            for name in names:
+                if name not in h:
+                    raise Fail(f"{path}: no dataset '{name}'")
+            images, labels = h[names[0]][:limit], h[names[1]][:limit]
+        if images.ndim == 3:
+            images = images[:, None]
+        elif images.ndim == 4 and data.get("layout", "nhwc") == "nhwc":
+            images = images.transpose(0, 3, 1, 2)
+        labels = labels.reshape(len(labels), -1)[:, 0]
+    if len(images) != len(labels):
+        raise Fail(f"{path}: {len(images)} test samples but {len(labels)} labels")
+    if images.dtype == np.uint8:  # as omptrain: u * (1/255) in float32
+        images = images.astype(np.float32) * np.float32(1.0 / 255.0)
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    return x, torch.from_numpy(labels.astype(np.int64))
 
 
 def omptrain_eval(binary, ckpt, config_text):
@@ -243,25 +341,22 @@ def main():
             cfg = configparser.ConfigParser()
             cfg.read_string(text)
             data = cfg["data"]
-            images = labels = None
-            if a.eval or a.omptrain or not re.fullmatch(r"[\d,\s]+", cfg["model"]["layers"]):
-                images = read_idx(data["test_images"], 3)  # its rows and columns: the input
-            model = build(f, cfg, images.shape[1:] if images is not None else None)
+            model = build(f, cfg, *sample_of(f, data))
         print(model)
-        if a.save:
-            torch.save(model, a.save)
+        if a.save:  # whole or not at all: a file of the same name stays until it is written
+            tmp = f"{a.save}.tmp{os.getpid()}"
+            try:
+                torch.save(model, tmp)
+                os.replace(tmp, a.save)
+            except (OSError, RuntimeError) as e:  # torch's own errors are RuntimeErrors
+                raise Fail(f"{a.save}: cannot write it ({getattr(e, 'strerror', None) or e})")
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
             print(f"wrote {a.save}")
         if not (a.eval or a.omptrain):
             return 0
-        labels = read_idx(data["test_labels"], 1)
-        limit = int(data.get("test_limit", "0"))
-        if limit:
-            images, labels = images[:limit], labels[:limit]
-        if len(images) != len(labels):
-            raise Fail(f"{len(images)} test images but {len(labels)} labels")
-        x = torch.from_numpy(images.astype(np.float32) * np.float32(1.0 / 255.0))
-        x = x.unsqueeze(1)  # NCHW, one channel
-        y = torch.from_numpy(labels.astype(np.int64))
+        x, y = test_set(data)
         with torch.no_grad():
             logits = torch.cat([model(x[i:i + 1000]) for i in range(0, len(x), 1000)])
         loss = nn.functional.cross_entropy(logits, y).item()
