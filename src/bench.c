@@ -29,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "ot_common.h"
 #include "ot_data.h"
@@ -428,17 +429,45 @@ static int write_csv(const char *path, const ot_config_t *c, const row_t *rows, 
     return OT_OK;
 }
 
-/* Run scripts/plot_scaling.py CSV PNG with /usr/bin/python3, when both exist. A missing or
- * failing plotter is reported but is not an error of the benchmark. */
+#define PLOTTER "scripts/plot_scaling.py"
+
+/* The plotter: PLOTTER from the working directory (a checkout), else beside the executable
+ * (omptrain run from another folder), into buf; -1 where neither holds it (buf: PLOTTER). */
+static int find_plotter(char *buf, size_t n)
+{
+    struct stat st;
+    char exe[OT_PATH_MAX];
+    snprintf(buf, n, "%s", PLOTTER);
+    if (stat(buf, &st) == 0)
+        return 0;
+    const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = NULL;
+    if (len > 0) {
+        exe[len] = '\0';
+        slash = strrchr(exe, '/');
+    }
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    if (snprintf(buf, n, "%s/%s", exe, PLOTTER) < (int)n && stat(buf, &st) == 0)
+        return 0;
+    snprintf(buf, n, "%s", PLOTTER);
+    return -1;
+}
+
+/* Run the plotter on CSV into PNG with /usr/bin/python3, when both exist. A missing or failing
+ * plotter is reported but is not an error of the benchmark. */
 static void plot(const char *csv, const char *png)
 {
-    const char *py = "/usr/bin/python3", *script = "scripts/plot_scaling.py";
+    const char *py = "/usr/bin/python3";
+    char script[OT_PATH_MAX + 32];
     struct stat st;
-    if (stat(py, &st) != 0 || stat(script, &st) != 0) {
-        printf("plot: skipped (%s or %s not found)\n", py, script);
+    if (stat(py, &st) != 0 || find_plotter(script, sizeof script) != 0) {
+        printf("plot: skipped (%s, or %s here or beside the executable, not found)\n", py,
+               PLOTTER);
         return;
     }
-    char *argv[] = {(char *)py, (char *)script, (char *)csv, (char *)png, NULL};
+    char *argv[] = {(char *)py, script, (char *)csv, (char *)png, NULL};
     pid_t pid;
     int status;
     if (posix_spawn(&pid, py, NULL, NULL, argv, environ) != 0 ||
@@ -669,10 +698,12 @@ agree:
         snprintf(png, sizeof png, "%s/bench-speedup.png", c->out_dir);
         if (!(rc = write_csv(csv, c, rows, kept))) {
             printf("csv: %s\n", csv);
-            if (stopped)
-                printf("plot: skipped (stopped); /usr/bin/python3 scripts/plot_scaling.py %s "
-                       "%s draws it\n",
+            if (stopped) {
+                char script[OT_PATH_MAX + 32];
+                find_plotter(script, sizeof script);
+                printf("plot: skipped (stopped); /usr/bin/python3 %s %s %s draws it\n", script,
                        csv, png);
+            }
             else
                 plot(csv, png);
         }
