@@ -98,7 +98,8 @@ typedef struct {
     const char *onnx;       /* export: --onnx */
     const char **overrides; /* "section.key=value" in command-line order */
     int n_overrides;
-    char *owned[3];         /* the strings built for --epochs, --seed, --output */
+    char **owned;           /* the strings built for --epochs, --seed, --output, one a use */
+    int n_owned;
     ot_gradcheck_opts_t gc; /* gradcheck options */
     const char *tensors;    /* --tensors */
     int gc_given;           /* a gradcheck option was given */
@@ -165,22 +166,26 @@ static int parse_positive(const char *flag, const char *s, double max, double *o
 }
 
 /* --epochs N and friends are spelled as the --set they stand for. */
-static int add_alias(cli_t *cli, int slot, const char *key, const char *value)
+/* An option that stands for "--set key=value", in its place among the overrides: a string of
+ * its own each time, since the option may be given again (the last one wins, as with --set). */
+static int add_alias(cli_t *cli, const char *key, const char *value)
 {
     size_t n = strlen(key) + strlen(value) + 2;
-    free(cli->owned[slot]);
-    if (!(cli->owned[slot] = malloc(n)))
+    char *kv = malloc(n);
+    if (!kv)
         return OT_ENOMEM;
-    snprintf(cli->owned[slot], n, "%s=%s", key, value);
-    cli->overrides[cli->n_overrides++] = cli->owned[slot];
+    snprintf(kv, n, "%s=%s", key, value);
+    cli->owned[cli->n_owned++] = kv;
+    cli->overrides[cli->n_overrides++] = kv;
     return OT_OK;
 }
 
 static void cli_free(cli_t *cli)
 {
     free(cli->overrides);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < cli->n_owned; i++)
         free(cli->owned[i]);
+    free(cli->owned);
 }
 
 /* The gradcheck options, by their getopt codes 1..5. */
@@ -221,7 +226,8 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
         {0, 0, 0, 0},
     };
     memset(cli, 0, sizeof *cli);
-    if (!(cli->overrides = calloc((size_t)argc, sizeof *cli->overrides)))
+    if (!(cli->overrides = calloc((size_t)argc, sizeof *cli->overrides)) ||
+        !(cli->owned = calloc((size_t)argc, sizeof *cli->owned)))
         return OT_ENOMEM;
     ot_gradcheck_defaults(&cli->gc);
     static const struct {
@@ -247,9 +253,9 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
             else
                 rc = parse_count("--threads", optarg, OT_MAX_THREADS, &cli->threads);
             break;
-        case 'e': rc = add_alias(cli, 0, "training.epochs", optarg); break;
-        case 's': rc = add_alias(cli, 1, "training.seed", optarg); break;
-        case 'o': rc = add_alias(cli, 2, "output.dir", optarg); break;
+        case 'e': rc = add_alias(cli, "training.epochs", optarg); break;
+        case 's': rc = add_alias(cli, "training.seed", optarg); break;
+        case 'o': rc = add_alias(cli, "output.dir", optarg); break;
         case 'S': cli->overrides[cli->n_overrides++] = optarg; break;
         case 'r': cli->resume = optarg; break;
         case 'c': cli->checkpoint = optarg; break;

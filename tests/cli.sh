@@ -126,6 +126,12 @@ for args in "--threads 0|--threads 0: expected comma-separated thread counts in 
     fi
 done
 
+# an option given twice: the last one wins, as with --set (-e, -s and -o each keep their own
+# string: the first one's was freed when the second came, and read after; make check-asan)
+expect 0 "" -- -e 1 -e 2 -s 3 -s 4 "${small[@]}" -o "$tmp/twice" configs/mnist.ini
+grep -q "^epoch   2/2 " "$tmp/out" && [ -e "$tmp/twice/checkpoint-e0002.h5" ] ||
+    { echo "FAIL -e 1 -e 2 -o A -o B: not 2 epochs into B: $(tail -2 "$tmp/out")"; fails=$((fails + 1)); }
+
 # bench from another folder (the config's data there by a link) finds the plotter beside the
 # executable; a binary without scripts/ beside it (make check-asan's) skips this
 exe=$(readlink -f "$omptrain")
