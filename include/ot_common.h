@@ -79,6 +79,12 @@ int ot_mul_size(size_t a, size_t b, size_t *out);
 /* Wall-clock seconds from a monotonic clock. */
 double ot_now(void);
 
+/* s as one word of a POSIX shell's command line, into buf (n > 2) and returned: as it is when
+ * every character is one no shell treats specially (letters, digits, @%+=:,./_-), else in
+ * single quotes, each ' within as '\''; "" as ''. A word longer than buf is cut short. For
+ * messages that give a command to run again. */
+const char *ot_shell_word(const char *s, char *buf, size_t n);
+
 /* Thread t's part [*a, *b) of a block of n parameters among T threads: contiguous, in order,
  * cut at multiples of 16 floats (a cache line). The step's mean gradient (engine.c), the
  * optimizer's update and the layers' weight packing all split the parameters this way, so

@@ -10,6 +10,9 @@ typedef struct {
     int threads;         /* OpenMP threads in use */
     const char *resume;  /* checkpoint to resume from, or NULL */
     const ot_dist_t *dist; /* the processes of the run (ot_dist.h); NULL: this one alone */
+    const char *again;   /* the command line's config overrides as options, each followed by
+                            a space ("--set KEY=VALUE "), for the line that says how to resume a
+                            stopped run; NULL: none */
 } ot_run_opts_t;
 
 /* Train as c says, printing one line per epoch (and a progress bar when stderr is a terminal).

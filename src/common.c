@@ -1,6 +1,6 @@
 /* common.c - error reporting (printed on a line of its own, or held back on the processes of
  * a run other than the first), progress lines on a terminal, aligned memory, overflow-checked
- * sizes, clock. */
+ * sizes, clock, shell words for the commands that messages give. */
 #include "ot_common.h"
 
 #include <stdarg.h>
@@ -142,6 +142,28 @@ int ot_mul_size(size_t a, size_t b, size_t *out)
         return OT_ENOMEM;
     *out = a * b;
     return OT_OK;
+}
+
+const char *ot_shell_word(const char *s, char *buf, size_t n)
+{
+    if (*s && s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                          "@%+=:,./_-")] == '\0') {
+        snprintf(buf, n, "%s", s);
+        return buf;
+    }
+    size_t j = 0;
+    buf[j++] = '\'';
+    for (; *s; s++) {
+        const char *piece = *s == '\'' ? "'\\''" : (char[2]){*s, '\0'};
+        const size_t len = strlen(piece);
+        if (j + len + 2 > n)
+            break;
+        memcpy(buf + j, piece, len);
+        j += len;
+    }
+    buf[j++] = '\'';
+    buf[j] = '\0';
+    return buf;
 }
 
 double ot_now(void)

@@ -180,6 +180,30 @@ static int add_alias(cli_t *cli, const char *key, const char *value)
     return OT_OK;
 }
 
+/* The overrides as the options that give them again, "--set WORD " each (ot_shell_word), into
+ * *out (malloc'd; NULL without overrides). */
+static int overrides_text(const cli_t *cli, char **out)
+{
+    size_t n = 1;
+    *out = NULL;
+    if (!cli->n_overrides)
+        return OT_OK;
+    for (int i = 0; i < cli->n_overrides; i++) /* quoted, each character 4 at most */
+        n += strlen("--set '' ") + 4 * strlen(cli->overrides[i]);
+    char *text = malloc(n), *word = malloc(n);
+    if (!text || !word) {
+        free(text), free(word);
+        return OT_ENOMEM;
+    }
+    size_t used = 0;
+    for (int i = 0; i < cli->n_overrides; i++)
+        used += (size_t)snprintf(text + used, n - used, "--set %s ",
+                                 ot_shell_word(cli->overrides[i], word, n));
+    free(word);
+    *out = text;
+    return OT_OK;
+}
+
 static void cli_free(cli_t *cli)
 {
     free(cli->overrides);
@@ -481,7 +505,13 @@ static int run(int argc, char **argv, const ot_dist_t *world)
     /* one process on a terminal: HDF5 data sets that take long show how far loading has come */
     if (R == 1 && isatty(STDERR_FILENO))
         ot_progress_set(stderr, 0.5);
-    ot_run_opts_t ro = {.threads = omp_get_max_threads(), .resume = cli.resume, .dist = world};
+    char *again = NULL;
+    if (cli.cmd == CMD_TRAIN && overrides_text(&cli, &again)) {
+        cli_free(&cli);
+        return exit_code(OT_ENOMEM);
+    }
+    ot_run_opts_t ro = {.threads = omp_get_max_threads(), .resume = cli.resume, .dist = world,
+                        .again = again};
     cli.gc.seed = c.seed;
     if (cli.cmd == CMD_EVAL)
         rc = ot_run_eval(&c, cli.checkpoint, &ro);
@@ -498,6 +528,7 @@ static int run(int argc, char **argv, const ot_dist_t *world)
         rc = ot_gradcheck_command(&c, &cli.gc, cli.tensors, ro.threads, cli.checkpoint);
     else
         rc = ot_run_train(&c, &ro);
+    free(again);
     cli_free(&cli);
     if (rc == OT_EINTR) /* the shell's convention: 128 + the signal (130 SIGINT, 143 SIGTERM) */
         return 128 + ot_run_signal();

@@ -110,19 +110,22 @@ static int save(const ot_trainer_t *t, const char *dir, const ot_config_t *c, co
 /* After a stop signal: save the position (unless the epoch's checkpoint just did), say how to
  * resume, and return OT_EINTR (or the save's error). */
 static int save_on_signal(const ot_trainer_t *t, const char *dir, const ot_config_t *c,
-                          int saved, const ot_dist_t *d)
+                          int saved, const ot_run_opts_t *o, const ot_dist_t *d)
 {
-    char latest[OT_PATH_MAX + 16];
+    char latest[OT_PATH_MAX + 16], w1[4 * sizeof latest], w2[4 * OT_PATH_MAX];
     snprintf(latest, sizeof latest, "%s/latest.h5", dir);
     if (!saved) {
         int rc = save(t, dir, c, d);
         if (rc)
             return rc;
     }
-    ot_error("%s at epoch %d, step %llu: saved; continue with: %somptrain --resume %s %s",
+    /* the command line's overrides again (the output directory, a data limit...): without
+     * them the resume would go into the config's own directory, or not fit the data */
+    ot_error("%s at epoch %d, step %llu: saved; continue with: %somptrain %s--resume %s %s",
              stop_signal == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)",
              t->epoch + (t->batch_in_epoch > 0), (unsigned long long)t->step,
-             ot_dist_size(d) > 1 ? "mpirun ... " : "", latest, c->path);
+             ot_dist_size(d) > 1 ? "mpirun ... " : "", o->again ? o->again : "",
+             ot_shell_word(latest, w1, sizeof w1), ot_shell_word(c->path, w2, sizeof w2));
     return OT_EINTR;
 }
 
@@ -373,7 +376,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         ot_status_clear(); /* a bar cut short by a signal or an error */
         if (rc) {
             if (rc == OT_EINTR)
-                rc = save_on_signal(&t, dir, &c, 0, d);
+                rc = save_on_signal(&t, dir, &c, 0, o, d);
             break;
         }
         printf("epoch %3d/%d  train loss %.4f acc %6.2f%%  ", st.epoch, c.epochs, st.train_loss,
@@ -400,7 +403,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         if (t.stopped)
             break;
         if (ot_run_stop_requested(d)) {
-            rc = save_on_signal(&t, dir, &c, saved, d);
+            rc = save_on_signal(&t, dir, &c, saved, o, d);
             break;
         }
     }

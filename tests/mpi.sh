@@ -138,7 +138,7 @@ for sig in TERM INT; do
     [ "$rc" -ne 0 ] || fail "SIG$sig: mpirun exited 0"
     # shellcheck disable=SC2086
     gone $kids || fail "SIG$sig: a process is still running after mpirun ended"
-    n=$(grep -c "saved; continue with: mpirun ... omptrain --resume" "$d.err")
+    n=$(grep -c "saved; continue with: mpirun ... omptrain --set training.epochs=12 --set output.dir=$d --resume $d/latest.h5 $cfg\$" "$d.err")
     [ "$n" -eq 1 ] || fail "SIG$sig: $n resume hints, expected one: $(cat "$d.err")"
     grep -q "^epoch  12/12" "$d.out" && fail "SIG$sig: the run finished before the signal"
     # written by 2 processes, resumed by 1 (no mpirun)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Signals and crashes lose nothing:
-# - SIGINT / SIGTERM finish the current step, save a checkpoint, exit 130 / 143; resuming from
-#   it ends bit-identical to an uninterrupted run (the checkpoint is mid-epoch when the signal
+# - SIGINT / SIGTERM finish the current step, save a checkpoint, exit 130 / 143 and give the
+#   command that continues the run (the command line's --output and --set in it, quoted, the
+#   output directory here with a space); that command, run as given, ends bit-identical to an
+#   uninterrupted run in the same directory (the checkpoint is mid-epoch when the signal
 #   lands inside an epoch, which the clock decides: on a fast machine mostly at an epoch's end;
 #   test_ckpt_read.c's test_resume_mid_epoch stops a run inside an epoch every time);
 # - a second SIGINT exits at once (130) and leaves every checkpoint loadable;
@@ -27,8 +29,8 @@ long=(--epochs 12)
 wait_ckpt() { for _ in $(seq 1 2400); do [ -e "$1/latest.h5" ] && return 0; sleep 0.05; done; return 1; }
 
 for sig in INT TERM; do
-    d="$tmp/$sig"
-    "$omptrain" --threads 2 "${long[@]}" -o "$d" "$cfg" >"$d.out" 2>"$d.err" &
+    d="$tmp/$sig run"
+    "$omptrain" --threads 2 "${long[@]}" -o "$d" -S data.test_limit=200 "$cfg" >"$d.out" 2>"$d.err" &
     pid=$!
     wait_ckpt "$d" || fail "no first checkpoint appeared"
     sleep 0.1
@@ -37,9 +39,11 @@ for sig in INT TERM; do
     rc=$?
     want=$([ $sig = INT ] && echo 130 || echo 143)
     [ "$rc" -eq "$want" ] || fail "SIG$sig: exit $rc, expected $want"
-    grep -q "saved; continue with: omptrain --resume" "$d.err" || fail "SIG$sig: no resume hint: $(cat "$d.err")"
+    again=$(sed -n 's/.*: saved; continue with: omptrain //p' "$d.err")
+    [ "$again" = "--set training.epochs=12 --set 'output.dir=$d' --set data.test_limit=200 --resume '$d/latest.h5' $cfg" ] ||
+        fail "SIG$sig: the resume command is not the run's options with --resume: $(cat "$d.err")"
     [ "$(wc -l <"$d.err")" -eq 1 ] || fail "SIG$sig: stderr is not one line: $(cat "$d.err")"
-    "$omptrain" --threads 1 "${long[@]}" --resume "$d/latest.h5" -o "$d" "$cfg" >"$d.res" 2>&1 || fail "SIG$sig: resume failed: $(cat "$d.res")"
+    eval "\"\$omptrain\" --threads 1 $again" >"$d.res" 2>&1 || fail "SIG$sig: resume failed: $(cat "$d.res")"
     h5diff "$tmp/ref_long/latest.h5" "$d/latest.h5" /model /model >/dev/null 2>&1 ||
         fail "SIG$sig: the resumed run differs from the uninterrupted one"
     h5diff "$tmp/ref_long/history.h5" "$d/history.h5" /steps/loss /steps/loss >/dev/null 2>&1 ||

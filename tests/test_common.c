@@ -1,8 +1,9 @@
-/* test_common.c - error reporting (src/common.c): ot_error's "omptrain: " line, on a line of
+/* test_common.c - error reporting and shell words (src/common.c): ot_error's "omptrain: " line, on a line of
  * its own after a progress line (ot_status_line); held messages
  * (ot_error_hold, as on the processes of a run other than the first) are not printed, then
  * printed once each with the process's name by ot_error_release(1, WHO), or dropped by
  * ot_error_release(0, ...) and not printed later. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,7 +168,38 @@ static void test_common_bar(void)
     free(out);
 }
 
+/* Shell words: plain ones as they are; others in single quotes that /bin/sh reads back as the
+ * same string; a word too long for the buffer cut short but still quoted and terminated. */
+static void test_shell_word(void)
+{
+    char buf[64];
+    CU_ASSERT_STRING_EQUAL(ot_shell_word("runs/a-1_b.c/latest.h5", buf, sizeof buf),
+                           "runs/a-1_b.c/latest.h5");
+    CU_ASSERT_STRING_EQUAL(ot_shell_word("output.dir=/tmp/x", buf, sizeof buf), "output.dir=/tmp/x");
+    CU_ASSERT_STRING_EQUAL(ot_shell_word("", buf, sizeof buf), "''");
+    CU_ASSERT_STRING_EQUAL(ot_shell_word("a b", buf, sizeof buf), "'a b'");
+    CU_ASSERT_STRING_EQUAL(ot_shell_word("it's", buf, sizeof buf), "'it'\\''s'");
+    CU_ASSERT_STRING_EQUAL(ot_shell_word("$HOME;*", buf, sizeof buf), "'$HOME;*'");
+    CU_ASSERT_STRING_EQUAL(ot_shell_word("model.layers=conv 8 5x5, relu", buf, 16),
+                           "'model.layers='");
+    CU_ASSERT_STRING_EQUAL(ot_shell_word("x y", buf, 3), "''");
+    /* what the shell makes of them: printf '%s|' WORD... */
+    const char *words[] = {"a b", "it's", "$HOME;*", "\\\"q\"", "tab\tnl\n"};
+    char cmd[512] = "printf '%s|'", w[128];
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " %s",
+                 ot_shell_word(words[i], w, sizeof w));
+    FILE *sh = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sh);
+    char got[256] = "";
+    size_t n = fread(got, 1, sizeof got - 1, sh);
+    got[n] = '\0';
+    pclose(sh);
+    CU_ASSERT_STRING_EQUAL(got, "a b|it's|$HOME;*|\\\"q\"|tab\tnl\n|");
+}
+
 OT_TEST_SUITE(common, NULL, NULL,
+              {"common: ot_shell_word, read back by /bin/sh", test_shell_word},
               {"common: a progress line (ot_bar_t)", test_common_bar},
               {"common: ot_error; messages held, released once with the process's name, or "
                "dropped", test_common_error_hold},

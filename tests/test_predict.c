@@ -24,7 +24,7 @@ static const char *const std_opts[] = {"data.normalize=mean_std", "data.normaliz
 static ot_config_t cfg;
 static ot_trainer_t tr;
 static char ckpt[256];
-static const ot_run_opts_t two = {2, NULL, NULL}; /* 2 threads, alone */
+static const ot_run_opts_t two = {.threads = 2}; /* 2 threads, alone */
 
 static int setup(void)
 {
