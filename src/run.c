@@ -319,11 +319,14 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     printf("\n");
     limit_note(&c, t.train.n + c.validation, t.test.n);
     layout_note(&c, &t.train);
-    if (set_aside)
-        printf("note: %s held an earlier run: its %zu file%s %s now in %s/%s/ (--resume "
-               "%s/%s --output %s/%s continues it there)\n", dir, set_aside,
-               set_aside == 1 ? "" : "s", set_aside == 1 ? "is" : "are", dir, OT_PREVIOUS_NAME,
-               dir, OT_PREVIOUS_NAME, dir, OT_PREVIOUS_NAME);
+    if (set_aside) {
+        char prev[OT_PATH_MAX + 16], word[4 * sizeof prev];
+        snprintf(prev, sizeof prev, "%s/%s", dir, OT_PREVIOUS_NAME);
+        ot_shell_word(prev, word, sizeof word);
+        printf("note: %s held an earlier run: its %zu file%s %s now in %s/ (--resume %s "
+               "--output %s continues it there)\n", dir, set_aside, set_aside == 1 ? "" : "s",
+               set_aside == 1 ? "is" : "are", prev, word, word);
+    }
     if (R > 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < threads)
         printf("note: the first process may run on %d CPU%s but has %d threads: mpirun binds "
                "each process to a core unless told otherwise (mpirun --bind-to none, or "
