@@ -1,17 +1,19 @@
 /* ot_h5data.h - data sets in HDF5 files, the convention of Caffe's HDF5Data layer and of h5py
- * users: a features dataset of N samples and an integer labels dataset of N entries, both
- * named by the config (data.features, data.labels).
+ * users: a features dataset of N samples and a labels dataset of N class indices, both named
+ * by the config (data.features, data.labels).
  *
  *   features  N x D (vectors), N x H x W (one channel), N x H x W x C (data.layout = nhwc,
  *             the default) or N x C x H x W (nchw, turned to NHWC as it is read);
  *             uint8 (scaled to [0, 1] like IDX images, when used) or float32/float64 (as
  *             stored, kept as float32); chunked and compressed datasets are read by
  *             hyperslabs of whole chunk rows, so that every chunk is decompressed once
- *   labels    N or N x 1 integers of any width, each in [0, data.classes)
+ *   labels    N or N x 1 integers of any width, or floats holding whole numbers (Caffe's
+ *             HDF5Data layer keeps labels as floats), each in [0, data.classes)
  *
  * Every problem is one line naming the file, the dataset (and the config key that names it)
  * and what is wrong, before anything is kept: a missing dataset, a rank or type that cannot
- * be used, N that differs between features and labels, a label outside the classes, NaN or
+ * be used, N that differs between features and labels, a label outside the classes (or a
+ * float one that is not a whole number), NaN or
  * Inf among float features, and a data set that needs more memory than there is (checked
  * before reading, with both figures). */
 #ifndef OT_H5DATA_H

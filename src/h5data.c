@@ -335,22 +335,38 @@ static int read_features(const dset_t *s, const char *path, ot_dataset_t *ds, si
 }
 
 /* Read every label of s (all N: a wrong label is a wrong file, whatever the limit), check
- * each against n_classes, keep the first n in ds->labels. */
+ * each against n_classes, keep the first n in ds->labels. Floating-point labels (Caffe's
+ * HDF5Data layer reads its labels as floats, so its users' files hold them so) are taken when
+ * they are whole numbers. */
 static int read_labels(const dset_t *s, const char *path, ot_dataset_t *ds, size_t n,
                        int n_classes)
 {
     const hsize_t N = s->dims[0];
-    int64_t *buf = malloc((N < LABEL_BLOCK ? (size_t)N : LABEL_BLOCK) * sizeof *buf);
+    const int floats = H5Tget_class(s->type) == H5T_FLOAT;
+    union {
+        int64_t *i;
+        double *f;
+        void *p;
+    } buf = {.p = malloc((N < LABEL_BLOCK ? (size_t)N : LABEL_BLOCK) * sizeof(double))};
     int rc = OT_OK;
-    if (!buf) {
+    if (!buf.p) {
         ot_error("%s: cannot allocate a buffer for the labels of '%s'", path, s->name);
         return OT_ENOMEM;
     }
     for (hsize_t r0 = 0; r0 < N && !rc; r0 += LABEL_BLOCK) {
         const hsize_t m = N - r0 < LABEL_BLOCK ? N - r0 : LABEL_BLOCK;
-        rc = read_rows(s, path, "labels", r0, m, H5T_NATIVE_INT64, buf);
+        rc = read_rows(s, path, "labels", r0, m, floats ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64,
+                       buf.p);
         for (hsize_t i = 0; i < m && !rc; i++) {
-            const int64_t v = buf[i];
+            const double f = floats ? buf.f[i] : 0.0;
+            if (floats && !(f >= 0.0 && f < n_classes && f == (double)(int)f)) {
+                ot_error("%s: dataset '%s' (%s): label %.17g at index %llu is not a class, "
+                         "expected a whole number in 0..%d (data.classes = %d)", path, s->name,
+                         s->key, f, (unsigned long long)(r0 + i), n_classes - 1, n_classes);
+                rc = OT_EFORMAT;
+                break;
+            }
+            const int64_t v = floats ? (int64_t)f : buf.i[i];
             if (v < 0 || v >= n_classes) {
                 ot_error("%s: dataset '%s' (%s): label %lld at index %llu is out of range, "
                          "expected 0..%d (data.classes = %d)", path, s->name, s->key,
@@ -361,7 +377,7 @@ static int read_labels(const dset_t *s, const char *path, ot_dataset_t *ds, size
             }
         }
     }
-    free(buf);
+    free(buf.p);
     return rc;
 }
 
@@ -423,9 +439,10 @@ static int features_shape(const dset_t *s, const char *path, ot_layout_t layout,
 static int labels_shape(const dset_t *s, const dset_t *feat, const char *path)
 {
     char tname[64], shape[128];
-    if (H5Tget_class(s->type) != H5T_INTEGER) {
-        ot_error("%s: dataset '%s' (%s) holds %s, expected integers (class indices)", path,
-                 s->name, s->key, type_str(s->type, tname, sizeof tname));
+    if (H5Tget_class(s->type) != H5T_INTEGER && H5Tget_class(s->type) != H5T_FLOAT) {
+        ot_error("%s: dataset '%s' (%s) holds %s, expected integers (class indices), or "
+                 "floats holding whole numbers", path, s->name, s->key,
+                 type_str(s->type, tname, sizeof tname));
         return OT_EFORMAT;
     }
     dims_str(s->rank, s->dims, shape, sizeof shape);

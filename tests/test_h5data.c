@@ -418,12 +418,6 @@ static void test_bad_types(void)
     put_labels(f, "label", N);
     H5Fclose(f);
     EXPECT_LOAD(o, OT_EFORMAT, "holds int8, expected uint8");
-    f = create("flabels.h5", path, sizeof path);
-    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
-    put(f, "label", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, (hsize_t[]){N}, zeros, 0);
-    H5Fclose(f);
-    EXPECT_LOAD(o, OT_EFORMAT, "flabels.h5: dataset 'label' (data.labels) holds float32, "
-                               "expected integers (class indices)");
     hid_t str = H5Tcopy(H5T_C_S1);
     H5Tset_size(str, 4);
     char s[N][4] = {"a", "b", "c", "d", "e", "f"};
@@ -433,6 +427,56 @@ static void test_bad_types(void)
     H5Fclose(f);
     H5Tclose(str);
     EXPECT_LOAD(o, OT_EFORMAT, "holds strings, expected uint8");
+    str = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str, 4);
+    f = create("slabels.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", str, str, 1, (hsize_t[]){N}, s, 0);
+    H5Fclose(f);
+    H5Tclose(str);
+    EXPECT_LOAD(o, OT_EFORMAT, "slabels.h5: dataset 'label' (data.labels) holds strings, "
+                               "expected integers (class indices), or floats holding whole "
+                               "numbers");
+}
+
+/* Labels as floats, as Caffe's HDF5Data layer has them (float32, or float64, N x 1): taken
+ * when each is a whole number of a class, else one line naming the first that is not. */
+static void test_float_labels(void)
+{
+    char path[256];
+    const float y32[N] = {0, 1, 2, 2, 1, 0};
+    const double y64[N] = {2, 0, 1, 1, 0, 2};
+    hid_t f = create("flabels.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, (hsize_t[]){N}, y32, 0);
+    put(f, "label64", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, (hsize_t[]){N, 1}, y64, 0);
+    H5Fclose(f);
+    ot_h5data_opts_t o = opts();
+    ot_dataset_t ds;
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    for (size_t i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(ds.labels[i], (uint8_t)y32[i]);
+    ot_dataset_free(&ds);
+    o.labels = "label64";
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    for (size_t i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(ds.labels[i], (uint8_t)y64[i]);
+    ot_dataset_free(&ds);
+    /* not classes: a fraction, beyond the classes, below 0, NaN; the first one named */
+    const double bad[][2] = {{0.5, 0}, {3.0, 0}, {-1.0, 0}, {NAN, 0}, {2.0000000000000004, 0}};
+    const char *said[] = {"label 0.5 at index 4 is not a class, expected a whole number in 0..2 "
+                          "(data.classes = 3)",
+                          "label 3 at index 4 is not a class", "label -1 at index 4 is not",
+                          "label nan at index 4 is not", "label 2.0000000000000004 at index 4"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        double y[N] = {0, 1, 2, 1, bad[k][0], 0.25};
+        f = create("fbad.h5", path, sizeof path);
+        put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+        put(f, "label", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, (hsize_t[]){N}, y, 0);
+        H5Fclose(f);
+        o.labels = "label";
+        EXPECT_LOAD(o, OT_EFORMAT, said[k]);
+    }
 }
 
 /* A dataset of f made with creation properties dcpl (the caller's), data written when given. */
@@ -657,6 +701,7 @@ OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
               {"bad: label out of range", test_label_out_of_range},
               {"bad: rank or shape", test_bad_rank},
               {"bad: types", test_bad_types},
+              {"labels as floats (Caffe): whole numbers taken, others named", test_float_labels},
               {"bad: filters other than gzip, shuffle, fletcher32", test_filters},
               {"bad: links and storage outside the file; big chunks", test_links_and_storage},
               {"bad: NaN and Inf", test_not_finite},
