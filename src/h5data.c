@@ -436,7 +436,7 @@ static int features_shape(const dset_t *s, const char *path, ot_layout_t layout,
 }
 
 /* The labels' type and shape against the features' N; 0 or OT_EFORMAT after one line. */
-static int labels_shape(const dset_t *s, const dset_t *feat, const char *path)
+static int labels_shape(const dset_t *s, const dset_t *feat, const char *path, int n_classes)
 {
     char tname[64], shape[128];
     if (H5Tget_class(s->type) != H5T_INTEGER && H5Tget_class(s->type) != H5T_FLOAT) {
@@ -447,8 +447,12 @@ static int labels_shape(const dset_t *s, const dset_t *feat, const char *path)
     }
     dims_str(s->rank, s->dims, shape, sizeof shape);
     if (s->rank != 1 && !(s->rank == 2 && s->dims[1] == 1)) {
-        ot_error("%s: dataset '%s' (%s) has shape %s, expected N or N x 1 labels", path, s->name,
-                 s->key, s->rank ? shape : "scalar");
+        /* N x classes: Keras's one-hot rows */
+        const int one_hot = s->rank == 2 && s->dims[1] == (hsize_t)n_classes;
+        ot_error("%s: dataset '%s' (%s) has shape %s, expected N or N x 1 labels%s", path,
+                 s->name, s->key, s->rank ? shape : "scalar",
+                 one_hot ? " (one-hot rows? store each row's class index instead: "
+                           "numpy.argmax(y, axis=1))" : "");
         return OT_EFORMAT;
     }
     if (s->dims[0] != feat->dims[0]) {
@@ -480,7 +484,7 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
     if (rc < 0)
         goto out;
     labelled = rc == 0;
-    if (labelled && (rc = labels_shape(&lab, &feat, path)))
+    if (labelled && (rc = labels_shape(&lab, &feat, path, o->n_classes)))
         goto out;
 
     /* the memory it needs, before any of it is read */

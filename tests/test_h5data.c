@@ -400,6 +400,15 @@ static void test_bad_rank(void)
     H5Fclose(f);
     EXPECT_LOAD(o, OT_EFORMAT, "dataset 'label' (data.labels) has shape 6x2, expected N or N x 1 "
                                "labels");
+    /* as many columns as classes: one-hot rows, said so */
+    const float one_hot[N * 3] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1};
+    f = create("onehot.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 3}, one_hot, 0);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "dataset 'label' (data.labels) has shape 6x3, expected N or N x 1 "
+                               "labels (one-hot rows? store each row's class index instead: "
+                               "numpy.argmax(y, axis=1))");
 }
 
 static void test_bad_types(void)
