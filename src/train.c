@@ -48,6 +48,26 @@ static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_
     return OT_OK;
 }
 
+/* A layer with batch statistics (batch norm) needs two values of each feature in a batch:
+ * over one, every value is the batch's mean, so the layer gives beta alone and learns nothing
+ * (PyTorch's BatchNorm1d refuses such a batch too). Over an image a feature's values are the
+ * batch's samples times the positions, so a batch of 1 is enough there. */
+static int check_batch_stats(const ot_config_t *c, const ot_net_t *net)
+{
+    for (size_t i = 0; i < net->n_layers; i++) {
+        const ot_layer_t *L = &net->layers[i];
+        if (L->ops->stats && c->batch_size * L->in.h * L->in.w < 2) {
+            ot_error("%s: %s %zu: %s normalises each of its %zu features over the batch, "
+                     "and over one value every output is beta alone (nothing is learned); "
+                     "expected a batch of at least 2", c->path,
+                     c->batch_name ? c->batch_name : "training.batch_size", c->batch_size,
+                     L->name, L->in_size);
+            return OT_ECONFIG;
+        }
+    }
+    return OT_OK;
+}
+
 int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
 {
     memset(t, 0, sizeof *t);
@@ -61,7 +81,7 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
     const ot_shape_t in = ot_data_shape(&t->train);
     /* the run's memory, estimated and checked before the model and the step take it */
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)threads;
-    if (!rc && !(rc = ot_net_layout(&t->net, c, &in))) {
+    if (!rc && !(rc = ot_net_layout(&t->net, c, &in)) && !(rc = check_batch_stats(c, &t->net))) {
         ot_optim_t kind = {.kind = c->optimizer};
         ot_mem_estimate(&t->mem, c, &t->net, &t->train, &t->test, ot_optim_n_buffers(&kind),
                         (size_t)threads, shards);

@@ -34,7 +34,9 @@ def pool(r, kind, h, w):
 
 
 def stack(r, h, w):
-    layers = []
+    """The layers, and whether a batch norm in them sees one value per sample (a vector, or a
+    1x1 image): a batch of 1 is refused there."""
+    layers, vector_bn = [], False
     for _ in range(r.randint(0, 3) + r.randint(0, 2)):
         kind = r.choice(['conv', 'conv', 'maxpool', 'avgpool', 'bn', 'act', 'drop'])
         if kind == 'conv' or kind.endswith('pool'):
@@ -44,6 +46,7 @@ def stack(r, h, w):
                 h, w = got[1], got[2]
         elif kind == 'bn':
             layers.append('batchnorm')
+            vector_bn |= h * w == 1
         elif kind == 'act':
             layers.append(r.choice(['relu', 'sigmoid']))
         else:
@@ -54,11 +57,12 @@ def stack(r, h, w):
         layers.append(f'affine {r.randint(1, 40)}')
         if r.random() < 0.3:
             layers.append('batchnorm')
+            vector_bn = True
         layers.append(r.choice(['relu', 'sigmoid']))
         if r.random() < 0.2:
             layers.append('dropout 0.3')
     layers.append('affine 10')
-    return ', '.join(layers)
+    return ', '.join(layers), vector_bn
 
 
 def main():
@@ -74,6 +78,11 @@ def main():
 train_labels = data/mnist/train-labels-idx1-ubyte.gz
 test_images = data/mnist/t10k-images-idx3-ubyte.gz
 test_labels = data/mnist/t10k-labels-idx1-ubyte.gz"""
+    layers, vector_bn = stack(r, h, w)
+    init = r.choice(['he', 'xavier', 'std'])
+    batch = r.choice([1, 7, 32, 50])
+    if batch == 1 and vector_bn:  # batch norm over one value a feature: refused
+        batch = 2
     print(f"""[data]
 {data}
 classes = 10
@@ -81,12 +90,12 @@ train_limit = {limit}
 test_limit = 50
 
 [model]
-layers = {stack(r, h, w)}
-init = {r.choice(['he', 'xavier', 'std'])}
+layers = {layers}
+init = {init}
 
 [training]
 epochs = 1
-batch_size = {r.choice([1, 7, 32, 50])}
+batch_size = {batch}
 shards = {r.choice([1, 3, 8])}
 seed = {r.randint(1, 1000)}
 optimizer = {opt}

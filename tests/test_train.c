@@ -1,5 +1,6 @@
 /* test_train.c - end to end on a small MNIST subset: loss falls and accuracy rises; the same
- * seed gives the same run at 1 and 3 threads; a NaN loss stops with a numerical fault. */
+ * seed gives the same run at 1 and 3 threads; a NaN loss stops with a numerical fault; batch
+ * norm over a batch of one value per feature is refused. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -101,7 +102,47 @@ static void test_nan_is_a_numerical_fault(void)
     ot_trainer_free(&t);
 }
 
+/* Batch norm over a batch of one value per feature would give beta alone: a batch of 1 with it
+ * on a vector is refused in one line naming the layer; on an image (values over positions
+ * too), and with 2 samples, the run starts. */
+static void test_batch_of_one(void)
+{
+    const struct {
+        const char *layers;
+        size_t batch;
+        int rc;
+    } cases[] = {
+        {"model.layers=affine 16, batchnorm, relu, affine 10", 1, OT_ECONFIG},
+        {"model.layers=affine 16, batchnorm, relu, affine 10", 2, OT_OK},
+        {"model.layers=conv 4 5x5, batchnorm, relu, affine 10", 1, OT_OK},
+        {"model.layers=conv 4 28x28, batchnorm, relu, affine 10", 1, OT_ECONFIG},
+        {"model.layers=affine 16, relu, affine 10", 1, OT_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ot_config_t c;
+        small_config(&c);
+        char b[64];
+        snprintf(b, sizeof b, "training.batch_size=%zu", cases[i].batch);
+        CU_ASSERT_FATAL(ot_config_set(&c, cases[i].layers) == OT_OK);
+        CU_ASSERT_FATAL(ot_config_set(&c, b) == OT_OK);
+        CU_ASSERT_FATAL(ot_config_check(&c) == OT_OK);
+        ot_trainer_t t;
+        if (cases[i].rc == OT_OK) {
+            CU_ASSERT_EQUAL(ot_trainer_init(&t, &c, 2), OT_OK);
+            ot_trainer_free(&t);
+        } else {
+            OT_EXPECT_ONE_LINE(ot_trainer_init(&t, &c, 2), OT_ECONFIG,
+                               "configs/mnist.ini: training.batch_size 1: bn1 normalises each "
+                               "of its ");
+            OT_EXPECT_ONE_LINE(ot_trainer_init(&t, &c, 2), OT_ECONFIG,
+                               " features over the batch, and over one value every output is "
+                               "beta alone (nothing is learned); expected a batch of at least 2");
+        }
+    }
+}
+
 OT_TEST_SUITE(train, setup, NULL,
+              {"batch norm over one value per feature is refused", test_batch_of_one},
               {"end to end: loss falls, accuracy rises", test_loss_falls_accuracy_rises},
               {"same seed: identical run at 1 and 3 threads", test_same_run_at_any_thread_count},
               {"a NaN loss stops training with a numerical fault", test_nan_is_a_numerical_fault})
