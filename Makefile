@@ -36,7 +36,7 @@ LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(GEN)/onnx.pb-c.o
 TEST_SRC := $(wildcard tests/*.c tests/layers/*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 
-.PHONY: all setup run test check clean
+.PHONY: all setup run test check check-torch clean
 all: omptrain
 
 setup:
@@ -56,6 +56,13 @@ test: setup
 check: omptrain $(BUILD)/test_omptrain
 	$(BUILD)/test_omptrain
 	@scripts/run-tests.sh
+
+# scripts/to_torch.py against omptrain eval (tests/torch/to_torch.sh): it needs python3-torch,
+# which make test leaves out (a large install, minutes more of CI), so this installs it
+check-torch:
+	@scripts/setup.sh python3-torch
+	@$(MAKE) --no-print-directory omptrain
+	@tests/torch/to_torch.sh
 
 omptrain: $(BUILD)/main.o $(BUILD)/libomptrain.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages omptrain needs, only those missing (idempotent).
+# setup.sh [PACKAGE...] - install the Debian packages omptrain needs, and the ones named (make
+# check-torch: python3-torch), only those missing (idempotent).
 # As root it runs apt-get; otherwise sudo; otherwise it says what to install and fails.
 set -euo pipefail
 
@@ -8,7 +9,8 @@ pkgs=(build-essential pkg-config libhdf5-dev hdf5-tools libcunit1-dev libinih-de
       protobuf-c-compiler libprotobuf-c-dev libonnx-dev # ONNX export: protoc-c on onnx.proto
       python3-onnx python3-pil # tests: onnx.checker; scripts/to_hdf5.py's PNG folders
       openmpi-bin libopenmpi-dev procps # mpirun -np R omptrain (src/dist.c); tests/mpi.sh's pgrep
-      clang libclang-rt-14-dev libomp-14-dev valgrind) # the last four: make check-hardening
+      clang libclang-rt-14-dev libomp-14-dev valgrind # the last four: make check-hardening
+      "$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
