@@ -703,9 +703,9 @@ agree:
                 find_plotter(script, sizeof script);
                 printf("plot: skipped (stopped); /usr/bin/python3 %s %s %s draws it\n", script,
                        csv, png);
-            }
-            else
+            } else {
                 plot(csv, png);
+            }
         }
     }
     rc = ot_dist_agree(world, rc);

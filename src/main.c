@@ -165,9 +165,9 @@ static int parse_positive(const char *flag, const char *s, double max, double *o
     return OT_OK;
 }
 
-/* --epochs N and friends are spelled as the --set they stand for. */
-/* An option that stands for "--set key=value", in its place among the overrides: a string of
- * its own each time, since the option may be given again (the last one wins, as with --set). */
+/* --epochs N and friends are spelled as the --set they stand for, in its place among the
+ * overrides: a string of its own each time, since the option may be given again (the last one
+ * wins, as with --set). */
 static int add_alias(cli_t *cli, const char *key, const char *value)
 {
     size_t n = strlen(key) + strlen(value) + 2;
