@@ -212,6 +212,13 @@ static void cli_free(cli_t *cli)
     free(cli->owned);
 }
 
+/* The names of the commands that one process runs, for the refusals under mpirun
+ * and of --resume. */
+static const char *const single_names[] = {
+    [CMD_EVAL] = "eval", [CMD_PREDICT] = "predict", [CMD_EXPORT] = "export",
+    [CMD_GRADCHECK] = "gradcheck",
+};
+
 /* The gradcheck options, by their getopt codes 1..5. */
 static int parse_gradcheck_opt(ot_gradcheck_opts_t *gc, const char **tensors, int ch,
                                const char *arg)
@@ -352,21 +359,24 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
                  "(see omptrain --help)");
         return OT_ECONFIG;
     }
+    if (cli->cmd != CMD_TRAIN && cli->resume) { /* it was ignored there */
+        if (cli->cmd == CMD_BENCH)
+            ot_error("--resume is for training; bench times steps from the config's initial "
+                     "parameters (see omptrain --help)");
+        else
+            ot_error("--resume is for training; %s reads a checkpoint given as --checkpoint "
+                     "PATH", single_names[cli->cmd]);
+        return OT_ECONFIG;
+    }
     if (cli->cmd == CMD_TRAIN && cli->checkpoint) {
-        ot_error("--checkpoint is for eval, predict and export; to continue training use "
-                 "--resume PATH");
+        ot_error("--checkpoint is for eval, predict, export and gradcheck; to continue "
+                 "training use --resume PATH");
         return OT_ECONFIG;
     }
     cli->config = argv[optind];
     cli->input = positional == 2 ? argv[optind + 1] : NULL;
     return OT_OK;
 }
-
-/* The names of the commands that one process runs, for the refusal under mpirun. */
-static const char *const single_names[] = {
-    [CMD_EVAL] = "eval", [CMD_PREDICT] = "predict", [CMD_EXPORT] = "export",
-    [CMD_GRADCHECK] = "gradcheck",
-};
 
 /* With other processes: whether this process's effective configuration is the first one's
  * (each read its own copy of the file, and mpirun can give each its own command line): 0, or

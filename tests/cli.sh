@@ -126,6 +126,12 @@ for args in "--threads 0|--threads 0: expected comma-separated thread counts in 
     fi
 done
 
+# --resume outside training was ignored; now a usage error naming what the command takes
+expect 2 "--resume is for training; eval reads a checkpoint given as --checkpoint PATH" -- eval --checkpoint x.h5 --resume y.h5 configs/mnist.ini
+expect 2 "--resume is for training; bench times steps from the config's initial parameters" -- bench --resume y.h5 configs/mnist.ini
+expect 2 "--resume is for training; gradcheck reads a checkpoint given as --checkpoint PATH" -- gradcheck -r y.h5 configs/mnist.ini
+expect 2 "--checkpoint is for eval, predict, export and gradcheck; to continue training use --resume PATH" -- --checkpoint x.h5 configs/mnist.ini
+
 # an option given twice: the last one wins, as with --set (-e, -s and -o each keep their own
 # string: the first one's was freed when the second came, and read after; make check-asan)
 expect 0 "" -- -e 1 -e 2 -s 3 -s 4 "${small[@]}" -o "$tmp/twice" configs/mnist.ini
