@@ -43,6 +43,9 @@ typedef struct {
     size_t load_bytes; /* what loading held at its peak (the memory estimate's): from IDX the
                           images kept (a limit reads the rest without keeping it) and the whole
                           label file; from HDF5 the samples read (bytes or floats) and labels */
+    char **class_names; /* (n_classes) the classes' names from the data file (HDF5: the root
+                           attribute class_names, as scripts/to_hdf5.py keeps a PNG folder's),
+                           one block; NULL without them. They label output only */
 } ot_dataset_t;
 
 /* The most pixels an image may have for the lists of nonzero pixels, whose indices are

@@ -9,6 +9,8 @@
  *             hyperslabs of whole chunk rows, so that every chunk is decompressed once
  *   labels    N or N x 1 integers of any width, or floats holding whole numbers (Caffe's
  *             HDF5Data layer keeps labels as floats), each in [0, data.classes)
+ *   names     optional: the root attribute class_names, one string per class (as
+ *             scripts/to_hdf5.py keeps a PNG folder's), into ot_dataset_t.class_names
  *
  * Every problem is one line naming the file, the dataset (and the config key that names it)
  * and what is wrong, before anything is kept: a missing dataset, a rank or type that cannot

@@ -14,8 +14,9 @@ usage: /usr/bin/python3 scripts/to_hdf5.py csv FILE.csv OUT.h5 [options]
   npz  a NumPy archive holding the features (--x, default x) and the labels (--y, default y)
   npy  a pair of .npy files: the features (N, ...) and the labels (N)
   png  a folder with one subfolder per class (classes numbered in sorted name order, names
-       kept in the attribute class_names), each holding that class's .png images, all of one
-       size; grayscale images give N x H x W, colour ones N x H x W x C (--mode)
+       kept in the attribute class_names, which omptrain predict and eval show), each holding
+       that class's .png images, all of one size; grayscale images give N x H x W, colour
+       ones N x H x W x C (--mode)
 
 options:
   --shape HxW[xC]     give each sample this shape (csv, npz, npy): 28x28 for MNIST rows

@@ -465,6 +465,73 @@ static int labels_shape(const dset_t *s, const dset_t *feat, const char *path, i
     return OT_OK;
 }
 
+/* Longest class name kept, in bytes; a longer one is cut. */
+#define CLASS_NAME_MAX 64
+
+/* The classes' names, where the file holds them as scripts/to_hdf5.py keeps a PNG folder's
+ * (the root attribute class_names: one string per class, variable or fixed length): into
+ * ds->class_names, one block of K pointers and the names, each cut at CLASS_NAME_MAX bytes
+ * and control characters made '?', so that a name stays one CSV field on one line. Any other
+ * attribute of that name (not strings, not one per class) is left alone: the names only label
+ * the output. */
+static void read_class_names(hid_t f, int K, ot_dataset_t *ds)
+{
+    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    hid_t mem = H5I_INVALID_HID;
+    char *raw = NULL;
+    size_t size = 0;
+    const int vlen = 0, fixed = 1;
+    int form = -1;
+    if (H5Aexists(f, "class_names") <= 0 || (a = H5Aopen(f, "class_names", H5P_DEFAULT)) < 0 ||
+        (type = H5Aget_type(a)) < 0 || H5Tget_class(type) != H5T_STRING ||
+        (space = H5Aget_space(a)) < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
+        H5Sget_simple_extent_npoints(space) != K || (mem = H5Tcopy(H5T_C_S1)) < 0)
+        goto out;
+    if (H5Tis_variable_str(type) > 0) {
+        form = vlen;
+        size = sizeof(char *);
+        if (H5Tset_size(mem, H5T_VARIABLE) < 0)
+            goto out;
+    } else {
+        form = fixed;
+        size = H5Tget_size(type) + 1; /* room for the NUL a padded string lacks */
+        if (size < 2 || size > OT_H5_MAX_ELEMENT || H5Tset_size(mem, size) < 0 ||
+            H5Tset_strpad(mem, H5T_STR_NULLTERM) < 0)
+            goto out;
+    }
+    if (H5Tset_cset(mem, H5Tget_cset(type)) < 0 || !(raw = calloc((size_t)K, size)) ||
+        H5Aread(a, mem, raw) < 0) {
+        free(raw);
+        raw = NULL;
+        goto out;
+    }
+    char **names = malloc((size_t)K * (sizeof(char *) + CLASS_NAME_MAX + 1));
+    if (names) {
+        char *text = (char *)(names + K);
+        for (int i = 0; i < K; i++) {
+            const char *v = form == vlen ? ((char **)raw)[i] : raw + (size_t)i * size;
+            char *d = names[i] = text + (size_t)i * (CLASS_NAME_MAX + 1);
+            snprintf(d, CLASS_NAME_MAX + 1, "%s", v ? v : "");
+            for (; *d; d++)
+                if ((unsigned char)*d < 0x20 || *d == 0x7f)
+                    *d = '?';
+        }
+        ds->class_names = names;
+    }
+    if (form == vlen)
+        H5Dvlen_reclaim(mem, space, H5P_DEFAULT, raw);
+out:
+    free(raw);
+    if (mem >= 0)
+        H5Tclose(mem);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (a >= 0)
+        H5Aclose(a);
+}
+
 /* The features and labels of the open file f (named path in messages) into ds (memset by the
  * caller); f is left open. */
 static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opts_t *o,
@@ -548,6 +615,7 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
     } else {
         ds->nonzero = 1.0f; /* floats: the lists of nonzero pixels hold bytes */
     }
+    read_class_names(f, o->n_classes, ds);
     if (has_labels)
         *has_labels = labelled;
     rc = OT_OK;

@@ -7,7 +7,10 @@
  *                    samples (u64), classes (u32); with labels also loss and accuracy (f64)
  *   /probabilities   f32 (samples, classes): softmax of the last layer
  *   /class           i32 (samples): the arg-max (the first of equal maxima)
- *   /label           i32 (samples): the input's labels, when it has them */
+ *   /label           i32 (samples): the input's labels, when it has them
+ *   /class_names     strings (classes): the input's names of the classes, when its HDF5
+ *                    file has them (the attribute class_names, as scripts/to_hdf5.py keeps a
+ *                    PNG folder's); the CSV then has a class_name column after class */
 #include "ot_run.h"
 
 #include <hdf5.h>
@@ -32,6 +35,7 @@ typedef struct {
     const int32_t *cls;   /* (n) */
     const uint8_t *label; /* (n), or NULL without labels */
     double loss, acc;     /* with labels: mean loss and accuracy */
+    char *const *names;   /* (k) the classes' names, or NULL */
 } result_t;
 
 /* One dataset at name in f from buf. */
@@ -48,6 +52,20 @@ static int put(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
         rc = -1;
     if (space >= 0)
         H5Sclose(space);
+    return rc;
+}
+
+/* Dataset class_names of f: the k names as UTF-8 strings of variable length (h5py reads them
+ * as str). */
+static int put_names(hid_t f, char *const *names, size_t k)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    const hsize_t dims[1] = {k};
+    int rc = t >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0
+                 ? put(f, "class_names", t, t, 1, dims, names)
+                 : -1;
+    if (t >= 0)
+        H5Tclose(t);
     return rc;
 }
 
@@ -92,6 +110,8 @@ static int build_h5(const result_t *r, const ot_config_t *c, const ot_predict_op
         if (put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, nd, labels))
             goto fail;
     }
+    if (r->names && put_names(f, r->names, r->k))
+        goto fail;
     ssize_t len;
     if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0)
         goto fail;
@@ -123,8 +143,25 @@ out:
     return rc;
 }
 
-/* "index[,label],class,p0,...": one line per sample, probabilities as %.9g (they read back
- * as the same floats). */
+/* name as one CSV field: in double quotes, each within doubled, when it holds a comma or a
+ * quote (read_class_names has made control characters '?'). */
+static void csv_field(FILE *f, const char *name)
+{
+    if (!strpbrk(name, ",\"")) {
+        fputs(name, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *name; name++) {
+        if (*name == '"')
+            fputc('"', f);
+        fputc(*name, f);
+    }
+    fputc('"', f);
+}
+
+/* "index[,label],class[,class_name],p0,...": one line per sample, probabilities as %.9g (they
+ * read back as the same floats). */
 static int build_csv(const result_t *r, const char *path, char **text, size_t *size)
 {
     FILE *f = open_memstream(text, size);
@@ -133,6 +170,8 @@ static int build_csv(const result_t *r, const char *path, char **text, size_t *s
         return OT_ENOMEM;
     }
     fputs(r->label ? "index,label,class" : "index,class", f);
+    if (r->names)
+        fputs(",class_name", f);
     for (size_t j = 0; j < r->k; j++)
         fprintf(f, ",p%zu", j);
     fputc('\n', f);
@@ -141,6 +180,10 @@ static int build_csv(const result_t *r, const char *path, char **text, size_t *s
         if (r->label)
             fprintf(f, ",%u", (unsigned)r->label[i]);
         fprintf(f, ",%d", (int)r->cls[i]);
+        if (r->names) {
+            fputc(',', f);
+            csv_field(f, r->names[r->cls[i]]);
+        }
         for (size_t j = 0; j < r->k; j++)
             fprintf(f, ",%.9g", (double)r->probs[i * r->k + j]);
         fputc('\n', f);
@@ -210,7 +253,7 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     ot_batch_result_t br = ot_engine_predict(&eng, &ds, probs, cls, NULL);
     double secs = ot_now() - t0;
     result_t r = {ds.n, k, probs, cls, labelled ? ds.labels : NULL, br.loss / (double)ds.n,
-                  (double)br.correct / (double)ds.n};
+                  (double)br.correct / (double)ds.n, ds.class_names};
     printf("omptrain %s: predict %s (epoch %d, step %llu) on %s: %zu samples of %s, %d "
            "threads\n", OT_VERSION, p.checkpoint, m.info.epoch, (unsigned long long)m.info.step,
            p.input, ds.n, ot_shape_str(&shape, shape_s, sizeof shape_s), o->threads);
@@ -226,8 +269,8 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     if (rc ||
         (rc = ot_write_atomic(p.h5_out, image, image_size)))
         goto out;
-    printf("wrote %s: /probabilities %zux%zu, /class%s\n", p.h5_out, ds.n, k,
-           labelled ? ", /label" : "");
+    printf("wrote %s: /probabilities %zux%zu, /class%s%s\n", p.h5_out, ds.n, k,
+           labelled ? ", /label" : "", r.names ? ", /class_names" : "");
     if (p.csv_out) {
         if ((rc = build_csv(&r, p.csv_out, &csv, &csv_size)) ||
             (rc = ot_write_atomic(p.csv_out, csv, csv_size)))

@@ -530,6 +530,12 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
     printf("test loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss / (double)test.n,
            100.0 * (double)r.correct / (double)test.n, r.correct, test.n, secs);
     ot_run_print_confusion(confusion, K);
+    if (test.class_names) { /* the data file's names for the class numbers above */
+        printf("classes of %s:", ot_data_path(c, 1));
+        for (size_t i = 0; i < K; i++)
+            printf("%s%zu %s", i % 8 ? "  " : "\n  ", i, test.class_names[i]);
+        printf("\n");
+    }
     rc = OT_OK;
 out:
     free(confusion);

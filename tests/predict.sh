@@ -2,7 +2,9 @@
 # predict.sh - omptrain predict: on IDX images with labels it prints eval's loss and accuracy
 # and writes /probabilities (rows summing to 1), /class (their arg-max) and /label, the same at
 # 1 and 2 threads; --csv writes the same numbers as text; without labels there is no /label
-# and no accuracy; an HDF5 input with or without its labels dataset; bad uses are one line
+# and no accuracy; an HDF5 input with or without its labels dataset; class names kept by
+# scripts/to_hdf5.py (a PNG folder's) in /class_names, a CSV column (quoted where a name holds
+# a comma or a quote) and eval's legend; bad uses are one line
 # with exit 2 (usage, config) or 1 (runtime), and leave nothing behind. Run from the
 # repository root (make check). OMPTRAIN overrides the binary.
 set -u
@@ -173,6 +175,47 @@ expect 1 "$tmp/cfg.ini: --onnx names the config (CONFIG), which it would replace
 "$bin" verify "$ck" "$tmp/run/history.h5" >/dev/null || fail "a refused output damaged the run's files"
 [ -e "$tmp/bad.h5" ] && fail "a failed predict left $tmp/bad.h5"
 ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"
+
+# class names: a PNG folder's classes (one name with a comma, one with quotes) through
+# scripts/to_hdf5.py, trained briefly; predict names each row's class, eval lists the names
+"$py" - "$tmp/png" <<'PY' || fail "cannot make the PNG folder"
+import os, sys
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(3)
+for cls, level in (("cat", 40), ("dog, big", 128), ('"owl"', 215)):
+    os.makedirs(f"{sys.argv[1]}/{cls}")
+    for i in range(30):
+        a = np.clip(rng.normal(level, 20, size=(6, 6)), 0, 255).astype(np.uint8)
+        Image.fromarray(a).save(f"{sys.argv[1]}/{cls}/{i}.png")
+PY
+"$py" scripts/to_hdf5.py png "$tmp/png" "$tmp/pets.h5" >/dev/null || fail "to_hdf5.py png failed"
+printf '[data]\ntrain_file = %s\ntest_file = %s\nclasses = 3\n[model]\nlayers = affine 3\n[training]\nepochs = 20\nbatch_size = 10\nlearning_rate = 0.5\n' \
+    "$tmp/pets.h5" "$tmp/pets.h5" >"$tmp/pets.ini"
+if run pets-train -o "$tmp/pets" "$tmp/pets.ini" &&
+    run pets-eval eval -c "$tmp/pets/latest.h5" "$tmp/pets.ini" &&
+    run pets-predict predict -c "$tmp/pets/latest.h5" --predictions "$tmp/pets-p.h5" \
+        --csv "$tmp/pets-p.csv" "$tmp/pets.ini" "$tmp/pets.h5"; then
+    grep -q "^test loss .* acc 100.00%" "$tmp/pets-eval.out" ||
+        fail "the pets did not train: $(cat "$tmp/pets-eval.out")"
+    grep -qx "classes of $tmp/pets.h5:" "$tmp/pets-eval.out" &&
+        grep -qx '  0 "owl"  1 cat  2 dog, big' "$tmp/pets-eval.out" ||
+        fail "eval lists no class names: $(cat "$tmp/pets-eval.out")"
+    grep -q ", /class_names$" "$tmp/pets-predict.out" || fail "predict wrote no /class_names"
+    "$py" - "$tmp/pets-p.h5" "$tmp/pets-p.csv" <<'PY' || fail "class names in predict's outputs"
+import csv, sys
+import h5py
+with h5py.File(sys.argv[1]) as f:
+    names = [n.decode() for n in f["class_names"][()]]
+    cls, label = f["class"][()], f["label"][()]
+assert names == ['"owl"', "cat", "dog, big"], names
+rows = list(csv.DictReader(open(sys.argv[2], newline="")))
+assert list(rows[0])[:4] == ["index", "label", "class", "class_name"], list(rows[0])
+assert len(rows) == len(cls) == 90
+for r, c, y in zip(rows, cls, label):
+    assert int(r["class"]) == c and r["class_name"] == names[c] and c == y, (r, c, y)
+PY
+fi
 
 [ $fails -eq 0 ] && echo "predict.sh: all passed" || echo "predict.sh: $fails failed"
 exit $((fails > 0))

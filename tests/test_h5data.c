@@ -488,6 +488,80 @@ static void test_float_labels(void)
     }
 }
 
+/* Root attribute class_names of f: k strings, variable length or fixed (size bytes). */
+static void put_names(hid_t f, const char *const *names, hsize_t k, size_t size)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), space = H5Screate_simple(1, &k, NULL);
+    H5Tset_size(t, size ? size : H5T_VARIABLE);
+    char fixed[64] = {0}; /* k strings of size bytes, back to back, NUL-padded */
+    for (hsize_t i = 0; size && i < k; i++)
+        memcpy(fixed + i * size, names[i], strlen(names[i]) < size ? strlen(names[i]) : size);
+    hid_t a = H5Acreate2(f, "class_names", t, space, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(a >= 0);
+    CU_ASSERT(H5Awrite(a, t, size ? (const void *)fixed : (const void *)names) >= 0);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(t);
+}
+
+/* The classes' names of the root attribute class_names (scripts/to_hdf5.py's, h5py's
+ * variable-length strings, or fixed-length ones): kept when there is one per class, control
+ * characters made '?', a long one cut; none when the count differs or the attribute holds no
+ * strings, and the data set loads either way. */
+static void test_class_names(void)
+{
+    char path[256], long_name[200];
+    memset(long_name, 'x', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    const char *names[3] = {"cat", "dog\nbig", long_name};
+    ot_h5data_opts_t o = opts();
+    for (int form = 0; form < 3; form++) {
+        hid_t f = create("names.h5", path, sizeof path);
+        put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+        put_labels(f, "label", N);
+        if (form == 0)
+            put_names(f, names, 3, 0);
+        else if (form == 1)
+            put_names(f, (const char *[]){"a", "bb", "ccc"}, 3, 3); /* ccc fills its 3 bytes */
+        else
+            put_names(f, names, 2, 0); /* 2 names for 3 classes */
+        H5Fclose(f);
+        ot_dataset_t ds;
+        CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+        if (form == 0) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(ds.class_names);
+            CU_ASSERT_STRING_EQUAL(ds.class_names[0], "cat");
+            CU_ASSERT_STRING_EQUAL(ds.class_names[1], "dog?big");
+            CU_ASSERT_EQUAL(strlen(ds.class_names[2]), 64);
+            CU_ASSERT_EQUAL(strspn(ds.class_names[2], "x"), 64);
+        } else if (form == 1) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(ds.class_names);
+            CU_ASSERT_STRING_EQUAL(ds.class_names[0], "a");
+            CU_ASSERT_STRING_EQUAL(ds.class_names[1], "bb");
+            CU_ASSERT_STRING_EQUAL(ds.class_names[2], "ccc");
+        } else {
+            CU_ASSERT_PTR_NULL(ds.class_names);
+        }
+        CU_ASSERT_EQUAL(ds.n, N);
+        ot_dataset_free(&ds);
+    }
+    /* a numeric attribute of that name: no names */
+    hid_t f = create("numnames.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put_labels(f, "label", N);
+    const hsize_t three = 3;
+    hid_t space = H5Screate_simple(1, &three, NULL);
+    hid_t a = H5Acreate2(f, "class_names", H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(H5Awrite(a, H5T_NATIVE_INT32, (const int32_t[]){1, 2, 3}) >= 0);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT_PTR_NULL(ds.class_names);
+    ot_dataset_free(&ds);
+}
+
 /* A dataset of f made with creation properties dcpl (the caller's), data written when given. */
 static void put_dcpl(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
                      const hsize_t *dims, const void *data, hid_t dcpl)
@@ -711,6 +785,7 @@ OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
               {"bad: rank or shape", test_bad_rank},
               {"bad: types", test_bad_types},
               {"labels as floats (Caffe): whole numbers taken, others named", test_float_labels},
+              {"class names from the attribute class_names, when one per class", test_class_names},
               {"bad: filters other than gzip, shuffle, fletcher32", test_filters},
               {"bad: links and storage outside the file; big chunks", test_links_and_storage},
               {"bad: NaN and Inf", test_not_finite},
