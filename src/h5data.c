@@ -468,6 +468,20 @@ static int labels_shape(const dset_t *s, const dset_t *feat, const char *path, i
 /* Longest class name kept, in bytes; a longer one is cut. */
 #define CLASS_NAME_MAX 64
 
+/* s without a UTF-8 sequence that a cut left incomplete at its end. */
+static void utf8_whole(char *s)
+{
+    size_t n = strlen(s), j = n;
+    while (j > 0 && ((unsigned char)s[j - 1] & 0xC0) == 0x80) /* back over continuation bytes */
+        j--;
+    if (j == 0)
+        return;
+    const unsigned char lead = (unsigned char)s[j - 1];
+    const size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (j - 1 + want > n)
+        s[j - 1] = '\0';
+}
+
 /* The classes' names, where the file holds them as scripts/to_hdf5.py keeps a PNG folder's
  * (the root attribute class_names: one string per class, variable or fixed length): into
  * ds->class_names, one block of K pointers and the names, each cut at CLASS_NAME_MAX bytes
@@ -512,6 +526,7 @@ static void read_class_names(hid_t f, int K, ot_dataset_t *ds)
             const char *v = form == vlen ? ((char **)raw)[i] : raw + (size_t)i * size;
             char *d = names[i] = text + (size_t)i * (CLASS_NAME_MAX + 1);
             snprintf(d, CLASS_NAME_MAX + 1, "%s", v ? v : "");
+            utf8_whole(d);
             for (; *d; d++)
                 if ((unsigned char)*d < 0x20 || *d == 0x7f)
                     *d = '?';
