@@ -494,20 +494,17 @@ static void read_class_names(hid_t f, int K, ot_dataset_t *ds)
     hid_t mem = H5I_INVALID_HID;
     char *raw = NULL;
     size_t size = 0;
-    const int vlen = 0, fixed = 1;
-    int form = -1;
+    int vlen = 0; /* variable-length strings (h5py's), else fixed-length ones */
     if (H5Aexists(f, "class_names") <= 0 || (a = H5Aopen(f, "class_names", H5P_DEFAULT)) < 0 ||
         (type = H5Aget_type(a)) < 0 || H5Tget_class(type) != H5T_STRING ||
         (space = H5Aget_space(a)) < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
         H5Sget_simple_extent_npoints(space) != K || (mem = H5Tcopy(H5T_C_S1)) < 0)
         goto out;
-    if (H5Tis_variable_str(type) > 0) {
-        form = vlen;
+    if ((vlen = H5Tis_variable_str(type) > 0)) {
         size = sizeof(char *);
         if (H5Tset_size(mem, H5T_VARIABLE) < 0)
             goto out;
     } else {
-        form = fixed;
         size = H5Tget_size(type) + 1; /* room for the NUL a padded string lacks */
         if (size < 2 || size > OT_H5_MAX_ELEMENT || H5Tset_size(mem, size) < 0 ||
             H5Tset_strpad(mem, H5T_STR_NULLTERM) < 0)
@@ -523,7 +520,7 @@ static void read_class_names(hid_t f, int K, ot_dataset_t *ds)
     if (names) {
         char *text = (char *)(names + K);
         for (int i = 0; i < K; i++) {
-            const char *v = form == vlen ? ((char **)raw)[i] : raw + (size_t)i * size;
+            const char *v = vlen ? ((char **)raw)[i] : raw + (size_t)i * size;
             char *d = names[i] = text + (size_t)i * (CLASS_NAME_MAX + 1);
             snprintf(d, CLASS_NAME_MAX + 1, "%s", v ? v : "");
             utf8_whole(d);
@@ -533,7 +530,7 @@ static void read_class_names(hid_t f, int K, ot_dataset_t *ds)
         }
         ds->class_names = names;
     }
-    if (form == vlen)
+    if (vlen)
         H5Dvlen_reclaim(mem, space, H5P_DEFAULT, raw);
 out:
     free(raw);
