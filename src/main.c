@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ot_bench.h"
@@ -62,7 +63,8 @@ static const char usage[] =
     "  -S, --set SEC.KEY=VAL  override one config key (repeatable, validated like the file)\n"
     "  -r, --resume PATH      continue the run saved in checkpoint PATH, or in the newest\n"
     "                         checkpoint of run directory PATH that verifies\n"
-    "  -c, --checkpoint PATH  (eval, predict, export, gradcheck) the checkpoint to use\n"
+    "  -c, --checkpoint PATH  (eval, predict, export, gradcheck) the checkpoint to use,\n"
+    "                         or the newest of run directory PATH that verifies\n"
     "predict options:\n"
     "      --predictions PATH the HDF5 file to write (default OUTPUT_DIR/predictions.h5)\n"
     "      --csv PATH         write a CSV file too: index, label, class, p0, p1, ...\n"
@@ -90,7 +92,7 @@ typedef struct {
     int threads;            /* 0 = OpenMP's default */
     const char *config;     /* CONFIG path */
     const char *resume;     /* --resume */
-    const char *checkpoint; /* --checkpoint (eval, predict, export) */
+    const char *checkpoint; /* --checkpoint (eval, predict, export, gradcheck) */
     const char *input;      /* predict: INPUT */
     const char *predictions; /* predict: --predictions */
     const char *csv;        /* predict: --csv */
@@ -446,6 +448,23 @@ static int check_env(void)
     return OT_OK;
 }
 
+/* --checkpoint DIR (eval, predict, export, gradcheck): the newest checkpoint of run directory
+ * DIR that verifies, as --resume DIR takes, into buf; said on stderr, since eval alone names
+ * the file it reads. A file is left as given. */
+static int checkpoint_of_dir(const char **path, char *buf, size_t n)
+{
+    struct stat st;
+    if (!*path || stat(*path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return OT_OK;
+    int rc = ot_verify_newest(*path, buf, n);
+    if (rc)
+        return rc;
+    fprintf(stderr, "omptrain: --checkpoint %s: reading %s, the newest checkpoint there that "
+            "verifies\n", *path, buf);
+    *path = buf;
+    return OT_OK;
+}
+
 /* The command line's command, in every process of world; returns the exit status. */
 static int run(int argc, char **argv, const ot_dist_t *world)
 {
@@ -519,6 +538,12 @@ static int run(int argc, char **argv, const ot_dist_t *world)
     if (cli.cmd == CMD_TRAIN && overrides_text(&cli, &again)) {
         cli_free(&cli);
         return exit_code(OT_ENOMEM);
+    }
+    char newest[OT_PATH_MAX + 32];
+    if ((rc = checkpoint_of_dir(&cli.checkpoint, newest, sizeof newest))) {
+        free(again);
+        cli_free(&cli);
+        return exit_code(rc);
     }
     ot_run_opts_t ro = {.threads = omp_get_max_threads(), .resume = cli.resume, .dist = world,
                         .again = again};

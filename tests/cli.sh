@@ -138,6 +138,25 @@ expect 0 "" -- -e 1 -e 2 -s 3 -s 4 "${small[@]}" -o "$tmp/twice" configs/mnist.i
 grep -q "^epoch   2/2 " "$tmp/out" && [ -e "$tmp/twice/checkpoint-e0002.h5" ] ||
     { echo "FAIL -e 1 -e 2 -o A -o B: not 2 epochs into B: $(tail -2 "$tmp/out")"; fails=$((fails + 1)); }
 
+# --checkpoint DIR takes the newest checkpoint there that verifies, as --resume DIR does (it
+# was refused: "is a directory"); a damaged newest one is skipped, with a line saying so
+expect 0 "--checkpoint $tmp/twice: reading $tmp/twice/checkpoint-e0002.h5, the newest checkpoint there that verifies" \
+    -- eval "${small[@]}" --checkpoint "$tmp/twice" configs/mnist.ini
+grep -q "^omptrain [0-9.]*: eval $tmp/twice/checkpoint-e0002.h5 (epoch 2," "$tmp/out" ||
+    { echo "FAIL eval --checkpoint DIR did not evaluate checkpoint-e0002.h5: $(head -1 "$tmp/out")"; fails=$((fails + 1)); }
+expect 0 "reading $tmp/twice/checkpoint-e0002.h5" -- export -c "$tmp/twice" --onnx "$tmp/twice.onnx" configs/mnist.ini
+[ -s "$tmp/twice.onnx" ] || { echo "FAIL export -c DIR wrote no model"; fails=$((fails + 1)); }
+truncate -s 5000 "$tmp/twice/checkpoint-e0002.h5"
+"$omptrain" eval "${small[@]}" -c "$tmp/twice" configs/mnist.ini >"$tmp/out" 2>"$tmp/err"
+if [ $? -eq 0 ] && grep -q "checkpoint-e0002.h5: skipped: " "$tmp/err" &&
+    grep -q "reading $tmp/twice/checkpoint-e0001.h5, the newest" "$tmp/err"; then
+    echo "ok   eval -c DIR with its newest checkpoint damaged reads checkpoint-e0001.h5"
+else
+    echo "FAIL eval -c DIR with its newest checkpoint damaged:"; sed 's/^/    /' "$tmp/err"; fails=$((fails + 1))
+fi
+mkdir "$tmp/empty"
+expect 1 "$tmp/empty: no checkpoint that verifies (0 checkpoint-eNNNN.h5 files found)" -- predict -c "$tmp/empty" configs/mnist.ini data/mnist/t10k-images-idx3-ubyte.gz
+
 # bench from another folder (the config's data there by a link) finds the plotter beside the
 # executable; a binary without scripts/ beside it (make check-asan's) skips this
 exe=$(readlink -f "$omptrain")
