@@ -30,4 +30,12 @@ int ot_outfile_distinct(const char *out, const char *flag, const char *const *pa
 int ot_write_whole(const char *file, int exclusive, const char *name, const char *what,
                    const void *data, size_t size);
 
+/* Whether an output path is "-", standard output by the convention of Unix tools. */
+int ot_outfile_is_stdout(const char *path);
+
+/* Write size bytes to standard output for the option `flag` ("--csv"), refusing a terminal
+ * when binary is set (an ONNX model). Returns 0, or OT_EIO (OT_ECONFIG for the terminal)
+ * after one line naming flag and the reason. */
+int ot_write_stdout(const char *flag, int binary, const void *data, size_t size);
+
 #endif

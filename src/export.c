@@ -1,5 +1,5 @@
 /* export.c - omptrain export: a checkpoint's model as an ONNX file (ot_onnx.h), written
- * atomically. */
+ * atomically, or to standard output (--onnx -; the report then goes to stderr). */
 #include "ot_run.h"
 
 #include <stdio.h>
@@ -20,8 +20,11 @@ int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx
     int rc;
     const char *const files[] = {checkpoint, c->path};
     const char *const what[] = {"the checkpoint (--checkpoint)", "the config (CONFIG)"};
-    if ((rc = ot_outfile_writable(onnx_path)) || (rc = ot_verify_replaceable(onnx_path)) ||
-        (rc = ot_outfile_distinct(onnx_path, "--onnx", files, what, 2)) ||
+    const int to_stdout = ot_outfile_is_stdout(onnx_path);
+    FILE *say = to_stdout ? stderr : stdout;
+    if ((!to_stdout &&
+         ((rc = ot_outfile_writable(onnx_path)) || (rc = ot_verify_replaceable(onnx_path)) ||
+          (rc = ot_outfile_distinct(onnx_path, "--onnx", files, what, 2)))) ||
         (rc = ot_model_load(&m, c, checkpoint, NULL, NULL)))
         goto out;
     ot_config_model_str(c, model, sizeof model);
@@ -29,20 +32,23 @@ int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx
              OT_VERSION, model, m.net.n_classes, checkpoint, m.info.epoch,
              (unsigned long long)m.info.step);
     if ((rc = ot_onnx_export(&m.net, &m.input, doc, &bytes, &size)) ||
-        (rc = ot_write_atomic(onnx_path, bytes, size)))
+        (rc = to_stdout ? ot_write_stdout("--onnx", 1, bytes, size)
+                        : ot_write_atomic(onnx_path, bytes, size)))
         goto out;
     const ot_shape_t *s = &m.input.shape;
-    printf("omptrain %s: export %s (epoch %d, step %llu): model %s\n", OT_VERSION, checkpoint,
-           m.info.epoch, (unsigned long long)m.info.step, model);
+    fprintf(say, "omptrain %s: export %s (epoch %d, step %llu): model %s\n", OT_VERSION,
+            checkpoint, m.info.epoch, (unsigned long long)m.info.step, model);
     if (s->flat)
-        printf("input  'input' float32 (N, %zu), %s\n", ot_shape_size(s),
-               ot_input_str(&m.input, how, sizeof how));
+        fprintf(say, "input  'input' float32 (N, %zu), %s\n", ot_shape_size(s),
+                ot_input_str(&m.input, how, sizeof how));
     else
-        printf("input  'input' float32 (N, %zu, %zu, %zu) NCHW (omptrain's %s), %s\n", s->c,
-               s->h, s->w, ot_shape_str(s, shape, sizeof shape),
-               ot_input_str(&m.input, how, sizeof how));
-    printf("output 'probabilities' float32 (N, %zu), 'class' int64 (N)\n", m.net.n_classes);
-    printf("wrote %s: ONNX opset %d, %zu bytes\n", onnx_path, OT_ONNX_OPSET, size);
+        fprintf(say, "input  'input' float32 (N, %zu, %zu, %zu) NCHW (omptrain's %s), %s\n",
+                s->c, s->h, s->w, ot_shape_str(s, shape, sizeof shape),
+                ot_input_str(&m.input, how, sizeof how));
+    fprintf(say, "output 'probabilities' float32 (N, %zu), 'class' int64 (N)\n",
+            m.net.n_classes);
+    fprintf(say, "wrote %s: ONNX opset %d, %zu bytes\n",
+            to_stdout ? "standard output" : onnx_path, OT_ONNX_OPSET, size);
     rc = OT_OK;
 out:
     free(bytes);

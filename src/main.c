@@ -68,9 +68,10 @@ static const char usage[] =
     "predict options:\n"
     "      --predictions PATH the HDF5 file to write (default OUTPUT_DIR/predictions.h5)\n"
     "      --csv PATH         write a CSV file too: index, label, class, p0, p1, ...\n"
+    "                         (- : to stdout, the report to stderr)\n"
     "      --labels PATH      an IDX label file for IDX images (HDF5 input: data.labels)\n"
     "export options:\n"
-    "      --onnx PATH        the ONNX file to write\n"
+    "      --onnx PATH        the ONNX file to write (- : to stdout, the report to stderr)\n"
     "gradcheck options:\n"
     "      --samples N        training samples in the check (default 3)\n"
     "      --step H           central-difference step (default 1e-5)\n"
@@ -349,6 +350,11 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
         !cli->checkpoint) {
         ot_error("%s needs --checkpoint PATH (see omptrain --help)",
                  cli->cmd == CMD_EVAL ? "eval" : cli->cmd == CMD_PREDICT ? "predict" : "export");
+        return OT_ECONFIG;
+    }
+    if (cli->predictions && strcmp(cli->predictions, "-") == 0) {
+        ot_error("--predictions -: HDF5 cannot be written to standard output (the library "
+                 "seeks in its file); expected a file name (--csv - writes the CSV there)");
         return OT_ECONFIG;
     }
     if (cli->cmd == CMD_EXPORT && !cli->onnx) {

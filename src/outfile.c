@@ -1,4 +1,5 @@
-/* outfile.c - output files written atomically (see ot_outfile.h): predictions, CSV, ONNX. */
+/* outfile.c - output files written atomically (see ot_outfile.h): predictions, CSV, ONNX; or
+ * to standard output, for an output given as "-". */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "ot_outfile.h"
 
@@ -171,4 +172,23 @@ int ot_write_atomic(const char *path, const void *data, size_t size)
         close(dfd);
     }
     return rc;
+}
+
+int ot_outfile_is_stdout(const char *path)
+{
+    return path && strcmp(path, "-") == 0;
+}
+
+int ot_write_stdout(const char *flag, int binary, const void *data, size_t size)
+{
+    if (binary && isatty(STDOUT_FILENO)) {
+        ot_error("%s -: standard output is a terminal, where binary data is no use; expected a "
+                 "pipe, a redirection (> FILE) or a file name", flag);
+        return OT_ECONFIG;
+    }
+    if (fwrite(data, 1, size, stdout) != size || fflush(stdout) != 0) {
+        ot_error("%s -: cannot write to standard output: %s", flag, strerror(errno));
+        return OT_EIO;
+    }
+    return OT_OK;
 }

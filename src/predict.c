@@ -1,6 +1,7 @@
 /* predict.c - omptrain predict: a checkpoint's class probabilities and arg-max for every
  * sample of an IDX or HDF5 file, computed by the evaluation pass of the engine (batched, on
- * every thread: the numbers of omptrain eval), written to HDF5 (and CSV) atomically.
+ * every thread: the numbers of omptrain eval), written to HDF5 (and CSV) atomically; the CSV
+ * may go to stdout instead (--csv -).
  *
  * The HDF5 file:
  *   /                attributes omptrain_version, created, checkpoint, input, config,
@@ -211,6 +212,9 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     size_t image_size = 0, csv_size = 0;
     int rc, labelled = 0, made = 0; /* made: levels of the run's directory created here */
 
+    /* --csv -: the CSV to stdout, and what predict says to stderr, so that stdout is the CSV */
+    const int csv_stdout = ot_outfile_is_stdout(p.csv_out);
+    FILE *say = csv_stdout ? stderr : stdout;
     if ((rc = ot_ckpt_info(p.checkpoint, &m.info)) ||
         (rc = ot_data_load_input(&ds, c, p.input, p.labels, &labelled)))
         goto out;
@@ -233,7 +237,7 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     if ((rc = ot_outfile_writable(p.h5_out)) || (rc = ot_verify_replaceable(p.h5_out)) ||
         (rc = ot_outfile_distinct(p.h5_out, p0->h5_out ? "--predictions" : "the predictions file",
                                   files, what, 4)) ||
-        (p.csv_out &&
+        (p.csv_out && !csv_stdout &&
          ((rc = ot_outfile_writable(p.csv_out)) || (rc = ot_verify_replaceable(p.csv_out)) ||
           (rc = ot_outfile_distinct(p.csv_out, "--csv", files, what, 5)))))
         goto out;
@@ -254,14 +258,14 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     double secs = ot_now() - t0;
     result_t r = {ds.n, k, probs, cls, labelled ? ds.labels : NULL, br.loss / (double)ds.n,
                   (double)br.correct / (double)ds.n, ds.class_names};
-    printf("omptrain %s: predict %s (epoch %d, step %llu) on %s: %zu samples of %s, %d "
-           "threads\n", OT_VERSION, p.checkpoint, m.info.epoch, (unsigned long long)m.info.step,
-           p.input, ds.n, ot_shape_str(&shape, shape_s, sizeof shape_s), o->threads);
+    fprintf(say, "omptrain %s: predict %s (epoch %d, step %llu) on %s: %zu samples of %s, %d "
+            "threads\n", OT_VERSION, p.checkpoint, m.info.epoch, (unsigned long long)m.info.step,
+            p.input, ds.n, ot_shape_str(&shape, shape_s, sizeof shape_s), o->threads);
     if (labelled)
-        printf("loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss, 100.0 * r.acc,
-               br.correct, ds.n, secs);
+        fprintf(say, "loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss,
+                100.0 * r.acc, br.correct, ds.n, secs);
     else
-        printf("no labels (%.2f s)\n", secs);
+        fprintf(say, "no labels (%.2f s)\n", secs);
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
     rc = build_h5(&r, c, &p, &image, &image_size);
@@ -269,13 +273,19 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     if (rc ||
         (rc = ot_write_atomic(p.h5_out, image, image_size)))
         goto out;
-    printf("wrote %s: /probabilities %zux%zu, /class%s%s\n", p.h5_out, ds.n, k,
-           labelled ? ", /label" : "", r.names ? ", /class_names" : "");
+    fprintf(say, "wrote %s: /probabilities %zux%zu, /class%s%s\n", p.h5_out, ds.n, k,
+            labelled ? ", /label" : "", r.names ? ", /class_names" : "");
     if (p.csv_out) {
-        if ((rc = build_csv(&r, p.csv_out, &csv, &csv_size)) ||
-            (rc = ot_write_atomic(p.csv_out, csv, csv_size)))
+        if ((rc = build_csv(&r, p.csv_out, &csv, &csv_size)))
             goto out;
-        printf("wrote %s\n", p.csv_out);
+        if (csv_stdout) {
+            if ((rc = ot_write_stdout("--csv", 0, csv, csv_size)))
+                goto out;
+        } else {
+            if ((rc = ot_write_atomic(p.csv_out, csv, csv_size)))
+                goto out;
+            printf("wrote %s\n", p.csv_out);
+        }
     }
     rc = OT_OK;
 out:

@@ -60,6 +60,29 @@ h5diff "$tmp/p2.h5" "$tmp/run/predictions.h5" /probabilities /probabilities >/de
     h5diff "$tmp/p2.h5" "$tmp/run/predictions.h5" /class /class >/dev/null ||
     fail "predict at 1 and 2 threads differs"
 
+# --csv -: the CSV on stdout, byte for byte the file's, and the report on stderr (it wrote a
+# file named '-'); --predictions - is refused, HDF5 needing a file it can seek in
+run csvout predict -t 2 -c "$ck" --predictions "$tmp/p4.h5" --csv - --labels "$labels" \
+    "$cfg" "$images" && {
+    cmp -s "$tmp/csvout.out" "$tmp/p.csv" || fail "--csv - wrote other bytes than --csv FILE"
+    grep -q "^loss [0-9.]*  acc " "$tmp/csvout.err" && grep -q "^wrote $tmp/p4.h5: " "$tmp/csvout.err" ||
+        fail "--csv -: the report is not on stderr: $(cat "$tmp/csvout.err")"
+    [ ! -e ./- ] && [ ! -e "$tmp/-" ] || fail "--csv - wrote a file named '-'"
+}
+expect 2 "--predictions -: HDF5 cannot be written to standard output" \
+    predict -c "$ck" --predictions - "$cfg" "$images"
+# export --onnx - likewise: the model's bytes on stdout, the same as --onnx FILE's, but never
+# onto a terminal (script(1) gives the command one)
+run onnxfile export -c "$ck" --onnx "$tmp/m.onnx" "$cfg" &&
+    run onnxout export -c "$ck" --onnx - "$cfg" && {
+    cmp -s "$tmp/onnxout.out" "$tmp/m.onnx" || fail "--onnx - wrote other bytes than --onnx FILE"
+    grep -q "^wrote standard output: ONNX opset 13, $(stat -c %s "$tmp/m.onnx") bytes$" "$tmp/onnxout.err" ||
+        fail "--onnx -: the report is not on stderr: $(cat "$tmp/onnxout.err")"
+}
+script -qec "$bin export -c $ck --onnx - $cfg" /dev/null >"$tmp/tty.out" 2>&1
+[ $? -eq 2 ] && grep -q "^omptrain: --onnx -: standard output is a terminal" "$tmp/tty.out" ||
+    fail "--onnx - on a terminal: $(cat "$tmp/tty.out")"
+
 # the files themselves: rows of probabilities, their arg-max, the labels; the CSV alike
 if ! out=$("$py" - "$tmp/p2.h5" "$tmp/p.csv" "$labels" 2>&1 <<'EOF'
 import gzip, sys

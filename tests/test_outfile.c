@@ -1,7 +1,9 @@
 /* test_outfile.c - atomic output files (src/outfile.c): the bytes arrive whole, an existing
  * file is replaced, and a write that cannot happen says so in one line and leaves neither a
- * temporary file nor a change behind; whether a file could be created, asked first. */
+ * temporary file nor a change behind; whether a file could be created, asked first; "-" as
+ * standard output. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,8 +137,47 @@ static void test_distinct(void)
     CU_ASSERT_EQUAL(ot_outfile_distinct("relative-a.csv", "--csv", outs, out_what, 1), OT_OK);
 }
 
+/* Run ot_write_stdout with stdout on the file at path (or, path NULL, on /dev/full); returns
+ * its code, stdout restored. */
+static int write_stdout_to(const char *path, int binary, const char *data)
+{
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO), fd = open(path ? path : "/dev/full", O_WRONLY | O_CREAT |
+                                                  O_TRUNC, 0644);
+    CU_ASSERT_FATAL(saved >= 0 && fd >= 0);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+    int rc = ot_write_stdout("--csv", binary, data, strlen(data));
+    fflush(stdout);
+    clearerr(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    return rc;
+}
+
+/* "-" is standard output and nothing else is; the bytes go there whole, and a write that
+ * fails (a full device) says so in one line naming the option. */
+static void test_stdout(void)
+{
+    CU_ASSERT_TRUE(ot_outfile_is_stdout("-"));
+    CU_ASSERT_FALSE(ot_outfile_is_stdout("-x"));
+    CU_ASSERT_FALSE(ot_outfile_is_stdout("./-"));
+    CU_ASSERT_FALSE(ot_outfile_is_stdout(""));
+    CU_ASSERT_FALSE(ot_outfile_is_stdout(NULL));
+    char path[256];
+    size_t n;
+    ot_test_path(path, sizeof path, "stdout.txt");
+    CU_ASSERT_EQUAL(write_stdout_to(path, 1, "index,class\n0,7\n"), OT_OK);
+    char *got = slurp(path, &n);
+    CU_ASSERT(n == 16 && memcmp(got, "index,class\n0,7\n", 16) == 0);
+    free(got);
+    OT_EXPECT_ONE_LINE(write_stdout_to(NULL, 0, "x\n"), OT_EIO,
+                       "--csv -: cannot write to standard output: No space left on device");
+}
+
 OT_TEST_SUITE(outfile, setup, ot_test_scratch_free,
               {"write, replace, nothing left behind", test_write_and_replace},
               {"cannot write: one line, nothing changed", test_cannot_write},
               {"writable: asked before writing, one line when not", test_writable},
-              {"distinct: not one of the command's other files", test_distinct})
+              {"distinct: not one of the command's other files", test_distinct},
+              {"-: standard output, whole or one line", test_stdout})
