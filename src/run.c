@@ -204,6 +204,25 @@ static void limit_note(const ot_config_t *c, size_t train_n, size_t test_n)
                    "used\n", test ? "test" : "train", limit[test], n[test], ot_data_path(c, test));
 }
 
+/* A note when each epoch ends with a batch too small for a batch norm's statistics (one value
+ * per feature: 1 sample of a vector): a whole run of such batches is refused (train.c), one a
+ * epoch only said, since the other steps train. */
+static void last_batch_note(const ot_config_t *c, const ot_net_t *net, size_t n)
+{
+    const size_t last = n % c->batch_size;
+    for (size_t i = 0; last > 0 && i < net->n_layers; i++) {
+        const ot_layer_t *L = &net->layers[i];
+        if (L->ops->stats && last * L->in.h * L->in.w < 2) {
+            printf("note: each epoch ends with a batch of 1 sample (%zu = %zu x %zu + 1), over "
+                   "which %s normalises each feature by itself: that step learns nothing below "
+                   "it and moves its running statistics toward one sample; a "
+                   "training.batch_size or data.train_limit that leaves no batch of 1 avoids "
+                   "it\n", n, n / c->batch_size, c->batch_size, L->name);
+            return;
+        }
+    }
+}
+
 /* A note when a rank-4 HDF5 training set read in data.layout's axis order looks like the
  * other order: a few (up to 4) rows of square "channels" under nhwc, or a few columns under
  * nchw (the stored 200x3x32x32 of a PyTorch user, read as 3x32 images of 32 channels). */
@@ -319,6 +338,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     printf("\n");
     limit_note(&c, t.train.n + c.validation, t.test.n);
     layout_note(&c, &t.train);
+    last_batch_note(&c, &t.net, t.train.n);
     if (set_aside) {
         char prev[OT_PATH_MAX + 16], word[4 * sizeof prev];
         snprintf(prev, sizeof prev, "%s/%s", dir, OT_PREVIOUS_NAME);

@@ -92,6 +92,18 @@ taskset -c 0 "$omptrain" "${small[@]}" --epochs 1 --threads 1 configs/mnist.ini 
 ! grep -q "^note: .* on 1 CPU" "$tmp/out" && grep -q ", 1 thread, memory" "$tmp/out" ||
     { echo "FAIL 1 thread on 1 CPU:"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1)); }
 
+# batch norm on vectors, each epoch ending with a batch of 1 sample (301 = 3 x 100 + 1): a note
+# naming the layer; 302 samples (a last batch of 2), or a convolution's batch norm (its
+# statistics also run over the positions): none
+bn=(--set data.test_limit=100 --set training.batch_size=100 --epochs 1 --output "$tmp/bn")
+expect 0 "" -- "${bn[@]}" --set data.train_limit=301 configs/mnist-mlp-bn-adam.ini
+grep -q "^note: each epoch ends with a batch of 1 sample (301 = 3 x 100 + 1), over which bn1 normalises each feature by itself" "$tmp/out" ||
+    { echo "FAIL batch norm with a last batch of 1: no note:"; cat "$tmp/out"; fails=$((fails + 1)); }
+expect 0 "" -- "${bn[@]}" --set data.train_limit=302 configs/mnist-mlp-bn-adam.ini
+! grep -q "^note: each epoch ends" "$tmp/out" || { echo "FAIL a last batch of 2: a note"; fails=$((fails + 1)); }
+expect 0 "" -- "${bn[@]}" --set data.train_limit=301 --set "model.layers=conv 4 3x3, batchnorm, relu, affine 10" configs/mnist-mlp-bn-adam.ini
+! grep -q "^note: each epoch ends" "$tmp/out" || { echo "FAIL a conv batch norm, last batch of 1: a note"; fails=$((fails + 1)); }
+
 # a data limit above the file's samples: a note naming the file (all of it is used); below: none
 expect 0 "" -- "${small[@]}" --set data.test_limit=20000 --epochs 1 configs/mnist.ini
 grep -q "^note: data.test_limit 20000 is above the 10000 samples of data/mnist/t10k-images-idx3-ubyte.gz: all of them are used$" "$tmp/out" &&
