@@ -141,8 +141,10 @@ int ot_config_set(ot_config_t *c, const char *assignment);
  * OT_ECONFIG after printing "path: key: ...". */
 int ot_config_check(const ot_config_t *c);
 
-/* Write the effective configuration as INI text (every key, comments-free) into a malloc'd,
- * NUL-terminated string owned by the caller. Returns NULL on allocation failure. */
+/* Write the effective configuration as INI text into a malloc'd, NUL-terminated string owned
+ * by the caller: every key, those that its choices leave unused (the warning's, e.g. momentum
+ * under sgd) as comments with their values, so that the text read back as a config warns of
+ * nothing. Returns NULL on allocation failure. */
 char *ot_config_to_ini(const ot_config_t *c);
 
 /* model.layers as text: the stack, or the widths joined by '-' ("784-50-10"), into buf. */

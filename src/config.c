@@ -1171,40 +1171,89 @@ static int given(const ot_config_t *c, const char *section, const char *name)
     return 0;
 }
 
-int ot_config_warn_unused(const ot_config_t *c)
+/* Whether the list of layers (model.layers as layers) holds a layer of kind `kind`: an item
+ * whose first word it is. */
+static int stack_has(const ot_config_t *c, const char *kind)
+{
+    const size_t n = strlen(kind);
+    for (const char *p = c->stack; *p;) {
+        p += strspn(p, " \t");
+        if (strncmp(p, kind, n) == 0 && strchr(" \t,", p[n]))
+            return 1;
+        const char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+/* A key that only some choices use, and whether c's choices use it: the choice that leaves it
+ * unused and the ones that use it, for the warning. */
+typedef struct {
+    const char *section, *name;
+    int used;
+    const char *choice, *users;
+} use_rule_t;
+
+enum { N_USE_RULES = 13 };
+
+/* The texts of c's choices that the rules quote. */
+typedef struct {
+    char by[64], sched[64], init[64];
+} use_words_t;
+
+static void use_rules(const ot_config_t *c, use_words_t *w, use_rule_t r[N_USE_RULES])
 {
     const int opt = c->optimizer, hdf5 = c->train_file[0] != '\0';
-    const char *const opt_is = ot_optimizer_name(c->optimizer);
-    char by[64], sched[64];
-    snprintf(by, sizeof by, "training.optimizer = %s", opt_is);
-    snprintf(sched, sizeof sched, "training.schedule = %s", ot_schedule_name(c->schedule));
-    const struct {
-        const char *section, *name;
-        int used;
-        const char *choice, *users;
-    } rules[] = {
-        {"training", "momentum", opt == OT_OPT_MOMENTUM || opt == OT_OPT_NESTEROV, by,
+    snprintf(w->by, sizeof w->by, "training.optimizer = %s", ot_optimizer_name(c->optimizer));
+    snprintf(w->sched, sizeof w->sched, "training.schedule = %s",
+             ot_schedule_name(c->schedule));
+    snprintf(w->init, sizeof w->init, "model.init = %s", ot_init_name(c->init));
+    const int bn = c->stack[0] ? stack_has(c, "batchnorm") : c->batchnorm;
+    const use_rule_t rules[N_USE_RULES] = {
+        {"training", "momentum", opt == OT_OPT_MOMENTUM || opt == OT_OPT_NESTEROV, w->by,
          "momentum and nesterov use it; momentum SGD is training.optimizer = momentum"},
-        {"training", "rmsprop_decay", opt == OT_OPT_RMSPROP, by, "rmsprop uses it"},
-        {"training", "beta1", opt == OT_OPT_ADAM || opt == OT_OPT_ADAMW, by,
+        {"training", "rmsprop_decay", opt == OT_OPT_RMSPROP, w->by, "rmsprop uses it"},
+        {"training", "beta1", opt == OT_OPT_ADAM || opt == OT_OPT_ADAMW, w->by,
          "adam and adamw use it"},
-        {"training", "beta2", opt == OT_OPT_ADAM || opt == OT_OPT_ADAMW, by,
+        {"training", "beta2", opt == OT_OPT_ADAM || opt == OT_OPT_ADAMW, w->by,
          "adam and adamw use it"},
         {"training", "epsilon", opt != OT_OPT_SGD && opt != OT_OPT_MOMENTUM &&
                                     opt != OT_OPT_NESTEROV,
-         by, "adagrad, rmsprop, adam and adamw use it"},
-        {"training", "step_epochs", c->schedule == OT_SCHED_STEP, sched,
+         w->by, "adagrad, rmsprop, adam and adamw use it"},
+        {"training", "step_epochs", c->schedule == OT_SCHED_STEP, w->sched,
          "schedule = step uses it"},
-        {"training", "step_factor", c->schedule == OT_SCHED_STEP, sched,
+        {"training", "step_factor", c->schedule == OT_SCHED_STEP, w->sched,
          "schedule = step uses it"},
         {"data", "features", hdf5, "IDX files", "HDF5 files (data.train_file) use it"},
         {"data", "labels", hdf5, "IDX files", "HDF5 files (data.train_file) use it"},
         {"data", "layout", hdf5, "IDX files", "HDF5 files (data.train_file) use it"},
         {"data", "normalize_by", c->normalize == OT_NORM_MEAN_STD, "data.normalize = none",
          "data.normalize = mean_std uses it"},
+        {"model", "init_std", c->init == OT_INIT_STD, w->init, "model.init = std uses it"},
+        {"model", "bn_momentum", bn, "no batch norm in the model",
+         "batch norm layers use it: model.batchnorm = true, or batchnorm in a list of layers"},
     };
+    memcpy(r, rules, sizeof rules);
+}
+
+/* Whether key k is one that c's choices leave unused. */
+static int unused_key(const use_rule_t r[N_USE_RULES], const cfg_key_t *k)
+{
+    for (size_t i = 0; i < N_USE_RULES; i++)
+        if (!r[i].used && strcmp(r[i].section, k->section) == 0 && strcmp(r[i].name, k->name) == 0)
+            return 1;
+    return 0;
+}
+
+int ot_config_warn_unused(const ot_config_t *c)
+{
+    use_words_t w;
+    use_rule_t rules[N_USE_RULES];
+    use_rules(c, &w, rules);
     int n = 0;
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+    for (size_t i = 0; i < N_USE_RULES; i++)
         if (!rules[i].used && given(c, rules[i].section, rules[i].name)) {
             fprintf(stderr, "omptrain: warning: %s: %s.%s is set, but with %s it is unused (%s)\n",
                     c->path[0] ? c->path : "(defaults)", rules[i].section, rules[i].name,
@@ -1399,6 +1448,9 @@ char *ot_config_to_ini(const ot_config_t *c)
     FILE *f = open_memstream(&text, &size);
     if (!f)
         return NULL;
+    use_words_t words;
+    use_rule_t rules[N_USE_RULES];
+    use_rules(c, &words, rules);
     const char *section = NULL;
     for (size_t i = 0; i < N_KEYS; i++) {
         const cfg_key_t *k = &keys[i];
@@ -1415,6 +1467,8 @@ char *ot_config_to_ini(const ot_config_t *c)
         format_value(c, k, ", ", value, sizeof value);
         if (strlen(k->name) + 3 + strlen(value) > LINE_CHARS && !c->stack[0])
             format_value(c, k, ",", value, sizeof value); /* lists: drop the blanks */
+        if (unused_key(rules, k))
+            fputs("; ", f); /* with its value, but as a comment: read back, it warns of nothing */
         write_key(f, k->name, value);
     }
     if (ferror(f)) {

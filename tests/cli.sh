@@ -104,6 +104,16 @@ expect 0 "" -- "${bn[@]}" --set data.train_limit=302 configs/mnist-mlp-bn-adam.i
 expect 0 "" -- "${bn[@]}" --set data.train_limit=301 --set "model.layers=conv 4 3x3, batchnorm, relu, affine 10" configs/mnist-mlp-bn-adam.ini
 ! grep -q "^note: each epoch ends" "$tmp/out" || { echo "FAIL a conv batch norm, last batch of 1: a note"; fails=$((fails + 1)); }
 
+# a key the other choices leave unused: one warning; the config a checkpoint keeps, saved as a
+# file, trains without one (it wrote every unused key as a plain key: 12 warnings)
+expect 0 "warning: configs/mnist.ini: training.momentum is set, but with training.optimizer = sgd it is unused" \
+    -- "${small[@]}" --epochs 1 --set training.momentum=0.9 -o "$tmp/unused" configs/mnist.ini
+/usr/bin/python3 -c "import h5py, sys; sys.stdout.write(h5py.File(sys.argv[1])['/'].attrs['config'].decode())" \
+    "$tmp/unused/latest.h5" >"$tmp/stored.ini" &&
+    grep -qx "; momentum = 0.9" "$tmp/stored.ini" && grep -qx "learning_rate = 0.1" "$tmp/stored.ini" ||
+    { echo "FAIL the stored config: $(head -c 300 "$tmp/stored.ini")"; fails=$((fails + 1)); }
+expect 0 "" -- --epochs 1 -o "$tmp/unused2" "$tmp/stored.ini"
+
 # a data limit above the file's samples: a note naming the file (all of it is used); below: none
 expect 0 "" -- "${small[@]}" --set data.test_limit=20000 --epochs 1 configs/mnist.ini
 grep -q "^note: data.test_limit 20000 is above the 10000 samples of data/mnist/t10k-images-idx3-ubyte.gz: all of them are used$" "$tmp/out" &&

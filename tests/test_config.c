@@ -186,8 +186,23 @@ static int list_ini(const char *dir, char names[][256], int max)
     return n;
 }
 
-/* ot_config_to_ini -> temp file -> ot_config_load must give back c exactly, and writing that
- * again must give the same text. */
+/* text with the "; " that comments out a key removed at the start of every line. */
+static char *uncommented(const char *text)
+{
+    char *out = malloc(strlen(text) + 1), *o = out;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    for (const char *p = text; *p;) {
+        if ((p == text || p[-1] == '\n') && strncmp(p, "; ", 2) == 0)
+            p += 2;
+        *o++ = *p++;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* ot_config_to_ini's text records c exactly (its keys left unused as comments, which read
+ * back uncommented give c), reads back as a config without a warning, from a file and from
+ * memory alike, and writing that again gives the same text. */
 static void assert_round_trip(const ot_config_t *c, const char *what)
 {
     char path[] = "/tmp/ot_config_rtXXXXXX";
@@ -195,28 +210,43 @@ static void assert_round_trip(const ot_config_t *c, const char *what)
     /* output.dir "" (never loaded) is written as the directory a load would have chosen */
     if (!want.out_dir[0])
         snprintf(want.out_dir, sizeof want.out_dir, "runs/omptrain");
-    char *text = ot_config_to_ini(c);
+    char *text = ot_config_to_ini(c), *whole;
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    ot_config_t full;
+    ot_config_defaults(&full);
+    CU_ASSERT_EQUAL(ot_config_load_text(&full, whole = uncommented(text), what), OT_OK);
+    assert_same(&want, &full, what);
+    free(whole);
     int fd = mkstemp(path);
     CU_ASSERT_FATAL(fd >= 0);
     close(fd);
     CU_ASSERT_EQUAL(write_text(path, text), 0);
     CU_ASSERT_EQUAL(load(&back, path), OT_OK);
-    assert_same(&want, &back, what);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    int warnings = ot_config_warn_unused(&back);
+    char *said = ot_test_capture_end();
+    if (warnings)
+        fprintf(stderr, "\n  %s read back warns: %s", what, said);
+    CU_ASSERT_EQUAL(warnings, 0);
+    free(said);
     /* the same text from memory (a checkpoint's config attribute) */
     ot_config_t mem;
     ot_config_defaults(&mem);
     CU_ASSERT_EQUAL(ot_config_load_text(&mem, text, path), OT_OK);
-    assert_same(&want, &mem, what);
-    char *again = ot_config_to_ini(&back);
+    snprintf(mem.path, sizeof mem.path, "%s", back.path);
+    assert_same(&back, &mem, what);
+    char *again = ot_config_to_ini(&full);
     CU_ASSERT_PTR_NOT_NULL(again);
     if (again)
         CU_ASSERT_STRING_EQUAL(again, text);
     /* every key is written, once; with a list of layers, the widths syntax's keys not */
     for (size_t i = 0; i < N_ALL_KEYS; i++) {
-        char line[64];
+        char line[64], as_comment[64];
         snprintf(line, sizeof line, "\n%s = ", all_keys[i]);
+        snprintf(as_comment, sizeof as_comment, "\n; %s = ", all_keys[i]);
         const char *at = strstr(text, line);
+        if (!at && (at = strstr(text, as_comment)))
+            snprintf(line, sizeof line, "%s", as_comment);
         const char *k = all_keys[i];
         if ((c->stack[0] && (strcmp(k, "activation") == 0 || strcmp(k, "batchnorm") == 0 ||
                              strcmp(k, "dropout") == 0)) ||
@@ -761,11 +791,11 @@ static void test_to_ini_text(void)
                            "classes = 10\n"
                            "train_limit = 0\n"
                            "test_limit = 0\n"
-                           "features = data\n"
-                           "labels = label\n"
-                           "layout = nhwc\n"
+                           "; features = data\n"
+                           "; labels = label\n"
+                           "; layout = nhwc\n"
                            "normalize = none\n"
-                           "normalize_by = channel\n"
+                           "; normalize_by = channel\n"
                            "\n[model]\n"
                            "layers = 784, 50, 10\n"
                            "activation = relu\n"
@@ -773,7 +803,7 @@ static void test_to_ini_text(void)
                            "init_std = 0.01\n"
                            "dropout = 0\n"
                            "batchnorm = false\n"
-                           "bn_momentum = 0.9\n"
+                           "; bn_momentum = 0.9\n"
                            "\n[training]\n"
                            "epochs = 17\n"
                            "batch_size = 100\n"
@@ -783,16 +813,16 @@ static void test_to_ini_text(void)
                            "sparse_input = true\n"
                            "augment_shift = 0\n"
                            "optimizer = sgd\n"
-                           "momentum = 0.9\n"
-                           "rmsprop_decay = 0.99\n"
-                           "beta1 = 0.9\n"
-                           "beta2 = 0.999\n"
-                           "epsilon = 1e-08\n"
+                           "; momentum = 0.9\n"
+                           "; rmsprop_decay = 0.99\n"
+                           "; beta1 = 0.9\n"
+                           "; beta2 = 0.999\n"
+                           "; epsilon = 1e-08\n"
                            "weight_decay = 0\n"
                            "clip_norm = 0\n"
                            "schedule = constant\n"
-                           "step_epochs = 10\n"
-                           "step_factor = 0.1\n"
+                           "; step_epochs = 10\n"
+                           "; step_factor = 0.1\n"
                            "warmup_epochs = 0\n"
                            "patience = 0\n"
                            "validation = 0\n"
@@ -891,6 +921,35 @@ static void test_warn_unused(void)
     CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 1); /* momentum, under adam */
     free(ot_test_capture_end());
+    /* the model's: init_std beside another init, bn_momentum without a batch norm (in either
+     * syntax; a word like "batchnorms" or a dropout named elsewhere is no batch norm) */
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.init_std=0.1"), OT_OK);
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.bn_momentum=0.8"), OT_OK);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    /* momentum, still; init std (the default) uses init_std; bn_momentum */
+    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 2);
+    got = ot_test_capture_end();
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "model.bn_momentum is set, but with no batch norm in the "
+                                       "model it is unused"));
+    free(got);
+    const struct {
+        const char *set;
+        int warnings;
+    } model[] = {{"model.init=he", 2},           {"model.batchnorm=true", 1},
+                 {"model.init=std", 0},          {"model.layers=affine 50, relu, affine 10", 1},
+                 {"model.layers=affine 50, batchnorm, relu, affine 10", 0},
+                 {"model.layers=conv 8 3x3,batchnorm , relu, affine 10", 0},
+                 {"model.layers=conv 8 3x3, relu, dropout 0.5, affine 10", 1}};
+    for (size_t i = 0; i < sizeof model / sizeof model[0]; i++) {
+        CU_ASSERT_EQUAL(ot_config_set(&c, model[i].set), OT_OK);
+        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+        int w = ot_config_warn_unused(&c) - 1; /* less momentum's */
+        free(ot_test_capture_end());
+        if (w != model[i].warnings)
+            fprintf(stderr, "\n  after --set %s: %d warnings, expected %d", model[i].set, w,
+                    model[i].warnings);
+        CU_ASSERT_EQUAL(w, model[i].warnings);
+    }
     /* every shipped config uses what it sets */
     char names[64][256], path[600];
     int n = list_ini(CONFIGS_DIR, names, 64);
