@@ -46,6 +46,9 @@ typedef struct {
     char **class_names; /* (n_classes) the classes' names from the data file (HDF5: the root
                            attribute class_names, as scripts/to_hdf5.py keeps a PNG folder's),
                            one block; NULL without them. They label output only */
+    char **sample_names; /* (n) the samples' names (omptrain predict on HDF5: the dataset
+                            file_names, as scripts/to_hdf5.py keeps the PNG files' names), one
+                            block; NULL without them. They label output only */
 } ot_dataset_t;
 
 /* The most pixels an image may have for the lists of nonzero pixels, whose indices are

@@ -10,7 +10,11 @@
  *   labels    N or N x 1 integers of any width, or floats holding whole numbers (Caffe's
  *             HDF5Data layer keeps labels as floats), each in [0, data.classes)
  *   names     optional: the root attribute class_names, one string per class (as
- *             scripts/to_hdf5.py keeps a PNG folder's), into ot_dataset_t.class_names
+ *             scripts/to_hdf5.py keeps a PNG folder's), into ot_dataset_t.class_names; for
+ *             predict (labels_optional) the dataset file_names, one string per sample (the
+ *             PNG files' names), into ot_dataset_t.sample_names. Names that are not such
+ *             strings are left alone (they label output only), and so are a dataset's
+ *             variable-length names past 4096 bytes a sample.
  *
  * Every problem is one line naming the file, the dataset (and the config key that names it)
  * and what is wrong, before anything is kept: a missing dataset, a rank or type that cannot

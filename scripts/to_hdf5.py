@@ -15,8 +15,11 @@ usage: /usr/bin/python3 scripts/to_hdf5.py csv FILE.csv OUT.h5 [options]
   npy  a pair of .npy files: the features (N, ...) and the labels (N)
   png  a folder with one subfolder per class (classes numbered in sorted name order, names
        kept in the attribute class_names, which omptrain predict and eval show), each holding
-       that class's .png images, all of one size; grayscale images give N x H x W, colour
-       ones N x H x W x C (--mode)
+       that class's .png images, all of one size (or --resize); grayscale images give
+       N x H x W, colour ones N x H x W x C (--mode). A folder of .png images without
+       subfolders gives samples without labels, for omptrain predict. Either way the files'
+       names (class/file.png, or file.png) go into the dataset file_names, in sample order,
+       which omptrain predict copies into its outputs
 
 options:
   --shape HxW[xC]     give each sample this shape (csv, npz, npy): 28x28 for MNIST rows
@@ -31,12 +34,17 @@ options:
   --labels NAME       the labels dataset's name (default label, omptrain's data.labels)
   --mode L|RGB|RGBA   (png) convert every image to this mode (default: L when every image is
                       grayscale, else RGB)
+  --resize HxW        (png) scale every image to H x W pixels (Pillow's Lanczos filter), e.g.
+                      28x28 for a model trained on MNIST
+  --invert            (png) store 255 - v for every colour value: dark digits on a light
+                      background (a scan, a photo) become MNIST's light digits on black
   --compress LEVEL    gzip level 0..9 of the chunked datasets (default 4; 0: contiguous,
                       uncompressed)
   --limit N           keep the first N samples
 
 Labels are stored as int64, and must be integers >= 0. The file gets the attributes classes
-(largest label + 1, or the number of class folders) and source. Prints one line on success.
+(largest label + 1, or the number of class folders; not for a folder without labels) and
+source. Prints one line on success.
 
 Needs Debian's python3-numpy and python3-h5py (and python3-pil for png): run it with
 /usr/bin/python3. Exit status: 0 done, 1 the input cannot be read or converted, 2 usage."""
@@ -131,25 +139,38 @@ def read_npy(path):
         raise Fail(f"{path}: cannot read it as .npy: {e}") from e
 
 
-def read_png(folder, mode):
+def read_png(folder, mode, resize, invert):
+    """(images, labels or None, class names or None, file names) of a PNG folder."""
     try:
         from PIL import Image
     except ImportError as e:
         raise Fail("png needs Pillow: apt-get install python3-pil") from e
     if not os.path.isdir(folder):
-        raise Fail(f"{folder}: not a folder, expected one subfolder per class")
+        raise Fail(f"{folder}: not a folder, expected one subfolder per class, or .png images")
     classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
-    if len(classes) < 2:
-        raise Fail(f"{folder}: {len(classes)} class subfolders, expected at least 2")
-    files = []
-    for k, name in enumerate(classes):
-        pngs = sorted(f for f in os.listdir(os.path.join(folder, name))
-                      if f.lower().endswith(".png"))
-        if not pngs:
-            raise Fail(f"{os.path.join(folder, name)}: no .png images")
-        files += [(os.path.join(folder, name, f), k) for f in pngs]
+    loose = sorted(f for f in os.listdir(folder) if f.lower().endswith(".png") and
+                   os.path.isfile(os.path.join(folder, f)))
+    files = []  # (path, label, name)
+    if not classes:  # images to predict: no labels
+        if not loose:
+            raise Fail(f"{folder}: no class subfolders and no .png images, expected one "
+                       "subfolder per class, or .png images to predict")
+        files = [(os.path.join(folder, f), None, f) for f in loose]
+    elif len(classes) < 2:
+        raise Fail(f"{folder}: {len(classes)} class subfolder, expected at least 2 (or only "
+                   ".png images, to predict)")
+    else:
+        if loose:
+            raise Fail(f"{folder}: .png images ({loose[0]}, ...) beside the class subfolders, "
+                       "expected each image in its class's subfolder")
+        for k, name in enumerate(classes):
+            pngs = sorted(f for f in os.listdir(os.path.join(folder, name))
+                          if f.lower().endswith(".png"))
+            if not pngs:
+                raise Fail(f"{os.path.join(folder, name)}: no .png images")
+            files += [(os.path.join(folder, name, f), k, f"{name}/{f}") for f in pngs]
     images = []
-    for path, _ in files:
+    for path, _, _ in files:
         try:
             with Image.open(path) as im:
                 im.load()
@@ -159,13 +180,24 @@ def read_png(folder, mode):
     if mode is None:
         mode = "L" if all(im.mode in ("L", "1", "I;16", "I") for im in images) else "RGB"
     arrays = []
-    size = images[0].size
-    for (path, _), im in zip(files, images):
-        if im.size != size:
+    size = (resize[1], resize[0]) if resize else images[0].size  # Pillow's (width, height)
+    for (path, _, _), im in zip(files, images):
+        im = im.convert(mode)
+        if resize:
+            im = im.resize(size, Image.LANCZOS)
+        elif im.size != size:
             raise Fail(f"{path}: {im.size[0]}x{im.size[1]} pixels, expected "
-                       f"{size[0]}x{size[1]} like {files[0][0]}")
-        arrays.append(np.asarray(im.convert(mode), dtype=np.uint8))
-    return np.stack(arrays), np.array([k for _, k in files]), classes
+                       f"{size[0]}x{size[1]} like {files[0][0]} (or --resize HxW)")
+        a = np.asarray(im, dtype=np.uint8)
+        if invert:  # the colours, not an alpha channel
+            a = a.copy()
+            if a.ndim == 3 and a.shape[2] == 4:
+                a[..., :3] = 255 - a[..., :3]
+            else:
+                a = 255 - a
+        arrays.append(a)
+    labels = None if not classes else np.array([k for _, k, _ in files])
+    return np.stack(arrays), labels, (classes or None), [n for _, _, n in files]
 
 
 def to_features(x, shape, dtype, source):
@@ -243,6 +275,8 @@ def main(argv):
     p.add_argument("--features", default="data")
     p.add_argument("--labels", default="label")
     p.add_argument("--mode", choices=["L", "RGB", "RGBA"])
+    p.add_argument("--resize", type=parse_shape)
+    p.add_argument("--invert", action="store_true")
     p.add_argument("--compress", type=int, choices=range(10), default=4, metavar="LEVEL")
     p.add_argument("--limit", type=int)
     a = p.parse_args(argv)
@@ -252,9 +286,13 @@ def main(argv):
                 f"{len(a.paths)}")
     if a.limit is not None and a.limit < 1:
         p.error("--limit: expected a positive number of samples")
+    if a.kind != "png" and (a.resize or a.invert or a.mode):
+        p.error("--resize, --invert and --mode are for png")
+    if a.resize and len(a.resize) != 2:
+        p.error("--resize: expected HxW, e.g. 28x28")
     *inputs, out = a.paths
     source = ", ".join(inputs)
-    class_names = None
+    class_names = file_names = None
     if a.kind == "csv":
         x, y = read_csv(inputs[0], a.label_column)
     elif a.kind == "npz":
@@ -262,15 +300,18 @@ def main(argv):
     elif a.kind == "npy":
         x, y = read_npy(inputs[0]), read_npy(inputs[1])
     else:
-        x, y, class_names = read_png(inputs[0], a.mode)
+        x, y, class_names, file_names = read_png(inputs[0], a.mode, a.resize, a.invert)
     n = np.asarray(x).shape[0] if np.asarray(x).ndim else 0
-    y = to_labels(y, n, source)
+    if y is not None:
+        y = to_labels(y, n, source)
     if a.limit:
-        x, y = x[:a.limit], y[:a.limit]
+        x = x[:a.limit]
+        y = None if y is None else y[:a.limit]
+        file_names = None if file_names is None else file_names[:a.limit]
     x = to_features(x, a.shape, a.dtype, source)
     if x.ndim == 4 and a.layout == "nchw":
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    classes = len(class_names) if class_names else int(y.max()) + 1
+    classes = len(class_names) if class_names else None if y is None else int(y.max()) + 1
     opts = {}
     if a.compress > 0:
         rows = max(1, min(x.shape[0], (1 << 20) // max(1, x[0].nbytes)))  # ~1 MiB chunks
@@ -280,10 +321,14 @@ def main(argv):
     try:
         with h5py.File(tmp, "w") as f:
             f.create_dataset(a.features, data=x, **opts)
-            f.create_dataset(a.labels, data=y, **({"chunks": True, "compression": "gzip",
-                                                   "compression_opts": a.compress}
-                                                  if a.compress > 0 else {}))
-            f.attrs["classes"] = classes
+            small = ({"chunks": True, "compression": "gzip", "compression_opts": a.compress}
+                     if a.compress > 0 else {})
+            if y is not None:
+                f.create_dataset(a.labels, data=y, **small)
+                f.attrs["classes"] = classes
+            if file_names is not None:
+                f.create_dataset("file_names", data=np.array(file_names, dtype=object),
+                                 dtype=h5py.string_dtype(), **small)
             f.attrs["source"] = source
             if class_names:
                 f.attrs["class_names"] = np.array(class_names, dtype=h5py.string_dtype())
@@ -295,8 +340,11 @@ def main(argv):
             os.remove(tmp)
         raise Fail(f"{out}: cannot write it: {e}") from e
     shape = "x".join(map(str, x.shape))
-    print(f"wrote {out}: {a.features} {shape} {x.dtype}, {a.labels} {y.shape[0]} int64, "
-          f"{classes} classes" + (f" ({', '.join(class_names)})" if class_names else "") +
+    print(f"wrote {out}: {a.features} {shape} {x.dtype}, " +
+          (f"{a.labels} {y.shape[0]} int64, {classes} classes" if y is not None else
+           "no labels (to predict)") +
+          (f" ({', '.join(class_names)})" if class_names else "") +
+          (f", file_names {len(file_names)}" if file_names is not None else "") +
           (f", layout {a.layout}" if x.ndim == 4 else "") +
           (f", gzip {a.compress}" if a.compress else ""))
     return 0

@@ -418,6 +418,7 @@ void ot_dataset_free(ot_dataset_t *ds)
     free(ds->features);
     free(ds->labels);
     free(ds->class_names);
+    free(ds->sample_names);
     index_free(ds);
     memset(ds, 0, sizeof *ds);
 }

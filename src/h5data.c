@@ -465,8 +465,10 @@ static int labels_shape(const dset_t *s, const dset_t *feat, const char *path, i
     return OT_OK;
 }
 
-/* Longest class name kept, in bytes; a longer one is cut. */
-#define CLASS_NAME_MAX 64
+/* Longest name kept (of a class or a sample), in bytes; a longer one is cut. */
+#define NAME_MAX_BYTES 64
+/* The most bytes the variable-length strings of a names dataset may take a sample. */
+#define NAME_READ_MAX 4096
 
 /* s without a UTF-8 sequence that a cut left incomplete at its end. */
 static void utf8_whole(char *s)
@@ -482,27 +484,36 @@ static void utf8_whole(char *s)
         s[j - 1] = '\0';
 }
 
-/* The classes' names, where the file holds them as scripts/to_hdf5.py keeps a PNG folder's
- * (the root attribute class_names: one string per class, variable or fixed length): into
- * ds->class_names, one block of K pointers and the names, each cut at CLASS_NAME_MAX bytes
- * and control characters made '?', so that a name stays one CSV field on one line. Any other
- * attribute of that name (not strings, not one per class) is left alone: the names only label
- * the output. */
-static void read_class_names(hid_t f, int K, ot_dataset_t *ds)
+/* The first n strings of obj, a rank-1 attribute of exactly n strings (dataset 0) or a rank-1
+ * dataset of at least n (a limit keeps the first), variable or fixed length: one block of n
+ * pointers and the names, each cut at NAME_MAX_BYTES and control characters made '?', so that
+ * a name stays one CSV field on one line; NULL when obj is not such strings (the names only
+ * label the output). A dataset's variable-length strings are read only when they take at most
+ * NAME_READ_MAX bytes a sample (the file cannot make the reader allocate more). */
+static char **read_names(hid_t obj, int dataset, size_t n)
 {
-    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    hid_t mem = H5I_INVALID_HID;
-    char *raw = NULL;
+    hid_t type = H5I_INVALID_HID, space = H5I_INVALID_HID, mem = H5I_INVALID_HID;
+    hid_t mspace = H5I_INVALID_HID;
+    char *raw = NULL, **names = NULL;
     size_t size = 0;
+    const hsize_t start[1] = {0}, count[1] = {n};
     int vlen = 0; /* variable-length strings (h5py's), else fixed-length ones */
-    if (H5Aexists(f, "class_names") <= 0 || (a = H5Aopen(f, "class_names", H5P_DEFAULT)) < 0 ||
-        (type = H5Aget_type(a)) < 0 || H5Tget_class(type) != H5T_STRING ||
-        (space = H5Aget_space(a)) < 0 || H5Sget_simple_extent_ndims(space) != 1 ||
-        H5Sget_simple_extent_npoints(space) != K || (mem = H5Tcopy(H5T_C_S1)) < 0)
+    if (n == 0 || (type = dataset ? H5Dget_type(obj) : H5Aget_type(obj)) < 0 ||
+        H5Tget_class(type) != H5T_STRING ||
+        (space = dataset ? H5Dget_space(obj) : H5Aget_space(obj)) < 0 ||
+        H5Sget_simple_extent_ndims(space) != 1 ||
+        (dataset ? H5Sget_simple_extent_npoints(space) < (hssize_t)n
+                 : H5Sget_simple_extent_npoints(space) != (hssize_t)n) ||
+        (mem = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_cset(mem, H5Tget_cset(type)) < 0 ||
+        (mspace = H5Screate_simple(1, count, NULL)) < 0 ||
+        (dataset && H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL) < 0))
         goto out;
     if ((vlen = H5Tis_variable_str(type) > 0)) {
         size = sizeof(char *);
-        if (H5Tset_size(mem, H5T_VARIABLE) < 0)
+        hsize_t heap = 0;
+        if (H5Tset_size(mem, H5T_VARIABLE) < 0 ||
+            (dataset && (H5Dvlen_get_buf_size(obj, mem, space, &heap) < 0 ||
+                         heap > (hsize_t)n * NAME_READ_MAX)))
             goto out;
     } else {
         size = H5Tget_size(type) + 1; /* room for the NUL a padded string lacks */
@@ -510,38 +521,70 @@ static void read_class_names(hid_t f, int K, ot_dataset_t *ds)
             H5Tset_strpad(mem, H5T_STR_NULLTERM) < 0)
             goto out;
     }
-    if (H5Tset_cset(mem, H5Tget_cset(type)) < 0 || !(raw = calloc((size_t)K, size)) ||
-        H5Aread(a, mem, raw) < 0) {
-        free(raw);
-        raw = NULL;
+    if (!(raw = calloc(n, size)))
+        goto out;
+    if ((dataset ? H5Dread(obj, mem, mspace, space, H5P_DEFAULT, raw)
+                 : H5Aread(obj, mem, raw)) < 0) {
+        vlen = 0; /* nothing to reclaim */
         goto out;
     }
-    char **names = malloc((size_t)K * (sizeof(char *) + CLASS_NAME_MAX + 1));
-    if (names) {
-        char *text = (char *)(names + K);
-        for (int i = 0; i < K; i++) {
-            const char *v = vlen ? ((char **)raw)[i] : raw + (size_t)i * size;
-            char *d = names[i] = text + (size_t)i * (CLASS_NAME_MAX + 1);
-            snprintf(d, CLASS_NAME_MAX + 1, "%s", v ? v : "");
+    if ((names = malloc(n * (sizeof(char *) + NAME_MAX_BYTES + 1)))) {
+        char *text = (char *)(names + n);
+        for (size_t i = 0; i < n; i++) {
+            const char *v = vlen ? ((char **)raw)[i] : raw + i * size;
+            char *d = names[i] = text + i * (NAME_MAX_BYTES + 1);
+            snprintf(d, NAME_MAX_BYTES + 1, "%s", v ? v : "");
             utf8_whole(d);
             for (; *d; d++)
                 if ((unsigned char)*d < 0x20 || *d == 0x7f)
                     *d = '?';
         }
-        ds->class_names = names;
     }
-    if (vlen)
-        H5Dvlen_reclaim(mem, space, H5P_DEFAULT, raw);
 out:
+    if (raw && vlen)
+        H5Dvlen_reclaim(mem, mspace, H5P_DEFAULT, raw);
     free(raw);
+    if (mspace >= 0)
+        H5Sclose(mspace);
     if (mem >= 0)
         H5Tclose(mem);
     if (space >= 0)
         H5Sclose(space);
     if (type >= 0)
         H5Tclose(type);
-    if (a >= 0)
-        H5Aclose(a);
+    return names;
+}
+
+/* The classes' names, where the file holds them as scripts/to_hdf5.py keeps a PNG folder's:
+ * the root attribute class_names, one string per class; any other attribute of that name is
+ * left alone. And for predict (labels optional), the samples' names: the dataset file_names,
+ * one string per sample (to_hdf5.py's PNG file names). */
+static void read_file_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *ds)
+{
+    if (H5Aexists(f, "class_names") > 0) {
+        hid_t a = H5Aopen(f, "class_names", H5P_DEFAULT);
+        if (a >= 0) {
+            ds->class_names = read_names(a, 0, (size_t)o->n_classes);
+            H5Aclose(a);
+        }
+    }
+    if (!o->labels_optional || H5Lexists(f, "file_names", H5P_DEFAULT) <= 0)
+        return;
+    H5O_info_t info;
+    char why[128];
+#if H5_VERSION_GE(1, 12, 0)
+    herr_t got = H5Oget_info_by_name3(f, "file_names", &info, H5O_INFO_BASIC, H5P_DEFAULT);
+#else
+    herr_t got = H5Oget_info_by_name2(f, "file_names", &info, H5O_INFO_BASIC, H5P_DEFAULT);
+#endif
+    hid_t d;
+    if (got < 0 || info.type != H5O_TYPE_DATASET ||
+        (d = H5Dopen2(f, "file_names", H5P_DEFAULT)) < 0)
+        return;
+    /* its values in this file, a chunk no larger than the names may take */
+    if (ot_h5_storage_check(d, ds->n * NAME_READ_MAX, 1, why) == 0)
+        ds->sample_names = read_names(d, 1, ds->n);
+    H5Dclose(d);
 }
 
 /* The features and labels of the open file f (named path in messages) into ds (memset by the
@@ -627,7 +670,7 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
     } else {
         ds->nonzero = 1.0f; /* floats: the lists of nonzero pixels hold bytes */
     }
-    read_class_names(f, o->n_classes, ds);
+    read_file_names(f, o, ds);
     if (has_labels)
         *has_labels = labelled;
     rc = OT_OK;

@@ -11,7 +11,10 @@
  *   /label           i32 (samples): the input's labels, when it has them
  *   /class_names     strings (classes): the input's names of the classes, when its HDF5
  *                    file has them (the attribute class_names, as scripts/to_hdf5.py keeps a
- *                    PNG folder's); the CSV then has a class_name column after class */
+ *                    PNG folder's); the CSV then has a class_name column after class
+ *   /file_names      strings (samples): the input's names of the samples, when its HDF5 file
+ *                    has them (the dataset file_names, as scripts/to_hdf5.py keeps the PNG
+ *                    files'); the CSV then has a file column after index */
 #include "ot_run.h"
 
 #include <hdf5.h>
@@ -37,6 +40,7 @@ typedef struct {
     const uint8_t *label; /* (n), or NULL without labels */
     double loss, acc;     /* with labels: mean loss and accuracy */
     char *const *names;   /* (k) the classes' names, or NULL */
+    char *const *files;   /* (n) the samples' names, or NULL */
 } result_t;
 
 /* One dataset at name in f from buf. */
@@ -56,14 +60,14 @@ static int put(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
     return rc;
 }
 
-/* Dataset class_names of f: the k names as UTF-8 strings of variable length (h5py reads them
- * as str). */
-static int put_names(hid_t f, char *const *names, size_t k)
+/* Dataset `name` of f: the k names as UTF-8 strings of variable length (h5py reads them as
+ * str). */
+static int put_names(hid_t f, const char *name, char *const *names, size_t k)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
     const hsize_t dims[1] = {k};
     int rc = t >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0
-                 ? put(f, "class_names", t, t, 1, dims, names)
+                 ? put(f, name, t, t, 1, dims, names)
                  : -1;
     if (t >= 0)
         H5Tclose(t);
@@ -111,7 +115,8 @@ static int build_h5(const result_t *r, const ot_config_t *c, const ot_predict_op
         if (put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, nd, labels))
             goto fail;
     }
-    if (r->names && put_names(f, r->names, r->k))
+    if ((r->names && put_names(f, "class_names", r->names, r->k)) ||
+        (r->files && put_names(f, "file_names", r->files, r->n)))
         goto fail;
     ssize_t len;
     if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0)
@@ -145,7 +150,7 @@ out:
 }
 
 /* name as one CSV field: in double quotes, each within doubled, when it holds a comma or a
- * quote (read_class_names has made control characters '?'). */
+ * quote (the data reader has made control characters '?'). */
 static void csv_field(FILE *f, const char *name)
 {
     if (!strpbrk(name, ",\"")) {
@@ -161,8 +166,8 @@ static void csv_field(FILE *f, const char *name)
     fputc('"', f);
 }
 
-/* "index[,label],class[,class_name],p0,...": one line per sample, probabilities as %.9g (they
- * read back as the same floats). */
+/* "index[,file][,label],class[,class_name],p0,...": one line per sample, probabilities as
+ * %.9g (they read back as the same floats). */
 static int build_csv(const result_t *r, const char *path, char **text, size_t *size)
 {
     FILE *f = open_memstream(text, size);
@@ -170,7 +175,8 @@ static int build_csv(const result_t *r, const char *path, char **text, size_t *s
         ot_error("%s: cannot allocate the CSV text", path);
         return OT_ENOMEM;
     }
-    fputs(r->label ? "index,label,class" : "index,class", f);
+    fputs(r->files ? "index,file" : "index", f);
+    fputs(r->label ? ",label,class" : ",class", f);
     if (r->names)
         fputs(",class_name", f);
     for (size_t j = 0; j < r->k; j++)
@@ -178,6 +184,10 @@ static int build_csv(const result_t *r, const char *path, char **text, size_t *s
     fputc('\n', f);
     for (size_t i = 0; i < r->n; i++) {
         fprintf(f, "%zu", i);
+        if (r->files) {
+            fputc(',', f);
+            csv_field(f, r->files[i]);
+        }
         if (r->label)
             fprintf(f, ",%u", (unsigned)r->label[i]);
         fprintf(f, ",%d", (int)r->cls[i]);
@@ -257,7 +267,7 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     ot_batch_result_t br = ot_engine_predict(&eng, &ds, probs, cls, NULL);
     double secs = ot_now() - t0;
     result_t r = {ds.n, k, probs, cls, labelled ? ds.labels : NULL, br.loss / (double)ds.n,
-                  (double)br.correct / (double)ds.n, ds.class_names};
+                  (double)br.correct / (double)ds.n, ds.class_names, ds.sample_names};
     fprintf(say, "omptrain %s: predict %s (epoch %d, step %llu) on %s: %zu samples of %s, %d "
             "threads\n", OT_VERSION, p.checkpoint, m.info.epoch, (unsigned long long)m.info.step,
             p.input, ds.n, ot_shape_str(&shape, shape_s, sizeof shape_s), o->threads);
@@ -273,8 +283,9 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     if (rc ||
         (rc = ot_write_atomic(p.h5_out, image, image_size)))
         goto out;
-    fprintf(say, "wrote %s: /probabilities %zux%zu, /class%s%s\n", p.h5_out, ds.n, k,
-            labelled ? ", /label" : "", r.names ? ", /class_names" : "");
+    fprintf(say, "wrote %s: /probabilities %zux%zu, /class%s%s%s\n", p.h5_out, ds.n, k,
+            labelled ? ", /label" : "", r.names ? ", /class_names" : "",
+            r.files ? ", /file_names" : "");
     if (p.csv_out) {
         if ((rc = build_csv(&r, p.csv_out, &csv, &csv_size)))
             goto out;

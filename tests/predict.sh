@@ -224,21 +224,65 @@ if run pets-train -o "$tmp/pets" "$tmp/pets.ini" &&
     grep -qx "classes of $tmp/pets.h5:" "$tmp/pets-eval.out" &&
         grep -qx '  0 "owl"  1 cat  2 dog, big' "$tmp/pets-eval.out" ||
         fail "eval lists no class names: $(cat "$tmp/pets-eval.out")"
-    grep -q ", /class_names$" "$tmp/pets-predict.out" || fail "predict wrote no /class_names"
+    grep -q ", /class_names, /file_names$" "$tmp/pets-predict.out" ||
+        fail "predict wrote no /class_names and /file_names: $(cat "$tmp/pets-predict.out")"
     "$py" - "$tmp/pets-p.h5" "$tmp/pets-p.csv" <<'PY' || fail "class names in predict's outputs"
 import csv, sys
 import h5py
 with h5py.File(sys.argv[1]) as f:
     names = [n.decode() for n in f["class_names"][()]]
+    files = [n.decode() for n in f["file_names"][()]]
     cls, label = f["class"][()], f["label"][()]
 assert names == ['"owl"', "cat", "dog, big"], names
+# each class's files in name order (0.png, 1.png, 10.png, ...), the classes in name order
+want = [f"{c}/{i}.png" for c in names for i in sorted(range(30), key=str)]
+assert files == want, files[:5]
 rows = list(csv.DictReader(open(sys.argv[2], newline="")))
-assert list(rows[0])[:4] == ["index", "label", "class", "class_name"], list(rows[0])
+assert list(rows[0])[:5] == ["index", "file", "label", "class", "class_name"], list(rows[0])
 assert len(rows) == len(cls) == 90
-for r, c, y in zip(rows, cls, label):
+for r, c, y, name in zip(rows, cls, label, want):
     assert int(r["class"]) == c and r["class_name"] == names[c] and c == y, (r, c, y)
+    assert r["file"] == name, (r["file"], name)
 PY
 fi
+
+# images to classify: a folder of PNGs without class subfolders (the first 20 test digits as
+# dark digits on white, 56x56: a scan's look) through to_hdf5.py --resize 28x28 --invert; their
+# file names reach predict's outputs, and the classes are those of the IDX digits themselves
+"$py" - "$tmp/scans" "$images" <<'PY' || fail "cannot make the scans"
+import gzip, os, sys
+import numpy as np
+from PIL import Image
+os.makedirs(sys.argv[1])
+with gzip.open(sys.argv[2]) as g:
+    x = np.frombuffer(g.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:20]
+for i, a in enumerate(x):
+    Image.fromarray(255 - a).resize((56, 56), Image.BILINEAR).save(f"{sys.argv[1]}/scan-{i:02d}.png")
+PY
+if "$py" scripts/to_hdf5.py png --resize 28x28 --invert "$tmp/scans" "$tmp/scans.h5" >"$tmp/to_hdf5.out" &&
+    run scans predict -c "$ck" --predictions "$tmp/scans-p.h5" --csv "$tmp/scans.csv" "$cfg" "$tmp/scans.h5"; then
+    grep -q "data 20x28x28 uint8, no labels (to predict), file_names 20" "$tmp/to_hdf5.out" ||
+        fail "to_hdf5.py on a folder of PNGs: $(cat "$tmp/to_hdf5.out")"
+    grep -q "^no labels" "$tmp/scans.out" ||
+        fail "predict on unlabelled PNGs: $(cat "$tmp/scans.out")"
+    "$py" - "$tmp/scans.csv" "$tmp/p2.h5" <<'PY' || fail "the scans' predictions"
+import csv, sys
+import h5py
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+assert [r["file"] for r in rows] == [f"scan-{i:02d}.png" for i in range(20)], rows[0]
+assert "label" not in rows[0], list(rows[0])
+with h5py.File(sys.argv[2]) as f:
+    idx = f["class"][:20]
+same = sum(int(r["class"]) == c for r, c in zip(rows, idx))
+assert same >= 18, f"{same} of 20 classes as on the IDX digits"
+PY
+else
+    fail "to_hdf5.py png --resize --invert, or predict on it: $(cat "$tmp/to_hdf5.out")"
+fi
+"$py" scripts/to_hdf5.py png "$tmp/scans" "$tmp/x.h5" >/dev/null 2>&1 || fail "a folder of 56x56 PNGs was refused"
+"$py" scripts/to_hdf5.py npz x.npz "$tmp/x.h5" --invert >/dev/null 2>"$tmp/x.err"
+[ $? -eq 2 ] && grep -q "to_hdf5.py: --resize, --invert and --mode are for png" "$tmp/x.err" ||
+    fail "--invert with npz: $(cat "$tmp/x.err")"
 
 [ $fails -eq 0 ] && echo "predict.sh: all passed" || echo "predict.sh: $fails failed"
 exit $((fails > 0))

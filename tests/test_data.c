@@ -390,7 +390,7 @@ static void test_gather(void)
     labels[1] = 1;
     labels[2] = 9;
     ot_dataset_t ds = {images, labels, N, 16, 16, DIM, 10, 1.0f, NULL, NULL, NULL, NULL, 1, 0,
-                       NULL, NULL, 0, NULL};
+                       NULL, NULL, 0, NULL, NULL};
 
     static const uint32_t idx[M] = {2, 0, 1, 0};
     float x[M * DIM + 1];
@@ -447,7 +447,7 @@ static void test_gather_sparse(void)
     for (int i = 0; i < N; i++)
         labels[i] = (uint8_t)(i % 10);
     ot_dataset_t ds = {images, labels, N, 10, 15, DIM, 10, 0.25f, NULL, NULL, NULL, NULL, 1, 0,
-                       NULL, NULL, 0, NULL};
+                       NULL, NULL, 0, NULL, NULL};
     static const uint32_t idx[M] = {7, 3, 0, 49, 7, 12, 48, 1, 2};
     static float x[M * DIM];
     static uint32_t col_code[M * DIM], row_n[M], col_n[DIM];
@@ -816,7 +816,7 @@ static void test_gather_shifted(void)
     for (int j = 0; j < 2 * DIM; j++)
         images[j] = (uint8_t)(10 + j);
     ot_dataset_t ds = {images, labels, 2, R, C, DIM, 10, 1.0f, NULL, NULL, NULL, NULL, 1, 0,
-                       NULL, NULL, 0, NULL};
+                       NULL, NULL, 0, NULL, NULL};
     const ot_shift_key_t k = {5, 9, 2};
     int seen[5][5] = {{0}}, dy, dx, dy2, dx2;
     for (uint32_t s = 0; s < 2000; s++) {

@@ -563,6 +563,86 @@ static void test_class_names(void)
     ot_dataset_free(&ds);
 }
 
+/* Dataset file_names of f: k strings, variable length or fixed (size bytes, at most 8). */
+static void put_file_names(hid_t f, const char *const *names, hsize_t k, size_t size)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), space = H5Screate_simple(1, &k, NULL);
+    H5Tset_size(t, size ? size : H5T_VARIABLE);
+    char fixed[64 * 8] = {0}; /* k strings of size bytes, back to back, NUL-padded */
+    for (hsize_t i = 0; size && i < k; i++)
+        memcpy(fixed + i * size, names[i], strlen(names[i]) < size ? strlen(names[i]) : size);
+    hid_t d = H5Dcreate2(f, "file_names", t, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(d >= 0);
+    CU_ASSERT(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                       size ? (const void *)fixed : (const void *)names) >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(t);
+}
+
+/* The samples' names of the dataset file_names (scripts/to_hdf5.py's PNG file names), read
+ * for predict (labels optional) only: kept when there is one per sample (a limit keeps the
+ * first), control characters made '?', a long one cut; none when there are fewer, when the
+ * name is a group's, or when variable-length names would take more than 4096 bytes a sample;
+ * the data set loads either way. */
+static void test_file_names(void)
+{
+    char path[256], long_name[200];
+    static char huge[30000];
+    memset(long_name, 'y', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    memset(huge, 'z', sizeof huge - 1);
+    const char *names[N] = {"a.png", "b\tc.png", long_name, "d.png", "e.png", "f, g.png"};
+    ot_h5data_opts_t o = opts();
+    o.labels_optional = 1;
+    for (int form = 0; form < 6; form++) {
+        hid_t f = create("files.h5", path, sizeof path);
+        put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+        if (form == 0 || form == 1)
+            put_file_names(f, names, N, 0);
+        else if (form == 2)
+            put_file_names(f, (const char *[]){"1", "22", "333", "4", "5", "66666666"}, N, 8);
+        else if (form == 3)
+            put_file_names(f, names, N - 1, 0); /* fewer than the samples */
+        else if (form == 4)
+            H5Gclose(H5Gcreate2(f, "file_names", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        else
+            put_file_names(f, (const char *[]){"a", "b", huge, "d", "e", "f"}, N, 0);
+        H5Fclose(f);
+        ot_dataset_t ds;
+        o.limit = form == 1 ? 4 : 0;
+        CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+        CU_ASSERT_EQUAL(ds.n, form == 1 ? 4 : N);
+        if (form <= 1) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(ds.sample_names);
+            CU_ASSERT_STRING_EQUAL(ds.sample_names[0], "a.png");
+            CU_ASSERT_STRING_EQUAL(ds.sample_names[1], "b?c.png");
+            CU_ASSERT_EQUAL(strlen(ds.sample_names[2]), 64);
+            CU_ASSERT_STRING_EQUAL(ds.sample_names[3], "d.png");
+            if (form == 0)
+                CU_ASSERT_STRING_EQUAL(ds.sample_names[5], "f, g.png");
+        } else if (form == 2) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(ds.sample_names);
+            CU_ASSERT_STRING_EQUAL(ds.sample_names[2], "333");
+            CU_ASSERT_STRING_EQUAL(ds.sample_names[5], "66666666");
+        } else {
+            CU_ASSERT_PTR_NULL(ds.sample_names);
+        }
+        ot_dataset_free(&ds);
+    }
+    /* training and eval (labels required) leave them unread */
+    hid_t f = create("files-train.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put_labels(f, "label", N);
+    put_file_names(f, names, N, 0);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    o = opts();
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT_PTR_NULL(ds.sample_names);
+    ot_dataset_free(&ds);
+}
+
 /* A dataset of f made with creation properties dcpl (the caller's), data written when given. */
 static void put_dcpl(hid_t f, const char *name, hid_t ftype, hid_t mtype, int rank,
                      const hsize_t *dims, const void *data, hid_t dcpl)
@@ -787,6 +867,7 @@ OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
               {"bad: types", test_bad_types},
               {"labels as floats (Caffe): whole numbers taken, others named", test_float_labels},
               {"class names from the attribute class_names, when one per class", test_class_names},
+              {"sample names from the dataset file_names, for predict", test_file_names},
               {"bad: filters other than gzip, shuffle, fletcher32", test_filters},
               {"bad: links and storage outside the file; big chunks", test_links_and_storage},
               {"bad: NaN and Inf", test_not_finite},
