@@ -270,6 +270,13 @@ static int verify_dir(const char *dir)
             rc = r;
     }
     ot_run_files_free(names, count);
+    /* an earlier run that a new one set aside here is another run: named, not verified */
+    char prev[OT_PATH_MAX + 16];
+    struct stat st;
+    snprintf(prev, sizeof prev, "%s/%s", dir, OT_PREVIOUS_NAME);
+    if (stat(prev, &st) == 0 && S_ISDIR(st.st_mode))
+        printf("%s: an earlier run, set aside by a later one (not verified here: omptrain "
+               "verify %s)\n", prev, prev);
     return rc;
 }
 

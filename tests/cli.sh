@@ -104,6 +104,11 @@ expect 0 "" -- "${bn[@]}" --set data.train_limit=302 configs/mnist-mlp-bn-adam.i
 expect 0 "" -- "${bn[@]}" --set data.train_limit=301 --set "model.layers=conv 4 3x3, batchnorm, relu, affine 10" configs/mnist-mlp-bn-adam.ini
 ! grep -q "^note: each epoch ends" "$tmp/out" || { echo "FAIL a conv batch norm, last batch of 1: a note"; fails=$((fails + 1)); }
 
+# verify DIR names the earlier runs set aside in DIR/previous (three runs went into $tmp/bn)
+"$omptrain" verify "$tmp/bn" >"$tmp/out" 2>&1 &&
+    grep -qx "$tmp/bn/previous: an earlier run, set aside by a later one (not verified here: omptrain verify $tmp/bn/previous)" "$tmp/out" ||
+    { echo "FAIL verify DIR says nothing of DIR/previous:"; cat "$tmp/out"; fails=$((fails + 1)); }
+
 # a key the other choices leave unused: one warning; the config a checkpoint keeps, saved as a
 # file, trains without one (it wrote every unused key as a plain key: 12 warnings)
 expect 0 "warning: configs/mnist.ini: training.momentum is set, but with training.optimizer = sgd it is unused" \
