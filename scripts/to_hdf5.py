@@ -15,11 +15,12 @@ usage: /usr/bin/python3 scripts/to_hdf5.py csv FILE.csv OUT.h5 [options]
   npy  a pair of .npy files: the features (N, ...) and the labels (N)
   png  a folder with one subfolder per class (classes numbered in sorted name order, names
        kept in the attribute class_names, which omptrain predict and eval show), each holding
-       that class's .png images, all of one size (or --resize); grayscale images give
-       N x H x W, colour ones N x H x W x C (--mode). A folder of .png images without
-       subfolders gives samples without labels, for omptrain predict. Either way the files'
-       names (class/file.png, or file.png) go into the dataset file_names, in sample order,
-       which omptrain predict copies into its outputs
+       that class's images (.png; also .jpg, .jpeg, .bmp, .gif, .tif, .tiff, .webp), all of
+       one size (or --resize); grayscale images give N x H x W, colour ones N x H x W x C
+       (--mode). A folder of images without subfolders gives samples without labels, for
+       omptrain predict. Either way the files' names (class/file.png, or file.png) go into
+       the dataset file_names, in sample order, which omptrain predict copies into its
+       outputs
 
 options:
   --shape HxW[xC]     give each sample this shape (csv, npz, npy): 28x28 for MNIST rows
@@ -139,6 +140,10 @@ def read_npy(path):
         raise Fail(f"{path}: cannot read it as .npy: {e}") from e
 
 
+# the files a png folder's images are read from: Pillow reads each of these
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
 def read_png(folder, mode, resize, invert):
     """(images, labels or None, class names or None, file names) of a PNG folder."""
     try:
@@ -146,28 +151,28 @@ def read_png(folder, mode, resize, invert):
     except ImportError as e:
         raise Fail("png needs Pillow: apt-get install python3-pil") from e
     if not os.path.isdir(folder):
-        raise Fail(f"{folder}: not a folder, expected one subfolder per class, or .png images")
+        raise Fail(f"{folder}: not a folder, expected one subfolder per class, or images")
     classes = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
-    loose = sorted(f for f in os.listdir(folder) if f.lower().endswith(".png") and
+    loose = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS) and
                    os.path.isfile(os.path.join(folder, f)))
     files = []  # (path, label, name)
     if not classes:  # images to predict: no labels
         if not loose:
-            raise Fail(f"{folder}: no class subfolders and no .png images, expected one "
-                       "subfolder per class, or .png images to predict")
+            raise Fail(f"{folder}: no class subfolders and no images ({', '.join(IMAGE_EXTS)}), "
+                       "expected one subfolder per class, or images to predict")
         files = [(os.path.join(folder, f), None, f) for f in loose]
     elif len(classes) < 2:
         raise Fail(f"{folder}: {len(classes)} class subfolder, expected at least 2 (or only "
-                   ".png images, to predict)")
+                   "images, to predict)")
     else:
         if loose:
-            raise Fail(f"{folder}: .png images ({loose[0]}, ...) beside the class subfolders, "
+            raise Fail(f"{folder}: images ({loose[0]}, ...) beside the class subfolders, "
                        "expected each image in its class's subfolder")
         for k, name in enumerate(classes):
             pngs = sorted(f for f in os.listdir(os.path.join(folder, name))
-                          if f.lower().endswith(".png"))
+                          if f.lower().endswith(IMAGE_EXTS))
             if not pngs:
-                raise Fail(f"{os.path.join(folder, name)}: no .png images")
+                raise Fail(f"{os.path.join(folder, name)}: no images ({', '.join(IMAGE_EXTS)})")
             files += [(os.path.join(folder, name, f), k, f"{name}/{f}") for f in pngs]
     images = []
     for path, _, _ in files:

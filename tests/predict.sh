@@ -280,6 +280,15 @@ else
     fail "to_hdf5.py png --resize --invert, or predict on it: $(cat "$tmp/to_hdf5.out")"
 fi
 "$py" scripts/to_hdf5.py png "$tmp/scans" "$tmp/x.h5" >/dev/null 2>&1 || fail "a folder of 56x56 PNGs was refused"
+# a photo's formats too (JPEG, BMP): any file Pillow reads by those names
+mkdir "$tmp/photos" && "$py" -c "
+import sys
+from PIL import Image
+Image.new('RGB', (40, 30), (200, 10, 10)).save(sys.argv[1] + '/a.jpg')
+Image.new('L', (30, 40), 90).save(sys.argv[1] + '/b.BMP')" "$tmp/photos" &&
+    "$py" scripts/to_hdf5.py png --resize 28x28 --mode L "$tmp/photos" "$tmp/photos.h5" >"$tmp/x.out" &&
+    grep -q "data 2x28x28 uint8, no labels (to predict), file_names 2" "$tmp/x.out" ||
+    fail "a folder of JPEG and BMP images: $(cat "$tmp/x.out")"
 "$py" scripts/to_hdf5.py npz x.npz "$tmp/x.h5" --invert >/dev/null 2>"$tmp/x.err"
 [ $? -eq 2 ] && grep -q "to_hdf5.py: --resize, --invert and --mode are for png" "$tmp/x.err" ||
     fail "--invert with npz: $(cat "$tmp/x.err")"
