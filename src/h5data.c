@@ -555,11 +555,11 @@ out:
     return names;
 }
 
-/* The classes' names, where the file holds them as scripts/to_hdf5.py keeps a PNG folder's:
- * the root attribute class_names, one string per class; any other attribute of that name is
- * left alone. And for predict (labels optional), the samples' names: the dataset file_names,
- * one string per sample (to_hdf5.py's PNG file names). */
-static void read_file_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *ds)
+/* The names that label the output. The classes', where the file holds them as
+ * scripts/to_hdf5.py keeps a PNG folder's: the root attribute class_names, one string per
+ * class; any other attribute of that name is left alone. And for predict (labels optional),
+ * the samples': the dataset file_names, one string per sample (to_hdf5.py's file names). */
+static void read_output_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *ds)
 {
     if (H5Aexists(f, "class_names") > 0) {
         hid_t a = H5Aopen(f, "class_names", H5P_DEFAULT);
@@ -670,7 +670,7 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
     } else {
         ds->nonzero = 1.0f; /* floats: the lists of nonzero pixels hold bytes */
     }
-    read_file_names(f, o, ds);
+    read_output_names(f, o, ds);
     if (has_labels)
         *has_labels = labelled;
     rc = OT_OK;
