@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """plot_filters.py CHECKPOINT|RUN_DIR... [--layer convK] [--out PNG] - draw a convolution's
 filters as images, the textbook's look at what the first layer learned (chapter 7: from
-random noise to edge and blob detectors; with omptrain's He initialisation conv1 stays much
-closer to its random start, README "Checkpoints, loss curves, resume").
+random noise to edge and blob detectors; with mnist-cnn.ini's He initialisation conv1 stays
+much closer to its random start, README "Checkpoints, loss curves, resume").
 
 Each input is a checkpoint, or a run directory (its latest.h5); several give one row of
 filters each, in the order given, so that `plot_filters.py run/checkpoint-e0001.h5 run`
