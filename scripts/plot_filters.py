@@ -94,18 +94,18 @@ def main(argv):
         w, epoch = read_filters(ck, a.layer)
         if a.rgb and w.shape[3] != 3:
             raise Fail(f"{ck}: --rgb needs a layer over 3 channels; {a.layer} has {w.shape[3]}")
-        rows.append((path, ck, w, epoch))
-    shapes = {r[2].shape[:3] for r in rows}
+        rows.append((ck, w, epoch))
+    shapes = {w.shape[:3] for _, w, _ in rows}
     if len(shapes) > 1:
         raise Fail(f"{a.layer} has other shapes in the inputs ({', '.join(str(s) for s in shapes)}): "
                    "expected runs of one model")
-    n = rows[0][2].shape[0]
+    n = rows[0][1].shape[0]
     cols = min(n, 10)
     lines = (n + cols - 1) // cols
     fig = plt.figure(layout="constrained",
                      figsize=(max(cols, 4) * 0.7, len(rows) * (lines * 0.7 + 0.35) + 0.3))
     subs = fig.subfigures(len(rows), 1, squeeze=False)[:, 0]
-    for sub, (path, ck, w, epoch) in zip(subs, rows):
+    for sub, (ck, w, epoch) in zip(subs, rows):
         axes = sub.subplots(lines, cols, squeeze=False)
         for i in range(lines * cols):
             ax = axes[i // cols][i % cols]
@@ -121,7 +121,7 @@ def main(argv):
                                   os.path.basename(real)) +
                      (f", epoch {epoch}" if epoch is not None else ""), fontsize=8, x=0.02,
                      ha="left")
-    kh, kw, c = rows[0][2].shape[1:]
+    kh, kw, c = rows[0][1].shape[1:]
     fig.suptitle(f"{a.layer}: {n} filters of {kh}x{kw}"
                  + (f" over {c} channels ({'RGB' if a.rgb else 'their mean'})" if c > 1 else ""),
                  fontsize=9)
