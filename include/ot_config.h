@@ -42,6 +42,8 @@ typedef struct {
     char test_images[OT_PATH_MAX];
     char test_labels[OT_PATH_MAX];
     int n_classes;                  /* data.classes: labels lie in [0, classes) */
+    char class_names[OT_PATH_MAX];  /* data.class_names: a text file of the classes' names,
+                                       one a line ("" = none; an HDF5 file's own then) */
     size_t train_limit;             /* use only the first N training samples; 0 = all */
     size_t test_limit;              /* same for the test set */
     char train_file[OT_PATH_MAX];   /* HDF5 training set ("" = the IDX files above) */

@@ -13,6 +13,15 @@
  * ot_h5data_load (one line printed); free ds with ot_dataset_free. */
 int ot_data_load(ot_dataset_t *ds, const ot_config_t *c, int test);
 
+/* The class names of the text file at path (data.class_names; cfg, the config's path, for
+ * messages): n names, one a line, each 1 to 64 bytes of UTF-8 text without control
+ * characters once the blanks around it are removed (a '\r' before the '\n' too; a UTF-8 BOM
+ * is skipped). *out gets them in one allocation (free(*out)), as ot_dataset_t.class_names
+ * holds them. Returns 0, OT_EIO (cannot open or read) or OT_EFORMAT (one line naming the
+ * config, the key, the file and line, and what was expected). ot_data_load and
+ * ot_data_load_input put them in the place of an HDF5 file's names when the key is set. */
+int ot_class_names_read(const char *cfg, const char *path, size_t n, char ***out);
+
 /* The file that holds c's training or test samples, for messages. */
 const char *ot_data_path(const ot_config_t *c, int test);
 

@@ -46,9 +46,10 @@ int ot_run_stop_requested(const ot_dist_t *d);
 int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o);
 
 /* confusion (K, K), [true][predicted] sample counts, on stdout as eval prints it: up to 20
- * classes the matrix with each row's recall; past that each class's recall, 8 a line, and the
- * 10 largest off-diagonal counts, largest first (equal counts in row order). */
-void ot_run_print_confusion(const uint64_t *confusion, size_t K);
+ * classes the matrix with each row's recall (and the class's name after it); past that each
+ * class's recall, 8 a line, and the 10 largest off-diagonal counts, largest first (equal
+ * counts in row order), then the names one a line. names: (K) the classes' names, or NULL. */
+void ot_run_print_confusion(const uint64_t *confusion, size_t K, char *const *names);
 
 /* What omptrain predict reads and writes. */
 typedef struct {

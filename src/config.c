@@ -88,6 +88,7 @@ static const cfg_key_t keys[] = {
     {"data", "test_images", K_PATH, OFF(test_images), 0, 0, 0, NULL},
     {"data", "test_labels", K_PATH, OFF(test_labels), 0, 0, 0, NULL},
     {"data", "classes", K_INT, OFF(n_classes), 2, 256, 0, NULL},
+    {"data", "class_names", K_PATH, OFF(class_names), 0, 0, 0, NULL},
     {"data", "train_limit", K_SIZE, OFF(train_limit), 0, SIZE_LIMIT, 0, NULL},
     {"data", "test_limit", K_SIZE, OFF(test_limit), 0, SIZE_LIMIT, 0, NULL},
     {"data", "train_file", K_PATH, OFF(train_file), 0, 0, 0, NULL},
@@ -1462,8 +1463,9 @@ char *ot_config_to_ini(const ot_config_t *c)
                             k->off == OFF(dropout)))
             continue; /* the widths syntax's keys: the list of layers holds them */
         if ((k->off == OFF(train_file) && !c->train_file[0]) ||
-            (k->off == OFF(test_file) && !c->test_file[0]) || (c->train_file[0] && idx_key(k)))
-            continue; /* unset HDF5 files; the IDX keys, which HDF5 files replace */
+            (k->off == OFF(test_file) && !c->test_file[0]) ||
+            (k->off == OFF(class_names) && !c->class_names[0]) || (c->train_file[0] && idx_key(k)))
+            continue; /* unset optional files; the IDX keys, which HDF5 files replace */
         format_value(c, k, ", ", value, sizeof value);
         if (strlen(k->name) + 3 + strlen(value) > LINE_CHARS && !c->stack[0])
             format_value(c, k, ",", value, sizeof value); /* lists: drop the blanks */

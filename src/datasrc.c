@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +55,144 @@ static int openable(const ot_config_t *c, const char *key, const char *path)
     return OT_EIO;
 }
 
+/* ---------------------------------------------------------------- data.class_names */
+
+/* A name's longest form in bytes (h5data.c cuts an HDF5 file's names at the same length), and
+ * the largest names file read (256 such names take 17 KiB). */
+#define CLASS_NAME_MAX 64
+#define NAMES_FILE_MAX 65536
+
+/* Length of the UTF-8 sequence starting at s (at most len bytes), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+             : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || n > len || (n == 2 && s[0] < 0xc2) || (n == 4 && s[0] > 0xf4))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+        (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+        return 0; /* overlong forms, surrogates, past U+10FFFF */
+    return n;
+}
+
+/* Line `line` of the names file (s, len bytes, without its '\n') into name, without its outer
+ * blanks; else one line saying what is wrong with it, and OT_EFORMAT. */
+static int take_name(const char *cfg, const char *path, size_t line, const char *s, size_t len,
+                     char *name)
+{
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+        len--;
+    while (len && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    const char *why = NULL;
+    char what[48];
+    if (len == 0)
+        why = "an empty line";
+    else if (len > CLASS_NAME_MAX)
+        snprintf(what, sizeof what, "a name of %zu bytes", len), why = what;
+    for (size_t i = 0; !why && i < len;) {
+        const unsigned char *u = (const unsigned char *)s + i;
+        size_t k = utf8_seq(u, len - i);
+        if (k == 0)
+            why = "bytes that are not UTF-8 text";
+        else if (u[0] < 0x20 || u[0] == 0x7f)
+            why = "a control character";
+        i += k ? k : 1;
+    }
+    if (why) {
+        ot_error("%s: data.class_names: %s:%zu: %s, expected one class name a line (1 to %d "
+                 "bytes of UTF-8 text)", cfg, path, line, why, CLASS_NAME_MAX);
+        return OT_EFORMAT;
+    }
+    memcpy(name, s, len);
+    name[len] = '\0';
+    return OT_OK;
+}
+
+int ot_class_names_read(const char *cfg, const char *path, size_t n, char ***out)
+{
+    char *text = NULL, **names = NULL;
+    int rc = OT_EIO;
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+        ot_error("%s: data.class_names: cannot open '%s': %s, expected a text file of %zu "
+                 "class names, one a line", cfg, path, !f ? strerror(errno)
+                 : S_ISDIR(st.st_mode) ? "it is a directory" : strerror(errno), n);
+        goto out;
+    }
+    size_t got = 0;
+    if (!(text = malloc(NAMES_FILE_MAX + 1)) ||
+        !(names = malloc(n * (sizeof(char *) + CLASS_NAME_MAX + 1)))) {
+        ot_error("%s: data.class_names: out of memory reading '%s'", cfg, path);
+        rc = OT_ENOMEM;
+        goto out;
+    }
+    got = fread(text, 1, NAMES_FILE_MAX + 1, f);
+    if (ferror(f)) {
+        ot_error("%s: data.class_names: cannot read '%s': %s", cfg, path, strerror(errno));
+        goto out;
+    }
+    rc = OT_EFORMAT;
+    if (got > NAMES_FILE_MAX) {
+        ot_error("%s: data.class_names: '%s' is larger than %d bytes, expected a text file of "
+                 "%zu class names, one a line", cfg, path, NAMES_FILE_MAX, n);
+        goto out;
+    }
+    size_t at = got >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0; /* a BOM */
+    size_t count = 0;
+    while (at < got) {
+        const char *nl = memchr(text + at, '\n', got - at);
+        size_t len = nl ? (size_t)(nl - (text + at)) : got - at;
+        if (count == n) {
+            ot_error("%s: data.class_names: %s:%zu: more names than data.classes = %zu, "
+                     "expected one class name a line", cfg, path, count + 1, n);
+            goto out;
+        }
+        names[count] = (char *)(names + n) + count * (CLASS_NAME_MAX + 1);
+        if ((rc = take_name(cfg, path, count + 1, text + at, len, names[count])))
+            goto out;
+        rc = OT_EFORMAT;
+        count++;
+        at += len + 1;
+    }
+    if (count < n) {
+        ot_error("%s: data.class_names: '%s' holds %zu names, expected data.classes = %zu, one "
+                 "a line", cfg, path, count, n);
+        goto out;
+    }
+    *out = names;
+    names = NULL;
+    rc = OT_OK;
+out:
+    if (f)
+        fclose(f);
+    free(text);
+    free(names);
+    return rc;
+}
+
+/* ds as loaded, with the names of data.class_names in the place of its file's, if it has
+ * any; on failure ds is freed. */
+static int named(ot_dataset_t *ds, const ot_config_t *c, int rc)
+{
+    char **names;
+    if (rc || !c->class_names[0])
+        return rc;
+    if ((rc = openable(c, "data.class_names", c->class_names)) ||
+        (rc = ot_class_names_read(c->path, c->class_names, (size_t)c->n_classes, &names))) {
+        ot_dataset_free(ds);
+        return rc;
+    }
+    free(ds->class_names);
+    ds->class_names = names;
+    return OT_OK;
+}
+
 int ot_data_load(ot_dataset_t *ds, const ot_config_t *c, int test)
 {
     const size_t limit = test ? c->test_limit : c->train_limit;
@@ -64,14 +203,14 @@ int ot_data_load(ot_dataset_t *ds, const ot_config_t *c, int test)
         const char *path = test ? c->test_file : c->train_file;
         if ((rc = openable(c, test ? "data.test_file" : "data.train_file", path)))
             return rc;
-        return ot_h5data_load(ds, path, &o, NULL);
+        return named(ds, c, ot_h5data_load(ds, path, &o, NULL));
     }
     const char *images = test ? c->test_images : c->train_images;
     const char *labels = test ? c->test_labels : c->train_labels;
     if ((rc = openable(c, test ? "data.test_images" : "data.train_images", images)) ||
         (rc = openable(c, test ? "data.test_labels" : "data.train_labels", labels)))
         return rc;
-    return ot_dataset_load(ds, images, labels, c->n_classes, limit);
+    return named(ds, c, ot_dataset_load(ds, images, labels, c->n_classes, limit));
 }
 
 int ot_data_load_input(ot_dataset_t *ds, const ot_config_t *c, const char *path,
@@ -90,8 +229,8 @@ int ot_data_load_input(ot_dataset_t *ds, const ot_config_t *c, const char *path,
             return OT_ECONFIG;
         }
         ot_h5data_opts_t o = h5_opts(c, 0, 1);
-        return ot_h5data_load(ds, path, &o, has_labels);
+        return named(ds, c, ot_h5data_load(ds, path, &o, has_labels));
     }
     *has_labels = labels_path != NULL;
-    return ot_dataset_load(ds, path, labels_path, c->n_classes, 0);
+    return named(ds, c, ot_dataset_load(ds, path, labels_path, c->n_classes, 0));
 }

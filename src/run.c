@@ -468,20 +468,20 @@ static uint64_t recall_of(const uint64_t *confusion, size_t K, size_t i, char bu
     return row;
 }
 
-void ot_run_print_confusion(const uint64_t *confusion, size_t K)
+void ot_run_print_confusion(const uint64_t *confusion, size_t K, char *const *names)
 {
     char rec[16];
     if (K <= CONFUSION_MAX_CLASSES) {
         printf("confusion matrix (rows: true class, columns: predicted class)\n      ");
         for (size_t j = 0; j < K; j++)
             printf(" %6zu", j);
-        printf("   recall\n");
+        printf(names ? "   recall  class\n" : "   recall\n");
         for (size_t i = 0; i < K; i++) {
             printf("%6zu", i);
             for (size_t j = 0; j < K; j++)
                 printf(" %6llu", (unsigned long long)confusion[i * K + j]);
             recall_of(confusion, K, i, rec);
-            printf("  %s\n", rec);
+            printf("  %s%s%s\n", rec, names ? "  " : "", names ? names[i] : "");
         }
         return;
     }
@@ -513,6 +513,11 @@ void ot_run_print_confusion(const uint64_t *confusion, size_t K)
         shown++;
     }
     printf(shown ? "\n" : "  none: every sample's class was predicted\n");
+    if (names) { /* one a line: a name may hold blanks */
+        printf("classes:\n");
+        for (size_t i = 0; i < K; i++)
+            printf("%6zu  %s\n", i, names[i]);
+    }
 }
 
 int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
@@ -549,13 +554,7 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
            ot_data_path(c, 1), test.n);
     printf("test loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss / (double)test.n,
            100.0 * (double)r.correct / (double)test.n, r.correct, test.n, secs);
-    ot_run_print_confusion(confusion, K);
-    if (test.class_names) { /* the data file's names for the class numbers above */
-        printf("classes of %s:", ot_data_path(c, 1));
-        for (size_t i = 0; i < K; i++)
-            printf("%s%zu %s", i % 8 ? "  " : "\n  ", i, test.class_names[i]);
-        printf("\n");
-    }
+    ot_run_print_confusion(confusion, K, test.class_names);
     rc = OT_OK;
 out:
     free(confusion);

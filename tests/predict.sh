@@ -4,7 +4,8 @@
 # 1 and 2 threads; --csv writes the same numbers as text; without labels there is no /label
 # and no accuracy; an HDF5 input with or without its labels dataset; class names kept by
 # scripts/to_hdf5.py (a PNG folder's) in /class_names, a CSV column (quoted where a name holds
-# a comma or a quote) and eval's legend; bad uses are one line
+# a comma or a quote) and eval's matrix; those of data.class_names in their place, for IDX
+# and HDF5 data alike; bad uses are one line
 # with exit 2 (usage, config) or 1 (runtime), and leave nothing behind. Run from the
 # repository root (make check). OMPTRAIN overrides the binary.
 set -u
@@ -221,9 +222,10 @@ if run pets-train -o "$tmp/pets" "$tmp/pets.ini" &&
         --csv "$tmp/pets-p.csv" "$tmp/pets.ini" "$tmp/pets.h5"; then
     grep -q "^test loss .* acc 100.00%" "$tmp/pets-eval.out" ||
         fail "the pets did not train: $(cat "$tmp/pets-eval.out")"
-    grep -qx "classes of $tmp/pets.h5:" "$tmp/pets-eval.out" &&
-        grep -qx '  0 "owl"  1 cat  2 dog, big' "$tmp/pets-eval.out" ||
-        fail "eval lists no class names: $(cat "$tmp/pets-eval.out")"
+    grep -q " recall  class$" "$tmp/pets-eval.out" &&
+        grep -q '^     0 .*%  "owl"$' "$tmp/pets-eval.out" &&
+        grep -q '^     2 .*%  dog, big$' "$tmp/pets-eval.out" ||
+        fail "eval shows no class names: $(cat "$tmp/pets-eval.out")"
     grep -q ", /class_names, /file_names$" "$tmp/pets-predict.out" ||
         fail "predict wrote no /class_names and /file_names: $(cat "$tmp/pets-predict.out")"
     "$py" - "$tmp/pets-p.h5" "$tmp/pets-p.csv" <<'PY' || fail "class names in predict's outputs"
@@ -245,6 +247,39 @@ for r, c, y, name in zip(rows, cls, label, want):
     assert r["file"] == name, (r["file"], name)
 PY
 fi
+
+# data.class_names: a file of names, one a line, gives IDX data names (eval beside the matrix,
+# predict in /class_names and the CSV), and replaces an HDF5 file's own; a bad one is one line
+printf 'zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine, or 9\n' >"$tmp/digits.names"
+printf 'a\nb\n"c"\n' >"$tmp/pets.names"
+if run names-eval eval -c "$ck" -S data.class_names="$tmp/digits.names" "$cfg" &&
+    run names-predict predict -c "$ck" -S data.class_names="$tmp/digits.names" \
+        --predictions "$tmp/names.h5" --csv "$tmp/names.csv" --labels "$labels" "$cfg" "$images" &&
+    run names-pets predict -c "$tmp/pets/latest.h5" -S data.class_names="$tmp/pets.names" \
+        --predictions "$tmp/names-pets.h5" --csv "$tmp/names-pets.csv" "$tmp/pets.ini" "$tmp/pets.h5"; then
+    grep -q '^     7 .*%  seven$' "$tmp/names-eval.out" &&
+        grep -q '^     9 .*%  nine, or 9$' "$tmp/names-eval.out" ||
+        fail "eval shows no names of data.class_names: $(cat "$tmp/names-eval.out")"
+    "$py" - "$tmp/names.h5" "$tmp/names.csv" "$tmp/names-pets.h5" "$tmp/names-pets.csv" <<'PY' ||
+import csv, sys
+import h5py
+for h5, table, want in ((sys.argv[1], sys.argv[2], "zero one two three four five six seven eight".split() + ["nine, or 9"]),
+                        (sys.argv[3], sys.argv[4], ["a", "b", '"c"'])):
+    with h5py.File(h5) as f:
+        names = [n.decode() for n in f["class_names"][()]]
+        cls = f["class"][()]
+    assert names == want, names
+    rows = list(csv.DictReader(open(table, newline="")))
+    assert len(rows) == len(cls) and all(r["class_name"] == want[c] for r, c in zip(rows, cls))
+PY
+        fail "predict wrote other names than data.class_names'"
+fi
+printf 'zero\none\n' >"$tmp/two.names"
+expect 1 "$cfg: data.class_names: '$tmp/two.names' holds 2 names, expected data.classes = 10, one a line" \
+    eval -c "$ck" -S data.class_names="$tmp/two.names" "$cfg"
+expect 1 "$cfg: data.class_names: cannot open '$tmp/none.names': No such file or directory" \
+    -o "$tmp/nonames" -S data.class_names="$tmp/none.names" "$cfg"
+[ ! -e "$tmp/nonames" ] || fail "a training run with a missing names file made its directory"
 
 # images to classify: a folder of PNGs without class subfolders (the first 20 test digits as
 # dark digits on white, 56x56: a scan's look) through to_hdf5.py --resize 28x28 --invert; their

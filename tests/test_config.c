@@ -17,7 +17,8 @@
 
 /* Every key the module must know, as the spec lists them. */
 static const char *const all_keys[] = {
-    "train_images", "train_labels", "test_images", "test_labels", "classes", "train_limit",
+    "train_images", "train_labels", "test_images", "test_labels", "classes", "class_names",
+    "train_limit",
     "test_limit", "train_file", "test_file", "features", "labels", "layout", "normalize",
     "normalize_by", "layers", "activation", "init", "init_std", "dropout", "batchnorm",
     "bn_momentum", "epochs", "batch_size", "learning_rate", "seed", "shards", "sparse_input",
@@ -89,6 +90,7 @@ static const char *config_diff(const ot_config_t *a, const ot_config_t *b)
     STR(test_images);
     STR(test_labels);
     NUM(n_classes);
+    STR(class_names);
     NUM(train_limit);
     NUM(test_limit);
     STR(train_file);
@@ -252,12 +254,13 @@ static void assert_round_trip(const ot_config_t *c, const char *what)
                              strcmp(k, "dropout") == 0)) ||
             (!c->train_file[0] && strcmp(k, "train_file") == 0) ||
             (!c->test_file[0] && strcmp(k, "test_file") == 0) ||
+            (!c->class_names[0] && strcmp(k, "class_names") == 0) ||
             (c->train_file[0] && (strcmp(k, "train_images") == 0 ||
                                   strcmp(k, "train_labels") == 0 ||
                                   strcmp(k, "test_images") == 0 ||
                                   strcmp(k, "test_labels") == 0))) {
             /* the widths syntax's keys with a list of layers; unset HDF5 files; the IDX keys
-             * that HDF5 files replace */
+             * that HDF5 files replace; no file of class names */
             CU_ASSERT_PTR_NULL(at);
             continue;
         }
@@ -429,6 +432,7 @@ static void test_good_hdf5(void)
     CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/hdf5.ini"), OT_OK);
     CU_ASSERT_STRING_EQUAL(c.train_file, "data/own/train.h5");
     CU_ASSERT_STRING_EQUAL(c.test_file, "data/own/test.h5");
+    CU_ASSERT_STRING_EQUAL(c.class_names, "data/own/classes.names");
     CU_ASSERT_STRING_EQUAL(c.features, "/images/x");
     CU_ASSERT_STRING_EQUAL(c.labels, "y");
     CU_ASSERT_EQUAL(c.layout, OT_LAYOUT_NCHW);
@@ -440,6 +444,7 @@ static void test_good_hdf5(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_PTR_NULL(strstr(text, "train_images"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\ntrain_file = data/own/train.h5\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nclass_names = data/own/classes.names\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nlayout = nchw\nnormalize = mean_std\n"
                                         "normalize_by = feature\n"));
     free(text);

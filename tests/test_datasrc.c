@@ -1,9 +1,11 @@
 /* test_datasrc.c - the config's data sets (src/datasrc.c): training and test sets from IDX
  * files (gzip and raw) and from HDF5 files, with the config's limits, datasets and layout;
  * predict's input from either kind, with or without labels; a missing file, an HDF5 file
- * without the config's dataset and --labels with an HDF5 input refused with one line. */
+ * without the config's dataset and --labels with an HDF5 input refused with one line; the
+ * classes' names of data.class_names, and each way such a file can be wrong. */
 #include <hdf5.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ot_common.h"
@@ -309,6 +311,152 @@ static void test_labels_with_h5(void)
     OT_EXPECT_ONE_LINE(ot_data_load_input(&ds, &c, p, q, &has), OT_ECONFIG, want);
 }
 
+/* ---------------------------------------------------------------- data.class_names */
+
+/* text (len bytes) into the scratch file name; its path into path */
+static void put_file(const char *name, const char *text, size_t len, char *path, size_t n)
+{
+    ot_test_path(path, n, name);
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_FATAL(f != NULL);
+    CU_ASSERT(fwrite(text, 1, len, f) == len);
+    CU_ASSERT(fclose(f) == 0);
+}
+
+/* The names file as written, each name without the blanks around it, a CRLF line end, a BOM
+ * or the last line's missing '\n'; a name of blanks inside and of 64 bytes (4-byte UTF-8
+ * included) kept whole; the names in the place of an HDF5 file's in the data sets and in
+ * predict's input, IDX or HDF5. */
+static void test_class_names(void)
+{
+    static const char text[] = "\xef\xbb\xbf  T-shirt/top \r\n\tAnkle  boot\n"
+                               "\xf0\x9f\x91\x9f" "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz01234567";
+    char p[256], set[400], **names = NULL;
+    put_file("three.names", text, sizeof text - 1, p, sizeof p);
+    CU_ASSERT_EQUAL_FATAL(ot_class_names_read("c.ini", p, 3, &names), OT_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(names);
+    CU_ASSERT_STRING_EQUAL(names[0], "T-shirt/top");
+    CU_ASSERT_STRING_EQUAL(names[1], "Ankle  boot");
+    CU_ASSERT_EQUAL(strlen(names[2]), 64);
+    CU_ASSERT_STRING_EQUAL(names[2], text + sizeof text - 1 - 64);
+    free(names);
+
+    ot_config_t c;
+    ot_dataset_t ds;
+    CU_ASSERT_FATAL(ot_tiny_config(&c, NULL) == 0);
+    CU_ASSERT_EQUAL_FATAL(ot_data_load(&ds, &c, 1), OT_OK);
+    CU_ASSERT_PTR_NULL(ds.class_names); /* IDX files have none */
+    ot_dataset_free(&ds);
+    snprintf(set, sizeof set, "data.class_names=%s", p);
+    CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
+    for (int test = 0; test < 2; test++) {
+        CU_ASSERT_EQUAL_FATAL(ot_data_load(&ds, &c, test), OT_OK);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ds.class_names);
+        CU_ASSERT_STRING_EQUAL(ds.class_names[1], "Ankle  boot");
+        expect_tiny(&ds, test ? OT_TINY_TRAIN : 0, test ? OT_TINY_TEST : OT_TINY_TRAIN);
+        ot_dataset_free(&ds);
+    }
+    int has = -1;
+    CU_ASSERT_EQUAL_FATAL(ot_data_load_input(&ds, &c, ot_data_path(&c, 1), NULL, &has), OT_OK);
+    CU_ASSERT(has == 0 && ds.class_names && strcmp(ds.class_names[0], "T-shirt/top") == 0);
+    ot_dataset_free(&ds);
+
+    /* an HDF5 file with names of its own: the config's replace them */
+    char h[256];
+    make_h5("train.h5", 0, 1, h, sizeof h);
+    make_h5("test.h5", 10, 1, h, sizeof h);
+    hid_t f = H5Fopen(h, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 4);
+    hsize_t three = 3;
+    hid_t sp = H5Screate_simple(1, &three, NULL);
+    hid_t a = H5Acreate2(f, "class_names", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT(a >= 0 && H5Awrite(a, t, "own\0cat\0dog\0") >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+    h5_config(&c, NULL);
+    CU_ASSERT_EQUAL_FATAL(ot_data_load(&ds, &c, 1), OT_OK);
+    CU_ASSERT(ds.class_names && strcmp(ds.class_names[0], "own") == 0);
+    ot_dataset_free(&ds);
+    CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
+    CU_ASSERT_EQUAL_FATAL(ot_data_load(&ds, &c, 1), OT_OK);
+    CU_ASSERT(ds.class_names && strcmp(ds.class_names[0], "T-shirt/top") == 0);
+    ot_dataset_free(&ds);
+    CU_ASSERT_EQUAL_FATAL(ot_data_load_input(&ds, &c, h, NULL, &has), OT_OK);
+    CU_ASSERT(has == 1 && ds.class_names && strcmp(ds.class_names[2], text + sizeof text - 1 - 64) == 0);
+    ot_dataset_free(&ds);
+}
+
+/* A names file that does not hold data.classes names, one a line: one line naming the config,
+ * the key, the file, its line where one is at fault, and what was expected; the data set is
+ * not loaded. */
+static void test_class_names_bad(void)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *want; /* after "FILE" */
+    } cases[] = {
+        {"a\nb\n", 4, "' holds 2 names, expected data.classes = 3, one a line"},
+        {"", 0, "' holds 0 names, expected data.classes = 3"},
+        {"a\nb\nc\nd\n", 8, ":4: more names than data.classes = 3, expected one class name a line"},
+        {"a\n\nc\n", 5, ":2: an empty line, expected one class name a line (1 to 64 bytes of "
+                           "UTF-8 text)"},
+        {"a\n \t\r\nc\n", 8, ":2: an empty line"},
+        {"a\nb\tc\nd\n", 8, ":2: a control character"},
+        {"a\nb\nc\xff\n", 7, ":3: bytes that are not UTF-8 text"},
+        {"a\nb\n\xed\xa0\x80\n", 8, ":3: bytes that are not UTF-8 text"}, /* a surrogate */
+        {"a\nb\n\xc0\xaf\n", 7, ":3: bytes that are not UTF-8 text"},      /* overlong '/' */
+        {"a\nb\n\xe2\x82\n", 7, ":3: bytes that are not UTF-8 text"},      /* cut short */
+        {"a\nb\n0123456789012345678901234567890123456789012345678901234567890123X\n", 70,
+         ":3: a name of 65 bytes, expected one class name a line (1 to 64 bytes"},
+    };
+    char p[256], set[400], want[2600], **names = (char **)1;
+    ot_config_t c;
+    CU_ASSERT_FATAL(ot_tiny_config(&c, NULL) == 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "bad%zu.names", i);
+        put_file(name, cases[i].text, cases[i].len, p, sizeof p);
+        snprintf(want, sizeof want, "c.ini: data.class_names: %s%s",
+                 cases[i].want[0] == '\'' ? "'" : "", p);
+        strncat(want, cases[i].want, sizeof want - strlen(want) - 1);
+        OT_EXPECT_ONE_LINE(ot_class_names_read("c.ini", p, 3, &names), OT_EFORMAT, want);
+        CU_ASSERT_PTR_NULL(names);
+        snprintf(set, sizeof set, "data.class_names=%s", p);
+        CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
+        snprintf(want, sizeof want, "%s: data.class_names: ", c.path);
+        EXPECT_LOAD(c, 0, OT_EFORMAT, want);
+    }
+    /* a file past 64 KiB: refused before its lines are looked at */
+    static char big[65537];
+    memset(big, 'x', sizeof big);
+    put_file("big.names", big, sizeof big, p, sizeof p);
+    snprintf(want, sizeof want, "'%s' is larger than 65536 bytes, expected a text file of 3 "
+             "class names, one a line", p);
+    OT_EXPECT_ONE_LINE(ot_class_names_read("c.ini", p, 3, &names), OT_EFORMAT, want);
+    /* missing, a directory: the key, the file and why, as for the data files */
+    snprintf(set, sizeof set, "data.class_names=%s/none.names", ot_test_scratch);
+    CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
+    snprintf(want, sizeof want, "%s: data.class_names: cannot open '%s/none.names': No such file",
+             c.path, ot_test_scratch);
+    EXPECT_LOAD(c, 1, OT_EIO, want);
+    snprintf(set, sizeof set, "data.class_names=%s", ot_test_scratch);
+    CU_ASSERT_FATAL(ot_config_set(&c, set) == OT_OK);
+    snprintf(want, sizeof want, "data.class_names: cannot open '%s': it is a directory",
+             ot_test_scratch);
+    EXPECT_LOAD(c, 1, OT_EIO, want);
+    int has;
+    ot_dataset_t ds;
+    OT_EXPECT_ONE_LINE(ot_data_load_input(&ds, &c, ot_data_path(&c, 1), NULL, &has), OT_EIO, want);
+    snprintf(want, sizeof want, "c.ini: data.class_names: cannot open '%s': it is a directory",
+             ot_test_scratch);
+    OT_EXPECT_ONE_LINE(ot_class_names_read("c.ini", ot_test_scratch, 3, &names), OT_EIO, want);
+}
+
 OT_TEST_SUITE(datasrc, setup, ot_test_scratch_free,
               {"IDX: gzip'd training set, raw test set; their paths", test_idx},
               {"IDX: train_limit and test_limit, each its own set's", test_idx_limits},
@@ -316,4 +464,6 @@ OT_TEST_SUITE(datasrc, setup, ot_test_scratch_free,
               {"predict's input: HDF5 or IDX, with or without labels", test_input},
               {"bad: a missing IDX or HDF5 file", test_missing_files},
               {"bad: an HDF5 file without the config's dataset", test_missing_dataset},
-              {"bad: --labels with an HDF5 input", test_labels_with_h5})
+              {"bad: --labels with an HDF5 input", test_labels_with_h5},
+              {"data.class_names: the names, in the place of an HDF5 file's", test_class_names},
+              {"bad: data.class_names that are not data.classes names", test_class_names_bad})

@@ -548,7 +548,7 @@ static void test_print_confusion(void)
 {
     const uint64_t m3[9] = {5, 1, 0, 2, 2, 0, 0, 0, 0};
     CU_ASSERT_FATAL(out_begin(NULL, 0) == 0);
-    ot_run_print_confusion(m3, 3);
+    ot_run_print_confusion(m3, 3, NULL);
     char *text = out_end();
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_STRING_EQUAL(text,
@@ -557,6 +557,19 @@ static void test_print_confusion(void)
                            "     0      5      1      0   83.33%\n"
                            "     1      2      2      0   50.00%\n"
                            "     2      0      0      0        -\n");
+    free(text);
+    /* with the classes' names: each after its row's recall (a name may hold blanks) */
+    char *const names[3] = {"cat", "big  dog", "owl"};
+    CU_ASSERT_FATAL(out_begin(NULL, 0) == 0);
+    ot_run_print_confusion(m3, 3, names);
+    text = out_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_STRING_EQUAL(text,
+                           "confusion matrix (rows: true class, columns: predicted class)\n"
+                           "            0      1      2   recall  class\n"
+                           "     0      5      1      0   83.33%  cat\n"
+                           "     1      2      2      0   50.00%  big  dog\n"
+                           "     2      0      0      0        -  owl\n");
     free(text);
 
     enum { K = 21 };
@@ -568,7 +581,7 @@ static void test_print_confusion(void)
     for (size_t i = 4; i < 13; i++)
         m[i * K + (i + 1)] = 1; /* nine 1s: the last list's place goes to the first of them */
     CU_ASSERT_FATAL(out_begin(NULL, 0) == 0);
-    ot_run_print_confusion(m, K);
+    ot_run_print_confusion(m, K, NULL);
     text = out_end();
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_PTR_NULL(strstr(text, "confusion matrix (rows"));
@@ -584,13 +597,26 @@ static void test_print_confusion(void)
                                         "     4 -> 5: 1       5 -> 6: 1       6 -> 7: 1       7 -> "
                                         "8: 1\n"
                                         "     8 -> 9: 1       9 -> 10: 1\n"));
+    CU_ASSERT_PTR_NULL(strstr(text, "\nclasses:\n"));
+    free(text);
+    /* past 20 classes the names follow, one a line */
+    char *many[K], buf[K][8];
+    for (size_t i = 0; i < K; i++)
+        snprintf(buf[i], sizeof buf[i], "c %zu", i), many[i] = buf[i];
+    CU_ASSERT_FATAL(out_begin(NULL, 0) == 0);
+    ot_run_print_confusion(m, K, many);
+    text = out_end();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    const char *at = text ? strstr(text, "9 -> 10: 1\nclasses:\n     0  c 0\n     1  c 1\n") : NULL;
+    CU_ASSERT_PTR_NOT_NULL(at);
+    CU_ASSERT(at && strcmp(at + strlen(at) - 13, "    20  c 20\n") == 0);
     free(text);
 
     /* nothing off the diagonal */
     for (size_t q = 0; q < K * K; q++)
         m[q] = q / K == q % K;
     CU_ASSERT_FATAL(out_begin(NULL, 0) == 0);
-    ot_run_print_confusion(m, K);
+    ot_run_print_confusion(m, K, NULL);
     text = out_end();
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "samples):  none: every sample's class was predicted\n"));
