@@ -36,6 +36,11 @@ void ot_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * failure every process meets is reported once (ot_dist_agree). Main thread only. */
 void ot_error_hold(int on);
 
+/* on: from now on ot_error drops its messages (for a step whose failure only means a check
+ * is skipped); off: back to printing or holding them. Returns the previous setting, to be
+ * restored. Main thread only. */
+int ot_error_mute(int on);
+
 /* The messages held so far: printed to stderr as "omptrain: WHO: message" lines when print
  * (who NULL: "omptrain: message"), else dropped; either way forgotten. */
 void ot_error_release(int print, const char *who);

@@ -287,10 +287,85 @@ static void join_names(char names[][OT_NAME_MAX], size_t n, char *buf, size_t le
     }
 }
 
+/* net's layers as a list of layers, "conv 30 5x5 ..., relu, affine 10" (the loss left out),
+ * into buf. */
+static void stack_str(const ot_net_t *net, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t l = 0; l < net->n_layers && used < n; l++) {
+        const ot_layer_t *L = &net->layers[l];
+        char args[128];
+        if (L->ops->is_loss)
+            continue;
+        L->ops->format(L, args, sizeof args);
+        int w = snprintf(buf + used, n - used, "%s%s%s%s", used ? ", " : "", L->ops->kind,
+                         args[0] ? " " : "", args);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* The model the checkpoint was trained as (its attribute config, built on net's input)
+ * against net: the same kinds of layer in the same order, each with the same input and
+ * output shapes. Layers without parameters (ReLU or Sigmoid, max or average pooling) are
+ * where the tensors alone cannot tell two models apart. A difference is one line naming both
+ * models and the first layer that differs, and OT_ECONFIG. A checkpoint whose config cannot
+ * be read or built (none kept) is left to the tensors' checks. */
+static int check_stack(hid_t f, const char *path, const ot_net_t *net)
+{
+    char *text = malloc(OT_H5_MAX_ATTR + 1);
+    ot_config_t *was = malloc(sizeof *was);
+    ot_net_t *ck = calloc(1, sizeof *ck);
+    int rc = OT_OK;
+    const int muted = ot_error_mute(1); /* a config it cannot read: no check, and no message */
+    int built = text && was && ck &&
+                ot_h5_attr_get(f, "config", H5T_STRING, -1, text, OT_H5_MAX_ATTR + 1,
+                               OT_H5_MAX_ATTR, NULL, 0) == 0;
+    if (built) {
+        ot_config_defaults(was);
+        built = ot_config_load_text(was, text, path) == OT_OK &&
+                ot_net_layout(ck, was, &net->input) == OT_OK;
+    }
+    ot_error_mute(muted);
+    size_t l = 0;
+    for (; built && l < ck->n_layers && l < net->n_layers; l++) {
+        const ot_layer_t *a = &ck->layers[l], *b = &net->layers[l];
+        if (a->ops != b->ops || memcmp(&a->in, &b->in, sizeof a->in) != 0 ||
+            memcmp(&a->out, &b->out, sizeof a->out) != 0)
+            break;
+    }
+    if (built && (l < ck->n_layers || l < net->n_layers)) {
+        char was_s[1024], is_s[1024], at[256], sa[64], sb[64];
+        stack_str(ck, was_s, sizeof was_s);
+        stack_str(net, is_s, sizeof is_s);
+        if (l >= ck->n_layers || l >= net->n_layers || ck->layers[l].ops->is_loss ||
+            net->layers[l].ops->is_loss)
+            snprintf(at, sizeof at, "%zu layers in the checkpoint, %zu in the config",
+                     ck->n_layers - 1, net->n_layers - 1);
+        else if (ck->layers[l].ops != net->layers[l].ops)
+            snprintf(at, sizeof at, "layer %zu: %s in the checkpoint, %s in the config", l + 1,
+                     ck->layers[l].ops->kind, net->layers[l].ops->kind);
+        else
+            snprintf(at, sizeof at, "layer %zu, %s: output %s in the checkpoint, %s in the "
+                     "config", l + 1, ck->layers[l].name,
+                     ot_shape_str(&ck->layers[l].out, sa, sizeof sa),
+                     ot_shape_str(&net->layers[l].out, sb, sizeof sb));
+        ot_error("%s: the checkpoint's model is '%s' and the config's '%s' (%s); expected the "
+                 "checkpoint's layers, which its attribute config holds", path, was_s, is_s, at);
+        rc = OT_ECONFIG;
+    }
+    free(text);
+    free(was);
+    free(ck);
+    return rc;
+}
+
 /* /model into net's parameters and running statistics. The layers first (the checkpoint's
  * groups against the config's layers with tensors: a deeper or shallower model, a batch norm
- * on one side only; one message naming both lists), then every tensor's shape, then the
- * data. */
+ * on one side only; one message naming both lists), then every tensor's shape, then the data,
+ * and last what the tensors cannot tell (check_stack). */
 static int load_params(hid_t f, const char *path, ot_net_t *net)
 {
     char ck[OT_MAX_STACK][OT_NAME_MAX], cf[OT_MAX_STACK][OT_NAME_MAX], name[64];
@@ -346,6 +421,8 @@ static int load_params(hid_t f, const char *path, ot_net_t *net)
     if (!rc)
         rc = read_block(f, path, "/model", net->state_tensors, net->n_state_tensors, net->state,
                         OT_ECONFIG);
+    if (!rc)
+        rc = check_stack(f, path, net);
     return rc;
 }
 

@@ -15,6 +15,7 @@
  * fit is cut) for ot_error_release. */
 static struct {
     int hold;
+    int mute;              /* messages are dropped (ot_error_mute) */
     size_t len;
     char held[4096];
     FILE *status;          /* a progress line is drawn there (ot_status_line) */
@@ -86,7 +87,9 @@ void ot_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (!sink.hold) {
+    if (sink.mute) {
+        /* dropped */
+    } else if (!sink.hold) {
         if (sink.status == stderr) /* the bar's line, erased */
             ot_status_clear();
         fputs("omptrain: ", stderr);
@@ -105,6 +108,13 @@ void ot_error(const char *fmt, ...)
 void ot_error_hold(int on)
 {
     sink.hold = on;
+}
+
+int ot_error_mute(int on)
+{
+    const int was = sink.mute;
+    sink.mute = on;
+    return was;
 }
 
 void ot_error_release(int print, const char *who)

@@ -342,6 +342,61 @@ static void test_batchnorm(void)
     ot_trainer_free(&b);
 }
 
+/* A model that differs from the checkpoint's only where the tensors cannot tell (another
+ * activation, another pooling, a layer without parameters more or less, a pooling stride) is
+ * refused too, in one line naming both models and the first layer that differs (until
+ * 2026-12 they loaded, and eval, predict, export and resume went on with the wrong model);
+ * what does not change the layers' kinds and shapes (a dropout rate, Winograd's algorithm)
+ * loads (so would a pooling window that gives the same shape: not told apart). */
+static void test_other_layers(void)
+{
+    static const struct {
+        const char *trained, *loaded, *want;
+    } cases[] = {
+        {"model.activation=relu", "model.activation=sigmoid",
+         "the checkpoint's model is 'affine 50, relu, affine 10' and the config's 'affine 50, "
+         "sigmoid, affine 10' (layer 2: relu in the checkpoint, sigmoid in the config); expected "
+         "the checkpoint's layers, which its attribute config holds"},
+        {"model.layers=conv 2 3x3, relu, maxpool 2, affine 10",
+         "model.layers=conv 2 3x3, relu, avgpool 2, affine 10",
+         "(layer 3: maxpool in the checkpoint, avgpool in the config)"},
+        {"model.layers=conv 2 3x3, relu, maxpool 2, affine 10",
+         "model.layers=conv 2 3x3, maxpool 2, affine 10",
+         "(layer 2: relu in the checkpoint, maxpool in the config)"},
+        {"model.layers=conv 2 3x3, relu, maxpool 2, affine 10",
+         "model.layers=conv 2 3x3, relu, maxpool 2, relu, affine 10",
+         "(layer 4: affine in the checkpoint, relu in the config)"},
+        {"model.layers=conv 2 3x3, relu, affine 10, relu", "model.layers=conv 2 3x3, relu, affine 10",
+         "(4 layers in the checkpoint, 3 in the config)"},
+        {"model.layers=conv 2 3x3, relu, maxpool 2, avgpool 13, affine 10",
+         "model.layers=conv 2 3x3, relu, maxpool 2 stride 1, avgpool 25, affine 10",
+         "(layer 3, maxpool1: output 13x13x2 in the checkpoint, 25x25x2 in the config)"},
+        {"model.layers=affine 20, relu, dropout 0.5, affine 10",
+         "model.layers=affine 20, relu, dropout 0.2, affine 10", NULL},
+        {"model.layers=conv 4 3x3 pad 1, relu, affine 10",
+         "model.layers=conv 4 3x3 pad 1 winograd, relu, affine 10", NULL},
+    };
+    char p[256];
+    ot_test_path(p, sizeof p, "layers.h5");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const trained[] = {cases[i].trained, NULL}, *const loaded[] = {cases[i].loaded,
+                                                                                   NULL};
+        ot_trainer_t a, b;
+        CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&a, 31, 50, 100, trained) == 0);
+        CU_ASSERT_FATAL(ot_ckpt_write(&a, p) == 0);
+        CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&b, 32, 50, 100, loaded) == 0);
+        if (cases[i].want) {
+            OT_EXPECT_ONE_LINE(ot_ckpt_load_params(p, &b.net), OT_ECONFIG, cases[i].want);
+            OT_EXPECT_ONE_LINE(ot_ckpt_load(p, &b), OT_ECONFIG, cases[i].want);
+        } else {
+            CU_ASSERT_EQUAL(ot_ckpt_load(p, &b), OT_OK);
+            CU_ASSERT(ot_ck_params_equal(&a.net, &b.net));
+        }
+        ot_trainer_free(&a);
+        ot_trainer_free(&b);
+    }
+}
+
 /* Damage one thing of a good checkpoint with the HDF5 API. */
 static int damage(const char *good, const char *bad, const char *what)
 {
@@ -541,5 +596,7 @@ OT_TEST_SUITE(ckpt_read, setup, ot_test_scratch_free,
               {"inside an epoch, resume only at its batch size", test_batch_size_change},
               {"optimizer and early-stopping state round trip", test_roundtrip_optim},
               {"batch norm state round trip", test_batchnorm},
+              {"a model other than the checkpoint's where the tensors cannot tell",
+               test_other_layers},
               {"bad files: one line each", test_bad_files},
               {"files from elsewhere: links, storage, strings", test_from_elsewhere})

@@ -67,9 +67,16 @@ static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
     return 0;
 }
 
+/* The rate in the fewest digits that parse reads back as the same float: "0.3", not the
+ * "0.300000012" of %.9g. */
 static void format(const ot_layer_t *L, char *buf, size_t n)
 {
-    snprintf(buf, n, "%.9g", (double)OT_LAYER_ARGS(dropout_args_t, L)->rate);
+    const float rate = OT_LAYER_ARGS(dropout_args_t, L)->rate;
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, n, "%.*g", digits, (double)rate);
+        if ((float)strtod(buf, NULL) == rate)
+            return;
+    }
 }
 
 static ot_dropout_key_t key(const ot_layer_t *L, uint64_t seed, uint64_t step)
