@@ -17,13 +17,16 @@ usage: /usr/bin/python3 scripts/to_hdf5.py csv FILE.csv OUT.h5 [options]
        kept in the attribute class_names, which omptrain predict and eval show), each holding
        that class's images (.png; also .jpg, .jpeg, .bmp, .gif, .tif, .tiff, .webp), all of
        one size (or --resize); grayscale images give N x H x W, colour ones N x H x W x C
-       (--mode). A folder of images without subfolders gives samples without labels, for
+       (--mode). 16-bit grayscale images (and 32-bit integer ones holding 0..65535) are
+       scaled to 8 bits as round(v / 257), which undoes the usual 8-to-16-bit widening
+       v * 257. A folder of images without subfolders gives samples without labels, for
        omptrain predict. Either way the files' names (class/file.png, or file.png) go into
        the dataset file_names, in sample order, which omptrain predict copies into its
        outputs
 
 options:
-  --shape HxW[xC]     give each sample this shape (csv, npz, npy): 28x28 for MNIST rows
+  --shape HxW[xC]     give each sample this shape (csv, npz, npy; not png, see --resize):
+                      28x28 for MNIST rows
   --dtype auto|uint8|float32
                       the features' type: auto (default) keeps uint8 data as uint8 (omptrain
                       scales it to [0, 1]), turns integers in 0..255 into uint8 and anything
@@ -43,9 +46,9 @@ options:
                       uncompressed)
   --limit N           keep the first N samples
 
-Labels are stored as int64, and must be integers >= 0. The file gets the attributes classes
-(largest label + 1, or the number of class folders; not for a folder without labels) and
-source. Prints one line on success.
+Every sample needs at least one feature. Labels are stored as int64, and must be integers
+>= 0. The file gets the attributes classes (largest label + 1, or the number of class folders;
+not for a folder without labels) and source. Prints one line on success.
 
 Needs Debian's python3-numpy and python3-h5py (and python3-pil for png): run it with
 /usr/bin/python3. Exit status: 0 done, 1 the input cannot be read or converted, 2 usage."""
@@ -95,6 +98,9 @@ def read_csv(path, label_column):
     if not rows:
         raise Fail(f"{path}: only a header, expected one sample per line after it")
     cols = rows[0].count(",") + 1
+    if cols < 2:  # often another separator (';', tabs): the whole line reads as one column
+        raise Fail(f"{path}: no feature columns (one label column and nothing else), expected "
+                   "the label and the features separated by commas")
     # NumPy's C parser: every line's values, commas between them (it stops at the first value
     # that is not a number, with a DeprecationWarning: found below by line and column instead)
     with warnings.catch_warnings():
@@ -121,7 +127,24 @@ def read_csv(path, label_column):
     return features, labels
 
 
+def numpy_kind(path):
+    """'npz', 'npy' or None: np.load decides by these first bytes, and reads anything else as a
+    pickle (its error then speaks of pickled data)."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise Fail(f"{path}: cannot read it: {e}") from e
+    if magic.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip, or an empty one
+        return "npz"
+    return "npy" if magic == b"\x93NUMPY" else None
+
+
 def read_npz(path, xkey, ykey):
+    kind = numpy_kind(path)
+    if kind != "npz":
+        raise Fail(f"{path}: not a .npz archive (" + ("use the npy subcommand for .npy files)"
+                   if kind == "npy" else "expected a zip of .npy files, as numpy.savez writes)"))
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in (xkey, ykey) if k not in z.files]
@@ -134,6 +157,10 @@ def read_npz(path, xkey, ykey):
 
 
 def read_npy(path):
+    kind = numpy_kind(path)
+    if kind != "npy":
+        raise Fail(f"{path}: not a .npy file (" + ("use the npz subcommand for .npz archives)"
+                   if kind == "npz" else "expected an array as numpy.save writes it)"))
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -179,11 +206,21 @@ def read_png(folder, mode, resize, invert):
         try:
             with Image.open(path) as im:
                 im.load()
-                images.append(im.copy())
+                im = im.copy()
         except OSError as e:
             raise Fail(f"{path}: cannot read it as an image: {e}") from e
+        if im.mode.startswith("I"):  # 16-bit gray ("I;16", "I;16B"; "I": 32-bit integers)
+            # convert("L") would clip every value above 255 to white: scale to 8 bits instead,
+            # round(v / 257) = (v + 128) // 257, which maps 0..65535 onto 0..255 and an 8-bit
+            # value widened as v * 257 back to v
+            a = np.asarray(im, dtype=np.int64)
+            if a.size and (a.min() < 0 or a.max() > 65535):
+                raise Fail(f"{path}: a mode {im.mode} image with values {a.min()}..{a.max()}, "
+                           "expected 16-bit values 0..65535")
+            im = Image.fromarray(((a + 128) // 257).astype(np.uint8), "L")
+        images.append(im)
     if mode is None:
-        mode = "L" if all(im.mode in ("L", "1", "I;16", "I") for im in images) else "RGB"
+        mode = "L" if all(im.mode in ("L", "1") for im in images) else "RGB"
     arrays = []
     size = (resize[1], resize[0]) if resize else images[0].size  # Pillow's (width, height)
     for (path, _, _), im in zip(files, images):
@@ -219,6 +256,9 @@ def to_features(x, shape, dtype, source):
         x = x.reshape((x.shape[0],) + shape)
     if x.ndim == 1:
         x = x.reshape(-1, 1)
+    if x[0].size == 0:
+        raise Fail(f"{source}: samples of shape {'x'.join(map(str, x.shape[1:]))} hold no "
+                   "features, expected at least one value per sample")
     if x.ndim > 4:
         raise Fail(f"{source}: samples of shape {x.shape[1:]}, expected at most 3 axes")
     if dtype == "auto":
@@ -293,6 +333,8 @@ def main(argv):
         p.error("--limit: expected a positive number of samples")
     if a.kind != "png" and (a.resize or a.invert or a.mode):
         p.error("--resize, --invert and --mode are for png")
+    if a.kind == "png" and a.shape:
+        p.error("--shape is for csv, npz and npy (png keeps the images' shape, or --resize HxW)")
     if a.resize and len(a.resize) != 2:
         p.error("--resize: expected HxW, e.g. 28x28")
     *inputs, out = a.paths
@@ -341,9 +383,10 @@ def main(argv):
                 f.attrs["layout"] = a.layout
         os.replace(tmp, out)  # whole or not at all
     except OSError as e:
+        raise Fail(f"{out}: cannot write it: {e}") from e
+    finally:  # whatever stopped it (another error, Ctrl-C): no half-written file left
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise Fail(f"{out}: cannot write it: {e}") from e
     shape = "x".join(map(str, x.shape))
     print(f"wrote {out}: {a.features} {shape} {x.dtype}, " +
           (f"{a.labels} {y.shape[0]} int64, {classes} classes" if y is not None else

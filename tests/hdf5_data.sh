@@ -75,6 +75,13 @@ for k, name in enumerate(["circle", "cross", "dot"]):
     for i in range(8):
         a = (rng.random((10, 12)) * 60 + 80 * k).astype(np.uint8)
         Image.fromarray(a, "L").save(f"{out}/png/{name}/{i}.png")
+# 16-bit grayscale: a 0..65535 ramp in 2 classes; and 32-bit integers beyond 16 bits (a TIFF)
+ramp = np.linspace(0, 65535, 784).reshape(28, 28).astype(np.uint16)
+for name in ("a", "b"):
+    os.makedirs(f"{out}/png16/{name}")
+    Image.fromarray(ramp).save(f"{out}/png16/{name}/0.png")
+    os.makedirs(f"{out}/png32/{name}")
+    Image.fromarray(ramp.astype(np.int32) * 2).save(f"{out}/png32/{name}/0.tif")
 EOF
 
 # CSV -> uint8 N x 28 x 28: the IDX run's parameters, bit for bit
@@ -139,6 +146,21 @@ printf '[data]\ntrain_file = %s\ntest_file = %s\nclasses = 3\nnormalize = mean_s
 run png-train "$bin" -t 2 --epochs 20 -o "$tmp/pngrun" "$tmp/png.ini" || exit 1
 grep -q "^epoch  20/20 .*test loss [0-9.]* acc 100.00%" "$tmp/png-train.out" ||
     fail "the PNG classes (by brightness) were not learnt: $(tail -2 "$tmp/png-train.out")"
+# 16-bit grayscale: scaled to 0..255 as round(v / 257) (convert("L") clipped 99.5% of the ramp
+# to 255)
+if run png16 "$py" scripts/to_hdf5.py png "$tmp/png16" "$tmp/png16.h5"; then
+    "$py" - "$tmp/png16.h5" <<'EOF' || fail "the 16-bit PNGs are not the 8-bit ramp"
+import sys
+import h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    x = f["data"][:]
+ramp = np.linspace(0, 65535, 784).reshape(28, 28).astype(np.uint16)
+want = np.round(ramp / 257).astype(np.uint8)
+if x.dtype != np.uint8 or x.shape != (2, 28, 28) or not (x == want).all() or want.max() != 255:
+    sys.exit(f"{sys.argv[1]}: data {x.dtype} {x.shape}, values {x.min()}..{x.max()}, "
+             f"{(x == 255).mean():.1%} of them 255")
+EOF
+fi
 
 # standardisation: statistics in the checkpoint, eval gives the training's figures, resume is
 # exact; a validation split
@@ -203,7 +225,36 @@ expect 1 "to_hdf5.py: $tmp/word.csv:3: column 3: 'x' is not a number" \
 expect 1 "784 values per sample, which --shape 27x27 does not hold" \
     "$py" scripts/to_hdf5.py csv "$tmp/t10k.csv" "$tmp/x.h5" --shape 27x27
 expect 2 "invalid shape '28by28'" "$py" scripts/to_hdf5.py csv "$tmp/t10k.csv" "$tmp/x.h5" --shape 28by28
+# no features: a label column alone, or another separator than commas (a traceback and a
+# temporary file before; with --compress 0, a file of 3x0 features that omptrain refused)
+printf 'label\n0\n1\n2\n' >"$tmp/label.csv"
+printf 'a;b;c\n1;3;4\n' >"$tmp/semicolon.csv"
+for c in label:4 label:0 semicolon:4; do # the file, the gzip level
+    expect 1 "to_hdf5.py: $tmp/${c%:*}.csv: no feature columns (one label column and nothing else)" \
+        "$py" scripts/to_hdf5.py csv "$tmp/${c%:*}.csv" "$tmp/x.h5" --compress "${c#*:}"
+done
+"$py" -c 'import sys, numpy as np; np.savez(sys.argv[1], x=np.zeros((3, 0)), y=np.arange(3))' \
+    "$tmp/nofeatures.npz" || fail "cannot make nofeatures.npz"
+expect 1 "to_hdf5.py: $tmp/nofeatures.npz: samples of shape 0 hold no features" \
+    "$py" scripts/to_hdf5.py npz "$tmp/nofeatures.npz" "$tmp/x.h5" --compress 0
+# the other kind of NumPy file, or none (a traceback, or numpy's word of pickled data, before)
+expect 1 "to_hdf5.py: $tmp/t10k-labels.npy: not a .npz archive (use the npy subcommand for .npy files)" \
+    "$py" scripts/to_hdf5.py npz "$tmp/t10k-labels.npy" "$tmp/x.h5"
+expect 1 "to_hdf5.py: $tmp/word.csv: not a .npz archive (expected a zip of .npy files" \
+    "$py" scripts/to_hdf5.py npz "$tmp/word.csv" "$tmp/x.h5"
+expect 1 "to_hdf5.py: $tmp/t10k.npz: not a .npy file (use the npz subcommand for .npz archives)" \
+    "$py" scripts/to_hdf5.py npy "$tmp/t10k.npz" "$tmp/t10k-labels.npy" "$tmp/x.h5"
+# integers beyond 16 bits cannot be scaled like 16-bit gray
+expect 1 "to_hdf5.py: $tmp/png32/a/0.tif: a mode I image with values 0..131070, expected 16-bit values 0..65535" \
+    "$py" scripts/to_hdf5.py png "$tmp/png32" "$tmp/x.h5"
+expect 2 "to_hdf5.py: --shape is for csv, npz and npy" \
+    "$py" scripts/to_hdf5.py png "$tmp/png" "$tmp/x.h5" --shape 10x12
+# whatever stops the writing, no temporary file is left: here h5py's own error (not an OSError)
+# at a second dataset named data
+"$py" scripts/to_hdf5.py csv "$tmp/t10k.csv" "$tmp/x.h5" --labels data >/dev/null 2>&1 &&
+    fail "to_hdf5.py --labels data (the features' name too) exited 0"
 [ -e "$tmp/ragged.h5" ] || [ -e "$tmp/x.h5" ] || [ -e "$tmp/word.h5" ] && fail "a failed conversion left a file"
+compgen -G "$tmp/*.tmp-*" >/dev/null && fail "a failed conversion left $(echo "$tmp"/*.tmp-*)"
 
 [ $fails -eq 0 ] && echo "hdf5_data.sh: all passed" || echo "hdf5_data.sh: $fails failed"
 exit $((fails > 0))
