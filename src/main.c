@@ -281,6 +281,13 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
     opterr = 0;
     int ch, rc = OT_OK;
     while (!rc && (ch = getopt_long(argc, argv, ":t:e:s:o:S:r:c:hV", opts, NULL)) != -1) {
+        const char *path_opt = ch == 'r' ? "--resume" : ch == 'c' ? "--checkpoint"
+                             : ch == 6   ? "--predictions" : ch == 7 ? "--csv"
+                             : ch == 8   ? "--labels" : ch == 9 ? "--onnx" : NULL;
+        if (path_opt && !optarg[0]) { /* else a file named "" fails late, as if "" were one */
+            ot_error("%s: empty value, expected a path (see omptrain --help)", path_opt);
+            return OT_ECONFIG;
+        }
         switch (ch) {
         case 't':
             if (cli->cmd == CMD_BENCH)
@@ -483,12 +490,28 @@ static int run(int argc, char **argv, const ot_dist_t *world)
             ot_error("verify runs in one process: run it without mpirun");
             return EXIT_USAGE;
         }
-        if (argc == 2 || argv[2][0] == '-') {
+        /* its arguments are files: an option is a mistake, and "--" lets a file start with
+         * '-' */
+        char **files = argv + 2;
+        int n = argc - 2;
+        for (int i = 0; i < n && strcmp(files[i], "--") != 0; i++)
+            if (files[i][0] == '-' && files[i][1]) {
+                ot_error("verify: unknown option '%s', expected checkpoint or history files "
+                         "(see omptrain --help)", files[i]);
+                return EXIT_USAGE;
+            }
+        for (int i = 0; i < n; i++)
+            if (strcmp(files[i], "--") == 0) { /* the first one: dropped */
+                memmove(files + i, files + i + 1, (size_t)(n - i - 1) * sizeof *files);
+                n--;
+                break;
+            }
+        if (n == 0) {
             ot_error("verify needs one or more checkpoint or history files (see omptrain "
                      "--help)");
             return EXIT_USAGE;
         }
-        return ot_verify_command(argc - 2, argv + 2) ? EXIT_RUNTIME : 0;
+        return ot_verify_command(n, files) ? EXIT_RUNTIME : 0;
     }
     cli_t cli;
     int rc = parse_cli(argc, argv, &cli);

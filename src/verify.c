@@ -103,8 +103,12 @@ int ot_verify_h5(hid_t f, ot_verify_t *v)
                  "0x%08x but they give 0x%08x", have, want);
         goto out;
     case -1:
-        snprintf(v->why, sizeof v->why, "no checksums to verify (format_version %d; omptrain "
-                 "writes them from format 2 on)", v->format_version);
+        if (v->format_version == 0) /* not one of omptrain's checkpoints or histories */
+            snprintf(v->why, sizeof v->why, "no checksums to verify (no format_version "
+                     "attribute on /: not an omptrain checkpoint or history file)");
+        else
+            snprintf(v->why, sizeof v->why, "no checksums to verify (format_version %d; "
+                     "omptrain writes them from format 2 on)", v->format_version);
         v->unchecked = 1;
         goto out;
     default:

@@ -140,6 +140,12 @@ EOF
 "$bin" verify "$tmp/hist.h5" | grep -q "DAMAGED: /epochs/test_loss is damaged: its checksum" ||
     fail "verify of a damaged history: $("$bin" verify "$tmp/hist.h5")"
 
+# an HDF5 file that is not omptrain's: no checksums, and said so (it spoke of a format_version 0)
+/usr/bin/python3 -c "import h5py, sys; h5py.File(sys.argv[1], 'w')['x'] = [1.0]" "$tmp/other.h5"
+out=$("$bin" verify "$tmp/other.h5")
+[ $? = 1 ] && grep -qx "$tmp/other.h5: UNVERIFIED: no checksums to verify (no format_version attribute on /: not an omptrain checkpoint or history file)" <<<"$out" ||
+    fail "verify of another program's HDF5 file: $out"
+
 # --resume DIR: the newest damaged, the one before used
 mkdir -p "$tmp/dir"
 cp "$tmp/run/checkpoint-e000"[23].h5 "$tmp/dir/"
