@@ -168,11 +168,14 @@ static void schedule_note(const char *path, const ot_config_t *c, uint64_t step)
     free(text);
 }
 
-/* A note when a resume from epoch `epoch` into dir finds checkpoints of later epochs there
+/* A note when a resume from epoch `epoch` (the epochs done; inside: the checkpoint was written
+ * inside the next one) into dir finds checkpoints of later epochs there
  * (resumed from an earlier checkpoint, or the newest was damaged): the save rule replaces them
  * and the history past that epoch as the run goes on, which should not go unsaid. */
-static void later_note(const char *dir, int epoch)
+static void later_note(const char *dir, int epoch, int inside)
 {
+    const long named = epoch + inside; /* the resumed one's: written inside an epoch, it bears
+                                          the number of the epoch under way */
     char **names;
     size_t n, later = 0;
     long last = epoch;
@@ -180,7 +183,7 @@ static void later_note(const char *dir, int epoch)
         return;
     for (size_t i = 0; i < n; i++) {
         long e = ot_ckpt_epoch_of(names[i]);
-        if (e > epoch) {
+        if (e > named) {
             later++;
             last = e > last ? e : last;
         }
@@ -358,9 +361,14 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
                "the results are the same bits)\n",
                threads, ot_dist_cpus(), ot_dist_cpus() > 1 ? "s" : "", ot_dist_cpus());
     if (o->resume) {
-        printf("resumed from %s: epoch %d, step %llu (written %s by omptrain %s, %u shards, "
-               "%s)\n",
-               o->resume, t.epoch, (unsigned long long)t.step, info.created, info.version,
+        char where[96];
+        if (info.batch_in_epoch) /* as the interrupt's line numbers it: the epoch under way */
+            snprintf(where, sizeof where, "inside epoch %d after %llu batches", t.epoch + 1,
+                     (unsigned long long)info.batch_in_epoch);
+        else
+            snprintf(where, sizeof where, "epoch %d", t.epoch);
+        printf("resumed from %s: %s, step %llu (written %s by omptrain %s, %u shards, %s)\n",
+               o->resume, where, (unsigned long long)t.step, info.created, info.version,
                info.shards, workers_str(info.processes, info.threads, workers, sizeof workers));
         if (t.eng.n_shards != info.shards)
             printf("note: the checkpoint split batches into %u shards and this run into %zu: "
@@ -376,7 +384,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
                    "follow seed %llu, so this is not the run it continues\n",
                    (unsigned long long)info.seed, (unsigned long long)c.seed,
                    (unsigned long long)c.seed);
-        later_note(dir, t.epoch);
+        later_note(dir, t.epoch, info.batch_in_epoch > 0);
     }
     fflush(stdout);
     /* the bar: on stderr when it is a terminal; with other processes, mpirun passes stderr

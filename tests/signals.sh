@@ -45,6 +45,13 @@ for sig in INT TERM; do
         fail "SIG$sig: the resume command is not the run's options with --resume: $(cat "$d.err")"
     [ "$(wc -l <"$d.err")" -eq 1 ] || fail "SIG$sig: stderr is not one line: $(cat "$d.err")"
     eval "\"\$omptrain\" --threads 1 $again" >"$d.res" 2>&1 || fail "SIG$sig: resume failed: $(cat "$d.res")"
+    # the resume names the epoch as the interrupt did, and does not take the checkpoint it
+    # resumes for a later one (until 2026-12: "epoch 1" after "at epoch 2", and a note that the
+    # directory held a checkpoint of a later epoch, the very file)
+    at=$(sed -n 's/.* at epoch \([0-9]*\), step \([0-9]*\): saved.*/\1 \2/p' "$d.err")
+    grep -qE "^resumed from .*: (inside epoch ${at% *} after [0-9]+ batches|epoch ${at% *}), step ${at#* } " "$d.res" ||
+        fail "SIG$sig: the resume does not name the interrupt's epoch and step ($at): $(head -3 "$d.res")"
+    ! grep -q "of later epochs" "$d.res" || fail "SIG$sig: the resumed checkpoint taken for a later one: $(grep "later epochs" "$d.res")"
     h5diff "$tmp/ref_long/latest.h5" "$d/latest.h5" /model /model >/dev/null 2>&1 ||
         fail "SIG$sig: the resumed run differs from the uninterrupted one"
     h5diff "$tmp/ref_long/history.h5" "$d/history.h5" /steps/loss /steps/loss >/dev/null 2>&1 ||
