@@ -587,6 +587,42 @@ static void read_output_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *
     H5Dclose(d);
 }
 
+/* The file's root attribute layout, a scalar string as h5py writes it (variable-length) or
+ * a fixed-length one ("nhwc" or "nchw", as scripts/to_hdf5.py --layout records it), into
+ * buf; "" when there is none or it is something else. */
+static void layout_attr(hid_t f, char *buf, size_t n)
+{
+    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    hid_t mem = H5I_INVALID_HID;
+    buf[0] = '\0';
+    if (H5Aexists(f, "layout") <= 0 || (a = H5Aopen(f, "layout", H5P_DEFAULT)) < 0 ||
+        (type = H5Aget_type(a)) < 0 || H5Tget_class(type) != H5T_STRING ||
+        (space = H5Aget_space(a)) < 0 || H5Sget_simple_extent_npoints(space) != 1 ||
+        (mem = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_cset(mem, H5Tget_cset(type)) < 0)
+        goto out; /* (h5py's strings are UTF-8, which HDF5 does not convert to ASCII) */
+    if (H5Tis_variable_str(type) > 0) {
+        char *v = NULL;
+        if (H5Tset_size(mem, H5T_VARIABLE) >= 0 && H5Aread(a, mem, &v) >= 0 && v) {
+            snprintf(buf, n, "%s", v);
+            H5free_memory(v);
+        }
+    } else {
+        char v[64] = ""; /* longer ones are not a layout */
+        if (H5Tget_size(type) < sizeof v && H5Tset_size(mem, sizeof v) >= 0 &&
+            H5Tset_strpad(mem, H5T_STR_NULLTERM) >= 0 && H5Aread(a, mem, v) >= 0)
+            snprintf(buf, n, "%s", v);
+    }
+out:
+    if (mem >= 0)
+        H5Tclose(mem);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (a >= 0)
+        H5Aclose(a);
+}
+
 /* The features and labels of the open file f (named path in messages) into ds (memset by the
  * caller); f is left open. */
 static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opts_t *o,
@@ -602,6 +638,18 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
     if ((rc = dset_open(f, path, &feat, 0)) ||
         (rc = features_shape(&feat, path, o->layout, ds, &bytes)))
         goto out;
+    char layout[8];
+    layout_attr(f, layout, sizeof layout);
+    const char *want = ot_layout_name(o->layout);
+    if (feat.rank == 4 && (!strcmp(layout, "nhwc") || !strcmp(layout, "nchw")) &&
+        strcmp(layout, want) != 0) { /* the file says how its axes lie: read them that way */
+        ot_error("%s: its attribute layout says the samples lie %s, but data.layout = %s reads "
+                 "them as %s; expected data.layout = %s", path,
+                 layout[1] == 'h' ? "N x H x W x C" : "N x C x H x W", want,
+                 want[1] == 'h' ? "N x H x W x C" : "N x C x H x W", layout);
+        rc = OT_ECONFIG;
+        goto out;
+    }
     rc = dset_open(f, path, &lab, o->labels_optional);
     if (rc < 0)
         goto out;

@@ -147,6 +147,69 @@ static void test_float64_nchw(void)
     ot_dataset_free(&ds);
 }
 
+/* A root attribute layout with its value: a variable-length UTF-8 string as h5py writes one
+ * (vlen), else fixed-length ASCII. */
+static void put_layout(hid_t f, const char *value, int vlen)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    if (vlen) {
+        H5Tset_size(t, H5T_VARIABLE);
+        H5Tset_cset(t, H5T_CSET_UTF8);
+    } else {
+        H5Tset_size(t, strlen(value) + 1);
+    }
+    hid_t a = H5Acreate2(f, "layout", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(a >= 0);
+    CU_ASSERT(H5Awrite(a, t, vlen ? (const void *)&value : (const void *)value) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+}
+
+/* The root attribute layout that scripts/to_hdf5.py --layout records: a data.layout that
+ * contradicts it is refused in one line (the samples had been read with their axes mixed up,
+ * silently where the image is not square); one that agrees, or another value of the
+ * attribute, or rank-3 samples (no channel axis to place), load as before. */
+static void test_layout_attribute(void)
+{
+    static const struct {
+        const char *value;
+        int vlen;
+        ot_layout_t layout;
+        int rank, ok;
+    } cases[] = {
+        {"nchw", 1, OT_LAYOUT_NHWC, 4, 0}, {"nchw", 0, OT_LAYOUT_NHWC, 4, 0},
+        {"nhwc", 1, OT_LAYOUT_NCHW, 4, 0}, {"nchw", 1, OT_LAYOUT_NCHW, 4, 1},
+        {"nhwc", 0, OT_LAYOUT_NHWC, 4, 1}, {"NCHW?", 1, OT_LAYOUT_NHWC, 4, 1},
+        {"nchw", 1, OT_LAYOUT_NHWC, 3, 1},
+    };
+    static float x[N * D];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[256];
+        hid_t f = create("layout.h5", path, sizeof path);
+        put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, cases[i].rank,
+            cases[i].rank == 4 ? (hsize_t[]){N, C, H, W} : (hsize_t[]){N, H, W * C}, x, 0);
+        put_labels(f, "label", N);
+        put_layout(f, cases[i].value, cases[i].vlen);
+        H5Fclose(f);
+        ot_dataset_t ds;
+        ot_h5data_opts_t o = opts();
+        o.layout = cases[i].layout;
+        if (cases[i].ok) {
+            CU_ASSERT_EQUAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+            ot_dataset_free(&ds);
+            continue;
+        }
+        char want[512];
+        const int nchw = cases[i].value[1] == 'c';
+        snprintf(want, sizeof want, "%s: its attribute layout says the samples lie %s, but "
+                 "data.layout = %s reads them as %s; expected data.layout = %s", path,
+                 nchw ? "N x C x H x W" : "N x H x W x C", nchw ? "nhwc" : "nchw",
+                 nchw ? "N x H x W x C" : "N x C x H x W", cases[i].value);
+        OT_EXPECT_ONE_LINE(ot_h5data_load(&ds, path, &o, NULL), OT_ECONFIG, want);
+    }
+}
+
 /* float32 N x D vectors and N x 1 int8 labels; N x H x W uint8 images (one channel). */
 static void test_vectors_and_images(void)
 {
@@ -850,6 +913,7 @@ static void test_is_hdf5(void)
 }
 
 OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
+              {"the attribute layout against data.layout", test_layout_attribute},
               {"uint8 N x H x W x C, chunked and gzip'd; limit", test_uint8_nhwc},
               {"float64 N x C x H x W to NHWC float32", test_float64_nchw},
               {"float32 vectors, N x 1 labels; one-channel images", test_vectors_and_images},

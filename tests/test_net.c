@@ -509,6 +509,16 @@ static void test_shape_errors(void)
     expect_error((const char *const[]){"model.layers=affine 10, maxpool 2", NULL}, &img8,
                  "net.ini: model.layers: maxpool1 (maxpool) on input 10: expected an image "
                  "(HxWxC), got a flat vector; put pooling before any affine or flatten\n");
+    /* a convolution or pooling first on data of flat vectors: the data is at fault (the
+     * advice had been to put the convolutions before any affine, which they were) */
+    static const ot_shape_t flat64 = {1, 1, 64, 1};
+    expect_error((const char *const[]){"model.layers=conv 4 3x3, affine 10", NULL}, &flat64,
+                 "net.ini: model.layers: conv1 (conv) on input 64: expected an image, but the "
+                 "data's samples are flat vectors (N x 64); give them as images, N x H x W or N x "
+                 "H x W x C (scripts/to_hdf5.py --shape HxW[xC])\n");
+    expect_error((const char *const[]){"model.layers=avgpool 2, affine 10", NULL}, &flat64,
+                 "net.ini: model.layers: avgpool1 (avgpool) on input 64: expected an image, but "
+                 "the data's samples are flat vectors (N x 64)");
     /* flatten twice */
     expect_error((const char *const[]){"model.layers=conv 2 3x3, flatten, flatten, affine 10",
                                        NULL},
