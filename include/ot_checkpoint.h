@@ -117,4 +117,15 @@ typedef struct {
  * steps); message printed. */
 int ot_ckpt_save(const ot_trainer_t *t, const char *dir, int keep, ot_ckpt_saved_t *saved);
 
+/* A resume into DIR from its checkpoint `resumed`, which bears epoch `epoch` in its name:
+ * remove DIR's checkpoints of later epochs (the line of the run it leaves, whose history it
+ * cuts away at once) and point DIR/latest.h5 at `resumed` when it pointed at one of them,
+ * now rather than at the run's first save: a run stopped before that save (killed) then
+ * leaves no checkpoint newer than its history, which a later --resume DIR would continue with
+ * a gap in the curves. *removed: how many went, *last: the latest epoch among them. Returns
+ * 0 or OT_EIO (a file that cannot be removed, latest.h5 that cannot be pointed; message
+ * printed). */
+int ot_ckpt_drop_later(const char *dir, long epoch, const char *resumed, size_t *removed,
+                       long *last);
+
 #endif

@@ -1,6 +1,7 @@
 /* ckpt_save.c - a run's checkpoints on disk: each saved atomically (temporary file, fsync,
  * rename, fsync of the directory), latest.h5 pointed at the newest, the keep rule applied
  * (ot_checkpoint.h). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "ot_checkpoint.h"
 
 #include <dirent.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "ot_common.h"
+#include "ot_outdir.h"
 
 /* fsync a directory, so that a rename in it is on disk. A file system that cannot sync
  * directories (EINVAL) is not an error. */
@@ -190,4 +192,56 @@ fail:
     unlink(tmp);
     unlink(link_tmp);
     return rc; /* a checkpoint already renamed into place is complete: it stays */
+}
+
+int ot_ckpt_drop_later(const char *dir, long epoch, const char *resumed, size_t *removed,
+                       long *last)
+{
+    char **names, p[OT_PATH_MAX + 300], latest[OT_PATH_MAX + 16], target[OT_PATH_MAX];
+    char link_tmp[OT_PATH_MAX + 64];
+    size_t n;
+    *removed = 0;
+    *last = epoch;
+    if (ot_run_files(dir, OT_RUN_CHECKPOINT, &names, &n))
+        return OT_EIO;
+    int rc = OT_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        long e = ot_ckpt_epoch_of(names[i]);
+        if (e <= epoch)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        if (unlink(p) != 0 && errno != ENOENT) {
+            ot_error("%s: cannot remove it (a checkpoint of an epoch after the resumed one): %s",
+                     p, strerror(errno));
+            rc = OT_EIO;
+        } else {
+            (*removed)++;
+            *last = e > *last ? e : *last;
+        }
+    }
+    ot_run_files_free(names, n);
+    /* latest.h5 at one of them (now dangling): at the resumed checkpoint instead, by its
+     * own name (a --resume DIR/latest.h5 resolved it already) */
+    snprintf(latest, sizeof latest, "%s/latest.h5", dir);
+    ssize_t len = readlink(latest, target, sizeof target - 1);
+    if (rc || !*removed || len < 0 || ot_ckpt_epoch_of((target[len] = '\0', target)) <= epoch)
+        return rc;
+    char real[PATH_MAX];
+    const char *base = realpath(resumed, real) ? strrchr(real, '/') + 1 : NULL;
+    if (!base || ot_ckpt_epoch_of(base) != epoch) { /* a file of another name: the run's first
+                                                       save makes latest.h5 again */
+        if (unlink(latest) != 0 && errno != ENOENT) {
+            ot_error("%s: cannot remove it: %s", latest, strerror(errno));
+            return OT_EIO;
+        }
+        return OT_OK;
+    }
+    snprintf(link_tmp, sizeof link_tmp, "%s/.latest-%ld.tmp", dir, (long)getpid());
+    unlink(link_tmp);
+    if (symlink(base, link_tmp) != 0 || rename(link_tmp, latest) != 0 || fsync_dir(dir) != 0) {
+        ot_error("cannot point %s at %s: %s", latest, base, strerror(errno));
+        unlink(link_tmp);
+        return OT_EIO;
+    }
+    return OT_OK;
 }

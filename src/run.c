@@ -168,32 +168,16 @@ static void schedule_note(const char *path, const ot_config_t *c, uint64_t step)
     free(text);
 }
 
-/* A note when a resume from epoch `epoch` (the epochs done; inside: the checkpoint was written
- * inside the next one) into dir finds checkpoints of later epochs there
- * (resumed from an earlier checkpoint, or the newest was damaged): the save rule replaces them
- * and the history past that epoch as the run goes on, which should not go unsaid. */
-static void later_note(const char *dir, int epoch, int inside)
+/* A note when a resume from epoch `epoch` (the epochs done) removed `removed` checkpoints of
+ * later epochs, up to `last`, from dir (ot_ckpt_drop_later): they and the history past that
+ * epoch belonged to the line of the run it leaves, which should not go unsaid. */
+static void later_note(const char *dir, int epoch, size_t removed, long last)
 {
-    const long named = epoch + inside; /* the resumed one's: written inside an epoch, it bears
-                                          the number of the epoch under way */
-    char **names;
-    size_t n, later = 0;
-    long last = epoch;
-    if (ot_run_files(dir, OT_RUN_CHECKPOINT, &names, &n))
-        return;
-    for (size_t i = 0; i < n; i++) {
-        long e = ot_ckpt_epoch_of(names[i]);
-        if (e > named) {
-            later++;
-            last = e > last ? e : last;
-        }
-    }
-    ot_run_files_free(names, n);
-    if (later)
-        printf("note: %s holds %zu checkpoint%s of later epochs (up to %ld): this run replaces "
-               "%s, and the history past epoch %d, as it goes on (another --output keeps "
-               "%s)\n", dir, later, later == 1 ? "" : "s", last, later == 1 ? "it" : "them",
-               epoch, later == 1 ? "it" : "them");
+    if (removed)
+        printf("note: %s held %zu checkpoint%s of later epochs (up to %ld), of the line of the "
+               "run this resume leaves: removed, with the history past epoch %d (a resume into "
+               "another --output keeps a run's files)\n", dir, removed,
+               removed == 1 ? "" : "s", last, epoch);
 }
 
 /* A note when data.train_limit or data.test_limit asks for more samples than the file holds:
@@ -317,6 +301,12 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
      * directory's run where it was */
     if (!rc && first && !o->resume)
         rc = ot_output_dir_set_aside(dir, &set_aside);
+    /* a resume from an earlier checkpoint: the later ones go before the history is cut */
+    size_t dropped = 0;
+    long dropped_last = 0;
+    if (!rc && first && o->resume)
+        rc = ot_ckpt_drop_later(dir, t.epoch + (t.batch_in_epoch > 0), o->resume, &dropped,
+                                &dropped_last);
     if ((rc = ot_dist_agree(d, rc)))
         goto out;
     int created = 0;
@@ -384,7 +374,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
                    "follow seed %llu, so this is not the run it continues\n",
                    (unsigned long long)info.seed, (unsigned long long)c.seed,
                    (unsigned long long)c.seed);
-        later_note(dir, t.epoch, info.batch_in_epoch > 0);
+        later_note(dir, t.epoch, dropped, dropped_last);
     }
     fflush(stdout);
     /* the bar: on stderr when it is a terminal; with other processes, mpirun passes stderr

@@ -185,11 +185,11 @@ rc=$?
 [ "$(ls -l --time-style=full-iso "$tmp/part"; md5sum "$tmp/part"/*)" = "$before" ] ||
     fail "the refused resume changed $tmp/part"
 
-# a resume from an earlier checkpoint of the directory's own run: a note says that the later
-# checkpoints will be replaced (the save rule removes them), and they are
+# a resume from an earlier checkpoint of the directory's own run: the later checkpoints go at
+# its start, with the history past it, and a note says so; the run makes them again
 run branch -t 2 --epochs 3 -o "$tmp/branch" "$cfg" &&
     run branch2 -t 2 --resume "$tmp/branch/checkpoint-e0002.h5" --epochs 3 -o "$tmp/branch" "$cfg" &&
-    grep -q "^note: $tmp/branch holds 1 checkpoint of later epochs (up to 3): this run replaces it, and the history past epoch 2, as it goes on" "$tmp/branch2.out" ||
+    grep -q "^note: $tmp/branch held 1 checkpoint of later epochs (up to 3), of the line of the run this resume leaves: removed, with the history past epoch 2" "$tmp/branch2.out" ||
     fail "a resume from an earlier checkpoint: no note: $(head -4 "$tmp/branch2.out")"
 h5diff "$tmp/branch/checkpoint-e0003.h5" "$tmp/full/previous/checkpoint-e0003.h5" /model /model >/dev/null ||
     fail "the replaced checkpoint of epoch 3 differs from the uninterrupted run's"

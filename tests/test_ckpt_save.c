@@ -138,6 +138,68 @@ static void test_failed_save(void)
     ot_trainer_free(&u);
 }
 
+/* dir/latest.h5's target, into link (n bytes); "" when there is none. */
+static void latest_of(const char *dir, char *link, size_t n)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/latest.h5", dir);
+    ssize_t len = readlink(p, link, n - 1);
+    link[len > 0 ? len : 0] = '\0';
+}
+
+/* A resume from an earlier checkpoint removes the later ones at its start, and points
+ * latest.h5 at the one it resumed (until 2026-12 they stayed until the run's first save,
+ * while the history was cut at once: a run killed before that save left latest.h5 at epoch 4
+ * over a history of epochs 1-2, and the next --resume DIR went on from epoch 4, leaving a gap
+ * in the curves); a mid-epoch checkpoint bears the number of the epoch under way; nothing
+ * later: nothing changes; a resumed file of another name: latest.h5 goes, the first save
+ * makes it again. */
+static void test_drop_later(void)
+{
+    ot_trainer_t t;
+    char dir[256], p[300], link[64];
+    size_t removed = 9;
+    long last = 0;
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 4, 20, 600) == 0);
+    ot_test_path(dir, sizeof dir, "later");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
+    for (int e = 1; e <= 4; e++) {
+        t.epoch = e;
+        CU_ASSERT_FATAL(ot_ckpt_save(&t, dir, 10, NULL) == 0);
+    }
+    snprintf(p, sizeof p, "%s/checkpoint-e0004.h5", dir);
+    CU_ASSERT_EQUAL(ot_ckpt_drop_later(dir, 4, p, &removed, &last), OT_OK);
+    CU_ASSERT(removed == 0 && last == 4);
+    latest_of(dir, link, sizeof link);
+    CU_ASSERT_STRING_EQUAL(link, "checkpoint-e0004.h5");
+
+    snprintf(p, sizeof p, "%s/checkpoint-e0002.h5", dir);
+    CU_ASSERT_EQUAL(ot_ckpt_drop_later(dir, 2, p, &removed, &last), OT_OK);
+    CU_ASSERT(removed == 2 && last == 4);
+    for (int e = 1; e <= 4; e++) {
+        snprintf(p, sizeof p, "%s/checkpoint-e%04d.h5", dir, e);
+        CU_ASSERT_EQUAL(ot_ck_file_exists(p), e <= 2);
+    }
+    latest_of(dir, link, sizeof link);
+    CU_ASSERT_STRING_EQUAL(link, "checkpoint-e0002.h5");
+    CU_ASSERT_EQUAL(ot_ck_count_tmp_files(dir), 0);
+
+    /* resumed through latest.h5 from a copy of another name: latest.h5 (at the removed
+     * epoch 2) goes */
+    snprintf(p, sizeof p, "%s/checkpoint-e0002.h5", dir);
+    char q[300];
+    snprintf(q, sizeof q, "%s/mine.h5", dir);
+    CU_ASSERT_FATAL(ot_ck_copy_file(p, q, -1) == 0);
+    CU_ASSERT_EQUAL(ot_ckpt_drop_later(dir, 1, q, &removed, &last), OT_OK);
+    CU_ASSERT(removed == 1 && last == 2);
+    latest_of(dir, link, sizeof link);
+    CU_ASSERT_STRING_EQUAL(link, "");
+    snprintf(p, sizeof p, "%s/checkpoint-e0001.h5", dir);
+    CU_ASSERT(ot_ck_file_exists(p) && ot_ck_file_exists(q));
+    ot_trainer_free(&t);
+}
+
 OT_TEST_SUITE(ckpt_save, setup, ot_test_scratch_free,
               {"keep rule and latest.h5", test_keep},
+              {"a resume from an earlier checkpoint: the later ones go first", test_drop_later},
               {"failed save keeps the previous checkpoint", test_failed_save})
