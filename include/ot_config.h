@@ -149,6 +149,15 @@ int ot_config_check(const ot_config_t *c);
  * nothing. Returns NULL on allocation failure. */
 char *ot_config_to_ini(const ot_config_t *c);
 
+/* The keys that change how a resumed run goes on and that a resume neither refuses nor notes
+ * elsewhere (the update's: weight_decay, clip_norm, momentum, beta1, beta2, epsilon,
+ * rmsprop_decay; batch_size, augment_shift; the model's training-only layers: a dropout rate;
+ * bn_momentum; the training data's files and datasets) where now differs from was, as
+ * "training.weight_decay 0 -> 0.1, ..." into buf[n] (the items that fit whole); returns how
+ * many differ. */
+size_t ot_config_train_diff(const ot_config_t *was, const ot_config_t *now, char *buf,
+                            size_t n);
+
 /* model.layers as text: the stack, or the widths joined by '-' ("784-50-10"), into buf. */
 void ot_config_model_str(const ot_config_t *c, char *buf, size_t n);
 

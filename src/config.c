@@ -1484,3 +1484,65 @@ char *ot_config_to_ini(const ot_config_t *c)
     }
     return text;
 }
+
+/* The value of key section.name in text (as ot_config_to_ini writes it: "[section]" headers,
+ * "name = value" lines, "; name = value" for a key the choices leave unused), into buf;
+ * "" when it is not there. */
+static void ini_value(const char *text, const char *section, const char *name, char *buf,
+                      size_t n)
+{
+    char head[32];
+    snprintf(head, sizeof head, "[%s]\n", section);
+    const char *p = strstr(text, head);
+    const size_t len = strlen(name);
+    buf[0] = '\0';
+    for (p = p ? p + strlen(head) : NULL; p && *p && *p != '[';) {
+        const char *key = strncmp(p, "; ", 2) == 0 ? p + 2 : p, *eol = strchr(p, '\n');
+        if (strncmp(key, name, len) == 0 && strncmp(key + len, " = ", 3) == 0) {
+            size_t v = (size_t)((eol ? eol : key + strlen(key)) - (key + len + 3));
+            snprintf(buf, n, "%.*s", (int)v, key + len + 3);
+            return;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+}
+
+size_t ot_config_train_diff(const ot_config_t *was, const ot_config_t *now, char *buf,
+                            size_t n)
+{
+    /* what the update, the model's training-only layers and the training data are: the keys
+     * that change how the run goes on and that a resume neither refuses nor notes elsewhere
+     * (schedule, seed, shards) */
+    static const char *const keys_[][2] = {
+        {"training", "weight_decay"}, {"training", "clip_norm"},   {"training", "momentum"},
+        {"training", "beta1"},        {"training", "beta2"},       {"training", "epsilon"},
+        {"training", "rmsprop_decay"}, {"training", "batch_size"}, {"training", "augment_shift"},
+        {"model", "layers"},          {"model", "dropout"},        {"model", "bn_momentum"},
+        {"data", "train_images"},     {"data", "train_labels"},    {"data", "train_file"},
+        {"data", "features"},         {"data", "labels"},
+    };
+    char *a = ot_config_to_ini(was), *b = ot_config_to_ini(now);
+    size_t used = 0, count = 0;
+    if (n)
+        buf[0] = '\0';
+    for (size_t i = 0; a && b && i < sizeof keys_ / sizeof keys_[0]; i++) {
+        char va[OT_STACK_TEXT + 64], vb[OT_STACK_TEXT + 64], item[2 * OT_STACK_TEXT + 200];
+        ini_value(a, keys_[i][0], keys_[i][1], va, sizeof va);
+        ini_value(b, keys_[i][0], keys_[i][1], vb, sizeof vb);
+        if (strcmp(va, vb) == 0)
+            continue;
+        count++;
+        int w = snprintf(item, sizeof item, "%s%s.%s %s%s%s -> %s%s%s", used ? ", " : "",
+                         keys_[i][0], keys_[i][1], strchr(va, ' ') ? "'" : "",
+                         va[0] ? va : "(none)", strchr(va, ' ') ? "'" : "",
+                         strchr(vb, ' ') ? "'" : "", vb[0] ? vb : "(none)",
+                         strchr(vb, ' ') ? "'" : "");
+        if (w > 0 && (size_t)w < sizeof item && (size_t)w < n - used) {
+            memcpy(buf + used, item, (size_t)w + 1);
+            used += (size_t)w;
+        }
+    }
+    free(a);
+    free(b);
+    return count;
+}

@@ -153,18 +153,23 @@ static const char *workers_str(int processes, int threads, char *buf, size_t n)
 
 /* A note when this run's learning-rate schedule differs from the one the checkpoint at path
  * was trained under (its root attribute config): e.g. a cosine run given more epochs rises
- * again from where it had come down to, so it is not the run it continues. */
+ * again from where it had come down to, so it is not the run it continues; and one when
+ * other keys that shape the training differ (ot_config_train_diff). */
 static void schedule_note(const char *path, const ot_config_t *c, uint64_t step)
 {
     char *text = ot_ckpt_config_text(path), diff[512];
     ot_config_t was;
     ot_config_defaults(&was);
-    if (text && ot_config_load_text(&was, text, path) == OT_OK &&
-        ot_schedule_diff(&was, c, diff, sizeof diff) > 0)
+    const int read = text && ot_config_load_text(&was, text, path) == OT_OK;
+    if (read && ot_schedule_diff(&was, c, diff, sizeof diff) > 0)
         printf("note: %s differ%s from the checkpoint's run: the learning rate from step %llu "
                "on follows this config's schedule, not the one the checkpoint was trained "
                "under\n",
                diff, strchr(diff, ',') ? "" : "s", (unsigned long long)step);
+    size_t k;
+    if (read && (k = ot_config_train_diff(&was, c, diff, sizeof diff)) > 0)
+        printf("note: %s differ%s from the checkpoint's run: the run goes on with this "
+               "config's, so it is not the run it continues\n", diff, k > 1 ? "" : "s");
     free(text);
 }
 

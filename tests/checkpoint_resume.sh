@@ -199,6 +199,12 @@ run seed -t 2 --resume "$tmp/branch/latest.h5" --epochs 4 --seed 8 -o "$tmp/bran
     grep -q "^note: training.seed 7 -> 8 differs from the checkpoint's run: the data order goes on from the checkpoint, but dropout masks and image shifts follow seed 8" "$tmp/seed.out" ||
     fail "a resume with another seed: no note: $(head -4 "$tmp/seed.out")"
 
+# another weight decay or dropout rate: the run goes on with them, and a note says so (until
+# 2026-12 nothing did)
+run decay -t 2 --resume "$tmp/branch/latest.h5" --epochs 5 -S training.weight_decay=0.01 -o "$tmp/branch" "$cfg" &&
+    grep -q "^note: training.weight_decay 0 -> 0.01 differs from the checkpoint's run: the run goes on with this config's, so it is not the run it continues" "$tmp/decay.out" ||
+    fail "a resume with another weight decay: no note: $(head -4 "$tmp/decay.out")"
+
 # a checkpoint written inside an epoch (the fuzz corpus's: two batches of 8 into epoch 2) at
 # another batch size: refused in one line, exit 2, the file untouched (until 2026-12 it resumed,
 # training some of the epoch's samples twice: a train accuracy of 120%); at its own it resumes
