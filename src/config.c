@@ -1197,7 +1197,7 @@ typedef struct {
     const char *choice, *users;
 } use_rule_t;
 
-enum { N_USE_RULES = 13 };
+enum { N_USE_RULES = 16 };
 
 /* The texts of c's choices that the rules quote. */
 typedef struct {
@@ -1211,7 +1211,9 @@ static void use_rules(const ot_config_t *c, use_words_t *w, use_rule_t r[N_USE_R
     snprintf(w->sched, sizeof w->sched, "training.schedule = %s",
              ot_schedule_name(c->schedule));
     snprintf(w->init, sizeof w->init, "model.init = %s", ot_init_name(c->init));
-    const int bn = c->stack[0] ? stack_has(c, "batchnorm") : c->batchnorm;
+    /* the widths syntax's layer keys act on hidden layers: "784, 10" has none */
+    const int hidden = c->stack[0] || c->n_layers > 1;
+    const int bn = c->stack[0] ? stack_has(c, "batchnorm") : c->batchnorm && hidden;
     const use_rule_t rules[N_USE_RULES] = {
         {"training", "momentum", opt == OT_OPT_MOMENTUM || opt == OT_OPT_NESTEROV, w->by,
          "momentum and nesterov use it; momentum SGD is training.optimizer = momentum"},
@@ -1235,6 +1237,12 @@ static void use_rules(const ot_config_t *c, use_words_t *w, use_rule_t r[N_USE_R
         {"model", "init_std", c->init == OT_INIT_STD, w->init, "model.init = std uses it"},
         {"model", "bn_momentum", bn, "no batch norm in the model",
          "batch norm layers use it: model.batchnorm = true, or batchnorm in a list of layers"},
+        {"model", "activation", hidden, "no hidden layer in model.layers",
+         "it acts after each hidden layer's affine"},
+        {"model", "batchnorm", hidden, "no hidden layer in model.layers",
+         "it acts after each hidden layer's affine"},
+        {"model", "dropout", hidden, "no hidden layer in model.layers",
+         "it acts after each hidden layer's activation"},
     };
     memcpy(r, rules, sizeof rules);
 }

@@ -955,6 +955,28 @@ static void test_warn_unused(void)
                     model[i].warnings);
         CU_ASSERT_EQUAL(w, model[i].warnings);
     }
+    /* the widths syntax's layer keys without a hidden layer ("784, 10"): each unused, and
+     * batchnorm = true makes no batch norm there (until 2026-12 all were taken silently) */
+    ot_config_t w;
+    ot_config_defaults(&w);
+    snprintf(w.path, sizeof w.path, "w.ini");
+    CU_ASSERT(ot_config_set(&w, "model.layers=784, 10") == OT_OK &&
+              ot_config_set(&w, "model.activation=sigmoid") == OT_OK &&
+              ot_config_set(&w, "model.batchnorm=true") == OT_OK &&
+              ot_config_set(&w, "model.dropout=0.5") == OT_OK &&
+              ot_config_set(&w, "model.bn_momentum=0.5") == OT_OK);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_warn_unused(&w), 4);
+    got = ot_test_capture_end();
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "w.ini: model.dropout is set, but with no hidden layer in "
+                                       "model.layers it is unused (it acts after each hidden "
+                                       "layer's activation)\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "model.bn_momentum is set, but with no batch norm"));
+    free(got);
+    CU_ASSERT(ot_config_set(&w, "model.layers=784, 20, 10") == OT_OK);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_config_warn_unused(&w), 0);
+    free(ot_test_capture_end());
     /* every shipped config uses what it sets */
     char names[64][256], path[600];
     int n = list_ini(CONFIGS_DIR, names, 64);
