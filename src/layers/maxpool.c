@@ -333,7 +333,8 @@ static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
 {
     const ot_pool_args_t *a = OT_LAYER_ARGS(const ot_pool_args_t, L);
     if (a->kh * a->kw > OT_MAXPOOL_TAPS) {
-        snprintf(err, n, "a %zux%zu window has %zu inputs, expected at most %d", a->kh, a->kw,
+        snprintf(err, n, "a %zux%zu window has %zu inputs, expected at most %d (the arg-max of "
+                 "each window is kept in a byte; avgpool takes any window)", a->kh, a->kw,
                  a->kh * a->kw, OT_MAXPOOL_TAPS);
         return -1;
     }
