@@ -53,6 +53,7 @@ typedef struct {
     ot_layout_t layout;             /* data.layout: axis order of rank-4 features */
     ot_normalize_t normalize;       /* data.normalize: none or mean_std (standardisation) */
     ot_norm_by_t normalize_by;      /* data.normalize_by: statistics per channel or feature */
+    char idx_key[16];               /* the last of those keys set, for the message */
     int idx_keys;                   /* a train_/test_images or _labels key was set (bits
                                        OT_KEYS_FILE, OT_KEYS_SET): IDX keys, an error
                                        together with train_file */

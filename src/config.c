@@ -743,8 +743,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
     else if (k->kind == K_LAYERS && from == OT_KEYS_SET && p->c->stack[0])
         p->c->width_keys &= ~OT_KEYS_FILE;
     /* the IDX files' keys, which an HDF5 training and test file replace (likewise) */
-    if (idx_key(k))
+    if (idx_key(k)) {
         p->c->idx_keys |= from;
+        snprintf(p->c->idx_key, sizeof p->c->idx_key, "%s", k->name);
+    }
     else if ((k->off == OFF(train_file) || k->off == OFF(test_file)) && from == OT_KEYS_SET)
         p->c->idx_keys &= ~OT_KEYS_FILE;
     /* the learning rate follows the optimizer until it is given explicitly */
@@ -1339,9 +1341,10 @@ training:
         return OT_ECONFIG;
     }
     if (c->train_file[0] && c->idx_keys) {
-        ot_error("%s: data.train_images, train_labels, test_images and test_labels name IDX "
-                 "files, which data.train_file and data.test_file (HDF5) replace; expected one "
-                 "or the other", where);
+        ot_error("%s: data.%s%s names an IDX file, but data.train_file and data.test_file "
+                 "(HDF5) replace the IDX files (train_images, train_labels, test_images, "
+                 "test_labels); expected one or the other", where, c->idx_key,
+                 c->idx_keys & OT_KEYS_SET ? " (given with --set)" : "");
         return OT_ECONFIG;
     }
     if (c->patience > 0 && c->validation == 0) {

@@ -217,7 +217,7 @@ expect 2 "data.test_file is set but data.train_file is not" \
 # both forms in one file are a conflict; HDF5 files given with --set replace the file's IDX keys
 sed "s|^classes = 10|classes = 10\ntrain_file = $tmp/nan.h5\ntest_file = $tmp/nan.h5|" configs/mnist.ini \
     >"$tmp/both.ini"
-expect 2 "data.train_images, train_labels, test_images and test_labels name IDX files" \
+expect 2 "data.test_labels names an IDX file, but data.train_file and data.test_file (HDF5) replace the IDX files" \
     "$bin" "$tmp/both.ini"
 expect 1 "$tmp/nan.h5: dataset 'data' (data.features): element (3, 1, 2) is NaN" \
     "$bin" -S "data.train_file=$tmp/nan.h5" -S "data.test_file=$tmp/nan.h5" configs/mnist.ini

@@ -454,8 +454,9 @@ static void test_good_hdf5(void)
     CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     CU_ASSERT_EQUAL(ot_config_check(&c), OT_ECONFIG);
     char *got = ot_test_capture_end();
-    CU_ASSERT_PTR_NOT_NULL(got && strstr(got, "which data.train_file and data.test_file (HDF5) "
-                                              "replace"));
+    CU_ASSERT_PTR_NOT_NULL(got && strstr(got, "data.train_images (given with --set) names an "
+                                              "IDX file, but data.train_file and data.test_file "
+                                              "(HDF5) replace the IDX files"));
     free(got);
     CU_ASSERT_STRING_EQUAL(ot_layout_name(OT_LAYOUT_NCHW), "nchw");
     CU_ASSERT_STRING_EQUAL(ot_normalize_name(OT_NORM_MEAN_STD), "mean_std");
