@@ -70,6 +70,7 @@ typedef struct {
     double dropout;                  /* model.dropout: drop rate after each hidden activation */
     int batchnorm;                   /* model.batchnorm: batch norm after each hidden Affine */
     double bn_momentum;              /* model.bn_momentum: running statistics' decay */
+    char width_key[16];              /* the last of those keys set, for the message */
     int width_keys;                  /* model.activation, batchnorm or dropout was set (bits
                                         OT_KEYS_FILE, OT_KEYS_SET): keys of the widths syntax,
                                         an error with a stack; a stack given with --set drops

@@ -738,8 +738,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
     /* keys of the widths syntax, which a list of layers replaces: a list given with --set
      * replaces the file's form, keys and all */
     const int from = p->track ? OT_KEYS_FILE : OT_KEYS_SET;
-    if (k->kind == K_ACT || k->off == OFF(batchnorm) || k->off == OFF(dropout))
+    if (k->kind == K_ACT || k->off == OFF(batchnorm) || k->off == OFF(dropout)) {
         p->c->width_keys |= from;
+        snprintf(p->c->width_key, sizeof p->c->width_key, "%s", k->name);
+    }
     else if (k->kind == K_LAYERS && from == OT_KEYS_SET && p->c->stack[0])
         p->c->width_keys &= ~OT_KEYS_FILE;
     /* the IDX files' keys, which an HDF5 training and test file replace (likewise) */
@@ -1157,9 +1159,10 @@ void ot_config_model_str(const ot_config_t *c, char *buf, size_t n)
 static int check_stack(const ot_config_t *c, const char *where)
 {
     if (c->width_keys) {
-        ot_error("%s: model.activation, model.batchnorm and model.dropout go with a list of "
-                 "widths; model.layers lists layers, so write relu, sigmoid, batchnorm or "
-                 "dropout RATE into it instead", where);
+        ot_error("%s: model.%s%s goes with a list of widths (model.layers = 784, 100, 10); "
+                 "model.layers lists layers, so write relu, sigmoid, batchnorm or dropout RATE "
+                 "into it instead", where, c->width_key,
+                 c->width_keys & OT_KEYS_SET ? " (given with --set)" : "");
         return OT_ECONFIG;
     }
     return OT_OK;

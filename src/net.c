@@ -60,7 +60,9 @@ int ot_stack_parse(const char *text, ot_layer_t *layers, size_t max, size_t *n, 
         }
         if (argc == 0) {
             snprintf(err, err_n, "layer %zu is empty, expected a layer such as 'affine 100' or "
-                     "'relu'", item);
+                     "'relu'%s", item, s[len] == '\0' && item > 1
+                     ? " (the list ends with a comma: it goes on over the next line only when "
+                       "that line is indented)" : "");
             return -1;
         }
         const ot_layer_ops_t *ops = ot_layer_find(words[0]);

@@ -239,11 +239,20 @@ int ot_trainer_epoch(ot_trainer_t *t, ot_epoch_stats_t *st, ot_progress_fn progr
         ot_batch_result_t r = ot_engine_gradient(&t->eng, &t->train, t->order + lo, n);
         double loss = r.loss / (double)n;
         if (diverged(&t->cfg, loss)) {
+            /* the likely causes: the learning rate, and two others when they are large (a
+             * wide initial spread, a decay that overshoots: lr x weight_decay near 1) */
+            char also[160] = "";
+            const ot_config_t *c = &t->cfg;
+            if (c->init == OT_INIT_STD && c->init_std > 0.1)
+                snprintf(also, sizeof also, ", or a smaller model.init_std than %g", c->init_std);
+            if (c->weight_decay * c->lr > 0.1)
+                snprintf(also + strlen(also), sizeof also - strlen(also),
+                         ", or a smaller training.weight_decay than %g", c->weight_decay);
             ot_error("epoch %d, step %llu: the training loss is %g%s; stopping without applying "
-                     "this step (try a smaller training.learning_rate than %g)",
+                     "this step (try a smaller training.learning_rate than %g%s)",
                      t->epoch + 1, (unsigned long long)t->step + 1, loss,
-                     isfinite(loss) ? ", above training.divergence_loss: diverged" : "",
-                     t->cfg.lr);
+                     isfinite(loss) ? ", above training.divergence_loss: diverged" : "", c->lr,
+                     also);
             return OT_ENUM;
         }
         if (t->eng.applied) {

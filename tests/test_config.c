@@ -634,6 +634,10 @@ static void test_set_good(void)
     CU_ASSERT_EQUAL(ot_config_check(&d), OT_ECONFIG);
     char *got = ot_test_capture_end();
     CU_ASSERT_PTR_NOT_NULL(got && strstr(got, "model.layers lists layers"));
+    /* the key and where it came from (until 2026-12 the message listed all three and blamed
+     * the file) */
+    CU_ASSERT_PTR_NOT_NULL(got && strstr(got, ": model.dropout (given with --set) goes with a "
+                                              "list of widths (model.layers = 784, 100, 10)"));
     free(got);
     /* a list of widths with --set keeps them */
     CU_ASSERT_EQUAL_FATAL(load(&d, GOOD_DIR "/full.ini"), OT_OK);

@@ -120,7 +120,9 @@ static void test_parse_bad(void)
         /* empty items */
         {"affine 50,, affine 10", 2,
          "is empty, expected a layer such as 'affine 100' or 'relu'"},
-        {"affine 50, ", 2, "is empty, expected a layer such as 'affine 100' or 'relu'"},
+        {"affine 50, ", 2, "is empty, expected a layer such as 'affine 100' or 'relu' (the list "
+                           "ends with a comma: it goes on over the next line only when that "
+                           "line is indented)"},
         {"", 1, "is empty, expected a layer such as 'affine 100' or 'relu'"},
         {" ,relu", 1, "is empty, expected a layer such as 'affine 100' or 'relu'"},
         /* bad arguments: the kind's complaint, then its syntax */

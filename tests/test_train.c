@@ -100,6 +100,15 @@ static void test_nan_is_a_numerical_fault(void)
     CU_ASSERT_EQUAL(ot_trainer_epoch(&t, &st, NULL, NULL), OT_ENUM);
     CU_ASSERT_EQUAL(t.step, 20); /* stopped at the first step of epoch 2, not applied */
     ot_trainer_free(&t);
+    /* a wide initial spread, a decay that overshoots: named beside the learning rate */
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.init=std") == OT_OK &&
+                    ot_config_set(&c, "model.init_std=10") == OT_OK &&
+                    ot_config_set(&c, "training.weight_decay=100") == OT_OK);
+    CU_ASSERT_FATAL(ot_trainer_init(&t, &c, 2) == OT_OK);
+    OT_EXPECT_ONE_LINE(ot_trainer_epoch(&t, &st, NULL, NULL), OT_ENUM,
+                       "(try a smaller training.learning_rate than 0.1, or a smaller "
+                       "model.init_std than 10, or a smaller training.weight_decay than 100)");
+    ot_trainer_free(&t);
 }
 
 /* Batch norm over a batch of one value per feature would give beta alone: a batch of 1 with it
