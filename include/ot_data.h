@@ -49,6 +49,9 @@ typedef struct {
     char **sample_names; /* (n) the samples' names (omptrain predict on HDF5: the dataset
                             file_names, as scripts/to_hdf5.py keeps the PNG files' names), one
                             block; NULL without them. They label output only */
+    char class_names_note[160]; /* why the data file's class names are not used ("attribute
+                                   class_names holds 2 names, not data.classes = 3"), for the
+                                   caller to say; "" when they are, or it has none */
 } ot_dataset_t;
 
 /* The most pixels an image may have for the lists of nonzero pixels, whose indices are
@@ -64,9 +67,11 @@ typedef struct {
 #define OT_INDEX_BELOW (1.0f / 3.0f)
 
 /* Read an IDX image file (magic 0x00000803: n, rows, cols, big-endian) into *images
- * (malloc'd, owned by the caller). Raw and gzip files are both accepted (zlib detects which).
+ * (malloc'd, owned by the caller). Raw and gzip files are both accepted (told apart by gzip's
+ * magic; a gzip file may hold several members back to back, as gzip -d takes them).
  * Returns 0, OT_EIO (cannot open or read), OT_EFORMAT (wrong magic, truncated header or body,
- * zero images, trailing bytes) or OT_ENOMEM; on error prints one line naming the file. */
+ * zero images, trailing bytes, a corrupt or cut gzip stream, or bytes after it that begin no
+ * gzip member) or OT_ENOMEM; on error prints one line naming the file. */
 int ot_idx_read_images(const char *path, uint8_t **images, size_t *n, size_t *rows, size_t *cols);
 
 /* Read an IDX label file (magic 0x00000801: n, big-endian) into *labels (malloc'd).

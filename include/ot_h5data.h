@@ -14,7 +14,8 @@
  *             predict (labels_optional) the dataset file_names, one string per sample (the
  *             PNG files' names), into ot_dataset_t.sample_names. Names that are not such
  *             strings are left alone (they label output only), and so are a dataset's
- *             variable-length names past 4096 bytes a sample.
+ *             variable-length names past 4096 bytes a sample; why an attribute class_names
+ *             was left goes to ot_dataset_t.class_names_note, for the caller to say.
  *
  * Every problem is one line naming the file, the dataset (and the config key that names it)
  * and what is wrong, before anything is kept: a missing dataset, a rank or type that cannot

@@ -1,5 +1,5 @@
-/* data.c - IDX files (MNIST format) read through zlib, which handles raw and gzip files alike,
- * and the in-memory data set: uint8 images and labels, converted to floats per batch. */
+/* data.c - IDX files (MNIST format), raw or gzip-compressed (inflated with zlib), and the
+ * in-memory data set: uint8 images and labels, converted to floats per batch. */
 #include "ot_data.h"
 
 #include "ot_common.h"
@@ -18,8 +18,8 @@
 
 #define IDX_MAGIC_LABELS 0x00000801u /* unsigned bytes, 1 dimension (n) */
 #define IDX_MAGIC_IMAGES 0x00000803u /* unsigned bytes, 3 dimensions (n, rows, cols) */
-#define IDX_GZ_BUFFER (256u * 1024u) /* zlib's input buffer; its 8 KiB default is slow */
-#define IDX_GZ_CHUNK (1u << 30)      /* gzread takes an unsigned and returns an int */
+#define IDX_IN_BUFFER (256u * 1024u) /* bytes of the file read at a time */
+#define IDX_GZ_CHUNK (1u << 30)      /* at most this much output an inflate call (uInt) */
 #define IDX_FIRST_CHUNK ((size_t)1 << 20) /* first size of the body buffer; it then doubles */
 #define IDX_SKIP_CHUNK (64u * 1024u) /* the items not kept pass through a buffer this large */
 
@@ -28,52 +28,180 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* zlib's messages start with "path: "; drop that so the path is printed once. */
-static const char *gz_message(gzFile gz, const char *path, int *errnum)
-{
-    const char *msg = gzerror(gz, errnum);
-    size_t len = strlen(path);
-    if (msg && strncmp(msg, path, len) == 0 && strncmp(msg + len, ": ", 2) == 0)
-        msg += len + 2;
-    return msg ? msg : "unknown zlib error";
-}
+/* ---------------------------------------------------------------- reading: raw or gzip */
 
-/* Read up to len bytes into buf; *got is how many arrived before end of file. A short read
- * is not an error here (the caller knows what it expected), but a gzip stream that is corrupt
- * or ends early is: report it and return OT_EFORMAT (OT_EIO for a system read error). */
-static int gz_read_all(gzFile gz, const char *path, unsigned char *buf, size_t len, size_t *got)
-{
-    int errnum = Z_OK;
-    const char *msg;
+/* An IDX file being read: its bytes as they are, or, when it starts with gzip's magic, one or
+ * more gzip members back to back (what gzip -d takes), inflated here. Not through gzread: a
+ * gzread that fails counts none of the bytes it decompressed (gztell then named a point
+ * before the error), and gzread drops the bytes after the last member without a word. */
+typedef struct {
+    const char *path;  /* for messages */
+    FILE *f;
+    unsigned char *in; /* IDX_IN_BUFFER bytes of the file; z.next_in, z.avail_in: those unused */
+    z_stream z;        /* its next_in and avail_in serve raw files too */
+    int gzip;          /* the file starts with gzip's magic 1f 8b */
+    int inflating;     /* inflateInit2 done: inflateEnd to do */
+    int in_member;     /* inside a gzip member, whose end inflate has not reached */
+    int done;          /* nothing more to deliver: the file's end, or junk after the last member */
+    size_t pos;        /* bytes delivered so far: the file's, or decompressed ones */
+    size_t junk;       /* bytes after the last gzip member that begin no other member */
+    int junk_more;     /* ... and there are more than junk of them */
+} idx_in_t;
 
-    *got = 0;
-    while (*got < len) {
-        size_t want = len - *got;
-        unsigned chunk = want < IDX_GZ_CHUNK ? (unsigned)want : IDX_GZ_CHUNK;
-        int r = gzread(gz, buf + *got, chunk);
-        if (r <= 0) /* end of file, or an error gzerror() reports below */
-            break;
-        *got += (size_t)r;
-    }
-    /* At end of file zlib reports a gzip stream cut short as Z_BUF_ERROR, not as -1. */
-    msg = gz_message(gz, path, &errnum);
-    if (errnum == Z_OK || errnum == Z_STREAM_END)
-        return OT_OK;
-    if (errnum == Z_ERRNO) {
-        ot_error("%s: read error: %s", path, msg);
+/* The unused input moved to the buffer's start, and the rest of the buffer filled from the
+ * file; *n the bytes read (0 at the end of the file). OT_OK, or OT_EIO after one line. */
+static int in_more(idx_in_t *r, size_t *n)
+{
+    const size_t keep = r->z.avail_in;
+    if (keep)
+        memmove(r->in, r->z.next_in, keep);
+    errno = 0;
+    *n = fread(r->in + keep, 1, IDX_IN_BUFFER - keep, r->f);
+    if (*n < IDX_IN_BUFFER - keep && ferror(r->f)) {
+        ot_error("%s: read error: %s", r->path, errno ? strerror(errno) : "unknown error");
         return OT_EIO;
     }
-    if (errnum == Z_MEM_ERROR) {
-        ot_error("%s: zlib out of memory", path);
+    r->z.next_in = r->in;
+    r->z.avail_in = (uInt)(keep + *n);
+    return OT_OK;
+}
+
+static void in_close(idx_in_t *r)
+{
+    if (r->inflating)
+        inflateEnd(&r->z);
+    if (r->f)
+        fclose(r->f);
+    free(r->in);
+    memset(r, 0, sizeof *r);
+}
+
+/* Open path for reading and tell raw from gzip by its first bytes. OT_OK, or OT_EIO or
+ * OT_ENOMEM after one line (r closed). */
+static int in_open(idx_in_t *r, const char *path)
+{
+    size_t n;
+    int rc;
+    memset(r, 0, sizeof *r);
+    r->path = path;
+    errno = 0;
+    if (!(r->f = fopen(path, "rb"))) {
+        const int e = errno;
+        ot_error("cannot open '%s': %s", path, e ? strerror(e) : "unknown error");
+        return e == ENOMEM ? OT_ENOMEM : OT_EIO;
+    }
+    if (!(r->in = malloc(IDX_IN_BUFFER))) {
+        ot_error("%s: cannot allocate a read buffer of %u bytes", path, IDX_IN_BUFFER);
+        in_close(r);
         return OT_ENOMEM;
     }
-    if (errnum == Z_BUF_ERROR)
-        ot_error("%s: truncated gzip stream (%s) after %zu decompressed bytes", path, msg,
-                 (size_t)gztell(gz));
-    else
-        ot_error("%s: corrupt gzip data (%s) after %zu decompressed bytes", path, msg,
-                 (size_t)gztell(gz));
-    return OT_EFORMAT;
+    if ((rc = in_more(r, &n))) {
+        in_close(r);
+        return rc;
+    }
+    r->gzip = n >= 2 && r->in[0] == 0x1f && r->in[1] == 0x8b;
+    if (r->gzip) {
+        rc = inflateInit2(&r->z, 15 + 16); /* a gzip header and trailer, a 32 KiB window */
+        if (rc != Z_OK) {
+            if (rc == Z_MEM_ERROR)
+                ot_error("%s: zlib out of memory", path);
+            else
+                ot_error("%s: zlib cannot start inflating (status %d)", path, rc);
+            in_close(r);
+            return rc == Z_MEM_ERROR ? OT_ENOMEM : OT_EIO;
+        }
+        r->inflating = 1;
+    }
+    return OT_OK;
+}
+
+/* The bytes after the last gzip member, which begin no other one: counted (in a pipe the
+ * first IDX_IN_BUFFER of them, and whether there are more) and dropped. */
+static int in_junk(idx_in_t *r)
+{
+    size_t n;
+    int rc = in_more(r, &n);
+    if (rc)
+        return rc;
+    struct stat st;
+    const off_t at = ftello(r->f); /* the file's offset past the bytes in the buffer */
+    r->junk = r->z.avail_in;
+    if (fstat(fileno(r->f), &st) == 0 && S_ISREG(st.st_mode) && at >= (off_t)r->junk &&
+        st.st_size >= at) /* counted to the file's end */
+        r->junk += (size_t)(st.st_size - at);
+    else /* a pipe: the first IDX_IN_BUFFER bytes counted */
+        r->junk_more = r->junk == IDX_IN_BUFFER && fgetc(r->f) != EOF;
+    r->z.avail_in = 0;
+    r->done = 1;
+    return OT_OK;
+}
+
+/* Read up to len bytes into buf; *got is how many arrived before the end of the data. A short
+ * read is not an error here (the caller knows what it expected), but a gzip stream that is
+ * corrupt or ends early is: reported with the bytes decompressed until then, this call's
+ * included, and OT_EFORMAT (OT_EIO for a read error, OT_ENOMEM). */
+static int in_read(idx_in_t *r, unsigned char *buf, size_t len, size_t *got)
+{
+    size_t n;
+    int rc;
+    *got = 0;
+    while (*got < len && !r->done) {
+        if (!r->gzip) {
+            if (r->z.avail_in == 0 && ((rc = in_more(r, &n)) || n == 0)) {
+                r->done = rc == OT_OK;
+                return rc;
+            }
+            const size_t k = r->z.avail_in < len - *got ? r->z.avail_in : len - *got;
+            memcpy(buf + *got, r->z.next_in, k);
+            r->z.next_in += k;
+            r->z.avail_in -= (uInt)k;
+            *got += k;
+            r->pos += k;
+            continue;
+        }
+        if (!r->in_member) { /* the file's start or a member's end: another, or the end */
+            if (r->z.avail_in < 2 && (rc = in_more(r, &n)))
+                return rc;
+            if (r->z.avail_in == 0) {
+                r->done = 1;
+                break;
+            }
+            if (r->z.avail_in < 2 || r->z.next_in[0] != 0x1f || r->z.next_in[1] != 0x8b)
+                return in_junk(r);
+            if (inflateReset(&r->z) != Z_OK) {
+                ot_error("%s: zlib cannot start the next gzip member", r->path);
+                return OT_EIO;
+            }
+            r->in_member = 1;
+        }
+        if (r->z.avail_in == 0) {
+            if ((rc = in_more(r, &n)))
+                return rc;
+            if (n == 0) {
+                ot_error("%s: truncated gzip stream (unexpected end of file) after %zu "
+                         "decompressed bytes", r->path, r->pos);
+                return OT_EFORMAT;
+            }
+        }
+        const uInt out = len - *got < IDX_GZ_CHUNK ? (uInt)(len - *got) : IDX_GZ_CHUNK;
+        r->z.next_out = buf + *got;
+        r->z.avail_out = out;
+        const int z = inflate(&r->z, Z_NO_FLUSH);
+        const size_t made = out - r->z.avail_out; /* delivered, whatever inflate says next */
+        *got += made;
+        r->pos += made;
+        if (z == Z_STREAM_END) {
+            r->in_member = 0;
+        } else if (z == Z_MEM_ERROR) {
+            ot_error("%s: zlib out of memory", r->path);
+            return OT_ENOMEM;
+        } else if (z != Z_OK && z != Z_BUF_ERROR) { /* Z_BUF_ERROR: its input used up */
+            ot_error("%s: corrupt gzip data (%s) after %zu decompressed bytes", r->path,
+                     r->z.msg ? r->z.msg : "unknown zlib error", r->pos);
+            return OT_EFORMAT;
+        }
+    }
+    return OT_OK;
 }
 
 /* Read one IDX file of unsigned bytes with ndim (1 or 3) dimensions. On success *data holds
@@ -90,31 +218,19 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
     size_t hdr_len = 4 + 4 * (size_t)ndim;
     size_t got = 0, nbytes = 1, kept;
     uint8_t *buf = NULL;
-    gzFile gz = NULL;
+    idx_in_t in;
     int rc;
 
     *data = NULL;
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* gzopen opens one, then reads fail */
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* fopen opens one, then reads fail */
         ot_error("cannot open '%s': it is a directory, expected an IDX file", path);
         return OT_EIO;
     }
-    errno = 0;
-    gz = gzopen(path, "rb");
-    if (!gz) {
-        /* gzopen fails with errno set by open(), or with errno 0 when zlib's malloc failed */
-        int e = errno;
-        ot_error("cannot open '%s': %s", path, e ? strerror(e) : "zlib could not allocate");
-        rc = (e == 0 || e == ENOMEM) ? OT_ENOMEM : OT_EIO;
-        goto fail;
-    }
-    if (gzbuffer(gz, IDX_GZ_BUFFER) != 0) {
-        ot_error("%s: cannot set the zlib buffer size", path);
-        rc = OT_EIO;
-        goto fail;
-    }
+    if ((rc = in_open(&in, path)))
+        return rc;
 
-    rc = gz_read_all(gz, path, hdr, hdr_len, &got);
+    rc = in_read(&in, hdr, hdr_len, &got);
     if (rc)
         goto fail;
     if (got >= 4 && be32(hdr) != magic) {
@@ -182,7 +298,7 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
             goto fail;
         }
         buf = grown;
-        rc = gz_read_all(gz, path, buf + got, cap - got, &more);
+        rc = in_read(&in, buf + got, cap - got, &more);
         if (rc)
             goto fail;
         got += more;
@@ -192,7 +308,7 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
     if (got == kept) { /* the items not kept: read, counted, dropped */
         while (got < nbytes) {
             size_t more = 0, want = nbytes - got < sizeof extra ? nbytes - got : sizeof extra;
-            rc = gz_read_all(gz, path, extra, want, &more);
+            rc = in_read(&in, extra, want, &more);
             if (rc)
                 goto fail;
             got += more;
@@ -214,8 +330,9 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
     }
 
     /* Trailing bytes mean the header and the body disagree: refuse rather than guess. This
-     * read also makes zlib verify the gzip trailer (CRC and length). */
-    rc = gz_read_all(gz, path, extra, sizeof extra, &got);
+     * read also makes inflate verify the gzip trailer (CRC and length), and looks past the
+     * last member: another may follow (gzip -d takes members back to back), nothing else. */
+    rc = in_read(&in, extra, sizeof extra, &got);
     if (rc)
         goto fail;
     if (got > 0) {
@@ -224,20 +341,20 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
         rc = OT_EFORMAT;
         goto fail;
     }
-
-    rc = gzclose(gz);
-    gz = NULL;
-    if (rc != Z_OK) {
-        ot_error("%s: error closing the file (zlib status %d)", path, rc);
-        rc = OT_EIO;
+    if (in.junk > 0) {
+        ot_error("%s: trailing data after %u %s (%s%zu extra bytes after the gzip stream, not "
+                 "another gzip member)", path, (unsigned)dims[0], what,
+                 in.junk_more ? "more than " : "", in.junk);
+        rc = OT_EFORMAT;
         goto fail;
     }
+
+    in_close(&in);
     *data = buf;
     return OT_OK;
 
 fail:
-    if (gz)
-        gzclose(gz);
+    in_close(&in);
     free(buf);
     return rc;
 }

@@ -190,6 +190,7 @@ static int named(ot_dataset_t *ds, const ot_config_t *c, int rc)
     }
     free(ds->class_names);
     ds->class_names = names;
+    ds->class_names_note[0] = '\0'; /* the file's names, used or not, are not wanted */
     return OT_OK;
 }
 

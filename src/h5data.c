@@ -76,6 +76,24 @@ static const char *type_str(hid_t t, char *buf, size_t n)
     case H5T_ENUM:
         snprintf(buf, n, "an enum (numpy bool?)");
         break;
+    case H5T_VLEN:
+        snprintf(buf, n, "variable-length sequences (a ragged array)");
+        break;
+    case H5T_ARRAY:
+        snprintf(buf, n, "an array type (each value an array)");
+        break;
+    case H5T_OPAQUE:
+        snprintf(buf, n, "opaque bytes");
+        break;
+    case H5T_BITFIELD:
+        snprintf(buf, n, "bit fields");
+        break;
+    case H5T_REFERENCE:
+        snprintf(buf, n, "references to objects or regions");
+        break;
+    case H5T_TIME:
+        snprintf(buf, n, "times");
+        break;
     default:
         snprintf(buf, n, "a type of HDF5 class %d", (int)H5Tget_class(t));
         break;
@@ -337,14 +355,19 @@ static int read_features(const dset_t *s, const char *path, ot_dataset_t *ds, si
 /* Read every label of s (all N: a wrong label is a wrong file, whatever the limit), check
  * each against n_classes, keep the first n in ds->labels. Floating-point labels (Caffe's
  * HDF5Data layer reads its labels as floats, so its users' files hold them so) are taken when
- * they are whole numbers. */
+ * they are whole numbers. Unsigned integers are read as uint64, signed ones as int64, so that
+ * a label out of range is named as the file holds it (HDF5 clamps what a type cannot hold). */
 static int read_labels(const dset_t *s, const char *path, ot_dataset_t *ds, size_t n,
                        int n_classes)
 {
     const hsize_t N = s->dims[0];
     const int floats = H5Tget_class(s->type) == H5T_FLOAT;
+    const int unsig = !floats && H5Tget_sign(s->type) == H5T_SGN_NONE;
+    const hid_t mtype = floats ? H5T_NATIVE_DOUBLE : unsig ? H5T_NATIVE_UINT64
+                                                           : H5T_NATIVE_INT64;
     union {
         int64_t *i;
+        uint64_t *u;
         double *f;
         void *p;
     } buf = {.p = malloc((N < LABEL_BLOCK ? (size_t)N : LABEL_BLOCK) * sizeof(double))};
@@ -355,8 +378,7 @@ static int read_labels(const dset_t *s, const char *path, ot_dataset_t *ds, size
     }
     for (hsize_t r0 = 0; r0 < N && !rc; r0 += LABEL_BLOCK) {
         const hsize_t m = N - r0 < LABEL_BLOCK ? N - r0 : LABEL_BLOCK;
-        rc = read_rows(s, path, "labels", r0, m, floats ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64,
-                       buf.p);
+        rc = read_rows(s, path, "labels", r0, m, mtype, buf.p);
         for (hsize_t i = 0; i < m && !rc; i++) {
             const double f = floats ? buf.f[i] : 0.0;
             if (floats && !(f >= 0.0 && f < n_classes && f == (double)(int)f)) {
@@ -366,14 +388,20 @@ static int read_labels(const dset_t *s, const char *path, ot_dataset_t *ds, size
                 rc = OT_EFORMAT;
                 break;
             }
-            const int64_t v = floats ? (int64_t)f : buf.i[i];
-            if (v < 0 || v >= n_classes) {
-                ot_error("%s: dataset '%s' (%s): label %lld at index %llu is out of range, "
-                         "expected 0..%d (data.classes = %d)", path, s->name, s->key,
-                         (long long)v, (unsigned long long)(r0 + i), n_classes - 1, n_classes);
+            /* a negative label is a large u, and out of range as well */
+            const uint64_t u = floats ? (uint64_t)f : unsig ? buf.u[i] : (uint64_t)buf.i[i];
+            if (u >= (uint64_t)n_classes) {
+                char said[24]; /* as the file holds it */
+                if (unsig)
+                    snprintf(said, sizeof said, "%llu", (unsigned long long)u);
+                else
+                    snprintf(said, sizeof said, "%lld", (long long)buf.i[i]);
+                ot_error("%s: dataset '%s' (%s): label %s at index %llu is out of range, "
+                         "expected 0..%d (data.classes = %d)", path, s->name, s->key, said,
+                         (unsigned long long)(r0 + i), n_classes - 1, n_classes);
                 rc = OT_EFORMAT;
             } else if (r0 + i < n) {
-                ds->labels[r0 + i] = (uint8_t)v;
+                ds->labels[r0 + i] = (uint8_t)u;
             }
         }
     }
@@ -394,7 +422,9 @@ static int features_shape(const dset_t *s, const char *path, ot_layout_t layout,
         *bytes = 0;
     else {
         ot_error("%s: dataset '%s' (%s) holds %s, expected uint8 (scaled to [0, 1]), float32 "
-                 "or float64", path, s->name, s->key, type_str(s->type, tname, sizeof tname));
+                 "or float64%s", path, s->name, s->key, type_str(s->type, tname, sizeof tname),
+                 cls == H5T_VLEN ? ", every sample of one shape (pad or crop the samples to "
+                                   "one size)" : "");
         return OT_EFORMAT;
     }
     dims_str(s->rank, s->dims, shape, sizeof shape);
@@ -555,19 +585,53 @@ out:
     return names;
 }
 
+/* The root attribute class_names of f into ds->class_names when it holds n_classes strings in
+ * a list, else why not into ds->class_names_note (the caller may say it: the names only label
+ * the output, and a file without them is fine). */
+static void read_class_names(hid_t f, int n_classes, ot_dataset_t *ds)
+{
+    char *note = ds->class_names_note, tname[64], shape[128];
+    const size_t nn = sizeof ds->class_names_note;
+    hid_t a = H5Aopen(f, "class_names", H5P_DEFAULT), type = H5I_INVALID_HID;
+    hid_t space = H5I_INVALID_HID;
+    hsize_t dims[H5S_MAX_RANK];
+    int rank = -1;
+    if (a < 0 || (type = H5Aget_type(a)) < 0 || (space = H5Aget_space(a)) < 0 ||
+        (rank = H5Sget_simple_extent_dims(space, dims, NULL)) < 0)
+        snprintf(note, nn, "attribute class_names cannot be read (damaged file?)");
+    else if (H5Tget_class(type) != H5T_STRING)
+        snprintf(note, nn, "attribute class_names holds %s, expected %d strings, one a class",
+                 type_str(type, tname, sizeof tname), n_classes);
+    else if (rank == 0)
+        snprintf(note, nn, "attribute class_names is %s, expected a list of %d, one a class",
+                 H5Sget_simple_extent_type(space) == H5S_NULL ? "empty (no value)"
+                                                               : "a single string",
+                 n_classes);
+    else if (rank > 1)
+        snprintf(note, nn, "attribute class_names has shape %s, expected a list of %d strings, "
+                 "one a class", dims_str(rank, dims, shape, sizeof shape), n_classes);
+    else if (dims[0] != (hsize_t)n_classes)
+        snprintf(note, nn, "attribute class_names holds %llu name%s, not data.classes = %d",
+                 (unsigned long long)dims[0], dims[0] == 1 ? "" : "s", n_classes);
+    else if (!(ds->class_names = read_names(a, 0, (size_t)n_classes)))
+        snprintf(note, nn, "attribute class_names: its %d strings cannot be read", n_classes);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (a >= 0)
+        H5Aclose(a);
+}
+
 /* The names that label the output. The classes', where the file holds them as
  * scripts/to_hdf5.py keeps a PNG folder's: the root attribute class_names, one string per
- * class; any other attribute of that name is left alone. And for predict (labels optional),
+ * class; any other attribute of that name is left alone, and why said in
+ * ds->class_names_note. And for predict (labels optional),
  * the samples': the dataset file_names, one string per sample (to_hdf5.py's file names). */
 static void read_output_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *ds)
 {
-    if (H5Aexists(f, "class_names") > 0) {
-        hid_t a = H5Aopen(f, "class_names", H5P_DEFAULT);
-        if (a >= 0) {
-            ds->class_names = read_names(a, 0, (size_t)o->n_classes);
-            H5Aclose(a);
-        }
-    }
+    if (H5Aexists(f, "class_names") > 0)
+        read_class_names(f, o->n_classes, ds);
     if (!o->labels_optional || H5Lexists(f, "file_names", H5P_DEFAULT) <= 0)
         return;
     H5O_info_t info;
@@ -621,6 +685,69 @@ out:
         H5Tclose(type);
     if (a >= 0)
         H5Aclose(a);
+}
+
+/* The bytes of one chunk of s as stored (a whole chunk is decompressed to read any of it);
+ * SIZE_MAX when s is not chunked or the product overflows. */
+static size_t chunk_bytes(const dset_t *s)
+{
+    hsize_t chunk[H5S_MAX_RANK];
+    size_t bytes = H5Tget_size(s->type);
+    hid_t dcpl = H5Dget_create_plist(s->d);
+    int rank = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED
+                   ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : -1;
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (rank < 1 || bytes == 0)
+        return SIZE_MAX;
+    for (int i = 0; i < rank; i++)
+        if (chunk[i] > SIZE_MAX || ot_mul_size(bytes, (size_t)chunk[i], &bytes))
+            return SIZE_MAX;
+    return bytes;
+}
+
+/* Rows of about 1 MiB of s as stored (scripts/to_hdf5.py's chunks), down to 1, 2 or 5 times a
+ * power of ten, at most N: "1000x28x28" for MNIST's images. */
+static const char *small_chunk(const dset_t *s, char *buf, size_t n)
+{
+    size_t row = H5Tget_size(s->type), rows = 1, nice = 1;
+    hsize_t dims[H5S_MAX_RANK];
+    for (int i = 1; i < s->rank; i++)
+        if (ot_mul_size(row, (size_t)s->dims[i], &row))
+            row = SIZE_MAX;
+    if (row > 0 && row < ((size_t)1 << 20))
+        rows = ((size_t)1 << 20) / row;
+    for (size_t p = 1; p <= rows; p *= 10) /* rows <= 2^20 */
+        for (size_t m = 1; m <= 5; m += m == 1 ? 1 : 3) /* 1, 2, 5 */
+            if (p * m <= rows)
+                nice = p * m;
+    memcpy(dims, s->dims, sizeof dims);
+    dims[0] = nice < s->dims[0] ? nice : s->dims[0];
+    return dims_str(s->rank, dims, buf, n);
+}
+
+/* The line for dataset s, whose chunks (why says how large) are more than a chunk may take:
+ * the larger of BLOCK_BYTES and need, the memory of the n samples read; full is the memory of
+ * all N. A limit (n < N) lowers the bound, so that it reads only what it keeps: said so, with
+ * whether the chunks would pass without it. */
+static void chunks_error(const dset_t *s, const char *path, const char *why, size_t need,
+                         size_t n, size_t N, size_t full)
+{
+    char nb[32], bb[32], shape[128], read[96];
+    const size_t bound = full > BLOCK_BYTES ? full : BLOCK_BYTES;
+    if (n == N)
+        snprintf(read, sizeof read, "%zu samples", n);
+    else if (chunk_bytes(s) <= bound)
+        snprintf(read, sizeof read, "the %zu samples a limit keeps; all %zu would allow these "
+                 "chunks", n, N);
+    else
+        snprintf(read, sizeof read, "the %zu samples a limit keeps", n);
+    ot_error("%s: dataset '%s' (%s) %s; HDF5 decompresses a chunk whole, and one may take %s "
+             "or the memory of the samples read (%s for %s); expected smaller chunks: "
+             "h5repack -l %s:CHUNK=%s %s OUT.h5 rewrites them in chunks of about 1 MiB, as "
+             "scripts/to_hdf5.py writes", path, s->name, s->key, why,
+             bytes_str(BLOCK_BYTES, bb, sizeof bb), bytes_str(need, nb, sizeof nb), read,
+             s->name, small_chunk(s, shape, sizeof shape), path);
 }
 
 /* The features and labels of the open file f (named path in messages) into ds (memset by the
@@ -678,16 +805,24 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
         goto out;
     }
     /* HDF5 decompresses a stored chunk at a time into a buffer of its size (an unfiltered one
-     * it reads in place): no larger than the data set itself, or BLOCK_BYTES */
+     * it reads in place): no larger than the data set read (the n samples a limit keeps, so
+     * that a limit bounds the memory as the message above says), or BLOCK_BYTES. dset_open's
+     * check passed, so a chunk too large is all a check here can find. */
     const size_t max_chunk = need > BLOCK_BYTES ? need : BLOCK_BYTES;
+    size_t full = SIZE_MAX; /* the memory of all N samples */
+    if (!ot_mul_size(N, ds->dim, &full) && !ot_mul_size(full, elem, &full) &&
+        full <= SIZE_MAX - N)
+        full += N;
+    else
+        full = SIZE_MAX;
     if (ot_h5_storage_check(feat.d, decompresses(&feat) ? max_chunk : SIZE_MAX, 1, why) < 0) {
-        ot_error("%s: dataset '%s' (%s) %s", path, feat.name, feat.key, why);
+        chunks_error(&feat, path, why, need, n, N, full);
         rc = OT_EFORMAT;
         goto out;
     }
     if (labelled &&
         ot_h5_storage_check(lab.d, decompresses(&lab) ? max_chunk : SIZE_MAX, 1, why) < 0) {
-        ot_error("%s: dataset '%s' (%s) %s", path, lab.name, lab.key, why);
+        chunks_error(&lab, path, why, need, n, N, full);
         rc = OT_EFORMAT;
         goto out;
     }

@@ -271,6 +271,8 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     fprintf(say, "omptrain %s: predict %s (epoch %d, step %llu) on %s: %zu samples of %s, %d "
             "threads\n", OT_VERSION, p.checkpoint, m.info.epoch, (unsigned long long)m.info.step,
             p.input, ds.n, ot_shape_str(&shape, shape_s, sizeof shape_s), o->threads);
+    if (ds.class_names_note[0])
+        fprintf(say, "note: %s: %s: not used\n", p.input, ds.class_names_note);
     if (labelled)
         fprintf(say, "loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss,
                 100.0 * r.acc, br.correct, ds.n, secs);

@@ -555,6 +555,8 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
     printf("omptrain %s: eval %s (epoch %d, step %llu, written %s) on %s: %zu test samples\n",
            OT_VERSION, path, info.epoch, (unsigned long long)info.step, info.created,
            ot_data_path(c, 1), test.n);
+    if (test.class_names_note[0])
+        printf("note: %s: %s: not used\n", ot_data_path(c, 1), test.class_names_note);
     printf("test loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss / (double)test.n,
            100.0 * (double)r.correct / (double)test.n, r.correct, test.n, secs);
     ot_run_print_confusion(confusion, K, test.class_names);

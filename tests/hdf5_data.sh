@@ -5,9 +5,12 @@
 #   - the same as float32 in an .npz -> the same bits again (floats take the dense path, which
 #     gives the sparse path's bits);
 #   - 3-channel images as an .npy pair, NHWC and NCHW (data.layout): the same bits either way;
-#   - a folder of PNG images, one subfolder per class;
+#   - a folder of PNG images, one subfolder per class; class names that eval and predict cannot
+#     use (2 names for 3 classes, numbers) said in a note;
 #   - data.normalize = mean_std: eval gives the training's test figures, and a resumed run the
 #     uninterrupted one's bits; a validation split;
+#   - all the samples in one chunk: read whole without a limit; with one, one line that says
+#     why and the h5repack command that rewrites the file (which then trains);
 #   - bad data and configs: one line, exit 1 (data) or 2 (config); to_hdf5.py's own errors.
 # Run from the repository root (make check). OMPTRAIN overrides the binary.
 set -u
@@ -156,6 +159,32 @@ printf '[data]\ntrain_file = %s\ntest_file = %s\nclasses = 3\nnormalize = mean_s
 run png-train "$bin" -t 2 --epochs 20 -o "$tmp/pngrun" "$tmp/png.ini" || exit 1
 grep -q "^epoch  20/20 .*test loss [0-9.]* acc 100.00%" "$tmp/png-train.out" ||
     fail "the PNG classes (by brightness) were not learnt: $(tail -2 "$tmp/png-train.out")"
+# class names that eval and predict cannot use (2 or 4 for 3 classes, numbers, one string):
+# a note says so and why (they had been left out without a word); the right ones, none
+"$py" - "$tmp" <<'EOF' || fail "cannot make the files of wrong class names"
+import shutil, sys
+import h5py, numpy as np
+d = sys.argv[1]
+for name, value in (("two", ["circle", "cross"]), ("four", ["a", "b", "c", "d"]),
+                    ("numbers", np.arange(3, dtype=np.int32)), ("one", "circle, cross, dot")):
+    shutil.copy(f"{d}/png.h5", f"{d}/names-{name}.h5")
+    with h5py.File(f"{d}/names-{name}.h5", "a") as f:
+        f.attrs["class_names"] = value
+EOF
+for c in "two:holds 2 names, not data.classes = 3" "four:holds 4 names, not data.classes = 3" \
+    "numbers:holds int32, expected 3 strings, one a class" \
+    "one:is a single string, expected a list of 3, one a class"; do
+    f="$tmp/names-${c%%:*}.h5" note="note: $tmp/names-${c%%:*}.h5: attribute class_names ${c#*:}: not used"
+    run "names-eval-${c%%:*}" "$bin" eval -t 2 -c "$tmp/pngrun/latest.h5" -S "data.test_file=$f" \
+        "$tmp/png.ini" && { grep -qxF "$note" "$tmp/names-eval-${c%%:*}.out" ||
+        fail "eval of $f: no '$note': $(cat "$tmp/names-eval-${c%%:*}.out")"; }
+    run "names-predict-${c%%:*}" "$bin" predict -t 2 -c "$tmp/pngrun/latest.h5" \
+        --predictions "$tmp/names-p.h5" "$tmp/png.ini" "$f" &&
+        { grep -qxF "$note" "$tmp/names-predict-${c%%:*}.out" ||
+        fail "predict of $f: no '$note': $(cat "$tmp/names-predict-${c%%:*}.out")"; }
+done
+run names-eval-png "$bin" eval -t 2 -c "$tmp/pngrun/latest.h5" "$tmp/png.ini" &&
+    grep -q "note:" "$tmp/names-eval-png.out" && fail "a note on names that are used: $(cat "$tmp/names-eval-png.out")"
 # 16-bit grayscale: scaled to 0..255 as round(v / 257) (convert("L") clipped 99.5% of the ramp
 # to 255)
 if run png16 "$py" scripts/to_hdf5.py png "$tmp/png16" "$tmp/png16.h5"; then
@@ -205,11 +234,37 @@ with h5py.File(f"{d}/nan.h5", "w") as f:
     x[3, 1, 2] = np.nan
     f["data"] = x
     f["label"] = np.zeros(10, np.int64)
+with h5py.File(f"{d}/u64label.h5", "w") as f:  # past INT64_MAX: named as stored
+    f["data"] = np.zeros((10, 4, 4), np.uint8)
+    f["label"] = np.array([0, 1, 2, 3, 4, 5, 6, 9223372036854775813, 8, 9], np.uint64)
+with h5py.File(f"{d}/vlen.h5", "w") as f:  # samples of varying length
+    x = f.create_dataset("data", (10,), dtype=h5py.vlen_dtype(np.uint8))
+    for i in range(10):
+        x[i] = np.arange(i + 1, dtype=np.uint8)
+    f["label"] = np.zeros(10, np.int64)
+# all the samples in one gzip'd chunk of 18.8 MB: read whole without a limit, refused with one
+x = np.tile(np.load(f"{d}/train-rgb.npy")[..., 0], (12, 1, 1))
+with h5py.File(f"{d}/onechunk.h5", "w") as f:
+    f.create_dataset("data", data=x, chunks=x.shape, compression="gzip")
+    f["label"] = np.tile(np.load(f"{d}/train-labels.npy"), 12)
 EOF
 expect 1 "$tmp/badlabel.h5: dataset 'label' (data.labels): label 12 at index 9 is out of range, expected 0..9" \
     "$bin" -t 2 -S "data.train_file=$tmp/badlabel.h5" -S "data.test_file=$tmp/badlabel.h5" -o "$tmp/x" "$tmp/nhwc.ini"
 expect 1 "$tmp/nan.h5: dataset 'data' (data.features): element (3, 1, 2) is NaN, expected finite numbers" \
     "$bin" -t 2 -S "data.train_file=$tmp/nan.h5" -S "data.test_file=$tmp/nan.h5" -o "$tmp/x" "$tmp/nhwc.ini"
+expect 1 "$tmp/u64label.h5: dataset 'label' (data.labels): label 9223372036854775813 at index 7 is out of range, expected 0..9" \
+    "$bin" -t 2 -S "data.train_file=$tmp/u64label.h5" -S "data.test_file=$tmp/u64label.h5" -o "$tmp/x" "$tmp/nhwc.ini"
+expect 1 "$tmp/vlen.h5: dataset 'data' (data.features) holds variable-length sequences (a ragged array), expected uint8 (scaled to [0, 1]), float32 or float64, every sample of one shape" \
+    "$bin" -t 2 -S "data.train_file=$tmp/vlen.h5" -S "data.test_file=$tmp/vlen.h5" -o "$tmp/x" "$tmp/nhwc.ini"
+onechunk=(-t 2 --epochs 1 -S "data.train_file=$tmp/onechunk.h5" -S "data.test_file=$tmp/t10k-csv.h5")
+run onechunk "$bin" "${onechunk[@]}" -o "$tmp/onechunk" "$tmp/csv.ini"
+expect 1 "$tmp/onechunk.h5: dataset 'data' (data.features) has chunks of 24000x28x28 values, more than the 16777216 bytes a chunk may take; HDF5 decompresses a chunk whole, and one may take 16.0 MiB or the memory of the samples read (1.5 MiB for the 2000 samples a limit keeps; all 24000 would allow these chunks); expected smaller chunks: h5repack -l data:CHUNK=1000x28x28 $tmp/onechunk.h5 OUT.h5 rewrites them" \
+    "$bin" "${onechunk[@]}" -S data.train_limit=2000 -o "$tmp/x" "$tmp/csv.ini"
+# what the line says to do
+h5repack -l data:CHUNK=1000x28x28 "$tmp/onechunk.h5" "$tmp/rechunked.h5" &&
+    run rechunked "$bin" "${onechunk[@]}" -S "data.train_file=$tmp/rechunked.h5" \
+        -S data.train_limit=2000 -o "$tmp/rechunked" "$tmp/csv.ini" ||
+    fail "the file h5repack rewrote as the line says: $(cat "$tmp/rechunked.err" 2>/dev/null)"
 expect 1 "$tmp/train-nhwc.h5: no dataset 'pixels' (data.features); the file holds 'data', 'label'" \
     "$bin" -t 2 -S data.features=pixels -o "$tmp/x" "$tmp/nhwc.ini"
 expect 2 "data.test_file is set but data.train_file is not" \

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,28 @@ static long slurp(const char *path, unsigned char *buf, size_t cap)
     int bad = ferror(f);
     fclose(f);
     return bad ? -1 : (long)r;
+}
+
+/* How many bytes the gzip stream gz (len bytes, perhaps cut short) inflates to before it ends
+ * or errs: what gzip -dc | wc -c counts. */
+static size_t inflated_size(const unsigned char *gz, size_t len)
+{
+    unsigned char out[4096];
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 16) != Z_OK)
+        return 0;
+    z.next_in = (unsigned char *)(uintptr_t)gz;
+    z.avail_in = (uInt)len;
+    int r;
+    do {
+        z.next_out = out;
+        z.avail_out = sizeof out;
+        r = inflate(&z, Z_NO_FLUSH);
+    } while (r == Z_OK && z.avail_out == 0);
+    const size_t n = z.total_out;
+    inflateEnd(&z);
+    return n;
 }
 
 /* An IDX image file: header (n, rows, cols) then body_len bytes of a fixed pattern.
@@ -390,7 +413,7 @@ static void test_gather(void)
     labels[1] = 1;
     labels[2] = 9;
     ot_dataset_t ds = {images, labels, N, 16, 16, DIM, 10, 1.0f, NULL, NULL, NULL, NULL, 1, 0,
-                       NULL, NULL, 0, NULL, NULL};
+                       NULL, NULL, 0, NULL, NULL, ""};
 
     static const uint32_t idx[M] = {2, 0, 1, 0};
     float x[M * DIM + 1];
@@ -447,7 +470,7 @@ static void test_gather_sparse(void)
     for (int i = 0; i < N; i++)
         labels[i] = (uint8_t)(i % 10);
     ot_dataset_t ds = {images, labels, N, 10, 15, DIM, 10, 0.25f, NULL, NULL, NULL, NULL, 1, 0,
-                       NULL, NULL, 0, NULL, NULL};
+                       NULL, NULL, 0, NULL, NULL, ""};
     static const uint32_t idx[M] = {7, 3, 0, 49, 7, 12, 48, 1, 2};
     static float x[M * DIM];
     static uint32_t col_code[M * DIM], row_n[M], col_n[DIM];
@@ -618,14 +641,69 @@ static void test_corrupt_gzip(void)
     CU_ASSERT_EQUAL(memcmp(img, buf + 16, BODY), 0);
     free(img);
 
+    /* every byte was decompressed before the trailer was checked: the figure says so (it
+     * said 0, the bytes before the read that failed) */
     gzbytes[len - 8] ^= 0x5a; /* first byte of the CRC-32 */
     expect_images_error(write_raw("crc.gz", gzbytes, (size_t)len), OT_EFORMAT,
-                        "corrupt gzip data (incorrect data check)");
+                        "corrupt gzip data (incorrect data check) after 416 decompressed bytes");
     gzbytes[len - 8] ^= 0x5a;
 
-    /* a download cut short: half the compressed stream */
-    expect_images_error(write_raw("cut.gz", gzbytes, (size_t)len / 2), OT_EFORMAT,
-                        "truncated gzip stream (unexpected end of file)");
+    /* a download cut short: half the compressed stream, whose bytes all come out before the
+     * end is missed (it said 16: the header's read had met the cut already) */
+    char want[128];
+    snprintf(want, sizeof want, "truncated gzip stream (unexpected end of file) after %zu "
+             "decompressed bytes", inflated_size(gzbytes, (size_t)len / 2));
+    CU_ASSERT(inflated_size(gzbytes, (size_t)len / 2) > 16 + BODY / 4);
+    expect_images_error(write_raw("cut.gz", gzbytes, (size_t)len / 2), OT_EFORMAT, want);
+}
+
+/* gzip -d takes members back to back, so the reader does: the header in one, the body split
+ * over others, an empty one among them. What follows the last member and begins no other
+ * (junk a download or a tool appended) is refused like the bytes after a raw file's body,
+ * counted to the file's end; gzread had dropped it without a word. */
+static void test_gzip_members(void)
+{
+    enum { BODY = 2 * 3 * 4 };
+    unsigned char buf[16 + BODY], file[4096];
+    make_images(buf, 0x803, 2, 3, 4, BODY);
+    size_t len = 0;
+    const size_t cuts[] = {0, 16, 16, 21, 16 + BODY}; /* members [cuts[i], cuts[i + 1]) */
+    for (size_t i = 0; i + 1 < sizeof cuts / sizeof *cuts; i++) {
+        const char *part = write_gz("member.gz", buf + cuts[i], cuts[i + 1] - cuts[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(part);
+        long l = slurp(part, file + len, sizeof file - len);
+        CU_ASSERT_FATAL(l > 0);
+        len += (size_t)l;
+    }
+    const char *members = write_raw("members.gz", file, len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(members);
+    uint8_t *img = NULL;
+    size_t n = 0, r = 0, c = 0;
+    CU_ASSERT_EQUAL_FATAL(ot_idx_read_images(members, &img, &n, &r, &c), OT_OK);
+    CU_ASSERT(n == 2 && r == 3 && c == 4);
+    CU_ASSERT_EQUAL(memcmp(img, buf + 16, BODY), 0);
+    free(img);
+
+    memcpy(file + len, "GARBAGE", 7);
+    expect_images_error(write_raw("garbage.gz", file, len + 7), OT_EFORMAT,
+                        "trailing data after 2 images (7 extra bytes after the gzip stream, not "
+                        "another gzip member)");
+    file[len] = 0x1f; /* the first byte of gzip's magic, and no second */
+    expect_images_error(write_raw("magic1.gz", file, len + 1), OT_EFORMAT,
+                        "(1 extra bytes after the gzip stream");
+    memset(file + len, 0, 1000); /* zeros, as some tools pad a file */
+    expect_images_error(write_raw("zeros.gz", file, len + 1000), OT_EFORMAT,
+                        "(1000 extra bytes after the gzip stream");
+    /* a label file too */
+    static const unsigned char lab[3] = {1, 2, 3};
+    unsigned char lbuf[8 + 3 + 4];
+    const char *lgz = write_gz("ljunk.gz", lbuf, make_labels(lbuf, 0x801, 3, lab, 3));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lgz);
+    long l = slurp(lgz, file, sizeof file);
+    CU_ASSERT_FATAL(l > 0);
+    memcpy(file + l, "\n\n\n", 3);
+    expect_labels_error(write_raw("ljunk2.gz", file, (size_t)l + 3), OT_EFORMAT,
+                        "trailing data after 3 labels (3 extra bytes after the gzip stream");
 }
 
 /* A limit keeps the first images, yet the rest of the file is still read and checked: a body
@@ -677,7 +755,8 @@ static void test_limit_reads_whole_file(void)
     const char *crc = write_raw("limit-crc.gz", gzbytes, (size_t)len);
     CAPTURE(rc = ot_dataset_load(&ds, crc, labels, 10, 1));
     CU_ASSERT_EQUAL(rc, OT_EFORMAT);
-    check_message(crc, "corrupt gzip data (incorrect data check)");
+    check_message(crc, "corrupt gzip data (incorrect data check) after 120016 decompressed "
+                       "bytes");
     free(gzbytes);
     free(buf);
 }
@@ -816,7 +895,7 @@ static void test_gather_shifted(void)
     for (int j = 0; j < 2 * DIM; j++)
         images[j] = (uint8_t)(10 + j);
     ot_dataset_t ds = {images, labels, 2, R, C, DIM, 10, 1.0f, NULL, NULL, NULL, NULL, 1, 0,
-                       NULL, NULL, 0, NULL, NULL};
+                       NULL, NULL, 0, NULL, NULL, ""};
     const ot_shift_key_t k = {5, 9, 2};
     int seen[5][5] = {{0}}, dy, dx, dy2, dx2;
     for (uint32_t s = 0; s < 2000; s++) {
@@ -873,7 +952,8 @@ OT_TEST_SUITE(data, suite_init, suite_cleanup,
               {"truncated body -> OT_EFORMAT", test_truncated_body},
               {"a limit still reads and checks the whole file", test_limit_reads_whole_file},
               {"trailing data -> OT_EFORMAT", test_trailing_data},
-              {"corrupt or cut gzip -> OT_EFORMAT", test_corrupt_gzip},
+              {"corrupt or cut gzip -> OT_EFORMAT, after the bytes it gave", test_corrupt_gzip},
+              {"gzip members back to back; junk after the last -> OT_EFORMAT", test_gzip_members},
               {"zero images or zero-sized images -> OT_EFORMAT", test_zero_images},
               {"absurd header sizes -> OT_EFORMAT before allocating", test_absurd_size},
               {"missing file or directory -> OT_EIO", test_missing_file},

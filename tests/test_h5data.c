@@ -444,6 +444,37 @@ static void test_label_out_of_range(void)
     y[3] = -1;
     make_pair("negative.h5", path, sizeof path, 2, (hsize_t[]){N, 2}, zeros, N, y);
     EXPECT_LOAD(o, OT_EFORMAT, "label -1 at index 3 is out of range");
+    /* uint64 labels past INT64_MAX: named as the file holds them (it said 9223372036854775807,
+     * the value's conversion to int64) */
+    uint64_t u[N] = {0, 1, 2, 0, 9223372036854775813ull, UINT64_MAX};
+    hid_t f = create("u64.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, (hsize_t[]){N}, u, 0);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "u64.h5: dataset 'label' (data.labels): label 9223372036854775813 "
+                               "at index 4 is out of range, expected 0..2");
+    u[4] = 1;
+    f = create("u64max.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", H5T_STD_U64BE, H5T_NATIVE_UINT64, 1, (hsize_t[]){N}, u, 0);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "label 18446744073709551615 at index 5 is out of range");
+    u[5] = 2; /* in range: read, whatever the width */
+    f = create("u64ok.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, (hsize_t[]){N}, u, 0);
+    H5Fclose(f);
+    ot_dataset_t ds;
+    o.limit = 0;
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT(ds.labels[2] == 2 && ds.labels[4] == 1 && ds.labels[5] == 2);
+    ot_dataset_free(&ds);
+    const int64_t most_negative[N] = {0, INT64_MIN, 0, 0, 0, 0};
+    f = create("i64min.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, (hsize_t[]){N}, most_negative, 0);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "label -9223372036854775808 at index 1 is out of range");
 }
 
 static void test_bad_rank(void)
@@ -509,6 +540,36 @@ static void test_bad_types(void)
     EXPECT_LOAD(o, OT_EFORMAT, "slabels.h5: dataset 'label' (data.labels) holds strings, "
                                "expected integers (class indices), or floats holding whole "
                                "numbers");
+    /* ragged samples (h5py.vlen_dtype): named, not "a type of HDF5 class 9" */
+    hid_t vl = H5Tvlen_create(H5T_NATIVE_UINT8);
+    uint8_t bytes[3] = {1, 2, 3};
+    hvl_t seq[N];
+    for (size_t i = 0; i < N; i++)
+        seq[i] = (hvl_t){1 + i % 3, bytes};
+    f = create("vlen.h5", path, sizeof path);
+    put(f, "data", vl, vl, 1, (hsize_t[]){N}, seq, 0);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "vlen.h5: dataset 'data' (data.features) holds variable-length "
+                               "sequences (a ragged array), expected uint8 (scaled to [0, 1]), "
+                               "float32 or float64, every sample of one shape (pad or crop the "
+                               "samples to one size)");
+    f = create("vlen-labels.h5", path, sizeof path);
+    put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
+    put(f, "label", vl, vl, 1, (hsize_t[]){N}, seq, 0);
+    H5Fclose(f);
+    H5Tclose(vl);
+    EXPECT_LOAD(o, OT_EFORMAT, "dataset 'label' (data.labels) holds variable-length sequences (a "
+                               "ragged array), expected integers");
+    /* each value an array (numpy's sub-array dtypes): named too */
+    hid_t arr = H5Tarray_create2(H5T_NATIVE_UINT8, 1, (hsize_t[]){2});
+    f = create("array.h5", path, sizeof path);
+    put(f, "data", arr, arr, 1, (hsize_t[]){N}, xi, 0);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    H5Tclose(arr);
+    EXPECT_LOAD(o, OT_EFORMAT, "array.h5: dataset 'data' (data.features) holds an array type "
+                               "(each value an array), expected uint8");
 }
 
 /* Labels as floats, as Caffe's HDF5Data layer has them (float32, or float64, N x 1): taken
@@ -570,7 +631,8 @@ static void put_names(hid_t f, const char *const *names, hsize_t k, size_t size)
 /* The classes' names of the root attribute class_names (scripts/to_hdf5.py's, h5py's
  * variable-length strings, or fixed-length ones): kept when there is one per class, control
  * characters made '?', a long one cut; none when the count differs or the attribute holds no
- * strings, and the data set loads either way. */
+ * strings, and the data set loads either way, with why in class_names_note (eval and predict
+ * say it; they had left the names out without a word). */
 static void test_class_names(void)
 {
     char path[256], long_name[200];
@@ -579,7 +641,13 @@ static void test_class_names(void)
     memcpy(long_name + 63, "\xc3\xa9", 2); /* an e-acute that the cut at 64 bytes would split */
     const char *names[3] = {"cat", "dog\nbig", long_name};
     ot_h5data_opts_t o = opts();
-    for (int form = 0; form < 3; form++) {
+    const char *const four[4] = {"a", "b", "c", "d"};
+    const char *const notes[] = {
+        "", "", "attribute class_names holds 2 names, not data.classes = 3",
+        "attribute class_names holds 4 names, not data.classes = 3",
+        "attribute class_names is a single string, expected a list of 3, one a class",
+        "attribute class_names has shape 3x1, expected a list of 3 strings, one a class"};
+    for (int form = 0; form < 6; form++) {
         hid_t f = create("names.h5", path, sizeof path);
         put(f, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, (hsize_t[]){N, 2}, zeros, 0);
         put_labels(f, "label", N);
@@ -587,11 +655,26 @@ static void test_class_names(void)
             put_names(f, names, 3, 0);
         else if (form == 1)
             put_names(f, (const char *[]){"a", "bb", "ccc"}, 3, 3); /* ccc fills its 3 bytes */
-        else
+        else if (form == 2)
             put_names(f, names, 2, 0); /* 2 names for 3 classes */
+        else if (form == 3)
+            put_names(f, four, 4, 0);
+        if (form >= 4) { /* "a, b, c" as one string; 3 names in a column */
+            hid_t t = H5Tcopy(H5T_C_S1);
+            H5Tset_size(t, H5T_VARIABLE);
+            hid_t space = form == 4 ? H5Screate(H5S_SCALAR)
+                                    : H5Screate_simple(2, (hsize_t[]){3, 1}, NULL);
+            hid_t a = H5Acreate2(f, "class_names", t, space, H5P_DEFAULT, H5P_DEFAULT);
+            const char *abc[3] = {"a, b, c", "b", "c"};
+            CU_ASSERT(H5Awrite(a, t, abc) >= 0);
+            H5Aclose(a);
+            H5Sclose(space);
+            H5Tclose(t);
+        }
         H5Fclose(f);
         ot_dataset_t ds;
         CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+        CU_ASSERT_STRING_EQUAL(ds.class_names_note, notes[form]);
         if (form == 0) {
             CU_ASSERT_PTR_NOT_NULL_FATAL(ds.class_names);
             CU_ASSERT_STRING_EQUAL(ds.class_names[0], "cat");
@@ -623,6 +706,14 @@ static void test_class_names(void)
     ot_dataset_t ds;
     CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
     CU_ASSERT_PTR_NULL(ds.class_names);
+    CU_ASSERT_STRING_EQUAL(ds.class_names_note,
+                           "attribute class_names holds int32, expected 3 strings, one a class");
+    ot_dataset_free(&ds);
+    /* no attribute: nothing to say */
+    make_pair("nonames.h5", path, sizeof path, 2, (hsize_t[]){N, 2}, zeros, N, zlabels);
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT_PTR_NULL(ds.class_names);
+    CU_ASSERT_STRING_EQUAL(ds.class_names_note, "");
     ot_dataset_free(&ds);
 }
 
@@ -842,8 +933,60 @@ static void test_links_and_storage(void)
     uint8_t px[N * 2] = {0};
     make_dcpl_data("bigchunk.h5", path, sizeof path, H5T_STD_U8LE, H5T_NATIVE_UINT8,
                    (hsize_t[]){N, 2}, px, dcpl);
-    EXPECT_LOAD(o, OT_EFORMAT, "bigchunk.h5: dataset 'data' (data.features) has chunks of "
-                               "4096x8192 values, more than the 16777216 bytes a chunk may take");
+    char want[768];
+    snprintf(want, sizeof want, "bigchunk.h5: dataset 'data' (data.features) has chunks of "
+             "4096x8192 values, more than the 16777216 bytes a chunk may take; HDF5 decompresses "
+             "a chunk whole, and one may take 16.0 MiB or the memory of the samples read (18 "
+             "bytes for 6 samples); expected smaller chunks: h5repack -l data:CHUNK=6x2 %s "
+             "OUT.h5 rewrites them in chunks of about 1 MiB, as scripts/to_hdf5.py writes", path);
+    EXPECT_LOAD(o, OT_EFORMAT, want);
+}
+
+/* One gzip'd chunk for all the samples (20 x 1000 x 1000 bytes: 19 MiB) is read whole, as
+ * the data set is; a limit keeps 2 samples, and the chunk is then more than they and 16 MiB:
+ * refused, the line saying why the limit matters and how to rewrite the file. Labels in one
+ * chunk of 3 million, beyond 16 MiB, likewise. */
+static void test_one_chunk(void)
+{
+    enum { M = 20, SIDE = 1000 };
+    char path[256];
+    uint8_t *x = calloc((size_t)M * SIDE * SIDE, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    x[(size_t)7 * SIDE * SIDE + 5] = 9;
+    int32_t y[M] = {0};
+    hid_t f = create("onechunk.h5", path, sizeof path);
+    put(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 3, (hsize_t[]){M, SIDE, SIDE}, x, M);
+    put(f, "label", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, (hsize_t[]){M}, y, 0);
+    H5Fclose(f);
+    free(x);
+    ot_h5data_opts_t o = opts();
+    ot_dataset_t ds;
+    CU_ASSERT_EQUAL_FATAL(ot_h5data_load(&ds, path, &o, NULL), OT_OK);
+    CU_ASSERT(ds.n == M && ds.images[(size_t)7 * SIDE * SIDE + 5] == 9);
+    ot_dataset_free(&ds);
+    o.limit = 2;
+    EXPECT_LOAD(o, OT_EFORMAT, "onechunk.h5: dataset 'data' (data.features) has chunks of "
+                               "20x1000x1000 values, more than the 16777216 bytes a chunk may "
+                               "take; HDF5 decompresses a chunk whole, and one may take 16.0 MiB "
+                               "or the memory of the samples read (1.9 MiB for the 2 samples a "
+                               "limit keeps; all 20 would allow these chunks); expected smaller "
+                               "chunks: h5repack -l data:CHUNK=1x1000x1000 ");
+
+    /* 3 million int64 labels in one chunk (22.9 MiB) beside 3 million 1-byte samples */
+    enum { L = 3000000 };
+    int64_t *yl = calloc(L, sizeof *yl);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(yl);
+    f = create("onechunk-labels.h5", path, sizeof path);
+    put(f, "data", H5T_STD_U8LE, H5T_NATIVE_UINT8, 2, (hsize_t[]){L, 1}, yl, 1000);
+    put(f, "label", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, (hsize_t[]){L}, yl, L);
+    H5Fclose(f);
+    free(yl);
+    o.limit = 0; /* 6 MB of samples and labels: a chunk may take 16 MiB */
+    EXPECT_LOAD(o, OT_EFORMAT, "onechunk-labels.h5: dataset 'label' (data.labels) has chunks of "
+                               "3000000 values, more than the 16777216 bytes a chunk may take; "
+                               "HDF5 decompresses a chunk whole, and one may take 16.0 MiB or the "
+                               "memory of the samples read (5.7 MiB for 3000000 samples); "
+                               "expected smaller chunks: h5repack -l label:CHUNK=100000 ");
 }
 
 static void test_not_finite(void)
@@ -934,6 +1077,7 @@ OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
               {"sample names from the dataset file_names, for predict", test_file_names},
               {"bad: filters other than gzip, shuffle, fletcher32", test_filters},
               {"bad: links and storage outside the file; big chunks", test_links_and_storage},
+              {"one chunk for all: read whole, refused with a limit, said why", test_one_chunk},
               {"bad: NaN and Inf", test_not_finite},
               {"bad: larger than the memory", test_too_large},
               {"bad: classes out of range", test_classes_out_of_range},
