@@ -64,6 +64,10 @@ int ot_h5_crc(hid_t d, uint32_t *crc);
  * -1. */
 int ot_h5_crc_set(hid_t d);
 
+/* Store crc (of ot_h5_crc or ot_h5_attrs_crc) in obj's OT_H5_CRC attribute (created or
+ * overwritten): 0 or -1. */
+int ot_h5_crc_put(hid_t obj, uint32_t crc);
+
 /* Check d against its OT_H5_CRC attribute: 0 when they agree; 1 when they differ (*have: the
  * stored value, *want: the computed one); -1 without the attribute; -2 when the attribute is
  * not one integer, d is not a dataset omptrain writes (ot_h5_own_dataset) or its values cannot

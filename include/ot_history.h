@@ -24,6 +24,10 @@ typedef struct {
     uint64_t n_steps;       /* rows of the /steps datasets */
     uint64_t n_epochs;      /* rows of the /epochs datasets */
     uint64_t last_step;     /* largest step number recorded; 0 when none */
+    uint64_t last_epoch;    /* largest epoch number recorded when it was opened; 0 when none */
+    uint32_t crc[2 + OT_HISTORY_METRICS]; /* the checksums last written: /steps/step,
+                                             /steps/loss, then the /epochs datasets */
+    int by_path;            /* opened from path (ot_history_open), so it can be opened again */
     int failed;             /* an append failed (and said so) */
     char path[OT_PATH_MAX + 16]; /* DIR/history.h5, for messages */
 } ot_history_t;
@@ -52,7 +56,8 @@ int ot_history_open_h5(ot_history_t *h, hid_t f, const char *name, uint64_t step
 
 /* Append one epoch: the losses of steps first_step+1 .. first_step+n (loss[i] is step
  * first_step+1+i; steps already recorded are skipped) and the epoch's metrics row, then
- * H5Fflush the file. Returns 0 or OT_EIO (message printed). */
+ * H5Fflush the file. Returns 0 or OT_EIO (message printed). A failed append (a full disk)
+ * leaves the file with the epochs before, as they were, or says that it may be damaged. */
 int ot_history_append(ot_history_t *h, uint64_t first_step, const float *loss, size_t n,
                       const ot_epoch_stats_t *st);
 

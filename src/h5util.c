@@ -272,7 +272,7 @@ out:
 }
 
 /* obj's attribute OT_H5_CRC set to crc, replacing any there */
-static int put_crc(hid_t obj, uint32_t crc)
+int ot_h5_crc_put(hid_t obj, uint32_t crc)
 {
     htri_t has = H5Aexists(obj, OT_H5_CRC);
     if (has < 0 || (has > 0 && H5Adelete(obj, OT_H5_CRC) < 0))
@@ -283,7 +283,7 @@ static int put_crc(hid_t obj, uint32_t crc)
 int ot_h5_crc_set(hid_t d)
 {
     uint32_t crc;
-    return ot_h5_crc(d, &crc) < 0 ? -1 : put_crc(d, crc);
+    return ot_h5_crc(d, &crc) < 0 ? -1 : ot_h5_crc_put(d, crc);
 }
 
 
@@ -351,7 +351,7 @@ int ot_h5_attrs_crc(hid_t obj, uint32_t *crc)
 int ot_h5_attrs_crc_set(hid_t obj)
 {
     uint32_t crc;
-    return ot_h5_attrs_crc(obj, &crc) < 0 ? -1 : put_crc(obj, crc);
+    return ot_h5_attrs_crc(obj, &crc) < 0 ? -1 : ot_h5_crc_put(obj, crc);
 }
 
 /* the stored crc of obj into *have: 0, -1 without one, -2 unreadable */

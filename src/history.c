@@ -28,6 +28,7 @@ const char *const ot_history_metrics[OT_HISTORY_METRICS] = {
     "val_acc", "lr",        "seconds",   "samples_per_s", "threads",
 };
 #define N_METRICS OT_HISTORY_METRICS
+#define N_DATASETS (2 + N_METRICS) /* in the order of ot_history_t's crc */
 
 enum { STEP_CHUNK = 4096, EPOCH_CHUNK = 256, ROW_BLOCK = 4096 /* rows read at a time */ };
 
@@ -65,14 +66,24 @@ static hid_t create_growing(hid_t loc, const char *name, hid_t ftype, hsize_t ch
     return d;
 }
 
-/* Every dataset's checksum, after the rows that are final now: 0 or -1. */
-static int set_crcs(const ot_history_t *h)
+/* Dataset i of h in the order of h->crc; its path into p (64 bytes) unless p is NULL. */
+static hid_t *dataset(ot_history_t *h, size_t i, char *p)
 {
-    if (ot_h5_crc_set(h->step) < 0 || ot_h5_crc_set(h->loss) < 0)
-        return -1;
-    for (size_t i = 0; i < N_METRICS; i++)
-        if (ot_h5_crc_set(h->epochs[i]) < 0)
+    if (p)
+        snprintf(p, 64, "/%s/%s", i < 2 ? "steps" : "epochs",
+                 i < 2 ? (i ? "loss" : "step") : ot_history_metrics[i - 2]);
+    return i == 0 ? &h->step : i == 1 ? &h->loss : &h->epochs[i - 2];
+}
+
+/* Every dataset's checksum, after the rows that are final now, also kept in h->crc: 0 or
+ * -1. */
+static int set_crcs(ot_history_t *h)
+{
+    for (size_t i = 0; i < N_DATASETS; i++) {
+        hid_t d = *dataset(h, i, NULL);
+        if (ot_h5_crc(d, &h->crc[i]) < 0 || ot_h5_crc_put(d, h->crc[i]) < 0)
             return -1;
+    }
     return 0;
 }
 
@@ -260,6 +271,7 @@ static int cut_back(ot_history_t *h, uint64_t step, int epoch)
         (rc = count_upto(h, h->epochs[0], "/epochs/epoch", n[0], (uint64_t)epoch, &keep_epochs,
                          &last_epoch)))
         goto out;
+    h->last_epoch = last_epoch;
     rc = OT_EIO;
     if (H5Dset_extent(h->step, &keep_steps) < 0 || H5Dset_extent(h->loss, &keep_steps) < 0)
         goto trunc_fail;
@@ -333,6 +345,7 @@ int ot_history_open(ot_history_t *h, const char *dir, int resume, uint64_t step,
         ot_error("%s: the output directory name is too long", dir);
         return OT_EIO;
     }
+    h->by_path = 1;
     ot_h5_quiet(&q);
     struct stat st;
     int rc;
@@ -370,6 +383,62 @@ fail:
     return rc;
 }
 
+/* Close h's datasets and file: 0, or -1 when the file's close (its last flush) fails. */
+static int close_ids(ot_history_t *h)
+{
+    for (size_t i = 0; i < N_DATASETS; i++) {
+        hid_t *d = dataset(h, i, NULL);
+        if (*d > 0)
+            H5Dclose(*d);
+        *d = H5I_INVALID_HID;
+    }
+    int rc = h->file > 0 && H5Fclose(h->file) < 0 ? -1 : 0;
+    h->file = H5I_INVALID_HID;
+    return rc;
+}
+
+/* After a failed append: the file cut back to the rows it had before, steps and epochs, which
+ * must still give their checksums crc, and flushed: 0, or -1 when that cannot be done (the file
+ * may be damaged). HDF5 1.10 cannot be trusted to go back itself: a failed flush leaves its
+ * caches half written, and shrinking the datasets through them lost a chunk of rows that were
+ * fine. So the file is closed, writing what it still can, and opened again, and the rows kept
+ * are checked there, so that rows lost on the way are not passed off as intact. The cut writes
+ * nothing new (the rows it drops hold the newest space), so a full disk takes it; it fails when
+ * the append split a node of a chunk index and the new node never reached the disk. */
+static int go_back(ot_history_t *h, hsize_t steps, hsize_t epochs, const uint32_t *crc)
+{
+    hid_t fapl = H5I_INVALID_HID;
+    char p[64];
+    int rc = -1;
+    close_ids(h); /* fails like the append: nothing to say */
+    if (!h->by_path) /* an image in memory (ot_history_open_h5): gone with its close */
+        goto out;
+    /* no rows to keep (the first append): a new history, rather than cutting back one whose
+     * first chunk index may point past what reached the disk */
+    if (steps == 0 && epochs == 0) {
+        rc = create_file(h) ? -1 : 0;
+        goto out;
+    }
+    if ((fapl = make_fapl()) < 0 || (h->file = H5Fopen(h->path, H5F_ACC_RDWR, fapl)) < 0)
+        goto out;
+    for (size_t i = 0; i < N_DATASETS; i++) {
+        hid_t *d = dataset(h, i, p);
+        hsize_t rows = i < 2 ? steps : epochs;
+        uint32_t have;
+        if ((*d = H5Dopen2(h->file, p, H5P_DEFAULT)) < 0 || H5Dset_extent(*d, &rows) < 0 ||
+            ot_h5_crc(*d, &have) < 0 || have != crc[i] || ot_h5_crc_put(*d, have) < 0)
+            goto out;
+    }
+    if (H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0)
+        goto out;
+    memcpy(h->crc, crc, sizeof h->crc);
+    rc = 0;
+out:
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    return rc;
+}
+
 int ot_history_append(ot_history_t *h, uint64_t first_step, const float *loss, size_t n,
                       const ot_epoch_stats_t *st)
 {
@@ -378,6 +447,11 @@ int ot_history_append(ot_history_t *h, uint64_t first_step, const float *loss, s
     int rc = OT_EIO;
     uint64_t *steps = NULL;
     char reason[128] = "";
+    /* what a failed append goes back to */
+    const hsize_t n_steps = h->n_steps, n_epochs = h->n_epochs;
+    const uint64_t last_step = h->last_step;
+    uint32_t crc[N_DATASETS];
+    memcpy(crc, h->crc, sizeof crc);
     /* steps already in the file (a resumed epoch's first part) are not written twice */
     size_t skip = h->last_step > first_step ? (size_t)(h->last_step - first_step) : 0;
     if (skip > n)
@@ -415,8 +489,16 @@ int ot_history_append(ot_history_t *h, uint64_t first_step, const float *loss, s
     rc = OT_OK;
     goto out;
 fail:
-    ot_error("%s: cannot append epoch %d to the history: %s", h->path, st->epoch,
-             reason[0] ? reason : "HDF5 error");
+    h->n_steps = n_steps;
+    h->n_epochs = n_epochs;
+    h->last_step = last_step;
+    if (go_back(h, n_steps, n_epochs, crc) == 0)
+        ot_error("%s: cannot append epoch %d to the history: %s (it keeps the epochs before, "
+                 "as they were)", h->path, st->epoch, reason[0] ? reason : "HDF5 error");
+    else
+        ot_error("%s: cannot append epoch %d to the history: %s; nor go back to the epochs "
+                 "before: it may be damaged (move it away to start a new one)", h->path,
+                 st->epoch, reason[0] ? reason : "HDF5 error");
     h->failed = 1;
 out:
     free(steps);
@@ -429,20 +511,11 @@ int ot_history_close(ot_history_t *h)
     ot_h5_quiet_t q;
     int rc = OT_OK;
     ot_h5_quiet(&q);
-    hid_t *ids[2 + N_METRICS] = {&h->step, &h->loss};
-    for (size_t i = 0; i < N_METRICS; i++)
-        ids[2 + i] = &h->epochs[i];
-    for (size_t i = 0; i < 2 + N_METRICS; i++) {
-        if (*ids[i] > 0)
-            H5Dclose(*ids[i]);
-        *ids[i] = H5I_INVALID_HID;
-    }
-    /* after a failed append the close fails too: that error was reported already */
-    if (h->file > 0 && H5Fclose(h->file) < 0 && !h->failed) {
+    /* after a failed append the close may fail too: that error was reported already */
+    if (close_ids(h) < 0 && !h->failed) {
         ot_error("%s: cannot close the history file (disk full?)", h->path);
         rc = OT_EIO;
     }
-    h->file = H5I_INVALID_HID;
     ot_h5_restore(&q);
     return rc;
 }

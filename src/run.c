@@ -372,6 +372,21 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         if (created)
             printf("note: %s was not there; the new one starts at epoch %d\n", h.path,
                    t.epoch + 1);
+        else if (first && h.last_epoch < (uint64_t)t.epoch) { /* e.g. a disk that filled up
+                                                                 while the curve was written */
+            char lack[64];
+            const unsigned long long from = (unsigned long long)h.last_epoch + 1;
+            if (from == (unsigned long long)t.epoch)
+                snprintf(lack, sizeof lack, "epoch %llu", from);
+            else
+                snprintf(lack, sizeof lack, "epochs %llu to %d", from, t.epoch);
+            char ends[64] = "holds no epoch";
+            if (h.last_epoch)
+                snprintf(ends, sizeof ends, "ends at epoch %llu",
+                         (unsigned long long)h.last_epoch);
+            printf("note: %s %s, and the checkpoint is of epoch %d: the curves will lack %s\n",
+                   h.path, ends, t.epoch, lack);
+        }
         schedule_note(o->resume, &c, t.step);
         if (info.seed != c.seed) /* the shuffle's generator is restored; these are keyed */
             printf("note: training.seed %llu -> %llu differs from the checkpoint's run: the "
@@ -419,8 +434,14 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         /* the curve first: a crash between the two leaves a history one epoch ahead of the
          * checkpoint, which a resume cuts back */
         rc = first ? ot_history_append(&h, t.step - n_batches, t.step_loss, n_batches, &st) : 0;
-        if ((rc = ot_dist_agree(d, rc)))
+        if ((rc = ot_dist_agree(d, rc))) {
+            /* the run stops, but the epochs trained since the last checkpoint need not be lost
+             * with the curve: a checkpoint is saved whole or not at all, so trying cannot harm
+             * the last one (on a full disk it most likely fails too, and says so). A resume
+             * from it continues the history after this epoch, which the history then lacks. */
+            save(&t, dir, &c, d);
             break;
+        }
         if (t.stopped || checkpoint_due(&c, t.epoch)) {
             if ((rc = save(&t, dir, &c, d)))
                 break;

@@ -1,11 +1,15 @@
 /* fixtures.c - shared test helpers: a small random data set held in memory, stderr capture,
- * scratch directories, central-difference gradient checks. */
+ * scratch directories, a full disk, central-difference gradient checks. */
+#define _DEFAULT_SOURCE /* syscall */
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ot_rng.h"
@@ -164,6 +168,82 @@ void ot_test_rm_rf(const char *p)
     } else {
         unlink(p);
     }
+}
+
+/* ---- a full disk ----
+ * This pwrite stands in for the C library's (a program's own definition comes first, also for
+ * the libraries it loads, HDF5's sec2 driver among them). While full.ino is set, a write to that
+ * file ending past full.size fails with ENOSPC, as on a disk with no block left beyond those
+ * the file had; growing the file with ftruncate still works, as on a full disk (the new part
+ * takes no blocks). RLIMIT_FSIZE (ot_tiny_fsize_limit) fails that ftruncate too, after which
+ * HDF5 leaves a file shorter than its superblock says, which no HDF5 program opens: not what a
+ * full disk does. */
+static struct {
+    dev_t dev;
+    ino_t ino;  /* the file on the full disk; 0: none */
+    off_t size; /* the bytes it may hold */
+    int once;   /* room again after the first failed write */
+} full;
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t at)
+{
+    struct stat st;
+    if (full.ino && fstat(fd, &st) == 0 && st.st_ino == full.ino && st.st_dev == full.dev &&
+        at + (off_t)n > full.size) {
+        if (full.once)
+            full.ino = 0;
+        errno = ENOSPC;
+        return -1;
+    }
+    return syscall(SYS_pwrite64, fd, buf, n, at);
+}
+
+int ot_test_disk_full(const char *path, int once)
+{
+    struct stat st;
+    full.ino = 0;
+    if (!path)
+        return 0;
+    if (stat(path, &st) != 0)
+        return -1;
+    full.dev = st.st_dev;
+    full.size = st.st_size;
+    full.once = once;
+    full.ino = st.st_ino;
+    return 0;
+}
+
+int ot_test_in_child(void (*fn)(void *arg, void *out), void *arg, void *out, size_t n)
+{
+    int p[2], status;
+    size_t got = 0;
+    if (pipe(p) != 0)
+        return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t child = fork();
+    if (child == 0) {
+        close(p[0]);
+        fn(arg, out);
+        for (size_t sent = 0; sent < n;) {
+            ssize_t w = write(p[1], (char *)out + sent, n - sent);
+            if (w <= 0)
+                break;
+            sent += (size_t)w;
+        }
+        /* ended by another program: exit handlers and leak checks run at exit (valgrind's
+         * also at _exit and at a SIGKILL of itself), not at exec */
+        execl("/bin/true", "true", (char *)NULL);
+        _exit(1);
+    }
+    close(p[1]);
+    ssize_t r;
+    while (child > 0 && got < n && (r = read(p[0], (char *)out + got, n - got)) > 0)
+        got += (size_t)r;
+    close(p[0]);
+    if (child < 0 || waitpid(child, &status, 0) != child)
+        return -1;
+    return got == n && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 /* ---- numerical gradients (see ot_test.h) ---- */

@@ -84,6 +84,19 @@ const char *ot_test_path(char *buf, size_t n, const char *name);
 /* Remove path and, for a directory, everything under it (nothing when it does not exist). */
 void ot_test_rm_rf(const char *path);
 
+/* A full disk under the file at path, without filling one: from now on a pwrite(2) to it (HDF5
+ * writes its files so) that ends past the size it has now fails with ENOSPC, until path NULL
+ * is given, or, once set, after the first such write. Safe in a signal handler. Returns 0, or
+ * -1 when path cannot be stat'd. */
+int ot_test_disk_full(const char *path, int once);
+
+/* Run fn(arg, out) in a child process, which sends out (n bytes) back and ends by exec'ing
+ * /bin/true: what fn leaves behind ends with it, unseen by exit handlers and leak checkers, such
+ * as a file whose flush failed, which HDF5 1.10 can neither close (it loses some of the file's
+ * memory) nor clean up at exit (it crashes). fn must not use OpenMP: libgomp's threads do not
+ * survive fork. Returns 0 when the child sent out whole and ended so, else -1. */
+int ot_test_in_child(void (*fn)(void *arg, void *out), void *arg, void *out, size_t n);
+
 /* ---- Numerical gradients (the layer and graph-node tests) ----
  * A layer f with output y gets the scalar loss L = sum(y * R) for a fixed random R, so
  * dL/dy = R is what backward receives. Each input is nudged by +-h and the central difference

@@ -2,7 +2,8 @@
  * readable by another process while open; a resume that cuts the curve back to its
  * checkpoint, at an epoch boundary and inside an epoch, then continues without gaps or
  * duplicates; a fresh run that starts over; a resume without history that creates one; a file
- * that is not a history refused in one line and left alone.
+ * that is not a history refused in one line and left alone; an append that fails on a full
+ * disk leaves the epochs before as they were.
  *
  * Files go to a fresh directory under /tmp, removed at the end; h5dump must be on the path. */
 #include <hdf5.h>
@@ -17,6 +18,7 @@
 #include "ot_outdir.h"
 #include "ot_common.h"
 #include "ot_test.h"
+#include "ot_verify.h"
 
 static int setup(void)
 {
@@ -170,6 +172,114 @@ static void test_declared_rows(void)
     ot_history_close(&h);
 }
 
+/* Epoch e's losses: 1500 steps (a new chunk of /steps every few epochs), all distinct. */
+enum { FULL_STEPS = 1500 };
+static void full_losses(int e, float *loss)
+{
+    for (int i = 0; i < FULL_STEPS; i++)
+        loss[i] = (float)e + (float)i / FULL_STEPS;
+}
+
+/* What fill_up did: its appends' status (the last the failed one), its message, the epochs
+ * the history held after it. */
+typedef struct {
+    int good, rc, lines;    /* good: the epochs before appended */
+    uint64_t n_epochs;
+    char err[1024];
+} filled_t;
+
+/* In a child process (ot_test_in_child): a history of *before epochs in dir, then the next
+ * epoch appended on a disk full from then on, into out (a filled_t). */
+static void fill_up(void *arg, void *out)
+{
+    const int before = *(const int *)arg;
+    filled_t *r = out;
+    ot_history_t h;
+    char dir[256], file[300];
+    static float loss[FULL_STEPS];
+    ot_epoch_stats_t st = {.threads = 1};
+    ot_test_path(dir, sizeof dir, "full");
+    snprintf(file, sizeof file, "%s/history.h5", dir);
+    r->good = ot_history_open(&h, dir, 0, 0, 0, NULL) == 0;
+    for (int e = 1; e <= before && r->good; e++) {
+        full_losses(e, loss);
+        st.epoch = e;
+        st.test_acc = 0.5 + 0.1 * e;
+        r->good = ot_history_append(&h, (uint64_t)(e - 1) * FULL_STEPS, loss, FULL_STEPS,
+                                    &st) == 0;
+    }
+    r->good = r->good && ot_test_disk_full(file, 0) == 0;
+    full_losses(before + 1, loss);
+    st.epoch = before + 1;
+    ot_test_capture_begin();
+    r->rc = ot_history_append(&h, (uint64_t)before * FULL_STEPS, loss, FULL_STEPS, &st);
+    r->lines = ot_test_capture_lines(r->err, sizeof r->err);
+    r->n_epochs = h.n_epochs;
+    ot_history_close(&h);
+}
+
+/* An append that fails on a full disk says so in one line and leaves the file as it was after
+ * the epoch before: every row there, bit for bit, and every checksum; verify says it is intact
+ * and a resume goes on from it. Once after two epochs, when the third needs a new chunk of
+ * /steps, and once at the first epoch, when the datasets get their first chunks. The disk
+ * stays full until the append returns, so that it has to go back on a full disk; that leaves
+ * HDF5 with a file it can neither close nor clean up at exit, hence the child process. */
+static void test_full_disk(void)
+{
+    ot_verify_t v;
+    char dir[256], file[300];
+    static float loss[FULL_STEPS], got[3 * FULL_STEPS];
+    double acc[8];
+    ot_history_t h;
+    ot_epoch_stats_t st = {.threads = 1};
+    ot_test_path(dir, sizeof dir, "full");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
+    snprintf(file, sizeof file, "%s/history.h5", dir);
+    for (int before = 2; before >= 0; before -= 2) {
+        filled_t r = {0};
+        CU_ASSERT_FATAL(ot_test_in_child(fill_up, &before, &r, sizeof r) == 0);
+        CU_ASSERT_FATAL(r.good);
+        CU_ASSERT_EQUAL(r.rc, OT_EIO);
+        CU_ASSERT_EQUAL(r.lines, 1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "No space left on device (it keeps the epochs "
+                                             "before, as they were)"));
+        CU_ASSERT_EQUAL(r.n_epochs, (uint64_t)before);
+        if (r.rc != OT_EIO || r.lines != 1)
+            fprintf(stderr, "\n  after %d epochs: %d, %d lines: %s", before, r.rc, r.lines,
+                    r.err);
+
+        CU_ASSERT_EQUAL(ot_verify_file(file, &v), 0);
+        if (!v.intact)
+            fprintf(stderr, "\n  after %d epochs: %s", before, v.why);
+        CU_ASSERT_EQUAL(ot_ck_read_1d(file, "/steps/loss", H5T_NATIVE_FLOAT, got,
+                                      3 * FULL_STEPS), before * FULL_STEPS);
+        for (int e = 1; e <= before; e++) {
+            full_losses(e, loss);
+            CU_ASSERT(memcmp(got + (e - 1) * FULL_STEPS, loss, sizeof loss) == 0);
+        }
+        CU_ASSERT_EQUAL(ot_ck_read_1d(file, "/epochs/test_acc", H5T_NATIVE_DOUBLE, acc, 8),
+                        before);
+        for (int e = 1; e <= before; e++)
+            CU_ASSERT_EQUAL(acc[e - 1], 0.5 + 0.1 * e);
+
+        /* the resume from the checkpoint of the last good epoch goes on in place */
+        CU_ASSERT_FATAL(ot_history_open(&h, dir, 1, (uint64_t)before * FULL_STEPS, before,
+                                        NULL) == 0);
+        CU_ASSERT_EQUAL(h.n_steps, (uint64_t)before * FULL_STEPS);
+        CU_ASSERT_EQUAL(h.n_epochs, (uint64_t)before);
+        full_losses(before + 1, loss);
+        st.epoch = before + 1;
+        CU_ASSERT(ot_history_append(&h, (uint64_t)before * FULL_STEPS, loss, FULL_STEPS,
+                                    &st) == 0);
+        CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+        CU_ASSERT_EQUAL(ot_verify_file(file, &v), 0);
+        CU_ASSERT_EQUAL(ot_ck_read_1d(file, "/steps/loss", H5T_NATIVE_FLOAT, got,
+                                      3 * FULL_STEPS), (before + 1) * FULL_STEPS);
+        CU_ASSERT(memcmp(got + before * FULL_STEPS, loss, sizeof loss) == 0);
+    }
+}
+
 OT_TEST_SUITE(history, setup, ot_test_scratch_free,
               {"history append, truncate, continue", test_history},
-              {"declared rows checked before they are read", test_declared_rows})
+              {"declared rows checked before they are read", test_declared_rows},
+              {"a failed append keeps the epochs before", test_full_disk})

@@ -1,7 +1,8 @@
 /* test_run.c - the training and eval commands (src/run.c) on the tiny data (tiny_test.h: 24
  * training images of 4x4, 3 steps an epoch) and a 16-5-3 net with adam and dropout: what a run
  * leaves in its output directory and prints, an exact resume from a checkpoint, SIGTERM and
- * SIGINT (raised as a chosen line is printed), eval, and the refusals. */
+ * SIGINT (raised as a chosen line is printed), a history whose disk fills up, eval, and the
+ * refusals. */
 #define _GNU_SOURCE /* fopencookie */
 #include <hdf5.h>
 #include <omp.h>
@@ -20,6 +21,7 @@
 #include "ot_run.h"
 #include "ot_test.h"
 #include "ot_train.h"
+#include "ot_verify.h"
 #include "tiny_test.h"
 
 enum { STEPS = OT_TINY_TRAIN / 8 }; /* an epoch: batches of 8 */
@@ -416,6 +418,70 @@ static void test_sigint_after_checkpoint(void)
     free(r.out);
 }
 
+/* The history file of test_history_full, whose disk fill_disk fills (a SIGUSR1 handler). */
+static char history_file[300];
+
+static void fill_disk(int sig)
+{
+    (void)sig;
+    ot_test_disk_full(history_file, 1);
+}
+
+/* The history's disk fills up as epoch 1 ends, with no checkpoint due until the end: the
+ * append fails in one line and the history keeps what it had (no epoch yet); the run still
+ * saves epoch 1's checkpoint, so that no training is lost, and returns OT_EIO. Resumed from the
+ * directory, it ends as the uninterrupted run did, its history going on from epoch 2 (epoch
+ * 1's row is the one missing). The disk has room again after the first write it refuses: one
+ * that stays full is test_history.c's, in a child process (ot_test_in_child), which a training
+ * cannot use. */
+static void test_history_full(void)
+{
+    char dir[256], p[300], q[300], want[OT_PATH_MAX + 400];
+    CU_ASSERT_FATAL(full_run() == 0);
+    ot_test_path(dir, sizeof dir, "history-full");
+    snprintf(history_file, sizeof history_file, "%s/history.h5", dir);
+    ot_config_t c;
+    result_t r;
+    make_config(&c, "history-full", 5);
+    CU_ASSERT_FATAL(ot_config_set(&c, "output.checkpoint_every=0") == OT_OK);
+    struct sigaction fill = {.sa_handler = fill_disk}, old;
+    sigemptyset(&fill.sa_mask);
+    CU_ASSERT_FATAL(sigaction(SIGUSR1, &fill, &old) == 0);
+    train(&c, NULL, "epoch   1/2 ", SIGUSR1, &r);
+    ot_test_disk_full(NULL, 0);
+    sigaction(SIGUSR1, &old, NULL);
+    CU_ASSERT_EQUAL(r.rc, OT_EIO);
+    CU_ASSERT_EQUAL(r.err_lines, 1);
+    snprintf(want, sizeof want, "omptrain: %s: cannot append epoch 1 to the history: No space "
+             "left on device (it keeps the epochs before, as they were)\n", history_file);
+    CU_ASSERT_STRING_EQUAL(r.err, want);
+    snprintf(want, sizeof want, "checkpoint %s/checkpoint-e0001.h5  ", dir);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, want));
+    CU_ASSERT_EQUAL(count_lines(r.out, "epoch "), 1);
+    free(r.out);
+    ot_verify_t v;
+    CU_ASSERT_EQUAL(ot_verify_file(history_file, &v), 0);
+
+    train(&c, dir, NULL, 0, &r);
+    CU_ASSERT_EQUAL(r.rc, OT_OK);
+    CU_ASSERT_EQUAL(r.err_lines, 0);
+    if (r.rc || r.err_lines)
+        fprintf(stderr, "\n  resume: %d: %s%s", r.rc, r.out, r.err);
+    /* the gap is said, not left for the plot to show */
+    snprintf(want, sizeof want, "note: %s holds no epoch, and the checkpoint is of epoch 1: the "
+             "curves will lack epoch 1\n", history_file);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.out, want));
+    free(r.out);
+    snprintf(p, sizeof p, "%s/latest.h5", dir);
+    ot_test_path(q, sizeof q, "full/latest.h5");
+    expect_same_model(&c, p, q);
+    uint32_t epoch[4];
+    CU_ASSERT_EQUAL(ot_ck_read_1d(history_file, "/epochs/epoch", H5T_NATIVE_UINT32, epoch, 4),
+                    1);
+    CU_ASSERT_EQUAL(epoch[0], 2);
+    CU_ASSERT_EQUAL(ot_verify_file(history_file, &v), 0);
+}
+
 /* Eval of the final checkpoint reports the test loss and accuracy that training printed for
  * epoch 2, and a confusion matrix whose rows hold each class's test samples and whose
  * diagonal holds the correct ones. */
@@ -632,6 +698,8 @@ OT_TEST_SUITE(run, setup, cleanup,
                test_resume_schedule_note},
               {"SIGTERM: saved, one line, OT_EINTR; resume goes on exactly", test_sigterm},
               {"SIGINT after the epoch's checkpoint: saved once", test_sigint_after_checkpoint},
+              {"the history's disk full: one line, the epoch's checkpoint saved, resume goes on",
+               test_history_full},
               {"eval: the training's test figures and confusion matrix", test_eval},
               {"resuming a finished run trains nothing", test_resume_finished},
               {"refusals: missing checkpoint, another model, directory in use", test_refusals})
