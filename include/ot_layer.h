@@ -45,6 +45,9 @@ typedef struct {
     int flat;
 } ot_shape_t;
 
+/* Whether two shapes are the same, field by field (never memcmp: the struct has padding). */
+int ot_shape_eq(const ot_shape_t *a, const ot_shape_t *b);
+
 /* Floats of one sample of shape s. */
 static inline size_t ot_shape_size(const ot_shape_t *s)
 {

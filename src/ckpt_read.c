@@ -332,8 +332,8 @@ static int check_stack(hid_t f, const char *path, const ot_net_t *net)
     size_t l = 0;
     for (; built && l < ck->n_layers && l < net->n_layers; l++) {
         const ot_layer_t *a = &ck->layers[l], *b = &net->layers[l];
-        if (a->ops != b->ops || memcmp(&a->in, &b->in, sizeof a->in) != 0 ||
-            memcmp(&a->out, &b->out, sizeof a->out) != 0)
+        if (a->ops != b->ops || !ot_shape_eq(&a->in, &b->in) ||
+            !ot_shape_eq(&a->out, &b->out))
             break;
     }
     if (built && (l < ck->n_layers || l < net->n_layers)) {

@@ -181,17 +181,12 @@ out:
     return rc;
 }
 
-static int same_shape(const ot_shape_t *a, const ot_shape_t *b)
-{
-    return a->c == b->c && a->h == b->h && a->w == b->w && !a->flat == !b->flat;
-}
-
 /* The checkpoint's sample shape ck against the data's: 0, or OT_ECONFIG after one line. */
 static int shape_check(const ot_shape_t *ck, const ot_shape_t *data, const char *ckpt,
                        const char *data_path)
 {
     char a[64], b[64];
-    if (same_shape(ck, data))
+    if (ot_shape_eq(ck, data))
         return OT_OK;
     ot_error("%s: the model was trained on samples of %s but %s holds samples of %s", ckpt,
              ot_shape_str(ck, a, sizeof a), data_path ? data_path : "the config's data",

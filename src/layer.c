@@ -60,6 +60,11 @@ int ot_layer_parse_none(ot_layer_t *L, int argc, char **argv, char *err, size_t 
     return 0;
 }
 
+int ot_shape_eq(const ot_shape_t *a, const ot_shape_t *b)
+{
+    return a->c == b->c && a->h == b->h && a->w == b->w && !a->flat == !b->flat;
+}
+
 void ot_layer_format_none(const ot_layer_t *L, char *buf, size_t n)
 {
     (void)L;
