@@ -4,14 +4,16 @@
 usage: /usr/bin/python3 scripts/to_torch.py CHECKPOINT [--eval] [--omptrain ./omptrain]
                                             [--save MODEL.pt]
 
-Reads the run's config from the checkpoint's root attribute `config`, the shape of a sample
+CHECKPOINT may be a run's directory (its latest.h5). Reads the run's config from the
+checkpoint's root attribute `config`, the shape of a sample
 and the input's standardisation from /input, and its parameters from /model, prints the model,
 and with --eval runs it on the config's test set (data.test_images and data.test_labels, IDX
 raw or gzip, or data.test_file, HDF5 with data.features, data.labels and data.layout; relative
 to the working directory; data.test_limit honoured), read as omptrain reads it: uint8 values u
 as float32 u * (1/255), floats as stored, images NCHW (N, channels, rows, cols), vectors (N, D).
 --omptrain BINARY also runs `BINARY eval --checkpoint CHECKPOINT CONFIG` on the stored config
-(implies --eval) and prints both results. --save writes the whole module with torch.save; a
+(implies --eval) and prints both results. --save writes the whole module with torch.save (never
+over the checkpoint read or any other HDF5 file); a
 model that standardises its input holds a to_torch.Standardize, so torch.load needs scripts/ on
 sys.path (import to_torch) to read it back.
 
@@ -19,6 +21,7 @@ The mapping (omptrain stores images NHWC; torch works NCHW):
   data.normalize = mean_std        Standardize first: (x - mean) / std with /input/mean and
                                    /input/std (per channel, or per feature in (c, h, w) order)
   conv F KHxKW [stride S] [pad P]  Conv2d; weight = W.transpose(3, 2, 0, 1): W is (kh, kw, in, F)
+    [winograd|winograd4]           (omptrain's kernel choice: the same Conv2d)
   maxpool / avgpool WIN [stride S] MaxPool2d / AvgPool2d (omptrain pools have no padding)
   flatten, or affine on an image   Flatten: torch flattens (c, h, w), omptrain (h, w, c)
   affine N                         Linear; weight = W[perm].T with perm taking the (c, h, w)
@@ -221,7 +224,9 @@ def build(f, cfg, sample, standardize):
         if kind == "conv":
             filters = int(words[1])
             kh, kw = window(words[2], item)
-            o = options(words[3:], item, stride=1, pad=0)
+            # winograd and winograd4 pick omptrain's kernel, not the maths: Conv2d either way
+            o = options([x for x in words[3:] if x not in ("winograd", "winograd4")], item,
+                        stride=1, pad=0)
             c, h, w = shape
             W = tensor_of(f"model/{name}/W", (kh, kw, c, filters))
             m = nn.Conv2d(c, filters, (kh, kw), stride=o["stride"], padding=o["pad"])
@@ -309,12 +314,33 @@ def omptrain_eval(binary, ckpt, config_text):
     with tempfile.NamedTemporaryFile("w", suffix=".ini") as t:
         t.write(config_text)
         t.flush()
-        r = subprocess.run([binary, "eval", "--checkpoint", ckpt, t.name],
-                           capture_output=True, text=True)
+        try:
+            r = subprocess.run([binary, "eval", "--checkpoint", ckpt, t.name],
+                               capture_output=True, text=True)
+        except OSError as e:
+            raise Fail(f"--omptrain {binary}: cannot run it ({e.strerror or e})")
     m = re.search(r"test loss (\S+)\s+acc\s+(\S+)%", r.stdout)
     if r.returncode or not m:
         raise Fail(f"{binary} eval failed (exit status {r.returncode}): {r.stderr.strip()}")
     return float(m[1]), float(m[2])
+
+
+def refuse_save(path, ckpt):
+    """Fail if --save PATH would replace the checkpoint read or any HDF5 file (another
+    checkpoint, a history): torch.save writes a zip archive over whatever is there."""
+    if os.path.exists(path) and os.path.exists(ckpt) and os.path.samefile(path, ckpt):
+        raise Fail(f"--save {path}: it is the checkpoint being read; give another path "
+                   "(MODEL.pt)")
+    if os.path.isdir(path):
+        raise Fail(f"--save {path}: it is a directory; expected a file path such as MODEL.pt")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return
+    if head == b"\x89HDF\r\n\x1a\n":
+        raise Fail(f"--save {path}: it is an HDF5 file (a checkpoint or history?) that "
+                   "torch.save would replace; give another path (MODEL.pt)")
 
 
 def main():
@@ -326,8 +352,12 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)  # a shared 2-core machine; 10000 images take seconds
     try:
+        if os.path.isdir(a.checkpoint):  # a run's directory: its latest checkpoint, as omptrain
+            a.checkpoint = os.path.join(a.checkpoint, "latest.h5")
         if not os.path.isfile(a.checkpoint):
             raise Fail(f"{a.checkpoint}: no such file")
+        if a.save:
+            refuse_save(a.save, a.checkpoint)
         try:
             f = h5py.File(a.checkpoint, "r")
         except OSError as e:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # to_torch.sh - scripts/to_torch.py: a checkpoint as a torch.nn.Sequential gives omptrain eval's
 # test loss and accuracy to the printed digit, on
-#   - MNIST (IDX) and the SimpleConvNet shape (the affine rows reordered after the flatten);
+#   - MNIST (IDX) and the SimpleConvNet shape (the affine rows reordered after the flatten),
+#     and convolutions marked winograd and winograd4;
 #   - the user's own HDF5 data: 3-channel images stored NHWC, standardised per channel and per
 #     feature, under a convolution and under the width syntax (which flattens 3 channels);
 #     uint8 images stored NCHW with N x 1 labels; float64 vectors, standardised per feature;
 # and --save writes a module that torch.load reads back (to_torch importable), a failed --save
-# leaves no file, a missing test file is one line. It needs python3-torch, which make test
+# leaves no file, --save over the checkpoint or a history is refused, a run's directory stands
+# for its latest.h5, a missing test file or --omptrain binary is one line. It needs python3-torch, which make test
 # does not install (it is large, and CI would take minutes more): make check-torch installs it
 # and runs this. Run from the repository root. OMPTRAIN overrides the binary.
 set -u
@@ -46,6 +48,29 @@ agree() {
 
 agree mnist-cnn --epochs 1 -S data.train_limit=3000 -S data.test_limit=500 -S training.learning_rate=0.005 \
     -S "model.layers=conv 4 5x5, relu, maxpool 2, affine 10" configs/mnist-cnn.ini
+# winograd and winograd4 (configs/mnist-deep-cnn.ini) are kernel choices: the same Conv2d
+agree mnist-winograd --epochs 1 -S data.train_limit=2000 -S data.test_limit=300 -S training.learning_rate=0.005 \
+    -S "model.layers=conv 4 3x3 pad 1 winograd4, relu, conv 4 3x3 winograd, relu, maxpool 2, affine 10" configs/mnist-cnn.ini
+
+# a run's directory stands for its latest.h5; --save never replaces an HDF5 file; a binary
+# that cannot run is one line
+"$py" scripts/to_torch.py "$tmp/mnist-cnn" --eval > "$tmp/dir.out" 2>&1 &&
+    grep -q "^torch    test loss" "$tmp/dir.out" && echo "ok   a run's directory: its latest.h5" ||
+    fail "a run's directory: $(cat "$tmp/dir.out")"
+cp "$tmp/mnist-cnn/latest.h5" "$tmp/keep.h5"
+for target in "$tmp/mnist-cnn/latest.h5" "$tmp/mnist-cnn/history.h5"; do
+    "$py" scripts/to_torch.py "$tmp/mnist-cnn/latest.h5" --save "$target" > /dev/null 2> "$tmp/over.err"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "^to_torch.py: --save $target: it is " "$tmp/over.err" &&
+        [ "$(wc -l < "$tmp/over.err")" -eq 1 ] && cmp -s "$tmp/keep.h5" "$tmp/mnist-cnn/latest.h5" &&
+        "$bin" verify "$target" > /dev/null 2>&1 && echo "ok   --save over $(basename "$target") refused, file kept" ||
+        fail "--save over $target: exit $rc, $(cat "$tmp/over.err")"
+done
+"$py" scripts/to_torch.py "$tmp/mnist-cnn/latest.h5" --omptrain "$tmp/nonexistent" > /dev/null 2> "$tmp/bin.err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "^to_torch.py: --omptrain $tmp/nonexistent: cannot run it" "$tmp/bin.err" &&
+    [ "$(wc -l < "$tmp/bin.err")" -eq 1 ] && echo "ok   --omptrain that cannot run: one line" ||
+    fail "--omptrain nonexistent: exit $rc, $(cat "$tmp/bin.err")"
 
 "$py" - "$tmp" << 'EOF' || { fail "cannot make the data"; exit 1; }
 import sys
