@@ -394,6 +394,42 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
     return OT_OK;
 }
 
+/* FNV-1a of the string s (NULL as empty) on top of h, with a separator after it. */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (const char *p = s ? s : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return (h ^ 0xffu) * 1099511628211ull;
+}
+
+/* With other processes: whether this process's command is the first one's (mpirun can give
+ * each process its own command line; two commands, or bench's lists, that differ would wait
+ * for each other forever). What must agree: the command (verify included), whether the line
+ * parsed (rc), --resume, and bench's --threads and --processes lists; a training process's
+ * own --threads may differ (its bits do not depend on it), and the configuration and its
+ * overrides are compared by same_config. Collective; 0, or OT_ECONFIG after one line. */
+static int same_command(int verify, int rc, const cli_t *cli, const ot_dist_t *world)
+{
+    if (ot_dist_size(world) == 1)
+        return OT_OK;
+    char word[32];
+    snprintf(word, sizeof word, "%d %d %d", verify, rc, verify || rc ? -1 : (int)cli->cmd);
+    uint64_t mine = fnv(1469598103934665603ull, word), first;
+    if (!verify && !rc) {
+        mine = fnv(mine, cli->resume);
+        mine = fnv(mine, cli->cmd == CMD_BENCH ? cli->thread_list : NULL);
+        mine = fnv(mine, cli->process_list);
+    }
+    first = mine;
+    ot_dist_bcast(world, &first, sizeof first);
+    if (mine == first || rc) /* a line that did not parse: its own message says why */
+        return OT_OK;
+    ot_error("this process's command line differs from the first process's (its command, "
+             "--resume, or bench's --threads or --processes): every process must run the same "
+             "command; only a training process's --threads may differ");
+    return OT_ECONFIG;
+}
+
 /* With other processes: whether this process's effective configuration is the first one's
  * (each read its own copy of the file, and mpirun can give each its own command line): 0, or
  * OT_ECONFIG with why. Collective. */
@@ -402,9 +438,7 @@ static int same_config(const ot_config_t *c, const ot_dist_t *world)
     if (ot_dist_size(world) == 1)
         return OT_OK;
     char *text = ot_config_to_ini(c);
-    uint64_t mine = 1469598103934665603ull, first; /* FNV-1a of the text */
-    for (const char *p = text; p && *p; p++)
-        mine = (mine ^ (unsigned char)*p) * 1099511628211ull;
+    uint64_t mine = fnv(1469598103934665603ull, text), first;
     first = mine;
     ot_dist_bcast(world, &first, sizeof first);
     int rc = OT_OK;
@@ -485,7 +519,21 @@ static int run(int argc, char **argv, const ot_dist_t *world)
     const int R = ot_dist_size(world);
     if (check_env())
         return EXIT_USAGE;
-    if (argc > 1 && strcmp(argv[1], "verify") == 0) { /* no CONFIG: files only */
+    const int verify = argc > 1 && strcmp(argv[1], "verify") == 0;
+    cli_t cli;
+    int rc = verify ? OT_OK : parse_cli(argc, argv, &cli);
+    if (R > 1) {
+        /* every process's line parsed, to the same command: one message for all, or from
+         * the first whose line did not (help and version are a success everywhere) */
+        const int mismatch = same_command(verify, rc, &cli, world);
+        const int agreed = ot_dist_agree(world, rc == DONE ? mismatch : rc ? rc : mismatch);
+        if (agreed || rc) {
+            if (!verify)
+                cli_free(&cli);
+            return agreed ? exit_code(agreed) : 0;
+        }
+    }
+    if (verify) { /* no CONFIG: files only */
         if (R > 1) {
             ot_error("verify runs in one process: run it without mpirun");
             return EXIT_USAGE;
@@ -513,9 +561,7 @@ static int run(int argc, char **argv, const ot_dist_t *world)
         }
         return ot_verify_command(n, files) ? EXIT_RUNTIME : 0;
     }
-    cli_t cli;
-    int rc = parse_cli(argc, argv, &cli);
-    if (rc) { /* the same command line everywhere: the first process has said why */
+    if (rc) { /* one process: parse_cli has said why */
         cli_free(&cli);
         return rc == DONE ? 0 : exit_code(rc);
     }

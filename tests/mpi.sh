@@ -6,6 +6,7 @@
 #   so the comparison can fail; and at 2x3 on 2 shards, where a process's threads share its shard;
 # - a checkpoint written by 2 processes resumes with 3, and one written by 2 with 1, to the bits
 #   of the uninterrupted run;
+# - command lines that differ between processes are refused in one line, not a hang;
 # - SIGTERM or SIGINT to mpirun: one "saved; continue with" message, a checkpoint, every
 #   process ends;
 # - SIGKILL of one process: the job ends within 30 s with Open MPI's message naming the
@@ -206,6 +207,37 @@ rc=$?
 one_message "data missing on one machine" "$rc" "$tmp/data.err" "^omptrain: process 1 of 2 on .*data/mnist"
 [ -e "$tmp/m0/out/latest.h5" ] && fail "data missing on one machine: the first process trained anyway"
 [ $fails -eq $before ] && echo "ok   mpi: a config error, too few shards, data missing on one machine: one message each, non-zero exit"
+
+# ---- command lines that differ between processes (mpirun's ':'): refused in one line, exit 2,
+# never a wait for ever (each used to hang: a train against a bench, two --threads lists); a
+# bad option in the second process only is its message; a training process's own --threads may
+# differ, and help is a success everywhere
+before=$fails
+differ() { # WHAT NEEDLE -- ARGS-OF-PROCESS-0 : ARGS-OF-PROCESS-1
+    local what=$1 needle=$2 rc; shift 3
+    local a=() b=()
+    while [ "$1" != ":" ]; do a+=("$1"); shift; done
+    shift
+    b=("$@")
+    OT_BENCH_SECONDS=0.2 timeout 120 "${mpi[@]}" -np 1 "$omptrain" "${a[@]}" : -np 1 "$omptrain" "${b[@]}" \
+        >/dev/null 2>"$tmp/differ.err"
+    rc=$?
+    [ $rc -eq 2 ] || fail "$what: exit $rc, expected 2 (124: it hung): $(cat "$tmp/differ.err")"
+    one_message "$what" 2 "$tmp/differ.err" "$needle"
+}
+r=(-S data.train_limit=200 -S data.test_limit=100 -S training.epochs=1 tests/configs/repro.ini)
+differ "train against bench" "process 1 of 2 on .*command line differs from the first process's" -- \
+    -o "$tmp/cmd" "${r[@]}" : bench --threads 1 "${r[@]}"
+differ "two bench --threads lists" "command line differs" -- \
+    bench --threads 1 "${r[@]}" : bench --threads 1,2 "${r[@]}"
+differ "a bad option in process 1" "process 1 of 2 on .*unknown option\|process 1 of 2 on .*unrecognized" -- \
+    -o "$tmp/cmd" "${r[@]}" : --no-such-option -o "$tmp/cmd" "${r[@]}"
+differ "verify against train" "command line differs" -- \
+    verify "$tmp/none.h5" : -o "$tmp/cmd" "${r[@]}"
+timeout 120 "${mpi[@]}" -np 1 "$omptrain" -t 1 -o "$tmp/cmd" "${r[@]}" : -np 1 "$omptrain" -t 2 -o "$tmp/cmd" "${r[@]}" \
+    >/dev/null 2>"$tmp/threads.err" || fail "--threads 1 and 2 in two processes: exit $?: $(cat "$tmp/threads.err")"
+timeout 60 "${mpi[@]}" -np 2 "$omptrain" --help >/dev/null 2>&1 || fail "--help under mpirun: exit $?"
+[ $fails -eq $before ] && echo "ok   mpi: differing command lines (train and bench, two thread lists, a bad option, verify) refused in one line, exit 2; --threads may differ"
 
 secs=$(($(date +%s) - t_start))
 [ $fails -eq 0 ] && echo "mpi: all passed ($secs s)" || echo "mpi: $fails failed ($secs s)"
