@@ -2,7 +2,23 @@
 // five MNIST test images, their most probable digit and its probability.
 //   npm install --ignore-scripts onnxruntime-node   (make test keeps one in build/npm:
 //   NODE_PATH=build/npm/node_modules node scripts/onnx_example.js MODEL.onnx)
-const ort = require('onnxruntime-node');
+// Run from the repository root (it reads data/mnist). Errors are one line on stderr; exit
+// status 0 printed, 1 the model or ONNX Runtime cannot be loaded or run, 2 usage.
+const usage = 'usage: node scripts/onnx_example.js MODEL.onnx ' +
+  '(onnxruntime-node from NODE_PATH, e.g. NODE_PATH=build/npm/node_modules)';
+if (process.argv.length !== 3 || process.argv[2].startsWith('-')) {
+  const help = ['-h', '--help'].includes(process.argv[2]) && process.argv.length === 3;
+  (help ? console.log : console.error)(usage);
+  process.exit(help ? 0 : 2);
+}
+let ort;
+try {
+  ort = require('onnxruntime-node');
+} catch (e) {
+  console.error(`onnx_example.js: cannot load onnxruntime-node (${e.code}); expected it in ` +
+    'NODE_PATH (npm install --ignore-scripts onnxruntime-node)');
+  process.exit(1);
+}
 const fs = require('fs');
 const zlib = require('zlib');
 

@@ -12,11 +12,15 @@ a filter over several input channels is drawn as their mean, over three as RGB w
 --rgb is given.
 
   --layer convK   the convolution (default conv1)
-  --out PNG       the image to write (default: beside the first input, filters-convK.png)
+  --out PNG       the image to write (default: beside the first input, filters-convK.png);
+                  its extension picks the format and must be one matplotlib writes (.png,
+                  .pdf, .svg, ...): a name without one is refused rather than silently
+                  written to NAME.png, which is what matplotlib does with it
   --rgb           a 3-channel layer's filters in colour instead of their mean
 
 Needs Debian's python3-h5py and python3-matplotlib (scripts/setup.sh installs them).
-Exit status: 0 written, 1 an input cannot be read or the image written, 2 usage."""
+Exit status: 0 written, 1 an input cannot be read or the image written, 2 usage (an --out
+without a known extension included). Errors are one line on stderr."""
 import argparse
 import os
 import sys
@@ -31,10 +35,26 @@ except ImportError as e:  # pragma: no cover
 
 matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 
 
 class Fail(Exception):
-    """One line for stderr, exit status 1."""
+    """One line for stderr; exit status 1, or status."""
+
+    def __init__(self, msg, status=1):
+        super().__init__(msg)
+        self.status = status
+
+
+def check_image_name(out):
+    """Refuse an output name whose extension matplotlib does not write (status 2)."""
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    ext = os.path.splitext(out)[1][1:].lower()
+    if ext not in kinds:
+        why = (f"extension .{ext[:10]} is no format matplotlib writes" if ext else
+               f"no extension (matplotlib would write {out}.png)")
+        raise Fail(f"{out}: {why}; expected a file name ending in .png (or "
+                   f"{', '.join('.' + k for k in sorted(kinds) if k != 'png')})", 2)
 
 
 def checkpoint_of(path):
@@ -88,6 +108,8 @@ def main(argv):
     p.add_argument("--out")
     p.add_argument("--rgb", action="store_true")
     a = p.parse_args(argv)
+    if a.out is not None:
+        check_image_name(a.out)
     rows = []
     for path in a.inputs:
         ck = checkpoint_of(path)
@@ -131,7 +153,8 @@ def main(argv):
     try:
         fig.savefig(out, dpi=100)
     except OSError as e:
-        raise Fail(f"{out}: cannot write it: {e}") from e
+        raise Fail(f"{out}: cannot write it: {e.strerror}; expected a writable file in an "
+                   "existing directory") from e
     print(f"wrote {out} ({a.layer}: {n} filters of {kh}x{kw}, {len(rows)} "
           f"checkpoint{'s' if len(rows) > 1 else ''})")
     return 0
@@ -141,4 +164,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
     except Fail as e:
-        sys.exit(f"plot_filters.py: {e}")
+        print(f"plot_filters.py: {e}", file=sys.stderr)
+        sys.exit(e.status)

@@ -7,7 +7,8 @@
 # Models: configs/mnist.ini, configs/mnist-mlp-bn-adam.ini and configs/mnist-cnn.ini, briefly
 # trained; two stacks that take every other layer kind and layout path (batch norm after a
 # flatten, avgpool, sigmoid, dropout, classes out of an image, standardisation by feature and
-# by channel); float vectors from an HDF5 file; a checkpoint from before /input. ONNX Runtime
+# by channel); float vectors from an HDF5 file; a checkpoint from before /input; and
+# scripts/onnx_example.js without a model gives its usage line, exit 2. ONNX Runtime
 # is installed once into build/npm (npm install --ignore-scripts: the package holds the CPU
 # library; its install script only fetches GPU extras, and fails offline). Run from the
 # repository root (make check).
@@ -140,6 +141,18 @@ expect 2 "/model/affine1/W has shape 784x50 but the config's model needs 784x60"
 expect 1 "$tmp/no/x.onnx: cannot create the file" export -c "$ck" --onnx "$tmp/no/x.onnx" \
     configs/mnist.ini
 [ -e "$tmp/x.onnx" ] && fail "a failed export wrote $tmp/x.onnx"
+
+# onnx_example.js: the usage line before ONNX Runtime is looked for
+if command -v node >/dev/null; then
+    err=$(NODE_PATH='' node scripts/onnx_example.js 2>&1 >/dev/null)
+    rc=$?
+    if [ $rc -eq 2 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] &&
+        grep -q "^usage: node scripts/onnx_example.js MODEL.onnx" <<<"$err"; then
+        echo "ok   onnx_example.js -> 2: $err"
+    else
+        fail "onnx_example.js without arguments: exit $rc, stderr: $(head -c 600 <<<"$err")"
+    fi
+fi
 
 [ $fails -eq 0 ] && echo "onnx.sh: all passed" || echo "onnx.sh: $fails failed"
 exit $((fails > 0))
