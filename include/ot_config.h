@@ -113,6 +113,8 @@ typedef struct {
     char path[OT_PATH_MAX];    /* the config file this came from, for messages */
     const char *batch_name;    /* what set batch_size, for messages: NULL = training.batch_size
                                   (gradcheck: its --samples) */
+    const char *shape_hint;    /* how the data's axes may have been misread, appended to a
+                                  layer's shape error (ot_trainer_init sets it); NULL = none */
     uint64_t keys_given;       /* bit i: the i-th key of the table in config.c was given (file
                                   or --set), for ot_config_warn_unused */
 } ot_config_t;

@@ -22,6 +22,13 @@ int ot_data_load(ot_dataset_t *ds, const ot_config_t *c, int test);
  * ot_data_load_input put them in the place of an HDF5 file's names when the key is set. */
 int ot_class_names_read(const char *cfg, const char *path, size_t n, char ***out);
 
+/* Whether ds, c's rank-4 HDF5 training set read in data.layout's axis order, looks like the
+ * other order (a few, up to 4, rows of square "channels" under nhwc, or a few columns under
+ * nchw: the stored 200x3x32x32 of a PyTorch user read as 3x32 images of 32 channels): 1 with
+ * the advice in buf ("data.layout = nhwc reads the samples of ... set data.layout = nchw"),
+ * else 0 and buf empty. */
+int ot_data_layout_hint(const ot_config_t *c, const ot_dataset_t *ds, char *buf, size_t n);
+
 /* The file that holds c's training or test samples, for messages. */
 const char *ot_data_path(const ot_config_t *c, int test);
 

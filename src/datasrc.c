@@ -19,6 +19,25 @@ static ot_h5data_opts_t h5_opts(const ot_config_t *c, size_t limit, int labels_o
                               labels_optional, 0, progress, after};
 }
 
+int ot_data_layout_hint(const ot_config_t *c, const ot_dataset_t *ds, char *buf, size_t n)
+{
+    if (n > 0)
+        buf[0] = '\0';
+    if (!c->train_file[0] || ds->flat || ds->chans < 2)
+        return 0;
+    const int nhwc = c->layout == OT_LAYOUT_NHWC;
+    const size_t few = nhwc ? ds->rows : ds->cols, a = nhwc ? ds->cols : ds->rows;
+    if (few > 4 || a <= 4 || a != ds->chans)
+        return 0;
+    snprintf(buf, n,
+             "data.layout = %s reads the samples of %s (%zux%zux%zu as stored) as %zux%zu "
+             "images of %zu channels; if its axes are N x %s, set data.layout = %s",
+             ot_layout_name(c->layout), c->train_file, nhwc ? ds->rows : ds->chans,
+             nhwc ? ds->cols : ds->rows, nhwc ? ds->chans : ds->cols, ds->rows, ds->cols,
+             ds->chans, nhwc ? "C x H x W" : "H x W x C", nhwc ? "nchw" : "nhwc");
+    return 1;
+}
+
 const char *ot_data_path(const ot_config_t *c, int test)
 {
     if (c->train_file[0])

@@ -226,8 +226,9 @@ int ot_net_layout(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
                 snprintf(why, sizeof why, "expected an image, but the data's samples are flat "
                          "vectors (N x %zu); give them as images, N x H x W or N x H x W x C "
                          "(scripts/to_hdf5.py --shape HxW[xC])", ot_shape_size(&s));
-            ot_error("%s: model.layers: %s (%s) on input %s: %s", where, L->name,
-                     L->ops->kind, ot_shape_str(&s, shape, sizeof shape), why);
+            ot_error("%s: model.layers: %s (%s) on input %s: %s%s%s", where, L->name,
+                     L->ops->kind, ot_shape_str(&s, shape, sizeof shape), why,
+                     c->shape_hint ? "; note: " : "", c->shape_hint ? c->shape_hint : "");
             return OT_ECONFIG;
         }
         L->out_size = ot_shape_size(&L->out);

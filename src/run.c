@@ -215,22 +215,12 @@ static void last_batch_note(const ot_config_t *c, const ot_net_t *net, size_t n)
     }
 }
 
-/* A note when a rank-4 HDF5 training set read in data.layout's axis order looks like the
- * other order: a few (up to 4) rows of square "channels" under nhwc, or a few columns under
- * nchw (the stored 200x3x32x32 of a PyTorch user, read as 3x32 images of 32 channels). */
+/* A note when the training set's axes look read in the wrong order (ot_data_layout_hint). */
 static void layout_note(const ot_config_t *c, const ot_dataset_t *ds)
 {
-    if (!c->train_file[0] || ds->flat || ds->chans < 2)
-        return;
-    const int nhwc = c->layout == OT_LAYOUT_NHWC;
-    const size_t few = nhwc ? ds->rows : ds->cols, a = nhwc ? ds->cols : ds->rows;
-    if (few > 4 || a <= 4 || a != ds->chans)
-        return;
-    printf("note: data.layout = %s reads the samples of %s (%zux%zux%zu as stored) as %zux%zu "
-           "images of %zu channels; if its axes are N x %s, set data.layout = %s\n",
-           ot_layout_name(c->layout), c->train_file, nhwc ? ds->rows : ds->chans,
-           nhwc ? ds->cols : ds->rows, nhwc ? ds->chans : ds->cols, ds->rows, ds->cols,
-           ds->chans, nhwc ? "C x H x W" : "H x W x C", nhwc ? "nchw" : "nhwc");
+    char hint[OT_PATH_MAX + 256];
+    if (ot_data_layout_hint(c, ds, hint, sizeof hint))
+        printf("note: %s\n", hint);
 }
 
 int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)

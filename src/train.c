@@ -81,7 +81,13 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads)
     const ot_shape_t in = ot_data_shape(&t->train);
     /* the run's memory, estimated and checked before the model and the step take it */
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)threads;
-    if (!rc && !(rc = ot_net_layout(&t->net, c, &in)) && !(rc = check_batch_stats(c, &t->net))) {
+    /* a layer that does not fit the samples says so with how their axes may be misread */
+    char hint[OT_PATH_MAX + 256];
+    ot_config_t hinted = *c;
+    if (!rc && ot_data_layout_hint(c, &t->train, hint, sizeof hint))
+        hinted.shape_hint = hint;
+    if (!rc && !(rc = ot_net_layout(&t->net, &hinted, &in)) &&
+        !(rc = check_batch_stats(c, &t->net))) {
         ot_optim_t kind = {.kind = c->optimizer};
         ot_mem_estimate(&t->mem, c, &t->net, &t->train, &t->test, ot_optim_n_buffers(&kind),
                         (size_t)threads, shards);

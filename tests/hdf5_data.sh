@@ -134,14 +134,14 @@ grep -q "model conv 4 4x4 stride 3, relu, affine 10 (3446 parameters), 2000 trai
 expect 2 "$tmp/train-nchw.h5: its attribute layout says the samples lie N x C x H x W, but data.layout = nhwc reads them as N x H x W x C; expected data.layout = nchw" \
     "$bin" -t 2 --epochs 1 -S "model.layers=affine 10" -S data.layout=nhwc -o "$tmp/wrong" "$tmp/nchw.ini"
 # without the attribute, with layout left at nhwc the NCHW file is read as 28 x 3 x 28 images:
-# the model cannot fit
+# the model cannot fit, and the one line says how the axes were read
 for part in train t10k; do
     cp "$tmp/$part-nchw.h5" "$tmp/$part-bare.h5"
     "$py" -c "import h5py, sys; del h5py.File(sys.argv[1], 'r+').attrs['layout']" "$tmp/$part-bare.h5" ||
         fail "cannot remove the attribute layout"
 done
 sed "s|-nchw.h5|-bare.h5|" "$tmp/nchw.ini" >"$tmp/bare.ini"
-expect 2 "conv1 (conv) on input 3x28x28" "$bin" -t 2 --epochs 1 -S "$cnn" -S data.layout=nhwc \
+expect 2 "; note: data.layout = nhwc reads the samples of $tmp/train-bare.h5 (3x28x28 as stored) as 3x28 images of 28 channels; if its axes are N x C x H x W, set data.layout = nchw" "$bin" -t 2 --epochs 1 -S "$cnn" -S data.layout=nhwc \
     -o "$tmp/wrong" "$tmp/bare.ini"
 # a model that fits any shape trains on it, and a note says how the samples were read
 run wrong-note "$bin" -t 2 --epochs 1 -S "model.layers=affine 10" -S data.layout=nhwc \
