@@ -32,6 +32,12 @@ static int open_path(const char *path, hid_t *f)
                  path);
         return OT_EIO;
     }
+    FILE *probe = fopen(path, "rb"); /* HDF5 calls a file it cannot read damaged */
+    if (!probe) {
+        ot_error("%s: cannot read the checkpoint: %s", path, strerror(errno));
+        return OT_EIO;
+    }
+    fclose(probe);
 #if H5_VERSION_GE(1, 12, 0)
     htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
 #else

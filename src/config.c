@@ -278,7 +278,7 @@ typedef struct {
     int quiet;              /* report nothing (a config read back from a checkpoint) */
     int rc;                 /* its status code */
     FILE *f;                /* file being read (files only) */
-    char *buf;              /* getline() buffer */
+    char *buf;              /* get_line() buffer */
     size_t cap;
     char section[32];       /* the section of the lines being read */
     char *nbuf;             /* the line after buf, when it has been looked at */
@@ -825,6 +825,34 @@ static int ends_with_comma(const char *s)
     return e > 0 && s[e - 1] == ',';
 }
 
+/* getline() with a bound: a line is cut after OT_CONFIG_LINE_CUT bytes, which the reader then
+ * refuses as too long (a file without line breaks, such as /dev/zero, had been read into
+ * memory until it ran out). */
+#define OT_CONFIG_LINE_CUT 65536
+static ssize_t get_line(char **buf, size_t *cap, FILE *f)
+{
+    size_t n = 0;
+    int ch;
+    while ((ch = getc(f)) != EOF) {
+        if (n + 2 > *cap) {
+            const size_t c = *cap ? *cap * 2 : 256;
+            char *b = realloc(*buf, c);
+            if (!b) {
+                errno = ENOMEM;
+                return -1;
+            }
+            *buf = b, *cap = c;
+        }
+        (*buf)[n++] = (char)ch;
+        if (ch == '\n' || n >= OT_CONFIG_LINE_CUT)
+            break;
+    }
+    if (n == 0)
+        return -1;
+    (*buf)[n] = '\0';
+    return (ssize_t)n;
+}
+
 /* Whether the next line goes on with the value of the current one: it is indented and holds
  * neither a comment nor a section header (as in Python's configparser). It is read ahead into
  * nbuf for the reader. */
@@ -832,7 +860,7 @@ static int continuation(parse_t *p)
 {
     if (!p->has_next) {
         errno = 0;
-        ssize_t got = getline(&p->nbuf, &p->ncap, p->f);
+        ssize_t got = get_line(&p->nbuf, &p->ncap, p->f);
         if (got < 0)
             return 0; /* end of file, or an error the next read reports */
         p->next_len = (size_t)got;
@@ -849,7 +877,7 @@ static int continuation(parse_t *p)
 static ssize_t next_line(parse_t *p)
 {
     if (!p->has_next)
-        return getline(&p->buf, &p->cap, p->f);
+        return get_line(&p->buf, &p->cap, p->f);
     char *b = p->buf;
     size_t c = p->cap;
     p->buf = p->nbuf, p->cap = p->ncap;
@@ -917,6 +945,11 @@ static char *read_line(char *str, int num, void *stream)
     size_t len = (size_t)got;
     if (strlen(s) != len) {
         fail(p, OT_ECONFIG, "syntax error: line contains a NUL byte, expected text");
+        return NULL;
+    }
+    if (len >= OT_CONFIG_LINE_CUT && s[len - 1] != '\n') { /* get_line cut it */
+        fail(p, OT_ECONFIG, "line too long (over %d characters), expected at most %d",
+             OT_CONFIG_LINE_CUT, num > 3 ? num - 3 : 0);
         return NULL;
     }
     if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0) /* UTF-8 byte order mark */

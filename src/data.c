@@ -240,6 +240,11 @@ static int idx_read(const char *path, uint32_t magic, unsigned ndim, const char 
             hint = "; this is an IDX label file";
         else if (m == IDX_MAGIC_IMAGES)
             hint = "; this is an IDX image file";
+        else if (m == 0x89484446u) /* "\x89HDF", HDF5's signature */
+            hint = stat(path, &st) != 0 || S_ISREG(st.st_mode)
+                       ? "; this is an HDF5 file: data.train_file and data.test_file take HDF5"
+                       : "; this is an HDF5 file through a pipe, and HDF5 reads only a regular "
+                         "file it can seek in: expected the file's path";
         ot_error("%s: wrong magic 0x%08x, expected 0x%08x (IDX %s%s)", path, (unsigned)m,
                  (unsigned)magic, what, hint);
         rc = OT_EFORMAT;

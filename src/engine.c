@@ -229,8 +229,8 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
         goto fail;
     return OT_OK;
 fail:
-    ot_error("cannot allocate buffers for batches of %zu rows in %zu shards", max_batch,
-             n_shards);
+    ot_error("cannot allocate buffers for batches of %zu rows in %zu shards; expected a smaller "
+             "training.batch_size or training.shards", max_batch, n_shards);
     ot_engine_free(e);
     return OT_ENOMEM;
 }

@@ -280,7 +280,28 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
         }
     opterr = 0;
     int ch, rc = OT_OK;
+    /* an option that names one thing (a file, bench's lists, the tensors to check) given
+     * twice: a slip, refused, rather than the first dropped without a word (--set and its
+     * aliases --epochs, --seed, --output, and a training --threads, go by the last) */
+    const char *once[128] = {0};
     while (!rc && (ch = getopt_long(argc, argv, ":t:e:s:o:S:r:c:hV", opts, NULL)) != -1) {
+        const int single = ch == 'r' || ch == 'c' || (ch >= 1 && ch <= 10) ||
+                           (ch == 't' && cli->cmd == CMD_BENCH);
+        if (single && once[ch]) {
+            const char *name = argv[optind - 1][1] == '-' ? argv[optind - 1] : NULL;
+            char flag[32];
+            if (!name || strchr(name, '=')) { /* --opt=value or -cVALUE: the long name */
+                for (size_t i = 0; opts[i].name; i++)
+                    if (opts[i].val == ch)
+                        snprintf(flag, sizeof flag, "--%s", opts[i].name);
+                name = flag;
+            }
+            ot_error("%s given twice ('%s', then '%s'), expected it once%s", name, once[ch],
+                     optarg, ch == 5 ? " (a comma-separated list names several tensors)" : "");
+            return OT_ECONFIG;
+        }
+        if (single)
+            once[ch] = optarg;
         const char *path_opt = ch == 'r' ? "--resume" : ch == 'c' ? "--checkpoint"
                              : ch == 6   ? "--predictions" : ch == 7 ? "--csv"
                              : ch == 8   ? "--labels" : ch == 9 ? "--onnx" : NULL;
@@ -663,6 +684,15 @@ int main(int argc, char **argv)
         }
     }
     int code = run(argc, argv, world);
+    /* the report is the command's result: one that could not be written (a full disk, or
+     * /dev/full) is a failure, not a silent success */
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        ot_error("cannot write the report to standard output: %s",
+                 strerror(errno ? errno : EIO));
+        if (code == 0)
+            code = EXIT_RUNTIME;
+    }
     ot_dist_end(world);
     return code;
 }

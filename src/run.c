@@ -551,7 +551,10 @@ int ot_run_eval(const ot_config_t *c, const char *path, const ot_run_opts_t *o)
     const ot_ckpt_info_t info = m.info;
     size_t shards = c->shards > 0 ? (size_t)c->shards : (size_t)o->threads;
     size_t K = net->n_classes, cells;
-    if ((rc = ot_engine_init(&eng, net, c->batch_size, shards)))
+    /* chunks of training.batch_size, as training's evaluation takes them (the same bits); a
+     * smaller test set is one chunk either way, and buffers for it alone are enough */
+    const size_t rows = c->batch_size < test.n ? c->batch_size : test.n;
+    if ((rc = ot_engine_init(&eng, net, rows > 0 ? rows : 1, shards)))
         goto out;
     eng.sparse_ok = c->sparse_input;
     if (ot_mul_size(K, K, &cells) || !(confusion = calloc(cells, sizeof *confusion))) {

@@ -174,6 +174,12 @@ int ot_verify_file(const char *path, ot_verify_t *v)
         snprintf(v->why, sizeof v->why, "is a directory, expected a checkpoint or history file");
         return OT_EIO;
     }
+    FILE *probe = fopen(path, "rb"); /* HDF5 calls a file it cannot read damaged */
+    if (!probe) {
+        snprintf(v->why, sizeof v->why, "%s", strerror(errno));
+        return OT_EIO;
+    }
+    fclose(probe);
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
     htri_t is;

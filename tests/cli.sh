@@ -200,6 +200,52 @@ fi
 mkdir "$tmp/empty"
 expect 1 "$tmp/empty: no checkpoint that verifies (0 checkpoint-eNNNN.h5 files found)" -- predict -c "$tmp/empty" configs/mnist.ini data/mnist/t10k-images-idx3-ubyte.gz
 
+# an option that names one thing, given twice, is refused (the first had been dropped without
+# a word); --set and its aliases, and a training --threads, go by the last
+expect 2 "--onnx given twice ('$tmp/a.onnx', then '$tmp/b.onnx'), expected it once" -- export -c "$tmp/bn" --onnx "$tmp/a.onnx" --onnx="$tmp/b.onnx" configs/mnist.ini
+[ -e "$tmp/a.onnx" ] || [ -e "$tmp/b.onnx" ] && { echo "FAIL --onnx twice wrote a model"; fails=$((fails + 1)); }
+expect 2 "--tensors given twice ('affine1/W', then 'affine2/b'), expected it once (a comma-separated list" -- gradcheck --tensors affine1/W --tensors affine2/b configs/mnist.ini
+expect 2 "--checkpoint given twice ('$tmp/bn', then '$tmp/twice')" -- eval -c "$tmp/bn" -c"$tmp/twice" configs/mnist.ini
+expect 2 "--threads given twice ('1', then '2')" -- bench -t 1 --threads 2 configs/mnist.ini
+expect 0 "" -- -t 1 -t 2 --epochs 1 "${small[@]}" configs/mnist.ini
+
+# a CONFIG without line breaks is refused after its first 64 KiB (/dev/zero had been read into
+# memory until it ran out); a report that cannot be written to stdout is exit 1 (it was 0)
+expect 2 "/dev/zero:1: syntax error: line contains a NUL byte" -- eval -c "$tmp/bn" /dev/zero
+head -c 70000 /dev/zero | tr '\0' 'x' >"$tmp/oneline.ini"
+expect 2 "$tmp/oneline.ini:1: line too long (over 65536 characters), expected at most 197" -- "$tmp/oneline.ini"
+if [ -w /dev/full ]; then
+    "$omptrain" eval "${small[@]}" -c "$tmp/twice/checkpoint-e0001.h5" configs/mnist.ini >/dev/full 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "cannot write the report to standard output: No space left on device" "$tmp/err" &&
+        echo "ok   eval > /dev/full -> 1" || { echo "FAIL eval > /dev/full: exit $rc: $(cat "$tmp/err")"; fails=$((fails + 1)); }
+fi
+
+# a checkpoint it cannot read is named so, not "truncated or damaged" (as root: run as nobody
+# where nobody can run this binary)
+cp "$tmp/twice/checkpoint-e0001.h5" "$tmp/locked.h5" && chmod 000 "$tmp/locked.h5"
+as=()
+[ "$(id -u)" -eq 0 ] && as=(runuser -u nobody --)
+if [ ${#as[@]} -eq 0 ] || { chmod a+rx "$tmp" && "${as[@]}" "$omptrain" --version >/dev/null 2>&1; }; then
+    "${as[@]}" "$omptrain" eval -c "$tmp/locked.h5" configs/mnist.ini >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ $rc -eq 1 ] && [ "$(cat "$tmp/err")" = "omptrain: $tmp/locked.h5: cannot read the checkpoint: Permission denied" ] &&
+        echo "ok   eval of an unreadable checkpoint -> 1: Permission denied" ||
+        { echo "FAIL eval of an unreadable checkpoint: exit $rc: $(cat "$tmp/err")"; fails=$((fails + 1)); }
+    "${as[@]}" "$omptrain" verify "$tmp/locked.h5" >"$tmp/out" 2>&1
+    grep -qx "$tmp/locked.h5: CANNOT READ: Permission denied" "$tmp/out" &&
+        echo "ok   verify of an unreadable checkpoint: CANNOT READ: Permission denied" ||
+        { echo "FAIL verify of an unreadable checkpoint: $(cat "$tmp/out")"; fails=$((fails + 1)); }
+else
+    echo "skip an unreadable checkpoint: user nobody cannot run $omptrain here"
+fi
+
+# HDF5 given where IDX is read: named as HDF5, and through a pipe why that cannot work
+expect 1 "(IDX images; this is an HDF5 file: data.train_file and data.test_file take HDF5)" -- \
+    --set data.train_images="$tmp/bn/latest.h5" "${small[@]}" configs/mnist.ini
+expect 1 "this is an HDF5 file through a pipe, and HDF5 reads only a regular file it can seek in" -- \
+    predict -c "$tmp/twice/checkpoint-e0001.h5" --predictions "$tmp/pipe.h5" configs/mnist.ini <(cat "$tmp/bn/latest.h5")
+
 # bench from another folder (the config's data there by a link) finds the plotter beside the
 # executable; a binary without scripts/ beside it (make check-asan's) skips this
 exe=$(readlink -f "$omptrain")
