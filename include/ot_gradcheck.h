@@ -22,7 +22,8 @@ typedef struct ot_gradcheck_fwd ot_gradcheck_fwd_t;
 typedef struct {
     size_t samples;      /* training samples in the check (textbook: 3) */
     double step;         /* central-difference step h */
-    size_t max_entries;  /* entries checked per tensor at most (random subset); 0 = all */
+    size_t max_entries;  /* entries checked per tensor at most (distinct ones, drawn from
+                            seed, when the tensor has more); 0 = all */
     double tolerance;    /* a tensor passes when its max relative error is below this */
     uint64_t seed;       /* picks the samples and the subsets */
     /* Told each result as soon as it is known (NULL: not told), for a command that prints as
@@ -35,7 +36,7 @@ typedef struct {
 
 struct ot_gradcheck_row {
     const ot_tensor_t *tensor; /* the tensor checked */
-    size_t checked;            /* entries compared */
+    size_t checked;            /* entries compared, each a different one */
     double mean_abs_diff;      /* mean |backprop - numerical| */
     double max_rel_err;        /* max |b - n| / max(|b| + |n|, floor) */
     int pass;                  /* max_rel_err < tolerance */
@@ -70,10 +71,12 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
                  const unsigned char *check, ot_gradcheck_row_t *rows, ot_gradcheck_fwd_t *fwd);
 
 /* The gradcheck command: build c's network (initial parameters, or those of checkpoint ck
- * when it is not NULL, verified as every load is), check the tensors in the comma list
+ * when it is not NULL, verified as every load is, with the checkpoint's input as eval takes
+ * it: the training samples standardised with its /input statistics, and a config or samples
+ * that do not fit them refused as ot_input_check does), check the tensors in the comma list
  * `tensors` (NULL = all) and print one row per tensor and a verdict. Returns 0 when every
- * tensor passes, OT_ENUM when one fails, OT_ECONFIG for an unknown tensor name, or the error
- * of loading the data or the checkpoint. */
+ * tensor passes, OT_ENUM when one fails, OT_ECONFIG for an unknown tensor name or an input
+ * that differs from the checkpoint's, or the error of loading the data or the checkpoint. */
 int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, const char *tensors,
                          int threads, const char *ck);
 

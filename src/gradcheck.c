@@ -8,6 +8,8 @@
 
 #include "ot_checkpoint.h"
 #include "ot_common.h"
+#include "ot_datasrc.h"
+#include "ot_input.h"
 #include "ot_rng.h"
 #include "ot_train.h"
 
@@ -90,6 +92,22 @@ static void unmove(const ot_net_t *net, const unsigned char *moved)
             memset(net->params + net->tensors[t].off, 0, net->tensors[t].size * sizeof(float));
 }
 
+/* The m entries of a tensor of `size` to check, into pick[0..m): every entry in order when
+ * m == size; else m distinct ones drawn from rng by a partial Fisher-Yates shuffle of
+ * 0..size-1 (pick holds size entries), so that "checked m" means m different entries (drawn
+ * with replacement, 999 draws of 1000 entries covered about 632 of them). */
+static void pick_entries(ot_rng_t *rng, size_t size, size_t m, size_t *pick)
+{
+    for (size_t i = 0; i < size; i++)
+        pick[i] = i;
+    for (size_t k = 0; m < size && k < m; k++) {
+        const size_t j = k + (size_t)ot_rng_below(rng, size - k);
+        const size_t t = pick[k];
+        pick[k] = pick[j];
+        pick[j] = t;
+    }
+}
+
 /* A numerical gradient at most ZERO_NUM of the network's largest is a double-precision 0
  * (central differences of the double forward err by about 1e-10 of the loss there); backprop
  * passes on such an entry while it stays below ZERO_FLOOR x tolerance of the network's largest
@@ -119,7 +137,11 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     unsigned char *mask = malloc(mask_bytes + 1), *masks[OT_MAX_STACK];
     unsigned char *moved = calloc(net->n_tensors + 1, 1);
     double *base_mem = malloc(base_n * sizeof *base_mem);
-    if (!idx || !x || !y || !P || !a || !b || !xd || !mask || !moved || !base_mem) {
+    size_t largest = 1; /* the largest tensor's size: the entries a subset is drawn from */
+    for (size_t t = 0; t < net->n_tensors; t++)
+        largest = net->tensors[t].size > largest ? net->tensors[t].size : largest;
+    size_t *pick = malloc(largest * sizeof *pick);
+    if (!idx || !x || !y || !P || !a || !b || !xd || !mask || !moved || !base_mem || !pick) {
         ot_error("gradcheck: out of memory for %zu parameters in double", net->n_params);
         goto done;
     }
@@ -180,8 +202,9 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
         double floor = fmax(fmax(1e-3 * gmax, 1e-3 * gall), 1e-12);
         double sum_abs = 0.0, worst = 0.0;
         const size_t from = layer_of(net, T->off);
+        pick_entries(&rng, T->size, m, pick);
         for (size_t k = 0; k < m; k++) {
-            size_t i = T->off + (m == T->size ? k : (size_t)ot_rng_below(&rng, T->size));
+            const size_t i = T->off + pick[k];
             double keep = P[i];
             P[i] = keep + o->step;
             double up = reference_loss(net, e, P, xd, y, idx, n, from, base, a, b, masks, 0);
@@ -227,6 +250,7 @@ done:
     free(xd);
     free(base_mem);
     free(mask);
+    free(pick);
     return rc;
 }
 
@@ -313,6 +337,36 @@ static void show_entry(const ot_tensor_t *T, size_t done, size_t m, void *arg)
                     100.0 * (double)done / (double)m);
 }
 
+/* Checkpoint ck's model into t as eval takes it (ot_model_load): the checkpoint's input,
+ * checked as eval checks it against the config (data.normalize, data.normalize_by) and the
+ * training samples' shape, standardises them with its statistics in place of those
+ * ot_trainer_init fitted on this run's samples (another data.train_limit, another file:
+ * other numbers); then its parameters and running statistics. Returns 0 or the codes of
+ * ot_ckpt_info, ot_input_load, ot_input_check and ot_ckpt_load_params (one line printed). */
+static int load_checkpoint(ot_trainer_t *t, const char *ck)
+{
+    const ot_shape_t shape = t->input.shape; /* the training samples' */
+    const char *data = ot_data_path(&t->cfg, 0);
+    ot_ckpt_info_t info;
+    ot_input_t in = {0};
+    int has_input = 0, rc;
+    if ((rc = ot_ckpt_info(ck, &info)) ||
+        (rc = ot_input_load(ck, &in, &has_input, &shape, data)) ||
+        (rc = ot_input_check(&in, has_input, &t->cfg, &shape, ck, data)) ||
+        (rc = ot_ckpt_load_params(ck, &t->net))) {
+        ot_input_free(&in);
+        return rc;
+    }
+    if (has_input) { /* without /input (an older checkpoint) there is no standardisation */
+        ot_input_free(&t->input);
+        t->input = in;
+        ot_input_apply(&t->input, &t->train);
+        ot_input_apply(&t->input, &t->val);
+        ot_input_apply(&t->input, &t->test);
+    }
+    return OT_OK;
+}
+
 int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, const char *tensors,
                          int threads, const char *ck)
 {
@@ -327,7 +381,7 @@ int ot_gradcheck_command(const ot_config_t *c, const ot_gradcheck_opts_t *o, con
     ot_gradcheck_row_t rows[OT_MAX_TENSORS];
     if ((rc = select_tensors(&t.net, tensors, check)))
         goto done;
-    if (ck && (rc = ot_ckpt_load_params(ck, &t.net)))
+    if (ck && (rc = load_checkpoint(&t, ck)))
         goto done;
     printf("gradcheck %s%s%s: %zu samples, step %g, tolerance %g, %d thread%s, %zu shards\n",
            c->path, ck ? " at " : "", ck ? ck : "", o->samples, o->step, o->tolerance, threads,

@@ -320,6 +320,61 @@ static void test_exact_kinks_moved_off(void)
     ot_dataset_free(&half);
 }
 
+/* A subset of entries is drawn without replacement: "checked m" means m different entries.
+ * Only feature 0 of the samples is nonzero and only affine1's units 0 and 1 live (the others'
+ * bias is -100), so affine1/W has exactly two entries with a nonzero gradient, W[0][0] and
+ * W[0][1], and with affine1's gradient flipped they are the only two that fail. 319 distinct
+ * entries of its 320 leave out one, so one of the two is checked and the tensor fails under
+ * every seed; drawn with replacement (until 2026-12) 319 draws missed both for about 1 seed in
+ * 7 (for 9 of seeds 1..40), and the tensor passed there. The draw is the seed's: twice the
+ * same seed gives the same row. As many entries as the tensor has or more check each once. */
+static void test_entries_distinct(void)
+{
+    ot_dataset_t one;
+    CU_ASSERT_FATAL(ot_test_dataset(&one, NS, 4, 5, CLASSES, 24) == 0);
+    for (size_t i = 0; i < NS * 20; i++)
+        one.images[i] = i % 20 ? 0 : (uint8_t)(128 + i % 97);
+    one.nonzero = ot_nonzero_fraction(one.images, NS * 20);
+    ot_net_t net;
+    ot_engine_t e;
+    build(&net, &e, 2);
+    const ot_tensor_t *W1 = ot_net_tensor(&net, "affine1/W"), *b1 = ot_net_tensor(&net, "affine1/b");
+    CU_ASSERT_FATAL(W1 != NULL && b1 != NULL && W1 == &net.tensors[0] && W1->size == 320);
+    for (size_t j = 0; j < b1->size; j++)
+        net.params[b1->off + j] = j < 2 ? 1.0f : -100.0f;
+    const unsigned char check[6] = {1, 0, 0, 0, 0, 0}; /* affine1/W alone */
+    ot_gradcheck_row_t rows[6], again[6];
+    ot_gradcheck_opts_t o;
+    ot_gradcheck_defaults(&o);
+    o.samples = 6;
+    o.max_entries = W1->size - 1;
+    CU_ASSERT_EQUAL(ot_gradcheck(&e, &one, &o, check, rows, NULL), 1); /* correct: passes */
+    CU_ASSERT_EQUAL(rows[0].checked, 319);
+    size_t nonzero = 0; /* W (20, 16): W[0][0] and W[0][1] are entries 0 and 1 */
+    for (size_t i = 0; i < W1->size; i++)
+        nonzero += e.grad[W1->off + i] != 0.0f;
+    CU_ASSERT(nonzero == 2 && e.grad[W1->off] != 0.0f && e.grad[W1->off + 1] != 0.0f);
+    CU_ASSERT_EQUAL(ot_engine_set_fault(&e, "affine1", OT_FAULT_PARAMS), OT_OK);
+    int caught = 0;
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        o.seed = seed;
+        caught += ot_gradcheck(&e, &one, &o, check, rows, NULL) == 0 && !rows[0].pass &&
+                  rows[0].max_rel_err > 0.5;
+    }
+    CU_ASSERT_EQUAL(caught, 40);
+    o.seed = 7;
+    CU_ASSERT_EQUAL(ot_gradcheck(&e, &one, &o, check, rows, NULL), 0);
+    CU_ASSERT_EQUAL(ot_gradcheck(&e, &one, &o, check, again, NULL), 0);
+    CU_ASSERT(rows[0].mean_abs_diff == again[0].mean_abs_diff &&
+              rows[0].max_rel_err == again[0].max_rel_err);
+    o.max_entries = W1->size + 5;
+    CU_ASSERT_EQUAL(ot_gradcheck(&e, &one, &o, check, rows, NULL), 0);
+    CU_ASSERT_EQUAL(rows[0].checked, W1->size);
+    ot_engine_free(&e);
+    ot_net_free(&net);
+    ot_dataset_free(&one);
+}
+
 static void test_fault_needs_a_layer(void)
 {
     ot_net_t net;
@@ -337,6 +392,8 @@ OT_TEST_SUITE(gradcheck, setup, teardown,
               {"a flipped max-pool routing fails upstream (conv1)",
                test_flipped_pool_routing_fails_upstream},
               {"a fault needs a layer of that name", test_fault_needs_a_layer},
+              {"--entries below a tensor's size: distinct entries, the seed's",
+               test_entries_distinct},
               {"exact kinks at zero biases: moved off for the check, then put back",
                test_exact_kinks_moved_off},
               {"batch norm and dropout pass; a flipped batch norm fails", test_batchnorm_dropout_network},
