@@ -1,5 +1,6 @@
 /* export.c - omptrain export: a checkpoint's model as an ONNX file (ot_onnx.h), written
- * atomically, or to standard output (--onnx -; the report then goes to stderr). */
+ * atomically (in place on a device or a FIFO), or to standard output (--onnx -; the report
+ * then goes to stderr). */
 #include "ot_run.h"
 
 #include <stdio.h>
@@ -18,13 +19,16 @@ int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx
     size_t size = 0;
     char model[OT_STACK_TEXT], doc[OT_STACK_TEXT + 256], shape[64], how[160];
     int rc;
-    const char *const files[] = {checkpoint, c->path};
-    const char *const what[] = {"the checkpoint (--checkpoint)", "the config (CONFIG)"};
+    /* not one of the files read: the checkpoint, the config, the config's data files */
+    const char *files[2 + OT_OUTFILE_CONFIG_INPUTS] = {checkpoint, c->path};
+    const char *what[2 + OT_OUTFILE_CONFIG_INPUTS] = {"the checkpoint (--checkpoint)",
+                                                      "the config (CONFIG)"};
+    const size_t nf = 2 + ot_outfile_config_inputs(c, files + 2, what + 2);
     const int to_stdout = ot_outfile_is_stdout(onnx_path);
     FILE *say = to_stdout ? stderr : stdout;
     if ((!to_stdout &&
          ((rc = ot_outfile_writable(onnx_path)) || (rc = ot_verify_replaceable(onnx_path)) ||
-          (rc = ot_outfile_distinct(onnx_path, "--onnx", files, what, 2)))) ||
+          (rc = ot_outfile_distinct(onnx_path, "--onnx", files, what, nf)))) ||
         (rc = ot_model_load(&m, c, checkpoint, NULL, NULL)))
         goto out;
     ot_config_model_str(c, model, sizeof model);
@@ -32,8 +36,7 @@ int ot_run_export(const ot_config_t *c, const char *checkpoint, const char *onnx
              OT_VERSION, model, m.net.n_classes, checkpoint, m.info.epoch,
              (unsigned long long)m.info.step);
     if ((rc = ot_onnx_export(&m.net, &m.input, doc, &bytes, &size)) ||
-        (rc = to_stdout ? ot_write_stdout("--onnx", 1, bytes, size)
-                        : ot_write_atomic(onnx_path, bytes, size)))
+        (rc = ot_write_outputs(&(const ot_output_t){onnx_path, "--onnx", 1, bytes, size}, 1)))
         goto out;
     const ot_shape_t *s = &m.input.shape;
     fprintf(say, "omptrain %s: export %s (epoch %d, step %llu): model %s\n", OT_VERSION,

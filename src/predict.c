@@ -1,7 +1,7 @@
 /* predict.c - omptrain predict: a checkpoint's class probabilities and arg-max for every
  * sample of an IDX or HDF5 file, computed by the evaluation pass of the engine (batched, on
- * every thread: the numbers of omptrain eval), written to HDF5 (and CSV) atomically; the CSV
- * may go to stdout instead (--csv -).
+ * every thread: the numbers of omptrain eval), written to HDF5 (and CSV) atomically, both or
+ * neither; the CSV may go to stdout instead (--csv -), or to a device or FIFO.
  *
  * The HDF5 file:
  *   /                attributes omptrain_version, created, checkpoint, input, config,
@@ -31,6 +31,9 @@
 #include "ot_model.h"
 #include "ot_outfile.h"
 #include "ot_verify.h"
+
+/* The files predict reads, and its predictions file, that an output may not be. */
+enum { NFILES = 4 + OT_OUTFILE_CONFIG_INPUTS + 1 };
 
 /* What predict computed. */
 typedef struct {
@@ -225,36 +228,47 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     /* --csv -: the CSV to stdout, and what predict says to stderr, so that stdout is the CSV */
     const int csv_stdout = ot_outfile_is_stdout(p.csv_out);
     FILE *say = csv_stdout ? stderr : stdout;
-    if ((rc = ot_ckpt_info(p.checkpoint, &m.info)) ||
-        (rc = ot_data_load_input(&ds, c, p.input, p.labels, &labelled)))
+    if ((rc = ot_ckpt_info(p.checkpoint, &m.info)))
         goto out;
-    const ot_shape_t shape = ot_data_shape(&ds);
-    if ((rc = ot_model_load(&m, c, p.checkpoint, &shape, p.input)))
-        goto out;
-    ot_input_apply(&m.input, &ds);
     if (!p.h5_out) { /* the run's directory */
         if ((rc = ot_output_dir(c, dir, sizeof dir)) || (rc = ot_output_dir_create(dir, &made)))
             goto out;
         snprintf(out, sizeof out, "%s/predictions.h5", dir);
         p.h5_out = out;
     }
-    /* both outputs can be written, before either is: a wrong --csv leaves no predictions.h5;
-     * neither is one of the files read, nor both one file */
-    const char *const files[] = {p.checkpoint, p.input, p.labels, c->path, p.h5_out};
-    const char *const what[] = {"the checkpoint (--checkpoint)", "the input file (INPUT)",
-                                "the labels file (--labels)", "the config (CONFIG)",
-                                "the predictions file (--predictions)"};
-    if ((rc = ot_outfile_writable(p.h5_out)) || (rc = ot_verify_replaceable(p.h5_out)) ||
-        (rc = ot_outfile_distinct(p.h5_out, p0->h5_out ? "--predictions" : "the predictions file",
-                                  files, what, 4)) ||
-        (p.csv_out && !csv_stdout &&
-         ((rc = ot_outfile_writable(p.csv_out)) || (rc = ot_verify_replaceable(p.csv_out)) ||
-          (rc = ot_outfile_distinct(p.csv_out, "--csv", files, what, 5)))))
+    /* both outputs can be written, before either is and before any work: a wrong --csv leaves
+     * no predictions.h5; neither is one of the files read (those of the config too), nor both
+     * one file */
+    const char *files[NFILES] = {p.checkpoint, p.input, p.labels, c->path};
+    const char *what[NFILES] = {"the checkpoint (--checkpoint)", "the input file (INPUT)",
+                                "the labels file (--labels)", "the config (CONFIG)"};
+    size_t nf = 4 + ot_outfile_config_inputs(c, files + 4, what + 4);
+    const char *const h5_flag = p0->h5_out ? "--predictions" : "the predictions file";
+    if ((rc = ot_outfile_writable(p.h5_out)) ||
+        (rc = ot_outfile_regular(p.h5_out, h5_flag, "which HDF5 cannot be written to (the "
+                                 "library seeks in its file)")) ||
+        (rc = ot_verify_replaceable(p.h5_out)) ||
+        (rc = ot_outfile_distinct(p.h5_out, h5_flag, files, what, nf)))
         goto out;
+    files[nf] = p.h5_out;
+    what[nf++] = "the predictions file (--predictions)";
+    if (p.csv_out && !csv_stdout &&
+        ((rc = ot_outfile_writable(p.csv_out)) || (rc = ot_verify_replaceable(p.csv_out)) ||
+         (rc = ot_outfile_distinct(p.csv_out, "--csv", files, what, nf))))
+        goto out;
+    if ((rc = ot_data_load_input(&ds, c, p.input, p.labels, &labelled)))
+        goto out;
+    const ot_shape_t shape = ot_data_shape(&ds);
+    if ((rc = ot_model_load(&m, c, p.checkpoint, &shape, p.input)))
+        goto out;
+    ot_input_apply(&m.input, &ds);
     const size_t k = m.net.n_classes, shards = c->shards > 0 ? (size_t)c->shards
                                                              : (size_t)o->threads;
     size_t cells;
-    if ((rc = ot_engine_init(&eng, &m.net, c->batch_size, shards)))
+    /* chunks of training.batch_size, as eval's (the same bits); fewer samples are one chunk
+     * either way, and buffers for them alone are enough */
+    const size_t rows = c->batch_size < ds.n ? c->batch_size : ds.n;
+    if ((rc = ot_engine_init(&eng, &m.net, rows > 0 ? rows : 1, shards)))
         goto out;
     eng.sparse_ok = c->sparse_input;
     if (ot_mul_size(ds.n, k, &cells) || !(probs = malloc(cells * sizeof *probs)) ||
@@ -269,8 +283,9 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     result_t r = {ds.n, k, probs, cls, labelled ? ds.labels : NULL, br.loss / (double)ds.n,
                   (double)br.correct / (double)ds.n, ds.class_names, ds.sample_names};
     fprintf(say, "omptrain %s: predict %s (epoch %d, step %llu) on %s: %zu samples of %s, %d "
-            "threads\n", OT_VERSION, p.checkpoint, m.info.epoch, (unsigned long long)m.info.step,
-            p.input, ds.n, ot_shape_str(&shape, shape_s, sizeof shape_s), o->threads);
+            "thread%s\n", OT_VERSION, p.checkpoint, m.info.epoch, (unsigned long long)m.info.step,
+            p.input, ds.n, ot_shape_str(&shape, shape_s, sizeof shape_s), o->threads,
+            o->threads == 1 ? "" : "s");
     if (ds.class_names_note[0])
         fprintf(say, "note: %s: %s: not used\n", p.input, ds.class_names_note);
     if (labelled)
@@ -282,24 +297,18 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     ot_h5_quiet(&q);
     rc = build_h5(&r, c, &p, &image, &image_size);
     ot_h5_restore(&q);
-    if (rc ||
-        (rc = ot_write_atomic(p.h5_out, image, image_size)))
+    if (rc || (p.csv_out && (rc = build_csv(&r, p.csv_out, &csv, &csv_size))))
+        goto out;
+    /* both written, or neither changed: two temporary files, then the renames */
+    const ot_output_t outs[2] = {{p.h5_out, h5_flag, 1, image, image_size},
+                                 {p.csv_out, "--csv", 0, csv, csv_size}};
+    if ((rc = ot_write_outputs(outs, p.csv_out ? 2 : 1)))
         goto out;
     fprintf(say, "wrote %s: /probabilities %zux%zu, /class%s%s%s\n", p.h5_out, ds.n, k,
             labelled ? ", /label" : "", r.names ? ", /class_names" : "",
             r.files ? ", /file_names" : "");
-    if (p.csv_out) {
-        if ((rc = build_csv(&r, p.csv_out, &csv, &csv_size)))
-            goto out;
-        if (csv_stdout) {
-            if ((rc = ot_write_stdout("--csv", 0, csv, csv_size)))
-                goto out;
-        } else {
-            if ((rc = ot_write_atomic(p.csv_out, csv, csv_size)))
-                goto out;
-            printf("wrote %s\n", p.csv_out);
-        }
-    }
+    if (p.csv_out && !csv_stdout)
+        printf("wrote %s\n", p.csv_out);
     rc = OT_OK;
 out:
     if (rc) /* a directory made for a file that was not written goes again (each while empty) */

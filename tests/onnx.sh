@@ -7,7 +7,9 @@
 # Models: configs/mnist.ini, configs/mnist-mlp-bn-adam.ini and configs/mnist-cnn.ini, briefly
 # trained; two stacks that take every other layer kind and layout path (batch norm after a
 # flatten, avgpool, sigmoid, dropout, classes out of an image, standardisation by feature and
-# by channel); float vectors from an HDF5 file; a checkpoint from before /input; and
+# by channel); float vectors from an HDF5 file; a checkpoint from before /input; bad uses, one
+# line each (the config's data files as --onnx among them); --onnx on a character device or a
+# FIFO written in place, through a symbolic link to its target; and
 # scripts/onnx_example.js without a model gives its usage line, exit 2. ONNX Runtime
 # is installed once into build/npm (npm install --ignore-scripts: the package holds the CPU
 # library; its install script only fetches GPU extras, and fails offline). Run from the
@@ -141,6 +143,42 @@ expect 2 "/model/affine1/W has shape 784x50 but the config's model needs 784x60"
 expect 1 "$tmp/no/x.onnx: cannot create the file" export -c "$ck" --onnx "$tmp/no/x.onnx" \
     configs/mnist.ini
 [ -e "$tmp/x.onnx" ] && fail "a failed export wrote $tmp/x.onnx"
+# the config's data files are no outputs (until 2026-12 `--onnx` on data.train_images replaced
+# it): one line, exit 2
+mkdir "$tmp/d" && cp data/mnist/train-images-idx3-ubyte.gz "$tmp/d/"
+dsum=$(md5sum <"$tmp/d/train-images-idx3-ubyte.gz")
+expect 2 "$tmp/d/train-images-idx3-ubyte.gz: --onnx names the config's data.train_images, which it would replace" \
+    export -c "$ck" -S data.train_images="$tmp/d/train-images-idx3-ubyte.gz" \
+    --onnx "$tmp/d/train-images-idx3-ubyte.gz" configs/mnist.ini
+[ "$(md5sum <"$tmp/d/train-images-idx3-ubyte.gz")" = "$dsum" ] || fail "a refused export changed data.train_images"
+# outputs that are not regular files, never replaced by one (until 2026-12 they were; as root
+# `--onnx /dev/null` replaced /dev/null): a character device written in place (nodes made here
+# as root; another user, who cannot replace /dev/null, gets links to /dev/null and /dev/full),
+# a full one one line, exit 1; a FIFO's reader gets the model; a symbolic link's target is
+# replaced and the link kept
+if mknod "$tmp/null" c 1 3 2>/dev/null && mknod "$tmp/full" c 1 7 2>/dev/null; then :
+elif [ "$(id -u)" -ne 0 ]; then ln -s /dev/null "$tmp/null" && ln -s /dev/full "$tmp/full"
+else fail "cannot make device nodes in $tmp as root"; fi
+mkfifo "$tmp/fifo" || fail "cannot make a FIFO"
+if [ -c "$tmp/null" ] && [ -c "$tmp/full" ] && [ -p "$tmp/fifo" ] &&
+    run ref-export "$bin" export -c "$ck" --onnx "$tmp/ref.onnx" configs/mnist.ini; then
+    run null-export "$bin" export -c "$ck" --onnx "$tmp/null" configs/mnist.ini
+    [ -c "$tmp/null" ] || fail "--onnx on a character device replaced it: $(ls -l "$tmp/null")"
+    expect 1 "$tmp/full: cannot write the file (0 of $(stat -c %s "$tmp/ref.onnx") bytes written): No space left on device" \
+        export -c "$ck" --onnx "$tmp/full" configs/mnist.ini
+    [ -c "$tmp/full" ] || fail "--onnx on a full device replaced it"
+    timeout 60 cat "$tmp/fifo" >"$tmp/fifo.onnx" &
+    reader=$!
+    run fifo-export "$bin" export -c "$ck" --onnx "$tmp/fifo" configs/mnist.ini
+    wait "$reader"
+    [ -p "$tmp/fifo" ] && cmp -s "$tmp/fifo.onnx" "$tmp/ref.onnx" ||
+        fail "--onnx on a FIFO: $(ls -l "$tmp/fifo"), $(wc -c <"$tmp/fifo.onnx") bytes read"
+    echo old >"$tmp/target.onnx" && ln -s target.onnx "$tmp/link.onnx"
+    run link-export "$bin" export -c "$ck" --onnx "$tmp/link.onnx" configs/mnist.ini
+    [ -L "$tmp/link.onnx" ] && cmp -s "$tmp/target.onnx" "$tmp/ref.onnx" ||
+        fail "--onnx through a symbolic link: $(ls -l "$tmp/link.onnx" "$tmp/target.onnx")"
+    ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"
+fi
 
 # onnx_example.js: the usage line before ONNX Runtime is looked for
 if command -v node >/dev/null; then

@@ -6,8 +6,11 @@
 # scripts/to_hdf5.py (a PNG folder's) in /class_names, a CSV column (quoted where a name holds
 # a comma or a quote) and eval's matrix; those of data.class_names in their place, for IDX
 # and HDF5 data alike; bad uses are one line
-# with exit 2 (usage, config) or 1 (runtime), and leave nothing behind. Run from the
-# repository root (make check). OMPTRAIN overrides the binary.
+# with exit 2 (usage, config) or 1 (runtime), and leave nothing behind; no output replaces an
+# input (the config's data files too); a device, a FIFO, a symbolic link or /proc/self/fd/1 as
+# --csv is written where it leads, never replaced, and HDF5 refuses a device or a FIFO; a
+# failed CSV leaves the predictions as they were. Run from the repository root (make check).
+# OMPTRAIN overrides the binary.
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
@@ -55,6 +58,8 @@ p=$(sed -n 's/^loss \([0-9.]*\)  acc \([0-9.]*%\)  (\([0-9]* of 10000\) correct.
 grep -q "^wrote $tmp/p2.h5: /probabilities 10000x10, /class, /label$" "$tmp/predict.out" ||
     fail "predict did not report its file: $(cat "$tmp/predict.out")"
 [ -f "$tmp/run/predictions.h5" ] || fail "no default OUTPUT_DIR/predictions.h5"
+grep -q ": 10000 samples of 28x28x1, 1 thread$" "$tmp/predict1.out" ||
+    fail "predict -t 1 does not say '1 thread': $(head -1 "$tmp/predict1.out")"
 
 # the same bits at 1 and 2 threads
 h5diff "$tmp/p2.h5" "$tmp/run/predictions.h5" /probabilities /probabilities >/dev/null &&
@@ -178,27 +183,89 @@ expect 1 "$tmp/run/history.h5: holds an omptrain history, which this would repla
     predict -c "$ck" --csv "$tmp/run/history.h5" "$cfg" "$images"
 expect 1 "$ck: holds an omptrain checkpoint, which this would replace" \
     export -c "$ck" --onnx "$ck" "$cfg"
-# an output that names one of the command's own inputs, or both outputs one file: refused, the
-# files left as they were (until 2026-12 `--csv INPUT` wrote the CSV over the images, and
-# `--csv P --predictions P` the CSV over the predictions)
+# an output that names one of the command's own inputs, or both outputs one file: refused, a
+# usage error, the files left as they were (until 2026-12 `--csv INPUT` wrote the CSV over the
+# images, and `--csv P --predictions P` the CSV over the predictions)
 cp "$images" "$tmp/in.gz"
 cp "$cfg" "$tmp/cfg.ini"
 sums=$(cd "$tmp" && md5sum in.gz cfg.ini)
-expect 1 "$tmp/in.gz: --csv names the input file (INPUT), which it would replace" \
+expect 2 "$tmp/in.gz: --csv names the input file (INPUT), which it would replace" \
     predict -c "$ck" --csv "$tmp/in.gz" "$cfg" "$tmp/in.gz"
-expect 1 "$tmp/./in.gz: --predictions names the input file (INPUT), which it would replace" \
+expect 2 "$tmp/./in.gz: --predictions names the input file (INPUT), which it would replace" \
     predict -c "$ck" --predictions "$tmp/./in.gz" "$cfg" "$tmp/in.gz"
-expect 1 "$tmp/cfg.ini: --csv names the config (CONFIG), which it would replace" \
+expect 2 "$tmp/cfg.ini: --csv names the config (CONFIG), which it would replace" \
     predict -c "$ck" --csv "$tmp/cfg.ini" "$tmp/cfg.ini" "$images"
-expect 1 "$tmp/p3.h5: --csv names the predictions file (--predictions), which it would replace" \
+expect 2 "$tmp/p3.h5: --csv names the predictions file (--predictions), which it would replace" \
     predict -c "$ck" --predictions "$tmp/p3.h5" --csv "$tmp/p3.h5" "$cfg" "$images"
-expect 1 "$tmp/cfg.ini: --onnx names the config (CONFIG), which it would replace" \
+expect 2 "$tmp/cfg.ini: --onnx names the config (CONFIG), which it would replace" \
     export -c "$ck" --onnx "$tmp/cfg.ini" "$tmp/cfg.ini"
 [ "$(cd "$tmp" && md5sum in.gz cfg.ini)" = "$sums" ] || fail "a refused output changed an input"
 [ -e "$tmp/p3.h5" ] && fail "a refused predict left $tmp/p3.h5"
 "$bin" verify "$ck" "$tmp/run/history.h5" >/dev/null || fail "a refused output damaged the run's files"
 [ -e "$tmp/bad.h5" ] && fail "a failed predict left $tmp/bad.h5"
 ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"
+
+# the config's data files are no outputs either (until 2026-12 `--csv` on data.train_labels,
+# `--predictions` on data.class_names and `export --onnx` on data.test_images replaced them):
+# one line, exit 2, nothing written
+mkdir "$tmp/d" && cp data/mnist/train-labels-idx1-ubyte.gz "$images" "$tmp/d/" &&
+    printf 'zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n' >"$tmp/d/my.names"
+dset=(-S data.train_labels="$tmp/d/train-labels-idx1-ubyte.gz"
+      -S data.test_images="$tmp/d/t10k-images-idx3-ubyte.gz" -S data.class_names="$tmp/d/my.names")
+dsums=$(cd "$tmp/d" && md5sum -- *)
+expect 2 "$tmp/d/train-labels-idx1-ubyte.gz: --csv names the config's data.train_labels, which it would replace" \
+    predict -c "$ck" "${dset[@]}" --predictions "$tmp/dp.h5" --csv "$tmp/d/train-labels-idx1-ubyte.gz" "$cfg" "$tmp/in.h5"
+expect 2 "$tmp/d/my.names: --predictions names the config's data.class_names, which it would replace" \
+    predict -c "$ck" "${dset[@]}" --predictions "$tmp/d/my.names" "$cfg" "$tmp/in.h5"
+expect 2 "$tmp/d/t10k-images-idx3-ubyte.gz: --onnx names the config's data.test_images, which it would replace" \
+    export -c "$ck" "${dset[@]}" --onnx "$tmp/d/t10k-images-idx3-ubyte.gz" "$cfg"
+[ "$(cd "$tmp/d" && md5sum -- *)" = "$dsums" ] || fail "a refused output changed one of the config's data files"
+[ -e "$tmp/dp.h5" ] && fail "a refused predict wrote $tmp/dp.h5"
+
+# outputs that are not regular files (until 2026-12 each was replaced by a regular file; as
+# root, `--csv /dev/null` replaced /dev/null itself): a character device is written in place
+# (nodes made here as root; another user, who cannot replace /dev/null, gets links to /dev/null
+# and /dev/full), a FIFO too, a symbolic link is followed (its target replaced, the link
+# kept); the HDF5 file on a device or a FIFO is refused before any work, exit 2; a full device
+# is one line, exit 1, and leaves the predictions file as it was, as does a CSV that cannot be
+# created after all (until 2026-12 the predictions were replaced before the CSV failed)
+if mknod "$tmp/null" c 1 3 2>/dev/null && mknod "$tmp/full" c 1 7 2>/dev/null; then :
+elif [ "$(id -u)" -ne 0 ]; then ln -s /dev/null "$tmp/null" && ln -s /dev/full "$tmp/full"
+else fail "cannot make device nodes in $tmp as root"; fi
+mkfifo "$tmp/fifo" || fail "cannot make a FIFO"
+if [ -c "$tmp/null" ] && [ -c "$tmp/full" ] && [ -p "$tmp/fifo" ] &&
+    run ref predict -c "$ck" --predictions "$tmp/dev.h5" --csv "$tmp/ref.csv" "$cfg" "$tmp/in.h5"; then
+    run csvnull predict -c "$ck" --predictions "$tmp/dev.h5" --csv "$tmp/null" "$cfg" "$tmp/in.h5"
+    [ -c "$tmp/null" ] || fail "--csv on a character device replaced it: $(ls -l "$tmp/null")"
+    timeout 60 cat "$tmp/fifo" >"$tmp/fifo.out" &
+    reader=$!
+    run csvfifo predict -c "$ck" --predictions "$tmp/dev.h5" --csv "$tmp/fifo" "$cfg" "$tmp/in.h5"
+    wait "$reader"
+    [ -p "$tmp/fifo" ] && cmp -s "$tmp/fifo.out" "$tmp/ref.csv" ||
+        fail "--csv on a FIFO: $(ls -l "$tmp/fifo"), $(wc -c <"$tmp/fifo.out") bytes read"
+    echo old >"$tmp/target.csv" && ln -s target.csv "$tmp/link.csv"
+    run csvlink predict -c "$ck" --predictions "$tmp/dev.h5" --csv "$tmp/link.csv" "$cfg" "$tmp/in.h5"
+    [ -L "$tmp/link.csv" ] && cmp -s "$tmp/target.csv" "$tmp/ref.csv" ||
+        fail "--csv through a symbolic link: $(ls -l "$tmp/link.csv" "$tmp/target.csv")"
+    "$bin" predict -c "$ck" --predictions "$tmp/dev.h5" --csv /proc/self/fd/1 "$cfg" "$tmp/in.h5" \
+        >"$tmp/self.csv" 2>"$tmp/self.err" && cmp -s "$tmp/self.csv" "$tmp/ref.csv" ||
+        fail "--csv /proc/self/fd/1 > FILE: $(cat "$tmp/self.err")"
+    expect 2 "$tmp/null: --predictions is a character device, which HDF5 cannot be written to (the library seeks in its file); expected a regular file" \
+        predict -c "$ck" --predictions "$tmp/null" "$cfg" "$tmp/in.h5"
+    expect 2 "$tmp/fifo: --predictions is a FIFO, which HDF5 cannot be written to" \
+        predict -c "$ck" --predictions "$tmp/fifo" --csv "$tmp/nope.csv" "$cfg" "$tmp/in.h5"
+    [ -c "$tmp/null" ] && [ -p "$tmp/fifo" ] && [ ! -e "$tmp/nope.csv" ] ||
+        fail "a refused HDF5 output changed $(ls -l "$tmp/null" "$tmp/fifo")"
+    cp "$tmp/p2.h5" "$tmp/keep.h5"
+    expect 1 "$tmp/full: cannot write the file (0 of $(stat -c %s "$tmp/ref.csv") bytes written): No space left on device" \
+        predict -c "$ck" --predictions "$tmp/keep.h5" --csv "$tmp/full" "$cfg" "$tmp/in.h5"
+    [ -c "$tmp/full" ] || fail "--csv on a full device replaced it"
+    cmp -s "$tmp/keep.h5" "$tmp/p2.h5" || fail "a --csv that failed on a full device replaced the predictions"
+    expect 1 "/proc/x.csv: cannot create the file" \
+        predict -c "$ck" --predictions "$tmp/keep.h5" --csv /proc/x.csv "$cfg" "$tmp/in.h5"
+    cmp -s "$tmp/keep.h5" "$tmp/p2.h5" || fail "a --csv that could not be created replaced the predictions"
+    ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"
+fi
 
 # class names: a PNG folder's classes (one name with a comma, one with quotes) through
 # scripts/to_hdf5.py, trained briefly; predict names each row's class, eval lists the names

@@ -1,11 +1,15 @@
 /* test_export.c - omptrain export (src/export.c): a tiny checkpoint (batch norm, standardised
  * by feature) to an ONNX file, read back with protobuf-c: its initializers are the
  * checkpoint's parameters, running statistics and input statistics, its description names the
- * checkpoint; the file is written whole or not at all, and refusals are one line. (What the
- * exporter makes of each layer is test_onnx.c's.) */
+ * checkpoint; the file is written whole or not at all, and refusals are one line; a FIFO
+ * gets the model in place, a symbolic link's target gets it and the link stays; the config's
+ * data files are no outputs. (What the exporter makes of each layer is test_onnx.c's.) */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ckpt_test.h"
 #include "onnx.pb-c.h"
@@ -197,7 +201,67 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL(ot_ck_count_tmp_files(ot_test_scratch), 0);
 }
 
+/* Whether path (not followed) is of type mode (S_IFLNK, S_IFIFO, S_IFREG). */
+static int is_type(const char *path, mode_t mode)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == mode;
+}
+
+/* Outputs that are not plain files (until 2026-12 each was replaced by a regular file): a
+ * FIFO, whose reader gets the model's bytes, the same as a file's; a symbolic link, whose
+ * target gets them and which stays a link. And the config's data files, which are no outputs:
+ * one line, a usage error, the file as it was (until 2026-12 the model replaced it). */
+static void test_special_outputs(void)
+{
+    char file[256], fifo[256], link[256], target[256], names[256], want[2048];
+    CU_ASSERT_EQUAL_FATAL(run_export(&cfg, ckpt, ot_test_path(file, sizeof file, "plain.onnx"),
+                                     NULL), OT_OK);
+    size_t size, got_n = 0;
+    char *bytes = ot_tiny_slurp(file, &size);
+    CU_ASSERT_FATAL(bytes && size > 0 && size < 65536); /* it fits in the pipe's buffer */
+    CU_ASSERT_FATAL(mkfifo(ot_test_path(fifo, sizeof fifo, "fifo"), 0644) == 0);
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK); /* a reader first: the write need not wait */
+    CU_ASSERT_FATAL(rfd >= 0);
+    CU_ASSERT_EQUAL(run_export(&cfg, ckpt, fifo, NULL), OT_OK);
+    char *got = malloc(size + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    for (ssize_t r; got_n <= size && (r = read(rfd, got + got_n, size + 1 - got_n)) > 0;)
+        got_n += (size_t)r;
+    close(rfd);
+    CU_ASSERT(got_n == size && memcmp(got, bytes, size) == 0);
+    CU_ASSERT(is_type(fifo, S_IFIFO));
+    free(got);
+
+    ot_test_path(target, sizeof target, "target.onnx");
+    FILE *f = fopen(target, "w");
+    CU_ASSERT_FATAL(f && fputs("old\n", f) >= 0 && fclose(f) == 0);
+    CU_ASSERT_FATAL(symlink("target.onnx", ot_test_path(link, sizeof link, "link.onnx")) == 0);
+    CU_ASSERT_EQUAL(run_export(&cfg, ckpt, link, NULL), OT_OK);
+    size_t n;
+    char *text = ot_tiny_slurp(target, &n);
+    CU_ASSERT(is_type(link, S_IFLNK) && text && n == size && memcmp(text, bytes, size) == 0);
+    free(text);
+    free(bytes);
+
+    ot_config_t c = cfg;
+    ot_test_path(names, sizeof names, "my.names");
+    f = fopen(names, "w");
+    CU_ASSERT_FATAL(f && fputs("a\nb\nc\n", f) >= 0 && fclose(f) == 0);
+    snprintf(c.class_names, sizeof c.class_names, "%s", names);
+    snprintf(want, sizeof want, "%s: --onnx names the config's data.class_names, which it would "
+             "replace; expected another file name", names);
+    OT_EXPECT_ONE_LINE(run_export(&c, ckpt, names, NULL), OT_ECONFIG, want);
+    snprintf(want, sizeof want, "%s: --onnx names the config's data.test_images", cfg.test_images);
+    OT_EXPECT_ONE_LINE(run_export(&c, ckpt, cfg.test_images, NULL), OT_ECONFIG, want);
+    text = ot_tiny_slurp(names, &n);
+    CU_ASSERT(text && n == 6 && memcmp(text, "a\nb\nc\n", 6) == 0);
+    free(text);
+    CU_ASSERT_EQUAL(ot_ck_count_tmp_files(ot_test_scratch), 0);
+}
+
 OT_TEST_SUITE(export, setup, cleanup,
               {"the checkpoint's weights, statistics and input in ONNX", test_export},
               {"written whole or not at all over an existing file", test_atomic},
-              {"bad: missing checkpoint, not one, no directory", test_refusals})
+              {"bad: missing checkpoint, not one, no directory", test_refusals},
+              {"a FIFO, a link; not the config's data files", test_special_outputs})

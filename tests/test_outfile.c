@@ -1,13 +1,17 @@
 /* test_outfile.c - atomic output files (src/outfile.c): the bytes arrive whole, an existing
  * file is replaced, and a write that cannot happen says so in one line and leaves neither a
  * temporary file nor a change behind; whether a file could be created, asked first; "-" as
- * standard output. */
+ * standard output; a symbolic link's target replaced and the link kept; a character device
+ * or a FIFO written in place, never replaced; several outputs all or none. */
+#define _XOPEN_SOURCE 700 /* mknod */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "ot_common.h"
@@ -116,12 +120,12 @@ static void test_distinct(void)
     CU_ASSERT_FATAL(symlink(in, link) == 0);
     const char *const files[] = {NULL, in};
     const char *const what[] = {"the labels file (--labels)", "the input file (INPUT)"};
-    OT_EXPECT_ONE_LINE(ot_outfile_distinct(in, "--csv", files, what, 2), OT_EIO,
+    OT_EXPECT_ONE_LINE(ot_outfile_distinct(in, "--csv", files, what, 2), OT_ECONFIG,
                        "in.idx: --csv names the input file (INPUT), which it would replace; "
                        "expected another file name");
-    OT_EXPECT_ONE_LINE(ot_outfile_distinct(spelt, "--csv", files, what, 2), OT_EIO,
+    OT_EXPECT_ONE_LINE(ot_outfile_distinct(spelt, "--csv", files, what, 2), OT_ECONFIG,
                        "names the input file (INPUT)");
-    OT_EXPECT_ONE_LINE(ot_outfile_distinct(link, "--csv", files, what, 2), OT_EIO,
+    OT_EXPECT_ONE_LINE(ot_outfile_distinct(link, "--csv", files, what, 2), OT_ECONFIG,
                        "names the input file (INPUT)");
     CU_ASSERT_EQUAL(ot_outfile_distinct(other, "--csv", files, what, 2), OT_OK);
     ot_test_path(a, sizeof a, "new.csv");
@@ -130,7 +134,7 @@ static void test_distinct(void)
     snprintf(b, sizeof b, "%s/../%s/new.csv", ot_test_scratch, strrchr(ot_test_scratch, '/') + 1);
     const char *const outs[] = {b};
     const char *const out_what[] = {"the predictions file (--predictions)"};
-    OT_EXPECT_ONE_LINE(ot_outfile_distinct(a, "--csv", outs, out_what, 1), OT_EIO,
+    OT_EXPECT_ONE_LINE(ot_outfile_distinct(a, "--csv", outs, out_what, 1), OT_ECONFIG,
                        "--csv names the predictions file (--predictions)");
     ot_test_path(b, sizeof b, "new.h5");
     CU_ASSERT_EQUAL(ot_outfile_distinct(a, "--csv", outs, out_what, 1), OT_OK);
@@ -175,9 +179,171 @@ static void test_stdout(void)
                        "--csv -: cannot write to standard output: No space left on device");
 }
 
+/* ---------------------------------------------------------------- links, devices, FIFOs */
+
+/* A character device at path: the kernel's null (full 0) or full device, made here by mknod
+ * (root); for another user, who can neither mknod nor replace /dev/null, a symbolic link to
+ * /dev/null or /dev/full. As root never such a link: a wrong write would replace the real
+ * one. 0 or -1. */
+static int make_chardev(const char *path, int full)
+{
+    if (mknod(path, S_IFCHR | 0666, makedev(1, full ? 7 : 3)) == 0)
+        return 0;
+    return geteuid() == 0 ? -1 : symlink(full ? "/dev/full" : "/dev/null", path);
+}
+
+/* Whether path (not followed) is of type mode (S_IFLNK, S_IFCHR, S_IFIFO, S_IFREG). */
+static int is_type(const char *path, mode_t mode)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == mode;
+}
+
+/* Files whose name holds ".tmp" in the scratch directory: temporary files left. */
+static int count_tmp(void)
+{
+    DIR *d = opendir(ot_test_scratch);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += strstr(e->d_name, ".tmp") != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Whether the file at path holds exactly text. */
+static int holds(const char *path, const char *text)
+{
+    size_t n;
+    char *got = slurp(path, &n);
+    int same = got && n == strlen(text) && memcmp(got, text, n) == 0;
+    free(got);
+    return same;
+}
+
+/* A symbolic link is followed: its target (through a chain, a relative link, a dangling one
+ * to a file not there yet) gets the bytes and the link stays a link (until 2026-12 a regular
+ * file replaced the link); a loop of links is one line, and leaves the links. */
+static void test_links(void)
+{
+    char target[256], link[256], chain[256], sub[256], rel[256], dangling[256], made[256];
+    char loop_a[256], loop_b[256];
+    ot_test_path(target, sizeof target, "target.csv");
+    CU_ASSERT_FATAL(ot_write_atomic(target, "old\n", 4) == OT_OK);
+    CU_ASSERT_FATAL(symlink(target, ot_test_path(link, sizeof link, "link.csv")) == 0);
+    CU_ASSERT_FATAL(symlink("link.csv", ot_test_path(chain, sizeof chain, "chain.csv")) == 0);
+    CU_ASSERT_EQUAL(ot_write_atomic(link, "new\n", 4), OT_OK);
+    CU_ASSERT(is_type(link, S_IFLNK) && is_type(target, S_IFREG) && holds(target, "new\n"));
+    CU_ASSERT_EQUAL(ot_write_atomic(chain, "chain\n", 6), OT_OK);
+    CU_ASSERT(is_type(chain, S_IFLNK) && is_type(link, S_IFLNK) && holds(target, "chain\n"));
+    /* relative to the link's own directory, not the working one */
+    CU_ASSERT_FATAL(mkdir(ot_test_path(sub, sizeof sub, "sub"), 0755) == 0);
+    CU_ASSERT_FATAL(symlink("../target.csv", ot_test_path(rel, sizeof rel, "sub/rel.csv")) == 0);
+    CU_ASSERT_EQUAL(ot_write_atomic(rel, "rel\n", 4), OT_OK);
+    CU_ASSERT(is_type(rel, S_IFLNK) && holds(target, "rel\n"));
+    /* dangling: the file it names is made */
+    CU_ASSERT_FATAL(symlink("sub/made.csv", ot_test_path(dangling, sizeof dangling,
+                                                          "dangling.csv")) == 0);
+    CU_ASSERT_EQUAL(ot_outfile_writable(dangling), OT_OK);
+    CU_ASSERT_EQUAL(ot_write_atomic(dangling, "made\n", 5), OT_OK);
+    CU_ASSERT(is_type(dangling, S_IFLNK) &&
+              is_type(ot_test_path(made, sizeof made, "sub/made.csv"), S_IFREG) &&
+              holds(made, "made\n"));
+    /* a loop */
+    CU_ASSERT_FATAL(symlink("loop-b", ot_test_path(loop_a, sizeof loop_a, "loop-a")) == 0);
+    CU_ASSERT_FATAL(symlink("loop-a", ot_test_path(loop_b, sizeof loop_b, "loop-b")) == 0);
+    OT_EXPECT_ONE_LINE(ot_write_atomic(loop_a, "x", 1), OT_EIO,
+                       "loop-a: cannot follow the symbolic link: Too many levels of symbolic "
+                       "links");
+    OT_EXPECT_ONE_LINE(ot_outfile_writable(loop_a), OT_EIO, "loop-a: cannot follow the symbolic");
+    CU_ASSERT(is_type(loop_a, S_IFLNK) && is_type(loop_b, S_IFLNK));
+    CU_ASSERT_EQUAL(count_tmp(), 0);
+}
+
+/* A character device and a FIFO are written in place and stay what they are (until 2026-12
+ * a regular file was renamed over /dev/null); a full device's ENOSPC is one line; they may be
+ * written (ot_outfile_writable) but are no place for a file that must be regular. */
+static void test_devices(void)
+{
+    char null[256], full[256], fifo[256], link[256], file[256], want[512], buf[64];
+    CU_ASSERT_FATAL(make_chardev(ot_test_path(null, sizeof null, "null"), 0) == 0);
+    CU_ASSERT_FATAL(make_chardev(ot_test_path(full, sizeof full, "full"), 1) == 0);
+    const mode_t dev = geteuid() == 0 ? S_IFCHR : S_IFLNK; /* the node, or the link to one */
+    CU_ASSERT_EQUAL(ot_outfile_writable(null), OT_OK);
+    CU_ASSERT_EQUAL(ot_write_atomic(null, "gone\n", 5), OT_OK);
+    CU_ASSERT(is_type(null, dev));
+    snprintf(want, sizeof want, "%s: cannot write the file (0 of 5 bytes written): No space "
+             "left on device", full);
+    OT_EXPECT_ONE_LINE(ot_write_atomic(full, "full\n", 5), OT_EIO, want);
+    CU_ASSERT(is_type(full, dev));
+    /* a link to a device: the device written, the link kept */
+    CU_ASSERT_FATAL(symlink(null, ot_test_path(link, sizeof link, "to-null")) == 0);
+    CU_ASSERT_EQUAL(ot_write_atomic(link, "gone\n", 5), OT_OK);
+    CU_ASSERT(is_type(link, S_IFLNK) && is_type(null, dev));
+
+    /* a FIFO: its reader gets the bytes (opened first, not blocking, so the write need not
+     * wait for one) */
+    CU_ASSERT_FATAL(mkfifo(ot_test_path(fifo, sizeof fifo, "fifo"), 0644) == 0);
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+    CU_ASSERT_FATAL(rfd >= 0);
+    CU_ASSERT_EQUAL(ot_outfile_writable(fifo), OT_OK);
+    CU_ASSERT_EQUAL(ot_write_atomic(fifo, "piped\n", 6), OT_OK);
+    ssize_t got = read(rfd, buf, sizeof buf);
+    CU_ASSERT(got == 6 && memcmp(buf, "piped\n", 6) == 0);
+    close(rfd);
+    CU_ASSERT(is_type(fifo, S_IFIFO));
+
+    /* a file that must be regular (HDF5): a device or a FIFO refused, usage error */
+    snprintf(want, sizeof want, "%s: --predictions is a character device, which HDF5 seeks "
+             "in; expected a regular file", null);
+    if (dev == S_IFCHR)
+        OT_EXPECT_ONE_LINE(ot_outfile_regular(null, "--predictions", "which HDF5 seeks in"),
+                           OT_ECONFIG, want);
+    OT_EXPECT_ONE_LINE(ot_outfile_regular(link, "--predictions", "which HDF5 seeks in"),
+                       OT_ECONFIG, "to-null: --predictions is a character device, which HDF5");
+    OT_EXPECT_ONE_LINE(ot_outfile_regular(fifo, "--predictions", "which HDF5 seeks in"),
+                       OT_ECONFIG, "fifo: --predictions is a FIFO, which HDF5 seeks in; "
+                                   "expected a regular file");
+    ot_test_path(file, sizeof file, "regular.h5");
+    CU_ASSERT_EQUAL(ot_outfile_regular(file, "--predictions", "x"), OT_OK); /* not there */
+    CU_ASSERT_FATAL(ot_write_atomic(file, "x", 1) == OT_OK);
+    CU_ASSERT_EQUAL(ot_outfile_regular(file, "--predictions", "x"), OT_OK);
+    CU_ASSERT_EQUAL(ot_outfile_regular(ot_test_scratch, "--predictions", "x"), OT_OK);
+    CU_ASSERT_EQUAL(count_tmp(), 0);
+}
+
+/* Several outputs: all written; or, when one cannot be (a missing directory, a full device),
+ * none changed and no temporary file left (until 2026-12 predict's HDF5 file was replaced
+ * before its CSV failed). */
+static void test_outputs(void)
+{
+    char a[256], b[256], missing[256], full[256];
+    ot_test_path(a, sizeof a, "multi-a.csv");
+    ot_test_path(b, sizeof b, "multi-b.csv");
+    CU_ASSERT_FATAL(ot_write_atomic(a, "old a\n", 6) == OT_OK);
+    ot_output_t outs[2] = {{a, "--predictions", 1, "new a\n", 6}, {b, "--csv", 0, "new b\n", 6}};
+    CU_ASSERT_EQUAL(ot_write_outputs(outs, 2), OT_OK);
+    CU_ASSERT(holds(a, "new a\n") && holds(b, "new b\n"));
+    outs[0].data = "newer a\n";
+    outs[0].size = 8;
+    outs[1].path = ot_test_path(missing, sizeof missing, "missing/b.csv");
+    OT_EXPECT_ONE_LINE(ot_write_outputs(outs, 2), OT_EIO, "missing/b.csv: cannot create the file");
+    CU_ASSERT(holds(a, "new a\n"));
+    ot_test_path(full, sizeof full, "multi-full");
+    CU_ASSERT_FATAL(make_chardev(full, 1) == 0);
+    outs[1].path = full;
+    OT_EXPECT_ONE_LINE(ot_write_outputs(outs, 2), OT_EIO, "No space left on device");
+    CU_ASSERT(holds(a, "new a\n"));
+    CU_ASSERT_EQUAL(count_tmp(), 0);
+}
+
 OT_TEST_SUITE(outfile, setup, ot_test_scratch_free,
               {"write, replace, nothing left behind", test_write_and_replace},
               {"cannot write: one line, nothing changed", test_cannot_write},
               {"writable: asked before writing, one line when not", test_writable},
               {"distinct: not one of the command's other files", test_distinct},
-              {"-: standard output, whole or one line", test_stdout})
+              {"-: standard output, whole or one line", test_stdout},
+              {"a symbolic link: its target replaced, the link kept", test_links},
+              {"a device or FIFO: written in place, never replaced", test_devices},
+              {"several outputs: all, or none changed", test_outputs})

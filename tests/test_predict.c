@@ -2,12 +2,18 @@
  * IDX and HDF5 inputs; its HDF5 file (and CSV) holds the probabilities of a forward pass done
  * here by hand from the checkpoint's parameters and statistics, their arg-max, the labels,
  * the loss and the accuracy; without labels there are none; refusals are one line and leave
- * no file, and an existing one as it was. */
+ * no file, and an existing one as it was; the config's data files are no outputs; the CSV
+ * goes in place onto a device and through a link, the HDF5 file onto neither a device nor a
+ * FIFO; both files are written or neither; buffers no larger than the data. */
+#define _XOPEN_SOURCE 700 /* mknod */
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "ckpt_test.h"
 #include "ot_common.h"
@@ -407,8 +413,181 @@ static void test_refusals(void)
     CU_ASSERT_EQUAL(ot_ck_count_tmp_files(ot_test_scratch), 0);
 }
 
+/* ---------------------------------------------------------------- outputs */
+
+/* A character device at path: the kernel's null (full 0) or full device, made here by mknod
+ * (root); for another user, who can neither mknod nor replace /dev/null, a symbolic link to
+ * /dev/null or /dev/full. As root never such a link: a wrong write would replace the real
+ * one. 0 or -1. */
+static int make_chardev(const char *path, int full)
+{
+    if (mknod(path, S_IFCHR | 0666, makedev(1, full ? 7 : 3)) == 0)
+        return 0;
+    return geteuid() == 0 ? -1 : symlink(full ? "/dev/full" : "/dev/null", path);
+}
+
+/* Whether path (not followed) is of type mode (S_IFLNK, S_IFCHR, S_IFIFO, S_IFREG). */
+static int is_type(const char *path, mode_t mode)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == mode;
+}
+
+/* text (NUL-terminated) into the file at path (replaced); whether the file holds it. */
+static void put_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    CU_ASSERT_FATAL(fclose(f) == 0);
+}
+
+static int holds(const char *path, const char *text)
+{
+    size_t n;
+    char *got = ot_tiny_slurp(path, &n);
+    int same = got && n == strlen(text) && memcmp(got, text, n) == 0;
+    free(got);
+    return same;
+}
+
+/* The config's data files are no outputs: --predictions on data.class_names, --csv on
+ * data.train_labels are refused in one line, a usage error, the files as they were (until
+ * 2026-12 both were replaced) and no output written. */
+static void test_config_files(void)
+{
+    char images[256], names[256], out[256], want[2048];
+    ot_config_t c = cfg;
+    put_text(ot_test_path(names, sizeof names, "my.names"), "a\nb\nc\n");
+    snprintf(c.class_names, sizeof c.class_names, "%s", names);
+    ot_predict_opts_t p = {ckpt, ot_test_path(images, sizeof images, "test-images"), NULL, names,
+                           NULL};
+    snprintf(want, sizeof want, "%s: --predictions names the config's data.class_names, which "
+             "it would replace; expected another file name", names);
+    OT_EXPECT_ONE_LINE(predict(&c, &p, NULL), OT_ECONFIG, want);
+    CU_ASSERT(holds(names, "a\nb\nc\n"));
+    size_t before_n, after_n;
+    char *before = ot_tiny_slurp(cfg.train_labels, &before_n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(before);
+    p.h5_out = ot_test_path(out, sizeof out, "cfgfiles.h5");
+    p.csv_out = cfg.train_labels;
+    snprintf(want, sizeof want, "%s: --csv names the config's data.train_labels, which it "
+             "would replace", cfg.train_labels);
+    OT_EXPECT_ONE_LINE(predict(&c, &p, NULL), OT_ECONFIG, want);
+    char *after = ot_tiny_slurp(cfg.train_labels, &after_n);
+    CU_ASSERT(after && after_n == before_n && memcmp(after, before, before_n) == 0);
+    free(before);
+    free(after);
+    CU_ASSERT(!ot_ck_file_exists(out));
+}
+
+/* The CSV onto a character device, written in place (the node stays: until 2026-12 a regular
+ * file replaced it), through a symbolic link (which stays a link); onto a full device one
+ * line, and the predictions file as it was; the HDF5 file onto a device or a FIFO refused
+ * before any work, a usage error. */
+static void test_special_outputs(void)
+{
+    char images[256], labels[256], h5[256], null[256], full[256], fifo[256], link[256];
+    char target[256], want[2048];
+    CU_ASSERT_FATAL(make_chardev(ot_test_path(null, sizeof null, "null"), 0) == 0);
+    CU_ASSERT_FATAL(make_chardev(ot_test_path(full, sizeof full, "full"), 1) == 0);
+    const mode_t dev = geteuid() == 0 ? S_IFCHR : S_IFLNK; /* the node, or the link to one */
+    ot_predict_opts_t p = {ckpt, ot_test_path(images, sizeof images, "test-images"),
+                           ot_test_path(labels, sizeof labels, "test-labels"),
+                           ot_test_path(h5, sizeof h5, "special.h5"), null};
+    CU_ASSERT_EQUAL(predict(&cfg, &p, NULL), OT_OK);
+    CU_ASSERT(is_type(null, dev) && is_type(h5, S_IFREG));
+    put_text(ot_test_path(target, sizeof target, "target.csv"), "old\n");
+    CU_ASSERT_FATAL(symlink("target.csv", ot_test_path(link, sizeof link, "link.csv")) == 0);
+    p.csv_out = link;
+    CU_ASSERT_EQUAL(predict(&cfg, &p, NULL), OT_OK);
+    size_t n;
+    char *text = ot_tiny_slurp(target, &n);
+    CU_ASSERT(is_type(link, S_IFLNK) && text && strncmp(text, "index,label,class,", 18) == 0);
+    free(text);
+    /* a full device: neither file changed */
+    put_text(h5, "old predictions\n");
+    p.csv_out = full;
+    snprintf(want, sizeof want, "%s: cannot write the file (0 of ", full);
+    OT_EXPECT_ONE_LINE(predict(&cfg, &p, NULL), OT_EIO, want);
+    OT_EXPECT_ONE_LINE(predict(&cfg, &p, NULL), OT_EIO, "bytes written): No space left on device");
+    CU_ASSERT(holds(h5, "old predictions\n") && is_type(full, dev));
+    /* HDF5 on a device or a FIFO */
+    p.csv_out = NULL;
+    p.h5_out = null;
+    snprintf(want, sizeof want, "%s: --predictions is a character device, which HDF5 cannot be "
+             "written to (the library seeks in its file); expected a regular file", null);
+    OT_EXPECT_ONE_LINE(predict(&cfg, &p, NULL), OT_ECONFIG, want);
+    CU_ASSERT(is_type(null, dev));
+    CU_ASSERT_FATAL(mkfifo(ot_test_path(fifo, sizeof fifo, "fifo"), 0644) == 0);
+    p.h5_out = fifo;
+    snprintf(want, sizeof want, "%s: --predictions is a FIFO, which HDF5", fifo);
+    OT_EXPECT_ONE_LINE(predict(&cfg, &p, NULL), OT_ECONFIG, want);
+    CU_ASSERT(is_type(fifo, S_IFIFO));
+    CU_ASSERT_EQUAL(ot_ck_count_tmp_files(ot_test_scratch), 0);
+}
+
+/* Both files or neither: a CSV that cannot be written whole (the files this process writes
+ * limited to more bytes than the HDF5 file's, fewer than the CSV's: a disk that fills up)
+ * leaves the predictions file as it was too (until 2026-12 it was replaced first). */
+static void test_both_or_neither(void)
+{
+    enum { M = 1000 }; /* unlabelled samples: some 40 bytes of CSV each, 16 of HDF5 */
+    uint8_t *px = malloc(M * OT_TINY_DIM);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(px);
+    for (size_t i = 0; i < M * OT_TINY_DIM; i++)
+        px[i] = (uint8_t)(i * 37 + i / 17);
+    char images[256], h5[256], csv[256], want[2048];
+    CU_ASSERT_FATAL(ot_tiny_write_images(ot_test_path(images, sizeof images, "many-images"), 0,
+                                         M, OT_TINY_ROWS, OT_TINY_COLS, px) == 0);
+    free(px);
+    ot_predict_opts_t p = {ckpt, images, NULL, ot_test_path(h5, sizeof h5, "both.h5"),
+                           ot_test_path(csv, sizeof csv, "both.csv")};
+    CU_ASSERT_EQUAL_FATAL(predict(&cfg, &p, NULL), OT_OK);
+    const long h5_size = ot_tiny_file_size(h5), csv_size = ot_tiny_file_size(csv);
+    CU_ASSERT_FATAL(h5_size > 0 && csv_size > h5_size + 8192);
+    put_text(h5, "old predictions\n");
+    put_text(csv, "old csv\n");
+    snprintf(want, sizeof want, "%s: cannot write the file (%ld of %ld bytes written): File too "
+             "large", csv, h5_size + 4096, csv_size);
+    OT_EXPECT_ONE_LINE(predict_limited(&cfg, &p, h5_size + 4096), OT_EIO, want);
+    CU_ASSERT(holds(h5, "old predictions\n"));
+    CU_ASSERT(holds(csv, "old csv\n"));
+    CU_ASSERT_EQUAL(ot_ck_count_tmp_files(ot_test_scratch), 0);
+}
+
+/* Buffers no larger than the data: with a training.batch_size far beyond any memory, a
+ * predict of 10 samples sizes its batch for 10 (until 2026-12 it sized it by batch_size, and
+ * failed here); on 1 thread its header says "1 thread" (it said "1 threads"). */
+static void test_small_data(void)
+{
+    char images[256], labels[256], h5[256], line[512];
+    char *out = NULL;
+    ot_config_t c = cfg;
+    c.batch_size = (size_t)1 << 44; /* 1 PiB of input rows: no allocation succeeds */
+    const ot_run_opts_t one = {.threads = 1};
+    ot_predict_opts_t p = {ckpt, ot_test_path(images, sizeof images, "test-images"),
+                           ot_test_path(labels, sizeof labels, "test-labels"),
+                           ot_test_path(h5, sizeof h5, "small.h5"), NULL};
+    ot_test_stdout_begin();
+    int rc = ot_run_predict(&c, &p, &one);
+    out = ot_test_stdout_end();
+    CU_ASSERT_EQUAL_FATAL(rc, OT_OK);
+    pred_t r;
+    read_pred(h5, &r);
+    expect_probs(&r);
+    expect_labels(&r);
+    snprintf(line, sizeof line, "on %s: %d samples of 4x4x1, 1 thread\n", images, N);
+    CU_ASSERT_PTR_NOT_NULL(out && strstr(out, line));
+    free(out);
+}
+
 OT_TEST_SUITE(predict, setup, cleanup,
               {"IDX with labels: probabilities, class, labels, loss, CSV", test_labelled},
               {"without labels, into the run's directory", test_unlabelled},
               {"HDF5 input: the IDX input's numbers", test_h5_input},
-              {"bad: checkpoint, input, shape, model, output: one line", test_refusals})
+              {"bad: checkpoint, input, shape, model, output: one line", test_refusals},
+              {"the config's data files are no outputs", test_config_files},
+              {"devices, FIFOs, links: in place, refused, followed", test_special_outputs},
+              {"both files written or neither", test_both_or_neither},
+              {"buffers sized by the data; \"1 thread\"", test_small_data})
