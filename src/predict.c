@@ -28,6 +28,7 @@
 #include "ot_common.h"
 #include "ot_datasrc.h"
 #include "ot_engine.h"
+#include "ot_h5data.h"
 #include "ot_model.h"
 #include "ot_outfile.h"
 #include "ot_verify.h"
@@ -291,8 +292,11 @@ int ot_run_predict(const ot_config_t *c, const ot_predict_opts_t *p0, const ot_r
     if (labelled)
         fprintf(say, "loss %.4f  acc %.2f%%  (%zu of %zu correct, %.2f s)\n", r.loss,
                 100.0 * r.acc, br.correct, ds.n, secs);
+    else if (ot_h5data_is_hdf5(p.input) == 1) /* a misspelt data.labels looks the same */
+        fprintf(say, "no labels (%.2f s; %s has no dataset '%s', data.labels)\n", secs,
+                p.input, c->labels);
     else
-        fprintf(say, "no labels (%.2f s)\n", secs);
+        fprintf(say, "no labels (%.2f s; --labels FILE gives IDX images theirs)\n", secs);
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
     rc = build_h5(&r, c, &p, &image, &image_size);

@@ -142,7 +142,12 @@ run h5 predict -c "$ck" --predictions "$tmp/h5.h5" "$cfg" "$tmp/in.h5" || exit 1
 grep -q "^loss [0-9.]*  acc [0-9.]*%  ([0-9]* of 500 correct" "$tmp/h5.out" ||
     fail "HDF5 input with labels: $(cat "$tmp/h5.out")"
 run h5nl predict -c "$ck" --predictions "$tmp/h5nl.h5" "$cfg" "$tmp/in-nolabels.h5" || exit 1
-grep -q "^no labels" "$tmp/h5nl.out" || fail "HDF5 input without labels: $(cat "$tmp/h5nl.out")"
+grep -q "^no labels (.* s; $tmp/in-nolabels.h5 has no dataset 'label', data.labels)" "$tmp/h5nl.out" ||
+    fail "HDF5 input without labels: $(cat "$tmp/h5nl.out")"
+# a data.labels that names no dataset is said, not taken for a file without labels in silence
+run h5typo predict -c "$ck" --predictions "$tmp/h5typo.h5" -S data.labels=labelz "$cfg" "$tmp/in.h5" || exit 1
+grep -q "^no labels (.* s; $tmp/in.h5 has no dataset 'labelz', data.labels)" "$tmp/h5typo.out" ||
+    fail "a misspelt data.labels: $(cat "$tmp/h5typo.out")"
 "$py" -c "
 import sys, h5py
 a = h5py.File('$tmp/h5.h5')['probabilities'][()]
