@@ -90,6 +90,12 @@ void ot_test_rm_rf(const char *path);
  * -1 when path cannot be stat'd. */
 int ot_test_disk_full(const char *path, int once);
 
+/* A character device at path: the kernel's null (full 0) or full device, made by mknod
+ * (root); for another user, who can neither mknod nor replace /dev/null, a symbolic link to
+ * /dev/null or /dev/full. As root never such a link: a wrong write would replace the real
+ * one. 0 or -1. */
+int ot_test_chardev(const char *path, int full);
+
 /* Run fn(arg, out) in a child process, which sends out (n bytes) back and ends by exec'ing
  * /bin/true: what fn leaves behind ends with it, unseen by exit handlers and leak checkers, such
  * as a file whose flush failed, which HDF5 1.10 can neither close (it loses some of the file's

@@ -3,7 +3,7 @@
  * temporary file nor a change behind; whether a file could be created, asked first; "-" as
  * standard output; a symbolic link's target replaced and the link kept; a character device
  * or a FIFO written in place, never replaced; several outputs all or none. */
-#define _XOPEN_SOURCE 700 /* mknod */
+#define _XOPEN_SOURCE 700 /* symlink, mkfifo */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "ot_common.h"
@@ -181,17 +180,6 @@ static void test_stdout(void)
 
 /* ---------------------------------------------------------------- links, devices, FIFOs */
 
-/* A character device at path: the kernel's null (full 0) or full device, made here by mknod
- * (root); for another user, who can neither mknod nor replace /dev/null, a symbolic link to
- * /dev/null or /dev/full. As root never such a link: a wrong write would replace the real
- * one. 0 or -1. */
-static int make_chardev(const char *path, int full)
-{
-    if (mknod(path, S_IFCHR | 0666, makedev(1, full ? 7 : 3)) == 0)
-        return 0;
-    return geteuid() == 0 ? -1 : symlink(full ? "/dev/full" : "/dev/null", path);
-}
-
 /* Whether path (not followed) is of type mode (S_IFLNK, S_IFCHR, S_IFIFO, S_IFREG). */
 static int is_type(const char *path, mode_t mode)
 {
@@ -267,8 +255,8 @@ static void test_links(void)
 static void test_devices(void)
 {
     char null[256], full[256], fifo[256], link[256], file[256], want[512], buf[64];
-    CU_ASSERT_FATAL(make_chardev(ot_test_path(null, sizeof null, "null"), 0) == 0);
-    CU_ASSERT_FATAL(make_chardev(ot_test_path(full, sizeof full, "full"), 1) == 0);
+    CU_ASSERT_FATAL(ot_test_chardev(ot_test_path(null, sizeof null, "null"), 0) == 0);
+    CU_ASSERT_FATAL(ot_test_chardev(ot_test_path(full, sizeof full, "full"), 1) == 0);
     const mode_t dev = geteuid() == 0 ? S_IFCHR : S_IFLNK; /* the node, or the link to one */
     CU_ASSERT_EQUAL(ot_outfile_writable(null), OT_OK);
     CU_ASSERT_EQUAL(ot_write_atomic(null, "gone\n", 5), OT_OK);
@@ -331,7 +319,7 @@ static void test_outputs(void)
     OT_EXPECT_ONE_LINE(ot_write_outputs(outs, 2), OT_EIO, "missing/b.csv: cannot create the file");
     CU_ASSERT(holds(a, "new a\n"));
     ot_test_path(full, sizeof full, "multi-full");
-    CU_ASSERT_FATAL(make_chardev(full, 1) == 0);
+    CU_ASSERT_FATAL(ot_test_chardev(full, 1) == 0);
     outs[1].path = full;
     OT_EXPECT_ONE_LINE(ot_write_outputs(outs, 2), OT_EIO, "No space left on device");
     CU_ASSERT(holds(a, "new a\n"));

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "ckpt_test.h"
@@ -415,17 +414,6 @@ static void test_refusals(void)
 
 /* ---------------------------------------------------------------- outputs */
 
-/* A character device at path: the kernel's null (full 0) or full device, made here by mknod
- * (root); for another user, who can neither mknod nor replace /dev/null, a symbolic link to
- * /dev/null or /dev/full. As root never such a link: a wrong write would replace the real
- * one. 0 or -1. */
-static int make_chardev(const char *path, int full)
-{
-    if (mknod(path, S_IFCHR | 0666, makedev(1, full ? 7 : 3)) == 0)
-        return 0;
-    return geteuid() == 0 ? -1 : symlink(full ? "/dev/full" : "/dev/null", path);
-}
-
 /* Whether path (not followed) is of type mode (S_IFLNK, S_IFCHR, S_IFIFO, S_IFREG). */
 static int is_type(const char *path, mode_t mode)
 {
@@ -489,8 +477,8 @@ static void test_special_outputs(void)
 {
     char images[256], labels[256], h5[256], null[256], full[256], fifo[256], link[256];
     char target[256], want[2048];
-    CU_ASSERT_FATAL(make_chardev(ot_test_path(null, sizeof null, "null"), 0) == 0);
-    CU_ASSERT_FATAL(make_chardev(ot_test_path(full, sizeof full, "full"), 1) == 0);
+    CU_ASSERT_FATAL(ot_test_chardev(ot_test_path(null, sizeof null, "null"), 0) == 0);
+    CU_ASSERT_FATAL(ot_test_chardev(ot_test_path(full, sizeof full, "full"), 1) == 0);
     const mode_t dev = geteuid() == 0 ? S_IFCHR : S_IFLNK; /* the node, or the link to one */
     ot_predict_opts_t p = {ckpt, ot_test_path(images, sizeof images, "test-images"),
                            ot_test_path(labels, sizeof labels, "test-labels"),
