@@ -49,9 +49,10 @@ typedef struct {
     char **sample_names; /* (n) the samples' names (omptrain predict on HDF5: the dataset
                             file_names, as scripts/to_hdf5.py keeps the PNG files' names), one
                             block; NULL without them. They label output only */
-    char class_names_note[160]; /* why the data file's class names are not used ("attribute
-                                   class_names holds 2 names, not data.classes = 3"), for the
-                                   caller to say; "" when they are, or it has none */
+    char class_names_note[160]; /* why the data file's class names, or its file_names, are
+                                   not used ("attribute class_names holds 2 names, not
+                                   data.classes = 3"), for the caller to say; "" when they
+                                   are, or it has none */
 } ot_dataset_t;
 
 /* The most pixels an image may have for the lists of nonzero pixels, whose indices are

@@ -646,8 +646,27 @@ static void read_output_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *
         (d = H5Dopen2(f, "file_names", H5P_DEFAULT)) < 0)
         return;
     /* its values in this file, a chunk no larger than the names may take */
-    if (ot_h5_storage_check(d, ds->n * NAME_READ_MAX, 1, why) == 0)
+    const int stored = ot_h5_storage_check(d, ds->n * NAME_READ_MAX, 1, why) == 0;
+    if (stored)
         ds->sample_names = read_names(d, 1, ds->n);
+    if (!ds->sample_names && !ds->class_names_note[0]) { /* said, not dropped in silence */
+        hid_t sp = H5Dget_space(d), ty = H5Dget_type(d);
+        const int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+        const long long np = sp >= 0 ? (long long)H5Sget_simple_extent_npoints(sp) : -1;
+        const int str = ty >= 0 && H5Tget_class(ty) == H5T_STRING;
+        if (!stored)
+            snprintf(ds->class_names_note, sizeof ds->class_names_note,
+                     "its dataset file_names: %s", why);
+        else
+            snprintf(ds->class_names_note, sizeof ds->class_names_note,
+                     "its dataset file_names holds %lld %s%s, expected one string per "
+                     "sample (%zu)", np, str ? "strings" : "values",
+                     rank == 1 ? "" : " in more than one dimension", ds->n);
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (ty >= 0)
+            H5Tclose(ty);
+    }
     H5Dclose(d);
 }
 

@@ -144,6 +144,16 @@ grep -q "^loss [0-9.]*  acc [0-9.]*%  ([0-9]* of 500 correct" "$tmp/h5.out" ||
 run h5nl predict -c "$ck" --predictions "$tmp/h5nl.h5" "$cfg" "$tmp/in-nolabels.h5" || exit 1
 grep -q "^no labels (.* s; $tmp/in-nolabels.h5 has no dataset 'label', data.labels)" "$tmp/h5nl.out" ||
     fail "HDF5 input without labels: $(cat "$tmp/h5nl.out")"
+# file_names that do not name every sample are said to be left out (they were, silently)
+"$py" -c "
+import h5py, sys
+with h5py.File(sys.argv[1], 'r') as f, h5py.File(sys.argv[2], 'w') as g:
+    g['data'] = f['data'][:3]
+    g['file_names'] = [b'a.png', b'b.png']
+" "$tmp/in.h5" "$tmp/in-names.h5" || fail "cannot make in-names.h5"
+run names predict -c "$ck" --predictions "$tmp/names.h5" "$cfg" "$tmp/in-names.h5" || exit 1
+grep -q "^note: $tmp/in-names.h5: its dataset file_names holds 2 strings, expected one string per sample (3): not used" "$tmp/names.out" ||
+    fail "file_names of 2 for 3 samples: $(cat "$tmp/names.out")"
 # a data.labels that names no dataset is said, not taken for a file without labels in silence
 run h5typo predict -c "$ck" --predictions "$tmp/h5typo.h5" -S data.labels=labelz "$cfg" "$tmp/in.h5" || exit 1
 grep -q "^no labels (.* s; $tmp/in.h5 has no dataset 'labelz', data.labels)" "$tmp/h5typo.out" ||
