@@ -321,7 +321,13 @@ static int plan(const ot_output_t *o, int dash, plan_t *pl)
     else
         pl->dir[0] = '.';
     pl->dir[slash == t ? 1 : dlen] = '\0';
-    snprintf(pl->tmp, sizeof pl->tmp, "%s/.%s-%ld.tmp", pl->dir, base, (long)getpid());
+    const int w = snprintf(pl->tmp, sizeof pl->tmp, "%s/.%s-%ld.tmp", pl->dir, base,
+                           (long)getpid());
+    if (w < 0 || (size_t)w >= sizeof pl->tmp) {
+        ot_error("%s: the path is too long for its temporary file; expected a shorter one",
+                 o->path);
+        return OT_EIO;
+    }
     return OT_OK;
 }
 
@@ -400,6 +406,8 @@ int ot_outfile_is_stdout(const char *path)
 
 int ot_write_stdout(const char *flag, int binary, const void *data, size_t size)
 {
+    if (!flag)
+        flag = "the output";
     if (binary && isatty(STDOUT_FILENO)) {
         ot_error("%s -: standard output is a terminal, where binary data is no use; expected a "
                  "pipe, a redirection (> FILE) or a file name", flag);
