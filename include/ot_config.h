@@ -143,6 +143,10 @@ int ot_config_load_text(ot_config_t *c, const char *text, const char *name);
  * OT_ECONFIG after printing "--set section.key=value: ...". */
 int ot_config_set(ot_config_t *c, const char *assignment);
 
+/* ot_config_set, its messages headed by shown (the option as the user spelt it, such as
+ * "--epochs 1e3") instead of "--set section.key=value"; shown NULL: ot_config_set. */
+int ot_config_set_as(ot_config_t *c, const char *assignment, const char *shown);
+
 /* Cross-key checks that no single line can make (e.g. activations vs. layers). Returns 0 or
  * OT_ECONFIG after printing "path: key: ...". */
 int ot_config_check(const ot_config_t *c);

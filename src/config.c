@@ -1125,8 +1125,14 @@ int ot_config_load_text(ot_config_t *c, const char *text, const char *name)
 
 int ot_config_set(ot_config_t *c, const char *assignment)
 {
+    return ot_config_set_as(c, assignment, NULL);
+}
+
+int ot_config_set_as(ot_config_t *c, const char *assignment, const char *shown)
+{
     char text[1024], section[64], key[64], value[1024];
-    parse_t p = {.c = c, .where = assignment, .where_pre = "--set ", .track = 0};
+    parse_t p = {.c = c, .where = shown ? shown : assignment, .where_pre = shown ? "" : "--set ",
+                 .track = 0};
 
     if (!assignment || !*skip_space(assignment)) {
         ot_error("--set: empty assignment, expected section.key=value, e.g. training.epochs=5");

@@ -101,6 +101,8 @@ typedef struct {
     const char *labels;     /* predict: --labels */
     const char *onnx;       /* export: --onnx */
     const char **overrides; /* "section.key=value" in command-line order */
+    const char **shown;     /* each as the user gave it, for messages: NULL for a --set,
+                               "--epochs 3" for a shorthand */
     int n_overrides;
     char **owned;           /* the strings built for --epochs, --seed, --output, one a use */
     int n_owned;
@@ -169,17 +171,22 @@ static int parse_positive(const char *flag, const char *s, double max, double *o
     return OT_OK;
 }
 
-/* --epochs N and friends are spelled as the --set they stand for, in its place among the
- * overrides: a string of its own each time, since the option may be given again (the last one
- * wins, as with --set). */
-static int add_alias(cli_t *cli, const char *key, const char *value)
+/* --epochs N and friends (flag) are spelled as the --set they stand for, in its place among
+ * the overrides: a string of its own each time, since the option may be given again (the last
+ * one wins, as with --set); messages name the option as given. */
+static int add_alias(cli_t *cli, const char *flag, const char *key, const char *value)
 {
-    size_t n = strlen(key) + strlen(value) + 2;
-    char *kv = malloc(n);
-    if (!kv)
+    size_t n = strlen(key) + strlen(value) + 2, m = strlen(flag) + strlen(value) + 2;
+    char *kv = malloc(n), *as = malloc(m);
+    if (!kv || !as) {
+        free(kv), free(as);
         return OT_ENOMEM;
+    }
     snprintf(kv, n, "%s=%s", key, value);
+    snprintf(as, m, "%s %s", flag, value);
     cli->owned[cli->n_owned++] = kv;
+    cli->owned[cli->n_owned++] = as;
+    cli->shown[cli->n_overrides] = as;
     cli->overrides[cli->n_overrides++] = kv;
     return OT_OK;
 }
@@ -211,6 +218,7 @@ static int overrides_text(const cli_t *cli, char **out)
 static void cli_free(cli_t *cli)
 {
     free(cli->overrides);
+    free(cli->shown);
     for (int i = 0; i < cli->n_owned; i++)
         free(cli->owned[i]);
     free(cli->owned);
@@ -262,7 +270,8 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
     };
     memset(cli, 0, sizeof *cli);
     if (!(cli->overrides = calloc((size_t)argc, sizeof *cli->overrides)) ||
-        !(cli->owned = calloc((size_t)argc, sizeof *cli->owned)))
+        !(cli->shown = calloc((size_t)argc, sizeof *cli->shown)) ||
+        !(cli->owned = calloc(2 * (size_t)argc, sizeof *cli->owned)))
         return OT_ENOMEM;
     ot_gradcheck_defaults(&cli->gc);
     static const struct {
@@ -316,9 +325,9 @@ static int parse_cli(int argc, char **argv, cli_t *cli)
             else
                 rc = parse_count("--threads", optarg, OT_MAX_THREADS, &cli->threads);
             break;
-        case 'e': rc = add_alias(cli, "training.epochs", optarg); break;
-        case 's': rc = add_alias(cli, "training.seed", optarg); break;
-        case 'o': rc = add_alias(cli, "output.dir", optarg); break;
+        case 'e': rc = add_alias(cli, "--epochs", "training.epochs", optarg); break;
+        case 's': rc = add_alias(cli, "--seed", "training.seed", optarg); break;
+        case 'o': rc = add_alias(cli, "--output", "output.dir", optarg); break;
         case 'S': cli->overrides[cli->n_overrides++] = optarg; break;
         case 'r': cli->resume = optarg; break;
         case 'c': cli->checkpoint = optarg; break;
@@ -610,7 +619,7 @@ static int run(int argc, char **argv, const ot_dist_t *world)
     ot_config_defaults(&c);
     rc = ot_config_load(&c, cli.config);
     for (int i = 0; !rc && i < cli.n_overrides; i++)
-        rc = ot_config_set(&c, cli.overrides[i]);
+        rc = ot_config_set_as(&c, cli.overrides[i], cli.shown[i]);
     if (!rc)
         rc = ot_config_check(&c);
     /* each process read its own copy of the file: one message for all, or from the first

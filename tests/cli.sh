@@ -46,7 +46,8 @@ expect 2 "cannot open config 'nope.ini'" -- nope.ini
 expect 2 "--set training.epochs=abc: training.epochs: invalid value 'abc'" -- --set training.epochs=abc configs/mnist.ini
 expect 2 "--set epochs: " -- --set epochs configs/mnist.ini
 expect 2 "--set model.nope=1: " -- --set model.nope=1 configs/mnist.ini
-expect 2 "training.epochs: invalid value '0'" -- --epochs 0 configs/mnist.ini
+expect 2 "--epochs 0: training.epochs: invalid value '0'" -- --epochs 0 configs/mnist.ini
+expect 2 "--seed -1: training.seed: invalid value '-1'" -- --seed=-1 configs/mnist.ini
 expect 2 "eval needs --checkpoint" -- eval configs/mnist.ini
 
 printf '[model]\nlayers = 784, 50, 10\nactivation = tanh\n' >"$tmp/bad.ini"
