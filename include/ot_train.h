@@ -82,6 +82,10 @@ int ot_trainer_init(ot_trainer_t *t, const ot_config_t *c, int threads);
 /* Release everything; safe on a zeroed trainer. */
 void ot_trainer_free(ot_trainer_t *t);
 
+/* A checkpoint's standardisation (its /input, taken over: *in is t's afterwards) in place of
+ * the one t fitted, applied to the training, validation and test sets (resume, gradcheck). */
+void ot_trainer_use_input(ot_trainer_t *t, ot_input_t *in);
+
 /* Batches in one epoch (the last one may be short). */
 size_t ot_trainer_batches(const ot_trainer_t *t);
 

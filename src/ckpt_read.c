@@ -645,13 +645,8 @@ int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
     }
 
     /* all checked: commit */
-    if (has_input) {
-        ot_input_free(&t->input);
-        t->input = input;
-        ot_input_apply(&t->input, &t->train);
-        ot_input_apply(&t->input, &t->val);
-        ot_input_apply(&t->input, &t->test);
-    }
+    if (has_input)
+        ot_trainer_use_input(t, &input);
     memcpy(t->order, order, N * sizeof *order);
     memcpy(t->step_loss, step_loss, in.batch_in_epoch * sizeof *step_loss);
     t->rng = rng;

@@ -357,13 +357,8 @@ static int load_checkpoint(ot_trainer_t *t, const char *ck)
         ot_input_free(&in);
         return rc;
     }
-    if (has_input) { /* without /input (an older checkpoint) there is no standardisation */
-        ot_input_free(&t->input);
-        t->input = in;
-        ot_input_apply(&t->input, &t->train);
-        ot_input_apply(&t->input, &t->val);
-        ot_input_apply(&t->input, &t->test);
-    }
+    if (has_input) /* without /input (an older checkpoint) there is no standardisation */
+        ot_trainer_use_input(t, &in);
     return OT_OK;
 }
 

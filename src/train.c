@@ -145,6 +145,16 @@ fail:
     return rc;
 }
 
+void ot_trainer_use_input(ot_trainer_t *t, ot_input_t *in)
+{
+    ot_input_free(&t->input);
+    t->input = *in;
+    memset(in, 0, sizeof *in);
+    ot_input_apply(&t->input, &t->train);
+    ot_input_apply(&t->input, &t->val);
+    ot_input_apply(&t->input, &t->test);
+}
+
 void ot_trainer_free(ot_trainer_t *t)
 {
     ot_free(t->best_params);

@@ -16,6 +16,7 @@
 #include "ot_common.h"
 #include "ot_outfile.h"
 #include "ot_test.h"
+#include "tiny_test.h"
 
 static int setup(void)
 {
@@ -200,16 +201,6 @@ static int count_tmp(void)
     return n;
 }
 
-/* Whether the file at path holds exactly text. */
-static int holds(const char *path, const char *text)
-{
-    size_t n;
-    char *got = slurp(path, &n);
-    int same = got && n == strlen(text) && memcmp(got, text, n) == 0;
-    free(got);
-    return same;
-}
-
 /* A symbolic link is followed: its target (through a chain, a relative link, a dangling one
  * to a file not there yet) gets the bytes and the link stays a link (until 2026-12 a regular
  * file replaced the link); a loop of links is one line, and leaves the links. */
@@ -222,14 +213,14 @@ static void test_links(void)
     CU_ASSERT_FATAL(symlink(target, ot_test_path(link, sizeof link, "link.csv")) == 0);
     CU_ASSERT_FATAL(symlink("link.csv", ot_test_path(chain, sizeof chain, "chain.csv")) == 0);
     CU_ASSERT_EQUAL(ot_write_atomic(link, "new\n", 4), OT_OK);
-    CU_ASSERT(is_type(link, S_IFLNK) && is_type(target, S_IFREG) && holds(target, "new\n"));
+    CU_ASSERT(is_type(link, S_IFLNK) && is_type(target, S_IFREG) && ot_tiny_holds(target, "new\n"));
     CU_ASSERT_EQUAL(ot_write_atomic(chain, "chain\n", 6), OT_OK);
-    CU_ASSERT(is_type(chain, S_IFLNK) && is_type(link, S_IFLNK) && holds(target, "chain\n"));
+    CU_ASSERT(is_type(chain, S_IFLNK) && is_type(link, S_IFLNK) && ot_tiny_holds(target, "chain\n"));
     /* relative to the link's own directory, not the working one */
     CU_ASSERT_FATAL(mkdir(ot_test_path(sub, sizeof sub, "sub"), 0755) == 0);
     CU_ASSERT_FATAL(symlink("../target.csv", ot_test_path(rel, sizeof rel, "sub/rel.csv")) == 0);
     CU_ASSERT_EQUAL(ot_write_atomic(rel, "rel\n", 4), OT_OK);
-    CU_ASSERT(is_type(rel, S_IFLNK) && holds(target, "rel\n"));
+    CU_ASSERT(is_type(rel, S_IFLNK) && ot_tiny_holds(target, "rel\n"));
     /* dangling: the file it names is made */
     CU_ASSERT_FATAL(symlink("sub/made.csv", ot_test_path(dangling, sizeof dangling,
                                                           "dangling.csv")) == 0);
@@ -237,7 +228,7 @@ static void test_links(void)
     CU_ASSERT_EQUAL(ot_write_atomic(dangling, "made\n", 5), OT_OK);
     CU_ASSERT(is_type(dangling, S_IFLNK) &&
               is_type(ot_test_path(made, sizeof made, "sub/made.csv"), S_IFREG) &&
-              holds(made, "made\n"));
+              ot_tiny_holds(made, "made\n"));
     /* a loop */
     CU_ASSERT_FATAL(symlink("loop-b", ot_test_path(loop_a, sizeof loop_a, "loop-a")) == 0);
     CU_ASSERT_FATAL(symlink("loop-a", ot_test_path(loop_b, sizeof loop_b, "loop-b")) == 0);
@@ -312,17 +303,17 @@ static void test_outputs(void)
     CU_ASSERT_FATAL(ot_write_atomic(a, "old a\n", 6) == OT_OK);
     ot_output_t outs[2] = {{a, "--predictions", 1, "new a\n", 6}, {b, "--csv", 0, "new b\n", 6}};
     CU_ASSERT_EQUAL(ot_write_outputs(outs, 2), OT_OK);
-    CU_ASSERT(holds(a, "new a\n") && holds(b, "new b\n"));
+    CU_ASSERT(ot_tiny_holds(a, "new a\n") && ot_tiny_holds(b, "new b\n"));
     outs[0].data = "newer a\n";
     outs[0].size = 8;
     outs[1].path = ot_test_path(missing, sizeof missing, "missing/b.csv");
     OT_EXPECT_ONE_LINE(ot_write_outputs(outs, 2), OT_EIO, "missing/b.csv: cannot create the file");
-    CU_ASSERT(holds(a, "new a\n"));
+    CU_ASSERT(ot_tiny_holds(a, "new a\n"));
     ot_test_path(full, sizeof full, "multi-full");
     CU_ASSERT_FATAL(ot_test_chardev(full, 1) == 0);
     outs[1].path = full;
     OT_EXPECT_ONE_LINE(ot_write_outputs(outs, 2), OT_EIO, "No space left on device");
-    CU_ASSERT(holds(a, "new a\n"));
+    CU_ASSERT(ot_tiny_holds(a, "new a\n"));
     CU_ASSERT_EQUAL(count_tmp(), 0);
 }
 

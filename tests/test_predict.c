@@ -430,15 +430,6 @@ static void put_text(const char *path, const char *text)
     CU_ASSERT_FATAL(fclose(f) == 0);
 }
 
-static int holds(const char *path, const char *text)
-{
-    size_t n;
-    char *got = ot_tiny_slurp(path, &n);
-    int same = got && n == strlen(text) && memcmp(got, text, n) == 0;
-    free(got);
-    return same;
-}
-
 /* The config's data files are no outputs: --predictions on data.class_names, --csv on
  * data.train_labels are refused in one line, a usage error, the files as they were (until
  * 2026-12 both were replaced) and no output written. */
@@ -453,7 +444,7 @@ static void test_config_files(void)
     snprintf(want, sizeof want, "%s: --predictions names the config's data.class_names, which "
              "it would replace; expected another file name", names);
     OT_EXPECT_ONE_LINE(predict(&c, &p, NULL), OT_ECONFIG, want);
-    CU_ASSERT(holds(names, "a\nb\nc\n"));
+    CU_ASSERT(ot_tiny_holds(names, "a\nb\nc\n"));
     size_t before_n, after_n;
     char *before = ot_tiny_slurp(cfg.train_labels, &before_n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(before);
@@ -499,7 +490,7 @@ static void test_special_outputs(void)
     snprintf(want, sizeof want, "%s: cannot write the file (0 of ", full);
     OT_EXPECT_ONE_LINE(predict(&cfg, &p, NULL), OT_EIO, want);
     OT_EXPECT_ONE_LINE(predict(&cfg, &p, NULL), OT_EIO, "bytes written): No space left on device");
-    CU_ASSERT(holds(h5, "old predictions\n") && is_type(full, dev));
+    CU_ASSERT(ot_tiny_holds(h5, "old predictions\n") && is_type(full, dev));
     /* HDF5 on a device or a FIFO */
     p.csv_out = NULL;
     p.h5_out = null;
@@ -539,8 +530,8 @@ static void test_both_or_neither(void)
     snprintf(want, sizeof want, "%s: cannot write the file (%ld of %ld bytes written): File too "
              "large", csv, h5_size + 4096, csv_size);
     OT_EXPECT_ONE_LINE(predict_limited(&cfg, &p, h5_size + 4096), OT_EIO, want);
-    CU_ASSERT(holds(h5, "old predictions\n"));
-    CU_ASSERT(holds(csv, "old csv\n"));
+    CU_ASSERT(ot_tiny_holds(h5, "old predictions\n"));
+    CU_ASSERT(ot_tiny_holds(csv, "old csv\n"));
     CU_ASSERT_EQUAL(ot_ck_count_tmp_files(ot_test_scratch), 0);
 }
 

@@ -191,3 +191,12 @@ void *ot_tiny_slurp(const char *path, size_t *size)
         *size = (size_t)n;
     return buf;
 }
+
+int ot_tiny_holds(const char *path, const char *text)
+{
+    size_t n = 0;
+    char *got = ot_tiny_slurp(path, &n);
+    const int same = got && n == strlen(text) && memcmp(got, text, n) == 0;
+    free(got);
+    return same;
+}

@@ -61,4 +61,7 @@ void ot_tiny_fsize_restore(void);
 long ot_tiny_file_size(const char *path);
 void *ot_tiny_slurp(const char *path, size_t *size);
 
+/* Whether the file at path holds exactly text (1), or not or cannot be read (0). */
+int ot_tiny_holds(const char *path, const char *text);
+
 #endif
