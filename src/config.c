@@ -284,6 +284,8 @@ typedef struct {
     char *nbuf;             /* the line after buf, when it has been looked at */
     size_t ncap, next_len;
     int has_next;
+    int skipped;            /* comment lines inside a continued value that the look-ahead
+                               passed over: counted when the line after them is taken */
 } parse_t;
 
 /* Report the first error of a parse as "<where>[:<line>]: <message>" and remember rc.
@@ -854,28 +856,39 @@ static ssize_t get_line(char **buf, size_t *cap, FILE *f)
 }
 
 /* Whether the next line goes on with the value of the current one: it is indented and holds
- * neither a comment nor a section header (as in Python's configparser). It is read ahead into
- * nbuf for the reader. */
+ * no section header (as in Python's configparser). It is read ahead into nbuf for the reader.
+ * Comment lines before it (a row of layers commented out) are passed over, as configparser
+ * does: they had ended the list, which then ended with a comma. */
 static int continuation(parse_t *p)
 {
-    if (!p->has_next) {
-        errno = 0;
-        ssize_t got = get_line(&p->nbuf, &p->ncap, p->f);
-        if (got < 0)
-            return 0; /* end of file, or an error the next read reports */
-        p->next_len = (size_t)got;
-        p->has_next = 1;
+    for (;;) {
+        if (!p->has_next) {
+            errno = 0;
+            ssize_t got = get_line(&p->nbuf, &p->ncap, p->f);
+            if (got < 0)
+                return 0; /* end of file, or an error the next read reports */
+            p->next_len = (size_t)got;
+            p->has_next = 1;
+        }
+        const char *q = p->nbuf, *t = skip_space(q);
+        if (strlen(q) != p->next_len ||
+            (p->next_len >= OT_CONFIG_LINE_CUT && q[p->next_len - 1] != '\n'))
+            return 0; /* a NUL byte, or a line get_line cut: the reader reports it */
+        if (*t == ';' || *t == '#') { /* a comment: dropped here, counted with the next line */
+            p->has_next = 0;
+            p->skipped++;
+            continue;
+        }
+        return (*q == ' ' || *q == '\t') && *t && *t != '[';
     }
-    const char *q = p->nbuf;
-    if (strlen(q) != p->next_len || (*q != ' ' && *q != '\t'))
-        return 0;
-    q = skip_space(q);
-    return *q && *q != ';' && *q != '#' && *q != '[';
 }
 
-/* The next line into p->buf: the one read ahead, or a new one. */
+/* The next line into p->buf: the one read ahead, or a new one (after the comment lines that
+ * continuation passed over, which count). */
 static ssize_t next_line(parse_t *p)
 {
+    p->lineno += p->skipped;
+    p->skipped = 0;
     if (!p->has_next)
         return get_line(&p->buf, &p->cap, p->f);
     char *b = p->buf;

@@ -424,6 +424,17 @@ static void test_good_stack(void)
     CU_ASSERT_STRING_EQUAL(c.stack, "affine 100, relu, affine 10");
 }
 
+/* A list with rows commented out, at the margin and indented: the list goes on after them (they
+ * had ended it, on a comma) */
+static void test_good_stack_comments(void)
+{
+    ot_config_t c;
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/stack_comments.ini"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(c.stack, "conv 8 3x3 pad 1, relu, maxpool 2, affine 10");
+    CU_ASSERT_EQUAL(c.init, OT_INIT_HE);
+    CU_ASSERT_EQUAL(ot_config_check(&c), OT_OK);
+}
+
 /* HDF5 data: the files, dataset names, layout and standardisation; the IDX keys are not
  * written back (the HDF5 files replace them) */
 static void test_good_hdf5(void)
@@ -1110,6 +1121,7 @@ OT_TEST_SUITE(config, NULL, NULL,
               {"good full", test_good_full},
               {"good no hidden layer", test_good_no_hidden},
               {"good list of layers over three lines", test_good_stack},
+              {"good list of layers with rows commented out", test_good_stack_comments},
               {"good layout (BOM, CRLF, comments, indentation)", test_good_layout},
               {"good extremes", test_good_extremes},
               {"good HDF5 data", test_good_hdf5},
