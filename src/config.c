@@ -486,12 +486,14 @@ static int split_list(const char *v, char items[][32], int max_items, int *too_l
     }
 }
 
-/* Whether v is a list of widths ("784, 50, 10"), not of layers: it starts like a number,
- * where a layer starts with its kind's name. */
+/* Whether v is a list of widths ("784, 50, 10"), not of layers: its first item starts like a
+ * number, where a layer starts with its kind's name. Empty items before it do not decide: a
+ * stray comma before a list of layers is refused as its empty layer 1, not as a width. */
 static int is_width_list(const char *v)
 {
-    v = skip_space(v);
-    return (*v >= '0' && *v <= '9') || *v == '-' || *v == '+' || *v == '.' || *v == ',' || !*v;
+    while (*(v = skip_space(v)) == ',')
+        v++;
+    return (*v >= '0' && *v <= '9') || *v == '-' || *v == '+' || *v == '.' || !*v;
 }
 
 /* model.layers as a list of layers: checked by the layer registry, kept as its items with
