@@ -111,6 +111,8 @@ typedef struct {
     int keep;                  /* output.keep: checkpoints kept besides the latest */
 
     char path[OT_PATH_MAX];    /* the config file this came from, for messages */
+    int layers_line;           /* the line of path that set model.layers (a continued list's
+                                  first); 0 = --set or the default, for messages */
     const char *batch_name;    /* what set batch_size, for messages: NULL = training.batch_size
                                   (gradcheck: its --samples) */
     const char *shape_hint;    /* how the data's axes may have been misread, appended to a
@@ -165,6 +167,10 @@ char *ot_config_to_ini(const ot_config_t *c);
  * many differ. */
 size_t ot_config_train_diff(const ot_config_t *was, const ot_config_t *now, char *buf,
                             size_t n);
+
+/* Where model.layers was set, as a message's head: "path:line" when a line of the config
+ * file set it, else the path ("(config)" when there is none); into buf, which it returns. */
+const char *ot_config_layers_where(const ot_config_t *c, char *buf, size_t n);
 
 /* model.layers as text: the stack, or the widths joined by '-' ("784-50-10"), into buf. */
 void ot_config_model_str(const ot_config_t *c, char *buf, size_t n);

@@ -762,6 +762,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
         p->c->lr = ot_optimizer_default_lr(p->c->optimizer);
     if (p->track)
         p->seen[ki] = p->lineno;
+    if (k->kind == K_LAYERS)
+        p->c->layers_line = p->track ? p->lineno : 0;
     p->c->keys_given |= (uint64_t)1 << ki;
     return 1;
 }
@@ -1206,6 +1208,16 @@ void ot_config_model_str(const ot_config_t *c, char *buf, size_t n)
         snprintf(buf, n, "%s", c->stack);
     else
         format_layers(c, "-", buf, n);
+}
+
+const char *ot_config_layers_where(const ot_config_t *c, char *buf, size_t n)
+{
+    const char *path = c->path[0] ? c->path : "(config)";
+    if (c->layers_line > 0)
+        snprintf(buf, n, "%s:%d", path, c->layers_line);
+    else
+        snprintf(buf, n, "%s", path);
+    return buf;
 }
 
 /* The checks of a list of layers that need no data (the layers themselves were checked when

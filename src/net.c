@@ -182,8 +182,8 @@ static void name_layers(ot_net_t *net)
 int ot_net_layout(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
 {
     memset(net, 0, sizeof *net);
-    char text[OT_STACK_TEXT], err[512];
-    const char *where = c->path[0] ? c->path : "(config)";
+    char text[OT_STACK_TEXT], err[512], at[OT_PATH_MAX + 16];
+    const char *where = ot_config_layers_where(c, at, sizeof at); /* the line, if a file's */
     if (c->stack[0]) {
         if (!in) {
             ot_error("%s: model.layers lists layers: the input shape must come from the data",

@@ -424,6 +424,29 @@ static void test_good_stack(void)
     CU_ASSERT_STRING_EQUAL(c.stack, "affine 100, relu, affine 10");
 }
 
+/* Where model.layers was set, for the messages of a network that does not fit its data: the
+ * file's line (a continued list's first), or the file alone once --set or nothing set it */
+static void test_layers_where(void)
+{
+    ot_config_t c;
+    char at[OT_PATH_MAX + 16];
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/stack.ini"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(ot_config_layers_where(&c, at, sizeof at), GOOD_DIR "/stack.ini:3");
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/stack_comments.ini"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(ot_config_layers_where(&c, at, sizeof at),
+                           GOOD_DIR "/stack_comments.ini:3");
+    CU_ASSERT_EQUAL(ot_config_set(&c, "training.epochs=2"), OT_OK); /* another key: kept */
+    CU_ASSERT_STRING_EQUAL(ot_config_layers_where(&c, at, sizeof at),
+                           GOOD_DIR "/stack_comments.ini:3");
+    CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=affine 10"), OT_OK);
+    CU_ASSERT_STRING_EQUAL(ot_config_layers_where(&c, at, sizeof at),
+                           GOOD_DIR "/stack_comments.ini");
+    CU_ASSERT_EQUAL_FATAL(load(&c, GOOD_DIR "/minimal.ini"), OT_OK); /* no model.layers */
+    CU_ASSERT_STRING_EQUAL(ot_config_layers_where(&c, at, sizeof at), GOOD_DIR "/minimal.ini");
+    ot_config_defaults(&c);
+    CU_ASSERT_STRING_EQUAL(ot_config_layers_where(&c, at, sizeof at), "(config)");
+}
+
 /* A list with rows commented out, at the margin and indented: the list goes on after them (they
  * had ended it, on a comma) */
 static void test_good_stack_comments(void)
@@ -1122,6 +1145,7 @@ OT_TEST_SUITE(config, NULL, NULL,
               {"good no hidden layer", test_good_no_hidden},
               {"good list of layers over three lines", test_good_stack},
               {"good list of layers with rows commented out", test_good_stack_comments},
+              {"where model.layers was set: file and line, or file", test_layers_where},
               {"good layout (BOM, CRLF, comments, indentation)", test_good_layout},
               {"good extremes", test_good_extremes},
               {"good HDF5 data", test_good_hdf5},

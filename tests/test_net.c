@@ -3,7 +3,7 @@
  * layer names (kind prefix and count); the widths syntax giving the same stack, tensors and
  * initial parameters as its list of layers; shapes, tensors and parameter count through a
  * small CNN; every tensor 64-byte aligned; ot_net_tensor and ot_net_layer; the summary line;
- * ot_net_init's shape errors, one line each naming the layer. */
+ * ot_net_init's shape errors, one line each naming the layer (and the config file's line). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,6 +544,27 @@ static void test_shape_errors(void)
                  "net.ini: model.layers lists layers: the input shape must come from the data\n");
 }
 
+/* A list of layers from a line of the config file: its errors name that line, as the loader's
+ * own do (they had named the file alone) */
+static void test_shape_errors_line(void)
+{
+    ot_config_t c;
+    ot_net_t net;
+    config(&c, (const char *const[]){"model.layers=conv 4 9x9, affine 10", NULL});
+    c.layers_line = 12; /* as ot_config_load records it */
+    OT_EXPECT_ONE_LINE(ot_net_init(&net, &c, &img8), OT_ECONFIG,
+                       "omptrain: net.ini:12: model.layers: conv1 (conv) on input 8x8x1: the "
+                       "window (9) is larger than the height (8 with padding 0), expected at "
+                       "most 8\n");
+    ot_net_free(&net);
+    config(&c, (const char *const[]){"model.layers=conv 4 3x3, affine 7", NULL});
+    c.layers_line = 3;
+    OT_EXPECT_ONE_LINE(ot_net_init(&net, &c, &img8), OT_ECONFIG,
+                       "omptrain: net.ini:3: model.layers: the last layer, affine1, gives 7 "
+                       "outputs, expected data.classes = 10\n");
+    ot_net_free(&net);
+}
+
 OT_TEST_SUITE(net, NULL, NULL,
               {"stack_parse: good stacks, blanks, every kind, at most max", test_parse_good},
               {"stack_parse: bad stacks, one line naming the item and what was expected",
@@ -555,4 +576,5 @@ OT_TEST_SUITE(net, NULL, NULL,
               {"every tensor 64-byte aligned, in order, inside its block", test_aligned},
               {"ot_net_tensor and ot_net_layer", test_lookup},
               {"summary line, cut at n", test_summary},
-              {"shape errors: one line naming the layer", test_shape_errors})
+              {"shape errors: one line naming the layer", test_shape_errors},
+              {"shape errors: the config file's line", test_shape_errors_line})
