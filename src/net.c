@@ -242,7 +242,17 @@ int ot_net_layout(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
             net->max_width = L->out_size;
         if (L->ops->declare)
             L->ops->declare(L, net);
-        if (net->n_tensors > OT_MAX_TENSORS - 8 || net->n_params > OT_MAX_PARAMS) {
+        /* room for the next layer's tensors (a kind declares at most a few) */
+        const size_t max_tensors = OT_MAX_TENSORS - 8;
+        if (net->n_tensors > max_tensors || net->n_state_tensors > max_tensors) {
+            const int state = net->n_tensors <= max_tensors;
+            ot_error("%s: model.layers: %zu %s tensors up to %s, expected at most %zu: fewer "
+                     "layers with %s", where, state ? net->n_state_tensors : net->n_tensors,
+                     state ? "state" : "parameter", L->name, max_tensors,
+                     state ? "state" : "parameters");
+            return OT_ECONFIG;
+        }
+        if (net->n_params > OT_MAX_PARAMS) {
             ot_error("%s: model.layers: %zu parameters up to %s, expected at most %zu", where,
                      net->n_params, L->name, (size_t)OT_MAX_PARAMS);
             return OT_ECONFIG;

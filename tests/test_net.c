@@ -544,6 +544,28 @@ static void test_shape_errors(void)
                  "net.ini: model.layers lists layers: the input shape must come from the data\n");
 }
 
+/* More parameter tensors than a net holds: said so, by count (it had been told as too many
+ * parameters, "4000 parameters up to conv63, expected at most 1073741824") */
+static void test_too_many_tensors(void)
+{
+    char stack[2048] = "model.layers=";
+    for (int i = 0; i < 63; i++)
+        strcat(stack, "conv 2 1,bn,"); /* short: a --set holds 1023 characters */
+    strcat(stack, "affine 10"); /* 127 layers, the most a stack holds */
+    expect_error((const char *const[]){stack, NULL}, &img8,
+                 "net.ini: model.layers: 250 parameter tensors up to conv63, expected at most "
+                 "248: fewer layers with parameters\n");
+    /* 248 tensors build: 62 convolutions, 61 batch norms and the affine, 2 tensors each */
+    char fits[2048] = "model.layers=";
+    for (int i = 0; i < 61; i++)
+        strcat(fits, "conv 2 1,bn,");
+    strcat(fits, "conv 2 1,affine 10");
+    ot_net_t net;
+    build(&net, (const char *const[]){fits, NULL}, &img8);
+    CU_ASSERT_EQUAL(net.n_tensors, 61 * 4 + 2 + 2);
+    ot_net_free(&net);
+}
+
 /* A list of layers from a line of the config file: its errors name that line, as the loader's
  * own do (they had named the file alone) */
 static void test_shape_errors_line(void)
@@ -577,4 +599,5 @@ OT_TEST_SUITE(net, NULL, NULL,
               {"ot_net_tensor and ot_net_layer", test_lookup},
               {"summary line, cut at n", test_summary},
               {"shape errors: one line naming the layer", test_shape_errors},
-              {"shape errors: the config file's line", test_shape_errors_line})
+              {"shape errors: the config file's line", test_shape_errors_line},
+              {"more parameter tensors than a net holds", test_too_many_tensors})
