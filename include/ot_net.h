@@ -18,6 +18,9 @@
 
 #define OT_MAX_STACK 128                 /* layers in a stack, the loss included */
 #define OT_MAX_TENSORS (2 * OT_MAX_STACK) /* parameter (or state) tensors */
+/* floats of one sample's activation at any layer: 2^40 (4 TiB), so that a batch's buffers (up
+ * to 2^20 rows of doubles) never overflow a size_t; a larger one is refused by name */
+#define OT_MAX_SAMPLE_FLOATS ((size_t)1 << 40)
 
 typedef struct ot_net {
     size_t n_layers;                   /* layers in the stack, loss included */

@@ -231,7 +231,15 @@ int ot_net_layout(ot_net_t *net, const ot_config_t *c, const ot_shape_t *in)
                      c->shape_hint ? "; note: " : "", c->shape_hint ? c->shape_hint : "");
             return OT_ECONFIG;
         }
-        L->out_size = ot_shape_size(&L->out);
+        size_t hw; /* h w c can pass a size_t: 127 paddings of 65536 grow a side to 2^24 */
+        if (ot_mul_size(L->out.h, L->out.w, &hw) || ot_mul_size(hw, L->out.c, &L->out_size) ||
+            L->out_size > OT_MAX_SAMPLE_FLOATS) {
+            ot_error("%s: model.layers: %s (%s) on input %s gives %zux%zux%zu outputs a "
+                     "sample, expected at most 2^40 (%zu)", where, L->name, L->ops->kind,
+                     ot_shape_str(&s, shape, sizeof shape), L->out.h, L->out.w, L->out.c,
+                     (size_t)OT_MAX_SAMPLE_FLOATS);
+            return OT_ECONFIG;
+        }
         if (L->out_size == 0) {
             ot_error("%s: model.layers: %s on input %s has an empty output", where, L->name,
                      ot_shape_str(&s, shape, sizeof shape));

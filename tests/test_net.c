@@ -566,6 +566,21 @@ static void test_too_many_tensors(void)
     ot_net_free(&net);
 }
 
+/* A layer whose output holds more floats a sample than a size_t: refused by name (h w c had
+ * wrapped around, to 2^43 + 2^20 here, and the stack had built). 31 paddings of 65536 and a
+ * last one grow the side to 2^22 + 1, 2^20 filters make it 2^64 + 2^43 + 2^20, a stride of
+ * 65536 then fits 65x65. */
+static void test_sample_too_large(void)
+{
+    char stack[1024] = "model.layers=";
+    for (int i = 0; i < 31; i++)
+        strcat(stack, "conv 1 1 pad 65536,");
+    strcat(stack, "conv 1 8x8 pad 65536,conv 1048576 1,conv 1 1 stride 65536,affine 10");
+    expect_error((const char *const[]){stack, NULL}, &img8,
+                 "net.ini: model.layers: conv8 (conv) on input 917512x917512x1 gives "
+                 "1048584x1048584x1 outputs a sample, expected at most 2^40 (1099511627776)\n");
+}
+
 /* A list of layers from a line of the config file: its errors name that line, as the loader's
  * own do (they had named the file alone) */
 static void test_shape_errors_line(void)
@@ -600,4 +615,5 @@ OT_TEST_SUITE(net, NULL, NULL,
               {"summary line, cut at n", test_summary},
               {"shape errors: one line naming the layer", test_shape_errors},
               {"shape errors: the config file's line", test_shape_errors_line},
-              {"more parameter tensors than a net holds", test_too_many_tensors})
+              {"more parameter tensors than a net holds", test_too_many_tensors},
+              {"a layer's output larger than 2^40 floats a sample", test_sample_too_large})
