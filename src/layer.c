@@ -161,8 +161,13 @@ int ot_layer_out_side(const char *axis, size_t in, size_t k, size_t stride, size
 int ot_pool_parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
 {
     ot_pool_args_t *a = OT_LAYER_ARGS(ot_pool_args_t, L);
-    if (argc < 1 || ot_layer_parse_window(argv[0], &a->kh, &a->kw) < 0) {
+    if (argc < 1) {
         snprintf(err, n, "a window size");
+        return -1;
+    }
+    if (ot_layer_parse_window(argv[0], &a->kh, &a->kw) < 0) {
+        snprintf(err, n, "'%s': WINDOW must be an integer in [1, %d], or two as KHxKW (2 for "
+                 "2x2)", argv[0], OT_MAX_SIDE);
         return -1;
     }
     a->stride = a->kh;

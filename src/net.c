@@ -2,6 +2,7 @@
  * shapes inferred layer by layer, tensors laid out in the parameter and state blocks. */
 #include "ot_net.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,10 +68,18 @@ int ot_stack_parse(const char *text, ot_layer_t *layers, size_t max, size_t *n, 
         }
         const ot_layer_ops_t *ops = ot_layer_find(words[0]);
         if (!ops) {
-            char kinds[256];
+            char kinds[256], lower[64];
+            size_t k = 0;
             ot_layer_kind_list(kinds, sizeof kinds);
-            snprintf(err, err_n, "layer %zu '%s': unknown kind '%s', expected one of %s", item,
-                     copy, words[0], kinds);
+            for (; words[0][k] && k + 1 < sizeof lower; k++)
+                lower[k] = (char)tolower((unsigned char)words[0][k]);
+            lower[k] = '\0';
+            /* "Conv", "MaxPool": a kind in other case, said so (kinds are lower case, as the
+             * config's other names are) */
+            const ot_layer_ops_t *as_lower = words[0][k] ? NULL : ot_layer_find(lower);
+            snprintf(err, err_n, "layer %zu '%s': unknown kind '%s'%s%s%s, expected one of %s",
+                     item, copy, words[0], as_lower ? " (kinds are lower case: " : "",
+                     as_lower ? lower : "", as_lower ? ")" : "", kinds);
             return -1;
         }
         if (ops->is_loss) {

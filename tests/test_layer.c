@@ -253,7 +253,12 @@ static void test_pool(void)
     CU_ASSERT_STRING_EQUAL(err, "a window size");
     char *s2[] = {"stride", "2"};
     CU_ASSERT_EQUAL(pool(&L, 2, s2, err, sizeof err), -1);
-    CU_ASSERT_STRING_EQUAL(err, "a window size");
+    CU_ASSERT_STRING_EQUAL(err, "'stride': WINDOW must be an integer in [1, 65536], or two as "
+                                "KHxKW (2 for 2x2)");
+    char *z[] = {"0x2"};
+    CU_ASSERT_EQUAL(pool(&L, 1, z, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "'0x2': WINDOW must be an integer in [1, 65536], or two as "
+                                "KHxKW (2 for 2x2)");
     char *p1[] = {"2", "pad", "1"};
     CU_ASSERT_EQUAL(pool(&L, 3, p1, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "'pad' is not stride S");

@@ -111,7 +111,13 @@ static void test_parse_bad(void)
         {"affine 50, tanh, affine 10", 2,
          "tanh': unknown kind 'tanh', expected one of affine, relu, sigmoid, batchnorm, "
          "dropout, conv, maxpool, avgpool, flatten"},
-        {"Affine 50", 1, "'Affine 50': unknown kind 'Affine', expected one of affine"},
+        /* a kind in upper case: said so (it had been only 'unknown') */
+        {"Affine 50", 1, "'Affine 50': unknown kind 'Affine' (kinds are lower case: affine), "
+                         "expected one of affine"},
+        {"relu, MaxPool 2", 2, "'MaxPool 2': unknown kind 'MaxPool' (kinds are lower case: "
+                               "maxpool), expected one of"},
+        {"BN", 1, "'BN': unknown kind 'BN' (kinds are lower case: bn), expected"},
+        {"Tanh", 1, "'Tanh': unknown kind 'Tanh', expected one of"},
         /* the item as written, without its blanks; too many words */
         {"affine 50,  tanh ", 2, "layer 2 'tanh': unknown kind"},
         {"conv 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16", 1,
@@ -126,10 +132,14 @@ static void test_parse_bad(void)
         {"", 1, "is empty, expected a layer such as 'affine 100' or 'relu'"},
         {" ,relu", 1, "is empty, expected a layer such as 'affine 100' or 'relu'"},
         /* bad arguments: the kind's complaint, then its syntax */
-        {"affine fifty", 1, "affine fifty': one output width in [1, 1048576], expected "
-                            "affine UNITS"},
+        /* a bad value is named with its range (affine's and pooling's had not been) */
+        {"affine fifty", 1, "affine fifty': 'fifty': UNITS must be an integer in [1, 1048576], "
+                            "expected affine UNITS"},
         {"relu, affine", 2, "affine': one output width in [1, 1048576], expected affine UNITS"},
-        {"affine 0", 1, "affine 0': one output width in [1, 1048576], expected affine UNITS"},
+        {"affine 0", 1, "affine 0': '0': UNITS must be an integer in [1, 1048576], expected "
+                        "affine UNITS"},
+        {"affine 1e3", 1, "affine 1e3': '1e3': UNITS must be an integer in [1, 1048576]"},
+        {"affine 10 20", 1, "affine 10 20': one output width in [1, 1048576]"},
         {"relu, relu 2", 2, "relu 2': no arguments, expected relu"},
         {"conv 4, relu", 1, "conv 4': a filter count and a kernel size, expected conv FILTERS "
                             "KHxKW [stride S] [pad P]"},
@@ -139,6 +149,11 @@ static void test_parse_bad(void)
         {"maxpool 2 pad 1", 1, "maxpool 2 pad 1': 'pad' is not stride S, expected maxpool "
                                "WINDOW [stride S]"},
         {"avgpool", 1, "avgpool': a window size, expected avgpool WINDOW"},
+        {"maxpool 0", 1, "maxpool 0': '0': WINDOW must be an integer in [1, 65536], or two as "
+                         "KHxKW (2 for 2x2), expected maxpool WINDOW [stride S]"},
+        {"avgpool 65537", 1, "avgpool 65537': '65537': WINDOW must be an integer in [1, 65536]"},
+        {"maxpool 2x", 1, "maxpool 2x': '2x': WINDOW must be"},
+        {"maxpool x2", 1, "maxpool x2': 'x2': WINDOW must be"},
         {"dropout 1", 1, "dropout 1': '1': RATE must be a fraction in [0, 1), expected dropout "
                          "RATE"},
         {"dropout x", 1, "dropout x': 'x': RATE must be a fraction in [0, 1)"},

@@ -104,8 +104,12 @@ static affine_keep_t keep_of(const ot_layer_t *L, void *keep)
 static int parse(ot_layer_t *L, int argc, char **argv, char *err, size_t n)
 {
     size_t u;
-    if (argc != 1 || ot_layer_parse_size(argv[0], 1, OT_MAX_UNITS, &u) < 0) {
+    if (argc != 1) {
         snprintf(err, n, "one output width in [1, %d]", OT_MAX_UNITS);
+        return -1;
+    }
+    if (ot_layer_parse_size(argv[0], 1, OT_MAX_UNITS, &u) < 0) {
+        snprintf(err, n, "'%s': UNITS must be an integer in [1, %d]", argv[0], OT_MAX_UNITS);
         return -1;
     }
     OT_LAYER_ARGS(affine_args_t, L)->units = u;
