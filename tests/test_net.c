@@ -518,6 +518,22 @@ static void test_shape_errors(void)
                  "net.ini: model.layers: maxpool1 (maxpool) on input 8x8x4: stride 3 does not "
                  "fit the height: windows of 3 at stride 3 (pad 0) leave out the last 2 of its 8 "
                  "rows; expected a stride, window or padding that covers them\n");
+    /* a max pooling larger than its input, or on a flat vector: that is what is wrong, not
+     * that its window has more than 255 inputs (which avgpool would take) */
+    expect_error((const char *const[]){"model.layers=conv 4 3x3 pad 1, maxpool 16, affine 10",
+                                       NULL},
+                 &img8,
+                 "net.ini: model.layers: maxpool1 (maxpool) on input 8x8x4: the window (16) is "
+                 "larger than the height (8 with padding 0), expected at most 8\n");
+    expect_error((const char *const[]){"model.layers=affine 10, maxpool 16", NULL}, &img8,
+                 "net.ini: model.layers: maxpool1 (maxpool) on input 10: expected an image "
+                 "(HxWxC), got a flat vector; put pooling before any affine or flatten\n");
+    /* a window that fits but has more than 255 inputs */
+    static const ot_shape_t img32 = {1, 32, 32, 0};
+    expect_error((const char *const[]){"model.layers=maxpool 16, affine 10", NULL}, &img32,
+                 "net.ini: model.layers: maxpool1 (maxpool) on input 32x32x1: a 16x16 window has "
+                 "256 inputs, expected at most 255 (the arg-max of each window is kept in a "
+                 "byte; avgpool takes any window)\n");
     /* a convolution or pooling after flatten or affine */
     expect_error((const char *const[]){"model.layers=flatten, conv 4 3x3, affine 10", NULL},
                  &img8,

@@ -332,13 +332,17 @@ static size_t rt_bytes(const ot_layer_t *L, size_t B, size_t n_shards)
 static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
 {
     const ot_pool_args_t *a = OT_LAYER_ARGS(const ot_pool_args_t, L);
+    /* first whether the window fits its input at all (a flat vector, an image smaller than
+     * it): that is the mistake to name, and avgpool would not fix it */
+    if (ot_pool_shape(L, c, err, n) < 0)
+        return -1;
     if (a->kh * a->kw > OT_MAXPOOL_TAPS) {
         snprintf(err, n, "a %zux%zu window has %zu inputs, expected at most %d (the arg-max of "
                  "each window is kept in a byte; avgpool takes any window)", a->kh, a->kw,
                  a->kh * a->kw, OT_MAXPOOL_TAPS);
         return -1;
     }
-    return ot_pool_shape(L, c, err, n);
+    return 0;
 }
 
 /* Samples [s0, s1) of the call: x and dx their rows, the output and the taps at sample s0's
