@@ -31,9 +31,10 @@ int ot_model_load(ot_model_t *m, const ot_config_t *c, const char *ckpt,
     if (!m->has_input)
         ot_input_init(&m->input, &shape);
     if (!c->stack[0] && ot_shape_size(&shape) != c->sizes[0]) {
+        char at[OT_PATH_MAX + 16];
         ot_error("%s: model.layers: input width %zu, but the samples of %s are %s; expected "
                  "an input width of %zu",
-                 c->path, c->sizes[0],
+                 ot_config_layers_where(c, at, sizeof at), c->sizes[0],
                  m->has_input ? ckpt : data_path ? data_path : ot_data_path(c, 1),
                  ot_shape_str(&shape, a, sizeof a), ot_shape_size(&shape));
         return OT_ECONFIG;

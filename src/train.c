@@ -12,11 +12,11 @@
  * against data.classes is ot_config_check's, which every caller has passed.) */
 static int check_data(const ot_config_t *c, const ot_dataset_t *train, const ot_dataset_t *test)
 {
-    char a[64], b[64];
+    char a[64], b[64], at[OT_PATH_MAX + 16];
     const ot_shape_t ts = ot_data_shape(train), es = ot_data_shape(test);
     if (!c->stack[0] && c->sizes[0] != train->dim) {
         ot_error("%s: model.layers: input width %zu, expected %zu (the %s samples of %s)",
-                 c->path, c->sizes[0], train->dim, ot_shape_str(&ts, a, sizeof a),
+                 ot_config_layers_where(c, at, sizeof at), c->sizes[0], train->dim, ot_shape_str(&ts, a, sizeof a),
                  ot_data_path(c, 0));
         return OT_ECONFIG;
     }

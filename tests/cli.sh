@@ -53,7 +53,7 @@ expect 2 "eval needs --checkpoint" -- eval configs/mnist.ini
 printf '[model]\nlayers = 784, 50, 10\nactivation = tanh\n' >"$tmp/bad.ini"
 expect 2 "$tmp/bad.ini:3: model.activation: " -- "$tmp/bad.ini"
 printf '[model]\nlayers = 100, 10\n' >"$tmp/width.ini"
-expect 2 "model.layers: input width 100, expected 784" -- "${small[@]}" "$tmp/width.ini"
+expect 2 "$tmp/width.ini:2: model.layers: input width 100, expected 784" -- "${small[@]}" "$tmp/width.ini"
 printf '[training]\nbatch_size = 5000\n' >"$tmp/batch.ini"
 expect 2 "training.batch_size: 5000 is larger than the 300 training samples; expected at most 300" -- "${small[@]}" "$tmp/batch.ini"
 printf '[data]\ntrain_images = %s/none.gz\n' "$tmp" >"$tmp/data.ini"

@@ -110,7 +110,8 @@ static void test_old_checkpoint(void)
     /* 3x3 images: from the data given, or as the config's test set (its training set stays
      * 4x4, so that the test set is the one read) */
     const ot_shape_t three = {1, 3, 3, 0};
-    snprintf(want, sizeof want, "%s: model.layers: input width 16, but the samples of in.idx "
+    c.layers_line = 2; /* as if line 2 of the file set model.layers: the messages name it */
+    snprintf(want, sizeof want, "%s:2: model.layers: input width 16, but the samples of in.idx "
              "are 3x3x1; expected an input width of 9", c.path);
     OT_EXPECT_ONE_LINE(ot_model_load(&m, &c, p, &three, "in.idx"), OT_ECONFIG, want);
     ot_model_free(&m);
@@ -122,7 +123,7 @@ static void test_old_checkpoint(void)
     small = c;
     snprintf(small.test_images, sizeof small.test_images, "%s", q);
     snprintf(small.test_labels, sizeof small.test_labels, "%s", r);
-    snprintf(want, sizeof want, "%s: model.layers: input width 16, but the samples of %s are "
+    snprintf(want, sizeof want, "%s:2: model.layers: input width 16, but the samples of %s are "
              "3x3x1", c.path, q);
     OT_EXPECT_ONE_LINE(ot_model_load(&m, &small, p, NULL, NULL), OT_ECONFIG, want);
     ot_model_free(&m);
