@@ -18,10 +18,12 @@
 #include "ot_optim.h"
 #include "ot_verify.h"
 
-/* Open path read-only, telling a missing file, a non-HDF5 file and a damaged one apart. */
-static int open_path(const char *path, hid_t *f)
+/* Open path read-only, telling a missing file, a non-HDF5 file and a damaged one apart; HDF5's
+ * own error printer is silenced (*q, put back by close_path) from here to close_path. */
+static int open_path(const char *path, hid_t *f, ot_h5_quiet_t *q)
 {
     struct stat st;
+    ot_h5_quiet(q);
     *f = H5I_INVALID_HID;
     if (stat(path, &st) != 0) {
         ot_error("%s: cannot open the checkpoint: %s", path, strerror(errno));
@@ -52,6 +54,16 @@ static int open_path(const char *path, hid_t *f)
         return OT_EFORMAT;
     }
     return OT_OK;
+}
+
+/* The end of what open_path began: f closed (when it opened), HDF5's printer put back; returns
+ * rc. */
+static int close_path(hid_t f, const ot_h5_quiet_t *q, int rc)
+{
+    if (f >= 0)
+        H5Fclose(f);
+    ot_h5_restore(q);
+    return rc;
 }
 
 /* The whole file against its checksums before anything in it is trusted (a file of format 1
@@ -199,15 +211,11 @@ int ot_ckpt_info_h5(hid_t f, const char *name, ot_ckpt_info_t *info)
 int ot_ckpt_info(const char *path, ot_ckpt_info_t *info)
 {
     ot_h5_quiet_t q;
-    ot_h5_quiet(&q);
     hid_t f;
-    int rc = open_path(path, &f);
+    int rc = open_path(path, &f, &q);
     if (!rc)
         rc = ot_ckpt_info_h5(f, path, info);
-    if (f >= 0)
-        H5Fclose(f);
-    ot_h5_restore(&q);
-    return rc;
+    return close_path(f, &q, rc);
 }
 
 char *ot_ckpt_config_text(const char *path)
@@ -437,9 +445,7 @@ int ot_ckpt_load_params_h5(hid_t f, const char *name, ot_net_t *net)
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
     ot_ckpt_info_t info;
-    int rc = check_file(f, name);
-    if (!rc)
-        rc = read_info(f, name, &info);
+    int rc = ot_ckpt_info_h5(f, name, &info);
     if (!rc)
         rc = load_params(f, name, net);
     ot_h5_restore(&q);
@@ -449,29 +455,21 @@ int ot_ckpt_load_params_h5(hid_t f, const char *name, ot_net_t *net)
 int ot_ckpt_load_params(const char *path, ot_net_t *net)
 {
     ot_h5_quiet_t q;
-    ot_h5_quiet(&q);
     hid_t f;
-    int rc = open_path(path, &f);
+    int rc = open_path(path, &f, &q);
     if (!rc)
         rc = ot_ckpt_load_params_h5(f, path, net);
-    if (f >= 0)
-        H5Fclose(f);
-    ot_h5_restore(&q);
-    return rc;
+    return close_path(f, &q, rc);
 }
 
 int ot_ckpt_load(const char *path, ot_trainer_t *t)
 {
     ot_h5_quiet_t q;
-    ot_h5_quiet(&q);
     hid_t f;
-    int rc = open_path(path, &f);
+    int rc = open_path(path, &f, &q);
     if (!rc)
         rc = ot_ckpt_load_h5(f, path, t);
-    if (f >= 0)
-        H5Fclose(f);
-    ot_h5_restore(&q);
-    return rc;
+    return close_path(f, &q, rc);
 }
 
 /* A checkpoint written inside an epoch (by SIGINT or SIGTERM) continues with the batch after
@@ -516,8 +514,7 @@ int ot_ckpt_load_h5(hid_t f, const char *path, ot_trainer_t *t)
     float *step_loss = NULL;
     ot_ckpt_info_t in;
     int rc;
-    if ((rc = check_file(f, path)) || (rc = read_info(f, path, &in)) ||
-        (rc = load_params(f, path, &t->net)))
+    if ((rc = ot_ckpt_info_h5(f, path, &in)) || (rc = load_params(f, path, &t->net)))
         goto out;
 
     /* the optimizer must be the one this trainer runs; its state continues */

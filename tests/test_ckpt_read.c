@@ -585,6 +585,59 @@ static void test_from_elsewhere(void)
     ot_trainer_free(&t);
 }
 
+static int printed_ck; /* calls of count_printer */
+
+static herr_t count_printer(hid_t stack, void *data)
+{
+    (void)stack;
+    (*(int *)data)++;
+    return 0;
+}
+
+/* The readers by path (ot_ckpt_info, ot_ckpt_load_params, ot_ckpt_load) print one line of
+ * their own and put the caller's HDF5 error printer back on every way out: the file missing,
+ * a directory, not HDF5, a good one. */
+static void test_printer_back(void)
+{
+    ot_trainer_t t;
+    ot_ckpt_info_t info;
+    char good[256], junk[256], missing[256], dir[256];
+    H5E_auto2_t fn0, fn;
+    void *data0, *data;
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 3, 50, 600) == 0);
+    ot_test_path(good, sizeof good, "printer.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&t, good) == 0);
+    ot_test_path(junk, sizeof junk, "printer.txt");
+    FILE *fp = fopen(junk, "w");
+    CU_ASSERT_FATAL(fp != NULL);
+    fputs("not HDF5\n", fp);
+    fclose(fp);
+    ot_test_path(missing, sizeof missing, "printer-missing.h5");
+    ot_test_path(dir, sizeof dir, "");
+    CU_ASSERT_FATAL(H5Eget_auto2(H5E_DEFAULT, &fn0, &data0) >= 0);
+    CU_ASSERT_FATAL(H5Eset_auto2(H5E_DEFAULT, count_printer, &printed_ck) >= 0);
+    const char *paths[] = {missing, dir, junk, good};
+    const int want[] = {OT_EIO, OT_EIO, OT_EFORMAT, OT_OK};
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 3; k++) {
+            printed_ck = 0;
+            const int muted = ot_error_mute(1);
+            int rc = k == 0 ? ot_ckpt_info(paths[i], &info)
+                     : k == 1 ? ot_ckpt_load_params(paths[i], &t.net)
+                              : ot_ckpt_load(paths[i], &t);
+            ot_error_mute(muted);
+            CU_ASSERT_EQUAL(rc, want[i]);
+            CU_ASSERT_EQUAL(printed_ck, 0); /* silenced while it read */
+            CU_ASSERT(H5Eget_auto2(H5E_DEFAULT, &fn, &data) >= 0);
+            CU_ASSERT(fn == count_printer && data == &printed_ck);
+        }
+    printed_ck = 0;
+    CU_ASSERT(H5Fopen(missing, H5F_ACC_RDONLY, H5P_DEFAULT) < 0);
+    CU_ASSERT_EQUAL(printed_ck, 1); /* guard: the printer is called on a failure */
+    H5Eset_auto2(H5E_DEFAULT, fn0, data0);
+    ot_trainer_free(&t);
+}
+
 OT_TEST_SUITE(ckpt_read, setup, ot_test_scratch_free,
               {"save then load is bit-exact", test_roundtrip},
               {"resume equals an uninterrupted run", test_resume_exact},
@@ -599,4 +652,5 @@ OT_TEST_SUITE(ckpt_read, setup, ot_test_scratch_free,
               {"a model other than the checkpoint's where the tensors cannot tell",
                test_other_layers},
               {"bad files: one line each", test_bad_files},
-              {"files from elsewhere: links, storage, strings", test_from_elsewhere})
+              {"files from elsewhere: links, storage, strings", test_from_elsewhere},
+              {"readers by path put HDF5's error printer back", test_printer_back})
