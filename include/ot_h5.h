@@ -20,6 +20,10 @@ void ot_h5_restore(const ot_h5_quiet_t *q); /* put it back */
 /* A scalar (rank 0) or simple dataspace of rank dims; < 0 on failure. */
 hid_t ot_h5_space(int rank, const hsize_t *dims);
 
+/* The shape dims[0..rank) as "60000x28x28", "50", or "scalar" for rank 0, into buf[n] (cut to
+ * fit); returns buf. */
+const char *ot_h5_dims_str(int rank, const hsize_t *dims, char *buf, size_t n);
+
 /* Write attribute name on obj: a fixed-length NUL-terminated string, or one scalar of
  * file type ftype from *value of memory type mtype. Return 0 or -1 (no message). */
 int ot_h5_attr_str(hid_t obj, const char *name, const char *value);

@@ -96,20 +96,6 @@ static int find(hid_t f, const char *path, const char *p)
     return r;
 }
 
-/* "784x50" or "50" or "scalar". */
-static void shape_str(char *buf, size_t n, int rank, const hsize_t *dims)
-{
-    if (rank == 0) {
-        snprintf(buf, n, "scalar");
-        return;
-    }
-    size_t used = 0;
-    buf[0] = 0;
-    for (int i = 0; i < rank && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, "%s%llu", i ? "x" : "",
-                                 (unsigned long long)dims[i]);
-}
-
 /* Read the whole dataset p (class cls, rank, expected element count n) into buf. */
 static int read_ds(hid_t f, const char *path, const char *p, H5T_class_t cls, int rank,
                    hsize_t n, hid_t mtype, void *buf)
@@ -260,8 +246,8 @@ static int read_block(hid_t f, const char *path, const char *group, const ot_ten
         for (size_t k = 0; k < t->rank; k++)
             same &= dims[k] == need[k];
         if (!same) {
-            shape_str(have, sizeof have, (int)t->rank, dims);
-            shape_str(want, sizeof want, (int)t->rank, need);
+            ot_h5_dims_str((int)t->rank, dims, have, sizeof have);
+            ot_h5_dims_str((int)t->rank, need, want, sizeof want);
             if (mismatch_rc == OT_ECONFIG)
                 ot_error("%s: %s has shape %s but the config's model needs %s", path, p, have,
                          want);

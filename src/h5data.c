@@ -101,17 +101,6 @@ static const char *type_str(hid_t t, char *buf, size_t n)
     return buf;
 }
 
-/* "60000x28x28" */
-static const char *dims_str(int rank, const hsize_t *dims, char *buf, size_t n)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < rank && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, "%s%llu", i ? "x" : "",
-                                 (unsigned long long)dims[i]);
-    return buf;
-}
-
 /* The root group's first LIST_NAMES names, ", "-joined, for "the file holds ...". */
 static void root_names(hid_t f, char *buf, size_t n)
 {
@@ -427,11 +416,11 @@ static int features_shape(const dset_t *s, const char *path, ot_layout_t layout,
                                    "one size)" : "");
         return OT_EFORMAT;
     }
-    dims_str(s->rank, s->dims, shape, sizeof shape);
+    ot_h5_dims_str(s->rank, s->dims, shape, sizeof shape);
     if (s->rank < 2 || s->rank > 4) {
         ot_error("%s: dataset '%s' (%s) has rank %d (shape %s), expected N x D, N x H x W, "
                  "N x H x W x C or N x C x H x W (data.layout = nchw)", path, s->name, s->key,
-                 s->rank, s->rank ? shape : "scalar");
+                 s->rank, shape);
         return OT_EFORMAT;
     }
     for (int i = 0; i < s->rank; i++)
@@ -475,12 +464,12 @@ static int labels_shape(const dset_t *s, const dset_t *feat, const char *path, i
                  type_str(s->type, tname, sizeof tname));
         return OT_EFORMAT;
     }
-    dims_str(s->rank, s->dims, shape, sizeof shape);
+    ot_h5_dims_str(s->rank, s->dims, shape, sizeof shape);
     if (s->rank != 1 && !(s->rank == 2 && s->dims[1] == 1)) {
         /* N x classes: Keras's one-hot rows */
         const int one_hot = s->rank == 2 && s->dims[1] == (hsize_t)n_classes;
         ot_error("%s: dataset '%s' (%s) has shape %s, expected N or N x 1 labels%s", path,
-                 s->name, s->key, s->rank ? shape : "scalar",
+                 s->name, s->key, shape,
                  one_hot ? " (one-hot rows? store each row's class index instead: "
                            "numpy.argmax(y, axis=1))" : "");
         return OT_EFORMAT;
@@ -609,7 +598,7 @@ static void read_class_names(hid_t f, int n_classes, ot_dataset_t *ds)
                  n_classes);
     else if (rank > 1)
         snprintf(note, nn, "attribute class_names has shape %s, expected a list of %d strings, "
-                 "one a class", dims_str(rank, dims, shape, sizeof shape), n_classes);
+                 "one a class", ot_h5_dims_str(rank, dims, shape, sizeof shape), n_classes);
     else if (dims[0] != (hsize_t)n_classes)
         snprintf(note, nn, "attribute class_names holds %llu name%s, not data.classes = %d",
                  (unsigned long long)dims[0], dims[0] == 1 ? "" : "s", n_classes);
@@ -742,7 +731,7 @@ static const char *small_chunk(const dset_t *s, char *buf, size_t n)
                 nice = p * m;
     memcpy(dims, s->dims, sizeof dims);
     dims[0] = nice < s->dims[0] ? nice : s->dims[0];
-    return dims_str(s->rank, dims, buf, n);
+    return ot_h5_dims_str(s->rank, dims, buf, n);
 }
 
 /* The line for dataset s, whose chunks (why says how large) are more than a chunk may take:
@@ -818,7 +807,7 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
         ot_error("%s: dataset '%s' (%s) of shape %s needs %s in memory for %zu samples, more "
                  "than the %s available (%s); expected a smaller data set (data.train_limit and "
                  "data.test_limit read only the first samples)", path, feat.name, feat.key,
-                 dims_str(feat.rank, feat.dims, shape, sizeof shape),
+                 ot_h5_dims_str(feat.rank, feat.dims, shape, sizeof shape),
                  bytes_str(need, nb, sizeof nb), n, bytes_str(avail, ab, sizeof ab), what);
         rc = OT_ENOMEM;
         goto out;

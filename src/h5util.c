@@ -32,6 +32,20 @@ hid_t ot_h5_space(int rank, const hsize_t *dims)
     return rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL);
 }
 
+const char *ot_h5_dims_str(int rank, const hsize_t *dims, char *buf, size_t n)
+{
+    size_t used = 0;
+    if (rank == 0) {
+        snprintf(buf, n, "scalar");
+        return buf;
+    }
+    buf[0] = '\0';
+    for (int i = 0; i < rank && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%llu", i ? "x" : "",
+                                 (unsigned long long)dims[i]);
+    return buf;
+}
+
 int ot_h5_attr_str(hid_t obj, const char *name, const char *value)
 {
     /* a scalar attribute whose type is a NUL-terminated UTF-8 string of the value's length */
@@ -466,13 +480,8 @@ int ot_h5_storage_check(hid_t d, size_t max_chunk, int filters_ok, char *why)
                 bytes = SIZE_MAX;
         if (bytes > max_chunk) {
             char shape[96];
-            size_t used = 0;
-            shape[0] = '\0';
-            for (int i = 0; i < rank && used < sizeof shape; i++)
-                used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%llu",
-                                         i ? "x" : "", (unsigned long long)chunk[i]);
             snprintf(why, 128, "has chunks of %s values, more than the %zu bytes a chunk may "
-                     "take", shape, max_chunk);
+                     "take", ot_h5_dims_str(rank, chunk, shape, sizeof shape), max_chunk);
             goto out;
         }
     }

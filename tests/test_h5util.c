@@ -140,6 +140,18 @@ static void test_space(void)
     H5Sclose(s);
 }
 
+/* A shape as the messages write it: "scalar", one axis, several; cut to the buffer. */
+static void test_dims_str(void)
+{
+    const hsize_t d[3] = {60000, 28, 28};
+    char buf[32], small[8];
+    CU_ASSERT_STRING_EQUAL(ot_h5_dims_str(0, NULL, buf, sizeof buf), "scalar");
+    CU_ASSERT_STRING_EQUAL(ot_h5_dims_str(1, d + 1, buf, sizeof buf), "28");
+    CU_ASSERT_PTR_EQUAL(ot_h5_dims_str(3, d, buf, sizeof buf), buf);
+    CU_ASSERT_STRING_EQUAL(buf, "60000x28x28");
+    CU_ASSERT_STRING_EQUAL(ot_h5_dims_str(3, d, small, sizeof small), "60000x2");
+}
+
 /* A string attribute is a scalar NUL-terminated UTF-8 string of the value's length; a
  * scalar one has the file type asked for and the value given; an existing name is -1. */
 static void test_attrs(void)
@@ -1076,6 +1088,7 @@ static void test_utc_now(void)
 OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"quiet silences HDF5's error printer, restore puts it back", test_quiet_restore},
               {"space: scalar and simple", test_space},
+              {"dims_str: scalar, one axis, several, cut to fit", test_dims_str},
               {"attributes: string and scalar types and values", test_attrs},
               {"attr_get: strings and numbers read back, each wrong kind named", test_attr_get},
               {"reason: the system's, HDF5's, or none", test_reason},
