@@ -193,6 +193,22 @@ static int plain_type(hid_t t)
            size > 0 && size <= OT_H5_MAX_ELEMENT;
 }
 
+/* The memory type a checksum reads values of file type ftype as: ftype with its numbers
+ * little-endian, whatever the file says (the bytes are the values'); < 0 when ftype is not a
+ * plain_type or the copy fails. The caller closes it. */
+static hid_t crc_type(hid_t ftype)
+{
+    hid_t mtype;
+    if (!plain_type(ftype) || (mtype = H5Tcopy(ftype)) < 0)
+        return H5I_INVALID_HID;
+    H5T_class_t cls = H5Tget_class(ftype);
+    if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && H5Tset_order(mtype, H5T_ORDER_LE) < 0) {
+        H5Tclose(mtype);
+        return H5I_INVALID_HID;
+    }
+    return mtype;
+}
+
 /* Continue *crc over dataset d's values as memory type mtype (size bytes each), read in
  * blocks of at most OT_H5_SLAB bytes (one element, when it is larger), in row-major order: the
  * memory it takes does not depend on the dataset's size. */
@@ -269,11 +285,7 @@ int ot_h5_crc(hid_t d, uint32_t *crc)
 {
     hid_t ftype = H5I_INVALID_HID, mtype = H5I_INVALID_HID;
     int rc = -1;
-    if ((ftype = H5Dget_type(d)) < 0 || !plain_type(ftype) || (mtype = H5Tcopy(ftype)) < 0)
-        goto out;
-    H5T_class_t cls = H5Tget_class(ftype);
-    /* numbers little-endian, whatever the file says: the bytes are the values' */
-    if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && H5Tset_order(mtype, H5T_ORDER_LE) < 0)
+    if ((ftype = H5Dget_type(d)) < 0 || (mtype = crc_type(ftype)) < 0)
         goto out;
     *crc = (uint32_t)crc32(0L, Z_NULL, 0);
     rc = crc_slabs(d, mtype, H5Tget_size(mtype), crc);
@@ -307,10 +319,7 @@ static int attr_value_crc(hid_t a, uint32_t *crc)
     hid_t ftype = H5Aget_type(a), space = H5Aget_space(a), mtype = H5I_INVALID_HID;
     unsigned char *buf = NULL;
     int rc = -1;
-    if (ftype < 0 || space < 0 || !plain_type(ftype) || (mtype = H5Tcopy(ftype)) < 0)
-        goto out;
-    H5T_class_t cls = H5Tget_class(ftype);
-    if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && H5Tset_order(mtype, H5T_ORDER_LE) < 0)
+    if (ftype < 0 || space < 0 || (mtype = crc_type(ftype)) < 0)
         goto out;
     /* omptrain's attributes are scalars and short strings: at most OT_H5_MAX_ATTR bytes */
     hssize_t n = H5Sget_simple_extent_npoints(space);
