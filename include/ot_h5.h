@@ -29,6 +29,21 @@ const char *ot_h5_dims_str(int rank, const hsize_t *dims, char *buf, size_t n);
 int ot_h5_attr_str(hid_t obj, const char *name, const char *value);
 int ot_h5_attr_scalar(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *value);
 
+/* An open attribute with its type and dataspace. */
+typedef struct {
+    hid_t a;     /* the attribute */
+    hid_t type;  /* its file type */
+    hid_t space; /* its dataspace */
+} ot_h5_attr_t;
+
+/* Open attribute name of obj, its type and its dataspace into *at: 0, or -1 when one of them
+ * cannot be opened (no message). Either way *at holds the ids that opened (the others
+ * H5I_INVALID_HID), for ot_h5_attr_close. */
+int ot_h5_attr_open(hid_t obj, const char *name, ot_h5_attr_t *at);
+
+/* Close the ids of *at that are open and mark them closed. */
+void ot_h5_attr_close(ot_h5_attr_t *at);
+
 /* Read attribute name of obj, which must hold one value of class cls: a fixed-length string of
  * 1 to max_len bytes into out[n] (NUL-terminated, cut to fit), or a number read as mtype into
  * *out. Returns 0; OT_H5_ATTR_MISSING when obj has no such attribute; OT_H5_ATTR_BAD when it

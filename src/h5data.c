@@ -581,19 +581,18 @@ static void read_class_names(hid_t f, int n_classes, ot_dataset_t *ds)
 {
     char *note = ds->class_names_note, tname[64], shape[128];
     const size_t nn = sizeof ds->class_names_note;
-    hid_t a = H5Aopen(f, "class_names", H5P_DEFAULT), type = H5I_INVALID_HID;
-    hid_t space = H5I_INVALID_HID;
+    ot_h5_attr_t at;
     hsize_t dims[H5S_MAX_RANK];
     int rank = -1;
-    if (a < 0 || (type = H5Aget_type(a)) < 0 || (space = H5Aget_space(a)) < 0 ||
-        (rank = H5Sget_simple_extent_dims(space, dims, NULL)) < 0)
+    if (ot_h5_attr_open(f, "class_names", &at) < 0 ||
+        (rank = H5Sget_simple_extent_dims(at.space, dims, NULL)) < 0)
         snprintf(note, nn, "attribute class_names cannot be read (damaged file?)");
-    else if (H5Tget_class(type) != H5T_STRING)
+    else if (H5Tget_class(at.type) != H5T_STRING)
         snprintf(note, nn, "attribute class_names holds %s, expected %d strings, one a class",
-                 type_str(type, tname, sizeof tname), n_classes);
+                 type_str(at.type, tname, sizeof tname), n_classes);
     else if (rank == 0)
         snprintf(note, nn, "attribute class_names is %s, expected a list of %d, one a class",
-                 H5Sget_simple_extent_type(space) == H5S_NULL ? "empty (no value)"
+                 H5Sget_simple_extent_type(at.space) == H5S_NULL ? "empty (no value)"
                                                                : "a single string",
                  n_classes);
     else if (rank > 1)
@@ -602,14 +601,9 @@ static void read_class_names(hid_t f, int n_classes, ot_dataset_t *ds)
     else if (dims[0] != (hsize_t)n_classes)
         snprintf(note, nn, "attribute class_names holds %llu name%s, not data.classes = %d",
                  (unsigned long long)dims[0], dims[0] == 1 ? "" : "s", n_classes);
-    else if (!(ds->class_names = read_names(a, 0, (size_t)n_classes)))
+    else if (!(ds->class_names = read_names(at.a, 0, (size_t)n_classes)))
         snprintf(note, nn, "attribute class_names: its %d strings cannot be read", n_classes);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    if (a >= 0)
-        H5Aclose(a);
+    ot_h5_attr_close(&at);
 }
 
 /* The names that label the output. The classes', where the file holds them as
@@ -664,35 +658,31 @@ static void read_output_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *
  * buf; "" when there is none or it is something else. */
 static void layout_attr(hid_t f, char *buf, size_t n)
 {
-    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    ot_h5_attr_t at;
     hid_t mem = H5I_INVALID_HID;
     buf[0] = '\0';
-    if (H5Aexists(f, "layout") <= 0 || (a = H5Aopen(f, "layout", H5P_DEFAULT)) < 0 ||
-        (type = H5Aget_type(a)) < 0 || H5Tget_class(type) != H5T_STRING ||
-        (space = H5Aget_space(a)) < 0 || H5Sget_simple_extent_npoints(space) != 1 ||
-        (mem = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_cset(mem, H5Tget_cset(type)) < 0)
+    if (H5Aexists(f, "layout") <= 0)
+        return;
+    if (ot_h5_attr_open(f, "layout", &at) < 0 || H5Tget_class(at.type) != H5T_STRING ||
+        H5Sget_simple_extent_npoints(at.space) != 1 || (mem = H5Tcopy(H5T_C_S1)) < 0 ||
+        H5Tset_cset(mem, H5Tget_cset(at.type)) < 0)
         goto out; /* (h5py's strings are UTF-8, which HDF5 does not convert to ASCII) */
-    if (H5Tis_variable_str(type) > 0) {
+    if (H5Tis_variable_str(at.type) > 0) {
         char *v = NULL;
-        if (H5Tset_size(mem, H5T_VARIABLE) >= 0 && H5Aread(a, mem, &v) >= 0 && v) {
+        if (H5Tset_size(mem, H5T_VARIABLE) >= 0 && H5Aread(at.a, mem, &v) >= 0 && v) {
             snprintf(buf, n, "%s", v);
             H5free_memory(v);
         }
     } else {
         char v[64] = ""; /* longer ones are not a layout */
-        if (H5Tget_size(type) < sizeof v && H5Tset_size(mem, sizeof v) >= 0 &&
-            H5Tset_strpad(mem, H5T_STR_NULLTERM) >= 0 && H5Aread(a, mem, v) >= 0)
+        if (H5Tget_size(at.type) < sizeof v && H5Tset_size(mem, sizeof v) >= 0 &&
+            H5Tset_strpad(mem, H5T_STR_NULLTERM) >= 0 && H5Aread(at.a, mem, v) >= 0)
             snprintf(buf, n, "%s", v);
     }
 out:
     if (mem >= 0)
         H5Tclose(mem);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    if (a >= 0)
-        H5Aclose(a);
+    ot_h5_attr_close(&at);
 }
 
 /* The bytes of one chunk of s as stored (a whole chunk is decompressed to read any of it);

@@ -76,6 +76,26 @@ fail:
     return rc;
 }
 
+int ot_h5_attr_open(hid_t obj, const char *name, ot_h5_attr_t *at)
+{
+    at->type = at->space = H5I_INVALID_HID;
+    if ((at->a = H5Aopen(obj, name, H5P_DEFAULT)) < 0 || (at->type = H5Aget_type(at->a)) < 0 ||
+        (at->space = H5Aget_space(at->a)) < 0)
+        return -1;
+    return 0;
+}
+
+void ot_h5_attr_close(ot_h5_attr_t *at)
+{
+    if (at->space >= 0)
+        H5Sclose(at->space);
+    if (at->type >= 0)
+        H5Tclose(at->type);
+    if (at->a >= 0)
+        H5Aclose(at->a);
+    at->a = at->type = at->space = H5I_INVALID_HID;
+}
+
 int ot_h5_attr_get(hid_t obj, const char *name, H5T_class_t cls, hid_t mtype, void *out,
                    size_t n, size_t max_len, char *why, size_t why_n)
 {
@@ -88,23 +108,22 @@ int ot_h5_attr_get(hid_t obj, const char *name, H5T_class_t cls, hid_t mtype, vo
         snprintf(why, why_n, "is missing");
         return OT_H5_ATTR_MISSING;
     }
-    hid_t a = H5I_INVALID_HID, type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    ot_h5_attr_t at;
     char *tmp = NULL;
     int rc = OT_H5_ATTR_BAD;
-    if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0 || (type = H5Aget_type(a)) < 0 ||
-        (space = H5Aget_space(a)) < 0) {
+    if (ot_h5_attr_open(obj, name, &at) < 0) {
         snprintf(why, why_n, "cannot be read");
         goto out;
     }
-    if (H5Tget_class(type) != cls || H5Sget_simple_extent_npoints(space) != 1 ||
-        (cls == H5T_STRING && H5Tis_variable_str(type) != 0)) {
+    if (H5Tget_class(at.type) != cls || H5Sget_simple_extent_npoints(at.space) != 1 ||
+        (cls == H5T_STRING && H5Tis_variable_str(at.type) != 0)) {
         snprintf(why, why_n, "must be a single %s",
                  cls == H5T_STRING ? "fixed-length string" : cls == H5T_FLOAT ? "float"
                                                                              : "integer");
         goto out;
     }
     if (cls == H5T_STRING) {
-        const size_t size = H5Tget_size(type);
+        const size_t size = H5Tget_size(at.type);
         if (size == 0 || size > max_len) {
             snprintf(why, why_n, "is a string of %zu bytes, expected 1 to %zu", size, max_len);
             goto out;
@@ -113,24 +132,19 @@ int ot_h5_attr_get(hid_t obj, const char *name, H5T_class_t cls, hid_t mtype, vo
             snprintf(why, why_n, "cannot be held in memory (%zu bytes)", size);
             goto out;
         }
-        if (H5Aread(a, type, tmp) < 0) {
+        if (H5Aread(at.a, at.type, tmp) < 0) {
             snprintf(why, why_n, "cannot be read");
             goto out;
         }
         snprintf(out, n, "%s", tmp);
-    } else if (H5Aread(a, mtype, out) < 0) {
+    } else if (H5Aread(at.a, mtype, out) < 0) {
         snprintf(why, why_n, "cannot be read");
         goto out;
     }
     rc = 0;
 out:
     free(tmp);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    if (a >= 0)
-        H5Aclose(a);
+    ot_h5_attr_close(&at);
     return rc;
 }
 
@@ -313,20 +327,20 @@ int ot_h5_crc_set(hid_t d)
 }
 
 
-/* crc of one attribute's value as stored (numbers little-endian), continued from *crc */
-static int attr_value_crc(hid_t a, uint32_t *crc)
+/* crc of the open attribute's value as stored (numbers little-endian), continued from *crc */
+static int attr_value_crc(const ot_h5_attr_t *at, uint32_t *crc)
 {
-    hid_t ftype = H5Aget_type(a), space = H5Aget_space(a), mtype = H5I_INVALID_HID;
+    hid_t mtype = crc_type(at->type);
     unsigned char *buf = NULL;
     int rc = -1;
-    if (ftype < 0 || space < 0 || (mtype = crc_type(ftype)) < 0)
+    if (mtype < 0)
         goto out;
     /* omptrain's attributes are scalars and short strings: at most OT_H5_MAX_ATTR bytes */
-    hssize_t n = H5Sget_simple_extent_npoints(space);
+    hssize_t n = H5Sget_simple_extent_npoints(at->space);
     size_t size = H5Tget_size(mtype);
     if (n < 0 || (size_t)n > OT_H5_MAX_ATTR / size)
         goto out;
-    if (!(buf = malloc((size_t)n * size + 1)) || (n > 0 && H5Aread(a, mtype, buf) < 0))
+    if (!(buf = malloc((size_t)n * size + 1)) || (n > 0 && H5Aread(at->a, mtype, buf) < 0))
         goto out;
     *crc = crc_bytes(*crc, buf, (size_t)n * size);
     rc = 0;
@@ -334,10 +348,6 @@ out:
     free(buf);
     if (mtype >= 0)
         H5Tclose(mtype);
-    if (ftype >= 0)
-        H5Tclose(ftype);
-    if (space >= 0)
-        H5Sclose(space);
     return rc;
 }
 
@@ -353,11 +363,10 @@ static herr_t attr_visit(hid_t obj, const char *name, const H5A_info_t *info, vo
     if (strcmp(name, OT_H5_CRC) == 0)
         return 0;
     w->crc = crc_bytes(w->crc, (const unsigned char *)name, strlen(name) + 1);
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0 || attr_value_crc(a, &w->crc) < 0)
+    ot_h5_attr_t at;
+    if (ot_h5_attr_open(obj, name, &at) < 0 || attr_value_crc(&at, &w->crc) < 0)
         w->failed = 1;
-    if (a >= 0)
-        H5Aclose(a);
+    ot_h5_attr_close(&at);
     return w->failed ? -1 : 0;
 }
 
@@ -384,18 +393,12 @@ static int stored_crc(hid_t obj, uint32_t *have)
     if (has <= 0)
         return has == 0 ? -1 : -2;
     /* one integer, whatever else the attribute declares, before it is read into *have */
-    hid_t a = H5Aopen(obj, OT_H5_CRC, H5P_DEFAULT), type = H5I_INVALID_HID,
-          space = H5I_INVALID_HID;
+    ot_h5_attr_t at;
     herr_t r = -1;
-    if (a >= 0 && (type = H5Aget_type(a)) >= 0 && (space = H5Aget_space(a)) >= 0 &&
-        H5Tget_class(type) == H5T_INTEGER && H5Sget_simple_extent_npoints(space) == 1)
-        r = H5Aread(a, H5T_NATIVE_UINT32, have);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    if (a >= 0)
-        H5Aclose(a);
+    if (ot_h5_attr_open(obj, OT_H5_CRC, &at) == 0 && H5Tget_class(at.type) == H5T_INTEGER &&
+        H5Sget_simple_extent_npoints(at.space) == 1)
+        r = H5Aread(at.a, H5T_NATIVE_UINT32, have);
+    ot_h5_attr_close(&at);
     return r < 0 ? -2 : 0;
 }
 

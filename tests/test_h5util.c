@@ -152,6 +152,32 @@ static void test_dims_str(void)
     CU_ASSERT_STRING_EQUAL(ot_h5_dims_str(3, d, small, sizeof small), "60000x2");
 }
 
+/* attr_open: the attribute, its type and dataspace, or -1 with nothing left open; attr_close
+ * closes what opened and marks it closed. */
+static void test_attr_open(void)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t f = new_file("attr-open.h5", 1);
+    CU_ASSERT_FATAL(f >= 0);
+    CU_ASSERT_FATAL(ot_h5_attr_str(f, "name", "adam") == 0);
+    ot_h5_attr_t at;
+    CU_ASSERT_EQUAL(ot_h5_attr_open(f, "name", &at), 0);
+    CU_ASSERT(at.a >= 0 && at.type >= 0 && at.space >= 0);
+    CU_ASSERT_EQUAL(H5Tget_class(at.type), H5T_STRING);
+    CU_ASSERT_EQUAL(H5Sget_simple_extent_npoints(at.space), 1);
+    CU_ASSERT_EQUAL(H5Fget_obj_count(f, H5F_OBJ_ATTR), 1); /* guard: the count sees it */
+    ot_h5_attr_close(&at);
+    CU_ASSERT(at.a < 0 && at.type < 0 && at.space < 0);
+    CU_ASSERT_EQUAL(H5Fget_obj_count(f, H5F_OBJ_ATTR), 0);
+    CU_ASSERT_EQUAL(ot_h5_attr_open(f, "missing", &at), -1);
+    CU_ASSERT(at.a < 0 && at.type < 0 && at.space < 0);
+    ot_h5_attr_close(&at); /* nothing to close */
+    CU_ASSERT_EQUAL(H5Fget_obj_count(f, H5F_OBJ_ATTR), 0);
+    H5Fclose(f);
+    ot_h5_restore(&q);
+}
+
 /* A string attribute is a scalar NUL-terminated UTF-8 string of the value's length; a
  * scalar one has the file type asked for and the value given; an existing name is -1. */
 static void test_attrs(void)
@@ -1090,6 +1116,7 @@ OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"space: scalar and simple", test_space},
               {"dims_str: scalar, one axis, several, cut to fit", test_dims_str},
               {"attributes: string and scalar types and values", test_attrs},
+              {"attr_open and attr_close: the three ids, nothing left open", test_attr_open},
               {"attr_get: strings and numbers read back, each wrong kind named", test_attr_get},
               {"reason: the system's, HDF5's, or none", test_reason},
               {"crc: values little-endian as stored, read in slabs", test_crc_values},
