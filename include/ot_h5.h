@@ -87,6 +87,13 @@ int ot_h5_crc_set(hid_t d);
  * overwritten): 0 or -1. */
 int ot_h5_crc_put(hid_t obj, uint32_t crc);
 
+/* Write dataset name under loc with its checksum (ot_h5_crc_set): file type ftype, rank 0 (a
+ * scalar) or dims[0..rank), from buf of memory type mtype (may be NULL when it holds no values),
+ * links made with lcpl (H5P_DEFAULT, or one that makes the groups on the way). 0, or -1 with
+ * ot_h5_reason's text in reason[128], taken before the cleanup clears HDF5's error stack. */
+int ot_h5_write_ds(hid_t loc, const char *name, hid_t lcpl, hid_t ftype, hid_t mtype, int rank,
+                   const hsize_t *dims, const void *buf, char *reason);
+
 /* Check d against its OT_H5_CRC attribute: 0 when they agree; 1 when they differ (*have: the
  * stored value, *want: the computed one); -1 without the attribute; -2 when the attribute is
  * not one integer, d is not a dataset omptrain writes (ot_h5_own_dataset) or its values cannot

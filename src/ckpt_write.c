@@ -42,36 +42,6 @@ static int safe_name(const char *name)
     return comp > 0;
 }
 
-/* One dataset, rank 0 (scalar) or 1 to OT_MAX_RANK, with its checksum, written from buf (may be NULL for an empty one).
- * On failure the reason goes to reason[128] before the cleanup clears HDF5's error stack. */
-static int write_ds(hid_t loc, const char *name, hid_t lcpl, hid_t ftype, hid_t mtype, int rank,
-                    const hsize_t *dims, const void *buf, char *reason)
-{
-    hid_t space = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    int rc = -1;
-    if ((space = ot_h5_space(rank, dims)) < 0 ||
-        (d = H5Dcreate2(loc, name, ftype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        goto fail;
-    if (H5Sget_simple_extent_npoints(space) > 0 &&
-        H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-        goto fail;
-    if (ot_h5_crc_set(d) < 0) /* of the values as stored (ot_h5.h) */
-        goto fail;
-    herr_t closed = H5Dclose(d);
-    d = H5I_INVALID_HID;
-    if (closed < 0)
-        goto fail;
-    rc = 0;
-fail:
-    if (rc)
-        ot_h5_reason(reason);
-    if (d >= 0)
-        H5Dclose(d);
-    if (space >= 0)
-        H5Sclose(space);
-    return rc;
-}
-
 /* A block of floats laid out as tensors[0..n) (the parameters, an optimizer buffer, the
  * early-stopping copy: net->tensors; the running statistics: net->state_tensors) as one
  * dataset per tensor under group: group/affine1/W (in, out), group/affine1/b (out), ...
@@ -89,8 +59,8 @@ static int write_block(hid_t f, const char *group, const ot_tensor_t *tensors, s
             snprintf(reason, 128, "the dataset name is too long");
             return -1;
         }
-        if (write_ds(f, what, lcpl, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (int)ts->rank, dims,
-                     block + ts->off, reason))
+        if (ot_h5_write_ds(f, what, lcpl, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (int)ts->rank, dims,
+                           block + ts->off, reason))
             return -1;
     }
     return 0;
@@ -169,7 +139,8 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
                           &o->weight_decay))
         goto fail;
     snprintf(what, sizeof what, "/optimizer/t");
-    if (write_ds(g, "t", H5P_DEFAULT, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL, &o->t, reason))
+    if (ot_h5_write_ds(g, "t", H5P_DEFAULT, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL, &o->t,
+                       reason))
         goto fail;
     H5Gclose(g);
     g = H5I_INVALID_HID;
@@ -209,8 +180,8 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
     };
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         snprintf(what, sizeof what, "/state/%s", items[i].name);
-        if (write_ds(g, items[i].name, H5P_DEFAULT, items[i].ftype, items[i].mtype,
-                     items[i].rank, &items[i].n, items[i].buf, reason))
+        if (ot_h5_write_ds(g, items[i].name, H5P_DEFAULT, items[i].ftype, items[i].mtype,
+                           items[i].rank, &items[i].n, items[i].buf, reason))
             goto fail;
     }
     H5Gclose(g);

@@ -327,6 +327,34 @@ int ot_h5_crc_set(hid_t d)
 }
 
 
+int ot_h5_write_ds(hid_t loc, const char *name, hid_t lcpl, hid_t ftype, hid_t mtype, int rank,
+                   const hsize_t *dims, const void *buf, char *reason)
+{
+    hid_t space = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    int rc = -1;
+    if ((space = ot_h5_space(rank, dims)) < 0 ||
+        (d = H5Dcreate2(loc, name, ftype, space, lcpl, H5P_DEFAULT, H5P_DEFAULT)) < 0)
+        goto fail;
+    if (H5Sget_simple_extent_npoints(space) > 0 &&
+        H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        goto fail;
+    if (ot_h5_crc_set(d) < 0) /* of the values as stored */
+        goto fail;
+    herr_t closed = H5Dclose(d);
+    d = H5I_INVALID_HID;
+    if (closed < 0)
+        goto fail;
+    rc = 0;
+fail:
+    if (rc)
+        ot_h5_reason(reason);
+    if (d >= 0)
+        H5Dclose(d);
+    if (space >= 0)
+        H5Sclose(space);
+    return rc;
+}
+
 /* crc of the open attribute's value as stored (numbers little-endian), continued from *crc */
 static int attr_value_crc(const ot_h5_attr_t *at, uint32_t *crc)
 {

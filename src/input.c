@@ -133,7 +133,7 @@ const char *ot_input_str(const ot_input_t *in, char *buf, size_t n)
 
 int ot_input_write(hid_t f, const ot_input_t *in, char *reason)
 {
-    hid_t g = H5I_INVALID_HID, space = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    hid_t g = H5I_INVALID_HID;
     int rc = -1, flat = in->shape.flat;
     uint64_t h = in->shape.h, w = in->shape.w, c = in->shape.c;
     if ((g = H5Gcreate2(f, "input", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
@@ -143,8 +143,10 @@ int ot_input_write(hid_t f, const ot_input_t *in, char *reason)
         ot_h5_attr_scalar(g, "flat", H5T_STD_I32LE, H5T_NATIVE_INT, &flat) ||
         ot_h5_attr_str(g, "normalize", ot_normalize_name(in->normalize)) ||
         ot_h5_attr_str(g, "normalize_by", ot_norm_by_name(in->by)) ||
-        ot_h5_attrs_crc_set(g)) /* the attributes' checksum (ot_h5.h) */
+        ot_h5_attrs_crc_set(g)) { /* the attributes' checksum (ot_h5.h) */
+        ot_h5_reason(reason);
         goto out;
+    }
     if (in->normalize == OT_NORM_MEAN_STD) {
         /* by channel (c); by feature the sample's own shape, (h, w, c) or (d) */
         hsize_t dims[3] = {h, w, c};
@@ -153,29 +155,14 @@ int ot_input_write(hid_t f, const ot_input_t *in, char *reason)
             dims[0] = in->n_stats;
         else
             rank = 3;
-        const float *data[2] = {in->mean, in->std};
-        const char *names[2] = {"mean", "std"};
-        if ((space = H5Screate_simple(rank, dims, NULL)) < 0)
+        if (ot_h5_write_ds(g, "mean", H5P_DEFAULT, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rank, dims,
+                           in->mean, reason) ||
+            ot_h5_write_ds(g, "std", H5P_DEFAULT, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, rank, dims,
+                           in->std, reason))
             goto out;
-        for (int i = 0; i < 2; i++) {
-            if ((d = H5Dcreate2(g, names[i], H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
-                                H5P_DEFAULT)) < 0 ||
-                H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data[i]) < 0 ||
-                ot_h5_crc_set(d) < 0 || H5Dclose(d) < 0) {
-                d = H5I_INVALID_HID;
-                goto out;
-            }
-            d = H5I_INVALID_HID;
-        }
     }
     rc = 0;
 out:
-    if (rc)
-        ot_h5_reason(reason);
-    if (d >= 0)
-        H5Dclose(d);
-    if (space >= 0)
-        H5Sclose(space);
     if (g >= 0)
         H5Gclose(g);
     return rc;

@@ -178,6 +178,67 @@ static void test_attr_open(void)
     ot_h5_restore(&q);
 }
 
+/* write_ds: a dataset of the file type and shape asked for, its values and its checksum,
+ * groups made on the way with an lcpl that makes them; an empty one from NULL; a failure is -1
+ * with HDF5's reason, nothing left open. */
+static void test_write_ds(void)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t f = new_file("write-ds.h5", 1), lcpl = H5Pcreate(H5P_LINK_CREATE), d;
+    CU_ASSERT_FATAL(f >= 0 && lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0);
+    const float x[6] = {1.5f, -2.0f, 0.25f, 3.0f, 1e-7f, -0.0f};
+    const hsize_t dims[2] = {2, 3}, none[1] = {0};
+    const uint64_t t = 0x0102030405060708ull;
+    char reason[128] = "";
+    CU_ASSERT_EQUAL(ot_h5_write_ds(f, "/g/h/x", lcpl, H5T_IEEE_F32BE, H5T_NATIVE_FLOAT, 2, dims, x,
+                                   reason), 0);
+    CU_ASSERT_EQUAL(ot_h5_write_ds(f, "t", H5P_DEFAULT, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL,
+                                   &t, reason), 0);
+    CU_ASSERT_EQUAL(ot_h5_write_ds(f, "empty", H5P_DEFAULT, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1,
+                                   none, NULL, reason), 0);
+    CU_ASSERT_STRING_EQUAL(reason, "");
+    float back[6] = {0};
+    uint64_t t_back = 0;
+    uint32_t have = 0, want = 1;
+    hsize_t got[2] = {0};
+    CU_ASSERT_FATAL((d = H5Dopen2(f, "/g/h/x", H5P_DEFAULT)) >= 0);
+    hid_t type = H5Dget_type(d), space = H5Dget_space(d);
+    CU_ASSERT(H5Tequal(type, H5T_IEEE_F32BE) > 0);
+    CU_ASSERT_EQUAL(H5Sget_simple_extent_dims(space, got, NULL), 2);
+    CU_ASSERT(got[0] == 2 && got[1] == 3);
+    CU_ASSERT(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+    CU_ASSERT_EQUAL(memcmp(back, x, sizeof x), 0);
+    CU_ASSERT_EQUAL(ot_h5_crc_check(d, &have, &want), 0);
+    CU_ASSERT_EQUAL(have, want);
+    H5Tclose(type);
+    H5Sclose(space);
+    H5Dclose(d);
+    CU_ASSERT_FATAL((d = H5Dopen2(f, "t", H5P_DEFAULT)) >= 0);
+    space = H5Dget_space(d);
+    CU_ASSERT_EQUAL(H5Sget_simple_extent_type(space), H5S_SCALAR);
+    CU_ASSERT(H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &t_back) >= 0);
+    CU_ASSERT(t_back == t);
+    CU_ASSERT_EQUAL(ot_h5_crc_check(d, &have, &want), 0);
+    H5Sclose(space);
+    H5Dclose(d);
+    CU_ASSERT_FATAL((d = H5Dopen2(f, "empty", H5P_DEFAULT)) >= 0);
+    space = H5Dget_space(d);
+    CU_ASSERT_EQUAL(H5Sget_simple_extent_npoints(space), 0);
+    CU_ASSERT_EQUAL(ot_h5_crc_check(d, &have, &want), 0);
+    H5Sclose(space);
+    H5Dclose(d);
+    /* a name taken: -1, HDF5's reason, no dataset or dataspace left open */
+    CU_ASSERT_EQUAL(ot_h5_write_ds(f, "t", H5P_DEFAULT, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL,
+                                   &t, reason), -1);
+    CU_ASSERT(reason[0] != '\0' && strcmp(reason, "HDF5 error") != 0);
+    CU_ASSERT_EQUAL(H5Fget_obj_count(f, H5F_OBJ_DATASET), 0);
+    CU_ASSERT_EQUAL(H5Fget_obj_count(f, H5F_OBJ_DATASET | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR), 0);
+    H5Pclose(lcpl);
+    H5Fclose(f);
+    ot_h5_restore(&q);
+}
+
 /* A string attribute is a scalar NUL-terminated UTF-8 string of the value's length; a
  * scalar one has the file type asked for and the value given; an existing name is -1. */
 static void test_attrs(void)
@@ -1117,6 +1178,7 @@ OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"dims_str: scalar, one axis, several, cut to fit", test_dims_str},
               {"attributes: string and scalar types and values", test_attrs},
               {"attr_open and attr_close: the three ids, nothing left open", test_attr_open},
+              {"write_ds: type, shape, values and checksum; a failure's reason", test_write_ds},
               {"attr_get: strings and numbers read back, each wrong kind named", test_attr_get},
               {"reason: the system's, HDF5's, or none", test_reason},
               {"crc: values little-endian as stored, read in slabs", test_crc_values},

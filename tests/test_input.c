@@ -10,6 +10,7 @@
 
 #include "ot_checkpoint.h"
 #include "ot_common.h"
+#include "ot_h5.h"
 #include "ot_input.h"
 #include "ot_test.h"
 
@@ -134,6 +135,28 @@ static void test_round_trip(void)
     CU_ASSERT_EQUAL(present, 0);
 }
 
+/* A failed write (/input there already) is -1 with HDF5's own reason. */
+static void test_write_fails(void)
+{
+    char path[256], reason[128];
+    ot_dataset_t ds = byte_set();
+    ot_input_t in;
+    ot_input_init(&in, &shape);
+    CU_ASSERT_FATAL(ot_input_fit(&in, &ds, OT_NORM_BY_FEATURE) == OT_OK);
+    ot_test_path(path, sizeof path, "twice.h5");
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    CU_ASSERT_EQUAL(ot_input_write(f, &in, reason), 0);
+    snprintf(reason, sizeof reason, "unset");
+    CU_ASSERT_EQUAL(ot_input_write(f, &in, reason), -1); /* /input is there */
+    CU_ASSERT(strcmp(reason, "unset") != 0 && strcmp(reason, "HDF5 error") != 0);
+    H5Fclose(f);
+    ot_h5_restore(&q);
+    ot_input_free(&in);
+}
+
 /* A damaged /input/std: one line. */
 static void test_bad_stats(void)
 {
@@ -243,5 +266,6 @@ OT_TEST_SUITE(input, setup, ot_test_scratch_free,
               {"by feature", test_by_feature},
               {"/input round trip; a checkpoint without it", test_round_trip},
               {"damaged statistics: one line", test_bad_stats},
+              {"a failed write: HDF5's reason", test_write_fails},
               {"declared sizes checked before allocating", test_declared_sizes},
               {"checkpoint input against config and data", test_check})
