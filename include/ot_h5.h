@@ -129,6 +129,12 @@ int ot_h5_attrs_crc_check(hid_t obj, uint32_t *have, uint32_t *want);
  * is not HDF5 or is damaged, or the name is taken (no message). */
 hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw);
 
+/* The bytes of file f, one HDF5 keeps in memory (the core driver without a backing store, as
+ * checkpoints and predictions are built), flushed first, into *image (malloc'd, owned by the
+ * caller) and *size; f stays open. 0; -1 when HDF5 fails (ot_h5_reason says why); OT_ENOMEM
+ * when the *size bytes cannot be allocated. No message; *image is NULL on failure. */
+int ot_h5_get_image(hid_t f, void **image, size_t *size);
+
 /* Whether dataset d's values can be read from its own file in bounded memory: not virtual (a
  * mapping of other datasets or files), not in external files, with chunks of at most
  * max_chunk bytes (HDF5 holds a whole chunk in memory to decompress it, or to write a part of

@@ -203,17 +203,12 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
 
     /* the image, then the in-memory file is closed */
     snprintf(what, sizeof what, "the file image");
-    ssize_t n;
-    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (n = H5Fget_file_image(f, NULL, 0)) <= 0)
-        goto fail;
-    if (!(*image = malloc((size_t)n))) {
-        ot_error("%s: cannot allocate %zd bytes for the checkpoint image", path, n);
-        rc = OT_ENOMEM;
+    if ((rc = ot_h5_get_image(f, image, size)) == OT_ENOMEM) {
+        ot_error("%s: cannot allocate %zu bytes for the checkpoint image", path, *size);
         goto out;
     }
-    if (H5Fget_file_image(f, *image, (size_t)n) != n)
+    if (rc)
         goto fail;
-    *size = (size_t)n;
     herr_t closed = H5Fclose(f);
     f = H5I_INVALID_HID;
     if (closed < 0)

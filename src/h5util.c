@@ -466,6 +466,24 @@ hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw)
     return f;
 }
 
+int ot_h5_get_image(hid_t f, void **image, size_t *size)
+{
+    ssize_t n;
+    *image = NULL;
+    *size = 0;
+    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (n = H5Fget_file_image(f, NULL, 0)) <= 0)
+        return -1;
+    *size = (size_t)n;
+    if (!(*image = malloc(*size)))
+        return OT_ENOMEM;
+    if (H5Fget_file_image(f, *image, *size) != n) {
+        free(*image);
+        *image = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int ot_h5_storage_check(hid_t d, size_t max_chunk, int filters_ok, char *why)
 {
     hid_t dcpl = H5Dget_create_plist(d), type = H5I_INVALID_HID;

@@ -122,17 +122,12 @@ static int build_h5(const result_t *r, const ot_config_t *c, const ot_predict_op
     if ((r->names && put_names(f, "class_names", r->names, r->k)) ||
         (r->files && put_names(f, "file_names", r->files, r->n)))
         goto fail;
-    ssize_t len;
-    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0)
-        goto fail;
-    if (!(*image = malloc((size_t)len))) {
-        ot_error("%s: cannot allocate %zd bytes for the file", p->h5_out, len);
-        rc = OT_ENOMEM;
+    if ((rc = ot_h5_get_image(f, image, size)) == OT_ENOMEM) {
+        ot_error("%s: cannot allocate %zu bytes for the file", p->h5_out, *size);
         goto out;
     }
-    if (H5Fget_file_image(f, *image, (size_t)len) != len)
+    if (rc)
         goto fail;
-    *size = (size_t)len;
     rc = OT_OK;
     goto out;
 fail:

@@ -665,6 +665,42 @@ static void test_attrs_crc(void)
 
 /* ---------------------------------------------------------------- files from elsewhere */
 
+/* get_image: the flushed bytes of a file in memory, the file left open; a failure is -1 with
+ * no image. */
+static void test_get_image(void)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    hid_t f = new_file("get-image.h5", 1), d;
+    CU_ASSERT_FATAL(f >= 0);
+    float v[3] = {1, 2, 3}, got[3] = {0};
+    hsize_t n3 = 3;
+    CU_ASSERT_FATAL((d = make_ds(f, "x", H5T_IEEE_F32LE, 1, &n3, H5P_DEFAULT, H5T_NATIVE_FLOAT,
+                                 v)) >= 0);
+    H5Dclose(d);
+    void *img = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(ot_h5_get_image(f, &img, &n), 0);
+    CU_ASSERT_FATAL(img != NULL && n > 0);
+    CU_ASSERT_EQUAL(H5Fget_file_image(f, NULL, 0), (ssize_t)n);
+    CU_ASSERT(H5Iis_valid(f) > 0); /* left open */
+    H5Fclose(f);
+    char p[256];
+    f = ot_h5_open_image(img, n, ot_test_path(p, sizeof p, "got-image.h5"), 0);
+    CU_ASSERT_FATAL(f >= 0);
+    CU_ASSERT_FATAL((d = H5Dopen2(f, "x", H5P_DEFAULT)) >= 0);
+    CU_ASSERT(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >= 0);
+    CU_ASSERT(memcmp(got, v, sizeof v) == 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    free(img);
+    img = (void *)&n;
+    CU_ASSERT_EQUAL(ot_h5_get_image(H5I_INVALID_HID, &img, &n), -1);
+    CU_ASSERT_PTR_NULL(img);
+    CU_ASSERT_EQUAL(n, 0);
+    ot_h5_restore(&q);
+}
+
 /* An image opened from memory: its bytes are copied (the buffer may change afterwards),
  * read-only unless rw, and a writable one never reaches the disk; bytes that are not HDF5 or
  * none at all are < 0, without a message. */
@@ -1186,6 +1222,7 @@ OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"crc_set and crc_check: one flipped bit found", test_crc_check},
               {"attrs_crc: names and values by name, a changed value found", test_attrs_crc},
               {"open_image: copied, read-only or writable in memory", test_open_image},
+              {"get_image: a file's bytes from memory, the file left open", test_get_image},
               {"storage_check: virtual, external, chunks, filters", test_storage_check},
               {"own_dataset: storage, types, declared size", test_own_dataset},
               {"find: hard, soft and external links, missing paths", test_find},
