@@ -59,45 +59,34 @@ int ot_h5data_is_hdf5(const char *path)
 /* What type t is, as numpy would say it: "uint8", "int32", "float64", "strings", ... */
 static const char *type_str(hid_t t, char *buf, size_t n)
 {
-    size_t bits = 8 * H5Tget_size(t);
-    switch (H5Tget_class(t)) {
-    case H5T_INTEGER:
+    static const struct {
+        H5T_class_t cls;
+        const char *what;
+    } named[] = {
+        {H5T_STRING, "strings"},
+        {H5T_COMPOUND, "a compound type (records)"},
+        {H5T_ENUM, "an enum (numpy bool?)"},
+        {H5T_VLEN, "variable-length sequences (a ragged array)"},
+        {H5T_ARRAY, "an array type (each value an array)"},
+        {H5T_OPAQUE, "opaque bytes"},
+        {H5T_BITFIELD, "bit fields"},
+        {H5T_REFERENCE, "references to objects or regions"},
+        {H5T_TIME, "times"},
+    };
+    const size_t bits = 8 * H5Tget_size(t);
+    const H5T_class_t cls = H5Tget_class(t);
+    const char *what = NULL;
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (named[i].cls == cls)
+            what = named[i].what;
+    if (cls == H5T_INTEGER)
         snprintf(buf, n, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
-        break;
-    case H5T_FLOAT:
+    else if (cls == H5T_FLOAT)
         snprintf(buf, n, "float%zu", bits);
-        break;
-    case H5T_STRING:
-        snprintf(buf, n, "strings");
-        break;
-    case H5T_COMPOUND:
-        snprintf(buf, n, "a compound type (records)");
-        break;
-    case H5T_ENUM:
-        snprintf(buf, n, "an enum (numpy bool?)");
-        break;
-    case H5T_VLEN:
-        snprintf(buf, n, "variable-length sequences (a ragged array)");
-        break;
-    case H5T_ARRAY:
-        snprintf(buf, n, "an array type (each value an array)");
-        break;
-    case H5T_OPAQUE:
-        snprintf(buf, n, "opaque bytes");
-        break;
-    case H5T_BITFIELD:
-        snprintf(buf, n, "bit fields");
-        break;
-    case H5T_REFERENCE:
-        snprintf(buf, n, "references to objects or regions");
-        break;
-    case H5T_TIME:
-        snprintf(buf, n, "times");
-        break;
-    default:
-        snprintf(buf, n, "a type of HDF5 class %d", (int)H5Tget_class(t));
-        break;
-    }
+    else if (what)
+        snprintf(buf, n, "%s", what);
+    else
+        snprintf(buf, n, "a type of HDF5 class %d", (int)cls);
     return buf;
 }
 

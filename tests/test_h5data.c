@@ -570,6 +570,33 @@ static void test_bad_types(void)
     H5Tclose(arr);
     EXPECT_LOAD(o, OT_EFORMAT, "array.h5: dataset 'data' (data.features) holds an array type "
                                "(each value an array), expected uint8");
+    /* the other classes a numpy or HDF5 user may store, each by its name (no values written:
+     * the type alone is read) */
+    int8_t zero = 0;
+    hid_t en = H5Tenum_create(H5T_NATIVE_INT8), cmp = H5Tcreate(H5T_COMPOUND, 1);
+    H5Tenum_insert(en, "FALSE", &zero);
+    H5Tinsert(cmp, "x", 0, H5T_NATIVE_UINT8);
+    hid_t op = H5Tcreate(H5T_OPAQUE, 2);
+    const struct {
+        hid_t type;
+        const char *said;
+    } kinds[] = {
+        {en, "holds an enum (numpy bool?), expected uint8"},
+        {cmp, "holds a compound type (records), expected uint8"},
+        {op, "holds opaque bytes, expected uint8"},
+        {H5T_STD_B8LE, "holds bit fields, expected uint8"},
+        {H5T_STD_REF_OBJ, "holds references to objects or regions, expected uint8"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        f = create("kind.h5", path, sizeof path);
+        put(f, "data", kinds[i].type, kinds[i].type, 1, (hsize_t[]){N}, NULL, 0);
+        put_labels(f, "label", N);
+        H5Fclose(f);
+        EXPECT_LOAD(o, OT_EFORMAT, kinds[i].said);
+    }
+    H5Tclose(en);
+    H5Tclose(cmp);
+    H5Tclose(op);
 }
 
 /* Labels as floats, as Caffe's HDF5Data layer has them (float32, or float64, N x 1): taken
