@@ -90,6 +90,19 @@ static const char *type_str(hid_t t, char *buf, size_t n)
     return buf;
 }
 
+/* The kind of object at name in f (H5O_TYPE_DATASET, H5O_TYPE_GROUP, ...), or
+ * H5O_TYPE_UNKNOWN when it cannot be told. */
+static H5O_type_t object_type(hid_t f, const char *name)
+{
+    H5O_info_t oi;
+#if H5_VERSION_GE(1, 12, 0)
+    herr_t got = H5Oget_info_by_name3(f, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT);
+#else
+    herr_t got = H5Oget_info_by_name2(f, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT);
+#endif
+    return got < 0 ? H5O_TYPE_UNKNOWN : oi.type;
+}
+
 /* The root group's first LIST_NAMES names, ", "-joined, for "the file holds ...". */
 static void root_names(hid_t f, char *buf, size_t n)
 {
@@ -140,7 +153,6 @@ static void dset_close(dset_t *s)
 static int dset_open(hid_t f, const char *path, dset_t *s, int missing_ok)
 {
     char names[512], why[OT_H5_PATH_MAX + 128];
-    H5O_info_t oi;
     s->d = s->type = s->space = H5I_INVALID_HID;
     /* every link on the way looked at before it is followed: none may lead out of the file */
     int there = ot_h5_find(f, s->name, 1, why, sizeof why);
@@ -156,14 +168,10 @@ static int dset_open(hid_t f, const char *path, dset_t *s, int missing_ok)
                  names[0] ? names : "nothing");
         return OT_EFORMAT;
     }
-#if H5_VERSION_GE(1, 12, 0)
-    herr_t got = H5Oget_info_by_name3(f, s->name, &oi, H5O_INFO_BASIC, H5P_DEFAULT);
-#else
-    herr_t got = H5Oget_info_by_name2(f, s->name, &oi, H5O_INFO_BASIC, H5P_DEFAULT);
-#endif
-    if (got < 0 || oi.type != H5O_TYPE_DATASET) {
+    const H5O_type_t type = object_type(f, s->name);
+    if (type != H5O_TYPE_DATASET) {
         ot_error("%s: '%s' (%s) is %s, expected a dataset", path, s->name, s->key,
-                 got >= 0 && oi.type == H5O_TYPE_GROUP ? "a group" : "not a dataset");
+                 type == H5O_TYPE_GROUP ? "a group" : "not a dataset");
         return OT_EFORMAT;
     }
     /* where its values lie before anything else is asked (a virtual dataset's shape may come
@@ -606,15 +614,9 @@ static void read_output_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *
         read_class_names(f, o->n_classes, ds);
     if (!o->labels_optional || H5Lexists(f, "file_names", H5P_DEFAULT) <= 0)
         return;
-    H5O_info_t info;
     char why[128];
-#if H5_VERSION_GE(1, 12, 0)
-    herr_t got = H5Oget_info_by_name3(f, "file_names", &info, H5O_INFO_BASIC, H5P_DEFAULT);
-#else
-    herr_t got = H5Oget_info_by_name2(f, "file_names", &info, H5O_INFO_BASIC, H5P_DEFAULT);
-#endif
     hid_t d;
-    if (got < 0 || info.type != H5O_TYPE_DATASET ||
+    if (object_type(f, "file_names") != H5O_TYPE_DATASET ||
         (d = H5Dopen2(f, "file_names", H5P_DEFAULT)) < 0)
         return;
     /* its values in this file, a chunk no larger than the names may take */
@@ -713,15 +715,19 @@ static const char *small_chunk(const dset_t *s, char *buf, size_t n)
     return ot_h5_dims_str(s->rank, dims, buf, n);
 }
 
-/* The line for dataset s, whose chunks (why says how large) are more than a chunk may take:
- * the larger of BLOCK_BYTES and need, the memory of the n samples read; full is the memory of
- * all N. A limit (n < N) lowers the bound, so that it reads only what it keeps: said so, with
- * whether the chunks would pass without it. */
-static void chunks_error(const dset_t *s, const char *path, const char *why, size_t need,
-                         size_t n, size_t N, size_t full)
+/* Whether the chunks of dataset s are no more than a chunk may take: the larger of BLOCK_BYTES
+ * and need, the memory of the n samples read, when reading s decompresses them; full is the
+ * memory of all N. 0, or OT_EFORMAT after one line saying how large they are; a limit (n < N)
+ * lowers the bound, so that it reads only what it keeps: said so, with whether the chunks
+ * would pass without it. */
+static int check_chunks(const dset_t *s, const char *path, size_t need, size_t n, size_t N,
+                        size_t full)
 {
-    char nb[32], bb[32], shape[128], read[96];
+    char nb[32], bb[32], shape[128], read[96], why[128];
     const size_t bound = full > BLOCK_BYTES ? full : BLOCK_BYTES;
+    const size_t max_chunk = need > BLOCK_BYTES ? need : BLOCK_BYTES;
+    if (ot_h5_storage_check(s->d, decompresses(s) ? max_chunk : SIZE_MAX, 1, why) == 0)
+        return OT_OK;
     if (n == N)
         snprintf(read, sizeof read, "%zu samples", n);
     else if (chunk_bytes(s) <= bound)
@@ -735,6 +741,7 @@ static void chunks_error(const dset_t *s, const char *path, const char *why, siz
              "scripts/to_hdf5.py writes", path, s->name, s->key, why,
              bytes_str(BLOCK_BYTES, bb, sizeof bb), bytes_str(need, nb, sizeof nb), read,
              s->name, small_chunk(s, shape, sizeof shape), path);
+    return OT_EFORMAT;
 }
 
 /* The features and labels of the open file f (named path in messages) into ds (memset by the
@@ -747,7 +754,6 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
     dset_t lab = {o->labels, "data.labels", H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID,
                   0, {0}};
     int rc, bytes = 0, labelled = 0;
-    char why[128];
 
     if ((rc = dset_open(f, path, &feat, 0)) ||
         (rc = features_shape(&feat, path, o->layout, ds, &bytes)))
@@ -795,24 +801,15 @@ static int load(ot_dataset_t *ds, hid_t f, const char *path, const ot_h5data_opt
      * it reads in place): no larger than the data set read (the n samples a limit keeps, so
      * that a limit bounds the memory as the message above says), or BLOCK_BYTES. dset_open's
      * check passed, so a chunk too large is all a check here can find. */
-    const size_t max_chunk = need > BLOCK_BYTES ? need : BLOCK_BYTES;
     size_t full = SIZE_MAX; /* the memory of all N samples */
     if (!ot_mul_size(N, ds->dim, &full) && !ot_mul_size(full, elem, &full) &&
         full <= SIZE_MAX - N)
         full += N;
     else
         full = SIZE_MAX;
-    if (ot_h5_storage_check(feat.d, decompresses(&feat) ? max_chunk : SIZE_MAX, 1, why) < 0) {
-        chunks_error(&feat, path, why, need, n, N, full);
-        rc = OT_EFORMAT;
+    if ((rc = check_chunks(&feat, path, need, n, N, full)) ||
+        (labelled && (rc = check_chunks(&lab, path, need, n, N, full))))
         goto out;
-    }
-    if (labelled &&
-        ot_h5_storage_check(lab.d, decompresses(&lab) ? max_chunk : SIZE_MAX, 1, why) < 0) {
-        chunks_error(&lab, path, why, need, n, N, full);
-        rc = OT_EFORMAT;
-        goto out;
-    }
     ds->n = n;
     ds->n_classes = o->n_classes;
     ds->load_bytes = need; /* hyperslabs of the n samples only: nothing else is kept */
@@ -881,7 +878,6 @@ int ot_h5data_load_h5(ot_dataset_t *ds, hid_t f, const char *name, const ot_h5da
 int ot_h5data_load(ot_dataset_t *ds, const char *path, const ot_h5data_opts_t *o,
                    int *has_labels)
 {
-    hid_t f = H5I_INVALID_HID;
     ot_h5_quiet_t q;
     struct stat st;
     int rc;
@@ -907,15 +903,14 @@ int ot_h5data_load(ot_dataset_t *ds, const char *path, const ot_h5data_opts_t *o
         return is == 0 ? OT_EFORMAT : OT_EIO;
     }
     ot_h5_quiet(&q);
-    if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
         ot_error("%s: cannot open as HDF5: the file is truncated or damaged", path);
         rc = OT_EFORMAT;
     } else {
-        rc = load(ds, f, path, o, has_labels);
+        rc = ot_h5data_load_h5(ds, f, path, o, has_labels);
         H5Fclose(f);
     }
     ot_h5_restore(&q);
-    if (rc)
-        ot_dataset_free(ds);
     return rc;
 }

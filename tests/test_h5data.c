@@ -420,6 +420,15 @@ static void test_features_is_a_group(void)
     H5Fclose(f);
     ot_h5data_opts_t o = opts();
     EXPECT_LOAD(o, OT_EFORMAT, "group.h5: 'data' (data.features) is a group, expected a dataset");
+    /* a named datatype: neither */
+    f = create("named-type.h5", path, sizeof path);
+    hid_t t = H5Tcopy(H5T_NATIVE_FLOAT);
+    CU_ASSERT_FATAL(H5Tcommit2(f, "data", t, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    H5Tclose(t);
+    put_labels(f, "label", N);
+    H5Fclose(f);
+    EXPECT_LOAD(o, OT_EFORMAT, "named-type.h5: 'data' (data.features) is not a dataset, expected "
+                               "a dataset");
 }
 
 static void test_n_mismatch(void)
@@ -1094,7 +1103,7 @@ OT_TEST_SUITE(h5data, setup, ot_test_scratch_free,
               {"bad: missing file", test_missing_file},
               {"bad: not HDF5", test_not_hdf5},
               {"bad: missing features dataset", test_missing_features},
-              {"bad: features is a group", test_features_is_a_group},
+              {"bad: features is a group or a named type", test_features_is_a_group},
               {"bad: N of features and labels differ", test_n_mismatch},
               {"bad: label out of range", test_label_out_of_range},
               {"bad: rank or shape", test_bad_rank},
