@@ -129,6 +129,12 @@ int ot_h5_attrs_crc_check(hid_t obj, uint32_t *have, uint32_t *want);
  * is not HDF5 or is damaged, or the name is taken (no message). */
 hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw);
 
+/* A new, empty HDF5 file that HDF5 keeps in memory (the core driver without a backing store,
+ * growing by increment bytes at a time): nothing is read from or written to disk; name names it
+ * in HDF5's bookkeeping and messages. Returns the file, or < 0 with ot_h5_reason's text in
+ * reason[128]. Its bytes: ot_h5_get_image. */
+hid_t ot_h5_create_image(const char *name, size_t increment, char *reason);
+
 /* The bytes of file f, one HDF5 keeps in memory (the core driver without a backing store, as
  * checkpoints and predictions are built), flushed first, into *image (malloc'd, owned by the
  * caller) and *size; f stays open. 0; -1 when HDF5 fails (ot_h5_reason says why); OT_ENOMEM

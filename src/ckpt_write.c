@@ -72,8 +72,7 @@ static int write_block(hid_t f, const char *group, const ot_tensor_t *tensors, s
  * flush failed: it crashes at exit). *image is malloc'd, owned by the caller. */
 static int build_image(const ot_trainer_t *t, const char *path, void **image, size_t *size)
 {
-    hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID, lcpl = H5I_INVALID_HID,
-          fapl = H5I_INVALID_HID;
+    hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID, lcpl = H5I_INVALID_HID;
     char *config = NULL, reason[128] = "", what[128], created[32];
     int rc = OT_EIO;
     *image = NULL;
@@ -92,8 +91,7 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
     }
     /* grow the image in steps of about the whole checkpoint: parameters, order, 1 MiB */
     size_t increment = (t->net.n_params + t->train.n) * 4 + ((size_t)1 << 20);
-    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 || H5Pset_fapl_core(fapl, increment, 0) < 0 ||
-        (f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
+    if ((f = ot_h5_create_image(path, increment, reason)) < 0)
         goto fail;
 
     /* root attributes: who wrote this, when, with what */
@@ -231,8 +229,6 @@ out:
         H5Pclose(lcpl);
     if (f >= 0)
         H5Fclose(f);
-    if (fapl >= 0)
-        H5Pclose(fapl);
     free(config);
     return rc;
 }

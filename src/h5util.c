@@ -466,6 +466,17 @@ hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw)
     return f;
 }
 
+hid_t ot_h5_create_image(const char *name, size_t increment, char *reason)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = H5I_INVALID_HID;
+    if (fapl < 0 || H5Pset_fapl_core(fapl, increment, 0) < 0 ||
+        (f = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
+        ot_h5_reason(reason);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    return f;
+}
+
 int ot_h5_get_image(hid_t f, void **image, size_t *size)
 {
     ssize_t n;

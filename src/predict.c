@@ -82,7 +82,7 @@ static int put_names(hid_t f, const char *name, char *const *names, size_t k)
 static int build_h5(const result_t *r, const ot_config_t *c, const ot_predict_opts_t *p,
                     void **image, size_t *size)
 {
-    hid_t fapl = H5I_INVALID_HID, f = H5I_INVALID_HID;
+    hid_t f = H5I_INVALID_HID;
     char created[32], reason[128] = "";
     char *config = ot_config_to_ini(c);
     int32_t *labels = NULL;
@@ -96,9 +96,8 @@ static int build_h5(const result_t *r, const ot_config_t *c, const ot_predict_op
     uint64_t n = r->n;
     uint32_t k = (uint32_t)r->k;
     ot_h5_utc_now(created, sizeof created);
-    if ((fapl = H5Pcreate(H5P_FILE_ACCESS)) < 0 ||
-        H5Pset_fapl_core(fapl, r->n * (r->k + 2) * 4 + ((size_t)1 << 16), 0) < 0 ||
-        (f = H5Fcreate(p->h5_out, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0 ||
+    if ((f = ot_h5_create_image(p->h5_out, r->n * (r->k + 2) * 4 + ((size_t)1 << 16),
+                                reason)) < 0 ||
         ot_h5_attr_str(f, "omptrain_version", OT_VERSION) ||
         ot_h5_attr_str(f, "created", created) || ot_h5_attr_str(f, "checkpoint", p->checkpoint) ||
         ot_h5_attr_str(f, "input", p->input) || ot_h5_attr_str(f, "config", config) ||
@@ -131,18 +130,13 @@ static int build_h5(const result_t *r, const ot_config_t *c, const ot_predict_op
     rc = OT_OK;
     goto out;
 fail:
-    ot_error("%s: cannot build the predictions file in memory: %s", p->h5_out,
-             ot_h5_reason(reason));
+    if (!reason[0])
+        ot_h5_reason(reason);
+    ot_error("%s: cannot build the predictions file in memory: %s", p->h5_out, reason);
     rc = OT_EIO;
-out:
-    if (rc) {
-        free(*image);
-        *image = NULL;
-    }
+out: /* (*image is NULL unless ot_h5_get_image succeeded, the last step) */
     if (f >= 0)
         H5Fclose(f);
-    if (fapl >= 0)
-        H5Pclose(fapl);
     free(config);
     free(labels);
     return rc;

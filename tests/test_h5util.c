@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "ot_common.h"
@@ -665,14 +666,20 @@ static void test_attrs_crc(void)
 
 /* ---------------------------------------------------------------- files from elsewhere */
 
-/* get_image: the flushed bytes of a file in memory, the file left open; a failure is -1 with
+/* create_image: a file in memory only, nothing on disk under its name; a name in use is < 0
+ * with HDF5's reason. get_image: its flushed bytes, the file left open; a failure is -1 with
  * no image. */
 static void test_get_image(void)
 {
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-    hid_t f = new_file("get-image.h5", 1), d;
+    char p[256], reason[128] = "";
+    ot_test_path(p, sizeof p, "created-image.h5");
+    hid_t f = ot_h5_create_image(p, 1 << 16, reason), d;
     CU_ASSERT_FATAL(f >= 0);
+    CU_ASSERT_STRING_EQUAL(reason, "");
+    CU_ASSERT(ot_h5_create_image(p, 1 << 16, reason) < 0); /* open already */
+    CU_ASSERT(reason[0] != '\0' && strcmp(reason, "HDF5 error") != 0);
     float v[3] = {1, 2, 3}, got[3] = {0};
     hsize_t n3 = 3;
     CU_ASSERT_FATAL((d = make_ds(f, "x", H5T_IEEE_F32LE, 1, &n3, H5P_DEFAULT, H5T_NATIVE_FLOAT,
@@ -685,7 +692,7 @@ static void test_get_image(void)
     CU_ASSERT_EQUAL(H5Fget_file_image(f, NULL, 0), (ssize_t)n);
     CU_ASSERT(H5Iis_valid(f) > 0); /* left open */
     H5Fclose(f);
-    char p[256];
+    CU_ASSERT(access(p, F_OK) != 0); /* never on disk */
     f = ot_h5_open_image(img, n, ot_test_path(p, sizeof p, "got-image.h5"), 0);
     CU_ASSERT_FATAL(f >= 0);
     CU_ASSERT_FATAL((d = H5Dopen2(f, "x", H5P_DEFAULT)) >= 0);
@@ -1222,7 +1229,7 @@ OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"crc_set and crc_check: one flipped bit found", test_crc_check},
               {"attrs_crc: names and values by name, a changed value found", test_attrs_crc},
               {"open_image: copied, read-only or writable in memory", test_open_image},
-              {"get_image: a file's bytes from memory, the file left open", test_get_image},
+              {"create_image and get_image: a file in memory, its bytes", test_get_image},
               {"storage_check: virtual, external, chunks, filters", test_storage_check},
               {"own_dataset: storage, types, declared size", test_own_dataset},
               {"find: hard, soft and external links, missing paths", test_find},
