@@ -121,6 +121,11 @@ int ot_h5_attrs_crc_check(hid_t obj, uint32_t *have, uint32_t *want);
 #define OT_H5_PATH_MAX 1024               /* the longest object path followed */
 #define OT_H5_SOFT_DEPTH 8                /* soft links followed in a row, at most */
 
+/* Whether the file at path is HDF5 (as opened with file access list fapl, H5P_DEFAULT for
+ * none; HDF5 1.10 asks without it): > 0, 0 when it is not, < 0 when it cannot be read. No
+ * message: the caller silences HDF5's printer. */
+htri_t ot_h5_is_hdf5(const char *path, hid_t fapl);
+
 /* Open the HDF5 file image of n bytes at buf from memory, through HDF5's core driver: the
  * bytes are copied, and the file is read-only or (rw) writable in memory; nothing is read from
  * or written to disk. name names the file in HDF5's own bookkeeping; HDF5 1.10's core driver

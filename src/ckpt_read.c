@@ -40,11 +40,7 @@ static int open_path(const char *path, hid_t *f, ot_h5_quiet_t *q)
         return OT_EIO;
     }
     fclose(probe);
-#if H5_VERSION_GE(1, 12, 0)
-    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
-#else
-    htri_t is = H5Fis_hdf5(path);
-#endif
+    htri_t is = ot_h5_is_hdf5(path, H5P_DEFAULT);
     if (is == 0) {
         ot_error("%s: not an HDF5 file (expected an omptrain checkpoint)", path);
         return OT_EFORMAT;

@@ -47,11 +47,7 @@ int ot_h5data_is_hdf5(const char *path)
 {
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-#if H5_VERSION_GE(1, 12, 0)
-    htri_t is = H5Fis_accessible(path, H5P_DEFAULT);
-#else
-    htri_t is = H5Fis_hdf5(path);
-#endif
+    htri_t is = ot_h5_is_hdf5(path, H5P_DEFAULT);
     ot_h5_restore(&q);
     return is > 0 ? 1 : is == 0 ? 0 : -1;
 }

@@ -453,6 +453,16 @@ int ot_h5_crc_check(hid_t d, uint32_t *have, uint32_t *want)
 
 /* ---------------------------------------------------------------- files from elsewhere */
 
+htri_t ot_h5_is_hdf5(const char *path, hid_t fapl)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    return H5Fis_accessible(path, fapl);
+#else
+    (void)fapl;
+    return H5Fis_hdf5(path);
+#endif
+}
+
 hid_t ot_h5_open_image(const void *buf, size_t n, const char *name, int rw)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = H5I_INVALID_HID;

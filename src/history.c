@@ -294,11 +294,7 @@ out:
 static int open_existing(ot_history_t *h, uint64_t step, int epoch)
 {
     hid_t fapl = make_fapl();
-#if H5_VERSION_GE(1, 12, 0)
-    htri_t is = H5Fis_accessible(h->path, fapl);
-#else
-    htri_t is = H5Fis_hdf5(h->path);
-#endif
+    htri_t is = ot_h5_is_hdf5(h->path, fapl);
     int rc;
     if (fapl < 0 || is <= 0 || (h->file = H5Fopen(h->path, H5F_ACC_RDWR, fapl)) < 0) {
         ot_error("%s: cannot open the run's history (%s; move it away to start a new one)",

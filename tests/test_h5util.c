@@ -666,6 +666,25 @@ static void test_attrs_crc(void)
 
 /* ---------------------------------------------------------------- files from elsewhere */
 
+/* is_hdf5: an HDF5 file, a text file, a missing one. */
+static void test_is_hdf5(void)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    char p[256];
+    hid_t f = new_file("is.h5", 0);
+    CU_ASSERT_FATAL(f >= 0);
+    H5Fclose(f);
+    CU_ASSERT(ot_h5_is_hdf5(ot_test_path(p, sizeof p, "is.h5"), H5P_DEFAULT) > 0);
+    FILE *fp = fopen(ot_test_path(p, sizeof p, "is.txt"), "w");
+    CU_ASSERT_FATAL(fp != NULL);
+    fputs("plain text, longer than an HDF5 signature\n", fp);
+    fclose(fp);
+    CU_ASSERT_EQUAL(ot_h5_is_hdf5(p, H5P_DEFAULT), 0);
+    CU_ASSERT(ot_h5_is_hdf5(ot_test_path(p, sizeof p, "is-missing.h5"), H5P_DEFAULT) < 0);
+    ot_h5_restore(&q);
+}
+
 /* create_image: a file in memory only, nothing on disk under its name; a name in use is < 0
  * with HDF5's reason. get_image: its flushed bytes, the file left open; a failure is -1 with
  * no image. */
@@ -1229,6 +1248,7 @@ OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"crc_set and crc_check: one flipped bit found", test_crc_check},
               {"attrs_crc: names and values by name, a changed value found", test_attrs_crc},
               {"open_image: copied, read-only or writable in memory", test_open_image},
+              {"is_hdf5: HDF5, not HDF5, missing", test_is_hdf5},
               {"create_image and get_image: a file in memory, its bytes", test_get_image},
               {"storage_check: virtual, external, chunks, filters", test_storage_check},
               {"own_dataset: storage, types, declared size", test_own_dataset},
