@@ -358,10 +358,12 @@ static int check_stack(hid_t f, const char *path, const ot_net_t *net)
     return rc;
 }
 
-/* /model into net's parameters and running statistics. The layers first (the checkpoint's
- * groups against the config's layers with tensors: a deeper or shallower model, a batch norm
- * on one side only; one message naming both lists), then every tensor's shape, then the data,
- * and last what the tensors cannot tell (check_stack). */
+/* /model into net's parameters and running statistics. The two stacks first, where the
+ * checkpoint's config lays out (check_stack: one message naming both and the first layer that
+ * differs, a stride or padding as much as a width); then, for a checkpoint whose config does
+ * not, the layers (the checkpoint's groups against the config's layers with tensors: a deeper
+ * or shallower model, a batch norm on one side only; one message naming both lists), every
+ * tensor's shape, then the data. */
 static int load_params(hid_t f, const char *path, ot_net_t *net)
 {
     char ck[OT_MAX_STACK][OT_NAME_MAX], cf[OT_MAX_STACK][OT_NAME_MAX], name[64];
@@ -390,6 +392,9 @@ static int load_params(hid_t f, const char *path, ot_net_t *net)
         ot_error("%s: /model is not a readable group", path);
         return OT_EFORMAT;
     }
+    int rc = check_stack(f, path, net);
+    if (rc)
+        return rc;
     for (size_t l = 0; l < net->n_layers; l++)
         if (net_has_layer(net, net->layers[l].name))
             snprintf(cf[n_cf++], OT_NAME_MAX, "%s", net->layers[l].name);
@@ -412,13 +417,10 @@ static int load_params(hid_t f, const char *path, ot_net_t *net)
             return OT_ECONFIG;
         }
     }
-    int rc = read_block(f, path, "/model", net->tensors, net->n_tensors, net->params,
-                        OT_ECONFIG);
+    rc = read_block(f, path, "/model", net->tensors, net->n_tensors, net->params, OT_ECONFIG);
     if (!rc)
         rc = read_block(f, path, "/model", net->state_tensors, net->n_state_tensors, net->state,
                         OT_ECONFIG);
-    if (!rc)
-        rc = check_stack(f, path, net);
     return rc;
 }
 

@@ -75,12 +75,12 @@ $py -c "import h5py, sys; f = h5py.File(sys.argv[1], 'a'); del f['/model/affine2
     "$tmp/missing.h5"
 expect 1 "$tmp/missing.h5: /model/affine2/W is missing" eval --checkpoint "$tmp/missing.h5" "$cfg"
 
-# the config does not match the checkpoint: exit 2, both shapes named
-expect 2 "$good: /model/affine1/W has shape 784x50 but the config's model needs 784x100" \
-    --resume "$good" --epochs 4 --set model.layers=784,100,10 -o "$tmp/good" "$cfg"
-expect 2 "$good: /model/affine1/W has shape 784x50 but the config's model needs 784x100" \
-    eval --checkpoint "$good" --set model.layers=784,100,10 "$cfg"
-expect 2 "$good: the config's model has affine3, which the checkpoint's has not (checkpoint: affine1, affine2; config: affine1, affine2, affine3)" \
+# the config does not match the checkpoint: exit 2, both models named and the first layer
+# that differs
+wider="$good: the checkpoint's model is 'affine 50, relu, affine 10' and the config's 'affine 100, relu, affine 10' (layer 1, affine1: output 50 in the checkpoint, 100 in the config)"
+expect 2 "$wider" --resume "$good" --epochs 4 --set model.layers=784,100,10 -o "$tmp/good" "$cfg"
+expect 2 "$wider" eval --checkpoint "$good" --set model.layers=784,100,10 "$cfg"
+expect 2 "$good: the checkpoint's model is 'affine 50, relu, affine 10' and the config's 'affine 50, relu, affine 20, relu, affine 10' (layer 3, affine2: output 10 in the checkpoint, 20 in the config)" \
     --resume "$good" --epochs 4 --set model.layers=784,50,20,10 -o "$tmp/good" "$cfg"
 expect 2 "$good: /state/order is the order of 2000 training samples but the config's training set has 1500" \
     --resume "$good" --epochs 4 --set data.train_limit=1500 -o "$tmp/good" "$cfg"

@@ -138,7 +138,7 @@ expect 2 "export needs --onnx PATH" export -c "$ck" configs/mnist.ini
 expect 2 "--onnx is an export option" predict -c "$ck" --onnx x.onnx configs/mnist.ini "$images"
 expect 2 "model.layers: input width 100, but the samples of $ck are 28x28x1" \
     export -c "$ck" --onnx "$tmp/x.onnx" -S model.layers=100,10 configs/mnist.ini
-expect 2 "/model/affine1/W has shape 784x50 but the config's model needs 784x60" \
+expect 2 "(layer 1, affine1: output 50 in the checkpoint, 60 in the config)" \
     export -c "$ck" --onnx "$tmp/x.onnx" -S model.layers=784,60,10 configs/mnist.ini
 expect 1 "$tmp/no/x.onnx: cannot create the file" export -c "$ck" --onnx "$tmp/no/x.onnx" \
     configs/mnist.ini

@@ -330,13 +330,13 @@ static void test_batchnorm(void)
 
     CU_ASSERT_FATAL(ot_ck_make_trainer(&plain, 21, 50, 600) == 0);
     OT_EXPECT_ONE_LINE(ot_ckpt_load(p, &plain), OT_ECONFIG,
-                       "has /model/bn1, which the config's model has not (checkpoint: affine1, "
-                       "affine2, bn1; config: affine1, affine2)");
+                       "the checkpoint's model is 'affine 50, batchnorm, relu, dropout 0.2, "
+                       "affine 10' and the config's 'affine 50, relu, affine 10' (layer 2: "
+                       "batchnorm in the checkpoint, relu in the config)");
     ot_test_path(q, sizeof q, "plain.h5");
     CU_ASSERT_FATAL(ot_ckpt_write(&plain, q) == 0);
     OT_EXPECT_ONE_LINE(ot_ckpt_load_params(q, &b.net), OT_ECONFIG,
-                       "the config's model has bn1, which the checkpoint's has not (checkpoint: "
-                       "affine1, affine2; config: affine1, bn1, affine2)");
+                       "(layer 2: relu in the checkpoint, batchnorm in the config)");
     ot_trainer_free(&plain);
     ot_trainer_free(&a);
     ot_trainer_free(&b);
@@ -419,6 +419,12 @@ static int damage(const char *good, const char *bad, const char *what)
         free(o);
         if (d >= 0)
             H5Dclose(d);
+    } else if (strcmp(what, "config-stamped") == 0) { /* a config that lays out no model */
+        r = H5Adelete(f, "config");
+        if (r >= 0)
+            r = ot_h5_attr_str(f, "config", "[model]\nlayers = nope\n");
+        if (r >= 0)
+            r = ot_h5_attrs_crc_set(f);
     } else if (strncmp(what, "format", 6) == 0) { /* "format-stamped": with a new checksum */
         int v = 9;
         hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
@@ -479,7 +485,19 @@ static void test_bad_files(void)
     /* the config's model or data do not match the checkpoint's */
     CU_ASSERT_FATAL(ot_ck_make_trainer(&other, 9, 30, 600) == 0);
     OT_EXPECT_ONE_LINE(ot_ckpt_load(good, &other), OT_ECONFIG,
+                       "the checkpoint's model is 'affine 50, relu, affine 10' and the config's "
+                       "'affine 30, relu, affine 10' (layer 1, affine1: output 50 in the "
+                       "checkpoint, 30 in the config)");
+    /* where the checkpoint's config lays out no model, the groups and tensors tell */
+    CU_ASSERT_FATAL(damage(good, bad, "config-stamped") == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load_params(bad, &other.net), OT_ECONFIG,
                        "/model/affine1/W has shape 784x50 but the config's model needs 784x30");
+    ot_trainer_free(&other);
+    const char *const bn[] = {"model.batchnorm=1", NULL};
+    CU_ASSERT_FATAL(ot_ck_make_trainer_opts(&other, 9, 50, 600, bn) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load_params(bad, &other.net), OT_ECONFIG,
+                       "the config's model has bn1, which the checkpoint's has not (checkpoint: "
+                       "affine1, affine2; config: affine1, bn1, affine2)");
     ot_trainer_free(&other);
     CU_ASSERT_FATAL(ot_ck_make_trainer(&other, 9, 50, 500) == 0);
     OT_EXPECT_ONE_LINE(ot_ckpt_load(good, &other), OT_ECONFIG, "training set has 500");

@@ -160,8 +160,7 @@ static void test_atomic(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(before);
     ot_config_t c;
     CU_ASSERT_FATAL(ot_tiny_config(&c, wider) == 0);
-    snprintf(want, sizeof want, "%s: /model/affine1/W has shape 16x5 but the config's model "
-             "needs 16x6", ckpt);
+    snprintf(want, sizeof want, "%s: the checkpoint's model is 'affine 5, ", ckpt);
     OT_EXPECT_ONE_LINE(run_export(&c, ckpt, path, NULL), OT_ECONFIG, want);
     after = ot_tiny_slurp(path, &after_n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(after);
