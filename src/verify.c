@@ -166,12 +166,24 @@ int ot_verify_file(const char *path, ot_verify_t *v)
     memset(v, 0, sizeof *v);
     snprintf(v->kind, sizeof v->kind, "file");
     struct stat st;
+    if (!path[0]) {
+        snprintf(v->why, sizeof v->why, "an empty path, expected a checkpoint or history file");
+        return OT_EIO;
+    }
     if (stat(path, &st) != 0) {
         snprintf(v->why, sizeof v->why, "%s", strerror(errno));
         return OT_EIO;
     }
-    if (S_ISDIR(st.st_mode)) {
-        snprintf(v->why, sizeof v->why, "is a directory, expected a checkpoint or history file");
+    /* only a regular file: opening a FIFO would wait for a writer for ever, and a device has
+     * no size (/dev/zero read as "an empty file") */
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(v->why, sizeof v->why, "is %s, expected a checkpoint or history file",
+                 S_ISDIR(st.st_mode)    ? "a directory"
+                 : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                 : S_ISCHR(st.st_mode)  ? "a character device"
+                 : S_ISBLK(st.st_mode)  ? "a block device"
+                 : S_ISSOCK(st.st_mode) ? "a socket"
+                                        : "not a regular file");
         return OT_EIO;
     }
     FILE *probe = fopen(path, "rb"); /* HDF5 calls a file it cannot read damaged */
@@ -250,7 +262,7 @@ static int verify_one(const char *path)
         printf("%s: ok (%s, format %d, %zu datasets verified)\n", path, v.kind,
                v.format_version, v.datasets);
     else
-        printf("%s: %s: %s\n", path,
+        printf("%s: %s: %s\n", path[0] ? path : "''",
                r == OT_EIO  ? "CANNOT READ"
                : v.not_hdf5 ? "NOT HDF5"
                : v.unchecked ? "UNVERIFIED" : "DAMAGED",

@@ -1,9 +1,12 @@
 /* test_verify.c - the verifier (src/verify.c) on files that declare odd things: what it reads
  * from a file is checked before it is read. */
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ot_common.h"
 #include "ot_h5.h"
@@ -107,7 +110,39 @@ static void test_not_hdf5(void)
     CU_ASSERT_TRUE(v.not_hdf5);
 }
 
+/* Only a regular file is opened: a character device read as "an empty file" (/dev/zero has
+ * no size), and a FIFO would have had verify wait for a writer for ever. An empty path is said
+ * to be one. */
+static void test_not_a_regular_file(void)
+{
+    char path[256];
+    ot_verify_t v;
+    ot_test_path(path, sizeof path, "null.h5");
+    CU_ASSERT_FATAL(ot_test_chardev(path, 0) == 0);
+    CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_EIO);
+    CU_ASSERT_FALSE(v.not_hdf5);
+    CU_ASSERT_STRING_EQUAL(v.why, "is a character device, expected a checkpoint or history "
+                           "file");
+    /* a FIFO, held open here for reading and writing with bytes in it, so that a verifier
+     * that opens it reads them (and does not hang this test) */
+    ot_test_path(path, sizeof path, "fifo.h5");
+    CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+    int fd = open(path, O_RDWR | O_NONBLOCK);
+    CU_ASSERT_FATAL(fd >= 0);
+    char junk[4096];
+    memset(junk, 'x', sizeof junk);
+    CU_ASSERT(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
+    CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_EIO);
+    close(fd);
+    CU_ASSERT_STRING_EQUAL(v.why, "is a FIFO (named pipe), expected a checkpoint or history "
+                           "file");
+    CU_ASSERT_EQUAL(ot_verify_file("", &v), OT_EIO);
+    CU_ASSERT_STRING_EQUAL(v.why, "an empty path, expected a checkpoint or history file");
+    CU_ASSERT_FALSE(v.intact);
+}
+
 OT_TEST_SUITE(verify, setup, ot_test_scratch_free,
               {"format_version not one integer", test_format_version_not_one_integer},
               {"external storage named, not read", test_external_storage_not_read},
-              {"a file that is not HDF5", test_not_hdf5})
+              {"a file that is not HDF5", test_not_hdf5},
+              {"not a regular file, or an empty path", test_not_a_regular_file})
