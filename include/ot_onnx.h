@@ -35,6 +35,10 @@
 
 #define OT_ONNX_OPSET 13     /* the default domain's opset the model imports */
 #define OT_ONNX_IR_VERSION 7 /* the IR version of opset 13 (ONNX 1.8) */
+/* the largest model file: one protobuf message is at most 2 GiB - 1 bytes, and onnx and ONNX
+ * Runtime refuse a larger one ("Protobuf parsing failed"); a model past it would need ONNX's
+ * external data, which the exporter does not write */
+#define OT_ONNX_MAX_BYTES 2147483647u
 
 struct ot_net;
 
@@ -110,8 +114,8 @@ int ot_onnx_node(ot_onnx_t *g, const char *op, const char *suffix, const char *c
 /* The ONNX model of net (parameters and running statistics loaded) taking in's samples, as
  * bytes: *data malloc'd (the caller frees it), *size bytes. doc is the model's description
  * (the config's model.layers, say). Returns 0, OT_EINVAL (a layer kind without an onnx op:
- * one line naming the layer), OT_ENOMEM or OT_EFORMAT (the model could not be serialised);
- * one line printed. */
+ * one line naming the layer, or a model larger than OT_ONNX_MAX_BYTES), OT_ENOMEM or
+ * OT_EFORMAT (the model could not be serialised); one line printed. */
 int ot_onnx_export(const struct ot_net *net, const ot_input_t *in, const char *doc,
                    void **data, size_t *size);
 

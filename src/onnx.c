@@ -415,6 +415,18 @@ static Onnx__StringStringEntryProto *meta(ot_onnx_t *g, const char *key, const c
     return e;
 }
 
+/* The refusal of a model larger than one protobuf message may be: bytes is its size (exact),
+ * or what it is at least (exact 0). Returns OT_EINVAL after one line. */
+static int too_big(const struct ot_net *net, size_t bytes, int exact)
+{
+    ot_error("the model's ONNX file would be %s%zu bytes (%zu parameters), over the %zu "
+             "bytes of one protobuf message, the most onnx and ONNX Runtime read (omptrain "
+             "does not write ONNX's external data); expected a model of fewer than %zu "
+             "million parameters", exact ? "" : "at least ", bytes, net->n_params,
+             (size_t)OT_ONNX_MAX_BYTES, (size_t)OT_ONNX_MAX_BYTES / sizeof(float) / 1000000);
+    return OT_EINVAL;
+}
+
 int ot_onnx_export(const struct ot_net *net, const ot_input_t *in, const char *doc,
                    void **data, size_t *size)
 {
@@ -423,6 +435,10 @@ int ot_onnx_export(const struct ot_net *net, const ot_input_t *in, const char *d
     int rc = OT_ENOMEM;
     *data = NULL;
     *size = 0;
+    /* every parameter is a float of some initializer: a model past the limit is refused
+     * before its copy is made (the packed size is checked below too) */
+    if (net->n_params > OT_ONNX_MAX_BYTES / sizeof(float))
+        return too_big(net, net->n_params * sizeof(float), 0);
     const ot_shape_t *s = &in->shape;
     const int64_t img[3] = {(int64_t)s->c, (int64_t)s->h, (int64_t)s->w};
     const int64_t flat[1] = {(int64_t)ot_shape_size(s)};
@@ -517,6 +533,10 @@ int ot_onnx_export(const struct ot_net *net, const ot_input_t *in, const char *d
         goto fail;
 
     size_t n = onnx__model_proto__get_packed_size(&model);
+    if (n > OT_ONNX_MAX_BYTES) {
+        rc = too_big(net, n, 1);
+        goto out;
+    }
     if (!(*data = malloc(n ? n : 1)))
         goto fail;
     if (onnx__model_proto__pack(&model, *data) != n) {

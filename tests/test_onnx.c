@@ -341,6 +341,36 @@ static void test_kind_without_onnx(void)
     ot_net_free(&net);
 }
 
+/* A model past one protobuf message (2 GiB - 1 bytes) is refused in one line before its copy
+ * is made: onnx and ONNX Runtime cannot read such a file ("Protobuf parsing failed": a
+ * 784-700000-10 model, 556 million parameters, had been written as 2226001229 bytes and
+ * "wrote"). The count of a small net is raised here: the check reads nothing else. */
+static void test_too_big(void)
+{
+    ot_net_t net;
+    ot_config_t c;
+    ot_config_defaults(&c);
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=784, 6, 10") == OT_OK);
+    const ot_shape_t in = {1, 28, 28, 0};
+    CU_ASSERT_FATAL(ot_net_init(&net, &c, &in) == OT_OK);
+    ot_input_t input;
+    ot_input_init(&input, &in);
+    void *data = NULL;
+    size_t size = 0;
+    const size_t n_params = net.n_params;
+    net.n_params = 556500016;
+    OT_EXPECT_ONE_LINE(ot_onnx_export(&net, &input, "test", &data, &size), OT_EINVAL,
+                       "the model's ONNX file would be at least 2226000064 bytes (556500016 "
+                       "parameters), over the 2147483647 bytes of one protobuf message");
+    CU_ASSERT_PTR_NULL(data);
+    CU_ASSERT_EQUAL(size, 0);
+    net.n_params = OT_ONNX_MAX_BYTES / sizeof(float); /* the most that may pass this check */
+    CU_ASSERT_EQUAL(ot_onnx_export(&net, &input, "test", &data, &size), OT_OK);
+    free(data);
+    net.n_params = n_params;
+    ot_net_free(&net);
+}
+
 OT_TEST_SUITE(onnx, NULL, NULL,
               {"MLP on images: names, shapes, operators, weights", test_mlp},
               {"vectors: (N, D) input, dropout left out", test_vectors},
@@ -348,4 +378,5 @@ OT_TEST_SUITE(onnx, NULL, NULL,
               {"classes from an image: a Gather to omptrain's order", test_classes_from_an_image},
               {"standardisation by channel and by feature", test_standardise},
               {"every registered kind exports", test_every_kind},
-              {"a kind without an onnx op: one line", test_kind_without_onnx})
+              {"a kind without an onnx op: one line", test_kind_without_onnx},
+              {"a model past protobuf's 2 GiB: one line", test_too_big})
