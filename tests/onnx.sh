@@ -10,10 +10,11 @@
 # by channel); float vectors from an HDF5 file; a checkpoint from before /input; bad uses, one
 # line each (the config's data files as --onnx among them); --onnx on a character device or a
 # FIFO written in place, through a symbolic link to its target; and
-# scripts/onnx_example.js without a model gives its usage line, exit 2. ONNX Runtime
-# is installed once into build/npm (npm install --ignore-scripts: the package holds the CPU
-# library; its install script only fetches GPU extras, and fails offline). Run from the
-# repository root (make check).
+# scripts/onnx_example.js without a model gives its usage line, exit 2, from another directory
+# prints predict's digits, and on a model of another input shape says why in one line, exit 1.
+# ONNX Runtime is installed once into build/npm (npm install --ignore-scripts: the package
+# holds the CPU library; its install script only fetches GPU extras, and fails offline). Run
+# from the repository root (make check).
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
@@ -189,6 +190,28 @@ if command -v node >/dev/null; then
         echo "ok   onnx_example.js -> 2: $err"
     else
         fail "onnx_example.js without arguments: exit $rc, stderr: $(head -c 600 <<<"$err")"
+    fi
+    # from another directory (it had read data/mnist from the working directory), on the
+    # mnist model: predict's classes of the first five test images
+    out=$(cd "$tmp" && NODE_PATH="$OLDPWD/$npm_dir/node_modules" node "$OLDPWD/scripts/onnx_example.js" \
+        "$tmp/mnist/model.onnx" 2>&1)
+    rc=$?
+    want=$("$py" -c 'import h5py, sys; print(" ".join(str(c) for c in h5py.File(sys.argv[1])["class"][:5]))' \
+        "$tmp/mnist/predictions.h5")
+    got=$(sed -n 's/^image [0-4]: digit \([0-9]\), p = 0\.[0-9]*$/\1/p' <<<"$out" | tr '\n' ' ')
+    if [ $rc -eq 0 ] && [ "$got" = "$want " ]; then
+        echo "ok   onnx_example.js from another directory: digits $want, as omptrain predict"
+    else
+        fail "onnx_example.js from $tmp: exit $rc, digits '$got', predict's '$want': $(head -c 600 <<<"$out")"
+    fi
+    # a model of another input shape: ONNX Runtime's message of several lines is one, named
+    err=$(NODE_PATH="$npm_dir/node_modules" node scripts/onnx_example.js "$tmp/blobs/model.onnx" 2>&1 >/dev/null)
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] &&
+        grep -qF "onnx_example.js: $tmp/blobs/model.onnx: " <<<"$err"; then
+        echo "ok   onnx_example.js on a model of another input -> 1: one line"
+    else
+        fail "onnx_example.js on a model of another input: exit $rc, stderr: $(head -c 600 <<<"$err")"
     fi
 fi
 
