@@ -21,17 +21,22 @@ typedef struct {
     int damaged;
 } walk_t;
 
-/* A group with attributes of its own (/input) against their checksum. */
+/* A group with attributes of its own (/input) against their checksum. A group that does not
+ * open, or whose attributes cannot even be searched for one (a damaged attribute message), is
+ * damaged too: it had passed as a group without a checksum. */
 static herr_t visit_group(hid_t obj, const char *name, walk_t *w)
 {
     hid_t g = H5Gopen2(obj, name, H5P_DEFAULT);
     uint32_t have = 0, want = 0;
-    int r = g >= 0 && H5Aexists(g, OT_H5_CRC) > 0 ? ot_h5_attrs_crc_check(g, &have, &want) : 0;
+    htri_t has = g >= 0 ? H5Aexists(g, OT_H5_CRC) : -1;
+    int r = has > 0 ? ot_h5_attrs_crc_check(g, &have, &want) : has == 0 ? 0 : -2;
     if (g >= 0)
         H5Gclose(g);
     if (r == 0)
         return 0;
-    if (r == 1)
+    if (g < 0)
+        snprintf(w->v->why, sizeof w->v->why, "/%s cannot be opened (damaged file?)", name);
+    else if (r == 1)
         snprintf(w->v->why, sizeof w->v->why, "/%s: its attributes are damaged: their checksum "
                  "is 0x%08x but they give 0x%08x", name, have, want);
     else

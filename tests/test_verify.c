@@ -141,8 +141,53 @@ static void test_not_a_regular_file(void)
     CU_ASSERT_FALSE(v.intact);
 }
 
+/* A group whose attributes cannot be searched (here the dataspace message of one of them has
+ * another version) is damaged: it had passed as a group without a checksum, and verify had
+ * said ok of a checkpoint whose /input eval then called incomplete. */
+static void test_group_attributes_unreadable(void)
+{
+    char path[256];
+    ot_verify_t v;
+    ot_test_path(path, sizeof path, "input.h5");
+    make_format(path, 1);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    hid_t g = H5Gcreate2(f, "input", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(g >= 0);
+    CU_ASSERT(ot_h5_attr_str(g, "normalize", "none") == 0);
+    CU_ASSERT(ot_h5_attrs_crc_set(g) == 0);
+    H5Gclose(g);
+    H5Fclose(f);
+    CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_OK);
+
+    /* the attribute message (version 1): version, reserved, the sizes of its name, datatype and
+     * dataspace (2 bytes each), then each of them padded to 8 bytes */
+    static unsigned char b[1 << 16];
+    FILE *fp = fopen(path, "rb");
+    CU_ASSERT_FATAL(fp != NULL);
+    size_t n = fread(b, 1, sizeof b, fp);
+    fclose(fp);
+    CU_ASSERT_FATAL(n > 0 && n < sizeof b);
+    size_t at = 0;
+    while (at + 10 <= n && memcmp(b + at, "normalize", 10) != 0)
+        at++;
+    CU_ASSERT_FATAL(at >= 8 && at + 10 <= n && b[at - 8] == 1);
+    const size_t name = b[at - 6] | b[at - 5] << 8, type = b[at - 4] | b[at - 3] << 8;
+    const size_t space = at + (name + 7) / 8 * 8 + (type + 7) / 8 * 8;
+    CU_ASSERT_FATAL(space < n && (b[space] == 1 || b[space] == 2));
+    b[space] ^= 0x80;
+    fp = fopen(path, "wb");
+    CU_ASSERT_FATAL(fp != NULL);
+    CU_ASSERT(fwrite(b, 1, n, fp) == n);
+    fclose(fp);
+
+    CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_EFORMAT);
+    CU_ASSERT_STRING_EQUAL(v.why, "/input: its attributes cannot be read (damaged file?)");
+}
+
 OT_TEST_SUITE(verify, setup, ot_test_scratch_free,
               {"format_version not one integer", test_format_version_not_one_integer},
               {"external storage named, not read", test_external_storage_not_read},
               {"a file that is not HDF5", test_not_hdf5},
-              {"not a regular file, or an empty path", test_not_a_regular_file})
+              {"not a regular file, or an empty path", test_not_a_regular_file},
+              {"a group's attributes unreadable", test_group_attributes_unreadable})
