@@ -207,6 +207,14 @@ int ot_outfile_writable(const char *path)
         ot_error("%s: cannot create the file in %s: %s", path, dir, strerror(errno));
         return OT_EIO;
     }
+    /* a file made read-only is kept, even from root (whom access() lets write anything), and
+     * although the rename that replaces it needs only the directory */
+    if (stat(target, &st) == 0 && S_ISREG(st.st_mode) &&
+        ((st.st_mode & 0222) == 0 || access(target, W_OK) != 0)) {
+        ot_error("%s: is read-only (mode %04o); expected a file it may replace (chmod u+w) or "
+                 "another path", path, (unsigned)(st.st_mode & 07777));
+        return OT_EIO;
+    }
     return OT_OK;
 }
 

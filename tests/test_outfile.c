@@ -86,7 +86,7 @@ static void test_cannot_write(void)
  * where the directory should be, a directory at the path: one line each. */
 static void test_writable(void)
 {
-    char path[256], file[256];
+    char path[256], file[256], want[600];
     const int before = count_files();
     ot_test_path(path, sizeof path, "new.h5");
     CU_ASSERT_EQUAL(ot_outfile_writable(path), OT_OK);
@@ -101,6 +101,17 @@ static void test_writable(void)
     OT_EXPECT_ONE_LINE(ot_outfile_writable(path), OT_EIO, "plain is not a directory");
     OT_EXPECT_ONE_LINE(ot_outfile_writable(ot_test_scratch), OT_EIO,
                        "is a directory, expected a file name");
+    /* a read-only file is not replaced (not even by root), through a link neither */
+    CU_ASSERT_FATAL(chmod(file, 0444) == 0);
+    snprintf(want, sizeof want, "%s: is read-only (mode 0444); expected a file it may replace "
+             "(chmod u+w) or another path", file);
+    OT_EXPECT_ONE_LINE(ot_outfile_writable(file), OT_EIO, want);
+    ot_test_path(path, sizeof path, "to-plain");
+    CU_ASSERT_FATAL(symlink(file, path) == 0);
+    OT_EXPECT_ONE_LINE(ot_outfile_writable(path), OT_EIO, "is read-only (mode 0444)");
+    CU_ASSERT_FATAL(chmod(file, 0644) == 0);
+    CU_ASSERT_EQUAL(ot_outfile_writable(file), OT_OK);
+    CU_ASSERT_EQUAL(ot_outfile_writable(path), OT_OK);
 }
 
 /* An output against the command's other files: the same file however spelt (another
