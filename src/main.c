@@ -487,7 +487,7 @@ static int same_config(const ot_config_t *c, const ot_dist_t *world)
 
 /* omptrain's environment variables, when set, hold values their readers accept: a value they
  * would ignore (a typo) is a usage error here, not a silent default there. Returns 0 or
- * OT_EINVAL after one line naming the variable, its value and what is expected. */
+ * OT_ECONFIG after one line naming the variable, its value and what is expected. */
 static int check_env(void)
 {
     static const struct {
@@ -520,10 +520,28 @@ static int check_env(void)
         if (!ok) {
             ot_error("environment variable %s='%s': expected %s", vars[i].name, v,
                      vars[i].what);
-            return OT_EINVAL;
+            return OT_ECONFIG;
         }
     }
     return OT_OK;
+}
+
+/* Without --threads the count is OMP_NUM_THREADS's (bench: its own list), held to the same
+ * bound as --threads: 100000 set out to start them all. Returns 0 or OT_ECONFIG after one
+ * line. */
+static int check_threads(const cli_t *cli)
+{
+    if (cli->threads || cli->cmd == CMD_BENCH || omp_get_max_threads() <= OT_MAX_THREADS)
+        return OT_OK;
+    const char *v = getenv("OMP_NUM_THREADS");
+    if (v)
+        ot_error("environment variable OMP_NUM_THREADS='%s': %d threads, expected at most %d "
+                 "(or give --threads N)", v, omp_get_max_threads(), OT_MAX_THREADS);
+    else
+        ot_error("this machine's %d cores are more threads than the %d a process takes; "
+                 "expected --threads N (or OMP_NUM_THREADS) of at most %d",
+                 omp_get_max_threads(), OT_MAX_THREADS, OT_MAX_THREADS);
+    return OT_ECONFIG;
 }
 
 /* --checkpoint DIR (eval, predict, export, gradcheck): the newest checkpoint of run directory
@@ -547,11 +565,16 @@ static int checkpoint_of_dir(const char **path, char *buf, size_t n)
 static int run(int argc, char **argv, const ot_dist_t *world)
 {
     const int R = ot_dist_size(world);
-    if (check_env())
-        return EXIT_USAGE;
     const int verify = argc > 1 && strcmp(argv[1], "verify") == 0;
-    cli_t cli;
-    int rc = verify ? OT_OK : parse_cli(argc, argv, &cli);
+    cli_t cli = {0};
+    /* the environment and the thread count are each process's own (each machine has its
+     * own): what is wrong with them goes through the agreement below like a bad option, so
+     * that a process alone in refusing says why and the others do not wait for it for ever */
+    int rc = check_env();
+    if (!rc && !verify)
+        rc = parse_cli(argc, argv, &cli);
+    if (!rc && !verify)
+        rc = check_threads(&cli);
     if (R > 1) {
         /* every process's line parsed, to the same command: one message for all, or from
          * the first whose line did not (help and version are a success everywhere) */
@@ -562,6 +585,10 @@ static int run(int argc, char **argv, const ot_dist_t *world)
                 cli_free(&cli);
             return agreed ? exit_code(agreed) : 0;
         }
+    }
+    if (rc) { /* one process: parse_cli or a check has said why */
+        cli_free(&cli);
+        return rc == DONE ? 0 : exit_code(rc);
     }
     if (verify) { /* no CONFIG: files only */
         if (R > 1) {
@@ -590,24 +617,6 @@ static int run(int argc, char **argv, const ot_dist_t *world)
             return EXIT_USAGE;
         }
         return ot_verify_command(n, files) ? EXIT_RUNTIME : 0;
-    }
-    if (rc) { /* one process: parse_cli has said why */
-        cli_free(&cli);
-        return rc == DONE ? 0 : exit_code(rc);
-    }
-    /* without --threads the count is OMP_NUM_THREADS's (bench: its own list), held to the
-     * same bound as --threads: 100000 set out to start them all */
-    if (!cli.threads && cli.cmd != CMD_BENCH && omp_get_max_threads() > OT_MAX_THREADS) {
-        const char *v = getenv("OMP_NUM_THREADS");
-        if (v)
-            ot_error("environment variable OMP_NUM_THREADS='%s': %d threads, expected at most %d "
-                     "(or give --threads N)", v, omp_get_max_threads(), OT_MAX_THREADS);
-        else
-            ot_error("this machine's %d cores are more threads than the %d a process takes; "
-                     "expected --threads N (or OMP_NUM_THREADS) of at most %d",
-                     omp_get_max_threads(), OT_MAX_THREADS, OT_MAX_THREADS);
-        cli_free(&cli);
-        return EXIT_USAGE;
     }
     if (R > 1 && cli.cmd != CMD_TRAIN && cli.cmd != CMD_BENCH) {
         ot_error("%s runs in one process: run it without mpirun (training and bench use "

@@ -6,7 +6,8 @@
 #   so the comparison can fail; and at 2x3 on 2 shards, where a process's threads share its shard;
 # - a checkpoint written by 2 processes resumes with 3, and one written by 2 with 1, to the bits
 #   of the uninterrupted run;
-# - command lines that differ between processes are refused in one line, not a hang;
+# - command lines that differ between processes are refused in one line, not a hang, and so is
+#   an environment variable (OT_FUSE, OMP_NUM_THREADS) wrong in one process only;
 # - SIGTERM or SIGINT to mpirun: one "saved; continue with" message, a checkpoint, every
 #   process ends;
 # - SIGKILL of one process: the job ends within 30 s with Open MPI's message naming the
@@ -240,10 +241,25 @@ differ "a bad option in process 1" "process 1 of 2 on .*unknown option\|process 
     -o "$tmp/cmd" "${r[@]}" : --no-such-option -o "$tmp/cmd" "${r[@]}"
 differ "verify against train" "command line differs" -- \
     verify "$tmp/none.h5" : -o "$tmp/cmd" "${r[@]}"
+# an environment variable wrong in one process only (each machine has its own environment):
+# that process's line, exit 2, whichever process it is (each used to wait for ever)
+env_differ() { # WHAT NEEDLE VAR=VALUE WHICH (0 or 1: the process that has it)
+    local e0=() e1=() rc
+    if [ "$4" = 0 ]; then e0=("$3"); else e1=("$3"); fi
+    "${lim[@]}" "${mpi_bare[@]}" -np 1 env "${e0[@]}" "$omptrain" -o "$tmp/cmd" "${r[@]}" : \
+        -np 1 env "${e1[@]}" "$omptrain" -o "$tmp/cmd" "${r[@]}" >/dev/null 2>"$tmp/differ.err"
+    rc=$?
+    [ $rc -eq 2 ] || fail "$1: exit $rc, expected 2 (124 or 137: it hung): $(cat "$tmp/differ.err")"
+    one_message "$1" 2 "$tmp/differ.err" "$2"
+}
+env_differ "OT_FUSE=2 in process 1" "process 1 of 2 on .*OT_FUSE='2': expected 0 or 1" OT_FUSE=2 1
+env_differ "OT_FUSE=2 in process 0" "^omptrain: environment variable OT_FUSE='2'" OT_FUSE=2 0
+env_differ "OMP_NUM_THREADS=100000 in process 1" "process 1 of 2 on .*OMP_NUM_THREADS='100000'" \
+    OMP_NUM_THREADS=100000 1
 "${lim[@]}" "${mpi_bare[@]}" -np 1 "$omptrain" -t 1 -o "$tmp/cmd" "${r[@]}" : -np 1 "$omptrain" -t 2 -o "$tmp/cmd" "${r[@]}" \
     >/dev/null 2>"$tmp/threads.err" || fail "--threads 1 and 2 in two processes: exit $?: $(cat "$tmp/threads.err")"
 "${lim[@]}" "${mpi_bare[@]}" -np 2 "$omptrain" --help >/dev/null 2>&1 || fail "--help under mpirun: exit $?"
-[ $fails -eq $before ] && echo "ok   mpi: differing command lines (train and bench, two thread lists, a bad option, verify) refused in one line, exit 2; --threads may differ"
+[ $fails -eq $before ] && echo "ok   mpi: differing command lines (train and bench, two thread lists, a bad option, verify) and an environment variable wrong in one process refused in one line, exit 2; --threads may differ"
 
 secs=$(($(date +%s) - t_start))
 [ $fails -eq 0 ] && echo "mpi: all passed ($secs s)" || echo "mpi: $fails failed ($secs s)"
