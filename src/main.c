@@ -437,27 +437,50 @@ static uint64_t fnv(uint64_t h, const char *s)
  * for each other forever). What must agree: the command (verify included), whether the line
  * parsed (rc), --resume, and bench's --threads and --processes lists; a training process's
  * own --threads may differ (its bits do not depend on it), and the configuration and its
- * overrides are compared by same_config. Collective; 0, or OT_ECONFIG after one line. */
+ * overrides are compared by same_config. So must, for a bench without --threads, the CPUs its
+ * default list goes up to (powers of two up to each process's own CPUs: processes given
+ * different numbers of them by mpirun's mapping, or on different machines, would measure
+ * different rows). Collective; 0, or OT_ECONFIG after one line. */
 static int same_command(int verify, int rc, const cli_t *cli, const ot_dist_t *world)
 {
     if (ot_dist_size(world) == 1)
         return OT_OK;
     char word[32];
     snprintf(word, sizeof word, "%d %d %d", verify, rc, verify || rc ? -1 : (int)cli->cmd);
-    uint64_t mine = fnv(1469598103934665603ull, word), first;
+    uint64_t mine[2] = {fnv(1469598103934665603ull, word), 0}, first[2];
     if (!verify && !rc) {
-        mine = fnv(mine, cli->resume);
-        mine = fnv(mine, cli->cmd == CMD_BENCH ? cli->thread_list : NULL);
-        mine = fnv(mine, cli->process_list);
+        mine[0] = fnv(mine[0], cli->resume);
+        mine[0] = fnv(mine[0], cli->cmd == CMD_BENCH ? cli->thread_list : NULL);
+        mine[0] = fnv(mine[0], cli->process_list);
+        if (cli->cmd == CMD_BENCH && !cli->thread_list)
+            mine[1] = (uint64_t)omp_get_num_procs();
     }
-    first = mine;
-    ot_dist_bcast(world, &first, sizeof first);
-    if (mine == first || rc) /* a line that did not parse: its own message says why */
+    memcpy(first, mine, sizeof first);
+    ot_dist_bcast(world, first, sizeof first);
+    if (rc) /* a line that did not parse: its own message says why */
         return OT_OK;
-    ot_error("this process's command line differs from the first process's (its command, "
-             "--resume, or bench's --threads or --processes): every process must run the same "
-             "command; only a training process's --threads may differ");
-    return OT_ECONFIG;
+    if (mine[0] != first[0]) {
+        ot_error("this process's command line differs from the first process's (its command, "
+                 "--resume, or bench's --threads or --processes): every process must run the "
+                 "same command; only a training process's --threads may differ");
+        return OT_ECONFIG;
+    }
+    if (mine[1] != first[1]) {
+        /* the example: the default list of the fewer CPUs, which both have */
+        const int fewer = (int)(mine[1] < first[1] ? mine[1] : first[1]);
+        char list[128];
+        size_t used = 0;
+        for (int t = 1; t <= fewer && used < sizeof list - 16; t *= 2)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", t > 1 ? "," : "", t);
+        if (fewer & (fewer - 1)) /* not a power of two: the count itself last */
+            snprintf(list + used, sizeof list - used, ",%d", fewer);
+        ot_error("bench without --threads: this process may run on %d CPU%s and the first "
+                 "process on %d, and each would measure powers of two up to its own; expected "
+                 "--threads LIST, the same in every process (e.g. --threads %s)",
+                 (int)mine[1], mine[1] == 1 ? "" : "s", (int)first[1], list);
+        return OT_ECONFIG;
+    }
+    return OT_OK;
 }
 
 /* With other processes: whether this process's effective configuration is the first one's
