@@ -91,4 +91,8 @@ int ot_dist_launched(void);
  * by default), 0 when unknown. */
 int ot_dist_cpus(void);
 
+/* Whether this process is held to fewer CPUs than the machine has online (mpirun's binding,
+ * taskset): 1, else 0 (unknown: 0). */
+int ot_dist_bound(void);
+
 #endif

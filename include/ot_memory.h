@@ -40,7 +40,7 @@ void ot_mem_estimate(ot_mem_t *m, const ot_config_t *c, const ot_net_t *net,
 double ot_mem_available(const char **what);
 
 /* Whether the part of m still to be allocated (all but base and data) fits in `available`:
- * 0; a one-line warning on stderr when it takes over 80% of it (still 0); OT_ECONFIG with one
+ * 0; a one-line warning (ot_error) when it takes over 80% of it (still 0); OT_ECONFIG with one
  * line giving both figures and what to change when it does not fit. An available of 0
  * (unknown) passes. where names the config. */
 int ot_mem_check(const ot_mem_t *m, double available, const char *where);

@@ -632,7 +632,7 @@ agree:
                "take %.0f MB a thread and %.0f MB is available (%s) (CSV: nan)\n",
                ceil_fit, ceil_fit == 1 ? "" : "s", ceiling_thread_bytes() / 1048576.0,
                available / 1048576.0, what);
-    if (R > 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < tc[nt - 1])
+    if (R > 1 && ot_dist_bound() && ot_dist_cpus() < tc[nt - 1])
         printf("note: the first process may run on %d CPU%s only: mpirun binds each process to "
                "a core unless told otherwise (mpirun --bind-to none)\n",
                ot_dist_cpus(), ot_dist_cpus() > 1 ? "s" : "");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ot_common.h"
 
@@ -50,6 +51,13 @@ int ot_dist_cpus(void)
     cpu_set_t set;
     CPU_ZERO(&set);
     return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+
+int ot_dist_bound(void)
+{
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const int cpus = ot_dist_cpus();
+    return cpus > 0 && online > 0 && cpus < online;
 }
 
 #if OT_MPI

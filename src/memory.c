@@ -159,10 +159,9 @@ int ot_mem_check(const ot_mem_t *m, double available, const char *where)
                  available / MB);
         return OT_ECONFIG;
     }
-    if (needs > 0.8 * available)
-        fprintf(stderr, "omptrain: warning: %s: the run needs about %.0f MB more, %.0f%% of the "
-                "%.0f MB available\n", where, needs / MB, 100.0 * needs / available,
-                available / MB);
+    if (needs > 0.8 * available) /* through ot_error: under mpirun, once (the others hold it) */
+        ot_error("warning: %s: the run needs about %.0f MB more, %.0f%% of the %.0f MB available",
+                 where, needs / MB, 100.0 * needs / available, available / MB);
     return OT_OK;
 }
 

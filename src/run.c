@@ -234,7 +234,7 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
     ot_history_t h = {0};
     ot_ckpt_info_t info = {0};
     char dir[OT_PATH_MAX], newest[OT_PATH_MAX + 32], workers[64];
-    int rc, history_open = 0, lock = -1;
+    int rc, history_open = 0, lock = -1, kept_split = 0;
 
     /* every HDF5 file is closed explicitly; HDF5's own exit handler would crash on a history
      * whose flush failed (a full disk), turning a clean error into a segfault */
@@ -266,8 +266,10 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
             return OT_OK;
         }
         /* one shard per thread: keep the checkpoint's split, so the run continues exactly */
-        if (c.shards == 0)
+        if (c.shards == 0) {
             c.shards = (int)info.shards;
+            kept_split = 1;
+        }
     }
     /* one shard per thread of the whole job (the same count in every process) */
     if (c.shards == 0 && R > 1)
@@ -283,8 +285,15 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
         goto out;
     /* every process: the data, the model, its part of each batch, the checkpoint */
     rc = ot_trainer_init(&t, &c, threads);
-    if (!rc)
+    if (!rc && kept_split && (size_t)R > info.shards) {
+        ot_error("%s: its run split batches into %u shards, fewer than the %d processes; "
+                 "expected at most %u processes, or training.shards = %d or more (the run then "
+                 "goes on with other bits than it would have)",
+                 o->resume, info.shards, R, info.shards, R);
+        rc = OT_ECONFIG;
+    } else if (!rc) {
         rc = ot_engine_distribute(&t.eng, d);
+    }
     if (!rc && o->resume)
         rc = ot_ckpt_load(o->resume, &t);
     /* a resume goes on in its checkpoint's directory, or in one without another run (what is
@@ -335,12 +344,12 @@ int ot_run_train(const ot_config_t *c0, const ot_run_opts_t *o0)
                "--output %s continues it there)\n", dir, set_aside, set_aside == 1 ? "" : "s",
                set_aside == 1 ? "is" : "are", prev, word, word);
     }
-    if (R > 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < threads)
+    if (R > 1 && ot_dist_bound() && ot_dist_cpus() < threads)
         printf("note: the first process may run on %d CPU%s but has %d threads: mpirun binds "
                "each process to a core unless told otherwise (mpirun --bind-to none, or "
                "--map-by slot:PE=%d)\n", ot_dist_cpus(), ot_dist_cpus() > 1 ? "s" : "",
                threads, threads);
-    else if (R == 1 && ot_dist_cpus() > 0 && ot_dist_cpus() < threads)
+    else if (ot_dist_cpus() > 0 && ot_dist_cpus() < threads) /* (all the machine's CPUs) */
         printf("note: %d threads on %d CPU%s: the threads beyond the CPUs take turns with the "
                "others, and every step waits for the last one (--threads %d is likely faster; "
                "the results are the same bits)\n",

@@ -203,6 +203,16 @@ one_message "bad config" 2 "$tmp/bad.err" "training.batch_size"
 rc=$?
 [ $rc -eq 2 ] || fail "2 shards for 3 processes: exit $rc, expected 2"
 one_message "2 shards for 3 processes" 2 "$tmp/few.err" "2 shards cannot be split over 3 processes"
+# a resume keeps its checkpoint's split (training.shards = 0: one a thread), which 3 processes
+# cannot share: said of the checkpoint
+"$omptrain" -t 2 -S training.shards=0 -S training.epochs=1 -o "$tmp/split" tests/configs/repro.ini \
+    >/dev/null 2>&1 || fail "2 threads on a shard each: exit $?"
+"${mpi[@]}" -np 3 "$omptrain" -t 1 -S training.shards=0 --resume "$tmp/split/latest.h5" \
+    tests/configs/repro.ini >/dev/null 2>"$tmp/split.err"
+rc=$?
+[ $rc -eq 2 ] || fail "a checkpoint of 2 shards resumed by 3 processes: exit $rc, expected 2"
+one_message "a checkpoint of 2 shards resumed by 3 processes" 2 "$tmp/split.err" \
+    "$tmp/split/latest.h5: its run split batches into 2 shards, fewer than the 3 processes; expected at most 2 processes, or training.shards = 3 or more"
 # the data on the first machine only: process 1 runs where data/ is missing
 mkdir -p "$tmp/m0" "$tmp/m1"
 ln -s "$PWD/data" "$tmp/m0/data"
@@ -214,7 +224,7 @@ rc=$?
 [ $rc -ne 0 ] || fail "data missing on one machine: exit 0"
 one_message "data missing on one machine" "$rc" "$tmp/data.err" "^omptrain: process 1 of 2 on .*data/mnist"
 [ -e "$tmp/m0/out/latest.h5" ] && fail "data missing on one machine: the first process trained anyway"
-[ $fails -eq $before ] && echo "ok   mpi: a config error, too few shards, data missing on one machine: one message each, non-zero exit"
+[ $fails -eq $before ] && echo "ok   mpi: a config error, too few shards (of a config, of a checkpoint resumed), data missing on one machine: one message each, non-zero exit"
 
 # ---- command lines that differ between processes (mpirun's ':'): refused in one line, exit 2,
 # never a wait for ever (each used to hang: a train against a bench, two --threads lists); a
@@ -273,7 +283,28 @@ fi
 "${lim[@]}" "${mpi_bare[@]}" -np 1 "$omptrain" -t 1 -o "$tmp/cmd" "${r[@]}" : -np 1 "$omptrain" -t 2 -o "$tmp/cmd" "${r[@]}" \
     >/dev/null 2>"$tmp/threads.err" || fail "--threads 1 and 2 in two processes: exit $?: $(cat "$tmp/threads.err")"
 "${lim[@]}" "${mpi_bare[@]}" -np 2 "$omptrain" --help >/dev/null 2>&1 || fail "--help under mpirun: exit $?"
-[ $fails -eq $before ] && echo "ok   mpi: differing command lines (train and bench, two thread lists, a bad option, verify), an environment variable wrong in one process, bench's default threads over different CPUs: refused in one line, exit 2; --threads may differ"
+# a warning every process meets is said once, as an error is
+OMPTRAIN_MEMORY_LIMIT=4300000 "${lim[@]}" "${mpi_bare[@]}" -np 3 -x OMPTRAIN_MEMORY_LIMIT "$omptrain" -t 1 \
+    -o "$tmp/warn" -S data.train_limit=2000 -S data.test_limit=500 -S training.epochs=1 \
+    configs/mnist.ini >/dev/null 2>"$tmp/warn.err" || fail "a memory warning in 3 processes: exit $?: $(cat "$tmp/warn.err")"
+n=$(grep -c "warning: configs/mnist.ini: the run needs about" "$tmp/warn.err")
+[ "$n" -eq 1 ] || fail "a memory warning in 3 processes: said $n times, expected once: $(cat "$tmp/warn.err")"
+# the note on binding only where mpirun bound the processes: unbound, more threads than the
+# machine's CPUs get the note on taking turns instead
+cpus=$(nproc)
+"${lim[@]}" "${mpi_bare[@]}" -np 2 "$omptrain" -t $((cpus + 1)) -o "$tmp/note" "${r[@]}" >"$tmp/note.out" 2>&1 ||
+    fail "2 processes of $((cpus + 1)) threads: exit $?: $(cat "$tmp/note.out")"
+grep -q "mpirun binds" "$tmp/note.out" && fail "--bind-to none: a note on binding: $(grep note "$tmp/note.out")"
+grep -q "^note: $((cpus + 1)) threads on $cpus CPU" "$tmp/note.out" ||
+    fail "$((cpus + 1)) threads on $cpus CPUs: no note: $(cat "$tmp/note.out")"
+if [ "$cpus" -gt 1 ]; then
+    "${lim[@]}" env "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0" mpirun --oversubscribe --bind-to core \
+        -np 2 "$omptrain" -t 2 -o "$tmp/note" "${r[@]}" \
+        >"$tmp/note.out" 2>&1 || fail "2 processes bound to a core each: exit $?: $(cat "$tmp/note.out")"
+    grep -q "^note: the first process may run on 1 CPU but has 2 threads: mpirun binds" "$tmp/note.out" ||
+        fail "2 processes bound to a core each: no note on binding: $(cat "$tmp/note.out")"
+fi
+[ $fails -eq $before ] && echo "ok   mpi: differing command lines (train and bench, two thread lists, a bad option, verify), an environment variable wrong in one process, bench's default threads over different CPUs: refused in one line, exit 2; --threads may differ; a warning said once; the note on binding only when bound"
 
 secs=$(($(date +%s) - t_start))
 [ $fails -eq 0 ] && echo "mpi: all passed ($secs s)" || echo "mpi: $fails failed ($secs s)"
