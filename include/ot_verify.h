@@ -26,6 +26,14 @@ typedef struct {
  * OT_EIO after one line naming path and what it holds. */
 int ot_verify_replaceable(const char *path);
 
+/* Whether path names a regular file, the only kind a checkpoint or history is read from
+ * (opening a FIFO would wait for a writer for ever; a device has no size): 0, or OT_EIO with
+ * why[n] completing "PATH: ...": the system's reason it cannot be looked at ("No such file or
+ * directory"), "is a FIFO (named pipe), expected EXPECTED" (a directory, a character or block
+ * device, a socket likewise), or "an empty path, expected EXPECTED". Prints nothing, opens
+ * nothing. */
+int ot_verify_regular(const char *path, const char *expected, char *why, size_t n);
+
 /* Verify the file at path into *v. Returns 0 when it is intact; OT_EIO when it cannot be
  * opened; OT_EFORMAT when it is damaged, is not HDF5, or has no checksums to check (an older
  * format). Prints nothing. */

@@ -34,6 +34,12 @@ static int open_path(const char *path, hid_t *f, ot_h5_quiet_t *q)
                  path);
         return OT_EIO;
     }
+    char why[256];
+    if (ot_verify_regular(path, "a checkpoint file", why, sizeof why)) { /* a FIFO: fopen and
+                                                                           HDF5 would wait */
+        ot_error("%s: %s", path, why);
+        return OT_EIO;
+    }
     FILE *probe = fopen(path, "rb"); /* HDF5 calls a file it cannot read damaged */
     if (!probe) {
         ot_error("%s: cannot read the checkpoint: %s", path, strerror(errno));
@@ -204,9 +210,10 @@ char *ot_ckpt_config_text(const char *path)
 {
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-    char *text = malloc(OT_H5_MAX_ATTR + 1);
+    char *text = malloc(OT_H5_MAX_ATTR + 1), why[256];
     hid_t f = H5I_INVALID_HID;
-    if (!text || (f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0 ||
+    if (!text || ot_verify_regular(path, "a checkpoint file", why, sizeof why) ||
+        (f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0 ||
         ot_h5_attr_get(f, "config", H5T_STRING, -1, text, OT_H5_MAX_ATTR + 1, OT_H5_MAX_ATTR,
                        NULL, 0)) {
         free(text);

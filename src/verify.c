@@ -187,31 +187,41 @@ int ot_verify_replaceable(const char *path)
     return OT_EIO;
 }
 
-int ot_verify_file(const char *path, ot_verify_t *v)
+int ot_verify_regular(const char *path, const char *expected, char *why, size_t n)
 {
-    memset(v, 0, sizeof *v);
-    snprintf(v->kind, sizeof v->kind, "file");
     struct stat st;
     if (!path[0]) {
-        snprintf(v->why, sizeof v->why, "an empty path, expected a checkpoint or history file");
+        snprintf(why, n, "an empty path, expected %s", expected);
         return OT_EIO;
     }
     if (stat(path, &st) != 0) {
-        snprintf(v->why, sizeof v->why, "%s", strerror(errno));
+        snprintf(why, n, "%s", strerror(errno));
         return OT_EIO;
     }
     /* only a regular file: opening a FIFO would wait for a writer for ever, and a device has
      * no size (/dev/zero read as "an empty file") */
     if (!S_ISREG(st.st_mode)) {
-        snprintf(v->why, sizeof v->why, "is %s, expected a checkpoint or history file",
+        snprintf(why, n, "is %s, expected %s",
                  S_ISDIR(st.st_mode)    ? "a directory"
                  : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
                  : S_ISCHR(st.st_mode)  ? "a character device"
                  : S_ISBLK(st.st_mode)  ? "a block device"
                  : S_ISSOCK(st.st_mode) ? "a socket"
-                                        : "not a regular file");
+                                        : "not a regular file",
+                 expected);
         return OT_EIO;
     }
+    return OT_OK;
+}
+
+int ot_verify_file(const char *path, ot_verify_t *v)
+{
+    memset(v, 0, sizeof *v);
+    snprintf(v->kind, sizeof v->kind, "file");
+    struct stat st;
+    if (ot_verify_regular(path, "a checkpoint or history file", v->why, sizeof v->why) ||
+        stat(path, &st) != 0)
+        return OT_EIO;
     FILE *probe = fopen(path, "rb"); /* HDF5 calls a file it cannot read damaged */
     if (!probe) {
         snprintf(v->why, sizeof v->why, "%s", strerror(errno));

@@ -4,7 +4,8 @@
 #   (parameters, running statistics, optimizer buffers, the position's arrays and scalars, the
 #   early-stopping copy), a truncated file, and damaged HDF5 metadata (an object header, the
 #   root attributes, the superblock) are each refused by eval, --resume and gradcheck with one
-#   line naming the file and what is damaged, and `omptrain verify` agrees (exit 1); an intact
+#   line naming the file and what is damaged, and `omptrain verify` agrees (exit 1); a FIFO is
+#   refused, not waited on; an intact
 #   checkpoint and history verify (exit 0); verify DIR verifies each file a run writes there,
 #   in name order (an empty directory: one message, exit 1);
 # - --resume DIR skips a damaged newest checkpoint, saying why, and resumes from the one
@@ -86,6 +87,16 @@ done
 # a scalar of the position
 flip "$tmp/scalar.h5" /state/epoch start
 expect_refused "$tmp/scalar.h5" "/state/epoch is damaged"
+
+# a FIFO: refused in one line, not waited on (eval had hung in fopen); held open here for
+# reading and writing, so that a reader that opens it does not hang the test
+mkfifo "$tmp/fifo.h5"
+exec 7<>"$tmp/fifo.h5"
+"$bin" eval --checkpoint "$tmp/fifo.h5" "$cfg" >/dev/null 2>"$tmp/err"
+rc=$?
+exec 7>&-
+[ $rc = 1 ] && [ "$(cat "$tmp/err")" = "omptrain: $tmp/fifo.h5: is a FIFO (named pipe), expected a checkpoint file" ] ||
+    fail "eval of a FIFO: exit $rc: $(cat "$tmp/err")"
 
 # a truncated file
 head -c 20000 "$good" >"$tmp/cut.h5"
@@ -183,4 +194,4 @@ pid=
     fail "a run after the holder was killed is blocked: $(cat "$tmp/err")"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "integrity.sh: ok ($n bit flips in 8 kinds of tensor, a scalar, truncation, root attributes, signature, object header, history: each refused by name; --resume DIR skips the damaged; one run per directory, no stale lock)"
+echo "integrity.sh: ok ($n bit flips in 8 kinds of tensor, a scalar, truncation, root attributes, signature, object header, history: each refused by name; a FIFO refused; --resume DIR skips the damaged; one run per directory, no stale lock)"

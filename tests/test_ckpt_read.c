@@ -603,6 +603,35 @@ static void test_from_elsewhere(void)
     ot_trainer_free(&t);
 }
 
+/* Only a regular file is read (ot_verify_regular, as verify): a FIFO had made eval, predict,
+ * export and --resume wait for a writer for ever (fopen blocks). The FIFO is held open here
+ * for reading and writing with bytes in it, so that a reader that opens it reads them (and
+ * does not hang this test); a character device likewise. */
+static void test_not_a_regular_file(void)
+{
+    ot_trainer_t t;
+    char path[256];
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 3, 20, 300) == 0);
+    ot_test_path(path, sizeof path, "fifo.h5");
+    CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
+    int fd = open(path, O_RDWR | O_NONBLOCK);
+    CU_ASSERT_FATAL(fd >= 0);
+    char junk[4096];
+    memset(junk, 'x', sizeof junk);
+    CU_ASSERT(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
+    const char *want = "fifo.h5: is a FIFO (named pipe), expected a checkpoint file";
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(path, &t), OT_EIO, want);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load_params(path, &t.net), OT_EIO, want);
+    OT_EXPECT_ONE_LINE(ot_ckpt_info(path, &(ot_ckpt_info_t){0}), OT_EIO, want);
+    CU_ASSERT_PTR_NULL(ot_ckpt_config_text(path));
+    close(fd);
+    ot_test_path(path, sizeof path, "chardev.h5");
+    CU_ASSERT_FATAL(ot_test_chardev(path, 0) == 0);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(path, &t), OT_EIO,
+                       "chardev.h5: is a character device, expected a checkpoint file");
+    ot_trainer_free(&t);
+}
+
 static int printed_ck; /* calls of count_printer */
 
 static herr_t count_printer(hid_t stack, void *data)
@@ -671,4 +700,5 @@ OT_TEST_SUITE(ckpt_read, setup, ot_test_scratch_free,
                test_other_layers},
               {"bad files: one line each", test_bad_files},
               {"files from elsewhere: links, storage, strings", test_from_elsewhere},
-              {"readers by path put HDF5's error printer back", test_printer_back})
+              {"readers by path put HDF5's error printer back", test_printer_back},
+              {"only a regular file is read", test_not_a_regular_file})
