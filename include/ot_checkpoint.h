@@ -27,6 +27,11 @@
 #define OT_CKPT_FORMAT 2    /* root attribute format_version of checkpoints: 2 = every dataset
                                carries a checksum (OT_H5_CRC), verified on load; 1 (read too,
                                unverified) had none */
+#define OT_CKPT_CRC_GROUPS "/input /optimizer" /* the groups whose attributes carry a
+                                                  checksum, as the root attribute
+                                                  OT_H5_CRC_GROUPS names them (written from
+                                                  2026-12-03 on; format 2 files without it
+                                                  still load: ot_verify.h) */
 #define OT_CKPT_MAX_STRING 1024 /* the longest string attribute read (version, optimizer) */
 
 /* ---------------------------------------------------------------- checkpoints */
@@ -82,6 +87,20 @@ int ot_ckpt_load(const char *path, ot_trainer_t *t);
 int ot_ckpt_info_h5(hid_t f, const char *name, ot_ckpt_info_t *info);
 int ot_ckpt_load_params_h5(hid_t f, const char *name, ot_net_t *net);
 int ot_ckpt_load_h5(hid_t f, const char *name, ot_trainer_t *t);
+
+/* Whether the open file f holds what every checkpoint holds whatever its model: the root
+ * attributes, /model, /optimizer with its attributes, its update count and the buffers its
+ * optimizer keeps (m but for sgd, v for adam and adamw), /state's datasets, and (when there)
+ * /input's attributes, each as ckpt_write.c writes it: an attribute or dataset of exactly that
+ * type (class, size, byte order and, for numbers, every field of the type: a damaged float
+ * datatype that HDF5 still converts from is refused) and rank; and every dataset under /model,
+ * /optimizer/m and /v, /state/best_params and /input 32-bit floats (F32LE). The list is the
+ * loaders' (docs/hdf5.md); the model's own tensors are the loaders' to check against the
+ * config. 0, or -1 with the first thing missing or wrong in why[n] ("/state/epoch is missing
+ * (not a complete omptrain checkpoint)", "/state/best_val_loss is stored as F64LE of a non-IEEE
+ * layout, expected F64LE ..."). No message printed; HDF5's printer is the caller's to silence.
+ * verify (ot_verify_h5) calls it on every checkpoint of format 2 on. */
+int ot_ckpt_check_layout(hid_t f, char *why, size_t n);
 
 /* Write t as a checkpoint file at path, replacing whatever is there, and fsync it (not
  * atomic: ot_ckpt_save is, for a run's checkpoints). The file is built in memory with HDF5's

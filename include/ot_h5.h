@@ -60,6 +60,13 @@ int ot_h5_attr_get(hid_t obj, const char *name, H5T_class_t cls, hid_t mtype, vo
  * 128 bytes; returns buf. */
 const char *ot_h5_reason(char *buf);
 
+/* HDF5 type t in a few words, into buf[n]: "F64LE", "U32BE", "I32LE" for the standard number
+ * types; "F64LE of a non-IEEE layout" (or, for an integer, "of a nonstandard precision or
+ * offset") for one whose fields differ from the standard type of its class, size, sign and
+ * byte order (a damaged datatype message that HDF5 still converts from); "a fixed-length string
+ * of 6 bytes"; "HDF5 type class 6 of 12 bytes" for anything else. Returns buf. */
+const char *ot_h5_type_str(hid_t t, char *buf, size_t n);
+
 /* ---- checksums: every dataset omptrain writes carries attribute OT_H5_CRC, the zlib crc32 of
  * its values encoded little-endian in its own type (the bytes as HDF5 stores them), and the
  * root group carries one over its other attributes, so that a bit flipped on disk or in a copy
@@ -68,6 +75,11 @@ const char *ot_h5_reason(char *buf);
  * misshapen object, or as data that no longer match their checksum.) */
 
 #define OT_H5_CRC "crc32"
+#define OT_H5_CRC_GROUPS "crc32_groups" /* root attribute, a string: the groups besides the
+                                           root whose attributes carry OT_H5_CRC, by absolute
+                                           path, separated by spaces ("/input /optimizer"), so
+                                           that one without it is found damaged; a file
+                                           without the attribute names none */
 
 #define OT_H5_SLAB ((size_t)1 << 20)        /* bytes a checksum reads at a time */
 #define OT_H5_MAX_ELEMENT ((size_t)1 << 16) /* the largest value (a string) checksummed */

@@ -94,7 +94,8 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
     if ((f = ot_h5_create_image(path, increment, reason)) < 0)
         goto fail;
 
-    /* root attributes: who wrote this, when, with what */
+    /* root attributes: who wrote this, when, with what, and which groups' attributes carry a
+     * checksum (so that one whose checksum attribute is damaged is found) */
     snprintf(what, sizeof what, "the root attributes");
     int format = OT_CKPT_FORMAT, threads = t->threads, processes = ot_dist_size(t->eng.dist);
     uint32_t shards = (uint32_t)t->eng.n_shards;
@@ -107,7 +108,8 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
         ot_h5_attr_scalar(f, "processes", H5T_STD_I32LE, H5T_NATIVE_INT, &processes) ||
         ot_h5_attr_scalar(f, "shards", H5T_STD_U32LE, H5T_NATIVE_UINT32, &shards) ||
         ot_h5_attr_scalar(f, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed) ||
-        ot_h5_attr_str(f, "config", config) || ot_h5_attrs_crc_set(f))
+        ot_h5_attr_str(f, "config", config) ||
+        ot_h5_attr_str(f, OT_H5_CRC_GROUPS, OT_CKPT_CRC_GROUPS) || ot_h5_attrs_crc_set(f))
         goto fail;
 
     /* /model/<tensor name>: each tensor with its true shape, groups made on the way */
@@ -134,7 +136,8 @@ static int build_image(const ot_trainer_t *t, const char *path, void **image, si
         ot_h5_attr_scalar(g, "beta2", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &o->beta2) ||
         ot_h5_attr_scalar(g, "epsilon", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &o->eps) ||
         ot_h5_attr_scalar(g, "weight_decay", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
-                          &o->weight_decay))
+                          &o->weight_decay) ||
+        ot_h5_attrs_crc_set(g)) /* the attributes' checksum, as /input's (ot_h5.h) */
         goto fail;
     snprintf(what, sizeof what, "/optimizer/t");
     if (ot_h5_write_ds(g, "t", H5P_DEFAULT, H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, NULL, &o->t,

@@ -182,6 +182,50 @@ const char *ot_h5_reason(char *buf)
     return buf;
 }
 
+const char *ot_h5_type_str(hid_t t, char *buf, size_t n)
+{
+    const H5T_class_t cls = H5Tget_class(t);
+    const size_t size = H5Tget_size(t);
+    if (cls == H5T_STRING) {
+        snprintf(buf, n, "%s string of %zu bytes",
+                 H5Tis_variable_str(t) > 0 ? "a variable-length" : "a fixed-length", size);
+        return buf;
+    }
+    if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || (size != 1 && size != 2 && size != 4 &&
+                                                     size != 8)) {
+        snprintf(buf, n, "HDF5 type class %d of %zu bytes", (int)cls, size);
+        return buf;
+    }
+    const H5T_order_t order = H5Tget_order(t);
+    const char *ord = order == H5T_ORDER_LE ? "LE" : order == H5T_ORDER_BE ? "BE" : "?E";
+    char name[16];
+    snprintf(name, sizeof name, "%c%zu%s",
+             cls == H5T_FLOAT ? 'F' : H5Tget_sign(t) == H5T_SGN_NONE ? 'U' : 'I', 8 * size, ord);
+    /* the standard type of that name, which the fields of t may not match (a damaged
+     * exponent bias, precision or offset) */
+    const int be = order == H5T_ORDER_BE;
+    hid_t want = H5I_INVALID_HID;
+    if (cls == H5T_INTEGER) {
+        want = H5Tcopy(size == 1 ? H5T_STD_U8LE : size == 2 ? H5T_STD_U16LE
+                       : size == 4 ? H5T_STD_U32LE : H5T_STD_U64LE);
+        if (want >= 0 && (H5Tset_sign(want, H5Tget_sign(t)) < 0 ||
+                          (be && H5Tset_order(want, H5T_ORDER_BE) < 0))) {
+            H5Tclose(want);
+            want = H5I_INVALID_HID;
+        }
+    } else if (size == 4 || size == 8) {
+        want = H5Tcopy(size == 4 ? (be ? H5T_IEEE_F32BE : H5T_IEEE_F32LE)
+                                 : (be ? H5T_IEEE_F64BE : H5T_IEEE_F64LE));
+    }
+    const int standard = want >= 0 && H5Tequal(t, want) > 0;
+    if (want >= 0)
+        H5Tclose(want);
+    snprintf(buf, n, "%s%s", name, standard ? "" : cls == H5T_FLOAT
+                                                       ? " of a non-IEEE layout"
+                                                       : " of a nonstandard precision or offset");
+    return buf;
+}
+
 /* ---------------------------------------------------------------- checksums */
 
 /* zlib's crc32 takes at most UINT_MAX bytes a call */

@@ -18,12 +18,30 @@
 /* The walk over a file's objects: every dataset against its checksum, the first failure kept. */
 typedef struct {
     ot_verify_t *v;
+    const char *must; /* the groups whose attributes must carry a checksum, as the root
+                         attribute OT_H5_CRC_GROUPS names them ("/input /optimizer") */
     int damaged;
 } walk_t;
 
+/* Is group name (relative to the root: "input") one of the space-separated absolute paths in
+ * list? */
+static int listed(const char *list, const char *name)
+{
+    const size_t len = strlen(name);
+    for (const char *s = list; *s;) {
+        const size_t w = strcspn(s, " ");
+        if (s[0] == '/' && w == len + 1 && strncmp(s + 1, name, len) == 0)
+            return 1;
+        s += w;
+        s += strspn(s, " ");
+    }
+    return 0;
+}
+
 /* A group with attributes of its own (/input) against their checksum. A group that does not
  * open, or whose attributes cannot even be searched for one (a damaged attribute message), is
- * damaged too: it had passed as a group without a checksum. */
+ * damaged too: it had passed as a group without a checksum. So is one of w->must without a
+ * checksum (the name of its crc32 attribute damaged had left its attributes unchecked). */
 static herr_t visit_group(hid_t obj, const char *name, walk_t *w)
 {
     hid_t g = H5Gopen2(obj, name, H5P_DEFAULT);
@@ -32,6 +50,12 @@ static herr_t visit_group(hid_t obj, const char *name, walk_t *w)
     int r = has > 0 ? ot_h5_attrs_crc_check(g, &have, &want) : has == 0 ? 0 : -2;
     if (g >= 0)
         H5Gclose(g);
+    if (r == 0 && has == 0 && listed(w->must, name)) {
+        snprintf(w->v->why, sizeof w->v->why, "/%s has no checksum over its attributes "
+                 "(attribute %s), which this file's format writes", name, OT_H5_CRC);
+        w->damaged = 1;
+        return 1;
+    }
     if (r == 0)
         return 0;
     if (g < 0)
@@ -113,13 +137,17 @@ int ot_verify_h5(hid_t f, ot_verify_t *v)
     memset(v, 0, sizeof *v);
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
+    /* a checkpoint by its /model or by the root attribute config (a damaged link name
+     * "model" leaves the attribute, which the root checksum covers) */
+    const int checkpoint = H5Lexists(f, "model", H5P_DEFAULT) > 0 || H5Aexists(f, "config") > 0;
     snprintf(v->kind, sizeof v->kind, "%s",
-             H5Lexists(f, "model", H5P_DEFAULT) > 0   ? "checkpoint"
+             checkpoint                               ? "checkpoint"
              : H5Lexists(f, "steps", H5P_DEFAULT) > 0 ? "history"
                                                       : "HDF5 file");
     v->format_version = root_format(f);
     uint32_t have = 0, want = 0;
     int rc = OT_EFORMAT;
+    char must[OT_CKPT_MAX_STRING + 16] = "";
     switch (ot_h5_attrs_crc_check(f, &have, &want)) {
     case 0:
         break;
@@ -128,6 +156,11 @@ int ot_verify_h5(hid_t f, ot_verify_t *v)
                  "0x%08x but they give 0x%08x", have, want);
         goto out;
     case -1:
+        if (v->format_version >= 2) { /* format 2 has written it from the start */
+            snprintf(v->why, sizeof v->why, "the root attributes have no checksum (attribute "
+                     "%s), which format %d writes", OT_H5_CRC, v->format_version);
+            goto out;
+        }
         if (v->format_version == 0) /* not one of omptrain's checkpoints or histories */
             snprintf(v->why, sizeof v->why, "no checksums to verify (no format_version "
                      "attribute on /: not an omptrain checkpoint or history file)");
@@ -140,12 +173,40 @@ int ot_verify_h5(hid_t f, ot_verify_t *v)
         snprintf(v->why, sizeof v->why, "the root attributes cannot be read");
         goto out;
     }
-    walk_t w = {v, 0};
+    /* the groups whose attributes must carry a checksum: those the root names (a file of
+     * format 2 from before OT_H5_CRC_GROUPS names none), and a checkpoint's /input, which has
+     * carried one since format 2 wrote it */
+    if (H5Aexists(f, OT_H5_CRC_GROUPS) > 0 &&
+        ot_h5_attr_get(f, OT_H5_CRC_GROUPS, H5T_STRING, -1, must, sizeof must,
+                       OT_CKPT_MAX_STRING, NULL, 0)) {
+        snprintf(v->why, sizeof v->why, "the root attribute %s is not one string",
+                 OT_H5_CRC_GROUPS);
+        goto out;
+    }
+    if (checkpoint)
+        strncat(must, " /input", sizeof must - strlen(must) - 1);
+    for (const char *s = must; *s;) { /* a group named there must be there */
+        const size_t len = strcspn(s, " ");
+        char name[OT_CKPT_MAX_STRING + 16];
+        snprintf(name, sizeof name, "%.*s", (int)len, s);
+        if (len > 0 && strcmp(name, "/input") != 0 && H5Lexists(f, name, H5P_DEFAULT) <= 0) {
+            snprintf(v->why, sizeof v->why, "%.200s is missing (the root attribute %s names "
+                     "it)", name, OT_H5_CRC_GROUPS);
+            goto out;
+        }
+        s += len;
+        s += strspn(s, " ");
+    }
+    walk_t w = {v, must, 0};
     if (H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &w) < 0 && !w.damaged) {
         snprintf(v->why, sizeof v->why, "its objects cannot be listed (damaged metadata)");
         quiet_exit();
-    } else if (!w.damaged)
+    } else if (!w.damaged) {
+        /* all the loaders read is there, of the type they read (ot_checkpoint.h) */
+        if (checkpoint && ot_ckpt_check_layout(f, v->why, sizeof v->why) < 0)
+            goto out;
         rc = OT_OK;
+    }
 out:
     ot_h5_restore(&q);
     v->intact = rc == OT_OK;

@@ -4,8 +4,10 @@
 #   (parameters, running statistics, optimizer buffers, the position's arrays and scalars, the
 #   early-stopping copy), a truncated file, and damaged HDF5 metadata (an object header, the
 #   root attributes, the superblock) are each refused by eval, --resume and gradcheck with one
-#   line naming the file and what is damaged, and `omptrain verify` agrees (exit 1); a FIFO is
-#   refused, not waited on; an intact
+#   line naming the file and what is damaged, and `omptrain verify` agrees (exit 1); so are
+#   single bits of metadata that had passed verify (an attribute of /optimizer, the name of a
+#   crc32 attribute or of a link, a float64 datatype's field); a FIFO is refused, not waited
+#   on; an intact
 #   checkpoint and history verify (exit 0); verify DIR verifies each file a run writes there,
 #   in name order (an empty directory: one message, exit 1);
 # - --resume DIR skips a damaged newest checkpoint, saying why, and resumes from the one
@@ -87,6 +89,61 @@ done
 # a scalar of the position
 flip "$tmp/scalar.h5" /state/epoch start
 expect_refused "$tmp/scalar.h5" "/state/epoch is damaged"
+
+# single bits of metadata that had passed verify (an audit flipped every bit of a checkpoint):
+# a value of /optimizer's attributes, the name of a crc32 attribute (of /optimizer, /input,
+# the root), a link's name (state/epoch -> epoch\x01), the exponent bias of a float64 datatype
+# (HDF5 still converts from it, and the checksum is of the bytes)
+flip_meta() {
+    cp "$good" "$1"
+    $py - "$1" "$2" <<'EOF' || fail "cannot flip the bit of $2"
+import io, struct, sys, h5py
+path, case = sys.argv[1:]
+b = bytearray(open(path, "rb").read())
+def header(p):
+    with h5py.File(path, "r") as f:
+        return h5py.h5o.get_info(f[p].id).addr
+def find(pat, start=0, end=None):
+    i = b.find(pat, start, len(b) if end is None else end)
+    assert i >= 0, (case, pat)
+    return i
+def crc_name_of(obj):
+    # the crc32 attribute name whose one changed bit takes obj's checksum away (an object
+    # header may continue elsewhere in the file)
+    i = -1
+    while True:
+        i = find(b"crc32\0", i + 1)
+        c = bytearray(b); c[i + 4] ^= 0x01
+        with h5py.File(io.BytesIO(bytes(c)), "r") as f:
+            if "crc32" not in f[obj].attrs:
+                return i + 4
+if case == "beta1":
+    i = find(b"beta1\0", header("/optimizer"))
+    at = find(struct.pack("<d", 0.9), i, i + 64) + 6          # 0.9 -> 0.45
+elif case in ("/optimizer", "/input", "/"):
+    at = crc_name_of(case)                                     # crc32 -> crc33
+elif case == "link":
+    at = find(b"\0epoch\0") + 6                                # epoch -> epoch\x01
+elif case == "f64type":
+    h = header("/state/best_val_loss")
+    at = find(bytes([0x11, 0x20, 0x3f, 0, 8, 0, 0, 0, 0, 0, 64, 0, 52, 11, 0, 52,
+                     0xff, 3, 0, 0]), h, h + 512) + 16         # exponent bias 1023 -> 1022
+b[at] ^= 0x01
+open(path, "wb").write(b)
+EOF
+}
+flip_meta "$tmp/beta1.h5" beta1
+expect_refused "$tmp/beta1.h5" "/optimizer: its attributes are damaged"
+for obj in /optimizer /input; do
+    flip_meta "$tmp/crcname.h5" $obj
+    expect_refused "$tmp/crcname.h5" "$obj has no checksum over its attributes"
+done
+flip_meta "$tmp/crcname.h5" /
+expect_refused "$tmp/crcname.h5" "the root attributes have no checksum"
+flip_meta "$tmp/link.h5" link
+expect_refused "$tmp/link.h5" "/state/epoch is missing"
+flip_meta "$tmp/type.h5" f64type
+expect_refused "$tmp/type.h5" "/state/best_val_loss is stored as F64LE of a non-IEEE layout"
 
 # a FIFO: refused in one line, not waited on (eval had hung in fopen); held open here for
 # reading and writing, so that a reader that opens it does not hang the test
@@ -194,4 +251,4 @@ pid=
     fail "a run after the holder was killed is blocked: $(cat "$tmp/err")"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "integrity.sh: ok ($n bit flips in 8 kinds of tensor, a scalar, truncation, root attributes, signature, object header, history: each refused by name; a FIFO refused; --resume DIR skips the damaged; one run per directory, no stale lock)"
+echo "integrity.sh: ok ($n bit flips in 8 kinds of tensor, a scalar, 6 bits of metadata, truncation, root attributes, signature, object header, history: each refused by name; a FIFO refused; --resume DIR skips the damaged; one run per directory, no stale lock)"

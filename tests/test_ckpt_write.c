@@ -305,7 +305,7 @@ static void test_layout(void)
     EXPECT_NAMES(link_names(f, "/", list), "input,model,optimizer,state");
 
     /* the root's attributes, and their checksum */
-    EXPECT_NAMES(attr_names(f, list), "config,crc32,created,format_version,"
+    EXPECT_NAMES(attr_names(f, list), "config,crc32,crc32_groups,created,format_version,"
                                                 "omptrain_version,processes,seed,shards,threads");
     int32_t i32 = 0;
     uint32_t u32 = 0, have, want;
@@ -327,6 +327,10 @@ static void test_layout(void)
     CU_ASSERT(s && ini && strcmp(s, ini) == 0);
     free(s);
     free(ini);
+    /* the groups whose attributes carry a checksum too */
+    s = read_str(f, OT_H5_CRC_GROUPS);
+    CU_ASSERT(s && strcmp(s, "/input /optimizer") == 0);
+    free(s);
 
     /* /model: each tensor with its shape and values; nothing else */
     EXPECT_NAMES(link_names(f, "/model", list), "affine1,affine2");
@@ -345,8 +349,9 @@ static void test_layout(void)
     /* /optimizer: the rule and its hyperparameters, its update count, no buffers for sgd */
     CU_ASSERT_FATAL((g = H5Gopen2(f, "optimizer", H5P_DEFAULT)) >= 0);
     EXPECT_NAMES(link_names(f, "/optimizer", list), "t");
-    EXPECT_NAMES(attr_names(g, list), "beta1,beta2,epsilon,learning_rate,momentum,name,"
-                                                "rmsprop_decay,weight_decay");
+    EXPECT_NAMES(attr_names(g, list), "beta1,beta2,crc32,epsilon,learning_rate,momentum,"
+                                                "name,rmsprop_decay,weight_decay");
+    CU_ASSERT_EQUAL(ot_h5_attrs_crc_check(g, &have, &want), 0);
     s = read_str(g, "name");
     CU_ASSERT(s && strcmp(s, "sgd") == 0);
     free(s);

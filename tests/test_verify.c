@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt_test.h"
+#include "ot_checkpoint.h"
 #include "ot_common.h"
 #include "ot_h5.h"
 #include "ot_test.h"
@@ -185,9 +187,115 @@ static void test_group_attributes_unreadable(void)
     CU_ASSERT_STRING_EQUAL(v.why, "/input: its attributes cannot be read (damaged file?)");
 }
 
+/* good copied to bad, then one thing of it changed as a flipped bit on disk would change it,
+ * with no checksum renewed unless said: "beta1" /optimizer's attribute beta1 another value;
+ * "optimizer-crc", "input-crc", "root-crc" the crc32 attribute of /optimizer, /input or the
+ * root renamed (crc33); "link" /state/epoch renamed "epoch\x01"; "float-type"
+ * /state/best_val_loss stored with its bytes as they were but a float64 type whose exponent
+ * bias is 1022 (HDF5 converts from it; its checksum, of the bytes, still agrees); "before"
+ * the file as a build before the groups' checksums wrote it (no crc32 on /optimizer, no root
+ * attribute crc32_groups; the root's checksum renewed). 0 or -1. */
+static int change(const char *good, const char *bad, const char *what)
+{
+    if (ot_ck_copy_file(good, bad, 0))
+        return -1;
+    hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        return -1;
+    herr_t r = -1;
+    if (strcmp(what, "beta1") == 0) {
+        hid_t g = H5Gopen2(f, "/optimizer", H5P_DEFAULT);
+        hid_t a = g >= 0 ? H5Aopen(g, "beta1", H5P_DEFAULT) : -1;
+        double v = 0.45;
+        r = a >= 0 ? H5Awrite(a, H5T_NATIVE_DOUBLE, &v) : -1;
+        if (a >= 0)
+            H5Aclose(a);
+        if (g >= 0)
+            H5Gclose(g);
+    } else if (strcmp(what, "optimizer-crc") == 0 || strcmp(what, "input-crc") == 0 ||
+               strcmp(what, "root-crc") == 0) {
+        const char *obj = what[0] == 'o' ? "/optimizer" : what[0] == 'i' ? "/input" : "/";
+        r = H5Arename_by_name(f, obj, OT_H5_CRC, "crc33", H5P_DEFAULT);
+    } else if (strcmp(what, "link") == 0) {
+        r = H5Lmove(f, "/state/epoch", f, "/state/epoch\x01", H5P_DEFAULT, H5P_DEFAULT);
+    } else if (strcmp(what, "float-type") == 0) {
+        unsigned char bytes[8];
+        hid_t d = H5Dopen2(f, "/state/best_val_loss", H5P_DEFAULT), t = H5Tcopy(H5T_IEEE_F64LE),
+              one = H5Screate(H5S_SCALAR);
+        r = d >= 0 ? H5Dread(d, H5T_IEEE_F64LE, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) : -1;
+        if (d >= 0)
+            H5Dclose(d);
+        if (r >= 0)
+            r = H5Tset_ebias(t, 1022);
+        if (r >= 0)
+            r = H5Ldelete(f, "/state/best_val_loss", H5P_DEFAULT);
+        if (r >= 0 && (d = H5Dcreate2(f, "/state/best_val_loss", t, one, H5P_DEFAULT,
+                                      H5P_DEFAULT, H5P_DEFAULT)) >= 0) {
+            r = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes); /* the bytes as they were */
+            if (r >= 0)
+                r = ot_h5_crc_set(d);
+            H5Dclose(d);
+        }
+        H5Tclose(t);
+        H5Sclose(one);
+    } else if (strcmp(what, "before") == 0) {
+        r = H5Adelete_by_name(f, "/optimizer", OT_H5_CRC, H5P_DEFAULT);
+        if (r >= 0)
+            r = H5Adelete(f, OT_H5_CRC_GROUPS);
+        if (r >= 0)
+            r = ot_h5_attrs_crc_set(f);
+    }
+    return H5Fclose(f) < 0 || r < 0 ? -1 : 0;
+}
+
+/* What the audit of every single-bit flip of a checkpoint found passing verify while it changed
+ * what a loader gets: each is damage now, said in one line that eval and --resume say too. A
+ * checkpoint as the build before wrote it (no checksum on /optimizer) still verifies and
+ * loads. */
+static void test_damage_that_had_passed(void)
+{
+    ot_trainer_t t;
+    char good[256], bad[256];
+    ot_verify_t v;
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 9, 20, 300) == 0);
+    ot_test_path(good, sizeof good, "good.h5");
+    ot_test_path(bad, sizeof bad, "bad.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&t, good) == 0);
+    CU_ASSERT_EQUAL(ot_verify_file(good, &v), OT_OK);
+    const struct {
+        const char *what, *why;
+    } cases[] = {
+        {"beta1", "/optimizer: its attributes are damaged: their checksum is 0x"},
+        {"optimizer-crc", "/optimizer has no checksum over its attributes (attribute crc32), "
+                          "which this file's format writes"},
+        {"input-crc", "/input has no checksum over its attributes (attribute crc32), which this "
+                      "file's format writes"},
+        {"root-crc", "the root attributes have no checksum (attribute crc32), which format 2 "
+                     "writes"},
+        {"link", "/state/epoch is missing (not a complete omptrain checkpoint)"},
+        {"float-type", "/state/best_val_loss is stored as F64LE of a non-IEEE layout, expected "
+                       "F64LE as omptrain writes it"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CU_ASSERT_FATAL(change(good, bad, cases[i].what) == 0);
+        CU_ASSERT_EQUAL(ot_verify_file(bad, &v), OT_EFORMAT);
+        CU_ASSERT_FALSE(v.unchecked);
+        CU_ASSERT_PTR_NOT_NULL(strstr(v.why, cases[i].why));
+        if (!strstr(v.why, cases[i].why))
+            fprintf(stderr, "\n  %s: %s", cases[i].what, v.why);
+        OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, cases[i].why);
+        OT_EXPECT_ONE_LINE(ot_ckpt_info(bad, &(ot_ckpt_info_t){0}), OT_EFORMAT, cases[i].why);
+    }
+    CU_ASSERT_FATAL(change(good, bad, "before") == 0);
+    CU_ASSERT_EQUAL(ot_verify_file(bad, &v), OT_OK);
+    CU_ASSERT_EQUAL(ot_ckpt_load(bad, &t), OT_OK);
+    ot_trainer_free(&t);
+}
+
 OT_TEST_SUITE(verify, setup, ot_test_scratch_free,
               {"format_version not one integer", test_format_version_not_one_integer},
               {"external storage named, not read", test_external_storage_not_read},
               {"a file that is not HDF5", test_not_hdf5},
               {"not a regular file, or an empty path", test_not_a_regular_file},
-              {"a group's attributes unreadable", test_group_attributes_unreadable})
+              {"a group's attributes unreadable", test_group_attributes_unreadable},
+              {"damage that had passed verify", test_damage_that_had_passed})
