@@ -43,7 +43,7 @@ static const char *const names[] = {
     "stopped", "mean", "std", "crc32", "format_version", "omptrain_version", "created",
     "threads", "shards", "seed", "config", "name", "learning_rate", "momentum", "beta1",
     "beta2", "epsilon", "weight_decay", "rmsprop_decay", "height", "width", "channels", "flat",
-    "normalize", "normalize_by",
+    "normalize", "normalize_by", "crc32_groups",
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
