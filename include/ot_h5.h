@@ -67,6 +67,44 @@ const char *ot_h5_reason(char *buf);
  * of 6 bytes"; "HDF5 type class 6 of 12 bytes" for anything else. Returns buf. */
 const char *ot_h5_type_str(hid_t t, char *buf, size_t n);
 
+/* ---- layouts: a checksum covers values, not names or types, so what the readers of a file
+ * need is checked as a list of objects and attributes, each of exactly the type and rank
+ * omptrain writes (ot_ckpt_check_layout, ot_history_check_layout). */
+
+/* The types omptrain writes, by name: HDF5's H5T_* are not constants, so a table names them. */
+typedef enum {
+    OT_H5_I32,   /* H5T_STD_I32LE */
+    OT_H5_U32,   /* H5T_STD_U32LE */
+    OT_H5_U64,   /* H5T_STD_U64LE */
+    OT_H5_F32,   /* H5T_IEEE_F32LE */
+    OT_H5_F64,   /* H5T_IEEE_F64LE */
+    OT_H5_STR,   /* a fixed-length string, of any length */
+    OT_H5_GROUP, /* a group (no type) */
+} ot_h5_kind_t;
+
+/* One entry of a file's layout. */
+typedef struct {
+    const char *obj;   /* an absolute path ("/" for the root) */
+    const char *attr;  /* an attribute of obj, or NULL for obj itself */
+    ot_h5_kind_t type; /* of the attribute or dataset; OT_H5_GROUP: obj is a group */
+    int rank;          /* of the attribute or dataset: 0 scalar, 1 */
+    int optional;      /* 1: checked only when obj (and attr) is there */
+} ot_h5_layout_t;
+
+/* Whether type (of what, for the message) is exactly want: for numbers H5Tequal with the
+ * standard type (class, size, byte order and every field: a damaged float datatype that HDF5
+ * still converts from is refused), for OT_H5_STR any fixed-length string. 0, or -1 with why[n]
+ * "WHAT is stored as F32LE, expected F64LE as omptrain writes it (a damaged datatype?)". */
+int ot_h5_type_is(hid_t type, ot_h5_kind_t want, const char *what, char *why, size_t n);
+
+/* Entry e of a layout in the file f, reached through hard links only: 0, or -1 with the
+ * first thing wrong in why[n]: "/state/epoch is missing (not a complete omptrain KIND)",
+ * "/x is not a dataset (...)", "attribute created of / is missing", ot_h5_type_is's line,
+ * "/x has rank 2, expected 1", or a link that leaves the file (ot_h5_find). KIND is
+ * file_kind ("checkpoint", "history"). No message printed. */
+int ot_h5_layout_check(hid_t f, const ot_h5_layout_t *e, const char *file_kind, char *why,
+                       size_t n);
+
 /* ---- checksums: every dataset omptrain writes carries attribute OT_H5_CRC, the zlib crc32 of
  * its values encoded little-endian in its own type (the bytes as HDF5 stores them), and the
  * root group carries one over its other attributes, so that a bit flipped on disk or in a copy

@@ -94,95 +94,52 @@ static int check_file(hid_t f, const char *path)
 
 /* ---------------------------------------------------------------- the layout */
 
-/* The types ckpt_write.c stores (H5T_* are not constants, so a table names them). */
-typedef enum { L_I32, L_U32, L_U64, L_F32, L_F64, L_STR, L_GROUP } ltype_t;
-
-static hid_t ltype(ltype_t t)
-{
-    switch (t) {
-    case L_I32:
-        return H5T_STD_I32LE;
-    case L_U32:
-        return H5T_STD_U32LE;
-    case L_U64:
-        return H5T_STD_U64LE;
-    case L_F32:
-        return H5T_IEEE_F32LE;
-    case L_F64:
-        return H5T_IEEE_F64LE;
-    default:
-        return H5I_INVALID_HID;
-    }
-}
-
 /* What every checkpoint holds whatever its model and optimizer (docs/hdf5.md), each with the
  * exact type ckpt_write.c gives it (and input.c, /input's): the objects and attributes the
  * loaders read, in the order they read them. Optional ones (the attribute processes, /input
  * and its attributes: written from later builds on) are checked when there. */
-static const struct {
-    const char *obj;  /* an absolute path */
-    const char *attr; /* an attribute of obj, or NULL for obj itself */
-    ltype_t type;
-    int rank;     /* of a dataset: 0 scalar, 1 */
-    int optional; /* 1: checked only when obj (and attr) is there */
-} layout[] = {
-    {"/", "format_version", L_I32, 0, 0},
-    {"/", "omptrain_version", L_STR, 0, 0},
-    {"/", "created", L_STR, 0, 0},
-    {"/", "threads", L_I32, 0, 0},
-    {"/", "processes", L_I32, 0, 1},
-    {"/", "shards", L_U32, 0, 0},
-    {"/", "seed", L_U64, 0, 0},
-    {"/", "config", L_STR, 0, 0},
-    {"/state/epoch", NULL, L_U32, 0, 0},
-    {"/state/batch_in_epoch", NULL, L_U64, 0, 0},
-    {"/state/step", NULL, L_U64, 0, 0},
-    {"/state/best_epoch", NULL, L_U32, 0, 0},
-    {"/state/stopped", NULL, L_U32, 0, 0},
-    {"/model", NULL, L_GROUP, 0, 0},
-    {"/optimizer", "name", L_STR, 0, 0},
-    {"/optimizer", "learning_rate", L_F64, 0, 0},
-    {"/optimizer", "momentum", L_F64, 0, 0},
-    {"/optimizer", "rmsprop_decay", L_F64, 0, 0},
-    {"/optimizer", "beta1", L_F64, 0, 0},
-    {"/optimizer", "beta2", L_F64, 0, 0},
-    {"/optimizer", "epsilon", L_F64, 0, 0},
-    {"/optimizer", "weight_decay", L_F64, 0, 0},
-    {"/optimizer/t", NULL, L_U64, 0, 0},
-    {"/state/order", NULL, L_U32, 1, 0},
-    {"/state/samples_seen", NULL, L_U64, 0, 0},
-    {"/state/epoch_loss", NULL, L_F64, 0, 0},
-    {"/state/epoch_correct", NULL, L_U64, 0, 0},
-    {"/state/step_loss", NULL, L_F32, 1, 0},
-    {"/state/rng", NULL, L_U64, 1, 0},
-    {"/state/best_val_loss", NULL, L_F64, 0, 0},
-    {"/input", "height", L_U64, 0, 1},
-    {"/input", "width", L_U64, 0, 1},
-    {"/input", "channels", L_U64, 0, 1},
-    {"/input", "flat", L_I32, 0, 1},
-    {"/input", "normalize", L_STR, 0, 1},
-    {"/input", "normalize_by", L_STR, 0, 1},
+static const ot_h5_layout_t layout[] = {
+    {"/", "format_version", OT_H5_I32, 0, 0},
+    {"/", "omptrain_version", OT_H5_STR, 0, 0},
+    {"/", "created", OT_H5_STR, 0, 0},
+    {"/", "threads", OT_H5_I32, 0, 0},
+    {"/", "processes", OT_H5_I32, 0, 1},
+    {"/", "shards", OT_H5_U32, 0, 0},
+    {"/", "seed", OT_H5_U64, 0, 0},
+    {"/", "config", OT_H5_STR, 0, 0},
+    {"/state/epoch", NULL, OT_H5_U32, 0, 0},
+    {"/state/batch_in_epoch", NULL, OT_H5_U64, 0, 0},
+    {"/state/step", NULL, OT_H5_U64, 0, 0},
+    {"/state/best_epoch", NULL, OT_H5_U32, 0, 0},
+    {"/state/stopped", NULL, OT_H5_U32, 0, 0},
+    {"/model", NULL, OT_H5_GROUP, 0, 0},
+    {"/optimizer", "name", OT_H5_STR, 0, 0},
+    {"/optimizer", "learning_rate", OT_H5_F64, 0, 0},
+    {"/optimizer", "momentum", OT_H5_F64, 0, 0},
+    {"/optimizer", "rmsprop_decay", OT_H5_F64, 0, 0},
+    {"/optimizer", "beta1", OT_H5_F64, 0, 0},
+    {"/optimizer", "beta2", OT_H5_F64, 0, 0},
+    {"/optimizer", "epsilon", OT_H5_F64, 0, 0},
+    {"/optimizer", "weight_decay", OT_H5_F64, 0, 0},
+    {"/optimizer/t", NULL, OT_H5_U64, 0, 0},
+    {"/state/order", NULL, OT_H5_U32, 1, 0},
+    {"/state/samples_seen", NULL, OT_H5_U64, 0, 0},
+    {"/state/epoch_loss", NULL, OT_H5_F64, 0, 0},
+    {"/state/epoch_correct", NULL, OT_H5_U64, 0, 0},
+    {"/state/step_loss", NULL, OT_H5_F32, 1, 0},
+    {"/state/rng", NULL, OT_H5_U64, 1, 0},
+    {"/state/best_val_loss", NULL, OT_H5_F64, 0, 0},
+    {"/input", "height", OT_H5_U64, 0, 1},
+    {"/input", "width", OT_H5_U64, 0, 1},
+    {"/input", "channels", OT_H5_U64, 0, 1},
+    {"/input", "flat", OT_H5_I32, 0, 1},
+    {"/input", "normalize", OT_H5_STR, 0, 1},
+    {"/input", "normalize_by", OT_H5_STR, 0, 1},
 };
 
 /* The groups whose every dataset is a tensor of 32-bit floats (F32LE). */
 static const char *const float_groups[] = {"/model", "/optimizer/m", "/optimizer/v",
                                            "/state/best_params", "/input"};
-
-/* type (of what, for the message) against the layout's want: 0, or -1 with why */
-static int type_is(hid_t type, ltype_t want, const char *what, char *why, size_t n)
-{
-    char have[96], need[96];
-    if (want == L_STR ? H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) == 0
-                      : H5Tequal(type, ltype(want)) > 0)
-        return 0;
-    if (want == L_STR)
-        snprintf(need, sizeof need, "a fixed-length string");
-    else
-        ot_h5_type_str(ltype(want), need, sizeof need);
-    snprintf(why, n, "%s is stored as %s, expected %s as omptrain writes it (a damaged "
-             "datatype?)", what, ot_h5_type_str(type, have, sizeof have), need);
-    return -1;
-}
 
 typedef struct {
     const char *group; /* the group walked, for messages */
@@ -202,7 +159,7 @@ static herr_t floats_visit(hid_t obj, const char *name, const H5O_info_t *info, 
     if (type < 0) {
         snprintf(w->why, w->n, "%s cannot be read (damaged file?)", what);
         w->bad = 1;
-    } else if (type_is(type, L_F32, what, w->why, w->n) < 0) {
+    } else if (ot_h5_type_is(type, OT_H5_F32, what, w->why, w->n) < 0) {
         w->bad = 1;
     }
     if (type >= 0)
@@ -212,86 +169,10 @@ static herr_t floats_visit(hid_t obj, const char *name, const H5O_info_t *info, 
     return w->bad;
 }
 
-/* One entry of layout[] in f: 0, or -1 with why */
-static int layout_entry(hid_t f, size_t i, char *why, size_t n)
-{
-    char where[OT_H5_PATH_MAX + 128], what[OT_H5_PATH_MAX + 64];
-    const char *obj = layout[i].obj, *attr = layout[i].attr;
-    int there = strcmp(obj, "/") == 0 ? 1 : ot_h5_find(f, obj, 0, where, sizeof where);
-    if (there < 0) {
-        snprintf(why, n, "%s", where);
-        return -1;
-    }
-    if (!there) {
-        if (layout[i].optional)
-            return 0;
-        snprintf(why, n, "%s is missing (not a complete omptrain checkpoint)", obj);
-        return -1;
-    }
-    hid_t o = H5Oopen(f, obj, H5P_DEFAULT), type = H5I_INVALID_HID, space = H5I_INVALID_HID;
-    H5O_info_t oi;
-    int rc = -1;
-    if (o < 0 || H5Oget_info(o, &oi) < 0) {
-        snprintf(why, n, "%s cannot be opened (damaged file?)", obj);
-        goto out;
-    }
-    if (attr) {
-        snprintf(what, sizeof what, "attribute %s of %s", attr, obj);
-        htri_t has = H5Aexists(o, attr);
-        if (has == 0 && layout[i].optional) {
-            rc = 0;
-            goto out;
-        }
-        if (has <= 0) {
-            snprintf(why, n, "%s %s", what, has == 0 ? "is missing" : "cannot be read");
-            goto out;
-        }
-        hid_t a = H5Aopen(o, attr, H5P_DEFAULT);
-        type = a >= 0 ? H5Aget_type(a) : -1;
-        space = a >= 0 ? H5Aget_space(a) : -1;
-        if (a >= 0)
-            H5Aclose(a);
-    } else {
-        snprintf(what, sizeof what, "%s", obj);
-        H5O_type_t want = layout[i].type == L_GROUP ? H5O_TYPE_GROUP : H5O_TYPE_DATASET;
-        if (oi.type != want) {
-            snprintf(why, n, "%s is not a %s (not a complete omptrain checkpoint)", obj,
-                     want == H5O_TYPE_GROUP ? "group" : "dataset");
-            goto out;
-        }
-        if (want == H5O_TYPE_GROUP) {
-            rc = 0;
-            goto out;
-        }
-        type = H5Dget_type(o);
-        space = H5Dget_space(o);
-    }
-    int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
-    if (type < 0 || rank < 0) {
-        snprintf(why, n, "%s: cannot read its type and shape (damaged file?)", what);
-        goto out;
-    }
-    if (type_is(type, layout[i].type, what, why, n) < 0)
-        goto out;
-    if (rank != layout[i].rank) {
-        snprintf(why, n, "%s has rank %d, expected %d", what, rank, layout[i].rank);
-        goto out;
-    }
-    rc = 0;
-out:
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
-    if (o >= 0)
-        H5Oclose(o);
-    return rc;
-}
-
 int ot_ckpt_check_layout(hid_t f, char *why, size_t n)
 {
     for (size_t i = 0; i < sizeof layout / sizeof layout[0]; i++)
-        if (layout_entry(f, i, why, n) < 0)
+        if (ot_h5_layout_check(f, &layout[i], "checkpoint", why, n) < 0)
             return -1;
     /* the optimizer's buffers, by its name: m for all but sgd, v for adam and adamw */
     char opt[32];

@@ -1,7 +1,8 @@
 /* h5util.c - the HDF5 helpers checkpoints, the history and the verifier share: HDF5's own error
  * printer silenced while omptrain reports, attributes, dataspaces, the reason of a failure, UTC
- * time stamps, the checksum every dataset carries, and what a file from someone else may make
- * HDF5 do: file images opened from memory, storage and links that stay in the file (ot_h5.h). */
+ * time stamps, the checksum every dataset carries, the check of what a file must hold (its
+ * layout), and what a file from someone else may make HDF5 do: file images opened from memory,
+ * storage and links that stay in the file (ot_h5.h). */
 #include "ot_h5.h"
 
 #include <stdint.h>
@@ -224,6 +225,119 @@ const char *ot_h5_type_str(hid_t t, char *buf, size_t n)
                                                        ? " of a non-IEEE layout"
                                                        : " of a nonstandard precision or offset");
     return buf;
+}
+
+/* ---------------------------------------------------------------- layouts */
+
+/* The standard type of k (H5T_* are not constants, so tables name them), or
+ * H5I_INVALID_HID for a string or a group. */
+static hid_t kind_type(ot_h5_kind_t k)
+{
+    switch (k) {
+    case OT_H5_I32:
+        return H5T_STD_I32LE;
+    case OT_H5_U32:
+        return H5T_STD_U32LE;
+    case OT_H5_U64:
+        return H5T_STD_U64LE;
+    case OT_H5_F32:
+        return H5T_IEEE_F32LE;
+    case OT_H5_F64:
+        return H5T_IEEE_F64LE;
+    default:
+        return H5I_INVALID_HID;
+    }
+}
+
+int ot_h5_type_is(hid_t type, ot_h5_kind_t want, const char *what, char *why, size_t n)
+{
+    char have[96], need[96];
+    if (want == OT_H5_STR ? H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) == 0
+                          : H5Tequal(type, kind_type(want)) > 0)
+        return 0;
+    if (want == OT_H5_STR)
+        snprintf(need, sizeof need, "a fixed-length string");
+    else
+        ot_h5_type_str(kind_type(want), need, sizeof need);
+    snprintf(why, n, "%s is stored as %s, expected %s as omptrain writes it (a damaged "
+             "datatype?)", what, ot_h5_type_str(type, have, sizeof have), need);
+    return -1;
+}
+
+int ot_h5_layout_check(hid_t f, const ot_h5_layout_t *e, const char *file_kind, char *why,
+                       size_t n)
+{
+    char where[OT_H5_PATH_MAX + 128], what[OT_H5_PATH_MAX + 64];
+    const char *obj = e->obj, *attr = e->attr;
+    int there = strcmp(obj, "/") == 0 ? 1 : ot_h5_find(f, obj, 0, where, sizeof where);
+    if (there < 0) {
+        snprintf(why, n, "%s", where);
+        return -1;
+    }
+    if (!there) {
+        if (e->optional)
+            return 0;
+        snprintf(why, n, "%s is missing (not a complete omptrain %s)", obj, file_kind);
+        return -1;
+    }
+    hid_t o = H5Oopen(f, obj, H5P_DEFAULT), type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    H5O_info_t oi;
+    int rc = -1;
+    if (o < 0 || H5Oget_info(o, &oi) < 0) {
+        snprintf(why, n, "%s cannot be opened (damaged file?)", obj);
+        goto out;
+    }
+    if (attr) {
+        snprintf(what, sizeof what, "attribute %s of %s", attr, obj);
+        htri_t has = H5Aexists(o, attr);
+        if (has == 0 && e->optional) {
+            rc = 0;
+            goto out;
+        }
+        if (has <= 0) {
+            snprintf(why, n, "%s %s", what, has == 0 ? "is missing" : "cannot be read");
+            goto out;
+        }
+        hid_t a = H5Aopen(o, attr, H5P_DEFAULT);
+        type = a >= 0 ? H5Aget_type(a) : -1;
+        space = a >= 0 ? H5Aget_space(a) : -1;
+        if (a >= 0)
+            H5Aclose(a);
+    } else {
+        snprintf(what, sizeof what, "%s", obj);
+        H5O_type_t want = e->type == OT_H5_GROUP ? H5O_TYPE_GROUP : H5O_TYPE_DATASET;
+        if (oi.type != want) {
+            snprintf(why, n, "%s is not a %s (not a complete omptrain %s)", obj,
+                     want == H5O_TYPE_GROUP ? "group" : "dataset", file_kind);
+            goto out;
+        }
+        if (want == H5O_TYPE_GROUP) {
+            rc = 0;
+            goto out;
+        }
+        type = H5Dget_type(o);
+        space = H5Dget_space(o);
+    }
+    int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    if (type < 0 || rank < 0) {
+        snprintf(why, n, "%s: cannot read its type and shape (damaged file?)", what);
+        goto out;
+    }
+    if (ot_h5_type_is(type, e->type, what, why, n) < 0)
+        goto out;
+    if (rank != e->rank) {
+        snprintf(why, n, "%s has rank %d, expected %d", what, rank, e->rank);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    if (o >= 0)
+        H5Oclose(o);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- checksums */

@@ -2,7 +2,8 @@
  * directory or in memory: HDF5's error printer silenced and put back, dataspaces, attributes,
  * the reason of a failure, the checksums of datasets and attributes (one flipped value found),
  * file images, the storage, type and link checks on a file from someone else (each refusal with
- * its words), ot_h5_open_ds's one-line refusals, and the UTC time stamp. */
+ * its words), ot_h5_open_ds's one-line refusals, the layout check's entries, and the UTC time
+ * stamp. */
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1234,6 +1235,86 @@ static void test_utc_now(void)
     CU_ASSERT_STRING_EQUAL(small, "unknown");
 }
 
+/* type_is: exactly the standard type or a fixed-length string, each mismatch in its words; and
+ * layout_check over each kind of entry, every refusal named. */
+static void test_layout_check(void)
+{
+    ot_h5_quiet_t q;
+    ot_h5_quiet(&q);
+    char why[OT_H5_PATH_MAX + 256];
+    hid_t bias = H5Tcopy(H5T_IEEE_F64LE), vstr = H5Tcopy(H5T_C_S1), fstr = H5Tcopy(H5T_C_S1);
+    CU_ASSERT_FATAL(bias >= 0 && vstr >= 0 && fstr >= 0);
+    CU_ASSERT_FATAL(H5Tset_ebias(bias, 1022) >= 0 && H5Tset_size(vstr, H5T_VARIABLE) >= 0 &&
+                    H5Tset_size(fstr, 6) >= 0);
+    CU_ASSERT_EQUAL(ot_h5_type_is(H5T_IEEE_F64LE, OT_H5_F64, "/x", why, sizeof why), 0);
+    CU_ASSERT_EQUAL(ot_h5_type_is(H5T_STD_U64LE, OT_H5_U64, "/x", why, sizeof why), 0);
+    CU_ASSERT_EQUAL(ot_h5_type_is(fstr, OT_H5_STR, "/x", why, sizeof why), 0);
+    CU_ASSERT_EQUAL(ot_h5_type_is(H5T_IEEE_F32LE, OT_H5_F64, "/x", why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "/x is stored as F32LE, expected F64LE as omptrain writes it (a "
+                                "damaged datatype?)");
+    CU_ASSERT_EQUAL(ot_h5_type_is(H5T_IEEE_F64BE, OT_H5_F64, "/x", why, sizeof why), -1);
+    CU_ASSERT_EQUAL(ot_h5_type_is(bias, OT_H5_F64, "/x", why, sizeof why), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "stored as F64LE of a non-IEEE layout, expected F64LE"));
+    CU_ASSERT_EQUAL(ot_h5_type_is(H5T_STD_I32LE, OT_H5_U32, "/x", why, sizeof why), -1);
+    CU_ASSERT_EQUAL(ot_h5_type_is(vstr, OT_H5_STR, "attribute a of /", why, sizeof why), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "attribute a of / is stored as a variable-length string"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "expected a fixed-length string as omptrain writes it"));
+
+    /* /g/x (F64LE, rank 1), /g/y (U32LE scalar), attributes s (string) and n (I32LE) of /,
+     * /s a soft link to /g */
+    hid_t f = new_file("layout.h5", 1), g = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    CU_ASSERT_FATAL(f >= 0);
+    const hsize_t three = 3;
+    const int one = 1;
+    CU_ASSERT_FATAL((g = H5Gcreate2(f, "g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0);
+    CU_ASSERT_FATAL((d = make_ds(g, "x", H5T_IEEE_F64LE, 1, &three, H5P_DEFAULT, 0, NULL)) >= 0);
+    H5Dclose(d);
+    CU_ASSERT_FATAL((d = make_ds(g, "y", H5T_STD_U32LE, 0, NULL, H5P_DEFAULT, 0, NULL)) >= 0);
+    H5Dclose(d);
+    H5Gclose(g);
+    CU_ASSERT_FATAL(ot_h5_attr_str(f, "s", "text") == 0 &&
+                    ot_h5_attr_scalar(f, "n", H5T_STD_I32LE, H5T_NATIVE_INT, &one) == 0);
+    CU_ASSERT_FATAL(H5Lcreate_soft("/g", f, "s", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    const struct {
+        ot_h5_layout_t e;
+        const char *why; /* NULL: it passes */
+    } cases[] = {
+        {{"/g", NULL, OT_H5_GROUP, 0, 0}, NULL},
+        {{"/g/x", NULL, OT_H5_F64, 1, 0}, NULL},
+        {{"/g/y", NULL, OT_H5_U32, 0, 0}, NULL},
+        {{"/", "s", OT_H5_STR, 0, 0}, NULL},
+        {{"/", "n", OT_H5_I32, 0, 0}, NULL},
+        {{"/g/z", NULL, OT_H5_F64, 1, 1}, NULL},
+        {{"/", "m", OT_H5_I32, 0, 1}, NULL},
+        {{"/g/z", NULL, OT_H5_F64, 1, 0}, "/g/z is missing (not a complete omptrain thing)"},
+        {{"/h/x", NULL, OT_H5_F64, 1, 0}, "/h/x is missing (not a complete omptrain thing)"},
+        {{"/g", NULL, OT_H5_F64, 1, 0}, "/g is not a dataset (not a complete omptrain thing)"},
+        {{"/g/x", NULL, OT_H5_GROUP, 0, 0}, "/g/x is not a group (not a complete omptrain thing)"},
+        {{"/g/x", NULL, OT_H5_F32, 1, 0}, "/g/x is stored as F64LE, expected F32LE as omptrain "
+                                          "writes it (a damaged datatype?)"},
+        {{"/g/x", NULL, OT_H5_F64, 0, 0}, "/g/x has rank 1, expected 0"},
+        {{"/", "m", OT_H5_I32, 0, 0}, "attribute m of / is missing"},
+        {{"/", "n", OT_H5_U32, 0, 0}, "attribute n of / is stored as I32LE, expected U32LE as "
+                                      "omptrain writes it (a damaged datatype?)"},
+        {{"/", "s", OT_H5_I32, 0, 0}, "attribute s of / is stored as a fixed-length string of 5 "
+                                      "bytes, expected I32LE as omptrain writes it (a damaged "
+                                      "datatype?)"},
+        {{"/s/x", NULL, OT_H5_F64, 1, 0}, "/s is a soft link, expected an object in this file"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        why[0] = '\0';
+        const int r = ot_h5_layout_check(f, &cases[i].e, "thing", why, sizeof why);
+        CU_ASSERT_EQUAL(r, cases[i].why ? -1 : 0);
+        if (cases[i].why)
+            CU_ASSERT_STRING_EQUAL(why, cases[i].why);
+    }
+    H5Fclose(f);
+    H5Tclose(bias);
+    H5Tclose(vstr);
+    H5Tclose(fstr);
+    ot_h5_restore(&q);
+}
+
 OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"quiet silences HDF5's error printer, restore puts it back", test_quiet_restore},
               {"space: scalar and simple", test_space},
@@ -1254,4 +1335,5 @@ OT_TEST_SUITE(h5util, setup, ot_test_scratch_free,
               {"own_dataset: storage, types, declared size", test_own_dataset},
               {"find: hard, soft and external links, missing paths", test_find},
               {"open_ds: good datasets, each refusal in one line", test_open_ds},
+              {"type_is and layout_check: each kind of entry, each refusal", test_layout_check},
               {"utc_now: ISO-8601 UTC", test_utc_now})
