@@ -41,8 +41,9 @@ extern const char *const ot_history_metrics[OT_HISTORY_METRICS];
  * A resumed run opens the existing file and truncates it to the rows of steps <= step and
  * epochs <= epoch (the checkpoint's counts), so the curve continues without duplicates; when
  * there is no history yet, a new one is created and *created is set (may be NULL).
- * Returns 0, OT_EIO or OT_EFORMAT (an existing history that is not a valid one); message
- * printed. Close with ot_history_close(), also after a failure. */
+ * Returns 0, OT_EIO or OT_EFORMAT (an existing history that is not a valid one: first of all
+ * ot_history_check_layout's line); message printed. Close with ot_history_close(), also after
+ * a failure. */
 int ot_history_open(ot_history_t *h, const char *dir, int resume, uint64_t step, int epoch,
                     int *created);
 
@@ -53,6 +54,18 @@ int ot_history_open(ot_history_t *h, const char *dir, int resume, uint64_t step,
  * read a block at a time, up to the first one past the checkpoint. Returns 0, OT_EIO or
  * OT_EFORMAT (message printed). */
 int ot_history_open_h5(ot_history_t *h, hid_t f, const char *name, uint64_t step, int epoch);
+
+/* Whether the open file f holds what a history's readers read, as create_file writes it: the
+ * root attributes format_version (I32LE, 1 or OT_HISTORY_FORMAT), omptrain_version and created
+ * (strings), /steps and /epochs, and every dataset of the layout (history.c's head) of
+ * exactly its type (ot_h5_type_is) and rank 1, growing (an unlimited maximum size), with as
+ * many rows as /steps/step or /epochs/epoch; from format 2 on the root's and every dataset's
+ * crc32 (U32LE scalar) too (their values are verify's and check_crcs' to check). 0, or -1
+ * with the first thing wrong in why[n] ("/epochs/test_acc is missing (not a complete omptrain
+ * history)", "/epochs/test_acc is stored as F32LE, expected F64LE as omptrain writes it (a
+ * damaged datatype?)"). No message printed; HDF5's printer is the caller's to silence. verify
+ * (ot_verify_h5) calls it on every history, and a resume's open before it appends. */
+int ot_history_check_layout(hid_t f, char *why, size_t n);
 
 /* Append one epoch: the losses of steps first_step+1 .. first_step+n (loss[i] is step
  * first_step+1+i; steps already recorded are skipped) and the epoch's metrics row, then

@@ -9,9 +9,10 @@
  *           samples_per_s f64             (val_*: NaN without a validation split)
  *   /epochs/threads       u32
  *
- * Every dataset is 1-D, chunked, with an unlimited maximum size. The file is opened once per
- * run and flushed after every epoch's append; between appends nothing is written, so a crash
- * or Ctrl-C during training leaves the curve of the epochs done. File locking is off for this
+ * Every dataset is 1-D, chunked, with an unlimited maximum size; ot_history_check_layout checks
+ * that a file holds all this, for verify and for a resume before it appends. The file is opened
+ * once per run and flushed after every epoch's append; between appends nothing is written, so a
+ * crash or Ctrl-C during training leaves the curve of the epochs done. File locking is off for this
  * file (HDF5 >= 1.10.7), so h5dump or the plot script can read it while training runs. */
 #include "ot_history.h"
 
@@ -66,13 +67,111 @@ static hid_t create_growing(hid_t loc, const char *name, hid_t ftype, hsize_t ch
     return d;
 }
 
+/* The path of dataset i, in the order of ot_history_t's crc, into p (64 bytes). */
+static void dataset_path(size_t i, char *p)
+{
+    snprintf(p, 64, "/%s/%s", i < 2 ? "steps" : "epochs",
+             i < 2 ? (i ? "loss" : "step") : ot_history_metrics[i - 2]);
+}
+
 /* Dataset i of h in the order of h->crc; its path into p (64 bytes) unless p is NULL. */
 static hid_t *dataset(ot_history_t *h, size_t i, char *p)
 {
     if (p)
-        snprintf(p, 64, "/%s/%s", i < 2 ? "steps" : "epochs",
-                 i < 2 ? (i ? "loss" : "step") : ot_history_metrics[i - 2]);
+        dataset_path(i, p);
     return i == 0 ? &h->step : i == 1 ? &h->loss : &h->epochs[i - 2];
+}
+
+/* The type create_file gives dataset i (in the order of h->crc). */
+static ot_h5_kind_t dataset_kind(size_t i)
+{
+    return i == 0 ? OT_H5_U64 : i == 1 ? OT_H5_F32 : metric_is_int(i - 2) ? OT_H5_U32 : OT_H5_F64;
+}
+
+/* Dataset i of f (its path p) one omptrain writes (ot_h5_own_dataset: no more rows than the
+ * file has bytes, before they are compared), growing as create_growing makes it (unlimited),
+ * with as many rows as the first of its group (*rows, set by the first): 0, or -1 with
+ * why[n]. */
+static int check_growing(hid_t f, size_t i, const char *p, hsize_t *rows, char *why, size_t n)
+{
+    hsize_t dims[1], maxdims[1];
+    char own[128] = "";
+    hid_t d = H5Dopen2(f, p, H5P_DEFAULT), space = d >= 0 ? H5Dget_space(d) : -1;
+    int mine = d >= 0 ? ot_h5_own_dataset(d, own) : -1;
+    int ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
+             H5Sget_simple_extent_dims(space, dims, maxdims) == 1;
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    if (mine < 0 && own[0]) {
+        snprintf(why, n, "%s %s", p, own);
+        return -1;
+    }
+    if (mine < 0 || !ok) {
+        snprintf(why, n, "%s: cannot read its shape (damaged file?)", p);
+        return -1;
+    }
+    if (maxdims[0] != H5S_UNLIMITED) {
+        snprintf(why, n, "%s cannot grow (its maximum size is %llu rows), expected an unlimited "
+                 "one as omptrain writes it", p, (unsigned long long)maxdims[0]);
+        return -1;
+    }
+    const size_t first = i < 2 ? 0 : 2; /* /steps/step, /epochs/epoch */
+    if (i == first) {
+        *rows = dims[0];
+    } else if (dims[0] != *rows) {
+        char q[64];
+        dataset_path(first, q);
+        snprintf(why, n, "%s has %llu rows but %s has %llu", p, (unsigned long long)dims[0], q,
+                 (unsigned long long)*rows);
+        return -1;
+    }
+    return 0;
+}
+
+int ot_history_check_layout(hid_t f, char *why, size_t n)
+{
+    static const ot_h5_layout_t root[] = {
+        {"/", "format_version", OT_H5_I32, 0, 0},
+        {"/", "omptrain_version", OT_H5_STR, 0, 0},
+        {"/", "created", OT_H5_STR, 0, 0},
+        {"/steps", NULL, OT_H5_GROUP, 0, 0},
+        {"/epochs", NULL, OT_H5_GROUP, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof root / sizeof root[0]; i++)
+        if (ot_h5_layout_check(f, &root[i], "history", why, n) < 0)
+            return -1;
+    int format = 0;
+    if (ot_h5_attr_get(f, "format_version", H5T_INTEGER, H5T_NATIVE_INT, &format, 0, 0, NULL,
+                       0) < 0 ||
+        (format != 1 && format != OT_HISTORY_FORMAT)) {
+        snprintf(why, n, "attribute format_version of / is %d, expected 1 or %d (the history "
+                 "formats this omptrain reads)", format, OT_HISTORY_FORMAT);
+        return -1;
+    }
+    /* from format 2 on, the root and every dataset carry a checksum */
+    const ot_h5_layout_t root_crc = {"/", OT_H5_CRC, OT_H5_U32, 0, 0};
+    if (format >= 2 && ot_h5_layout_check(f, &root_crc, "history", why, n) < 0)
+        return -1;
+    hsize_t rows[2] = {0, 0}; /* of /steps, of /epochs */
+    for (size_t i = 0; i < N_DATASETS; i++) {
+        char p[64];
+        dataset_path(i, p);
+        const ot_h5_layout_t ds = {p, NULL, dataset_kind(i), 1, 0};
+        const ot_h5_layout_t crc = {p, OT_H5_CRC, OT_H5_U32, 0, 0};
+        if (ot_h5_layout_check(f, &ds, "history", why, n) < 0)
+            return -1;
+        if (format >= 2 && H5Aexists_by_name(f, p, OT_H5_CRC, H5P_DEFAULT) == 0) {
+            /* verify's words for a dataset without one */
+            snprintf(why, n, "%s has no checksum (attribute %s)", p, OT_H5_CRC);
+            return -1;
+        }
+        if ((format >= 2 && ot_h5_layout_check(f, &crc, "history", why, n) < 0) ||
+            check_growing(f, i, p, &rows[i < 2 ? 0 : 1], why, n) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Every dataset's checksum, after the rows that are final now, also kept in h->crc: 0 or
@@ -242,7 +341,12 @@ static int cut_back(ot_history_t *h, uint64_t step, int epoch)
     int rc = OT_EFORMAT;
     hsize_t n_step, n_loss, n[N_METRICS], keep_steps, keep_epochs;
     uint64_t last_epoch;
-    char p[64];
+    char p[64], why[OT_H5_PATH_MAX + 256];
+    /* what verify checks: every dataset there, of its type, growing, the row counts agreeing */
+    if (ot_history_check_layout(h->file, why, sizeof why) < 0) {
+        ot_error("%s: %s; move it away to start a new one", h->path, why);
+        goto out;
+    }
     if ((rc = open_growing(h, "/steps/step", &h->step, &n_step)) ||
         (rc = open_growing(h, "/steps/loss", &h->loss, &n_loss)))
         goto out;
@@ -250,18 +354,6 @@ static int cut_back(ot_history_t *h, uint64_t step, int epoch)
         snprintf(p, sizeof p, "/epochs/%s", ot_history_metrics[i]);
         if ((rc = open_growing(h, p, &h->epochs[i], &n[i])))
             goto out;
-        if (n[i] != n[0]) {
-            ot_error("%s: %s has %llu rows but /epochs/epoch has %llu", h->path, p,
-                     (unsigned long long)n[i], (unsigned long long)n[0]);
-            rc = OT_EFORMAT;
-            goto out;
-        }
-    }
-    if (n_loss != n_step) {
-        ot_error("%s: /steps/loss has %llu rows but /steps/step has %llu", h->path,
-                 (unsigned long long)n_loss, (unsigned long long)n_step);
-        rc = OT_EFORMAT;
-        goto out;
     }
     if ((rc = check_crcs(h)))
         goto out;

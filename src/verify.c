@@ -13,6 +13,7 @@
 #include "ot_checkpoint.h"
 #include "ot_common.h"
 #include "ot_h5.h"
+#include "ot_history.h"
 #include "ot_outdir.h"
 
 /* The walk over a file's objects: every dataset against its checksum, the first failure kept. */
@@ -140,10 +141,11 @@ int ot_verify_h5(hid_t f, ot_verify_t *v)
     /* a checkpoint by its /model or by the root attribute config (a damaged link name
      * "model" leaves the attribute, which the root checksum covers) */
     const int checkpoint = H5Lexists(f, "model", H5P_DEFAULT) > 0 || H5Aexists(f, "config") > 0;
+    /* a history by either of its groups (a damaged link name "steps" leaves /epochs) */
+    const int history = !checkpoint && (H5Lexists(f, "steps", H5P_DEFAULT) > 0 ||
+                                        H5Lexists(f, "epochs", H5P_DEFAULT) > 0);
     snprintf(v->kind, sizeof v->kind, "%s",
-             checkpoint                               ? "checkpoint"
-             : H5Lexists(f, "steps", H5P_DEFAULT) > 0 ? "history"
-                                                      : "HDF5 file");
+             checkpoint ? "checkpoint" : history ? "history" : "HDF5 file");
     v->format_version = root_format(f);
     uint32_t have = 0, want = 0;
     int rc = OT_EFORMAT;
@@ -202,8 +204,11 @@ int ot_verify_h5(hid_t f, ot_verify_t *v)
         snprintf(v->why, sizeof v->why, "its objects cannot be listed (damaged metadata)");
         quiet_exit();
     } else if (!w.damaged) {
-        /* all the loaders read is there, of the type they read (ot_checkpoint.h) */
+        /* all the loaders read is there, of the type they read (ot_checkpoint.h); for a
+         * history, all that a resume appends to and a reader reads (ot_history.h) */
         if (checkpoint && ot_ckpt_check_layout(f, v->why, sizeof v->why) < 0)
+            goto out;
+        if (history && ot_history_check_layout(f, v->why, sizeof v->why) < 0)
             goto out;
         rc = OT_OK;
     }

@@ -6,7 +6,8 @@
 #   root attributes, the superblock) are each refused by eval, --resume and gradcheck with one
 #   line naming the file and what is damaged, and `omptrain verify` agrees (exit 1); so are
 #   single bits of metadata that had passed verify (an attribute of /optimizer, the name of a
-#   crc32 attribute or of a link, a float64 datatype's field); a FIFO is refused, not waited
+#   crc32 attribute or of a link, a float64 datatype's field), and in a history (a link name, a
+#   float64 datatype's field) by verify and --resume alike; a FIFO is refused, not waited
 #   on; an intact
 #   checkpoint and history verify (exit 0); verify DIR verifies each file a run writes there,
 #   in name order (an empty directory: one message, exit 1);
@@ -208,6 +209,37 @@ EOF
 "$bin" verify "$tmp/hist.h5" | grep -q "DAMAGED: /epochs/test_loss is damaged: its checksum" ||
     fail "verify of a damaged history: $("$bin" verify "$tmp/hist.h5")"
 
+# single bits of a history's metadata that had passed verify while a resume refused the file or
+# appended to it (a link name; a float64 datatype's field): verify and --resume say the same
+for case in link f64type; do
+    rm -rf "$tmp/hrun" && cp -r "$tmp/run" "$tmp/hrun"
+    $py - "$tmp/hrun/history.h5" $case <<'EOF' || fail "cannot damage the history ($case)"
+import sys, h5py
+path, case = sys.argv[1], sys.argv[2]
+with h5py.File(path, "r") as f:
+    h = h5py.h5o.get_info(f["/epochs/train_loss"].id).addr
+b = bytearray(open(path, "rb").read())
+if case == "link":
+    at = b.index(b"test_acc\0") + 7                             # test_acc -> test_acb
+else:
+    at = b.index(bytes([0x11, 0x20, 0x3f, 0, 8, 0, 0, 0, 0, 0, 64, 0, 52, 11, 0, 52,
+                        0xff, 3, 0, 0]), h, h + 512) + 16       # exponent bias 1023 -> 1022
+b[at] ^= 0x01
+open(path, "wb").write(b)
+EOF
+    case $case in
+    link) what="/epochs/test_acc is missing (not a complete omptrain history)" ;;
+    f64type) what="/epochs/train_loss is stored as F64LE of a non-IEEE layout" ;;
+    esac
+    out=$("$bin" verify "$tmp/hrun/history.h5")
+    [ $? = 1 ] && grep -qF "DAMAGED: $what" <<<"$out" || fail "verify of a history ($case): $out"
+    "$bin" --resume "$tmp/hrun/latest.h5" --epochs 5 -o "$tmp/hrun" "$cfg" >/dev/null 2>"$tmp/err"
+    rc=$?
+    [ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] &&
+        grep -qF "$tmp/hrun/history.h5: $what" "$tmp/err" ||
+        fail "--resume with a history ($case): exit $rc: $(cat "$tmp/err")"
+done
+
 # an HDF5 file that is not omptrain's: no checksums, and said so (it spoke of a format_version 0)
 /usr/bin/python3 -c "import h5py, sys; h5py.File(sys.argv[1], 'w')['x'] = [1.0]" "$tmp/other.h5"
 out=$("$bin" verify "$tmp/other.h5")
@@ -251,4 +283,4 @@ pid=
     fail "a run after the holder was killed is blocked: $(cat "$tmp/err")"
 
 [ "$fails" -eq 0 ] || exit 1
-echo "integrity.sh: ok ($n bit flips in 8 kinds of tensor, a scalar, 6 bits of metadata, truncation, root attributes, signature, object header, history: each refused by name; a FIFO refused; --resume DIR skips the damaged; one run per directory, no stale lock)"
+echo "integrity.sh: ok ($n bit flips in 8 kinds of tensor, a scalar, 6 bits of metadata, truncation, root attributes, signature, object header, history and 2 bits of its metadata: each refused by name; a FIFO refused; --resume DIR skips the damaged; one run per directory, no stale lock)"

@@ -3,7 +3,8 @@
  * checkpoint, at an epoch boundary and inside an epoch, then continues without gaps or
  * duplicates; a fresh run that starts over; a resume without history that creates one; a file
  * that is not a history refused in one line and left alone; an append that fails on a full
- * disk leaves the epochs before as they were.
+ * disk leaves the epochs before as they were; damage a checksum does not see (a link name, a
+ * datatype, an attribute) refused by verify and the resume in the same words.
  *
  * Files go to a fresh directory under /tmp, removed at the end; h5dump must be on the path. */
 #include <hdf5.h>
@@ -279,7 +280,160 @@ static void test_full_disk(void)
     }
 }
 
+/* Dataset p of f written anew from its values, read as rtype: stored as ftype, written from
+ * memory of type wtype (ftype itself to keep the bytes as they were), chunked and growing
+ * unless fixed, with its checksum renewed. 0 or -1. */
+static int rewrite(hid_t f, const char *p, hid_t ftype, hid_t rtype, hid_t wtype, int fixed)
+{
+    unsigned char buf[4096];
+    hsize_t dims[1], maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {256};
+    hid_t d = H5Dopen2(f, p, H5P_DEFAULT), space = d >= 0 ? H5Dget_space(d) : -1;
+    herr_t r = space >= 0 && H5Sget_simple_extent_dims(space, dims, NULL) == 1 &&
+                       dims[0] * H5Tget_size(rtype) <= sizeof buf
+                   ? H5Dread(d, rtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)
+                   : -1;
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    space = H5Screate_simple(1, dims, fixed ? NULL : maxdims);
+    d = H5I_INVALID_HID;
+    if (r >= 0 && dcpl >= 0 && space >= 0 && (fixed || H5Pset_chunk(dcpl, 1, chunk) >= 0) &&
+        H5Ldelete(f, p, H5P_DEFAULT) >= 0 &&
+        (d = H5Dcreate2(f, p, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT)) >= 0)
+        r = H5Dwrite(d, wtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 || ot_h5_crc_set(d) ? -1
+                                                                                          : 0;
+    else
+        r = -1;
+    if (d >= 0)
+        H5Dclose(d);
+    if (space >= 0)
+        H5Sclose(space);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    return r < 0 ? -1 : 0;
+}
+
+/* The history file of 2 epochs in dir changed as how says, as a flipped bit or an edit would
+ * change it, checksums renewed where the edit would renew them: "link" /epochs/test_acc
+ * renamed test_acc\x01; "steps" /steps renamed; "f32" /epochs/test_acc stored as F32LE;
+ * "bias" /epochs/train_loss's bytes as they were under a float64 type whose exponent bias is
+ * 1022 (HDF5 converts from it); "u64" /epochs/epoch stored as U64LE; "created" the root
+ * attribute created removed; "fv-f64" format_version an F64LE; "fv-3" format_version 3;
+ * "crc" /epochs/test_acc's crc32 removed; "fixed" /epochs/lr of a fixed size; "rows" /epochs/lr
+ * one row longer than /epochs/epoch. 0 or -1. */
+static int change_history(const char *file, const char *how)
+{
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT), t = H5I_INVALID_HID;
+    if (f < 0)
+        return -1;
+    int r = -1;
+    if (strcmp(how, "link") == 0) {
+        r = H5Lmove(f, "/epochs/test_acc", f, "/epochs/test_acc\x01", H5P_DEFAULT, H5P_DEFAULT);
+    } else if (strcmp(how, "steps") == 0) {
+        r = H5Lmove(f, "/steps", f, "/steps\x01", H5P_DEFAULT, H5P_DEFAULT);
+    } else if (strcmp(how, "f32") == 0) {
+        r = rewrite(f, "/epochs/test_acc", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, H5T_NATIVE_FLOAT, 0);
+    } else if (strcmp(how, "bias") == 0) {
+        if ((t = H5Tcopy(H5T_IEEE_F64LE)) >= 0 && H5Tset_ebias(t, 1022) >= 0)
+            r = rewrite(f, "/epochs/train_loss", t, H5T_IEEE_F64LE, t, 0);
+    } else if (strcmp(how, "u64") == 0) {
+        r = rewrite(f, "/epochs/epoch", H5T_STD_U64LE, H5T_NATIVE_UINT64, H5T_NATIVE_UINT64, 0);
+    } else if (strcmp(how, "created") == 0) {
+        r = H5Adelete(f, "created") < 0 ? -1 : ot_h5_attrs_crc_set(f);
+    } else if (strcmp(how, "fv-f64") == 0 || strcmp(how, "fv-3") == 0) {
+        const double two = 2;
+        const int three = 3;
+        r = H5Adelete(f, "format_version") < 0 ||
+                    (how[3] == 'f'
+                         ? ot_h5_attr_scalar(f, "format_version", H5T_IEEE_F64LE,
+                                             H5T_NATIVE_DOUBLE, &two)
+                         : ot_h5_attr_scalar(f, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT,
+                                             &three))
+                ? -1
+                : ot_h5_attrs_crc_set(f);
+    } else if (strcmp(how, "crc") == 0) {
+        r = H5Adelete_by_name(f, "/epochs/test_acc", OT_H5_CRC, H5P_DEFAULT) < 0 ? -1 : 0;
+    } else if (strcmp(how, "fixed") == 0) {
+        r = rewrite(f, "/epochs/lr", H5T_IEEE_F64LE, H5T_IEEE_F64LE, H5T_IEEE_F64LE, 1);
+    } else if (strcmp(how, "rows") == 0) {
+        hid_t d = H5Dopen2(f, "/epochs/lr", H5P_DEFAULT);
+        hsize_t three = 3;
+        r = d < 0 || H5Dset_extent(d, &three) < 0 || ot_h5_crc_set(d) ? -1 : 0;
+        if (d >= 0)
+            H5Dclose(d);
+    }
+    if (t >= 0)
+        H5Tclose(t);
+    return H5Fclose(f) < 0 || r < 0 ? -1 : 0;
+}
+
+/* What a checksum does not see, in a history that had passed verify: a damaged link name, a
+ * damaged or changed datatype, a required attribute gone, a dataset that cannot grow or whose
+ * rows disagree. verify and a resume's open (which had appended to it, or stopped on what
+ * verify passed) refuse each with the same words, and the resume leaves the file alone. */
+static void test_layout_damage(void)
+{
+    const struct {
+        const char *how, *why;
+    } cases[] = {
+        {"link", "/epochs/test_acc is missing (not a complete omptrain history)"},
+        {"steps", "/steps is missing (not a complete omptrain history)"},
+        {"f32", "/epochs/test_acc is stored as F32LE, expected F64LE as omptrain writes it"},
+        {"bias", "/epochs/train_loss is stored as F64LE of a non-IEEE layout, expected F64LE "
+                 "as omptrain writes it"},
+        {"u64", "/epochs/epoch is stored as U64LE, expected U32LE as omptrain writes it"},
+        {"created", "attribute created of / is missing"},
+        {"fv-f64", "attribute format_version of / is stored as F64LE, expected I32LE"},
+        {"fv-3", "attribute format_version of / is 3, expected 1 or 2 (the history formats "
+                 "this omptrain reads)"},
+        {"crc", "/epochs/test_acc has no checksum (attribute crc32)"},
+        {"fixed", "/epochs/lr cannot grow (its maximum size is 2 rows), expected an unlimited "
+                  "one as omptrain writes it"},
+        {"rows", "/epochs/lr has 3 rows but /epochs/epoch has 2"},
+    };
+    char dir[256], file[300], good[300];
+    ot_history_t h;
+    ot_verify_t v;
+    float loss[3] = {1, 2, 3};
+    ot_epoch_stats_t st = {.threads = 1};
+    ot_test_path(dir, sizeof dir, "layout");
+    CU_ASSERT_FATAL(ot_output_dir_prepare(dir) == 0);
+    snprintf(file, sizeof file, "%s/history.h5", dir);
+    ot_test_path(good, sizeof good, "layout-good.h5");
+    CU_ASSERT_FATAL(ot_history_open(&h, dir, 0, 0, 0, NULL) == 0);
+    for (int e = 1; e <= 2; e++) {
+        st.epoch = e;
+        CU_ASSERT(ot_history_append(&h, (uint64_t)(e - 1) * 3, loss, 3, &st) == 0);
+    }
+    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+    CU_ASSERT_FATAL(ot_ck_copy_file(file, good, 0) == 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CU_ASSERT_FATAL(ot_ck_copy_file(good, file, 0) == 0);
+        CU_ASSERT_FATAL(change_history(file, cases[i].how) == 0);
+        CU_ASSERT_EQUAL(ot_verify_file(file, &v), OT_EFORMAT);
+        CU_ASSERT_STRING_EQUAL(v.kind, "history");
+        CU_ASSERT_PTR_NOT_NULL(strstr(v.why, cases[i].why));
+        if (!strstr(v.why, cases[i].why))
+            fprintf(stderr, "\n  verify, %s: %s", cases[i].how, v.why);
+        struct stat before, after;
+        CU_ASSERT(stat(file, &before) == 0);
+        OT_EXPECT_ONE_LINE(ot_history_open(&h, dir, 1, 6, 2, NULL), OT_EFORMAT, cases[i].why);
+        ot_history_close(&h);
+        CU_ASSERT(stat(file, &after) == 0 && after.st_size == before.st_size);
+        CU_ASSERT_EQUAL(ot_verify_file(file, &v), OT_EFORMAT); /* as it was */
+    }
+    /* the history as written verifies and is resumed */
+    CU_ASSERT_FATAL(ot_ck_copy_file(good, file, 0) == 0);
+    CU_ASSERT_EQUAL(ot_verify_file(file, &v), OT_OK);
+    CU_ASSERT_EQUAL(ot_history_open(&h, dir, 1, 6, 2, NULL), OT_OK);
+    CU_ASSERT_EQUAL(h.n_epochs, 2);
+    CU_ASSERT_EQUAL(ot_history_close(&h), 0);
+}
+
 OT_TEST_SUITE(history, setup, ot_test_scratch_free,
               {"history append, truncate, continue", test_history},
               {"declared rows checked before they are read", test_declared_rows},
-              {"a failed append keeps the epochs before", test_full_disk})
+              {"a failed append keeps the epochs before", test_full_disk},
+              {"layout damage: verify and the resume refuse it alike", test_layout_damage})
