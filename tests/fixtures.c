@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE /* syscall */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,4 +320,16 @@ int ot_test_chardev(const char *path, int full)
     if (mknod(path, S_IFCHR | 0666, makedev(1, full ? 7 : 3)) == 0)
         return 0;
     return geteuid() == 0 ? -1 : symlink(full ? "/dev/full" : "/dev/null", path);
+}
+
+int ot_test_fifo(const char *path)
+{
+    char junk[4096];
+    memset(junk, 'x', sizeof junk);
+    int fd = mkfifo(path, 0600) == 0 ? open(path, O_RDWR | O_NONBLOCK) : -1;
+    if (fd >= 0 && write(fd, junk, sizeof junk) != (ssize_t)sizeof junk) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
 }

@@ -96,6 +96,11 @@ int ot_test_disk_full(const char *path, int once);
  * one. 0 or -1. */
 int ot_test_chardev(const char *path, int full);
 
+/* A FIFO at path, held open for reading and writing with 4 KiB of bytes in it, so that a
+ * reader that opens it reads them rather than hanging the test. The open descriptor (to be
+ * closed by the caller), or -1. */
+int ot_test_fifo(const char *path);
+
 /* Run fn(arg, out) in a child process, which sends out (n bytes) back and ends by exec'ing
  * /bin/true: what fn leaves behind ends with it, unseen by exit handlers and leak checkers, such
  * as a file whose flush failed, which HDF5 1.10 can neither close (it loses some of the file's

@@ -128,12 +128,8 @@ static void test_not_a_regular_file(void)
     /* a FIFO, held open here for reading and writing with bytes in it, so that a verifier
      * that opens it reads them (and does not hang this test) */
     ot_test_path(path, sizeof path, "fifo.h5");
-    CU_ASSERT_FATAL(mkfifo(path, 0600) == 0);
-    int fd = open(path, O_RDWR | O_NONBLOCK);
+    int fd = ot_test_fifo(path);
     CU_ASSERT_FATAL(fd >= 0);
-    char junk[4096];
-    memset(junk, 'x', sizeof junk);
-    CU_ASSERT(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
     CU_ASSERT_EQUAL(ot_verify_file(path, &v), OT_EIO);
     close(fd);
     CU_ASSERT_STRING_EQUAL(v.why, "is a FIFO (named pipe), expected a checkpoint or history "
