@@ -66,10 +66,11 @@ typedef enum {
  * update, applied chunk by chunk while each chunk of the mean gradient is still in the cache
  * of the thread that formed it, in the same parallel region. When span is set and ok (called
  * by every thread, with the batch's summed loss and row count: it must be pure) says yes,
- * each thread calls span on every chunk [lo, hi) of grad it formed, its part of the
- * parameters (ot_param_part) in order, with shared set when the step keeps the parameter
+ * each thread calls span on every chunk [lo, hi) of the mean gradient it formed, its part of
+ * the parameters (ot_param_part) in order, with the chunk in grad[0 .. hi - lo) (a buffer of
+ * the thread's, which span may modify) and shared set when the step keeps the parameter
  * lines out of the shared state (ot_xfer_t; ot_optim_span); ot_engine_gradient then sets
- * e->applied. Alone only: with other processes
+ * e->applied, and e->grad does not hold this step's mean. Alone only: with other processes
  * the chunks of the mean arrive later, and applied stays 0. */
 typedef struct {
     int (*ok)(void *arg, double loss, size_t n);
@@ -224,7 +225,7 @@ void ot_engine_free(ot_engine_t *e);
 /* Forward and backward over rows idx[0..n) of ds (1 <= n <= max_batch) in training mode
  * (batch statistics, dropout keyed by e->seed and e->step; batch norm's running statistics are
  * updated): leaves the mean gradient (sum over rows / n) in e->grad and returns the summed loss
- * and hits. With e->hook set, the update too (see ot_step_hook_t). */
+ * and hits. With e->hook set, the update instead when the hook says so (see ot_step_hook_t). */
 ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, const uint32_t *idx,
                                      size_t n);
 

@@ -43,8 +43,9 @@ size_t ot_optim_n_buffers(const ot_optim_t *o);
  * ot_optim_commit. */
 void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr);
 
-/* The next update (the one ot_optim_step would apply now) of elements [lo, hi) alone, by the
- * calling thread: threads may update disjoint spans at once (the engine runs it chunk by
+/* The next update (the one ot_optim_step would apply now) of elements [lo, hi) alone, with
+ * their mean gradient in grad[0 .. hi - lo) (modified as by ot_optim_step), by the calling
+ * thread: threads may update disjoint spans at once (the engine runs it chunk by
  * chunk as it forms the mean gradient). Each element's update reads that element alone, so
  * the pieces give the same bits as one ot_optim_step. Once every element is updated,
  * ot_optim_commit. shared: other threads read these parameters before this one writes them

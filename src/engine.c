@@ -462,30 +462,32 @@ static void reduce_top(ot_worker_t *W, size_t S, size_t R, size_t off, size_t le
         }
 }
 
-/* The root's floats [off, off + len), divided by n, into out. */
+/* The root's floats [off, off + len), divided by n, into out[0 .. len). */
 static void mean_of(const ot_worker_t *W, size_t off, size_t len, float fn, float *out)
 {
     const float *restrict g = W[0].grad + off;
-    float *restrict o = out + off;
+    float *restrict o = out;
     for (size_t i = 0; i < len; i++)
         o[i] = g[i] / fn;
 }
 
 /* The calling thread's part of the parameters (ot_param_part), REDUCE_CHUNK floats at a time:
- * the nodes that span threads (parts of them), the mean, and with h the update, keeping the
- * lines out of the shared state or not (ot_xfer_t). One process. */
+ * the nodes that span threads (parts of them), the mean into out, or with h into a chunk of
+ * the thread's own that the update reads (keeping the lines out of the shared state or not,
+ * ot_xfer_t) while it is in L1: a mean that nothing reads later is not stored. One process. */
 static void reduce_own(ot_worker_t *W, size_t S, size_t parts, size_t P, float fn, float *out,
                        const ot_step_hook_t *h, int keep)
 {
     const size_t T = (size_t)omp_get_num_threads();
     size_t a, b;
     ot_param_part(P, T, (size_t)omp_get_thread_num(), &a, &b);
+    _Alignas(OT_ALIGN) float chunk[REDUCE_CHUNK];
     for (size_t off = a; off < b; off += REDUCE_CHUNK) {
         const size_t len = min_sz(b - off, REDUCE_CHUNK);
         reduce_team(W, S, 0, S, parts, off, len, keep);
-        mean_of(W, off, len, fn, out);
+        mean_of(W, off, len, fn, h ? chunk : out + off);
         if (h)
-            h->span(h->arg, out, off, off + len, keep);
+            h->span(h->arg, chunk, off, off + len, keep);
     }
 }
 
@@ -850,7 +852,7 @@ static void reduce_processes(ot_engine_t *e, size_t T, float fn)
     for (size_t c = 0; c < mine; c++) {
         const size_t off = c0 + c * REDUCE_CHUNK, len = min_sz(c1 - off, REDUCE_CHUNK);
         reduce_top(W, S, j->R, off, len);
-        mean_of(W, off, len, fn, e->grad);
+        mean_of(W, off, len, fn, e->grad + off);
     }
 #pragma omp master
     ot_dist_allgather(e->dist, e->grad, sizeof(float), j->chunk);

@@ -128,9 +128,10 @@ static void update_block(const ot_optim_t *o, float *restrict p, const float *re
     }
 }
 
-/* The update of elements [a, b). shared: in blocks in this thread's L1, each streamed out to
- * params past the caches (ot_stream_floats), so that the other cores' copies are dropped
- * without this core waiting on each (scripts/xcore.c). */
+/* The update of elements [a, b) with their mean gradient grad[0 .. b - a). shared: in blocks
+ * in this thread's L1, each streamed out to params past the caches (ot_stream_floats), so
+ * that the other cores' copies are dropped without this core waiting on each
+ * (scripts/xcore.c). */
 static void update_part(const ot_optim_t *o, float *params, const float *grad, size_t a,
                         size_t b, float lr, float wd, float c1, float c2, int shared)
 {
@@ -138,11 +139,11 @@ static void update_part(const ot_optim_t *o, float *params, const float *grad, s
         const size_t len = shared && b - i > STREAM_BLOCK ? STREAM_BLOCK : b - i;
         float *m = o->m ? o->m + i : NULL, *v = o->v ? o->v + i : NULL;
         if (!shared) {
-            update_block(o, params + i, grad + i, m, v, len, lr, wd, c1, c2);
+            update_block(o, params + i, grad + (i - a), m, v, len, lr, wd, c1, c2);
         } else {
             float block[STREAM_BLOCK];
             memcpy(block, params + i, len * sizeof(float));
-            update_block(o, block, grad + i, m, v, len, lr, wd, c1, c2);
+            update_block(o, block, grad + (i - a), m, v, len, lr, wd, c1, c2);
             ot_stream_floats(params + i, block, len);
         }
         i += len;
@@ -152,6 +153,7 @@ static void update_part(const ot_optim_t *o, float *params, const float *grad, s
 void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, size_t hi,
                    double lr, int shared)
 {
+    float *const g0 = grad; /* parameter lo's */
     const ot_net_t *net = o->net;
     const int adamw = o->kind == OT_OPT_ADAMW;
     const float wd = (float)o->weight_decay;
@@ -165,14 +167,14 @@ void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, s
         const size_t b = hi < T->off + T->size ? hi : T->off + T->size;
         if (a >= b)
             continue;
+        float *restrict g = g0 + (a - lo); /* element a's */
         if (T->decay && l2) { /* L2: grad += wd * param, then the rule */
-            float *restrict g = grad;
-            const float *restrict p = params;
+            const float *restrict p = params + a;
 #pragma omp simd
-            for (size_t i = a; i < b; i++)
+            for (size_t i = 0; i < b - a; i++)
                 g[i] += wd * p[i];
         }
-        update_part(o, params, grad, a, b, (float)lr, T->decay && adamw ? wd : 0.0f, c1, c2,
+        update_part(o, params, g, a, b, (float)lr, T->decay && adamw ? wd : 0.0f, c1, c2,
                     shared);
     }
     if (shared)
@@ -194,7 +196,7 @@ void ot_optim_step(ot_optim_t *o, float *params, float *grad, double lr)
     {
         size_t a, b;
         ot_param_part(n, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(), &a, &b);
-        ot_optim_span(o, params, grad, a, b, lr, 0);
+        ot_optim_span(o, params, grad + a, a, b, lr, 0);
     }
     ot_optim_commit(o);
 }

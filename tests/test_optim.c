@@ -238,8 +238,10 @@ static void test_span_is_step(void)
             /* step 2 shared (streamed out): 37 floats a piece, so that pieces of the first
              * weights have an unaligned head, aligned vectors and a tail */
             const size_t k = step == 2 ? 37 : 7;
-            for (size_t hi = n; hi > 0; hi = hi > k ? hi - k : 0)
-                ot_optim_span(&parts, p2, g2, hi > k ? hi - k : 0, hi, 0.05, step == 2);
+            for (size_t hi = n; hi > 0; hi = hi > k ? hi - k : 0) {
+                const size_t lo = hi > k ? hi - k : 0;
+                ot_optim_span(&parts, p2, g2 + lo, lo, hi, 0.05, step == 2);
+            }
             ot_optim_commit(&parts);
             same &= memcmp(p1, p2, n * sizeof(float)) == 0;
             same &= !whole.m || memcmp(whole.m, parts.m, n * sizeof(float)) == 0;
