@@ -214,6 +214,10 @@ typedef struct ot_layer_ops {
     int (*parse)(ot_layer_t *L, int argc, char **argv, char *err, size_t n);
     /* L->arg as the words parse reads back ("" when there are none). */
     void (*format)(const ot_layer_t *L, char *buf, size_t n);
+    /* The words of format that fix what the layer computes from its input once trained,
+     * without those that choose an algorithm or act in training alone (optional: format's):
+     * a checkpoint loads into a model whose layers have the same kinds, shapes and these. */
+    void (*computes)(const ot_layer_t *L, char *buf, size_t n);
     /* L->in is set: set L->out (and anything the kind derives from the shapes and c), or
      * return -1 with what is wrong, in terms of L->in, in err. */
     int (*shape)(ot_layer_t *L, const ot_config_t *c, char *err, size_t n);

@@ -449,8 +449,9 @@ static void stack_str(const ot_net_t *net, char *buf, size_t n)
 
 /* The model the checkpoint was trained as (its attribute config, built on net's input)
  * against net: the same kinds of layer in the same order, each with the same input and
- * output shapes. Layers without parameters (ReLU or Sigmoid, max or average pooling) are
- * where the tensors alone cannot tell two models apart. A difference is one line naming both
+ * output shapes and the same words of what it computes (ops->computes: a pooling window
+ * that gives the same shape). Layers without parameters (ReLU or Sigmoid, max or average
+ * pooling) are where the tensors alone cannot tell two models apart. A difference is one line naming both
  * models and the first layer that differs, and OT_ECONFIG. A checkpoint whose config cannot
  * be read or built (none kept) is left to the tensors' checks. */
 static int check_stack(hid_t f, const char *path, const ot_net_t *net)
@@ -470,10 +471,17 @@ static int check_stack(hid_t f, const char *path, const ot_net_t *net)
     }
     ot_error_mute(muted);
     size_t l = 0;
+    char ca[128] = "", cb[128] = ""; /* what layer l computes, on either side */
     for (; built && l < ck->n_layers && l < net->n_layers; l++) {
         const ot_layer_t *a = &ck->layers[l], *b = &net->layers[l];
         if (a->ops != b->ops || !ot_shape_eq(&a->in, &b->in) ||
             !ot_shape_eq(&a->out, &b->out))
+            break;
+        void (*words)(const ot_layer_t *, char *, size_t) =
+            a->ops->computes ? a->ops->computes : a->ops->format;
+        words(a, ca, sizeof ca);
+        words(b, cb, sizeof cb);
+        if (strcmp(ca, cb) != 0)
             break;
     }
     if (built && (l < ck->n_layers || l < net->n_layers)) {
@@ -487,11 +495,16 @@ static int check_stack(hid_t f, const char *path, const ot_net_t *net)
         else if (ck->layers[l].ops != net->layers[l].ops)
             snprintf(at, sizeof at, "layer %zu: %s in the checkpoint, %s in the config", l + 1,
                      ck->layers[l].ops->kind, net->layers[l].ops->kind);
-        else
+        else if (!ot_shape_eq(&ck->layers[l].out, &net->layers[l].out) ||
+                 !ot_shape_eq(&ck->layers[l].in, &net->layers[l].in))
             snprintf(at, sizeof at, "layer %zu, %s: output %s in the checkpoint, %s in the "
                      "config", l + 1, ck->layers[l].name,
                      ot_shape_str(&ck->layers[l].out, sa, sizeof sa),
                      ot_shape_str(&net->layers[l].out, sb, sizeof sb));
+        else
+            snprintf(at, sizeof at, "layer %zu, %s: %s %s in the checkpoint, %s %s in the config",
+                     l + 1, ck->layers[l].name, ck->layers[l].ops->kind, ca,
+                     net->layers[l].ops->kind, cb);
         ot_error("%s: the checkpoint's model is '%s' and the config's '%s' (%s); expected the "
                  "checkpoint's layers, which its attribute config holds", path, was_s, is_s, at);
         rc = OT_ECONFIG;

@@ -343,11 +343,13 @@ static void test_batchnorm(void)
 }
 
 /* A model that differs from the checkpoint's only where the tensors cannot tell (another
- * activation, another pooling, a layer without parameters more or less, a pooling stride) is
- * refused too, in one line naming both models and the first layer that differs (until
- * 2026-12 they loaded, and eval, predict, export and resume went on with the wrong model);
- * what does not change the layers' kinds and shapes (a dropout rate, Winograd's algorithm)
- * loads (so would a pooling window that gives the same shape: not told apart). */
+ * activation, another pooling, a layer without parameters more or less, a pooling stride, a
+ * pooling window that gives the same shape) is refused too, in one line naming both models
+ * and the first layer that differs (until 2026-12 they loaded, and eval, predict, export and
+ * resume went on with the wrong model; the window until stop 42); so is a convolution's
+ * kernel and padding that give the same shape, which the tensors' shapes caught later; what
+ * does not change what the layers compute once trained (a dropout rate, Winograd's
+ * algorithm) loads. */
 static void test_other_layers(void)
 {
     static const struct {
@@ -371,6 +373,14 @@ static void test_other_layers(void)
         {"model.layers=conv 2 3x3, relu, maxpool 2, avgpool 13, affine 10",
          "model.layers=conv 2 3x3, relu, maxpool 2 stride 1, avgpool 25, affine 10",
          "(layer 3, maxpool1: output 13x13x2 in the checkpoint, 25x25x2 in the config)"},
+        {"model.layers=conv 2 3x3, relu, maxpool 2, affine 10",
+         "model.layers=conv 2 3x3, relu, maxpool 14 stride 1, affine 10",
+         "(layer 3, maxpool1: maxpool 2x2 stride 2 in the checkpoint, maxpool 14x14 stride 1 in "
+         "the config)"},
+        {"model.layers=conv 2 3x3 pad 1, relu, affine 10",
+         "model.layers=conv 2 5x5 pad 2, relu, affine 10",
+         "(layer 1, conv1: conv 2 3x3 stride 1 pad 1 in the checkpoint, conv 2 5x5 stride 1 pad "
+         "2 in the config)"},
         {"model.layers=affine 20, relu, dropout 0.5, affine 10",
          "model.layers=affine 20, relu, dropout 0.2, affine 10", NULL},
         {"model.layers=conv 4 3x3 pad 1, relu, affine 10",

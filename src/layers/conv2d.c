@@ -329,6 +329,14 @@ static void format(const ot_layer_t *L, char *buf, size_t n)
              a->pad, a->winograd == 4 ? " winograd4" : a->winograd ? " winograd" : "");
 }
 
+/* format's words but Winograd's, which chooses an algorithm */
+static void computes(const ot_layer_t *L, char *buf, size_t n)
+{
+    const conv_args_t *a = args(L);
+    snprintf(buf, n, "%zu %zux%zu stride %zu pad %zu", a->filters, a->kh, a->kw, a->stride,
+             a->pad);
+}
+
 static int shape(ot_layer_t *L, const ot_config_t *c, char *err, size_t n)
 {
     (void)c;
@@ -1082,6 +1090,7 @@ const ot_layer_ops_t ot_conv2d_ops = {
                "conv 2 3x3 winograd4",
     .parse = parse,
     .format = format,
+    .computes = computes,
     .shape = shape,
     .declare = declare,
     .init = init,

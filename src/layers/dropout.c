@@ -124,6 +124,7 @@ const ot_layer_ops_t ot_dropout_ops = {
     .example = "affine 8, dropout 0.3",
     .parse = parse,
     .format = format,
+    .computes = ot_layer_format_none, /* the rate acts in training alone */
     .shape = ot_layer_shape_same,
     .forward = forward,
     .backward = backward,
