@@ -13,6 +13,8 @@ typedef struct {
     int intact;             /* 1 when every check passed */
     int unchecked;          /* 1 when the file has no checksums to check (an older format) */
     int not_hdf5;           /* 1 when it has no HDF5 signature: damaged there, or never HDF5 */
+    int newer;              /* 1 when its format is past this build's (its root attributes
+                               match their checksum; nothing else is checked) */
     char kind[16];          /* "checkpoint", "history" or "HDF5 file" */
     int format_version;     /* the root attribute format_version (0: none) */
     size_t datasets;        /* datasets checked */
@@ -35,8 +37,8 @@ int ot_verify_replaceable(const char *path);
 int ot_verify_regular(const char *path, const char *expected, char *why, size_t n);
 
 /* Verify the file at path into *v. Returns 0 when it is intact; OT_EIO when it cannot be
- * opened; OT_EFORMAT when it is damaged, is not HDF5, or has no checksums to check (an older
- * format). Prints nothing. */
+ * opened; OT_EFORMAT when it is damaged, is not HDF5, has no checksums to check (an older
+ * format) or has a format past this build's (v->newer). Prints nothing. */
 int ot_verify_file(const char *path, ot_verify_t *v);
 
 /* ot_verify_file on a file already open (from a path, or from memory: ot_h5_open_image): 0

@@ -175,6 +175,16 @@ int ot_verify_h5(hid_t f, ot_verify_t *v)
         snprintf(v->why, sizeof v->why, "the root attributes cannot be read");
         goto out;
     }
+    /* a format past this build's, its version vouched for by the root checksum (a damaged
+     * version fails that): a later omptrain's file, whose layout this one does not know */
+    const int newest = checkpoint ? OT_CKPT_FORMAT : history ? OT_HISTORY_FORMAT : 0;
+    if (newest && v->format_version > newest) {
+        v->newer = 1;
+        snprintf(v->why, sizeof v->why, "format_version %d, written by a later omptrain: this "
+                 "one (%s) reads %s formats 1 to %d", v->format_version, OT_VERSION, v->kind,
+                 newest);
+        goto out;
+    }
     /* the groups whose attributes must carry a checksum: those the root names (a file of
      * format 2 from before OT_H5_CRC_GROUPS names none), and a checkpoint's /input, which has
      * carried one since format 2 wrote it */
@@ -367,7 +377,9 @@ static int verify_one(const char *path)
         printf("%s: %s: %s\n", path[0] ? path : "''",
                r == OT_EIO  ? "CANNOT READ"
                : v.not_hdf5 ? "NOT HDF5"
-               : v.unchecked ? "UNVERIFIED" : "DAMAGED",
+               : v.unchecked ? "UNVERIFIED"
+               : v.newer   ? "NEWER FORMAT"
+                           : "DAMAGED",
                v.why);
     return r;
 }

@@ -234,6 +234,14 @@ static int change(const char *good, const char *bad, const char *what)
         }
         H5Tclose(t);
         H5Sclose(one);
+    } else if (strncmp(what, "format3", 7) == 0) { /* "format3-stamped": checksum renewed */
+        const int32_t three = 3;
+        hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+        r = a >= 0 ? H5Awrite(a, H5T_NATIVE_INT32, &three) : -1;
+        if (a >= 0)
+            H5Aclose(a);
+        if (r >= 0 && strcmp(what, "format3-stamped") == 0)
+            r = ot_h5_attrs_crc_set(f);
     } else if (strcmp(what, "before") == 0) {
         r = H5Adelete_by_name(f, "/optimizer", OT_H5_CRC, H5P_DEFAULT);
         if (r >= 0)
@@ -288,10 +296,37 @@ static void test_damage_that_had_passed(void)
     ot_trainer_free(&t);
 }
 
+/* A checkpoint of a format past this build's, its root attributes intact, is a later
+ * omptrain's, not damaged: verify says so (NEWER FORMAT), and so do the loaders, in one line.
+ * The same version without its checksum renewed is damage (a flipped bit of the version). */
+static void test_newer_format(void)
+{
+    ot_trainer_t t;
+    char good[256], bad[256];
+    ot_verify_t v;
+    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 9, 20, 300) == 0);
+    ot_test_path(good, sizeof good, "good.h5");
+    ot_test_path(bad, sizeof bad, "newer.h5");
+    CU_ASSERT_FATAL(ot_ckpt_write(&t, good) == 0);
+    const char *want = "format_version 3, written by a later omptrain: this one (" OT_VERSION
+                       ") reads checkpoint formats 1 to 2";
+    CU_ASSERT_FATAL(change(good, bad, "format3-stamped") == 0);
+    CU_ASSERT_EQUAL(ot_verify_file(bad, &v), OT_EFORMAT);
+    CU_ASSERT_EQUAL(v.newer, 1);
+    CU_ASSERT_STRING_EQUAL(v.why, want);
+    OT_EXPECT_ONE_LINE(ot_ckpt_load(bad, &t), OT_EFORMAT, want);
+    CU_ASSERT_FATAL(change(good, bad, "format3") == 0);
+    CU_ASSERT_EQUAL(ot_verify_file(bad, &v), OT_EFORMAT);
+    CU_ASSERT_EQUAL(v.newer, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(v.why, "the root attributes are damaged"));
+    ot_trainer_free(&t);
+}
+
 OT_TEST_SUITE(verify, setup, ot_test_scratch_free,
               {"format_version not one integer", test_format_version_not_one_integer},
               {"external storage named, not read", test_external_storage_not_read},
               {"a file that is not HDF5", test_not_hdf5},
               {"not a regular file, or an empty path", test_not_a_regular_file},
               {"a group's attributes unreadable", test_group_attributes_unreadable},
-              {"damage that had passed verify", test_damage_that_had_passed})
+              {"damage that had passed verify", test_damage_that_had_passed},
+              {"a later omptrain's format", test_newer_format})
