@@ -861,8 +861,9 @@ static ssize_t get_line(char **buf, size_t *cap, FILE *f)
 
 /* Whether the next line goes on with the value of the current one: it is indented and holds
  * no section header (as in Python's configparser). It is read ahead into nbuf for the reader.
- * Comment lines before it (a row of layers commented out) are passed over, as configparser
- * does: they had ended the list, which then ended with a comma. */
+ * Comment lines and blank lines before it (a row of layers commented out, a list spaced out)
+ * are passed over, as configparser does: they had ended the list, which then ended with a
+ * comma. */
 static int continuation(parse_t *p)
 {
     for (;;) {
@@ -878,7 +879,7 @@ static int continuation(parse_t *p)
         if (strlen(q) != p->next_len ||
             (p->next_len >= OT_CONFIG_LINE_CUT && q[p->next_len - 1] != '\n'))
             return 0; /* a NUL byte, or a line get_line cut: the reader reports it */
-        if (*t == ';' || *t == '#') { /* a comment: dropped here, counted with the next line */
+        if (*t == ';' || *t == '#' || !*t) { /* dropped here, counted with the next line */
             p->has_next = 0;
             p->skipped++;
             continue;

@@ -67,18 +67,18 @@ bad "conv 1048576 3x3, affine 10" "parameters up to affine1, expected at most 10
 bad "conv 1024 1x1 pad 2000, avgpool 4028, affine 10" "the run needs about"
 bad "$(printf 'conv 1 1 pad 65536,%.0s' {1..8})affine 10" "conv8 (conv) on input 917532x917532x1 gives 1048604x1048604x1 outputs a sample, expected at most 2^40"
 
-# a list from a file names the line that set it; parse errors too; a comment between rows
-# does not end the list; more parameter tensors than a net holds
+# a list from a file names the line that set it; parse errors too; a comment or a blank line
+# between rows does not end the list; more parameter tensors than a net holds
 printf '[model]\n; the list\nlayers = conv 30 5x5, relu,\n    conv 10 25x25, affine 10\n' >"$tmp/shape.ini"
 expect 2 "$tmp/shape.ini:3: model.layers: conv2 (conv) on input 24x24x30: the window (25) is larger" -- "${small[@]}" "$tmp/shape.ini"
 printf '[model]\nlayers = conv 30 5x5, maxpool 0,\n    affine 10\n' >"$tmp/parse.ini"
 expect 2 "$tmp/parse.ini:2: model.layers: layer 2 'maxpool 0': '0': WINDOW must be" -- "${small[@]}" "$tmp/parse.ini"
-printf '[model]\nlayers = conv 8 3x3 pad 1, relu,\n;   conv 8 3x3 pad 1, relu,\n    maxpool 2,\n    # flatten,\n    affine 10\ninit = bad\n' >"$tmp/rows.ini"
-expect 2 "$tmp/rows.ini:7: model.init: unknown init 'bad'" -- "${small[@]}" "$tmp/rows.ini"
+printf '[model]\nlayers = conv 8 3x3 pad 1, relu,\n;   conv 8 3x3 pad 1, relu,\n    maxpool 2,\n\n    # flatten,\n    affine 10\ninit = bad\n' >"$tmp/rows.ini"
+expect 2 "$tmp/rows.ini:8: model.init: unknown init 'bad'" -- "${small[@]}" "$tmp/rows.ini"
 sed -i 's/^init = bad$/init = he/' "$tmp/rows.ini"
 if "$omptrain" "${small[@]}" "$tmp/rows.ini" >"$tmp/out" 2>&1 &&
     grep -qF "model conv 8 3x3 pad 1, relu, maxpool 2, affine 10 (" "$tmp/out"; then
-    echo "ok   a list with rows commented out trains"
+    echo "ok   a list with rows commented out and a blank line trains"
 else
     echo "FAIL a list with rows commented out:"; sed 's/^/    /' "$tmp/out"; fails=$((fails + 1))
 fi

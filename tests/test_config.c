@@ -422,6 +422,13 @@ static void test_good_stack(void)
     CU_ASSERT_EQUAL(c.sizes[1], 100);
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.layers=affine 100,relu ,affine 10"), OT_OK);
     CU_ASSERT_STRING_EQUAL(c.stack, "affine 100, relu, affine 10");
+    /* blank lines between rows, as configparser reads them, do not end the list */
+    ot_config_defaults(&c);
+    CU_ASSERT_EQUAL(ot_config_load_text(&c, "[model]\nlayers = affine 20,\n   relu,\n\n  \n   "
+                                            "affine 10\n\n[training]\nepochs = 2\n", "blank.ini"),
+                    OT_OK);
+    CU_ASSERT_STRING_EQUAL(c.stack, "affine 20, relu, affine 10");
+    CU_ASSERT_EQUAL(c.epochs, 2);
 }
 
 /* Where model.layers was set, for the messages of a network that does not fit its data: the
