@@ -133,17 +133,27 @@ static int root_format(hid_t f)
     return v;
 }
 
+/* What the open file f is by its top-level names: "checkpoint" by its /model or by the root
+ * attribute config (a damaged link name "model" leaves the attribute, which the root checksum
+ * covers), "history" by either of its groups (a damaged link name "steps" leaves /epochs),
+ * else NULL. */
+static const char *file_kind(hid_t f)
+{
+    if (H5Lexists(f, "model", H5P_DEFAULT) > 0 || H5Aexists(f, "config") > 0)
+        return "checkpoint";
+    if (H5Lexists(f, "steps", H5P_DEFAULT) > 0 || H5Lexists(f, "epochs", H5P_DEFAULT) > 0)
+        return "history";
+    return NULL;
+}
+
 int ot_verify_h5(hid_t f, ot_verify_t *v)
 {
     memset(v, 0, sizeof *v);
     ot_h5_quiet_t q;
     ot_h5_quiet(&q);
-    /* a checkpoint by its /model or by the root attribute config (a damaged link name
-     * "model" leaves the attribute, which the root checksum covers) */
-    const int checkpoint = H5Lexists(f, "model", H5P_DEFAULT) > 0 || H5Aexists(f, "config") > 0;
-    /* a history by either of its groups (a damaged link name "steps" leaves /epochs) */
-    const int history = !checkpoint && (H5Lexists(f, "steps", H5P_DEFAULT) > 0 ||
-                                        H5Lexists(f, "epochs", H5P_DEFAULT) > 0);
+    const char *kind = file_kind(f);
+    const int checkpoint = kind && strcmp(kind, "checkpoint") == 0;
+    const int history = kind && strcmp(kind, "history") == 0;
     snprintf(v->kind, sizeof v->kind, "%s",
              checkpoint ? "checkpoint" : history ? "history" : "HDF5 file");
     v->format_version = root_format(f);
@@ -249,10 +259,7 @@ int ot_verify_replaceable(const char *path)
     ot_h5_quiet(&q);
     htri_t is;
     hid_t f = open_hdf5(path, &is);
-    const char *kind = f < 0                                      ? NULL
-                       : H5Lexists(f, "model", H5P_DEFAULT) > 0   ? "checkpoint"
-                       : H5Lexists(f, "steps", H5P_DEFAULT) > 0   ? "history"
-                                                                  : NULL;
+    const char *kind = f < 0 ? NULL : file_kind(f);
     if (f >= 0)
         H5Fclose(f);
     ot_h5_restore(&q);

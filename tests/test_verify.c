@@ -322,6 +322,55 @@ static void test_newer_format(void)
     ot_trainer_free(&t);
 }
 
+/* An HDF5 file at path with one top-level group (name) or, with attr, one root attribute. */
+static void make_named(const char *path, const char *name, int attr)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    if (attr) {
+        hid_t s = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(f, name, H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT);
+        const int32_t one = 1;
+        CU_ASSERT(a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, &one) >= 0);
+        H5Aclose(a);
+        H5Sclose(s);
+    } else {
+        hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        CU_ASSERT(g >= 0);
+        H5Gclose(g);
+    }
+    H5Fclose(f);
+}
+
+/* An output is not written over a checkpoint or history, known by the names verify knows them
+ * by: a history with /epochs alone (its link name "steps" damaged) had been replaceable, and so
+ * had a checkpoint known by its attribute config alone. Anything else may be replaced. */
+static void test_replaceable(void)
+{
+    static const struct {
+        const char *name;
+        int attr;
+        const char *kind; /* NULL: replaceable */
+    } cases[] = {
+        {"model", 0, "checkpoint"}, {"config", 1, "checkpoint"}, {"steps", 0, "history"},
+        {"epochs", 0, "history"},   {"other", 0, NULL},          {"other", 1, NULL},
+    };
+    char path[256], want[512];
+    ot_test_path(path, sizeof path, "out.h5");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        make_named(path, cases[i].name, cases[i].attr);
+        if (cases[i].kind) {
+            snprintf(want, sizeof want, "%s: holds an omptrain %s, which this would replace; "
+                     "expected another file name", path, cases[i].kind);
+            OT_EXPECT_ONE_LINE(ot_verify_replaceable(path), OT_EIO, want);
+        } else {
+            CU_ASSERT_EQUAL(ot_verify_replaceable(path), OT_OK);
+        }
+    }
+    ot_test_path(path, sizeof path, "absent.h5");
+    CU_ASSERT_EQUAL(ot_verify_replaceable(path), OT_OK);
+}
+
 OT_TEST_SUITE(verify, setup, ot_test_scratch_free,
               {"format_version not one integer", test_format_version_not_one_integer},
               {"external storage named, not read", test_external_storage_not_read},
@@ -329,4 +378,5 @@ OT_TEST_SUITE(verify, setup, ot_test_scratch_free,
               {"not a regular file, or an empty path", test_not_a_regular_file},
               {"a group's attributes unreadable", test_group_attributes_unreadable},
               {"damage that had passed verify", test_damage_that_had_passed},
-              {"a later omptrain's format", test_newer_format})
+              {"a later omptrain's format", test_newer_format},
+              {"what an output may replace", test_replaceable})
