@@ -30,14 +30,17 @@ size_t ot_kpack_size(size_t k, size_t n);
 /* Pack op(B) (k, n) into Bp (ot_kpack_size(k, n) floats, OT_ALIGN-aligned): op(B) = B, stored
  * (k, n) with row stride ldb, or with trans B^T, B stored (n, k) with row stride ldb. Panels
  * [p0, p1) of the ceil(n / ot_kgemm_nr()) column panels only, so that threads can share the
- * work; pass 0 and SIZE_MAX for all. */
+ * work; pass 0 and SIZE_MAX for all. stream: the panels are stored past this core's caches,
+ * for a packed W that other threads read and the next step's packing rewrites (the store
+ * then invalidates their copies without waiting on each; at one thread the caches are
+ * faster). The same floats either way. */
 void ot_kpack_b(const float *B, size_t ldb, bool trans, size_t k, size_t n, float *Bp, size_t p0,
-                size_t p1);
+                size_t p1, bool stream);
 
 /* ot_kpack_b of B (k, n) (not transposed), rows [k0, k1) of every panel only: a split of the
  * packing by B's rows. */
 void ot_kpack_b_rows(const float *B, size_t ldb, size_t k, size_t n, float *Bp, size_t k0,
-                     size_t k1);
+                     size_t k1, bool stream);
 
 /* Columns per packed panel. */
 size_t ot_kgemm_nr(void);

@@ -173,7 +173,7 @@ static double gemm_ceiling(int t, int own)
                 B[i] = (float)((i * 5) % 11) * 0.1f;
             }
             if (own)
-                ot_kpack_b(B, N, false, N, N, Bp, 0, SIZE_MAX);
+                ot_kpack_b(B, N, false, N, N, Bp, 0, SIZE_MAX, false);
             /* warm-up call: page faults, packing buffers, clocks */
             double w0 = ot_now();
             ceiling_gemm(own, N, A, B, Bp, C, work);

@@ -69,6 +69,25 @@ static inline void copy_row_pad(float *dst, const float *src, size_t w)
     }
 }
 
+static size_t min_sz(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* copy_row_pad, the row stored past the caches (dst aligned to a vector; NR floats are
+ * whole lines): for a packed W, which other cores read and the next step rewrites. */
+static inline void stream_row_pad(float *dst, const float *src, size_t w)
+{
+    for (size_t j = 0; j < NR; j += VL) {
+        if (j + VL <= w)
+            V_STREAM(dst + j, V_LOAD(src + j));
+        else if (j < w)
+            V_STREAM(dst + j, V_LOADN(src + j, V_MASK(w - j)));
+        else
+            V_STREAM(dst + j, V_ZERO());
+    }
+}
+
 /* dst[0..n) = src[0..n) for n <= NR, in vectors (see copy_row_pad). */
 static inline void copy_row(float *dst, const float *src, size_t n)
 {
@@ -125,11 +144,34 @@ static void pack_rows_t(const float *src, size_t lds, size_t w, size_t k, float 
     for (size_t jj = 0; jj < w; jj++) /* what the blocks left: their right and bottom edges */
         for (size_t kk = jj < j8 ? k8 : 0; kk < k; kk++)
             dst[kk * NR + jj] = src[jj * lds + kk];
+    for (size_t kk = 0; kk < k && w < NR; kk++) /* a narrow panel's zeros */
+        for (size_t jj = w; jj < NR; jj++)
+            dst[kk * NR + jj] = 0.0f;
 }
 
-static size_t min_sz(size_t a, size_t b)
+/* pack_rows_t, the panel stored past the caches 8 rows at a time, each row whole (the rows
+ * formed in L1 first: a line streamed in pieces far apart in time costs more than a store).
+ * At one thread pack_rows_t is faster: these loops with plain stores made (c)'s prepare phase
+ * 840-908 us, against 625-683. */
+static void pack_rows_t_stream(const float *src, size_t lds, size_t w, size_t k, float *dst)
 {
-    return a < b ? a : b;
+    _Alignas(OT_ALIGN) float tmp[8 * NR]; /* 8 rows of the panel, whole, then streamed */
+    for (size_t k0 = 0; k0 < k; k0 += 8) {
+        const size_t kn = min_sz(8, k - k0);
+        size_t j8 = 0;
+#if defined(__AVX2__)
+        if (kn == 8) {
+            j8 = w / 8 * 8;
+            for (size_t jj = 0; jj < j8; jj += 8)
+                transpose8(src + jj * lds + k0, lds, tmp + jj, NR);
+        }
+#endif
+        for (size_t r = 0; r < kn; r++) {
+            for (size_t jj = j8; jj < w; jj++) /* what the blocks left: the right edge */
+                tmp[r * NR + jj] = src[jj * lds + k0 + r];
+            stream_row_pad(dst + (k0 + r) * NR, tmp + r * NR, w);
+        }
+    }
 }
 
 static size_t n_panels(size_t n)
@@ -169,33 +211,43 @@ size_t ot_kpack_size(size_t k, size_t n)
 }
 
 void ot_kpack_b(const float *B, size_t ldb, bool trans, size_t k, size_t n, float *Bp, size_t p0,
-                size_t p1)
+                size_t p1, bool stream)
 {
     p1 = min_sz(p1, n_panels(n));
     for (size_t p = p0; p < p1; p++) {
         float *dst = Bp + p * k * NR;
         size_t j0 = p * NR, w = min_sz(NR, n - j0);
         if (trans) { /* B stored (n, k): column j of op(B) is row j of B */
-            pack_rows_t(B + j0 * ldb, ldb, w, k, dst);
-            for (size_t kk = 0; kk < k && w < NR; kk++)
-                for (size_t jj = w; jj < NR; jj++)
-                    dst[kk * NR + jj] = 0.0f;
+            if (stream)
+                pack_rows_t_stream(B + j0 * ldb, ldb, w, k, dst);
+            else
+                pack_rows_t(B + j0 * ldb, ldb, w, k, dst);
         } else {
             for (size_t kk = 0; kk < k; kk++)
-                copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
+                if (stream)
+                    stream_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
+                else
+                    copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
         }
     }
+    if (stream)
+        V_STREAM_FENCE();
 }
 
 void ot_kpack_b_rows(const float *B, size_t ldb, size_t k, size_t n, float *Bp, size_t k0,
-                     size_t k1)
+                     size_t k1, bool stream)
 {
     for (size_t p = 0; p < n_panels(n); p++) {
         float *dst = Bp + p * k * NR;
         size_t j0 = p * NR, w = min_sz(NR, n - j0);
         for (size_t kk = k0; kk < k1; kk++)
-            copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
+            if (stream)
+                stream_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
+            else
+                copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
     }
+    if (stream)
+        V_STREAM_FENCE();
 }
 
 /* A tile's accumulators: nv full vectors and, with half, one half vector per row. A panel
@@ -815,7 +867,7 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
     /* work: packed dy | packed x^T block and VL floats of slack (pack_xt) | the stack (see
      * the size above) */
     float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n), *stack = Ap + MC * rows + VL;
-    ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
+    ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX, false);
     if (rows * m * sizeof(float) <= XT_IN_PLACE_BYTES || n_panels(n) <= 2) {
         /* only a ragged last panel is packed; the B panel stays in L1 while x streams (x is
          * read once per B panel: from L2 when it fits, and narrow outputs have one or two) */
@@ -925,7 +977,7 @@ void ot_kgemm_tn_acc_gather(size_t m, size_t n, size_t rows, const float *x, con
             memset(C + i * ldc, 0, n * sizeof(float));
         return;
     }
-    ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX);
+    ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX, false);
     /* x^T's panel i0 reads x[row[r] + col[i0 + i]]; past m, the last column's offset again
      * (rows the tile computes and never stores) */
     for (size_t jp = 0; jp < n_panels(n); jp++)

@@ -29,7 +29,7 @@ static size_t check_gemm(size_t m, size_t n, size_t k, int trans, int with_bias,
     float *Bp = ot_alloc(ot_kpack_size(k, n) * sizeof(float));
     float *work = ot_alloc(ot_kgemm_work_size(k) * sizeof(float));
     CU_ASSERT_FATAL(C && Bp && work);
-    ot_kpack_b(B, trans ? k : n, trans, k, n, Bp, 0, SIZE_MAX);
+    ot_kpack_b(B, trans ? k : n, trans, k, n, Bp, 0, SIZE_MAX, false);
     ot_kgemm(m, n, k, A, k, Bp, with_bias ? b : NULL, C, n, work);
     size_t bad = 0;
     for (size_t i = 0; i < m; i++)
@@ -85,7 +85,7 @@ static size_t check_gather(size_t m, size_t n, size_t k, int with_bias, ot_rng_t
     float *work = ot_alloc(ot_kgemm_work_size(k) * sizeof(float));
     CU_ASSERT_FATAL(row && col && C && Bp && work);
     random_offsets(row, m, col, k, r);
-    ot_kpack_b(B, n, false, k, n, Bp, 0, SIZE_MAX);
+    ot_kpack_b(B, n, false, k, n, Bp, 0, SIZE_MAX, false);
     ot_kgemm_gather(m, n, k, x, row, col, Bp, with_bias ? b : NULL, C, n, work);
     size_t bad = 0;
     for (size_t i = 0; i < m; i++)
@@ -159,7 +159,9 @@ static void test_tn_acc_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
-/* ot_kpack_b_rows over any split of the rows packs what ot_kpack_b packs whole. */
+/* ot_kpack_b_rows over any split of the rows packs what ot_kpack_b packs whole, streamed or
+ * not; and ot_kpack_b of B^T streamed (its panels formed 8 rows at a time) packs what it packs
+ * with plain stores, for narrow and wide panels and row counts around 8. */
 static void test_pack_rows(void)
 {
     ot_rng_t r;
@@ -170,14 +172,30 @@ static void test_pack_rows(void)
         float *B = random_block(k * (n + 2), &r), *whole = ot_alloc(bytes);
         float *split = ot_alloc(bytes);
         CU_ASSERT_FATAL(whole && split);
-        ot_kpack_b(B, n + 2, false, k, n, whole, 0, SIZE_MAX);
+        ot_kpack_b(B, n + 2, false, k, n, whole, 0, SIZE_MAX, false);
         memset(split, 0xff, bytes);
         const size_t cuts[] = {0, 1, 16, 17, 37};
-        for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
-            ot_kpack_b_rows(B, n + 2, k, n, split, cuts[c], cuts[c + 1]);
-        CU_ASSERT(memcmp(whole, split, bytes) == 0);
+        for (int stream = 0; stream <= 1; stream++) {
+            memset(split, 0xff, bytes);
+            for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
+                ot_kpack_b_rows(B, n + 2, k, n, split, cuts[c], cuts[c + 1], stream);
+            CU_ASSERT(memcmp(whole, split, bytes) == 0);
+        }
         ot_free(B), ot_free(whole), ot_free(split);
     }
+    const size_t ks[] = {1, 7, 8, 37, 64};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof ks / sizeof ks[0]; b++) {
+            const size_t n = ns[a], kk = ks[b], bytes = ot_kpack_size(kk, n) * sizeof(float);
+            float *B = random_block(n * (kk + 3), &r), *plain = ot_alloc(bytes);
+            float *streamed = ot_alloc(bytes);
+            CU_ASSERT_FATAL(plain && streamed);
+            memset(streamed, 0xff, bytes);
+            ot_kpack_b(B, kk + 3, true, kk, n, plain, 0, SIZE_MAX, false);
+            ot_kpack_b(B, kk + 3, true, kk, n, streamed, 0, SIZE_MAX, true);
+            CU_ASSERT(memcmp(plain, streamed, bytes) == 0);
+            ot_free(B), ot_free(plain), ot_free(streamed);
+        }
 }
 
 /* ot_kcolsum: each column's sum one chain over the rows in order, added to what sum held, for

@@ -9,6 +9,7 @@
  * (ot_kgemm_tn_tree_sparse): the same FMA chains with the zero terms left out, so the bits
  * equal the dense path's. The textbook's BLAS version (ot_affine_forward/backward) is kept as
  * the plain statement of the maths. */
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -237,12 +238,14 @@ static void prepare(const ot_layer_t *L, void *p, const float *params, const siz
     const float *W = params + L->p_off;
     size_t k0, k1;
     ot_own_rows(own, L->p_off, in, out, &k0, &k1);
+    const bool stream = omp_get_num_threads() > 1; /* other threads read the packs */
     if (!rt->sparse)
-        ot_kpack_b_rows(W, out, in, out, rt->wpack, k0, k1);
+        ot_kpack_b_rows(W, out, in, out, rt->wpack, k0, k1, stream);
     else if (sparse_blocks(L))
         ot_kpack_sp(W, out, in, out, rt->wpack, k0, k1);
     if (backward && rt->wtpack)
-        ot_kpack_b(W, out, true, out, in, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr);
+        ot_kpack_b(W, out, true, out, in, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr,
+                   stream);
 }
 
 /* The thread's rows as lists of nonzero pixels, shard by shard; for a training step also by

@@ -26,6 +26,7 @@
  * With `winograd` or `winograd4` a 3x3, stride-1 convolution runs by Winograd's minimal
  * filtering instead (the section "with winograd" below; src/winograd.c): fewer multiplications,
  * the same convolution up to rounding, the bits again fixed by the layer's shape alone. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,12 +594,13 @@ static void wino_prepare(const ot_layer_t *L, conv_rt_t *rt, const float *params
     if (c0 >= c1)
         return;
     const size_t ups = ot_wino_filter_stride(&g);
+    const bool stream = omp_get_num_threads() > 1; /* other threads read the packs */
     ot_wino_filter(&g, params + L->p_off, c0, c1, rt->u, ups);
     for (size_t xi = 0; xi < NP; xi++) {
         const float *U = rt->u + xi * ups;
-        ot_kpack_b_rows(U, F, C, F, rt->wpack + xi * kp, c0, c1);
+        ot_kpack_b_rows(U, F, C, F, rt->wpack + xi * kp, c0, c1, stream);
         if (backward && rt->wtpack)
-            ot_kpack_b(U, F, true, F, C, rt->wtpack + xi * kt, p0, p1);
+            ot_kpack_b(U, F, true, F, C, rt->wtpack + xi * kt, p0, p1, stream);
     }
 }
 
@@ -832,9 +834,11 @@ static void prepare(const ot_layer_t *L, void *p, const float *params, const siz
     const float *W = params + L->p_off;
     size_t k0, k1;
     ot_own_rows(own, L->p_off, K, F, &k0, &k1);
-    ot_kpack_b_rows(W, F, K, F, rt->wpack, k0, k1);
+    const bool stream = omp_get_num_threads() > 1; /* other threads read the packs */
+    ot_kpack_b_rows(W, F, K, F, rt->wpack, k0, k1, stream);
     if (backward && rt->wtpack)
-        ot_kpack_b(W, F, true, F, K, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr);
+        ot_kpack_b(W, F, true, F, K, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr,
+                   stream);
 }
 
 /* F floats from src to dst, apart (rows of y): whole vectors, the last one overlapping the one

@@ -70,13 +70,13 @@ static float *block(size_t n, int fill)
 static void own(void *p)
 {
     layer_t *L = p;
-    ot_kpack_b(L->W, L->out, false, L->in, L->out, L->Wp, 0, SIZE_MAX);
+    ot_kpack_b(L->W, L->out, false, L->in, L->out, L->Wp, 0, SIZE_MAX, false);
     ot_kgemm(L->rows, L->out, L->in, L->x, L->in, L->Wp, NULL, L->y, L->out, L->work);
     float *root[1] = {L->part[0]};
     ot_ktree_t t = {L->S, L->seg, L->merges, 1, root, L->out};
     ot_kgemm_tn_tree(L->in, L->out, L->x, L->in, L->dy, L->out, &t, L->work);
     if (!L->first) {
-        ot_kpack_b(L->W, L->out, true, L->out, L->in, L->Wtp, 0, SIZE_MAX);
+        ot_kpack_b(L->W, L->out, true, L->out, L->in, L->Wtp, 0, SIZE_MAX, false);
         ot_kgemm(L->rows, L->in, L->out, L->dy, L->out, L->Wtp, NULL, L->dx, L->in, L->work);
     }
 }
@@ -191,7 +191,7 @@ static void conv_nhwc(void *p)
 {
     conv_t *c = p;
     const size_t rows = c->n * c->P;
-    ot_kpack_b(c->W, c->F, false, c->K, c->F, c->Wp, 0, SIZE_MAX);
+    ot_kpack_b(c->W, c->F, false, c->K, c->F, c->Wp, 0, SIZE_MAX, false);
     for (size_t q0 = 0; q0 < rows; q0 += c->MB) {
         const size_t m = rows - q0 < c->MB ? rows - q0 : c->MB;
         ot_kgemm(m, c->F, c->K, c->col, c->K, c->Wp, NULL, c->y + q0 * c->F, c->F, c->work);
@@ -204,7 +204,7 @@ static void conv_gather(void *p)
 {
     conv_t *c = p;
     const size_t rows = c->n * c->P;
-    ot_kpack_b(c->W, c->F, false, c->K, c->F, c->Wp, 0, SIZE_MAX);
+    ot_kpack_b(c->W, c->F, false, c->K, c->F, c->Wp, 0, SIZE_MAX, false);
     ot_conv_held_t held = {0};
     for (size_t q0 = 0, q1; q0 < rows; q0 = q1) {
         q1 = ot_conv_block_end(&c->g, q0, rows, c->MB);
@@ -219,7 +219,7 @@ static void conv_nchw(void *p)
 {
     conv_t *c = p;
     for (size_t s = 0; s < c->n; s++) {
-        ot_kpack_b(c->col, c->P, false, c->K, c->P, c->colp, 0, SIZE_MAX);
+        ot_kpack_b(c->col, c->P, false, c->K, c->P, c->colp, 0, SIZE_MAX, false);
         ot_kgemm(c->F, c->P, c->K, c->W, c->K, c->colp, NULL, c->y + s * c->F * c->P, c->P,
                  c->work);
     }
@@ -321,7 +321,7 @@ static void wino_table(void)
         w.u = block(w.NP * w.C * w.F, 1), w.up = block(w.NP * w.kp, 0);
         w.work = block(ot_kgemm_work_size(w.C), 0);
         for (size_t xi = 0; xi < w.NP; xi++)
-            ot_kpack_b(w.u + xi * w.C * w.F, w.F, false, w.C, w.F, w.up + xi * w.kp, 0, SIZE_MAX);
+            ot_kpack_b(w.u + xi * w.C * w.F, w.F, false, w.C, w.F, w.up + xi * w.kp, 0, SIZE_MAX, false);
         const double flop = 2.0 * (double)w.NP * w.T * w.C * w.F;
         const double own_g = flop / best_seconds(wino_own, &w) / 1e9;
         const double blas_g = flop / best_seconds(wino_blas, &w) / 1e9;
