@@ -105,6 +105,10 @@ int ot_h5_type_is(hid_t type, ot_h5_kind_t want, const char *what, char *why, si
 int ot_h5_layout_check(hid_t f, const ot_h5_layout_t *e, const char *file_kind, char *why,
                        size_t n);
 
+/* why[n] = "format_version FORMAT, written by a later omptrain: this one (VERSION) reads KIND
+ * formats 1 to NEWEST", for a file_kind's file of a format past this build's. */
+void ot_h5_newer_format(char *why, size_t n, int format, const char *file_kind, int newest);
+
 /* ---- checksums: every dataset omptrain writes carries attribute OT_H5_CRC, the zlib crc32 of
  * its values encoded little-endian in its own type (the bytes as HDF5 stores them), and the
  * root group carries one over its other attributes, so that a bit flipped on disk or in a copy

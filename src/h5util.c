@@ -340,6 +340,12 @@ out:
     return rc;
 }
 
+void ot_h5_newer_format(char *why, size_t n, int format, const char *file_kind, int newest)
+{
+    snprintf(why, n, "format_version %d, written by a later omptrain: this one (%s) reads %s "
+             "formats 1 to %d", format, OT_VERSION, file_kind, newest);
+}
+
 /* ---------------------------------------------------------------- checksums */
 
 /* zlib's crc32 takes at most UINT_MAX bytes a call */

@@ -146,8 +146,11 @@ int ot_history_check_layout(hid_t f, char *why, size_t n)
     if (ot_h5_attr_get(f, "format_version", H5T_INTEGER, H5T_NATIVE_INT, &format, 0, 0, NULL,
                        0) < 0 ||
         (format != 1 && format != OT_HISTORY_FORMAT)) {
-        snprintf(why, n, "attribute format_version of / is %d, expected 1 or %d (the history "
-                 "formats this omptrain reads)", format, OT_HISTORY_FORMAT);
+        if (format > OT_HISTORY_FORMAT) /* in verify's words (ot_verify_h5) */
+            ot_h5_newer_format(why, n, format, "history", OT_HISTORY_FORMAT);
+        else
+            snprintf(why, n, "attribute format_version of / is %d, expected 1 or %d (the "
+                     "history formats this omptrain reads)", format, OT_HISTORY_FORMAT);
         return -1;
     }
     /* from format 2 on, the root and every dataset carry a checksum */

@@ -134,12 +134,13 @@ static int root_format(hid_t f)
 }
 
 /* What the open file f is by its top-level names: "checkpoint" by its /model or by the root
- * attribute config (a damaged link name "model" leaves the attribute, which the root checksum
- * covers), "history" by either of its groups (a damaged link name "steps" leaves /epochs),
- * else NULL. */
+ * attribute config with /state (a damaged link name "model" leaves both; predict's outputs
+ * carry config alone), "history" by either of its groups (a damaged link name "steps" leaves
+ * /epochs), else NULL. */
 static const char *file_kind(hid_t f)
 {
-    if (H5Lexists(f, "model", H5P_DEFAULT) > 0 || H5Aexists(f, "config") > 0)
+    if (H5Lexists(f, "model", H5P_DEFAULT) > 0 ||
+        (H5Aexists(f, "config") > 0 && H5Lexists(f, "state", H5P_DEFAULT) > 0))
         return "checkpoint";
     if (H5Lexists(f, "steps", H5P_DEFAULT) > 0 || H5Lexists(f, "epochs", H5P_DEFAULT) > 0)
         return "history";
@@ -190,9 +191,7 @@ int ot_verify_h5(hid_t f, ot_verify_t *v)
     const int newest = checkpoint ? OT_CKPT_FORMAT : history ? OT_HISTORY_FORMAT : 0;
     if (newest && v->format_version > newest) {
         v->newer = 1;
-        snprintf(v->why, sizeof v->why, "format_version %d, written by a later omptrain: this "
-                 "one (%s) reads %s formats 1 to %d", v->format_version, OT_VERSION, v->kind,
-                 newest);
+        ot_h5_newer_format(v->why, sizeof v->why, v->format_version, v->kind, newest);
         goto out;
     }
     /* the groups whose attributes must carry a checksum: those the root names (a file of

@@ -322,20 +322,22 @@ static void test_newer_format(void)
     ot_trainer_free(&t);
 }
 
-/* An HDF5 file at path with one top-level group (name) or, with attr, one root attribute. */
-static void make_named(const char *path, const char *name, int attr)
+/* An HDF5 file at path with a top-level group (group) and a root attribute (attr), either
+ * NULL for none. */
+static void make_named(const char *path, const char *group, const char *attr)
 {
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     CU_ASSERT_FATAL(f >= 0);
     if (attr) {
         hid_t s = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(f, name, H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t a = H5Acreate2(f, attr, H5T_STD_I32LE, s, H5P_DEFAULT, H5P_DEFAULT);
         const int32_t one = 1;
         CU_ASSERT(a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, &one) >= 0);
         H5Aclose(a);
         H5Sclose(s);
-    } else {
-        hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    }
+    if (group) {
+        hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         CU_ASSERT(g >= 0);
         H5Gclose(g);
     }
@@ -344,21 +346,24 @@ static void make_named(const char *path, const char *name, int attr)
 
 /* An output is not written over a checkpoint or history, known by the names verify knows them
  * by: a history with /epochs alone (its link name "steps" damaged) had been replaceable, and so
- * had a checkpoint known by its attribute config alone. Anything else may be replaced. */
+ * had a checkpoint whose link name "model" is damaged (its attribute config and /state left).
+ * Anything else may be replaced: predict's own output, which carries the attribute config
+ * without /state, for one. */
 static void test_replaceable(void)
 {
     static const struct {
-        const char *name;
-        int attr;
+        const char *group, *attr;
         const char *kind; /* NULL: replaceable */
     } cases[] = {
-        {"model", 0, "checkpoint"}, {"config", 1, "checkpoint"}, {"steps", 0, "history"},
-        {"epochs", 0, "history"},   {"other", 0, NULL},          {"other", 1, NULL},
+        {"model", NULL, "checkpoint"}, {"state", "config", "checkpoint"},
+        {"steps", NULL, "history"},    {"epochs", NULL, "history"},
+        {NULL, "config", NULL},        {"probabilities", "config", NULL},
+        {"other", NULL, NULL},         {NULL, "other", NULL},
     };
     char path[256], want[512];
     ot_test_path(path, sizeof path, "out.h5");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        make_named(path, cases[i].name, cases[i].attr);
+        make_named(path, cases[i].group, cases[i].attr);
         if (cases[i].kind) {
             snprintf(want, sizeof want, "%s: holds an omptrain %s, which this would replace; "
                      "expected another file name", path, cases[i].kind);
