@@ -153,7 +153,6 @@ static void update_part(const ot_optim_t *o, float *params, const float *grad, s
 void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, size_t hi,
                    double lr, int shared)
 {
-    float *const g0 = grad; /* parameter lo's */
     const ot_net_t *net = o->net;
     const int adamw = o->kind == OT_OPT_ADAMW;
     const float wd = (float)o->weight_decay;
@@ -167,7 +166,7 @@ void ot_optim_span(const ot_optim_t *o, float *params, float *grad, size_t lo, s
         const size_t b = hi < T->off + T->size ? hi : T->off + T->size;
         if (a >= b)
             continue;
-        float *restrict g = g0 + (a - lo); /* element a's */
+        float *restrict g = grad + (a - lo); /* element a's (grad[0] is element lo's) */
         if (T->decay && l2) { /* L2: grad += wd * param, then the rule */
             const float *restrict p = params + a;
 #pragma omp simd
