@@ -119,12 +119,15 @@ typedef struct {
                                   layer's shape error (ot_trainer_init sets it); NULL = none */
     uint64_t keys_given;       /* bit i: the i-th key of the table in config.c was given (file
                                   or --set), for ot_config_warn_unused */
+    int file_keys;             /* keys the file set (ot_config_load); -1: no file read */
 } ot_config_t;
 
 /* One warning line on stderr ("omptrain: warning: ...") for each key given that c's other
  * choices leave unused: momentum with optimizer sgd (momentum SGD is optimizer = momentum),
  * beta1 or beta2 outside adam and adamw, step_epochs or step_factor without schedule = step,
- * the HDF5 keys with IDX files, normalize_by without normalize = mean_std. Returns how many. */
+ * the HDF5 keys with IDX files, normalize_by without normalize = mean_std; and one when the
+ * config file set no key at all (an empty file given by mistake trains the defaults). Returns
+ * how many. */
 int ot_config_warn_unused(const ot_config_t *c);
 
 /* Fill c with every key's documented default. */

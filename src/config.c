@@ -1004,6 +1004,7 @@ static char *read_line(char *str, int num, void *stream)
 void ot_config_defaults(ot_config_t *c)
 {
     memset(c, 0, sizeof *c);
+    c->file_keys = -1;
     snprintf(c->train_images, sizeof c->train_images, "data/mnist/train-images-idx3-ubyte.gz");
     snprintf(c->train_labels, sizeof c->train_labels, "data/mnist/train-labels-idx1-ubyte.gz");
     snprintf(c->test_images, sizeof c->test_images, "data/mnist/t10k-images-idx3-ubyte.gz");
@@ -1095,6 +1096,9 @@ static int load_stream(ot_config_t *c, FILE *f, const char *path, int quiet)
         rc = p.rc;
         goto fail;
     }
+    tmp.file_keys = 0;
+    for (size_t i = 0; i < N_KEYS; i++)
+        tmp.file_keys += p.seen[i] > 0;
 
     /* output.dir = "" means runs/<config name>: fix it now, through the same checks as a
      * file line, so that the written config names the same directory wherever it is saved */
@@ -1334,6 +1338,11 @@ int ot_config_warn_unused(const ot_config_t *c)
     use_rule_t rules[N_USE_RULES];
     use_rules(c, &w, rules);
     int n = 0;
+    if (c->file_keys == 0) {
+        fprintf(stderr, "omptrain: warning: %s sets no key, so every setting not given with --set "
+                "is its default (configs/reference.ini lists them)\n", c->path);
+        n++;
+    }
     for (size_t i = 0; i < N_USE_RULES; i++)
         if (!rules[i].used && given(c, rules[i].section, rules[i].name)) {
             fprintf(stderr, "omptrain: warning: %s: %s.%s is set, but with %s it is unused (%s)\n",

@@ -951,6 +951,25 @@ static void test_warn_unused(void)
                                 "training.optimizer = sgd it is unused (momentum and nesterov "
                                 "use it; momentum SGD is training.optimizer = momentum)\n");
     free(got);
+    /* a file that sets no key (empty, or comments and a header alone) trains the defaults:
+     * said once; one key set is enough to quiet it */
+    const char *none[] = {"; nothing here\n", "[model]\n\n; layers = affine 50\n"};
+    for (size_t i = 0; i < 2; i++) {
+        ot_config_t e;
+        ot_config_defaults(&e);
+        CU_ASSERT_EQUAL_FATAL(ot_config_load_text(&e, none[i], "none.ini"), OT_OK);
+        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+        CU_ASSERT_EQUAL(ot_config_warn_unused(&e), 1);
+        got = ot_test_capture_end();
+        CU_ASSERT_STRING_EQUAL(got, "omptrain: warning: none.ini sets no key, so every setting "
+                                    "not given with --set is its default (configs/reference.ini "
+                                    "lists them)\n");
+        free(got);
+        CU_ASSERT_EQUAL(ot_config_load_text(&e, "[training]\nepochs = 2\n", "one.ini"), OT_OK);
+        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+        CU_ASSERT_EQUAL(ot_config_warn_unused(&e), 0);
+        free(ot_test_capture_end());
+    }
     CU_ASSERT_EQUAL(ot_config_set(&c, "training.optimizer=nesterov"), OT_OK);
     CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 0);
