@@ -105,6 +105,11 @@ int ot_h5_type_is(hid_t type, ot_h5_kind_t want, const char *what, char *why, si
 int ot_h5_layout_check(hid_t f, const ot_h5_layout_t *e, const char *file_kind, char *why,
                        size_t n);
 
+/* Whether the dataset at obj (of that rank, as ot_h5_layout_check found it) has the shape
+ * dims: 0, or -1 with why[n] "/x has shape 784x50, expected 784x100". */
+int ot_h5_shape_check(hid_t f, const char *obj, int rank, const hsize_t *dims, char *why,
+                      size_t n);
+
 /* why[n] = "format_version FORMAT, written by a later omptrain: this one (VERSION) reads KIND
  * formats 1 to NEWEST", for a file_kind's file of a format past this build's. */
 void ot_h5_newer_format(char *why, size_t n, int format, const char *file_kind, int newest);

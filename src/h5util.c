@@ -340,6 +340,30 @@ out:
     return rc;
 }
 
+int ot_h5_shape_check(hid_t f, const char *obj, int rank, const hsize_t *dims, char *why,
+                      size_t n)
+{
+    hsize_t have[H5S_MAX_RANK];
+    hid_t d = H5Dopen2(f, obj, H5P_DEFAULT), space = d >= 0 ? H5Dget_space(d) : -1;
+    int rc = -1;
+    if (space < 0 || rank > H5S_MAX_RANK || H5Sget_simple_extent_ndims(space) != rank ||
+        H5Sget_simple_extent_dims(space, have, NULL) < 0) {
+        snprintf(why, n, "%s: cannot read its shape (damaged file?)", obj);
+    } else if (rank > 0 && memcmp(have, dims, (size_t)rank * sizeof *dims) != 0) {
+        char a[64], b[64];
+        ot_h5_dims_str(rank, have, a, sizeof a);
+        ot_h5_dims_str(rank, dims, b, sizeof b);
+        snprintf(why, n, "%s has shape %s, expected %s", obj, a, b);
+    } else {
+        rc = 0;
+    }
+    if (space >= 0)
+        H5Sclose(space);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
 void ot_h5_newer_format(char *why, size_t n, int format, const char *file_kind, int newest)
 {
     snprintf(why, n, "format_version %d, written by a later omptrain: this one (%s) reads %s "

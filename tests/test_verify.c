@@ -4,6 +4,7 @@
 #include <hdf5.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -234,6 +235,32 @@ static int change(const char *good, const char *bad, const char *what)
         }
         H5Tclose(t);
         H5Sclose(one);
+    } else if (strcmp(what, "model-link") == 0) { /* a flipped bit in a tensor's link name */
+        r = H5Lmove(f, "/model/affine1/W", f, "/model/affine1/V", H5P_DEFAULT, H5P_DEFAULT);
+    } else if (strcmp(what, "model-shape") == 0) { /* a bias one longer, its checksum renewed */
+        hsize_t len = 0;
+        hid_t d = H5Dopen2(f, "/model/affine1/b", H5P_DEFAULT);
+        hid_t s = d >= 0 ? H5Dget_space(d) : -1;
+        r = s >= 0 ? H5Sget_simple_extent_dims(s, &len, NULL) : -1;
+        if (s >= 0)
+            H5Sclose(s);
+        if (d >= 0)
+            H5Dclose(d);
+        float *v = calloc((size_t)len + 1, sizeof *v);
+        len++;
+        hid_t s2 = H5Screate_simple(1, &len, NULL);
+        if (r >= 0 && v && (r = H5Ldelete(f, "/model/affine1/b", H5P_DEFAULT)) >= 0 &&
+            (d = H5Dcreate2(f, "/model/affine1/b", H5T_IEEE_F32LE, s2, H5P_DEFAULT, H5P_DEFAULT,
+                            H5P_DEFAULT)) >= 0) {
+            r = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+            if (r >= 0)
+                r = ot_h5_crc_set(d);
+            H5Dclose(d);
+        } else {
+            r = -1;
+        }
+        H5Sclose(s2);
+        free(v);
     } else if (strncmp(what, "format3", 7) == 0) { /* "format3-stamped": checksum renewed */
         const int32_t three = 3;
         hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
@@ -279,6 +306,8 @@ static void test_damage_that_had_passed(void)
         {"link", "/state/epoch is missing (not a complete omptrain checkpoint)"},
         {"float-type", "/state/best_val_loss is stored as F64LE of a non-IEEE layout, expected "
                        "F64LE as omptrain writes it"},
+        {"model-link", "/model/affine1/W is missing (not a complete omptrain checkpoint)"},
+        {"model-shape", "/model/affine1/b has shape 21, expected 20"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CU_ASSERT_FATAL(change(good, bad, cases[i].what) == 0);
