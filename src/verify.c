@@ -366,7 +366,7 @@ int ot_verify_newest(const char *dir, char *path, size_t n)
     }
     if (rc)
         ot_error("%s: no checkpoint that verifies (%zu checkpoint-eNNNN.h5 file%s%s)", dir,
-                 count, count == 1 ? "" : "s", skipped ? ", every one damaged" : " found");
+                 count, count == 1 ? "" : "s", skipped ? ", each skipped above" : " found");
     ot_run_files_free(names, count);
     return rc;
 }

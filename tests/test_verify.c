@@ -348,6 +348,20 @@ static void test_newer_format(void)
     CU_ASSERT_EQUAL(ot_verify_file(bad, &v), OT_EFORMAT);
     CU_ASSERT_EQUAL(v.newer, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(v.why, "the root attributes are damaged"));
+    /* a run directory of such a checkpoint alone: skipped for its reason, and the summary does
+     * not call it damaged */
+    char dir[256], in_dir[300], want2[1024];
+    ot_test_path(dir, sizeof dir, "newer-run");
+    CU_ASSERT_FATAL(mkdir(dir, 0755) == 0);
+    snprintf(in_dir, sizeof in_dir, "%s/checkpoint-e0001.h5", dir);
+    CU_ASSERT_FATAL(change(good, in_dir, "format3-stamped") == 0);
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    CU_ASSERT_EQUAL(ot_verify_newest(dir, bad, sizeof bad), OT_EFORMAT);
+    char *got = ot_test_capture_end();
+    snprintf(want2, sizeof want2, "omptrain: %s: skipped: %s\nomptrain: %s: no checkpoint that "
+             "verifies (1 checkpoint-eNNNN.h5 file, each skipped above)\n", in_dir, want, dir);
+    CU_ASSERT_STRING_EQUAL(got, want2);
+    free(got);
     ot_trainer_free(&t);
 }
 
