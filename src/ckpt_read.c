@@ -169,6 +169,35 @@ static herr_t floats_visit(hid_t obj, const char *name, const H5O_info_t *info, 
     return w->bad;
 }
 
+/* The model the checkpoint f was trained as into *net (layers, shapes and tensors; nothing
+ * allocated): its attribute config laid out on the input shape in, or with in NULL on its
+ * /input's. 1, or 0 where that config cannot be read or built or there is no /input (older
+ * checkpoints); no message either way. */
+static int trained_model(hid_t f, const ot_shape_t *in, ot_net_t *net)
+{
+    char *text = malloc(OT_H5_MAX_ATTR + 1);
+    ot_config_t *c = malloc(sizeof *c);
+    ot_input_t kept;
+    int present = 1;
+    ot_input_init(&kept, &(ot_shape_t){0});
+    const int muted = ot_error_mute(1);
+    int built = text && c &&
+                ot_h5_attr_get(f, "config", H5T_STRING, -1, text, OT_H5_MAX_ATTR + 1,
+                               OT_H5_MAX_ATTR, NULL, 0) == 0;
+    if (built) {
+        ot_config_defaults(c);
+        built = ot_config_load_text(c, text, "config") == OT_OK &&
+                (in || (ot_input_read(f, "checkpoint", &kept, &present, NULL, NULL) == OT_OK &&
+                        present)) &&
+                ot_net_layout(net, c, in ? in : &kept.shape) == OT_OK;
+    }
+    ot_error_mute(muted);
+    ot_input_free(&kept);
+    free(text);
+    free(c);
+    return built;
+}
+
 /* The model's tensors where the checkpoint's own config and /input lay the model out: each a
  * dataset of 32-bit floats of its shape under /model (no checksum sees a damaged link name or
  * a shape changed with its data). A checkpoint whose config does not lay out a model, or
@@ -176,23 +205,9 @@ static herr_t floats_visit(hid_t obj, const char *name, const H5O_info_t *info, 
  * tensors against the config they are given. 0, or -1 with why[n]. */
 static int model_layout(hid_t f, char *why, size_t n)
 {
-    char *text = malloc(OT_H5_MAX_ATTR + 1);
-    ot_config_t *c = malloc(sizeof *c);
     ot_net_t *net = calloc(1, sizeof *net);
-    ot_input_t in;
-    int present = 0, rc = 0;
-    ot_input_init(&in, &(ot_shape_t){0});
-    const int muted = ot_error_mute(1);
-    int built = text && c && net &&
-                ot_h5_attr_get(f, "config", H5T_STRING, -1, text, OT_H5_MAX_ATTR + 1,
-                               OT_H5_MAX_ATTR, NULL, 0) == 0;
-    if (built) {
-        ot_config_defaults(c);
-        built = ot_config_load_text(c, text, "config") == OT_OK &&
-                ot_input_read(f, "checkpoint", &in, &present, NULL, NULL) == OT_OK && present &&
-                ot_net_layout(net, c, &in.shape) == OT_OK;
-    }
-    ot_error_mute(muted);
+    int rc = 0;
+    const int built = net && trained_model(f, NULL, net);
     for (int state = 0; built && state <= 1 && !rc; state++) {
         const ot_tensor_t *ts = state ? net->state_tensors : net->tensors;
         const size_t nt = state ? net->n_state_tensors : net->n_tensors;
@@ -209,9 +224,6 @@ static int model_layout(hid_t f, char *why, size_t n)
                      : 0;
         }
     }
-    ot_input_free(&in);
-    free(text);
-    free(c);
     free(net);
     return rc;
 }
@@ -503,20 +515,10 @@ static void stack_str(const ot_net_t *net, char *buf, size_t n)
  * be read or built (none kept) is left to the tensors' checks. */
 static int check_stack(hid_t f, const char *path, const ot_net_t *net)
 {
-    char *text = malloc(OT_H5_MAX_ATTR + 1);
-    ot_config_t *was = malloc(sizeof *was);
     ot_net_t *ck = calloc(1, sizeof *ck);
     int rc = OT_OK;
-    const int muted = ot_error_mute(1); /* a config it cannot read: no check, and no message */
-    int built = text && was && ck &&
-                ot_h5_attr_get(f, "config", H5T_STRING, -1, text, OT_H5_MAX_ATTR + 1,
-                               OT_H5_MAX_ATTR, NULL, 0) == 0;
-    if (built) {
-        ot_config_defaults(was);
-        built = ot_config_load_text(was, text, path) == OT_OK &&
-                ot_net_layout(ck, was, &net->input) == OT_OK;
-    }
-    ot_error_mute(muted);
+    /* a config it cannot read: no check, and no message */
+    const int built = ck && trained_model(f, &net->input, ck);
     size_t l = 0;
     char ca[128] = "", cb[128] = ""; /* what layer l computes, on either side */
     for (; built && l < ck->n_layers && l < net->n_layers; l++) {
@@ -556,8 +558,6 @@ static int check_stack(hid_t f, const char *path, const ot_net_t *net)
                  "checkpoint's layers, which its attribute config holds", path, was_s, is_s, at);
         rc = OT_ECONFIG;
     }
-    free(text);
-    free(was);
     free(ck);
     return rc;
 }
