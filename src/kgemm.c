@@ -56,36 +56,25 @@ typedef float vh_t; /* never used: HL 0 */
 
 /* dst[0..NR) = src[0..w) then zeros (0 <= w <= NR), in vectors: a packed panel's row. The
  * rows are short (NR floats), so a call to memcpy and memset per row cost more than the copy
- * (4% of a step of model (b) at 1 thread, measured with perf). */
-static inline void copy_row_pad(float *dst, const float *src, size_t w)
+ * (4% of a step of model (b) at 1 thread, measured with perf). With stream the row is stored
+ * past the caches (dst aligned to a vector; NR floats are whole lines): for a packed W, which
+ * other cores read and the next step rewrites. */
+static inline void copy_row_pad(float *dst, const float *src, size_t w, bool stream)
 {
     for (size_t j = 0; j < NR; j += VL) {
-        if (j + VL <= w)
-            V_STORE(dst + j, V_LOAD(src + j));
-        else if (j < w)
-            V_STORE(dst + j, V_LOADN(src + j, V_MASK(w - j)));
+        const vf_t v = j + VL <= w ? V_LOAD(src + j)
+                       : j < w     ? V_LOADN(src + j, V_MASK(w - j))
+                                   : V_ZERO();
+        if (stream)
+            V_STREAM(dst + j, v);
         else
-            V_STORE(dst + j, V_ZERO());
+            V_STORE(dst + j, v);
     }
 }
 
 static size_t min_sz(size_t a, size_t b)
 {
     return a < b ? a : b;
-}
-
-/* copy_row_pad, the row stored past the caches (dst aligned to a vector; NR floats are
- * whole lines): for a packed W, which other cores read and the next step rewrites. */
-static inline void stream_row_pad(float *dst, const float *src, size_t w)
-{
-    for (size_t j = 0; j < NR; j += VL) {
-        if (j + VL <= w)
-            V_STREAM(dst + j, V_LOAD(src + j));
-        else if (j < w)
-            V_STREAM(dst + j, V_LOADN(src + j, V_MASK(w - j)));
-        else
-            V_STREAM(dst + j, V_ZERO());
-    }
 }
 
 /* dst[0..n) = src[0..n) for n <= NR, in vectors (see copy_row_pad). */
@@ -169,7 +158,7 @@ static void pack_rows_t_stream(const float *src, size_t lds, size_t w, size_t k,
         for (size_t r = 0; r < kn; r++) {
             for (size_t jj = j8; jj < w; jj++) /* what the blocks left: the right edge */
                 tmp[r * NR + jj] = src[jj * lds + k0 + r];
-            stream_row_pad(dst + (k0 + r) * NR, tmp + r * NR, w);
+            copy_row_pad(dst + (k0 + r) * NR, tmp + r * NR, w, true);
         }
     }
 }
@@ -224,10 +213,7 @@ void ot_kpack_b(const float *B, size_t ldb, bool trans, size_t k, size_t n, floa
                 pack_rows_t(B + j0 * ldb, ldb, w, k, dst);
         } else {
             for (size_t kk = 0; kk < k; kk++)
-                if (stream)
-                    stream_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
-                else
-                    copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
+                copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w, stream);
         }
     }
     if (stream)
@@ -241,10 +227,7 @@ void ot_kpack_b_rows(const float *B, size_t ldb, size_t k, size_t n, float *Bp, 
         float *dst = Bp + p * k * NR;
         size_t j0 = p * NR, w = min_sz(NR, n - j0);
         for (size_t kk = k0; kk < k1; kk++)
-            if (stream)
-                stream_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
-            else
-                copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w);
+            copy_row_pad(dst + kk * NR, B + kk * ldb + j0, w, stream);
     }
     if (stream)
         V_STREAM_FENCE();
