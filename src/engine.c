@@ -577,13 +577,13 @@ static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train, size_t
 static void prepare_pass(ot_engine_t *e, int backward)
 {
     const ot_net_t *net = e->net;
+    const size_t T = (size_t)omp_get_num_threads();
     size_t own[2];
-    ot_param_part(net->n_params, (size_t)omp_get_num_threads(), (size_t)omp_get_thread_num(),
-                  &own[0], &own[1]);
+    ot_param_part(net->n_params, T, (size_t)omp_get_thread_num(), &own[0], &own[1]);
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         if (L->ops->prepare)
-            L->ops->prepare(L, e->rt[l], net->params, own, backward);
+            L->ops->prepare(L, e->rt[l], net->params, own, backward, T > 1);
     }
 #pragma omp barrier
 }

@@ -9,7 +9,6 @@
  * (ot_kgemm_tn_tree_sparse): the same FMA chains with the zero terms left out, so the bits
  * equal the dense path's. The textbook's BLAS version (ot_affine_forward/backward) is kept as
  * the plain statement of the maths. */
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -231,14 +230,14 @@ static void begin(const ot_layer_t *L, void *p, const float *params, const float
 /* W packed for the step, each thread the rows of W it updated (ot_own_rows): for y = x W by
  * rows of every panel, for dx = dy W^T the panels of W^T, which are blocks of W's rows. */
 static void prepare(const ot_layer_t *L, void *p, const float *params, const size_t own[2],
-                    int backward)
+                    int backward, int shared)
 {
     affine_rt_t *rt = p;
     const size_t nr = ot_kgemm_nr(), in = L->in_size, out = L->out_size;
     const float *W = params + L->p_off;
     size_t k0, k1;
     ot_own_rows(own, L->p_off, in, out, &k0, &k1);
-    const bool stream = omp_get_num_threads() > 1; /* other threads read the packs */
+    const bool stream = shared; /* other threads read the packs */
     if (!rt->sparse)
         ot_kpack_b_rows(W, out, in, out, rt->wpack, k0, k1, stream);
     else if (sparse_blocks(L))
