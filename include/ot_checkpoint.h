@@ -97,9 +97,10 @@ int ot_ckpt_load_h5(hid_t f, const char *name, ot_trainer_t *t);
  * /optimizer/m and /v, /state/best_params and /input 32-bit floats (F32LE). The list is the
  * loaders' (docs/hdf5.md); the model's own tensors are checked where the checkpoint's config
  * and /input lay its model out (each under /model, of its shape), and are the loaders' to
- * check against the config they are given. 0, or -1 with the first thing missing or wrong in why[n] ("/state/epoch is missing
- * (not a complete omptrain checkpoint)", "/state/best_val_loss is stored as F64LE of a non-IEEE
- * layout, expected F64LE ..."). No message printed; HDF5's printer is the caller's to silence.
+ * check against the config they are given. 0, or -1 with the first thing missing or wrong in
+ * why[n] ("/state/epoch is missing (not a complete omptrain checkpoint)", "/state/best_val_loss
+ * is stored as F64LE of a non-IEEE layout, expected F64LE ..."). No message printed; HDF5's
+ * printer is the caller's to silence.
  * verify (ot_verify_h5) calls it on every checkpoint of format 2 on. */
 int ot_ckpt_check_layout(hid_t f, char *why, size_t n);
 

@@ -510,9 +510,9 @@ static void stack_str(const ot_net_t *net, char *buf, size_t n)
  * against net: the same kinds of layer in the same order, each with the same input and
  * output shapes and the same words of what it computes (ops->computes: a pooling window
  * that gives the same shape). Layers without parameters (ReLU or Sigmoid, max or average
- * pooling) are where the tensors alone cannot tell two models apart. A difference is one line naming both
- * models and the first layer that differs, and OT_ECONFIG. A checkpoint whose config cannot
- * be read or built (none kept) is left to the tensors' checks. */
+ * pooling) are where the tensors alone cannot tell two models apart. A difference is one
+ * line naming both models and the first layer that differs, and OT_ECONFIG. A checkpoint
+ * whose config cannot be read or built (none kept) is left to the tensors' checks. */
 static int check_stack(hid_t f, const char *path, const ot_net_t *net)
 {
     ot_net_t *ck = calloc(1, sizeof *ck);
