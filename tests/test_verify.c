@@ -279,6 +279,16 @@ static int change(const char *good, const char *bad, const char *what)
     return H5Fclose(f) < 0 || r < 0 ? -1 : 0;
 }
 
+/* A small trainer's checkpoint written to scratch good.h5 (good: 256 bytes), and the scratch
+ * path bad_name (bad: 256 bytes) for its damaged copies. */
+static void good_checkpoint(ot_trainer_t *t, char *good, char *bad, const char *bad_name)
+{
+    CU_ASSERT_FATAL(ot_ck_make_trainer(t, 9, 20, 300) == 0);
+    ot_test_path(good, 256, "good.h5");
+    ot_test_path(bad, 256, bad_name);
+    CU_ASSERT_FATAL(ot_ckpt_write(t, good) == 0);
+}
+
 /* What the audit of every single-bit flip of a checkpoint found passing verify while it changed
  * what a loader gets: each is damage now, said in one line that eval and --resume say too. A
  * checkpoint as the build before wrote it (no checksum on /optimizer) still verifies and
@@ -288,10 +298,7 @@ static void test_damage_that_had_passed(void)
     ot_trainer_t t;
     char good[256], bad[256];
     ot_verify_t v;
-    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 9, 20, 300) == 0);
-    ot_test_path(good, sizeof good, "good.h5");
-    ot_test_path(bad, sizeof bad, "bad.h5");
-    CU_ASSERT_FATAL(ot_ckpt_write(&t, good) == 0);
+    good_checkpoint(&t, good, bad, "bad.h5");
     CU_ASSERT_EQUAL(ot_verify_file(good, &v), OT_OK);
     const struct {
         const char *what, *why;
@@ -333,10 +340,7 @@ static void test_newer_format(void)
     ot_trainer_t t;
     char good[256], bad[256];
     ot_verify_t v;
-    CU_ASSERT_FATAL(ot_ck_make_trainer(&t, 9, 20, 300) == 0);
-    ot_test_path(good, sizeof good, "good.h5");
-    ot_test_path(bad, sizeof bad, "newer.h5");
-    CU_ASSERT_FATAL(ot_ckpt_write(&t, good) == 0);
+    good_checkpoint(&t, good, bad, "newer.h5");
     const char *want = "format_version 3, written by a later omptrain: this one (" OT_VERSION
                        ") reads checkpoint formats 1 to 2";
     CU_ASSERT_FATAL(change(good, bad, "format3-stamped") == 0);
