@@ -141,7 +141,8 @@ void ot_kspmm(size_t m, size_t n, const ot_krows_t *x, const float *B, size_t ld
  * against the block. B with more columns than that is best copied into blocks first
  * (ot_kpack_sp): B's rows are strided, and a block's slices of them (a 4 KB stride for 1024
  * columns) fall into a few cache sets and leave L2 before their next use; packed, a block is
- * contiguous (784 x 128 floats: 400 KB) and stays there. */
+ * contiguous (784 x 128 floats: 400 KB) and stays there, while each chunk of its rows passes
+ * through L1 for a group of X's rows. */
 size_t ot_kspmm_cols(void);
 
 /* Rows [k0, k1) of B (k, n), row stride ldb, into Bp (k n floats) as ot_kspmm_packed reads it:

@@ -1139,8 +1139,15 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
 
 /* ---- a sparse left operand: the first layer on mostly-zero images ---- */
 
-/* Columns [c0, c0 + w) of C (nv vectors, the last one masked by tail) for rows [0, m): two
- * rows at a time, so that the FMA unit has two rows' independent chains to interleave. */
+/* The sparse forward reads a column block's rows of B SP_CHUNK_BYTES at a time (a chunk), each
+ * chunk by every row of a group of SP_GROUP rows of X, so that B comes from L1 rather than L2 (a
+ * block of 784 rows of 128 floats is 400 KB); a row's accumulators wait in C between chunks. */
+#define SP_CHUNK_BYTES 65536
+#define SP_GROUP 64
+
+/* Columns [c0, c0 + w) of C (nv vectors, the last one masked by tail) for rows [0, m): each
+ * element one FMA chain from the bias over the row's entries in order, carried in C (exactly)
+ * from one chunk of B's rows to the next. */
 static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, const ot_krows_t *x,
                                                           const float *B, size_t ldb,
                                                           const float *bias, float *C,
@@ -1151,32 +1158,44 @@ static inline __attribute__((always_inline)) void sp_rows(int nv, size_t m, cons
     for (int v = 0; v < nv; v++)
         b0[v] = !bias ? V_ZERO() : v < nv - 1 ? V_LOAD(bias + c0 + v * VL)
                                               : V_LOADN(bias + c0 + v * VL, tail);
-    for (size_t i = 0; i < m; i += 2) {
-        const int two = i + 1 < m;
-        const uint16_t *c1 = x->pix[i], *c2 = two ? x->pix[i + 1] : c1;
-        const uint8_t *v1 = x->val[i], *v2 = two ? x->val[i + 1] : v1;
-        const size_t n1 = x->n[i], n2 = two ? x->n[i + 1] : 0, both = n1 < n2 ? n1 : n2;
-        vf_t a1[SP_NV], a2[SP_NV];
-        for (int v = 0; v < nv; v++)
-            a1[v] = a2[v] = b0[v];
-        size_t q = 0;
-        for (; q < both; q++) {
-            sp_axpy(nv, a1, V_BCAST(lut[v1[q]]), B + (size_t)c1[q] * ldb, tail);
-            sp_axpy(nv, a2, V_BCAST(lut[v2[q]]), B + (size_t)c2[q] * ldb, tail);
+    const size_t kc = SP_CHUNK_BYTES / ((size_t)nv * VL * sizeof(float));
+    for (size_t g = 0; g < m; g += SP_GROUP) {
+        const size_t gm = min_sz(SP_GROUP, m - g);
+        uint32_t cur[SP_GROUP]; /* each row's next entry */
+        size_t kend = 0;        /* past the group's last column index */
+        for (size_t r = 0; r < gm; r++) {
+            const size_t n = x->n[g + r];
+            cur[r] = 0;
+            if (n > 0 && (size_t)x->pix[g + r][n - 1] + 1 > kend)
+                kend = (size_t)x->pix[g + r][n - 1] + 1;
         }
-        for (size_t r = q; r < n1; r++)
-            sp_axpy(nv, a1, V_BCAST(lut[v1[r]]), B + (size_t)c1[r] * ldb, tail);
-        for (size_t r = q; r < n2; r++)
-            sp_axpy(nv, a2, V_BCAST(lut[v2[r]]), B + (size_t)c2[r] * ldb, tail);
-        float *o = C + i * ldc + c0;
-        for (int v = 0; v < nv - 1; v++) {
-            V_STORE(o + v * VL, a1[v]);
-            if (two)
-                V_STORE(o + ldc + v * VL, a2[v]);
+        for (size_t k0 = 0; k0 == 0 || k0 < kend; k0 += kc) {
+            const size_t k1 = k0 + kc;
+            for (size_t r = 0; r < gm; r++) {
+                const uint16_t *restrict pix = x->pix[g + r];
+                const uint8_t *restrict val = x->val[g + r];
+                const size_t n = x->n[g + r];
+                size_t q = cur[r];
+                float *o = C + (g + r) * ldc + c0;
+                vf_t a[SP_NV];
+                if (k0 == 0)
+                    for (int v = 0; v < nv; v++)
+                        a[v] = b0[v];
+                else if (q == n || pix[q] >= k1)
+                    continue; /* no entry in this chunk: C holds the chain */
+                else {
+                    for (int v = 0; v < nv - 1; v++)
+                        a[v] = V_LOAD(o + v * VL);
+                    a[nv - 1] = V_LOADN(o + (nv - 1) * VL, tail);
+                }
+                for (; q < n && pix[q] < k1; q++)
+                    sp_axpy(nv, a, V_BCAST(lut[val[q]]), B + (size_t)pix[q] * ldb, tail);
+                cur[r] = (uint32_t)q;
+                for (int v = 0; v < nv - 1; v++)
+                    V_STORE(o + v * VL, a[v]);
+                V_STOREN(o + (nv - 1) * VL, a[nv - 1], tail);
+            }
         }
-        V_STOREN(o + (nv - 1) * VL, a1[nv - 1], tail);
-        if (two)
-            V_STOREN(o + ldc + (nv - 1) * VL, a2[nv - 1], tail);
     }
 }
 

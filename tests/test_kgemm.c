@@ -366,12 +366,17 @@ static void test_sparse_bits(void)
 {
     ot_rng_t r;
     ot_rng_seed(&r, 7);
-    /* rows (odd counts leave the last row unpaired) x width x depth */
-    const size_t shapes[][3] = {{100, 50, 784}, {7, 100, 30}, {3, 10, 5}, {20, 1024, 300},
-                                {1, 129, 40},   {9, 16, 8},   {4, 1, 9},  {5, 300, 50}};
+    /* rows (past one group of rows, odd counts) x width x depth (past one chunk of B's rows),
+     * and whether each row's entries lie in a band of B's rows (an image's digit: chunks a row
+     * has no entry in), every fifth row empty */
+    const size_t shapes[][4] = {{100, 50, 784, 0}, {7, 100, 30, 0}, {3, 10, 5, 0},
+                                {20, 1024, 300, 0}, {1, 129, 40, 0}, {9, 16, 8, 0},
+                                {4, 1, 9, 0},      {5, 300, 50, 0}, {130, 1024, 784, 1},
+                                {70, 50, 784, 1}};
     size_t bad = 0;
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         size_t m = shapes[c][0], n = shapes[c][1], k = shapes[c][2], ldb = n + c % 2;
+        const int band = shapes[c][3] != 0;
         const float scale = c % 2 ? 1.0f / 255.0f : 0.37f; /* u stands for u * scale */
         float *B = random_block(k * ldb, &r), *b = random_block(n, &r);
         float *C = ot_alloc(m * n * sizeof(float));
@@ -383,8 +388,11 @@ static void test_sparse_bits(void)
         CU_ASSERT_FATAL(C && U && val && pix && cnt && rp && rv);
         for (size_t i = 0; i < m; i++) { /* mostly zero, by rows */
             rp[i] = pix + i * k, rv[i] = val + i * k;
+            const size_t lo = band ? (size_t)ot_rng_below(&r, k * 4 / 5) : 0;
             for (size_t p = 0; p < k; p++) {
-                U[i * k + p] = ot_rng_uniform(&r) < 0.8 ? 0 : (uint8_t)ot_rng_below(&r, 256);
+                const int out = band && (i % 5 == 4 || p < lo || p >= lo + k / 5);
+                U[i * k + p] = out || ot_rng_uniform(&r) < 0.8 ? 0
+                                                              : (uint8_t)ot_rng_below(&r, 256);
                 if (U[i * k + p]) {
                     pix[i * k + cnt[i]] = (uint16_t)p;
                     val[i * k + cnt[i]++] = U[i * k + p];
