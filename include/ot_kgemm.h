@@ -109,14 +109,14 @@ typedef struct {
     float scale;          /* a byte's float: (float)u * scale */
 } ot_kcsc_t;
 
-/* Workspace floats ot_kgemm_tn_tree_sparse needs for a stack of up to max_depth nodes (any
- * row count and width). */
-size_t ot_kgemm_tree_sparse_work_size(size_t max_depth);
+/* Workspace floats ot_kgemm_tn_tree_sparse needs for up to max_rows rows and a stack of up to
+ * max_depth nodes (any width). */
+size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t max_depth);
 
 /* ot_kgemm_tn_tree for a mostly-zero x given by columns (m features): each leaf's element is
  * the FMA chain over the leaf's rows where x is not zero, in order, from zero (the dense chain
- * with the zero terms left out), combined as t says. Only the nonzero entries cost FMAs, and
- * each feature's leaves and nodes stay in registers and L1. dy (rows, n) row stride ldy.
+ * with the zero terms left out), combined as t says. Only the nonzero entries cost FMAs; dy is
+ * read a chunk of rows at a time by a group of features, from L1. dy (rows, n) row stride ldy.
  * work: ot_kgemm_tree_sparse_work_size floats. */
 void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
                              size_t ldy, const ot_ktree_t *t, float *work);

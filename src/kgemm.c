@@ -1014,11 +1014,17 @@ static void sp_lut(float lut[256], float scale)
     for (int u = 0; u < 256; u++)
         lut[u] = (float)u * scale;
 }
-#define SP_REG 3 /* stack nodes kept in registers (the cases of SP_POP and SP_PUSH) */
+/* The sparse weight gradient reads dy's column block SPW_BYTES at a time (a chunk of rows), each
+ * chunk by every feature of a group of SPW_FEATS, so that the rows it reads come from L1; a
+ * feature's leaf being formed and its stack of nodes wait in the workspace between chunks. The
+ * block is first copied contiguous when dy has other columns: rows 4 KB apart fall into a few
+ * cache sets, and a block of them would not stay in L1 or even L2. */
+#define SPW_BYTES 40960
+#define SPW_FEATS 64
 
-size_t ot_kgemm_tree_sparse_work_size(size_t max_depth)
+size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t max_depth)
 {
-    return max_depth * SP_COLS;
+    return (max_rows + SPW_FEATS * (1 + max_depth)) * SP_COLS;
 }
 
 /* acc[0..nv) += x * the nv vectors at b, the last one masked by tail. */
@@ -1045,41 +1051,88 @@ static inline __attribute__((always_inline)) void sp_store(const vf_t *a, int nv
     }
 }
 
-/* Feature i's row of every root, columns [c0, c0 + w) (nv vectors): for each leaf the chain
- * over its rows where x is not zero, combined through the stack (t->merges). */
+static inline __attribute__((always_inline)) void sp_load(vf_t *a, int nv, const float *src)
+{
+    for (int v = 0; v < nv; v++)
+        a[v] = V_LOAD(src + v * VL);
+}
+
+static inline __attribute__((always_inline)) void sp_keep(const vf_t *a, int nv, float *dst)
+{
+    for (int v = 0; v < nv; v++)
+        V_STORE(dst + v * VL, a[v]);
+}
+
+/* Where a chunk starts, the same for every feature: leaves before l0 are done, leaving top
+ * nodes on each feature's stack; leaf l0 began in an earlier chunk when seg[l0] < r0. */
+typedef struct {
+    size_t r0, r1, l0, top;
+} sp_chunk_t;
+
+#define SP_REG 3 /* stack nodes kept in registers (the cases of SP_POP and SP_PUSH) */
+
+/* Feature i's part of a chunk, columns [c0, c0 + w) (nv vectors) of dy's block d (row stride
+ * ld): for each leaf the chain over its rows where x is not zero, combined through the stack
+ * (t->merges); the roots written when the last leaf is done. Within the chunk the leaf being
+ * formed and the stack's first SP_REG nodes are in registers (every index below is a constant,
+ * so the compiler keeps them there); between chunks, and for deeper nodes, they are in st:
+ * st[0] the leaf, st[1 + j] node j. *cur: the feature's next entry. one: the chunk is the
+ * whole call (a constant in each copy, so the checks for a chunk's edges fold away). */
 static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_ktree_t *t,
                                                              const ot_kcsc_t *xs, size_t m,
-                                                             size_t i,
-                                                             const float *restrict dy,
-                                                             size_t ldy, float *restrict stack,
-                                                             size_t c0, size_t w, vmask_t tail,
-                                                             const float *restrict lut)
+                                                             size_t i, const float *restrict d,
+                                                             size_t ld, float *restrict st,
+                                                             const sp_chunk_t *ch,
+                                                             uint32_t *cur, size_t c0,
+                                                             size_t w, vmask_t tail,
+                                                             const float *restrict lut,
+                                                             const int one)
 {
     const uint32_t *restrict code = xs->code + i;
     const uint32_t *restrict ends = xs->ends + i;
-    vf_t a[SP_NV];
-    if (ends[(t->n_leaves - 1) * m] == 0) { /* x is zero in every row: every node is +0 */
-        for (int v = 0; v < nv; v++)
-            a[v] = V_ZERO();
-        for (size_t r = 0; r < t->n_roots; r++)
-            sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0);
+    const size_t nl = t->n_leaves;
+    vf_t a[SP_NV], s[SP_REG][SP_NV];
+    if (ends[(nl - 1) * m] == 0) { /* x is zero in every row: every node is +0 */
+        if (ch->r0 == 0) {
+            for (int v = 0; v < nv; v++)
+                a[v] = V_ZERO();
+            for (size_t r = 0; r < t->n_roots; r++)
+                sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0);
+        }
         return;
     }
-    /* the stack: its first SP_REG nodes in registers (every index below is a constant, so
-     * the compiler keeps them there), deeper ones in memory */
-    vf_t s[SP_REG][SP_NV];
+    size_t q = *cur, l = ch->l0, top = ch->top;
+    const int begun = !one && t->seg[l] < ch->r0;
+    if (begun && t->seg[l + 1] > ch->r1 &&
+        (q == ends[l * m] || code[q * m] >> 8 >= ch->r1))
+        return; /* no entry here and no leaf ends here: st holds the feature as it is */
     for (int j = 0; j < SP_REG; j++)
-        for (int v = 0; v < nv; v++)
-            s[j][v] = V_ZERO();
-    size_t top = 0, q = 0;
-    for (size_t l = 0; l < t->n_leaves; l++) {
-        /* the leaf's end is known before its loop starts: the exit does not wait on a load */
-        const size_t qe = (size_t)ends[l * m] * m;
+        if ((size_t)j < top)
+            sp_load(s[j], nv, st + (1 + j) * SP_COLS);
+        else
+            for (int v = 0; v < nv; v++)
+                s[j][v] = V_ZERO();
+    if (begun)
+        sp_load(a, nv, st);
+    else
         for (int v = 0; v < nv; v++)
             a[v] = V_ZERO();
-        for (; q < qe; q += m)
-            sp_axpy(nv, a, V_BCAST(lut[code[q] & 255]),
-                    dy + (size_t)(code[q] >> 8) * ldy, tail);
+    for (; l < nl; l++) {
+        const size_t qe = ends[l * m];
+        if (!one && t->seg[l + 1] > ch->r1) { /* the leaf goes on past the chunk: to st */
+            for (; q < qe && code[q * m] >> 8 < ch->r1; q++)
+                sp_axpy(nv, a, V_BCAST(lut[code[q * m] & 255]),
+                        d + (size_t)(code[q * m] >> 8) * ld, tail);
+            sp_keep(a, nv, st);
+            for (int j = 0; j < SP_REG; j++)
+                if ((size_t)j < top)
+                    sp_keep(s[j], nv, st + (1 + j) * SP_COLS);
+            *cur = (uint32_t)q;
+            return;
+        }
+        for (; q < qe; q++)
+            sp_axpy(nv, a, V_BCAST(lut[code[q * m] & 255]),
+                    d + (size_t)(code[q * m] >> 8) * ld, tail);
         for (unsigned k = t->merges[l]; k > 0; k--) {
             switch (--top) {
 #define SP_POP(j)                                                                          \
@@ -1093,10 +1146,10 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
 #undef SP_POP
             default:
                 for (int v = 0; v < nv; v++)
-                    a[v] = V_ADD(V_LOAD(stack + (top - SP_REG) * SP_COLS + v * VL), a[v]);
+                    a[v] = V_ADD(V_LOAD(st + (1 + top) * SP_COLS + v * VL), a[v]);
             }
         }
-        if (t->n_roots == 1 && l + 1 == t->n_leaves) { /* the whole tree: to its place */
+        if (t->n_roots == 1 && l + 1 == nl) { /* the whole tree: to its place */
             sp_store(a, nv, w, t->roots[0] + i * t->ldr + c0);
             return;
         }
@@ -1111,14 +1164,15 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
             SP_PUSH(2)
 #undef SP_PUSH
         default:
-            for (int v = 0; v < nv; v++)
-                V_STORE(stack + (top - 1 - SP_REG) * SP_COLS + v * VL, a[v]);
+            sp_keep(a, nv, st + top * SP_COLS);
         }
+        for (int v = 0; v < nv; v++)
+            a[v] = V_ZERO();
     }
     for (size_t r = 0; r < t->n_roots; r++) { /* the roots: the stack, bottom first */
         for (int v = 0; v < nv; v++)
             a[v] = r == 0 ? s[0][v] : r == 1 ? s[1][v] : r == 2 ? s[2][v]
-                 : V_LOAD(stack + (r - SP_REG) * SP_COLS + v * VL);
+                 : V_LOAD(st + (1 + r) * SP_COLS + v * VL);
         sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0);
     }
 }
@@ -1126,14 +1180,49 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
 void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
                              size_t ldy, const ot_ktree_t *t, float *work)
 {
-    float *stack = work, lut[256];
+    const size_t rows = t->seg[t->n_leaves];
+    float lut[256], *block = work, *state = work + rows * SP_COLS;
+    size_t slots = 1; /* a feature's: its leaf being formed, then the stack's deepest */
+    for (size_t l = 0, top = 0; l < t->n_leaves; l++) {
+        top = top - t->merges[l] + 1;
+        slots = top + 1 > slots ? top + 1 : slots;
+    }
     sp_lut(lut, xs->scale);
     for (size_t c0 = 0; c0 < n; c0 += SP_COLS) {
         const size_t w = min_sz(SP_COLS, n - c0);
         const int nv = (int)((w + VL - 1) / VL);
         const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
-        SP_DISPATCH(nv, for (size_t i = 0; i < m; i++)
-                            sp_feature(K, t, xs, m, i, dy + c0, ldy, stack, c0, w, tail, lut))
+        const size_t chunk = SPW_BYTES / (w * sizeof(float));
+        const float *d = dy + c0;
+        size_t ld = ldy;
+        if (ldy != w) { /* the block, contiguous */
+            for (size_t r = 0; r < rows; r++)
+                memcpy(block + r * w, dy + r * ldy + c0, w * sizeof(float));
+            d = block, ld = w;
+        }
+        for (size_t f0 = 0; f0 < m; f0 += SPW_FEATS) {
+            const size_t f1 = min_sz(f0 + SPW_FEATS, m);
+            uint32_t cur[SPW_FEATS] = {0};
+            sp_chunk_t ch = {0, 0, 0, 0};
+            for (;; ch.r0 = ch.r1) {
+                /* the last chunk reaches past every leaf, those without rows too */
+                ch.r1 = rows - ch.r0 > chunk ? ch.r0 + chunk : SIZE_MAX;
+                if (ch.r0 == 0 && ch.r1 == SIZE_MAX)
+                    SP_DISPATCH(nv, for (size_t i = f0; i < f1; i++)
+                                        sp_feature(K, t, xs, m, i, d, ld,
+                                                   state + (i - f0) * slots * SP_COLS, &ch,
+                                                   cur + (i - f0), c0, w, tail, lut, 1))
+                else
+                    SP_DISPATCH(nv, for (size_t i = f0; i < f1; i++)
+                                        sp_feature(K, t, xs, m, i, d, ld,
+                                                   state + (i - f0) * slots * SP_COLS, &ch,
+                                                   cur + (i - f0), c0, w, tail, lut, 0))
+                for (; ch.l0 < t->n_leaves && t->seg[ch.l0 + 1] <= ch.r1; ch.l0++)
+                    ch.top = ch.top - t->merges[ch.l0] + 1;
+                if (ch.l0 == t->n_leaves)
+                    break;
+            }
+        }
     }
 }
 

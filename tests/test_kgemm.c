@@ -314,7 +314,7 @@ static size_t check_tree_sparse(size_t m, size_t n, size_t rows, size_t S, size_
                     code[count[i]++ * m + i] = (uint32_t)(p - g0) << 8 | u[p * m + i];
         memcpy(ends + (s - a) * m, count, m * sizeof(uint32_t));
     }
-    float *work = ot_alloc(ot_kgemm_tree_sparse_work_size(depth) * sizeof(float));
+    float *work = ot_alloc(ot_kgemm_tree_sparse_work_size(grows, depth) * sizeof(float));
     CU_ASSERT_FATAL(work != NULL);
     ot_ktree_t t = {b - a, gseg, merges, n_roots, root_p, n};
     ot_kcsc_t xs = {ends, code, scale};
@@ -357,6 +357,13 @@ static void test_tree_sparse_bits(void)
     /* a thread's part of the tree: several roots left for the cross-thread pass */
     bad += check_tree_sparse(30, 20, 64, 8, 3, 8, &r);
     bad += check_tree_sparse(30, 20, 64, 16, 1, 11, &r);
+    /* rows past one chunk of dy (64 rows), leaves across the chunks' edges: (c)'s shape at one
+     * thread (dy's column blocks copied out of wider rows), uneven leaves, a deep stack, a
+     * thread's part with several roots, more features than a group (64) */
+    bad += check_tree_sparse(784, 1024, 256, 2, 0, 2, &r);
+    bad += check_tree_sparse(61, 300, 200, 5, 0, 5, &r);
+    bad += check_tree_sparse(30, 20, 150, 16, 0, 16, &r);
+    bad += check_tree_sparse(70, 33, 300, 16, 3, 14, &r);
     CU_ASSERT_EQUAL(bad, 0);
 }
 

@@ -211,7 +211,7 @@ static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_
                            ot_kgemm_tree_work_size(rows, in, o, n_shards, depth));
     *keep = 0;
     if (sparse_capable(L)) {
-        floats = max_sz(floats, ot_kgemm_tree_sparse_work_size(depth));
+        floats = max_sz(floats, ot_kgemm_tree_sparse_work_size(rows, depth));
         *keep = (in * sizeof(uint32_t) + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN +
                 n_shards * in * sizeof(uint32_t);
     }

@@ -364,7 +364,7 @@ int main(void)
             const size_t depth = ot_tree_depth(L.S);
             L.work = block(ot_kgemm_work_size(L.in > L.out ? L.in : L.out) +
                                ot_kgemm_tree_work_size(L.rows, L.in, L.out, L.S, depth) +
-                               ot_kgemm_tree_sparse_work_size(depth),
+                               ot_kgemm_tree_sparse_work_size(L.rows, depth),
                            0);
             L.part = malloc(L.S * sizeof *L.part);
             for (size_t s = 0; L.part && s < L.S; s++)
