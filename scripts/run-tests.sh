@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# run-tests.sh [-j N] [TEST...] - the shell tests (default tests/*.sh), N at a time (default:
-# the number of cores, or OT_TEST_JOBS), each with its own output kept apart.
+# run-tests.sh [-j N] [TEST...] - the shell tests (default tests/*.sh but tests/lib.sh, the
+# helpers they source), N at a time (default: the number of cores, or OT_TEST_JOBS), each with
+# its own output kept apart.
 #
 # Each test makes its own temporary directory, and most of them run one core's work at a time
 # (gradcheck's double reference, the h5 tools, short runs), so on 2 cores two at a time take
@@ -13,7 +14,9 @@ jobs=${OT_TEST_JOBS:-$(nproc)}
 if [ "${1:-}" = -j ]; then jobs=$2; shift 2; fi
 [ "$jobs" -ge 1 ] 2>/dev/null || { echo "run-tests.sh: -j $jobs: expected a count >= 1" >&2; exit 2; }
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tests/*.sh)
+if [ ${#tests[@]} -eq 0 ]; then
+    for t in tests/*.sh; do [ "$t" = tests/lib.sh ] || tests+=("$t"); done # lib.sh: their helpers
+fi
 
 # longest first (their seconds in make check on 2 cores, AVX-512), so that no long test starts
 # last and runs alone; the others follow in name order
