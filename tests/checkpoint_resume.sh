@@ -17,8 +17,10 @@ fails=0
 fail() { echo "checkpoint_resume.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
 run() { # run NAME ARGS...: must exit 0; output in $tmp/NAME.out / .err
     local name=$1; shift
-    if ! "$bin" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"; then
-        fail "$name: '$bin $*' exited $?: $(cat "$tmp/$name.err")"
+    "$bin" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    local rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name: '$bin $*' exited $rc: $(cat "$tmp/$name.err")"
         return 1
     fi
 }
