@@ -8,11 +8,9 @@ set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
 cfg=tests/configs/ckpt-small.ini
-tmp=$(mktemp -d /tmp/omptrain-crash.XXXXXX)
+. tests/lib.sh # the shared helpers: $tmp, fail
 pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "checkpoint_crash.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT # lib.sh's, and the run
 rows() { h5dump -H -d "$2" "$1" 2>/dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\) ).*/\1/p'; }
 scalar() { h5dump -A 0 -d "$2" "$1" 2>/dev/null | sed -n 's/.*(0): \([0-9]*\).*/\1/p'; }
 

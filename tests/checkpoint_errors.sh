@@ -9,10 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
 cfg=tests/configs/ckpt-small.ini
 py=/usr/bin/python3
-tmp=$(mktemp -d /tmp/omptrain-errors.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "checkpoint_errors.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+. tests/lib.sh # the shared helpers: $tmp, fail
 
 # expect STATUS PATTERN ARGS...: exit status STATUS, one stderr line matching PATTERN
 # (grep -F), no HDF5 diagnostics, and no epoch trained

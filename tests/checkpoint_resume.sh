@@ -11,19 +11,7 @@ set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
 cfg=tests/configs/ckpt-small.ini
-tmp=$(mktemp -d /tmp/omptrain-resume.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "checkpoint_resume.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
-run() { # run NAME ARGS...: must exit 0; output in $tmp/NAME.out / .err
-    local name=$1; shift
-    "$bin" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-    local rc=$?
-    if [ $rc -ne 0 ]; then
-        fail "$name: '$bin $*' exited $rc: $(cat "$tmp/$name.err")"
-        return 1
-    fi
-}
+. tests/lib.sh # the shared helpers: $tmp, fail, run
 # dataspace length of a 1-D dataset, from h5dump's header
 rows() { h5dump -H -d "$2" "$1" 2>/dev/null | sed -n 's/.*SIMPLE { ( \([0-9]*\) ).*/\1/p'; }
 

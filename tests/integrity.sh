@@ -21,11 +21,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
 py=/usr/bin/python3
 cfg=tests/configs/ckpt-adam.ini # adam buffers, batch norm, early stopping copies
-tmp=$(mktemp -d /tmp/omptrain-integrity.XXXXXX)
+. tests/lib.sh # the shared helpers: $tmp, fail
 pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "integrity.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT # lib.sh's, and the run
 
 "$bin" -t 2 --set output.keep=2 -o "$tmp/run" "$cfg" >"$tmp/run.out" 2>&1 || { fail "the run failed: $(cat "$tmp/run.out")"; exit 1; }
 good="$tmp/run/checkpoint-e0003.h5"

@@ -16,10 +16,7 @@
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
-tmp=$(mktemp -d /tmp/omptrain-memory.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "memory.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+. tests/lib.sh # the shared helpers: $tmp, fail
 
 # refused before allocation
 "$bin" --set model.layers=784,1048576,10 --set training.batch_size=60000 -o "$tmp/huge" \

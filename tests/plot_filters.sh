@@ -10,10 +10,7 @@ set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
 py=/usr/bin/python3
-tmp=$(mktemp -d /tmp/omptrain-filters.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "plot_filters.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+. tests/lib.sh # the shared helpers: $tmp, fail
 small=(-e 2 -S data.train_limit=300 -S data.test_limit=100)
 
 "$bin" "${small[@]}" -o "$tmp/cnn" -S "model.layers=conv 4 3x5, relu, conv 3 3x3, relu, affine 10" \

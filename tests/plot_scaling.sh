@@ -11,10 +11,8 @@ set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
 py=/usr/bin/python3
-tmp=$(mktemp -d /tmp/omptrain-scaling.XXXXXX)
-trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "plot_scaling.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+. tests/lib.sh # the shared helpers: $tmp, fail
+trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT # lib.sh's, read-only folders too
 head=config,batch,processes,threads,shards,steps,seconds,samples_per_s,speedup,efficiency,gflops,gemm_ceiling_gflops,ceiling_share,peak_rss_mb,combine_ms,blas_ceiling_gflops,kernel_ceiling_gflops
 row() { # row P T SAMPLES_PER_S: a bench row (its speedup column deliberately wrong: recomputed)
     echo "configs/bench-a.ini,100,$1,$2,8,100,1.0,$3,9.0,9.0,1.0,1.0,1.0,50.0,0.1,1.0,1.0"

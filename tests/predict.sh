@@ -18,31 +18,7 @@ py=/usr/bin/python3
 cfg=tests/configs/ckpt-small.ini
 images=data/mnist/t10k-images-idx3-ubyte.gz
 labels=data/mnist/t10k-labels-idx1-ubyte.gz
-tmp=$(mktemp -d /tmp/omptrain-predict.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "predict.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
-run() { # run NAME ARGS...: must exit 0; output in $tmp/NAME.out / .err
-    local name=$1; shift
-    "$bin" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-    local rc=$?
-    if [ $rc -ne 0 ]; then
-        fail "$name: '$bin $*' exited $rc: $(cat "$tmp/$name.err")"
-        return 1
-    fi
-}
-# expect STATUS FRAGMENT ARGS...: exit status STATUS and exactly one line on stderr with FRAGMENT
-expect() {
-    local want=$1 frag=$2; shift 2
-    "$bin" "$@" >"$tmp/x.out" 2>"$tmp/x.err"
-    local got=$?
-    if [ "$got" -ne "$want" ] || [ "$(wc -l <"$tmp/x.err")" -ne 1 ] ||
-        ! grep -qF -- "$frag" "$tmp/x.err"; then
-        fail "omptrain $*: exit $got (want $want), stderr: $(cat "$tmp/x.err")"
-    else
-        echo "ok   omptrain $* -> $got: $frag"
-    fi
-}
+. tests/lib.sh # the shared helpers: $tmp, fail, run, expect
 
 run train -t 2 --epochs 1 -o "$tmp/run" "$cfg" || exit 1
 ck=$tmp/run/latest.h5

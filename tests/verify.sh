@@ -22,10 +22,7 @@ leaky=("$bin")
 vbin=("$bin") # the command verify_says runs
 py=/usr/bin/python3
 cfg=tests/configs/ckpt-small.ini
-tmp=$(mktemp -d /tmp/omptrain-verify.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "verify.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
+. tests/lib.sh # the shared helpers: $tmp, fail
 
 "$bin" -t 2 --epochs 2 --set output.keep=2 -o "$tmp/run" "$cfg" >"$tmp/run.out" 2>&1 ||
     { fail "the run failed: $(cat "$tmp/run.out")"; exit 1; }
