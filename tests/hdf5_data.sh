@@ -17,20 +17,9 @@ set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 bin=${OMPTRAIN:-./omptrain}
 py=/usr/bin/python3
-tmp=$(mktemp -d /tmp/omptrain-hdf5.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "hdf5_data.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
-run() { # run NAME ARGS...: must exit 0; output in $tmp/NAME.out / .err
-    local name=$1; shift
-    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-    local rc=$?
-    if [ $rc -ne 0 ]; then
-        fail "$name: '$*' exited $rc: $(tail -3 "$tmp/$name.err")"
-        return 1
-    fi
-}
-# expect STATUS FRAGMENT ARGS...: exit status STATUS and exactly one line on stderr with FRAGMENT
+. tests/lib.sh # the shared helpers: $tmp, fail, run_cmd
+# expect STATUS FRAGMENT COMMAND...: exit status STATUS and exactly one line on stderr with
+# FRAGMENT (its own: any command, where lib.sh's runs $bin)
 expect() {
     local want=$1 frag=$2; shift 2
     "$@" >"$tmp/x.out" 2>"$tmp/x.err"
@@ -89,15 +78,16 @@ EOF
 
 # CSV -> uint8 N x 28 x 28: the IDX run's parameters, bit for bit
 for part in train t10k; do
-    run "csv-$part" "$py" scripts/to_hdf5.py csv "$tmp/$part.csv" "$tmp/$part-csv.h5" --shape 28x28
+    run_cmd "csv-$part" "$py" scripts/to_hdf5.py csv "$tmp/$part.csv" "$tmp/$part-csv.h5" \
+        --shape 28x28
 done
 grep -q "^wrote $tmp/train-csv.h5: data 2000x28x28 uint8, label 2000 int64, 10 classes, gzip 4$" \
     "$tmp/csv-train.out" || fail "to_hdf5.py csv said: $(cat "$tmp/csv-train.out")"
 h5() { printf '[data]\ntrain_file = %s\ntest_file = %s\n' "$1" "$2"; }
 { h5 "$tmp/train-csv.h5" "$tmp/t10k-csv.h5"; sed -n '/^\[model\]/,$p' tests/configs/ckpt-small.ini; } \
     >"$tmp/csv.ini"
-run idx "$bin" -t 2 --epochs 2 -o "$tmp/idx" tests/configs/ckpt-small.ini || exit 1
-run csv "$bin" -t 2 --epochs 2 -o "$tmp/csv" "$tmp/csv.ini" || exit 1
+run_cmd idx "$bin" -t 2 --epochs 2 -o "$tmp/idx" tests/configs/ckpt-small.ini || exit 1
+run_cmd csv "$bin" -t 2 --epochs 2 -o "$tmp/csv" "$tmp/csv.ini" || exit 1
 same "$tmp/idx/latest.h5" "$tmp/csv/latest.h5" /model /optimizer /state
 fig() { sed -n 's/^\(epoch   2.*%\) .*/\1/p' "$1"; } # the epoch line without its timings
 [ -n "$(fig "$tmp/idx.out")" ] && [ "$(fig "$tmp/idx.out")" = "$(fig "$tmp/csv.out")" ] ||
@@ -105,18 +95,19 @@ fig() { sed -n 's/^\(epoch   2.*%\) .*/\1/p' "$1"; } # the epoch line without it
 
 # .npz float32 (bytes / 255, as the gather makes them): the same bits again
 for part in train t10k; do
-    run "npz-$part" "$py" scripts/to_hdf5.py npz "$tmp/$part.npz" "$tmp/$part-npz.h5" --compress 0
+    run_cmd "npz-$part" "$py" scripts/to_hdf5.py npz "$tmp/$part.npz" "$tmp/$part-npz.h5" \
+        --compress 0
 done
 { h5 "$tmp/train-npz.h5" "$tmp/t10k-npz.h5"; sed -n '/^\[model\]/,$p' tests/configs/ckpt-small.ini; } \
     >"$tmp/npz.ini"
-run npz "$bin" -t 2 --epochs 2 -o "$tmp/npz" "$tmp/npz.ini" || exit 1
+run_cmd npz "$bin" -t 2 --epochs 2 -o "$tmp/npz" "$tmp/npz.ini" || exit 1
 same "$tmp/idx/latest.h5" "$tmp/npz/latest.h5" /model /optimizer
 
 # 3 channels, stored NHWC and NCHW: the same network either way
 for part in train t10k; do
-    run "npy-$part" "$py" scripts/to_hdf5.py npy "$tmp/$part-rgb.npy" "$tmp/$part-labels.npy" \
+    run_cmd "npy-$part" "$py" scripts/to_hdf5.py npy "$tmp/$part-rgb.npy" "$tmp/$part-labels.npy" \
         "$tmp/$part-nhwc.h5"
-    run "npy-$part-nchw" "$py" scripts/to_hdf5.py npy "$tmp/$part-rgb.npy" \
+    run_cmd "npy-$part-nchw" "$py" scripts/to_hdf5.py npy "$tmp/$part-rgb.npy" \
         "$tmp/$part-labels.npy" "$tmp/$part-nchw.h5" --layout nchw --features images --labels y
 done
 grep -q "data 1000x28x28x3 uint8, label 1000 int64, 10 classes, layout nhwc" "$tmp/npy-t10k.out" ||
@@ -125,8 +116,8 @@ cnn='model.layers=conv 4 4x4 stride 3, relu, affine 10'
 { h5 "$tmp/train-nhwc.h5" "$tmp/t10k-nhwc.h5"; echo "[model]"; echo "init = he"; } >"$tmp/nhwc.ini"
 { h5 "$tmp/train-nchw.h5" "$tmp/t10k-nchw.h5"
   printf 'features = images\nlabels = y\nlayout = nchw\n[model]\ninit = he\n'; } >"$tmp/nchw.ini"
-run nhwc "$bin" -t 2 --epochs 1 -S "$cnn" -o "$tmp/nhwc" "$tmp/nhwc.ini" || exit 1
-run nchw "$bin" -t 2 --epochs 1 -S "$cnn" -o "$tmp/nchw" "$tmp/nchw.ini" || exit 1
+run_cmd nhwc "$bin" -t 2 --epochs 1 -S "$cnn" -o "$tmp/nhwc" "$tmp/nhwc.ini" || exit 1
+run_cmd nchw "$bin" -t 2 --epochs 1 -S "$cnn" -o "$tmp/nchw" "$tmp/nchw.ini" || exit 1
 same "$tmp/nhwc/latest.h5" "$tmp/nchw/latest.h5" /model
 grep -q "model conv 4 4x4 stride 3, relu, affine 10 (3446 parameters), 2000 train / 1000 test" \
     "$tmp/nchw.out" || fail "the 3-channel run: $(head -1 "$tmp/nchw.out")"
@@ -144,19 +135,19 @@ sed "s|-nchw.h5|-bare.h5|" "$tmp/nchw.ini" >"$tmp/bare.ini"
 expect 2 "; note: data.layout = nhwc reads the samples of $tmp/train-bare.h5 (3x28x28 as stored) as 3x28 images of 28 channels; if its axes are N x C x H x W, set data.layout = nchw" "$bin" -t 2 --epochs 1 -S "$cnn" -S data.layout=nhwc \
     -o "$tmp/wrong" "$tmp/bare.ini"
 # a model that fits any shape trains on it, and a note says how the samples were read
-run wrong-note "$bin" -t 2 --epochs 1 -S "model.layers=affine 10" -S data.layout=nhwc \
+run_cmd wrong-note "$bin" -t 2 --epochs 1 -S "model.layers=affine 10" -S data.layout=nhwc \
     -o "$tmp/wrong" "$tmp/bare.ini" || exit 1
 grep -qF "note: data.layout = nhwc reads the samples of $tmp/train-bare.h5 (3x28x28 as stored) as 3x28 images of 28 channels; if its axes are N x C x H x W, set data.layout = nchw" \
     "$tmp/wrong-note.out" || fail "no layout note: $(head -3 "$tmp/wrong-note.out")"
 grep -q "note: data.layout" "$tmp/nchw.out" "$tmp/nhwc.out" && fail "a layout note on the right layout"
 
 # PNG folders
-run png "$py" scripts/to_hdf5.py png "$tmp/png" "$tmp/png.h5" || exit 1
+run_cmd png "$py" scripts/to_hdf5.py png "$tmp/png" "$tmp/png.h5" || exit 1
 grep -q "data 24x10x12 uint8, label 24 int64, 3 classes (circle, cross, dot)" "$tmp/png.out" ||
     fail "to_hdf5.py png said: $(cat "$tmp/png.out")"
 printf '[data]\ntrain_file = %s\ntest_file = %s\nclasses = 3\nnormalize = mean_std\n[model]\nlayers = 120, 3\n[training]\nbatch_size = 8\nlearning_rate = 0.1\n' \
     "$tmp/png.h5" "$tmp/png.h5" >"$tmp/png.ini"
-run png-train "$bin" -t 2 --epochs 20 -o "$tmp/pngrun" "$tmp/png.ini" || exit 1
+run_cmd png-train "$bin" -t 2 --epochs 20 -o "$tmp/pngrun" "$tmp/png.ini" || exit 1
 grep -q "^epoch  20/20 .*test loss [0-9.]* acc 100.00%" "$tmp/png-train.out" ||
     fail "the PNG classes (by brightness) were not learnt: $(tail -2 "$tmp/png-train.out")"
 # class names that eval and predict cannot use (2 or 4 for 3 classes, numbers, one string):
@@ -175,19 +166,19 @@ for c in "two:holds 2 names, not data.classes = 3" "four:holds 4 names, not data
     "numbers:holds int32, expected 3 strings, one a class" \
     "one:is a single string, expected a list of 3, one a class"; do
     f="$tmp/names-${c%%:*}.h5" note="note: $tmp/names-${c%%:*}.h5: attribute class_names ${c#*:}: not used"
-    run "names-eval-${c%%:*}" "$bin" eval -t 2 -c "$tmp/pngrun/latest.h5" -S "data.test_file=$f" \
-        "$tmp/png.ini" && { grep -qxF "$note" "$tmp/names-eval-${c%%:*}.out" ||
+    run_cmd "names-eval-${c%%:*}" "$bin" eval -t 2 -c "$tmp/pngrun/latest.h5" \
+        -S "data.test_file=$f" "$tmp/png.ini" && { grep -qxF "$note" "$tmp/names-eval-${c%%:*}.out" ||
         fail "eval of $f: no '$note': $(cat "$tmp/names-eval-${c%%:*}.out")"; }
-    run "names-predict-${c%%:*}" "$bin" predict -t 2 -c "$tmp/pngrun/latest.h5" \
+    run_cmd "names-predict-${c%%:*}" "$bin" predict -t 2 -c "$tmp/pngrun/latest.h5" \
         --predictions "$tmp/names-p.h5" "$tmp/png.ini" "$f" &&
         { grep -qxF "$note" "$tmp/names-predict-${c%%:*}.out" ||
         fail "predict of $f: no '$note': $(cat "$tmp/names-predict-${c%%:*}.out")"; }
 done
-run names-eval-png "$bin" eval -t 2 -c "$tmp/pngrun/latest.h5" "$tmp/png.ini" &&
+run_cmd names-eval-png "$bin" eval -t 2 -c "$tmp/pngrun/latest.h5" "$tmp/png.ini" &&
     grep -q "note:" "$tmp/names-eval-png.out" && fail "a note on names that are used: $(cat "$tmp/names-eval-png.out")"
 # 16-bit grayscale: scaled to 0..255 as round(v / 257) (convert("L") clipped 99.5% of the ramp
 # to 255)
-if run png16 "$py" scripts/to_hdf5.py png "$tmp/png16" "$tmp/png16.h5"; then
+if run_cmd png16 "$py" scripts/to_hdf5.py png "$tmp/png16" "$tmp/png16.h5"; then
     "$py" - "$tmp/png16.h5" <<'EOF' || fail "the 16-bit PNGs are not the 8-bit ramp"
 import sys
 import h5py, numpy as np
@@ -204,8 +195,8 @@ fi
 # standardisation: statistics in the checkpoint, eval gives the training's figures, resume is
 # exact; a validation split
 norm=(-S data.normalize=mean_std -S data.normalize_by=feature -S training.validation=500)
-run norm "$bin" -t 2 --epochs 2 -o "$tmp/norm" "${norm[@]}" "$tmp/csv.ini" || exit 1
-run norm-eval "$bin" eval -t 2 -c "$tmp/norm/latest.h5" "${norm[@]}" "$tmp/csv.ini" || exit 1
+run_cmd norm "$bin" -t 2 --epochs 2 -o "$tmp/norm" "${norm[@]}" "$tmp/csv.ini" || exit 1
+run_cmd norm-eval "$bin" eval -t 2 -c "$tmp/norm/latest.h5" "${norm[@]}" "$tmp/csv.ini" || exit 1
 t=$(sed -n 's/^epoch   2.*test loss \([0-9.]*\) acc *\([0-9.]*%\).*/\1 \2/p' "$tmp/norm.out")
 e=$(sed -n 's/^test loss \([0-9.]*\)  acc \([0-9.]*%\).*/\1 \2/p' "$tmp/norm-eval.out")
 [ -n "$t" ] && [ "$t" = "$e" ] || fail "eval of the standardised model says '$e', training '$t'"
@@ -214,9 +205,9 @@ v=$(sed -n 's/^epoch   2.*val loss [0-9.]* acc *\([0-9]*\)\..*/\1/p' "$tmp/norm.
 h5dump -A -g /input "$tmp/norm/latest.h5" | grep -q '"mean_std"' || fail "no /input statistics"
 [ "$(h5dump -H -d /input/mean "$tmp/norm/latest.h5" | grep -c 'SIMPLE { ( 28, 28, 1 )')" -eq 1 ] ||
     fail "/input/mean is not 28x28x1 by feature"
-run norm-part "$bin" -t 2 --epochs 1 -o "$tmp/part" "${norm[@]}" "$tmp/csv.ini" || exit 1
-run norm-resume "$bin" -t 1 --resume "$tmp/part/latest.h5" --epochs 2 -o "$tmp/part" "${norm[@]}" \
-    "$tmp/csv.ini" || exit 1
+run_cmd norm-part "$bin" -t 2 --epochs 1 -o "$tmp/part" "${norm[@]}" "$tmp/csv.ini" || exit 1
+run_cmd norm-resume "$bin" -t 1 --resume "$tmp/part/latest.h5" --epochs 2 -o "$tmp/part" \
+    "${norm[@]}" "$tmp/csv.ini" || exit 1
 same "$tmp/norm/latest.h5" "$tmp/part/latest.h5" /model /optimizer /input
 expect 2 "the checkpoint's input was standardised as data.normalize = mean_std by feature but the config says none" \
     "$bin" eval -c "$tmp/norm/latest.h5" -S training.validation=500 "$tmp/csv.ini"
@@ -257,12 +248,12 @@ expect 1 "$tmp/u64label.h5: dataset 'label' (data.labels): label 922337203685477
 expect 1 "$tmp/vlen.h5: dataset 'data' (data.features) holds variable-length sequences (a ragged array), expected uint8 (scaled to [0, 1]), float32 or float64, every sample of one shape" \
     "$bin" -t 2 -S "data.train_file=$tmp/vlen.h5" -S "data.test_file=$tmp/vlen.h5" -o "$tmp/x" "$tmp/nhwc.ini"
 onechunk=(-t 2 --epochs 1 -S "data.train_file=$tmp/onechunk.h5" -S "data.test_file=$tmp/t10k-csv.h5")
-run onechunk "$bin" "${onechunk[@]}" -o "$tmp/onechunk" "$tmp/csv.ini"
+run_cmd onechunk "$bin" "${onechunk[@]}" -o "$tmp/onechunk" "$tmp/csv.ini"
 expect 1 "$tmp/onechunk.h5: dataset 'data' (data.features) has chunks of 24000x28x28 values, more than the 16777216 bytes a chunk may take; HDF5 decompresses a chunk whole, and one may take 16.0 MiB or the memory of the samples read (1.5 MiB for the 2000 samples a limit keeps; all 24000 would allow these chunks); expected smaller chunks: h5repack -l data:CHUNK=1000x28x28 $tmp/onechunk.h5 OUT.h5 rewrites them" \
     "$bin" "${onechunk[@]}" -S data.train_limit=2000 -o "$tmp/x" "$tmp/csv.ini"
 # what the line says to do
 h5repack -l data:CHUNK=1000x28x28 "$tmp/onechunk.h5" "$tmp/rechunked.h5" &&
-    run rechunked "$bin" "${onechunk[@]}" -S "data.train_file=$tmp/rechunked.h5" \
+    run_cmd rechunked "$bin" "${onechunk[@]}" -S "data.train_file=$tmp/rechunked.h5" \
         -S data.train_limit=2000 -o "$tmp/rechunked" "$tmp/csv.ini" ||
     fail "the file h5repack rewrote as the line says: $(cat "$tmp/rechunked.err" 2>/dev/null)"
 # a damaged HDF5 input, a bit flipped in its first object headers: one line each, never

@@ -21,19 +21,7 @@ bin=${OMPTRAIN:-./omptrain}
 py=/usr/bin/python3 # Debian's, with numpy, h5py and onnx
 npm_dir=build/npm
 ort_version=1.30.0
-tmp=$(mktemp -d /tmp/omptrain-onnx.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "onnx.sh: FAIL: $*" >&2; fails=$((fails + 1)); }
-run() { # run NAME ARGS...: must exit 0; output in $tmp/NAME.out / .err
-    local name=$1; shift
-    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-    local rc=$?
-    if [ $rc -ne 0 ]; then
-        fail "$name: '$*' exited $rc: $(tail -3 "$tmp/$name.err")"
-        return 1
-    fi
-}
+. tests/lib.sh # the shared helpers: $tmp, fail, run_cmd, expect
 
 if [ ! -f "$npm_dir/node_modules/onnxruntime-node/package.json" ]; then
     mkdir -p "$npm_dir"
@@ -55,16 +43,16 @@ check() {
     while [ $# -gt 0 ] && [ "$1" != -- ]; do copts+=("$1"); shift; done
     shift
     local d=$tmp/$name
-    run "$name-train" "$bin" -o "$d" "$@" "$cfg" || return
-    run "$name-eval" "$bin" eval -c "$d/latest.h5" -o "$d" "$@" "$cfg" || return
+    run_cmd "$name-train" "$bin" -o "$d" "$@" "$cfg" || return
+    run_cmd "$name-eval" "$bin" eval -c "$d/latest.h5" -o "$d" "$@" "$cfg" || return
     # shellcheck disable=SC2086 # $labels is empty or "--labels FILE"
-    run "$name-predict" "$bin" predict -c "$d/latest.h5" -o "$d" "$@" $labels "$cfg" "$input" ||
+    run_cmd "$name-predict" "$bin" predict -c "$d/latest.h5" -o "$d" "$@" $labels "$cfg" "$input" ||
         return
     local e p
     e=$(sed -n 's/^test loss \([0-9.]*\)  acc \([0-9.]*%\)  (\([0-9]* of [0-9]*\) correct.*/\1 \2 \3/p' "$tmp/$name-eval.out")
     p=$(sed -n 's/^loss \([0-9.]*\)  acc \([0-9.]*%\)  (\([0-9]* of [0-9]*\) correct.*/\1 \2 \3/p' "$tmp/$name-predict.out")
     [ -n "$e" ] && [ "$e" = "$p" ] || fail "$name: predict says '$p', eval '$e'"
-    run "$name-export" "$bin" export -c "$d/latest.h5" --onnx "$d/model.onnx" "$@" "$cfg" ||
+    run_cmd "$name-export" "$bin" export -c "$d/latest.h5" --onnx "$d/model.onnx" "$@" "$cfg" ||
         return
     if "$py" tests/onnx/compare.py "$d/model.onnx" "$d/predictions.h5" "$input" --work "$d" \
         --node-path "$npm_dir/node_modules" "${copts[@]}" >"$tmp/$name-compare.out" 2>&1; then
@@ -100,7 +88,8 @@ for part, n in (("train", 900), ("test", 300)):
     np.savez(f"{sys.argv[1]}/blobs-{part}.npz", x=x.astype(np.float32), y=y)
 EOF
 for part in train test; do
-    run "to_hdf5-$part" "$py" scripts/to_hdf5.py npz "$tmp/blobs-$part.npz" "$tmp/blobs-$part.h5"
+    run_cmd "to_hdf5-$part" "$py" scripts/to_hdf5.py npz "$tmp/blobs-$part.npz" \
+        "$tmp/blobs-$part.h5"
 done
 printf '[data]\ntrain_file = %s/blobs-train.h5\ntest_file = %s/blobs-test.h5\nclasses = 3\nnormalize = mean_std\n[model]\nlayers = 5, 16, 3\ninit = he\n[training]\nbatch_size = 30\nlearning_rate = 0.1\n' \
     "$tmp" "$tmp" >"$tmp/blobs.ini"
@@ -110,8 +99,8 @@ check blobs "$tmp/blobs.ini" "$tmp/blobs-test.h5" "" -- -t 2 --epochs 3
 # config's test set; eval, predict and export still work and agree
 cp "$tmp/mnist/latest.h5" "$tmp/old.h5"
 "$py" -c "import h5py; del h5py.File('$tmp/old.h5', 'a')['input']" || fail "cannot delete /input"
-run old-export "$bin" export -c "$tmp/old.h5" --onnx "$tmp/old.onnx" configs/mnist.ini &&
-    run old-predict "$bin" predict -c "$tmp/old.h5" --predictions "$tmp/old-pred.h5" $labels \
+run_cmd old-export "$bin" export -c "$tmp/old.h5" --onnx "$tmp/old.onnx" configs/mnist.ini &&
+    run_cmd old-predict "$bin" predict -c "$tmp/old.h5" --predictions "$tmp/old-pred.h5" $labels \
         configs/mnist.ini "$images" &&
     if "$py" tests/onnx/compare.py "$tmp/old.onnx" "$tmp/old-pred.h5" "$images" --work "$tmp" \
         --node-path "$npm_dir/node_modules" >"$tmp/old-compare.out" 2>&1; then
@@ -123,17 +112,6 @@ grep -q "as stored (data.normalize = none)" "$tmp/old-export.out" ||
     fail "pre-/input export: $(cat "$tmp/old-export.out")"
 
 # bad uses: one line each, nothing written
-expect() { # expect STATUS FRAGMENT ARGS...
-    local want=$1 frag=$2; shift 2
-    "$bin" "$@" >"$tmp/x.out" 2>"$tmp/x.err"
-    local got=$?
-    if [ "$got" -ne "$want" ] || [ "$(wc -l <"$tmp/x.err")" -ne 1 ] ||
-        ! grep -qF -- "$frag" "$tmp/x.err"; then
-        fail "omptrain $*: exit $got (want $want), stderr: $(cat "$tmp/x.err")"
-    else
-        echo "ok   omptrain $* -> $got: $frag"
-    fi
-}
 ck=$tmp/mnist/latest.h5
 expect 2 "export needs --onnx PATH" export -c "$ck" configs/mnist.ini
 expect 2 "--onnx is an export option" predict -c "$ck" --onnx x.onnx configs/mnist.ini "$images"
@@ -162,20 +140,20 @@ elif [ "$(id -u)" -ne 0 ]; then ln -s /dev/null "$tmp/null" && ln -s /dev/full "
 else fail "cannot make device nodes in $tmp as root"; fi
 mkfifo "$tmp/fifo" || fail "cannot make a FIFO"
 if [ -c "$tmp/null" ] && [ -c "$tmp/full" ] && [ -p "$tmp/fifo" ] &&
-    run ref-export "$bin" export -c "$ck" --onnx "$tmp/ref.onnx" configs/mnist.ini; then
-    run null-export "$bin" export -c "$ck" --onnx "$tmp/null" configs/mnist.ini
+    run_cmd ref-export "$bin" export -c "$ck" --onnx "$tmp/ref.onnx" configs/mnist.ini; then
+    run_cmd null-export "$bin" export -c "$ck" --onnx "$tmp/null" configs/mnist.ini
     [ -c "$tmp/null" ] || fail "--onnx on a character device replaced it: $(ls -l "$tmp/null")"
     expect 1 "$tmp/full: cannot write the file (0 of $(stat -c %s "$tmp/ref.onnx") bytes written): No space left on device" \
         export -c "$ck" --onnx "$tmp/full" configs/mnist.ini
     [ -c "$tmp/full" ] || fail "--onnx on a full device replaced it"
     timeout 60 cat "$tmp/fifo" >"$tmp/fifo.onnx" &
     reader=$!
-    run fifo-export "$bin" export -c "$ck" --onnx "$tmp/fifo" configs/mnist.ini
+    run_cmd fifo-export "$bin" export -c "$ck" --onnx "$tmp/fifo" configs/mnist.ini
     wait "$reader"
     [ -p "$tmp/fifo" ] && cmp -s "$tmp/fifo.onnx" "$tmp/ref.onnx" ||
         fail "--onnx on a FIFO: $(ls -l "$tmp/fifo"), $(wc -c <"$tmp/fifo.onnx") bytes read"
     echo old >"$tmp/target.onnx" && ln -s target.onnx "$tmp/link.onnx"
-    run link-export "$bin" export -c "$ck" --onnx "$tmp/link.onnx" configs/mnist.ini
+    run_cmd link-export "$bin" export -c "$ck" --onnx "$tmp/link.onnx" configs/mnist.ini
     [ -L "$tmp/link.onnx" ] && cmp -s "$tmp/target.onnx" "$tmp/ref.onnx" ||
         fail "--onnx through a symbolic link: $(ls -l "$tmp/link.onnx" "$tmp/target.onnx")"
     ls -a "$tmp" | grep -q '\.tmp$' && fail "a temporary file was left: $(ls -a "$tmp")"
