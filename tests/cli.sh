@@ -2,9 +2,8 @@
 # The command line: exit statuses (0 ok, 1 runtime, 2 usage/config) and one-line messages.
 set -u
 omptrain=${OMPTRAIN:-./omptrain} # the binary under test; make check-asan points it elsewhere
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp, fails (its own expect below)
 
 # expect STATUS FRAGMENT -- ARGS...: run $omptrain ARGS, check the exit status, and that
 # stderr is exactly one line containing FRAGMENT (or empty when FRAGMENT is).

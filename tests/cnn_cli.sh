@@ -6,9 +6,8 @@
 # trains. Run from the repository root (make check).
 set -u
 omptrain=${OMPTRAIN:-./omptrain} # the binary under test; make check-asan points it elsewhere
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp, fails (its own expect below)
 small=(--threads 1 --epochs 1 --set data.train_limit=300 --set data.test_limit=100
        --output "$tmp/run")
 

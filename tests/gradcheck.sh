@@ -44,8 +44,8 @@ fi
 # and the samples are standardised with the checkpoint's statistics (/input), not refitted on
 # this run's (data.train_limit = 100: 100 copies of one sample, which eval's test set holds)
 py=/usr/bin/python3
-tmp=$(mktemp -d /tmp/omptrain-gradcheck.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp
 check() { # check WHAT COMMAND...: ok, or FAIL with the command's output
     local what=$1
     shift

@@ -38,10 +38,9 @@ mpi=(mpirun --oversubscribe --bind-to none)
 mpi_bare=("${mpi[@]}")
 mpi=(timeout -k 10 300 "${mpi_bare[@]}")
 lim=(timeout -k 10 120) # the jobs that should end in seconds
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL mpi: $*"; fails=$((fails + 1)); }
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp, fails
+fail() { echo "FAIL mpi: $*"; fails=$((fails + 1)); } # its own: on stdout, as its ok lines
 t_start=$(date +%s)
 
 if ! command -v mpirun >/dev/null; then

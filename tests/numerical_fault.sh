@@ -3,10 +3,9 @@
 # and the last good checkpoint stays the latest and loads.
 set -u
 omptrain=${OMPTRAIN:-./omptrain}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp, fails
 small=(--set data.train_limit=2000 --set data.test_limit=200 -o "$tmp/run")
-fails=0
 "$omptrain" "${small[@]}" --epochs 1 configs/mnist.ini >/dev/null 2>&1 || { echo "FAIL: the good epoch failed"; exit 1; }
 "$omptrain" "${small[@]}" --epochs 3 --resume "$tmp/run/latest.h5" \
     --set training.learning_rate=1000000 configs/mnist.ini >"$tmp/out" 2>"$tmp/err"

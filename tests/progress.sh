@@ -8,10 +8,9 @@
 # the same way, is tested in tests/test_h5data.c.) Run from the repository root (make check).
 set -u
 bin=${OMPTRAIN:-./omptrain}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "progress.sh: FAIL: $*"; fails=$((fails + 1)); }
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp, fails
+fail() { echo "progress.sh: FAIL: $*"; fails=$((fails + 1)); } # its own: on stdout
 command -v script >/dev/null || { echo "progress.sh: FAIL: script(1) (util-linux) is missing"; exit 1; }
 esc=$'\033'
 

@@ -13,8 +13,8 @@
 set -u
 omptrain=${OMPTRAIN:-./omptrain}
 py=/usr/bin/python3 # Debian's, with numpy and h5py
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp
 read -r -a seeds <<<"${STACK_SEEDS:-1 3 4 7 10 11 17 21 26 27 29 38 45 64 79 86}"
 read -r -a image_seeds <<<"${IMAGE_SEEDS:-1 8 10 16 27 38 45 50 67 68 70 73}"
 status=0

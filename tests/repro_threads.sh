@@ -7,8 +7,8 @@
 # threads than shards, so threads share a shard, and the bits still do not move.
 set -u
 omptrain=${OMPTRAIN:-./omptrain}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp
 status=0
 
 # runs CFG THREADS... [-- SET...]: the runs must agree with the first thread count's

@@ -14,10 +14,9 @@
 set -u
 omptrain=${OMPTRAIN:-./omptrain}
 cfg=tests/configs/signals.ini
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL signals: $*"; fails=$((fails + 1)); }
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # the shared helpers: $tmp, fails
+fail() { echo "FAIL signals: $*"; fails=$((fails + 1)); } # its own: on stdout, as its ok lines
 
 "$omptrain" --threads 2 -o "$tmp/ref" "$cfg" >/dev/null 2>&1 || fail "the reference run failed"
 # the signalled runs are longer, so that the signal lands mid-run however fast the machine is
