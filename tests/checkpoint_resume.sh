@@ -132,9 +132,8 @@ out=$(scripts/plot_history.py "$tmp/none" 2>&1)
 touch "$tmp/marker"
 sleep 0.01
 before=$(ls -lA --time-style=full-iso "$tmp/part")
-if ! "$bin" --resume "$tmp/part/latest.h5" --epochs 3 -o "$tmp/part" "$cfg" >"$tmp/done.out" 2>"$tmp/done.err"; then
-    fail "resuming a finished run exited $?"
-fi
+"$bin" --resume "$tmp/part/latest.h5" --epochs 3 -o "$tmp/part" "$cfg" >"$tmp/done.out" 2>"$tmp/done.err" ||
+    fail "resuming a finished run exited $?: $(cat "$tmp/done.err")"
 grep -q "the run already finished its 3 epochs; raise training.epochs (e.g. --epochs [0-9]*) to train further" \
     "$tmp/done.out" || fail "resuming a finished run said: $(cat "$tmp/done.out" "$tmp/done.err")"
 [ "$(ls -lA --time-style=full-iso "$tmp/part")" = "$before" ] && [ -z "$(find "$tmp/part" -newer "$tmp/marker")" ] ||
