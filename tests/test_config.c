@@ -202,6 +202,20 @@ static char *uncommented(const char *text)
     return out;
 }
 
+/* ot_config_warn_unused(c)'s count; what it printed in *text (to free) when text is not
+ * NULL. */
+static int warnings(const ot_config_t *c, char **text)
+{
+    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
+    int n = ot_config_warn_unused(c);
+    char *got = ot_test_capture_end();
+    if (text)
+        *text = got;
+    else
+        free(got);
+    return n;
+}
+
 /* ot_config_to_ini's text records c exactly (its keys left unused as comments, which read
  * back uncommented give c), reads back as a config without a warning, from a file and from
  * memory alike, and writing that again gives the same text. */
@@ -224,12 +238,11 @@ static void assert_round_trip(const ot_config_t *c, const char *what)
     close(fd);
     CU_ASSERT_EQUAL(write_text(path, text), 0);
     CU_ASSERT_EQUAL(load(&back, path), OT_OK);
-    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-    int warnings = ot_config_warn_unused(&back);
-    char *said = ot_test_capture_end();
-    if (warnings)
+    char *said;
+    const int warned = warnings(&back, &said);
+    if (warned)
         fprintf(stderr, "\n  %s read back warns: %s", what, said);
-    CU_ASSERT_EQUAL(warnings, 0);
+    CU_ASSERT_EQUAL(warned, 0);
     free(said);
     /* the same text from memory (a checkpoint's config attribute) */
     ot_config_t mem;
@@ -942,11 +955,9 @@ static void test_warn_unused(void)
     char *got;
     ot_config_defaults(&c);
     snprintf(c.path, sizeof c.path, "x.ini");
-    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 0); /* defaults: nothing given */
+    CU_ASSERT_EQUAL(warnings(&c, NULL), 0); /* defaults: nothing given */
     CU_ASSERT_EQUAL(ot_config_set(&c, "training.momentum=0.9"), OT_OK);
-    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 1);
-    got = ot_test_capture_end();
+    CU_ASSERT_EQUAL(warnings(&c, &got), 1);
     CU_ASSERT_STRING_EQUAL(got, "omptrain: warning: x.ini: training.momentum is set, but with "
                                 "training.optimizer = sgd it is unused (momentum and nesterov "
                                 "use it; momentum SGD is training.optimizer = momentum)\n");
@@ -958,26 +969,20 @@ static void test_warn_unused(void)
         ot_config_t e;
         ot_config_defaults(&e);
         CU_ASSERT_EQUAL_FATAL(ot_config_load_text(&e, none[i], "none.ini"), OT_OK);
-        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-        CU_ASSERT_EQUAL(ot_config_warn_unused(&e), 1);
-        got = ot_test_capture_end();
+        CU_ASSERT_EQUAL(warnings(&e, &got), 1);
         CU_ASSERT_STRING_EQUAL(got, "omptrain: warning: none.ini sets no key, so every setting "
                                     "not given with --set is its default (configs/reference.ini "
                                     "lists them)\n");
         free(got);
         CU_ASSERT_EQUAL(ot_config_load_text(&e, "[training]\nepochs = 2\n", "one.ini"), OT_OK);
-        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-        CU_ASSERT_EQUAL(ot_config_warn_unused(&e), 0);
-        free(ot_test_capture_end());
+        CU_ASSERT_EQUAL(warnings(&e, NULL), 0);
     }
     CU_ASSERT_EQUAL(ot_config_set(&c, "training.optimizer=nesterov"), OT_OK);
-    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 0);
+    CU_ASSERT_EQUAL(warnings(&c, NULL), 0);
     CU_ASSERT_EQUAL(ot_config_set(&c, "training.beta2=0.99"), OT_OK);
     CU_ASSERT_EQUAL(ot_config_set(&c, "training.step_factor=0.5"), OT_OK);
     CU_ASSERT_EQUAL(ot_config_set(&c, "data.layout=nchw"), OT_OK);
-    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 3);
-    got = ot_test_capture_end();
+    CU_ASSERT_EQUAL(warnings(&c, &got), 3);
     CU_ASSERT_PTR_NOT_NULL(strstr(got, "training.beta2 is set, but with training.optimizer = "
                                        "nesterov it is unused (adam and adamw use it)\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(got, "training.step_factor is set, but with "
@@ -988,17 +993,13 @@ static void test_warn_unused(void)
     CU_ASSERT_EQUAL(ot_config_set(&c, "training.schedule=step"), OT_OK);
     CU_ASSERT_EQUAL(ot_config_set(&c, "data.train_file=t.h5"), OT_OK);
     CU_ASSERT_EQUAL(ot_config_set(&c, "data.test_file=v.h5"), OT_OK);
-    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 1); /* momentum, under adam */
-    free(ot_test_capture_end());
+    CU_ASSERT_EQUAL(warnings(&c, NULL), 1); /* momentum, under adam */
     /* the model's: init_std beside another init, bn_momentum without a batch norm (in either
      * syntax; a word like "batchnorms" or a dropout named elsewhere is no batch norm) */
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.init_std=0.1"), OT_OK);
     CU_ASSERT_EQUAL(ot_config_set(&c, "model.bn_momentum=0.8"), OT_OK);
-    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
     /* momentum, still; init std (the default) uses init_std; bn_momentum */
-    CU_ASSERT_EQUAL(ot_config_warn_unused(&c), 2);
-    got = ot_test_capture_end();
+    CU_ASSERT_EQUAL(warnings(&c, &got), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(got, "model.bn_momentum is set, but with no batch norm in the "
                                        "model it is unused"));
     free(got);
@@ -1012,9 +1013,7 @@ static void test_warn_unused(void)
                  {"model.layers=conv 8 3x3, relu, dropout 0.5, affine 10", 1}};
     for (size_t i = 0; i < sizeof model / sizeof model[0]; i++) {
         CU_ASSERT_EQUAL(ot_config_set(&c, model[i].set), OT_OK);
-        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-        int w = ot_config_warn_unused(&c) - 1; /* less momentum's */
-        free(ot_test_capture_end());
+        int w = warnings(&c, NULL) - 1; /* less momentum's */
         if (w != model[i].warnings)
             fprintf(stderr, "\n  after --set %s: %d warnings, expected %d", model[i].set, w,
                     model[i].warnings);
@@ -1030,18 +1029,14 @@ static void test_warn_unused(void)
               ot_config_set(&w, "model.batchnorm=true") == OT_OK &&
               ot_config_set(&w, "model.dropout=0.5") == OT_OK &&
               ot_config_set(&w, "model.bn_momentum=0.5") == OT_OK);
-    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-    CU_ASSERT_EQUAL(ot_config_warn_unused(&w), 4);
-    got = ot_test_capture_end();
+    CU_ASSERT_EQUAL(warnings(&w, &got), 4);
     CU_ASSERT_PTR_NOT_NULL(strstr(got, "w.ini: model.dropout is set, but with no hidden layer in "
                                        "model.layers it is unused (it acts after each hidden "
                                        "layer's activation)\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(got, "model.bn_momentum is set, but with no batch norm"));
     free(got);
     CU_ASSERT(ot_config_set(&w, "model.layers=784, 20, 10") == OT_OK);
-    CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-    CU_ASSERT_EQUAL(ot_config_warn_unused(&w), 0);
-    free(ot_test_capture_end());
+    CU_ASSERT_EQUAL(warnings(&w, NULL), 0);
     /* every shipped config uses what it sets */
     char names[64][256], path[600];
     int n = list_ini(CONFIGS_DIR, names, 64);
@@ -1049,9 +1044,7 @@ static void test_warn_unused(void)
     for (int i = 0; i < n; i++) {
         join_path(path, sizeof path, CONFIGS_DIR, names[i]);
         CU_ASSERT_EQUAL_FATAL(load(&c, path), OT_OK);
-        CU_ASSERT_FATAL(ot_test_capture_begin() == 0);
-        int w = ot_config_warn_unused(&c);
-        got = ot_test_capture_end();
+        int w = warnings(&c, &got);
         if (w)
             fprintf(stderr, "\n  %s: %s", names[i], got);
         CU_ASSERT_EQUAL(w, 0);
