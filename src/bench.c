@@ -10,7 +10,8 @@
  * (ot_engine_t.combine_s) is reported per step, and so is each phase of the step
  * (ot_engine_t.phase_s: about 8 clock reads a thread a step) as the first process's threads
  * spend it. The ceiling for p x t is p x t threads each
- * running single-threaded CEIL_N^3 sgemms concurrently, the way workers use BLAS: the faster of
+ * running single-threaded CEIL_N^3 sgemms concurrently, the way workers use BLAS, timed in
+ * segments like the model (the best counts): the faster of
  * the machine's BLAS (OpenBLAS) and omptrain's own kernel (ot_kgemm, B packed once), both
  * measured, so that a kernel built for wider vectors than the BLAS uses does not inflate the
  * share. */
@@ -50,7 +51,7 @@ extern char **environ;
 
 #define MAX_COUNTS 64     /* thread counts in one list */
 #define CEIL_N 1024       /* side of the ceiling's square GEMM */
-#define CEIL_SECONDS 0.6  /* time spent on the ceiling per thread count */
+#define CEIL_SECONDS 0.6  /* time spent on each ceiling per thread count, in SEGMENTS */
 #define WARMUP_SECONDS 0.3
 #define WARMUP_KEEP 1024   /* warm-up step times kept for the median */
 #define SEGMENTS 5         /* timed segments per thread count; the best one counts */
@@ -149,17 +150,20 @@ static double ceiling_thread_bytes(void)
 }
 
 /* GFLOP/s of t threads each running single-threaded CEIL_N^3 sgemms (the BLAS's, or with own
- * omptrain's kernel) at the same time. Returns a negative value when the buffers cannot be
- * allocated. */
+ * omptrain's kernel) at the same time: the best of SEGMENTS segments of the same number of
+ * calls in every thread, as the model's rate is the best segment's (a burst of noise in the
+ * ceiling's time then lowers it no more than it lowers the model's rate, which would inflate
+ * the share). Returns a negative value when the buffers cannot be allocated. */
 static double gemm_ceiling(int t, int own)
 {
     const size_t N = CEIL_N, sz = N * N * sizeof(float);
     const size_t psz = ot_kpack_size(N, N) * sizeof(float),
                  wsz = ot_kgemm_work_size(N) * sizeof(float);
     int ok = 1;
-    double reps_d = 0.0, seconds = 0.0;
+    double reps_d = 0.0, seconds = 0.0, best = INFINITY;
     omp_set_num_threads(t);
-#pragma omp parallel default(none) shared(ok, reps_d, seconds) firstprivate(N, sz, psz, wsz, own)
+#pragma omp parallel default(none) shared(ok, reps_d, seconds, best) \
+    firstprivate(N, sz, psz, wsz, own)
     {
         float *A = ot_alloc(sz), *B = ot_alloc(sz), *C = ot_alloc(sz);
         float *Bp = own ? ot_alloc(psz) : NULL, *work = own ? ot_alloc(wsz) : NULL;
@@ -181,16 +185,23 @@ static double gemm_ceiling(int t, int own)
 #pragma omp barrier
 #pragma omp single
             {
-                /* every thread runs the same count, from the master's estimate */
-                double r = CEIL_SECONDS / (one > 1e-6 ? one : 1e-6);
-                reps_d = r < 1.0 ? 1.0 : r > 1000.0 ? 1000.0 : (double)(long)r;
-                seconds = ot_now();
+                /* every thread runs the same count a segment, from the master's estimate */
+                double r = CEIL_SECONDS / SEGMENTS / (one > 1e-6 ? one : 1e-6);
+                reps_d = r < 1.0 ? 1.0 : r > 200.0 ? 200.0 : (double)(long)r;
             }
-            for (long r = 0; r < (long)reps_d; r++)
-                ceiling_gemm(own, N, A, B, Bp, C, work);
+            /* timed as the model is (bench_run): the best of SEGMENTS segments */
+            for (int seg = 0; seg < SEGMENTS; seg++) {
+#pragma omp single
+                seconds = ot_now();
+                for (long r = 0; r < (long)reps_d; r++)
+                    ceiling_gemm(own, N, A, B, Bp, C, work);
 #pragma omp barrier
 #pragma omp single
-            seconds = ot_now() - seconds;
+                {
+                    const double dt = ot_now() - seconds;
+                    best = dt < best ? dt : best;
+                }
+            }
         }
         ot_free(A);
         ot_free(B);
@@ -200,7 +211,7 @@ static double gemm_ceiling(int t, int own)
     }
     if (!ok)
         return -1.0;
-    return (double)t * reps_d * 2.0 * (double)N * N * N / seconds / 1e9;
+    return (double)t * reps_d * 2.0 * (double)N * N * N / best / 1e9;
 }
 
 static int cmp_double(const void *a, const void *b)
