@@ -740,7 +740,7 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
 static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_t *t,
                                                                  const float *Ap, size_t sa,
                                                                  const float *Bp, float *stack,
-                                                                 float *direct)
+                                                                 float *direct, int stream)
 {
 #define FT_DECL(i) vf_t c##i##0 = V_ZERO(), c##i##1 = V_ZERO();
 #define FT_STEP(i)                                                                         \
@@ -755,6 +755,9 @@ static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_
 #define FT_STORE(i)                                                                        \
     V_STORE(out + (i) * ld, c##i##0);                                                      \
     V_STORE(out + (i) * ld + VL, c##i##1);
+#define FT_STREAM(i)                                                                       \
+    V_STREAM(out + (i) * ld, c##i##0);                                                     \
+    V_STREAM(out + (i) * ld + VL, c##i##1);
     size_t top = 0;
     for (size_t l = 0; l < t->n_leaves; l++) {
         FULL_ROWS(FT_DECL)
@@ -770,7 +773,11 @@ static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_
         const int last = direct && l + 1 == t->n_leaves; /* the one root: to its place */
         float *out = last ? direct : stack + top++ * MR * NR;
         const size_t ld = last ? t->ldr : NR;
-        FULL_ROWS(FT_STORE)
+        if (last && stream) {
+            FULL_ROWS(FT_STREAM)
+        } else {
+            FULL_ROWS(FT_STORE)
+        }
         if (last)
             return;
     }
@@ -778,14 +785,15 @@ static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_
 #undef FT_STEP
 #undef FT_ADD
 #undef FT_STORE
+#undef FT_STREAM
 }
 #endif
 
 /* The tile at (i0, j0) of every leaf, combined; the roots' (mr, nr) corners are written to
- * t->roots. */
+ * t->roots, a full tile's past the caches with stream (see root_streams). */
 static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
                       const float *restrict Bp, float *restrict stack, size_t i0, size_t j0,
-                      size_t mr, size_t nr)
+                      size_t mr, size_t nr, int stream)
 {
     /* a full tile with one root is stored straight to it */
     float *direct = t->n_roots == 1 && mr == MR && nr == NR ? t->roots[0] + i0 * t->ldr + j0
@@ -802,8 +810,9 @@ static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
         break;
     default:
 #if defined(FULL_ROWS)
-        full_tree_body(t, Ap, sa, Bp, stack, direct);
+        full_tree_body(t, Ap, sa, Bp, stack, direct, stream);
 #else
+        (void)stream;
         tree_body(NV, 0, t, Ap, sa, Bp, stack, direct);
 #endif
         break;
@@ -843,6 +852,20 @@ static void pack_xt(const float *x, size_t ldx, size_t m, size_t rows, size_t i0
  * packed (a full MR-row panel of x^T is MR adjacent columns of x). */
 #define XT_IN_PLACE_BYTES (512u * 1024u)
 
+/* A root larger than this many bytes is written past the caches (a core's L2: 1 MiB here) */
+#define ROOT_STREAM_BYTES (1024u * 1024u)
+
+/* Whether the full tiles of t's one (m, n) root go to memory with streaming stores: when it is
+ * larger than a core's cache, so that its lines would be read from memory before being
+ * written (the reduction and the update that read it next find it in memory either way),
+ * and every tile row starts on a vector boundary. The same values: a store's kind changes no
+ * bit. */
+static int root_streams(const ot_ktree_t *t, size_t m, size_t n)
+{
+    return VL > 1 && t->n_roots == 1 && m * n * sizeof(float) > ROOT_STREAM_BYTES &&
+           (uintptr_t)t->roots[0] % (VL * sizeof(float)) == 0 && t->ldr % VL == 0;
+}
+
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work)
 {
@@ -850,6 +873,7 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
     /* work: packed dy | packed x^T block and VL floats of slack (pack_xt) | the stack (see
      * the size above) */
     float *Bp = work, *Ap = Bp + ot_kpack_size(rows, n), *stack = Ap + MC * rows + VL;
+    const int stream = root_streams(t, m, n);
     ot_kpack_b(dy, ldy, false, rows, n, Bp, 0, SIZE_MAX, false);
     if (rows * m * sizeof(float) <= XT_IN_PLACE_BYTES || n_panels(n) <= 2) {
         /* only a ragged last panel is packed; the B panel stays in L1 while x streams (x is
@@ -861,20 +885,22 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
             for (size_t i0 = 0; i0 < m; i0 += MR)
                 tree_tile(t, i0 < full ? x + i0 : Ap, i0 < full ? ldx : MR,
                           Bp + jp * rows * NR, stack, i0, jp * NR,
-                          min_sz(MR, m - i0), min_sz(NR, n - jp * NR));
-        return;
-    }
-    for (size_t ic = 0; ic < m; ic += MC) {
-        size_t mc = min_sz(MC, m - ic);
-        /* A = x^T: feature rows [ic, ic + mc), every batch row, in MR-row panels */
-        for (size_t ip = 0; ip * MR < mc; ip++)
-            pack_xt(x, ldx, m, rows, ic + ip * MR, Ap + ip * MR * rows);
-        for (size_t jp = 0; jp < n_panels(n); jp++)
+                          min_sz(MR, m - i0), min_sz(NR, n - jp * NR), stream);
+    } else {
+        for (size_t ic = 0; ic < m; ic += MC) {
+            size_t mc = min_sz(MC, m - ic);
+            /* A = x^T: feature rows [ic, ic + mc), every batch row, in MR-row panels */
             for (size_t ip = 0; ip * MR < mc; ip++)
-                tree_tile(t, Ap + ip * MR * rows, MR, Bp + jp * rows * NR, stack, ic + ip * MR,
-                          jp * NR,
-                          min_sz(MR, mc - ip * MR), min_sz(NR, n - jp * NR));
+                pack_xt(x, ldx, m, rows, ic + ip * MR, Ap + ip * MR * rows);
+            for (size_t jp = 0; jp < n_panels(n); jp++)
+                for (size_t ip = 0; ip * MR < mc; ip++)
+                    tree_tile(t, Ap + ip * MR * rows, MR, Bp + jp * rows * NR, stack,
+                              ic + ip * MR, jp * NR, min_sz(MR, mc - ip * MR),
+                              min_sz(NR, n - jp * NR), stream);
+        }
     }
+    if (stream)
+        V_STREAM_FENCE(); /* before the threads that read the root may look */
 }
 
 /* ---- the weight gradient of one leaf, in blocks of rows ---- */

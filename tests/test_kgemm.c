@@ -275,6 +275,10 @@ static void test_tree_gemm_bits(void)
     check_tree(13, 7, 5, 3, &r);      /* ragged panel, a shard without rows */
     check_tree(300, 40, 64, 6, &r);   /* truncated tree */
     check_tree(200, 100, 700, 7, &r); /* x packed (too large, dy four panels wide) */
+    /* roots over 1 MiB: the full tiles written past the caches (root_streams), x in place and
+     * x packed, with ragged edge tiles stored plainly beside them */
+    check_tree(640, 512, 40, 2, &r);
+    check_tree(600, 480, 300, 3, &r);
 }
 
 /* The sparse weight gradient of shards [a, b) of S on one thread: each root it leaves against
