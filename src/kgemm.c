@@ -1066,11 +1066,13 @@ static inline __attribute__((always_inline)) void sp_axpy(int nv, vf_t *acc, vf_
 
 /* The first w of a node's columns (nv vectors) to row dst. */
 static inline __attribute__((always_inline)) void sp_store(const vf_t *a, int nv, size_t w,
-                                                           float *dst)
+                                                           float *dst, int stream)
 {
     for (int v = 0; v < nv; v++) {
         const size_t left = w - (size_t)v * VL;
-        if (left >= VL)
+        if (left >= VL && stream) /* past the caches (root_streams) */
+            V_STREAM(dst + v * VL, a[v]);
+        else if (left >= VL)
             V_STORE(dst + v * VL, a[v]);
         else /* the last, partial vector */
             V_STOREN(dst + v * VL, a[v], V_MASK(left));
@@ -1103,7 +1105,8 @@ typedef struct {
  * formed and the stack's first SP_REG nodes are in registers (every index below is a constant,
  * so the compiler keeps them there); between chunks, and for deeper nodes, they are in st:
  * st[0] the leaf, st[1 + j] node j. *cur: the feature's next entry. one: the chunk is the
- * whole call (a constant in each copy, so the checks for a chunk's edges fold away). */
+ * whole call (a constant in each copy, so the checks for a chunk's edges fold away). stream:
+ * the root's full vectors go past the caches (root_streams). */
 static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_ktree_t *t,
                                                              const ot_kcsc_t *xs, size_t m,
                                                              size_t i, const float *restrict d,
@@ -1112,7 +1115,7 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
                                                              uint32_t *cur, size_t c0,
                                                              size_t w, vmask_t tail,
                                                              const float *restrict lut,
-                                                             const int one)
+                                                             const int one, int stream)
 {
     const uint32_t *restrict code = xs->code + i;
     const uint32_t *restrict ends = xs->ends + i;
@@ -1123,7 +1126,7 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
             for (int v = 0; v < nv; v++)
                 a[v] = V_ZERO();
             for (size_t r = 0; r < t->n_roots; r++)
-                sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0);
+                sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0, stream);
         }
         return;
     }
@@ -1176,7 +1179,7 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
             }
         }
         if (t->n_roots == 1 && l + 1 == nl) { /* the whole tree: to its place */
-            sp_store(a, nv, w, t->roots[0] + i * t->ldr + c0);
+            sp_store(a, nv, w, t->roots[0] + i * t->ldr + c0, stream);
             return;
         }
         switch (top++) {
@@ -1199,7 +1202,7 @@ static inline __attribute__((always_inline)) void sp_feature(int nv, const ot_kt
         for (int v = 0; v < nv; v++)
             a[v] = r == 0 ? s[0][v] : r == 1 ? s[1][v] : r == 2 ? s[2][v]
                  : V_LOAD(st + (1 + r) * SP_COLS + v * VL);
-        sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0);
+        sp_store(a, nv, w, t->roots[r] + i * t->ldr + c0, stream);
     }
 }
 
@@ -1208,6 +1211,7 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
 {
     const size_t rows = t->seg[t->n_leaves];
     float lut[256], *block = work, *state = work + rows * SP_COLS;
+    const int stream = root_streams(t, m, n);
     size_t slots = 1; /* a feature's: its leaf being formed, then the stack's deepest */
     for (size_t l = 0, top = 0; l < t->n_leaves; l++) {
         top = top - t->merges[l] + 1;
@@ -1237,12 +1241,14 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
                     SP_DISPATCH(nv, for (size_t i = f0; i < f1; i++)
                                         sp_feature(K, t, xs, m, i, d, ld,
                                                    state + (i - f0) * slots * SP_COLS, &ch,
-                                                   cur + (i - f0), c0, w, tail, lut, 1))
+                                                   cur + (i - f0), c0, w, tail, lut, 1,
+                                                   stream))
                 else
                     SP_DISPATCH(nv, for (size_t i = f0; i < f1; i++)
                                         sp_feature(K, t, xs, m, i, d, ld,
                                                    state + (i - f0) * slots * SP_COLS, &ch,
-                                                   cur + (i - f0), c0, w, tail, lut, 0))
+                                                   cur + (i - f0), c0, w, tail, lut, 0,
+                                                   stream))
                 for (; ch.l0 < t->n_leaves && t->seg[ch.l0 + 1] <= ch.r1; ch.l0++)
                     ch.top = ch.top - t->merges[ch.l0] + 1;
                 if (ch.l0 == t->n_leaves)
@@ -1250,6 +1256,8 @@ void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const floa
             }
         }
     }
+    if (stream)
+        V_STREAM_FENCE(); /* before the threads that read the root may look */
 }
 
 /* ---- a sparse left operand: the first layer on mostly-zero images ---- */

@@ -362,8 +362,9 @@ static void test_tree_sparse_bits(void)
     bad += check_tree_sparse(30, 20, 64, 8, 3, 8, &r);
     bad += check_tree_sparse(30, 20, 64, 16, 1, 11, &r);
     /* rows past one chunk of dy (64 rows), leaves across the chunks' edges: (c)'s shape at one
-     * thread (dy's column blocks copied out of wider rows), uneven leaves, a deep stack, a
-     * thread's part with several roots, more features than a group (64) */
+     * thread (dy's column blocks copied out of wider rows; its 3.2 MB root written past the
+     * caches), uneven leaves, a deep stack, a thread's part with several roots, more features
+     * than a group (64) */
     bad += check_tree_sparse(784, 1024, 256, 2, 0, 2, &r);
     bad += check_tree_sparse(61, 300, 200, 5, 0, 5, &r);
     bad += check_tree_sparse(30, 20, 150, 16, 0, 16, &r);
