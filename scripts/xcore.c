@@ -1,6 +1,7 @@
 /* xcore.c - what moving cache lines between two cores costs on this machine: the round trip
  * of one line, and a block of floats read, or written, by one core just after the other
- * read or wrote it, with plain stores and with stores past the caches (ot_stream_floats).
+ * read or wrote it, with plain stores, with stores past the caches (ot_stream_floats), and
+ * with every line asked for, for writing, before the stores (prefetchw).
  * The step's reduction and update (engine.c, optim.c) are arranged by these figures.
  *
  *   gcc -O3 -march=native -fopenmp -Iinclude scripts/xcore.c -o /tmp/xcore && /tmp/xcore [KB]
@@ -18,7 +19,7 @@
 enum { REPS = 4000, TRIPS = 100000 };
 
 /* What core 0 does to the block, then what core 1 does, timed. */
-typedef enum { READ, WRITE, READ_WRITE, READ_STREAM } op_t;
+typedef enum { READ, WRITE, READ_WRITE, READ_STREAM, PREFETCH_WRITE } op_t;
 
 static float sink;
 
@@ -37,6 +38,12 @@ static void touch(float *b, size_t n, int write, float v)
 
 static void run(op_t op, float *b, float *src, size_t n, float v)
 {
+    if (op == PREFETCH_WRITE) {
+        for (size_t i = 0; i < n; i += 16)
+            __builtin_prefetch(b + i, 1, 3);
+        touch(b, n, 1, v);
+        return;
+    }
     if (op != WRITE)
         touch(b, n, 0, 0.0f);
     if (op == WRITE || op == READ_WRITE)
@@ -111,10 +118,11 @@ int main(int argc, char **argv)
     touch(b, n, 1, 0.0f);
     printf("round trip of one line between the two cores: %.0f ns\n", round_trip_ns());
     const char *name[] = {"read it", "write it", "read it, then write it",
-                          "read it, then write it past the caches"};
+                          "read it, then write it past the caches",
+                          "prefetchw every line, then write it"};
     printf("%zu KB: microseconds for core 1 to ...  just after core 0 %s\n", kb,
            "read it / read+wrote it / read+streamed it");
-    for (op_t mine = READ; mine <= READ_STREAM; mine++) {
+    for (op_t mine = READ; mine <= PREFETCH_WRITE; mine++) {
         printf("  %-42s", name[mine]);
         for (op_t other = READ; other <= READ_STREAM; other++)
             if (other != WRITE)
