@@ -2,8 +2,8 @@
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # and gets
 #   test_name  the test's file name (onnx.sh), which its messages start with
-#   tmp        a new directory /tmp/omptrain-NAME.XXXXXX, removed on exit (a test with more to
-#              clean up sets its own EXIT trap after sourcing)
+#   tmp        a new directory ${TMPDIR:-/tmp}/omptrain-NAME.XXXXXX, removed on exit (a test with
+#              more to clean up sets its own EXIT trap after sourcing)
 #   fails      0, the count of failures
 #   fail MESSAGE                   "NAME: FAIL: MESSAGE" on stderr, one more failure counted
 #   run NAME ARGS...               "$bin" ARGS must exit 0; output in $tmp/NAME.out / .err
@@ -20,7 +20,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 fi
 
 test_name=$(basename "${BASH_SOURCE[1]:-$0}")
-tmp=$(mktemp -d "/tmp/omptrain-${test_name%.sh}.XXXXXX")
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/omptrain-${test_name%.sh}.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 
