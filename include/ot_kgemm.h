@@ -83,7 +83,8 @@ size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_l
 /* For each leaf, x[seg]^T (m, rows) dy[seg] (rows, n) as in ot_kgemm (a chain over the rows in
  * order, from zero), combined as t says. x (rows, m) row stride ldx,
  * dy (rows, n) row stride ldy. work: ot_kgemm_tree_work_size floats, private to the calling
- * thread. */
+ * thread. A single root over 1 MiB whose rows start on a vector boundary is written past the
+ * caches (it would not stay in them), and fenced before the call returns. */
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work);
 
@@ -117,7 +118,7 @@ size_t ot_kgemm_tree_sparse_work_size(size_t max_rows, size_t max_depth);
  * the FMA chain over the leaf's rows where x is not zero, in order, from zero (the dense chain
  * with the zero terms left out), combined as t says. Only the nonzero entries cost FMAs; dy is
  * read a chunk of rows at a time by a group of features, from L1. dy (rows, n) row stride ldy.
- * work: ot_kgemm_tree_sparse_work_size floats. */
+ * work: ot_kgemm_tree_sparse_work_size floats. A large root goes past the caches as there. */
 void ot_kgemm_tn_tree_sparse(size_t m, size_t n, const ot_kcsc_t *xs, const float *dy,
                              size_t ldy, const ot_ktree_t *t, float *work);
 
