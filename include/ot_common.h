@@ -101,9 +101,13 @@ static inline void ot_param_part(size_t n, size_t T, size_t t, size_t *a, size_t
     *b = hi < n ? hi : n;
 }
 
+/* A core's L2 cache, the size the step's choices of where data lives are made against (this
+ * machine's: 1 MiB; docs/benchmarks.md). */
+#define OT_L2_BYTES (1024 * 1024)
+
 /* Bytes of a thread's part up to which it stays in its core's cache from one step to the
- * next (a quarter of a 1 MiB L2). */
-#define OT_CACHED_PART_BYTES (256 * 1024)
+ * next (a quarter of L2). */
+#define OT_CACHED_PART_BYTES (OT_L2_BYTES / 4)
 
 /* Whether the threads' parts of n parameters among T > 1 threads stay in their cores' caches
  * while the other cores read them: then the step may keep the lines the others take out of

@@ -852,9 +852,6 @@ static void pack_xt(const float *x, size_t ldx, size_t m, size_t rows, size_t i0
  * packed (a full MR-row panel of x^T is MR adjacent columns of x). */
 #define XT_IN_PLACE_BYTES (512u * 1024u)
 
-/* A root larger than this many bytes is written past the caches (a core's L2: 1 MiB here) */
-#define ROOT_STREAM_BYTES (1024u * 1024u)
-
 /* Whether the full tiles of t's one (m, n) root go to memory with streaming stores: when it is
  * larger than a core's cache, so that its lines would be read from memory before being
  * written (the reduction and the update that read it next find it in memory either way),
@@ -862,7 +859,7 @@ static void pack_xt(const float *x, size_t ldx, size_t m, size_t rows, size_t i0
  * bit. */
 static int root_streams(const ot_ktree_t *t, size_t m, size_t n)
 {
-    return VL > 1 && t->n_roots == 1 && m * n * sizeof(float) > ROOT_STREAM_BYTES &&
+    return VL > 1 && t->n_roots == 1 && m * n * sizeof(float) > OT_L2_BYTES &&
            (uintptr_t)t->roots[0] % (VL * sizeof(float)) == 0 && t->ldr % VL == 0;
 }
 
