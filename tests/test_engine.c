@@ -557,44 +557,49 @@ static void test_update_in_step(void)
     }
 }
 
-/* The ways of handing parameter lines between cores (ot_xfer_t) give the same bits: 300 steps
+/* The ways of handing parameter lines between cores (ot_xfer_t) give the same bits: 40 steps
  * with the update inside the step (momentum) at 2 and 3 threads, as they fall, kept out of the
- * shared state, and chosen by timing, which has run both ways by then. */
+ * shared state, chosen by timing (whose first trial runs the other way), and switched from one
+ * to the other every 5 steps, so that each way follows the other several times. */
 static void test_xfer_same_bits(void)
 {
     ot_config_t c;
     make_config(&c);
     CU_ASSERT_FATAL(ot_config_set(&c, "training.optimizer=momentum") == OT_OK);
-    const ot_xfer_t ways[] = {OT_XFER_PLAIN, OT_XFER_KEEP, OT_XFER_AUTO};
+    enum { WAYS = 4, STEPS = 40, SWITCHED = 3 }; /* ways[SWITCHED]: set before each step */
+    const ot_xfer_t ways[WAYS] = {OT_XFER_PLAIN, OT_XFER_KEEP, OT_XFER_AUTO, OT_XFER_PLAIN};
     for (int threads = 2; threads <= 3; threads++) {
-        ot_net_t net[3];
-        ot_optim_t o[3];
-        ot_engine_t e[3];
-        hook_arg_t h[3];
+        ot_net_t net[WAYS];
+        ot_optim_t o[WAYS];
+        ot_engine_t e[WAYS];
+        hook_arg_t h[WAYS];
         omp_set_num_threads(threads);
-        for (int w = 0; w < 3; w++) {
+        for (int w = 0; w < WAYS; w++) {
             make_net(&net[w]);
             CU_ASSERT_FATAL(ot_optim_init(&o[w], &c, &net[w]) == OT_OK);
             CU_ASSERT_FATAL(ot_engine_init(&e[w], &net[w], NS, 4) == OT_OK);
             e[w].xfer = ways[w];
             h[w] = (hook_arg_t){&o[w], net[w].params, 1};
             e[w].hook = (ot_step_hook_t){hook_ok, hook_span, &h[w]};
-            for (int step = 0; step < 300; step++) {
+            for (int step = 0; step < STEPS; step++) {
+                if (w == SWITCHED)
+                    e[w].xfer = step / 5 % 2 ? OT_XFER_KEEP : OT_XFER_PLAIN;
                 ot_engine_gradient(&e[w], &ds, idx + (size_t)(step % 4) * 16, 16);
                 CU_ASSERT_EQUAL(e[w].applied, 1);
                 ot_optim_commit(&o[w]);
             }
         }
         const size_t bytes = net[0].n_params * sizeof(float);
-        for (int w = 1; w < 3; w++) {
+        for (int w = 1; w < WAYS; w++) {
             CU_ASSERT(memcmp(net[0].params, net[w].params, bytes) == 0);
             CU_ASSERT(memcmp(o[0].m, o[w].m, bytes) == 0);
         }
-        CU_ASSERT(e[0].xfer_steps[0] == 300 && e[0].xfer_steps[1] == 0);
-        CU_ASSERT(e[1].xfer_steps[0] == 0 && e[1].xfer_steps[1] == 300);
+        CU_ASSERT(e[0].xfer_steps[0] == STEPS && e[0].xfer_steps[1] == 0);
+        CU_ASSERT(e[1].xfer_steps[0] == 0 && e[1].xfer_steps[1] == STEPS);
         CU_ASSERT(e[2].xfer_steps[0] > 0 && e[2].xfer_steps[1] > 0);
-        CU_ASSERT_EQUAL(e[2].xfer_steps[0] + e[2].xfer_steps[1], 300);
-        for (int w = 0; w < 3; w++) {
+        CU_ASSERT_EQUAL(e[2].xfer_steps[0] + e[2].xfer_steps[1], STEPS);
+        CU_ASSERT(e[SWITCHED].xfer_steps[0] == STEPS / 2 && e[SWITCHED].xfer_steps[1] == STEPS / 2);
+        for (int w = 0; w < WAYS; w++) {
             ot_engine_free(&e[w]);
             ot_optim_free(&o[w]);
             ot_net_free(&net[w]);
