@@ -21,11 +21,12 @@ vg=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indire
     --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=yes
     --suppressions=tests/valgrind.supp --num-callers=30)
 status=0
-# run WANT NAME ARGS...: one omptrain command under memcheck, expected to exit with WANT
+# run WANT NAME ARGS...: one omptrain command under memcheck, expected to exit with WANT (its
+# verdict comes at the end, from $tmp/NAME.rc)
 run() {
     local want=$1 name=$2; shift 2
     "${vg[@]}" --log-file="$tmp/$name.vg" "$dir/omptrain" "$@" >"$tmp/$name.out" 2>&1
-    verdict $? "$want" "$name" "$name"
+    echo "$? $want" >"$tmp/$name.rc"
 }
 # verdict RC WANT NAME WHAT: one line for a memcheck run whose logs are $tmp/NAME.{out,vg}
 verdict() {
@@ -39,26 +40,37 @@ verdict() {
              "$(grep -o 'definitely lost: .*' "$tmp/$name.vg" | head -1 || echo 'no leak')"
     fi
 }
+# The omptrain runs, one after another (eval, resume, predict and export read train's
+# checkpoint): one job beside the suites below.
+runs=(train eval resume predict export train-cnn bad-config missing-data)
 small=(--set data.train_limit=500 --set data.test_limit=100 configs/mnist.ini)
-run 0 train --epochs 2 --threads 2 --output "$tmp/run" "${small[@]}"
-run 0 eval eval --checkpoint "$tmp/run/latest.h5" --threads 2 "${small[@]}"
-run 0 resume --epochs 3 --threads 2 --resume "$tmp/run/latest.h5" --output "$tmp/run" "${small[@]}"
-run 0 predict predict --checkpoint "$tmp/run/latest.h5" --predictions "$tmp/p.h5" --csv "$tmp/p.csv" \
-    --threads 2 "${small[@]}" data/mnist/t10k-images-idx3-ubyte.gz
-run 0 export export --checkpoint "$tmp/run/latest.h5" --onnx "$tmp/m.onnx" "${small[@]}"
-run 0 train-cnn --epochs 1 --threads 2 --output "$tmp/cnn" --set data.train_limit=200 \
-    --set data.test_limit=50 --set "model.layers=conv 4 3x3 pad 1, batchnorm, relu, maxpool 2, conv 4 3x3 stride 2 pad 1, relu, avgpool 7, flatten, dropout 0.2, affine 10" \
-    configs/mnist-cnn.ini
-run 2 bad-config --set training.epochs=0 configs/mnist.ini
-run 1 missing-data --set data.train_images=/nonexistent.gz configs/mnist.ini
+omptrain_runs() {
+    run 0 train --epochs 2 --threads 2 --output "$tmp/run" "${small[@]}"
+    run 0 eval eval --checkpoint "$tmp/run/latest.h5" --threads 2 "${small[@]}"
+    run 0 resume --epochs 3 --threads 2 --resume "$tmp/run/latest.h5" --output "$tmp/run" "${small[@]}"
+    run 0 predict predict --checkpoint "$tmp/run/latest.h5" --predictions "$tmp/p.h5" --csv "$tmp/p.csv" \
+        --threads 2 "${small[@]}" data/mnist/t10k-images-idx3-ubyte.gz
+    run 0 export export --checkpoint "$tmp/run/latest.h5" --onnx "$tmp/m.onnx" "${small[@]}"
+    run 0 train-cnn --epochs 1 --threads 2 --output "$tmp/cnn" --set data.train_limit=200 \
+        --set data.test_limit=50 --set "model.layers=conv 4 3x3 pad 1, batchnorm, relu, maxpool 2, conv 4 3x3 stride 2 pad 1, relu, avgpool 7, flatten, dropout 0.2, affine 10" \
+        configs/mnist-cnn.ini
+    run 2 bad-config --set training.epochs=0 configs/mnist.ini
+    run 1 missing-data --set data.train_images=/nonexistent.gz configs/mnist.ini
+}
 
-# The suites, as many at a time as there are cores (memcheck runs a process's threads one at a
-# time, so each run uses one core): on 2 cores this part took 4 minutes one by one. Verdicts
-# are printed in suite order once all have ended.
+# The runs and the suites, as many at a time as there are cores (memcheck runs a process's
+# threads one at a time, so each uses one core): on 2 cores the suites took 4 minutes one by
+# one. The longest suites start first (engine and kgemm about 60 s each under memcheck, then
+# h5data, predict and run, about 20 s), so that none starts last and runs alone. Verdicts are
+# printed in order once all have ended.
 skip=" ${VALGRIND_SKIP_SUITES-train ckpt_read registry bench} "
 jobs=$(nproc 2>/dev/null || echo 2)
+omptrain_runs &
+all=$(sed -n 's/^OT_TEST_SUITE(\([a-z_0-9]*\),.*/\1/p' tests/*.c tests/layers/*.c)
+first=" engine kgemm h5data predict run "
 suites=()
-for suite in $(sed -n 's/^OT_TEST_SUITE(\([a-z_0-9]*\),.*/\1/p' tests/*.c tests/layers/*.c); do
+for suite in $first $(for s in $all; do [[ "$first" == *" $s "* ]] || echo "$s"; done); do
+    [[ " $(echo $all) " == *" $suite "* ]] || continue # a suite of $first no longer there
     if [[ "$skip" == *" $suite "* ]]; then
         echo "skip suite $suite (VALGRIND_SKIP_SUITES)"
         continue
@@ -70,6 +82,10 @@ for suite in $(sed -n 's/^OT_TEST_SUITE(\([a-z_0-9]*\),.*/\1/p' tests/*.c tests/
     suites+=("$suite")
 done
 wait
+for name in "${runs[@]}"; do
+    read -r rc want <"$tmp/$name.rc"
+    verdict "$rc" "$want" "$name" "$name"
+done
 for suite in "${suites[@]}"; do
     name=suite-$suite
     verdict "$(cat "$tmp/$name.rc")" 0 "$name" "CUnit suite $suite"
