@@ -29,7 +29,9 @@ typedef struct {
     /* Told each result as soon as it is known (NULL: not told), for a command that prints as
      * it goes: the forward check (row NULL), then each checked tensor's row (fwd NULL) */
     void (*on_result)(const ot_gradcheck_fwd_t *fwd, const ot_gradcheck_row_t *row, void *arg);
-    /* Told after each entry of a tensor (done of m), for a progress line (NULL: not told) */
+    /* Told as a tensor's entries are done (done of m), for a progress line (NULL: not told):
+     * from the calling thread while the threads share the entries, the counts increasing, the
+     * last m */
     void (*on_entry)(const ot_tensor_t *tensor, size_t done, size_t m, void *arg);
     void *arg; /* both callbacks' */
 } ot_gradcheck_opts_t;
@@ -65,8 +67,9 @@ void ot_gradcheck_defaults(ot_gradcheck_opts_t *o);
 
 /* Check every tensor whose row has check[i] != 0 (check may be NULL: all tensors) of e's
  * network on o->samples random samples of ds, and the forward loss (into *fwd, which may be
- * NULL). rows has net->n_tensors entries. Returns 1 when the forward and every checked tensor
- * pass, 0 when one fails, or OT_ENOMEM. */
+ * NULL). rows has net->n_tensors entries. The numerical derivatives run on omp_get_max_threads()
+ * threads, the entries shared among them, with the same results at any count. Returns 1 when
+ * the forward and every checked tensor pass, 0 when one fails, or OT_ENOMEM. */
 int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts_t *o,
                  const unsigned char *check, ot_gradcheck_row_t *rows, ot_gradcheck_fwd_t *fwd);
 

@@ -2,6 +2,7 @@
 #include "ot_gradcheck.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,18 +116,61 @@ static void pick_entries(ot_rng_t *rng, size_t size, size_t m, size_t *pick)
 #define ZERO_NUM 1e-6
 #define ZERO_FLOOR 1e-1
 
+/* The central differences of the m entries pick[0..m) of tensor T (whose layer is `from`) into
+ * num[0..m), the entries shared among the threads: thread t moves its entry in its own copy
+ * of the parameters, P + t * n_params, and works in its own two buffers of ab. Each entry's
+ * number is the same whichever thread takes it. o->on_entry hears from the calling thread how
+ * many are done, in increasing counts, the last m. */
+static void numerical(const ot_net_t *net, const ot_engine_t *e, const ot_gradcheck_opts_t *o,
+                      const ot_tensor_t *T, const size_t *pick, size_t m, size_t from,
+                      const double *xd, const int32_t *y, const uint32_t *idx,
+                      double *const *base, unsigned char *const *masks, double *P, double *ab,
+                      double *num)
+{
+    const size_t n = o->samples, P_n = net->n_params, ab_n = n * net->max_width;
+    size_t done = 0, told = 0;
+#pragma omp parallel default(none) shared(net, e, o, T, pick, xd, y, idx, base, masks, P, ab, \
+                                              num, done, told) firstprivate(m, from, n, P_n, ab_n)
+    {
+        const size_t t = (size_t)omp_get_thread_num();
+        double *Pt = P + t * P_n, *a = ab + 2 * t * ab_n, *b = a + ab_n;
+#pragma omp for schedule(dynamic, 1)
+        for (size_t k = 0; k < m; k++) {
+            const size_t i = T->off + pick[k];
+            const double keep = Pt[i];
+            Pt[i] = keep + o->step;
+            const double up = reference_loss(net, e, Pt, xd, y, idx, n, from, base, a, b, masks, 0);
+            Pt[i] = keep - o->step;
+            const double down =
+                reference_loss(net, e, Pt, xd, y, idx, n, from, base, a, b, masks, 0);
+            Pt[i] = keep;
+            num[k] = (up - down) / (2.0 * o->step);
+            size_t now;
+#pragma omp atomic capture
+            now = ++done;
+            if (t == 0 && o->on_entry && now > told) /* the progress line is the caller's */
+                o->on_entry(T, told = now, m, o->arg);
+        }
+    }
+    if (o->on_entry && told < m)
+        o->on_entry(T, m, m, o->arg);
+}
+
 int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts_t *o,
                  const unsigned char *check, ot_gradcheck_row_t *rows, ot_gradcheck_fwd_t *fwd)
 {
     const ot_net_t *net = e->net;
     const size_t n = o->samples;
     int rc = OT_ENOMEM, all_pass = 1;
+    /* the perturbed passes, entries shared among the threads: each its own copy of the
+     * parameters (one entry moved at a time) and its own two layer buffers */
+    const size_t nt = (size_t)omp_get_max_threads(), P_n = net->n_params;
+    const size_t ab_n = n * net->max_width;
     uint32_t *idx = malloc(n * sizeof *idx);
     float *x = malloc(n * net->in_dim * sizeof *x);
     int32_t *y = malloc(n * sizeof *y);
-    double *P = malloc(net->n_params * sizeof *P);
-    double *a = malloc(n * net->max_width * sizeof *a);
-    double *b = malloc(n * net->max_width * sizeof *b);
+    double *P = malloc(nt * P_n * sizeof *P);
+    double *ab = malloc(nt * 2 * ab_n * sizeof *ab);
     double *xd = malloc(n * net->in_dim * sizeof *xd), *base[OT_MAX_STACK];
     size_t mask_bytes = 0, base_n = 0;
     for (size_t l = 0; l < net->n_layers; l++) {
@@ -141,7 +185,8 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     for (size_t t = 0; t < net->n_tensors; t++)
         largest = net->tensors[t].size > largest ? net->tensors[t].size : largest;
     size_t *pick = malloc(largest * sizeof *pick);
-    if (!idx || !x || !y || !P || !a || !b || !xd || !mask || !moved || !base_mem || !pick) {
+    double *num = malloc(largest * sizeof *num); /* each entry's numerical gradient */
+    if (!idx || !x || !y || !P || !ab || !xd || !mask || !moved || !base_mem || !pick || !num) {
         ot_error("gradcheck: out of memory for %zu parameters in double", net->n_params);
         goto done;
     }
@@ -169,9 +214,11 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     /* backprop: the data-parallel training path, mean gradient over the n samples */
     ot_gradcheck_fwd_t f;
     f.loss = ot_engine_gradient(e, ds, idx, n).loss / (double)n;
-    for (size_t i = 0; i < net->n_params; i++)
+    for (size_t i = 0; i < P_n; i++)
         P[i] = net->params[i];
-    f.ref_loss = reference_loss(net, e, P, xd, y, idx, n, 0, base, a, b, masks, 1);
+    for (size_t t = 1; t < nt; t++)
+        memcpy(P + t * P_n, P, P_n * sizeof *P);
+    f.ref_loss = reference_loss(net, e, P, xd, y, idx, n, 0, base, ab, ab + ab_n, masks, 1);
     f.rel_err = fabs(f.loss - f.ref_loss) / fmax(fabs(f.ref_loss), 1e-12);
     f.pass = f.rel_err < 1e-4;
     all_pass &= f.pass;
@@ -203,16 +250,10 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
         double sum_abs = 0.0, worst = 0.0;
         const size_t from = layer_of(net, T->off);
         pick_entries(&rng, T->size, m, pick);
-        for (size_t k = 0; k < m; k++) {
+        numerical(net, e, o, T, pick, m, from, xd, y, idx, base, masks, P, ab, num);
+        for (size_t k = 0; k < m; k++) { /* in order: the same sums at any thread count */
             const size_t i = T->off + pick[k];
-            double keep = P[i];
-            P[i] = keep + o->step;
-            double up = reference_loss(net, e, P, xd, y, idx, n, from, base, a, b, masks, 0);
-            P[i] = keep - o->step;
-            double down = reference_loss(net, e, P, xd, y, idx, n, from, base, a, b, masks, 0);
-            P[i] = keep;
-            double num = (up - down) / (2.0 * o->step), bp = e->grad[i];
-            double diff = fabs(bp - num);
+            const double bp = e->grad[i], diff = fabs(bp - num[k]);
             sum_abs += diff;
             /* a double-precision 0 (a bias before batch norm, or a convolution's bias when only
              * linear layers lie between it and batch norm): the float gradient is what is left
@@ -220,10 +261,8 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
              * below 1e-3 of the network's largest it is noise, and a sign error cannot show on
              * a 0 */
             const double at =
-                fabs(num) <= ZERO_NUM * gall ? fmax(floor, ZERO_FLOOR * gall) : floor;
-            worst = fmax(worst, diff / fmax(fabs(bp) + fabs(num), at));
-            if (o->on_entry)
-                o->on_entry(T, k + 1, m, o->arg);
+                fabs(num[k]) <= ZERO_NUM * gall ? fmax(floor, ZERO_FLOOR * gall) : floor;
+            worst = fmax(worst, diff / fmax(fabs(bp) + fabs(num[k]), at));
         }
         row->checked = m;
         row->mean_abs_diff = sum_abs / (double)m;
@@ -245,12 +284,12 @@ done:
     free(x);
     free(y);
     free(P);
-    free(a);
-    free(b);
+    free(ab);
     free(xd);
     free(base_mem);
     free(mask);
     free(pick);
+    free(num);
     return rc;
 }
 

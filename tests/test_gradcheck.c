@@ -4,6 +4,7 @@
  * initial point, zero biases over empty pixels are exact ReLU kinks: the check moves all-zero
  * tensors off zero, so a Winograd F(4x4, 3x3) layer, whose rounding picks a side there,
  * passes, and puts them back. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,8 +91,9 @@ static void test_correct_network_passes(void)
 
 /* The callbacks: the forward result first, then each checked tensor's row as soon as it is
  * known (the command prints them so, instead of every line at the end: 31 s of nothing on the
- * deep CNN until 2026-12), each tensor's entries counted 1..m, in order, before its row;
- * tensors not checked are not reported. */
+ * deep CNN until 2026-12), each tensor's entries counted in growing counts up to m (the
+ * threads share the entries; the caller is told), before its row; tensors not checked are
+ * not reported. */
 typedef struct {
     const ot_net_t *net;
     char log[512];
@@ -117,7 +119,7 @@ static void told_entry(const ot_tensor_t *T, size_t done, size_t m, void *arg)
 {
     told_t *t = arg;
     const size_t i = (size_t)(T - t->net->tensors);
-    t->in_order &= done == t->entries[i] + 1 && done <= m;
+    t->in_order &= done > t->entries[i] && done <= m; /* counts that grow, to m */
     t->entries[i] = done;
 }
 
@@ -375,6 +377,37 @@ static void test_entries_distinct(void)
     ot_dataset_free(&one);
 }
 
+/* The threads share the entries of a tensor: the same rows, bit for bit, at 1, 2, 3 and 5
+ * threads (more threads than this machine's cores too), on a CNN with batch norm, with all
+ * the entries of the smaller tensors and 9 of the larger ones. */
+static void test_same_rows_any_threads(void)
+{
+    ot_net_t net;
+    ot_engine_t e;
+    build_layers(&net, &e, "model.layers=conv 3 3x3 pad 1, batchnorm, relu, maxpool 2, "
+                           "conv 4 3x3, relu, affine 5");
+    ot_gradcheck_opts_t o;
+    ot_gradcheck_defaults(&o);
+    o.samples = 6;
+    o.max_entries = 9;
+    const int threads[] = {1, 2, 3, 5}, was = omp_get_max_threads();
+    ot_gradcheck_row_t rows[4][OT_MAX_TENSORS];
+    for (int k = 0; k < 4; k++) {
+        omp_set_num_threads(threads[k]);
+        CU_ASSERT_EQUAL(ot_gradcheck(&e, &cnn_ds, &o, NULL, rows[k], NULL), 1);
+        for (size_t t = 0; t < net.n_tensors; t++) {
+            CU_ASSERT_EQUAL(rows[k][t].checked, rows[0][t].checked);
+            CU_ASSERT(memcmp(&rows[k][t].mean_abs_diff, &rows[0][t].mean_abs_diff,
+                             sizeof(double)) == 0);
+            CU_ASSERT(memcmp(&rows[k][t].max_rel_err, &rows[0][t].max_rel_err,
+                             sizeof(double)) == 0);
+        }
+    }
+    omp_set_num_threads(was);
+    ot_engine_free(&e);
+    ot_net_free(&net);
+}
+
 static void test_fault_needs_a_layer(void)
 {
     ot_net_t net;
@@ -392,6 +425,8 @@ OT_TEST_SUITE(gradcheck, setup, teardown,
               {"a flipped max-pool routing fails upstream (conv1)",
                test_flipped_pool_routing_fails_upstream},
               {"a fault needs a layer of that name", test_fault_needs_a_layer},
+              {"the threads share the entries: the same rows at 1, 2, 3, 5 threads",
+               test_same_rows_any_threads},
               {"--entries below a tensor's size: distinct entries, the seed's",
                test_entries_distinct},
               {"exact kinks at zero biases: moved off for the check, then put back",
