@@ -26,31 +26,42 @@ void ot_gradcheck_defaults(ot_gradcheck_opts_t *o)
     o->arg = NULL;
 }
 
-/* Mean loss of the n samples x (n, in_dim, in double) with labels y, computed in double by
- * every layer's reference forward: the definition of the network, written apart from the
+/* What the reference passes of one check share. */
+typedef struct {
+    const ot_net_t *net;
+    const ot_engine_t *e;         /* dropout's key */
+    const double *x;              /* (n, in_dim) the samples */
+    const int32_t *y;             /* (n) their labels */
+    const uint32_t *ids;          /* (n) their indices */
+    size_t n;
+    double *const *base;          /* each layer's output in the unperturbed pass */
+    unsigned char *const *masks;  /* each layer's kinks */
+} ref_run_t;
+
+/* Mean loss of the n samples R->x (n, in_dim, in double) with labels R->y, computed in double
+ * by every layer's reference forward: the definition of the network, written apart from the
  * float kernels. Batch norm uses the batch's statistics and dropout the mask of the engine's
  * current key, as the training pass does.
  *
- * The unperturbed pass (record = 1, from = 0) keeps every layer's output in base[l] and
- * records the kinks in masks[l]; a perturbed pass (record = 0) starts at layer `from`, the
+ * The unperturbed pass (record = 1, from = 0) keeps every layer's output in R->base[l] and
+ * records the kinks in R->masks[l]; a perturbed pass (record = 0) starts at layer `from`, the
  * perturbed tensor's, from base[from - 1] (the layers before it do not depend on the tensor),
  * reuses the kinks, so that the numerical derivative is taken on the same linear piece as
  * backprop's chain rule, and works in a and b (n * max_width doubles each). */
-static double reference_loss(const ot_net_t *net, const ot_engine_t *e, const double *P,
-                             const double *x, const int32_t *y, const uint32_t *ids, size_t n,
-                             size_t from, double *const *base, double *a, double *b,
-                             unsigned char *const *masks, int record)
+static double reference_loss(const ref_run_t *R, const double *P, size_t from, double *a,
+                             double *b, int record)
 {
-    const double *in = from > 0 ? base[from - 1] : x;
-    ot_ref_t r = {n, P, net->state, NULL, record, e->seed, e->step, ids, y, 0.0};
+    const ot_net_t *net = R->net;
+    const double *in = from > 0 ? R->base[from - 1] : R->x;
+    ot_ref_t r = {R->n, P, net->state, NULL, record, R->e->seed, R->e->step, R->ids, R->y, 0.0};
     for (size_t l = from; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
-        double *out = record ? base[l] : in == a ? b : a;
-        r.mask = masks[l];
+        double *out = record ? R->base[l] : in == a ? b : a;
+        r.mask = R->masks[l];
         L->ops->reference(L, &r, in, out);
         in = out;
     }
-    return r.loss / (double)n;
+    return r.loss / (double)R->n;
 }
 
 /* The layer whose parameters hold entry i of the block. */
@@ -121,16 +132,14 @@ static void pick_entries(ot_rng_t *rng, size_t size, size_t m, size_t *pick)
  * of the parameters, P + t * n_params, and works in its own two buffers of ab. Each entry's
  * number is the same whichever thread takes it. o->on_entry hears from the calling thread how
  * many are done, in increasing counts, the last m. */
-static void numerical(const ot_net_t *net, const ot_engine_t *e, const ot_gradcheck_opts_t *o,
-                      const ot_tensor_t *T, const size_t *pick, size_t m, size_t from,
-                      const double *xd, const int32_t *y, const uint32_t *idx,
-                      double *const *base, unsigned char *const *masks, double *P, double *ab,
+static void numerical(const ref_run_t *R, const ot_gradcheck_opts_t *o, const ot_tensor_t *T,
+                      const size_t *pick, size_t m, size_t from, double *P, double *ab,
                       double *num)
 {
-    const size_t n = o->samples, P_n = net->n_params, ab_n = n * net->max_width;
+    const size_t P_n = R->net->n_params, ab_n = R->n * R->net->max_width;
     size_t done = 0, told = 0;
-#pragma omp parallel default(none) shared(net, e, o, T, pick, xd, y, idx, base, masks, P, ab, \
-                                              num, done, told) firstprivate(m, from, n, P_n, ab_n)
+#pragma omp parallel default(none) shared(R, o, T, pick, P, ab, num, done, told) \
+    firstprivate(m, from, P_n, ab_n)
     {
         const size_t t = (size_t)omp_get_thread_num();
         double *Pt = P + t * P_n, *a = ab + 2 * t * ab_n, *b = a + ab_n;
@@ -139,10 +148,9 @@ static void numerical(const ot_net_t *net, const ot_engine_t *e, const ot_gradch
             const size_t i = T->off + pick[k];
             const double keep = Pt[i];
             Pt[i] = keep + o->step;
-            const double up = reference_loss(net, e, Pt, xd, y, idx, n, from, base, a, b, masks, 0);
+            const double up = reference_loss(R, Pt, from, a, b, 0);
             Pt[i] = keep - o->step;
-            const double down =
-                reference_loss(net, e, Pt, xd, y, idx, n, from, base, a, b, masks, 0);
+            const double down = reference_loss(R, Pt, from, a, b, 0);
             Pt[i] = keep;
             num[k] = (up - down) / (2.0 * o->step);
             size_t now;
@@ -218,7 +226,8 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
         P[i] = net->params[i];
     for (size_t t = 1; t < nt; t++)
         memcpy(P + t * P_n, P, P_n * sizeof *P);
-    f.ref_loss = reference_loss(net, e, P, xd, y, idx, n, 0, base, ab, ab + ab_n, masks, 1);
+    const ref_run_t R = {net, e, xd, y, idx, n, base, masks};
+    f.ref_loss = reference_loss(&R, P, 0, ab, ab + ab_n, 1);
     f.rel_err = fabs(f.loss - f.ref_loss) / fmax(fabs(f.ref_loss), 1e-12);
     f.pass = f.rel_err < 1e-4;
     all_pass &= f.pass;
@@ -250,7 +259,7 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
         double sum_abs = 0.0, worst = 0.0;
         const size_t from = layer_of(net, T->off);
         pick_entries(&rng, T->size, m, pick);
-        numerical(net, e, o, T, pick, m, from, xd, y, idx, base, masks, P, ab, num);
+        numerical(&R, o, T, pick, m, from, P, ab, num);
         for (size_t k = 0; k < m; k++) { /* in order: the same sums at any thread count */
             const size_t i = T->off + pick[k];
             const double bp = e->grad[i], diff = fabs(bp - num[k]);
