@@ -195,7 +195,8 @@ int ot_gradcheck(ot_engine_t *e, const ot_dataset_t *ds, const ot_gradcheck_opts
     size_t *pick = malloc(largest * sizeof *pick);
     double *num = malloc(largest * sizeof *num); /* each entry's numerical gradient */
     if (!idx || !x || !y || !P || !ab || !xd || !mask || !moved || !base_mem || !pick || !num) {
-        ot_error("gradcheck: out of memory for %zu parameters in double", net->n_params);
+        ot_error("gradcheck: out of memory for %zu parameters in double, a copy for each of %zu "
+                 "threads (fewer --threads need less)", P_n, nt);
         goto done;
     }
     move_off_zero(net, o->seed, moved);
