@@ -22,11 +22,12 @@ vg=(valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indire
     --suppressions=tests/valgrind.supp --num-callers=30)
 status=0
 # run WANT NAME ARGS...: one omptrain command under memcheck, expected to exit with WANT (its
-# verdict comes at the end, from $tmp/NAME.rc)
+# verdict comes at the end, from $tmp/NAME.rc; $tmp/runs lists the names in order)
 run() {
     local want=$1 name=$2; shift 2
     "${vg[@]}" --log-file="$tmp/$name.vg" "$dir/omptrain" "$@" >"$tmp/$name.out" 2>&1
     echo "$? $want" >"$tmp/$name.rc"
+    echo "$name" >>"$tmp/runs"
 }
 # verdict RC WANT NAME WHAT: one line for a memcheck run whose logs are $tmp/NAME.{out,vg}
 verdict() {
@@ -42,7 +43,6 @@ verdict() {
 }
 # The omptrain runs, one after another (eval, resume, predict and export read train's
 # checkpoint): one job beside the suites below.
-runs=(train eval resume predict export train-cnn bad-config missing-data)
 small=(--set data.train_limit=500 --set data.test_limit=100 configs/mnist.ini)
 omptrain_runs() {
     run 0 train --epochs 2 --threads 2 --output "$tmp/run" "${small[@]}"
@@ -82,10 +82,15 @@ for suite in $first $(for s in $all; do [[ "$first" == *" $s "* ]] || echo "$s";
     suites+=("$suite")
 done
 wait
-for name in "${runs[@]}"; do
+if [ ! -s "$tmp/runs" ]; then
+    echo "check-valgrind: FAIL: the omptrain runs under memcheck did not start"
+    status=1
+fi
+touch "$tmp/runs"
+while read -r name; do
     read -r rc want <"$tmp/$name.rc"
     verdict "$rc" "$want" "$name" "$name"
-done
+done <"$tmp/runs"
 for suite in "${suites[@]}"; do
     name=suite-$suite
     verdict "$(cat "$tmp/$name.rc")" 0 "$name" "CUnit suite $suite"
