@@ -82,15 +82,15 @@ for suite in $first $(for s in $all; do [[ "$first" == *" $s "* ]] || echo "$s";
     suites+=("$suite")
 done
 wait
-if [ ! -s "$tmp/runs" ]; then
+if [ -s "$tmp/runs" ]; then
+    while read -r name; do
+        read -r rc want <"$tmp/$name.rc"
+        verdict "$rc" "$want" "$name" "$name"
+    done <"$tmp/runs"
+else
     echo "check-valgrind: FAIL: the omptrain runs under memcheck did not start"
     status=1
 fi
-touch "$tmp/runs"
-while read -r name; do
-    read -r rc want <"$tmp/$name.rc"
-    verdict "$rc" "$want" "$name" "$name"
-done <"$tmp/runs"
 for suite in "${suites[@]}"; do
     name=suite-$suite
     verdict "$(cat "$tmp/$name.rc")" 0 "$name" "CUnit suite $suite"
