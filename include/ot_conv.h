@@ -104,6 +104,11 @@ void ot_conv_sparse_dw(const ot_conv_geom_t *g, const uint32_t *tab, const float
 void ot_maxpool_forward(const ot_conv_geom_t *g, const float *x, size_t n, float *y,
                         uint8_t *tap);
 
+/* The same for images given position by position: rows[(s h + iy) w + ix] holds the c
+ * channels of image s's input (iy, ix), so that rows need not lie one after another. */
+void ot_maxpool_forward_rows(const ot_conv_geom_t *g, const float *const *rows, size_t n,
+                             float *y, uint8_t *tap);
+
 /* dx (n, h, w, c) = zero, then dy added output by output to the input its tap names. */
 void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t *tap,
                          size_t n, float *dx);

@@ -275,7 +275,10 @@ typedef struct ot_layer_ops {
     /* A kind that works sample by sample, without parameters or batch statistics (optional;
      * max pooling): its forward and backward over samples [s0, s1) of the call alone, c being
      * its context over all the call's rows. block_fwd reads x, the input rows of those
-     * samples (sample s0's first); block_bwd writes their dx likewise, having first applied
+     * samples (sample s0's first), or, when rows is not NULL, the input row i of those
+     * samples at rows[i] (a convolution that left out its blank windows points their rows
+     * at one shared row instead of copying it); block_bwd writes their dx likewise, having
+     * first applied
      * c->post_bwd, when set, to its own y and dy rows in place: the backward of an
      * element-wise layer before it, folded in. That is exact for a kind whose every output is
      * one of its inputs (a maximum) and a post_bwd that is a function of the output and gives
@@ -284,8 +287,8 @@ typedef struct ot_layer_ops {
      * the element-wise backward in the layers' own passes): folds says whether L's windows
      * allow it. After a kind that chains_next, the engine then runs no pass of its own for
      * it (ot_ctx_t.next), when there is no element-wise layer between them or L folds. */
-    void (*block_fwd)(const ot_layer_t *L, const ot_ctx_t *c, const float *x, size_t s0,
-                      size_t s1);
+    void (*block_fwd)(const ot_layer_t *L, const ot_ctx_t *c, const float *x,
+                      const float *const *rows, size_t s0, size_t s1);
     void (*block_bwd)(const ot_layer_t *L, const ot_ctx_t *c, float *dx, size_t s0, size_t s1);
     int (*folds)(const ot_layer_t *L);
     /* Set when forward and backward run c->next (see ot_ctx_t) instead of writing y and

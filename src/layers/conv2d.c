@@ -479,7 +479,9 @@ typedef struct {
     void *sp;    /* ot_conv_sparse_dw's work (layer 0, one channel) */
     uint64_t *mask; /* layer 0: ot_conv_live_windows's masks of a block's images */
     uint8_t *live;  /* (MB) which rows of a block it kept */
-    float *zrow;    /* (F) y of a zero row, then (K) zeros */
+    float *zrow;    /* (F) y of a zero row, (K) zeros, then (F) that y after post_fwd */
+    const float **rows; /* (chain_rows) with next, layer 0: where each row of the chain's
+                           block is, its live rows where the GEMM left them */
 } conv_ws_t;
 
 static size_t round_up(size_t bytes)
@@ -494,7 +496,7 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
     const size_t K = taps(L), F = args(L)->filters, MB = block_rows(L);
     const size_t pad = ot_conv_pad_floats(&g, MB);
     const int live = live_capable(L);
-    const size_t sizes[9] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
+    const size_t sizes[10] = {round_up(MB * K * sizeof(float)), round_up(MB * sizeof(size_t)),
                              round_up(pad * sizeof(float)),
                              round_up(max_sz(ot_kgemm_work_size(max_sz(K, F)),
                                              ot_kgemm_tn_acc_work_size(MB, F)) * sizeof(float)),
@@ -502,9 +504,10 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
                              round_up(sparse_capable(L) ? ot_conv_sparse_work_size(&g) : 0),
                              live ? round_up(ot_conv_live_words(&g, MB) * sizeof(uint64_t)) : 0,
                              live ? round_up(MB) : 0,
-                             live ? round_up((F + K) * sizeof(float)) : 0};
-    size_t at[9], end = 0; /* offsets, not pointers: work is NULL when only sizing */
-    for (int i = 0; i < 9; end += sizes[i++])
+                             live ? round_up((2 * F + K) * sizeof(float)) : 0,
+                             live ? round_up(chain_rows(L) * sizeof(float *)) : 0};
+    size_t at[10], end = 0; /* offsets, not pointers: work is NULL when only sizing */
+    for (int i = 0; i < 10; end += sizes[i++])
         at[i] = end;
     char *p = work;
     if (w)
@@ -513,7 +516,8 @@ static size_t carve_ws(const ot_layer_t *L, void *work, conv_ws_t *w)
                          (float *)(void *)(p + at[3]), (float *)(void *)(p + at[4]),
                          p + at[5], live ? (uint64_t *)(void *)(p + at[6]) : NULL,
                          live ? (uint8_t *)(p + at[7]) : NULL,
-                         live ? (float *)(void *)(p + at[8]) : NULL};
+                         live ? (float *)(void *)(p + at[8]) : NULL,
+                         live ? (const float **)(void *)(p + at[9]) : NULL};
     return end;
 }
 
@@ -626,7 +630,7 @@ static void wino_forward(const ot_layer_t *L, const ot_ctx_t *c)
         if (c->post_fwd)
             c->post_fwd(y, n * P * F);
         if (next)
-            next->L->ops->block_fwd(next->L, &next->c, w.y, s0, s0 + n);
+            next->L->ops->block_fwd(next->L, &next->c, w.y, NULL, s0, s0 + n);
     }
 }
 
@@ -893,10 +897,19 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     conv_ws_t w;
     carve_ws(L, c->work, &w);
     ot_conv_held_t held = {0};
+    /* With next, the rows of blank windows are not written: next reads each row where it
+     * lies (at, from w.rows), the live ones where the GEMM left them and the blank ones at one copy of
+     * the zero row's output, post_fwd applied. Without, the live rows are spread to their
+     * places and the blank ones filled. */
+    const float **at = next && rt->live ? w.rows : NULL, *zact = NULL;
     if (rt->live) { /* the output of a zero row, which is every blank window's */
-        float *zeros = w.zrow + F;
+        float *zeros = w.zrow + F, *za = zeros + K;
         memset(zeros, 0, K * sizeof(float));
         ot_kgemm(1, F, K, zeros, K, rt->wpack, b, w.zrow, F, w.gw);
+        copy_row(za, w.zrow, F);
+        if (c->post_fwd)
+            c->post_fwd(za, F);
+        zact = za;
     }
     for (size_t b0 = 0; b0 < rows; b0 += CB) { /* with next, blocks of whole images */
         const size_t b1 = rows - b0 < CB ? rows : b0 + CB;
@@ -911,13 +924,20 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
                                            &n)
                     : ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
             ot_kgemm_gather(n, F, K, src, w.row, rt->taps, rt->wpack, b, yq, F, w.gw);
-            if (n < m)
+            if (at) {
+                const float **rq = at + (q0 - b0);
+                for (size_t r = 0, k = 0; r < m; r++) {
+                    rq[r] = w.live[r] ? yq + k * F : zact;
+                    k += w.live[r];
+                }
+            } else if (n < m) {
                 spread_live(yq, w.live, m, n, F, w.zrow);
+            }
             if (c->post_fwd) /* the fused element-wise layer, while the block is in cache */
-                c->post_fwd(yq, m * F);
+                c->post_fwd(yq, (at ? n : m) * F);
         }
         if (next)
-            next->L->ops->block_fwd(next->L, &next->c, w.y, b0 / P, b1 / P);
+            next->L->ops->block_fwd(next->L, &next->c, w.y, at, b0 / P, b1 / P);
     }
 }
 

@@ -94,7 +94,8 @@ static size_t ref_argmax(const ot_conv_geom_t *g, const float *x, size_t s, size
 }
 
 /* Channel counts around the vector widths (3: one partial vector; 8 and 16: whole ones, of
- * AVX2 and of AVX-512; 30: the last one partial; 64), windows that tile the image (6x6, 2x2
+ * AVX2 and of AVX-512; 9, 20 and 30: a last vector that overlaps the one before it, on AVX2
+ * by 7, 4 and 2 lanes, on AVX-512 at 20 and 30 by 12 and 2; 64), windows that tile the image (6x6, 2x2
  * stride 2) and windows that leave a row and a column out (5x5): maxima, ties to the first,
  * every gradient on its maximum as 0 + dy (so -0 lands as +0), zeros everywhere else, whatever
  * dx held before. */
@@ -104,7 +105,7 @@ static void test_many_channels(void)
     static float x[N * MAXH * MAXH * MAXC], dx[N * MAXH * MAXH * MAXC], y[N * 9 * MAXC],
         dy[N * 9 * MAXC];
     static uint8_t tap[N * 9 * MAXC], is_max[N * MAXH * MAXH * MAXC];
-    const size_t channels[] = {3, 8, 16, 30, 64};
+    const size_t channels[] = {3, 8, 9, 16, 20, 30, 64};
     for (size_t ci = 0; ci < sizeof channels / sizeof channels[0]; ci++)
         for (size_t side = 5; side <= 6; side++) {
             const size_t C = channels[ci];
