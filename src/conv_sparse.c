@@ -166,38 +166,45 @@ static void band_pixels(const ot_conv_geom_t *g, const uint32_t *start, size_t o
     *i0 = start[a], *i1 = start[b];
 }
 
-/* The vectors of columns [j, j + w) of a row: nv whole but the last, masked by tail. */
+/* The vectors of columns [j, j + w) of a row: nv whole but the last, which is either masked by
+ * tail (at (nv - 1) VL) or, with ovl, whole at last (w - VL: it overlaps the one before,
+ * whose shared columns get the same chains twice, stored twice with the same bits). */
 static inline __attribute__((always_inline)) void load_cols(vf_t *r, const float *row, int nv,
-                                                            vmask_t tail)
+                                                            int ovl, size_t last, vmask_t tail)
 {
     for (int v = 0; v < nv - 1; v++)
         r[v] = V_LOAD(row + v * VL);
-    r[nv - 1] = V_LOADN(row + (nv - 1) * VL, tail);
+    r[nv - 1] = ovl ? V_LOAD(row + last) : V_LOADN(row + (nv - 1) * VL, tail);
     (void)tail; /* the portable build has no partial vectors */
 }
 
 static inline __attribute__((always_inline)) void store_cols(float *row, const vf_t *r, int nv,
-                                                             vmask_t tail)
+                                                             int ovl, size_t last, vmask_t tail)
 {
     for (int v = 0; v < nv - 1; v++)
         V_STORE(row + v * VL, r[v]);
-    V_STOREN(row + (nv - 1) * VL, r[nv - 1], tail);
+    if (ovl)
+        V_STORE(row + last, r[nv - 1]);
+    else
+        V_STOREN(row + (nv - 1) * VL, r[nv - 1], tail);
     (void)tail;
 }
 
-/* Taps of one kernel row whose dW rows a pass holds in registers: 8 vectors' chains. */
-#define DW_TAPS(nv) ((nv) >= 8 ? 1 : 8 / (nv))
+/* Taps of one kernel row whose dW rows a pass holds in registers: 8 vectors' chains, or 12
+ * when no vector is masked (then each dy load can be an FMA's operand, and 12 accumulators
+ * and the pixel fit AVX2's 16 registers). */
+#define DW_TAPS(nv, ovl) ((nv) >= ((ovl) ? 12 : 8) ? 1 : ((ovl) ? 12 : 8) / (nv))
 
 /* dW's rows [k0, k1), columns [j, j + nv VL), += v dy[q] over the pixels of one image, a band
  * of output rows at a time and, in it, up to DW_TAPS taps of a kernel row at a time, so that
  * their chains hide each other's FMA latency. */
 static inline __attribute__((always_inline)) void dw_cols(
-    int nv, const ot_conv_geom_t *g, const pixel_t *list, const uint32_t *start,
+    int nv, int ovl, const ot_conv_geom_t *g, const pixel_t *list, const uint32_t *start,
     const uint32_t *off, const float *dys, size_t F, size_t k0, size_t k1, float *dW,
-    vmask_t tail)
+    size_t last, vmask_t tail)
 {
-    enum { T = 8 };
-    const int nt = DW_TAPS(nv);
+    enum { T = 12 };
+    const int nt = DW_TAPS(nv, ovl);
     const size_t BH = band_rows(g, F);
     for (size_t oy0 = 0; oy0 < g->oh; oy0 += BH) {
         const size_t oy1 = g->oh - oy0 < BH ? g->oh : oy0 + BH;
@@ -214,7 +221,7 @@ static inline __attribute__((always_inline)) void dw_cols(
                     a[t][u] = V_ZERO();
                 o[t] = 0;
                 if (t < m) {
-                    load_cols(a[t], dW + (k + (size_t)t) * F, nv, tail);
+                    load_cols(a[t], dW + (k + (size_t)t) * F, nv, ovl, last, tail);
                     o[t] = (int32_t)(off[k + (size_t)t] * F);
                 }
             }
@@ -225,14 +232,14 @@ static inline __attribute__((always_inline)) void dw_cols(
                     if (t >= m || !(bits >> t & 1))
                         continue;
                     vf_t d[CV];
-                    load_cols(d, dys + (list[i].at - o[t]), nv, tail);
+                    load_cols(d, dys + (list[i].at - o[t]), nv, ovl, last, tail);
                     for (int u = 0; u < nv; u++)
                         a[t][u] = V_FMA(v, d[u], a[t][u]);
                 }
             }
             for (int t = 0; t < nt; t++)
                 if (t < m)
-                    store_cols(dW + (k + (size_t)t) * F, a[t], nv, tail);
+                    store_cols(dW + (k + (size_t)t) * F, a[t], nv, ovl, last, tail);
             k += (size_t)m;
         }
     }
@@ -264,8 +271,15 @@ void ot_conv_sparse_dw(const ot_conv_geom_t *g, const uint32_t *tab, const float
             const size_t w = F - j < CV * VL ? F - j : CV * VL;
             const int nv = (int)((w + VL - 1) / VL);
             const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
-            CV_DISPATCH(nv, dw_cols(NVC, g, list, start, tab, dy + s * P * F + j, F, k0, k1,
-                                    dW + j, tail))
+            const float *dyj = dy + s * P * F + j;
+            if (w >= VL) { /* the last vector ends at the block's end, all of it the block's */
+                const size_t last = w - VL;
+                CV_DISPATCH(nv, dw_cols(NVC, 1, g, list, start, tab, dyj, F, k0, k1, dW + j,
+                                        last, tail))
+            } else {
+                CV_DISPATCH(nv, dw_cols(NVC, 0, g, list, start, tab, dyj, F, k0, k1, dW + j, 0,
+                                        tail))
+            }
         }
     }
 }

@@ -92,7 +92,8 @@ static void test_mnist_shape(void)
 }
 
 /* padding (taps that feed no output near the border), other densities, widths that take
- * one, two or three column chunks, a part of the taps */
+ * one, two or three column chunks (with a last vector masked, or overlapping the one before
+ * it), a part of the taps */
 static void test_padding_and_widths(void)
 {
     const ot_conv_geom_t g3 = {9, 11, 1, 3, 3, 1, 1, 9, 11};
@@ -100,6 +101,7 @@ static void test_padding_and_widths(void)
     const ot_conv_geom_t g23 = {6, 7, 1, 2, 3, 1, 2, 9, 9};
     check(&g23, 3, 70, 0.5, 1, 5, 2, 3);
     check(&g23, 2, 1, 0.0, 0, 6, 1, 4); /* no zero pixel at all */
+    check(&g23, 2, 45, 0.5, 0, 6, 1, 6); /* a last chunk of 13: a vector over its last 8 */
     const ot_conv_geom_t g1 = {5, 4, 1, 1, 1, 1, 0, 5, 4};
     check(&g1, 2, 33, 0.3, 0, 1, 1, 5); /* a 1x1 kernel */
 }
