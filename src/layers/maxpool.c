@@ -158,9 +158,8 @@ window_max(const ot_conv_geom_t *g, const float *const *tp, float *restrict best
     /* At least a vector of channels (AVX2, whose masked loads and stores cost several plain
      * ones): the last vector is the last MP_VL channels, overlapping the one before it, whose
      * shared lanes it computes and stores again with the same values. No masks, nothing
-     * stored outside this window's outputs: 23% less time than the masked loop (model (e)'s
-     * pooling, 30 channels, on its own; docs/benchmarks.md). With AVX-512's cheap masks the
-     * loop below was 8% faster, so AVX-512 keeps it. */
+     * stored outside this window's outputs. Faster than the masked loop below on AVX2 (model
+     * (e)'s step, docs/benchmarks.md); AVX-512, whose masks cost little, keeps that loop. */
     if (g->kh == 2 && g->kw == 2 && c >= MP_VL) {
         const size_t nv = (c + MP_VL - 1) / MP_VL;
         for (size_t v = 0; v < nv; v++) {
@@ -307,8 +306,8 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
     /* With at least a vector of channels, the last vector is the last MP_VL channels,
      * overlapping the one before it (the shared lanes written twice, the same values): no
      * masks, nothing written outside the window's own inputs, so the taps go in any order.
-     * 2.4x faster than the loop below on AVX2 and 1.5x on AVX-512 (model (e)'s pooling, 30
-     * channels, on its own; docs/benchmarks.md). */
+     * About half the time of the loop below in model (e)'s AVX2 step (perf;
+     * docs/benchmarks.md). */
     if (tiles && g->c >= MP_VL) {
         const mp_v zero = MP_ZERO();
         const size_t taps = g->kh * g->kw, nv = (c + MP_VL - 1) / MP_VL;
