@@ -308,6 +308,28 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
      * masks, nothing written outside the window's own inputs, so the taps go in any order.
      * About half the time of the loop below in model (e)'s AVX2 step (perf;
      * docs/benchmarks.md). */
+    if (tiles && g->c >= MP_VL && g->kh == 2 && g->kw == 2) { /* the taps by name */
+        const mp_v zero = MP_ZERO();
+        const mp_vi t1 = MP_SETI(1), t2 = MP_SETI(2), t3 = MP_SETI(3);
+        const size_t nv = (c + MP_VL - 1) / MP_VL, W = g->w * c;
+        for (size_t s = 0; s < n; s++)
+            for (size_t oy = 0; oy < g->oh; oy++) {
+                const float *d0 = dy + s * out + oy * g->ow * c;
+                const uint8_t *a0 = tap + s * out + oy * g->ow * c;
+                float *w0 = dx + s * in + oy * 2 * W;
+                for (size_t ox = 0; ox < g->ow; ox++, d0 += c, a0 += c, w0 += 2 * c)
+                    for (size_t v = 0; v < nv; v++) {
+                        const size_t ch = v + 1 < nv ? v * MP_VL : c - MP_VL;
+                        const mp_vi tv = mp_load_taps(a0 + ch, MP_VL);
+                        const mp_v d = MP_ADD(zero, MP_LOAD(d0 + ch));
+                        MP_STORE(w0 + ch, MP_WHERE(tv, MP_ZEROI(), d));
+                        MP_STORE(w0 + c + ch, MP_WHERE(tv, t1, d));
+                        MP_STORE(w0 + W + ch, MP_WHERE(tv, t2, d));
+                        MP_STORE(w0 + W + c + ch, MP_WHERE(tv, t3, d));
+                    }
+            }
+        return;
+    }
     if (tiles && g->c >= MP_VL) {
         const mp_v zero = MP_ZERO();
         const size_t taps = g->kh * g->kw, nv = (c + MP_VL - 1) / MP_VL;
