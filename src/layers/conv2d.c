@@ -15,7 +15,8 @@
  * The first layer's forward may leave out the windows that hold only +0s (the blank margins
  * of MNIST's digits: 42% of a 5x5 convolution's), whose GEMM rows all equal the GEMM of one row
  * of +0s: it forms that row once a pass, runs the GEMM over the other rows (ot_conv_live_windows)
- * and moves them into place, with the same bits; where it pays (live_forced, LIVE_BELOW).
+ * and moves them into place or, with a max pooling inside it, hands the pooling a table of
+ * where each row lies, with the same bits; where it pays (live_forced, LIVE_BELOW).
  *
  * A max pooling after it (with or without a ReLU or Sigmoid between) runs inside it
  * (ot_ctx_t.next), a block of whole images at a time: forward pools each block of output
@@ -898,9 +899,9 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
     carve_ws(L, c->work, &w);
     ot_conv_held_t held = {0};
     /* With next, the rows of blank windows are not written: next reads each row where it
-     * lies (at, from w.rows), the live ones where the GEMM left them and the blank ones at one copy of
-     * the zero row's output, post_fwd applied. Without, the live rows are spread to their
-     * places and the blank ones filled. */
+     * lies (at, from w.rows), the live ones where the GEMM left them and the blank ones at
+     * one copy of the zero row's output, post_fwd applied. Without, the live rows are spread
+     * to their places and the blank ones filled. */
     const float **at = next && rt->live ? w.rows : NULL, *zact = NULL;
     if (rt->live) { /* the output of a zero row, which is every blank window's */
         float *zeros = w.zrow + F, *za = zeros + K;
