@@ -95,10 +95,10 @@ static size_t ref_argmax(const ot_conv_geom_t *g, const float *x, size_t s, size
 
 /* Channel counts around the vector widths (3: one partial vector; 8 and 16: whole ones, of
  * AVX2 and of AVX-512; 9, 20 and 30: a last vector that overlaps the one before it, on AVX2
- * by 7, 4 and 2 lanes, on AVX-512 at 20 and 30 by 12 and 2; 64), windows that tile the image (6x6, 2x2
- * stride 2) and windows that leave a row and a column out (5x5): maxima, ties to the first,
- * every gradient on its maximum as 0 + dy (so -0 lands as +0), zeros everywhere else, whatever
- * dx held before. */
+ * by 7, 4 and 2 lanes, on AVX-512 at 20 and 30 by 12 and 2; 64), windows that tile the image
+ * (6x6, 2x2 stride 2) and windows that leave a row and a column out (5x5): maxima, ties to the
+ * first, every gradient on its maximum as 0 + dy (so -0 lands as +0), zeros everywhere else,
+ * whatever dx held before. */
 static void test_many_channels(void)
 {
     enum { MAXC = 64, N = 2, MAXH = 6 };
