@@ -773,7 +773,7 @@ static void test_sparse_conv_same_bits(void)
 }
 
 /* A first convolution's forward leaves out the windows of zeros (training.sparse_input, and
- * OT_LIVE=1: the AVX-512 kernel does not by default): the same gradient, loss and
+ * OT_LIVE=1: by default only below 40% nonzero pixels): the same gradient, loss and
  * probabilities as the GEMM over every window, on images blank outside a 16x16 box and half
  * zeros in it, with a bias that is not zero (the zero row's output is the bias), for a 5x5
  * convolution with the pooling inside it and without (OT_FUSE=0), and a 3x3 one with padding
