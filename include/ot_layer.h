@@ -278,8 +278,7 @@ typedef struct ot_layer_ops {
      * samples (sample s0's first), or, when rows is not NULL, the input row i of those
      * samples at rows[i] (a convolution that left out its blank windows points their rows
      * at one shared row instead of copying it); block_bwd writes their dx likewise, having
-     * first applied
-     * c->post_bwd, when set, to its own y and dy rows in place: the backward of an
+     * first applied c->post_bwd, when set, to its own y and dy rows in place: the backward of an
      * element-wise layer before it, folded in. That is exact for a kind whose every output is
      * one of its inputs (a maximum) and a post_bwd that is a function of the output and gives
      * +0 for a dy of +0 (ReLU, Sigmoid), the gradient of every other input being 0, and

@@ -1,6 +1,6 @@
 /* test_maxpool.c - the max-pooling kernels (src/layers/maxpool.c): the maximum per window and
- * channel and the tap it came from, ties to the first in window order; the gradient routed
- * there, added where windows overlap. */
+ * channel and the tap it came from, ties to the first in window order, with the input in place
+ * or through a table of rows; the gradient routed there, added where windows overlap. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -137,7 +137,46 @@ static void test_many_channels(void)
         }
 }
 
+/* ot_maxpool_forward_rows, the input through a table of rows, as a convolution that left out
+ * its blank windows gives it: rows in another order than the images' (each position's row at
+ * a scrambled place of a buffer), and a run of positions sharing one row, against
+ * ot_maxpool_forward of the same values laid out one row after another; 2x2 and 3x3 windows,
+ * channel counts below, at and past the vector widths. */
+static void test_rows_table(void)
+{
+    enum { N = 2, H = 6, MAXC = 33, P = N * H * H };
+    static float x[P * MAXC], buf[(P + 1) * MAXC], y_ref[P * MAXC], y_got[P * MAXC];
+    static uint8_t t_ref[P * MAXC], t_got[P * MAXC];
+    const float *rows[P];
+    const size_t channels[] = {3, 8, 20, 30, 33};
+    for (size_t ci = 0; ci < sizeof channels / sizeof channels[0]; ci++)
+        for (size_t k = 2; k <= 3; k++) {
+            const size_t C = channels[ci], o = (H - k) / k + 1;
+            const ot_conv_geom_t g = {H, H, C, k, k, k, 0, o, o};
+            memset(buf, 0, sizeof buf);
+            for (size_t ch = 0; ch < C; ch++) /* the shared row: the last one of buf */
+                buf[P * C + ch] = (float)((ch * 5) % 7) - 3.0f;
+            for (size_t q = 0; q < P; q++) {
+                const int shared = q % 9 < 3; /* three positions in nine share it */
+                const size_t at = (q * 7) % P; /* a scrambled place */
+                rows[q] = shared ? buf + P * C : buf + at * C;
+                for (size_t ch = 0; ch < C; ch++) {
+                    const float v = (float)((q * 13 + ch * 29) % 17) - 8.0f; /* ties */
+                    if (!shared)
+                        buf[at * C + ch] = v;
+                    x[q * C + ch] = shared ? buf[P * C + ch] : v;
+                }
+            }
+            ot_maxpool_forward(&g, x, N, y_ref, t_ref);
+            ot_maxpool_forward_rows(&g, rows, N, y_got, t_got);
+            const size_t out = N * o * o * C;
+            CU_ASSERT(memcmp(y_got, y_ref, out * sizeof(float)) == 0);
+            CU_ASSERT(memcmp(t_got, t_ref, out) == 0);
+        }
+}
+
 OT_TEST_SUITE(maxpool, NULL, NULL,
+              {"the input through a table of rows, some shared", test_rows_table},
               {"3 to 64 channels, tiling and non-tiling windows, -0 and stale dx", test_many_channels},
               {"maximum per window and channel; ties to the top-left", test_max_and_ties},
               {"a batch of images, each window within its image", test_batch_of_images})
