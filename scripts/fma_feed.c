@@ -95,7 +95,8 @@ int main(void)
 {
     const size_t ld = 30, rows = 100, kc = 200;
     float *dy = aligned_alloc(64, 4096 * sizeof(float));
-    float *A = aligned_alloc(64, kc * 6 * sizeof(float)), *B = aligned_alloc(64, kc * 16 * sizeof(float));
+    float *A = aligned_alloc(64, kc * 6 * sizeof(float));
+    float *B = aligned_alloc(64, kc * 16 * sizeof(float));
     int32_t at[PIXELS];
     float val[PIXELS], sink = 0.0f;
     if (!dy || !A || !B)
@@ -121,6 +122,8 @@ int main(void)
     printf("load-fed FMAs (sparse dW's shape):  %.2f G FMA/s\n", best_l);
     printf("register-fed FMAs (GEMM tile 6x16): %.2f G FMA/s\n", best_r);
     printf("ratio: %.2f  (checksum %g)\n", best_l / best_r, (double)sink);
-    free(dy), free(A), free(B);
+    free(dy);
+    free(A);
+    free(B);
     return 0;
 }
