@@ -48,11 +48,13 @@
 #include "ot_layer.h"
 #include "ot_net.h"
 
-/* How a step hands the lines of the parameters between cores when each thread's part stays in
- * its core's cache (ot_param_part_cached): as they fall, or kept out of the shared state (the
- * cross-thread tree's right children cleared once added, the update streamed out past the
- * caches: scripts/xcore.c). The same bits either way; which is faster depends on the machine
- * (on a shared VM, on the hour: docs/benchmarks.md), so by default the engine times both. */
+/* How a step of several threads hands lines between cores: as they fall, or kept out of the
+ * shared state: the packed weights that every thread reads stored past the caches
+ * (ot_layer_ops_t.prepare's stream) and, when each thread's part of the parameters stays in
+ * its core's cache (ot_param_part_cached), the cross-thread tree's right children cleared once
+ * added and the update streamed out past the caches (scripts/xcore.c). The same bits either
+ * way; which is faster depends on the machine (on a shared VM, on the hour:
+ * docs/benchmarks.md), so by default the engine times both. */
 typedef enum {
     OT_XFER_AUTO,  /* every 256 steps a few the other way; keep the faster (engine.c) */
     OT_XFER_PLAIN, /* as they fall */
@@ -123,8 +125,8 @@ typedef struct {
         double now[OT_XFER_SAMPLES], other[OT_XFER_SAMPLES]; /* seconds of the last steps
                                run each way (engine.c) */
     } xfer_auto;
-    uint64_t xfer_steps[2]; /* out: steps run plain [0] and kept [1] (when it applied), summed
-                               over ot_engine_gradient calls */
+    uint64_t xfer_steps[2]; /* out: steps run plain [0] and kept [1] (alone, with several
+                               threads), summed over ot_engine_gradient calls */
     int fuse;               /* an element-wise layer after one that fuses_next runs inside it,
                                sharing its output buffer (1 after ot_engine_init unless the
                                environment has OT_FUSE=0: the same bits either way) */
@@ -213,9 +215,9 @@ double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, s
  * only. */
 int ot_engine_distribute(ot_engine_t *e, const ot_dist_t *d);
 
-/* Whether the next step keeps parameter lines out of the shared state (ot_xfer_t), when each
- * thread's part stays in its cache; and OT_XFER_AUTO's note of a step's time, which
- * ot_engine_gradient takes after each such step (exposed for tests). */
+/* Whether the next step of several threads keeps lines out of the shared state (ot_xfer_t);
+ * and OT_XFER_AUTO's note of a step's time, which ot_engine_gradient takes after each such
+ * step of a process alone (exposed for tests). */
 int ot_engine_xfer_keep(const ot_engine_t *e);
 void ot_engine_xfer_note(ot_engine_t *e, double dt);
 

@@ -250,10 +250,11 @@ typedef struct ot_layer_ops {
      * (optional): shared preparation such as packing weights, split among the threads; the
      * engine adds the barrier. own: the calling thread's part [own[0], own[1]) of the
      * parameter block (ot_param_part), which it updated itself: a split by it reads local
-     * memory. backward: the pass will run backward too. shared: the team has other threads,
-     * which read what it prepares (ot_kpack_b's stream). */
+     * memory. backward: the pass will run backward too. stream: store what it prepares past
+     * the caches (ot_kpack_b's stream): the team has other threads, which read it, and the
+     * engine chose to keep such lines out of the shared state (ot_xfer_t). */
     void (*prepare)(const ot_layer_t *L, void *rt, const float *params, const size_t own[2],
-                    int backward, int shared);
+                    int backward, int stream);
     /* Layer 0 only (optional): take the thread's rows of ds (c->ids) in a form of its own,
      * writing c->labels; return 1, or 0 to have the engine gather floats into c->x.
      * by_column: the pass runs backward. */

@@ -74,8 +74,9 @@ typedef struct {
     double combine_ms;   /* per step: combining the shards' gradients (ot_engine_t.combine_s) */
     double phase_us[OT_PHASES];     /* per step, each phase (ot_phase_t): mean over the threads */
     double phase_max_us[OT_PHASES]; /* and the thread that spent the most in it */
-    double kept;         /* share of the steps that kept parameter lines out of the shared
-                            state (ot_xfer_t); -1: not a choice for this model and count */
+    double kept;         /* share of the steps that kept lines out of the shared state
+                            (ot_xfer_t); -1: not a choice at this count (one thread, or
+                            processes) */
 } row_t;
 
 /* Parse "1,2,4" into counts (each 1..max) for option flag; NULL = 1, 2, 4, ... up to deflt,
@@ -370,7 +371,7 @@ done:
 static void print_phases(const row_t *rows, int n)
 {
     printf("step by phase, microseconds: the threads' mean, and the most one thread spent; "
-           "kept: share of the steps that kept parameter lines out of the shared state\n");
+           "kept: share of the steps that kept lines out of the shared state\n");
     printf("%5s %7s %4s", "procs", "threads", "");
     for (int k = 0; k < OT_PHASES; k++)
         printf(" %9s", ot_phase_name[k]);

@@ -573,8 +573,9 @@ static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train, size_t
     }
 }
 
-/* Every layer's shared preparation, by every thread of the team, then a barrier. */
-static void prepare_pass(ot_engine_t *e, int backward)
+/* Every layer's shared preparation, by every thread of the team, then a barrier; stream: what
+ * the threads prepare for each other is stored past the caches (ot_layer_ops_t.prepare). */
+static void prepare_pass(ot_engine_t *e, int backward, int stream)
 {
     const ot_net_t *net = e->net;
     const size_t T = (size_t)omp_get_num_threads();
@@ -583,7 +584,7 @@ static void prepare_pass(ot_engine_t *e, int backward)
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
         if (L->ops->prepare)
-            L->ops->prepare(L, e->rt[l], net->params, own, backward, T > 1);
+            L->ops->prepare(L, e->rt[l], net->params, own, backward, stream);
     }
 #pragma omp barrier
 }
@@ -861,7 +862,8 @@ static void reduce_processes(ot_engine_t *e, size_t T, float fn)
 /* OT_XFER_AUTO: every XFER_PERIOD steps, XFER_TRIAL run the other way; the median times of the
  * last OT_XFER_SAMPLES steps of each way (a trial's first step still pays for the way before
  * it; a median, since on a shared machine one step that lost its core outweighs the rest)
- * are compared, and the faster way stays. */
+ * are compared, and the faster way stays. The first trial, at the start, is compared with the
+ * steps right after it, so that a run decides within 2 XFER_TRIAL steps, not XFER_PERIOD. */
 #define XFER_PERIOD 256
 #define XFER_TRIAL (OT_XFER_SAMPLES + 1)
 
@@ -888,14 +890,17 @@ int ot_engine_xfer_keep(const ot_engine_t *e)
 void ot_engine_xfer_note(ot_engine_t *e, double dt)
 {
     const uint64_t n = e->xfer_auto.k++, k = n % XFER_PERIOD;
+    const int first = n < XFER_PERIOD;
     if (k >= 1 && k < XFER_TRIAL)
         e->xfer_auto.other[k - 1] = dt;
     else if (k >= XFER_PERIOD - OT_XFER_SAMPLES)
         e->xfer_auto.now[k - (XFER_PERIOD - OT_XFER_SAMPLES)] = dt;
-    /* the end of a trial, with the steps before it timed */
-    if (k == XFER_TRIAL - 1 && n >= XFER_PERIOD &&
-        median_of(e->xfer_auto.other, OT_XFER_SAMPLES) <
-            median_of(e->xfer_auto.now, OT_XFER_SAMPLES))
+    else if (first && k > XFER_TRIAL && k < 2 * XFER_TRIAL)
+        e->xfer_auto.now[k - (XFER_TRIAL + 1)] = dt;
+    /* the end of a trial with the steps before it timed, or of the steps after the first */
+    const int decide = first ? k == 2 * XFER_TRIAL - 1 : k == XFER_TRIAL - 1;
+    if (decide && median_of(e->xfer_auto.other, OT_XFER_SAMPLES) <
+                      median_of(e->xfer_auto.now, OT_XFER_SAMPLES))
         e->xfer_auto.keep = !e->xfer_auto.keep;
 }
 
@@ -926,16 +931,21 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     const pass_t pass = {1, n, idx};
     const pass_t *p = &pass;
     const int T = team_size(e);
-    /* (with other processes the update runs after the step, as it falls) */
-    const int cached = !e->job && ot_param_part_cached(P, (size_t)T);
-    const int keep = cached && ot_engine_xfer_keep(e);
+    /* Alone with other threads, the step keeps lines out of the shared state or not
+     * (ot_xfer_t, timed by default): the packed weights that every thread reads, and the
+     * update's lines where each thread's part stays in its cache. With other processes the
+     * update runs after the step, as it falls, and the packs are streamed. */
+    const int timed = !e->job && T > 1;
+    const int cached = timed && ot_param_part_cached(P, (size_t)T);
+    const int keep = timed && ot_engine_xfer_keep(e);
+    const int stream = e->job ? T > 1 : keep;
     double t_combine = 0.0;
     e->applied = 0;
     begin_pass(e, ds, 1, (size_t)T);
     /* one parallel region for the shards, the batch-statistics reductions and the gradient
      * reduction: one fork/join per step */
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, out, p, t_combine) \
-    firstprivate(S, P, n, fn, called, keep)
+    firstprivate(S, P, n, fn, called, keep, cached, stream)
     {
         double mark = called;
 #pragma omp for schedule(static)
@@ -945,7 +955,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
         phase_end(e, &mark, OT_PHASE_START);
         gather_group(e, &g, ds, p, 1);
         phase_end(e, &mark, OT_PHASE_GATHER);
-        prepare_pass(e, 1); /* ends with a barrier: every shard's rows are in place */
+        prepare_pass(e, 1, stream); /* ends with a barrier: every shard's rows are in place */
         phase_end(e, &mark, OT_PHASE_PREPARE);
         forward_group(e, &g, p);
         phase_end(e, &mark, OT_PHASE_FORWARD);
@@ -966,7 +976,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
             const ot_step_hook_t *h = &e->hook;
             if (!h->span || !h->ok(h->arg, batch_loss(W, S), n))
                 h = NULL;
-            reduce_own(W, S, g.parts, P, fn, out, h, keep);
+            reduce_own(W, S, g.parts, P, fn, out, h, cached && keep);
             if (h) {
 #pragma omp master
                 e->applied = 1;
@@ -978,7 +988,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     }
     const double done = ot_now();
     e->combine_s += done - t_combine;
-    if (cached) {
+    if (timed) {
         e->xfer_steps[keep]++;
         if (e->xfer == OT_XFER_AUTO)
             ot_engine_xfer_note(e, done - called);
@@ -1047,7 +1057,7 @@ static ot_batch_result_t evaluate(ot_engine_t *e, const ot_dataset_t *ds, size_t
     shared(e, W, ds, r, confusion, probs, classes, bar) firstprivate(S, total, chunk, c,     \
                                                                      want_pred, job, what)
     {
-        prepare_pass(e, 0);
+        prepare_pass(e, 0, omp_get_num_threads() > 1);
         for (size_t base = 0; base < total; base += chunk) {
             size_t n = min_sz(total - base, chunk);
             const pass_t pass = {0, n, e->rows_idx};

@@ -53,14 +53,20 @@ static void make_config(ot_config_t *c)
     c->n_classes = CLASSES;
 }
 
+/* The net of config c, its parameters drawn from seed 3. */
+static void make_net_of(ot_net_t *net, const ot_config_t *c)
+{
+    CU_ASSERT_FATAL(ot_net_init(net, c, NULL) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 3);
+    ot_net_init_params(net, c, &r);
+}
+
 static void make_net(ot_net_t *net)
 {
     ot_config_t c;
     make_config(&c);
-    CU_ASSERT_FATAL(ot_net_init(net, &c, NULL) == OT_OK);
-    ot_rng_t r;
-    ot_rng_seed(&r, 3);
-    ot_net_init_params(net, &c, &r);
+    make_net_of(net, &c);
 }
 
 /* Mean gradient and summed loss of rows idx[0..n) with `shards` shards on `threads` threads. */
@@ -557,59 +563,71 @@ static void test_update_in_step(void)
     }
 }
 
-/* The ways of handing parameter lines between cores (ot_xfer_t) give the same bits: 40 steps
- * with the update inside the step (momentum) at 2 and 3 threads, as they fall, kept out of the
- * shared state, chosen by timing (whose first trial runs the other way), and switched from one
- * to the other every 5 steps, so that each way follows the other several times. */
-static void test_xfer_same_bits(void)
+/* One run of test_xfer_same_bits below: wide, at threads threads. */
+static void xfer_same_bits(int wide, int threads)
 {
     ot_config_t c;
     make_config(&c);
+    if (wide)
+        c.sizes[1] = 12000; /* 240k parameters: parts of 320 KB or more, past OT_CACHED_PART_BYTES */
     CU_ASSERT_FATAL(ot_config_set(&c, "training.optimizer=momentum") == OT_OK);
     enum { WAYS = 4, STEPS = 40, SWITCHED = 3 }; /* ways[SWITCHED]: set before each step */
     const ot_xfer_t ways[WAYS] = {OT_XFER_PLAIN, OT_XFER_KEEP, OT_XFER_AUTO, OT_XFER_PLAIN};
-    for (int threads = 2; threads <= 3; threads++) {
-        ot_net_t net[WAYS];
-        ot_optim_t o[WAYS];
-        ot_engine_t e[WAYS];
-        hook_arg_t h[WAYS];
-        omp_set_num_threads(threads);
-        for (int w = 0; w < WAYS; w++) {
-            make_net(&net[w]);
-            CU_ASSERT_FATAL(ot_optim_init(&o[w], &c, &net[w]) == OT_OK);
-            CU_ASSERT_FATAL(ot_engine_init(&e[w], &net[w], NS, 4) == OT_OK);
-            e[w].xfer = ways[w];
-            h[w] = (hook_arg_t){&o[w], net[w].params, 1};
-            e[w].hook = (ot_step_hook_t){hook_ok, hook_span, &h[w]};
-            for (int step = 0; step < STEPS; step++) {
-                if (w == SWITCHED)
-                    e[w].xfer = step / 5 % 2 ? OT_XFER_KEEP : OT_XFER_PLAIN;
-                ot_engine_gradient(&e[w], &ds, idx + (size_t)(step % 4) * 16, 16);
-                CU_ASSERT_EQUAL(e[w].applied, 1);
-                ot_optim_commit(&o[w]);
-            }
+    ot_net_t net[WAYS];
+    ot_optim_t o[WAYS];
+    ot_engine_t e[WAYS];
+    hook_arg_t h[WAYS];
+    omp_set_num_threads(threads);
+    for (int w = 0; w < WAYS; w++) {
+        make_net_of(&net[w], &c);
+        CU_ASSERT_FATAL(ot_optim_init(&o[w], &c, &net[w]) == OT_OK);
+        CU_ASSERT_FATAL(ot_engine_init(&e[w], &net[w], NS, 4) == OT_OK);
+        e[w].xfer = ways[w];
+        h[w] = (hook_arg_t){&o[w], net[w].params, 1};
+        e[w].hook = (ot_step_hook_t){hook_ok, hook_span, &h[w]};
+        for (int step = 0; step < STEPS; step++) {
+            if (w == SWITCHED)
+                e[w].xfer = step / 5 % 2 ? OT_XFER_KEEP : OT_XFER_PLAIN;
+            ot_engine_gradient(&e[w], &ds, idx + (size_t)(step % 4) * 16, 16);
+            CU_ASSERT_EQUAL(e[w].applied, 1);
+            ot_optim_commit(&o[w]);
         }
-        const size_t bytes = net[0].n_params * sizeof(float);
-        for (int w = 1; w < WAYS; w++) {
-            CU_ASSERT(memcmp(net[0].params, net[w].params, bytes) == 0);
-            CU_ASSERT(memcmp(o[0].m, o[w].m, bytes) == 0);
-        }
-        CU_ASSERT(e[0].xfer_steps[0] == STEPS && e[0].xfer_steps[1] == 0);
-        CU_ASSERT(e[1].xfer_steps[0] == 0 && e[1].xfer_steps[1] == STEPS);
-        CU_ASSERT(e[2].xfer_steps[0] > 0 && e[2].xfer_steps[1] > 0);
-        CU_ASSERT_EQUAL(e[2].xfer_steps[0] + e[2].xfer_steps[1], STEPS);
-        CU_ASSERT(e[SWITCHED].xfer_steps[0] == STEPS / 2 && e[SWITCHED].xfer_steps[1] == STEPS / 2);
-        for (int w = 0; w < WAYS; w++) {
-            ot_engine_free(&e[w]);
-            ot_optim_free(&o[w]);
-            ot_net_free(&net[w]);
-        }
+    }
+    const size_t bytes = net[0].n_params * sizeof(float);
+    for (int w = 1; w < WAYS; w++) {
+        CU_ASSERT(memcmp(net[0].params, net[w].params, bytes) == 0);
+        CU_ASSERT(memcmp(o[0].m, o[w].m, bytes) == 0);
+    }
+    CU_ASSERT(e[0].xfer_steps[0] == STEPS && e[0].xfer_steps[1] == 0);
+    CU_ASSERT(e[1].xfer_steps[0] == 0 && e[1].xfer_steps[1] == STEPS);
+    CU_ASSERT(e[2].xfer_steps[0] > 0 && e[2].xfer_steps[1] > 0);
+    CU_ASSERT_EQUAL(e[2].xfer_steps[0] + e[2].xfer_steps[1], STEPS);
+    CU_ASSERT(e[SWITCHED].xfer_steps[0] == STEPS / 2 && e[SWITCHED].xfer_steps[1] == STEPS / 2);
+    CU_ASSERT_EQUAL(ot_param_part_cached(net[0].n_params, (size_t)threads), !wide);
+    for (int w = 0; w < WAYS; w++) {
+        ot_engine_free(&e[w]);
+        ot_optim_free(&o[w]);
+        ot_net_free(&net[w]);
     }
 }
 
+/* The ways of handing lines between cores (ot_xfer_t) give the same bits: 40 steps with the
+ * update inside the step (momentum) at 2 and 3 threads, as they fall, kept out of the shared
+ * state, chosen by timing (whose first trial runs the other way), and switched from one to the
+ * other every 5 steps, so that each way follows the other several times. Twice: a net whose
+ * threads' parts of the parameters stay in their caches (the packs, the tree and the update
+ * change their stores), and one too wide for that (the packs alone). */
+static void test_xfer_same_bits(void)
+{
+    for (int wide = 0; wide <= 1; wide++)
+        for (int threads = 2; threads <= 3; threads++)
+            xfer_same_bits(wide, threads);
+}
+
 /* OT_XFER_AUTO's choice, fed step times: it tries the other way for a few steps every 256 and
- * goes over when that way's median is lower, comes back when the costs turn, and one step that
- * lost its core (100 times the others) does not move it. */
+ * goes over when that way's median is lower (the first time within 32 steps of the start),
+ * comes back when the costs turn, and one step that lost its core (100 times the others) does
+ * not move it. */
 static void test_xfer_auto_choice(void)
 {
     ot_engine_t e;
@@ -620,6 +638,10 @@ static void test_xfer_auto_choice(void)
         const int keep = ot_engine_xfer_keep(&e);
         tried |= keep && step < 256;
         ot_engine_xfer_note(&e, keep ? 1e-3 : 2e-3);
+        if (step == 31) /* the first trial, then 16 plain steps: decided */
+            CU_ASSERT_EQUAL(e.xfer_auto.keep, 1);
+        if (step == 30) /* not before */
+            CU_ASSERT_EQUAL(e.xfer_auto.keep, 0);
     }
     CU_ASSERT(tried);
     CU_ASSERT(ot_engine_xfer_keep(&e) == 1 || e.xfer_auto.k % 256 < 16);
@@ -634,6 +656,14 @@ static void test_xfer_auto_choice(void)
         const int keep = ot_engine_xfer_keep(&e);
         const int last = e.xfer_auto.k % 256 == 255;
         ot_engine_xfer_note(&e, last ? 0.2 : keep ? 3e-3 : 2e-3);
+        moved |= e.xfer_auto.keep;
+    }
+    CU_ASSERT_FALSE(moved);
+    memset(&e, 0, sizeof e); /* a fresh run where plain is faster stays plain from the start */
+    e.xfer = OT_XFER_AUTO;
+    for (int step = 0; step < 300; step++) {
+        const int keep = ot_engine_xfer_keep(&e);
+        ot_engine_xfer_note(&e, keep ? 3e-3 : 2e-3);
         moved |= e.xfer_auto.keep;
     }
     CU_ASSERT_FALSE(moved);

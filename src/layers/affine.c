@@ -230,14 +230,13 @@ static void begin(const ot_layer_t *L, void *p, const float *params, const float
 /* W packed for the step, each thread the rows of W it updated (ot_own_rows): for y = x W by
  * rows of every panel, for dx = dy W^T the panels of W^T, which are blocks of W's rows. */
 static void prepare(const ot_layer_t *L, void *p, const float *params, const size_t own[2],
-                    int backward, int shared)
+                    int backward, int stream)
 {
     affine_rt_t *rt = p;
     const size_t nr = ot_kgemm_nr(), in = L->in_size, out = L->out_size;
     const float *W = params + L->p_off;
     size_t k0, k1;
     ot_own_rows(own, L->p_off, in, out, &k0, &k1);
-    const bool stream = shared; /* other threads read the packs */
     if (!rt->sparse)
         ot_kpack_b_rows(W, out, in, out, rt->wpack, k0, k1, stream);
     else if (sparse_blocks(L))

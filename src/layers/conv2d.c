@@ -587,7 +587,7 @@ static size_t carve_wino(const ot_layer_t *L, void *work, wino_ws_t *w)
 /* U of the channels [c0, c1) that the thread's share of W's rows decides, packed for the
  * forward (rows c0..c1 of each U[xi]) and for dx (U[xi]^T's panels of those channels). */
 static void wino_prepare(const ot_layer_t *L, conv_rt_t *rt, const float *params,
-                         const size_t own[2], int backward, int shared)
+                         const size_t own[2], int backward, int stream)
 {
     const ot_wino_geom_t g = wgeom(L);
     const size_t NP = ot_wino_points(&g);
@@ -600,7 +600,6 @@ static void wino_prepare(const ot_layer_t *L, conv_rt_t *rt, const float *params
     if (c0 >= c1)
         return;
     const size_t ups = ot_wino_filter_stride(&g);
-    const bool stream = shared; /* other threads read the packs */
     ot_wino_filter(&g, params + L->p_off, c0, c1, rt->u, ups);
     for (size_t xi = 0; xi < NP; xi++) {
         const float *U = rt->u + xi * ups;
@@ -829,18 +828,17 @@ static void begin(const ot_layer_t *L, void *p, const float *params, const float
 
 /* W packed for the step, each thread the rows (taps) of W it updated, as the Affine's. */
 static void prepare(const ot_layer_t *L, void *p, const float *params, const size_t own[2],
-                    int backward, int shared)
+                    int backward, int stream)
 {
     conv_rt_t *rt = p;
     if (args(L)->winograd) {
-        wino_prepare(L, rt, params, own, backward, shared);
+        wino_prepare(L, rt, params, own, backward, stream);
         return;
     }
     const size_t nr = ot_kgemm_nr(), K = taps(L), F = args(L)->filters;
     const float *W = params + L->p_off;
     size_t k0, k1;
     ot_own_rows(own, L->p_off, K, F, &k0, &k1);
-    const bool stream = shared; /* other threads read the packs */
     ot_kpack_b_rows(W, F, K, F, rt->wpack, k0, k1, stream);
     if (backward && rt->wtpack)
         ot_kpack_b(W, F, true, F, K, rt->wtpack, (k0 + nr - 1) / nr, (k1 + nr - 1) / nr,
