@@ -1,5 +1,6 @@
 #!/bin/bash
-# xfer_rounds.sh - the ways of handing parameter lines between cores (ot_xfer_t) side by side:
+# xfer_rounds.sh - the ways of handing lines between cores (ot_xfer_t: the packed weights, and the
+# update where the parts stay cached) side by side:
 # per round, the cache-line round trip between cores 0 and 1 (scripts/xcore.c), then
 # `omptrain bench --threads 1,2 CONFIG` with OT_XFER=plain, keep and auto (the default), one
 # after the other. Prints samples/s at 1 and 2 threads, 2t/1t, and the share of 2-thread steps
