@@ -56,7 +56,8 @@
  * way; which is faster depends on the machine (on a shared VM, on the hour:
  * docs/benchmarks.md), so by default the engine times both. */
 typedef enum {
-    OT_XFER_AUTO,  /* every 256 steps a few the other way; keep the faster (engine.c) */
+    OT_XFER_AUTO,  /* a few steps the other way at the start and every 256 after; keep the
+                      faster (engine.c) */
     OT_XFER_PLAIN, /* as they fall */
     OT_XFER_KEEP   /* kept out of the shared state */
 } ot_xfer_t;
