@@ -936,8 +936,8 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
      * update's lines where each thread's part stays in its cache. With other processes the
      * update runs after the step, as it falls, and the packs are streamed. */
     const int timed = !e->job && T > 1;
-    const int cached = timed && ot_param_part_cached(P, (size_t)T);
     const int keep = timed && ot_engine_xfer_keep(e);
+    const int keep_parts = keep && ot_param_part_cached(P, (size_t)T);
     const int stream = e->job ? T > 1 : keep;
     double t_combine = 0.0;
     e->applied = 0;
@@ -945,7 +945,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
     /* one parallel region for the shards, the batch-statistics reductions and the gradient
      * reduction: one fork/join per step */
 #pragma omp parallel num_threads(T) default(none) shared(e, W, ds, out, p, t_combine) \
-    firstprivate(S, P, n, fn, called, keep, cached, stream)
+    firstprivate(S, P, n, fn, called, keep_parts, stream)
     {
         double mark = called;
 #pragma omp for schedule(static)
@@ -976,7 +976,7 @@ ot_batch_result_t ot_engine_gradient(ot_engine_t *e, const ot_dataset_t *ds, con
             const ot_step_hook_t *h = &e->hook;
             if (!h->span || !h->ok(h->arg, batch_loss(W, S), n))
                 h = NULL;
-            reduce_own(W, S, g.parts, P, fn, out, h, cached && keep);
+            reduce_own(W, S, g.parts, P, fn, out, h, keep_parts);
             if (h) {
 #pragma omp master
                 e->applied = 1;

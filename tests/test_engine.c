@@ -572,7 +572,7 @@ static void xfer_same_bits(int wide, int threads)
         c.sizes[1] = 6700;
     CU_ASSERT_FATAL(ot_config_set(&c, "training.optimizer=momentum") == OT_OK);
     enum { WAYS = 4, SWITCHED = 3 }; /* ways[SWITCHED]: set before each step */
-    const uint64_t STEPS = wide ? 20 : 40; /* (valgrind runs this suite: the wide net costs) */
+    const uint64_t steps = wide ? 20 : 40; /* (valgrind runs this suite: the wide net costs) */
     const ot_xfer_t ways[WAYS] = {OT_XFER_PLAIN, OT_XFER_KEEP, OT_XFER_AUTO, OT_XFER_PLAIN};
     ot_net_t net[WAYS];
     ot_optim_t o[WAYS];
@@ -586,7 +586,7 @@ static void xfer_same_bits(int wide, int threads)
         e[w].xfer = ways[w];
         h[w] = (hook_arg_t){&o[w], net[w].params, 1};
         e[w].hook = (ot_step_hook_t){hook_ok, hook_span, &h[w]};
-        for (uint64_t step = 0; step < STEPS; step++) {
+        for (uint64_t step = 0; step < steps; step++) {
             if (w == SWITCHED)
                 e[w].xfer = step / 5 % 2 ? OT_XFER_KEEP : OT_XFER_PLAIN;
             ot_engine_gradient(&e[w], &ds, idx + (size_t)(step % 4) * 16, 16);
@@ -599,11 +599,11 @@ static void xfer_same_bits(int wide, int threads)
         CU_ASSERT(memcmp(net[0].params, net[w].params, bytes) == 0);
         CU_ASSERT(memcmp(o[0].m, o[w].m, bytes) == 0);
     }
-    CU_ASSERT(e[0].xfer_steps[0] == STEPS && e[0].xfer_steps[1] == 0);
-    CU_ASSERT(e[1].xfer_steps[0] == 0 && e[1].xfer_steps[1] == STEPS);
+    CU_ASSERT(e[0].xfer_steps[0] == steps && e[0].xfer_steps[1] == 0);
+    CU_ASSERT(e[1].xfer_steps[0] == 0 && e[1].xfer_steps[1] == steps);
     CU_ASSERT(e[2].xfer_steps[0] > 0 && e[2].xfer_steps[1] > 0);
-    CU_ASSERT_EQUAL(e[2].xfer_steps[0] + e[2].xfer_steps[1], STEPS);
-    CU_ASSERT(e[SWITCHED].xfer_steps[0] == STEPS / 2 && e[SWITCHED].xfer_steps[1] == STEPS / 2);
+    CU_ASSERT_EQUAL(e[2].xfer_steps[0] + e[2].xfer_steps[1], steps);
+    CU_ASSERT(e[SWITCHED].xfer_steps[0] == steps / 2 && e[SWITCHED].xfer_steps[1] == steps / 2);
     CU_ASSERT_EQUAL(ot_param_part_cached(net[0].n_params, (size_t)threads), !wide);
     for (int w = 0; w < WAYS; w++) {
         ot_engine_free(&e[w]);
