@@ -1,7 +1,11 @@
 /* winograd.c - the transforms of Winograd's F(2x2, 3x3) and F(4x4, 3x3) for the convolution
  * kind (see ot_winograd.h for the maths and layouts): filter, input, output and their
- * adjoints, each vectorised over the channels, which are innermost (NHWC). The GEMMs between
- * them are omptrain's own (src/kgemm.c), called by src/layers/conv2d.c.
+ * adjoints, each vectorised over the channels, which are innermost (NHWC). F(4x4, 3x3)'s data
+ * transforms take a vector of channels at a time (vec_*: a column pass into a small array,
+ * then a row pass, with few live pointers) and the channels after the last whole vector one
+ * lane at a time, by the same operations in the same order, so that a channel's bits do not
+ * depend on where it falls. The GEMMs between them are omptrain's own (src/kgemm.c), called
+ * by src/layers/conv2d.c.
  *
  * F(2x2, 3x3):
  *   B^T = | 1  0 -1  0 |     G = |  1    0    0  |     A^T = | 1  1  1  0 |
@@ -17,6 +21,7 @@
  *         | 0  4  0 -5  0  1 |       |   0     0     1  | */
 #include <string.h>
 
+#include "ot_simd.h"
 #include "ot_winograd.h"
 
 ot_wino_geom_t ot_wino_geom(size_t h, size_t w, size_t c, size_t f, size_t pad, size_t m)
@@ -251,13 +256,45 @@ void ot_wino_filter_grad(const ot_wino_geom_t *g, const float *dU, size_t ups, s
         x[5] = y[3];                                                                       \
     } while (0)
 
+/* F(4x4, 3x3): V = B^T d B of one tile's 6x6 block (rows rs apart), a vector of channels:
+ * r = B^T d in a small array, then each row of V stored plane by plane */
+static inline __attribute__((always_inline)) void vec_input6(const float *restrict d,
+                                                             size_t rs, size_t c,
+                                                             float *restrict v, size_t ps)
+{
+    vf_t r[6][6];
+    const float *d0 = d, *d1 = d0 + rs, *d2 = d1 + rs, *d3 = d2 + rs, *d4 = d3 + rs,
+                *d5 = d4 + rs;
+    _Pragma("GCC unroll 1")
+    for (size_t j = 0, o = 0; j < 6; j++, o += c) { /* r = B^T d, column j */
+        const vf_t x[6] = {V_LOAD(d0 + o), V_LOAD(d1 + o), V_LOAD(d2 + o),
+                           V_LOAD(d3 + o), V_LOAD(d4 + o), V_LOAD(d5 + o)};
+        vf_t y[6];
+        BT6(x, y);
+        r[0][j] = y[0], r[1][j] = y[1], r[2][j] = y[2];
+        r[3][j] = y[3], r[4][j] = y[4], r[5][j] = y[5];
+    }
+    float *q = v;
+    _Pragma("GCC unroll 1")
+    for (int i = 0; i < 6; i++) { /* V = r B, row i */
+        vf_t y[6];
+        BT6(r[i], y);
+        _Pragma("GCC unroll 6")
+        for (int j = 0; j < 6; j++, q += ps)
+            V_STORE(q, y[j]);
+    }
+}
+
 /* F(4x4, 3x3): V = B^T d B of one tile's 6x6 block (rows rs apart) */
 static inline __attribute__((always_inline)) void tile_input6(const float *restrict d,
                                                               size_t rs, size_t c,
                                                               float *restrict v, size_t ps)
 {
+    size_t c0 = 0;
+    for (; c0 + VL <= c; c0 += VL)
+        vec_input6(d + c0, rs, c, v + c0, ps);
 #pragma omp simd
-    for (size_t ch = 0; ch < c; ch++) {
+    for (size_t ch = c0; ch < c; ch++) {
         float r[6][6], x[6], y[6];
         _Pragma("GCC unroll 6")
         for (int j = 0; j < 6; j++) { /* r = B^T d, column j */
@@ -279,14 +316,48 @@ static inline __attribute__((always_inline)) void tile_input6(const float *restr
     }
 }
 
+/* F(4x4, 3x3): d += B dV B^T for a vector of channels, as vec_input6 */
+static inline __attribute__((always_inline)) void vec_input6_grad(const float *restrict v,
+                                                                  size_t ps, size_t c,
+                                                                  float *restrict d,
+                                                                  size_t rs)
+{
+    vf_t r[6][6];
+    const float *q = v;
+    _Pragma("GCC unroll 1")
+    for (int i = 0; i < 6; i++) { /* r = dV B^T, row i */
+        vf_t y[6];
+        _Pragma("GCC unroll 6")
+        for (int j = 0; j < 6; j++, q += ps)
+            y[j] = V_LOAD(q);
+        B6(y, r[i]);
+    }
+    float *d0 = d, *d1 = d0 + rs, *d2 = d1 + rs, *d3 = d2 + rs, *d4 = d3 + rs, *d5 = d4 + rs;
+    _Pragma("GCC unroll 1")
+    for (size_t j = 0, o = 0; j < 6; j++, o += c) { /* dd = B r, column j */
+        const vf_t y[6] = {r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j]};
+        vf_t x[6];
+        B6(y, x);
+        V_STORE(d0 + o, V_LOAD(d0 + o) + x[0]);
+        V_STORE(d1 + o, V_LOAD(d1 + o) + x[1]);
+        V_STORE(d2 + o, V_LOAD(d2 + o) + x[2]);
+        V_STORE(d3 + o, V_LOAD(d3 + o) + x[3]);
+        V_STORE(d4 + o, V_LOAD(d4 + o) + x[4]);
+        V_STORE(d5 + o, V_LOAD(d5 + o) + x[5]);
+    }
+}
+
 /* F(4x4, 3x3): d += B dV B^T, the adjoint of tile_input6 */
 static inline __attribute__((always_inline)) void tile_input6_grad(const float *restrict v,
                                                                    size_t ps, size_t c,
                                                                    float *restrict d,
                                                                    size_t rs)
 {
+    size_t c0 = 0;
+    for (; c0 + VL <= c; c0 += VL)
+        vec_input6_grad(v + c0, ps, c, d + c0, rs);
 #pragma omp simd
-    for (size_t ch = 0; ch < c; ch++) {
+    for (size_t ch = c0; ch < c; ch++) {
         float r[6][6], x[6], y[6];
         _Pragma("GCC unroll 6")
         for (int i = 0; i < 6; i++) { /* r = dV B^T, row i */
@@ -414,13 +485,45 @@ static inline void zero_run(float *dst, size_t r)
 
 /* F(4x4, 3x3): the 4x4 block Y = A^T M A + bias of one tile into y (rows ry apart, columns
  * f apart: channels [0, r)) */
+static inline __attribute__((always_inline)) void vec_output6(const float *restrict m,
+                                                              size_t ps, const float *bias,
+                                                              float *restrict y, size_t ry,
+                                                              size_t f)
+{
+    vf_t t[4][6];
+    const float *m0 = m, *m1 = m0 + 6 * ps, *m2 = m1 + 6 * ps, *m3 = m2 + 6 * ps,
+                *m4 = m3 + 6 * ps, *m5 = m4 + 6 * ps;
+    _Pragma("GCC unroll 1")
+    for (size_t j = 0, o = 0; j < 6; j++, o += ps) { /* t = A^T M, column j */
+        const vf_t x[6] = {V_LOAD(m0 + o), V_LOAD(m1 + o), V_LOAD(m2 + o),
+                           V_LOAD(m3 + o), V_LOAD(m4 + o), V_LOAD(m5 + o)};
+        vf_t u[4];
+        AT6(x, u);
+        t[0][j] = u[0], t[1][j] = u[1], t[2][j] = u[2], t[3][j] = u[3];
+    }
+    const vf_t b = bias ? V_LOAD(bias) : V_ZERO();
+    _Pragma("GCC unroll 1")
+    for (int i = 0; i < 4; i++) { /* Y = t A, row i */
+        vf_t u[4];
+        AT6(t[i], u);
+        float *yi = y + (size_t)i * ry;
+        V_STORE(yi, b + u[0]);
+        V_STORE(yi + f, b + u[1]);
+        V_STORE(yi + 2 * f, b + u[2]);
+        V_STORE(yi + 3 * f, b + u[3]);
+    }
+}
+
 static inline __attribute__((always_inline)) void tile_output6(const float *restrict m,
                                                                size_t ps, const float *bias,
                                                                size_t r, float *restrict y,
                                                                size_t ry, size_t f)
 {
+    size_t k0 = 0;
+    for (; k0 + VL <= r; k0 += VL)
+        vec_output6(m + k0, ps, bias ? bias + k0 : NULL, y + k0, ry, f);
 #pragma omp simd
-    for (size_t k = 0; k < r; k++) {
+    for (size_t k = k0; k < r; k++) {
         float t[4][6], x[6], o[4];
         const float b = bias ? bias[k] : 0.0f;
         _Pragma("GCC unroll 6")
@@ -467,13 +570,41 @@ static void output6(const ot_wino_geom_t *g, const float *M, size_t ps, const fl
 }
 
 /* F(4x4, 3x3): dM = A dY A^T of one tile's 4x4 block of dY (rows ry apart, columns f apart) */
+static inline __attribute__((always_inline)) void vec_output6_grad(const float *restrict dy,
+                                                                   size_t ry, size_t f,
+                                                                   float *restrict m, size_t ps)
+{
+    vf_t t[6][4];
+    const float *y0 = dy, *y1 = y0 + ry, *y2 = y1 + ry, *y3 = y2 + ry;
+    _Pragma("GCC unroll 1")
+    for (size_t j = 0, o = 0; j < 4; j++, o += f) { /* t = A dY, column j */
+        const vf_t u[4] = {V_LOAD(y0 + o), V_LOAD(y1 + o), V_LOAD(y2 + o), V_LOAD(y3 + o)};
+        vf_t x[6];
+        A6(u, x);
+        t[0][j] = x[0], t[1][j] = x[1], t[2][j] = x[2];
+        t[3][j] = x[3], t[4][j] = x[4], t[5][j] = x[5];
+    }
+    float *q = m;
+    _Pragma("GCC unroll 1")
+    for (int i = 0; i < 6; i++) { /* dM = t A^T, row i */
+        vf_t x[6];
+        A6(t[i], x);
+        _Pragma("GCC unroll 6")
+        for (int j = 0; j < 6; j++, q += ps)
+            V_STORE(q, x[j]);
+    }
+}
+
 static inline __attribute__((always_inline)) void tile_output6_grad(const float *restrict dy,
                                                                     size_t ry, size_t f,
                                                                     size_t r, float *restrict m,
                                                                     size_t ps)
 {
+    size_t k0 = 0;
+    for (; k0 + VL <= r; k0 += VL)
+        vec_output6_grad(dy + k0, ry, f, m + k0, ps);
 #pragma omp simd
-    for (size_t k = 0; k < r; k++) {
+    for (size_t k = k0; k < r; k++) {
         float t[6][4], o[4], x[6];
         _Pragma("GCC unroll 6")
         for (int j = 0; j < 4; j++) { /* t = A dY, column j */

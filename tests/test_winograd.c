@@ -1,8 +1,9 @@
 /* test_winograd.c - the F(2x2, 3x3) and F(4x4, 3x3) transforms (src/winograd.c): composed as the convolution
  * kind composes them (filter, input, the 16 per-point channel sums, output), they give the
  * direct 3x3 convolution to float rounding for pads 0, 1, 2 and odd and even sides (tiles
- * past the output's edge); and each backward transform is the adjoint of its forward one
- * (<A a, b> = <a, A^T b> in double), channel ranges included. */
+ * past the output's edge); each backward transform is the adjoint of its forward one
+ * (<A a, b> = <a, A^T b> in double), channel ranges included; and a channel's transforms give
+ * the same bits alone and among 70 (the vector path and the lanes after it). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,7 +174,91 @@ static void test_transforms_are_adjoints(void)
     check_adjoints(4);
 }
 
+/* Bitwise equality of n floats */
+static int same_bits(const float *a, const float *b, size_t n)
+{
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* One channel through the four data transforms of F(m x m, 3x3) alone and among C = 70 (past a
+ * vector of 16 and a run of 64, so that it takes the vector path, or the lanes after the last
+ * whole vector, or, alone, the one-channel path): the same bits every way. */
+static void check_channel_alone(size_t h, size_t w, size_t pad, size_t m)
+{
+    enum { C = 70, N = 2 };
+    const ot_wino_geom_t gc = ot_wino_geom(h, w, C, C, pad, m), g1 = ot_wino_geom(h, w, 1, 1, pad, m);
+    const size_t NP = ot_wino_points(&gc), T = N * gc.th * gc.tw, P = gc.oh * gc.ow;
+    const size_t psc = T * C + 16, ps1 = T + 16, nx = N * h * w;
+    float *x = malloc(nx * C * sizeof(float)), *x1 = malloc(nx * sizeof(float));
+    float *buf = malloc(N * ot_wino_pad_floats(&gc) * sizeof(float));
+    float *buf1 = malloc(N * ot_wino_pad_floats(&g1) * sizeof(float));
+    float *V = malloc(NP * psc * sizeof(float)), *V1 = malloc(NP * ps1 * sizeof(float));
+    float *y = malloc(N * P * C * sizeof(float)), *y1 = malloc(N * P * sizeof(float));
+    float *b = malloc(C * sizeof(float)), *got = malloc(NP * ps1 * sizeof(float));
+    CU_ASSERT_FATAL(x && x1 && buf && buf1 && V && V1 && y && y1 && b && got);
+    const size_t chans[3] = {0, 37, C - 1};
+    for (int which = 0; which < 3; which++) {
+        const size_t ch = chans[which];
+        /* input: V = B^T d B */
+        fill(x, nx * C, 20);
+        for (size_t i = 0; i < nx; i++)
+            x1[i] = x[i * C + ch];
+        ot_wino_pad(&gc, x, N, buf);
+        ot_wino_input(&gc, buf, N, V, psc);
+        ot_wino_pad(&g1, x1, N, buf1);
+        ot_wino_input(&g1, buf1, N, V1, ps1);
+        for (size_t xi = 0; xi < NP; xi++)
+            for (size_t t = 0; t < T; t++)
+                got[xi * ps1 + t] = V[xi * psc + t * C + ch];
+        int same = 1;
+        for (size_t xi = 0; xi < NP; xi++)
+            same &= same_bits(got + xi * ps1, V1 + xi * ps1, T);
+        CU_ASSERT(same);
+        /* output: Y = A^T M A + bias, from the planes in V */
+        fill(b, C, 21);
+        ot_wino_output(&gc, V, psc, b, N, y);
+        ot_wino_output(&g1, V1, ps1, b + ch, N, y1);
+        for (size_t i = 0; i < N * P; i++)
+            got[i] = y[i * C + ch];
+        CU_ASSERT(same_bits(got, y1, N * P));
+        /* output's adjoint: dM = A dY A^T */
+        fill(y, N * P * C, 22);
+        for (size_t i = 0; i < N * P; i++)
+            y1[i] = y[i * C + ch];
+        ot_wino_output_grad(&gc, y, N, V, psc);
+        ot_wino_output_grad(&g1, y1, N, V1, ps1);
+        same = 1;
+        for (size_t xi = 0; xi < NP; xi++)
+            for (size_t t = 0; t < T; t++)
+                same &= same_bits(&V[xi * psc + t * C + ch], &V1[xi * ps1 + t], 1);
+        CU_ASSERT(same);
+        /* input's adjoint: dd = B dV B^T onto the padded images, then their inside */
+        memset(buf, 0, N * ot_wino_pad_floats(&gc) * sizeof(float));
+        memset(buf1, 0, N * ot_wino_pad_floats(&g1) * sizeof(float));
+        ot_wino_input_grad(&gc, V, psc, N, buf);
+        ot_wino_input_grad(&g1, V1, ps1, N, buf1);
+        ot_wino_unpad(&gc, buf, N, x);
+        ot_wino_unpad(&g1, buf1, N, x1);
+        for (size_t i = 0; i < nx; i++)
+            got[i] = x[i * C + ch];
+        CU_ASSERT(same_bits(got, x1, nx));
+    }
+    free(x), free(x1), free(buf), free(buf1), free(V), free(V1), free(y), free(y1), free(b);
+    free(got);
+}
+
+static void test_channel_alone_same_bits(void)
+{
+    for (size_t m = 2; m <= 4; m += 2) {
+        check_channel_alone(9, 9, 1, m);  /* 9x9 out: edge tiles both ways */
+        check_channel_alone(8, 8, 1, m);  /* whole tiles */
+        check_channel_alone(6, 7, 2, m);  /* pad 2 */
+        check_channel_alone(6, 6, 0, m);  /* no pad */
+    }
+}
+
 OT_TEST_SUITE(winograd, NULL, NULL,
               {"the transforms composed are the 3x3 convolution, every pad and side",
                test_forward_is_the_convolution},
-              {"each backward transform is its forward's adjoint", test_transforms_are_adjoints})
+              {"each backward transform is its forward's adjoint", test_transforms_are_adjoints},
+              {"a channel's bits are the same alone and among 70", test_channel_alone_same_bits})
