@@ -1,11 +1,10 @@
 /* winograd.c - the transforms of Winograd's F(2x2, 3x3) and F(4x4, 3x3) for the convolution
  * kind (see ot_winograd.h for the maths and layouts): filter, input, output and their
  * adjoints, each vectorised over the channels, which are innermost (NHWC). F(4x4, 3x3)'s data
- * transforms take a vector of channels at a time (vec_*: a column pass into a small array,
- * then a row pass, with few live pointers) and the channels after the last whole vector one
- * lane at a time, by the same operations in the same order, so that a channel's bits do not
- * depend on where it falls. The GEMMs between them are omptrain's own (src/kgemm.c), called
- * by src/layers/conv2d.c.
+ * transforms take a vector of channels at a time (a column pass into a small array, then a
+ * row pass, with few live pointers; BY_VECTORS), the last vector's lanes masked, so that a
+ * channel's bits do not depend on where it falls. The GEMMs between them are omptrain's own
+ * (src/kgemm.c), called by src/layers/conv2d.c.
  *
  * F(2x2, 3x3):
  *   B^T = | 1  0 -1  0 |     G = |  1    0    0  |     A^T = | 1  1  1  0 |
@@ -256,19 +255,53 @@ void ot_wino_filter_grad(const ot_wino_geom_t *g, const float *dU, size_t ups, s
         x[5] = y[3];                                                                       \
     } while (0)
 
-/* F(4x4, 3x3): V = B^T d B of one tile's 6x6 block (rows rs apart), a vector of channels:
- * r = B^T d in a small array, then each row of V stored plane by plane */
-static inline __attribute__((always_inline)) void vec_input6(const float *restrict d,
-                                                             size_t rs, size_t c,
-                                                             float *restrict v, size_t ps)
+/* A vector's first `left` lanes (left = VL: the whole vector, unmasked) */
+static inline __attribute__((always_inline)) vf_t ld(const float *p, size_t left, vmask_t k)
+{
+    return left == VL ? V_LOAD(p) : V_LOADN(p, k);
+}
+
+static inline __attribute__((always_inline)) void st(float *p, vf_t v, size_t left, vmask_t k)
+{
+    if (left == VL)
+        V_STORE(p, v);
+    else
+        V_STOREN(p, v, k);
+}
+
+/* stmt for the channels [0, c) a vector at a time: c0 the vector's first channel, left its
+ * lanes (VL, a constant, but for the last one) and k their mask */
+#define BY_VECTORS(c, c0, left, k, stmt)                                                   \
+    do {                                                                                   \
+        size_t c0 = 0;                                                                     \
+        for (; c0 + VL <= (c); c0 += VL) {                                                 \
+            const size_t left = VL;                                                        \
+            const vmask_t k = V_MASK(VL);                                                  \
+            stmt;                                                                          \
+        }                                                                                  \
+        if (c0 < (c)) {                                                                    \
+            const size_t left = (c) - c0;                                                  \
+            const vmask_t k = V_MASK(left);                                                \
+            stmt;                                                                          \
+        }                                                                                  \
+    } while (0)
+
+/* F(4x4, 3x3): V = B^T d B of one tile's 6x6 block (rows rs apart, pixels c apart) for the
+ * first `left` lanes of a vector of channels: r = B^T d in a small array, then each row of V
+ * stored plane by plane. (Per lane with `omp simd`, gcc kept the 6x6 array and 36 plane
+ * pointers per lane and spilled them.) */
+static inline __attribute__((always_inline)) void tile_input6(const float *restrict d,
+                                                              size_t rs, size_t c,
+                                                              float *restrict v, size_t ps,
+                                                              size_t left, vmask_t k)
 {
     vf_t r[6][6];
     const float *d0 = d, *d1 = d0 + rs, *d2 = d1 + rs, *d3 = d2 + rs, *d4 = d3 + rs,
                 *d5 = d4 + rs;
     _Pragma("GCC unroll 1")
     for (size_t j = 0, o = 0; j < 6; j++, o += c) { /* r = B^T d, column j */
-        const vf_t x[6] = {V_LOAD(d0 + o), V_LOAD(d1 + o), V_LOAD(d2 + o),
-                           V_LOAD(d3 + o), V_LOAD(d4 + o), V_LOAD(d5 + o)};
+        const vf_t x[6] = {ld(d0 + o, left, k), ld(d1 + o, left, k), ld(d2 + o, left, k),
+                           ld(d3 + o, left, k), ld(d4 + o, left, k), ld(d5 + o, left, k)};
         vf_t y[6];
         BT6(x, y);
         r[0][j] = y[0], r[1][j] = y[1], r[2][j] = y[2];
@@ -281,46 +314,17 @@ static inline __attribute__((always_inline)) void vec_input6(const float *restri
         BT6(r[i], y);
         _Pragma("GCC unroll 6")
         for (int j = 0; j < 6; j++, q += ps)
-            V_STORE(q, y[j]);
+            st(q, y[j], left, k);
     }
 }
 
-/* F(4x4, 3x3): V = B^T d B of one tile's 6x6 block (rows rs apart) */
-static inline __attribute__((always_inline)) void tile_input6(const float *restrict d,
-                                                              size_t rs, size_t c,
-                                                              float *restrict v, size_t ps)
-{
-    size_t c0 = 0;
-    for (; c0 + VL <= c; c0 += VL)
-        vec_input6(d + c0, rs, c, v + c0, ps);
-#pragma omp simd
-    for (size_t ch = c0; ch < c; ch++) {
-        float r[6][6], x[6], y[6];
-        _Pragma("GCC unroll 6")
-        for (int j = 0; j < 6; j++) { /* r = B^T d, column j */
-            _Pragma("GCC unroll 6")
-            for (int i = 0; i < 6; i++)
-                x[i] = d[(size_t)i * rs + (size_t)j * c + ch];
-            BT6(x, y);
-            _Pragma("GCC unroll 6")
-            for (int i = 0; i < 6; i++)
-                r[i][j] = y[i];
-        }
-        _Pragma("GCC unroll 6")
-        for (int i = 0; i < 6; i++) { /* V = r B, row i */
-            BT6(r[i], y);
-            _Pragma("GCC unroll 6")
-            for (int j = 0; j < 6; j++)
-                v[(size_t)(i * 6 + j) * ps + ch] = y[j];
-        }
-    }
-}
-
-/* F(4x4, 3x3): d += B dV B^T for a vector of channels, as vec_input6 */
-static inline __attribute__((always_inline)) void vec_input6_grad(const float *restrict v,
-                                                                  size_t ps, size_t c,
-                                                                  float *restrict d,
-                                                                  size_t rs)
+/* F(4x4, 3x3): d += B dV B^T for the first `left` lanes of a vector of channels, the adjoint
+ * of tile_input6 (passes in the reverse order) */
+static inline __attribute__((always_inline)) void tile_input6_grad(const float *restrict v,
+                                                                   size_t ps, size_t c,
+                                                                   float *restrict d,
+                                                                   size_t rs, size_t left,
+                                                                   vmask_t k)
 {
     vf_t r[6][6];
     const float *q = v;
@@ -329,7 +333,7 @@ static inline __attribute__((always_inline)) void vec_input6_grad(const float *r
         vf_t y[6];
         _Pragma("GCC unroll 6")
         for (int j = 0; j < 6; j++, q += ps)
-            y[j] = V_LOAD(q);
+            y[j] = ld(q, left, k);
         B6(y, r[i]);
     }
     float *d0 = d, *d1 = d0 + rs, *d2 = d1 + rs, *d3 = d2 + rs, *d4 = d3 + rs, *d5 = d4 + rs;
@@ -338,44 +342,12 @@ static inline __attribute__((always_inline)) void vec_input6_grad(const float *r
         const vf_t y[6] = {r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j]};
         vf_t x[6];
         B6(y, x);
-        V_STORE(d0 + o, V_LOAD(d0 + o) + x[0]);
-        V_STORE(d1 + o, V_LOAD(d1 + o) + x[1]);
-        V_STORE(d2 + o, V_LOAD(d2 + o) + x[2]);
-        V_STORE(d3 + o, V_LOAD(d3 + o) + x[3]);
-        V_STORE(d4 + o, V_LOAD(d4 + o) + x[4]);
-        V_STORE(d5 + o, V_LOAD(d5 + o) + x[5]);
-    }
-}
-
-/* F(4x4, 3x3): d += B dV B^T, the adjoint of tile_input6 */
-static inline __attribute__((always_inline)) void tile_input6_grad(const float *restrict v,
-                                                                   size_t ps, size_t c,
-                                                                   float *restrict d,
-                                                                   size_t rs)
-{
-    size_t c0 = 0;
-    for (; c0 + VL <= c; c0 += VL)
-        vec_input6_grad(v + c0, ps, c, d + c0, rs);
-#pragma omp simd
-    for (size_t ch = c0; ch < c; ch++) {
-        float r[6][6], x[6], y[6];
-        _Pragma("GCC unroll 6")
-        for (int i = 0; i < 6; i++) { /* r = dV B^T, row i */
-            _Pragma("GCC unroll 6")
-            for (int j = 0; j < 6; j++)
-                y[j] = v[(size_t)(i * 6 + j) * ps + ch];
-            B6(y, r[i]);
-        }
-        _Pragma("GCC unroll 6")
-        for (int j = 0; j < 6; j++) { /* dd = B r, column j */
-            _Pragma("GCC unroll 6")
-            for (int i = 0; i < 6; i++)
-                y[i] = r[i][j];
-            B6(y, x);
-            _Pragma("GCC unroll 6")
-            for (int i = 0; i < 6; i++)
-                d[(size_t)i * rs + (size_t)j * c + ch] += x[i];
-        }
+        st(d0 + o, ld(d0 + o, left, k) + x[0], left, k);
+        st(d1 + o, ld(d1 + o, left, k) + x[1], left, k);
+        st(d2 + o, ld(d2 + o, left, k) + x[2], left, k);
+        st(d3 + o, ld(d3 + o, left, k) + x[3], left, k);
+        st(d4 + o, ld(d4 + o, left, k) + x[4], left, k);
+        st(d5 + o, ld(d5 + o, left, k) + x[5], left, k);
     }
 }
 
@@ -385,7 +357,8 @@ void ot_wino_input(const ot_wino_geom_t *g, const float *buf, size_t n, float *V
     const size_t c = g->c, rs = (g->m * g->tw + 2) * c;
     if (g->m == 4) {
         FOR_TILES(g, n, t, at)
-            tile_input6(buf + at, rs, c, V + t * c, ps);
+            BY_VECTORS(c, c0, left, k,
+                       tile_input6(buf + at + c0, rs, c, V + t * c + c0, ps, left, k));
         return;
     }
     FOR_TILES(g, n, t, at) {
@@ -419,7 +392,8 @@ void ot_wino_input_grad(const ot_wino_geom_t *g, const float *dV, size_t ps, siz
     const size_t c = g->c, rs = (g->m * g->tw + 2) * c;
     if (g->m == 4) {
         FOR_TILES(g, n, t, at)
-            tile_input6_grad(dV + t * c, ps, c, dbuf + at, rs);
+            BY_VECTORS(c, c0, left, k,
+                       tile_input6_grad(dV + t * c + c0, ps, c, dbuf + at + c0, rs, left, k));
         return;
     }
     FOR_TILES(g, n, t, at) {
@@ -484,65 +458,33 @@ static inline void zero_run(float *dst, size_t r)
 }
 
 /* F(4x4, 3x3): the 4x4 block Y = A^T M A + bias of one tile into y (rows ry apart, columns
- * f apart: channels [0, r)) */
-static inline __attribute__((always_inline)) void vec_output6(const float *restrict m,
-                                                              size_t ps, const float *bias,
-                                                              float *restrict y, size_t ry,
-                                                              size_t f)
+ * f apart) for the first `left` lanes of a vector of channels, as tile_input6 */
+static inline __attribute__((always_inline)) void tile_output6(const float *restrict m,
+                                                               size_t ps, const float *bias,
+                                                               float *restrict y, size_t ry,
+                                                               size_t f, size_t left, vmask_t k)
 {
     vf_t t[4][6];
     const float *m0 = m, *m1 = m0 + 6 * ps, *m2 = m1 + 6 * ps, *m3 = m2 + 6 * ps,
                 *m4 = m3 + 6 * ps, *m5 = m4 + 6 * ps;
     _Pragma("GCC unroll 1")
     for (size_t j = 0, o = 0; j < 6; j++, o += ps) { /* t = A^T M, column j */
-        const vf_t x[6] = {V_LOAD(m0 + o), V_LOAD(m1 + o), V_LOAD(m2 + o),
-                           V_LOAD(m3 + o), V_LOAD(m4 + o), V_LOAD(m5 + o)};
+        const vf_t x[6] = {ld(m0 + o, left, k), ld(m1 + o, left, k), ld(m2 + o, left, k),
+                           ld(m3 + o, left, k), ld(m4 + o, left, k), ld(m5 + o, left, k)};
         vf_t u[4];
         AT6(x, u);
         t[0][j] = u[0], t[1][j] = u[1], t[2][j] = u[2], t[3][j] = u[3];
     }
-    const vf_t b = bias ? V_LOAD(bias) : V_ZERO();
+    const vf_t b = bias ? ld(bias, left, k) : V_ZERO();
     _Pragma("GCC unroll 1")
     for (int i = 0; i < 4; i++) { /* Y = t A, row i */
         vf_t u[4];
         AT6(t[i], u);
         float *yi = y + (size_t)i * ry;
-        V_STORE(yi, b + u[0]);
-        V_STORE(yi + f, b + u[1]);
-        V_STORE(yi + 2 * f, b + u[2]);
-        V_STORE(yi + 3 * f, b + u[3]);
-    }
-}
-
-static inline __attribute__((always_inline)) void tile_output6(const float *restrict m,
-                                                               size_t ps, const float *bias,
-                                                               size_t r, float *restrict y,
-                                                               size_t ry, size_t f)
-{
-    size_t k0 = 0;
-    for (; k0 + VL <= r; k0 += VL)
-        vec_output6(m + k0, ps, bias ? bias + k0 : NULL, y + k0, ry, f);
-#pragma omp simd
-    for (size_t k = k0; k < r; k++) {
-        float t[4][6], x[6], o[4];
-        const float b = bias ? bias[k] : 0.0f;
-        _Pragma("GCC unroll 6")
-        for (int j = 0; j < 6; j++) { /* t = A^T M, column j */
-            _Pragma("GCC unroll 6")
-            for (int i = 0; i < 6; i++)
-                x[i] = m[(size_t)(i * 6 + j) * ps + k];
-            AT6(x, o);
-            _Pragma("GCC unroll 6")
-            for (int i = 0; i < 4; i++)
-                t[i][j] = o[i];
-        }
-        _Pragma("GCC unroll 6")
-        for (int i = 0; i < 4; i++) { /* Y = t A, row i */
-            AT6(t[i], o);
-            _Pragma("GCC unroll 6")
-            for (int j = 0; j < 4; j++)
-                y[(size_t)i * ry + (size_t)j * f + k] = b + o[j];
-        }
+        st(yi, b + u[0], left, k);
+        st(yi + f, b + u[1], left, k);
+        st(yi + 2 * f, b + u[2], left, k);
+        st(yi + 3 * f, b + u[3], left, k);
     }
 }
 
@@ -555,13 +497,17 @@ static void output6(const ot_wino_geom_t *g, const float *M, size_t ps, const fl
         float *y0 = y + ((s * g->oh + oy) * g->ow + ox) * f;
         const size_t rows = g->oh - oy < 4 ? g->oh - oy : 4, cols = g->ow - ox < 4 ? g->ow - ox : 4;
         if (rows == 4 && cols == 4) {
-            tile_output6(m, ps, bias, f, y0, g->ow * f, f);
+            BY_VECTORS(f, c0, left, k,
+                       tile_output6(m + c0, ps, bias ? bias + c0 : NULL, y0 + c0, g->ow * f, f,
+                                    left, k));
             continue;
         }
         float e[16 * RUN]; /* the whole block, then its part inside the output */
         for (size_t k0 = 0; k0 < f; k0 += RUN) {
             const size_t r = f - k0 < RUN ? f - k0 : RUN;
-            tile_output6(m + k0, ps, bias ? bias + k0 : NULL, r, e, 4 * r, r);
+            BY_VECTORS(r, c0, left, k,
+                       tile_output6(m + k0 + c0, ps, bias ? bias + k0 + c0 : NULL, e + c0,
+                                    4 * r, r, left, k));
             for (size_t i = 0; i < rows; i++)
                 for (size_t j = 0; j < cols; j++)
                     copy_run(y0 + (i * g->ow + j) * f + k0, e + (i * 4 + j) * r, r);
@@ -569,16 +515,19 @@ static void output6(const ot_wino_geom_t *g, const float *M, size_t ps, const fl
     }
 }
 
-/* F(4x4, 3x3): dM = A dY A^T of one tile's 4x4 block of dY (rows ry apart, columns f apart) */
-static inline __attribute__((always_inline)) void vec_output6_grad(const float *restrict dy,
-                                                                   size_t ry, size_t f,
-                                                                   float *restrict m, size_t ps)
+/* F(4x4, 3x3): dM = A dY A^T of one tile's 4x4 block of dY (rows ry apart, columns f apart)
+ * for the first `left` lanes of a vector of channels, as tile_input6 */
+static inline __attribute__((always_inline)) void tile_output6_grad(const float *restrict dy,
+                                                                    size_t ry, size_t f,
+                                                                    float *restrict m, size_t ps,
+                                                                    size_t left, vmask_t k)
 {
     vf_t t[6][4];
     const float *y0 = dy, *y1 = y0 + ry, *y2 = y1 + ry, *y3 = y2 + ry;
     _Pragma("GCC unroll 1")
     for (size_t j = 0, o = 0; j < 4; j++, o += f) { /* t = A dY, column j */
-        const vf_t u[4] = {V_LOAD(y0 + o), V_LOAD(y1 + o), V_LOAD(y2 + o), V_LOAD(y3 + o)};
+        const vf_t u[4] = {ld(y0 + o, left, k), ld(y1 + o, left, k), ld(y2 + o, left, k),
+                           ld(y3 + o, left, k)};
         vf_t x[6];
         A6(u, x);
         t[0][j] = x[0], t[1][j] = x[1], t[2][j] = x[2];
@@ -591,38 +540,7 @@ static inline __attribute__((always_inline)) void vec_output6_grad(const float *
         A6(t[i], x);
         _Pragma("GCC unroll 6")
         for (int j = 0; j < 6; j++, q += ps)
-            V_STORE(q, x[j]);
-    }
-}
-
-static inline __attribute__((always_inline)) void tile_output6_grad(const float *restrict dy,
-                                                                    size_t ry, size_t f,
-                                                                    size_t r, float *restrict m,
-                                                                    size_t ps)
-{
-    size_t k0 = 0;
-    for (; k0 + VL <= r; k0 += VL)
-        vec_output6_grad(dy + k0, ry, f, m + k0, ps);
-#pragma omp simd
-    for (size_t k = k0; k < r; k++) {
-        float t[6][4], o[4], x[6];
-        _Pragma("GCC unroll 6")
-        for (int j = 0; j < 4; j++) { /* t = A dY, column j */
-            _Pragma("GCC unroll 6")
-            for (int i = 0; i < 4; i++)
-                o[i] = dy[(size_t)i * ry + (size_t)j * f + k];
-            A6(o, x);
-            _Pragma("GCC unroll 6")
-            for (int i = 0; i < 6; i++)
-                t[i][j] = x[i];
-        }
-        _Pragma("GCC unroll 6")
-        for (int i = 0; i < 6; i++) { /* dM = t A^T, row i */
-            A6(t[i], x);
-            _Pragma("GCC unroll 6")
-            for (int j = 0; j < 6; j++)
-                m[(size_t)(i * 6 + j) * ps + k] = x[j];
-        }
+            st(q, x[j], left, k);
     }
 }
 
@@ -635,7 +553,8 @@ static void output6_grad(const ot_wino_geom_t *g, const float *dy, size_t n, flo
         const float *y0 = dy + ((s * g->oh + oy) * g->ow + ox) * f;
         const size_t rows = g->oh - oy < 4 ? g->oh - oy : 4, cols = g->ow - ox < 4 ? g->ow - ox : 4;
         if (rows == 4 && cols == 4) {
-            tile_output6_grad(y0, g->ow * f, f, f, m, ps);
+            BY_VECTORS(f, c0, left, k,
+                       tile_output6_grad(y0 + c0, g->ow * f, f, m + c0, ps, left, k));
             continue;
         }
         float e[16 * RUN]; /* the block with zeros past the output's edge */
@@ -649,7 +568,8 @@ static void output6_grad(const ot_wino_geom_t *g, const float *dy, size_t n, flo
                     else
                         zero_run(d, r);
                 }
-            tile_output6_grad(e, 4 * r, r, r, m + k0, ps);
+            BY_VECTORS(r, c0, left, k,
+                       tile_output6_grad(e + c0, 4 * r, r, m + k0 + c0, ps, left, k));
         }
     }
 }

@@ -186,7 +186,8 @@ static int same_bits(const float *a, const float *b, size_t n)
 static void check_channel_alone(size_t h, size_t w, size_t pad, size_t m)
 {
     enum { C = 70, N = 2 };
-    const ot_wino_geom_t gc = ot_wino_geom(h, w, C, C, pad, m), g1 = ot_wino_geom(h, w, 1, 1, pad, m);
+    const ot_wino_geom_t gc = ot_wino_geom(h, w, C, C, pad, m);
+    const ot_wino_geom_t g1 = ot_wino_geom(h, w, 1, 1, pad, m);
     const size_t NP = ot_wino_points(&gc), T = N * gc.th * gc.tw, P = gc.oh * gc.ow;
     const size_t psc = T * C + 16, ps1 = T + 16, nx = N * h * w;
     float *x = malloc(nx * C * sizeof(float)), *x1 = malloc(nx * sizeof(float));
