@@ -258,11 +258,13 @@ void ot_wino_filter_grad(const ot_wino_geom_t *g, const float *dU, size_t ups, s
 /* A vector's first `left` lanes (left = VL: the whole vector, unmasked) */
 static inline __attribute__((always_inline)) vf_t ld(const float *p, size_t left, vmask_t k)
 {
+    (void)k; /* the portable build's vector is one lane: never masked */
     return left == VL ? V_LOAD(p) : V_LOADN(p, k);
 }
 
 static inline __attribute__((always_inline)) void st(float *p, vf_t v, size_t left, vmask_t k)
 {
+    (void)k;
     if (left == VL)
         V_STORE(p, v);
     else
