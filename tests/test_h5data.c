@@ -633,8 +633,8 @@ static void test_float_labels(void)
     ot_dataset_free(&ds);
     /* not classes: a fraction, beyond the classes, below 0, NaN; the first one named */
     const double bad[][2] = {{0.5, 0}, {3.0, 0}, {-1.0, 0}, {NAN, 0}, {2.0000000000000004, 0}};
-    const char *said[] = {"label 0.5 at index 4 is not a class, expected a whole number in 0..2 "
-                          "(data.classes = 3)",
+    const char *said[] = {("label 0.5 at index 4 is not a class, expected a whole number in 0..2 "
+                           "(data.classes = 3)"),
                           "label 3 at index 4 is not a class", "label -1 at index 4 is not",
                           "label nan at index 4 is not", "label 2.0000000000000004 at index 4"};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
