@@ -534,7 +534,7 @@ static int check_stack(hid_t f, const char *path, const ot_net_t *net)
             break;
     }
     if (built && (l < ck->n_layers || l < net->n_layers)) {
-        char was_s[1024], is_s[1024], at[256], sa[64], sb[64];
+        char was_s[1024], is_s[1024], at[512], sa[64], sb[64]; /* at holds two of ca, cb */
         stack_str(ck, was_s, sizeof was_s);
         stack_str(net, is_s, sizeof is_s);
         if (l >= ck->n_layers || l >= net->n_layers || ck->layers[l].ops->is_loss ||

@@ -640,6 +640,14 @@ static void read_output_names(hid_t f, const ot_h5data_opts_t *o, ot_dataset_t *
     H5Dclose(d);
 }
 
+/* v into buf (n bytes) when it fits, else nothing: a longer string is not a layout */
+static void copy_fitting(char *buf, size_t n, const char *v)
+{
+    const size_t len = strlen(v);
+    if (len < n)
+        memcpy(buf, v, len + 1);
+}
+
 /* The file's root attribute layout, a scalar string as h5py writes it (variable-length) or
  * a fixed-length one ("nhwc" or "nchw", as scripts/to_hdf5.py --layout records it), into
  * buf; "" when there is none or it is something else. */
@@ -657,14 +665,14 @@ static void layout_attr(hid_t f, char *buf, size_t n)
     if (H5Tis_variable_str(at.type) > 0) {
         char *v = NULL;
         if (H5Tset_size(mem, H5T_VARIABLE) >= 0 && H5Aread(at.a, mem, &v) >= 0 && v) {
-            snprintf(buf, n, "%s", v);
+            copy_fitting(buf, n, v);
             H5free_memory(v);
         }
     } else {
         char v[64] = ""; /* longer ones are not a layout */
         if (H5Tget_size(at.type) < sizeof v && H5Tset_size(mem, sizeof v) >= 0 &&
             H5Tset_strpad(mem, H5T_STR_NULLTERM) >= 0 && H5Aread(at.a, mem, v) >= 0)
-            snprintf(buf, n, "%s", v);
+            copy_fitting(buf, n, v);
     }
 out:
     if (mem >= 0)
