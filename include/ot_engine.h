@@ -135,6 +135,12 @@ typedef struct {
                                (act[l] == act[l - 1] when layer l is fused into l - 1) */
     float *dbuf[2];         /* (max_batch, max_width) ping-pong activation gradients */
     void **rt;              /* rt[l]: layer l's own buffers (its ops->setup) */
+    float *blank;           /* the values the layers' inputs hold where the data are zero
+                               (ot_layer_ops_t.blank), layer l's at blank_off[l], for layers
+                               [1, n_blank); NULL when no layer uses them */
+    size_t *blank_off;      /* (n_layers) */
+    size_t n_blank;
+    int blank_ok;           /* layers [1, blank_ok) have theirs this training pass */
     double *parts;          /* batch statistics' partial sums: layer l's (n_shards, its
                                ops->stats) at part_off[l], so that no layer's overwrite
                                another's while a slower thread still reads them */

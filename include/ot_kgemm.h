@@ -62,6 +62,17 @@ void ot_kgemm_gather(size_t m, size_t n, size_t k, const float *x, const size_t 
                      const size_t *col, const float *Bp, const float *bias, float *C,
                      size_t ldc, float *work);
 
+/* C[crow[i] + j] += (A (m, k) Bp)(i, j) for i < m, j < n: each element's chain continued from
+ * C with k more terms in order, as ot_kgemm's next KC slice would. A row-major, row stride
+ * lda; Bp k rows of each column panel of a packed B, the panels ldp floats apart (rows
+ * [k0, k0 + k) of ot_kpack_b(K, n): Bp + k0 * ot_kgemm_nr(), ldp = K * ot_kgemm_nr()). */
+void ot_kgemm_acc_rows(size_t m, size_t n, size_t k, const float *A, size_t lda,
+                       const float *Bp, size_t ldp, float *C, const size_t *crow);
+
+/* y[j] += sum over f < k of s[f] W[f][j], j < n: each element one FMA chain over f in order,
+ * continued from y, the terms with s[f] == 0 left out. W row-major, row stride ldw. */
+void ot_kaxpy_rows(size_t k, size_t n, const float *s, const float *W, size_t ldw, float *y);
+
 /* The shape of a weight-gradient call: leaf i (0 <= i < n_leaves) is rows [seg[i], seg[i+1])
  * of x and dy; after leaf i is formed, merges[i] times the node on top of a stack is added to
  * it (top + current), then it is pushed. When every leaf is done the stack holds n_roots
@@ -87,6 +98,17 @@ size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_l
  * caches (it would not stay in them), and fenced before the call returns. */
 void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const float *dy, size_t ldy,
                       const ot_ktree_t *t, float *work);
+
+/* ot_kgemm_tn_tree of x' = x - shift (shift: m floats, one per feature), with the terms
+ * where x' is zero left out, and each leaf l's chain ended by one more term, shift times
+ * corr's row l (corr: n_leaves rows of n, the sum of dy over the leaf's rows for the caller):
+ * x'^T dy + shift corr_l = x^T dy. Where x holds shift in many rows (an Affine above a
+ * pooled image's blank positions, which hold the bias of the convolution below), those
+ * terms cost nothing. The chains depend on x, shift and corr alone, so the bits are the same
+ * at any split of the work. Same work size as ot_kgemm_tn_tree. */
+void ot_kgemm_tn_tree_shift(size_t m, size_t n, const float *x, size_t ldx, const float *shift,
+                            const float *dy, size_t ldy, const float *corr, const ot_ktree_t *t,
+                            float *work);
 
 /* Workspace floats ot_kgemm_tn_acc_gather needs for up to max_rows rows and n columns. */
 size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n);

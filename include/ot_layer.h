@@ -150,6 +150,10 @@ typedef struct {
      * block's dy into its scratch (with post_bwd folded in, next->c.post_bwd) and goes on
      * from there: y and dy, and post_bwd, are not used. */
     const struct ot_next *next;
+    /* For a kind that uses_blank: the value x holds, one sample's
+     * in_size floats, wherever the data below it are zero (ops->blank, layer by layer from
+     * the data's own 0), or NULL when a layer below has none. Only rounding depends on it. */
+    const float *blank;
 } ot_ctx_t;
 
 /* A layer run inside the layer before it (ot_ctx_t.next): the layer, and its context over the
@@ -294,6 +298,15 @@ typedef struct ot_layer_ops {
     /* Set when forward and backward run c->next (see ot_ctx_t) instead of writing y and
      * reading dy. */
     int chains_next;
+    /* Its output, one sample, where its input holds `in` (one sample) because the data below
+     * are zero (optional: none; an element-wise kind's is its pointwise_fwd): a convolution
+     * of zeros gives its bias, a pooling the windows' values. Returns 0, or -1 when the
+     * output depends on more than in and the parameters. A kind that uses_blank is then
+     * given, in c->blank, what its input holds there, and may compute around it: the images'
+     * blank margins (MNIST: a third of a pooled 12x12 grid sees no pixel) then hold a value
+     * it knows. */
+    int (*blank)(const ot_layer_t *L, const float *params, const float *in, float *out);
+    int uses_blank;
     /* The loss kind's forward fills c->leaves' loss and correct; its backward ignores dy. It
      * is the last layer of every stack, and the only kind with is_loss set. */
     int is_loss;

@@ -31,6 +31,7 @@ typedef __m512 vf_t;
 #define V_BCAST(x) _mm512_set1_ps(x)
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_SUB(a, b) _mm512_sub_ps(a, b)
 #define V_STREAM(p, v) _mm512_stream_ps(p, v) /* p aligned to a vector */
 #define V_STREAM_FENCE() _mm_sfence()
 #define V_NONZERO(v) ((unsigned)_mm512_test_epi32_mask(_mm512_castps_si512(v), \
@@ -47,6 +48,7 @@ typedef __m256 vf_t;
 #define V_BCAST(x) _mm256_set1_ps(x)
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_SUB(a, b) _mm256_sub_ps(a, b)
 #define V_STREAM(p, v) _mm256_stream_ps(p, v)
 #define V_STREAM_FENCE() _mm_sfence()
 #define V_NONZERO(v)                                                                     \
@@ -64,6 +66,7 @@ typedef float vf_t;
 #define V_BCAST(x) (x)
 #define V_FMA(a, b, c) fmaf(a, b, c)
 #define V_ADD(a, b) ((a) + (b))
+#define V_SUB(a, b) ((a) - (b))
 #define V_STREAM(p, v) (*(p) = (v))
 #define V_STREAM_FENCE() ((void)0)
 #define V_NONZERO(v) ot_bits_nonzero(v)

@@ -131,6 +131,30 @@ static size_t layout_ws(struct ot_engine_ws *ws, const ot_engine_t *e, char *bas
     return off;
 }
 
+/* Layers [0, n) whose inputs' blank values (ot_layer_ops_t.blank) are worth forming: up to the
+ * last that uses them above layer 0, when every layer below it can give one; 0 for none, and
+ * when the environment says OT_BLANK=0 (to compare: other rounding, the same sums). Their
+ * floats in *floats. */
+static size_t blank_layers(const ot_net_t *net, size_t *floats)
+{
+    const char *v = getenv("OT_BLANK");
+    size_t n = 0;
+    *floats = 0;
+    if (v && strcmp(v, "0") == 0)
+        return 0;
+    for (size_t l = 1; l < net->n_layers; l++) {
+        const ot_layer_ops_t *below = net->layers[l - 1].ops;
+        if (!below->blank && !below->pointwise_fwd)
+            break;
+        if (net->layers[l].ops->uses_blank)
+            n = l + 1;
+    }
+    *floats = 0;
+    for (size_t l = 0; l < n; l++)
+        *floats += net->layers[l].in_size;
+    return n;
+}
+
 double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, size_t threads)
 {
     const ot_engine_t e = {.net = (ot_net_t *)net, .n_shards = n_shards, .max_batch = max_batch,
@@ -141,9 +165,11 @@ double ot_engine_bytes(const ot_net_t *net, size_t max_batch, size_t n_shards, s
                + B * (double)net->in_dim * sizeof(float)                     /* x */
                + 3.0 * B * sizeof(int32_t)                                   /* y, pred, rows */
                + 2.0 * B * (double)net->max_width * sizeof(float);           /* dbuf */
+    size_t blank_floats;
+    b += blank_layers(net, &blank_floats) ? (double)blank_floats * sizeof(float) : 0.0;
     for (size_t l = 0; l < net->n_layers; l++) {
         const ot_layer_t *L = &net->layers[l];
-        b += (fused(&e, l) ? 0.0 : B * (double)L->out_size * sizeof(float)) +
+        b += (fused(&e, l) ? 0.0 : B * (double)L->out_size * sizeof(float)) + sizeof(size_t) +
              3 * sizeof(void *) + sizeof(size_t);
         if (L->ops->stats)
             b += S * (double)L->ops->stats(L) * sizeof(double);
@@ -209,6 +235,18 @@ int ot_engine_init(ot_engine_t *e, ot_net_t *net, size_t max_batch, size_t n_sha
     e->rt = ot_alloc(L * sizeof(void *));
     e->dbuf[0] = ot_alloc(B * net->max_width * sizeof(float));
     e->dbuf[1] = ot_alloc(B * net->max_width * sizeof(float));
+    size_t blank_floats;
+    if ((e->n_blank = blank_layers(net, &blank_floats)) > 0) {
+        e->blank = ot_alloc(blank_floats * sizeof(float));
+        e->blank_off = ot_alloc(L * sizeof(size_t));
+        if (!e->blank || !e->blank_off)
+            goto fail;
+        size_t off = 0;
+        for (size_t l = 0; l < e->n_blank; l++) {
+            e->blank_off[l] = off;
+            off += net->layers[l].in_size;
+        }
+    }
     if (!e->workers || !e->blocks || !e->grad || !e->parts || !e->x || !e->y || !e->pred || !e->rows_idx ||
         !e->act || !e->rt || !e->dbuf[0] || !e->dbuf[1])
         goto fail;
@@ -264,7 +302,7 @@ void ot_engine_free(ot_engine_t *e)
             if (e->net->layers[l].ops->free)
                 e->net->layers[l].ops->free(e->rt[l]);
     void *blocks[] = {e->workers, e->blocks, e->ws, e->grad, e->parts, e->part_off, e->x, e->y, e->pred, e->rows_idx,
-                      e->act, e->rt, e->dbuf[0], e->dbuf[1]};
+                      e->act, e->rt, e->dbuf[0], e->dbuf[1], e->blank, e->blank_off};
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
         ot_free(blocks[i]);
     memset(e, 0, sizeof *e);
@@ -554,7 +592,33 @@ static ot_ctx_t layer_ctx(ot_engine_t *e, group_t *g, size_t l, const pass_t *p,
         .first_shard = g->a,
         .parts = e->parts + e->part_off[l],
         .grad = &g->grad,
+        .blank = l > 0 && l < (size_t)e->blank_ok ? e->blank + e->blank_off[l] : NULL,
     };
+}
+
+/* The layers' inputs' blank values for a training pass, from the data's 0 up, as far as every
+ * layer below gives one (e->blank_ok). */
+static void blank_pass(ot_engine_t *e)
+{
+    const ot_net_t *net = e->net;
+    e->blank_ok = 0;
+    if (!e->n_blank)
+        return;
+    memset(e->blank, 0, net->layers[0].in_size * sizeof(float));
+    size_t l = 0;
+    for (; l + 1 < e->n_blank; l++) {
+        const ot_layer_t *L = &net->layers[l];
+        const float *in = e->blank + e->blank_off[l];
+        float *out = e->blank + e->blank_off[l + 1];
+        if (L->ops->blank) {
+            if (L->ops->blank(L, net->params, in, out) < 0)
+                break;
+        } else {
+            memcpy(out, in, L->out_size * sizeof(float));
+            L->ops->pointwise_fwd(out, L->out_size);
+        }
+    }
+    e->blank_ok = (int)(l + 1);
 }
 
 /* Every layer's begin, on one thread before a pass by T threads. */
@@ -571,6 +635,7 @@ static void begin_pass(ot_engine_t *e, const ot_dataset_t *ds, int train, size_t
         if (L->ops->begin)
             L->ops->begin(L, e->rt[l], net->params, net->state, &pi);
     }
+    blank_pass(e);
 }
 
 /* Every layer's shared preparation, by every thread of the team, then a barrier; stream: what

@@ -700,29 +700,173 @@ void ot_kgemm_gather(size_t m, size_t n, size_t k, const float *x, const size_t 
     gemm(m, n, k, &(a_mat_t){x, 0, row, col}, Bp, bias, C, ldc, work);
 }
 
+/* ---- rows of C here and there: a product added to scattered rows ---- */
+
+/* The tile of MR rows and nv vectors (the last one's lanes `last`) at panel base Bp:
+ * acc = C's rows o[i], acc += A's rows a[i] (k of them) times Bp, stored back. */
+static inline __attribute__((always_inline)) void rows_tile(int nv, int masked, size_t k,
+                                                            const float *const *a,
+                                                            const float *restrict Bp,
+                                                            float *const *o, vmask_t last)
+{
+#if defined(FULL_ROWS)
+#define RT_LAST(p) (masked ? V_LOADN(p, last) : V_LOAD(p))
+#define RT_DECL(i)                                                                         \
+    const float *restrict a##i = a[i];                                                     \
+    vf_t c##i##0 = nv == 1 ? RT_LAST(o[i]) : V_LOAD(o[i]);                                 \
+    vf_t c##i##1 = nv == 1 ? V_ZERO() : RT_LAST(o[i] + VL);
+#define RT_STEP(i)                                                                         \
+    {                                                                                      \
+        const vf_t xi = V_BCAST(a##i[p]);                                                  \
+        c##i##0 = V_FMA(xi, b0, c##i##0);                                                  \
+        if (nv > 1)                                                                        \
+            c##i##1 = V_FMA(xi, b1, c##i##1);                                              \
+    }
+#define RT_STORE(i)                                                                        \
+    if (nv == 1 && masked)                                                                 \
+        V_STOREN(o[i], c##i##0, last);                                                     \
+    else if (nv == 1)                                                                      \
+        V_STORE(o[i], c##i##0);                                                            \
+    else {                                                                                 \
+        V_STORE(o[i], c##i##0);                                                            \
+        if (masked)                                                                        \
+            V_STOREN(o[i] + VL, c##i##1, last);                                            \
+        else                                                                               \
+            V_STORE(o[i] + VL, c##i##1);                                                   \
+    }
+    FULL_ROWS(RT_DECL)
+    for (size_t p = 0; p < k; p++) {
+        const vf_t b0 = V_LOAD(Bp + p * NR), b1 = nv > 1 ? V_LOAD(Bp + p * NR + VL) : V_ZERO();
+        FULL_ROWS(RT_STEP)
+    }
+    FULL_ROWS(RT_STORE)
+#undef RT_LAST
+#undef RT_DECL
+#undef RT_STEP
+#undef RT_STORE
+#else /* the portable build: NV one-float vectors, none partial */
+    (void)last, (void)masked;
+    vf_t c[MR][NV];
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < nv; v++)
+            c[i][v] = V_LOAD(o[i] + v * VL);
+    for (size_t p = 0; p < k; p++)
+        for (int i = 0; i < MR; i++)
+            for (int v = 0; v < nv; v++)
+                c[i][v] = V_FMA(V_BCAST(a[i][p]), V_LOAD(Bp + p * NR + v * VL), c[i][v]);
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < nv; v++)
+            V_STORE(o[i] + v * VL, c[i][v]);
+#endif
+}
+
+void ot_kgemm_acc_rows(size_t m, size_t n, size_t k, const float *A, size_t lda,
+                       const float *Bp, size_t ldp, float *C, const size_t *crow)
+{
+    for (size_t jp = 0; jp < n_panels(n); jp++) {
+        const size_t j0 = jp * NR, nr = min_sz(NR, n - j0);
+#if defined(FULL_ROWS)
+        const int nv = nr > VL ? 2 : 1;
+        const vmask_t last = V_MASK(nr - (size_t)(nv - 1) * VL);
+#else
+        const int nv = (int)((nr + VL - 1) / VL);
+        const vmask_t last = V_MASK(VL);
+#endif
+        for (size_t i0 = 0; i0 < m; i0 += MR) {
+            /* a short last tile repeats its last row, computing and storing it again */
+            const float *a[MR];
+            float *o[MR];
+            for (size_t i = 0; i < MR; i++) {
+                const size_t r = i0 + min_sz(i, m - i0 - 1);
+                a[i] = A + r * lda;
+                o[i] = C + crow[r] + j0;
+            }
+            const float *bp = Bp + jp * ldp;
+#if defined(FULL_ROWS)
+            if (nr == NR)
+                rows_tile(2, 0, k, a, bp, o, last);
+            else if (nv == 2)
+                rows_tile(2, 1, k, a, bp, o, last);
+            else if (nr == VL)
+                rows_tile(1, 0, k, a, bp, o, last);
+            else
+                rows_tile(1, 1, k, a, bp, o, last);
+#else
+            switch (nv) {
+            case 1: rows_tile(1, 0, k, a, bp, o, last); break;
+            case 2: rows_tile(2, 0, k, a, bp, o, last); break;
+            case 3: rows_tile(3, 0, k, a, bp, o, last); break;
+            default: rows_tile(NV, 0, k, a, bp, o, last); break;
+            }
+#endif
+        }
+    }
+}
+
+void ot_kaxpy_rows(size_t k, size_t n, const float *s, const float *W, size_t ldw, float *y)
+{
+    enum { BV = 8 }; /* vectors of y held at a time */
+    for (size_t j0 = 0; j0 < n; j0 += BV * VL) {
+        const size_t w = min_sz(BV * VL, n - j0), nv = (w + VL - 1) / VL;
+        const vmask_t last = V_MASK(w - (nv - 1) * VL);
+        vf_t acc[BV];
+        for (size_t v = 0; v < BV; v++)
+            acc[v] = v + 1 < nv ? V_LOAD(y + j0 + v * VL) : v + 1 == nv ? V_LOADN(y + j0 + v * VL, last)
+                                                                    : V_ZERO();
+        for (size_t f = 0; f < k; f++) {
+            if (s[f] == 0.0f)
+                continue;
+            const vf_t sf = V_BCAST(s[f]);
+            const float *row = W + f * ldw + j0;
+            for (size_t v = 0; v + 1 < nv; v++)
+                acc[v] = V_FMA(sf, V_LOAD(row + v * VL), acc[v]);
+            acc[nv - 1] = V_FMA(sf, V_LOADN(row + (nv - 1) * VL, last), acc[nv - 1]);
+        }
+        for (size_t v = 0; v + 1 < nv; v++)
+            V_STORE(y + j0 + v * VL, acc[v]);
+        V_STOREN(y + j0 + (nv - 1) * VL, acc[nv - 1], last);
+        (void)last;
+    }
+}
+
 /* ---- the weight gradient over a tree of shards ---- */
+
+/* Floats of a panel table: (MC / MR) panels' rows of uint32_t (idx) and segment ends (cseg). */
+static size_t table_floats(size_t k, size_t leaves)
+{
+    return (MC / MR) * (k + 2 * (leaves + 1)) + 2; /* + 2: cseg's alignment */
+}
 
 size_t ot_kgemm_tree_work_size(size_t max_rows, size_t m, size_t n, size_t max_leaves,
                                size_t max_depth)
 {
-    (void)m, (void)max_leaves;
-    return ot_kpack_size(max_rows, n) + MC * max_rows + VL + max_depth * MR * NR;
+    (void)m;
+    const size_t k = max_rows + max_leaves; /* a correction row per leaf (ot_kgemm_tn_tree_shift) */
+    return ot_kpack_size(k, n) + MC * k + VL + table_floats(k, max_leaves) +
+           max_depth * MR * NR;
 }
 
 /* One MR x NR tile of every leaf in width class (nv, half), combined through the stack. */
 static inline __attribute__((always_inline)) void tree_body(int nv, int half,
                                                             const ot_ktree_t *t,
+                                                            const size_t *seg,
+                                                            const uint32_t *idx,
                                                             const float *Ap, size_t sa,
                                                             const float *Bp, float *stack,
                                                             float *direct)
 {
     size_t top = 0;
     for (size_t l = 0; l < t->n_leaves; l++) {
-        size_t k0 = t->seg[l];
+        size_t k0 = seg[l];
         acc_t a;
         acc_load(&a, MR, nv, half, NULL, 0);
-        const a_src_t A = {Ap + k0 * sa, 1, sa, NULL, NULL};
-        kloop(&a, MR, nv, half, t->seg[l + 1] - k0, &A, Bp + k0 * NR);
+        if (idx) {
+            for (size_t p = k0; p < seg[l + 1]; p++)
+                rank1(&a, MR, nv, half, Ap + p * sa, 1, NULL, Bp + (size_t)idx[p] * NR);
+        } else {
+            const a_src_t A = {Ap + k0 * sa, 1, sa, NULL, NULL};
+            kloop(&a, MR, nv, half, seg[l + 1] - k0, &A, Bp + k0 * NR);
+        }
         for (unsigned m = t->merges[l]; m > 0; m--)
             acc_add(&a, MR, nv, half, stack + --top * MR * NR);
         if (direct && l + 1 == t->n_leaves) { /* the one root of a full tile: to its place */
@@ -738,6 +882,8 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
  * variables as in full_tile (through acc_t they went to the stack and back around each leaf's
  * k loop): the same chains and the same adds in the same order. */
 static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_t *t,
+                                                                 const size_t *seg,
+                                                                 const uint32_t *idx,
                                                                  const float *Ap, size_t sa,
                                                                  const float *Bp, float *stack,
                                                                  float *direct, int stream)
@@ -761,9 +907,10 @@ static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_
     size_t top = 0;
     for (size_t l = 0; l < t->n_leaves; l++) {
         FULL_ROWS(FT_DECL)
-        for (size_t p = t->seg[l]; p < t->seg[l + 1]; p++) {
+        for (size_t p = seg[l]; p < seg[l + 1]; p++) {
             const float *restrict xp = Ap + p * sa;
-            const vf_t b0 = V_LOAD(Bp + p * NR), b1 = V_LOAD(Bp + p * NR + VL);
+            const float *restrict bp = Bp + (idx ? (size_t)idx[p] : p) * NR;
+            const vf_t b0 = V_LOAD(bp), b1 = V_LOAD(bp + VL);
             FULL_ROWS(FT_STEP)
         }
         for (unsigned m = t->merges[l]; m > 0; m--) {
@@ -791,29 +938,30 @@ static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_
 
 /* The tile at (i0, j0) of every leaf, combined; the roots' (mr, nr) corners are written to
  * t->roots, a full tile's past the caches with stream (see root_streams). */
-static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
-                      const float *restrict Bp, float *restrict stack, size_t i0, size_t j0,
-                      size_t mr, size_t nr, int stream)
+static inline __attribute__((always_inline)) void tree_tile_rows(
+    const ot_ktree_t *t, const size_t *seg, const uint32_t *idx, const float *restrict Ap,
+    size_t sa, const float *restrict Bp, float *restrict stack, size_t i0, size_t j0, size_t mr,
+    size_t nr, int stream)
 {
     /* a full tile with one root is stored straight to it */
     float *direct = t->n_roots == 1 && mr == MR && nr == NR ? t->roots[0] + i0 * t->ldr + j0
                                                             : NULL;
     switch (width_class(nr)) {
     case 0:
-        tree_body(0, 1, t, Ap, sa, Bp, stack, direct);
+        tree_body(0, 1, t, seg, idx, Ap, sa, Bp, stack, direct);
         break;
     case 1:
-        tree_body(1, 0, t, Ap, sa, Bp, stack, direct);
+        tree_body(1, 0, t, seg, idx, Ap, sa, Bp, stack, direct);
         break;
     case 2:
-        tree_body(1, 1, t, Ap, sa, Bp, stack, direct);
+        tree_body(1, 1, t, seg, idx, Ap, sa, Bp, stack, direct);
         break;
     default:
 #if defined(FULL_ROWS)
-        full_tree_body(t, Ap, sa, Bp, stack, direct, stream);
+        full_tree_body(t, seg, idx, Ap, sa, Bp, stack, direct, stream);
 #else
         (void)stream;
-        tree_body(NV, 0, t, Ap, sa, Bp, stack, direct);
+        tree_body(NV, 0, t, seg, idx, Ap, sa, Bp, stack, direct);
 #endif
         break;
     }
@@ -822,6 +970,24 @@ static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
     for (size_t r = 0; r < t->n_roots; r++)
         for (size_t i = 0; i < mr; i++)
             copy_row(t->roots[r] + (i0 + i) * t->ldr + j0, stack + r * MR * NR + i * NR, nr);
+}
+
+/* The tile at (i0, j0) of every leaf, each leaf rows t->seg of Ap and Bp. */
+static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
+                      const float *restrict Bp, float *restrict stack, size_t i0, size_t j0,
+                      size_t mr, size_t nr, int stream)
+{
+    tree_tile_rows(t, t->seg, NULL, Ap, sa, Bp, stack, i0, j0, mr, nr, stream);
+}
+
+/* The same from a panel without its zero rows (pack_xt_shift): leaf l is Ap's rows
+ * [cseg[l], cseg[l + 1]), row p of them times Bp's row idx[p]. */
+static void tree_tile_idx(const ot_ktree_t *t, const size_t *cseg, const uint32_t *idx,
+                          const float *restrict Ap, const float *restrict Bp,
+                          float *restrict stack, size_t i0, size_t j0, size_t mr, size_t nr,
+                          int stream)
+{
+    tree_tile_rows(t, cseg, idx, Ap, MR, Bp, stack, i0, j0, mr, nr, stream);
 }
 
 /* x^T's MR-row panel ip (features [i0, i0 + MR) of every row) packed, zero past m. A full
@@ -898,6 +1064,93 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
     }
     if (stream)
         V_STREAM_FENCE(); /* before the threads that read the root may look */
+}
+
+/* Panel i0 of x'^T, x' = x - shift (features [i0, i0 + MR) of every row, zero past m), for
+ * ot_kgemm_tn_tree_shift: leaf by leaf, its rows whose MR values are not all zero, then its
+ * correction row (the panel's shift) unless that is zero, each with its row of the packed B in
+ * idx (rows + l for leaf l's correction); cseg[l] the first of leaf l's. A row is stored
+ * whole and then kept or written over, so that no branch depends on the data. Returns the
+ * panel's rows. */
+static size_t pack_xt_shift(const float *x, size_t ldx, size_t m, const ot_ktree_t *t, size_t i0,
+                            const float *shift, float *Ap, uint32_t *idx, size_t *cseg)
+{
+    const size_t h = min_sz(MR, m - i0), rows = t->seg[t->n_leaves];
+    size_t cnt = 0;
+    cseg[0] = 0;
+#if VL >= MR && VL > 1
+    const vmask_t k = V_MASK(h);
+    const vf_t sv = V_LOADN(shift + i0, k);
+    const size_t live_s = V_NONZERO(sv) != 0;
+    for (size_t l = 0; l < t->n_leaves; l++) {
+        for (size_t p = t->seg[l]; p < t->seg[l + 1]; p++) {
+            const vf_t v = V_SUB(V_LOADN(x + p * ldx + i0, k), sv);
+            V_STORE(Ap + cnt * MR, v); /* lanes past MR fall on the next row, written after */
+            idx[cnt] = (uint32_t)p;
+            cnt += V_NONZERO(v) != 0;
+        }
+        V_STORE(Ap + cnt * MR, sv);
+        idx[cnt] = (uint32_t)(rows + l);
+        cnt += live_s;
+        cseg[l + 1] = cnt;
+    }
+#else
+    int live_s = 0;
+    for (size_t ii = 0; ii < h; ii++)
+        live_s |= shift[i0 + ii] != 0.0f;
+    for (size_t l = 0; l < t->n_leaves; l++) {
+        for (size_t p = t->seg[l]; p <= t->seg[l + 1]; p++) {
+            const int corr = p == t->seg[l + 1];
+            unsigned any = 0;
+            for (size_t ii = 0; ii < MR; ii++) {
+                const float v = ii >= h ? 0.0f : corr ? shift[i0 + ii]
+                                                      : x[p * ldx + i0 + ii] - shift[i0 + ii];
+                Ap[cnt * MR + ii] = v;
+                any |= ot_bits_nonzero(v);
+            }
+            idx[cnt] = (uint32_t)(corr ? rows + l : p);
+            cnt += corr ? (size_t)live_s : any;
+        }
+        cseg[l + 1] = cnt;
+    }
+#endif
+    return cnt;
+}
+
+void ot_kgemm_tn_tree_shift(size_t m, size_t n, const float *x, size_t ldx, const float *shift,
+                            const float *dy, size_t ldy, const float *corr, const ot_ktree_t *t,
+                            float *work)
+{
+    const size_t rows = t->seg[t->n_leaves], L = t->n_leaves, kb = rows + L;
+    /* work: packed dy and the correction rows | packed x'^T block and VL floats of slack |
+     * the panels' tables | the stack */
+    float *Bp = work, *Ap = Bp + ot_kpack_size(kb, n);
+    uint32_t *idx = (uint32_t *)(Ap + MC * kb + VL);
+    size_t *cseg = (size_t *)(((uintptr_t)(idx + (MC / MR) * kb) + sizeof(size_t) - 1) /
+                              sizeof(size_t) * sizeof(size_t));
+    float *stack = (float *)(cseg + (MC / MR) * (L + 1));
+    const int stream = root_streams(t, m, n);
+    for (size_t jp = 0; jp < n_panels(n); jp++) {
+        const size_t j0 = jp * NR, w = min_sz(NR, n - j0);
+        float *dst = Bp + jp * kb * NR;
+        for (size_t r = 0; r < rows; r++)
+            copy_row_pad(dst + r * NR, dy + r * ldy + j0, w, false);
+        for (size_t l = 0; l < L; l++)
+            copy_row_pad(dst + (rows + l) * NR, corr + l * n + j0, w, false);
+    }
+    for (size_t ic = 0; ic < m; ic += MC) {
+        const size_t mc = min_sz(MC, m - ic);
+        for (size_t ip = 0; ip * MR < mc; ip++)
+            pack_xt_shift(x, ldx, m, t, ic + ip * MR, shift, Ap + ip * MR * kb, idx + ip * kb,
+                          cseg + ip * (L + 1));
+        for (size_t jp = 0; jp < n_panels(n); jp++)
+            for (size_t ip = 0; ip * MR < mc; ip++)
+                tree_tile_idx(t, cseg + ip * (L + 1), idx + ip * kb, Ap + ip * MR * kb,
+                              Bp + jp * kb * NR, stack, ic + ip * MR, jp * NR,
+                              min_sz(MR, mc - ip * MR), min_sz(NR, n - jp * NR), stream);
+    }
+    if (stream)
+        V_STREAM_FENCE();
 }
 
 /* ---- the weight gradient of one leaf, in blocks of rows ---- */

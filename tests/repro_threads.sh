@@ -2,9 +2,10 @@
 # The same config and seed give bit-identical parameters, optimizer state and loss curves at
 # 1, 2, 3, 4 and 7 threads: the batch is split into a fixed number of shards whatever the
 # thread count, and every sum runs in a fixed order. h5diff without tolerances compares bits.
-# Two models: an MLP (tests/configs/repro.ini) and a CNN (tests/configs/repro-cnn.ini), each
-# with batch norm and dropout. Then both again with 2 shards at 1, 3 and 5 threads: more
-# threads than shards, so threads share a shard, and the bits still do not move.
+# Three models: an MLP (tests/configs/repro.ini) and a CNN (tests/configs/repro-cnn.ini), each
+# with batch norm and dropout, and a CNN whose Affine takes the blank margins' value out of its
+# input (tests/configs/repro-blank.ini). Then each again with 2 shards at 1, 3 and 5 threads:
+# more threads than shards, so threads share a shard, and the bits still do not move.
 set -u
 omptrain=${OMPTRAIN:-./omptrain}
 # shellcheck source=tests/lib.sh
@@ -48,7 +49,7 @@ runs() {
     [ $bad -eq 0 ] || status=1
 }
 
-for cfg in tests/configs/repro.ini tests/configs/repro-cnn.ini; do
+for cfg in tests/configs/repro.ini tests/configs/repro-cnn.ini tests/configs/repro-blank.ini; do
     runs "$cfg" 1 2 3 4 7
     runs "$cfg" 1 3 5 -- training.shards=2
 done

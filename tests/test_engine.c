@@ -846,7 +846,113 @@ static void test_live_conv_same_bits(void)
     ot_dataset_free(&big);
 }
 
+/* Gradient (mean, into g), loss and probabilities of the first 45 of idx on d, 4 shards, T
+ * threads, with the blank values (ot_layer_ops_t.blank) formed or not (OT_BLANK=0). */
+static double blank_run(const ot_dataset_t *d, ot_net_t *net, int blank, int T, float *g,
+                        float *probs)
+{
+    if (!blank)
+        setenv("OT_BLANK", "0", 1);
+    ot_engine_t e;
+    CU_ASSERT_FATAL(ot_engine_init(&e, net, NS, 4) == OT_OK);
+    unsetenv("OT_BLANK");
+    CU_ASSERT((e.n_blank > 0) == blank);
+    omp_set_num_threads(T);
+    double l = ot_engine_gradient(&e, d, idx, 45).loss;
+    memcpy(g, e.grad, net->n_params * sizeof(float));
+    ot_engine_predict(&e, d, probs, NULL, NULL);
+    ot_engine_free(&e);
+    return l;
+}
+
+/* What a layer's input holds where the data are zero (ot_layer_ops_t.blank), as the engine
+ * forms it for each pass, is what the layers below compute for a blank image, bit for bit;
+ * the chain stops at a convolution whose input is not zero there. The Affine that takes it out
+ * of its input (x - s, b + s W, zero rows left out) then gives the gradient and probabilities
+ * of the plain one (OT_BLANK=0) to rounding, and its own bits at 1, 2 and 3 threads (4
+ * shards: threads share none, then share them). */
+static void test_blank_values(void)
+{
+    ot_dataset_t big;
+    CU_ASSERT_FATAL(ot_test_dataset(&big, NS, 28, 28, CLASSES, 21) == OT_OK);
+    for (size_t i = 0; i < NS * big.dim; i++) { /* image 0 all zero, the rest a 14x14 box */
+        const size_t y = i % big.dim / 28, x = i % 28;
+        if (i < big.dim || y < 7 || y >= 21 || x < 7 || x >= 21)
+            big.images[i] = 0;
+    }
+    ot_config_t c;
+    make_config(&c);
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 5 5x5 pad 1, relu, maxpool 2, "
+                                      "affine 6, relu, affine 4") == 0);
+    ot_net_t net;
+    CU_ASSERT_FATAL(ot_net_init(&net, &c, &(ot_shape_t){1, 28, 28, 0}) == OT_OK);
+    ot_rng_t r;
+    ot_rng_seed(&r, 22);
+    ot_net_init_params(&net, &c, &r);
+    const ot_layer_t *L0 = &net.layers[0], *L3 = &net.layers[3];
+    for (size_t j = 0; j < L0->out.c; j++) /* a bias with both signs */
+        net.params[L0->p_off + L0->p_len - L0->out.c + j] = 0.05f * (float)j - 0.08f;
+    ot_engine_t e;
+    CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 2) == OT_OK);
+    float *probs = malloc(NS * CLASSES * sizeof(float));
+    CU_ASSERT_FATAL(probs != NULL);
+    ot_engine_predict(&e, &big, probs, NULL, NULL);
+    CU_ASSERT_EQUAL(e.blank_ok, 4);
+    CU_ASSERT(memcmp(e.act[2], e.blank + e.blank_off[3], L3->in_size * sizeof(float)) == 0);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < L3->in_size; i++)
+        nonzero += e.blank[e.blank_off[3] + i] != 0.0f;
+    CU_ASSERT(nonzero > 0 && nonzero < L3->in_size); /* relu of both signs */
+    ot_engine_free(&e);
+
+    const size_t P = net.n_params;
+    float *g0 = malloc(P * sizeof(float)), *g1 = malloc(P * sizeof(float));
+    float *p1 = malloc(NS * CLASSES * sizeof(float)), *gt = malloc(P * sizeof(float));
+    float *pt = malloc(NS * CLASSES * sizeof(float));
+    CU_ASSERT_FATAL(g0 && g1 && p1 && gt && pt);
+    const int was = omp_get_max_threads();
+    double l0 = blank_run(&big, &net, 0, 1, g0, probs);
+    double l1 = blank_run(&big, &net, 1, 1, g1, p1);
+    CU_ASSERT_DOUBLE_EQUAL(l1, l0, 1e-5 * fabs(l0));
+    double gmax = 0, worst = 0, pworst = 0;
+    for (size_t i = 0; i < P; i++) {
+        gmax = fmax(gmax, fabs(g0[i]));
+        worst = fmax(worst, fabs(g1[i] - g0[i]));
+    }
+    for (size_t i = 0; i < NS * CLASSES; i++)
+        pworst = fmax(pworst, fabs(p1[i] - probs[i]));
+    CU_ASSERT(gmax > 1e-3);
+    CU_ASSERT(worst < 1e-5 * gmax);
+    CU_ASSERT(pworst < 1e-5);
+    for (int T = 2; T <= 3; T++) {
+        CU_ASSERT(blank_run(&big, &net, 1, T, gt, pt) == l1);
+        CU_ASSERT(memcmp(gt, g1, P * sizeof(float)) == 0);
+        CU_ASSERT(memcmp(pt, p1, NS * CLASSES * sizeof(float)) == 0);
+    }
+    omp_set_num_threads(was);
+    free(g0), free(g1), free(p1), free(gt), free(pt), free(probs);
+    ot_net_free(&net);
+
+    /* a second convolution sees relu of the first one's bias, not zeros: the chain stops */
+    make_config(&c);
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 3 3x3 pad 1, relu, conv 2 3x3, relu, "
+                                      "maxpool 2, affine 6, relu, affine 4") == 0);
+    CU_ASSERT_FATAL(ot_net_init(&net, &c, &(ot_shape_t){1, 28, 28, 0}) == OT_OK);
+    ot_net_init_params(&net, &c, &r);
+    L0 = &net.layers[0];
+    net.params[L0->p_off + L0->p_len - 1] = 0.25f;
+    CU_ASSERT_FATAL(ot_engine_init(&e, &net, NS, 2) == OT_OK);
+    CU_ASSERT_EQUAL(e.n_blank, 6); /* formed up to the Affine... */
+    ot_engine_gradient(&e, &big, idx, 10);
+    CU_ASSERT_EQUAL(e.blank_ok, 3); /* ...but it ends at the second convolution's input */
+    ot_engine_free(&e);
+    ot_net_free(&net);
+    ot_dataset_free(&big);
+}
+
 OT_TEST_SUITE(engine, setup, teardown,
+              {"blank values: the stack's output on zeros; the Affine's shift, to rounding",
+               test_blank_values},
               {"predict: probabilities, arg-max, eval's numbers, 1-3 threads", test_predict},
               {"evaluate and predict: a progress line on a terminal", test_eval_progress},
               {"batch norm and dropout: same bits at 1, 2, 3, 7 threads", test_batchnorm_dropout_across_threads},

@@ -436,6 +436,142 @@ static void test_sparse_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* The weight gradient of x - shift with each leaf's correction row, for S shards on one
+ * thread: x's rows hold the shift in a third of the features' panels (blank positions), a few
+ * shift entries are zero. Each root against the tree of the leaves' chains: over every row,
+ * fmaf(x - s, dy, .), then fmaf(s, corr_l, .); the zero terms, left out by the kernel, leave a
+ * chain as it is, so the bits must match. Returns mismatches; *far: elements far from x^T dy. */
+static size_t check_tree_shift(size_t m, size_t n, size_t rows, size_t S, ot_rng_t *r,
+                               size_t *far)
+{
+    float *x = random_block(rows * m, r), *dy = random_block(rows * n, r);
+    float *s = random_block(m, r), *corr = ot_alloc(S * n * sizeof(float));
+    float *dW = ot_alloc(m * n * sizeof(float)), *leaf = ot_alloc(S * sizeof(float));
+    double *ref = ot_alloc(S * sizeof(double));
+    size_t depth = ot_tree_depth(S), seg[65], roots[16];
+    uint8_t merges[64];
+    float *work = ot_alloc(ot_kgemm_tree_work_size(rows, m, n, S, depth) * sizeof(float));
+    CU_ASSERT_FATAL(corr && dW && leaf && ref && work && S <= 64 && depth <= 16);
+    for (size_t i = 0; i < m; i += 7)
+        s[i] = 0.0f;
+    for (size_t p = 0; p < rows; p++) /* blank in a third of the (row, 6-feature group)s */
+        for (size_t i = 0; i < m; i++)
+            if ((p * 7 + i / 6) % 3 == 0)
+                x[p * m + i] = s[i];
+    for (size_t q = 0; q <= S; q++)
+        seg[q] = q * rows / S;
+    for (size_t q = 0; q < S; q++) /* the caller's sums of dy over each leaf */
+        for (size_t j = 0; j < n; j++) {
+            corr[q * n + j] = 0.0f;
+            for (size_t p = seg[q]; p < seg[q + 1]; p++)
+                corr[q * n + j] += dy[p * n + j];
+        }
+    size_t n_roots = ot_tree_plan(S, 0, S, merges, roots);
+    CU_ASSERT_FATAL(n_roots == 1);
+    float *root_p[1] = {dW};
+    ot_ktree_t t = {S, seg, merges, 1, root_p, n};
+    ot_kgemm_tn_tree_shift(m, n, x, m, s, dy, n, corr, &t, work);
+    size_t bad = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double exact = 0.0;
+            for (size_t q = 0; q < S; q++) {
+                leaf[q] = 0.0f;
+                for (size_t p = seg[q]; p < seg[q + 1]; p++) {
+                    leaf[q] = fmaf(x[p * m + i] - s[i], dy[p * n + j], leaf[q]);
+                    exact += (double)x[p * m + i] * dy[p * n + j];
+                }
+                leaf[q] = fmaf(s[i], corr[q * n + j], leaf[q]);
+            }
+            float root = tree_sum(leaf, S);
+            bad += memcmp(&root, &dW[i * n + j], sizeof(float)) != 0;
+            *far += fabs(root - exact) > 1e-4 * (1.0 + fabs(exact));
+        }
+    ot_free(x), ot_free(dy), ot_free(s), ot_free(corr), ot_free(dW), ot_free(leaf);
+    ot_free(ref), ot_free(work);
+    return bad;
+}
+
+static void test_tree_shift_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 16);
+    size_t bad = 0, far = 0;
+    bad += check_tree_shift(120, 37, 60, 3, &r, &far);  /* ragged column panel */
+    bad += check_tree_shift(13, 7, 5, 3, &r, &far);     /* ragged row panel, a shard without rows */
+    bad += check_tree_shift(300, 100, 50, 2, &r, &far); /* the 4-column tail of (e)'s Affine */
+    bad += check_tree_shift(97, 64, 40, 8, &r, &far);   /* panels past one MC block */
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(far, 0);
+}
+
+/* C's rows crow[i] += A B_k0 (rows [k0, k0 + k) of a packed B) against the scalar chain; the
+ * rows crow leaves out are untouched. */
+static size_t check_acc_rows(size_t m, size_t n, size_t K, size_t k0, size_t k, ot_rng_t *r)
+{
+    const size_t nr = ot_kgemm_nr(), rows = 2 * m + 3;
+    float *A = random_block(m * k, r), *B = random_block(K * n, r), *C = random_block(rows * n, r);
+    float *C0 = ot_alloc(rows * n * sizeof(float)), *Bp = ot_alloc(ot_kpack_size(K, n) * sizeof(float));
+    size_t *crow = ot_alloc((m ? m : 1) * sizeof(size_t));
+    CU_ASSERT_FATAL(C0 && Bp && crow);
+    memcpy(C0, C, rows * n * sizeof(float));
+    for (size_t i = 0; i < m; i++) /* every other row, from the back */
+        crow[i] = (rows - 1 - 2 * i) * n;
+    ot_kpack_b(B, n, false, K, n, Bp, 0, SIZE_MAX, false);
+    ot_kgemm_acc_rows(m, n, k, A, k, Bp + k0 * nr, K * nr, C, crow);
+    size_t bad = 0;
+    for (size_t q = 0; q < rows; q++)
+        for (size_t j = 0; j < n; j++) {
+            float c = C0[q * n + j];
+            for (size_t i = 0; i < m; i++)
+                if (crow[i] == q * n)
+                    for (size_t p = 0; p < k; p++)
+                        c = fmaf(A[i * k + p], B[(k0 + p) * n + j], c);
+            bad += memcmp(&c, &C[q * n + j], sizeof c) != 0;
+        }
+    ot_free(A), ot_free(B), ot_free(C), ot_free(C0), ot_free(Bp), ot_free(crow);
+    return bad;
+}
+
+static void test_acc_rows_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 17);
+    size_t bad = 0;
+    bad += check_acc_rows(65, 100, 4320, 30, 30, &r); /* (e)'s Affine: one position */
+    bad += check_acc_rows(1, 16, 40, 0, 40, &r);      /* a lone row */
+    bad += check_acc_rows(13, 7, 20, 5, 9, &r);       /* narrow: a masked vector */
+    bad += check_acc_rows(20, 33, 50, 49, 1, &r);     /* one term past a panel's width */
+    bad += check_acc_rows(7, 64, 12, 0, 12, &r);      /* whole panels */
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* y += s W over W's rows, the rows whose s is zero left out: the scalar chain's bits. */
+static void test_axpy_rows_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 18);
+    size_t bad = 0;
+    const size_t shapes[][2] = {{4320, 100}, {30, 7}, {5, 200}, {1, 1}, {64, 64}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const size_t k = shapes[t][0], n = shapes[t][1];
+        float *s = random_block(k, &r), *W = random_block(k * n, &r), *y = random_block(n, &r);
+        float *want = ot_alloc(n * sizeof(float));
+        CU_ASSERT_FATAL(want != NULL);
+        for (size_t f = 0; f < k; f += 3)
+            s[f] = 0.0f;
+        W[0] = INFINITY; /* s[0] = 0: left out, so y stays finite */
+        memcpy(want, y, n * sizeof(float));
+        for (size_t f = 0; f < k; f++)
+            for (size_t j = 0; j < n && s[f] != 0.0f; j++)
+                want[j] = fmaf(s[f], W[f * n + j], want[j]);
+        ot_kaxpy_rows(k, n, s, W, n, y);
+        bad += memcmp(want, y, n * sizeof(float)) != 0;
+        ot_free(s), ot_free(W), ot_free(y), ot_free(want);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 OT_TEST_SUITE(kgemm, NULL, NULL,
               {"GEMM: exactly the fmaf chain at every tile edge", test_gemm_bits},
               {"GEMM through offset tables: exactly the fmaf chain", test_gather_bits},
@@ -446,4 +582,9 @@ OT_TEST_SUITE(kgemm, NULL, NULL,
               {"weight gradient: exactly the tree of leaf chains", test_tree_gemm_bits},
               {"sparse weight gradient: the tree of chains over nonzero entries, any part of it",
                test_tree_sparse_bits},
-              {"sparse first layer: exactly the chain over the nonzero entries", test_sparse_bits})
+              {"sparse first layer: exactly the chain over the nonzero entries", test_sparse_bits},
+              {"weight gradient of x - shift: the chains with the correction row, zeros left out",
+               test_tree_shift_bits},
+              {"a product added to scattered rows: the chains continued from C",
+               test_acc_rows_bits},
+              {"y += s W: one chain per column, rows of zero s left out", test_axpy_rows_bits})

@@ -3,7 +3,7 @@
 # gradcheck) on DIR/test_omptrain, built -O1 without any -march: the portable kernels, one float
 # a "vector" and no masks (src/kgemm.c picks them when neither AVX-512 nor AVX2 with FMA is
 # there). Every other build here (the real one, the sanitizers', valgrind's) runs the AVX-512 or
-# AVX2 kernels, so without this a fault of the portable ones would go unseen. Then three short
+# AVX2 kernels, so without this a fault of the portable ones would go unseen. Then four short
 # trainings by both binaries, which must give the same bits.
 set -u
 dir=$(cd "$1" && pwd)
@@ -24,12 +24,14 @@ done
 # fixed order whatever the vector width, and every other sum runs in a fixed order, so
 # ./omptrain (this CPU's kernels, -O3 -march=native) and DIR/omptrain (the portable kernels,
 # -O1) must write equal /model, /optimizer and /state: an MLP with batch norm, dropout and
-# Adam, a CNN with stride, padding, pooling and batch norm, and Winograd's two convolutions.
+# Adam, a CNN with stride, padding, pooling and batch norm, Winograd's two convolutions, and a
+# CNN whose Affine takes its input's blank value out (skipping the images' blank margins).
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 wino=(--set "model.layers=conv 8 3x3 pad 1, relu, conv 8 3x3 pad 1 winograd4, relu, maxpool 2, conv 16 3x3 pad 1 winograd, relu, maxpool 2, affine 10"
       --set data.train_limit=400)
-runs=("mlp tests/configs/repro.ini" "cnn tests/configs/repro-cnn.ini" "winograd tests/configs/repro-cnn.ini")
+runs=("mlp tests/configs/repro.ini" "cnn tests/configs/repro-cnn.ini" "winograd tests/configs/repro-cnn.ini"
+      "blank tests/configs/repro-blank.ini")
 for r in "${runs[@]}"; do
     read -r name cfg <<<"$r"
     extra=(--epochs 1)

@@ -7,8 +7,15 @@
  * the pixels are 0) it takes the images as lists of their nonzero pixels instead, by row for
  * the forward (ot_kspmm, W in column blocks when it is wide) and by column for dW
  * (ot_kgemm_tn_tree_sparse): the same FMA chains with the zero terms left out, so the bits
- * equal the dense path's. The textbook's BLAS version (ot_affine_forward/backward) is kept as
- * the plain statement of the maths. */
+ * equal the dense path's. Above a convolution and pooling, where the engine gives the value
+ * its input holds wherever the images are blank (ot_ctx_t.blank, s), it computes with x - s,
+ * zero at a pooled image's blank margins (a third of MNIST's 12x12 grid), and leaves those
+ * terms out: y = (x - s) W + (b + s W) position by position (forward_blank) and dW = (x - s)^T
+ * dy + s db (ot_kgemm_tn_tree_shift), the same sums rounded otherwise (OT_BLANK=0 turns it
+ * off). The textbook's BLAS version (ot_affine_forward/backward) is kept as the plain
+ * statement of the maths. */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -204,11 +211,33 @@ static size_t max_sz(size_t a, size_t b)
     return a > b ? a : b;
 }
 
+/* Floats at the start of a thread's workspace for the shift's correction rows (backward_shift):
+ * a row of out per shard, in whole vectors' worth of bytes, the kernels' workspace after them. */
+static size_t corr_floats(size_t out, size_t n_shards)
+{
+    const size_t per = OT_ALIGN / sizeof(float);
+    return (n_shards * out + per - 1) / per * per;
+}
+
+/* An image's positions hold `chunk` channels each: the unit of forward_blank. */
+static size_t chunk(const ot_layer_t *L)
+{
+    return L->in.flat ? L->in_size : L->in.c;
+}
+
+/* forward_blank's workspace: b + s W, then a position's rows packed, then their offsets. */
+static size_t blank_fwd_floats(const ot_layer_t *L, size_t rows)
+{
+    return corr_floats(L->out_size, 1) + rows * chunk(L) + rows * 2 + 2;
+}
+
 static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
 {
     const size_t in = L->in_size, o = L->out_size, depth = ot_tree_depth(n_shards);
     size_t floats = max_sz(ot_kgemm_work_size(max_sz(in, o)),
-                           ot_kgemm_tree_work_size(rows, in, o, n_shards, depth));
+                           corr_floats(o, n_shards) +
+                               ot_kgemm_tree_work_size(rows, in, o, n_shards, depth));
+    floats = max_sz(floats, blank_fwd_floats(L, rows));
     *keep = 0;
     if (sparse_capable(L)) {
         floats = max_sz(floats, ot_kgemm_tree_sparse_work_size(rows, depth));
@@ -275,13 +304,53 @@ static int gather(const ot_layer_t *L, const ot_ctx_t *c, const ot_dataset_t *ds
     return 1;
 }
 
+/* y = x W + b with x's blank value s taken out: (x - s) W + (b + s W), position by position of
+ * an image (chunk(L) rows of W each), over the rows where x - s is not all zero there (a
+ * sample's blank margin costs nothing). Each element is one chain: from b + s W (itself a
+ * chain over W's rows in order), then over the positions in order and each one's k, the zero
+ * terms left out; so the bits depend on neither the rows' grouping nor the instruction set. */
+static void forward_blank(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const affine_rt_t *rt = c->rt;
+    const size_t in = L->in_size, out = L->out_size, ch = chunk(L), nr = ot_kgemm_nr();
+    const float *W = c->params + L->p_off, *b = W + (L->p_len - out), *s = c->blank;
+    float *bs = c->work, *A = bs + corr_floats(out, 1);
+    size_t *crow = (size_t *)(((uintptr_t)(A + c->n * ch) + sizeof(size_t) - 1) /
+                              sizeof(size_t) * sizeof(size_t));
+    memcpy(bs, b, out * sizeof(float));
+    ot_kaxpy_rows(in, out, s, W, out, bs);
+    for (size_t r = 0; r < c->n; r++)
+        memcpy(c->y + r * out, bs, out * sizeof(float));
+    for (size_t p0 = 0; p0 < in; p0 += ch) {
+        size_t cnt = 0;
+        for (size_t r = 0; r < c->n; r++) { /* stored, then kept when not all zero */
+            const float *src = c->x + r * in + p0;
+            float *dst = A + cnt * ch;
+            uint32_t any = 0;
+            for (size_t k = 0; k < ch; k++) {
+                const float v = src[k] - s[p0 + k];
+                uint32_t u;
+                memcpy(&u, &v, sizeof u);
+                dst[k] = v;
+                any |= u;
+            }
+            crow[cnt] = r * out;
+            cnt += any != 0;
+        }
+        if (cnt)
+            ot_kgemm_acc_rows(cnt, out, ch, A, ch, rt->wpack + p0 * nr, in * nr, c->y, crow);
+    }
+}
+
 static void forward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const affine_rt_t *rt = c->rt;
     const size_t in = L->in_size, out = L->out_size, r0 = c->r0;
     const float *W = c->params + L->p_off, *b = W + (L->p_len - out);
     const ot_krows_t rows = {rt->nz_n + r0, rt->nz_pix + r0, rt->nz_val + r0, OT_PIXEL_SCALE};
-    if (rt->sparse && sparse_blocks(L))
+    if (c->blank && !L->in.flat)
+        forward_blank(L, c);
+    else if (rt->sparse && sparse_blocks(L))
         ot_kspmm_packed(c->n, out, in, &rows, rt->wpack, b, c->y, out);
     else if (rt->sparse)
         ot_kspmm(c->n, out, &rows, W, out, b, c->y, out);
@@ -292,7 +361,8 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
 }
 
 /* Threads sharing one shard: dW's rows [i0, i1) and db's columns [j0, j1) of the thread's
- * share, each element the same chain over the shard's rows (sx, sdy) as unshared. */
+ * share, each element the same chain over the shard's rows (sx, sdy) as unshared (with a
+ * blank value, the shard's whole column sums of dy are each thread's correction row). */
 static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const size_t in = L->in_size, out = L->out_size, b_off = L->p_off + L->p_len - out;
@@ -303,7 +373,15 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c)
     if (i1 > i0) {
         ot_ktree_t t;
         ot_grad_tree(c->grad, L->p_off + i0 * out, out, 1, &t);
-        ot_kgemm_tn_tree(i1 - i0, out, c->sx + i0, in, c->sdy, out, &t, c->work);
+        if (c->blank) {
+            float *corr = c->work;
+            memset(corr, 0, out * sizeof(float));
+            ot_kcolsum(rows, out, c->sdy, out, corr);
+            ot_kgemm_tn_tree_shift(i1 - i0, out, c->sx + i0, in, c->blank + i0, c->sdy, out,
+                                   corr, &t, corr + corr_floats(out, 1));
+        } else {
+            ot_kgemm_tn_tree(i1 - i0, out, c->sx + i0, in, c->sdy, out, &t, c->work);
+        }
     }
     float *restrict db = ot_grad_leaf(c->grad, 0, b_off);
     for (size_t j = j0; j < j1; j++)
@@ -311,7 +389,9 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c)
     ot_kcolsum(rows, j1 - j0, c->sdy + j0, out, db + j0);
 }
 
-/* dW = x^T dy and db = column sums of dy, per shard through the tree; dx = dy W^T */
+/* dW = x^T dy and db = column sums of dy, per shard through the tree; dx = dy W^T. Given the
+ * value x holds where the data below are blank (c->blank, s), dW is formed as (x - s)^T dy + s
+ * db, leaf by leaf: the blank positions' rows of x - s are zeros, which cost nothing. */
 static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const affine_rt_t *rt = c->rt;
@@ -325,21 +405,27 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
     }
     if (c->post_bwd) /* the fused element-wise layer's backward first */
         c->post_bwd(c->y, c->dy, c->n * out);
-    ot_grad_tree(c->grad, L->p_off, out, 1, &t);
-    if (rt->sparse) { /* x by columns: only its nonzero pixels cost FMAs */
-        const ot_kcsc_t xs = {keep_of(L, c->keep).ends, rt->csc_code + c->r0 * in,
-                              OT_PIXEL_SCALE};
-        ot_kgemm_tn_tree_sparse(in, out, &xs, c->dy, out, &t, c->work);
-    } else {
-        ot_kgemm_tn_tree(in, out, c->x, in, c->dy, out, &t, c->work);
-    }
+    float *corr = c->work; /* with a blank value: the db leaves, copied (corr_floats) */
     for (size_t i = 0; i < c->n_leaves; i++) { /* db leaves: a chain over the shard's rows */
         float *restrict db = ot_grad_leaf(c->grad, i, b_off);
         const ot_leaf_t *f = &c->leaves[i];
         memset(db, 0, out * sizeof(float));
         ot_kcolsum(f->rows, out, c->dy + f->lo * out, out, db);
+        if (c->blank)
+            memcpy(corr + i * out, db, out * sizeof(float));
     }
     ot_grad_leaves_done(c->grad, b_off, out);
+    ot_grad_tree(c->grad, L->p_off, out, 1, &t);
+    if (rt->sparse) { /* x by columns: only its nonzero pixels cost FMAs */
+        const ot_kcsc_t xs = {keep_of(L, c->keep).ends, rt->csc_code + c->r0 * in,
+                              OT_PIXEL_SCALE};
+        ot_kgemm_tn_tree_sparse(in, out, &xs, c->dy, out, &t, c->work);
+    } else if (c->blank) {
+        ot_kgemm_tn_tree_shift(in, out, c->x, in, c->blank, c->dy, out, corr, &t,
+                               corr + corr_floats(out, c->n_leaves));
+    } else {
+        ot_kgemm_tn_tree(in, out, c->x, in, c->dy, out, &t, c->work);
+    }
     if (c->dx)
         ot_kgemm(c->n, in, out, c->dy, out, rt->wtpack, NULL, c->dx, in, c->work);
 }
@@ -402,6 +488,7 @@ const ot_layer_ops_t ot_affine_ops = {
     .forward = forward,
     .backward = backward,
     .fuses_next = 1,
+    .uses_blank = 1,
     .reference = reference,
     .onnx = onnx,
 };

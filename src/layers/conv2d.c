@@ -1051,6 +1051,20 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
 }
 
 /* direct convolution in double, tap by tap */
+/* Zeros in, the bias out at every position (padding adds zeros too); -1 for any other input,
+ * whose windows would differ near the border. */
+static int blank(const ot_layer_t *L, const float *params, const float *in, float *out)
+{
+    const size_t F = L->out.c, P = L->out.h * L->out.w;
+    for (size_t i = 0; i < L->in_size; i++)
+        if (ot_bits_nonzero(in[i]))
+            return -1;
+    const float *b = params + L->p_off + L->p_len - F;
+    for (size_t p = 0; p < P; p++)
+        memcpy(out + p * F, b, F * sizeof(float));
+    return 0;
+}
+
 static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
 {
     const ot_conv_geom_t g = geom(L);
@@ -1129,6 +1143,7 @@ const ot_layer_ops_t ot_conv2d_ops = {
     .backward = backward,
     .fuses_next = 1,
     .chains_next = 1,
+    .blank = blank,
     .reference = reference,
     .onnx = onnx,
 };

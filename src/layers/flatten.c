@@ -30,6 +30,13 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
     memcpy(c->dx, c->dy, c->n * L->in_size * sizeof(float));
 }
 
+static int blank(const ot_layer_t *L, const float *params, const float *in, float *out)
+{
+    (void)params;
+    memcpy(out, in, L->out_size * sizeof(float));
+    return 0;
+}
+
 static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
 {
     memcpy(y, x, r->n * L->out_size * sizeof(double));
@@ -50,6 +57,7 @@ const ot_layer_ops_t ot_flatten_ops = {
     .shape = shape,
     .forward = forward,
     .backward = backward,
+    .blank = blank,
     .reference = reference,
     .onnx = onnx,
 };

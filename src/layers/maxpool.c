@@ -495,6 +495,24 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
     block_bwd(L, c, c->dx, 0, c->n);
 }
 
+/* Each window's largest value of in. */
+static int blank(const ot_layer_t *L, const float *params, const float *in, float *out)
+{
+    (void)params;
+    const ot_conv_geom_t g = ot_pool_geom(L);
+    for (size_t oy = 0; oy < g.oh; oy++)
+        for (size_t ox = 0; ox < g.ow; ox++)
+            for (size_t ch = 0; ch < g.c; ch++) {
+                const float *at = in + (oy * g.stride * g.w + ox * g.stride) * g.c + ch;
+                float m = at[0];
+                for (size_t ky = 0; ky < g.kh; ky++)
+                    for (size_t kx = 0; kx < g.kw; kx++)
+                        m = at[(ky * g.w + kx) * g.c] > m ? at[(ky * g.w + kx) * g.c] : m;
+                out[(oy * g.ow + ox) * g.c + ch] = m;
+            }
+    return 0;
+}
+
 /* The arg-max is the kink: recorded at the unperturbed point, then kept, so that a
  * perturbation that changes which input is largest does not mix two pieces. */
 static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
@@ -547,6 +565,7 @@ const ot_layer_ops_t ot_maxpool_ops = {
     .block_fwd = block_fwd,
     .block_bwd = block_bwd,
     .folds = folds,
+    .blank = blank,
     .reference = reference,
     .ref_mask = ref_mask,
     .onnx = onnx,

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ot_common.h"
 #include "ot_conv.h"
 #include "ot_layer.h"
+#include "ot_net.h"
 #include "ot_simd.h"
 #include "ot_test.h"
 
@@ -328,7 +330,35 @@ static void test_parse_errors(void)
     CU_ASSERT_STRING_EQUAL(err, "a filter count and a kernel size");
 }
 
+/* The blank value (ot_layer_ops_t.blank): zeros in (padding too), the bias at every output
+ * position; an input with any other bits (-0 included) has none. */
+static void test_blank(void)
+{
+    ot_config_t c;
+    ot_config_defaults(&c);
+    c.n_classes = 4;
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=conv 3 3x3 stride 2 pad 1, affine 4") == 0);
+    ot_net_t net;
+    CU_ASSERT_FATAL(ot_net_layout(&net, &c, &(ot_shape_t){2, 6, 5, 0}) == OT_OK);
+    const ot_layer_t *L = &net.layers[0];
+    CU_ASSERT_FATAL(L->out.c == 3 && L->out.h == 3 && L->out.w == 3);
+    float params[256], in[60] = {0}, out[27];
+    CU_ASSERT_FATAL(L->p_off + L->p_len <= 256 && L->in_size == 60);
+    for (size_t i = 0; i < 256; i++)
+        params[i] = (float)i * 0.5f - 3.0f;
+    const float *b = params + L->p_off + L->p_len - 3;
+    CU_ASSERT(L->ops->blank(L, params, in, out) == 0);
+    size_t bad = 0;
+    for (size_t p = 0; p < 9; p++)
+        bad += memcmp(out + p * 3, b, 3 * sizeof(float)) != 0;
+    CU_ASSERT_EQUAL(bad, 0);
+    in[59] = -0.0f;
+    CU_ASSERT(L->ops->blank(L, params, in, out) == -1);
+    ot_net_free(&net);
+}
+
 OT_TEST_SUITE(conv2d, NULL, NULL,
+              {"blank value: the bias where the input is zero, else none", test_blank},
               {"parse errors name the word", test_parse_errors},
               {"the column matrix follows its definition, in blocks as whole",
                test_columns_follow_the_definition},

@@ -29,6 +29,9 @@ static void test_shape_and_copy(void)
     F->ops->backward(F, &ctx);
     CU_ASSERT(memcmp(x, y, sizeof x) == 0);
     CU_ASSERT(memcmp(dy, dx, sizeof dx) == 0);
+    memset(y, 0, sizeof y); /* blank values: passed on as they are */
+    CU_ASSERT(F->ops->blank(F, NULL, x, y) == 0);
+    CU_ASSERT(memcmp(x, y, 18 * sizeof(float)) == 0);
     ot_net_free(&net);
 }
 
@@ -44,5 +47,6 @@ static void test_flat_input_refused(void)
 }
 
 OT_TEST_SUITE(flatten, NULL, NULL,
-              {"an image to a vector in memory order; the gradient back unchanged", test_shape_and_copy},
+              {"an image to a vector in memory order; the gradient and blank values unchanged",
+               test_shape_and_copy},
               {"a flat input is refused, naming the layer", test_flat_input_refused})

@@ -5,7 +5,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ot_common.h"
+#include "ot_config.h"
 #include "ot_conv.h"
+#include "ot_net.h"
 #include "ot_test.h"
 
 static void test_max_and_ties(void)
@@ -175,7 +178,31 @@ static void test_rows_table(void)
         }
 }
 
+/* The blank value (ot_layer_ops_t.blank) is the forward of one sample holding it: each
+ * window's largest value, for overlapping windows on 3 channels. */
+static void test_blank(void)
+{
+    ot_config_t c;
+    ot_config_defaults(&c);
+    c.n_classes = 4;
+    CU_ASSERT_FATAL(ot_config_set(&c, "model.layers=maxpool 3 stride 2, affine 4") == 0);
+    ot_net_t net;
+    CU_ASSERT_FATAL(ot_net_layout(&net, &c, &(ot_shape_t){3, 7, 7, 0}) == OT_OK);
+    const ot_layer_t *M = &net.layers[0];
+    const ot_conv_geom_t g = ot_pool_geom(M);
+    float in[7 * 7 * 3], want[3 * 3 * 3], got[3 * 3 * 3];
+    uint8_t tap[3 * 3 * 3];
+    CU_ASSERT_FATAL(M->in_size == 147 && M->out_size == 27);
+    for (size_t i = 0; i < 147; i++)
+        in[i] = (float)((i * 37) % 23) - 11.0f;
+    ot_maxpool_forward(&g, in, 1, want, tap);
+    CU_ASSERT(M->ops->blank(M, NULL, in, got) == 0);
+    CU_ASSERT(memcmp(want, got, sizeof got) == 0);
+    ot_net_free(&net);
+}
+
 OT_TEST_SUITE(maxpool, NULL, NULL,
+              {"blank value: the forward of one sample holding it", test_blank},
               {"the input through a table of rows, some shared", test_rows_table},
               {"3 to 64 channels, tiling and non-tiling windows, -0 and stale dx", test_many_channels},
               {"maximum per window and channel; ties to the top-left", test_max_and_ties},
