@@ -62,12 +62,28 @@ void ot_kgemm_gather(size_t m, size_t n, size_t k, const float *x, const size_t 
                      const size_t *col, const float *Bp, const float *bias, float *C,
                      size_t ldc, float *work);
 
-/* C[crow[i] + j] += (A (m, k) Bp)(i, j) for i < m, j < n: each element's chain continued from
- * C with k more terms in order, as ot_kgemm's next KC slice would. A row-major, row stride
- * lda; Bp k rows of each column panel of a packed B, the panels ldp floats apart (rows
- * [k0, k0 + k) of ot_kpack_b(K, n): Bp + k0 * ot_kgemm_nr(), ldp = K * ot_kgemm_nr()). */
+/* C's row crow[i] (row stride ldc) += (A (m, k) Bp)(i, .) for i < m, its first n columns: each
+ * element's chain continued from C with k more terms in order, as ot_kgemm's next KC slice
+ * would. A row-major, row stride lda; Bp k rows of each column panel of a packed B, the panels
+ * ldp floats apart (rows [k0, k0 + k) of ot_kpack_b(K, n): Bp + k0 * ot_kgemm_nr(), ldp = K *
+ * ot_kgemm_nr()). */
 void ot_kgemm_acc_rows(size_t m, size_t n, size_t k, const float *A, size_t lda,
-                       const float *Bp, size_t ldp, float *C, const size_t *crow);
+                       const float *Bp, size_t ldp, float *C, size_t ldc, const uint32_t *crow);
+
+/* Row stride of A for ot_kpack_rows_shift of k columns: k rounded up to whole vectors. */
+static inline size_t ot_kpack_rows_ld(size_t k, size_t vl)
+{
+    return (k + vl - 1) / vl * vl;
+}
+
+/* The rows r < n of x (row stride ldx), columns [0, k), less s[0..k), into A (row stride at
+ * least ot_kpack_rows_ld(k, ot_kgemm_vl())), each row kept only when it is not all +0: returns
+ * how many were kept, idx[i] the i-th one's r. */
+size_t ot_kpack_rows_shift(size_t n, size_t k, const float *x, size_t ldx, const float *s,
+                           float *A, size_t lda, uint32_t *idx);
+
+/* Floats per vector of this build's kernels. */
+size_t ot_kgemm_vl(void);
 
 /* y[j] += sum over f < k of s[f] W[f][j], j < n: each element one FMA chain over f in order,
  * continued from y, the terms with s[f] == 0 left out. W row-major, row stride ldw. */

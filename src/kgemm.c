@@ -173,6 +173,11 @@ size_t ot_kgemm_nr(void)
     return NR;
 }
 
+size_t ot_kgemm_vl(void)
+{
+    return VL;
+}
+
 const char *ot_kgemm_isa(void)
 {
     return ISA;
@@ -761,7 +766,7 @@ static inline __attribute__((always_inline)) void rows_tile(int nv, int masked, 
 }
 
 void ot_kgemm_acc_rows(size_t m, size_t n, size_t k, const float *A, size_t lda,
-                       const float *Bp, size_t ldp, float *C, const size_t *crow)
+                       const float *Bp, size_t ldp, float *C, size_t ldc, const uint32_t *crow)
 {
     for (size_t jp = 0; jp < n_panels(n); jp++) {
         const size_t j0 = jp * NR, nr = min_sz(NR, n - j0);
@@ -779,7 +784,7 @@ void ot_kgemm_acc_rows(size_t m, size_t n, size_t k, const float *A, size_t lda,
             for (size_t i = 0; i < MR; i++) {
                 const size_t r = i0 + min_sz(i, m - i0 - 1);
                 a[i] = A + r * lda;
-                o[i] = C + crow[r] + j0;
+                o[i] = C + (size_t)crow[r] * ldc + j0;
             }
             const float *bp = Bp + jp * ldp;
 #if defined(FULL_ROWS)
@@ -801,6 +806,33 @@ void ot_kgemm_acc_rows(size_t m, size_t n, size_t k, const float *A, size_t lda,
 #endif
         }
     }
+}
+
+size_t ot_kpack_rows_shift(size_t n, size_t k, const float *x, size_t ldx, const float *s,
+                           float *A, size_t lda, uint32_t *idx)
+{
+    const size_t kv = k / VL * VL;
+    const vmask_t last = V_MASK(k - kv > 0 ? k - kv : 1);
+    size_t cnt = 0;
+    for (size_t r = 0; r < n; r++) { /* stored, then kept when not all zero */
+        const float *src = x + r * ldx;
+        float *dst = A + cnt * lda;
+        unsigned any = 0;
+        for (size_t j = 0; j < kv; j += VL) {
+            const vf_t v = V_SUB(V_LOAD(src + j), V_LOAD(s + j));
+            V_STORE(dst + j, v);
+            any |= V_NONZERO(v);
+        }
+        if (kv < k) {
+            const vf_t v = V_SUB(V_LOADN(src + kv, last), V_LOADN(s + kv, last));
+            V_STORE(dst + kv, v); /* lda leaves room for the whole vector */
+            any |= V_NONZERO(v);
+        }
+        idx[cnt] = (uint32_t)r;
+        cnt += any != 0;
+    }
+    (void)last;
+    return cnt;
 }
 
 void ot_kaxpy_rows(size_t k, size_t n, const float *s, const float *W, size_t ldw, float *y)

@@ -512,19 +512,19 @@ static size_t check_acc_rows(size_t m, size_t n, size_t K, size_t k0, size_t k, 
     const size_t nr = ot_kgemm_nr(), rows = 2 * m + 3;
     float *A = random_block(m * k, r), *B = random_block(K * n, r), *C = random_block(rows * n, r);
     float *C0 = ot_alloc(rows * n * sizeof(float)), *Bp = ot_alloc(ot_kpack_size(K, n) * sizeof(float));
-    size_t *crow = ot_alloc((m ? m : 1) * sizeof(size_t));
+    uint32_t *crow = ot_alloc((m ? m : 1) * sizeof(uint32_t));
     CU_ASSERT_FATAL(C0 && Bp && crow);
     memcpy(C0, C, rows * n * sizeof(float));
     for (size_t i = 0; i < m; i++) /* every other row, from the back */
-        crow[i] = (rows - 1 - 2 * i) * n;
+        crow[i] = (uint32_t)(rows - 1 - 2 * i);
     ot_kpack_b(B, n, false, K, n, Bp, 0, SIZE_MAX, false);
-    ot_kgemm_acc_rows(m, n, k, A, k, Bp + k0 * nr, K * nr, C, crow);
+    ot_kgemm_acc_rows(m, n, k, A, k, Bp + k0 * nr, K * nr, C, n, crow);
     size_t bad = 0;
     for (size_t q = 0; q < rows; q++)
         for (size_t j = 0; j < n; j++) {
             float c = C0[q * n + j];
             for (size_t i = 0; i < m; i++)
-                if (crow[i] == q * n)
+                if (crow[i] == q)
                     for (size_t p = 0; p < k; p++)
                         c = fmaf(A[i * k + p], B[(k0 + p) * n + j], c);
             bad += memcmp(&c, &C[q * n + j], sizeof c) != 0;
@@ -543,6 +543,41 @@ static void test_acc_rows_bits(void)
     bad += check_acc_rows(13, 7, 20, 5, 9, &r);       /* narrow: a masked vector */
     bad += check_acc_rows(20, 33, 50, 49, 1, &r);     /* one term past a panel's width */
     bad += check_acc_rows(7, 64, 12, 0, 12, &r);      /* whole panels */
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* Rows less a shift, packed, the all-zero ones left out: the kept rows' values and numbers in
+ * order, for widths below, at and past a vector. */
+static void test_pack_rows_shift(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 19);
+    size_t bad = 0;
+    const size_t widths[] = {30, 3, 16, 33};
+    for (size_t t = 0; t < 4; t++) {
+        const size_t k = widths[t], n = 41, ldx = k + 5, lda = ot_kpack_rows_ld(k, ot_kgemm_vl());
+        float *x = random_block(n * ldx, &r), *s = random_block(k, &r);
+        float *A = ot_alloc(n * lda * sizeof(float));
+        uint32_t idx[41];
+        CU_ASSERT_FATAL(A != NULL);
+        for (size_t i = 0; i < n; i += 3) /* every third row holds s: left out */
+            memcpy(x + i * ldx, s, k * sizeof(float));
+        x[9 * ldx + k - 1] = s[k - 1] + 1.0f; /* but not one that differs in its last column */
+        const size_t cnt = ot_kpack_rows_shift(n, k, x, ldx, s, A, lda, idx);
+        size_t want = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i % 3 == 0 && i != 9)
+                continue;
+            bad += want >= cnt || idx[want] != i;
+            for (size_t j = 0; j < k && want < cnt; j++) {
+                const float v = x[i * ldx + j] - s[j];
+                bad += memcmp(&v, &A[want * lda + j], sizeof v) != 0;
+            }
+            want++;
+        }
+        bad += cnt != want;
+        ot_free(x), ot_free(s), ot_free(A);
+    }
     CU_ASSERT_EQUAL(bad, 0);
 }
 
@@ -587,4 +622,5 @@ OT_TEST_SUITE(kgemm, NULL, NULL,
                test_tree_shift_bits},
               {"a product added to scattered rows: the chains continued from C",
                test_acc_rows_bits},
-              {"y += s W: one chain per column, rows of zero s left out", test_axpy_rows_bits})
+              {"y += s W: one chain per column, rows of zero s left out", test_axpy_rows_bits},
+              {"rows less a shift, packed, all-zero rows left out", test_pack_rows_shift})

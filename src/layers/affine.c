@@ -225,10 +225,10 @@ static size_t chunk(const ot_layer_t *L)
     return L->in.flat ? L->in_size : L->in.c;
 }
 
-/* forward_blank's workspace: b + s W, then a position's rows packed, then their offsets. */
+/* forward_blank's workspace: b + s W, then a position's rows packed, then their numbers. */
 static size_t blank_fwd_floats(const ot_layer_t *L, size_t rows)
 {
-    return corr_floats(L->out_size, 1) + rows * chunk(L) + rows * 2 + 2;
+    return corr_floats(L->out_size, 1) + rows * ot_kpack_rows_ld(chunk(L), ot_kgemm_vl()) + rows;
 }
 
 static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
@@ -313,32 +313,19 @@ static void forward_blank(const ot_layer_t *L, const ot_ctx_t *c)
 {
     const affine_rt_t *rt = c->rt;
     const size_t in = L->in_size, out = L->out_size, ch = chunk(L), nr = ot_kgemm_nr();
+    const size_t lda = ot_kpack_rows_ld(ch, ot_kgemm_vl());
     const float *W = c->params + L->p_off, *b = W + (L->p_len - out), *s = c->blank;
     float *bs = c->work, *A = bs + corr_floats(out, 1);
-    size_t *crow = (size_t *)(((uintptr_t)(A + c->n * ch) + sizeof(size_t) - 1) /
-                              sizeof(size_t) * sizeof(size_t));
+    uint32_t *rows = (uint32_t *)(A + c->n * lda);
     memcpy(bs, b, out * sizeof(float));
     ot_kaxpy_rows(in, out, s, W, out, bs);
     for (size_t r = 0; r < c->n; r++)
         memcpy(c->y + r * out, bs, out * sizeof(float));
     for (size_t p0 = 0; p0 < in; p0 += ch) {
-        size_t cnt = 0;
-        for (size_t r = 0; r < c->n; r++) { /* stored, then kept when not all zero */
-            const float *src = c->x + r * in + p0;
-            float *dst = A + cnt * ch;
-            uint32_t any = 0;
-            for (size_t k = 0; k < ch; k++) {
-                const float v = src[k] - s[p0 + k];
-                uint32_t u;
-                memcpy(&u, &v, sizeof u);
-                dst[k] = v;
-                any |= u;
-            }
-            crow[cnt] = r * out;
-            cnt += any != 0;
-        }
+        const size_t cnt = ot_kpack_rows_shift(c->n, ch, c->x + p0, in, s + p0, A, lda, rows);
         if (cnt)
-            ot_kgemm_acc_rows(cnt, out, ch, A, ch, rt->wpack + p0 * nr, in * nr, c->y, crow);
+            ot_kgemm_acc_rows(cnt, out, ch, A, lda, rt->wpack + p0 * nr, in * nr, c->y, out,
+                              rows);
     }
 }
 
