@@ -524,6 +524,7 @@ static int check_env(void)
         {"OT_XFER", 0.0, -1.0, " plain keep auto ", "plain, keep or auto"},
         {"OT_FUSE", 0.0, -1.0, " 0 1 ", "0 or 1"},
         {"OT_LIVE", 0.0, -1.0, " 0 1 ", "0 or 1"},
+        {"OT_BLANK", 0.0, -1.0, " 0 1 ", "0 or 1"},
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i].name);

@@ -81,7 +81,9 @@ OMP_NUM_THREADS=5000 expect 2 "environment variable OMP_NUM_THREADS='5000': 5000
 OMP_NUM_THREADS=5000 expect 0 "" -- "${small[@]}" --threads 2 configs/mnist.ini
 OT_XFER=plian expect 2 "environment variable OT_XFER='plian': expected plain, keep or auto" \
     -- "${small[@]}" configs/mnist.ini
-OT_XFER=auto OT_FUSE=1 OT_LIVE=0 OT_BENCH_SECONDS=0.5 expect 0 "" -- "${small[@]}" --epochs 1 configs/mnist.ini
+OT_BLANK=no expect 2 "environment variable OT_BLANK='no': expected 0 or 1" \
+    -- "${small[@]}" configs/mnist.ini
+OT_XFER=auto OT_FUSE=1 OT_LIVE=0 OT_BLANK=1 OT_BENCH_SECONDS=0.5 expect 0 "" -- "${small[@]}" --epochs 1 configs/mnist.ini
 
 # more threads than the CPUs it may run on (taskset: one): a note on stdout; as many: none
 taskset -c 0 "$omptrain" "${small[@]}" --epochs 1 --threads 3 configs/mnist.ini >"$tmp/out" 2>"$tmp/err"
