@@ -211,12 +211,13 @@ static size_t max_sz(size_t a, size_t b)
     return a > b ? a : b;
 }
 
-/* Floats at the start of a thread's workspace for the shift's correction rows (backward_shift):
- * a row of out per shard, in whole vectors' worth of bytes, the kernels' workspace after them. */
-static size_t corr_floats(size_t out, size_t n_shards)
+/* n floats rounded up to whole OT_ALIGN blocks: what a block at the start of a thread's workspace
+ * takes (the shift's correction rows, a row of out per shard; b + s W) when a kernel's aligned
+ * workspace follows it. */
+static size_t aligned_floats(size_t n)
 {
     const size_t per = OT_ALIGN / sizeof(float);
-    return (n_shards * out + per - 1) / per * per;
+    return (n + per - 1) / per * per;
 }
 
 /* An image's positions hold `chunk` channels each: the unit of forward_blank. */
@@ -228,14 +229,14 @@ static size_t chunk(const ot_layer_t *L)
 /* forward_blank's workspace: b + s W, then a position's rows packed, then their numbers. */
 static size_t blank_fwd_floats(const ot_layer_t *L, size_t rows)
 {
-    return corr_floats(L->out_size, 1) + rows * ot_kpack_rows_ld(chunk(L), ot_kgemm_vl()) + rows;
+    return aligned_floats(L->out_size) + rows * ot_kpack_rows_ld(chunk(L), ot_kgemm_vl()) + rows;
 }
 
 static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_t *keep)
 {
     const size_t in = L->in_size, o = L->out_size, depth = ot_tree_depth(n_shards);
     size_t floats = max_sz(ot_kgemm_work_size(max_sz(in, o)),
-                           corr_floats(o, n_shards) +
+                           aligned_floats(n_shards * o) +
                                ot_kgemm_tree_work_size(rows, in, o, n_shards, depth));
     floats = max_sz(floats, blank_fwd_floats(L, rows));
     *keep = 0;
@@ -315,7 +316,7 @@ static void forward_blank(const ot_layer_t *L, const ot_ctx_t *c)
     const size_t in = L->in_size, out = L->out_size, ch = chunk(L), nr = ot_kgemm_nr();
     const size_t lda = ot_kpack_rows_ld(ch, ot_kgemm_vl());
     const float *W = c->params + L->p_off, *b = W + (L->p_len - out), *s = c->blank;
-    float *bs = c->work, *A = bs + corr_floats(out, 1);
+    float *bs = c->work, *A = bs + aligned_floats(out);
     uint32_t *rows = (uint32_t *)(A + c->n * lda);
     memcpy(bs, b, out * sizeof(float));
     ot_kaxpy_rows(in, out, s, W, out, bs);
@@ -365,7 +366,7 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c)
             memset(corr, 0, out * sizeof(float));
             ot_kcolsum(rows, out, c->sdy, out, corr);
             ot_kgemm_tn_tree_shift(i1 - i0, out, c->sx + i0, in, c->blank + i0, c->sdy, out,
-                                   corr, &t, corr + corr_floats(out, 1));
+                                   corr, &t, corr + aligned_floats(out));
         } else {
             ot_kgemm_tn_tree(i1 - i0, out, c->sx + i0, in, c->sdy, out, &t, c->work);
         }
@@ -392,7 +393,7 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
     }
     if (c->post_bwd) /* the fused element-wise layer's backward first */
         c->post_bwd(c->y, c->dy, c->n * out);
-    float *corr = c->work; /* with a blank value: the db leaves, copied (corr_floats) */
+    float *corr = c->work; /* with a blank value: the db leaves, copied */
     for (size_t i = 0; i < c->n_leaves; i++) { /* db leaves: a chain over the shard's rows */
         float *restrict db = ot_grad_leaf(c->grad, i, b_off);
         const ot_leaf_t *f = &c->leaves[i];
@@ -409,7 +410,7 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
         ot_kgemm_tn_tree_sparse(in, out, &xs, c->dy, out, &t, c->work);
     } else if (c->blank) {
         ot_kgemm_tn_tree_shift(in, out, c->x, in, c->blank, c->dy, out, corr, &t,
-                               corr + corr_floats(out, c->n_leaves));
+                               corr + aligned_floats(c->n_leaves * out));
     } else {
         ot_kgemm_tn_tree(in, out, c->x, in, c->dy, out, &t, c->work);
     }
