@@ -62,6 +62,17 @@ void ot_kgemm_gather(size_t m, size_t n, size_t k, const float *x, const size_t 
                      const size_t *col, const float *Bp, const float *bias, float *C,
                      size_t ldc, float *work);
 
+/* ot_kgemm without a bias for an A with many zeros (a gradient below a ReLU): each row's
+ * nonzero entries listed, then each element of C the FMA chain from +0 over them in order:
+ * ot_kgemm's chain with its terms 0 B(p, j) left out, and so the same bits, since adding +-0
+ * to a chain that is not -0 changes no bit of it (a chain from +0 is -0 only after a product
+ * below the smallest float; and B must be finite, where 0 inf is a NaN). When A's share of
+ * nonzero entries is skip_below or more it runs ot_kgemm itself. Returns A's nonzero count.
+ * work: ot_kgemm_skip_work_size(m, k) floats, OT_ALIGN-aligned. */
+size_t ot_kgemm_skip_work_size(size_t max_m, size_t k);
+size_t ot_kgemm_skip(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *Bp,
+                     float *C, size_t ldc, float skip_below, float *work);
+
 /* C's row crow[i] (row stride ldc) += (A (m, k) Bp)(i, .) for i < m, its first n columns: each
  * element's chain continued from C with k more terms in order, as ot_kgemm's next KC slice
  * would. A row-major, row stride lda; Bp k rows of each column panel of a packed B, the panels

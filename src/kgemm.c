@@ -1647,6 +1647,102 @@ void ot_kspmm_packed(size_t m, size_t n, size_t k, const ot_krows_t *x, const fl
     spmm(m, n, k, x, Bp, 0, bias, C, ldc);
 }
 
+/* ---- a left operand with many zeros: the gradient below a ReLU ---- */
+
+/* Vectors of C a pass of ot_kgemm_skip holds: 12 chains, to hide the FMA's latency with one
+ * operand load each (8 measured slower), whole panels in every build. */
+#define SKIP_NV 12
+#define SKIP_COLS (SKIP_NV * VL)
+#define SKIP_DISPATCH(nv, CALL)                                                            \
+    switch (nv) {                                                                          \
+        SP_K(1, CALL)                                                                      \
+        SP_K(2, CALL)                                                                      \
+        SP_K(3, CALL)                                                                      \
+        SP_K(4, CALL)                                                                      \
+        SP_K(5, CALL)                                                                      \
+        SP_K(6, CALL)                                                                      \
+        SP_K(7, CALL)                                                                      \
+        SP_K(8, CALL)                                                                      \
+        SP_K(9, CALL)                                                                      \
+        SP_K(10, CALL)                                                                     \
+        SP_K(11, CALL)                                                                     \
+    default:                                                                               \
+        SP_K(12, CALL)                                                                     \
+    }
+
+size_t ot_kgemm_skip_work_size(size_t max_m, size_t k)
+{
+    const size_t lists = 2 * max_m * k + max_m + 1; /* offsets and values; rows' starts */
+    const size_t dense = ot_kgemm_work_size(k);
+    return lists > dense ? lists : dense;
+}
+
+/* Columns [0, nv vectors) of C's rows [0, m), the last vector masked by tail: row r an FMA
+ * chain from +0 over its entries start[r]..start[r + 1] in order, entry e adding val[e] times
+ * the row of Bp at off[e] (a row's offset in its panel; the chunk's panels kNR floats
+ * apart). */
+static inline __attribute__((always_inline)) void skip_rows(int nv, size_t m,
+                                                            const uint32_t *restrict start,
+                                                            const uint32_t *restrict off,
+                                                            const float *restrict val,
+                                                            const float *Bp, size_t kNR,
+                                                            float *C, size_t ldc, vmask_t tail)
+{
+    for (size_t r = 0; r < m; r++) {
+        vf_t a[SKIP_NV];
+        for (int v = 0; v < nv; v++)
+            a[v] = V_ZERO();
+        for (uint32_t e = start[r]; e < start[r + 1]; e++) {
+            const vf_t x = V_BCAST(val[e]);
+            const float *b = Bp + off[e];
+            for (int v = 0; v < nv; v++)
+                a[v] = V_FMA(x, V_LOAD(b + (size_t)(v / NV) * kNR + (size_t)(v % NV) * VL),
+                             a[v]);
+        }
+        float *o = C + r * ldc;
+        for (int v = 0; v < nv - 1; v++)
+            V_STORE(o + v * VL, a[v]);
+        V_STOREN(o + (nv - 1) * VL, a[nv - 1], tail);
+    }
+    (void)tail; /* the portable build has no partial vectors */
+}
+
+size_t ot_kgemm_skip(size_t m, size_t n, size_t k, const float *A, size_t lda, const float *Bp,
+                     float *C, size_t ldc, float skip_below, float *work)
+{
+    size_t cnt = 0;
+    for (size_t r = 0; r < m; r++)
+        for (size_t p = 0; p < k; p++)
+            cnt += A[r * lda + p] != 0.0f;
+    if ((float)cnt >= skip_below * (float)(m * k)) { /* too few zeros to pay */
+        ot_kgemm(m, n, k, A, lda, Bp, NULL, C, ldc, work);
+        return cnt;
+    }
+    uint32_t *start = (uint32_t *)(void *)work, *off = start + m + 1;
+    float *val = (float *)(void *)(off + m * k);
+    for (size_t r = 0, e = 0; r < m; r++) { /* each row's nonzero entries, in order */
+        start[r] = (uint32_t)e;
+        const float *a = A + r * lda;
+        for (size_t p = 0; p < k; p++) { /* written always, kept when not zero */
+            off[e] = (uint32_t)(p * NR);
+            val[e] = a[p];
+            e += a[p] != 0.0f;
+        }
+    }
+    start[m] = (uint32_t)cnt;
+    _Static_assert(SKIP_COLS % NR == 0, "a chunk is whole panels");
+    /* SKIP_NV vectors (whole panels) of C at a time, every row against them: a chunk of Bp (k
+     * rows of SKIP_COLS floats) stays in L1 */
+    for (size_t c0 = 0; c0 < n; c0 += SKIP_COLS) {
+        const size_t w = min_sz(SKIP_COLS, n - c0);
+        const int nv = (int)((w + VL - 1) / VL);
+        const vmask_t tail = V_MASK(w - (size_t)(nv - 1) * VL);
+        const float *Bc = Bp + c0 / NR * k * NR;
+        SKIP_DISPATCH(nv, skip_rows(K, m, start, off, val, Bc, k * NR, C + c0, ldc, tail))
+    }
+    return cnt;
+}
+
 /* ---- column sums: a bias gradient ---- */
 
 /* sum[0..nv vectors) += each of the m rows of x in order (the last vector masked by tail). */

@@ -61,6 +61,55 @@ static void test_gemm_bits(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* C = A Bp through ot_kgemm_skip, A with a share `zeros` of +0s and -0s, against the scalar
+ * chain over every term (the zeros' included); the listed product (skip_below past 1) and the
+ * dense one it falls back to (skip_below 0) alike. Returns mismatches. */
+static size_t check_skip(size_t m, size_t n, size_t k, double zeros, float skip_below,
+                         ot_rng_t *r)
+{
+    float *A = random_block(m * k, r), *B = random_block(k * n, r);
+    float *C = ot_alloc(m * n * sizeof(float));
+    float *Bp = ot_alloc(ot_kpack_size(k, n) * sizeof(float));
+    float *work = ot_alloc(ot_kgemm_skip_work_size(m, k) * sizeof(float));
+    CU_ASSERT_FATAL(C && Bp && work);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < m * k; i++) {
+        if (ot_rng_uniform(r) < zeros)
+            A[i] = i % 2 ? -0.0f : 0.0f;
+        nonzero += A[i] != 0.0f;
+    }
+    ot_kpack_b(B, n, false, k, n, Bp, 0, SIZE_MAX, false);
+    CU_ASSERT_EQUAL(ot_kgemm_skip(m, n, k, A, k, Bp, C, n, skip_below, work), nonzero);
+    size_t bad = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            float c = 0.0f;
+            for (size_t p = 0; p < k; p++)
+                c = fmaf(A[i * k + p], B[p * n + j], c);
+            bad += memcmp(&c, &C[i * n + j], sizeof c) != 0;
+        }
+    ot_free(A), ot_free(B), ot_free(C), ot_free(Bp), ot_free(work);
+    return bad;
+}
+
+/* Both of ot_kgemm_skip's paths give ot_kgemm's bits: every chunk width up to and past a
+ * pass's 12 vectors, rows with no entry, k past the dense kernel's slice. */
+static void test_skip_bits(void)
+{
+    ot_rng_t r;
+    ot_rng_seed(&r, 23);
+    const size_t ns[] = {1, 5, 16, 33, 95, 96, 97, 200, 4320};
+    size_t bad = 0;
+    for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+        bad += check_skip(50, ns[b], 100, 0.32, 2.0f, &r); /* (e)'s dx: dy below a ReLU */
+        bad += check_skip(7, ns[b], 13, 0.9, 2.0f, &r);
+        bad += check_skip(3, ns[b], 300, 0.5, 2.0f, &r);
+        bad += check_skip(9, ns[b], 40, 0.32, 0.0f, &r); /* the dense fallback */
+    }
+    bad += check_skip(4, 64, 20, 1.0, 2.0f, &r); /* every row empty: +0s */
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 /* Offsets of a matrix that is not stored (ot_kgemm_gather): row i at row[i], column p at
  * col[p] within it, over a buffer of X floats; rows and columns overlap, as a convolution's
  * windows and taps do. */
@@ -610,6 +659,8 @@ static void test_axpy_rows_bits(void)
 OT_TEST_SUITE(kgemm, NULL, NULL,
               {"GEMM: exactly the fmaf chain at every tile edge", test_gemm_bits},
               {"GEMM through offset tables: exactly the fmaf chain", test_gather_bits},
+              {"GEMM with A's zeros left out: the bits of the chain over every term",
+               test_skip_bits},
               {"weight gradient in blocks through offsets: one chain over the rows",
                test_tn_acc_bits},
               {"column sums: one chain per column over the rows", test_colsum_bits},

@@ -25,6 +25,10 @@
 #include "ot_layers.h"
 #include "ot_net.h"
 #include "ot_tree.h"
+
+/* The share of nonzero entries in dy below which dx leaves its zeros out (ot_kgemm_skip);
+ * where the listed product beats the dense one, measured: docs/benchmarks.md. */
+#define SKIP_BELOW 0.8f
 #include "ot_onnx.h"
 
 /* ---------------------------------------------------------------- the textbook kernels */
@@ -239,6 +243,7 @@ static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_
                            aligned_floats(n_shards * o) +
                                ot_kgemm_tree_work_size(rows, in, o, n_shards, depth));
     floats = max_sz(floats, blank_fwd_floats(L, rows));
+    floats = max_sz(floats, ot_kgemm_skip_work_size(rows, o));
     *keep = 0;
     if (sparse_capable(L)) {
         floats = max_sz(floats, ot_kgemm_tree_sparse_work_size(rows, depth));
@@ -377,6 +382,15 @@ static void backward_shared(const ot_layer_t *L, const ot_ctx_t *c)
     ot_kcolsum(rows, j1 - j0, c->sdy + j0, out, db + j0);
 }
 
+/* dx = dy W^T, dy's zeros left out (the same bits): below a ReLU a third or more of dy is
+ * zero (model (e): 32% after a third of an epoch). */
+static void dx_of(const ot_layer_t *L, const ot_ctx_t *c)
+{
+    const affine_rt_t *rt = c->rt;
+    const size_t in = L->in_size, out = L->out_size;
+    ot_kgemm_skip(c->n, in, out, c->dy, out, rt->wtpack, c->dx, in, SKIP_BELOW, c->work);
+}
+
 /* dW = x^T dy and db = column sums of dy, per shard through the tree; dx = dy W^T. Given the
  * value x holds where the data below are blank (c->blank, s), dW is formed as (x - s)^T dy + s
  * db, leaf by leaf: the blank positions' rows of x - s are zeros, which cost nothing. */
@@ -388,7 +402,7 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
     if (c->grad->members > 1) {
         backward_shared(L, c);
         if (c->dx)
-            ot_kgemm(c->n, in, out, c->dy, out, rt->wtpack, NULL, c->dx, in, c->work);
+            dx_of(L, c);
         return;
     }
     if (c->post_bwd) /* the fused element-wise layer's backward first */
@@ -415,7 +429,7 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
         ot_kgemm_tn_tree(in, out, c->x, in, c->dy, out, &t, c->work);
     }
     if (c->dx)
-        ot_kgemm(c->n, in, out, c->dy, out, rt->wtpack, NULL, c->dx, in, c->work);
+        dx_of(L, c);
 }
 
 static void reference(const ot_layer_t *L, ot_ref_t *r, const double *x, double *y)
