@@ -242,6 +242,68 @@ window_max(const ot_conv_geom_t *g, const float *const *tp, float *restrict best
     }
 }
 
+#if defined(MAXPOOL_AVX2)
+/* 2x2 windows over 8 to 32 channels (nv vectors, the last one the last 8 channels, overlapping
+ * the one before as in window_max): each vector's running maximum and tap as window_max forms
+ * them (strictly greater replacing, in window order), so the same maxima and taps; then the
+ * window's taps packed to bytes for all its vectors at once (two packs and a permute) rather
+ * than vector by vector, and everything held in registers (nv a constant). Model (e)'s pooling
+ * of its convolution's 24 x 24 x 30 output: docs/benchmarks.md. */
+static inline __attribute__((always_inline)) void pool2_window(int nv, const float *const *q,
+                                                               size_t last, float *restrict y,
+                                                               uint8_t *restrict at)
+{
+    __m256i a[4];
+    for (int v = 0; v < 4; v++)
+        a[v] = _mm256_setzero_si256();
+    for (int v = 0; v < nv; v++) {
+        const size_t ch = v + 1 < nv ? (size_t)v * 8 : last;
+        __m256 b = _mm256_loadu_ps(q[0] + ch);
+        for (int t = 1; t < 4; t++) {
+            const __m256 x = _mm256_loadu_ps(q[t] + ch);
+            const __m256 gt = _mm256_cmp_ps(x, b, _CMP_GT_OQ);
+            a[v] = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(a[v]),
+                                                        _mm256_castsi256_ps(_mm256_set1_epi32(t)),
+                                                        gt));
+            b = _mm256_blendv_ps(b, x, gt);
+        }
+        _mm256_storeu_ps(y + ch, b);
+    }
+    /* bytes of a[0..3] in order: packs interleave the 128-bit halves, the permute undoes it */
+    const __m256i w = _mm256_packus_epi16(_mm256_packs_epi32(a[0], a[1]),
+                                          _mm256_packs_epi32(a[2], a[3]));
+    const __m256i o = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m128i lo = _mm256_castsi256_si128(o), hi = _mm256_extracti128_si256(o, 1);
+    for (int v = 0; v < nv; v++) {
+        uint8_t *p = at + (v + 1 < nv ? (size_t)v * 8 : last);
+        const __m128i h = v < 2 ? lo : hi;
+        if (v % 2 == 0)
+            _mm_storel_epi64((__m128i *)(void *)p, h);
+        else
+            _mm_storeh_pd((double *)(void *)p, _mm_castsi128_pd(h));
+    }
+}
+
+static inline __attribute__((always_inline)) void pool2(int nv, const ot_conv_geom_t *g,
+                                                        const float *x,
+                                                        const float *const *rows, size_t n,
+                                                        float *y, uint8_t *tap)
+{
+    const size_t c = g->c, P = g->h * g->w, W = g->w, out = g->oh * g->ow * c, last = c - 8;
+    for (size_t s = 0; s < n; s++)
+        for (size_t oy = 0; oy < g->oh; oy++)
+            for (size_t ox = 0; ox < g->ow; ox++) {
+                const size_t o = s * out + (oy * g->ow + ox) * c;
+                const size_t at = s * P + oy * g->stride * W + ox * g->stride;
+                const float *const q[4] = {
+                    rows ? rows[at] : x + at * c, rows ? rows[at + 1] : x + (at + 1) * c,
+                    rows ? rows[at + W] : x + (at + W) * c,
+                    rows ? rows[at + W + 1] : x + (at + W + 1) * c};
+                pool2_window(nv, q, last, y + o, tap + o);
+            }
+}
+#endif
+
 /* The forward of both entry points: x's images, or (rows not NULL) each input position's
  * channels at rows[position], position s h w + iy w + ix. */
 static void pool_forward(const ot_conv_geom_t *g, const float *x, const float *const *rows,
@@ -252,6 +314,17 @@ static void pool_forward(const ot_conv_geom_t *g, const float *x, const float *c
     const float *tp[OT_MAXPOOL_TAPS];
     for (size_t t = 0; t < taps; t++)
         pos[t] = t / g->kw * g->w + t % g->kw;
+#if defined(MAXPOOL_AVX2)
+    if (g->kh == 2 && g->kw == 2 && c >= 8 && c <= 32) {
+        switch ((c + 7) / 8) {
+        case 1: pool2(1, g, x, rows, n, y, tap); break;
+        case 2: pool2(2, g, x, rows, n, y, tap); break;
+        case 3: pool2(3, g, x, rows, n, y, tap); break;
+        default: pool2(4, g, x, rows, n, y, tap); break;
+        }
+        return;
+    }
+#endif
     if (g->kh == 2 && g->kw == 2) { /* the four taps' pointers by name, in registers */
         const size_t W = g->w;
         for (size_t s = 0; s < n; s++)
@@ -290,6 +363,37 @@ void ot_maxpool_forward_rows(const ot_conv_geom_t *g, const float *const *rows, 
     pool_forward(g, NULL, rows, n, y, tap);
 }
 
+#if defined(MAXPOOL_AVX2)
+/* The backward of pool2 (2x2 windows that tile the input, 8 to 32 channels): the loop below
+ * for tiles with the taps by name, nv a constant, so that its vectors stay in registers. */
+static inline __attribute__((always_inline)) void unpool2(int nv, const ot_conv_geom_t *g,
+                                                          const float *dy, const uint8_t *tap,
+                                                          size_t n, float *dx)
+{
+    const size_t c = g->c, in = g->h * g->w * c, out = g->oh * g->ow * c, W = g->w * c;
+    const size_t last = c - 8;
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i t1 = _mm256_set1_epi32(1), t2 = _mm256_set1_epi32(2),
+                  t3 = _mm256_set1_epi32(3);
+    for (size_t s = 0; s < n; s++)
+        for (size_t oy = 0; oy < g->oh; oy++) {
+            const float *d0 = dy + s * out + oy * g->ow * c;
+            const uint8_t *a0 = tap + s * out + oy * g->ow * c;
+            float *w0 = dx + s * in + oy * 2 * W;
+            for (size_t ox = 0; ox < g->ow; ox++, d0 += c, a0 += c, w0 += 2 * c)
+                for (int v = 0; v < nv; v++) {
+                    const size_t ch = v + 1 < nv ? (size_t)v * 8 : last;
+                    const __m256i tv = mp_load_taps(a0 + ch, 8);
+                    const __m256 d = _mm256_add_ps(zero, _mm256_loadu_ps(d0 + ch));
+                    _mm256_storeu_ps(w0 + ch, MP_WHERE(tv, _mm256_setzero_si256(), d));
+                    _mm256_storeu_ps(w0 + c + ch, MP_WHERE(tv, t1, d));
+                    _mm256_storeu_ps(w0 + W + ch, MP_WHERE(tv, t2, d));
+                    _mm256_storeu_ps(w0 + W + c + ch, MP_WHERE(tv, t3, d));
+                }
+        }
+}
+#endif
+
 void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t *tap,
                          size_t n, float *dx)
 {
@@ -308,6 +412,17 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
      * masks, nothing written outside the window's own inputs, so the taps go in any order.
      * About half the time of the loop below in model (e)'s AVX2 step (perf;
      * docs/benchmarks.md). */
+#if defined(MAXPOOL_AVX2)
+    if (tiles && c >= 8 && c <= 32 && g->kh == 2 && g->kw == 2) {
+        switch ((c + 7) / 8) {
+        case 1: unpool2(1, g, dy, tap, n, dx); break;
+        case 2: unpool2(2, g, dy, tap, n, dx); break;
+        case 3: unpool2(3, g, dy, tap, n, dx); break;
+        default: unpool2(4, g, dy, tap, n, dx); break;
+        }
+        return;
+    }
+#endif
     if (tiles && g->c >= MP_VL && g->kh == 2 && g->kw == 2) { /* the taps by name */
         const mp_v zero = MP_ZERO();
         const mp_vi t1 = MP_SETI(1), t2 = MP_SETI(2), t3 = MP_SETI(3);
