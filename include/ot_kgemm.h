@@ -137,6 +137,29 @@ void ot_kgemm_tn_tree_shift(size_t m, size_t n, const float *x, size_t ldx, cons
                             const float *dy, size_t ldy, const float *corr, const ot_ktree_t *t,
                             float *work);
 
+/* Rows of x - shift packed chunk by chunk of ch features (ot_kpack_rows_shift, the rows whose
+ * ch values are not all zero): chunk q's rows are A's rows (lda floats apart) [seg[q (L + 1)],
+ * seg[q (L + 1) + L]), leaf l's from seg[q (L + 1) + l], each row's number in dy in idx. */
+typedef struct {
+    size_t ch;
+    const float *A;
+    size_t lda;
+    const uint32_t *idx;
+    const size_t *seg;
+} ot_kchunks_t;
+
+/* Rows in a tile of x^T: the chunk width ot_kgemm_tn_tree_chunks takes is a multiple of it. */
+size_t ot_kgemm_mr(void);
+
+/* ot_kgemm_tn_tree_shift from x - shift packed by chunks (for m a multiple of xs->ch, and
+ * xs->ch of ot_kgemm_mr()): the same chains, so the same bits, without packing x again. work:
+ * ot_kgemm_tn_tree_chunks_work_size floats. */
+size_t ot_kgemm_tn_tree_chunks_work_size(size_t max_rows, size_t n, size_t max_leaves,
+                                         size_t max_depth);
+void ot_kgemm_tn_tree_chunks(size_t m, size_t n, const ot_kchunks_t *xs, const float *shift,
+                             const float *dy, size_t ldy, const float *corr,
+                             const ot_ktree_t *t, float *work);
+
 /* Workspace floats ot_kgemm_tn_acc_gather needs for up to max_rows rows and n columns. */
 size_t ot_kgemm_tn_acc_work_size(size_t max_rows, size_t n);
 

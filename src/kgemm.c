@@ -885,7 +885,8 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
                                                             const uint32_t *idx,
                                                             const float *Ap, size_t sa,
                                                             const float *Bp, float *stack,
-                                                            float *direct)
+                                                            float *direct, const float *ac,
+                                                            size_t crow)
 {
     size_t top = 0;
     for (size_t l = 0; l < t->n_leaves; l++) {
@@ -899,6 +900,8 @@ static inline __attribute__((always_inline)) void tree_body(int nv, int half,
             const a_src_t A = {Ap + k0 * sa, 1, sa, NULL, NULL};
             kloop(&a, MR, nv, half, seg[l + 1] - k0, &A, Bp + k0 * NR);
         }
+        if (ac) /* the leaf's correction row */
+            rank1(&a, MR, nv, half, ac, 1, NULL, Bp + (crow + l) * NR);
         for (unsigned m = t->merges[l]; m > 0; m--)
             acc_add(&a, MR, nv, half, stack + --top * MR * NR);
         if (direct && l + 1 == t->n_leaves) { /* the one root of a full tile: to its place */
@@ -918,7 +921,8 @@ static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_
                                                                  const uint32_t *idx,
                                                                  const float *Ap, size_t sa,
                                                                  const float *Bp, float *stack,
-                                                                 float *direct, int stream)
+                                                                 float *direct, int stream,
+                                                                 const float *ac, size_t crow)
 {
 #define FT_DECL(i) vf_t c##i##0 = V_ZERO(), c##i##1 = V_ZERO();
 #define FT_STEP(i)                                                                         \
@@ -942,6 +946,11 @@ static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_
         for (size_t p = seg[l]; p < seg[l + 1]; p++) {
             const float *restrict xp = Ap + p * sa;
             const float *restrict bp = Bp + (idx ? (size_t)idx[p] : p) * NR;
+            const vf_t b0 = V_LOAD(bp), b1 = V_LOAD(bp + VL);
+            FULL_ROWS(FT_STEP)
+        }
+        if (ac) { /* the leaf's correction row */
+            const float *restrict xp = ac, *restrict bp = Bp + (crow + l) * NR;
             const vf_t b0 = V_LOAD(bp), b1 = V_LOAD(bp + VL);
             FULL_ROWS(FT_STEP)
         }
@@ -973,27 +982,27 @@ static inline __attribute__((always_inline)) void full_tree_body(const ot_ktree_
 static inline __attribute__((always_inline)) void tree_tile_rows(
     const ot_ktree_t *t, const size_t *seg, const uint32_t *idx, const float *restrict Ap,
     size_t sa, const float *restrict Bp, float *restrict stack, size_t i0, size_t j0, size_t mr,
-    size_t nr, int stream)
+    size_t nr, int stream, const float *ac, size_t crow)
 {
     /* a full tile with one root is stored straight to it */
     float *direct = t->n_roots == 1 && mr == MR && nr == NR ? t->roots[0] + i0 * t->ldr + j0
                                                             : NULL;
     switch (width_class(nr)) {
     case 0:
-        tree_body(0, 1, t, seg, idx, Ap, sa, Bp, stack, direct);
+        tree_body(0, 1, t, seg, idx, Ap, sa, Bp, stack, direct, ac, crow);
         break;
     case 1:
-        tree_body(1, 0, t, seg, idx, Ap, sa, Bp, stack, direct);
+        tree_body(1, 0, t, seg, idx, Ap, sa, Bp, stack, direct, ac, crow);
         break;
     case 2:
-        tree_body(1, 1, t, seg, idx, Ap, sa, Bp, stack, direct);
+        tree_body(1, 1, t, seg, idx, Ap, sa, Bp, stack, direct, ac, crow);
         break;
     default:
 #if defined(FULL_ROWS)
-        full_tree_body(t, seg, idx, Ap, sa, Bp, stack, direct, stream);
+        full_tree_body(t, seg, idx, Ap, sa, Bp, stack, direct, stream, ac, crow);
 #else
         (void)stream;
-        tree_body(NV, 0, t, seg, idx, Ap, sa, Bp, stack, direct);
+        tree_body(NV, 0, t, seg, idx, Ap, sa, Bp, stack, direct, ac, crow);
 #endif
         break;
     }
@@ -1009,7 +1018,7 @@ static void tree_tile(const ot_ktree_t *t, const float *restrict Ap, size_t sa,
                       const float *restrict Bp, float *restrict stack, size_t i0, size_t j0,
                       size_t mr, size_t nr, int stream)
 {
-    tree_tile_rows(t, t->seg, NULL, Ap, sa, Bp, stack, i0, j0, mr, nr, stream);
+    tree_tile_rows(t, t->seg, NULL, Ap, sa, Bp, stack, i0, j0, mr, nr, stream, NULL, 0);
 }
 
 /* The same from a panel without its zero rows (pack_xt_shift): leaf l is Ap's rows
@@ -1019,7 +1028,7 @@ static void tree_tile_idx(const ot_ktree_t *t, const size_t *cseg, const uint32_
                           float *restrict stack, size_t i0, size_t j0, size_t mr, size_t nr,
                           int stream)
 {
-    tree_tile_rows(t, cseg, idx, Ap, MR, Bp, stack, i0, j0, mr, nr, stream);
+    tree_tile_rows(t, cseg, idx, Ap, MR, Bp, stack, i0, j0, mr, nr, stream, NULL, 0);
 }
 
 /* x^T's MR-row panel ip (features [i0, i0 + MR) of every row) packed, zero past m. A full
@@ -1098,6 +1107,22 @@ void ot_kgemm_tn_tree(size_t m, size_t n, const float *x, size_t ldx, const floa
         V_STREAM_FENCE(); /* before the threads that read the root may look */
 }
 
+/* The dy panels and the leaves' correction rows packed as ot_kgemm_tn_tree_shift packs them:
+ * kb = rows + leaves rows of NR floats a panel. */
+static void pack_dy_corr(size_t n, const float *dy, size_t ldy, const float *corr, size_t rows,
+                         size_t L, float *Bp)
+{
+    const size_t kb = rows + L;
+    for (size_t jp = 0; jp < n_panels(n); jp++) {
+        const size_t j0 = jp * NR, w = min_sz(NR, n - j0);
+        float *dst = Bp + jp * kb * NR;
+        for (size_t r = 0; r < rows; r++)
+            copy_row_pad(dst + r * NR, dy + r * ldy + j0, w, false);
+        for (size_t l = 0; l < L; l++)
+            copy_row_pad(dst + (rows + l) * NR, corr + l * n + j0, w, false);
+    }
+}
+
 /* Panel i0 of x'^T, x' = x - shift (features [i0, i0 + MR) of every row, zero past m), for
  * ot_kgemm_tn_tree_shift: leaf by leaf, its rows whose MR values are not all zero, then its
  * correction row (the panel's shift) unless that is zero, each with its row of the packed B in
@@ -1162,14 +1187,7 @@ void ot_kgemm_tn_tree_shift(size_t m, size_t n, const float *x, size_t ldx, cons
                               sizeof(size_t) * sizeof(size_t));
     float *stack = (float *)(cseg + (MC / MR) * (L + 1));
     const int stream = root_streams(t, m, n);
-    for (size_t jp = 0; jp < n_panels(n); jp++) {
-        const size_t j0 = jp * NR, w = min_sz(NR, n - j0);
-        float *dst = Bp + jp * kb * NR;
-        for (size_t r = 0; r < rows; r++)
-            copy_row_pad(dst + r * NR, dy + r * ldy + j0, w, false);
-        for (size_t l = 0; l < L; l++)
-            copy_row_pad(dst + (rows + l) * NR, corr + l * n + j0, w, false);
-    }
+    pack_dy_corr(n, dy, ldy, corr, rows, L, Bp);
     for (size_t ic = 0; ic < m; ic += MC) {
         const size_t mc = min_sz(MC, m - ic);
         for (size_t ip = 0; ip * MR < mc; ip++)
@@ -1180,6 +1198,45 @@ void ot_kgemm_tn_tree_shift(size_t m, size_t n, const float *x, size_t ldx, cons
                 tree_tile_idx(t, cseg + ip * (L + 1), idx + ip * kb, Ap + ip * MR * kb,
                               Bp + jp * kb * NR, stack, ic + ip * MR, jp * NR,
                               min_sz(MR, mc - ip * MR), min_sz(NR, n - jp * NR), stream);
+    }
+    if (stream)
+        V_STREAM_FENCE();
+}
+
+size_t ot_kgemm_mr(void)
+{
+    return MR;
+}
+
+size_t ot_kgemm_tn_tree_chunks_work_size(size_t max_rows, size_t n, size_t max_leaves,
+                                         size_t max_depth)
+{
+    return ot_kpack_size(max_rows + max_leaves, n) + max_depth * MR * NR;
+}
+
+void ot_kgemm_tn_tree_chunks(size_t m, size_t n, const ot_kchunks_t *xs, const float *shift,
+                             const float *dy, size_t ldy, const float *corr,
+                             const ot_ktree_t *t, float *work)
+{
+    const size_t rows = t->seg[t->n_leaves], L = t->n_leaves, kb = rows + L, ch = xs->ch;
+    float *Bp = work, *stack = Bp + ot_kpack_size(kb, n);
+    const int stream = root_streams(t, m, n);
+    pack_dy_corr(n, dy, ldy, corr, rows, L, Bp);
+    /* chunk by chunk (its rows, in L1, against every dy panel), MR features of it a tile: a
+     * panel's chains are those of ot_kgemm_tn_tree_shift with the chunk's rows whose MR
+     * values are all zero added in as terms 0 dy, which change no bit */
+    for (size_t q = 0; q * ch < m; q++) {
+        const size_t *seg = xs->seg + q * (L + 1);
+        for (size_t jp = 0; jp < n_panels(n); jp++)
+            for (size_t c0 = 0; c0 < ch; c0 += MR) {
+                const size_t i0 = q * ch + c0;
+                int live = 0;
+                for (size_t i = 0; i < MR; i++)
+                    live |= (int)ot_bits_nonzero(shift[i0 + i]);
+                tree_tile_rows(t, seg, xs->idx, xs->A + c0, xs->lda, Bp + jp * kb * NR, stack,
+                               i0, jp * NR, MR, min_sz(NR, n - jp * NR), stream,
+                               live ? shift + i0 : NULL, rows);
+            }
     }
     if (stream)
         V_STREAM_FENCE();

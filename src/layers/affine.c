@@ -24,12 +24,12 @@
 #include "ot_kgemm.h"
 #include "ot_layers.h"
 #include "ot_net.h"
+#include "ot_onnx.h"
 #include "ot_tree.h"
 
 /* The share of nonzero entries in dy below which dx leaves its zeros out (ot_kgemm_skip);
  * where the listed product beats the dense one, measured: docs/benchmarks.md. */
 #define SKIP_BELOW 0.8f
-#include "ot_onnx.h"
 
 /* ---------------------------------------------------------------- the textbook kernels */
 
@@ -104,6 +104,36 @@ static int sparse_capable(const ot_layer_t *L)
 static int sparse_blocks(const ot_layer_t *L)
 {
     return L->out_size > ot_kspmm_cols();
+}
+
+/* A thread's rows of x - s over a pass (an image input with a blank value), chunk by chunk
+ * as forward_blank packs them, for the weight gradient to read again (ot_kchunks_t). */
+typedef struct {
+    float *A;     /* (chunks, rows + 1, lda) */
+    uint32_t *idx; /* (chunks, rows + 1) */
+    size_t *seg;  /* (chunks, n_shards + 1) */
+} blank_keep_t;
+
+static size_t chunk(const ot_layer_t *L);
+
+/* Whether forward_blank keeps its packed rows for dW: an image input whose chunks are whole
+ * tiles of the weight-gradient kernel (ot_kgemm_mr). */
+static int keeps_blank(const ot_layer_t *L)
+{
+    return L->index > 0 && !L->in.flat && chunk(L) % ot_kgemm_mr() == 0;
+}
+
+static size_t blank_keep_bytes(const ot_layer_t *L, size_t rows, size_t n_shards,
+                               blank_keep_t *k, void *base)
+{
+    const size_t q = L->in_size / chunk(L), lda = ot_kpack_rows_ld(chunk(L), ot_kgemm_vl());
+    const size_t a = q * (rows + 1) * lda * sizeof(float), i = q * (rows + 1) * sizeof(uint32_t);
+    const size_t a_end = (a + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
+    const size_t i_end = a_end + (i + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
+    if (k)
+        *k = (blank_keep_t){base, (uint32_t *)(void *)((char *)base + a_end),
+                            (size_t *)(void *)((char *)base + i_end)};
+    return i_end + q * (n_shards + 1) * sizeof(size_t);
 }
 
 static affine_keep_t keep_of(const ot_layer_t *L, void *keep)
@@ -245,6 +275,10 @@ static size_t workspace(const ot_layer_t *L, size_t rows, size_t n_shards, size_
     floats = max_sz(floats, blank_fwd_floats(L, rows));
     floats = max_sz(floats, ot_kgemm_skip_work_size(rows, o));
     *keep = 0;
+    if (keeps_blank(L)) {
+        *keep = blank_keep_bytes(L, rows, n_shards, NULL, NULL);
+        floats = max_sz(floats, ot_kgemm_tn_tree_chunks_work_size(rows, o, n_shards, depth));
+    }
     if (sparse_capable(L)) {
         floats = max_sz(floats, ot_kgemm_tree_sparse_work_size(rows, depth));
         *keep = (in * sizeof(uint32_t) + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN +
@@ -323,15 +357,31 @@ static void forward_blank(const ot_layer_t *L, const ot_ctx_t *c)
     const float *W = c->params + L->p_off, *b = W + (L->p_len - out), *s = c->blank;
     float *bs = c->work, *A = bs + aligned_floats(out);
     uint32_t *rows = (uint32_t *)(A + c->n * lda);
+    blank_keep_t k = {0};
+    if (keeps_blank(L)) /* the packed rows kept for dW: one chunk's after another's */
+        blank_keep_bytes(L, c->n, c->n_leaves, &k, c->keep);
     memcpy(bs, b, out * sizeof(float));
     ot_kaxpy_rows(in, out, s, W, out, bs);
     for (size_t r = 0; r < c->n; r++)
         memcpy(c->y + r * out, bs, out * sizeof(float));
-    for (size_t p0 = 0; p0 < in; p0 += ch) {
-        const size_t cnt = ot_kpack_rows_shift(c->n, ch, c->x + p0, in, s + p0, A, lda, rows);
+    size_t at = 0; /* with k: where this chunk's rows go */
+    for (size_t p0 = 0, q = 0; p0 < in; p0 += ch, q++) {
+        float *Aq = k.A ? k.A + at * lda : A;
+        uint32_t *rq = k.A ? k.idx + at : rows;
+        const size_t cnt = ot_kpack_rows_shift(c->n, ch, c->x + p0, in, s + p0, Aq, lda, rq);
         if (cnt)
-            ot_kgemm_acc_rows(cnt, out, ch, A, lda, rt->wpack + p0 * nr, in * nr, c->y, out,
-                              rows);
+            ot_kgemm_acc_rows(cnt, out, ch, Aq, lda, rt->wpack + p0 * nr, in * nr, c->y, out,
+                              rq);
+        if (k.A) { /* each leaf's first row among them (the rows are in order) */
+            size_t *seg = k.seg + q * (c->n_leaves + 1), r = 0;
+            for (size_t l = 0; l < c->n_leaves; l++) {
+                while (r < cnt && rq[r] < c->leaves[l].lo)
+                    r++;
+                seg[l] = at + r;
+            }
+            seg[c->n_leaves] = at + cnt;
+            at += cnt;
+        }
     }
 }
 
@@ -422,6 +472,13 @@ static void backward(const ot_layer_t *L, const ot_ctx_t *c)
         const ot_kcsc_t xs = {keep_of(L, c->keep).ends, rt->csc_code + c->r0 * in,
                               OT_PIXEL_SCALE};
         ot_kgemm_tn_tree_sparse(in, out, &xs, c->dy, out, &t, c->work);
+    } else if (c->blank && keeps_blank(L)) { /* x - s as the forward packed it */
+        blank_keep_t k;
+        blank_keep_bytes(L, c->n, c->n_leaves, &k, c->keep);
+        const ot_kchunks_t xs = {chunk(L), k.A, ot_kpack_rows_ld(chunk(L), ot_kgemm_vl()), k.idx,
+                                 k.seg};
+        ot_kgemm_tn_tree_chunks(in, out, &xs, c->blank, c->dy, out, corr, &t,
+                                corr + aligned_floats(c->n_leaves * out));
     } else if (c->blank) {
         ot_kgemm_tn_tree_shift(in, out, c->x, in, c->blank, c->dy, out, corr, &t,
                                corr + aligned_floats(c->n_leaves * out));
