@@ -925,10 +925,11 @@ static void forward(const ot_layer_t *L, const ot_ctx_t *c)
                                            &n)
                     : ot_conv_windows(&g, c->x, q0, m, w.pad, &held, w.row);
             ot_kgemm_gather(n, F, K, src, w.row, rt->taps, rt->wpack, b, yq, F, w.gw);
-            if (at) {
-                const float **rq = at + (q0 - b0);
+            if (at) { /* a pick by index, not a branch: the live pattern is irregular */
+                const float **rq = at + (q0 - b0), *pick[2] = {zact, NULL};
                 for (size_t r = 0, k = 0; r < m; r++) {
-                    rq[r] = w.live[r] ? yq + k * F : zact;
+                    pick[1] = yq + k * F;
+                    rq[r] = pick[w.live[r]];
                     k += w.live[r];
                 }
             } else if (n < m) {
