@@ -765,6 +765,59 @@ static inline __attribute__((always_inline)) void rows_tile(int nv, int masked, 
 #endif
 }
 
+#if defined(FULL_ROWS)
+/* rows_tile for the nm < MR rows of a short last tile: those rows' chains alone (repeating the
+ * last row to fill MR cost a whole tile; model (e)'s positions leave 2.5 rows of it on
+ * average). The same chains, so the same bits. */
+static inline __attribute__((always_inline)) void rows_tile_short(int nm, int nv, int masked,
+                                                                  size_t k,
+                                                                  const float *const *a,
+                                                                  const float *restrict Bp,
+                                                                  float *const *o, vmask_t last)
+{
+    vf_t c[MR][2];
+    for (int i = 0; i < nm; i++) {
+        c[i][0] = nv == 1 && masked ? V_LOADN(o[i], last) : V_LOAD(o[i]);
+        c[i][1] = nv == 1 ? V_ZERO() : masked ? V_LOADN(o[i] + VL, last) : V_LOAD(o[i] + VL);
+    }
+    for (size_t p = 0; p < k; p++) {
+        const vf_t b0 = V_LOAD(Bp + p * NR), b1 = nv > 1 ? V_LOAD(Bp + p * NR + VL) : V_ZERO();
+        for (int i = 0; i < nm; i++) {
+            const vf_t xi = V_BCAST(a[i][p]);
+            c[i][0] = V_FMA(xi, b0, c[i][0]);
+            if (nv > 1)
+                c[i][1] = V_FMA(xi, b1, c[i][1]);
+        }
+    }
+    for (int i = 0; i < nm; i++) {
+        if (nv == 1 && masked)
+            V_STOREN(o[i], c[i][0], last);
+        else
+            V_STORE(o[i], c[i][0]);
+        if (nv > 1 && masked)
+            V_STOREN(o[i] + VL, c[i][1], last);
+        else if (nv > 1)
+            V_STORE(o[i] + VL, c[i][1]);
+    }
+}
+
+/* rows_tile_short for every width class, nm rows. */
+static inline __attribute__((always_inline)) void rows_short(int nm, size_t nr, size_t k,
+                                                             const float *const *a,
+                                                             const float *Bp, float *const *o,
+                                                             vmask_t last)
+{
+    if (nr == NR)
+        rows_tile_short(nm, 2, 0, k, a, Bp, o, last);
+    else if (nr > VL)
+        rows_tile_short(nm, 2, 1, k, a, Bp, o, last);
+    else if (nr == VL)
+        rows_tile_short(nm, 1, 0, k, a, Bp, o, last);
+    else
+        rows_tile_short(nm, 1, 1, k, a, Bp, o, last);
+}
+#endif
+
 void ot_kgemm_acc_rows(size_t m, size_t n, size_t k, const float *A, size_t lda,
                        const float *Bp, size_t ldp, float *C, size_t ldc, const uint32_t *crow)
 {
@@ -788,6 +841,20 @@ void ot_kgemm_acc_rows(size_t m, size_t n, size_t k, const float *A, size_t lda,
             }
             const float *bp = Bp + jp * ldp;
 #if defined(FULL_ROWS)
+            if (m - i0 < MR) {
+                switch (m - i0) {
+                case 1: rows_short(1, nr, k, a, bp, o, last); break;
+                case 2: rows_short(2, nr, k, a, bp, o, last); break;
+                case 3: rows_short(3, nr, k, a, bp, o, last); break;
+                case 4: rows_short(4, nr, k, a, bp, o, last); break;
+                case 5: rows_short(5, nr, k, a, bp, o, last); break;
+#if MR > 6
+                case 6: rows_short(6, nr, k, a, bp, o, last); break;
+                case 7: rows_short(7, nr, k, a, bp, o, last); break;
+#endif
+                }
+                continue;
+            }
             if (nr == NR)
                 rows_tile(2, 0, k, a, bp, o, last);
             else if (nv == 2)
