@@ -284,12 +284,16 @@ static inline __attribute__((always_inline)) void pool2_window(int nv, const flo
     }
 }
 
+#endif
+
+/* 2x2 windows, the four taps' pointers by name, in registers: each window by pool2_window with
+ * nv vectors (AVX2), or by window_max (nv 0). */
 static inline __attribute__((always_inline)) void pool2(int nv, const ot_conv_geom_t *g,
                                                         const float *x,
                                                         const float *const *rows, size_t n,
                                                         float *y, uint8_t *tap)
 {
-    const size_t c = g->c, P = g->h * g->w, W = g->w, out = g->oh * g->ow * c, last = c - 8;
+    const size_t c = g->c, P = g->h * g->w, W = g->w, out = g->oh * g->ow * c;
     for (size_t s = 0; s < n; s++)
         for (size_t oy = 0; oy < g->oh; oy++)
             for (size_t ox = 0; ox < g->ow; ox++) {
@@ -299,10 +303,17 @@ static inline __attribute__((always_inline)) void pool2(int nv, const ot_conv_ge
                     rows ? rows[at] : x + at * c, rows ? rows[at + 1] : x + (at + 1) * c,
                     rows ? rows[at + W] : x + (at + W) * c,
                     rows ? rows[at + W + 1] : x + (at + W + 1) * c};
-                pool2_window(nv, q, last, y + o, tap + o);
+#if defined(MAXPOOL_AVX2)
+                if (nv > 0) {
+                    pool2_window(nv, q, c - 8, y + o, tap + o);
+                    continue;
+                }
+#else
+                (void)nv;
+#endif
+                window_max(g, q, y + o, tap + o, n * out - o);
             }
 }
-#endif
 
 /* The forward of both entry points: x's images, or (rows not NULL) each input position's
  * channels at rows[position], position s h w + iy w + ix. */
@@ -314,30 +325,16 @@ static void pool_forward(const ot_conv_geom_t *g, const float *x, const float *c
     const float *tp[OT_MAXPOOL_TAPS];
     for (size_t t = 0; t < taps; t++)
         pos[t] = t / g->kw * g->w + t % g->kw;
+    if (g->kh == 2 && g->kw == 2) {
 #if defined(MAXPOOL_AVX2)
-    if (g->kh == 2 && g->kw == 2 && c >= 8 && c <= 32) {
-        switch ((c + 7) / 8) {
-        case 1: pool2(1, g, x, rows, n, y, tap); break;
-        case 2: pool2(2, g, x, rows, n, y, tap); break;
-        case 3: pool2(3, g, x, rows, n, y, tap); break;
-        default: pool2(4, g, x, rows, n, y, tap); break;
+        switch (c >= 8 && c <= 32 ? (c + 7) / 8 : 0) {
+        case 1: pool2(1, g, x, rows, n, y, tap); return;
+        case 2: pool2(2, g, x, rows, n, y, tap); return;
+        case 3: pool2(3, g, x, rows, n, y, tap); return;
+        case 4: pool2(4, g, x, rows, n, y, tap); return;
         }
-        return;
-    }
 #endif
-    if (g->kh == 2 && g->kw == 2) { /* the four taps' pointers by name, in registers */
-        const size_t W = g->w;
-        for (size_t s = 0; s < n; s++)
-            for (size_t oy = 0; oy < g->oh; oy++)
-                for (size_t ox = 0; ox < g->ow; ox++) {
-                    const size_t o = s * out + (oy * g->ow + ox) * c;
-                    const size_t at = s * P + oy * g->stride * W + ox * g->stride;
-                    const float *const q[4] = {
-                        rows ? rows[at] : x + at * c, rows ? rows[at + 1] : x + (at + 1) * c,
-                        rows ? rows[at + W] : x + (at + W) * c,
-                        rows ? rows[at + W + 1] : x + (at + W + 1) * c};
-                    window_max(g, q, y + o, tap + o, n * out - o);
-                }
+        pool2(0, g, x, rows, n, y, tap);
         return;
     }
     for (size_t s = 0; s < n; s++)
@@ -363,32 +360,32 @@ void ot_maxpool_forward_rows(const ot_conv_geom_t *g, const float *const *rows, 
     pool_forward(g, NULL, rows, n, y, tap);
 }
 
-#if defined(MAXPOOL_AVX2)
-/* The backward of pool2 (2x2 windows that tile the input, 8 to 32 channels): the loop below
- * for tiles with the taps by name, nv a constant, so that its vectors stay in registers. */
+#if defined(MP_VL)
+/* The backward of 2x2 windows that tile the input over at least a vector of channels, the
+ * taps by name: nv vectors a window, a constant (AVX2, 8 to 32 channels, as pool2: its vectors
+ * stay in registers), or 0 for as many as the channels take. */
 static inline __attribute__((always_inline)) void unpool2(int nv, const ot_conv_geom_t *g,
                                                           const float *dy, const uint8_t *tap,
                                                           size_t n, float *dx)
 {
     const size_t c = g->c, in = g->h * g->w * c, out = g->oh * g->ow * c, W = g->w * c;
-    const size_t last = c - 8;
-    const __m256 zero = _mm256_setzero_ps();
-    const __m256i t1 = _mm256_set1_epi32(1), t2 = _mm256_set1_epi32(2),
-                  t3 = _mm256_set1_epi32(3);
+    const size_t nvec = nv > 0 ? (size_t)nv : (c + MP_VL - 1) / MP_VL;
+    const mp_v zero = MP_ZERO();
+    const mp_vi t1 = MP_SETI(1), t2 = MP_SETI(2), t3 = MP_SETI(3);
     for (size_t s = 0; s < n; s++)
         for (size_t oy = 0; oy < g->oh; oy++) {
             const float *d0 = dy + s * out + oy * g->ow * c;
             const uint8_t *a0 = tap + s * out + oy * g->ow * c;
             float *w0 = dx + s * in + oy * 2 * W;
             for (size_t ox = 0; ox < g->ow; ox++, d0 += c, a0 += c, w0 += 2 * c)
-                for (int v = 0; v < nv; v++) {
-                    const size_t ch = v + 1 < nv ? (size_t)v * 8 : last;
-                    const __m256i tv = mp_load_taps(a0 + ch, 8);
-                    const __m256 d = _mm256_add_ps(zero, _mm256_loadu_ps(d0 + ch));
-                    _mm256_storeu_ps(w0 + ch, MP_WHERE(tv, _mm256_setzero_si256(), d));
-                    _mm256_storeu_ps(w0 + c + ch, MP_WHERE(tv, t1, d));
-                    _mm256_storeu_ps(w0 + W + ch, MP_WHERE(tv, t2, d));
-                    _mm256_storeu_ps(w0 + W + c + ch, MP_WHERE(tv, t3, d));
+                for (size_t v = 0; v < nvec; v++) {
+                    const size_t ch = v + 1 < nvec ? v * MP_VL : c - MP_VL;
+                    const mp_vi tv = mp_load_taps(a0 + ch, MP_VL);
+                    const mp_v d = MP_ADD(zero, MP_LOAD(d0 + ch));
+                    MP_STORE(w0 + ch, MP_WHERE(tv, MP_ZEROI(), d));
+                    MP_STORE(w0 + c + ch, MP_WHERE(tv, t1, d));
+                    MP_STORE(w0 + W + ch, MP_WHERE(tv, t2, d));
+                    MP_STORE(w0 + W + c + ch, MP_WHERE(tv, t3, d));
                 }
         }
 }
@@ -412,37 +409,16 @@ void ot_maxpool_backward(const ot_conv_geom_t *g, const float *dy, const uint8_t
      * masks, nothing written outside the window's own inputs, so the taps go in any order.
      * About half the time of the loop below in model (e)'s AVX2 step (perf;
      * docs/benchmarks.md). */
-#if defined(MAXPOOL_AVX2)
-    if (tiles && c >= 8 && c <= 32 && g->kh == 2 && g->kw == 2) {
-        switch ((c + 7) / 8) {
-        case 1: unpool2(1, g, dy, tap, n, dx); break;
-        case 2: unpool2(2, g, dy, tap, n, dx); break;
-        case 3: unpool2(3, g, dy, tap, n, dx); break;
-        default: unpool2(4, g, dy, tap, n, dx); break;
-        }
-        return;
-    }
-#endif
     if (tiles && g->c >= MP_VL && g->kh == 2 && g->kw == 2) { /* the taps by name */
-        const mp_v zero = MP_ZERO();
-        const mp_vi t1 = MP_SETI(1), t2 = MP_SETI(2), t3 = MP_SETI(3);
-        const size_t nv = (c + MP_VL - 1) / MP_VL, W = g->w * c;
-        for (size_t s = 0; s < n; s++)
-            for (size_t oy = 0; oy < g->oh; oy++) {
-                const float *d0 = dy + s * out + oy * g->ow * c;
-                const uint8_t *a0 = tap + s * out + oy * g->ow * c;
-                float *w0 = dx + s * in + oy * 2 * W;
-                for (size_t ox = 0; ox < g->ow; ox++, d0 += c, a0 += c, w0 += 2 * c)
-                    for (size_t v = 0; v < nv; v++) {
-                        const size_t ch = v + 1 < nv ? v * MP_VL : c - MP_VL;
-                        const mp_vi tv = mp_load_taps(a0 + ch, MP_VL);
-                        const mp_v d = MP_ADD(zero, MP_LOAD(d0 + ch));
-                        MP_STORE(w0 + ch, MP_WHERE(tv, MP_ZEROI(), d));
-                        MP_STORE(w0 + c + ch, MP_WHERE(tv, t1, d));
-                        MP_STORE(w0 + W + ch, MP_WHERE(tv, t2, d));
-                        MP_STORE(w0 + W + c + ch, MP_WHERE(tv, t3, d));
-                    }
-            }
+#if defined(MAXPOOL_AVX2)
+        switch (c <= 32 ? (c + 7) / 8 : 0) {
+        case 1: unpool2(1, g, dy, tap, n, dx); return;
+        case 2: unpool2(2, g, dy, tap, n, dx); return;
+        case 3: unpool2(3, g, dy, tap, n, dx); return;
+        case 4: unpool2(4, g, dy, tap, n, dx); return;
+        }
+#endif
+        unpool2(0, g, dy, tap, n, dx);
         return;
     }
     if (tiles && g->c >= MP_VL) {
