@@ -106,36 +106,6 @@ static int sparse_blocks(const ot_layer_t *L)
     return L->out_size > ot_kspmm_cols();
 }
 
-/* A thread's rows of x - s over a pass (an image input with a blank value), chunk by chunk
- * as forward_blank packs them, for the weight gradient to read again (ot_kchunks_t). */
-typedef struct {
-    float *A;     /* (chunks, rows + 1, lda) */
-    uint32_t *idx; /* (chunks, rows + 1) */
-    size_t *seg;  /* (chunks, n_shards + 1) */
-} blank_keep_t;
-
-static size_t chunk(const ot_layer_t *L);
-
-/* Whether forward_blank keeps its packed rows for dW: an image input whose chunks are whole
- * tiles of the weight-gradient kernel (ot_kgemm_mr). */
-static int keeps_blank(const ot_layer_t *L)
-{
-    return L->index > 0 && !L->in.flat && chunk(L) % ot_kgemm_mr() == 0;
-}
-
-static size_t blank_keep_bytes(const ot_layer_t *L, size_t rows, size_t n_shards,
-                               blank_keep_t *k, void *base)
-{
-    const size_t q = L->in_size / chunk(L), lda = ot_kpack_rows_ld(chunk(L), ot_kgemm_vl());
-    const size_t a = q * (rows + 1) * lda * sizeof(float), i = q * (rows + 1) * sizeof(uint32_t);
-    const size_t a_end = (a + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
-    const size_t i_end = a_end + (i + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
-    if (k)
-        *k = (blank_keep_t){base, (uint32_t *)(void *)((char *)base + a_end),
-                            (size_t *)(void *)((char *)base + i_end)};
-    return i_end + q * (n_shards + 1) * sizeof(size_t);
-}
-
 static affine_keep_t keep_of(const ot_layer_t *L, void *keep)
 {
     const size_t col_bytes = (L->in_size * sizeof(uint32_t) + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
@@ -258,6 +228,35 @@ static size_t aligned_floats(size_t n)
 static size_t chunk(const ot_layer_t *L)
 {
     return L->in.flat ? L->in_size : L->in.c;
+}
+
+/* A thread's rows of x - s over a pass (an image input with a blank value), chunk by chunk
+ * as forward_blank packs them, for the weight gradient to read again (ot_kchunks_t); room for
+ * a row more a chunk, since the pack stores each row before it knows whether to keep it. */
+typedef struct {
+    float *A;      /* (chunks, rows + 1, lda) */
+    uint32_t *idx; /* (chunks, rows + 1) */
+    size_t *seg;   /* (chunks, n_shards + 1) */
+} blank_keep_t;
+
+/* Whether forward_blank keeps its packed rows for dW: an image input whose chunks are whole
+ * tiles of the weight-gradient kernel (ot_kgemm_mr). */
+static int keeps_blank(const ot_layer_t *L)
+{
+    return L->index > 0 && !L->in.flat && chunk(L) % ot_kgemm_mr() == 0;
+}
+
+static size_t blank_keep_bytes(const ot_layer_t *L, size_t rows, size_t n_shards,
+                               blank_keep_t *k, void *base)
+{
+    const size_t q = L->in_size / chunk(L), lda = ot_kpack_rows_ld(chunk(L), ot_kgemm_vl());
+    const size_t a = q * (rows + 1) * lda * sizeof(float), i = q * (rows + 1) * sizeof(uint32_t);
+    const size_t a_end = (a + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
+    const size_t i_end = a_end + (i + OT_ALIGN - 1) / OT_ALIGN * OT_ALIGN;
+    if (k)
+        *k = (blank_keep_t){base, (uint32_t *)(void *)((char *)base + a_end),
+                            (size_t *)(void *)((char *)base + i_end)};
+    return i_end + q * (n_shards + 1) * sizeof(size_t);
 }
 
 /* forward_blank's workspace: b + s W, then a position's rows packed, then their numbers. */
