@@ -1294,16 +1294,16 @@ void ot_kgemm_tn_tree_chunks(size_t m, size_t n, const ot_kchunks_t *xs, const f
      * values are all zero added in as terms 0 dy, which change no bit */
     for (size_t q = 0; q * ch < m; q++) {
         const size_t *seg = xs->seg + q * (L + 1);
-        for (size_t jp = 0; jp < n_panels(n); jp++)
-            for (size_t c0 = 0; c0 < ch; c0 += MR) {
-                const size_t i0 = q * ch + c0;
-                int live = 0;
-                for (size_t i = 0; i < MR; i++)
-                    live |= (int)ot_bits_nonzero(shift[i0 + i]);
+        for (size_t c0 = 0; c0 < ch; c0 += MR) {
+            const size_t i0 = q * ch + c0;
+            int live = 0; /* the panel's correction row: when its shift is not all zero */
+            for (size_t i = 0; i < MR; i++)
+                live |= (int)ot_bits_nonzero(shift[i0 + i]);
+            for (size_t jp = 0; jp < n_panels(n); jp++)
                 tree_tile_rows(t, seg, xs->idx, xs->A + c0, xs->lda, Bp + jp * kb * NR, stack,
                                i0, jp * NR, MR, min_sz(NR, n - jp * NR), stream,
                                live ? shift + i0 : NULL, rows);
-            }
+        }
     }
     if (stream)
         V_STREAM_FENCE();
