@@ -21,6 +21,24 @@ static float *random_block(size_t n, ot_rng_t *r)
     return p;
 }
 
+/* Elements of C (m, n, row stride n) whose bits differ from the scalar chain from bias[j] (0
+ * without) over p < k of fmaf(A(i, p), B(p, j), .), A(i, p) at A[i ai + p ap] and B(p, j) at
+ * B[p bp + j bj]: the reference every dense kernel below is held to. */
+static size_t chain_mismatches(size_t m, size_t n, size_t k, const float *A, size_t ai,
+                               size_t ap, const float *B, size_t bp, size_t bj,
+                               const float *bias, const float *C)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            float c = bias ? bias[j] : 0.0f;
+            for (size_t p = 0; p < k; p++)
+                c = fmaf(A[i * ai + p * ap], B[p * bp + j * bj], c);
+            bad += memcmp(&c, &C[i * n + j], sizeof c) != 0;
+        }
+    return bad;
+}
+
 /* C = bias + A op(B) through ot_kgemm against the scalar chain; returns mismatches. */
 static size_t check_gemm(size_t m, size_t n, size_t k, int trans, int with_bias, ot_rng_t *r)
 {
@@ -31,14 +49,8 @@ static size_t check_gemm(size_t m, size_t n, size_t k, int trans, int with_bias,
     CU_ASSERT_FATAL(C && Bp && work);
     ot_kpack_b(B, trans ? k : n, trans, k, n, Bp, 0, SIZE_MAX, false);
     ot_kgemm(m, n, k, A, k, Bp, with_bias ? b : NULL, C, n, work);
-    size_t bad = 0;
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++) {
-            float c = with_bias ? b[j] : 0.0f;
-            for (size_t p = 0; p < k; p++)
-                c = fmaf(A[i * k + p], trans ? B[j * k + p] : B[p * n + j], c);
-            bad += memcmp(&c, &C[i * n + j], sizeof c) != 0;
-        }
+    const size_t bad = chain_mismatches(m, n, k, A, k, 1, B, trans ? 1 : n, trans ? k : 1,
+                                        with_bias ? b : NULL, C);
     ot_free(A), ot_free(B), ot_free(b), ot_free(C), ot_free(Bp), ot_free(work);
     return bad;
 }
@@ -80,14 +92,7 @@ static size_t check_skip(size_t m, size_t n, size_t k, double zeros, float skip_
     }
     ot_kpack_b(B, n, false, k, n, Bp, 0, SIZE_MAX, false);
     CU_ASSERT_EQUAL(ot_kgemm_skip(m, n, k, A, k, Bp, C, n, skip_below, work), nonzero);
-    size_t bad = 0;
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++) {
-            float c = 0.0f;
-            for (size_t p = 0; p < k; p++)
-                c = fmaf(A[i * k + p], B[p * n + j], c);
-            bad += memcmp(&c, &C[i * n + j], sizeof c) != 0;
-        }
+    const size_t bad = chain_mismatches(m, n, k, A, k, 1, B, n, 1, NULL, C);
     ot_free(A), ot_free(B), ot_free(C), ot_free(Bp), ot_free(work);
     return bad;
 }
@@ -180,14 +185,7 @@ static size_t check_tn_acc(size_t m, size_t n, size_t rows, size_t r1, ot_rng_t 
             x[q * m + i] = xs[row[q] + col[i]];
     ot_kgemm_tn_acc_gather(m, n, r1, xs, row, col, dy, n, G, n, 0, work);
     ot_kgemm_tn_acc_gather(m, n, rows - r1, xs, row + r1, col, dy + r1 * n, n, G, n, 1, work);
-    size_t bad = 0;
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++) {
-            float c = 0.0f;
-            for (size_t q = 0; q < rows; q++)
-                c = fmaf(x[q * m + i], dy[q * n + j], c);
-            bad += memcmp(&c, &G[i * n + j], sizeof c) != 0;
-        }
+    const size_t bad = chain_mismatches(m, n, rows, x, 1, m, dy, n, 1, NULL, G);
     ot_free(xs), ot_free(dy), ot_free(x), ot_free(G), ot_free(row), ot_free(col);
     ot_free(work);
     return bad;
@@ -283,6 +281,20 @@ static float tree_sum(float *leaf, size_t S)
     return leaf[0];
 }
 
+/* The tree of S leaves splitting rows evenly (seg, S + 1 entries), planned with its one root
+ * at *root_p (n columns a row); merges: room for S. */
+static ot_ktree_t even_tree(size_t S, size_t rows, size_t n, size_t *seg, uint8_t *merges,
+                            float **root_p)
+{
+    size_t roots[16];
+    CU_ASSERT_FATAL(ot_tree_depth(S) <= 16);
+    for (size_t q = 0; q <= S; q++)
+        seg[q] = q * rows / S;
+    const size_t n_roots = ot_tree_plan(S, 0, S, merges, roots);
+    CU_ASSERT_FATAL(n_roots == 1 && roots[0] == 0);
+    return (ot_ktree_t){S, seg, merges, 1, root_p, n};
+}
+
 /* The weight gradient over S shards on one thread (every node inside): the root against the
  * leaves' chains summed in the tree's order. */
 static void check_tree(size_t m, size_t n, size_t rows, size_t S, ot_rng_t *r)
@@ -290,16 +302,12 @@ static void check_tree(size_t m, size_t n, size_t rows, size_t S, ot_rng_t *r)
     float *x = random_block(rows * m, r), *dy = random_block(rows * n, r);
     float *dW = ot_alloc(m * n * sizeof(float));
     float *leaf = ot_alloc(S * sizeof(float));
-    size_t depth = ot_tree_depth(S), seg[65], roots[16];
+    size_t depth = ot_tree_depth(S), seg[65];
     uint8_t merges[64];
     float *work = ot_alloc(ot_kgemm_tree_work_size(rows, m, n, S, depth) * sizeof(float));
     CU_ASSERT_FATAL(dW && leaf && work && S <= 64 && depth <= 16);
-    for (size_t s = 0; s <= S; s++)
-        seg[s] = s * rows / S;
-    size_t n_roots = ot_tree_plan(S, 0, S, merges, roots);
-    CU_ASSERT_FATAL(n_roots == 1 && roots[0] == 0);
     float *root_p[1] = {dW};
-    ot_ktree_t t = {S, seg, merges, 1, root_p, n};
+    ot_ktree_t t = even_tree(S, rows, n, seg, merges, root_p);
     ot_kgemm_tn_tree(m, n, x, m, dy, n, &t, work);
     size_t bad = 0;
     for (size_t i = 0; i < m; i++)
@@ -497,7 +505,7 @@ static size_t check_tree_shift(size_t m, size_t n, size_t rows, size_t S, ot_rng
     float *s = random_block(m, r), *corr = ot_alloc(S * n * sizeof(float));
     float *dW = ot_alloc(m * n * sizeof(float)), *leaf = ot_alloc(S * sizeof(float));
     double *ref = ot_alloc(S * sizeof(double));
-    size_t depth = ot_tree_depth(S), seg[65], roots[16];
+    size_t depth = ot_tree_depth(S), seg[65];
     uint8_t merges[64];
     float *work = ot_alloc(ot_kgemm_tree_work_size(rows, m, n, S, depth) * sizeof(float));
     CU_ASSERT_FATAL(corr && dW && leaf && ref && work && S <= 64 && depth <= 16);
@@ -507,18 +515,14 @@ static size_t check_tree_shift(size_t m, size_t n, size_t rows, size_t S, ot_rng
         for (size_t i = 0; i < m; i++)
             if ((p * 7 + i / 6) % 3 == 0)
                 x[p * m + i] = s[i];
-    for (size_t q = 0; q <= S; q++)
-        seg[q] = q * rows / S;
+    float *root_p[1] = {dW};
+    ot_ktree_t t = even_tree(S, rows, n, seg, merges, root_p);
     for (size_t q = 0; q < S; q++) /* the caller's sums of dy over each leaf */
         for (size_t j = 0; j < n; j++) {
             corr[q * n + j] = 0.0f;
             for (size_t p = seg[q]; p < seg[q + 1]; p++)
                 corr[q * n + j] += dy[p * n + j];
         }
-    size_t n_roots = ot_tree_plan(S, 0, S, merges, roots);
-    CU_ASSERT_FATAL(n_roots == 1);
-    float *root_p[1] = {dW};
-    ot_ktree_t t = {S, seg, merges, 1, root_p, n};
     ot_kgemm_tn_tree_shift(m, n, x, m, s, dy, n, corr, &t, work);
     size_t bad = 0;
     for (size_t i = 0; i < m; i++)
@@ -555,7 +559,7 @@ static size_t check_tree_chunks(size_t ch, size_t chunks, size_t n, size_t rows,
     float *dW = ot_alloc(m * n * sizeof(float)), *dW2 = ot_alloc(m * n * sizeof(float));
     float *A = ot_alloc(chunks * rows * lda * sizeof(float));
     uint32_t *idx = ot_alloc(chunks * rows * sizeof(uint32_t));
-    size_t *cseg = ot_alloc(chunks * (S + 1) * sizeof(size_t)), seg[65], roots[16];
+    size_t *cseg = ot_alloc(chunks * (S + 1) * sizeof(size_t)), seg[65];
     uint8_t merges[64];
     const size_t ws = ot_kgemm_tree_work_size(rows, m, n, S, depth);
     const size_t wc = ot_kgemm_tn_tree_chunks_work_size(rows, n, S, depth);
@@ -567,12 +571,8 @@ static size_t check_tree_chunks(size_t ch, size_t chunks, size_t n, size_t rows,
         for (size_t i = 0; i < m; i++)
             if ((p * 5 + i / ch) % 3 == 0 || i % 11 == 3)
                 x[p * m + i] = s[i];
-    for (size_t q = 0; q <= S; q++)
-        seg[q] = q * rows / S;
-    size_t n_roots = ot_tree_plan(S, 0, S, merges, roots);
-    CU_ASSERT_FATAL(n_roots == 1);
     float *root_p[1] = {dW};
-    ot_ktree_t t = {S, seg, merges, 1, root_p, n};
+    ot_ktree_t t = even_tree(S, rows, n, seg, merges, root_p);
     ot_kgemm_tn_tree_shift(m, n, x, m, s, dy, n, corr, &t, work);
     size_t at = 0;
     for (size_t q = 0; q < chunks; q++) {
